@@ -1,0 +1,228 @@
+//! Request and response shapes, named after the AWS KMS API. Field names
+//! serialise in AWS's PascalCase so JSON test vectors (and bindings) use the
+//! same names as the AWS documentation. Bytes serialise as lowercase hex.
+//! Dates are Unix milliseconds.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::context::EncryptionContext;
+use crate::env::Millis;
+use crate::hsm::Plaintext;
+use crate::model::*;
+
+macro_rules! request {
+    ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+        #[serde(rename_all = "PascalCase", default, deny_unknown_fields)]
+        pub struct $name { $($(#[$fm])* pub $field: $ty),* }
+    };
+}
+
+macro_rules! response {
+    ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        pub struct $name { $($(#[$fm])* pub $field: $ty),* }
+    };
+}
+
+/// A tag as AWS writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    pub tag_key: String,
+    pub tag_value: String,
+}
+
+impl Tag {
+    pub fn new(k: impl Into<String>, v: impl Into<String>) -> Self {
+        Tag {
+            tag_key: k.into(),
+            tag_value: v.into(),
+        }
+    }
+}
+
+request!(CreateKeyRequest {
+    description: Option<String>,
+    key_usage: Option<KeyUsage>,
+    key_spec: Option<KeySpec>,
+    origin: Option<Origin>,
+    tags: Vec<Tag>,
+    multi_region: bool,
+    policy: Option<String>,
+    bypass_policy_lockout_safety_check: bool,
+});
+response!(CreateKeyResponse {
+    key_metadata: KeyMetadata
+});
+
+request!(DescribeKeyRequest { key_id: String, grant_tokens: Vec<String> });
+response!(DescribeKeyResponse {
+    key_metadata: KeyMetadata
+});
+
+request!(ListKeysRequest { limit: Option<u32>, marker: Option<String> });
+response!(KeyListEntry {
+    key_id: String,
+    key_arn: String
+});
+response!(ListKeysResponse { keys: Vec<KeyListEntry>, next_marker: Option<String>, truncated: bool });
+
+request!(KeyIdRequest { key_id: String });
+
+request!(UpdateKeyDescriptionRequest {
+    key_id: String,
+    description: String
+});
+
+request!(TagResourceRequest { key_id: String, tags: Vec<Tag> });
+request!(UntagResourceRequest { key_id: String, tag_keys: Vec<String> });
+request!(ListResourceTagsRequest { key_id: String, limit: Option<u32>, marker: Option<String> });
+response!(ListResourceTagsResponse { tags: Vec<Tag>, next_marker: Option<String>, truncated: bool });
+
+request!(CreateAliasRequest {
+    alias_name: String,
+    target_key_id: String
+});
+request!(UpdateAliasRequest {
+    alias_name: String,
+    target_key_id: String
+});
+request!(DeleteAliasRequest { alias_name: String });
+request!(ListAliasesRequest { key_id: Option<String>, limit: Option<u32>, marker: Option<String> });
+response!(ListAliasesResponse { aliases: Vec<AliasEntry>, next_marker: Option<String>, truncated: bool });
+
+request!(EncryptRequest {
+    key_id: String,
+    #[serde(with = "hex::serde")]
+    plaintext: Vec<u8>,
+    encryption_context: EncryptionContext,
+    encryption_algorithm: Option<EncryptionAlgorithm>,
+    grant_tokens: Vec<String>,
+    dry_run: bool,
+});
+response!(EncryptResponse {
+    #[serde(with = "hex::serde")]
+    ciphertext_blob: Vec<u8>,
+    key_id: String,
+    encryption_algorithm: EncryptionAlgorithm,
+    key_material_id: String,
+});
+
+request!(DecryptRequest {
+    #[serde(with = "hex::serde")]
+    ciphertext_blob: Vec<u8>,
+    key_id: Option<String>,
+    encryption_context: EncryptionContext,
+    encryption_algorithm: Option<EncryptionAlgorithm>,
+    grant_tokens: Vec<String>,
+    dry_run: bool,
+});
+
+/// Decrypt's answer. `plaintext` is zeroized on drop and redacted in Debug.
+#[derive(Debug)]
+pub struct DecryptResponse {
+    pub key_id: String,
+    pub plaintext: Plaintext,
+    pub encryption_algorithm: EncryptionAlgorithm,
+    pub key_material_id: String,
+}
+
+request!(ReEncryptRequest {
+    #[serde(with = "hex::serde")]
+    ciphertext_blob: Vec<u8>,
+    source_encryption_context: EncryptionContext,
+    source_key_id: Option<String>,
+    destination_key_id: String,
+    destination_encryption_context: EncryptionContext,
+    source_encryption_algorithm: Option<EncryptionAlgorithm>,
+    destination_encryption_algorithm: Option<EncryptionAlgorithm>,
+    grant_tokens: Vec<String>,
+    dry_run: bool,
+});
+response!(ReEncryptResponse {
+    #[serde(with = "hex::serde")]
+    ciphertext_blob: Vec<u8>,
+    source_key_id: String,
+    key_id: String,
+    source_encryption_algorithm: EncryptionAlgorithm,
+    destination_encryption_algorithm: EncryptionAlgorithm,
+    source_key_material_id: String,
+    destination_key_material_id: String,
+});
+
+request!(GenerateDataKeyRequest {
+    key_id: String,
+    encryption_context: EncryptionContext,
+    number_of_bytes: Option<u32>,
+    key_spec: Option<DataKeySpec>,
+    grant_tokens: Vec<String>,
+    dry_run: bool,
+});
+
+/// GenerateDataKey's answer. `plaintext` is zeroized on drop.
+#[derive(Debug)]
+pub struct GenerateDataKeyResponse {
+    pub ciphertext_blob: Vec<u8>,
+    pub plaintext: Plaintext,
+    pub key_id: String,
+    pub key_material_id: String,
+}
+
+response!(GenerateDataKeyWithoutPlaintextResponse {
+    #[serde(with = "hex::serde")]
+    ciphertext_blob: Vec<u8>,
+    key_id: String,
+    key_material_id: String,
+});
+
+request!(GenerateRandomRequest { number_of_bytes: Option<u32> });
+
+request!(ScheduleKeyDeletionRequest { key_id: String, pending_window_in_days: Option<u32> });
+response!(ScheduleKeyDeletionResponse {
+    key_id: String,
+    deletion_date_ms: Option<Millis>,
+    key_state: KeyState,
+    pending_window_in_days: u32,
+});
+response!(KeyIdResponse { key_id: String });
+
+request!(EnableKeyRotationRequest { key_id: String, rotation_period_in_days: Option<u32> });
+response!(GetKeyRotationStatusResponse {
+    key_id: String,
+    key_rotation_enabled: bool,
+    rotation_period_in_days: Option<u32>,
+    next_rotation_date_ms: Option<Millis>,
+    on_demand_rotation_start_date_ms: Option<Millis>,
+});
+
+request!(ListKeyRotationsRequest {
+    key_id: String,
+    limit: Option<u32>,
+    marker: Option<String>,
+    /// `ROTATIONS_ONLY` (default) or `ALL_KEY_MATERIAL`.
+    include_key_material: Option<String>,
+});
+response!(RotationsListEntry {
+    key_id: String,
+    key_material_id: String,
+    key_material_state: KeyMaterialState,
+    rotation_date_ms: Millis,
+    rotation_type: Option<RotationType>,
+});
+response!(ListKeyRotationsResponse { rotations: Vec<RotationsListEntry>, next_marker: Option<String>, truncated: bool });
+
+/// Helper for building an encryption context from pairs.
+pub fn context<K: Into<String>, V: Into<String>>(
+    pairs: impl IntoIterator<Item = (K, V)>,
+) -> EncryptionContext {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect::<BTreeMap<_, _>>()
+}

@@ -1,0 +1,300 @@
+//! The software HSM: the only module that ever holds key bytes.
+//!
+//! Everything outside refers to material by handle (key id + material id).
+//! There is no accessor that returns key bytes, no serde on secret types,
+//! secrets are zeroized on drop, `Debug` is redacted and there is no
+//! `PartialEq`. Material leaves this module only sealed under the store key
+//! (AES-256-GCM, AAD naming the key id and material id), for persistence.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::blob::{self, ParsedBlob, MATERIAL_ID_LEN, SALT_LEN};
+use crate::crypto::{self, KEY_LEN, NONCE_LEN};
+use crate::env::Rng;
+use crate::error::{Error, Result};
+
+/// 32 secret bytes. No Clone, no PartialEq, no serde; redacted Debug.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub(crate) struct SecretKey([u8; KEY_LEN]);
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey(<redacted>)")
+    }
+}
+
+impl SecretKey {
+    fn random(rng: &dyn Rng) -> Result<Self> {
+        let mut k = SecretKey([0; KEY_LEN]);
+        rng.fill(&mut k.0)?;
+        Ok(k)
+    }
+    pub(crate) fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
+        SecretKey(bytes)
+    }
+    fn derive(&self, info: &[u8]) -> SecretKey {
+        let mut k = SecretKey([0; KEY_LEN]);
+        crypto::hkdf_sha256(&self.0, &[], info, &mut k.0).expect("32 bytes is a valid HKDF length");
+        k
+    }
+}
+
+/// Plaintext returned to the caller (Decrypt, GenerateDataKey). Zeroized on
+/// drop, redacted in Debug, no PartialEq.
+pub struct Plaintext(Zeroizing<Vec<u8>>);
+
+impl Plaintext {
+    pub(crate) fn new(v: Zeroizing<Vec<u8>>) -> Self {
+        Plaintext(v)
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Constant-time comparison with other bytes.
+    pub fn ct_eq(&self, other: &[u8]) -> bool {
+        self.0.len() == other.len() && bool::from(self.0.as_slice().ct_eq(other))
+    }
+}
+
+impl fmt::Debug for Plaintext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Plaintext(<{} bytes redacted>)", self.0.len())
+    }
+}
+
+/// Which key's material, and which version of it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct MaterialHandle {
+    pub key_id: String,
+    pub material_id: [u8; MATERIAL_ID_LEN],
+}
+
+impl MaterialHandle {
+    pub fn material_id_hex(&self) -> String {
+        hex::encode(self.material_id)
+    }
+}
+
+const SEAL_INFO: &[u8] = b"strongroom/v1/store-seal";
+const MATERIAL_ID_INFO: &[u8] = b"strongroom/v1/material-id";
+const MATERIAL_AAD: &[u8] = b"strongroom/v1/material";
+const VALUE_AAD: &[u8] = b"strongroom/v1/value";
+
+pub(crate) struct Hsm {
+    materials: HashMap<MaterialHandle, SecretKey>,
+    /// Seals everything written to the store; derived from the root key.
+    seal_key: SecretKey,
+    rng: Arc<dyn Rng>,
+}
+
+impl fmt::Debug for Hsm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hsm")
+            .field("materials", &self.materials.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn material_id_for(key_id: &str, key: &SecretKey) -> [u8; MATERIAL_ID_LEN] {
+    crypto::hmac_sha256(&key.0, &[MATERIAL_ID_INFO, key_id.as_bytes()])
+}
+
+impl Hsm {
+    pub fn new(root_key: SecretKey, rng: Arc<dyn Rng>) -> Self {
+        Hsm {
+            materials: HashMap::new(),
+            seal_key: root_key.derive(SEAL_INFO),
+            rng,
+        }
+    }
+
+    pub fn rng(&self) -> &dyn Rng {
+        &*self.rng
+    }
+
+    pub fn random_bytes(&self, n: usize) -> Result<Zeroizing<Vec<u8>>> {
+        let mut v = Zeroizing::new(vec![0u8; n]);
+        self.rng.fill(&mut v)?;
+        Ok(v)
+    }
+
+    fn seal(&self, aad: &[&[u8]], plaintext: &[u8]) -> Result<Vec<u8>> {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill(&mut nonce)?;
+        let aad = aad.concat();
+        let mut out = nonce.to_vec();
+        out.extend(crypto::aes256gcm_seal(
+            &self.seal_key.0,
+            &nonce,
+            &aad,
+            plaintext,
+        ));
+        Ok(out)
+    }
+
+    fn open(&self, aad: &[&[u8]], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        if sealed.len() < NONCE_LEN {
+            return None;
+        }
+        let nonce: [u8; NONCE_LEN] = sealed[..NONCE_LEN].try_into().ok()?;
+        crypto::aes256gcm_open(
+            &self.seal_key.0,
+            &nonce,
+            &aad.concat(),
+            &sealed[NONCE_LEN..],
+        )
+    }
+
+    /// Seal a store value (record JSON etc.) bound to its store name.
+    pub fn seal_value(&self, name: &str, value: &[u8]) -> Result<Vec<u8>> {
+        self.seal(&[VALUE_AAD, &[0], name.as_bytes()], value)
+    }
+
+    /// Open a store value; `None` if the root key is wrong or it was altered.
+    pub fn open_value(&self, name: &str, sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        self.open(&[VALUE_AAD, &[0], name.as_bytes()], sealed)
+    }
+
+    /// Generate fresh AES-256 material for a key. Returns its handle and the
+    /// sealed form to persist.
+    pub fn generate_material(&mut self, key_id: &str) -> Result<(MaterialHandle, Vec<u8>)> {
+        let key = SecretKey::random(&*self.rng)?;
+        let handle = MaterialHandle {
+            key_id: key_id.to_string(),
+            material_id: material_id_for(key_id, &key),
+        };
+        let sealed = self.seal(
+            &[MATERIAL_AAD, &[0], key_id.as_bytes(), &handle.material_id],
+            &key.0,
+        )?;
+        self.materials.insert(handle.clone(), key);
+        Ok((handle, sealed))
+    }
+
+    /// Load sealed material from the store.
+    pub fn load_material(&mut self, handle: &MaterialHandle, sealed: &[u8]) -> Result<()> {
+        let opened = self
+            .open(
+                &[
+                    MATERIAL_AAD,
+                    &[0],
+                    handle.key_id.as_bytes(),
+                    &handle.material_id,
+                ],
+                sealed,
+            )
+            .ok_or_else(|| Error::corrupted("sealed key material failed authentication"))?;
+        let bytes: [u8; KEY_LEN] = opened[..]
+            .try_into()
+            .map_err(|_| Error::corrupted("sealed key material has the wrong length"))?;
+        let key = SecretKey::from_bytes(bytes);
+        if !bool::from(material_id_for(&handle.key_id, &key).ct_eq(&handle.material_id)) {
+            return Err(Error::corrupted("key material does not match its id"));
+        }
+        self.materials.insert(handle.clone(), key);
+        Ok(())
+    }
+
+    pub fn has_material(&self, handle: &MaterialHandle) -> bool {
+        self.materials.contains_key(handle)
+    }
+
+    /// Destroy every material version of a key (zeroized on drop).
+    pub fn destroy_key(&mut self, key_id: &str) {
+        self.materials.retain(|h, _| h.key_id != key_id);
+    }
+
+    fn blob_keys(
+        key: &SecretKey,
+        salt: &[u8; SALT_LEN],
+    ) -> (Zeroizing<[u8; KEY_LEN]>, [u8; NONCE_LEN]) {
+        let mut okm = Zeroizing::new([0u8; KEY_LEN + NONCE_LEN]);
+        crypto::hkdf_sha256(&key.0, salt, blob::HKDF_INFO, &mut okm[..])
+            .expect("44 bytes is a valid HKDF length");
+        let mut k = Zeroizing::new([0u8; KEY_LEN]);
+        k.copy_from_slice(&okm[..KEY_LEN]);
+        let n: [u8; NONCE_LEN] = okm[KEY_LEN..].try_into().expect("12 bytes");
+        (k, n)
+    }
+
+    /// Encrypt under a material version; returns the blob.
+    pub fn encrypt(
+        &self,
+        handle: &MaterialHandle,
+        context_encoding: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>> {
+        let key = self
+            .materials
+            .get(handle)
+            .ok_or_else(|| Error::internal("key material is not loaded"))?;
+        let mut salt = [0u8; SALT_LEN];
+        self.rng.fill(&mut salt)?;
+        let (k, nonce) = Self::blob_keys(key, &salt);
+        let mut out = blob::write_header(
+            &handle.key_id,
+            &handle.material_id,
+            &salt,
+            plaintext.len() + 16,
+        );
+        let mut aad = Vec::with_capacity(out.len() + context_encoding.len());
+        aad.extend_from_slice(&out);
+        aad.extend_from_slice(context_encoding);
+        out.extend(crypto::aes256gcm_seal(&k, &nonce, &aad, plaintext));
+        Ok(out)
+    }
+
+    /// Decrypt a parsed blob. Every failure is the same opaque error.
+    pub fn decrypt(&self, parsed: &ParsedBlob<'_>, context_encoding: &[u8]) -> Result<Plaintext> {
+        let handle = MaterialHandle {
+            key_id: parsed.key_id.to_string(),
+            material_id: *parsed.material_id,
+        };
+        let key = self
+            .materials
+            .get(&handle)
+            .ok_or_else(Error::invalid_ciphertext)?;
+        let (k, nonce) = Self::blob_keys(key, parsed.salt);
+        let mut aad = Vec::with_capacity(parsed.header.len() + context_encoding.len());
+        aad.extend_from_slice(parsed.header);
+        aad.extend_from_slice(context_encoding);
+        crypto::aes256gcm_open(&k, &nonce, &aad, parsed.ciphertext_and_tag)
+            .map(Plaintext::new)
+            .ok_or_else(Error::invalid_ciphertext)
+    }
+
+    /// Decrypt and re-encrypt inside the boundary: the plaintext never leaves.
+    pub fn reencrypt(
+        &self,
+        parsed: &ParsedBlob<'_>,
+        source_context: &[u8],
+        dest: &MaterialHandle,
+        dest_context: &[u8],
+    ) -> Result<Vec<u8>> {
+        let pt = self.decrypt(parsed, source_context)?;
+        self.encrypt(dest, dest_context, pt.as_bytes())
+    }
+
+    /// Fresh data key: plaintext (for the caller) and its blob.
+    pub fn generate_data_key(
+        &self,
+        handle: &MaterialHandle,
+        context_encoding: &[u8],
+        n: usize,
+    ) -> Result<(Plaintext, Vec<u8>)> {
+        let dk = self.random_bytes(n)?;
+        let blob = self.encrypt(handle, context_encoding, &dk)?;
+        Ok((Plaintext::new(dk), blob))
+    }
+}

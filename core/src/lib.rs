@@ -1,0 +1,50 @@
+//! # Strongroom
+//!
+//! A key management service that lives inside the application: AWS KMS
+//! semantics (key records and states, aliases, encryption context, rotation,
+//! scheduled deletion, audit) over a software HSM that never lets key
+//! material out, persisted in a sealed, crash-safe store.
+//!
+//! ```
+//! use strongroom::{Kms, api::*};
+//! let kms = Kms::in_memory("111122223333", "us-east-1").unwrap();
+//! let key = kms.create_key(CreateKeyRequest::default()).unwrap().key_metadata;
+//! let ctx = context([("purpose", "example")]);
+//! let ct = kms.encrypt(EncryptRequest {
+//!     key_id: key.key_id.clone(),
+//!     plaintext: b"hello".to_vec(),
+//!     encryption_context: ctx.clone(),
+//!     ..Default::default()
+//! }).unwrap();
+//! let pt = kms.decrypt(DecryptRequest {
+//!     ciphertext_blob: ct.ciphertext_blob,
+//!     encryption_context: ctx,
+//!     ..Default::default()
+//! }).unwrap();
+//! assert_eq!(pt.plaintext.as_bytes(), b"hello");
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod audit;
+pub mod blob;
+pub mod context;
+mod crypto;
+pub mod env;
+pub mod error;
+mod hsm;
+pub mod kms;
+pub mod model;
+pub mod store;
+
+pub use audit::{AuditEvent, AuditVerification};
+pub use context::EncryptionContext;
+#[cfg(feature = "dangerous-test-rng")]
+pub use env::DangerousSeededRng;
+pub use env::{Clock, ManualClock, OsRng, Rng, SystemClock};
+pub use error::{Error, ErrorCode, Result};
+pub use hsm::Plaintext;
+pub use kms::{Argon2Params, Caller, Kms, KmsBuilder, RootKey, StoreSettings};
+#[cfg(not(target_arch = "wasm32"))]
+pub use store::FileStore;
+pub use store::{MemoryStore, Mutation, Store};

@@ -1,0 +1,239 @@
+//! Key records, their enums (serialised with the exact AWS strings) and the
+//! public metadata shapes. Nothing here holds secret bytes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::env::Millis;
+
+macro_rules! aws_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $s)] $variant),+
+        }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+            /// Parse the AWS string; `None` if unknown.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some($name::$variant),)+ _ => None }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+aws_enum!(
+    /// Key states (AWS `KeyState`).
+    KeyState {
+        Creating => "Creating",
+        Enabled => "Enabled",
+        Disabled => "Disabled",
+        PendingDeletion => "PendingDeletion",
+        PendingImport => "PendingImport",
+        PendingReplicaDeletion => "PendingReplicaDeletion",
+        Unavailable => "Unavailable",
+        Updating => "Updating",
+    }
+);
+
+aws_enum!(
+    /// Key specs. This build creates `SYMMETRIC_DEFAULT`; the others are
+    /// recognised so requests for them get a precise error.
+    KeySpec {
+        SymmetricDefault => "SYMMETRIC_DEFAULT",
+        Rsa2048 => "RSA_2048",
+        Rsa3072 => "RSA_3072",
+        Rsa4096 => "RSA_4096",
+        EccNistP256 => "ECC_NIST_P256",
+        EccNistP384 => "ECC_NIST_P384",
+        EccNistP521 => "ECC_NIST_P521",
+        EccSecgP256k1 => "ECC_SECG_P256K1",
+        EccNistEdwards25519 => "ECC_NIST_EDWARDS25519",
+        Hmac224 => "HMAC_224",
+        Hmac256 => "HMAC_256",
+        Hmac384 => "HMAC_384",
+        Hmac512 => "HMAC_512",
+        MlDsa44 => "ML_DSA_44",
+        MlDsa65 => "ML_DSA_65",
+        MlDsa87 => "ML_DSA_87",
+        Sm2 => "SM2",
+    }
+);
+
+aws_enum!(
+    KeyUsage {
+        EncryptDecrypt => "ENCRYPT_DECRYPT",
+        SignVerify => "SIGN_VERIFY",
+        GenerateVerifyMac => "GENERATE_VERIFY_MAC",
+        KeyAgreement => "KEY_AGREEMENT",
+    }
+);
+
+aws_enum!(
+    Origin {
+        AwsKms => "AWS_KMS",
+        External => "EXTERNAL",
+        AwsCloudhsm => "AWS_CLOUDHSM",
+        ExternalKeyStore => "EXTERNAL_KEY_STORE",
+    }
+);
+
+aws_enum!(
+    KeyManager {
+        Customer => "CUSTOMER",
+        Aws => "AWS",
+    }
+);
+
+aws_enum!(
+    EncryptionAlgorithm {
+        SymmetricDefault => "SYMMETRIC_DEFAULT",
+        RsaesOaepSha1 => "RSAES_OAEP_SHA_1",
+        RsaesOaepSha256 => "RSAES_OAEP_SHA_256",
+        Sm2Pke => "SM2PKE",
+    }
+);
+
+aws_enum!(
+    DataKeySpec {
+        Aes256 => "AES_256",
+        Aes128 => "AES_128",
+    }
+);
+
+aws_enum!(
+    RotationType {
+        Automatic => "AUTOMATIC",
+        OnDemand => "ON_DEMAND",
+    }
+);
+
+aws_enum!(
+    KeyMaterialState {
+        Current => "CURRENT",
+        NonCurrent => "NON_CURRENT",
+    }
+);
+
+/// One version of a key's material (non-secret facts about it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaterialVersion {
+    /// 64 hex chars.
+    pub material_id: String,
+    pub created_ms: Millis,
+    /// `None` for the material made at CreateKey.
+    pub rotation_type: Option<RotationType>,
+}
+
+/// Rotation settings and counters of a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct RotationSettings {
+    pub enabled: bool,
+    pub period_days: Option<u32>,
+    pub next_rotation_ms: Option<Millis>,
+    pub on_demand_count: u32,
+    pub last_on_demand_ms: Option<Millis>,
+}
+
+/// The persistent key record (stored sealed as JSON; format in
+/// `docs/formats/store.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub key_id: String,
+    pub arn: String,
+    pub account: String,
+    pub region: String,
+    pub created_ms: Millis,
+    pub description: String,
+    pub state: KeyState,
+    pub key_spec: KeySpec,
+    pub key_usage: KeyUsage,
+    pub origin: Origin,
+    pub key_manager: KeyManager,
+    pub multi_region: bool,
+    pub deletion_date_ms: Option<Millis>,
+    pub pending_window_days: Option<u32>,
+    pub tags: BTreeMap<String, String>,
+    /// Every material version, oldest first. The last one is current.
+    pub materials: Vec<MaterialVersion>,
+    pub rotation: RotationSettings,
+    /// The key policy document (the authorization issue evaluates it).
+    pub policy: Option<String>,
+}
+
+impl KeyRecord {
+    pub fn current_material_id(&self) -> Option<&str> {
+        self.materials.last().map(|m| m.material_id.as_str())
+    }
+
+    pub fn metadata(&self) -> KeyMetadata {
+        KeyMetadata {
+            aws_account_id: self.account.clone(),
+            key_id: self.key_id.clone(),
+            arn: self.arn.clone(),
+            creation_date_ms: self.created_ms,
+            enabled: self.state == KeyState::Enabled,
+            description: self.description.clone(),
+            key_usage: self.key_usage,
+            key_state: self.state,
+            deletion_date_ms: self.deletion_date_ms,
+            origin: self.origin,
+            key_manager: self.key_manager,
+            key_spec: self.key_spec,
+            customer_master_key_spec: self.key_spec,
+            encryption_algorithms: if self.key_usage == KeyUsage::EncryptDecrypt {
+                vec![EncryptionAlgorithm::SymmetricDefault]
+            } else {
+                vec![]
+            },
+            multi_region: self.multi_region,
+            pending_deletion_window_in_days: self.pending_window_days,
+            current_key_material_id: self.current_material_id().map(str::to_string),
+        }
+    }
+}
+
+/// DescribeKey's `KeyMetadata`. Dates are Unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyMetadata {
+    #[serde(rename = "AWSAccountId")]
+    pub aws_account_id: String,
+    pub key_id: String,
+    pub arn: String,
+    pub creation_date_ms: Millis,
+    pub enabled: bool,
+    pub description: String,
+    pub key_usage: KeyUsage,
+    pub key_state: KeyState,
+    pub deletion_date_ms: Option<Millis>,
+    pub origin: Origin,
+    pub key_manager: KeyManager,
+    pub key_spec: KeySpec,
+    pub customer_master_key_spec: KeySpec,
+    pub encryption_algorithms: Vec<EncryptionAlgorithm>,
+    pub multi_region: bool,
+    pub pending_deletion_window_in_days: Option<u32>,
+    pub current_key_material_id: Option<String>,
+}
+
+/// An alias record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasEntry {
+    pub alias_name: String,
+    pub alias_arn: String,
+    pub target_key_id: String,
+    pub creation_date_ms: Millis,
+    pub last_updated_date_ms: Millis,
+}
