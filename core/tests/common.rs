@@ -1,0 +1,55 @@
+#![allow(dead_code)]
+use strongroom::api::*;
+use strongroom::{DangerousSeededRng, Kms, ManualClock};
+
+pub const ACCOUNT: &str = "111122223333";
+pub const REGION: &str = "us-east-1";
+/// 2026-01-01T00:00:00Z
+pub const T0: u64 = 1_767_225_600_000;
+
+pub fn kms() -> (Kms, ManualClock) {
+    let clock = ManualClock::new(T0);
+    let kms = Kms::builder(ACCOUNT, REGION)
+        .clock(clock.clone())
+        .rng(DangerousSeededRng::new([7; 32]))
+        .in_memory()
+        .unwrap();
+    (kms, clock)
+}
+
+pub fn new_key(kms: &Kms) -> String {
+    kms.create_key(CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata
+        .key_id
+}
+
+pub fn enc(kms: &Kms, key: &str, pt: &[u8], ctx: &EncryptionContextT) -> Vec<u8> {
+    kms.encrypt(EncryptRequest {
+        key_id: key.into(),
+        plaintext: pt.to_vec(),
+        encryption_context: ctx.clone(),
+        ..Default::default()
+    })
+    .unwrap()
+    .ciphertext_blob
+}
+
+pub type EncryptionContextT = strongroom::EncryptionContext;
+
+pub fn dec(
+    kms: &Kms,
+    blob: &[u8],
+    ctx: &EncryptionContextT,
+) -> strongroom::Result<Vec<u8>> {
+    kms.decrypt(DecryptRequest {
+        ciphertext_blob: blob.to_vec(),
+        encryption_context: ctx.clone(),
+        ..Default::default()
+    })
+    .map(|r| r.plaintext.as_bytes().to_vec())
+}
+
+pub fn code<T: std::fmt::Debug>(r: strongroom::Result<T>) -> &'static str {
+    r.expect_err("expected an error").code().as_str()
+}
