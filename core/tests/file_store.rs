@@ -1,0 +1,249 @@
+//! The durable file store through the KMS: persistence, root keys, tamper
+//! evidence.
+mod common;
+use common::*;
+use strongroom::api::*;
+use strongroom::{Argon2Params, ErrorCode, Kms, ManualClock, RootKey};
+
+const ROOT: [u8; 32] = [0x42; 32];
+
+fn fast_argon() -> Argon2Params {
+    Argon2Params {
+        m_kib: 256,
+        t: 1,
+        p: 1,
+    }
+}
+
+fn open(dir: &std::path::Path, root: RootKey) -> strongroom::Result<Kms> {
+    Kms::builder(ACCOUNT, REGION)
+        .clock(ManualClock::new(T0))
+        .argon2_params(fast_argon())
+        .open_file(dir, root)
+}
+
+fn snapshot(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn keys_aliases_and_material_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context([("app", "test")]);
+    let (key, blob, blob2) = {
+        let kms = open(dir.path(), RootKey::raw(ROOT)).unwrap();
+        let key = new_key(&kms);
+        kms.create_alias(CreateAliasRequest {
+            alias_name: "alias/keep".into(),
+            target_key_id: key.clone(),
+        })
+        .unwrap();
+        let blob = enc(&kms, &key, b"persisted", &ctx);
+        kms.rotate_key_on_demand(KeyIdRequest { key_id: key.clone() })
+            .unwrap();
+        let blob2 = enc(&kms, "alias/keep", b"after rotation", &ctx);
+        (key, blob, blob2)
+    };
+    let kms = open(dir.path(), RootKey::raw(ROOT)).unwrap();
+    assert_eq!(dec(&kms, &blob, &ctx).unwrap(), b"persisted");
+    assert_eq!(dec(&kms, &blob2, &ctx).unwrap(), b"after rotation");
+    let md = kms
+        .describe_key(DescribeKeyRequest {
+            key_id: "alias/keep".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .key_metadata;
+    assert_eq!(md.key_id, key);
+    // The audit trail also survived, chained across sessions.
+    let v = kms.verify_audit_log().unwrap();
+    assert!(v.events >= 5, "{v:?}");
+}
+
+#[test]
+fn wrong_root_key_is_a_clear_error_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let kms = open(dir.path(), RootKey::raw(ROOT)).unwrap();
+        new_key(&kms);
+    }
+    let before = snapshot(dir.path());
+    let e = open(dir.path(), RootKey::raw([0x43; 32])).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::InvalidRootKey);
+    let e = open(dir.path(), RootKey::passphrase("guess")).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::InvalidRootKey);
+    assert_eq!(snapshot(dir.path()), before, "nothing on disk changed");
+    assert!(open(dir.path(), RootKey::raw(ROOT)).is_ok());
+}
+
+#[test]
+fn passphrase_root_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = {
+        let kms = open(dir.path(), RootKey::passphrase("correct horse battery staple")).unwrap();
+        let key = new_key(&kms);
+        enc(&kms, &key, b"pp", &Default::default())
+    };
+    let before = snapshot(dir.path());
+    let e = open(dir.path(), RootKey::passphrase("correct horse battery stapler")).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::InvalidRootKey);
+    let e = open(dir.path(), RootKey::raw(ROOT)).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::InvalidRootKey);
+    assert_eq!(snapshot(dir.path()), before);
+    let kms = open(dir.path(), RootKey::passphrase("correct horse battery staple")).unwrap();
+    assert_eq!(dec(&kms, &blob, &Default::default()).unwrap(), b"pp");
+}
+
+#[test]
+fn store_is_bound_to_account_and_region() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path(), RootKey::raw(ROOT)).unwrap());
+    let e = Kms::builder(ACCOUNT, "eu-west-1")
+        .open_file(dir.path(), RootKey::raw(ROOT))
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Validation);
+}
+
+#[test]
+fn nothing_secret_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let kms = open(dir.path(), RootKey::raw(ROOT)).unwrap();
+        let key = kms
+            .create_key(CreateKeyRequest {
+                description: Some("DESCRIPTION-MARKER".into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .key_metadata
+            .key_id;
+        enc(&kms, &key, b"x", &context([("CONTEXT-MARKER", "v")]));
+    }
+    for (_, bytes) in snapshot(dir.path()) {
+        let s = String::from_utf8_lossy(&bytes);
+        assert!(!s.contains("DESCRIPTION-MARKER"), "records are sealed");
+        assert!(!s.contains("CONTEXT-MARKER"), "audit events are sealed");
+    }
+}
+
+#[test]
+fn audit_tampering_is_detected() {
+    use strongroom::{MemoryStore, Mutation, Store};
+    let mem = MemoryStore::new();
+    let root = || RootKey::raw(ROOT);
+    {
+        let kms = Kms::builder(ACCOUNT, REGION)
+            .clock(ManualClock::new(T0))
+            .open(mem.clone(), root())
+            .unwrap();
+        let key = new_key(&kms);
+        for _ in 0..3 {
+            enc(&kms, &key, b"x", &Default::default());
+        }
+        kms.flush().unwrap();
+        assert_eq!(kms.verify_audit_log().unwrap().events, 4);
+    }
+    // Dropping the last audit batch (a whole store entry) is detected by the head.
+    let mut m = mem.clone();
+    let entries = m.load().unwrap();
+    let last_audit = entries
+        .keys()
+        .filter(|k| k.starts_with("audit/"))
+        .max()
+        .unwrap()
+        .clone();
+    let saved = entries[&last_audit].clone();
+    m.apply(&[Mutation::Delete {
+        name: last_audit.clone(),
+    }])
+    .unwrap();
+    let kms = Kms::builder(ACCOUNT, REGION)
+        .clock(ManualClock::new(T0))
+        .open(mem.clone(), root())
+        .unwrap();
+    assert_eq!(kms.verify_audit_log().unwrap_err().code(), ErrorCode::StoreCorrupted);
+    drop(kms);
+    // Editing bytes of an entry is detected (sealed entries fail authentication).
+    let mut bad = saved.clone();
+    let n = bad.len() / 2;
+    bad[n] ^= 1;
+    m.apply(&[Mutation::Put {
+        name: last_audit,
+        value: bad,
+    }])
+    .unwrap();
+    let kms = Kms::builder(ACCOUNT, REGION)
+        .clock(ManualClock::new(T0))
+        .open(mem.clone(), root())
+        .unwrap();
+    assert_eq!(kms.verify_audit_log().unwrap_err().code(), ErrorCode::StoreCorrupted);
+}
+
+#[test]
+fn tampered_key_record_refuses_to_open() {
+    use strongroom::{MemoryStore, Mutation, Store};
+    let mem = MemoryStore::new();
+    {
+        let kms = Kms::builder(ACCOUNT, REGION)
+            .open(mem.clone(), RootKey::raw(ROOT))
+            .unwrap();
+        new_key(&kms);
+    }
+    let mut m = mem.clone();
+    let entries = m.load().unwrap();
+    let (name, v) = entries.iter().find(|(k, _)| k.starts_with("key/")).unwrap();
+    let mut v = v.clone();
+    v[20] ^= 0x80;
+    m.apply(&[Mutation::Put {
+        name: name.clone(),
+        value: v,
+    }])
+    .unwrap();
+    let e = Kms::builder(ACCOUNT, REGION)
+        .open(mem, RootKey::raw(ROOT))
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::StoreCorrupted);
+}
+
+#[test]
+fn deletion_is_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let key = {
+        let kms = Kms::builder(ACCOUNT, REGION)
+            .clock(clock.clone())
+            .open_file(dir.path(), RootKey::raw(ROOT))
+            .unwrap();
+        let key = new_key(&kms);
+        kms.schedule_key_deletion(ScheduleKeyDeletionRequest {
+            key_id: key.clone(),
+            pending_window_in_days: Some(7),
+        })
+        .unwrap();
+        clock.advance_days(7);
+        kms.run_maintenance().unwrap();
+        key
+    };
+    let kms = Kms::builder(ACCOUNT, REGION)
+        .clock(clock)
+        .open_file(dir.path(), RootKey::raw(ROOT))
+        .unwrap();
+    assert_eq!(
+        code(kms.describe_key(DescribeKeyRequest {
+            key_id: key,
+            ..Default::default()
+        })),
+        "NotFoundException"
+    );
+}

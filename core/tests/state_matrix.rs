@@ -1,0 +1,277 @@
+//! The state × operation matrix of kms-semantics §1, table-driven.
+//!
+//! Part 1 drives the public API for every state this build can reach
+//! (Enabled, Disabled, PendingDeletion) and every key operation.
+//! Part 2 checks the matrix function for all eight states, including those
+//! reached only by later features (import, multi-Region, custom stores).
+mod common;
+use common::*;
+use strongroom::api::*;
+use strongroom::kms::{check_state, OpClass};
+use strongroom::model::KeyState;
+use strongroom::Kms;
+
+const OK: &str = "OK";
+const D: &str = "DisabledException";
+const S: &str = "KMSInvalidStateException";
+const U: &str = "UnsupportedOperationException";
+
+type OpFn = fn(&Kms, &str, &[u8]) -> strongroom::Result<()>;
+
+fn ops() -> Vec<(&'static str, OpFn)> {
+    vec![
+        ("Encrypt", |k, id, _| {
+            k.encrypt(EncryptRequest {
+                key_id: id.into(),
+                plaintext: b"x".to_vec(),
+                ..Default::default()
+            })
+            .map(drop)
+        }),
+        ("Decrypt", |k, _, blob| {
+            k.decrypt(DecryptRequest {
+                ciphertext_blob: blob.to_vec(),
+                ..Default::default()
+            })
+            .map(drop)
+        }),
+        ("ReEncrypt", |k, id, blob| {
+            k.re_encrypt(ReEncryptRequest {
+                ciphertext_blob: blob.to_vec(),
+                destination_key_id: id.into(),
+                ..Default::default()
+            })
+            .map(drop)
+        }),
+        ("GenerateDataKey", |k, id, _| {
+            k.generate_data_key(GenerateDataKeyRequest {
+                key_id: id.into(),
+                number_of_bytes: Some(32),
+                ..Default::default()
+            })
+            .map(drop)
+        }),
+        ("GenerateDataKeyWithoutPlaintext", |k, id, _| {
+            k.generate_data_key_without_plaintext(GenerateDataKeyRequest {
+                key_id: id.into(),
+                number_of_bytes: Some(32),
+                ..Default::default()
+            })
+            .map(drop)
+        }),
+        ("EnableKey", |k, id, _| k.enable_key(KeyIdRequest { key_id: id.into() })),
+        ("DisableKey", |k, id, _| k.disable_key(KeyIdRequest { key_id: id.into() })),
+        ("ScheduleKeyDeletion", |k, id, _| {
+            k.schedule_key_deletion(ScheduleKeyDeletionRequest {
+                key_id: id.into(),
+                pending_window_in_days: Some(7),
+            })
+            .map(drop)
+        }),
+        ("CancelKeyDeletion", |k, id, _| {
+            k.cancel_key_deletion(KeyIdRequest { key_id: id.into() }).map(drop)
+        }),
+        ("CreateAlias", |k, id, _| {
+            k.create_alias(CreateAliasRequest {
+                alias_name: "alias/matrix-new".into(),
+                target_key_id: id.into(),
+            })
+        }),
+        ("UpdateAlias(target)", |k, id, _| {
+            k.update_alias(UpdateAliasRequest {
+                alias_name: "alias/other".into(),
+                target_key_id: id.into(),
+            })
+        }),
+        ("UpdateAlias(source)", |k, _, _| {
+            let other = k
+                .list_aliases(ListAliasesRequest::default())
+                .unwrap()
+                .aliases
+                .into_iter()
+                .find(|a| a.alias_name == "alias/other")
+                .unwrap()
+                .target_key_id;
+            k.update_alias(UpdateAliasRequest {
+                alias_name: "alias/subject".into(),
+                target_key_id: other,
+            })
+        }),
+        ("DeleteAlias", |k, _, _| {
+            k.delete_alias(DeleteAliasRequest {
+                alias_name: "alias/subject".into(),
+            })
+        }),
+        ("TagResource", |k, id, _| {
+            k.tag_resource(TagResourceRequest {
+                key_id: id.into(),
+                tags: vec![Tag::new("t", "v")],
+            })
+        }),
+        ("UntagResource", |k, id, _| {
+            k.untag_resource(UntagResourceRequest {
+                key_id: id.into(),
+                tag_keys: vec!["t".into()],
+            })
+        }),
+        ("UpdateKeyDescription", |k, id, _| {
+            k.update_key_description(UpdateKeyDescriptionRequest {
+                key_id: id.into(),
+                description: "d".into(),
+            })
+        }),
+        ("EnableKeyRotation", |k, id, _| {
+            k.enable_key_rotation(EnableKeyRotationRequest {
+                key_id: id.into(),
+                rotation_period_in_days: None,
+            })
+        }),
+        ("DisableKeyRotation", |k, id, _| {
+            k.disable_key_rotation(KeyIdRequest { key_id: id.into() })
+        }),
+        ("RotateKeyOnDemand", |k, id, _| {
+            k.rotate_key_on_demand(KeyIdRequest { key_id: id.into() }).map(drop)
+        }),
+        ("GetKeyRotationStatus", |k, id, _| {
+            k.get_key_rotation_status(KeyIdRequest { key_id: id.into() }).map(drop)
+        }),
+        ("ListKeyRotations", |k, id, _| {
+            k.list_key_rotations(ListKeyRotationsRequest {
+                key_id: id.into(),
+                ..Default::default()
+            })
+            .map(drop)
+        }),
+        ("DescribeKey", |k, id, _| {
+            k.describe_key(DescribeKeyRequest {
+                key_id: id.into(),
+                ..Default::default()
+            })
+            .map(drop)
+        }),
+        ("ListResourceTags", |k, id, _| {
+            k.list_resource_tags(ListResourceTagsRequest {
+                key_id: id.into(),
+                ..Default::default()
+            })
+            .map(drop)
+        }),
+        ("ListAliases(key)", |k, id, _| {
+            k.list_aliases(ListAliasesRequest {
+                key_id: Some(id.into()),
+                ..Default::default()
+            })
+            .map(drop)
+        }),
+    ]
+}
+
+/// Expected outcome per state: (Enabled, Disabled, PendingDeletion).
+fn expected(op: &str) -> [&'static str; 3] {
+    match op {
+        "Encrypt" | "Decrypt" | "ReEncrypt" | "GenerateDataKey"
+        | "GenerateDataKeyWithoutPlaintext" => [OK, D, S],
+        "EnableKey" | "DisableKey" => [OK, OK, S],
+        "ScheduleKeyDeletion" => [OK, OK, S],
+        "CancelKeyDeletion" => [S, S, OK],
+        "CreateAlias" | "TagResource" | "UntagResource" | "UpdateKeyDescription" => [OK, OK, S],
+        "UpdateAlias(target)" => [OK, OK, S],
+        "UpdateAlias(source)" | "DeleteAlias" => [OK, OK, OK],
+        "EnableKeyRotation" | "DisableKeyRotation" | "RotateKeyOnDemand" => [OK, D, S],
+        "GetKeyRotationStatus" | "ListKeyRotations" => [OK, OK, S],
+        "DescribeKey" | "ListResourceTags" | "ListAliases(key)" => [OK, OK, OK],
+        other => panic!("no row for {other}"),
+    }
+}
+
+/// A fresh KMS with the subject key in `state`, an alias on it, and
+/// another key with alias/other.
+fn setup(state: KeyState) -> (Kms, String, Vec<u8>) {
+    let (kms, _) = kms();
+    let key = new_key(&kms);
+    let other = new_key(&kms);
+    kms.create_alias(CreateAliasRequest {
+        alias_name: "alias/subject".into(),
+        target_key_id: key.clone(),
+    })
+    .unwrap();
+    kms.create_alias(CreateAliasRequest {
+        alias_name: "alias/other".into(),
+        target_key_id: other,
+    })
+    .unwrap();
+    let blob = enc(&kms, &key, b"matrix", &Default::default());
+    let id = KeyIdRequest {
+        key_id: key.clone(),
+    };
+    match state {
+        KeyState::Enabled => {}
+        KeyState::Disabled => kms.disable_key(id).unwrap(),
+        KeyState::PendingDeletion => {
+            kms.schedule_key_deletion(ScheduleKeyDeletionRequest {
+                key_id: key.clone(),
+                pending_window_in_days: Some(7),
+            })
+            .unwrap();
+        }
+        _ => unreachable!(),
+    }
+    (kms, key, blob)
+}
+
+#[test]
+fn api_matrix_for_reachable_states() {
+    let states = [KeyState::Enabled, KeyState::Disabled, KeyState::PendingDeletion];
+    let mut checked = 0;
+    for (name, op) in ops() {
+        for (i, state) in states.iter().enumerate() {
+            let (kms, key, blob) = setup(*state);
+            let got = match op(&kms, &key, &blob) {
+                Ok(()) => OK,
+                Err(e) => e.code().as_str(),
+            };
+            assert_eq!(got, expected(name)[i], "{name} in {state}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, ops().len() * 3);
+}
+
+#[test]
+fn matrix_function_for_all_states() {
+    use KeyState::*;
+    use OpClass::*;
+    // Columns: En, Dis, PendDel, PendReplDel, PendImport, Unavail, Creating, Updating
+    let states = [
+        Enabled,
+        Disabled,
+        PendingDeletion,
+        PendingReplicaDeletion,
+        PendingImport,
+        Unavailable,
+        Creating,
+        Updating,
+    ];
+    let table: &[(OpClass, [&str; 8])] = &[
+        (Crypto, [OK, D, S, S, S, S, S, OK]),
+        (EnableDisable, [OK, OK, S, S, S, OK, S, S]),
+        (ScheduleDeletion, [OK, OK, S, S, OK, OK, OK, S]),
+        (CancelDeletion, [S, S, OK, OK, S, S, S, S]),
+        (Metadata, [OK, OK, S, S, OK, OK, OK, OK]),
+        (RotationConfig, [OK, D, S, S, U, U, S, OK]),
+        (AliasTarget, [OK, OK, S, S, OK, OK, OK, OK]),
+        (Always, [OK, OK, OK, OK, OK, OK, OK, OK]),
+    ];
+    for (class, row) in table {
+        for (state, want) in states.iter().zip(row) {
+            let got = match check_state(*class, *state, "arn:x") {
+                Ok(()) => OK,
+                Err(e) => {
+                    assert!(e.message().starts_with("arn:x "), "{}", e.message());
+                    e.code().as_str()
+                }
+            };
+            assert_eq!(got, *want, "{class:?} in {state}");
+        }
+    }
+}
