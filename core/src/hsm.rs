@@ -298,3 +298,96 @@ impl Hsm {
         Ok((Plaintext::new(dk), blob))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::DangerousSeededRng;
+
+    /// Rebuild a blob from docs/formats/ciphertext-blob.md using the
+    /// RustCrypto crates directly (not this module's helpers) and compare.
+    #[test]
+    fn blob_matches_the_written_spec() {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let mut hsm = Hsm::new(
+            SecretKey::from_bytes([1; 32]),
+            Arc::new(DangerousSeededRng::new([9; 32])),
+        );
+        let key_id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+        let backing = [0x11u8; 32];
+        let handle = MaterialHandle {
+            key_id: key_id.into(),
+            material_id: material_id_for(key_id, &SecretKey::from_bytes(backing)),
+        };
+        hsm.materials
+            .insert(handle.clone(), SecretKey::from_bytes(backing));
+        let ctx = crate::context::canonical_encoding(
+            &[("k".to_string(), "v".to_string())].into_iter().collect(),
+        )
+        .unwrap();
+        let blob = hsm.encrypt(&handle, &ctx, b"spec check").unwrap();
+
+        // Material id = HMAC-SHA256(material, "strongroom/v1/material-id" ‖ key id).
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&backing).unwrap();
+        hmac::Mac::update(&mut mac, b"strongroom/v1/material-id");
+        hmac::Mac::update(&mut mac, key_id.as_bytes());
+        let mat_id: [u8; 32] = hmac::Mac::finalize(mac).into_bytes().into();
+
+        let l = key_id.len();
+        assert_eq!(blob[0], 0x01);
+        assert_eq!(blob[1] as usize, l);
+        assert_eq!(&blob[2..2 + l], key_id.as_bytes());
+        assert_eq!(&blob[2 + l..34 + l], &mat_id);
+        let salt = &blob[34 + l..66 + l];
+        let mut okm = [0u8; 44];
+        hkdf::Hkdf::<sha2::Sha256>::new(Some(salt), &backing)
+            .expand(b"strongroom/v1/blob", &mut okm)
+            .unwrap();
+        let mut aad = blob[..66 + l].to_vec();
+        aad.extend_from_slice(&ctx);
+        let expect = aes_gcm::Aes256Gcm::new_from_slice(&okm[..32])
+            .unwrap()
+            .encrypt(
+                aes_gcm::Nonce::from_slice(&okm[32..]),
+                Payload {
+                    msg: b"spec check",
+                    aad: &aad,
+                },
+            )
+            .unwrap();
+        assert_eq!(&blob[66 + l..], &expect[..]);
+        assert_eq!(blob.len(), 66 + l + 10 + 16);
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let k = SecretKey::from_bytes([0xAB; 32]);
+        assert!(!format!("{k:?}").contains("ab"));
+        let p = Plaintext::new(Zeroizing::new(b"very secret".to_vec()));
+        assert!(!format!("{p:?}").contains("secret"));
+        assert!(p.ct_eq(b"very secret"));
+        assert!(!p.ct_eq(b"very secreT"));
+        assert!(!p.ct_eq(b"very"));
+    }
+
+    #[test]
+    fn material_is_bound_to_its_key_id() {
+        let mut hsm = Hsm::new(
+            SecretKey::from_bytes([1; 32]),
+            Arc::new(DangerousSeededRng::new([3; 32])),
+        );
+        let (h, sealed) = hsm.generate_material("key-a").unwrap();
+        let moved = MaterialHandle {
+            key_id: "key-b".into(),
+            material_id: h.material_id,
+        };
+        assert!(hsm.load_material(&moved, &sealed).is_err());
+        assert!(hsm.load_material(&h, &sealed).is_ok());
+        let other_root = Hsm::new(
+            SecretKey::from_bytes([2; 32]),
+            Arc::new(DangerousSeededRng::new([3; 32])),
+        );
+        let mut other_root = other_root;
+        assert!(other_root.load_material(&h, &sealed).is_err());
+    }
+}

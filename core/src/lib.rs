@@ -33,6 +33,7 @@ mod crypto;
 pub mod env;
 pub mod error;
 mod hsm;
+pub mod json;
 pub mod kms;
 pub mod model;
 pub mod store;

@@ -1,0 +1,103 @@
+//! AWS-style JSON calls: an operation name and a request object with the AWS
+//! field names (PascalCase) in, a response object out. Bytes are lowercase
+//! hex (not base64). Used by the language-neutral vector runner, and usable
+//! by any binding that prefers one generic entry point.
+
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::kms::Kms;
+
+fn req<T: DeserializeOwned>(v: Value) -> Result<T> {
+    serde_json::from_value(v).map_err(|e| Error::validation(format!("malformed request: {e}")))
+}
+
+fn out<T: serde::Serialize>(v: T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| Error::internal(e.to_string()))
+}
+
+/// Every operation name [`call`] accepts.
+pub const OPERATIONS: &[&str] = &[
+    "CreateKey",
+    "DescribeKey",
+    "ListKeys",
+    "UpdateKeyDescription",
+    "TagResource",
+    "UntagResource",
+    "ListResourceTags",
+    "EnableKey",
+    "DisableKey",
+    "ScheduleKeyDeletion",
+    "CancelKeyDeletion",
+    "CreateAlias",
+    "UpdateAlias",
+    "DeleteAlias",
+    "ListAliases",
+    "Encrypt",
+    "Decrypt",
+    "ReEncrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateRandom",
+    "EnableKeyRotation",
+    "DisableKeyRotation",
+    "GetKeyRotationStatus",
+    "RotateKeyOnDemand",
+    "ListKeyRotations",
+];
+
+/// Run one operation. Unknown operations are a `ValidationException`.
+pub fn call(kms: &Kms, operation: &str, request: Value) -> Result<Value> {
+    let r = if request.is_null() { json!({}) } else { request };
+    match operation {
+        "CreateKey" => out(kms.create_key(req(r)?)?),
+        "DescribeKey" => out(kms.describe_key(req(r)?)?),
+        "ListKeys" => out(kms.list_keys(req(r)?)?),
+        "UpdateKeyDescription" => kms.update_key_description(req(r)?).map(|_| json!({})),
+        "TagResource" => kms.tag_resource(req(r)?).map(|_| json!({})),
+        "UntagResource" => kms.untag_resource(req(r)?).map(|_| json!({})),
+        "ListResourceTags" => out(kms.list_resource_tags(req(r)?)?),
+        "EnableKey" => kms.enable_key(req(r)?).map(|_| json!({})),
+        "DisableKey" => kms.disable_key(req(r)?).map(|_| json!({})),
+        "ScheduleKeyDeletion" => out(kms.schedule_key_deletion(req(r)?)?),
+        "CancelKeyDeletion" => out(kms.cancel_key_deletion(req(r)?)?),
+        "CreateAlias" => kms.create_alias(req(r)?).map(|_| json!({})),
+        "UpdateAlias" => kms.update_alias(req(r)?).map(|_| json!({})),
+        "DeleteAlias" => kms.delete_alias(req(r)?).map(|_| json!({})),
+        "ListAliases" => out(kms.list_aliases(req(r)?)?),
+        "Encrypt" => out(kms.encrypt(req(r)?)?),
+        "Decrypt" => {
+            let d = kms.decrypt(req(r)?)?;
+            Ok(json!({
+                "KeyId": d.key_id,
+                "Plaintext": hex::encode(d.plaintext.as_bytes()),
+                "EncryptionAlgorithm": d.encryption_algorithm,
+                "KeyMaterialId": d.key_material_id,
+            }))
+        }
+        "ReEncrypt" => out(kms.re_encrypt(req(r)?)?),
+        "GenerateDataKey" => {
+            let d = kms.generate_data_key(req(r)?)?;
+            Ok(json!({
+                "CiphertextBlob": hex::encode(&d.ciphertext_blob),
+                "Plaintext": hex::encode(d.plaintext.as_bytes()),
+                "KeyId": d.key_id,
+                "KeyMaterialId": d.key_material_id,
+            }))
+        }
+        "GenerateDataKeyWithoutPlaintext" => {
+            out(kms.generate_data_key_without_plaintext(req(r)?)?)
+        }
+        "GenerateRandom" => {
+            let p = kms.generate_random(req(r)?)?;
+            Ok(json!({ "Plaintext": hex::encode(p.as_bytes()) }))
+        }
+        "EnableKeyRotation" => kms.enable_key_rotation(req(r)?).map(|_| json!({})),
+        "DisableKeyRotation" => kms.disable_key_rotation(req(r)?).map(|_| json!({})),
+        "GetKeyRotationStatus" => out(kms.get_key_rotation_status(req(r)?)?),
+        "RotateKeyOnDemand" => out(kms.rotate_key_on_demand(req(r)?)?),
+        "ListKeyRotations" => out(kms.list_key_rotations(req(r)?)?),
+        other => Err(Error::validation(format!("unknown operation '{other}'"))),
+    }
+}
