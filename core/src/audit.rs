@@ -60,6 +60,9 @@ pub(crate) fn chain_hash(prev_hex: &str, event: &AuditEvent) -> String {
 /// The result of verifying the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditVerification {
+    /// Sequence number of the oldest event still stored (0 unless pruned).
+    pub first_seq: u64,
+    /// Events ever recorded (the next event's sequence number).
     pub events: u64,
     pub head_hash: String,
 }

@@ -49,7 +49,11 @@ pub const OPERATIONS: &[&str] = &[
 
 /// Run one operation. Unknown operations are a `ValidationException`.
 pub fn call(kms: &Kms, operation: &str, request: Value) -> Result<Value> {
-    let r = if request.is_null() { json!({}) } else { request };
+    let r = if request.is_null() {
+        json!({})
+    } else {
+        request
+    };
     match operation {
         "CreateKey" => out(kms.create_key(req(r)?)?),
         "DescribeKey" => out(kms.describe_key(req(r)?)?),
@@ -86,9 +90,7 @@ pub fn call(kms: &Kms, operation: &str, request: Value) -> Result<Value> {
                 "KeyMaterialId": d.key_material_id,
             }))
         }
-        "GenerateDataKeyWithoutPlaintext" => {
-            out(kms.generate_data_key_without_plaintext(req(r)?)?)
-        }
+        "GenerateDataKeyWithoutPlaintext" => out(kms.generate_data_key_without_plaintext(req(r)?)?),
         "GenerateRandom" => {
             let p = kms.generate_random(req(r)?)?;
             Ok(json!({ "Plaintext": hex::encode(p.as_bytes()) }))

@@ -377,6 +377,7 @@ const KDF_NAME: &str = "meta/kdf";
 const IDENTITY_NAME: &str = "meta/identity";
 const SETTINGS_NAME: &str = "meta/settings";
 const AUDIT_HEAD_NAME: &str = "meta/audit-head";
+const AUDIT_BASE_NAME: &str = "meta/audit-base";
 const STORE_SCHEMA: u32 = 1;
 
 fn key_name(id: &str) -> String {
@@ -452,6 +453,7 @@ struct State {
     aliases: BTreeMap<String, AliasEntry>,
     settings: StoreSettings,
     audit_head: AuditHead,
+    audit_base: AuditBase,
     audit_buf: Vec<AuditEvent>,
     batch: Vec<Mutation>,
     next_deadline: Millis,
@@ -781,6 +783,7 @@ fn load_state(
         aliases: BTreeMap::new(),
         settings: StoreSettings::default(),
         audit_head: AuditHead::default(),
+        audit_base: AuditBase::default(),
         audit_buf: Vec::new(),
         batch: init,
         next_deadline: Millis::MAX,
@@ -870,6 +873,9 @@ fn load_state(
                 serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
         } else if name == AUDIT_HEAD_NAME {
             st.audit_head =
+                serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
+        } else if name == AUDIT_BASE_NAME {
+            st.audit_base =
                 serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
         }
     }
@@ -1141,6 +1147,12 @@ impl Kms {
                 if let Some(j) = st.hsm.open_value(name, v) {
                     if let Ok(h) = serde_json::from_slice(&j) {
                         st.audit_head = h;
+                    }
+                }
+            } else if name == AUDIT_BASE_NAME {
+                if let Some(j) = st.hsm.open_value(name, v) {
+                    if let Ok(b) = serde_json::from_slice(&j) {
+                        st.audit_base = b;
                     }
                 }
             }
@@ -2063,29 +2075,104 @@ impl Kms {
     /// with `StoreCorruptedException` naming the first bad position.
     pub fn verify_audit_log(&self) -> Result<AuditVerification> {
         let events = self.audit_log()?;
-        let head = self.lock()?.audit_head.clone();
-        verify_chain(&events, &head)
+        let st = self.lock()?;
+        verify_chain(&events, &st.audit_base, &st.audit_head)
+    }
+
+    /// Delete the oldest audit events, keeping at least the newest
+    /// `keep_last` (whole stored batches are removed, so slightly more may
+    /// stay). The hash of the last removed event is kept, sealed, as the new
+    /// start of the chain, so the remaining log still verifies and any later
+    /// edit or drop is still detected. The pruning is itself audited.
+    /// Returns the number of events removed.
+    pub fn prune_audit_log(&self, keep_last: u64) -> Result<u64> {
+        self.flush()?;
+        let (batches, base) = {
+            let mut st = self.lock()?;
+            let entries = st.store.load()?;
+            let mut batches = Vec::new();
+            for (name, v) in entries.range("audit/".to_string().."audit0".to_string()) {
+                let json = st.hsm.open_value(name, v).ok_or_else(|| {
+                    Error::corrupted(format!("audit entry '{name}' failed authentication"))
+                })?;
+                let events: Vec<AuditEvent> = serde_json::from_slice(&json)
+                    .map_err(|_| Error::corrupted(format!("audit entry '{name}' is unreadable")))?;
+                let last = events.last().cloned();
+                batches.push((name.clone(), events.len() as u64, last));
+            }
+            (batches, st.audit_base.clone())
+        };
+        let total: u64 = batches.iter().map(|b| b.1).sum();
+        let mut removed = 0u64;
+        let mut new_base = base;
+        let mut deletes = Vec::new();
+        for (name, n, last) in &batches {
+            if total - removed - n < keep_last {
+                break;
+            }
+            removed += n;
+            if let Some(e) = last {
+                new_base = AuditBase {
+                    first_seq: e.seq + 1,
+                    prev_hash: e.hash.clone(),
+                };
+            }
+            deletes.push(name.clone());
+        }
+        self.call("PruneAuditLog", |st, _cx, _au| {
+            if deletes.is_empty() {
+                return Ok(0);
+            }
+            for name in deletes {
+                st.batch.push(Mutation::Delete { name });
+            }
+            st.put_json(AUDIT_BASE_NAME.into(), &new_base)?;
+            st.audit_base = new_base;
+            Ok(removed)
+        })
     }
 }
 
-pub(crate) fn verify_chain(events: &[AuditEvent], head: &AuditHead) -> Result<AuditVerification> {
-    let mut prev = hex::encode([0u8; 32]);
+/// Where the stored chain starts (moves forward when old events are pruned).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct AuditBase {
+    first_seq: u64,
+    prev_hash: String,
+}
+
+impl Default for AuditBase {
+    fn default() -> Self {
+        AuditBase {
+            first_seq: 0,
+            prev_hash: hex::encode([0u8; 32]),
+        }
+    }
+}
+
+fn verify_chain(
+    events: &[AuditEvent],
+    base: &AuditBase,
+    head: &AuditHead,
+) -> Result<AuditVerification> {
+    let mut prev = base.prev_hash.clone();
     for (i, e) in events.iter().enumerate() {
-        if e.seq != i as u64 || audit::chain_hash(&prev, e) != e.hash {
+        let seq = base.first_seq + i as u64;
+        if e.seq != seq || audit::chain_hash(&prev, e) != e.hash {
             return Err(Error::corrupted(format!(
-                "the audit log is broken at event {i}"
+                "the audit log is broken at event {seq}"
             )));
         }
         prev = e.hash.clone();
     }
-    if events.len() as u64 != head.count || prev != head.hash {
+    if base.first_seq + events.len() as u64 != head.count || prev != head.hash {
         return Err(Error::corrupted(format!(
             "the audit log has {} events but its head records {}",
-            events.len(),
+            base.first_seq + events.len() as u64,
             head.count
         )));
     }
     Ok(AuditVerification {
+        first_seq: base.first_seq,
         events: head.count,
         head_hash: prev,
     })

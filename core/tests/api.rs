@@ -22,7 +22,10 @@ fn create_describe_list() {
     assert_eq!(md.key_usage, KeyUsage::EncryptDecrypt);
     assert_eq!(md.origin, Origin::AwsKms);
     assert_eq!(md.key_manager, KeyManager::Customer);
-    assert_eq!(md.arn, format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{}", md.key_id));
+    assert_eq!(
+        md.arn,
+        format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{}", md.key_id)
+    );
     assert_eq!(md.key_id.len(), 36);
     assert_eq!(md.current_key_material_id.as_ref().unwrap().len(), 64);
     let d = kms
@@ -154,14 +157,22 @@ fn encrypt_decrypt_with_context() {
 #[test]
 fn every_key_identifier_form_works() {
     let (kms, _) = kms();
-    let md = kms.create_key(CreateKeyRequest::default()).unwrap().key_metadata;
+    let md = kms
+        .create_key(CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata;
     kms.create_alias(CreateAliasRequest {
         alias_name: "alias/app".into(),
         target_key_id: md.key_id.clone(),
     })
     .unwrap();
     let alias_arn = format!("arn:aws:kms:{REGION}:{ACCOUNT}:alias/app");
-    for id in [md.key_id.clone(), md.arn.clone(), "alias/app".into(), alias_arn] {
+    for id in [
+        md.key_id.clone(),
+        md.arn.clone(),
+        "alias/app".into(),
+        alias_arn,
+    ] {
         let r = kms
             .encrypt(EncryptRequest {
                 key_id: id.clone(),
@@ -258,19 +269,30 @@ fn size_limits() {
             ..Default::default()
         })
     };
-    assert_eq!(gdk(None, Some(DataKeySpec::Aes256)).unwrap().plaintext.len(), 32);
-    assert_eq!(gdk(None, Some(DataKeySpec::Aes128)).unwrap().plaintext.len(), 16);
+    assert_eq!(
+        gdk(None, Some(DataKeySpec::Aes256))
+            .unwrap()
+            .plaintext
+            .len(),
+        32
+    );
+    assert_eq!(
+        gdk(None, Some(DataKeySpec::Aes128))
+            .unwrap()
+            .plaintext
+            .len(),
+        16
+    );
     assert_eq!(gdk(Some(1), None).unwrap().plaintext.len(), 1);
     assert_eq!(gdk(Some(1024), None).unwrap().plaintext.len(), 1024);
     assert_eq!(code(gdk(Some(1025), None)), "ValidationException");
     assert_eq!(code(gdk(Some(0), None)), "ValidationException");
     assert_eq!(code(gdk(None, None)), "ValidationException");
-    assert_eq!(code(gdk(Some(32), Some(DataKeySpec::Aes256))), "ValidationException");
-    let rnd = |n| {
-        kms.generate_random(GenerateRandomRequest {
-            number_of_bytes: n,
-        })
-    };
+    assert_eq!(
+        code(gdk(Some(32), Some(DataKeySpec::Aes256))),
+        "ValidationException"
+    );
+    let rnd = |n| kms.generate_random(GenerateRandomRequest { number_of_bytes: n });
     assert_eq!(rnd(Some(1024)).unwrap().len(), 1024);
     assert_eq!(code(rnd(Some(1025))), "ValidationException");
     assert_eq!(code(rnd(Some(0))), "ValidationException");
@@ -324,7 +346,10 @@ fn re_encrypt_changes_key_and_context() {
     assert!(r.key_id.ends_with(&b));
     assert!(r.source_key_id.ends_with(&a));
     assert_eq!(dec(&kms, &r.ciphertext_blob, &c2).unwrap(), b"moving");
-    assert_eq!(code(dec(&kms, &r.ciphertext_blob, &c1)), "InvalidCiphertextException");
+    assert_eq!(
+        code(dec(&kms, &r.ciphertext_blob, &c1)),
+        "InvalidCiphertextException"
+    );
     // Wrong source context is the opaque error; wrong source key id is IncorrectKey.
     let bad = kms.re_encrypt(ReEncryptRequest {
         ciphertext_blob: blob.clone(),
@@ -354,14 +379,21 @@ fn dry_run() {
         ..Default::default()
     });
     assert_eq!(code(r), "DryRunOperationException");
-    kms.disable_key(KeyIdRequest { key_id: key.clone() }).unwrap();
+    kms.disable_key(KeyIdRequest {
+        key_id: key.clone(),
+    })
+    .unwrap();
     let r = kms.encrypt(EncryptRequest {
         key_id: key,
         plaintext: b"x".to_vec(),
         dry_run: true,
         ..Default::default()
     });
-    assert_eq!(code(r), "DisabledException", "dry run reports the real error");
+    assert_eq!(
+        code(r),
+        "DisabledException",
+        "dry run reports the real error"
+    );
 }
 
 #[test]
@@ -481,7 +513,9 @@ fn deletion_lifecycle() {
     assert_eq!(code(dec(&kms, &blob, &ctx)), "KMSInvalidStateException");
     // Cancel → Disabled, always.
     let c = kms
-        .cancel_key_deletion(KeyIdRequest { key_id: key.clone() })
+        .cancel_key_deletion(KeyIdRequest {
+            key_id: key.clone(),
+        })
         .unwrap();
     assert!(c.key_id.ends_with(&key));
     let md = kms
@@ -494,7 +528,10 @@ fn deletion_lifecycle() {
     assert_eq!(md.key_state, KeyState::Disabled);
     assert_eq!(md.deletion_date_ms, None);
     assert_eq!(code(dec(&kms, &blob, &ctx)), "DisabledException");
-    kms.enable_key(KeyIdRequest { key_id: key.clone() }).unwrap();
+    kms.enable_key(KeyIdRequest {
+        key_id: key.clone(),
+    })
+    .unwrap();
     assert_eq!(dec(&kms, &blob, &ctx).unwrap(), b"bye");
     // Schedule for 7 days; just before the window ends it still exists.
     sched(Some(7)).unwrap();
@@ -520,7 +557,11 @@ fn deletion_lifecycle() {
         .unwrap()
         .aliases
         .is_empty());
-    assert!(kms.list_keys(ListKeysRequest::default()).unwrap().keys.is_empty());
+    assert!(kms
+        .list_keys(ListKeysRequest::default())
+        .unwrap()
+        .keys
+        .is_empty());
     assert_eq!(
         code(kms.cancel_key_deletion(KeyIdRequest { key_id: key })),
         "NotFoundException"
@@ -548,7 +589,9 @@ fn rotation_automatic_and_on_demand() {
     let ctx = context([("c", "1")]);
     let old_blob = enc(&kms, &key, b"v1", &ctx);
     let st = kms
-        .get_key_rotation_status(KeyIdRequest { key_id: key.clone() })
+        .get_key_rotation_status(KeyIdRequest {
+            key_id: key.clone(),
+        })
         .unwrap();
     assert!(!st.key_rotation_enabled);
     let er = |p| {
@@ -561,7 +604,9 @@ fn rotation_automatic_and_on_demand() {
     assert_eq!(code(er(Some(2561))), "ValidationException");
     er(Some(90)).unwrap();
     let st = kms
-        .get_key_rotation_status(KeyIdRequest { key_id: key.clone() })
+        .get_key_rotation_status(KeyIdRequest {
+            key_id: key.clone(),
+        })
         .unwrap();
     assert!(st.key_rotation_enabled);
     assert_eq!(st.rotation_period_in_days, Some(90));
@@ -595,27 +640,43 @@ fn rotation_automatic_and_on_demand() {
         })
         .unwrap();
     assert_eq!(rots.rotations.len(), 1);
-    assert_eq!(rots.rotations[0].rotation_type, Some(RotationType::Automatic));
-    assert_eq!(rots.rotations[0].key_material_state, KeyMaterialState::Current);
+    assert_eq!(
+        rots.rotations[0].rotation_type,
+        Some(RotationType::Automatic)
+    );
+    assert_eq!(
+        rots.rotations[0].key_material_state,
+        KeyMaterialState::Current
+    );
     // On demand, with the 20-minute conflict rule.
     let next = kms
-        .get_key_rotation_status(KeyIdRequest { key_id: key.clone() })
+        .get_key_rotation_status(KeyIdRequest {
+            key_id: key.clone(),
+        })
         .unwrap()
         .next_rotation_date_ms
         .unwrap();
     clock.set(next - 10 * 60 * 1000);
     assert_eq!(
-        code(kms.rotate_key_on_demand(KeyIdRequest { key_id: key.clone() })),
+        code(kms.rotate_key_on_demand(KeyIdRequest {
+            key_id: key.clone()
+        })),
         "ConflictException"
     );
-    kms.disable_key_rotation(KeyIdRequest { key_id: key.clone() })
-        .unwrap();
+    kms.disable_key_rotation(KeyIdRequest {
+        key_id: key.clone(),
+    })
+    .unwrap();
     for _ in 0..25 {
-        kms.rotate_key_on_demand(KeyIdRequest { key_id: key.clone() })
-            .unwrap();
+        kms.rotate_key_on_demand(KeyIdRequest {
+            key_id: key.clone(),
+        })
+        .unwrap();
     }
     assert_eq!(
-        code(kms.rotate_key_on_demand(KeyIdRequest { key_id: key.clone() })),
+        code(kms.rotate_key_on_demand(KeyIdRequest {
+            key_id: key.clone()
+        })),
         "LimitExceededException"
     );
     let all = kms
@@ -648,7 +709,10 @@ fn disabled_key_is_not_rotated_until_reenabled() {
         rotation_period_in_days: Some(90),
     })
     .unwrap();
-    kms.disable_key(KeyIdRequest { key_id: key.clone() }).unwrap();
+    kms.disable_key(KeyIdRequest {
+        key_id: key.clone(),
+    })
+    .unwrap();
     clock.advance_days(200);
     kms.run_maintenance().unwrap();
     let rots = || {
@@ -661,7 +725,10 @@ fn disabled_key_is_not_rotated_until_reenabled() {
         .len()
     };
     assert_eq!(rots(), 0);
-    kms.enable_key(KeyIdRequest { key_id: key.clone() }).unwrap();
+    kms.enable_key(KeyIdRequest {
+        key_id: key.clone(),
+    })
+    .unwrap();
     assert_eq!(rots(), 1, "overdue material rotates at once on re-enable");
 }
 
@@ -670,13 +737,23 @@ fn aws_managed_keys() {
     let (kms, clock) = kms();
     let md = kms.aws_managed_key("s3").unwrap();
     assert_eq!(md.key_manager, KeyManager::Aws);
-    assert_eq!(kms.aws_managed_key("s3").unwrap().key_id, md.key_id, "get-or-create");
+    assert_eq!(
+        kms.aws_managed_key("s3").unwrap().key_id,
+        md.key_id,
+        "get-or-create"
+    );
     let id = || KeyIdRequest {
         key_id: "alias/aws/s3".into(),
     };
     assert_eq!(code(kms.disable_key(id())), "UnsupportedOperationException");
-    assert_eq!(code(kms.disable_key_rotation(id())), "UnsupportedOperationException");
-    assert_eq!(code(kms.rotate_key_on_demand(id())), "UnsupportedOperationException");
+    assert_eq!(
+        code(kms.disable_key_rotation(id())),
+        "UnsupportedOperationException"
+    );
+    assert_eq!(
+        code(kms.rotate_key_on_demand(id())),
+        "UnsupportedOperationException"
+    );
     assert_eq!(
         code(kms.schedule_key_deletion(ScheduleKeyDeletionRequest {
             key_id: "alias/aws/s3".into(),
@@ -706,7 +783,10 @@ fn aws_managed_keys() {
         .len(),
         1
     );
-    assert_eq!(dec(&kms, &blob, &context([("bucket", "b")])).unwrap(), b"obj");
+    assert_eq!(
+        dec(&kms, &blob, &context([("bucket", "b")])).unwrap(),
+        b"obj"
+    );
     assert_eq!(code(kms.aws_managed_key("Bad Name")), "ValidationException");
 }
 
@@ -731,7 +811,9 @@ fn rotation_required_setting() {
         .key_rotation_enabled
     );
     assert_eq!(
-        code(kms.disable_key_rotation(KeyIdRequest { key_id: after.clone() })),
+        code(kms.disable_key_rotation(KeyIdRequest {
+            key_id: after.clone()
+        })),
         "AccessDeniedException"
     );
     // Changing the period is still allowed.
@@ -741,7 +823,8 @@ fn rotation_required_setting() {
     })
     .unwrap();
     kms.set_rotation_required(false).unwrap();
-    kms.disable_key_rotation(KeyIdRequest { key_id: after }).unwrap();
+    kms.disable_key_rotation(KeyIdRequest { key_id: after })
+        .unwrap();
 }
 
 #[test]
@@ -757,8 +840,14 @@ fn tags() {
     tag(vec![Tag::new("a", "1"), Tag::new("b", "2")]).unwrap();
     tag(vec![Tag::new("a", "3")]).unwrap();
     assert_eq!(code(tag(vec![Tag::new("", "1")])), "TagException");
-    assert_eq!(code(tag(vec![Tag::new("k".repeat(129), "1")])), "TagException");
-    assert_eq!(code(tag(vec![Tag::new("k", "v".repeat(257))])), "TagException");
+    assert_eq!(
+        code(tag(vec![Tag::new("k".repeat(129), "1")])),
+        "TagException"
+    );
+    assert_eq!(
+        code(tag(vec![Tag::new("k", "v".repeat(257))])),
+        "TagException"
+    );
     let many = (0..49).map(|i| Tag::new(format!("t{i}"), "")).collect();
     assert_eq!(code(tag(many)), "LimitExceededException");
     kms.untag_resource(UntagResourceRequest {
@@ -784,15 +873,22 @@ fn tags() {
 fn audit_log_is_chained_and_secret_free() {
     let (kms, _) = kms();
     let key = new_key(&kms);
-    let alice = kms.as_caller(Caller::iam_user(ACCOUNT, "alice").via_service("s3.us-east-1.amazonaws.com"));
+    let alice =
+        kms.as_caller(Caller::iam_user(ACCOUNT, "alice").via_service("s3.us-east-1.amazonaws.com"));
     let ctx = context([("order", "42")]);
     let blob = enc(&alice, &key, b"TOP-SECRET-PLAINTEXT", &ctx);
     let _ = dec(&kms, &blob, &context([("order", "43")]));
     let log = kms.audit_log().unwrap();
     let ops: Vec<&str> = log.iter().map(|e| e.operation.as_str()).collect();
     assert_eq!(ops, ["CreateKey", "Encrypt", "Decrypt"]);
-    assert_eq!(log[1].principal_arn, format!("arn:aws:iam::{ACCOUNT}:user/alice"));
-    assert_eq!(log[1].via_service.as_deref(), Some("s3.us-east-1.amazonaws.com"));
+    assert_eq!(
+        log[1].principal_arn,
+        format!("arn:aws:iam::{ACCOUNT}:user/alice")
+    );
+    assert_eq!(
+        log[1].via_service.as_deref(),
+        Some("s3.us-east-1.amazonaws.com")
+    );
     assert_eq!(log[1].encryption_context, Some(ctx));
     assert_eq!(log[1].outcome, "Success");
     assert_eq!(log[2].outcome, "InvalidCiphertextException");
@@ -809,7 +905,10 @@ fn errors_never_contain_plaintext() {
     let (kms, _) = kms();
     let key = new_key(&kms);
     let secret = b"hunter2-hunter2-hunter2".to_vec();
-    kms.disable_key(KeyIdRequest { key_id: key.clone() }).unwrap();
+    kms.disable_key(KeyIdRequest {
+        key_id: key.clone(),
+    })
+    .unwrap();
     let e = kms
         .encrypt(EncryptRequest {
             key_id: key,
@@ -833,7 +932,10 @@ fn caller_handles_share_state() {
     let (kms, _) = kms();
     let key = new_key(&kms);
     let bob: Kms = kms.as_caller(Caller::iam_role(ACCOUNT, "bob"));
-    assert_eq!(bob.caller().principal_arn, format!("arn:aws:iam::{ACCOUNT}:role/bob"));
+    assert_eq!(
+        bob.caller().principal_arn,
+        format!("arn:aws:iam::{ACCOUNT}:role/bob")
+    );
     assert!(bob
         .describe_key(DescribeKeyRequest {
             key_id: key,

@@ -37,11 +37,7 @@ pub fn enc(kms: &Kms, key: &str, pt: &[u8], ctx: &EncryptionContextT) -> Vec<u8>
 
 pub type EncryptionContextT = strongroom::EncryptionContext;
 
-pub fn dec(
-    kms: &Kms,
-    blob: &[u8],
-    ctx: &EncryptionContextT,
-) -> strongroom::Result<Vec<u8>> {
+pub fn dec(kms: &Kms, blob: &[u8], ctx: &EncryptionContextT) -> strongroom::Result<Vec<u8>> {
     kms.decrypt(DecryptRequest {
         ciphertext_blob: blob.to_vec(),
         encryption_context: ctx.clone(),

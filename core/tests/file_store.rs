@@ -50,8 +50,10 @@ fn keys_aliases_and_material_survive_reopen() {
         })
         .unwrap();
         let blob = enc(&kms, &key, b"persisted", &ctx);
-        kms.rotate_key_on_demand(KeyIdRequest { key_id: key.clone() })
-            .unwrap();
+        kms.rotate_key_on_demand(KeyIdRequest {
+            key_id: key.clone(),
+        })
+        .unwrap();
         let blob2 = enc(&kms, "alias/keep", b"after rotation", &ctx);
         (key, blob, blob2)
     };
@@ -91,17 +93,29 @@ fn wrong_root_key_is_a_clear_error_and_changes_nothing() {
 fn passphrase_root_key() {
     let dir = tempfile::tempdir().unwrap();
     let blob = {
-        let kms = open(dir.path(), RootKey::passphrase("correct horse battery staple")).unwrap();
+        let kms = open(
+            dir.path(),
+            RootKey::passphrase("correct horse battery staple"),
+        )
+        .unwrap();
         let key = new_key(&kms);
         enc(&kms, &key, b"pp", &Default::default())
     };
     let before = snapshot(dir.path());
-    let e = open(dir.path(), RootKey::passphrase("correct horse battery stapler")).unwrap_err();
+    let e = open(
+        dir.path(),
+        RootKey::passphrase("correct horse battery stapler"),
+    )
+    .unwrap_err();
     assert_eq!(e.code(), ErrorCode::InvalidRootKey);
     let e = open(dir.path(), RootKey::raw(ROOT)).unwrap_err();
     assert_eq!(e.code(), ErrorCode::InvalidRootKey);
     assert_eq!(snapshot(dir.path()), before);
-    let kms = open(dir.path(), RootKey::passphrase("correct horse battery staple")).unwrap();
+    let kms = open(
+        dir.path(),
+        RootKey::passphrase("correct horse battery staple"),
+    )
+    .unwrap();
     assert_eq!(dec(&kms, &blob, &Default::default()).unwrap(), b"pp");
 }
 
@@ -172,7 +186,10 @@ fn audit_tampering_is_detected() {
         .clock(ManualClock::new(T0))
         .open(mem.clone(), root())
         .unwrap();
-    assert_eq!(kms.verify_audit_log().unwrap_err().code(), ErrorCode::StoreCorrupted);
+    assert_eq!(
+        kms.verify_audit_log().unwrap_err().code(),
+        ErrorCode::StoreCorrupted
+    );
     drop(kms);
     // Editing bytes of an entry is detected (sealed entries fail authentication).
     let mut bad = saved.clone();
@@ -187,7 +204,10 @@ fn audit_tampering_is_detected() {
         .clock(ManualClock::new(T0))
         .open(mem.clone(), root())
         .unwrap();
-    assert_eq!(kms.verify_audit_log().unwrap_err().code(), ErrorCode::StoreCorrupted);
+    assert_eq!(
+        kms.verify_audit_log().unwrap_err().code(),
+        ErrorCode::StoreCorrupted
+    );
 }
 
 #[test]
@@ -245,5 +265,53 @@ fn deletion_is_durable() {
             ..Default::default()
         })),
         "NotFoundException"
+    );
+}
+
+#[test]
+fn pruning_keeps_the_chain_verifiable() {
+    use strongroom::{MemoryStore, Mutation, Store};
+    let mem = MemoryStore::new();
+    let open = || {
+        Kms::builder(ACCOUNT, REGION)
+            .clock(ManualClock::new(T0))
+            .open(mem.clone(), RootKey::raw(ROOT))
+            .unwrap()
+    };
+    let kms = open();
+    let key = new_key(&kms);
+    for i in 0..30 {
+        enc(&kms, &key, b"x", &Default::default());
+        if i % 10 == 0 {
+            kms.flush().unwrap(); // several stored batches
+        }
+    }
+    let before = kms.verify_audit_log().unwrap();
+    assert_eq!((before.first_seq, before.events), (0, 31));
+    let removed = kms.prune_audit_log(5).unwrap();
+    assert!(removed > 0 && removed <= 26, "{removed}");
+    let log = kms.audit_log().unwrap();
+    assert!(log.len() >= 6);
+    assert_eq!(log.last().unwrap().operation, "PruneAuditLog");
+    let after = kms.verify_audit_log().unwrap();
+    assert_eq!(after.first_seq, removed);
+    assert_eq!(after.events, 32);
+    drop(kms);
+    // Survives reopening; later tampering is still detected.
+    let kms = open();
+    kms.verify_audit_log().unwrap();
+    drop(kms);
+    let mut m = mem.clone();
+    let entries = m.load().unwrap();
+    let first = entries
+        .keys()
+        .find(|k| k.starts_with("audit/"))
+        .unwrap()
+        .clone();
+    m.apply(&[Mutation::Delete { name: first }]).unwrap();
+    let kms = open();
+    assert_eq!(
+        kms.verify_audit_log().unwrap_err().code(),
+        ErrorCode::StoreCorrupted
     );
 }

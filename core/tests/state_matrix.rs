@@ -59,8 +59,12 @@ fn ops() -> Vec<(&'static str, OpFn)> {
             })
             .map(drop)
         }),
-        ("EnableKey", |k, id, _| k.enable_key(KeyIdRequest { key_id: id.into() })),
-        ("DisableKey", |k, id, _| k.disable_key(KeyIdRequest { key_id: id.into() })),
+        ("EnableKey", |k, id, _| {
+            k.enable_key(KeyIdRequest { key_id: id.into() })
+        }),
+        ("DisableKey", |k, id, _| {
+            k.disable_key(KeyIdRequest { key_id: id.into() })
+        }),
         ("ScheduleKeyDeletion", |k, id, _| {
             k.schedule_key_deletion(ScheduleKeyDeletionRequest {
                 key_id: id.into(),
@@ -69,7 +73,8 @@ fn ops() -> Vec<(&'static str, OpFn)> {
             .map(drop)
         }),
         ("CancelKeyDeletion", |k, id, _| {
-            k.cancel_key_deletion(KeyIdRequest { key_id: id.into() }).map(drop)
+            k.cancel_key_deletion(KeyIdRequest { key_id: id.into() })
+                .map(drop)
         }),
         ("CreateAlias", |k, id, _| {
             k.create_alias(CreateAliasRequest {
@@ -130,10 +135,12 @@ fn ops() -> Vec<(&'static str, OpFn)> {
             k.disable_key_rotation(KeyIdRequest { key_id: id.into() })
         }),
         ("RotateKeyOnDemand", |k, id, _| {
-            k.rotate_key_on_demand(KeyIdRequest { key_id: id.into() }).map(drop)
+            k.rotate_key_on_demand(KeyIdRequest { key_id: id.into() })
+                .map(drop)
         }),
         ("GetKeyRotationStatus", |k, id, _| {
-            k.get_key_rotation_status(KeyIdRequest { key_id: id.into() }).map(drop)
+            k.get_key_rotation_status(KeyIdRequest { key_id: id.into() })
+                .map(drop)
         }),
         ("ListKeyRotations", |k, id, _| {
             k.list_key_rotations(ListKeyRotationsRequest {
@@ -169,7 +176,10 @@ fn ops() -> Vec<(&'static str, OpFn)> {
 /// Expected outcome per state: (Enabled, Disabled, PendingDeletion).
 fn expected(op: &str) -> [&'static str; 3] {
     match op {
-        "Encrypt" | "Decrypt" | "ReEncrypt" | "GenerateDataKey"
+        "Encrypt"
+        | "Decrypt"
+        | "ReEncrypt"
+        | "GenerateDataKey"
         | "GenerateDataKeyWithoutPlaintext" => [OK, D, S],
         "EnableKey" | "DisableKey" => [OK, OK, S],
         "ScheduleKeyDeletion" => [OK, OK, S],
@@ -221,7 +231,11 @@ fn setup(state: KeyState) -> (Kms, String, Vec<u8>) {
 
 #[test]
 fn api_matrix_for_reachable_states() {
-    let states = [KeyState::Enabled, KeyState::Disabled, KeyState::PendingDeletion];
+    let states = [
+        KeyState::Enabled,
+        KeyState::Disabled,
+        KeyState::PendingDeletion,
+    ];
     let mut checked = 0;
     for (name, op) in ops() {
         for (i, state) in states.iter().enumerate() {

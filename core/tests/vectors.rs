@@ -40,10 +40,11 @@ fn substitute(v: &Value, vars: &HashMap<String, String>) -> Value {
 }
 
 fn get_path<'a>(v: &'a Value, path: &str) -> &'a Value {
-    path.split('.').fold(v, |acc, part| match part.parse::<usize>() {
-        Ok(i) => &acc[i],
-        Err(_) => &acc[part],
-    })
+    path.split('.')
+        .fold(v, |acc, part| match part.parse::<usize>() {
+            Ok(i) => &acc[i],
+            Err(_) => &acc[part],
+        })
 }
 
 /// `expected` is a subset of `actual`.
@@ -71,7 +72,10 @@ fn partial_match(expected: &Value, actual: &Value, at: &str) -> Result<(), Strin
 }
 
 fn seed(s: &Value) -> [u8; 32] {
-    hex::decode(s.as_str().unwrap()).unwrap().try_into().unwrap()
+    hex::decode(s.as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap()
 }
 
 /// The one way every binding opens a scenario's KMS: in memory, the clock at
@@ -101,7 +105,9 @@ fn run_scenario(scn: &Value) -> usize {
         let result = kjson::call(&kms, op, request);
         let ctx = format!("{name} step {i} ({op})");
         match (step.get("error"), result) {
-            (Some(code), Err(e)) => assert_eq!(e.code().as_str(), code.as_str().unwrap(), "{ctx}: {e}"),
+            (Some(code), Err(e)) => {
+                assert_eq!(e.code().as_str(), code.as_str().unwrap(), "{ctx}: {e}")
+            }
             (Some(code), Ok(v)) => panic!("{ctx}: expected {code}, got {v}"),
             (None, Err(e)) => panic!("{ctx}: unexpected error {e}"),
             (None, Ok(v)) => {
@@ -157,7 +163,12 @@ fn encryption_context_encoding() {
         let got = strongroom::context::canonical_encoding(&ctx);
         match c.get("error") {
             Some(code) => assert_eq!(got.unwrap_err().code().as_str(), code.as_str().unwrap()),
-            None => assert_eq!(hex::encode(got.unwrap()), c["canonical"].as_str().unwrap(), "{}", c["name"]),
+            None => assert_eq!(
+                hex::encode(got.unwrap()),
+                c["canonical"].as_str().unwrap(),
+                "{}",
+                c["name"]
+            ),
         }
     }
     assert!(cases.len() >= 6);
@@ -172,7 +183,11 @@ fn fixture_store_v1_opens_and_decrypts() {
         serde_json::from_str(&std::fs::read_to_string(fx.join("expect.json")).unwrap()).unwrap();
     // Copy: opening may write (e.g. audit events of our calls).
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(fx.join("strongroom.journal"), dir.path().join("strongroom.journal")).unwrap();
+    std::fs::copy(
+        fx.join("strongroom.journal"),
+        dir.path().join("strongroom.journal"),
+    )
+    .unwrap();
     let root = seed(&expect["root_key"]);
     let kms = Kms::builder(ACCOUNT, REGION)
         .clock(ManualClock::new(expect["now_ms"].as_u64().unwrap()))
@@ -216,24 +231,80 @@ fn generate_kat_seeded() {
     let (kms, _) = open(&scn_in);
     let ctx = json!({"tenant": "acme", "purpose": "kat", "region": "us-east-1"});
     let script: Vec<(&str, Value, Vec<(&str, &str)>)> = vec![
-        ("CreateKey", json!({"Description": "kat"}), vec![("key", "KeyMetadata.KeyId")]),
-        ("Encrypt", json!({"KeyId": "${key}", "Plaintext": hex::encode([0x61; 64]), "EncryptionContext": ctx}), vec![("b64", "CiphertextBlob")]),
-        ("Encrypt", json!({"KeyId": "${key}", "Plaintext": hex::encode([0x62; 1024]), "EncryptionContext": ctx}), vec![("b1k", "CiphertextBlob")]),
-        ("Encrypt", json!({"KeyId": "${key}", "Plaintext": hex::encode([0x63; 4096]), "EncryptionContext": ctx}), vec![("b4k", "CiphertextBlob")]),
-        ("GenerateDataKey", json!({"KeyId": "${key}", "KeySpec": "AES_256", "EncryptionContext": ctx}), vec![("dk", "CiphertextBlob")]),
-        ("GenerateDataKeyWithoutPlaintext", json!({"KeyId": "${key}", "NumberOfBytes": 16}), vec![]),
+        (
+            "CreateKey",
+            json!({"Description": "kat"}),
+            vec![("key", "KeyMetadata.KeyId")],
+        ),
+        (
+            "Encrypt",
+            json!({"KeyId": "${key}", "Plaintext": hex::encode([0x61; 64]), "EncryptionContext": ctx}),
+            vec![("b64", "CiphertextBlob")],
+        ),
+        (
+            "Encrypt",
+            json!({"KeyId": "${key}", "Plaintext": hex::encode([0x62; 1024]), "EncryptionContext": ctx}),
+            vec![("b1k", "CiphertextBlob")],
+        ),
+        (
+            "Encrypt",
+            json!({"KeyId": "${key}", "Plaintext": hex::encode([0x63; 4096]), "EncryptionContext": ctx}),
+            vec![("b4k", "CiphertextBlob")],
+        ),
+        (
+            "GenerateDataKey",
+            json!({"KeyId": "${key}", "KeySpec": "AES_256", "EncryptionContext": ctx}),
+            vec![("dk", "CiphertextBlob")],
+        ),
+        (
+            "GenerateDataKeyWithoutPlaintext",
+            json!({"KeyId": "${key}", "NumberOfBytes": 16}),
+            vec![],
+        ),
         ("GenerateRandom", json!({"NumberOfBytes": 32}), vec![]),
         ("RotateKeyOnDemand", json!({"KeyId": "${key}"}), vec![]),
-        ("Encrypt", json!({"KeyId": "${key}", "Plaintext": "00", "EncryptionContext": {}}), vec![("rot", "CiphertextBlob")]),
-        ("CreateKey", json!({"MultiRegion": true}), vec![("mrk", "KeyMetadata.KeyId")]),
-        ("ReEncrypt", json!({"CiphertextBlob": "${b64}", "SourceEncryptionContext": ctx, "DestinationKeyId": "${mrk}"}), vec![("re", "CiphertextBlob")]),
-        ("Decrypt", json!({"CiphertextBlob": "${b64}", "EncryptionContext": ctx}), vec![]),
-        ("Decrypt", json!({"CiphertextBlob": "${b1k}", "EncryptionContext": ctx}), vec![]),
-        ("Decrypt", json!({"CiphertextBlob": "${b4k}", "EncryptionContext": ctx}), vec![]),
-        ("Decrypt", json!({"CiphertextBlob": "${dk}", "EncryptionContext": ctx}), vec![]),
+        (
+            "Encrypt",
+            json!({"KeyId": "${key}", "Plaintext": "00", "EncryptionContext": {}}),
+            vec![("rot", "CiphertextBlob")],
+        ),
+        (
+            "CreateKey",
+            json!({"MultiRegion": true}),
+            vec![("mrk", "KeyMetadata.KeyId")],
+        ),
+        (
+            "ReEncrypt",
+            json!({"CiphertextBlob": "${b64}", "SourceEncryptionContext": ctx, "DestinationKeyId": "${mrk}"}),
+            vec![("re", "CiphertextBlob")],
+        ),
+        (
+            "Decrypt",
+            json!({"CiphertextBlob": "${b64}", "EncryptionContext": ctx}),
+            vec![],
+        ),
+        (
+            "Decrypt",
+            json!({"CiphertextBlob": "${b1k}", "EncryptionContext": ctx}),
+            vec![],
+        ),
+        (
+            "Decrypt",
+            json!({"CiphertextBlob": "${b4k}", "EncryptionContext": ctx}),
+            vec![],
+        ),
+        (
+            "Decrypt",
+            json!({"CiphertextBlob": "${dk}", "EncryptionContext": ctx}),
+            vec![],
+        ),
         ("Decrypt", json!({"CiphertextBlob": "${rot}"}), vec![]),
         ("Decrypt", json!({"CiphertextBlob": "${re}"}), vec![]),
-        ("ListKeyRotations", json!({"KeyId": "${key}", "IncludeKeyMaterial": "ALL_KEY_MATERIAL"}), vec![]),
+        (
+            "ListKeyRotations",
+            json!({"KeyId": "${key}", "IncludeKeyMaterial": "ALL_KEY_MATERIAL"}),
+            vec![],
+        ),
     ];
     let mut vars = HashMap::new();
     let mut steps = vec![];
@@ -247,7 +318,10 @@ fn generate_kat_seeded() {
             let mut s = Map::new();
             for (var, path) in save {
                 s.insert(var.into(), json!(path));
-                vars.insert(var.to_string(), get_path(&v, path).as_str().unwrap().to_string());
+                vars.insert(
+                    var.to_string(),
+                    get_path(&v, path).as_str().unwrap().to_string(),
+                );
             }
             step.insert("save".into(), Value::Object(s));
         }
@@ -283,11 +357,17 @@ fn generate_fixture_store_v1() {
         .clock(clock.clone())
         .open_file(&fx, RootKey::raw(root))
         .unwrap();
-    let key = kjson::call(&kms, "CreateKey", json!({"Description": "fixture"})).unwrap()["KeyMetadata"]["KeyId"]
+    let key = kjson::call(&kms, "CreateKey", json!({"Description": "fixture"})).unwrap()
+        ["KeyMetadata"]["KeyId"]
         .as_str()
         .unwrap()
         .to_string();
-    kjson::call(&kms, "CreateAlias", json!({"AliasName": "alias/fixture", "TargetKeyId": key})).unwrap();
+    kjson::call(
+        &kms,
+        "CreateAlias",
+        json!({"AliasName": "alias/fixture", "TargetKeyId": key}),
+    )
+    .unwrap();
     let mut blobs = vec![];
     for (i, (pt, ctx)) in [
         ("hello fixture", json!({})),
@@ -318,5 +398,9 @@ fn generate_fixture_store_v1() {
         "alias": "alias/fixture",
         "blobs": blobs,
     });
-    std::fs::write(fx.join("expect.json"), serde_json::to_string_pretty(&expect).unwrap() + "\n").unwrap();
+    std::fs::write(
+        fx.join("expect.json"),
+        serde_json::to_string_pretty(&expect).unwrap() + "\n",
+    )
+    .unwrap();
 }
