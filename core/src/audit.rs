@@ -1,20 +1,23 @@
 //! The audit log: one event per call, hash-chained.
 //!
-//! `hash_n = SHA-256("strongroom/v1/audit" ‖ hash_{n-1} ‖ JSON(event_n without
-//! hash))`, with `hash_0` = 32 zero bytes and the JSON of the struct in field
-//! order (serde_json is deterministic for it; the context is a sorted map).
-//! The head (count, last hash) is stored sealed beside the events, so
-//! editing, reordering or dropping any event, including the last, is
-//! detected by [`crate::Kms::verify_audit_log`]. Events never contain
-//! plaintext or key bytes: only names, ARNs, the (non-secret) encryption
-//! context and the outcome code.
+//! Each event is encoded once with postcard (a compact, deterministic serde
+//! format; see `docs/formats/store.md`) as its *body*, and
+//! `hash_n = SHA-256("strongroom/v1/audit" ‖ hash_{n-1} ‖ body_n)`, with
+//! `hash_{-1}` = 32 zero bytes (or the checkpoint left by pruning). The head
+//! (count, last hash) is stored sealed beside the events, so editing,
+//! reordering or dropping any event, including the last, is detected by
+//! [`crate::Kms::verify_audit_log`]. Events never contain plaintext or key
+//! bytes: only names, ARNs, the (non-secret) encryption context and the
+//! outcome code.
 
 use serde::{Deserialize, Serialize};
 
 use crate::context::EncryptionContext;
 use crate::crypto;
 use crate::env::Millis;
+use crate::error::{Error, Result};
 
+/// One audit event, as the API returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AuditEvent {
@@ -34,6 +37,91 @@ pub struct AuditEvent {
     pub hash: String,
 }
 
+/// The body as written (borrowed: no copies on the hot path). Field order
+/// is the wire order; postcard encodes `&str` like `String`.
+#[derive(Serialize)]
+pub(crate) struct BodyRef<'a> {
+    pub seq: u64,
+    pub time_ms: Millis,
+    pub operation: &'a str,
+    pub principal_arn: &'a str,
+    pub caller_account: &'a str,
+    pub via_service: Option<&'a str>,
+    pub key_arn: Option<&'a str>,
+    pub encryption_context: Option<&'a EncryptionContext>,
+    pub outcome: &'a str,
+}
+
+#[derive(Deserialize)]
+struct Body {
+    seq: u64,
+    time_ms: Millis,
+    operation: String,
+    principal_arn: String,
+    caller_account: String,
+    via_service: Option<String>,
+    key_arn: Option<String>,
+    encryption_context: Option<EncryptionContext>,
+    outcome: String,
+}
+
+/// An event as stored: its encoded body and chain hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredEvent {
+    pub seq: u64,
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
+    pub hash: [u8; 32],
+}
+
+impl StoredEvent {
+    pub fn new(prev: &[u8; 32], body: &BodyRef<'_>) -> Result<Self> {
+        let bytes = postcard::to_allocvec(body)
+            .map_err(|_| Error::internal("could not encode an audit event"))?;
+        Ok(StoredEvent {
+            seq: body.seq,
+            hash: chain_hash(prev, &bytes),
+            body: bytes,
+        })
+    }
+
+    pub fn decode(&self) -> Result<AuditEvent> {
+        let b: Body = postcard::from_bytes(&self.body)
+            .map_err(|_| Error::corrupted(format!("audit event {} is unreadable", self.seq)))?;
+        if b.seq != self.seq {
+            return Err(Error::corrupted(format!(
+                "audit event {} has the wrong sequence number",
+                self.seq
+            )));
+        }
+        Ok(AuditEvent {
+            seq: b.seq,
+            time_ms: b.time_ms,
+            operation: b.operation,
+            principal_arn: b.principal_arn,
+            caller_account: b.caller_account,
+            via_service: b.via_service,
+            key_arn: b.key_arn,
+            encryption_context: b.encryption_context,
+            outcome: b.outcome,
+            hash: hex::encode(self.hash),
+        })
+    }
+}
+
+pub(crate) fn encode_batch(events: &[StoredEvent]) -> Result<Vec<u8>> {
+    postcard::to_allocvec(events).map_err(|_| Error::internal("could not encode audit events"))
+}
+
+pub(crate) fn decode_batch(name: &str, bytes: &[u8]) -> Result<Vec<StoredEvent>> {
+    postcard::from_bytes(bytes)
+        .map_err(|_| Error::corrupted(format!("audit entry '{name}' is unreadable")))
+}
+
+pub(crate) fn chain_hash(prev: &[u8; 32], body: &[u8]) -> [u8; 32] {
+    crypto::sha256(&[b"strongroom/v1/audit", prev, body])
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct AuditHead {
     pub count: u64,
@@ -49,14 +137,6 @@ impl Default for AuditHead {
     }
 }
 
-pub(crate) fn chain_hash(prev_hex: &str, event: &AuditEvent) -> String {
-    let mut unhashed = event.clone();
-    unhashed.hash = String::new();
-    let json = serde_json::to_vec(&unhashed).expect("audit events always serialise");
-    let prev = hex::decode(prev_hex).unwrap_or_default();
-    hex::encode(crypto::sha256(&[b"strongroom/v1/audit", &prev, &json]))
-}
-
 /// The result of verifying the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditVerification {
@@ -65,4 +145,33 @@ pub struct AuditVerification {
     /// Events ever recorded (the next event's sequence number).
     pub events: u64,
     pub head_hash: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn borrowed_body_decodes_as_owned() {
+        let ctx: EncryptionContext = [("k".to_string(), "v".to_string())].into_iter().collect();
+        let body = BodyRef {
+            seq: 7,
+            time_ms: 1,
+            operation: "Encrypt",
+            principal_arn: "arn:aws:iam::111122223333:root",
+            caller_account: "111122223333",
+            via_service: None,
+            key_arn: Some("arn:k"),
+            encryption_context: Some(&ctx),
+            outcome: "Success",
+        };
+        let e = StoredEvent::new(&[0; 32], &body).unwrap();
+        let d = e.decode().unwrap();
+        assert_eq!(d.seq, 7);
+        assert_eq!(d.encryption_context, Some(ctx));
+        assert_eq!(d.hash, hex::encode(chain_hash(&[0; 32], &e.body)));
+        let mut bad = e.clone();
+        bad.seq = 8;
+        assert!(bad.decode().is_err());
+    }
 }

@@ -82,8 +82,15 @@ pub(crate) struct MaterialHandle {
 
 impl MaterialHandle {
     pub fn material_id_hex(&self) -> String {
-        hex::encode(self.material_id)
+        hex_id(&self.material_id)
     }
+}
+
+/// Lowercase hex of a 32-byte id (table-driven; faster than `hex::encode`).
+pub(crate) fn hex_id(id: &[u8; 32]) -> String {
+    let mut buf = [0u8; 64];
+    hex::encode_to_slice(id, &mut buf).expect("64 bytes hold 32 bytes of hex");
+    String::from_utf8(buf.to_vec()).expect("hex is ASCII")
 }
 
 const SEAL_INFO: &[u8] = b"strongroom/v1/store-seal";
@@ -133,13 +140,10 @@ impl Hsm {
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce)?;
         let aad = aad.concat();
-        let mut out = nonce.to_vec();
-        out.extend(crypto::aes256gcm_seal(
-            &self.seal_key.0,
-            &nonce,
-            &aad,
-            plaintext,
-        ));
+        let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + crypto::TAG_LEN);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(plaintext);
+        crypto::aes256gcm_seal_in_place(&self.seal_key.0, &nonce, &aad, &mut out, NONCE_LEN);
         Ok(out)
     }
 
@@ -248,10 +252,12 @@ impl Hsm {
             &salt,
             plaintext.len() + 16,
         );
-        let mut aad = Vec::with_capacity(out.len() + context_encoding.len());
+        let header_len = out.len();
+        let mut aad = Vec::with_capacity(header_len + context_encoding.len());
         aad.extend_from_slice(&out);
         aad.extend_from_slice(context_encoding);
-        out.extend(crypto::aes256gcm_seal(&k, &nonce, &aad, plaintext));
+        out.extend_from_slice(plaintext);
+        crypto::aes256gcm_seal_in_place(&k, &nonce, &aad, &mut out, header_len);
         Ok(out)
     }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::api::*;
-use crate::audit::{self, AuditEvent, AuditHead, AuditVerification};
+use crate::audit::{self, AuditEvent, AuditHead, AuditVerification, BodyRef, StoredEvent};
 use crate::blob;
 use crate::context::{canonical_encoding, EncryptionContext};
 use crate::env::{Clock, Millis, OsRng, Rng, SystemClock, MS_PER_DAY};
@@ -454,7 +454,9 @@ struct State {
     settings: StoreSettings,
     audit_head: AuditHead,
     audit_base: AuditBase,
-    audit_buf: Vec<AuditEvent>,
+    /// Hash of the newest event (buffered or stored).
+    audit_last: [u8; 32],
+    audit_buf: Vec<StoredEvent>,
     batch: Vec<Mutation>,
     next_deadline: Millis,
     report: MaintenanceReport,
@@ -671,16 +673,15 @@ impl State {
         })
     }
 
-    fn audit(&mut self, event: AuditEvent) {
-        let mut e = event;
-        e.seq = self.audit_head.count + self.audit_buf.len() as u64;
-        let prev = self
-            .audit_buf
-            .last()
-            .map(|x| x.hash.clone())
-            .unwrap_or_else(|| self.audit_head.hash.clone());
-        e.hash = audit::chain_hash(&prev, &e);
+    fn next_audit_seq(&self) -> u64 {
+        self.audit_head.count + self.audit_buf.len() as u64
+    }
+
+    fn audit(&mut self, body: &BodyRef<'_>) -> Result<()> {
+        let e = StoredEvent::new(&self.audit_last, body)?;
+        self.audit_last = e.hash;
         self.audit_buf.push(e);
+        Ok(())
     }
 
     /// Move buffered audit events into the batch.
@@ -692,9 +693,10 @@ impl State {
         let first = events[0].seq;
         let head = AuditHead {
             count: first + events.len() as u64,
-            hash: events.last().expect("non-empty").hash.clone(),
+            hash: hex::encode(events.last().expect("non-empty").hash),
         };
-        self.put_json(audit_name(first), &events)?;
+        let encoded = audit::encode_batch(&events)?;
+        self.put_sealed(audit_name(first), &encoded)?;
         self.put_json(AUDIT_HEAD_NAME.to_string(), &head)?;
         self.audit_head = head;
         Ok(())
@@ -712,7 +714,7 @@ impl State {
             return Ok(());
         }
         let batch = std::mem::take(&mut self.batch);
-        self.store.apply(&batch)?;
+        self.store.apply(batch)?;
         if state_changed {
             self.recompute_deadline();
         }
@@ -784,6 +786,7 @@ fn load_state(
         settings: StoreSettings::default(),
         audit_head: AuditHead::default(),
         audit_base: AuditBase::default(),
+        audit_last: [0; 32],
         audit_buf: Vec::new(),
         batch: init,
         next_deadline: Millis::MAX,
@@ -795,7 +798,7 @@ fn load_state(
         let settings = st.settings.clone();
         st.put_json(SETTINGS_NAME.into(), &settings)?;
         let batch = std::mem::take(&mut st.batch);
-        st.store.apply(&batch)?;
+        st.store.apply(batch)?;
         return Ok(st);
     }
     // An existing store: check the root key before anything else; write nothing.
@@ -879,6 +882,7 @@ fn load_state(
                 serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
         }
     }
+    st.audit_last = decode_hash(&st.audit_head.hash)?;
     // Every recorded material version must be present.
     for rec in st.keys.values() {
         for m in &rec.materials {
@@ -1098,21 +1102,21 @@ impl Kms {
         // leaves no partial change; changes made by the sweep are kept (they
         // do not depend on the call).
         let outcome = match &result {
-            Ok(_) => "Success".to_string(),
-            Err(e) => e.code().as_str().to_string(),
+            Ok(_) => "Success",
+            Err(e) => e.code().as_str(),
         };
-        st.audit(AuditEvent {
-            seq: 0,
+        let body = BodyRef {
+            seq: st.next_audit_seq(),
             time_ms: cx.now,
-            operation: op.to_string(),
-            principal_arn: self.caller.principal_arn.clone(),
-            caller_account: self.caller.account.clone(),
-            via_service: self.caller.via_service.clone(),
-            key_arn: info.key_arn,
-            encryption_context: info.context,
+            operation: op,
+            principal_arn: &self.caller.principal_arn,
+            caller_account: &self.caller.account,
+            via_service: self.caller.via_service.as_deref(),
+            key_arn: info.key_arn.as_deref(),
+            encryption_context: info.context.as_ref(),
             outcome,
-            hash: String::new(),
-        });
+        };
+        st.audit(&body)?;
         if let Err(e) = st.commit(false) {
             st.batch.clear();
             st.audit_buf.clear();
@@ -1159,6 +1163,7 @@ impl Kms {
         }
         st.keys = keys;
         st.aliases = aliases;
+        st.audit_last = decode_hash(&st.audit_head.hash)?;
         st.recompute_deadline();
         Ok(())
     }
@@ -1631,14 +1636,15 @@ impl Kms {
 
     // ------------------------------------------------------------ crypto
 
-    pub fn encrypt(&self, req: EncryptRequest) -> Result<EncryptResponse> {
-        self.call("Encrypt", |st, cx, au| {
-            au.context = Some(req.encryption_context.clone());
+    pub fn encrypt(&self, mut req: EncryptRequest) -> Result<EncryptResponse> {
+        self.call("Encrypt", move |st, cx, au| {
+            let enc = canonical_encoding(&req.encryption_context);
+            au.context = Some(std::mem::take(&mut req.encryption_context));
+            let enc = enc?;
             validate_grant_tokens(&req.grant_tokens)?;
             if req.plaintext.is_empty() || req.plaintext.len() > MAX_PLAINTEXT {
                 return Err(Error::validation("Plaintext must be 1 to 4096 bytes"));
             }
-            let enc = canonical_encoding(&req.encryption_context)?;
             let id = st.resolve(cx, &req.key_id)?;
             let rec = st.rec(&id);
             au.key_arn = Some(rec.arn.clone());
@@ -1653,7 +1659,7 @@ impl Kms {
                 ciphertext_blob: blob,
                 key_id: rec.arn.clone(),
                 encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
-                key_material_id: handle.material_id_hex(),
+                key_material_id: rec.current_material_id().unwrap_or_default().to_string(),
             })
         })
     }
@@ -1697,11 +1703,12 @@ impl Kms {
         Ok((parsed, rec))
     }
 
-    pub fn decrypt(&self, req: DecryptRequest) -> Result<DecryptResponse> {
-        self.call("Decrypt", |st, cx, au| {
-            au.context = Some(req.encryption_context.clone());
+    pub fn decrypt(&self, mut req: DecryptRequest) -> Result<DecryptResponse> {
+        self.call("Decrypt", move |st, cx, au| {
+            let enc = canonical_encoding(&req.encryption_context);
+            au.context = Some(std::mem::take(&mut req.encryption_context));
+            let enc = enc?;
             validate_grant_tokens(&req.grant_tokens)?;
-            let enc = canonical_encoding(&req.encryption_context)?;
             let (parsed, rec) = Self::source_key(
                 st,
                 cx,
@@ -1718,7 +1725,7 @@ impl Kms {
                 key_id: rec.arn.clone(),
                 plaintext,
                 encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
-                key_material_id: hex::encode(parsed.material_id),
+                key_material_id: crate::hsm::hex_id(parsed.material_id),
             })
         })
     }
@@ -1775,13 +1782,14 @@ impl Kms {
     fn gdk(
         &self,
         op: &'static str,
-        req: GenerateDataKeyRequest,
+        mut req: GenerateDataKeyRequest,
     ) -> Result<GenerateDataKeyResponse> {
-        self.call(op, |st, cx, au| {
-            au.context = Some(req.encryption_context.clone());
+        self.call(op, move |st, cx, au| {
+            let enc = canonical_encoding(&req.encryption_context);
+            au.context = Some(std::mem::take(&mut req.encryption_context));
+            let enc = enc?;
             validate_grant_tokens(&req.grant_tokens)?;
             let n = Self::data_key_len(req.number_of_bytes, req.key_spec)?;
-            let enc = canonical_encoding(&req.encryption_context)?;
             let id = st.resolve(cx, &req.key_id)?;
             let rec = st.rec(&id);
             au.key_arn = Some(rec.arn.clone());
@@ -2053,28 +2061,39 @@ impl Kms {
         st.commit(true)
     }
 
-    /// Every audit event, oldest first (flushes the buffer first).
-    pub fn audit_log(&self) -> Result<Vec<AuditEvent>> {
+    fn stored_audit(&self) -> Result<Vec<(String, Vec<StoredEvent>)>> {
         let mut st = self.lock()?;
         st.commit(true)?;
         let entries = st.store.load()?;
         let mut out = Vec::new();
         for (name, v) in entries.range("audit/".to_string().."audit0".to_string()) {
-            let json = st.hsm.open_value(name, v).ok_or_else(|| {
+            let bytes = st.hsm.open_value(name, v).ok_or_else(|| {
                 Error::corrupted(format!("audit entry '{name}' failed authentication"))
             })?;
-            let events: Vec<AuditEvent> = serde_json::from_slice(&json)
-                .map_err(|_| Error::corrupted(format!("audit entry '{name}' is unreadable")))?;
-            out.extend(events);
+            out.push((name.clone(), audit::decode_batch(name, &bytes)?));
         }
         Ok(out)
     }
 
-    /// Recompute the hash chain over the whole log and compare it with the
-    /// stored head. Any edited, reordered, inserted or dropped event fails
-    /// with `StoreCorruptedException` naming the first bad position.
+    /// Every stored audit event, oldest first (flushes the buffer first).
+    pub fn audit_log(&self) -> Result<Vec<AuditEvent>> {
+        self.stored_audit()?
+            .into_iter()
+            .flat_map(|(_, b)| b)
+            .map(|e| e.decode())
+            .collect()
+    }
+
+    /// Recompute the hash chain over the whole stored log and compare it
+    /// with the stored head. Any edited, reordered, inserted or dropped
+    /// event fails with `StoreCorruptedException` naming the first bad
+    /// position.
     pub fn verify_audit_log(&self) -> Result<AuditVerification> {
-        let events = self.audit_log()?;
+        let events: Vec<StoredEvent> = self
+            .stored_audit()?
+            .into_iter()
+            .flat_map(|(_, b)| b)
+            .collect();
         let st = self.lock()?;
         verify_chain(&events, &st.audit_base, &st.audit_head)
     }
@@ -2087,21 +2106,12 @@ impl Kms {
     /// Returns the number of events removed.
     pub fn prune_audit_log(&self, keep_last: u64) -> Result<u64> {
         self.flush()?;
-        let (batches, base) = {
-            let mut st = self.lock()?;
-            let entries = st.store.load()?;
-            let mut batches = Vec::new();
-            for (name, v) in entries.range("audit/".to_string().."audit0".to_string()) {
-                let json = st.hsm.open_value(name, v).ok_or_else(|| {
-                    Error::corrupted(format!("audit entry '{name}' failed authentication"))
-                })?;
-                let events: Vec<AuditEvent> = serde_json::from_slice(&json)
-                    .map_err(|_| Error::corrupted(format!("audit entry '{name}' is unreadable")))?;
-                let last = events.last().cloned();
-                batches.push((name.clone(), events.len() as u64, last));
-            }
-            (batches, st.audit_base.clone())
-        };
+        let batches: Vec<(String, u64, Option<StoredEvent>)> = self
+            .stored_audit()?
+            .into_iter()
+            .map(|(name, b)| (name, b.len() as u64, b.last().cloned()))
+            .collect();
+        let base = self.lock()?.audit_base.clone();
         let total: u64 = batches.iter().map(|b| b.1).sum();
         let mut removed = 0u64;
         let mut new_base = base;
@@ -2114,7 +2124,7 @@ impl Kms {
             if let Some(e) = last {
                 new_base = AuditBase {
                     first_seq: e.seq + 1,
-                    prev_hash: e.hash.clone(),
+                    prev_hash: hex::encode(e.hash),
                 };
             }
             deletes.push(name.clone());
@@ -2149,32 +2159,38 @@ impl Default for AuditBase {
     }
 }
 
+fn decode_hash(h: &str) -> Result<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(h, &mut out).map_err(|_| Error::corrupted("malformed audit hash"))?;
+    Ok(out)
+}
+
 fn verify_chain(
-    events: &[AuditEvent],
+    events: &[StoredEvent],
     base: &AuditBase,
     head: &AuditHead,
 ) -> Result<AuditVerification> {
-    let mut prev = base.prev_hash.clone();
+    let mut prev = decode_hash(&base.prev_hash)?;
     for (i, e) in events.iter().enumerate() {
         let seq = base.first_seq + i as u64;
-        if e.seq != seq || audit::chain_hash(&prev, e) != e.hash {
-            return Err(Error::corrupted(format!(
-                "the audit log is broken at event {seq}"
-            )));
+        let broken = || Error::corrupted(format!("the audit log is broken at event {seq}"));
+        if e.seq != seq || audit::chain_hash(&prev, &e.body) != e.hash {
+            return Err(broken());
         }
-        prev = e.hash.clone();
+        e.decode().map_err(|_| broken())?;
+        prev = e.hash;
     }
-    if base.first_seq + events.len() as u64 != head.count || prev != head.hash {
+    let count = base.first_seq + events.len() as u64;
+    if count != head.count || hex::encode(prev) != head.hash {
         return Err(Error::corrupted(format!(
-            "the audit log has {} events but its head records {}",
-            base.first_seq + events.len() as u64,
+            "the audit log has {count} events but its head records {}",
             head.count
         )));
     }
     Ok(AuditVerification {
         first_seq: base.first_seq,
         events: head.count,
-        head_hash: prev,
+        head_hash: head.hash.clone(),
     })
 }
 

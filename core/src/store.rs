@@ -25,7 +25,7 @@ pub trait Store: Send {
     fn load(&mut self) -> Result<BTreeMap<String, Vec<u8>>>;
     /// Apply a batch atomically: after `Ok(())` all of it survives a crash;
     /// after a crash mid-call either all of it or none of it is visible.
-    fn apply(&mut self, batch: &[Mutation]) -> Result<()>;
+    fn apply(&mut self, batch: Vec<Mutation>) -> Result<()>;
 }
 
 /// An in-memory store. Clones share the same data, so a test can "reopen"
@@ -39,14 +39,14 @@ impl MemoryStore {
     }
 }
 
-fn apply_to_map(map: &mut BTreeMap<String, Vec<u8>>, batch: &[Mutation]) {
+fn apply_to_map(map: &mut BTreeMap<String, Vec<u8>>, batch: Vec<Mutation>) {
     for m in batch {
         match m {
             Mutation::Put { name, value } => {
-                map.insert(name.clone(), value.clone());
+                map.insert(name, value);
             }
             Mutation::Delete { name } => {
-                map.remove(name);
+                map.remove(&name);
             }
         }
     }
@@ -60,7 +60,7 @@ impl Store for MemoryStore {
             .map_err(|_| Error::internal("store lock poisoned"))?
             .clone())
     }
-    fn apply(&mut self, batch: &[Mutation]) -> Result<()> {
+    fn apply(&mut self, batch: Vec<Mutation>) -> Result<()> {
         let mut map = self
             .0
             .lock()
@@ -216,7 +216,7 @@ pub mod journal {
             let Some(batch) = decode_payload(payload) else {
                 return torn("undecodable batch");
             };
-            apply_to_map(&mut entries, &batch);
+            apply_to_map(&mut entries, batch);
             off += 4 + len + 32;
             records += 1;
         }
@@ -358,11 +358,11 @@ mod file {
             Ok(self.entries.clone())
         }
 
-        fn apply(&mut self, batch: &[Mutation]) -> Result<()> {
+        fn apply(&mut self, batch: Vec<Mutation>) -> Result<()> {
             if batch.is_empty() {
                 return Ok(());
             }
-            let rec = journal::encode_record(batch);
+            let rec = journal::encode_record(&batch);
             if rec.len() > journal::MAX_RECORD_LEN {
                 return Err(Error::validation(
                     "the change is too large for one journal record",
@@ -403,11 +403,11 @@ pub mod conformance {
     pub fn run<S: Store>(mut reopen: impl FnMut() -> S) {
         let mut s = reopen();
         assert!(s.load().unwrap().is_empty(), "a new store is empty");
-        s.apply(&[put("a", b"1"), put("b", b"2")]).unwrap();
-        s.apply(&[put("a", b"3"), Mutation::Delete { name: "b".into() }])
+        s.apply(vec![put("a", b"1"), put("b", b"2")]).unwrap();
+        s.apply(vec![put("a", b"3"), Mutation::Delete { name: "b".into() }])
             .unwrap();
-        s.apply(&[]).unwrap();
-        s.apply(&[put("empty", b"")]).unwrap();
+        s.apply(vec![]).unwrap();
+        s.apply(vec![put("empty", b"")]).unwrap();
         let expect: BTreeMap<String, Vec<u8>> = [
             ("a".to_string(), b"3".to_vec()),
             ("empty".to_string(), vec![]),
@@ -419,11 +419,12 @@ pub mod conformance {
         let mut s = reopen();
         assert_eq!(s.load().unwrap(), expect, "data survives reopening");
         // Deleting a missing name is not an error.
-        s.apply(&[Mutation::Delete { name: "zz".into() }]).unwrap();
+        s.apply(vec![Mutation::Delete { name: "zz".into() }])
+            .unwrap();
         // Many batches (exercises compaction in the file store).
         let big = vec![7u8; 4096];
         for i in 0..600 {
-            s.apply(&[
+            s.apply(vec![
                 put(&format!("k{}", i % 10), &big),
                 put("counter", &[i as u8]),
             ])
@@ -436,7 +437,7 @@ pub mod conformance {
         assert_eq!(m["counter"], vec![(599 % 256) as u8]);
         assert_eq!(m["k3"], big);
         // Names with any UTF-8 and large values round-trip.
-        s.apply(&[put("alias/ünïcode/ключ", &vec![1u8; 100_000])])
+        s.apply(vec![put("alias/ünïcode/ключ", &vec![1u8; 100_000])])
             .unwrap();
         drop(s);
         let mut s = reopen();
@@ -467,7 +468,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s");
         let mut s = FileStore::open(&p).unwrap();
-        s.apply(&[Mutation::Put {
+        s.apply(vec![Mutation::Put {
             name: "a".into(),
             value: b"1".to_vec(),
         }])
@@ -488,7 +489,7 @@ mod tests {
             let m = s.load().unwrap();
             assert_eq!(m.len(), 1, "cut {cut}");
             // The next write lands after the valid prefix.
-            s.apply(&[Mutation::Put {
+            s.apply(vec![Mutation::Put {
                 name: "c".into(),
                 value: b"3".to_vec(),
             }])
@@ -552,7 +553,7 @@ mod tests {
             d.extend(journal::encode_record(&batch));
             let r = journal::replay(&d).unwrap();
             let mut expect = BTreeMap::new();
-            apply_to_map(&mut expect, &batch);
+            apply_to_map(&mut expect, batch);
             prop_assert_eq!(r.entries, expect);
             prop_assert_eq!(r.records, 1);
         }

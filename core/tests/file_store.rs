@@ -178,7 +178,7 @@ fn audit_tampering_is_detected() {
         .unwrap()
         .clone();
     let saved = entries[&last_audit].clone();
-    m.apply(&[Mutation::Delete {
+    m.apply(vec![Mutation::Delete {
         name: last_audit.clone(),
     }])
     .unwrap();
@@ -195,7 +195,7 @@ fn audit_tampering_is_detected() {
     let mut bad = saved.clone();
     let n = bad.len() / 2;
     bad[n] ^= 1;
-    m.apply(&[Mutation::Put {
+    m.apply(vec![Mutation::Put {
         name: last_audit,
         value: bad,
     }])
@@ -225,7 +225,7 @@ fn tampered_key_record_refuses_to_open() {
     let (name, v) = entries.iter().find(|(k, _)| k.starts_with("key/")).unwrap();
     let mut v = v.clone();
     v[20] ^= 0x80;
-    m.apply(&[Mutation::Put {
+    m.apply(vec![Mutation::Put {
         name: name.clone(),
         value: v,
     }])
@@ -308,7 +308,7 @@ fn pruning_keeps_the_chain_verifiable() {
         .find(|k| k.starts_with("audit/"))
         .unwrap()
         .clone();
-    m.apply(&[Mutation::Delete { name: first }]).unwrap();
+    m.apply(vec![Mutation::Delete { name: first }]).unwrap();
     let kms = open();
     assert_eq!(
         kms.verify_audit_log().unwrap_err().code(),

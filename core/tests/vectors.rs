@@ -17,7 +17,8 @@ fn vectors_dir() -> PathBuf {
 
 fn load(name: &str) -> Value {
     let p = vectors_dir().join(name);
-    serde_json::from_str(&std::fs::read_to_string(&p).expect(&p.display().to_string())).unwrap()
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap()
 }
 
 fn substitute(v: &Value, vars: &HashMap<String, String>) -> Value {
@@ -230,7 +231,8 @@ fn generate_kat_seeded() {
     });
     let (kms, _) = open(&scn_in);
     let ctx = json!({"tenant": "acme", "purpose": "kat", "region": "us-east-1"});
-    let script: Vec<(&str, Value, Vec<(&str, &str)>)> = vec![
+    type Step = (&'static str, Value, Vec<(&'static str, &'static str)>);
+    let script: Vec<Step> = vec![
         (
             "CreateKey",
             json!({"Description": "kat"}),
