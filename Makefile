@@ -1,0 +1,37 @@
+# Strongroom — two commands do all the set-up:
+#   make demo   build and run the demo on the embedded default (file) store
+#   make test   build and run every test suite
+# Both install what they need (a Rust toolchain via scripts/rust-env.sh) and
+# are idempotent; a second run reuses the build cache.
+
+SHELL := /bin/bash
+# Builds live outside the clone so fresh CI clones reuse them.
+CARGO_TARGET_DIR ?= $(HOME)/.cache/strongroom-target
+export CARGO_TARGET_DIR
+
+RUST_ENV = eval "$$(scripts/rust-env.sh)"
+
+.PHONY: demo test test-rust lint bench fuzz vectors-regenerate
+
+demo:
+	@$(RUST_ENV) && cargo run -q -p strongroom --example demo
+
+test: lint test-rust
+
+lint:
+	@$(RUST_ENV) && cargo fmt --all --check && cargo clippy --all-targets -- -D warnings
+
+test-rust:
+	@$(RUST_ENV) && cargo test -p strongroom
+
+bench:
+	@$(RUST_ENV) && cargo bench -p strongroom --bench ops
+
+# Needs cargo-fuzz (cargo install cargo-fuzz). FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@$(RUST_ENV) && cd core && for t in blob_parse journal_replay decrypt; do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run -s none $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+
+vectors-regenerate:
+	@$(RUST_ENV) && STRONGROOM_REGENERATE=1 cargo test -p strongroom --test vectors -- --ignored
