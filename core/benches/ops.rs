@@ -40,7 +40,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 kms.encrypt(EncryptRequest {
                     key_id: key.clone(),
-                    plaintext: black_box(pt.clone()),
+                    plaintext: black_box(pt.clone()).into(),
                     encryption_context: ctx.clone(),
                     ..Default::default()
                 })
@@ -64,7 +64,7 @@ fn bench(c: &mut Criterion) {
         let blob = kms
             .encrypt(EncryptRequest {
                 key_id: key.clone(),
-                plaintext: pt.clone(),
+                plaintext: pt.clone().into(),
                 encryption_context: ctx.clone(),
                 ..Default::default()
             })

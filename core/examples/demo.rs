@@ -73,7 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let message = b"Hello from inside the strongroom";
     let ct = kms.encrypt(EncryptRequest {
         key_id: "alias/demo".into(),
-        plaintext: message.to_vec(),
+        plaintext: message.to_vec().into(),
         encryption_context: ctx.clone(),
         ..Default::default()
     })?;

@@ -684,41 +684,48 @@ impl State {
         Ok(())
     }
 
-    /// Move buffered audit events into the batch.
-    fn stage_audit(&mut self) -> Result<()> {
-        if self.audit_buf.is_empty() {
-            return Ok(());
-        }
-        let events = std::mem::take(&mut self.audit_buf);
-        let first = events[0].seq;
-        let head = AuditHead {
-            count: first + events.len() as u64,
-            hash: hex::encode(events.last().expect("non-empty").hash),
-        };
-        let encoded = audit::encode_batch(&events)?;
-        self.put_sealed(audit_name(first), &encoded)?;
-        self.put_json(AUDIT_HEAD_NAME.to_string(), &head)?;
-        self.audit_head = head;
-        Ok(())
-    }
-
     /// Write the pending batch. State changes always carry the buffered
     /// audit events with them; read-only calls flush audit events once
     /// `AUDIT_FLUSH_EVENTS` have accumulated (or on `flush()` / drop).
+    /// On failure nothing is written and the audit buffer is kept.
     fn commit(&mut self, force_audit: bool) -> Result<()> {
         let state_changed = !self.batch.is_empty();
-        if state_changed || force_audit || self.audit_buf.len() >= AUDIT_FLUSH_EVENTS {
-            self.stage_audit()?;
+        let stage = !self.audit_buf.is_empty()
+            && (state_changed || force_audit || self.audit_buf.len() >= AUDIT_FLUSH_EVENTS);
+        let mut new_head = None;
+        if stage {
+            let first = self.audit_buf[0].seq;
+            let head = AuditHead {
+                count: first + self.audit_buf.len() as u64,
+                hash: hex::encode(self.audit_buf.last().expect("non-empty").hash),
+            };
+            let encoded = audit::encode_batch(&self.audit_buf)?;
+            self.put_sealed(audit_name(first), &encoded)?;
+            self.put_json(AUDIT_HEAD_NAME.to_string(), &head)?;
+            new_head = Some(head);
         }
         if self.batch.is_empty() {
             return Ok(());
         }
         let batch = std::mem::take(&mut self.batch);
         self.store.apply(batch)?;
+        if let Some(head) = new_head {
+            self.audit_head = head;
+            self.audit_buf.clear();
+        }
         if state_changed {
             self.recompute_deadline();
         }
         Ok(())
+    }
+
+    /// Forget the newest buffered event (its call failed to commit).
+    fn pop_audit(&mut self) {
+        self.audit_buf.pop();
+        self.audit_last = match self.audit_buf.last() {
+            Some(e) => e.hash,
+            None => decode_hash(&self.audit_head.hash).unwrap_or([0; 32]),
+        };
     }
 }
 
@@ -1105,8 +1112,8 @@ impl Kms {
             Ok(_) => "Success",
             Err(e) => e.code().as_str(),
         };
-        let body = BodyRef {
-            seq: st.next_audit_seq(),
+        let body = |outcome| BodyRef {
+            seq: 0,
             time_ms: cx.now,
             operation: op,
             principal_arn: &self.caller.principal_arn,
@@ -1116,10 +1123,21 @@ impl Kms {
             encryption_context: info.context.as_ref(),
             outcome,
         };
-        st.audit(&body)?;
+        let seq = st.next_audit_seq();
+        st.audit(&BodyRef {
+            seq,
+            ..body(outcome)
+        })?;
         if let Err(e) = st.commit(false) {
+            // Nothing was written. Record the call as failed with the store
+            // error (it stays buffered for the next successful write), then
+            // rebuild keys and aliases from the store.
             st.batch.clear();
-            st.audit_buf.clear();
+            st.pop_audit();
+            st.audit(&BodyRef {
+                seq,
+                ..body(e.code().as_str())
+            })?;
             drop(st);
             self.reload()?;
             return Err(e);
@@ -1163,7 +1181,10 @@ impl Kms {
         }
         st.keys = keys;
         st.aliases = aliases;
-        st.audit_last = decode_hash(&st.audit_head.hash)?;
+        st.audit_last = match st.audit_buf.last() {
+            Some(e) => e.hash,
+            None => decode_hash(&st.audit_head.hash)?,
+        };
         st.recompute_deadline();
         Ok(())
     }
@@ -1654,7 +1675,7 @@ impl Kms {
                 return Err(dry_run_ok());
             }
             let handle = st.current_handle(rec)?;
-            let blob = st.hsm.encrypt(&handle, &enc, &req.plaintext)?;
+            let blob = st.hsm.encrypt(&handle, &enc, req.plaintext.as_bytes())?;
             Ok(EncryptResponse {
                 ciphertext_blob: blob,
                 key_id: rec.arn.clone(),

@@ -12,7 +12,7 @@
 //! let ctx = context([("purpose", "example")]);
 //! let ct = kms.encrypt(EncryptRequest {
 //!     key_id: key.key_id.clone(),
-//!     plaintext: b"hello".to_vec(),
+//!     plaintext: b"hello".to_vec().into(),
 //!     encryption_context: ctx.clone(),
 //!     ..Default::default()
 //! }).unwrap();
@@ -38,6 +38,7 @@ pub mod kms;
 pub mod model;
 pub mod store;
 
+pub use api::SecretBytes;
 pub use audit::{AuditEvent, AuditVerification};
 pub use context::EncryptionContext;
 #[cfg(feature = "dangerous-test-rng")]

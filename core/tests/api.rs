@@ -176,7 +176,7 @@ fn every_key_identifier_form_works() {
         let r = kms
             .encrypt(EncryptRequest {
                 key_id: id.clone(),
-                plaintext: b"p".to_vec(),
+                plaintext: b"p".to_vec().into(),
                 ..Default::default()
             })
             .unwrap();
@@ -253,7 +253,7 @@ fn size_limits() {
     let e = |n: usize| {
         kms.encrypt(EncryptRequest {
             key_id: key.clone(),
-            plaintext: vec![1; n],
+            plaintext: vec![1; n].into(),
             ..Default::default()
         })
     };
@@ -374,7 +374,7 @@ fn dry_run() {
     let key = new_key(&kms);
     let r = kms.encrypt(EncryptRequest {
         key_id: key.clone(),
-        plaintext: b"x".to_vec(),
+        plaintext: b"x".to_vec().into(),
         dry_run: true,
         ..Default::default()
     });
@@ -385,7 +385,7 @@ fn dry_run() {
     .unwrap();
     let r = kms.encrypt(EncryptRequest {
         key_id: key,
-        plaintext: b"x".to_vec(),
+        plaintext: b"x".to_vec().into(),
         dry_run: true,
         ..Default::default()
     });
@@ -625,7 +625,7 @@ fn rotation_automatic_and_on_demand() {
     let r = kms
         .encrypt(EncryptRequest {
             key_id: key.clone(),
-            plaintext: b"v2".to_vec(),
+            plaintext: b"v2".to_vec().into(),
             encryption_context: ctx.clone(),
             ..Default::default()
         })
@@ -912,7 +912,7 @@ fn errors_never_contain_plaintext() {
     let e = kms
         .encrypt(EncryptRequest {
             key_id: key,
-            plaintext: secret,
+            plaintext: secret.into(),
             ..Default::default()
         })
         .unwrap_err();
@@ -942,4 +942,46 @@ fn caller_handles_share_state() {
             ..Default::default()
         })
         .is_ok());
+}
+
+#[test]
+fn requests_do_not_print_plaintext() {
+    let r = EncryptRequest {
+        key_id: "k".into(),
+        plaintext: b"hunter2".to_vec().into(),
+        ..Default::default()
+    };
+    let dbg = format!("{r:?}");
+    assert!(
+        !dbg.contains("hunter2") && !dbg.contains("104, 117"),
+        "{dbg}"
+    );
+    assert!(dbg.contains("7 bytes redacted"));
+}
+
+#[test]
+fn kms_is_send_and_sync_and_concurrent_calls_work() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Kms>();
+    let (kms, _) = kms();
+    let key = new_key(&kms);
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let kms = kms.clone();
+            let key = key.clone();
+            std::thread::spawn(move || {
+                for i in 0..200 {
+                    let pt = format!("t{t}-{i}").into_bytes();
+                    let ctx = context([("t", t.to_string())]);
+                    let blob = enc(&kms, &key, &pt, &ctx);
+                    assert_eq!(dec(&kms, &blob, &ctx).unwrap(), pt);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let v = kms.verify_audit_log().unwrap();
+    assert_eq!(v.events, 1 + 4 * 200 * 2);
 }

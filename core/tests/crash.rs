@@ -48,7 +48,7 @@ fn crash_child_worker() {
         let blob = kms
             .encrypt(EncryptRequest {
                 key_id: key.clone(),
-                plaintext: pt.clone().into_bytes(),
+                plaintext: pt.clone().into_bytes().into(),
                 encryption_context: ctx.clone(),
                 ..Default::default()
             })
@@ -64,7 +64,7 @@ fn crash_child_worker() {
             let blob2 = kms
                 .encrypt(EncryptRequest {
                     key_id: key.clone(),
-                    plaintext: pt.clone().into_bytes(),
+                    plaintext: pt.clone().into_bytes().into(),
                     encryption_context: ctx.clone(),
                     ..Default::default()
                 })

@@ -315,3 +315,99 @@ fn pruning_keeps_the_chain_verifiable() {
         ErrorCode::StoreCorrupted
     );
 }
+
+/// A store that fails writes on demand: a failed commit must leave the KMS
+/// exactly as the store is (memory never runs ahead of disk).
+#[derive(Clone)]
+struct FlakyStore {
+    inner: strongroom::MemoryStore,
+    fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl strongroom::Store for FlakyStore {
+    fn load(&mut self) -> strongroom::Result<std::collections::BTreeMap<String, Vec<u8>>> {
+        self.inner.load()
+    }
+    fn apply(&mut self, batch: Vec<strongroom::Mutation>) -> strongroom::Result<()> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            // Simulate a disk error: nothing is written.
+            return Err(strongroom_io_error());
+        }
+        self.inner.apply(batch)
+    }
+}
+
+fn strongroom_io_error() -> strongroom::Error {
+    // Produce a StoreIO error through the public API: a FileStore on a path
+    // that is a file, not a directory.
+    let f = tempfile::NamedTempFile::new().unwrap();
+    strongroom::FileStore::open(f.path().join("x")).unwrap_err()
+}
+
+#[test]
+fn failed_commit_rolls_memory_back() {
+    use std::sync::atomic::Ordering;
+    let store = FlakyStore {
+        inner: strongroom::MemoryStore::new(),
+        fail: Default::default(),
+    };
+    let kms = Kms::builder(ACCOUNT, REGION)
+        .clock(ManualClock::new(T0))
+        .open(store.clone(), RootKey::raw(ROOT))
+        .unwrap();
+    let key = new_key(&kms);
+    store.fail.store(true, Ordering::SeqCst);
+    let e = kms.create_key(CreateKeyRequest::default()).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::StoreIo);
+    let e = kms
+        .disable_key(KeyIdRequest {
+            key_id: key.clone(),
+        })
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::StoreIo);
+    store.fail.store(false, Ordering::SeqCst);
+    // Neither change is visible: the failed CreateKey left no key, the
+    // failed DisableKey left the key enabled.
+    assert_eq!(
+        kms.list_keys(ListKeysRequest::default())
+            .unwrap()
+            .keys
+            .len(),
+        1
+    );
+    let md = kms
+        .describe_key(DescribeKeyRequest {
+            key_id: key.clone(),
+            ..Default::default()
+        })
+        .unwrap()
+        .key_metadata;
+    assert_eq!(md.key_state, strongroom::model::KeyState::Enabled);
+    // And everything still works, including the audit chain, which records
+    // the failed calls with the store's error code.
+    let blob = enc(&kms, &key, b"after failure", &Default::default());
+    assert_eq!(
+        dec(&kms, &blob, &Default::default()).unwrap(),
+        b"after failure"
+    );
+    kms.verify_audit_log().unwrap();
+    let outcomes: Vec<(String, String)> = kms
+        .audit_log()
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.operation, e.outcome))
+        .collect();
+    let s = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(
+        outcomes,
+        vec![
+            s("CreateKey", "Success"),
+            s("CreateKey", "StoreIOException"),
+            s("DisableKey", "StoreIOException"),
+            s("ListKeys", "Success"),
+            s("DescribeKey", "Success"),
+            s("Encrypt", "Success"),
+            s("Decrypt", "Success"),
+        ]
+    );
+}

@@ -23,7 +23,7 @@ fn ops() -> Vec<(&'static str, OpFn)> {
         ("Encrypt", |k, id, _| {
             k.encrypt(EncryptRequest {
                 key_id: id.into(),
-                plaintext: b"x".to_vec(),
+                plaintext: b"x".to_vec().into(),
                 ..Default::default()
             })
             .map(drop)

@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
         let kms = Kms::in_memory("111122223333", "us-east-1").unwrap();
         let key = kms.create_key(CreateKeyRequest::default()).unwrap().key_metadata.key_id;
         let blob = kms
-            .encrypt(EncryptRequest { key_id: key, plaintext: b"fuzz".to_vec(), ..Default::default() })
+            .encrypt(EncryptRequest { key_id: key, plaintext: b"fuzz".to_vec().into(), ..Default::default() })
             .unwrap()
             .ciphertext_blob;
         (kms, blob)

@@ -27,7 +27,7 @@ pub fn new_key(kms: &Kms) -> String {
 pub fn enc(kms: &Kms, key: &str, pt: &[u8], ctx: &EncryptionContextT) -> Vec<u8> {
     kms.encrypt(EncryptRequest {
         key_id: key.into(),
-        plaintext: pt.to_vec(),
+        plaintext: pt.to_vec().into(),
         encryption_context: ctx.clone(),
         ..Default::default()
     })
