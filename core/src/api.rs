@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::EncryptionContext;
 use crate::env::Millis;
-use crate::hsm::Plaintext;
 use crate::model::*;
+use crate::secret::Plaintext;
 
 macro_rules! request {
     ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ty),* $(,)? }) => {
@@ -97,62 +97,7 @@ request!(DeleteAliasRequest { alias_name: String });
 request!(ListAliasesRequest { key_id: Option<String>, limit: Option<u32>, marker: Option<String> });
 response!(ListAliasesResponse { aliases: Vec<AliasEntry>, next_marker: Option<String>, truncated: bool });
 
-/// Secret input bytes (a plaintext to encrypt): zeroized on drop, redacted
-/// in `Debug`, no `PartialEq`. Build with `.into()` from `Vec<u8>`, `&[u8]`,
-/// `&[u8; N]` or `&str`. Serialises as hex (for JSON vectors).
-#[derive(Clone, Default)]
-pub struct SecretBytes(zeroize::Zeroizing<Vec<u8>>);
-
-impl SecretBytes {
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl std::fmt::Debug for SecretBytes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SecretBytes(<{} bytes redacted>)", self.0.len())
-    }
-}
-
-impl From<Vec<u8>> for SecretBytes {
-    fn from(v: Vec<u8>) -> Self {
-        SecretBytes(zeroize::Zeroizing::new(v))
-    }
-}
-impl From<&[u8]> for SecretBytes {
-    fn from(v: &[u8]) -> Self {
-        v.to_vec().into()
-    }
-}
-impl<const N: usize> From<&[u8; N]> for SecretBytes {
-    fn from(v: &[u8; N]) -> Self {
-        v.to_vec().into()
-    }
-}
-impl From<&str> for SecretBytes {
-    fn from(v: &str) -> Self {
-        v.as_bytes().to_vec().into()
-    }
-}
-
-impl Serialize for SecretBytes {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        hex::serde::serialize(&self.0[..], s)
-    }
-}
-impl<'de> Deserialize<'de> for SecretBytes {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v: Vec<u8> = hex::serde::deserialize(d)?;
-        Ok(v.into())
-    }
-}
+pub use crate::secret::SecretBytes;
 
 request!(EncryptRequest {
     key_id: String,

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::secret::Plaintext;
+
 use crate::blob::{self, ParsedBlob, MATERIAL_ID_LEN, SALT_LEN};
 use crate::crypto::{self, KEY_LEN, NONCE_LEN};
 use crate::env::Rng;
@@ -41,35 +43,6 @@ impl SecretKey {
         let mut k = SecretKey([0; KEY_LEN]);
         crypto::hkdf_sha256(&self.0, &[], info, &mut k.0).expect("32 bytes is a valid HKDF length");
         k
-    }
-}
-
-/// Plaintext returned to the caller (Decrypt, GenerateDataKey). Zeroized on
-/// drop, redacted in Debug, no PartialEq.
-pub struct Plaintext(Zeroizing<Vec<u8>>);
-
-impl Plaintext {
-    pub(crate) fn new(v: Zeroizing<Vec<u8>>) -> Self {
-        Plaintext(v)
-    }
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-    /// Constant-time comparison with other bytes.
-    pub fn ct_eq(&self, other: &[u8]) -> bool {
-        self.0.len() == other.len() && bool::from(self.0.as_slice().ct_eq(other))
-    }
-}
-
-impl fmt::Debug for Plaintext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Plaintext(<{} bytes redacted>)", self.0.len())
     }
 }
 
@@ -369,11 +342,6 @@ mod tests {
     fn secrets_are_redacted() {
         let k = SecretKey::from_bytes([0xAB; 32]);
         assert!(!format!("{k:?}").contains("ab"));
-        let p = Plaintext::new(Zeroizing::new(b"very secret".to_vec()));
-        assert!(!format!("{p:?}").contains("secret"));
-        assert!(p.ct_eq(b"very secret"));
-        assert!(!p.ct_eq(b"very secreT"));
-        assert!(!p.ct_eq(b"very"));
     }
 
     #[test]

@@ -16,8 +16,9 @@ use crate::blob;
 use crate::context::{canonical_encoding, EncryptionContext};
 use crate::env::{Clock, Millis, OsRng, Rng, SystemClock, MS_PER_DAY};
 use crate::error::{Error, ErrorCode, Result};
-use crate::hsm::{Hsm, MaterialHandle, Plaintext, SecretKey};
+use crate::hsm::{Hsm, MaterialHandle, SecretKey};
 use crate::model::*;
+use crate::secret::Plaintext;
 use crate::store::{MemoryStore, Mutation, Store};
 
 // ---------------------------------------------------------------- limits

@@ -36,17 +36,17 @@ mod hsm;
 pub mod json;
 pub mod kms;
 pub mod model;
+mod secret;
 pub mod store;
 
-pub use api::SecretBytes;
 pub use audit::{AuditEvent, AuditVerification};
 pub use context::EncryptionContext;
 #[cfg(feature = "dangerous-test-rng")]
 pub use env::DangerousSeededRng;
 pub use env::{Clock, ManualClock, OsRng, Rng, SystemClock};
 pub use error::{Error, ErrorCode, Result};
-pub use hsm::Plaintext;
 pub use kms::{Argon2Params, Caller, Kms, KmsBuilder, RootKey, StoreSettings};
+pub use secret::{Plaintext, SecretBytes};
 #[cfg(not(target_arch = "wasm32"))]
 pub use store::FileStore;
 pub use store::{MemoryStore, Mutation, Store};

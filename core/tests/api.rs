@@ -28,13 +28,7 @@ fn create_describe_list() {
     );
     assert_eq!(md.key_id.len(), 36);
     assert_eq!(md.current_key_material_id.as_ref().unwrap().len(), 64);
-    let d = kms
-        .describe_key(DescribeKeyRequest {
-            key_id: md.arn.clone(),
-            ..Default::default()
-        })
-        .unwrap()
-        .key_metadata;
+    let d = describe(&kms, md.arn.clone());
     assert_eq!(d, md);
     let list = kms.list_keys(ListKeysRequest::default()).unwrap();
     assert_eq!(list.keys.len(), 1);
@@ -518,13 +512,7 @@ fn deletion_lifecycle() {
         })
         .unwrap();
     assert!(c.key_id.ends_with(&key));
-    let md = kms
-        .describe_key(DescribeKeyRequest {
-            key_id: key.clone(),
-            ..Default::default()
-        })
-        .unwrap()
-        .key_metadata;
+    let md = describe(&kms, key.clone());
     assert_eq!(md.key_state, KeyState::Disabled);
     assert_eq!(md.deletion_date_ms, None);
     assert_eq!(code(dec(&kms, &blob, &ctx)), "DisabledException");
@@ -611,15 +599,7 @@ fn rotation_automatic_and_on_demand() {
     assert!(st.key_rotation_enabled);
     assert_eq!(st.rotation_period_in_days, Some(90));
     assert_eq!(st.next_rotation_date_ms, Some(T0 + 90 * 86_400_000));
-    let mat0 = kms
-        .describe_key(DescribeKeyRequest {
-            key_id: key.clone(),
-            ..Default::default()
-        })
-        .unwrap()
-        .key_metadata
-        .current_key_material_id
-        .unwrap();
+    let mat0 = describe(&kms, key.clone()).current_key_material_id.unwrap();
     clock.advance_days(90);
     // Lazily on use: the next Encrypt uses the new material.
     let r = kms

@@ -8,7 +8,7 @@
 //! `crash_child_worker` selected and STRONGROOM_CRASH_DIR set.
 #![cfg(unix)]
 mod common;
-use common::{ACCOUNT, REGION};
+use common::{describe, ACCOUNT, REGION};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -163,13 +163,7 @@ fn verify(dir: &str, acked: &Acked) {
         }
     }
     for key in &acked.deleted {
-        let md = kms
-            .describe_key(DescribeKeyRequest {
-                key_id: key.clone(),
-                ..Default::default()
-            })
-            .unwrap()
-            .key_metadata;
+        let md = describe(&kms, key.clone());
         assert_eq!(md.key_state, KeyState::PendingDeletion, "{key}");
     }
     for (key, mats) in &acked.material {
@@ -189,13 +183,7 @@ fn verify(dir: &str, acked: &Acked) {
         assert!(mats.is_subset(&all), "{key} lost a rotation");
     }
     for (alias, key) in &acked.aliases {
-        let md = kms
-            .describe_key(DescribeKeyRequest {
-                key_id: alias.clone(),
-                ..Default::default()
-            })
-            .unwrap()
-            .key_metadata;
+        let md = describe(&kms, alias.clone());
         assert_eq!(&md.key_id, key);
     }
     kms.verify_audit_log()

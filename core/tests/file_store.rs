@@ -60,13 +60,7 @@ fn keys_aliases_and_material_survive_reopen() {
     let kms = open(dir.path(), RootKey::raw(ROOT)).unwrap();
     assert_eq!(dec(&kms, &blob, &ctx).unwrap(), b"persisted");
     assert_eq!(dec(&kms, &blob2, &ctx).unwrap(), b"after rotation");
-    let md = kms
-        .describe_key(DescribeKeyRequest {
-            key_id: "alias/keep".into(),
-            ..Default::default()
-        })
-        .unwrap()
-        .key_metadata;
+    let md = describe(&kms, "alias/keep");
     assert_eq!(md.key_id, key);
     // The audit trail also survived, chained across sessions.
     let v = kms.verify_audit_log().unwrap();
@@ -375,13 +369,7 @@ fn failed_commit_rolls_memory_back() {
             .len(),
         1
     );
-    let md = kms
-        .describe_key(DescribeKeyRequest {
-            key_id: key.clone(),
-            ..Default::default()
-        })
-        .unwrap()
-        .key_metadata;
+    let md = describe(&kms, key.clone());
     assert_eq!(md.key_state, strongroom::model::KeyState::Enabled);
     // And everything still works, including the audit chain, which records
     // the failed calls with the store's error code.

@@ -46,6 +46,15 @@ pub fn dec(kms: &Kms, blob: &[u8], ctx: &EncryptionContextT) -> strongroom::Resu
     .map(|r| r.plaintext.as_bytes().to_vec())
 }
 
+pub fn describe(kms: &Kms, id: impl Into<String>) -> strongroom::model::KeyMetadata {
+    kms.describe_key(DescribeKeyRequest {
+        key_id: id.into(),
+        ..Default::default()
+    })
+    .unwrap()
+    .key_metadata
+}
+
 pub fn code<T: std::fmt::Debug>(r: strongroom::Result<T>) -> &'static str {
     r.expect_err("expected an error").code().as_str()
 }
