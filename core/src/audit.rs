@@ -33,6 +33,9 @@ pub struct AuditEvent {
     pub encryption_context: Option<EncryptionContext>,
     /// `Success`, or the error code.
     pub outcome: String,
+    /// The authorization decision behind the outcome, when one was made
+    /// (e.g. `allow: key policy statement "Sid"`, `deny: no statement allows`).
+    pub decision: Option<String>,
     /// Hex SHA-256 chaining this event to the previous one.
     pub hash: String,
 }
@@ -50,6 +53,7 @@ pub(crate) struct BodyRef<'a> {
     pub key_arn: Option<&'a str>,
     pub encryption_context: Option<&'a EncryptionContext>,
     pub outcome: &'a str,
+    pub decision: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +67,7 @@ struct Body {
     key_arn: Option<String>,
     encryption_context: Option<EncryptionContext>,
     outcome: String,
+    decision: Option<String>,
 }
 
 /// An event as stored: its encoded body and chain hash.
@@ -104,6 +109,7 @@ impl StoredEvent {
             key_arn: b.key_arn,
             encryption_context: b.encryption_context,
             outcome: b.outcome,
+            decision: b.decision,
             hash: hex::encode(self.hash),
         })
     }
@@ -164,6 +170,7 @@ mod tests {
             key_arn: Some("arn:k"),
             encryption_context: Some(&ctx),
             outcome: "Success",
+            decision: Some("allow: test"),
         };
         let e = StoredEvent::new(&[0; 32], &body).unwrap();
         let d = e.decode().unwrap();

@@ -445,6 +445,7 @@ impl Ctx<'_> {
 struct AuditInfo {
     key_arn: Option<String>,
     context: Option<EncryptionContext>,
+    decision: Option<String>,
 }
 
 struct State {
@@ -1123,6 +1124,7 @@ impl Kms {
             key_arn: info.key_arn.as_deref(),
             encryption_context: info.context.as_ref(),
             outcome,
+            decision: info.decision.as_deref(),
         };
         let seq = st.next_audit_seq();
         st.audit(&BodyRef {
