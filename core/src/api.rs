@@ -228,3 +228,103 @@ pub fn context<K: Into<String>, V: Into<String>>(
         .map(|(k, v)| (k.into(), v.into()))
         .collect::<BTreeMap<_, _>>()
 }
+
+// ------------------------------------------------------------ policies
+
+request!(PutKeyPolicyRequest {
+    key_id: String,
+    /// Must be `default` (the only key policy name), or omitted.
+    policy_name: Option<String>,
+    policy: String,
+    bypass_policy_lockout_safety_check: bool,
+});
+request!(GetKeyPolicyRequest { key_id: String, policy_name: Option<String> });
+response!(GetKeyPolicyResponse {
+    policy: String,
+    policy_name: String
+});
+request!(ListKeyPoliciesRequest { key_id: String, limit: Option<u32>, marker: Option<String> });
+response!(ListKeyPoliciesResponse { policy_names: Vec<String>, next_marker: Option<String>, truncated: bool });
+
+// ------------------------------------------------------------ grants
+
+request!(CreateGrantRequest {
+    key_id: String,
+    grantee_principal: String,
+    retiring_principal: Option<String>,
+    operations: Vec<GrantOperation>,
+    constraints: Option<GrantConstraints>,
+    grant_tokens: Vec<String>,
+    name: Option<String>,
+    dry_run: bool,
+});
+response!(CreateGrantResponse {
+    grant_token: String,
+    grant_id: String
+});
+
+request!(ListGrantsRequest {
+    key_id: String,
+    limit: Option<u32>,
+    marker: Option<String>,
+    grant_id: Option<String>,
+    grantee_principal: Option<String>,
+    grant_tokens: Vec<String>,
+});
+response!(GrantListEntry {
+    key_id: String,
+    grant_id: String,
+    name: Option<String>,
+    creation_date_ms: Millis,
+    grantee_principal: String,
+    retiring_principal: Option<String>,
+    issuing_account: String,
+    operations: Vec<GrantOperation>,
+    constraints: Option<GrantConstraints>,
+});
+response!(ListGrantsResponse { grants: Vec<GrantListEntry>, next_marker: Option<String>, truncated: bool });
+request!(ListRetirableGrantsRequest { retiring_principal: String, limit: Option<u32>, marker: Option<String> });
+request!(RetireGrantRequest {
+    grant_token: Option<String>,
+    key_id: Option<String>,
+    grant_id: Option<String>,
+    dry_run: bool,
+});
+request!(RevokeGrantRequest {
+    key_id: String,
+    grant_id: String,
+    dry_run: bool
+});
+
+impl GrantListEntry {
+    pub(crate) fn from_grant(g: &Grant, key_arn: String) -> Self {
+        GrantListEntry {
+            key_id: key_arn,
+            grant_id: g.grant_id.clone(),
+            name: g.name.clone(),
+            creation_date_ms: g.creation_date_ms,
+            grantee_principal: g.grantee_principal.clone(),
+            retiring_principal: g.retiring_principal.clone(),
+            issuing_account: g.issuing_account.clone(),
+            operations: g.operations.clone(),
+            constraints: g.constraints.clone(),
+        }
+    }
+}
+
+// ------------------------------------------------------------ identity policies
+
+request!(PutIdentityPolicyRequest {
+    principal_arn: String,
+    policy_name: String,
+    policy_document: String
+});
+request!(IdentityPolicyRequest {
+    principal_arn: String,
+    policy_name: String
+});
+response!(GetIdentityPolicyResponse {
+    principal_arn: String,
+    policy_name: String,
+    policy_document: String
+});

@@ -133,6 +133,19 @@ impl Hsm {
         )
     }
 
+    /// MAC for grant tokens (key derived from the store's root key).
+    pub fn token_mac(&self, data: &[u8]) -> [u8; 32] {
+        let k = self.seal_key.derive(b"strongroom/v1/grant-token");
+        crypto::hmac_sha256(&k.0, &[data])
+    }
+
+    /// Does `candidate` derive the same store key as the root key this HSM
+    /// was opened with? Constant time.
+    pub fn root_matches(&self, candidate: &SecretKey) -> bool {
+        let other = candidate.derive(SEAL_INFO);
+        bool::from(self.seal_key.0.ct_eq(&other.0))
+    }
+
     /// Seal a store value (record JSON etc.) bound to its store name.
     pub fn seal_value(&self, name: &str, value: &[u8]) -> Result<Vec<u8>> {
         self.seal(&[VALUE_AAD, &[0], name.as_bytes()], value)

@@ -45,10 +45,25 @@ pub const OPERATIONS: &[&str] = &[
     "GetKeyRotationStatus",
     "RotateKeyOnDemand",
     "ListKeyRotations",
+    "PutKeyPolicy",
+    "GetKeyPolicy",
+    "ListKeyPolicies",
+    "CreateGrant",
+    "ListGrants",
+    "ListRetirableGrants",
+    "RetireGrant",
+    "RevokeGrant",
+    "PutIdentityPolicy",
+    "GetIdentityPolicy",
+    "DeleteIdentityPolicy",
 ];
 
 /// Run one operation. Unknown operations are a `ValidationException`.
 pub fn call(kms: &Kms, operation: &str, request: Value) -> Result<Value> {
+    call_inner(kms, operation, request)
+}
+
+fn call_inner(kms: &Kms, operation: &str, request: Value) -> Result<Value> {
     let r = if request.is_null() {
         json!({})
     } else {
@@ -100,6 +115,17 @@ pub fn call(kms: &Kms, operation: &str, request: Value) -> Result<Value> {
         "GetKeyRotationStatus" => out(kms.get_key_rotation_status(req(r)?)?),
         "RotateKeyOnDemand" => out(kms.rotate_key_on_demand(req(r)?)?),
         "ListKeyRotations" => out(kms.list_key_rotations(req(r)?)?),
+        "PutKeyPolicy" => kms.put_key_policy(req(r)?).map(|_| json!({})),
+        "GetKeyPolicy" => out(kms.get_key_policy(req(r)?)?),
+        "ListKeyPolicies" => out(kms.list_key_policies(req(r)?)?),
+        "CreateGrant" => out(kms.create_grant(req(r)?)?),
+        "ListGrants" => out(kms.list_grants(req(r)?)?),
+        "ListRetirableGrants" => out(kms.list_retirable_grants(req(r)?)?),
+        "RetireGrant" => kms.retire_grant(req(r)?).map(|_| json!({})),
+        "RevokeGrant" => kms.revoke_grant(req(r)?).map(|_| json!({})),
+        "PutIdentityPolicy" => kms.put_identity_policy(req(r)?).map(|_| json!({})),
+        "GetIdentityPolicy" => out(kms.get_identity_policy(req(r)?)?),
+        "DeleteIdentityPolicy" => kms.delete_identity_policy(req(r)?).map(|_| json!({})),
         other => Err(Error::validation(format!("unknown operation '{other}'"))),
     }
 }

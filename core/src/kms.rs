@@ -2,7 +2,7 @@
 //! deletion, crypto operations and the audit log, over an injected clock,
 //! RNG and store. All key bytes stay inside [`crate::hsm`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,12 +12,14 @@ use zeroize::Zeroizing;
 
 use crate::api::*;
 use crate::audit::{self, AuditEvent, AuditHead, AuditVerification, BodyRef, StoredEvent};
+use crate::authz::{self, Decision, Facts};
 use crate::blob;
 use crate::context::{canonical_encoding, EncryptionContext};
 use crate::env::{Clock, Millis, OsRng, Rng, SystemClock, MS_PER_DAY};
 use crate::error::{Error, ErrorCode, Result};
 use crate::hsm::{Hsm, MaterialHandle, SecretKey};
 use crate::model::*;
+use crate::policy::{self, Policy, PolicyKind};
 use crate::secret::Plaintext;
 use crate::store::{MemoryStore, Mutation, Store};
 
@@ -54,6 +56,10 @@ pub struct Caller {
     /// e.g. `s3.us-east-1.amazonaws.com` when a service calls on the
     /// principal's behalf (the `kms:ViaService` condition key).
     pub via_service: Option<String>,
+    /// The account on whose behalf a service principal acts
+    /// (`aws:SourceAccount`).
+    #[serde(default)]
+    pub source_account: Option<String>,
 }
 
 impl Caller {
@@ -63,6 +69,7 @@ impl Caller {
             principal_arn: format!("arn:aws:iam::{account}:root"),
             account: account.to_string(),
             via_service: None,
+            source_account: None,
         }
     }
     pub fn iam_user(account: &str, name: &str) -> Self {
@@ -70,6 +77,7 @@ impl Caller {
             principal_arn: format!("arn:aws:iam::{account}:user/{name}"),
             account: account.to_string(),
             via_service: None,
+            source_account: None,
         }
     }
     pub fn iam_role(account: &str, name: &str) -> Self {
@@ -77,11 +85,25 @@ impl Caller {
             principal_arn: format!("arn:aws:iam::{account}:role/{name}"),
             account: account.to_string(),
             via_service: None,
+            source_account: None,
+        }
+    }
+    /// An AWS service principal (`s3.amazonaws.com`) acting for `source_account`.
+    pub fn service(service: &str, source_account: &str) -> Self {
+        Caller {
+            principal_arn: service.to_string(),
+            account: source_account.to_string(),
+            via_service: None,
+            source_account: Some(source_account.to_string()),
         }
     }
     pub fn via_service(mut self, service: &str) -> Self {
         self.via_service = Some(service.to_string());
         self
+    }
+    /// Is this the account root principal?
+    pub fn is_account_root(&self) -> bool {
+        crate::authz::is_account_root(self)
     }
 }
 
@@ -170,6 +192,7 @@ pub enum OpClass {
     AliasTarget,
     /// DescribeKey, ListResourceTags, DeleteAlias, GetKeyPolicy ...
     Always,
+    CreateGrant,
 }
 
 /// The state matrix. `Ok(())` when the operation may proceed.
@@ -228,6 +251,9 @@ pub fn check_state(class: OpClass, state: KeyState, arn: &str) -> Result<()> {
         (RotationRead, _) => Ok(()),
         (AliasTarget, PendingDeletion | PendingReplicaDeletion) => s("pending deletion"),
         (AliasTarget, _) => Ok(()),
+        (CreateGrant, Enabled | Updating | Unavailable) => Ok(()),
+        (CreateGrant, Disabled) => d(),
+        (CreateGrant, st) => s(state_word(st)),
     }
 }
 
@@ -390,6 +416,20 @@ fn material_name(id: &str, mat_hex: &str) -> String {
 fn alias_store_name(alias: &str) -> String {
     format!("alias/{alias}")
 }
+fn grant_name(key_id: &str, grant_id: &str) -> String {
+    format!("grant/{key_id}/{grant_id}")
+}
+fn identity_name(principal: &str, name: &str) -> String {
+    format!("iam/{principal}/{name}")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IdentityEntry {
+    principal_arn: String,
+    policy_name: String,
+    document: String,
+}
+
 fn audit_name(first_seq: u64) -> String {
     format!("audit/{first_seq:020}")
 }
@@ -421,6 +461,7 @@ pub struct MaintenanceReport {
 
 struct Ctx<'a> {
     now: Millis,
+    caller: &'a Caller,
     account: &'a str,
     region: &'a str,
     partition: &'a str,
@@ -462,6 +503,12 @@ struct State {
     batch: Vec<Mutation>,
     next_deadline: Millis,
     report: MaintenanceReport,
+    /// Parsed key policies (text, parsed), by key id.
+    policies: HashMap<String, (String, Arc<Policy>)>,
+    /// Identity policies: principal ARN → name → (document, parsed).
+    identity: BTreeMap<String, BTreeMap<String, (String, Arc<Policy>)>>,
+    /// Grants: key id → grant id → grant.
+    grants: BTreeMap<String, BTreeMap<String, Grant>>,
 }
 
 impl State {
@@ -480,8 +527,197 @@ impl State {
     }
 
     fn save_key(&mut self, rec: KeyRecord) -> Result<()> {
+        self.cache_policy(&rec)?;
         self.put_json(key_name(&rec.key_id), &rec)?;
         self.keys.insert(rec.key_id.clone(), rec);
+        Ok(())
+    }
+
+    fn cache_policy(&mut self, rec: &KeyRecord) -> Result<()> {
+        let text = rec.policy.as_deref().unwrap_or("");
+        if self
+            .policies
+            .get(&rec.key_id)
+            .is_some_and(|(t, _)| t == text)
+        {
+            return Ok(());
+        }
+        let parsed = policy::parse(text, PolicyKind::Key).map_err(|e| {
+            Error::corrupted(format!("{}: stored key policy: {}", rec.arn, e.message()))
+        })?;
+        self.policies
+            .insert(rec.key_id.clone(), (text.to_string(), Arc::new(parsed)));
+        Ok(())
+    }
+
+    fn save_grant(&mut self, g: Grant) -> Result<()> {
+        self.put_json(grant_name(&g.key_id, &g.grant_id), &g)?;
+        self.grants
+            .entry(g.key_id.clone())
+            .or_default()
+            .insert(g.grant_id.clone(), g);
+        Ok(())
+    }
+
+    fn remove_grant(&mut self, key_id: &str, grant_id: &str) {
+        if let Some(m) = self.grants.get_mut(key_id) {
+            m.remove(grant_id);
+        }
+        self.batch.push(Mutation::Delete {
+            name: grant_name(key_id, grant_id),
+        });
+    }
+
+    /// Decide whether `cx.caller` may perform `action` (on `key_id`, or at
+    /// account level). Records the decision for the audit log.
+    fn authorize(
+        &self,
+        cx: &Ctx,
+        action: &str,
+        key_id: Option<&str>,
+        facts: Facts<'_>,
+        au: &mut AuditInfo,
+    ) -> Result<Option<String>> {
+        let key = key_id.and_then(|id| self.keys.get(id));
+        let key_policy = key_id
+            .and_then(|id| self.policies.get(id))
+            .map(|(_, p)| &**p);
+        let identity: Vec<(String, &Policy)> = self
+            .identity
+            .get(&cx.caller.principal_arn)
+            .map(|m| m.iter().map(|(n, (_, p))| (n.clone(), &**p)).collect())
+            .unwrap_or_default();
+        let grants: Vec<&Grant> = key_id
+            .and_then(|id| self.grants.get(id))
+            .map(|m| {
+                m.values()
+                    .filter(|g| g.grantee_principal == cx.caller.principal_arn)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let aliases = || {
+            self.aliases
+                .values()
+                .filter(|a| Some(a.target_key_id.as_str()) == key_id)
+                .map(|a| a.alias_name.clone())
+                .collect()
+        };
+        let req = authz::Request {
+            caller: cx.caller,
+            now_ms: cx.now,
+            action,
+            key,
+            key_policy,
+            key_aliases: &aliases,
+            identity: &identity,
+            grants: &grants,
+            facts,
+        };
+        let decision = req.decide();
+        let note = |d: &str| match &au.decision {
+            Some(prev) => format!("{prev}; {d}"),
+            None => d.to_string(),
+        };
+        match decision {
+            Decision::Allow(why, grant) => {
+                au.decision = Some(note(&format!("allow {action}: {why}")));
+                Ok(grant)
+            }
+            Decision::Deny(why, tail) => {
+                au.decision = Some(note(&format!("deny {action}: {why}")));
+                let resource = key.map(|k| k.arn.clone()).unwrap_or_else(|| "*".into());
+                Err(Error::new(
+                    ErrorCode::AccessDenied,
+                    format!(
+                        "User: {} is not authorized to perform: {action} on resource: {resource} {tail}",
+                        cx.caller.principal_arn
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Account-administration calls (settings, identity policies, audit
+    /// pruning): the account root only.
+    fn require_root(&self, cx: &Ctx, what: &str, au: &mut AuditInfo) -> Result<()> {
+        if cx.caller.is_account_root() && cx.caller.account == cx.account {
+            au.decision = Some(format!("allow {what}: account root"));
+            return Ok(());
+        }
+        au.decision = Some(format!("deny {what}: only the account root may"));
+        Err(Error::new(
+            ErrorCode::AccessDenied,
+            format!(
+                "User: {} is not authorized to perform: {what} (account root only)",
+                cx.caller.principal_arn
+            ),
+        ))
+    }
+
+    /// The lockout safety check: would `rec`'s policy still let the caller
+    /// call PutKeyPolicy?
+    fn lockout_check(&self, cx: &Ctx, rec: &KeyRecord) -> Result<()> {
+        let parsed = policy::parse(rec.policy.as_deref().unwrap_or(""), PolicyKind::Key)?;
+        let identity: Vec<(String, &Policy)> = self
+            .identity
+            .get(&cx.caller.principal_arn)
+            .map(|m| m.iter().map(|(n, (_, p))| (n.clone(), &**p)).collect())
+            .unwrap_or_default();
+        let no_aliases = Vec::new;
+        let req = authz::Request {
+            caller: cx.caller,
+            now_ms: cx.now,
+            action: "kms:PutKeyPolicy",
+            key: Some(rec),
+            key_policy: Some(&parsed),
+            key_aliases: &no_aliases,
+            identity: &identity,
+            grants: &[],
+            facts: Facts {
+                bypass_lockout: Some(false),
+                ..Default::default()
+            },
+        };
+        match req.decide() {
+            Decision::Allow(..) => Ok(()),
+            Decision::Deny(..) => Err(Error::new(
+                ErrorCode::MalformedPolicyDocument,
+                "The new key policy will not allow you to update the key policy in the future.",
+            )),
+        }
+    }
+
+    fn grant_token(&self, grant_id: &str) -> String {
+        format!(
+            "srg1{grant_id}{}",
+            hex::encode(&self.hsm.token_mac(grant_id.as_bytes())[..16])
+        )
+    }
+
+    /// The grant id inside a token; `InvalidGrantTokenException` if the
+    /// token is not one this store issued.
+    fn parse_grant_token(&self, token: &str) -> Result<String> {
+        let bad = || Error::new(ErrorCode::InvalidGrantToken, "The grant token is not valid");
+        let body = token.strip_prefix("srg1").ok_or_else(bad)?;
+        if body.len() != 96 || !body.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        let (id, mac) = body.split_at(64);
+        let want = hex::encode(&self.hsm.token_mac(id.as_bytes())[..16]);
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            want.as_bytes(),
+            mac.as_bytes(),
+        )) {
+            return Err(bad());
+        }
+        Ok(id.to_string())
+    }
+
+    fn validate_grant_tokens(&self, tokens: &[String]) -> Result<()> {
+        validate_grant_tokens(tokens)?;
+        for t in tokens {
+            self.parse_grant_token(t)?;
+        }
         Ok(())
     }
 
@@ -541,6 +777,14 @@ impl State {
                 name: key_name(key_id),
             });
             self.hsm.destroy_key(key_id);
+            self.policies.remove(key_id);
+            if let Some(gs) = self.grants.remove(key_id) {
+                for gid in gs.keys() {
+                    self.batch.push(Mutation::Delete {
+                        name: grant_name(key_id, gid),
+                    });
+                }
+            }
             let aliases: Vec<String> = self
                 .aliases
                 .values()
@@ -800,6 +1044,9 @@ fn load_state(
         batch: init,
         next_deadline: Millis::MAX,
         report: MaintenanceReport::default(),
+        policies: HashMap::new(),
+        identity: BTreeMap::new(),
+        grants: BTreeMap::new(),
     };
     if is_new {
         st.put_sealed(CHECK_NAME.into(), CHECK_VALUE)?;
@@ -880,6 +1127,22 @@ fn load_state(
             let a: AliasEntry =
                 serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
             st.aliases.insert(a.alias_name.clone(), a);
+        } else if name.starts_with("grant/") {
+            let g: Grant =
+                serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
+            st.grants
+                .entry(g.key_id.clone())
+                .or_default()
+                .insert(g.grant_id.clone(), g);
+        } else if name.starts_with("iam/") {
+            let e: IdentityEntry =
+                serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
+            let parsed =
+                policy::parse(&e.document, PolicyKind::Identity).map_err(|_| parse_err())?;
+            st.identity
+                .entry(e.principal_arn)
+                .or_default()
+                .insert(e.policy_name, (e.document, Arc::new(parsed)));
         } else if name == SETTINGS_NAME {
             st.settings =
                 serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
@@ -892,6 +1155,10 @@ fn load_state(
         }
     }
     st.audit_last = decode_hash(&st.audit_head.hash)?;
+    let recs: Vec<KeyRecord> = st.keys.values().cloned().collect();
+    for rec in &recs {
+        st.cache_policy(rec)?;
+    }
     // Every recorded material version must be present.
     for rec in st.keys.values() {
         for m in &rec.materials {
@@ -1101,6 +1368,7 @@ impl Kms {
         let sh = &*self.shared;
         let cx = Ctx {
             now: sh.clock.now_ms(),
+            caller: &self.caller,
             account: &sh.account,
             region: &sh.region,
             partition: &sh.partition,
@@ -1211,7 +1479,18 @@ impl Kms {
             }
             if let Some(p) = &req.policy {
                 validate_policy_text(p)?;
+                policy::parse(p, PolicyKind::Key)?;
             }
+            st.authorize(
+                cx,
+                "kms:CreateKey",
+                None,
+                Facts {
+                    bypass_lockout: Some(req.bypass_policy_lockout_safety_check),
+                    ..Default::default()
+                },
+                au,
+            )?;
             let spec = req.key_spec.unwrap_or(KeySpec::SymmetricDefault);
             let usage = req.key_usage.unwrap_or(KeyUsage::EncryptDecrypt);
             let origin = req.origin.unwrap_or(Origin::AwsKms);
@@ -1250,6 +1529,9 @@ impl Kms {
                 },
             )?;
             au.key_arn = Some(rec.arn.clone());
+            if !req.bypass_policy_lockout_safety_check {
+                st.lockout_check(cx, &rec)?;
+            }
             let md = rec.metadata();
             st.save_key(rec)?;
             Ok(CreateKeyResponse { key_metadata: md })
@@ -1261,6 +1543,9 @@ impl Kms {
     /// or have its rotation changed.
     pub fn aws_managed_key(&self, service: &str) -> Result<KeyMetadata> {
         self.call("CreateKey", |st, cx, au| {
+            au.decision = Some(format!(
+                "allow CreateKey: AWS managed key for {service}, created on the service's behalf"
+            ));
             if service.is_empty()
                 || service.len() > 64
                 || !service
@@ -1287,7 +1572,7 @@ impl Kms {
                     manager: KeyManager::Aws,
                     multi_region: false,
                     tags: vec![],
-                    policy: Some(default_policy(cx.account)),
+                    policy: Some(aws_managed_policy(cx.account, cx.region, service)),
                 },
             )?;
             rec.rotation = RotationSettings {
@@ -1313,8 +1598,19 @@ impl Kms {
 
     pub fn describe_key(&self, req: DescribeKeyRequest) -> Result<DescribeKeyResponse> {
         self.call("DescribeKey", |st, cx, au| {
-            validate_grant_tokens(&req.grant_tokens)?;
+            st.validate_grant_tokens(&req.grant_tokens)?;
             let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:DescribeKey",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
             let md = st.rec(&id).metadata();
             au.key_arn = Some(md.arn.clone());
             Ok(DescribeKeyResponse { key_metadata: md })
@@ -1322,8 +1618,9 @@ impl Kms {
     }
 
     pub fn list_keys(&self, req: ListKeysRequest) -> Result<ListKeysResponse> {
-        self.call("ListKeys", |st, _cx, _au| {
+        self.call("ListKeys", |st, cx, au| {
             let limit = limit_of(req.limit, 100)?;
+            st.authorize(cx, "kms:ListKeys", None, Facts::default(), au)?;
             let all: Vec<KeyListEntry> = st
                 .keys
                 .values()
@@ -1350,6 +1647,17 @@ impl Kms {
                 ));
             }
             let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:UpdateKeyDescription",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
             let mut rec = st.rec(&id).clone();
             au.key_arn = Some(rec.arn.clone());
             check_state(OpClass::Metadata, rec.state, &rec.arn)?;
@@ -1363,6 +1671,17 @@ impl Kms {
         self.call("TagResource", |st, cx, au| {
             validate_tags(&req.tags)?;
             let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:TagResource",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
             let mut rec = st.rec(&id).clone();
             au.key_arn = Some(rec.arn.clone());
             check_state(OpClass::Metadata, rec.state, &rec.arn)?;
@@ -1393,6 +1712,17 @@ impl Kms {
                 ));
             }
             let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:UntagResource",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
             let mut rec = st.rec(&id).clone();
             au.key_arn = Some(rec.arn.clone());
             check_state(OpClass::Metadata, rec.state, &rec.arn)?;
@@ -1411,6 +1741,17 @@ impl Kms {
         self.call("ListResourceTags", |st, cx, au| {
             let limit = limit_of(req.limit, 50)?;
             let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:ListResourceTags",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
             let rec = st.rec(&id);
             au.key_arn = Some(rec.arn.clone());
             let all: Vec<Tag> = rec
@@ -1433,6 +1774,17 @@ impl Kms {
     pub fn enable_key(&self, req: KeyIdRequest) -> Result<()> {
         self.call("EnableKey", |st, cx, au| {
             let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:EnableKey",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
             let mut rec = st.rec(&id).clone();
             au.key_arn = Some(rec.arn.clone());
             check_state(OpClass::EnableDisable, rec.state, &rec.arn)?;
@@ -1449,6 +1801,17 @@ impl Kms {
     pub fn disable_key(&self, req: KeyIdRequest) -> Result<()> {
         self.call("DisableKey", |st, cx, au| {
             let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:DisableKey",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
             let mut rec = st.rec(&id).clone();
             au.key_arn = Some(rec.arn.clone());
             check_state(OpClass::EnableDisable, rec.state, &rec.arn)?;
@@ -1475,6 +1838,18 @@ impl Kms {
                 ));
             }
             let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:ScheduleKeyDeletion",
+                Some(&id),
+                Facts {
+                    pending_window_days: Some(days),
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
             let mut rec = st.rec(&id).clone();
             au.key_arn = Some(rec.arn.clone());
             check_state(OpClass::ScheduleDeletion, rec.state, &rec.arn)?;
@@ -1496,6 +1871,17 @@ impl Kms {
     pub fn cancel_key_deletion(&self, req: KeyIdRequest) -> Result<KeyIdResponse> {
         self.call("CancelKeyDeletion", |st, cx, au| {
             let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:CancelKeyDeletion",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
             let mut rec = st.rec(&id).clone();
             au.key_arn = Some(rec.arn.clone());
             check_state(OpClass::CancelDeletion, rec.state, &rec.arn)?;
@@ -1525,6 +1911,8 @@ impl Kms {
                 ));
             }
             let id = st.resolve(cx, &req.target_key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(cx, "kms:CreateAlias", Some(&id), Facts::default(), au)?;
             let rec = st.rec(&id);
             au.key_arn = Some(rec.arn.clone());
             check_state(OpClass::Metadata, rec.state, &rec.arn)?;
@@ -1581,6 +1969,15 @@ impl Kms {
                 )
             })?;
             let id = st.resolve(cx, &req.target_key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:UpdateAlias",
+                Some(&alias.target_key_id),
+                Facts::default(),
+                au,
+            )?;
+            st.authorize(cx, "kms:UpdateAlias", Some(&id), Facts::default(), au)?;
             let target = st.rec(&id);
             au.key_arn = Some(target.arn.clone());
             check_state(OpClass::AliasTarget, target.state, &target.arn)?;
@@ -1625,7 +2022,9 @@ impl Kms {
                     format!("Alias {} is not found.", cx.alias_arn(&req.alias_name)),
                 )
             })?;
-            au.key_arn = Some(cx.key_arn(&a.target_key_id));
+            let target = a.target_key_id.clone();
+            au.key_arn = Some(cx.key_arn(&target));
+            st.authorize(cx, "kms:DeleteAlias", Some(&target), Facts::default(), au)?;
             st.remove_alias(&req.alias_name);
             Ok(())
         })
@@ -1634,6 +2033,7 @@ impl Kms {
     pub fn list_aliases(&self, req: ListAliasesRequest) -> Result<ListAliasesResponse> {
         self.call("ListAliases", |st, cx, au| {
             let limit = limit_of(req.limit, 50)?;
+            st.authorize(cx, "kms:ListAliases", None, Facts::default(), au)?;
             let filter = match &req.key_id {
                 Some(k) => {
                     let id = st.resolve(cx, k)?;
@@ -1665,13 +2065,31 @@ impl Kms {
             let enc = canonical_encoding(&req.encryption_context);
             au.context = Some(std::mem::take(&mut req.encryption_context));
             let enc = enc?;
-            validate_grant_tokens(&req.grant_tokens)?;
+            st.validate_grant_tokens(&req.grant_tokens)?;
             if req.plaintext.is_empty() || req.plaintext.len() > MAX_PLAINTEXT {
                 return Err(Error::validation("Plaintext must be 1 to 4096 bytes"));
             }
             let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            let alg = req
+                .encryption_algorithm
+                .unwrap_or(EncryptionAlgorithm::SymmetricDefault);
+            let ctx = au.context.take().unwrap_or_default();
+            let allowed = st.authorize(
+                cx,
+                "kms:Encrypt",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    encryption_context: Some(&ctx),
+                    encryption_algorithm: Some(alg.as_str()),
+                    ..Default::default()
+                },
+                au,
+            );
+            au.context = Some(ctx);
+            allowed?;
             let rec = st.rec(&id);
-            au.key_arn = Some(rec.arn.clone());
             check_state(OpClass::Crypto, rec.state, &rec.arn)?;
             check_symmetric_encrypt(rec, req.encryption_algorithm)?;
             if req.dry_run {
@@ -1689,12 +2107,15 @@ impl Kms {
     }
 
     /// Resolve and check the key that made `blob` (Decrypt / ReEncrypt source).
+    #[allow(clippy::too_many_arguments)]
     fn source_key<'s>(
         st: &'s State,
         cx: &Ctx,
+        action: &str,
         blob_bytes: &'s [u8],
         key_id: Option<&str>,
         alg: Option<EncryptionAlgorithm>,
+        ctx: &EncryptionContext,
         au: &mut AuditInfo,
     ) -> Result<(blob::ParsedBlob<'s>, &'s KeyRecord)> {
         if blob_bytes.is_empty() || blob_bytes.len() > blob::MAX_BLOB_LEN {
@@ -1722,6 +2143,21 @@ impl Kms {
             .get(parsed.key_id)
             .ok_or_else(|| Error::not_found_arn(&cx.key_arn(parsed.key_id)))?;
         au.key_arn = Some(rec.arn.clone());
+        st.authorize(
+            cx,
+            action,
+            Some(&rec.key_id),
+            Facts {
+                request_key_id: key_id,
+                encryption_context: Some(ctx),
+                encryption_algorithm: Some(
+                    alg.unwrap_or(EncryptionAlgorithm::SymmetricDefault)
+                        .as_str(),
+                ),
+                ..Default::default()
+            },
+            au,
+        )?;
         check_state(OpClass::Crypto, rec.state, &rec.arn)?;
         check_symmetric_encrypt(rec, alg)?;
         Ok((parsed, rec))
@@ -1732,15 +2168,20 @@ impl Kms {
             let enc = canonical_encoding(&req.encryption_context);
             au.context = Some(std::mem::take(&mut req.encryption_context));
             let enc = enc?;
-            validate_grant_tokens(&req.grant_tokens)?;
-            let (parsed, rec) = Self::source_key(
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            let ctx = au.context.take().unwrap_or_default();
+            let found = Self::source_key(
                 st,
                 cx,
+                "kms:Decrypt",
                 &req.ciphertext_blob,
                 req.key_id.as_deref(),
                 req.encryption_algorithm,
+                &ctx,
                 au,
-            )?;
+            );
+            au.context = Some(ctx);
+            let (parsed, rec) = found?;
             if req.dry_run {
                 return Err(dry_run_ok());
             }
@@ -1757,18 +2198,36 @@ impl Kms {
     pub fn re_encrypt(&self, req: ReEncryptRequest) -> Result<ReEncryptResponse> {
         self.call("ReEncrypt", |st, cx, au| {
             au.context = Some(req.destination_encryption_context.clone());
-            validate_grant_tokens(&req.grant_tokens)?;
+            st.validate_grant_tokens(&req.grant_tokens)?;
             let src_enc = canonical_encoding(&req.source_encryption_context)?;
             let dst_enc = canonical_encoding(&req.destination_encryption_context)?;
             let (parsed, src) = Self::source_key(
                 st,
                 cx,
+                "kms:ReEncryptFrom",
                 &req.ciphertext_blob,
                 req.source_key_id.as_deref(),
                 req.source_encryption_algorithm,
+                &req.source_encryption_context,
                 au,
             )?;
             let dst_id = st.resolve(cx, &req.destination_key_id)?;
+            st.authorize(
+                cx,
+                "kms:ReEncryptTo",
+                Some(&dst_id),
+                Facts {
+                    request_key_id: Some(&req.destination_key_id),
+                    encryption_context: Some(&req.destination_encryption_context),
+                    encryption_algorithm: Some(
+                        req.destination_encryption_algorithm
+                            .unwrap_or(EncryptionAlgorithm::SymmetricDefault)
+                            .as_str(),
+                    ),
+                    ..Default::default()
+                },
+                au,
+            )?;
             let dst = st.rec(&dst_id);
             check_state(OpClass::Crypto, dst.state, &dst.arn)?;
             check_symmetric_encrypt(dst, req.destination_encryption_algorithm)?;
@@ -1812,11 +2271,25 @@ impl Kms {
             let enc = canonical_encoding(&req.encryption_context);
             au.context = Some(std::mem::take(&mut req.encryption_context));
             let enc = enc?;
-            validate_grant_tokens(&req.grant_tokens)?;
+            st.validate_grant_tokens(&req.grant_tokens)?;
             let n = Self::data_key_len(req.number_of_bytes, req.key_spec)?;
             let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            let ctx = au.context.take().unwrap_or_default();
+            let allowed = st.authorize(
+                cx,
+                &format!("kms:{op}"),
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    encryption_context: Some(&ctx),
+                    ..Default::default()
+                },
+                au,
+            );
+            au.context = Some(ctx);
+            allowed?;
             let rec = st.rec(&id);
-            au.key_arn = Some(rec.arn.clone());
             check_state(OpClass::Crypto, rec.state, &rec.arn)?;
             check_symmetric_encrypt(rec, None)?;
             if req.dry_run {
@@ -1855,8 +2328,9 @@ impl Kms {
     }
 
     pub fn generate_random(&self, req: GenerateRandomRequest) -> Result<Plaintext> {
-        self.call("GenerateRandom", |st, _cx, _au| match req.number_of_bytes {
+        self.call("GenerateRandom", |st, cx, au| match req.number_of_bytes {
             Some(n) if (1..=MAX_RANDOM_BYTES).contains(&n) => {
+                st.authorize(cx, "kms:GenerateRandom", None, Facts::default(), au)?;
                 Ok(Plaintext::new(st.hsm.random_bytes(n as usize)?))
             }
             _ => Err(Error::validation("NumberOfBytes must be 1 to 1024")),
@@ -1874,6 +2348,18 @@ impl Kms {
                 ));
             }
             let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:EnableKeyRotation",
+                Some(&id),
+                Facts {
+                    rotation_period_days: Some(period),
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
             let mut rec = st.rec(&id).clone();
             au.key_arn = Some(rec.arn.clone());
             check_state(OpClass::RotationConfig, rec.state, &rec.arn)?;
@@ -1896,6 +2382,8 @@ impl Kms {
     pub fn disable_key_rotation(&self, req: KeyIdRequest) -> Result<()> {
         self.call("DisableKeyRotation", |st, cx, au| {
             let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(cx, "kms:DisableKeyRotation", Some(&id), Facts { request_key_id: Some(&req.key_id), ..Default::default() }, au)?;
             let mut rec = st.rec(&id).clone();
             au.key_arn = Some(rec.arn.clone());
             check_state(OpClass::RotationConfig, rec.state, &rec.arn)?;
@@ -1922,6 +2410,17 @@ impl Kms {
     ) -> Result<GetKeyRotationStatusResponse> {
         self.call("GetKeyRotationStatus", |st, cx, au| {
             let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:GetKeyRotationStatus",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
             let rec = st.rec(&id);
             au.key_arn = Some(rec.arn.clone());
             check_state(OpClass::RotationRead, rec.state, &rec.arn)?;
@@ -1938,6 +2437,17 @@ impl Kms {
     pub fn rotate_key_on_demand(&self, req: KeyIdRequest) -> Result<KeyIdResponse> {
         self.call("RotateKeyOnDemand", |st, cx, au| {
             let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:RotateKeyOnDemand",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
             let rec = st.rec(&id).clone();
             au.key_arn = Some(rec.arn.clone());
             check_state(OpClass::RotationConfig, rec.state, &rec.arn)?;
@@ -1992,6 +2502,17 @@ impl Kms {
                 }
             };
             let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:ListKeyRotations",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
             let rec = st.rec(&id);
             au.key_arn = Some(rec.arn.clone());
             check_state(OpClass::RotationRead, rec.state, &rec.arn)?;
@@ -2033,6 +2554,505 @@ impl Kms {
         })
     }
 
+    // ------------------------------------------------------------ key policies
+
+    pub fn put_key_policy(&self, req: PutKeyPolicyRequest) -> Result<()> {
+        self.call("PutKeyPolicy", |st, cx, au| {
+            check_policy_name(req.policy_name.as_deref())?;
+            validate_policy_text(&req.policy)?;
+            policy::parse(&req.policy, PolicyKind::Key)?;
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:PutKeyPolicy",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    bypass_lockout: Some(req.bypass_policy_lockout_safety_check),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            let mut rec = st.rec(&id).clone();
+            deny_aws_managed(&rec)?;
+            rec.policy = Some(req.policy.clone());
+            if !req.bypass_policy_lockout_safety_check {
+                st.lockout_check(cx, &rec)?;
+            }
+            st.save_key(rec)
+        })
+    }
+
+    pub fn get_key_policy(&self, req: GetKeyPolicyRequest) -> Result<GetKeyPolicyResponse> {
+        self.call("GetKeyPolicy", |st, cx, au| {
+            check_policy_name(req.policy_name.as_deref())?;
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:GetKeyPolicy",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            Ok(GetKeyPolicyResponse {
+                policy: st.rec(&id).policy.clone().unwrap_or_default(),
+                policy_name: "default".into(),
+            })
+        })
+    }
+
+    pub fn list_key_policies(
+        &self,
+        req: ListKeyPoliciesRequest,
+    ) -> Result<ListKeyPoliciesResponse> {
+        self.call("ListKeyPolicies", |st, cx, au| {
+            let limit = limit_of(req.limit, 100)?;
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:ListKeyPolicies",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            let (policy_names, next_marker, truncated) = paginate(
+                vec!["default".to_string()],
+                |n| n.clone(),
+                limit,
+                req.marker.as_deref(),
+            )?;
+            Ok(ListKeyPoliciesResponse {
+                policy_names,
+                next_marker,
+                truncated,
+            })
+        })
+    }
+
+    /// Regain control of a key whose policy locks everyone out (set with
+    /// the bypass flag): whoever holds the store's root key may reset the
+    /// policy to the default. The call is audited. Without the root key
+    /// there is no way back in.
+    pub fn recover_key_policy(&self, key_id: &str, root: RootKey) -> Result<()> {
+        let kdf = {
+            let mut st = self.lock()?;
+            st.store.load()?.get(KDF_NAME).cloned()
+        };
+        self.call("RecoverKeyPolicy", |st, cx, au| {
+            let candidate = candidate_root_key(root, kdf.as_deref())?;
+            if !st.hsm.root_matches(&candidate) {
+                au.decision = Some("deny RecoverKeyPolicy: the root key does not match".into());
+                return Err(Error::new(
+                    ErrorCode::InvalidRootKey,
+                    "the root key does not open this store",
+                ));
+            }
+            let id = st.resolve(cx, key_id)?;
+            let mut rec = st.rec(&id).clone();
+            au.key_arn = Some(rec.arn.clone());
+            deny_aws_managed(&rec)?;
+            au.decision = Some("allow RecoverKeyPolicy: store root key presented".into());
+            rec.policy = Some(default_policy(cx.account));
+            st.save_key(rec)
+        })
+    }
+
+    // ------------------------------------------------------------ grants
+
+    pub fn create_grant(&self, req: CreateGrantRequest) -> Result<CreateGrantResponse> {
+        self.call("CreateGrant", |st, cx, au| {
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            validate_grant_principal(&req.grantee_principal, "GranteePrincipal")?;
+            if let Some(r) = &req.retiring_principal {
+                validate_grant_principal(r, "RetiringPrincipal")?;
+            }
+            if req.operations.is_empty() {
+                return Err(Error::validation("Operations must name at least one operation"));
+            }
+            if let Some(n) = &req.name {
+                if n.is_empty()
+                    || n.len() > 256
+                    || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b":/_-".contains(&b))
+                {
+                    return Err(Error::validation("Name must match ^[a-zA-Z0-9:/_-]+$ (1 to 256 characters)"));
+                }
+            }
+            let mut ops = req.operations.clone();
+            ops.sort_by_key(|o| o.as_str());
+            ops.dedup();
+            if let Some(c) = &req.constraints {
+                validate_constraints(c)?;
+            }
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            let via_grant = st.authorize(
+                cx,
+                "kms:CreateGrant",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    grant_operations: Some(&ops),
+                    grantee_principal: Some(&req.grantee_principal),
+                    retiring_principal: req.retiring_principal.as_deref(),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            let rec = st.rec(&id);
+            check_state(OpClass::CreateGrant, rec.state, &rec.arn)?;
+            for op in &ops {
+                if !op_fits_key(*op, rec) {
+                    return Err(Error::validation(format!(
+                        "grant operation {op} does not apply to {} ({} {})",
+                        rec.arn, rec.key_spec, rec.key_usage
+                    )));
+                }
+            }
+            // Allowed through a grant: the new grant must be at least as narrow.
+            if let Some(parent_id) = via_grant {
+                let parent = &st.grants[&id][&parent_id];
+                let narrower_ops = ops.iter().all(|o| parent.operations.contains(o));
+                let narrower_constraints = match &parent.constraints {
+                    None => true,
+                    Some(pc) => req
+                        .constraints
+                        .as_ref()
+                        .is_some_and(|c| c.at_least_as_narrow_as(pc)),
+                };
+                if !(narrower_ops && narrower_constraints) {
+                    au.decision = Some(format!(
+                        "deny kms:CreateGrant: grant {parent_id} allows only grants at least as narrow as itself"
+                    ));
+                    return Err(Error::new(
+                        ErrorCode::AccessDenied,
+                        format!(
+                            "User: {} is not authorized to create a grant wider than grant {parent_id} on {}",
+                            cx.caller.principal_arn, rec.arn
+                        ),
+                    ));
+                }
+            }
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            // A repeated Name with the same parameters returns the same grant.
+            if let Some(name) = &req.name {
+                if let Some(g) = st.grants.get(&id).and_then(|m| {
+                    m.values().find(|g| {
+                        g.name.as_deref() == Some(name)
+                            && g.grantee_principal == req.grantee_principal
+                            && g.retiring_principal == req.retiring_principal
+                            && g.operations == ops
+                            && g.constraints == req.constraints
+                    })
+                }) {
+                    return Ok(CreateGrantResponse {
+                        grant_token: st.grant_token(&g.grant_id),
+                        grant_id: g.grant_id.clone(),
+                    });
+                }
+            }
+            if st.grants.get(&id).map_or(0, |m| m.len()) >= MAX_GRANTS_PER_KEY {
+                return Err(Error::new(
+                    ErrorCode::LimitExceeded,
+                    format!("{} already has {MAX_GRANTS_PER_KEY} grants", rec.arn),
+                ));
+            }
+            let grant_id = hex::encode(&st.hsm.random_bytes(32)?[..]);
+            let g = Grant {
+                key_id: id.clone(),
+                grant_id: grant_id.clone(),
+                name: req.name.clone(),
+                creation_date_ms: cx.now,
+                grantee_principal: req.grantee_principal.clone(),
+                retiring_principal: req.retiring_principal.clone(),
+                issuing_account: cx.caller.account.clone(),
+                operations: ops,
+                constraints: req.constraints.clone(),
+            };
+            st.save_grant(g)?;
+            Ok(CreateGrantResponse {
+                grant_token: st.grant_token(&grant_id),
+                grant_id,
+            })
+        })
+    }
+
+    pub fn list_grants(&self, req: ListGrantsRequest) -> Result<ListGrantsResponse> {
+        self.call("ListGrants", |st, cx, au| {
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            let limit = limit_of(req.limit, 50)?;
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:ListGrants",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            let arn = st.rec(&id).arn.clone();
+            let all: Vec<GrantListEntry> = st
+                .grants
+                .get(&id)
+                .map(|m| {
+                    m.values()
+                        .filter(|g| req.grant_id.as_ref().is_none_or(|x| &g.grant_id == x))
+                        .filter(|g| {
+                            req.grantee_principal
+                                .as_ref()
+                                .is_none_or(|x| &g.grantee_principal == x)
+                        })
+                        .map(|g| GrantListEntry::from_grant(g, arn.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let (grants, next_marker, truncated) =
+                paginate(all, |g| g.grant_id.clone(), limit, req.marker.as_deref())?;
+            Ok(ListGrantsResponse {
+                grants,
+                next_marker,
+                truncated,
+            })
+        })
+    }
+
+    pub fn list_retirable_grants(
+        &self,
+        req: ListRetirableGrantsRequest,
+    ) -> Result<ListGrantsResponse> {
+        self.call("ListRetirableGrants", |st, cx, au| {
+            let limit = limit_of(req.limit, 50)?;
+            validate_grant_principal(&req.retiring_principal, "RetiringPrincipal")?;
+            st.authorize(cx, "kms:ListRetirableGrants", None, Facts::default(), au)?;
+            let all: Vec<GrantListEntry> = st
+                .grants
+                .values()
+                .flat_map(|m| m.values())
+                .filter(|g| {
+                    g.retiring_principal.as_deref() == Some(req.retiring_principal.as_str())
+                })
+                .map(|g| GrantListEntry::from_grant(g, cx.key_arn(&g.key_id)))
+                .collect();
+            let (grants, next_marker, truncated) = paginate(
+                all,
+                |g| format!("{}/{}", g.key_id, g.grant_id),
+                limit,
+                req.marker.as_deref(),
+            )?;
+            Ok(ListGrantsResponse {
+                grants,
+                next_marker,
+                truncated,
+            })
+        })
+    }
+
+    /// Retire a grant (by token, or by key id + grant id). Allowed for the
+    /// retiring principal, the grantee when the grant includes RetireGrant,
+    /// and the key's account root.
+    pub fn retire_grant(&self, req: RetireGrantRequest) -> Result<()> {
+        self.call("RetireGrant", |st, cx, au| {
+            let (key_id, grant_id) = match (&req.grant_token, &req.key_id, &req.grant_id) {
+                (Some(t), _, _) => {
+                    let gid = st.parse_grant_token(t)?;
+                    let kid = st
+                        .grants
+                        .iter()
+                        .find(|(_, m)| m.contains_key(&gid))
+                        .map(|(k, _)| k.clone())
+                        .ok_or_else(|| {
+                            Error::new(ErrorCode::NotFound, format!("Grant {gid} does not exist"))
+                        })?;
+                    (kid, gid)
+                }
+                (None, Some(k), Some(g)) => {
+                    check_grant_id(g)?;
+                    (st.resolve(cx, k)?, g.clone())
+                }
+                _ => {
+                    return Err(Error::validation(
+                        "RetireGrant needs a GrantToken, or both KeyId and GrantId",
+                    ))
+                }
+            };
+            au.key_arn = Some(cx.key_arn(&key_id));
+            let g = st
+                .grants
+                .get(&key_id)
+                .and_then(|m| m.get(&grant_id))
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::NotFound,
+                        format!("Grant {grant_id} does not exist"),
+                    )
+                })?;
+            let me = &cx.caller.principal_arn;
+            let why = if g.retiring_principal.as_deref() == Some(me.as_str()) {
+                "the retiring principal"
+            } else if &g.grantee_principal == me
+                && g.operations.contains(&GrantOperation::RetireGrant)
+            {
+                "the grantee, allowed RetireGrant by the grant"
+            } else if cx.caller.is_account_root() && cx.caller.account == cx.account {
+                "the key's account root"
+            } else {
+                au.decision = Some(format!(
+                    "deny RetireGrant: {me} may not retire grant {grant_id}"
+                ));
+                return Err(Error::new(
+                    ErrorCode::AccessDenied,
+                    format!(
+                        "User: {me} is not authorized to retire grant {grant_id} on {}",
+                        cx.key_arn(&key_id)
+                    ),
+                ));
+            };
+            au.decision = Some(format!("allow RetireGrant: {why}"));
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            st.remove_grant(&key_id, &grant_id);
+            Ok(())
+        })
+    }
+
+    pub fn revoke_grant(&self, req: RevokeGrantRequest) -> Result<()> {
+        self.call("RevokeGrant", |st, cx, au| {
+            check_grant_id(&req.grant_id)?;
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:RevokeGrant",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            if !st
+                .grants
+                .get(&id)
+                .is_some_and(|m| m.contains_key(&req.grant_id))
+            {
+                return Err(Error::new(
+                    ErrorCode::NotFound,
+                    format!("Grant {} does not exist", req.grant_id),
+                ));
+            }
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            st.remove_grant(&id, &req.grant_id);
+            Ok(())
+        })
+    }
+
+    // ------------------------------------------------------------ identity policies (minimal IAM)
+
+    /// Attach an identity policy to a user or role (account root only).
+    /// Identity policies count only where a key policy delegates to the
+    /// account (`arn:aws:iam::ACCOUNT:root`), as in AWS.
+    pub fn put_identity_policy(&self, req: PutIdentityPolicyRequest) -> Result<()> {
+        self.call("PutIdentityPolicy", |st, cx, au| {
+            st.require_root(cx, "PutIdentityPolicy", au)?;
+            validate_identity_target(&req.principal_arn, &req.policy_name)?;
+            let parsed = policy::parse(&req.policy_document, PolicyKind::Identity)?;
+            st.put_json(
+                identity_name(&req.principal_arn, &req.policy_name),
+                &IdentityEntry {
+                    principal_arn: req.principal_arn.clone(),
+                    policy_name: req.policy_name.clone(),
+                    document: req.policy_document.clone(),
+                },
+            )?;
+            st.identity
+                .entry(req.principal_arn.clone())
+                .or_default()
+                .insert(
+                    req.policy_name.clone(),
+                    (req.policy_document.clone(), Arc::new(parsed)),
+                );
+            Ok(())
+        })
+    }
+
+    pub fn get_identity_policy(
+        &self,
+        req: IdentityPolicyRequest,
+    ) -> Result<GetIdentityPolicyResponse> {
+        self.call("GetIdentityPolicy", |st, cx, au| {
+            st.require_root(cx, "GetIdentityPolicy", au)?;
+            let doc = st
+                .identity
+                .get(&req.principal_arn)
+                .and_then(|m| m.get(&req.policy_name))
+                .map(|(d, _)| d.clone())
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::NotFound,
+                        format!(
+                            "no identity policy \"{}\" on {}",
+                            req.policy_name, req.principal_arn
+                        ),
+                    )
+                })?;
+            Ok(GetIdentityPolicyResponse {
+                principal_arn: req.principal_arn.clone(),
+                policy_name: req.policy_name.clone(),
+                policy_document: doc,
+            })
+        })
+    }
+
+    pub fn delete_identity_policy(&self, req: IdentityPolicyRequest) -> Result<()> {
+        self.call("DeleteIdentityPolicy", |st, cx, au| {
+            st.require_root(cx, "DeleteIdentityPolicy", au)?;
+            let removed = st
+                .identity
+                .get_mut(&req.principal_arn)
+                .and_then(|m| m.remove(&req.policy_name));
+            if removed.is_none() {
+                return Err(Error::new(
+                    ErrorCode::NotFound,
+                    format!(
+                        "no identity policy \"{}\" on {}",
+                        req.policy_name, req.principal_arn
+                    ),
+                ));
+            }
+            st.batch.push(Mutation::Delete {
+                name: identity_name(&req.principal_arn, &req.policy_name),
+            });
+            Ok(())
+        })
+    }
+
+    pub fn list_identity_policies(&self, principal_arn: &str) -> Result<Vec<String>> {
+        self.call("ListIdentityPolicies", |st, cx, au| {
+            st.require_root(cx, "ListIdentityPolicies", au)?;
+            Ok(st
+                .identity
+                .get(principal_arn)
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default())
+        })
+    }
+
     // ------------------------------------------------------------ store-wide
 
     pub fn store_settings(&self) -> Result<StoreSettings> {
@@ -2043,7 +3063,8 @@ impl Kms {
     /// automatic rotation (default period) on every customer-managed key
     /// that supports it and lacks it.
     pub fn set_rotation_required(&self, required: bool) -> Result<()> {
-        self.call("UpdateStoreSettings", |st, cx, _au| {
+        self.call("UpdateStoreSettings", |st, cx, au| {
+            st.require_root(cx, "UpdateStoreSettings", au)?;
             st.settings.rotation_required = required;
             let settings = st.settings.clone();
             st.put_json(SETTINGS_NAME.into(), &settings)?;
@@ -2074,7 +3095,8 @@ impl Kms {
     /// Run due rotations and deletions now (they also run lazily at the
     /// start of every call). Returns what this pass did.
     pub fn run_maintenance(&self) -> Result<MaintenanceReport> {
-        self.call("RunMaintenance", |st, _cx, _au| {
+        self.call("RunMaintenance", |st, cx, au| {
+            st.require_root(cx, "RunMaintenance", au)?;
             Ok(std::mem::take(&mut st.report))
         })
     }
@@ -2153,7 +3175,8 @@ impl Kms {
             }
             deletes.push(name.clone());
         }
-        self.call("PruneAuditLog", |st, _cx, _au| {
+        self.call("PruneAuditLog", |st, cx, au| {
+            st.require_root(cx, "PruneAuditLog", au)?;
             if deletes.is_empty() {
                 return Ok(0);
             }
@@ -2324,4 +3347,136 @@ fn new_key_record(st: &mut State, cx: &Ctx, k: NewKey) -> Result<KeyRecord> {
         rotation,
         policy: k.policy,
     })
+}
+
+pub const MAX_GRANTS_PER_KEY: usize = 50_000;
+
+fn check_policy_name(name: Option<&str>) -> Result<()> {
+    match name {
+        None | Some("default") => Ok(()),
+        Some(other) => Err(Error::new(
+            ErrorCode::NotFound,
+            format!("No such policy exists: \"{other}\" (the key policy is named \"default\")"),
+        )),
+    }
+}
+
+fn validate_grant_principal(p: &str, field: &str) -> Result<()> {
+    if p.is_empty()
+        || p.len() > 256
+        || !p
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || "+=,.@:/-".contains(c))
+    {
+        return Err(Error::validation(format!(
+            "{field} must be 1 to 256 characters matching ^[\\w+=,.@:/-]+$"
+        )));
+    }
+    Ok(())
+}
+
+fn check_grant_id(g: &str) -> Result<()> {
+    if g.len() == 64 && g.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorCode::InvalidGrantId,
+            "The grant id is not valid",
+        ))
+    }
+}
+
+fn validate_constraints(c: &GrantConstraints) -> Result<()> {
+    if c.encryption_context_subset.is_some() && c.encryption_context_equals.is_some() {
+        return Err(Error::validation(
+            "Constraints may have EncryptionContextSubset or EncryptionContextEquals, not both",
+        ));
+    }
+    for ctx in [&c.encryption_context_subset, &c.encryption_context_equals]
+        .into_iter()
+        .flatten()
+    {
+        if ctx.len() > 8
+            || ctx.values().any(|v| v.chars().count() > 384)
+            || ctx.keys().any(|k| k.is_empty())
+        {
+            return Err(Error::validation(
+                "grant constraints: at most 8 pairs, non-empty keys, values up to 384 characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn op_fits_key(op: GrantOperation, rec: &KeyRecord) -> bool {
+    use GrantOperation::*;
+    match op {
+        CreateGrant | RetireGrant | DescribeKey => true,
+        Encrypt | Decrypt | ReEncryptFrom | ReEncryptTo => {
+            rec.key_usage == KeyUsage::EncryptDecrypt
+        }
+        GenerateDataKey
+        | GenerateDataKeyWithoutPlaintext
+        | GenerateDataKeyPair
+        | GenerateDataKeyPairWithoutPlaintext => rec.key_spec == KeySpec::SymmetricDefault,
+        Sign | Verify => rec.key_usage == KeyUsage::SignVerify,
+        GetPublicKey => rec.key_spec != KeySpec::SymmetricDefault,
+        GenerateMac | VerifyMac => rec.key_usage == KeyUsage::GenerateVerifyMac,
+        DeriveSharedSecret => rec.key_usage == KeyUsage::KeyAgreement,
+    }
+}
+
+fn validate_identity_target(principal: &str, name: &str) -> Result<()> {
+    let parts: Vec<&str> = principal.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "iam"
+        && (parts[5].starts_with("user/") || parts[5].starts_with("role/"))
+        && parts[5].len() > 5;
+    if !ok {
+        return Err(Error::validation(
+            "identity policies attach to IAM users or roles (arn:aws:iam::ACCOUNT:user/NAME or role/NAME)",
+        ));
+    }
+    if name.is_empty()
+        || name.len() > 128
+        || !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || "+=,.@_-".contains(c))
+    {
+        return Err(Error::validation(
+            "PolicyName must be 1 to 128 characters of [\\w+=,.@-]",
+        ));
+    }
+    Ok(())
+}
+
+/// Derive the root key a caller presents (for recovery), using the
+/// store's passphrase parameters when it has them.
+fn candidate_root_key(root: RootKey, kdf: Option<&[u8]>) -> Result<SecretKey> {
+    let invalid = || {
+        Error::new(
+            ErrorCode::InvalidRootKey,
+            "the root key does not open this store",
+        )
+    };
+    match (root, kdf) {
+        (RootKey::Raw(bytes), None) => Ok(SecretKey::from_bytes(*bytes)),
+        (RootKey::Passphrase(pass), Some(k)) => {
+            let kdf: KdfRecord = serde_json::from_slice(k)
+                .map_err(|_| Error::corrupted("the passphrase parameters are unreadable"))?;
+            let salt =
+                hex::decode(&kdf.salt).map_err(|_| Error::corrupted("bad passphrase salt"))?;
+            argon2_derive(&pass, &salt, kdf.params)
+        }
+        _ => Err(invalid()),
+    }
+}
+
+/// The fixed policy of an AWS managed key: usable only through its service
+/// by callers in the account; the account may read its metadata.
+pub fn aws_managed_policy(account: &str, region: &str, service: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Id":"auto-{service}","Statement":[{{"Sid":"Allow access through {service} for all principals in the account that are authorized to use {service}","Effect":"Allow","Principal":{{"AWS":"*"}},"Action":["kms:Encrypt","kms:Decrypt","kms:ReEncrypt*","kms:GenerateDataKey*","kms:CreateGrant","kms:DescribeKey"],"Resource":"*","Condition":{{"StringEquals":{{"kms:ViaService":"{service}.{region}.amazonaws.com","kms:CallerAccount":"{account}"}}}}}},{{"Sid":"Allow direct access to key metadata to the account","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":["kms:Describe*","kms:Get*","kms:List*"],"Resource":"*"}}]}}"#
+    )
 }

@@ -27,6 +27,7 @@
 
 pub mod api;
 pub mod audit;
+mod authz;
 pub mod blob;
 pub mod context;
 mod crypto;
@@ -36,6 +37,7 @@ mod hsm;
 pub mod json;
 pub mod kms;
 pub mod model;
+pub mod policy;
 mod secret;
 pub mod store;
 

@@ -237,3 +237,116 @@ pub struct AliasEntry {
     pub creation_date_ms: Millis,
     pub last_updated_date_ms: Millis,
 }
+
+aws_enum!(
+    /// Operations a grant can allow.
+    GrantOperation {
+        Decrypt => "Decrypt",
+        Encrypt => "Encrypt",
+        GenerateDataKey => "GenerateDataKey",
+        GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
+        ReEncryptFrom => "ReEncryptFrom",
+        ReEncryptTo => "ReEncryptTo",
+        Sign => "Sign",
+        Verify => "Verify",
+        GetPublicKey => "GetPublicKey",
+        CreateGrant => "CreateGrant",
+        RetireGrant => "RetireGrant",
+        DescribeKey => "DescribeKey",
+        GenerateDataKeyPair => "GenerateDataKeyPair",
+        GenerateDataKeyPairWithoutPlaintext => "GenerateDataKeyPairWithoutPlaintext",
+        GenerateMac => "GenerateMac",
+        VerifyMac => "VerifyMac",
+        DeriveSharedSecret => "DeriveSharedSecret",
+    }
+);
+
+impl GrantOperation {
+    /// Operations that take an encryption context (constraints apply).
+    pub fn takes_context(self) -> bool {
+        matches!(
+            self,
+            GrantOperation::Decrypt
+                | GrantOperation::Encrypt
+                | GrantOperation::GenerateDataKey
+                | GrantOperation::GenerateDataKeyWithoutPlaintext
+                | GrantOperation::ReEncryptFrom
+                | GrantOperation::ReEncryptTo
+                | GrantOperation::GenerateDataKeyPair
+                | GrantOperation::GenerateDataKeyPairWithoutPlaintext
+        )
+    }
+}
+
+/// Encryption-context constraints of a grant. Keys match
+/// case-insensitively, values case-sensitively (as in AWS).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct GrantConstraints {
+    #[serde(default)]
+    pub encryption_context_subset: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub encryption_context_equals: Option<BTreeMap<String, String>>,
+}
+
+fn ctx_has(ctx: &BTreeMap<String, String>, k: &str, v: &str) -> bool {
+    ctx.iter()
+        .any(|(rk, rv)| rk.eq_ignore_ascii_case(k) && rv == v)
+}
+
+impl GrantConstraints {
+    /// Does a request's context satisfy the constraints?
+    pub fn allows(&self, ctx: &BTreeMap<String, String>) -> bool {
+        if let Some(sub) = &self.encryption_context_subset {
+            if !sub.iter().all(|(k, v)| ctx_has(ctx, k, v)) {
+                return false;
+            }
+        }
+        if let Some(eq) = &self.encryption_context_equals {
+            if eq.len() != ctx.len() || !eq.iter().all(|(k, v)| ctx_has(ctx, k, v)) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Is `self` at least as narrow as `parent` (every context `self`
+    /// allows, `parent` allows too)?
+    pub fn at_least_as_narrow_as(&self, parent: &GrantConstraints) -> bool {
+        let covers = |mine: &BTreeMap<String, String>, theirs: &BTreeMap<String, String>| {
+            theirs.iter().all(|(k, v)| ctx_has(mine, k, v))
+        };
+        if let Some(peq) = &parent.encryption_context_equals {
+            return match &self.encryption_context_equals {
+                Some(e) => e.len() == peq.len() && covers(e, peq),
+                None => false,
+            };
+        }
+        if let Some(psub) = &parent.encryption_context_subset {
+            let sub_ok = self
+                .encryption_context_subset
+                .as_ref()
+                .is_some_and(|s| covers(s, psub));
+            let eq_ok = self
+                .encryption_context_equals
+                .as_ref()
+                .is_some_and(|e| covers(e, psub));
+            return sub_ok || eq_ok;
+        }
+        true
+    }
+}
+
+/// A grant (stored sealed as JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub key_id: String,
+    pub grant_id: String,
+    pub name: Option<String>,
+    pub creation_date_ms: Millis,
+    pub grantee_principal: String,
+    pub retiring_principal: Option<String>,
+    pub issuing_account: String,
+    pub operations: Vec<GrantOperation>,
+    pub constraints: Option<GrantConstraints>,
+}

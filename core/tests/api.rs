@@ -725,21 +725,22 @@ fn aws_managed_keys() {
     let id = || KeyIdRequest {
         key_id: "alias/aws/s3".into(),
     };
-    assert_eq!(code(kms.disable_key(id())), "UnsupportedOperationException");
+    // Its fixed policy allows no management: AccessDenied, as in AWS.
+    assert_eq!(code(kms.disable_key(id())), "AccessDeniedException");
     assert_eq!(
         code(kms.disable_key_rotation(id())),
-        "UnsupportedOperationException"
+        "AccessDeniedException"
     );
     assert_eq!(
         code(kms.rotate_key_on_demand(id())),
-        "UnsupportedOperationException"
+        "AccessDeniedException"
     );
     assert_eq!(
         code(kms.schedule_key_deletion(ScheduleKeyDeletionRequest {
             key_id: "alias/aws/s3".into(),
             pending_window_in_days: None
         })),
-        "UnsupportedOperationException"
+        "AccessDeniedException"
     );
     assert_eq!(
         code(kms.delete_alias(DeleteAliasRequest {
@@ -750,7 +751,16 @@ fn aws_managed_keys() {
     let st = kms.get_key_rotation_status(id()).unwrap();
     assert!(st.key_rotation_enabled);
     assert_eq!(st.rotation_period_in_days, Some(365));
-    let blob = enc(&kms, "alias/aws/s3", b"obj", &context([("bucket", "b")]));
+    // Only through the service, by callers of the account.
+    let direct = kms.encrypt(EncryptRequest {
+        key_id: "alias/aws/s3".into(),
+        plaintext: b"obj".into(),
+        ..Default::default()
+    });
+    assert_eq!(code(direct), "AccessDeniedException");
+    let via_s3 =
+        kms.as_caller(Caller::account_root(ACCOUNT).via_service("s3.us-east-1.amazonaws.com"));
+    let blob = enc(&via_s3, "alias/aws/s3", b"obj", &context([("bucket", "b")]));
     clock.advance_days(365);
     kms.run_maintenance().unwrap();
     assert_eq!(
@@ -764,7 +774,7 @@ fn aws_managed_keys() {
         1
     );
     assert_eq!(
-        dec(&kms, &blob, &context([("bucket", "b")])).unwrap(),
+        dec(&via_s3, &blob, &context([("bucket", "b")])).unwrap(),
         b"obj"
     );
     assert_eq!(code(kms.aws_managed_key("Bad Name")), "ValidationException");
@@ -853,6 +863,12 @@ fn tags() {
 fn audit_log_is_chained_and_secret_free() {
     let (kms, _) = kms();
     let key = new_key(&kms);
+    kms.put_identity_policy(PutIdentityPolicyRequest {
+        principal_arn: format!("arn:aws:iam::{ACCOUNT}:user/alice"),
+        policy_name: "use-keys".into(),
+        policy_document: r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"}}"#.into(),
+    })
+    .unwrap();
     let alice =
         kms.as_caller(Caller::iam_user(ACCOUNT, "alice").via_service("s3.us-east-1.amazonaws.com"));
     let ctx = context([("order", "42")]);
@@ -860,7 +876,11 @@ fn audit_log_is_chained_and_secret_free() {
     let _ = dec(&kms, &blob, &context([("order", "43")]));
     let log = kms.audit_log().unwrap();
     let ops: Vec<&str> = log.iter().map(|e| e.operation.as_str()).collect();
-    assert_eq!(ops, ["CreateKey", "Encrypt", "Decrypt"]);
+    assert_eq!(
+        ops,
+        ["CreateKey", "PutIdentityPolicy", "Encrypt", "Decrypt"]
+    );
+    let log = &log[1..];
     assert_eq!(
         log[1].principal_arn,
         format!("arn:aws:iam::{ACCOUNT}:user/alice")
@@ -876,8 +896,17 @@ fn audit_log_is_chained_and_secret_free() {
     let json = serde_json::to_string(&log).unwrap();
     assert!(!json.contains("TOP-SECRET"));
     assert!(!json.contains(&hex::encode(b"TOP-SECRET-PLAINTEXT")));
+    assert!(
+        log[1]
+            .decision
+            .as_ref()
+            .unwrap()
+            .contains("delegates to IAM"),
+        "{:?}",
+        log[1].decision
+    );
     let v = kms.verify_audit_log().unwrap();
-    assert_eq!(v.events, 3);
+    assert_eq!(v.events, 4);
 }
 
 #[test]
@@ -916,12 +945,21 @@ fn caller_handles_share_state() {
         bob.caller().principal_arn,
         format!("arn:aws:iam::{ACCOUNT}:role/bob")
     );
-    assert!(bob
-        .describe_key(DescribeKeyRequest {
-            key_id: key,
+    let describe = || {
+        bob.describe_key(DescribeKeyRequest {
+            key_id: key.clone(),
             ..Default::default()
         })
-        .is_ok());
+    };
+    // The default key policy delegates to IAM: bob needs an identity policy.
+    assert_eq!(code(describe()), "AccessDeniedException");
+    kms.put_identity_policy(PutIdentityPolicyRequest {
+        principal_arn: bob.caller().principal_arn.clone(),
+        policy_name: "describe".into(),
+        policy_document: r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"kms:Describe*","Resource":"*"}}"#.into(),
+    })
+    .unwrap();
+    assert!(describe().is_ok());
 }
 
 #[test]

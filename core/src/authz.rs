@@ -1,0 +1,324 @@
+//! The authorization decision for one call (kms-semantics §6–7):
+//!
+//! 1. An applicable explicit Deny — in the key policy or in the caller's
+//!    identity policies — always wins.
+//! 2. A key policy statement naming the caller directly (`"*"`, its ARN,
+//!    the account root for the root itself, its service) allows.
+//! 3. A key policy statement naming the caller's *account* delegates to IAM:
+//!    the caller's identity policies must allow too.
+//! 4. A grant to the caller for this operation (constraints met) allows.
+//! 5. Otherwise: denied. Nobody, root included, gets anything no statement
+//!    allows.
+//!
+//! Actions with no key (CreateKey, ListKeys, ...) are decided by identity
+//! policies alone; the account root may always call them.
+
+use crate::context::EncryptionContext;
+use crate::kms::Caller;
+use crate::model::{Grant, GrantOperation, KeyRecord};
+use crate::policy::{CondResult, Effect, KeyValues, Policy, Principal, Statement};
+use wildmatch::WildMatch;
+
+/// The request facts conditions can ask about.
+#[derive(Default)]
+pub(crate) struct Facts<'a> {
+    /// The KeyId as the caller wrote it (for kms:RequestAlias).
+    pub request_key_id: Option<&'a str>,
+    pub encryption_context: Option<&'a EncryptionContext>,
+    pub encryption_algorithm: Option<&'a str>,
+    pub grant_operations: Option<&'a [GrantOperation]>,
+    pub grantee_principal: Option<&'a str>,
+    pub retiring_principal: Option<&'a str>,
+    pub pending_window_days: Option<u32>,
+    pub rotation_period_days: Option<u32>,
+    pub bypass_lockout: Option<bool>,
+}
+
+pub(crate) struct Request<'a> {
+    pub caller: &'a Caller,
+    pub now_ms: u64,
+    /// `kms:Encrypt`, ...
+    pub action: &'a str,
+    /// The key, or `None` for account-level actions.
+    pub key: Option<&'a KeyRecord>,
+    pub key_policy: Option<&'a Policy>,
+    /// Aliases of the key (kms:ResourceAliases), computed on demand.
+    pub key_aliases: &'a dyn Fn() -> Vec<String>,
+    pub identity: &'a [(String, &'a Policy)],
+    /// The caller's grants on this key.
+    pub grants: &'a [&'a Grant],
+    pub facts: Facts<'a>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// (reason, the grant that allowed it if a grant did)
+    Allow(String, Option<String>),
+    /// (reason for the audit log, AWS-style message tail)
+    Deny(String, String),
+}
+
+pub(crate) fn is_account_root(caller: &Caller) -> bool {
+    caller.principal_arn == format!("arn:aws:iam::{}:root", caller.account)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PMatch {
+    No,
+    Direct,
+    ViaAccount,
+}
+
+fn principal_match(p: &Principal, caller: &Caller) -> PMatch {
+    match p {
+        Principal::Any => PMatch::Direct,
+        Principal::Account(a) if *a == caller.account => {
+            if is_account_root(caller) {
+                PMatch::Direct
+            } else {
+                PMatch::ViaAccount
+            }
+        }
+        Principal::Account(_) => PMatch::No,
+        Principal::Arn(pattern) => {
+            if WildMatch::new(pattern).matches(&caller.principal_arn) {
+                PMatch::Direct
+            } else {
+                PMatch::No
+            }
+        }
+        Principal::Service(s) => {
+            if caller.principal_arn.eq_ignore_ascii_case(s) {
+                PMatch::Direct
+            } else {
+                PMatch::No
+            }
+        }
+    }
+}
+
+/// How a key-policy statement's principal part applies to the caller.
+fn statement_principal(st: &Statement, caller: &Caller) -> PMatch {
+    if let Some(ps) = &st.principals {
+        let mut best = PMatch::No;
+        for p in ps {
+            match principal_match(p, caller) {
+                PMatch::Direct => return PMatch::Direct,
+                PMatch::ViaAccount => best = PMatch::ViaAccount,
+                PMatch::No => {}
+            }
+        }
+        return best;
+    }
+    if let Some(nps) = &st.not_principals {
+        if nps.iter().any(|p| principal_match(p, caller) != PMatch::No) {
+            return PMatch::No;
+        }
+        return PMatch::Direct;
+    }
+    PMatch::No
+}
+
+impl Request<'_> {
+    fn resource(&self) -> &str {
+        self.key.map(|k| k.arn.as_str()).unwrap_or("*")
+    }
+
+    fn lookup(&self, key: &str) -> KeyValues {
+        let one = |s: String| KeyValues::Values(vec![s]);
+        let opt = |o: Option<String>| match o {
+            Some(s) => KeyValues::Values(vec![s]),
+            None => KeyValues::Absent,
+        };
+        let f = &self.facts;
+        let k = self.key;
+        if let Some(ec_key) = key.strip_prefix("kms:encryptioncontext:") {
+            return match f.encryption_context {
+                None => KeyValues::Absent,
+                Some(ctx) => opt(ctx
+                    .iter()
+                    .find(|(name, _)| name.to_lowercase() == ec_key)
+                    .map(|(_, v)| v.clone())),
+            };
+        }
+        match key {
+            "kms:viaservice" => opt(self.caller.via_service.clone()),
+            "kms:calleraccount" => one(self.caller.account.clone()),
+            "aws:principalarn" => one(self.caller.principal_arn.clone()),
+            "aws:principalaccount" => one(self.caller.account.clone()),
+            "aws:sourceaccount" => opt(self.caller.source_account.clone()),
+            "aws:currenttime" => one(humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.now_ms),
+            )
+            .to_string()),
+            "aws:epochtime" => one((self.now_ms / 1000).to_string()),
+            "kms:encryptioncontextkeys" => match f.encryption_context {
+                None => KeyValues::Absent,
+                Some(ctx) => KeyValues::Values(ctx.keys().cloned().collect()),
+            },
+            "kms:grantisforawsresource" => match f.grant_operations {
+                None => KeyValues::Absent,
+                Some(_) => one(self.caller.via_service.is_some().to_string()),
+            },
+            "kms:grantoperations" => match f.grant_operations {
+                None => KeyValues::Absent,
+                Some(ops) => {
+                    KeyValues::Values(ops.iter().map(|o| o.as_str().to_string()).collect())
+                }
+            },
+            "kms:granteeprincipal" => opt(f.grantee_principal.map(str::to_string)),
+            "kms:retiringprincipal" => opt(f.retiring_principal.map(str::to_string)),
+            "kms:requestalias" => opt(f.request_key_id.and_then(request_alias)),
+            "kms:resourcealiases" => {
+                let a = (self.key_aliases)();
+                if a.is_empty() {
+                    KeyValues::Absent
+                } else {
+                    KeyValues::Values(a)
+                }
+            }
+            "kms:encryptionalgorithm" => opt(f.encryption_algorithm.map(str::to_string)),
+            "kms:keyspec" => opt(k.map(|k| k.key_spec.as_str().to_string())),
+            "kms:keyusage" => opt(k.map(|k| k.key_usage.as_str().to_string())),
+            "kms:keyorigin" => opt(k.map(|k| k.origin.as_str().to_string())),
+            "kms:multiregion" => opt(k.map(|k| k.multi_region.to_string())),
+            "kms:schedulekeydeletionpendingwindowindays" => {
+                opt(f.pending_window_days.map(|d| d.to_string()))
+            }
+            "kms:rotationperiodindays" => opt(f.rotation_period_days.map(|d| d.to_string())),
+            "kms:bypasspolicylockoutsafetycheck" => opt(f.bypass_lockout.map(|b| b.to_string())),
+            _ => KeyValues::Unknown,
+        }
+    }
+
+    fn applies(&self, st: &Statement) -> Option<CondResult> {
+        if !st.covers_action(self.action) || !st.covers_resource(self.resource()) {
+            return None;
+        }
+        Some(st.conditions(&|k| self.lookup(k)))
+    }
+
+    /// Decide.
+    pub fn decide(&self) -> Decision {
+        let deny = |why: String, tail: String| Decision::Deny(why, tail);
+        // 1. explicit denies, key policy then identity policies.
+        if let Some(kp) = self.key_policy {
+            for st in kp.statements.iter().filter(|s| s.effect == Effect::Deny) {
+                if statement_principal(st, self.caller) == PMatch::No {
+                    continue;
+                }
+                if matches!(
+                    self.applies(st),
+                    Some(CondResult::True | CondResult::Unknown)
+                ) {
+                    return deny(
+                        format!("explicit deny in key policy statement {}", st.label()),
+                        format!(
+                            "with an explicit deny in a resource-based policy (statement {})",
+                            st.label()
+                        ),
+                    );
+                }
+            }
+        }
+        let mut identity_allow = None;
+        for (name, pol) in self.identity {
+            for st in &pol.statements {
+                match (st.effect, self.applies(st)) {
+                    (Effect::Deny, Some(CondResult::True | CondResult::Unknown)) => {
+                        return deny(
+                            format!(
+                                "explicit deny in identity policy \"{name}\" statement {}",
+                                st.label()
+                            ),
+                            format!(
+                                "with an explicit deny in an identity-based policy (\"{name}\", statement {})",
+                                st.label()
+                            ),
+                        )
+                    }
+                    (Effect::Allow, Some(CondResult::True)) if identity_allow.is_none() => {
+                        identity_allow = Some(format!(
+                            "identity policy \"{name}\" statement {}",
+                            st.label()
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // Account-level actions: identity policies (or the root) decide.
+        let Some(kp) = self.key_policy else {
+            if is_account_root(self.caller) && self.key.is_none() {
+                return Decision::Allow("account root".into(), None);
+            }
+            return match identity_allow {
+                Some(why) => Decision::Allow(why, None),
+                None => deny(
+                    "no identity policy allows".into(),
+                    format!(
+                        "because no identity-based policy allows the {} action",
+                        self.action
+                    ),
+                ),
+            };
+        };
+        // 2./3. key policy allows.
+        let mut via_account = None;
+        for st in kp.statements.iter().filter(|s| s.effect == Effect::Allow) {
+            let pm = statement_principal(st, self.caller);
+            if pm == PMatch::No || self.applies(st) != Some(CondResult::True) {
+                continue;
+            }
+            if pm == PMatch::Direct {
+                return Decision::Allow(format!("key policy statement {}", st.label()), None);
+            }
+            via_account.get_or_insert_with(|| st.label());
+        }
+        if let (Some(kst), Some(iam)) = (&via_account, &identity_allow) {
+            return Decision::Allow(
+                format!("key policy statement {kst} delegates to IAM; {iam}"),
+                None,
+            );
+        }
+        // 4. grants.
+        if let Some(g) = self.grant_allows() {
+            return Decision::Allow(format!("grant {}", g.grant_id), Some(g.grant_id.clone()));
+        }
+        deny(
+            "no statement or grant allows".into(),
+            format!(
+                "because no resource-based policy allows the {} action",
+                self.action
+            ),
+        )
+    }
+
+    fn grant_allows(&self) -> Option<&Grant> {
+        let op = GrantOperation::parse(self.action.strip_prefix("kms:")?)?;
+        self.grants.iter().copied().find(|g| {
+            g.operations.contains(&op)
+                && (!op.takes_context()
+                    || g.constraints.as_ref().is_none_or(|c| {
+                        c.allows(
+                            self.facts
+                                .encryption_context
+                                .unwrap_or(&EncryptionContext::new()),
+                        )
+                    }))
+        })
+    }
+}
+
+/// `alias/x` for a KeyId written as an alias name or alias ARN.
+pub(crate) fn request_alias(key_id: &str) -> Option<String> {
+    if key_id.starts_with("alias/") {
+        return Some(key_id.to_string());
+    }
+    if key_id.starts_with("arn:") {
+        if let Some(i) = key_id.find(":alias/") {
+            return Some(key_id[i + 1..].to_string());
+        }
+    }
+    None
+}

@@ -1,0 +1,922 @@
+//! Key policies and identity policies: typed documents parsed with serde,
+//! and the matching of one statement against one request.
+//!
+//! Grammar and semantics follow AWS IAM/KMS (kms-semantics §6). Anything
+//! malformed is a `MalformedPolicyDocumentException` naming the reason.
+//! Condition keys are matched case-insensitively; an unknown condition key
+//! never makes an Allow apply and never lets a Deny escape (fail closed).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use wildmatch::WildMatch;
+
+use crate::error::{Error, ErrorCode, Result};
+
+/// The largest policy document accepted, in bytes.
+pub const MAX_POLICY_BYTES: usize = 32 * 1024;
+
+fn malformed(reason: impl Into<String>) -> Error {
+    Error::new(ErrorCode::MalformedPolicyDocument, reason)
+}
+
+// ------------------------------------------------------------ raw serde shapes
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::One(t) => vec![t],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    S(String),
+    B(bool),
+    N(serde_json::Number),
+}
+
+impl Scalar {
+    fn into_string(self) -> String {
+        match self {
+            Scalar::S(s) => s,
+            Scalar::B(b) => b.to_string(),
+            Scalar::N(n) => n.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawPrincipal {
+    Star(String),
+    Map(BTreeMap<String, OneOrMany<String>>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStatement {
+    #[serde(rename = "Sid")]
+    sid: Option<String>,
+    #[serde(rename = "Effect")]
+    effect: String,
+    #[serde(rename = "Principal")]
+    principal: Option<RawPrincipal>,
+    #[serde(rename = "NotPrincipal")]
+    not_principal: Option<RawPrincipal>,
+    #[serde(rename = "Action")]
+    action: Option<OneOrMany<String>>,
+    #[serde(rename = "NotAction")]
+    not_action: Option<OneOrMany<String>>,
+    #[serde(rename = "Resource")]
+    resource: Option<OneOrMany<String>>,
+    #[serde(rename = "NotResource")]
+    not_resource: Option<OneOrMany<String>>,
+    #[serde(rename = "Condition")]
+    condition: Option<BTreeMap<String, BTreeMap<String, OneOrMany<Scalar>>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(rename = "Version")]
+    version: Option<String>,
+    #[serde(rename = "Id")]
+    _id: Option<String>,
+    #[serde(rename = "Statement")]
+    statement: OneOrMany<RawStatement>,
+}
+
+// ------------------------------------------------------------ typed model
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// One principal named in a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// `"*"` or `{"AWS": "*"}`: anyone.
+    Any,
+    /// An account (`arn:aws:iam::A:root` or the bare 12-digit id).
+    Account(String),
+    /// An IAM user or role ARN (may contain wildcards only as `*`).
+    Arn(String),
+    /// `{"Service": "s3.amazonaws.com"}`.
+    Service(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Qualifier {
+    None,
+    ForAnyValue,
+    ForAllValues,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operator {
+    StringEquals,
+    StringNotEquals,
+    StringEqualsIgnoreCase,
+    StringNotEqualsIgnoreCase,
+    StringLike,
+    StringNotLike,
+    NumericEquals,
+    NumericNotEquals,
+    NumericLessThan,
+    NumericLessThanEquals,
+    NumericGreaterThan,
+    NumericGreaterThanEquals,
+    DateEquals,
+    DateNotEquals,
+    DateLessThan,
+    DateLessThanEquals,
+    DateGreaterThan,
+    DateGreaterThanEquals,
+    Bool,
+    Null,
+    ArnEquals,
+    ArnNotEquals,
+    ArnLike,
+    ArnNotLike,
+}
+
+impl Operator {
+    fn parse(s: &str) -> Option<Operator> {
+        use Operator::*;
+        Some(match s {
+            "StringEquals" => StringEquals,
+            "StringNotEquals" => StringNotEquals,
+            "StringEqualsIgnoreCase" => StringEqualsIgnoreCase,
+            "StringNotEqualsIgnoreCase" => StringNotEqualsIgnoreCase,
+            "StringLike" => StringLike,
+            "StringNotLike" => StringNotLike,
+            "NumericEquals" => NumericEquals,
+            "NumericNotEquals" => NumericNotEquals,
+            "NumericLessThan" => NumericLessThan,
+            "NumericLessThanEquals" => NumericLessThanEquals,
+            "NumericGreaterThan" => NumericGreaterThan,
+            "NumericGreaterThanEquals" => NumericGreaterThanEquals,
+            "DateEquals" => DateEquals,
+            "DateNotEquals" => DateNotEquals,
+            "DateLessThan" => DateLessThan,
+            "DateLessThanEquals" => DateLessThanEquals,
+            "DateGreaterThan" => DateGreaterThan,
+            "DateGreaterThanEquals" => DateGreaterThanEquals,
+            "Bool" => Bool,
+            "Null" => Null,
+            "ArnEquals" => ArnEquals,
+            "ArnNotEquals" => ArnNotEquals,
+            "ArnLike" => ArnLike,
+            "ArnNotLike" => ArnNotLike,
+            _ => return None,
+        })
+    }
+
+    /// Negated operators: true when the key is absent, and a match means
+    /// "equal to none of the values".
+    fn negated(self) -> bool {
+        use Operator::*;
+        matches!(
+            self,
+            StringNotEquals
+                | StringNotEqualsIgnoreCase
+                | StringNotLike
+                | NumericNotEquals
+                | DateNotEquals
+                | ArnNotEquals
+                | ArnNotLike
+        )
+    }
+
+    /// The positive comparison of one request value with one policy value.
+    fn positive(self, request: &str, policy: &str) -> bool {
+        use Operator::*;
+        match self {
+            StringEquals | StringNotEquals => request == policy,
+            StringEqualsIgnoreCase | StringNotEqualsIgnoreCase => {
+                request.to_lowercase() == policy.to_lowercase()
+            }
+            StringLike | StringNotLike | ArnEquals | ArnNotEquals | ArnLike | ArnNotLike => {
+                WildMatch::new(policy).matches(request)
+            }
+            Bool => request.eq_ignore_ascii_case(policy),
+            NumericEquals | NumericNotEquals => num(request, policy, |a, b| a == b),
+            NumericLessThan => num(request, policy, |a, b| a < b),
+            NumericLessThanEquals => num(request, policy, |a, b| a <= b),
+            NumericGreaterThan => num(request, policy, |a, b| a > b),
+            NumericGreaterThanEquals => num(request, policy, |a, b| a >= b),
+            DateEquals | DateNotEquals => date(request, policy, |a, b| a == b),
+            DateLessThan => date(request, policy, |a, b| a < b),
+            DateLessThanEquals => date(request, policy, |a, b| a <= b),
+            DateGreaterThan => date(request, policy, |a, b| a > b),
+            DateGreaterThanEquals => date(request, policy, |a, b| a >= b),
+            Null => false,
+        }
+    }
+}
+
+fn num(a: &str, b: &str, f: impl Fn(f64, f64) -> bool) -> bool {
+    match (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
+        (Ok(x), Ok(y)) => f(x, y),
+        _ => false,
+    }
+}
+
+/// A date as epoch seconds: RFC 3339 (`2026-01-01T00:00:00Z`) or a number.
+pub(crate) fn parse_date(s: &str) -> Option<f64> {
+    if let Ok(n) = s.trim().parse::<f64>() {
+        return Some(n);
+    }
+    let t = humantime::parse_rfc3339_weak(s.trim()).ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(d.as_secs_f64())
+}
+
+fn date(a: &str, b: &str, f: impl Fn(f64, f64) -> bool) -> bool {
+    match (parse_date(a), parse_date(b)) {
+        (Some(x), Some(y)) => f(x, y),
+        _ => false,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub operator: Operator,
+    pub qualifier: Qualifier,
+    pub if_exists: bool,
+    /// Lower-cased condition key.
+    pub key: String,
+    pub values: Vec<String>,
+}
+
+/// What a request offers for a condition key.
+pub enum KeyValues {
+    /// This build does not know the key: never matches (fail closed).
+    Unknown,
+    /// A known key that this request does not carry.
+    Absent,
+    Values(Vec<String>),
+}
+
+/// Three-valued outcome of a statement's conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CondResult {
+    True,
+    False,
+    /// An unknown condition key was involved.
+    Unknown,
+}
+
+impl Condition {
+    fn eval(&self, lookup: &dyn Fn(&str) -> KeyValues) -> CondResult {
+        let values = match lookup(&self.key) {
+            KeyValues::Unknown => return CondResult::Unknown,
+            KeyValues::Absent => None,
+            KeyValues::Values(v) => Some(v),
+        };
+        let b = |x: bool| {
+            if x {
+                CondResult::True
+            } else {
+                CondResult::False
+            }
+        };
+        if self.operator == Operator::Null {
+            // "true": the key must be absent; "false": present.
+            let want_absent = self.values.iter().any(|v| v.eq_ignore_ascii_case("true"));
+            let want_present = self.values.iter().any(|v| v.eq_ignore_ascii_case("false"));
+            let absent = values.as_ref().is_none_or(|v| v.is_empty());
+            return b((want_absent && absent) || (want_present && !absent));
+        }
+        let Some(values) = values else {
+            return b(match self.qualifier {
+                Qualifier::ForAllValues => true,
+                Qualifier::ForAnyValue => false,
+                Qualifier::None => self.if_exists || self.operator.negated(),
+            });
+        };
+        // One request value against the policy values.
+        let one = |rv: &str| -> bool {
+            let any = self.values.iter().any(|pv| self.operator.positive(rv, pv));
+            if self.operator.negated() {
+                !any
+            } else {
+                any
+            }
+        };
+        b(match self.qualifier {
+            Qualifier::ForAllValues => values.iter().all(|v| one(v)),
+            Qualifier::ForAnyValue => values.iter().any(|v| one(v)),
+            Qualifier::None => {
+                if self.operator.negated() {
+                    values.iter().all(|v| one(v))
+                } else {
+                    values.iter().any(|v| one(v))
+                }
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub sid: Option<String>,
+    pub effect: Effect,
+    /// `None` for identity policies (they name no principal).
+    pub principals: Option<Vec<Principal>>,
+    pub not_principals: Option<Vec<Principal>>,
+    /// Lower-cased patterns; `None` means the statement names no action
+    /// (it then applies to nothing).
+    pub actions: Option<Vec<String>>,
+    pub not_actions: Option<Vec<String>>,
+    pub resources: Option<Vec<String>>,
+    pub not_resources: Option<Vec<String>>,
+    pub conditions: Vec<Condition>,
+}
+
+impl Statement {
+    pub fn label(&self) -> String {
+        match &self.sid {
+            Some(s) => format!("\"{s}\""),
+            None => "(no Sid)".into(),
+        }
+    }
+
+    /// Does the statement cover this action (e.g. `kms:Encrypt`)?
+    pub fn covers_action(&self, action: &str) -> bool {
+        let a = action.to_ascii_lowercase();
+        let m = |pats: &Vec<String>| pats.iter().any(|p| WildMatch::new(p).matches(&a));
+        match (&self.actions, &self.not_actions) {
+            (Some(p), _) => m(p),
+            (None, Some(p)) => !m(p),
+            (None, None) => false,
+        }
+    }
+
+    /// Does the statement cover this resource ARN?
+    pub fn covers_resource(&self, arn: &str) -> bool {
+        let m = |pats: &Vec<String>| pats.iter().any(|p| WildMatch::new(p).matches(arn));
+        match (&self.resources, &self.not_resources) {
+            (Some(p), _) => m(p),
+            (None, Some(p)) => !m(p),
+            (None, None) => false,
+        }
+    }
+
+    pub fn conditions(&self, lookup: &dyn Fn(&str) -> KeyValues) -> CondResult {
+        let mut unknown = false;
+        for c in &self.conditions {
+            match c.eval(lookup) {
+                CondResult::False => return CondResult::False,
+                CondResult::Unknown => unknown = true,
+                CondResult::True => {}
+            }
+        }
+        if unknown {
+            CondResult::Unknown
+        } else {
+            CondResult::True
+        }
+    }
+}
+
+/// A parsed policy document.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub statements: Vec<Statement>,
+}
+
+/// Which kind of document: key policies need a Principal in every
+/// statement; identity policies must not have one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyKind {
+    Key,
+    Identity,
+}
+
+fn parse_principal(raw: RawPrincipal) -> Result<Vec<Principal>> {
+    match raw {
+        RawPrincipal::Star(s) if s == "*" => Ok(vec![Principal::Any]),
+        RawPrincipal::Star(s) => Err(malformed(format!(
+            "Principal must be \"*\" or an object, not \"{s}\""
+        ))),
+        RawPrincipal::Map(m) => {
+            if m.is_empty() {
+                return Err(malformed("Principal names no principal"));
+            }
+            let mut out = Vec::new();
+            for (kind, vals) in m {
+                for v in vals.into_vec() {
+                    out.push(match kind.as_str() {
+                        "AWS" => parse_aws_principal(&v)?,
+                        "Service" => {
+                            if v.is_empty() || v.contains(char::is_whitespace) {
+                                return Err(malformed(format!(
+                                    "invalid service principal \"{v}\""
+                                )));
+                            }
+                            Principal::Service(v.to_ascii_lowercase())
+                        }
+                        other => {
+                            return Err(malformed(format!(
+                                "unsupported principal type \"{other}\" (use AWS or Service)"
+                            )))
+                        }
+                    });
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn parse_aws_principal(v: &str) -> Result<Principal> {
+    if v == "*" {
+        return Ok(Principal::Any);
+    }
+    if v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(Principal::Account(v.to_string()));
+    }
+    // arn:PARTITION:iam::ACCOUNT:root | user/... | role/...
+    let parts: Vec<&str> = v.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && !parts[1].is_empty()
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit());
+    if !ok {
+        return Err(malformed(format!("invalid AWS principal \"{v}\"")));
+    }
+    let resource = parts[5];
+    if resource == "root" {
+        Ok(Principal::Account(parts[4].to_string()))
+    } else if (resource.starts_with("user/") || resource.starts_with("role/")) && resource.len() > 5
+    {
+        Ok(Principal::Arn(v.to_string()))
+    } else {
+        Err(malformed(format!("invalid AWS principal \"{v}\"")))
+    }
+}
+
+fn parse_condition_block(
+    raw: BTreeMap<String, BTreeMap<String, OneOrMany<Scalar>>>,
+) -> Result<Vec<Condition>> {
+    let mut out = Vec::new();
+    for (op_name, keys) in raw {
+        let (qualifier, rest) = if let Some(r) = op_name.strip_prefix("ForAnyValue:") {
+            (Qualifier::ForAnyValue, r)
+        } else if let Some(r) = op_name.strip_prefix("ForAllValues:") {
+            (Qualifier::ForAllValues, r)
+        } else {
+            (Qualifier::None, op_name.as_str())
+        };
+        let (if_exists, base) = match rest.strip_suffix("IfExists") {
+            Some(b) => (true, b),
+            None => (false, rest),
+        };
+        let operator = Operator::parse(base)
+            .ok_or_else(|| malformed(format!("unknown condition operator \"{op_name}\"")))?;
+        if operator == Operator::Null && (if_exists || qualifier != Qualifier::None) {
+            return Err(malformed(format!(
+                "invalid condition operator \"{op_name}\""
+            )));
+        }
+        if keys.is_empty() {
+            return Err(malformed(format!(
+                "condition operator \"{op_name}\" has no keys"
+            )));
+        }
+        for (key, vals) in keys {
+            let values: Vec<String> = vals
+                .into_vec()
+                .into_iter()
+                .map(Scalar::into_string)
+                .collect();
+            if values.is_empty() {
+                return Err(malformed(format!("condition key \"{key}\" has no values")));
+            }
+            out.push(Condition {
+                operator,
+                qualifier,
+                if_exists,
+                key: key.to_ascii_lowercase(),
+                values,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn lower_all(v: Vec<String>) -> Vec<String> {
+    v.into_iter().map(|s| s.to_ascii_lowercase()).collect()
+}
+
+/// Parse and validate a policy document.
+pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy> {
+    if text.is_empty() {
+        return Err(malformed("the policy document is empty"));
+    }
+    if text.len() > MAX_POLICY_BYTES {
+        return Err(malformed(format!(
+            "the policy document is {} bytes; the limit is {MAX_POLICY_BYTES}",
+            text.len()
+        )));
+    }
+    let raw: RawPolicy = serde_json::from_str(text)
+        .map_err(|e| malformed(format!("the policy document is not a valid policy: {e}")))?;
+    match raw.version.as_deref() {
+        Some("2012-10-17") | Some("2008-10-17") => {}
+        Some(v) => return Err(malformed(format!("unsupported policy Version \"{v}\""))),
+        None => return Err(malformed("the policy has no Version (use \"2012-10-17\")")),
+    }
+    let raw_statements = raw.statement.into_vec();
+    if raw_statements.is_empty() {
+        return Err(malformed("the policy has no statements"));
+    }
+    let mut statements = Vec::with_capacity(raw_statements.len());
+    for (i, st) in raw_statements.into_iter().enumerate() {
+        let at = |m: &str| malformed(format!("statement {i}: {m}"));
+        let effect = match st.effect.as_str() {
+            "Allow" => Effect::Allow,
+            "Deny" => Effect::Deny,
+            other => {
+                return Err(at(&format!(
+                    "Effect must be Allow or Deny, not \"{other}\""
+                )))
+            }
+        };
+        if st.action.is_some() && st.not_action.is_some() {
+            return Err(at("Action and NotAction cannot both be present"));
+        }
+        if st.resource.is_some() && st.not_resource.is_some() {
+            return Err(at("Resource and NotResource cannot both be present"));
+        }
+        if st.principal.is_some() && st.not_principal.is_some() {
+            return Err(at("Principal and NotPrincipal cannot both be present"));
+        }
+        let has_principal = st.principal.is_some() || st.not_principal.is_some();
+        match kind {
+            PolicyKind::Key if !has_principal => {
+                return Err(at("key policy statements must name a Principal"))
+            }
+            PolicyKind::Identity if has_principal => {
+                return Err(at("identity policy statements must not name a Principal"))
+            }
+            _ => {}
+        }
+        let principals = st.principal.map(parse_principal).transpose()?;
+        let not_principals = st.not_principal.map(parse_principal).transpose()?;
+        let conditions = st
+            .condition
+            .map(parse_condition_block)
+            .transpose()
+            .map_err(|e| at(e.message()))?
+            .unwrap_or_default();
+        statements.push(Statement {
+            sid: st.sid,
+            effect,
+            principals,
+            not_principals,
+            actions: st.action.map(|a| lower_all(a.into_vec())),
+            not_actions: st.not_action.map(|a| lower_all(a.into_vec())),
+            resources: st.resource.map(OneOrMany::into_vec),
+            not_resources: st.not_resource.map(OneOrMany::into_vec),
+            conditions,
+        });
+    }
+    Ok(Policy { statements })
+}
+
+/// Entry point for the cargo-fuzz target: parse, then evaluate every
+/// statement against a fixed request; must never panic.
+#[doc(hidden)]
+pub fn fuzz_parse_and_eval(text: &str) {
+    for kind in [PolicyKind::Key, PolicyKind::Identity] {
+        if let Ok(p) = parse(text, kind) {
+            for st in &p.statements {
+                let _ = st.covers_action("kms:Encrypt");
+                let _ = st.covers_resource("arn:aws:kms:us-east-1:111122223333:key/k");
+                let _ = st.conditions(&|k: &str| match k {
+                    "kms:calleraccount" => KeyValues::Values(vec!["111122223333".into()]),
+                    "kms:encryptioncontextkeys" => KeyValues::Values(vec!["a".into(), "b".into()]),
+                    "aws:currenttime" => KeyValues::Values(vec!["2026-01-01T00:00:00Z".into()]),
+                    "kms:viaservice" => KeyValues::Absent,
+                    _ => KeyValues::Unknown,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn p(s: &str) -> Result<Policy> {
+        parse(s, PolicyKind::Key)
+    }
+
+    #[test]
+    fn malformed_documents_say_why() {
+        let cases = [
+            ("", "empty"),
+            ("{", "not a valid policy"),
+            (
+                r#"{"Version":"2012-10-17","Statement":[]}"#,
+                "no statements",
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}]}"#,
+                "no Version",
+            ),
+            (
+                r#"{"Version":"2011-01-01","Statement":{"Effect":"Allow","Principal":"*"}}"#,
+                "unsupported policy Version",
+            ),
+            (
+                r#"{"Version":"2012-10-17","Statement":{"Effect":"Maybe","Principal":"*"}}"#,
+                "Effect must be",
+            ),
+            (
+                r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"kms:*"}}"#,
+                "must name a Principal",
+            ),
+            (
+                r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"me"}}"#,
+                "Principal must be",
+            ),
+            (
+                r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"bob"}}}"#,
+                "invalid AWS principal",
+            ),
+            (
+                r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Federated":"x"}}}"#,
+                "unsupported principal type",
+            ),
+            (
+                r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"a","NotAction":"b"}}"#,
+                "cannot both",
+            ),
+            (
+                r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Condition":{"StringSorta":{"k":"v"}}}}"#,
+                "unknown condition operator",
+            ),
+            (
+                r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Extra":1}}"#,
+                "not a valid policy",
+            ),
+        ];
+        for (doc, why) in cases {
+            let e = p(doc).unwrap_err();
+            assert_eq!(e.code(), ErrorCode::MalformedPolicyDocument, "{doc}");
+            assert!(e.message().contains(why), "{doc}: {}", e.message());
+        }
+        let big = format!(
+            r#"{{"Version":"2012-10-17","Statement":{{"Sid":"{}","Effect":"Allow","Principal":"*"}}}}"#,
+            "x".repeat(MAX_POLICY_BYTES)
+        );
+        assert!(p(&big).unwrap_err().message().contains("limit"));
+        let id = parse(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}}"#,
+            PolicyKind::Identity,
+        );
+        assert!(id
+            .unwrap_err()
+            .message()
+            .contains("must not name a Principal"));
+    }
+
+    #[test]
+    fn statement_forms() {
+        let pol = p(r#"{"Version":"2012-10-17","Statement":{"Sid":"a b","Effect":"Deny",
+            "Principal":{"AWS":["111122223333","arn:aws:iam::444455556666:root","arn:aws:iam::111122223333:role/r"],"Service":"S3.amazonaws.com"},
+            "NotAction":["kms:Describe*","kms:Get?eyPolicy"],"Resource":"*",
+            "Condition":{"ForAnyValue:StringLike":{"kms:EncryptionContextKeys":["tenant*",1,true]},"NumericLessThanIfExists":{"kms:X":"5"}}}}"#).unwrap();
+        let st = &pol.statements[0];
+        assert_eq!(st.effect, Effect::Deny);
+        assert_eq!(st.label(), "\"a b\"");
+        assert_eq!(
+            st.principals.as_ref().unwrap(),
+            &vec![
+                Principal::Account("111122223333".into()),
+                Principal::Account("444455556666".into()),
+                Principal::Arn("arn:aws:iam::111122223333:role/r".into()),
+                Principal::Service("s3.amazonaws.com".into()),
+            ]
+        );
+        assert!(st.covers_action("kms:Encrypt"));
+        assert!(!st.covers_action("kms:DescribeKey"));
+        assert!(!st.covers_action("KMS:GetKeyPolicy"));
+        assert!(st.covers_resource("arn:aws:kms:us-east-1:111122223333:key/x"));
+        assert_eq!(st.conditions[0].values, vec!["tenant*", "1", "true"]);
+        assert_eq!(st.conditions[0].key, "kms:encryptioncontextkeys");
+        assert!(st.conditions[1].if_exists);
+    }
+
+    fn cond(op: &str, key: &str, vals: &[&str]) -> Condition {
+        let doc = format!(
+            r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":"*","Condition":{{"{op}":{{"{key}":{}}}}}}}}}"#,
+            serde_json::to_string(vals).unwrap()
+        );
+        p(&doc).unwrap().statements[0].conditions[0].clone()
+    }
+
+    fn eval(c: &Condition, req: Option<&[&str]>) -> CondResult {
+        let v = req.map(|r| r.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        c.eval(&|k| {
+            if k == "unknown:key" {
+                return KeyValues::Unknown;
+            }
+            match &v {
+                None => KeyValues::Absent,
+                Some(v) => KeyValues::Values(v.clone()),
+            }
+        })
+    }
+
+    #[test]
+    fn operators() {
+        use CondResult::*;
+        type Case<'a> = (&'a str, &'a [&'a str], Option<&'a [&'a str]>, CondResult);
+        let t: &[Case] = &[
+            ("StringEquals", &["a", "b"], Some(&["b"]), True),
+            ("StringEquals", &["a"], Some(&["A"]), False),
+            ("StringEquals", &["a"], None, False),
+            ("StringEqualsIfExists", &["a"], None, True),
+            ("StringEqualsIfExists", &["a"], Some(&["c"]), False),
+            ("StringNotEquals", &["a", "b"], Some(&["c"]), True),
+            ("StringNotEquals", &["a", "b"], Some(&["b"]), False),
+            ("StringNotEquals", &["a"], None, True),
+            ("StringEqualsIgnoreCase", &["ABC"], Some(&["abc"]), True),
+            ("StringNotEqualsIgnoreCase", &["ABC"], Some(&["abc"]), False),
+            (
+                "StringLike",
+                &["arn:*:role/app-?"],
+                Some(&["arn:x:role/app-1"]),
+                True,
+            ),
+            ("StringLike", &["app-?"], Some(&["app-12"]), False),
+            ("StringNotLike", &["tmp*"], Some(&["tmpfile"]), False),
+            ("StringNotLike", &["tmp*"], Some(&["prod"]), True),
+            ("NumericLessThan", &["30"], Some(&["7"]), True),
+            ("NumericLessThan", &["30"], Some(&["30"]), False),
+            ("NumericLessThanEquals", &["30"], Some(&["30"]), True),
+            ("NumericGreaterThan", &["90"], Some(&["365"]), True),
+            ("NumericGreaterThanEquals", &["365"], Some(&["364"]), False),
+            ("NumericEquals", &["7"], Some(&["7.0"]), True),
+            ("NumericNotEquals", &["7"], Some(&["8"]), True),
+            ("NumericEquals", &["7"], Some(&["seven"]), False),
+            (
+                "DateLessThan",
+                &["2027-01-01T00:00:00Z"],
+                Some(&["2026-06-01T00:00:00Z"]),
+                True,
+            ),
+            (
+                "DateGreaterThan",
+                &["2027-01-01T00:00:00Z"],
+                Some(&["2026-06-01T00:00:00Z"]),
+                False,
+            ),
+            (
+                "DateEquals",
+                &["1767225600"],
+                Some(&["2026-01-01T00:00:00Z"]),
+                True,
+            ),
+            (
+                "DateNotEquals",
+                &["1767225600"],
+                Some(&["2026-01-01T00:00:01Z"]),
+                True,
+            ),
+            (
+                "DateLessThanEquals",
+                &["1767225600"],
+                Some(&["2026-01-01T00:00:00Z"]),
+                True,
+            ),
+            (
+                "DateGreaterThanEquals",
+                &["2026-01-01T00:00:00Z"],
+                Some(&["1767225599"]),
+                False,
+            ),
+            ("Bool", &["true"], Some(&["true"]), True),
+            ("Bool", &["true"], Some(&["false"]), False),
+            ("Bool", &["TRUE"], Some(&["true"]), True),
+            ("Null", &["true"], None, True),
+            ("Null", &["true"], Some(&["x"]), False),
+            ("Null", &["false"], Some(&["x"]), True),
+            ("Null", &["false"], None, False),
+            (
+                "ArnEquals",
+                &["arn:aws:iam::111122223333:role/*"],
+                Some(&["arn:aws:iam::111122223333:role/admin"]),
+                True,
+            ),
+            (
+                "ArnLike",
+                &["arn:aws:iam::*:user/bob"],
+                Some(&["arn:aws:iam::444455556666:user/bob"]),
+                True,
+            ),
+            (
+                "ArnNotLike",
+                &["arn:aws:iam::*:user/bob"],
+                Some(&["arn:aws:iam::444455556666:user/eve"]),
+                True,
+            ),
+            ("ArnNotEquals", &["arn:a"], Some(&["arn:a"]), False),
+            // Set qualifiers over multi-valued keys.
+            (
+                "ForAnyValue:StringEquals",
+                &["a", "b"],
+                Some(&["x", "b"]),
+                True,
+            ),
+            (
+                "ForAnyValue:StringEquals",
+                &["a", "b"],
+                Some(&["x", "y"]),
+                False,
+            ),
+            ("ForAnyValue:StringEquals", &["a"], None, False),
+            (
+                "ForAllValues:StringEquals",
+                &["a", "b"],
+                Some(&["a", "b"]),
+                True,
+            ),
+            (
+                "ForAllValues:StringEquals",
+                &["a", "b"],
+                Some(&["a", "c"]),
+                False,
+            ),
+            ("ForAllValues:StringEquals", &["a"], None, True),
+            ("ForAllValues:StringEquals", &["a"], Some(&[]), True),
+            (
+                "ForAllValues:StringLike",
+                &["tenant-*"],
+                Some(&["tenant-1", "tenant-2"]),
+                True,
+            ),
+            (
+                "ForAnyValue:StringNotEquals",
+                &["a"],
+                Some(&["a", "b"]),
+                True,
+            ),
+        ];
+        for (op, vals, req, want) in t {
+            let c = cond(op, "kms:Thing", vals);
+            assert_eq!(eval(&c, *req), *want, "{op} {vals:?} vs {req:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_unknown_for_every_operator() {
+        for op in [
+            "StringEquals",
+            "StringNotEquals",
+            "StringEqualsIfExists",
+            "Null",
+            "ForAllValues:StringEquals",
+        ] {
+            let c = cond(op, "unknown:key", &["x"]);
+            assert_eq!(eval(&c, Some(&["x"])), CondResult::Unknown, "{op}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn parser_never_panics(s in "\\PC{0,200}") {
+            fuzz_parse_and_eval(&s);
+        }
+
+        #[test]
+        fn structured_inputs_never_panic(op in "(ForAnyValue:|ForAllValues:)?(String|Numeric|Date|Arn)(Not)?(Equals|Like|LessThan)(IfExists)?|Bool|Null",
+                                         key in "[a-zA-Z:]{1,20}", val in "\\PC{0,12}") {
+            let doc = format!(r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*","Condition":{{"{op}":{{"{key}":{}}}}}}}}}"#,
+                serde_json::to_string(&val).unwrap());
+            fuzz_parse_and_eval(&doc);
+        }
+    }
+}
