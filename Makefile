@@ -30,7 +30,7 @@ bench:
 # Needs cargo-fuzz (cargo install cargo-fuzz). FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
 fuzz:
-	@$(RUST_ENV) && cd core && for t in blob_parse journal_replay decrypt; do \
+	@$(RUST_ENV) && cd core && for t in blob_parse journal_replay decrypt policy; do \
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run -s none $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
 
 vectors-regenerate:

@@ -115,9 +115,95 @@ fn bench(c: &mut Criterion) {
     prune();
 }
 
+/// Encrypt under a 10-statement policy with conditions and 100 grants on
+/// the key, against Encrypt under the default policy, same run.
+fn bench_authorization(c: &mut Criterion) {
+    use strongroom::model::GrantOperation;
+    use strongroom::Caller;
+    let kms = Kms::in_memory("111122223333", "us-east-1").unwrap();
+    let plain = kms
+        .create_key(CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata
+        .key_id;
+    let app = "arn:aws:iam::111122223333:role/app";
+    let mut st = vec![serde_json::json!({"Sid": "Root", "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"})];
+    for i in 0..3 {
+        st.push(serde_json::json!({"Sid": format!("Deny{i}"), "Effect": "Deny", "Principal": "*",
+            "Action": ["kms:Decrypt", "kms:Encrypt"], "Resource": "*",
+            "Condition": {"StringEquals": {"kms:EncryptionContext:tenant": format!("banned-{i}")}}}));
+    }
+    for i in 0..5 {
+        st.push(
+            serde_json::json!({"Sid": format!("Other{i}"), "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::111122223333:role/other-{i}")},
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
+            "Condition": {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}}}),
+        );
+    }
+    st.push(serde_json::json!({"Sid": "App", "Effect": "Allow", "Principal": {"AWS": app},
+        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
+        "Condition": {"StringEquals": {"kms:CallerAccount": "111122223333", "kms:EncryptionContext:tenant": "acme-corporation"},
+                      "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["tenant", "purpose", "table"]}}}));
+    assert_eq!(st.len(), 10);
+    let policy = strongroom::policy::templates::document(&st);
+    let guarded = kms
+        .create_key(CreateKeyRequest {
+            policy: Some(policy),
+            ..Default::default()
+        })
+        .unwrap()
+        .key_metadata
+        .key_id;
+    for i in 0..100 {
+        kms.create_grant(CreateGrantRequest {
+            key_id: guarded.clone(),
+            grantee_principal: format!("arn:aws:iam::111122223333:role/grantee-{i}"),
+            operations: vec![GrantOperation::Encrypt, GrantOperation::Decrypt],
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    let ctx = context([
+        ("tenant", "acme-corporation"),
+        ("purpose", "benchmark"),
+        ("table", "orders"),
+    ]);
+    let app_kms = kms.as_caller(Caller::iam_role("111122223333", "app"));
+    let pt = vec![0x5au8; 1024];
+    let mut g = c.benchmark_group("authorization/encrypt-1KiB");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("default policy (root)", |b| {
+        b.iter(|| {
+            kms.encrypt(EncryptRequest {
+                key_id: plain.clone(),
+                plaintext: black_box(pt.clone()).into(),
+                encryption_context: ctx.clone(),
+                ..Default::default()
+            })
+            .unwrap()
+        })
+    });
+    g.bench_function("10 statements + 100 grants (role)", |b| {
+        b.iter(|| {
+            app_kms
+                .encrypt(EncryptRequest {
+                    key_id: guarded.clone(),
+                    plaintext: black_box(pt.clone()).into(),
+                    encryption_context: ctx.clone(),
+                    ..Default::default()
+                })
+                .unwrap()
+        })
+    });
+    g.finish();
+    kms.prune_audit_log(0).unwrap();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3)).warm_up_time(std::time::Duration::from_secs(1));
-    targets = bench
+    targets = bench, bench_authorization
 }
 criterion_main!(benches);

@@ -17,7 +17,7 @@ use crate::context::EncryptionContext;
 use crate::kms::Caller;
 use crate::model::{Grant, GrantOperation, KeyRecord};
 use crate::policy::{CondResult, Effect, KeyValues, Policy, Principal, Statement};
-use wildmatch::WildMatch;
+use std::borrow::Cow;
 
 /// The request facts conditions can ask about.
 #[derive(Default)]
@@ -45,8 +45,9 @@ pub(crate) struct Request<'a> {
     /// Aliases of the key (kms:ResourceAliases), computed on demand.
     pub key_aliases: &'a dyn Fn() -> Vec<String>,
     pub identity: &'a [(String, &'a Policy)],
-    /// The caller's grants on this key.
-    pub grants: &'a [&'a Grant],
+    /// The key's grants (filtered by grantee only if policies do not
+    /// already decide: the common path never scans them).
+    pub grants: Option<&'a std::collections::BTreeMap<String, Grant>>,
     pub facts: Facts<'a>,
 }
 
@@ -56,6 +57,17 @@ pub(crate) enum Decision {
     Allow(String, Option<String>),
     /// (reason for the audit log, AWS-style message tail)
     Deny(String, String),
+}
+
+fn b(s: &str) -> KeyValues<'_> {
+    KeyValues::One(Cow::Borrowed(s))
+}
+
+fn bo(o: Option<&str>) -> KeyValues<'_> {
+    match o {
+        Some(s) => KeyValues::One(Cow::Borrowed(s)),
+        None => KeyValues::Absent,
+    }
 }
 
 pub(crate) fn is_account_root(caller: &Caller) -> bool {
@@ -81,7 +93,7 @@ fn principal_match(p: &Principal, caller: &Caller) -> PMatch {
         }
         Principal::Account(_) => PMatch::No,
         Principal::Arn(pattern) => {
-            if WildMatch::new(pattern).matches(&caller.principal_arn) {
+            if pattern.matches(&caller.principal_arn) {
                 PMatch::Direct
             } else {
                 PMatch::No
@@ -124,75 +136,89 @@ impl Request<'_> {
         self.key.map(|k| k.arn.as_str()).unwrap_or("*")
     }
 
-    fn lookup(&self, key: &str) -> KeyValues {
-        let one = |s: String| KeyValues::Values(vec![s]);
-        let opt = |o: Option<String>| match o {
-            Some(s) => KeyValues::Values(vec![s]),
-            None => KeyValues::Absent,
-        };
+    fn lookup(&self, key: &str) -> KeyValues<'_> {
+        let owned = |s: String| KeyValues::One(Cow::Owned(s));
         let f = &self.facts;
         let k = self.key;
         if let Some(ec_key) = key.strip_prefix("kms:encryptioncontext:") {
             return match f.encryption_context {
                 None => KeyValues::Absent,
-                Some(ctx) => opt(ctx
+                Some(ctx) => bo(ctx
                     .iter()
                     .find(|(name, _)| name.to_lowercase() == ec_key)
-                    .map(|(_, v)| v.clone())),
+                    .map(|(_, v)| v.as_str())),
             };
         }
         match key {
-            "kms:viaservice" => opt(self.caller.via_service.clone()),
-            "kms:calleraccount" => one(self.caller.account.clone()),
-            "aws:principalarn" => one(self.caller.principal_arn.clone()),
-            "aws:principalaccount" => one(self.caller.account.clone()),
-            "aws:sourceaccount" => opt(self.caller.source_account.clone()),
-            "aws:currenttime" => one(humantime::format_rfc3339_seconds(
-                std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.now_ms),
-            )
-            .to_string()),
-            "aws:epochtime" => one((self.now_ms / 1000).to_string()),
+            "kms:viaservice" => bo(self.caller.via_service.as_deref()),
+            "kms:calleraccount" => b(&self.caller.account),
+            "aws:principalarn" => b(&self.caller.principal_arn),
+            "aws:principalaccount" => b(&self.caller.account),
+            "aws:sourceaccount" => bo(self.caller.source_account.as_deref()),
+            "aws:currenttime" => owned(
+                humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.now_ms),
+                )
+                .to_string(),
+            ),
+            "aws:epochtime" => owned((self.now_ms / 1000).to_string()),
             "kms:encryptioncontextkeys" => match f.encryption_context {
                 None => KeyValues::Absent,
-                Some(ctx) => KeyValues::Values(ctx.keys().cloned().collect()),
+                Some(ctx) => {
+                    KeyValues::Values(ctx.keys().map(|k| Cow::Borrowed(k.as_str())).collect())
+                }
             },
             "kms:grantisforawsresource" => match f.grant_operations {
                 None => KeyValues::Absent,
-                Some(_) => one(self.caller.via_service.is_some().to_string()),
+                Some(_) => b(if self.caller.via_service.is_some() {
+                    "true"
+                } else {
+                    "false"
+                }),
             },
             "kms:grantoperations" => match f.grant_operations {
                 None => KeyValues::Absent,
                 Some(ops) => {
-                    KeyValues::Values(ops.iter().map(|o| o.as_str().to_string()).collect())
+                    KeyValues::Values(ops.iter().map(|o| Cow::Borrowed(o.as_str())).collect())
                 }
             },
-            "kms:granteeprincipal" => opt(f.grantee_principal.map(str::to_string)),
-            "kms:retiringprincipal" => opt(f.retiring_principal.map(str::to_string)),
-            "kms:requestalias" => opt(f.request_key_id.and_then(request_alias)),
+            "kms:granteeprincipal" => bo(f.grantee_principal),
+            "kms:retiringprincipal" => bo(f.retiring_principal),
+            "kms:requestalias" => match f.request_key_id.and_then(request_alias) {
+                Some(a) => owned(a),
+                None => KeyValues::Absent,
+            },
             "kms:resourcealiases" => {
                 let a = (self.key_aliases)();
                 if a.is_empty() {
                     KeyValues::Absent
                 } else {
-                    KeyValues::Values(a)
+                    KeyValues::Values(a.into_iter().map(Cow::Owned).collect())
                 }
             }
-            "kms:encryptionalgorithm" => opt(f.encryption_algorithm.map(str::to_string)),
-            "kms:keyspec" => opt(k.map(|k| k.key_spec.as_str().to_string())),
-            "kms:keyusage" => opt(k.map(|k| k.key_usage.as_str().to_string())),
-            "kms:keyorigin" => opt(k.map(|k| k.origin.as_str().to_string())),
-            "kms:multiregion" => opt(k.map(|k| k.multi_region.to_string())),
-            "kms:schedulekeydeletionpendingwindowindays" => {
-                opt(f.pending_window_days.map(|d| d.to_string()))
-            }
-            "kms:rotationperiodindays" => opt(f.rotation_period_days.map(|d| d.to_string())),
-            "kms:bypasspolicylockoutsafetycheck" => opt(f.bypass_lockout.map(|b| b.to_string())),
+            "kms:encryptionalgorithm" => bo(f.encryption_algorithm),
+            "kms:keyspec" => bo(k.map(|k| k.key_spec.as_str())),
+            "kms:keyusage" => bo(k.map(|k| k.key_usage.as_str())),
+            "kms:keyorigin" => bo(k.map(|k| k.origin.as_str())),
+            "kms:multiregion" => bo(k.map(|k| if k.multi_region { "true" } else { "false" })),
+            "kms:schedulekeydeletionpendingwindowindays" => match f.pending_window_days {
+                Some(d) => owned(d.to_string()),
+                None => KeyValues::Absent,
+            },
+            "kms:rotationperiodindays" => match f.rotation_period_days {
+                Some(d) => owned(d.to_string()),
+                None => KeyValues::Absent,
+            },
+            "kms:bypasspolicylockoutsafetycheck" => match f.bypass_lockout {
+                Some(v) => b(if v { "true" } else { "false" }),
+                None => KeyValues::Absent,
+            },
             _ => KeyValues::Unknown,
         }
     }
 
-    fn applies(&self, st: &Statement) -> Option<CondResult> {
-        if !st.covers_action(self.action) || !st.covers_resource(self.resource()) {
+    fn applies(&self, st: &Statement, action_lc: &str) -> Option<CondResult> {
+        if !st.covers_action_lc(action_lc) || !st.covers_resource(self.resource()) {
             return None;
         }
         Some(st.conditions(&|k| self.lookup(k)))
@@ -201,6 +227,7 @@ impl Request<'_> {
     /// Decide.
     pub fn decide(&self) -> Decision {
         let deny = |why: String, tail: String| Decision::Deny(why, tail);
+        let action_lc = self.action.to_ascii_lowercase();
         // 1. explicit denies, key policy then identity policies.
         if let Some(kp) = self.key_policy {
             for st in kp.statements.iter().filter(|s| s.effect == Effect::Deny) {
@@ -208,7 +235,7 @@ impl Request<'_> {
                     continue;
                 }
                 if matches!(
-                    self.applies(st),
+                    self.applies(st, &action_lc),
                     Some(CondResult::True | CondResult::Unknown)
                 ) {
                     return deny(
@@ -224,7 +251,7 @@ impl Request<'_> {
         let mut identity_allow = None;
         for (name, pol) in self.identity {
             for st in &pol.statements {
-                match (st.effect, self.applies(st)) {
+                match (st.effect, self.applies(st, &action_lc)) {
                     (Effect::Deny, Some(CondResult::True | CondResult::Unknown)) => {
                         return deny(
                             format!(
@@ -267,7 +294,7 @@ impl Request<'_> {
         let mut via_account = None;
         for st in kp.statements.iter().filter(|s| s.effect == Effect::Allow) {
             let pm = statement_principal(st, self.caller);
-            if pm == PMatch::No || self.applies(st) != Some(CondResult::True) {
+            if pm == PMatch::No || self.applies(st, &action_lc) != Some(CondResult::True) {
                 continue;
             }
             if pm == PMatch::Direct {
@@ -296,8 +323,9 @@ impl Request<'_> {
 
     fn grant_allows(&self) -> Option<&Grant> {
         let op = GrantOperation::parse(self.action.strip_prefix("kms:")?)?;
-        self.grants.iter().copied().find(|g| {
-            g.operations.contains(&op)
+        self.grants?.values().find(|g| {
+            g.grantee_principal == self.caller.principal_arn
+                && g.operations.contains(&op)
                 && (!op.takes_context()
                     || g.constraints.as_ref().is_none_or(|c| {
                         c.allows(

@@ -587,14 +587,7 @@ impl State {
             .get(&cx.caller.principal_arn)
             .map(|m| m.iter().map(|(n, (_, p))| (n.clone(), &**p)).collect())
             .unwrap_or_default();
-        let grants: Vec<&Grant> = key_id
-            .and_then(|id| self.grants.get(id))
-            .map(|m| {
-                m.values()
-                    .filter(|g| g.grantee_principal == cx.caller.principal_arn)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let grants = key_id.and_then(|id| self.grants.get(id));
         let aliases = || {
             self.aliases
                 .values()
@@ -610,7 +603,7 @@ impl State {
             key_policy,
             key_aliases: &aliases,
             identity: &identity,
-            grants: &grants,
+            grants,
             facts,
         };
         let decision = req.decide();
@@ -672,7 +665,7 @@ impl State {
             key_policy: Some(&parsed),
             key_aliases: &no_aliases,
             identity: &identity,
-            grants: &[],
+            grants: None,
             facts: Facts {
                 bypass_lockout: Some(false),
                 ..Default::default()

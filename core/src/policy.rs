@@ -16,6 +16,38 @@ use crate::error::{Error, ErrorCode, Result};
 /// The largest policy document accepted, in bytes.
 pub const MAX_POLICY_BYTES: usize = 32 * 1024;
 
+/// A pattern with IAM wildcards (`*`, `?`), compiled once at parse time;
+/// plain strings compare directly.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    raw: String,
+    wild: Option<WildMatch>,
+}
+
+impl Pattern {
+    pub fn new(raw: impl Into<String>) -> Self {
+        let raw = raw.into();
+        let wild = (raw.contains('*') || raw.contains('?')).then(|| WildMatch::new(&raw));
+        Pattern { raw, wild }
+    }
+    pub fn matches(&self, s: &str) -> bool {
+        match &self.wild {
+            Some(w) => w.matches(s),
+            None => self.raw == s,
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
+}
+impl Eq for Pattern {}
+
 fn malformed(reason: impl Into<String>) -> Error {
     Error::new(ErrorCode::MalformedPolicyDocument, reason)
 }
@@ -112,8 +144,8 @@ pub enum Principal {
     Any,
     /// An account (`arn:aws:iam::A:root` or the bare 12-digit id).
     Account(String),
-    /// An IAM user or role ARN (may contain wildcards only as `*`).
-    Arn(String),
+    /// An IAM user or role ARN.
+    Arn(Pattern),
     /// `{"Service": "s3.amazonaws.com"}`.
     Service(String),
 }
@@ -202,15 +234,16 @@ impl Operator {
     }
 
     /// The positive comparison of one request value with one policy value.
-    fn positive(self, request: &str, policy: &str) -> bool {
+    fn positive(self, request: &str, pattern: &Pattern) -> bool {
         use Operator::*;
+        let policy = pattern.as_str();
         match self {
             StringEquals | StringNotEquals => request == policy,
             StringEqualsIgnoreCase | StringNotEqualsIgnoreCase => {
                 request.to_lowercase() == policy.to_lowercase()
             }
             StringLike | StringNotLike | ArnEquals | ArnNotEquals | ArnLike | ArnNotLike => {
-                WildMatch::new(policy).matches(request)
+                pattern.matches(request)
             }
             Bool => request.eq_ignore_ascii_case(policy),
             NumericEquals | NumericNotEquals => num(request, policy, |a, b| a == b),
@@ -259,16 +292,18 @@ pub struct Condition {
     pub if_exists: bool,
     /// Lower-cased condition key.
     pub key: String,
-    pub values: Vec<String>,
+    pub values: Vec<Pattern>,
 }
 
-/// What a request offers for a condition key.
-pub enum KeyValues {
+/// What a request offers for a condition key (borrowed where possible:
+/// evaluation is on the hot path of every call).
+pub enum KeyValues<'a> {
     /// This build does not know the key: never matches (fail closed).
     Unknown,
     /// A known key that this request does not carry.
     Absent,
-    Values(Vec<String>),
+    One(std::borrow::Cow<'a, str>),
+    Values(Vec<std::borrow::Cow<'a, str>>),
 }
 
 /// Three-valued outcome of a statement's conditions.
@@ -281,10 +316,12 @@ pub enum CondResult {
 }
 
 impl Condition {
-    fn eval(&self, lookup: &dyn Fn(&str) -> KeyValues) -> CondResult {
-        let values = match lookup(&self.key) {
+    fn eval<'a>(&self, lookup: &dyn Fn(&str) -> KeyValues<'a>) -> CondResult {
+        let found = lookup(&self.key);
+        let values: Option<&[std::borrow::Cow<'a, str>]> = match &found {
             KeyValues::Unknown => return CondResult::Unknown,
             KeyValues::Absent => None,
+            KeyValues::One(v) => Some(std::slice::from_ref(v)),
             KeyValues::Values(v) => Some(v),
         };
         let b = |x: bool| {
@@ -296,9 +333,15 @@ impl Condition {
         };
         if self.operator == Operator::Null {
             // "true": the key must be absent; "false": present.
-            let want_absent = self.values.iter().any(|v| v.eq_ignore_ascii_case("true"));
-            let want_present = self.values.iter().any(|v| v.eq_ignore_ascii_case("false"));
-            let absent = values.as_ref().is_none_or(|v| v.is_empty());
+            let want_absent = self
+                .values
+                .iter()
+                .any(|v| v.as_str().eq_ignore_ascii_case("true"));
+            let want_present = self
+                .values
+                .iter()
+                .any(|v| v.as_str().eq_ignore_ascii_case("false"));
+            let absent = values.is_none_or(|v| v.is_empty());
             return b((want_absent && absent) || (want_present && !absent));
         }
         let Some(values) = values else {
@@ -340,10 +383,10 @@ pub struct Statement {
     pub not_principals: Option<Vec<Principal>>,
     /// Lower-cased patterns; `None` means the statement names no action
     /// (it then applies to nothing).
-    pub actions: Option<Vec<String>>,
-    pub not_actions: Option<Vec<String>>,
-    pub resources: Option<Vec<String>>,
-    pub not_resources: Option<Vec<String>>,
+    pub actions: Option<Vec<Pattern>>,
+    pub not_actions: Option<Vec<Pattern>>,
+    pub resources: Option<Vec<Pattern>>,
+    pub not_resources: Option<Vec<Pattern>>,
     pub conditions: Vec<Condition>,
 }
 
@@ -357,8 +400,12 @@ impl Statement {
 
     /// Does the statement cover this action (e.g. `kms:Encrypt`)?
     pub fn covers_action(&self, action: &str) -> bool {
-        let a = action.to_ascii_lowercase();
-        let m = |pats: &Vec<String>| pats.iter().any(|p| WildMatch::new(p).matches(&a));
+        self.covers_action_lc(&action.to_ascii_lowercase())
+    }
+
+    /// `covers_action` for an already lower-cased action.
+    pub fn covers_action_lc(&self, a: &str) -> bool {
+        let m = |pats: &Vec<Pattern>| pats.iter().any(|p| p.matches(a));
         match (&self.actions, &self.not_actions) {
             (Some(p), _) => m(p),
             (None, Some(p)) => !m(p),
@@ -368,7 +415,7 @@ impl Statement {
 
     /// Does the statement cover this resource ARN?
     pub fn covers_resource(&self, arn: &str) -> bool {
-        let m = |pats: &Vec<String>| pats.iter().any(|p| WildMatch::new(p).matches(arn));
+        let m = |pats: &Vec<Pattern>| pats.iter().any(|p| p.matches(arn));
         match (&self.resources, &self.not_resources) {
             (Some(p), _) => m(p),
             (None, Some(p)) => !m(p),
@@ -376,7 +423,7 @@ impl Statement {
         }
     }
 
-    pub fn conditions(&self, lookup: &dyn Fn(&str) -> KeyValues) -> CondResult {
+    pub fn conditions<'a>(&self, lookup: &dyn Fn(&str) -> KeyValues<'a>) -> CondResult {
         let mut unknown = false;
         for c in &self.conditions {
             match c.eval(lookup) {
@@ -467,7 +514,7 @@ fn parse_aws_principal(v: &str) -> Result<Principal> {
         Ok(Principal::Account(parts[4].to_string()))
     } else if (resource.starts_with("user/") || resource.starts_with("role/")) && resource.len() > 5
     {
-        Ok(Principal::Arn(v.to_string()))
+        Ok(Principal::Arn(Pattern::new(v)))
     } else {
         Err(malformed(format!("invalid AWS principal \"{v}\"")))
     }
@@ -502,10 +549,10 @@ fn parse_condition_block(
             )));
         }
         for (key, vals) in keys {
-            let values: Vec<String> = vals
+            let values: Vec<Pattern> = vals
                 .into_vec()
                 .into_iter()
-                .map(Scalar::into_string)
+                .map(|v| Pattern::new(v.into_string()))
                 .collect();
             if values.is_empty() {
                 return Err(malformed(format!("condition key \"{key}\" has no values")));
@@ -522,8 +569,14 @@ fn parse_condition_block(
     Ok(out)
 }
 
-fn lower_all(v: Vec<String>) -> Vec<String> {
-    v.into_iter().map(|s| s.to_ascii_lowercase()).collect()
+fn lower_all(v: Vec<String>) -> Vec<Pattern> {
+    v.into_iter()
+        .map(|s| Pattern::new(s.to_ascii_lowercase()))
+        .collect()
+}
+
+fn patterns(v: Vec<String>) -> Vec<Pattern> {
+    v.into_iter().map(Pattern::new).collect()
 }
 
 /// Parse and validate a policy document.
@@ -594,8 +647,8 @@ pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy> {
             not_principals,
             actions: st.action.map(|a| lower_all(a.into_vec())),
             not_actions: st.not_action.map(|a| lower_all(a.into_vec())),
-            resources: st.resource.map(OneOrMany::into_vec),
-            not_resources: st.not_resource.map(OneOrMany::into_vec),
+            resources: st.resource.map(|r| patterns(r.into_vec())),
+            not_resources: st.not_resource.map(|r| patterns(r.into_vec())),
             conditions,
         });
     }
@@ -612,9 +665,9 @@ pub fn fuzz_parse_and_eval(text: &str) {
                 let _ = st.covers_action("kms:Encrypt");
                 let _ = st.covers_resource("arn:aws:kms:us-east-1:111122223333:key/k");
                 let _ = st.conditions(&|k: &str| match k {
-                    "kms:calleraccount" => KeyValues::Values(vec!["111122223333".into()]),
+                    "kms:calleraccount" => KeyValues::One("111122223333".into()),
                     "kms:encryptioncontextkeys" => KeyValues::Values(vec!["a".into(), "b".into()]),
-                    "aws:currenttime" => KeyValues::Values(vec!["2026-01-01T00:00:00Z".into()]),
+                    "aws:currenttime" => KeyValues::One("2026-01-01T00:00:00Z".into()),
                     "kms:viaservice" => KeyValues::Absent,
                     _ => KeyValues::Unknown,
                 });
@@ -716,7 +769,7 @@ mod tests {
             &vec![
                 Principal::Account("111122223333".into()),
                 Principal::Account("444455556666".into()),
-                Principal::Arn("arn:aws:iam::111122223333:role/r".into()),
+                Principal::Arn(Pattern::new("arn:aws:iam::111122223333:role/r")),
                 Principal::Service("s3.amazonaws.com".into()),
             ]
         );
@@ -724,7 +777,12 @@ mod tests {
         assert!(!st.covers_action("kms:DescribeKey"));
         assert!(!st.covers_action("KMS:GetKeyPolicy"));
         assert!(st.covers_resource("arn:aws:kms:us-east-1:111122223333:key/x"));
-        assert_eq!(st.conditions[0].values, vec!["tenant*", "1", "true"]);
+        let vals: Vec<&str> = st.conditions[0]
+            .values
+            .iter()
+            .map(Pattern::as_str)
+            .collect();
+        assert_eq!(vals, vec!["tenant*", "1", "true"]);
         assert_eq!(st.conditions[0].key, "kms:encryptioncontextkeys");
         assert!(st.conditions[1].if_exists);
     }
@@ -745,7 +803,7 @@ mod tests {
             }
             match &v {
                 None => KeyValues::Absent,
-                Some(v) => KeyValues::Values(v.clone()),
+                Some(v) => KeyValues::Values(v.iter().map(|s| s.clone().into()).collect()),
             }
         })
     }
@@ -918,5 +976,69 @@ mod tests {
                 serde_json::to_string(&val).unwrap());
             fuzz_parse_and_eval(&doc);
         }
+    }
+}
+
+/// Builders for the classic key policy statements (the AWS console's
+/// defaults), so applications can assemble policies without writing JSON.
+pub mod templates {
+    use serde_json::{json, Value};
+
+    /// Actions of key administrators: manage the key, never use it.
+    pub const ADMIN_ACTIONS: &[&str] = &[
+        "kms:Create*",
+        "kms:Describe*",
+        "kms:Enable*",
+        "kms:List*",
+        "kms:Put*",
+        "kms:Update*",
+        "kms:Revoke*",
+        "kms:Disable*",
+        "kms:Get*",
+        "kms:Delete*",
+        "kms:TagResource",
+        "kms:UntagResource",
+        "kms:ScheduleKeyDeletion",
+        "kms:CancelKeyDeletion",
+        "kms:RotateKeyOnDemand",
+    ];
+
+    /// Actions of key users: use the key, never manage it.
+    pub const USER_ACTIONS: &[&str] = &[
+        "kms:Encrypt",
+        "kms:Decrypt",
+        "kms:ReEncrypt*",
+        "kms:GenerateDataKey*",
+        "kms:DescribeKey",
+    ];
+
+    /// "Enable IAM User Permissions": the account (and through it, IAM).
+    pub fn account_root(account: &str) -> Value {
+        json!({"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+               "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+               "Action": "kms:*", "Resource": "*"})
+    }
+
+    pub fn key_administrators(principal_arns: &[&str]) -> Value {
+        json!({"Sid": "Allow access for Key Administrators", "Effect": "Allow",
+               "Principal": {"AWS": principal_arns}, "Action": ADMIN_ACTIONS, "Resource": "*"})
+    }
+
+    pub fn key_users(principal_arns: &[&str]) -> Value {
+        json!({"Sid": "Allow use of the key", "Effect": "Allow",
+               "Principal": {"AWS": principal_arns}, "Action": USER_ACTIONS, "Resource": "*"})
+    }
+
+    /// Lets key users attach the key to AWS resources through a service.
+    pub fn key_users_grants_for_aws_resources(principal_arns: &[&str]) -> Value {
+        json!({"Sid": "Allow attachment of persistent resources", "Effect": "Allow",
+               "Principal": {"AWS": principal_arns},
+               "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"], "Resource": "*",
+               "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}})
+    }
+
+    /// A policy document from statements.
+    pub fn document(statements: &[Value]) -> String {
+        json!({"Version": "2012-10-17", "Statement": statements}).to_string()
     }
 }

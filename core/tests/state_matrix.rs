@@ -149,6 +149,15 @@ fn ops() -> Vec<(&'static str, OpFn)> {
             })
             .map(drop)
         }),
+        ("CreateGrant", |k, id, _| {
+            k.create_grant(CreateGrantRequest {
+                key_id: id.into(),
+                grantee_principal: "arn:aws:iam::111122223333:role/app".into(),
+                operations: vec![strongroom::model::GrantOperation::Decrypt],
+                ..Default::default()
+            })
+            .map(drop)
+        }),
         ("DescribeKey", |k, id, _| {
             k.describe_key(DescribeKeyRequest {
                 key_id: id.into(),
@@ -190,6 +199,7 @@ fn expected(op: &str) -> [&'static str; 3] {
         "EnableKeyRotation" | "DisableKeyRotation" | "RotateKeyOnDemand" => [OK, D, S],
         "GetKeyRotationStatus" | "ListKeyRotations" => [OK, OK, S],
         "DescribeKey" | "ListResourceTags" | "ListAliases(key)" => [OK, OK, OK],
+        "CreateGrant" => [OK, D, S],
         other => panic!("no row for {other}"),
     }
 }
@@ -275,6 +285,7 @@ fn matrix_function_for_all_states() {
         (RotationConfig, [OK, D, S, S, U, U, S, OK]),
         (AliasTarget, [OK, OK, S, S, OK, OK, OK, OK]),
         (Always, [OK, OK, OK, OK, OK, OK, OK, OK]),
+        (CreateGrant, [OK, D, S, S, S, OK, S, OK]),
     ];
     for (class, row) in table {
         for (state, want) in states.iter().zip(row) {

@@ -102,8 +102,20 @@ fn run_scenario(scn: &Value) -> usize {
             continue;
         }
         let op = step["op"].as_str().unwrap();
-        let request = substitute(step.get("request").unwrap_or(&json!({})), &vars);
-        let result = kjson::call(&kms, op, request);
+        let mut request = substitute(step.get("request").unwrap_or(&json!({})), &vars);
+        // Policy documents may be written as JSON objects; the API takes text.
+        for field in ["Policy", "PolicyDocument"] {
+            if let Some(v) = request.get_mut(field) {
+                if v.is_object() {
+                    *v = Value::String(v.to_string());
+                }
+            }
+        }
+        let actor = match step.get("As") {
+            Some(c) => kms.as_caller(serde_json::from_value(substitute(c, &vars)).unwrap()),
+            None => kms.clone(),
+        };
+        let result = kjson::call(&actor, op, request);
         let ctx = format!("{name} step {i} ({op})");
         match (step.get("error"), result) {
             (Some(code), Err(e)) => {
@@ -142,6 +154,16 @@ fn scenarios() {
         steps += run_scenario(scn);
     }
     assert!(steps > 50, "only {steps} steps ran");
+}
+
+#[test]
+fn authorization() {
+    let doc = load("authorization.json");
+    let mut steps = 0;
+    for scn in doc["scenarios"].as_array().unwrap() {
+        steps += run_scenario(scn);
+    }
+    assert!(steps >= 200, "only {steps} steps ran");
 }
 
 #[test]
