@@ -25,6 +25,11 @@
 //! ```
 #![forbid(unsafe_code)]
 
+/// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 pub mod api;
 pub mod audit;
 mod authz;

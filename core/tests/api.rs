@@ -778,6 +778,30 @@ fn aws_managed_keys() {
         b"obj"
     );
     assert_eq!(code(kms.aws_managed_key("Bad Name")), "ValidationException");
+    // Its policy cannot be changed; other accounts cannot use it, even via the service.
+    let put = kms.put_key_policy(PutKeyPolicyRequest {
+        key_id: md.key_id.clone(),
+        policy: strongroom::kms::default_policy(ACCOUNT),
+        ..Default::default()
+    });
+    assert_eq!(code(put), "AccessDeniedException");
+    let outsider = kms.as_caller(
+        Caller::iam_user("444455556666", "carol").via_service("s3.us-east-1.amazonaws.com"),
+    );
+    let r = outsider.encrypt(EncryptRequest {
+        key_id: md.arn.clone(),
+        plaintext: b"x".into(),
+        ..Default::default()
+    });
+    assert_eq!(code(r), "AccessDeniedException");
+    let policy = kms
+        .get_key_policy(GetKeyPolicyRequest {
+            key_id: md.key_id.clone(),
+            policy_name: None,
+        })
+        .unwrap()
+        .policy;
+    assert!(policy.contains("kms:ViaService") && policy.contains("s3.us-east-1.amazonaws.com"));
 }
 
 #[test]
