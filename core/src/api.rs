@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::asym::{MacAlgorithm, MessageType, SigningAlgorithm};
 use crate::context::EncryptionContext;
 use crate::env::Millis;
 use crate::model::*;
@@ -327,4 +328,138 @@ response!(GetIdentityPolicyResponse {
     principal_arn: String,
     policy_name: String,
     policy_document: String
+});
+
+// ------------------------------------------------------------ asymmetric and HMAC
+
+request!(SignRequest {
+    key_id: String,
+    #[serde(with = "hex::serde")]
+    message: Vec<u8>,
+    /// RAW (default) or DIGEST.
+    message_type: Option<MessageType>,
+    signing_algorithm: Option<SigningAlgorithm>,
+    grant_tokens: Vec<String>,
+    dry_run: bool,
+});
+response!(SignResponse {
+    key_id: String,
+    /// DER (ECDSA) or raw RSA signature.
+    #[serde(with = "hex::serde")]
+    signature: Vec<u8>,
+    signing_algorithm: SigningAlgorithm,
+});
+request!(VerifyRequest {
+    key_id: String,
+    #[serde(with = "hex::serde")]
+    message: Vec<u8>,
+    message_type: Option<MessageType>,
+    #[serde(with = "hex::serde")]
+    signature: Vec<u8>,
+    signing_algorithm: Option<SigningAlgorithm>,
+    grant_tokens: Vec<String>,
+    dry_run: bool,
+});
+response!(VerifyResponse {
+    key_id: String,
+    signature_valid: bool,
+    signing_algorithm: SigningAlgorithm
+});
+
+request!(GetPublicKeyRequest { key_id: String, grant_tokens: Vec<String> });
+response!(GetPublicKeyResponse {
+    key_id: String,
+    /// DER SubjectPublicKeyInfo.
+    #[serde(with = "hex::serde")]
+    public_key: Vec<u8>,
+    key_spec: KeySpec,
+    key_usage: KeyUsage,
+    encryption_algorithms: Vec<EncryptionAlgorithm>,
+    signing_algorithms: Vec<SigningAlgorithm>,
+    key_agreement_algorithms: Vec<String>,
+});
+
+request!(DeriveSharedSecretRequest {
+    key_id: String,
+    /// Must be `ECDH`.
+    key_agreement_algorithm: Option<String>,
+    /// The peer's DER SubjectPublicKeyInfo.
+    #[serde(with = "hex::serde")]
+    public_key: Vec<u8>,
+    grant_tokens: Vec<String>,
+    dry_run: bool,
+});
+
+/// DeriveSharedSecret's answer; the secret is zeroized on drop.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeriveSharedSecretResponse {
+    pub key_id: String,
+    pub shared_secret: Plaintext,
+    pub key_agreement_algorithm: String,
+    pub key_origin: Origin,
+}
+
+request!(GenerateMacRequest {
+    key_id: String,
+    #[serde(with = "hex::serde")]
+    message: Vec<u8>,
+    mac_algorithm: Option<MacAlgorithm>,
+    grant_tokens: Vec<String>,
+    dry_run: bool,
+});
+response!(GenerateMacResponse {
+    key_id: String,
+    #[serde(with = "hex::serde")]
+    mac: Vec<u8>,
+    mac_algorithm: MacAlgorithm,
+});
+request!(VerifyMacRequest {
+    key_id: String,
+    #[serde(with = "hex::serde")]
+    message: Vec<u8>,
+    mac_algorithm: Option<MacAlgorithm>,
+    #[serde(with = "hex::serde")]
+    mac: Vec<u8>,
+    grant_tokens: Vec<String>,
+    dry_run: bool,
+});
+response!(VerifyMacResponse {
+    key_id: String,
+    mac_valid: bool,
+    mac_algorithm: MacAlgorithm
+});
+
+request!(GenerateDataKeyPairRequest {
+    key_id: String,
+    key_pair_spec: Option<KeySpec>,
+    encryption_context: EncryptionContext,
+    grant_tokens: Vec<String>,
+    dry_run: bool,
+});
+
+/// GenerateDataKeyPair's answer; the private key is zeroized on drop.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyPairResponse {
+    #[serde(with = "hex::serde")]
+    pub private_key_ciphertext_blob: Vec<u8>,
+    /// PKCS#8 DER.
+    pub private_key_plaintext: Plaintext,
+    /// DER SubjectPublicKeyInfo.
+    #[serde(with = "hex::serde")]
+    pub public_key: Vec<u8>,
+    pub key_id: String,
+    pub key_pair_spec: KeySpec,
+    pub key_material_id: String,
+}
+
+response!(GenerateDataKeyPairWithoutPlaintextResponse {
+    #[serde(with = "hex::serde")]
+    private_key_ciphertext_blob: Vec<u8>,
+    #[serde(with = "hex::serde")]
+    public_key: Vec<u8>,
+    key_id: String,
+    key_pair_spec: KeySpec,
+    key_material_id: String,
 });

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::asym::{AsymKey, MacAlgorithm, MessageType, SigningAlgorithm};
+use crate::model::KeySpec;
 use crate::secret::Plaintext;
 
 use crate::blob::{self, ParsedBlob, MATERIAL_ID_LEN, SALT_LEN};
@@ -73,6 +75,8 @@ const VALUE_AAD: &[u8] = b"strongroom/v1/value";
 
 pub(crate) struct Hsm {
     materials: HashMap<MaterialHandle, SecretKey>,
+    /// Asymmetric and HMAC keys.
+    asym: HashMap<MaterialHandle, AsymKey>,
     /// Seals everything written to the store; derived from the root key.
     seal_key: SecretKey,
     rng: Arc<dyn Rng>,
@@ -94,6 +98,7 @@ impl Hsm {
     pub fn new(root_key: SecretKey, rng: Arc<dyn Rng>) -> Self {
         Hsm {
             materials: HashMap::new(),
+            asym: HashMap::new(),
             seal_key: root_key.derive(SEAL_INFO),
             rng,
         }
@@ -172,6 +177,103 @@ impl Hsm {
         Ok((handle, sealed))
     }
 
+    /// Generate asymmetric or HMAC material for a key.
+    pub fn generate_asym(
+        &mut self,
+        key_id: &str,
+        spec: KeySpec,
+    ) -> Result<(MaterialHandle, Vec<u8>)> {
+        let key = AsymKey::generate(spec, &*self.rng)?;
+        let bytes = key.to_bytes()?;
+        let handle = MaterialHandle {
+            key_id: key_id.to_string(),
+            material_id: crypto::hmac_sha256(&bytes, &[MATERIAL_ID_INFO, key_id.as_bytes()]),
+        };
+        let sealed = self.seal(
+            &[MATERIAL_AAD, &[0], key_id.as_bytes(), &handle.material_id],
+            &bytes,
+        )?;
+        self.asym.insert(handle.clone(), key);
+        Ok((handle, sealed))
+    }
+
+    fn asym_key(&self, handle: &MaterialHandle) -> Result<&AsymKey> {
+        self.asym
+            .get(handle)
+            .ok_or_else(|| Error::internal("key material is not loaded"))
+    }
+
+    pub fn public_key(&self, h: &MaterialHandle) -> Result<Vec<u8>> {
+        self.asym_key(h)?.public_key_der()
+    }
+
+    pub fn sign(
+        &self,
+        h: &MaterialHandle,
+        alg: SigningAlgorithm,
+        mt: MessageType,
+        msg: &[u8],
+    ) -> Result<Vec<u8>> {
+        self.asym_key(h)?.sign(alg, mt, msg, &*self.rng)
+    }
+
+    pub fn verify(
+        &self,
+        h: &MaterialHandle,
+        alg: SigningAlgorithm,
+        mt: MessageType,
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<bool> {
+        self.asym_key(h)?.verify(alg, mt, msg, sig)
+    }
+
+    pub fn derive_shared_secret(&self, h: &MaterialHandle, peer: &[u8]) -> Result<Plaintext> {
+        Ok(Plaintext::new(
+            self.asym_key(h)?.derive_shared_secret(peer)?,
+        ))
+    }
+
+    pub fn rsa_encrypt(&self, h: &MaterialHandle, pt: &[u8]) -> Result<Vec<u8>> {
+        self.asym_key(h)?.rsa_encrypt(pt, &*self.rng)
+    }
+
+    pub fn rsa_decrypt(&self, h: &MaterialHandle, ct: &[u8]) -> Result<Plaintext> {
+        Ok(Plaintext::new(
+            self.asym_key(h)?.rsa_decrypt(ct, &*self.rng)?,
+        ))
+    }
+
+    pub fn mac(&self, h: &MaterialHandle, alg: MacAlgorithm, msg: &[u8]) -> Result<Vec<u8>> {
+        self.asym_key(h)?.mac(alg, msg)
+    }
+
+    pub fn verify_mac(
+        &self,
+        h: &MaterialHandle,
+        alg: MacAlgorithm,
+        msg: &[u8],
+        tag: &[u8],
+    ) -> Result<bool> {
+        self.asym_key(h)?.verify_mac(alg, msg, tag)
+    }
+
+    /// A fresh key pair for the caller: public key (DER SPKI), private key
+    /// (PKCS#8 DER) and the private key encrypted under a symmetric KMS key.
+    /// The pair is generated here and exists nowhere else.
+    pub fn generate_data_key_pair(
+        &self,
+        spec: KeySpec,
+        wrapping: &MaterialHandle,
+        context_encoding: &[u8],
+    ) -> Result<(Vec<u8>, Plaintext, Vec<u8>)> {
+        let pair = AsymKey::generate(spec, &*self.rng)?;
+        let public = pair.public_key_der()?;
+        let private = pair.private_pkcs8()?;
+        let blob = self.encrypt(wrapping, context_encoding, &private)?;
+        Ok((public, Plaintext::new(private), blob))
+    }
+
     /// Load sealed material from the store.
     pub fn load_material(&mut self, handle: &MaterialHandle, sealed: &[u8]) -> Result<()> {
         let opened = self
@@ -185,6 +287,16 @@ impl Hsm {
                 sealed,
             )
             .ok_or_else(|| Error::corrupted("sealed key material failed authentication"))?;
+        if opened.len() != KEY_LEN {
+            let key = AsymKey::from_bytes(&opened)
+                .ok_or_else(|| Error::corrupted("sealed key material is unreadable"))?;
+            let id = crypto::hmac_sha256(&opened, &[MATERIAL_ID_INFO, handle.key_id.as_bytes()]);
+            if !bool::from(id.ct_eq(&handle.material_id)) {
+                return Err(Error::corrupted("key material does not match its id"));
+            }
+            self.asym.insert(handle.clone(), key);
+            return Ok(());
+        }
         let bytes: [u8; KEY_LEN] = opened[..]
             .try_into()
             .map_err(|_| Error::corrupted("sealed key material has the wrong length"))?;
@@ -197,12 +309,13 @@ impl Hsm {
     }
 
     pub fn has_material(&self, handle: &MaterialHandle) -> bool {
-        self.materials.contains_key(handle)
+        self.materials.contains_key(handle) || self.asym.contains_key(handle)
     }
 
     /// Destroy every material version of a key (zeroized on drop).
     pub fn destroy_key(&mut self, key_id: &str) {
         self.materials.retain(|h, _| h.key_id != key_id);
+        self.asym.retain(|h, _| h.key_id != key_id);
     }
 
     fn blob_keys(

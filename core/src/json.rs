@@ -56,6 +56,14 @@ pub const OPERATIONS: &[&str] = &[
     "PutIdentityPolicy",
     "GetIdentityPolicy",
     "DeleteIdentityPolicy",
+    "Sign",
+    "Verify",
+    "GetPublicKey",
+    "DeriveSharedSecret",
+    "GenerateMac",
+    "VerifyMac",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
 ];
 
 /// Run one operation. Unknown operations are a `ValidationException`.
@@ -126,6 +134,16 @@ fn call_inner(kms: &Kms, operation: &str, request: Value) -> Result<Value> {
         "PutIdentityPolicy" => kms.put_identity_policy(req(r)?).map(|_| json!({})),
         "GetIdentityPolicy" => out(kms.get_identity_policy(req(r)?)?),
         "DeleteIdentityPolicy" => kms.delete_identity_policy(req(r)?).map(|_| json!({})),
+        "Sign" => out(kms.sign(req(r)?)?),
+        "Verify" => out(kms.verify(req(r)?)?),
+        "GetPublicKey" => out(kms.get_public_key(req(r)?)?),
+        "DeriveSharedSecret" => out(kms.derive_shared_secret(req(r)?)?),
+        "GenerateMac" => out(kms.generate_mac(req(r)?)?),
+        "VerifyMac" => out(kms.verify_mac(req(r)?)?),
+        "GenerateDataKeyPair" => out(kms.generate_data_key_pair(req(r)?)?),
+        "GenerateDataKeyPairWithoutPlaintext" => {
+            out(kms.generate_data_key_pair_without_plaintext(req(r)?)?)
+        }
         other => Err(Error::validation(format!("unknown operation '{other}'"))),
     }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::api::*;
+use crate::asym::{self, MessageType, SigningAlgorithm};
 use crate::audit::{self, AuditEvent, AuditHead, AuditVerification, BodyRef, StoredEvent};
 use crate::authz::{self, Decision, Facts};
 use crate::blob;
@@ -743,6 +744,25 @@ impl State {
             material_id: hexid,
             created_ms: now,
             rotation_type,
+        })
+    }
+
+    fn new_asym_material(
+        &mut self,
+        key_id: &str,
+        spec: KeySpec,
+        now: Millis,
+    ) -> Result<MaterialVersion> {
+        let (handle, sealed) = self.hsm.generate_asym(key_id, spec)?;
+        let hexid = handle.material_id_hex();
+        self.batch.push(Mutation::Put {
+            name: material_name(key_id, &hexid),
+            value: sealed,
+        });
+        Ok(MaterialVersion {
+            material_id: hexid,
+            created_ms: now,
+            rotation_type: None,
         })
     }
 
@@ -1487,17 +1507,7 @@ impl Kms {
             let spec = req.key_spec.unwrap_or(KeySpec::SymmetricDefault);
             let usage = req.key_usage.unwrap_or(KeyUsage::EncryptDecrypt);
             let origin = req.origin.unwrap_or(Origin::AwsKms);
-            if spec != KeySpec::SymmetricDefault {
-                return Err(Error::new(
-                    ErrorCode::UnsupportedOperation,
-                    format!("KeySpec {spec} is not supported by this version of Strongroom"),
-                ));
-            }
-            if usage != KeyUsage::EncryptDecrypt {
-                return Err(Error::validation(format!(
-                    "KeyUsage {usage} is not compatible with KeySpec {spec}"
-                )));
-            }
+            asym::supported(spec, usage)?;
             if origin != Origin::AwsKms {
                 return Err(Error::new(
                     ErrorCode::UnsupportedOperation,
@@ -1515,6 +1525,8 @@ impl Kms {
                 cx,
                 NewKey {
                     description,
+                    spec,
+                    usage,
                     manager: KeyManager::Customer,
                     multi_region: req.multi_region,
                     tags: req.tags,
@@ -1559,6 +1571,8 @@ impl Kms {
                 st,
                 cx,
                 NewKey {
+                    spec: KeySpec::SymmetricDefault,
+                    usage: KeyUsage::EncryptDecrypt,
                     description: format!(
                         "Default key that protects my {service} data when no other key is defined"
                     ),
@@ -2084,6 +2098,20 @@ impl Kms {
             allowed?;
             let rec = st.rec(&id);
             check_state(OpClass::Crypto, rec.state, &rec.arn)?;
+            if is_rsa(rec) && rec.key_usage == KeyUsage::EncryptDecrypt {
+                check_rsa_encryption(rec, req.encryption_algorithm, au.context.as_ref())?;
+                if req.dry_run {
+                    return Err(dry_run_ok());
+                }
+                let handle = st.current_handle(rec)?;
+                let ct = st.hsm.rsa_encrypt(&handle, req.plaintext.as_bytes())?;
+                return Ok(EncryptResponse {
+                    ciphertext_blob: ct,
+                    key_id: rec.arn.clone(),
+                    encryption_algorithm: EncryptionAlgorithm::RsaesOaepSha256,
+                    key_material_id: rec.current_material_id().unwrap_or_default().to_string(),
+                });
+            }
             check_symmetric_encrypt(rec, req.encryption_algorithm)?;
             if req.dry_run {
                 return Err(dry_run_ok());
@@ -2162,6 +2190,50 @@ impl Kms {
             au.context = Some(std::mem::take(&mut req.encryption_context));
             let enc = enc?;
             st.validate_grant_tokens(&req.grant_tokens)?;
+            if let Some(k) = req.key_id.as_deref() {
+                let id = st.resolve(cx, k)?;
+                let rec = st.rec(&id);
+                if is_rsa(rec) {
+                    au.key_arn = Some(rec.arn.clone());
+                    let ctx = au.context.take().unwrap_or_default();
+                    let allowed = st.authorize(
+                        cx,
+                        "kms:Decrypt",
+                        Some(&id),
+                        Facts {
+                            request_key_id: Some(k),
+                            encryption_context: Some(&ctx),
+                            encryption_algorithm: req.encryption_algorithm.map(|a| a.as_str()),
+                            ..Default::default()
+                        },
+                        au,
+                    );
+                    au.context = Some(ctx);
+                    allowed?;
+                    let rec = st.rec(&id);
+                    check_state(OpClass::Crypto, rec.state, &rec.arn)?;
+                    if rec.key_usage != KeyUsage::EncryptDecrypt {
+                        return Err(wrong_usage(rec, "decrypt"));
+                    }
+                    check_rsa_encryption(rec, req.encryption_algorithm, au.context.as_ref())?;
+                    if req.ciphertext_blob.is_empty()
+                        || req.ciphertext_blob.len() > blob::MAX_BLOB_LEN
+                    {
+                        return Err(Error::validation("CiphertextBlob must be 1 to 6144 bytes"));
+                    }
+                    if req.dry_run {
+                        return Err(dry_run_ok());
+                    }
+                    let handle = st.current_handle(rec)?;
+                    let plaintext = st.hsm.rsa_decrypt(&handle, &req.ciphertext_blob)?;
+                    return Ok(DecryptResponse {
+                        key_id: rec.arn.clone(),
+                        plaintext,
+                        encryption_algorithm: EncryptionAlgorithm::RsaesOaepSha256,
+                        key_material_id: rec.current_material_id().unwrap_or_default().to_string(),
+                    });
+                }
+            }
             let ctx = au.context.take().unwrap_or_default();
             let found = Self::source_key(
                 st,
@@ -2544,6 +2616,375 @@ impl Kms {
                 next_marker,
                 truncated,
             })
+        })
+    }
+
+    // ------------------------------------------------------------ asymmetric and HMAC
+
+    /// Resolve, authorize, state-check and usage-check the key of an
+    /// asymmetric/HMAC operation; returns the key id.
+    #[allow(clippy::too_many_arguments)]
+    fn asym_key(
+        st: &State,
+        cx: &Ctx,
+        au: &mut AuditInfo,
+        action: &str,
+        key_id: &str,
+        usage: &[KeyUsage],
+        facts: Facts<'_>,
+    ) -> Result<String> {
+        let id = st.resolve(cx, key_id)?;
+        au.key_arn = Some(cx.key_arn(&id));
+        st.authorize(cx, action, Some(&id), facts, au)?;
+        let rec = st.rec(&id);
+        check_state(OpClass::Crypto, rec.state, &rec.arn)?;
+        if !usage.contains(&rec.key_usage) || rec.key_spec == KeySpec::SymmetricDefault {
+            return Err(wrong_usage(rec, action.trim_start_matches("kms:")));
+        }
+        Ok(id)
+    }
+
+    fn check_message(msg: &[u8]) -> Result<()> {
+        if msg.is_empty() || msg.len() > MAX_PLAINTEXT {
+            return Err(Error::validation("Message must be 1 to 4096 bytes"));
+        }
+        Ok(())
+    }
+
+    fn signing_alg(rec: &KeyRecord, alg: Option<SigningAlgorithm>) -> Result<SigningAlgorithm> {
+        let alg = alg.ok_or_else(|| Error::validation("SigningAlgorithm is required"))?;
+        if !SigningAlgorithm::for_spec(rec.key_spec).contains(&alg) {
+            return Err(Error::new(
+                ErrorCode::InvalidKeyUsage,
+                format!(
+                    "{} ({}) does not support signing algorithm {}",
+                    rec.arn,
+                    rec.key_spec,
+                    alg.as_str()
+                ),
+            ));
+        }
+        Ok(alg)
+    }
+
+    pub fn sign(&self, req: SignRequest) -> Result<SignResponse> {
+        self.call("Sign", |st, cx, au| {
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            Self::check_message(&req.message)?;
+            let mt = req.message_type.unwrap_or(MessageType::Raw);
+            let id = Self::asym_key(
+                st,
+                cx,
+                au,
+                "kms:Sign",
+                &req.key_id,
+                &[KeyUsage::SignVerify],
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+            )?;
+            let rec = st.rec(&id);
+            let alg = Self::signing_alg(rec, req.signing_algorithm)?;
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            let h = st.current_handle(rec)?;
+            Ok(SignResponse {
+                key_id: rec.arn.clone(),
+                signature: st.hsm.sign(&h, alg, mt, &req.message)?,
+                signing_algorithm: alg,
+            })
+        })
+    }
+
+    /// A signature that does not verify is `KMSInvalidSignatureException`,
+    /// never a `false` result.
+    pub fn verify(&self, req: VerifyRequest) -> Result<VerifyResponse> {
+        self.call("Verify", |st, cx, au| {
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            Self::check_message(&req.message)?;
+            if req.signature.is_empty() || req.signature.len() > 6144 {
+                return Err(Error::validation("Signature must be 1 to 6144 bytes"));
+            }
+            let mt = req.message_type.unwrap_or(MessageType::Raw);
+            let id = Self::asym_key(
+                st,
+                cx,
+                au,
+                "kms:Verify",
+                &req.key_id,
+                &[KeyUsage::SignVerify],
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+            )?;
+            let rec = st.rec(&id);
+            let alg = Self::signing_alg(rec, req.signing_algorithm)?;
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            let h = st.current_handle(rec)?;
+            if !st.hsm.verify(&h, alg, mt, &req.message, &req.signature)? {
+                return Err(Error::new(
+                    ErrorCode::KmsInvalidSignature,
+                    format!("The signature does not verify with {}", rec.arn),
+                ));
+            }
+            Ok(VerifyResponse {
+                key_id: rec.arn.clone(),
+                signature_valid: true,
+                signing_algorithm: alg,
+            })
+        })
+    }
+
+    pub fn get_public_key(&self, req: GetPublicKeyRequest) -> Result<GetPublicKeyResponse> {
+        self.call("GetPublicKey", |st, cx, au| {
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:GetPublicKey",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            let rec = st.rec(&id);
+            check_state(OpClass::Crypto, rec.state, &rec.arn)?;
+            if rec.key_spec == KeySpec::SymmetricDefault
+                || rec.key_usage == KeyUsage::GenerateVerifyMac
+            {
+                return Err(Error::new(
+                    ErrorCode::UnsupportedOperation,
+                    format!(
+                        "{} is a {} key and has no public key",
+                        rec.arn, rec.key_spec
+                    ),
+                ));
+            }
+            let h = st.current_handle(rec)?;
+            let md = rec.metadata();
+            Ok(GetPublicKeyResponse {
+                key_id: rec.arn.clone(),
+                public_key: st.hsm.public_key(&h)?,
+                key_spec: rec.key_spec,
+                key_usage: rec.key_usage,
+                encryption_algorithms: md.encryption_algorithms,
+                signing_algorithms: md.signing_algorithms,
+                key_agreement_algorithms: md.key_agreement_algorithms,
+            })
+        })
+    }
+
+    pub fn derive_shared_secret(
+        &self,
+        req: DeriveSharedSecretRequest,
+    ) -> Result<DeriveSharedSecretResponse> {
+        self.call("DeriveSharedSecret", |st, cx, au| {
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            match req.key_agreement_algorithm.as_deref() {
+                Some("ECDH") => {}
+                _ => return Err(Error::validation("KeyAgreementAlgorithm must be ECDH")),
+            }
+            if req.public_key.is_empty() || req.public_key.len() > 8192 {
+                return Err(Error::validation("PublicKey must be 1 to 8192 bytes"));
+            }
+            let id = Self::asym_key(
+                st,
+                cx,
+                au,
+                "kms:DeriveSharedSecret",
+                &req.key_id,
+                &[KeyUsage::KeyAgreement],
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+            )?;
+            let rec = st.rec(&id);
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            let h = st.current_handle(rec)?;
+            Ok(DeriveSharedSecretResponse {
+                key_id: rec.arn.clone(),
+                shared_secret: st.hsm.derive_shared_secret(&h, &req.public_key)?,
+                key_agreement_algorithm: "ECDH".into(),
+                key_origin: rec.origin,
+            })
+        })
+    }
+
+    pub fn generate_mac(&self, req: GenerateMacRequest) -> Result<GenerateMacResponse> {
+        self.call("GenerateMac", |st, cx, au| {
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            Self::check_message(&req.message)?;
+            let alg = req
+                .mac_algorithm
+                .ok_or_else(|| Error::validation("MacAlgorithm is required"))?;
+            let id = Self::asym_key(
+                st,
+                cx,
+                au,
+                "kms:GenerateMac",
+                &req.key_id,
+                &[KeyUsage::GenerateVerifyMac],
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+            )?;
+            let rec = st.rec(&id);
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            let h = st.current_handle(rec)?;
+            Ok(GenerateMacResponse {
+                key_id: rec.arn.clone(),
+                mac: st.hsm.mac(&h, alg, &req.message)?,
+                mac_algorithm: alg,
+            })
+        })
+    }
+
+    /// A MAC that does not match is `KMSInvalidMacException` (compared in
+    /// constant time), never a `false` result.
+    pub fn verify_mac(&self, req: VerifyMacRequest) -> Result<VerifyMacResponse> {
+        self.call("VerifyMac", |st, cx, au| {
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            Self::check_message(&req.message)?;
+            if req.mac.is_empty() || req.mac.len() > 6144 {
+                return Err(Error::validation("Mac must be 1 to 6144 bytes"));
+            }
+            let alg = req
+                .mac_algorithm
+                .ok_or_else(|| Error::validation("MacAlgorithm is required"))?;
+            let id = Self::asym_key(
+                st,
+                cx,
+                au,
+                "kms:VerifyMac",
+                &req.key_id,
+                &[KeyUsage::GenerateVerifyMac],
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+            )?;
+            let rec = st.rec(&id);
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            let h = st.current_handle(rec)?;
+            if !st.hsm.verify_mac(&h, alg, &req.message, &req.mac)? {
+                return Err(Error::new(
+                    ErrorCode::KmsInvalidMac,
+                    format!("The MAC does not verify with {}", rec.arn),
+                ));
+            }
+            Ok(VerifyMacResponse {
+                key_id: rec.arn.clone(),
+                mac_valid: true,
+                mac_algorithm: alg,
+            })
+        })
+    }
+
+    fn gdkp(
+        &self,
+        op: &'static str,
+        mut req: GenerateDataKeyPairRequest,
+    ) -> Result<GenerateDataKeyPairResponse> {
+        self.call(op, move |st, cx, au| {
+            let enc = canonical_encoding(&req.encryption_context);
+            au.context = Some(std::mem::take(&mut req.encryption_context));
+            let enc = enc?;
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            let spec = req
+                .key_pair_spec
+                .ok_or_else(|| Error::validation("KeyPairSpec is required"))?;
+            match spec {
+                KeySpec::EccNistP256
+                | KeySpec::EccNistP384
+                | KeySpec::Rsa2048
+                | KeySpec::Rsa3072
+                | KeySpec::Rsa4096 => {}
+                KeySpec::EccNistP521
+                | KeySpec::EccSecgP256k1
+                | KeySpec::EccNistEdwards25519
+                | KeySpec::Sm2 => {
+                    return Err(Error::new(
+                        ErrorCode::UnsupportedOperation,
+                        format!(
+                            "KeyPairSpec {spec} is not supported by this version of Strongroom"
+                        ),
+                    ))
+                }
+                _ => return Err(Error::validation(format!("{spec} is not a key pair spec"))),
+            }
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            let ctx = au.context.take().unwrap_or_default();
+            let allowed = st.authorize(
+                cx,
+                &format!("kms:{op}"),
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    encryption_context: Some(&ctx),
+                    ..Default::default()
+                },
+                au,
+            );
+            au.context = Some(ctx);
+            allowed?;
+            let rec = st.rec(&id);
+            check_state(OpClass::Crypto, rec.state, &rec.arn)?;
+            check_symmetric_encrypt(rec, None)?;
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            let h = st.current_handle(rec)?;
+            let (public_key, private, blob) = st.hsm.generate_data_key_pair(spec, &h, &enc)?;
+            Ok(GenerateDataKeyPairResponse {
+                private_key_ciphertext_blob: blob,
+                private_key_plaintext: private,
+                public_key,
+                key_id: rec.arn.clone(),
+                key_pair_spec: spec,
+                key_material_id: rec.current_material_id().unwrap_or_default().to_string(),
+            })
+        })
+    }
+
+    /// A key pair whose private key is returned in plaintext (PKCS#8 DER)
+    /// and encrypted under a symmetric KMS key with the encryption context.
+    pub fn generate_data_key_pair(
+        &self,
+        req: GenerateDataKeyPairRequest,
+    ) -> Result<GenerateDataKeyPairResponse> {
+        self.gdkp("GenerateDataKeyPair", req)
+    }
+
+    /// The same, without the plaintext private key (dropped and zeroized
+    /// inside the HSM).
+    pub fn generate_data_key_pair_without_plaintext(
+        &self,
+        req: GenerateDataKeyPairRequest,
+    ) -> Result<GenerateDataKeyPairWithoutPlaintextResponse> {
+        let r = self.gdkp("GenerateDataKeyPairWithoutPlaintext", req)?;
+        Ok(GenerateDataKeyPairWithoutPlaintextResponse {
+            private_key_ciphertext_blob: r.private_key_ciphertext_blob,
+            public_key: r.public_key,
+            key_id: r.key_id,
+            key_pair_spec: r.key_pair_spec,
+            key_material_id: r.key_material_id,
         })
     }
 
@@ -3289,6 +3730,8 @@ pub fn default_policy(account: &str) -> String {
 
 struct NewKey {
     description: String,
+    spec: KeySpec,
+    usage: KeyUsage,
     manager: KeyManager,
     multi_region: bool,
     tags: Vec<Tag>,
@@ -3309,9 +3752,16 @@ fn new_key_record(st: &mut State, cx: &Ctx, k: NewKey) -> Result<KeyRecord> {
     if st.keys.contains_key(&key_id) {
         return Err(Error::internal("key id collision"));
     }
-    let mv = st.new_material(&key_id, cx.now, None)?;
+    let mv = if k.spec == KeySpec::SymmetricDefault {
+        st.new_material(&key_id, cx.now, None)?
+    } else {
+        st.new_asym_material(&key_id, k.spec, cx.now)?
+    };
     let mut rotation = RotationSettings::default();
-    if st.settings.rotation_required && k.manager == KeyManager::Customer {
+    if st.settings.rotation_required
+        && k.manager == KeyManager::Customer
+        && k.spec == KeySpec::SymmetricDefault
+    {
         rotation.enabled = true;
         rotation.period_days = Some(DEFAULT_ROTATION_DAYS);
         rotation.next_rotation_ms = Some(cx.now + DEFAULT_ROTATION_DAYS as u64 * MS_PER_DAY);
@@ -3324,8 +3774,8 @@ fn new_key_record(st: &mut State, cx: &Ctx, k: NewKey) -> Result<KeyRecord> {
         created_ms: cx.now,
         description: k.description,
         state: KeyState::Enabled,
-        key_spec: KeySpec::SymmetricDefault,
-        key_usage: KeyUsage::EncryptDecrypt,
+        key_spec: k.spec,
+        key_usage: k.usage,
         origin: Origin::AwsKms,
         key_manager: k.manager,
         multi_region: k.multi_region,
@@ -3472,4 +3922,50 @@ pub fn aws_managed_policy(account: &str, region: &str, service: &str) -> String 
     format!(
         r#"{{"Version":"2012-10-17","Id":"auto-{service}","Statement":[{{"Sid":"Allow access through {service} for all principals in the account that are authorized to use {service}","Effect":"Allow","Principal":{{"AWS":"*"}},"Action":["kms:Encrypt","kms:Decrypt","kms:ReEncrypt*","kms:GenerateDataKey*","kms:CreateGrant","kms:DescribeKey"],"Resource":"*","Condition":{{"StringEquals":{{"kms:ViaService":"{service}.{region}.amazonaws.com","kms:CallerAccount":"{account}"}}}}}},{{"Sid":"Allow direct access to key metadata to the account","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":["kms:Describe*","kms:Get*","kms:List*"],"Resource":"*"}}]}}"#
     )
+}
+
+fn is_rsa(rec: &KeyRecord) -> bool {
+    matches!(
+        rec.key_spec,
+        KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096
+    )
+}
+
+fn wrong_usage(rec: &KeyRecord, what: &str) -> Error {
+    Error::new(
+        ErrorCode::InvalidKeyUsage,
+        format!(
+            "{} ({} {}) cannot be used to {what}",
+            rec.arn, rec.key_spec, rec.key_usage
+        ),
+    )
+}
+
+/// RSA encryption: RSAES_OAEP_SHA_256 must be named, and asymmetric keys take
+/// no encryption context (as in AWS).
+fn check_rsa_encryption(
+    rec: &KeyRecord,
+    alg: Option<EncryptionAlgorithm>,
+    ctx: Option<&EncryptionContext>,
+) -> Result<()> {
+    match alg {
+        Some(EncryptionAlgorithm::RsaesOaepSha256) => {}
+        Some(other) => {
+            return Err(Error::new(
+                ErrorCode::InvalidKeyUsage,
+                format!("{} supports RSAES_OAEP_SHA_256, not {other}", rec.arn),
+            ))
+        }
+        None => {
+            return Err(Error::validation(
+                "EncryptionAlgorithm is required for asymmetric keys (RSAES_OAEP_SHA_256)",
+            ))
+        }
+    }
+    if ctx.is_some_and(|c| !c.is_empty()) {
+        return Err(Error::validation(
+            "EncryptionContext is not supported with asymmetric keys",
+        ));
+    }
+    Ok(())
 }

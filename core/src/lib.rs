@@ -31,6 +31,7 @@
 struct ReadmeDoctests;
 
 pub mod api;
+pub mod asym;
 pub mod audit;
 mod authz;
 pub mod blob;

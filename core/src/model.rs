@@ -191,8 +191,23 @@ impl KeyRecord {
             key_manager: self.key_manager,
             key_spec: self.key_spec,
             customer_master_key_spec: self.key_spec,
-            encryption_algorithms: if self.key_usage == KeyUsage::EncryptDecrypt {
-                vec![EncryptionAlgorithm::SymmetricDefault]
+            encryption_algorithms: match (self.key_usage, self.key_spec) {
+                (KeyUsage::EncryptDecrypt, KeySpec::SymmetricDefault) => {
+                    vec![EncryptionAlgorithm::SymmetricDefault]
+                }
+                (KeyUsage::EncryptDecrypt, _) => vec![EncryptionAlgorithm::RsaesOaepSha256],
+                _ => vec![],
+            },
+            signing_algorithms: if self.key_usage == KeyUsage::SignVerify {
+                crate::asym::SigningAlgorithm::for_spec(self.key_spec).to_vec()
+            } else {
+                vec![]
+            },
+            mac_algorithms: crate::asym::MacAlgorithm::for_spec(self.key_spec)
+                .into_iter()
+                .collect(),
+            key_agreement_algorithms: if self.key_usage == KeyUsage::KeyAgreement {
+                vec!["ECDH".into()]
             } else {
                 vec![]
             },
@@ -222,6 +237,12 @@ pub struct KeyMetadata {
     pub key_spec: KeySpec,
     pub customer_master_key_spec: KeySpec,
     pub encryption_algorithms: Vec<EncryptionAlgorithm>,
+    #[serde(default)]
+    pub signing_algorithms: Vec<crate::asym::SigningAlgorithm>,
+    #[serde(default)]
+    pub mac_algorithms: Vec<crate::asym::MacAlgorithm>,
+    #[serde(default)]
+    pub key_agreement_algorithms: Vec<String>,
     pub multi_region: bool,
     pub pending_deletion_window_in_days: Option<u32>,
     pub current_key_material_id: Option<String>,

@@ -1,0 +1,812 @@
+//! Asymmetric and HMAC keys through the public API (kms-semantics §4–5).
+mod common;
+use common::*;
+use p256::ecdsa::signature::hazmat::PrehashVerifier;
+use p256::ecdsa::signature::Verifier;
+use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey};
+use strongroom::api::*;
+use strongroom::asym::{MacAlgorithm, MessageType, SigningAlgorithm};
+use strongroom::model::*;
+use strongroom::{ErrorCode, Kms};
+
+fn create(kms: &Kms, spec: KeySpec, usage: KeyUsage) -> KeyMetadata {
+    kms.create_key(CreateKeyRequest {
+        key_spec: Some(spec),
+        key_usage: Some(usage),
+        ..Default::default()
+    })
+    .unwrap()
+    .key_metadata
+}
+
+fn public_key(kms: &Kms, id: &str) -> GetPublicKeyResponse {
+    kms.get_public_key(GetPublicKeyRequest {
+        key_id: id.into(),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn sign(kms: &Kms, id: &str, alg: SigningAlgorithm, mt: MessageType, msg: &[u8]) -> Vec<u8> {
+    kms.sign(SignRequest {
+        key_id: id.into(),
+        message: msg.to_vec(),
+        message_type: Some(mt),
+        signing_algorithm: Some(alg),
+        ..Default::default()
+    })
+    .unwrap()
+    .signature
+}
+
+fn verify(
+    kms: &Kms,
+    id: &str,
+    alg: SigningAlgorithm,
+    mt: MessageType,
+    msg: &[u8],
+    sig: &[u8],
+) -> strongroom::Result<VerifyResponse> {
+    kms.verify(VerifyRequest {
+        key_id: id.into(),
+        message: msg.to_vec(),
+        message_type: Some(mt),
+        signature: sig.to_vec(),
+        signing_algorithm: Some(alg),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn metadata_and_public_keys() {
+    let (kms, _) = kms();
+    let k = create(&kms, KeySpec::EccNistP256, KeyUsage::SignVerify);
+    assert_eq!(k.signing_algorithms, vec![SigningAlgorithm::EcdsaSha256]);
+    assert!(k.encryption_algorithms.is_empty());
+    let pk = public_key(&kms, &k.key_id);
+    assert_eq!(pk.key_spec, KeySpec::EccNistP256);
+    assert_eq!(pk.signing_algorithms, vec![SigningAlgorithm::EcdsaSha256]);
+    p256::PublicKey::from_public_key_der(&pk.public_key).unwrap();
+    let r = create(&kms, KeySpec::Rsa2048, KeyUsage::EncryptDecrypt);
+    assert_eq!(
+        r.encryption_algorithms,
+        vec![EncryptionAlgorithm::RsaesOaepSha256]
+    );
+    let a = create(&kms, KeySpec::EccNistP256, KeyUsage::KeyAgreement);
+    assert_eq!(
+        public_key(&kms, &a.key_id).key_agreement_algorithms,
+        vec!["ECDH".to_string()]
+    );
+    let h = create(&kms, KeySpec::Hmac256, KeyUsage::GenerateVerifyMac);
+    assert_eq!(h.mac_algorithms, vec![MacAlgorithm::HmacSha256]);
+    for id in [new_key(&kms), h.key_id] {
+        let e = kms
+            .get_public_key(GetPublicKeyRequest {
+                key_id: id,
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert_eq!(e.code(), ErrorCode::UnsupportedOperation);
+    }
+    for (spec, usage) in [
+        (KeySpec::EccNistP384, KeyUsage::KeyAgreement),
+        (KeySpec::Hmac256, KeyUsage::SignVerify),
+        (KeySpec::Rsa2048, KeyUsage::KeyAgreement),
+        (KeySpec::EccNistP256, KeyUsage::EncryptDecrypt),
+    ] {
+        let e = kms.create_key(CreateKeyRequest {
+            key_spec: Some(spec),
+            key_usage: Some(usage),
+            ..Default::default()
+        });
+        assert_eq!(
+            e.unwrap_err().code(),
+            ErrorCode::Validation,
+            "{spec} {usage}"
+        );
+    }
+}
+
+#[test]
+fn ecdsa_p256_and_p384_verify_with_the_curve_crates() {
+    let (kms, _) = kms();
+    let msg = b"message to sign";
+    // P-256, RAW and DIGEST.
+    let k = create(&kms, KeySpec::EccNistP256, KeyUsage::SignVerify);
+    let vk =
+        p256::ecdsa::VerifyingKey::from_public_key_der(&public_key(&kms, &k.key_id).public_key)
+            .unwrap();
+    let sig = sign(
+        &kms,
+        &k.key_id,
+        SigningAlgorithm::EcdsaSha256,
+        MessageType::Raw,
+        msg,
+    );
+    vk.verify(msg, &p256::ecdsa::Signature::from_der(&sig).unwrap())
+        .unwrap();
+    let digest: [u8; 32] = {
+        use rsa::sha2::Digest;
+        rsa::sha2::Sha256::digest(msg).into()
+    };
+    let sig2 = sign(
+        &kms,
+        &k.key_id,
+        SigningAlgorithm::EcdsaSha256,
+        MessageType::Digest,
+        &digest,
+    );
+    vk.verify_prehash(&digest, &p256::ecdsa::Signature::from_der(&sig2).unwrap())
+        .unwrap();
+    verify(
+        &kms,
+        &k.key_id,
+        SigningAlgorithm::EcdsaSha256,
+        MessageType::Raw,
+        msg,
+        &sig,
+    )
+    .unwrap();
+    verify(
+        &kms,
+        &k.key_id,
+        SigningAlgorithm::EcdsaSha256,
+        MessageType::Digest,
+        &digest,
+        &sig2,
+    )
+    .unwrap();
+    // P-384.
+    let k3 = create(&kms, KeySpec::EccNistP384, KeyUsage::SignVerify);
+    let vk3 =
+        p384::ecdsa::VerifyingKey::from_public_key_der(&public_key(&kms, &k3.key_id).public_key)
+            .unwrap();
+    let sig3 = sign(
+        &kms,
+        &k3.key_id,
+        SigningAlgorithm::EcdsaSha384,
+        MessageType::Raw,
+        msg,
+    );
+    vk3.verify(msg, &p384::ecdsa::Signature::from_der(&sig3).unwrap())
+        .unwrap();
+    // Failures raise, never return false.
+    let e = verify(
+        &kms,
+        &k.key_id,
+        SigningAlgorithm::EcdsaSha256,
+        MessageType::Raw,
+        b"other",
+        &sig,
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::KmsInvalidSignature);
+    let e = verify(
+        &kms,
+        &k.key_id,
+        SigningAlgorithm::EcdsaSha256,
+        MessageType::Raw,
+        msg,
+        &[0x30, 0x00],
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::KmsInvalidSignature);
+    let e = verify(
+        &kms,
+        &k3.key_id,
+        SigningAlgorithm::EcdsaSha384,
+        MessageType::Raw,
+        msg,
+        &sig,
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::KmsInvalidSignature);
+    // Wrong algorithm, wrong digest length, empty and oversized messages.
+    let bad_alg = kms.sign(SignRequest {
+        key_id: k.key_id.clone(),
+        message: msg.to_vec(),
+        signing_algorithm: Some(SigningAlgorithm::EcdsaSha384),
+        ..Default::default()
+    });
+    assert_eq!(bad_alg.unwrap_err().code(), ErrorCode::InvalidKeyUsage);
+    let bad_len = kms.sign(SignRequest {
+        key_id: k.key_id.clone(),
+        message: vec![1; 31],
+        message_type: Some(MessageType::Digest),
+        signing_algorithm: Some(SigningAlgorithm::EcdsaSha256),
+        ..Default::default()
+    });
+    assert_eq!(bad_len.unwrap_err().code(), ErrorCode::Validation);
+    for m in [vec![], vec![0u8; 4097]] {
+        let r = kms.sign(SignRequest {
+            key_id: k.key_id.clone(),
+            message: m,
+            signing_algorithm: Some(SigningAlgorithm::EcdsaSha256),
+            ..Default::default()
+        });
+        assert_eq!(r.unwrap_err().code(), ErrorCode::Validation);
+    }
+    let no_alg = kms.sign(SignRequest {
+        key_id: k.key_id.clone(),
+        message: msg.to_vec(),
+        ..Default::default()
+    });
+    assert_eq!(no_alg.unwrap_err().code(), ErrorCode::Validation);
+    // Symmetric keys do not sign; signing keys do not encrypt.
+    let sym = new_key(&kms);
+    let r = kms.sign(SignRequest {
+        key_id: sym,
+        message: msg.to_vec(),
+        signing_algorithm: Some(SigningAlgorithm::EcdsaSha256),
+        ..Default::default()
+    });
+    assert_eq!(r.unwrap_err().code(), ErrorCode::InvalidKeyUsage);
+    let r = kms.encrypt(EncryptRequest {
+        key_id: k.key_id.clone(),
+        plaintext: b"x".into(),
+        ..Default::default()
+    });
+    assert_eq!(r.unwrap_err().code(), ErrorCode::InvalidKeyUsage);
+}
+
+#[test]
+fn rsa_sign_verify_encrypt_decrypt() {
+    use rsa::signature::Verifier as _;
+    let (kms, _) = kms();
+    let msg = b"rsa message";
+    let s = create(&kms, KeySpec::Rsa2048, KeyUsage::SignVerify);
+    let pk = rsa::PublicKey::from_public_key_der(&public_key(&kms, &s.key_id).public_key).unwrap();
+    let pss = sign(
+        &kms,
+        &s.key_id,
+        SigningAlgorithm::RsassaPssSha256,
+        MessageType::Raw,
+        msg,
+    );
+    rsa::pss::VerifyingKey::<rsa::sha2::Sha256>::new(pk.clone())
+        .verify(msg, &rsa::pss::Signature::try_from(pss.as_slice()).unwrap())
+        .unwrap();
+    let p1 = sign(
+        &kms,
+        &s.key_id,
+        SigningAlgorithm::RsassaPkcs1V15Sha256,
+        MessageType::Raw,
+        msg,
+    );
+    rsa::pkcs1v15::VerifyingKey::<rsa::sha2::Sha256>::new(pk)
+        .verify(
+            msg,
+            &rsa::pkcs1v15::Signature::try_from(p1.as_slice()).unwrap(),
+        )
+        .unwrap();
+    for alg in [
+        SigningAlgorithm::RsassaPssSha384,
+        SigningAlgorithm::RsassaPkcs1V15Sha512,
+    ] {
+        let sig = sign(&kms, &s.key_id, alg, MessageType::Raw, msg);
+        verify(&kms, &s.key_id, alg, MessageType::Raw, msg, &sig).unwrap();
+        let e = verify(&kms, &s.key_id, alg, MessageType::Raw, b"tampered", &sig).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::KmsInvalidSignature);
+    }
+    // Encryption: OAEP SHA-256, no context, size limits, opaque failures.
+    let e = create(&kms, KeySpec::Rsa2048, KeyUsage::EncryptDecrypt);
+    let enc = |pt: &[u8], ctx: strongroom::EncryptionContext, alg| {
+        kms.encrypt(EncryptRequest {
+            key_id: e.key_id.clone(),
+            plaintext: pt.into(),
+            encryption_context: ctx,
+            encryption_algorithm: alg,
+            ..Default::default()
+        })
+    };
+    let ct = enc(
+        b"secret",
+        Default::default(),
+        Some(EncryptionAlgorithm::RsaesOaepSha256),
+    )
+    .unwrap();
+    assert_eq!(ct.ciphertext_blob.len(), 256);
+    assert_eq!(
+        ct.encryption_algorithm,
+        EncryptionAlgorithm::RsaesOaepSha256
+    );
+    let dec = |blob: Vec<u8>, alg| {
+        kms.decrypt(DecryptRequest {
+            ciphertext_blob: blob,
+            key_id: Some(e.key_id.clone()),
+            encryption_algorithm: alg,
+            ..Default::default()
+        })
+    };
+    assert_eq!(
+        dec(
+            ct.ciphertext_blob.clone(),
+            Some(EncryptionAlgorithm::RsaesOaepSha256)
+        )
+        .unwrap()
+        .plaintext
+        .as_bytes(),
+        b"secret"
+    );
+    assert_eq!(
+        enc(
+            &[1; 190],
+            Default::default(),
+            Some(EncryptionAlgorithm::RsaesOaepSha256)
+        )
+        .unwrap()
+        .ciphertext_blob
+        .len(),
+        256
+    );
+    assert_eq!(
+        enc(
+            &[1; 191],
+            Default::default(),
+            Some(EncryptionAlgorithm::RsaesOaepSha256)
+        )
+        .unwrap_err()
+        .code(),
+        ErrorCode::Validation
+    );
+    assert_eq!(
+        enc(
+            b"x",
+            context([("a", "b")]),
+            Some(EncryptionAlgorithm::RsaesOaepSha256)
+        )
+        .unwrap_err()
+        .code(),
+        ErrorCode::Validation
+    );
+    assert_eq!(
+        enc(b"x", Default::default(), None).unwrap_err().code(),
+        ErrorCode::Validation
+    );
+    assert_eq!(
+        enc(
+            b"x",
+            Default::default(),
+            Some(EncryptionAlgorithm::SymmetricDefault)
+        )
+        .unwrap_err()
+        .code(),
+        ErrorCode::InvalidKeyUsage
+    );
+    let mut bad = ct.ciphertext_blob.clone();
+    bad[100] ^= 1;
+    assert_eq!(
+        dec(bad, Some(EncryptionAlgorithm::RsaesOaepSha256))
+            .unwrap_err()
+            .code(),
+        ErrorCode::InvalidCiphertext
+    );
+    assert_eq!(
+        dec(ct.ciphertext_blob, None).unwrap_err().code(),
+        ErrorCode::Validation
+    );
+    // The public key encrypts outside KMS too, and KMS decrypts it.
+    let pk = rsa::PublicKey::from_public_key_der(&public_key(&kms, &e.key_id).public_key).unwrap();
+    let mut rng = TestRng(0x9e3779b97f4a7c15);
+    let outside = pk
+        .encrypt(
+            &mut rng,
+            rsa::Oaep::<rsa::sha2::Sha256>::new(),
+            b"from outside",
+        )
+        .unwrap();
+    assert_eq!(
+        dec(outside, Some(EncryptionAlgorithm::RsaesOaepSha256))
+            .unwrap()
+            .plaintext
+            .as_bytes(),
+        b"from outside"
+    );
+}
+
+/// A tiny rand_core 0.10 RNG for encrypting outside KMS in the test.
+struct TestRng(u64);
+impl rsa::rand_core::TryRng for TestRng {
+    type Error = std::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(self.try_next_u64()? as u32)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        // splitmix64: fine for a test's OAEP seed, not for keys.
+        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        Ok(z ^ (z >> 31))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for chunk in dst.chunks_mut(8) {
+            let v = self.try_next_u64()?.to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+impl rsa::rand_core::TryCryptoRng for TestRng {}
+
+#[test]
+fn ecdh_agrees_from_both_sides() {
+    let (kms, _) = kms();
+    let a = create(&kms, KeySpec::EccNistP256, KeyUsage::KeyAgreement);
+    let b = create(&kms, KeySpec::EccNistP256, KeyUsage::KeyAgreement);
+    let pa = public_key(&kms, &a.key_id).public_key;
+    let pb = public_key(&kms, &b.key_id).public_key;
+    let derive = |id: &str, peer: Vec<u8>| {
+        kms.derive_shared_secret(DeriveSharedSecretRequest {
+            key_id: id.into(),
+            key_agreement_algorithm: Some("ECDH".into()),
+            public_key: peer,
+            ..Default::default()
+        })
+    };
+    let ab = derive(&a.key_id, pb.clone()).unwrap();
+    let ba = derive(&b.key_id, pa.clone()).unwrap();
+    assert_eq!(ab.shared_secret.as_bytes(), ba.shared_secret.as_bytes());
+    assert_eq!(ab.shared_secret.len(), 32);
+    assert_eq!(ab.key_origin, Origin::AwsKms);
+    // Against a local key held outside KMS.
+    let local = p256::SecretKey::from_slice(&[7u8; 32]).unwrap();
+    let local_pub = local
+        .public_key()
+        .to_public_key_der()
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let kms_side = derive(&a.key_id, local_pub).unwrap();
+    let peer = p256::PublicKey::from_public_key_der(&pa).unwrap();
+    let local_side = p256::ecdh::diffie_hellman(local.to_nonzero_scalar(), peer.as_affine());
+    assert_eq!(
+        kms_side.shared_secret.as_bytes(),
+        &local_side.raw_secret_bytes()[..]
+    );
+    // A P-384 public key, garbage, or a point off the curve: ValidationException.
+    let p384_pub = {
+        let k = p384::SecretKey::from_slice(&[9u8; 48]).unwrap();
+        k.public_key()
+            .to_public_key_der()
+            .unwrap()
+            .as_bytes()
+            .to_vec()
+    };
+    let mut off_curve = pb.clone();
+    let n = off_curve.len();
+    off_curve[n - 1] ^= 1;
+    for bad in [p384_pub, vec![1, 2, 3], off_curve] {
+        assert_eq!(
+            derive(&a.key_id, bad).unwrap_err().code(),
+            ErrorCode::Validation
+        );
+    }
+    let r = kms.derive_shared_secret(DeriveSharedSecretRequest {
+        key_id: a.key_id.clone(),
+        key_agreement_algorithm: Some("ECDHE".into()),
+        public_key: pb.clone(),
+        ..Default::default()
+    });
+    assert_eq!(r.unwrap_err().code(), ErrorCode::Validation);
+    let s = create(&kms, KeySpec::EccNistP256, KeyUsage::SignVerify);
+    assert_eq!(
+        derive(&s.key_id, pb).unwrap_err().code(),
+        ErrorCode::InvalidKeyUsage
+    );
+    assert!(format!("{ab:?}").contains("redacted"));
+}
+
+#[test]
+fn hmac_generate_and_verify() {
+    let (kms, _) = kms();
+    for (spec, alg, len) in [
+        (KeySpec::Hmac224, MacAlgorithm::HmacSha224, 28),
+        (KeySpec::Hmac256, MacAlgorithm::HmacSha256, 32),
+        (KeySpec::Hmac384, MacAlgorithm::HmacSha384, 48),
+        (KeySpec::Hmac512, MacAlgorithm::HmacSha512, 64),
+    ] {
+        let k = create(&kms, spec, KeyUsage::GenerateVerifyMac);
+        let mac = kms
+            .generate_mac(GenerateMacRequest {
+                key_id: k.key_id.clone(),
+                message: b"m".to_vec(),
+                mac_algorithm: Some(alg),
+                ..Default::default()
+            })
+            .unwrap()
+            .mac;
+        assert_eq!(mac.len(), len);
+        let v = |m: &[u8], t: Vec<u8>| {
+            kms.verify_mac(VerifyMacRequest {
+                key_id: k.key_id.clone(),
+                message: m.to_vec(),
+                mac_algorithm: Some(alg),
+                mac: t,
+                ..Default::default()
+            })
+        };
+        assert!(v(b"m", mac.clone()).unwrap().mac_valid);
+        assert_eq!(
+            v(b"n", mac.clone()).unwrap_err().code(),
+            ErrorCode::KmsInvalidMac
+        );
+        let mut t = mac.clone();
+        t[0] ^= 1;
+        assert_eq!(v(b"m", t).unwrap_err().code(), ErrorCode::KmsInvalidMac);
+        assert_eq!(
+            v(b"m", mac[..len - 1].to_vec()).unwrap_err().code(),
+            ErrorCode::KmsInvalidMac
+        );
+    }
+    let k = create(&kms, KeySpec::Hmac256, KeyUsage::GenerateVerifyMac);
+    let r = kms.generate_mac(GenerateMacRequest {
+        key_id: k.key_id.clone(),
+        message: b"m".to_vec(),
+        mac_algorithm: Some(MacAlgorithm::HmacSha512),
+        ..Default::default()
+    });
+    assert_eq!(r.unwrap_err().code(), ErrorCode::InvalidKeyUsage);
+    let r = kms.encrypt(EncryptRequest {
+        key_id: k.key_id.clone(),
+        plaintext: b"x".into(),
+        ..Default::default()
+    });
+    assert_eq!(r.unwrap_err().code(), ErrorCode::InvalidKeyUsage);
+    let sym = new_key(&kms);
+    let r = kms.generate_mac(GenerateMacRequest {
+        key_id: sym,
+        message: b"m".to_vec(),
+        mac_algorithm: Some(MacAlgorithm::HmacSha256),
+        ..Default::default()
+    });
+    assert_eq!(r.unwrap_err().code(), ErrorCode::InvalidKeyUsage);
+}
+
+#[test]
+fn data_key_pairs() {
+    let (kms, _) = kms();
+    let wrap = new_key(&kms);
+    let ctx = context([("purpose", "pairs")]);
+    for spec in [KeySpec::EccNistP256, KeySpec::EccNistP384, KeySpec::Rsa2048] {
+        let r = kms
+            .generate_data_key_pair(GenerateDataKeyPairRequest {
+                key_id: wrap.clone(),
+                key_pair_spec: Some(spec),
+                encryption_context: ctx.clone(),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(r.key_pair_spec, spec);
+        // The blob decrypts (with the context) to exactly the PKCS#8 private key.
+        let back = dec(&kms, &r.private_key_ciphertext_blob, &ctx).unwrap();
+        assert!(r.private_key_plaintext.ct_eq(&back));
+        assert_eq!(
+            dec(&kms, &r.private_key_ciphertext_blob, &Default::default())
+                .unwrap_err()
+                .code(),
+            ErrorCode::InvalidCiphertext
+        );
+        // The public key belongs to the private key.
+        let public_from_private = match spec {
+            KeySpec::EccNistP256 => p256::SecretKey::from_pkcs8_der(&back)
+                .unwrap()
+                .public_key()
+                .to_public_key_der()
+                .unwrap(),
+            KeySpec::EccNistP384 => p384::SecretKey::from_pkcs8_der(&back)
+                .unwrap()
+                .public_key()
+                .to_public_key_der()
+                .unwrap(),
+            _ => rsa::PublicKey::from(&rsa::PrivateKey::from_pkcs8_der(&back).unwrap())
+                .to_public_key_der()
+                .unwrap(),
+        };
+        assert_eq!(public_from_private.as_bytes(), &r.public_key[..]);
+        assert!(format!("{r:?}").contains("redacted"));
+    }
+    let w = kms
+        .generate_data_key_pair_without_plaintext(GenerateDataKeyPairRequest {
+            key_id: wrap.clone(),
+            key_pair_spec: Some(KeySpec::EccNistP256),
+            ..Default::default()
+        })
+        .unwrap();
+    p256::SecretKey::from_pkcs8_der(
+        &dec(&kms, &w.private_key_ciphertext_blob, &Default::default()).unwrap(),
+    )
+    .unwrap();
+    let bad = |spec, key: &str| {
+        kms.generate_data_key_pair(GenerateDataKeyPairRequest {
+            key_id: key.into(),
+            key_pair_spec: spec,
+            ..Default::default()
+        })
+    };
+    assert_eq!(bad(None, &wrap).unwrap_err().code(), ErrorCode::Validation);
+    assert_eq!(
+        bad(Some(KeySpec::Hmac256), &wrap).unwrap_err().code(),
+        ErrorCode::Validation
+    );
+    assert_eq!(
+        bad(Some(KeySpec::EccSecgP256k1), &wrap).unwrap_err().code(),
+        ErrorCode::UnsupportedOperation
+    );
+    let signer = create(&kms, KeySpec::EccNistP256, KeyUsage::SignVerify);
+    assert_eq!(
+        bad(Some(KeySpec::EccNistP256), &signer.key_id)
+            .unwrap_err()
+            .code(),
+        ErrorCode::InvalidKeyUsage
+    );
+}
+
+#[test]
+fn asymmetric_keys_do_not_rotate_but_have_a_lifecycle() {
+    let (kms, _) = kms();
+    for (spec, usage) in [
+        (KeySpec::EccNistP256, KeyUsage::SignVerify),
+        (KeySpec::Hmac256, KeyUsage::GenerateVerifyMac),
+        (KeySpec::Rsa2048, KeyUsage::EncryptDecrypt),
+    ] {
+        let k = create(&kms, spec, usage);
+        let id = || KeyIdRequest {
+            key_id: k.key_id.clone(),
+        };
+        let e = kms.enable_key_rotation(EnableKeyRotationRequest {
+            key_id: k.key_id.clone(),
+            rotation_period_in_days: None,
+        });
+        assert_eq!(e.unwrap_err().code(), ErrorCode::UnsupportedOperation);
+        assert_eq!(
+            kms.rotate_key_on_demand(id()).unwrap_err().code(),
+            ErrorCode::UnsupportedOperation
+        );
+        kms.disable_key(id()).unwrap();
+        if usage == KeyUsage::SignVerify {
+            let r = kms.sign(SignRequest {
+                key_id: k.key_id.clone(),
+                message: b"m".to_vec(),
+                signing_algorithm: Some(SigningAlgorithm::EcdsaSha256),
+                ..Default::default()
+            });
+            assert_eq!(r.unwrap_err().code(), ErrorCode::Disabled);
+            assert_eq!(
+                kms.get_public_key(GetPublicKeyRequest {
+                    key_id: k.key_id.clone(),
+                    ..Default::default()
+                })
+                .unwrap_err()
+                .code(),
+                ErrorCode::Disabled
+            );
+        }
+        kms.enable_key(id()).unwrap();
+        kms.schedule_key_deletion(ScheduleKeyDeletionRequest {
+            key_id: k.key_id.clone(),
+            pending_window_in_days: Some(7),
+        })
+        .unwrap();
+        kms.cancel_key_deletion(id()).unwrap();
+    }
+    // The rotation-required store setting leaves asymmetric keys alone.
+    kms.set_rotation_required(true).unwrap();
+    let k = create(&kms, KeySpec::EccNistP384, KeyUsage::SignVerify);
+    assert!(
+        !kms.get_key_rotation_status(KeyIdRequest { key_id: k.key_id })
+            .unwrap()
+            .key_rotation_enabled
+    );
+}
+
+#[test]
+fn asymmetric_material_survives_reopen_and_stays_sealed() {
+    use strongroom::{ManualClock, RootKey};
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        Kms::builder(ACCOUNT, REGION)
+            .clock(ManualClock::new(T0))
+            .open_file(dir.path(), RootKey::raw([5; 32]))
+            .unwrap()
+    };
+    let (ids, pubs, macs) = {
+        let kms = open();
+        let s = create(&kms, KeySpec::EccNistP256, KeyUsage::SignVerify);
+        let r = create(&kms, KeySpec::Rsa2048, KeyUsage::SignVerify);
+        let h = create(&kms, KeySpec::Hmac512, KeyUsage::GenerateVerifyMac);
+        let pubs = (
+            public_key(&kms, &s.key_id).public_key,
+            public_key(&kms, &r.key_id).public_key,
+        );
+        let mac = kms
+            .generate_mac(GenerateMacRequest {
+                key_id: h.key_id.clone(),
+                message: b"m".to_vec(),
+                mac_algorithm: Some(MacAlgorithm::HmacSha512),
+                ..Default::default()
+            })
+            .unwrap()
+            .mac;
+        ((s.key_id, r.key_id, h.key_id), pubs, mac)
+    };
+    let kms = open();
+    assert_eq!(public_key(&kms, &ids.0).public_key, pubs.0);
+    assert_eq!(public_key(&kms, &ids.1).public_key, pubs.1);
+    let sig = sign(
+        &kms,
+        &ids.0,
+        SigningAlgorithm::EcdsaSha256,
+        MessageType::Raw,
+        b"after reopen",
+    );
+    verify(
+        &kms,
+        &ids.0,
+        SigningAlgorithm::EcdsaSha256,
+        MessageType::Raw,
+        b"after reopen",
+        &sig,
+    )
+    .unwrap();
+    kms.verify_mac(VerifyMacRequest {
+        key_id: ids.2,
+        message: b"m".to_vec(),
+        mac_algorithm: Some(MacAlgorithm::HmacSha512),
+        mac: macs,
+        ..Default::default()
+    })
+    .unwrap();
+    // No private key bytes on disk in the clear.
+    let journal = std::fs::read(dir.path().join("strongroom.journal")).unwrap();
+    assert!(
+        !journal
+            .windows(9)
+            .any(|w| w == b"\x30\x81\x87\x02\x01\x00\x30\x13\x06"),
+        "PKCS#8 header found on disk"
+    );
+}
+
+#[test]
+fn grants_and_policies_cover_asymmetric_operations() {
+    use strongroom::Caller;
+    let (kms, _) = kms();
+    let k = create(&kms, KeySpec::EccNistP256, KeyUsage::SignVerify);
+    let bob = kms.as_caller(Caller::iam_user(ACCOUNT, "bob"));
+    let r = bob.sign(SignRequest {
+        key_id: k.key_id.clone(),
+        message: b"m".to_vec(),
+        signing_algorithm: Some(SigningAlgorithm::EcdsaSha256),
+        ..Default::default()
+    });
+    assert_eq!(r.unwrap_err().code(), ErrorCode::AccessDenied);
+    kms.create_grant(CreateGrantRequest {
+        key_id: k.key_id.clone(),
+        grantee_principal: bob.caller().principal_arn.clone(),
+        operations: vec![GrantOperation::Sign, GrantOperation::GetPublicKey],
+        ..Default::default()
+    })
+    .unwrap();
+    let sig = sign(
+        &bob,
+        &k.key_id,
+        SigningAlgorithm::EcdsaSha256,
+        MessageType::Raw,
+        b"m",
+    );
+    assert!(bob
+        .get_public_key(GetPublicKeyRequest {
+            key_id: k.key_id.clone(),
+            ..Default::default()
+        })
+        .is_ok());
+    let r = verify(
+        &bob,
+        &k.key_id,
+        SigningAlgorithm::EcdsaSha256,
+        MessageType::Raw,
+        b"m",
+        &sig,
+    );
+    assert_eq!(r.unwrap_err().code(), ErrorCode::AccessDenied);
+}
