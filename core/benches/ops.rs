@@ -201,9 +201,136 @@ fn bench_authorization(c: &mut Criterion) {
     kms.prune_audit_log(0).unwrap();
 }
 
+/// Sign/Verify P-256, DeriveSharedSecret and GenerateMac, each against the
+/// bare RustCrypto operation in the same run.
+fn bench_asymmetric(c: &mut Criterion) {
+    use p256::ecdsa::signature::{Signer, Verifier};
+    use p256::pkcs8::EncodePublicKey;
+    use strongroom::asym::{MacAlgorithm, MessageType, SigningAlgorithm};
+    use strongroom::model::{KeySpec, KeyUsage};
+    let kms = Kms::in_memory("111122223333", "us-east-1").unwrap();
+    let mk = |spec, usage| {
+        kms.create_key(CreateKeyRequest {
+            key_spec: Some(spec),
+            key_usage: Some(usage),
+            ..Default::default()
+        })
+        .unwrap()
+        .key_metadata
+        .key_id
+    };
+    let signer = mk(KeySpec::EccNistP256, KeyUsage::SignVerify);
+    let agree = mk(KeySpec::EccNistP256, KeyUsage::KeyAgreement);
+    let hmac = mk(KeySpec::Hmac256, KeyUsage::GenerateVerifyMac);
+    let msg = vec![0x42u8; 256];
+    let sig = kms
+        .sign(SignRequest {
+            key_id: signer.clone(),
+            message: msg.clone(),
+            signing_algorithm: Some(SigningAlgorithm::EcdsaSha256),
+            ..Default::default()
+        })
+        .unwrap()
+        .signature;
+    let peer_sk = p256::SecretKey::from_slice(&[3u8; 32]).unwrap();
+    let peer_pub = peer_sk
+        .public_key()
+        .to_public_key_der()
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let raw_sk = p256::ecdsa::SigningKey::from(&peer_sk);
+    let raw_sig: p256::ecdsa::Signature = raw_sk.sign(&msg);
+    let raw_vk = p256::ecdsa::VerifyingKey::from(&raw_sk);
+
+    let mut g = c.benchmark_group("p256-sign");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("strongroom Sign", |b| {
+        b.iter(|| {
+            kms.sign(SignRequest {
+                key_id: signer.clone(),
+                message: black_box(msg.clone()),
+                message_type: Some(MessageType::Raw),
+                signing_algorithm: Some(SigningAlgorithm::EcdsaSha256),
+                ..Default::default()
+            })
+            .unwrap()
+        })
+    });
+    g.bench_function("peer p256 SigningKey::sign", |b| {
+        b.iter(|| {
+            let s: p256::ecdsa::Signature = raw_sk.sign(black_box(&msg));
+            s
+        })
+    });
+    g.finish();
+    let mut g = c.benchmark_group("p256-verify");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("strongroom Verify", |b| {
+        b.iter(|| {
+            kms.verify(VerifyRequest {
+                key_id: signer.clone(),
+                message: black_box(msg.clone()),
+                signature: sig.clone(),
+                signing_algorithm: Some(SigningAlgorithm::EcdsaSha256),
+                ..Default::default()
+            })
+            .unwrap()
+        })
+    });
+    g.bench_function("peer p256 VerifyingKey::verify", |b| {
+        b.iter(|| raw_vk.verify(black_box(&msg), &raw_sig).unwrap())
+    });
+    g.finish();
+    let mut g = c.benchmark_group("p256-ecdh");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("strongroom DeriveSharedSecret", |b| {
+        b.iter(|| {
+            kms.derive_shared_secret(DeriveSharedSecretRequest {
+                key_id: agree.clone(),
+                key_agreement_algorithm: Some("ECDH".into()),
+                public_key: black_box(peer_pub.clone()),
+                ..Default::default()
+            })
+            .unwrap()
+        })
+    });
+    g.bench_function("peer p256 diffie_hellman (SPKI parsed each time)", |b| {
+        b.iter(|| {
+            use p256::pkcs8::DecodePublicKey;
+            let pk = p256::PublicKey::from_public_key_der(black_box(&peer_pub)).unwrap();
+            p256::ecdh::diffie_hellman(peer_sk.to_nonzero_scalar(), pk.as_affine())
+        })
+    });
+    g.finish();
+    let mut g = c.benchmark_group("hmac-sha256-256B");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("strongroom GenerateMac", |b| {
+        b.iter(|| {
+            kms.generate_mac(GenerateMacRequest {
+                key_id: hmac.clone(),
+                message: black_box(msg.clone()),
+                mac_algorithm: Some(MacAlgorithm::HmacSha256),
+                ..Default::default()
+            })
+            .unwrap()
+        })
+    });
+    g.bench_function("peer hmac::Hmac<Sha256>", |b| {
+        use hmac::Mac;
+        b.iter(|| {
+            let mut m = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&[1u8; 32]).unwrap();
+            m.update(black_box(&msg));
+            m.finalize()
+        })
+    });
+    g.finish();
+    kms.prune_audit_log(0).unwrap();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3)).warm_up_time(std::time::Duration::from_secs(1));
-    targets = bench, bench_authorization
+    targets = bench, bench_authorization, bench_asymmetric
 }
 criterion_main!(benches);

@@ -185,8 +185,10 @@ pub(crate) fn supported(spec: KeySpec, usage: KeyUsage) -> Result<()> {
 /// Private or secret material of a non-symmetric key. No Clone, no
 /// PartialEq, redacted Debug; the wrapped types zeroize on drop.
 pub(crate) enum AsymKey {
-    P256(p256::SecretKey),
-    P384(p384::SecretKey),
+    /// Holds the ECDSA signing key (it caches the public key); ECDH uses
+    /// its scalar.
+    P256(p256::ecdsa::SigningKey),
+    P384(p384::ecdsa::SigningKey),
     Rsa(Box<rsa::PrivateKey>),
     Hmac(KeySpec, Zeroizing<Vec<u8>>),
 }
@@ -220,13 +222,13 @@ impl AsymKey {
             KeySpec::EccNistP256 => loop {
                 // Rejection sampling: a uniformly random valid scalar.
                 let b = random_scalar_bytes(rng, 32)?;
-                if let Ok(k) = p256::SecretKey::from_slice(&b) {
+                if let Ok(k) = p256::ecdsa::SigningKey::from_slice(&b) {
                     break AsymKey::P256(k);
                 }
             },
             KeySpec::EccNistP384 => loop {
                 let b = random_scalar_bytes(rng, 48)?;
-                if let Ok(k) = p384::SecretKey::from_slice(&b) {
+                if let Ok(k) = p384::ecdsa::SigningKey::from_slice(&b) {
                     break AsymKey::P384(k);
                 }
             },
@@ -303,8 +305,8 @@ impl AsymKey {
     pub fn from_bytes(b: &[u8]) -> Option<AsymKey> {
         let (tag, rest) = b.split_first()?;
         Some(match *tag {
-            TAG_P256 => AsymKey::P256(p256::SecretKey::from_pkcs8_der(rest).ok()?),
-            TAG_P384 => AsymKey::P384(p384::SecretKey::from_pkcs8_der(rest).ok()?),
+            TAG_P256 => AsymKey::P256(p256::ecdsa::SigningKey::from_pkcs8_der(rest).ok()?),
+            TAG_P384 => AsymKey::P384(p384::ecdsa::SigningKey::from_pkcs8_der(rest).ok()?),
             TAG_RSA => AsymKey::Rsa(Box::new(rsa::PrivateKey::from_pkcs8_der(rest).ok()?)),
             TAG_HMAC => {
                 let (s, key) = rest.split_first()?;
@@ -324,8 +326,8 @@ impl AsymKey {
     /// DER SubjectPublicKeyInfo.
     pub fn public_key_der(&self) -> Result<Vec<u8>> {
         let r = match self {
-            AsymKey::P256(k) => k.public_key().to_public_key_der(),
-            AsymKey::P384(k) => k.public_key().to_public_key_der(),
+            AsymKey::P256(k) => k.verifying_key().to_public_key_der(),
+            AsymKey::P384(k) => k.verifying_key().to_public_key_der(),
             AsymKey::Rsa(k) => rsa::PublicKey::from(k.as_ref()).to_public_key_der(),
             AsymKey::Hmac(..) => {
                 return Err(Error::new(
@@ -349,16 +351,14 @@ impl AsymKey {
         check_digest(alg, mt, msg)?;
         let fail = || internal("signing");
         match (self, alg) {
-            (AsymKey::P256(k), EcdsaSha256) => {
-                let sk = p256::ecdsa::SigningKey::from(k);
+            (AsymKey::P256(sk), EcdsaSha256) => {
                 let sig: p256::ecdsa::Signature = match mt {
                     MessageType::Raw => sk.try_sign(msg).map_err(|_| fail())?,
                     MessageType::Digest => sk.sign_prehash(msg).map_err(|_| fail())?,
                 };
                 Ok(sig.to_der().as_bytes().to_vec())
             }
-            (AsymKey::P384(k), EcdsaSha384) => {
-                let sk = p384::ecdsa::SigningKey::from(k);
+            (AsymKey::P384(sk), EcdsaSha384) => {
                 let sig: p384::ecdsa::Signature = match mt {
                     MessageType::Raw => sk.try_sign(msg).map_err(|_| fail())?,
                     MessageType::Digest => sk.sign_prehash(msg).map_err(|_| fail())?,
@@ -381,8 +381,8 @@ impl AsymKey {
         sig: &[u8],
     ) -> Result<bool> {
         match self {
-            AsymKey::P256(k) => verify_p256(&k.public_key(), alg, mt, msg, sig),
-            AsymKey::P384(k) => verify_p384(&k.public_key(), alg, mt, msg, sig),
+            AsymKey::P256(k) => verify_p256_vk(k.verifying_key(), alg, mt, msg, sig),
+            AsymKey::P384(k) => verify_p384_vk(k.verifying_key(), alg, mt, msg, sig),
             AsymKey::Rsa(k) => rsa_verify(&rsa::PublicKey::from(k.as_ref()), alg, mt, msg, sig),
             AsymKey::Hmac(..) => Err(Error::new(
                 ErrorCode::InvalidKeyUsage,
@@ -394,7 +394,7 @@ impl AsymKey {
     /// ECDH: the raw shared x-coordinate with the peer's DER SPKI key.
     pub fn derive_shared_secret(&self, peer_spki: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         match self {
-            AsymKey::P256(k) => ecdh_p256(k, peer_spki),
+            AsymKey::P256(k) => ecdh_p256(k.as_nonzero_scalar(), peer_spki),
             _ => Err(Error::new(
                 ErrorCode::InvalidKeyUsage,
                 "key agreement needs an ECC_NIST_P256 KEY_AGREEMENT key",
@@ -487,6 +487,16 @@ pub fn verify_p256(
     msg: &[u8],
     der: &[u8],
 ) -> Result<bool> {
+    verify_p256_vk(&p256::ecdsa::VerifyingKey::from(pk), alg, mt, msg, der)
+}
+
+fn verify_p256_vk(
+    vk: &p256::ecdsa::VerifyingKey,
+    alg: SigningAlgorithm,
+    mt: MessageType,
+    msg: &[u8],
+    der: &[u8],
+) -> Result<bool> {
     if alg != SigningAlgorithm::EcdsaSha256 {
         return Err(Error::new(
             ErrorCode::InvalidKeyUsage,
@@ -497,7 +507,6 @@ pub fn verify_p256(
     let Ok(sig) = p256::ecdsa::Signature::from_der(der) else {
         return Ok(false);
     };
-    let vk = p256::ecdsa::VerifyingKey::from(pk);
     Ok(match mt {
         MessageType::Raw => vk.verify(msg, &sig).is_ok(),
         MessageType::Digest => vk.verify_prehash(msg, &sig).is_ok(),
@@ -506,6 +515,16 @@ pub fn verify_p256(
 
 pub fn verify_p384(
     pk: &p384::PublicKey,
+    alg: SigningAlgorithm,
+    mt: MessageType,
+    msg: &[u8],
+    der: &[u8],
+) -> Result<bool> {
+    verify_p384_vk(&p384::ecdsa::VerifyingKey::from(pk), alg, mt, msg, der)
+}
+
+fn verify_p384_vk(
+    vk: &p384::ecdsa::VerifyingKey,
     alg: SigningAlgorithm,
     mt: MessageType,
     msg: &[u8],
@@ -521,7 +540,6 @@ pub fn verify_p384(
     let Ok(sig) = p384::ecdsa::Signature::from_der(der) else {
         return Ok(false);
     };
-    let vk = p384::ecdsa::VerifyingKey::from(pk);
     Ok(match mt {
         MessageType::Raw => vk.verify(msg, &sig).is_ok(),
         MessageType::Digest => vk.verify_prehash(msg, &sig).is_ok(),
@@ -530,13 +548,13 @@ pub fn verify_p384(
 
 /// ECDH on P-256 with a peer DER SPKI public key (the path
 /// DeriveSharedSecret uses; Wycheproof runs through it).
-pub(crate) fn ecdh_p256(k: &p256::SecretKey, peer_spki: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+pub(crate) fn ecdh_p256(k: &p256::NonZeroScalar, peer_spki: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     let peer = p256::PublicKey::from_public_key_der(peer_spki).map_err(|_| {
         Error::validation(
             "PublicKey must be a DER SubjectPublicKeyInfo for a point on the ECC_NIST_P256 curve",
         )
     })?;
-    let shared = p256::ecdh::diffie_hellman(k.to_nonzero_scalar(), peer.as_affine());
+    let shared = p256::ecdh::diffie_hellman(k, peer.as_affine());
     Ok(Zeroizing::new(shared.raw_secret_bytes().to_vec()))
 }
 
@@ -777,7 +795,7 @@ mod wycheproof {
             for t in g["tests"].as_array().unwrap() {
                 n += 1;
                 let sk = p256::SecretKey::from_slice(&scalar32(&t["private"])).unwrap();
-                let got = super::ecdh_p256(&sk, &h(&t["public"]));
+                let got = super::ecdh_p256(&sk.to_nonzero_scalar(), &h(&t["public"]));
                 match t["result"].as_str().unwrap() {
                     "valid" => {
                         assert_eq!(

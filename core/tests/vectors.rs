@@ -167,6 +167,16 @@ fn authorization() {
 }
 
 #[test]
+fn asymmetric() {
+    let doc = load("asymmetric.json");
+    let mut steps = 0;
+    for scn in doc["scenarios"].as_array().unwrap() {
+        steps += run_scenario(scn);
+    }
+    assert!(steps >= 60, "only {steps} steps ran");
+}
+
+#[test]
 fn seeded_known_answers() {
     let doc = load("kat-seeded.json");
     let mut steps = 0;
