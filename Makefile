@@ -22,6 +22,7 @@ lint:
 	@$(RUST_ENV) && cargo fmt --all --check && cargo clippy --all-targets -- -D warnings
 
 test-rust:
+	@command -v openssl >/dev/null || (apt-get update -qq && apt-get install -y -qq openssl)
 	@$(RUST_ENV) && cargo test -p strongroom
 
 bench:

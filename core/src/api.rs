@@ -463,3 +463,28 @@ response!(GenerateDataKeyPairWithoutPlaintextResponse {
     key_pair_spec: KeySpec,
     key_material_id: String,
 });
+
+// ------------------------------------------------------------ imported key material
+
+request!(GetParametersForImportRequest {
+    key_id: String,
+    wrapping_algorithm: Option<WrappingAlgorithm>,
+    /// RSA_2048, RSA_3072 or RSA_4096.
+    wrapping_key_spec: Option<KeySpec>,
+});
+response!(GetParametersForImportResponse {
+    key_id: String,
+    import_token: String,
+    /// DER SubjectPublicKeyInfo of the RSA wrapping key.
+    #[serde(with = "hex::serde")]
+    public_key: Vec<u8>,
+    parameters_valid_to_ms: Millis,
+});
+request!(ImportKeyMaterialRequest {
+    key_id: String,
+    import_token: String,
+    #[serde(with = "hex::serde")]
+    encrypted_key_material: Vec<u8>,
+    valid_to_ms: Option<Millis>,
+    expiration_model: Option<ExpirationModel>,
+});

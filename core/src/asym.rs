@@ -428,6 +428,14 @@ impl AsymKey {
             .map_err(|_| Error::invalid_ciphertext())
     }
 
+    /// Modulus length in bytes of an RSA key.
+    pub fn rsa_modulus_len(&self) -> Result<usize> {
+        match self {
+            AsymKey::Rsa(k) => Ok(k.size()),
+            _ => Err(Error::new(ErrorCode::InvalidKeyUsage, "not an RSA key")),
+        }
+    }
+
     pub fn mac(&self, alg: MacAlgorithm, msg: &[u8]) -> Result<Vec<u8>> {
         let AsymKey::Hmac(spec, key) = self else {
             return Err(Error::new(ErrorCode::InvalidKeyUsage, "not an HMAC key"));

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::asym::{AsymKey, MacAlgorithm, MessageType, SigningAlgorithm};
-use crate::model::KeySpec;
+use crate::model::{KeySpec, WrappingAlgorithm};
 use crate::secret::Plaintext;
 
 use crate::blob::{self, ParsedBlob, MATERIAL_ID_LEN, SALT_LEN};
@@ -72,11 +72,14 @@ const SEAL_INFO: &[u8] = b"strongroom/v1/store-seal";
 const MATERIAL_ID_INFO: &[u8] = b"strongroom/v1/material-id";
 const MATERIAL_AAD: &[u8] = b"strongroom/v1/material";
 const VALUE_AAD: &[u8] = b"strongroom/v1/value";
+const WRAPPING_AAD: &[u8] = b"strongroom/v1/import-wrapping";
 
 pub(crate) struct Hsm {
     materials: HashMap<MaterialHandle, SecretKey>,
     /// Asymmetric and HMAC keys.
     asym: HashMap<MaterialHandle, AsymKey>,
+    /// RSA wrapping keys of outstanding import tokens, by token id.
+    wrapping: HashMap<String, AsymKey>,
     /// Seals everything written to the store; derived from the root key.
     seal_key: SecretKey,
     rng: Arc<dyn Rng>,
@@ -99,6 +102,7 @@ impl Hsm {
         Hsm {
             materials: HashMap::new(),
             asym: HashMap::new(),
+            wrapping: HashMap::new(),
             seal_key: root_key.derive(SEAL_INFO),
             rng,
         }
@@ -272,6 +276,110 @@ impl Hsm {
         let private = pair.private_pkcs8()?;
         let blob = self.encrypt(wrapping, context_encoding, &private)?;
         Ok((public, Plaintext::new(private), blob))
+    }
+
+    /// A fresh RSA wrapping key for an import token. Returns its DER SPKI
+    /// public key and its sealed form (for the store).
+    pub fn new_wrapping_key(
+        &mut self,
+        token_id: &str,
+        spec: KeySpec,
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        let key = AsymKey::generate(spec, &*self.rng)?;
+        let public = key.public_key_der()?;
+        let sealed = self.seal(&[WRAPPING_AAD, &[0], token_id.as_bytes()], &key.to_bytes()?)?;
+        self.wrapping.insert(token_id.to_string(), key);
+        Ok((public, sealed))
+    }
+
+    pub fn load_wrapping_key(&mut self, token_id: &str, sealed: &[u8]) -> Result<()> {
+        let bytes = self
+            .open(&[WRAPPING_AAD, &[0], token_id.as_bytes()], sealed)
+            .ok_or_else(|| {
+                Error::corrupted("a sealed import wrapping key failed authentication")
+            })?;
+        let key = AsymKey::from_bytes(&bytes)
+            .ok_or_else(|| Error::corrupted("a sealed import wrapping key is unreadable"))?;
+        self.wrapping.insert(token_id.to_string(), key);
+        Ok(())
+    }
+
+    pub fn drop_wrapping_key(&mut self, token_id: &str) {
+        self.wrapping.remove(token_id);
+    }
+
+    /// Unwrap imported key material with an import token's wrapping key.
+    /// The material must be 32 bytes; if `expected` is given (a re-import),
+    /// it must be byte-identical to the material that had that id. Returns
+    /// the handle and the sealed material; installs it in the HSM.
+    pub fn import_material(
+        &mut self,
+        key_id: &str,
+        token_id: &str,
+        alg: WrappingAlgorithm,
+        wrapped: &[u8],
+        expected: Option<&[u8; MATERIAL_ID_LEN]>,
+    ) -> Result<(MaterialHandle, Vec<u8>)> {
+        let wk = self.wrapping.get(token_id).ok_or_else(|| {
+            Error::new(
+                crate::error::ErrorCode::InvalidImportToken,
+                "The import token is not valid",
+            )
+        })?;
+        let material: Zeroizing<Vec<u8>> = match alg {
+            WrappingAlgorithm::RsaesOaepSha256 => wk.rsa_decrypt(wrapped, &*self.rng)?,
+            WrappingAlgorithm::RsaAesKeyWrapSha256 => {
+                let k = wk.rsa_modulus_len()?;
+                if wrapped.len() <= k {
+                    return Err(Error::invalid_ciphertext());
+                }
+                let aes = wk.rsa_decrypt(&wrapped[..k], &*self.rng)?;
+                let aes: [u8; 32] = aes[..]
+                    .try_into()
+                    .map_err(|_| Error::invalid_ciphertext())?;
+                let kek = aes_kw::KekAes256::from(aes);
+                Zeroizing::new(
+                    kek.unwrap_with_padding_vec(&wrapped[k..])
+                        .map_err(|_| Error::invalid_ciphertext())?,
+                )
+            }
+            other => {
+                return Err(Error::new(
+                    crate::error::ErrorCode::UnsupportedOperation,
+                    format!("wrapping algorithm {other} is not supported"),
+                ))
+            }
+        };
+        let bytes: [u8; KEY_LEN] = material[..].try_into().map_err(|_| {
+            Error::new(
+                crate::error::ErrorCode::IncorrectKeyMaterial,
+                "imported key material for a SYMMETRIC_DEFAULT key must be 32 bytes",
+            )
+        })?;
+        let key = SecretKey::from_bytes(bytes);
+        let handle = MaterialHandle {
+            key_id: key_id.to_string(),
+            material_id: material_id_for(key_id, &key),
+        };
+        if let Some(e) = expected {
+            if !bool::from(handle.material_id.ct_eq(e)) {
+                return Err(Error::new(
+                    crate::error::ErrorCode::IncorrectKeyMaterial,
+                    "the key material is not the material previously imported into this key",
+                ));
+            }
+        }
+        let sealed = self.seal(
+            &[MATERIAL_AAD, &[0], key_id.as_bytes(), &handle.material_id],
+            &key.0,
+        )?;
+        self.materials.insert(handle.clone(), key);
+        Ok((handle, sealed))
+    }
+
+    /// Delete one material version (imported material being deleted).
+    pub fn remove_material(&mut self, handle: &MaterialHandle) {
+        self.materials.remove(handle);
     }
 
     /// Load sealed material from the store.

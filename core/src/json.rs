@@ -64,6 +64,9 @@ pub const OPERATIONS: &[&str] = &[
     "VerifyMac",
     "GenerateDataKeyPair",
     "GenerateDataKeyPairWithoutPlaintext",
+    "GetParametersForImport",
+    "ImportKeyMaterial",
+    "DeleteImportedKeyMaterial",
 ];
 
 /// Run one operation. Unknown operations are a `ValidationException`.
@@ -141,6 +144,9 @@ fn call_inner(kms: &Kms, operation: &str, request: Value) -> Result<Value> {
         "GenerateMac" => out(kms.generate_mac(req(r)?)?),
         "VerifyMac" => out(kms.verify_mac(req(r)?)?),
         "GenerateDataKeyPair" => out(kms.generate_data_key_pair(req(r)?)?),
+        "GetParametersForImport" => out(kms.get_parameters_for_import(req(r)?)?),
+        "ImportKeyMaterial" => kms.import_key_material(req(r)?).map(|_| json!({})),
+        "DeleteImportedKeyMaterial" => kms.delete_imported_key_material(req(r)?).map(|_| json!({})),
         "GenerateDataKeyPairWithoutPlaintext" => {
             out(kms.generate_data_key_pair_without_plaintext(req(r)?)?)
         }

@@ -194,6 +194,10 @@ pub enum OpClass {
     /// DescribeKey, ListResourceTags, DeleteAlias, GetKeyPolicy ...
     Always,
     CreateGrant,
+    /// GetParametersForImport
+    ImportParams,
+    /// ImportKeyMaterial
+    ImportMaterial,
 }
 
 /// The state matrix. `Ok(())` when the operation may proceed.
@@ -252,6 +256,12 @@ pub fn check_state(class: OpClass, state: KeyState, arn: &str) -> Result<()> {
         (RotationRead, _) => Ok(()),
         (AliasTarget, PendingDeletion | PendingReplicaDeletion) => s("pending deletion"),
         (AliasTarget, _) => Ok(()),
+        (ImportParams, Enabled | Disabled | PendingImport) => Ok(()),
+        (ImportParams, Unavailable) => u(),
+        (ImportParams, st) => s(state_word(st)),
+        (ImportMaterial, Enabled | Disabled | PendingImport | Updating) => Ok(()),
+        (ImportMaterial, Unavailable) => u(),
+        (ImportMaterial, st) => s(state_word(st)),
         (CreateGrant, Enabled | Updating | Unavailable) => Ok(()),
         (CreateGrant, Disabled) => d(),
         (CreateGrant, st) => s(state_word(st)),
@@ -417,6 +427,23 @@ fn material_name(id: &str, mat_hex: &str) -> String {
 fn alias_store_name(alias: &str) -> String {
     format!("alias/{alias}")
 }
+/// An import token's state (stored sealed; the wrapping key inside is
+/// sealed a second time by the HSM).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ImportTokenEntry {
+    key_id: String,
+    wrapping_algorithm: WrappingAlgorithm,
+    expires_ms: Millis,
+    sealed_wrapping_key: String,
+}
+
+fn import_token_name(token_id: &str) -> String {
+    format!("import/{token_id}")
+}
+
+pub const IMPORT_TOKEN_VALIDITY_MS: u64 = MS_PER_DAY;
+pub const MAX_IMPORT_VALIDITY_DAYS: u64 = 365;
+
 fn grant_name(key_id: &str, grant_id: &str) -> String {
     format!("grant/{key_id}/{grant_id}")
 }
@@ -456,6 +483,8 @@ pub struct StoreSettings {
 pub struct MaintenanceReport {
     pub rotated: Vec<String>,
     pub deleted: Vec<String>,
+    /// EXTERNAL keys whose imported material expired.
+    pub expired: Vec<String>,
 }
 
 // ---------------------------------------------------------------- engine state
@@ -510,6 +539,8 @@ struct State {
     identity: BTreeMap<String, BTreeMap<String, (String, Arc<Policy>)>>,
     /// Grants: key id → grant id → grant.
     grants: BTreeMap<String, BTreeMap<String, Grant>>,
+    /// Outstanding import tokens by token id.
+    import_tokens: HashMap<String, ImportTokenEntry>,
 }
 
 impl State {
@@ -791,6 +822,15 @@ impl State {
             });
             self.hsm.destroy_key(key_id);
             self.policies.remove(key_id);
+            let tokens: Vec<String> = self
+                .import_tokens
+                .iter()
+                .filter(|(_, t)| t.key_id == key_id)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for t in tokens {
+                self.drop_import_token(&t);
+            }
             if let Some(gs) = self.grants.remove(key_id) {
                 for gid in gs.keys() {
                     self.batch.push(Mutation::Delete {
@@ -815,11 +855,20 @@ impl State {
         self.next_deadline = self
             .keys
             .values()
-            .filter_map(|k| match k.state {
-                KeyState::PendingDeletion => k.deletion_date_ms,
-                KeyState::Enabled if k.rotation.enabled => k.rotation.next_rotation_ms,
-                _ => None,
+            .flat_map(|k| {
+                let main = match k.state {
+                    KeyState::PendingDeletion => k.deletion_date_ms,
+                    KeyState::Enabled if k.rotation.enabled => k.rotation.next_rotation_ms,
+                    _ => None,
+                };
+                let expiry = k
+                    .import
+                    .as_ref()
+                    .filter(|i| i.present)
+                    .and_then(|i| i.valid_to_ms);
+                [main, expiry]
             })
+            .flatten()
             .min()
             .unwrap_or(Millis::MAX);
     }
@@ -853,8 +902,88 @@ impl State {
                 self.report.rotated.push(id);
             }
         }
+        // Imported material whose ValidTo has passed is deleted.
+        let expired: Vec<String> = self
+            .keys
+            .values()
+            .filter(|k| {
+                k.import
+                    .as_ref()
+                    .is_some_and(|i| i.present && i.valid_to_ms.is_some_and(|v| v <= now))
+            })
+            .map(|k| k.key_id.clone())
+            .collect();
+        for id in expired {
+            self.delete_imported_material(&id)?;
+            self.report.expired.push(id);
+        }
         self.recompute_deadline();
         Ok(())
+    }
+
+    /// Delete an EXTERNAL key's material: the key goes to PendingImport
+    /// (a key pending deletion keeps its state); metadata is kept, so only
+    /// the same material can be imported again.
+    fn delete_imported_material(&mut self, key_id: &str) -> Result<()> {
+        let mut rec = self.keys[key_id].clone();
+        for m in &rec.materials {
+            let mut material_id = [0u8; 32];
+            hex::decode_to_slice(&m.material_id, &mut material_id)
+                .map_err(|_| Error::internal("malformed material id"))?;
+            self.hsm.remove_material(&MaterialHandle {
+                key_id: key_id.to_string(),
+                material_id,
+            });
+            self.batch.push(Mutation::Delete {
+                name: material_name(key_id, &m.material_id),
+            });
+        }
+        if let Some(i) = rec.import.as_mut() {
+            i.present = false;
+            i.valid_to_ms = None;
+        }
+        if rec.state != KeyState::PendingDeletion {
+            rec.state = KeyState::PendingImport;
+        }
+        self.save_key(rec)
+    }
+
+    fn drop_import_token(&mut self, token_id: &str) {
+        self.import_tokens.remove(token_id);
+        self.hsm.drop_wrapping_key(token_id);
+        self.batch.push(Mutation::Delete {
+            name: import_token_name(token_id),
+        });
+    }
+
+    fn import_token_string(&self, token_id: &str, key_id: &str) -> String {
+        let mac = self
+            .hsm
+            .token_mac(&[b"import\0", token_id.as_bytes(), b"\0", key_id.as_bytes()].concat());
+        format!("srim1{token_id}{}", hex::encode(&mac[..16]))
+    }
+
+    /// The token id inside an import token issued for `key_id`.
+    fn parse_import_token(&self, token: &str, key_id: &str) -> Result<String> {
+        let bad = || {
+            Error::new(
+                ErrorCode::InvalidImportToken,
+                "The import token is not valid for this key",
+            )
+        };
+        let body = token.strip_prefix("srim1").ok_or_else(bad)?;
+        if body.len() != 64 || !body.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        let token_id = &body[..32];
+        let want = self.import_token_string(token_id, key_id);
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            want.as_bytes(),
+            token.as_bytes(),
+        )) {
+            return Err(bad());
+        }
+        Ok(token_id.to_string())
     }
 
     /// Rotate at once if automatic rotation is overdue (after EnableKey).
@@ -1060,6 +1189,7 @@ fn load_state(
         policies: HashMap::new(),
         identity: BTreeMap::new(),
         grants: BTreeMap::new(),
+        import_tokens: HashMap::new(),
     };
     if is_new {
         st.put_sealed(CHECK_NAME.into(), CHECK_VALUE)?;
@@ -1140,6 +1270,12 @@ fn load_state(
             let a: AliasEntry =
                 serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
             st.aliases.insert(a.alias_name.clone(), a);
+        } else if let Some(token) = name.strip_prefix("import/") {
+            let t: ImportTokenEntry =
+                serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
+            let sealed = hex::decode(&t.sealed_wrapping_key).map_err(|_| parse_err())?;
+            st.hsm.load_wrapping_key(token, &sealed)?;
+            st.import_tokens.insert(token.to_string(), t);
         } else if name.starts_with("grant/") {
             let g: Grant =
                 serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
@@ -1172,8 +1308,12 @@ fn load_state(
     for rec in &recs {
         st.cache_policy(rec)?;
     }
-    // Every recorded material version must be present.
+    // Every recorded material version must be present (imported material
+    // may be deleted or expired: then the key is PendingImport).
     for rec in st.keys.values() {
+        if rec.import.as_ref().is_some_and(|i| !i.present) {
+            continue;
+        }
         for m in &rec.materials {
             let mut material_id = [0u8; 32];
             hex::decode_to_slice(&m.material_id, &mut material_id)
@@ -1508,11 +1648,21 @@ impl Kms {
             let usage = req.key_usage.unwrap_or(KeyUsage::EncryptDecrypt);
             let origin = req.origin.unwrap_or(Origin::AwsKms);
             asym::supported(spec, usage)?;
-            if origin != Origin::AwsKms {
-                return Err(Error::new(
-                    ErrorCode::UnsupportedOperation,
-                    format!("Origin {origin} is not supported by this version of Strongroom"),
-                ));
+            match origin {
+                Origin::AwsKms => {}
+                Origin::External if spec == KeySpec::SymmetricDefault => {}
+                Origin::External => {
+                    return Err(Error::new(
+                        ErrorCode::UnsupportedOperation,
+                        format!("importing {spec} key material is not supported by this version of Strongroom (SYMMETRIC_DEFAULT only)"),
+                    ))
+                }
+                _ => {
+                    return Err(Error::new(
+                        ErrorCode::UnsupportedOperation,
+                        format!("Origin {origin} (custom key stores) is not supported"),
+                    ))
+                }
             }
             if st.keys.len() >= MAX_KEYS {
                 return Err(Error::new(
@@ -1527,6 +1677,7 @@ impl Kms {
                     description,
                     spec,
                     usage,
+                    origin,
                     manager: KeyManager::Customer,
                     multi_region: req.multi_region,
                     tags: req.tags,
@@ -1573,6 +1724,7 @@ impl Kms {
                 NewKey {
                     spec: KeySpec::SymmetricDefault,
                     usage: KeyUsage::EncryptDecrypt,
+                    origin: Origin::AwsKms,
                     description: format!(
                         "Default key that protects my {service} data when no other key is defined"
                     ),
@@ -1892,7 +2044,11 @@ impl Kms {
             let mut rec = st.rec(&id).clone();
             au.key_arn = Some(rec.arn.clone());
             check_state(OpClass::CancelDeletion, rec.state, &rec.arn)?;
-            rec.state = KeyState::Disabled;
+            rec.state = if rec.import.as_ref().is_some_and(|i| !i.present) {
+                KeyState::PendingImport
+            } else {
+                KeyState::Disabled
+            };
             rec.deletion_date_ms = None;
             rec.pending_window_days = None;
             let arn = rec.arn.clone();
@@ -2616,6 +2772,164 @@ impl Kms {
                 next_marker,
                 truncated,
             })
+        })
+    }
+
+    // ------------------------------------------------------------ imported key material
+
+    fn external_key(
+        st: &State,
+        cx: &Ctx,
+        au: &mut AuditInfo,
+        action: &str,
+        key_id: &str,
+    ) -> Result<String> {
+        let id = st.resolve(cx, key_id)?;
+        au.key_arn = Some(cx.key_arn(&id));
+        st.authorize(
+            cx,
+            action,
+            Some(&id),
+            Facts {
+                request_key_id: Some(key_id),
+                ..Default::default()
+            },
+            au,
+        )?;
+        let rec = st.rec(&id);
+        if rec.origin != Origin::External {
+            return Err(Error::new(
+                ErrorCode::UnsupportedOperation,
+                format!(
+                    "{} has origin {}; only EXTERNAL keys take imported material",
+                    rec.arn, rec.origin
+                ),
+            ));
+        }
+        Ok(id)
+    }
+
+    /// An RSA wrapping key and an import token valid for 24 hours (by the
+    /// injected clock), bound to this key.
+    pub fn get_parameters_for_import(
+        &self,
+        req: GetParametersForImportRequest,
+    ) -> Result<GetParametersForImportResponse> {
+        self.call("GetParametersForImport", |st, cx, au| {
+            let alg = req.wrapping_algorithm.ok_or_else(|| Error::validation("WrappingAlgorithm is required"))?;
+            match alg {
+                WrappingAlgorithm::RsaesOaepSha256 | WrappingAlgorithm::RsaAesKeyWrapSha256 => {}
+                other => return Err(Error::new(ErrorCode::UnsupportedOperation, format!("WrappingAlgorithm {other} is not supported (use RSAES_OAEP_SHA_256 or RSA_AES_KEY_WRAP_SHA_256)"))),
+            }
+            let spec = req.wrapping_key_spec.ok_or_else(|| Error::validation("WrappingKeySpec is required"))?;
+            if !matches!(spec, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096) {
+                return Err(Error::validation("WrappingKeySpec must be RSA_2048, RSA_3072 or RSA_4096"));
+            }
+            let id = Self::external_key(st, cx, au, "kms:GetParametersForImport", &req.key_id)?;
+            let rec = st.rec(&id);
+            check_state(OpClass::ImportParams, rec.state, &rec.arn)?;
+            let arn = rec.arn.clone();
+            // Forget this key's expired tokens.
+            let stale: Vec<String> = st.import_tokens.iter().filter(|(_, t)| t.expires_ms <= cx.now).map(|(k, _)| k.clone()).collect();
+            for t in stale {
+                st.drop_import_token(&t);
+            }
+            let token_id = hex::encode(&st.hsm.random_bytes(16)?[..]);
+            let (public_key, sealed) = st.hsm.new_wrapping_key(&token_id, spec)?;
+            let expires = cx.now + IMPORT_TOKEN_VALIDITY_MS;
+            let entry = ImportTokenEntry { key_id: id.clone(), wrapping_algorithm: alg, expires_ms: expires, sealed_wrapping_key: hex::encode(&sealed) };
+            st.put_json(import_token_name(&token_id), &entry)?;
+            st.import_tokens.insert(token_id.clone(), entry);
+            Ok(GetParametersForImportResponse {
+                key_id: arn,
+                import_token: st.import_token_string(&token_id, &id),
+                public_key,
+                parameters_valid_to_ms: expires,
+            })
+        })
+    }
+
+    /// Import key material wrapped with a token's public key. Re-imports
+    /// must be byte-identical; the key becomes Enabled (a key pending
+    /// deletion stays pending deletion).
+    pub fn import_key_material(&self, req: ImportKeyMaterialRequest) -> Result<()> {
+        self.call("ImportKeyMaterial", |st, cx, au| {
+            if req.encrypted_key_material.is_empty() || req.encrypted_key_material.len() > 6144 {
+                return Err(Error::validation("EncryptedKeyMaterial must be 1 to 6144 bytes"));
+            }
+            let model = req.expiration_model.unwrap_or(ExpirationModel::KeyMaterialExpires);
+            match (model, req.valid_to_ms) {
+                (ExpirationModel::KeyMaterialExpires, None) => {
+                    return Err(Error::validation("ValidTo is required when ExpirationModel is KEY_MATERIAL_EXPIRES"))
+                }
+                (ExpirationModel::KeyMaterialExpires, Some(v)) if v <= cx.now || v > cx.now + MAX_IMPORT_VALIDITY_DAYS * MS_PER_DAY => {
+                    return Err(Error::validation("ValidTo must be in the future and at most 365 days ahead"))
+                }
+                (ExpirationModel::KeyMaterialDoesNotExpire, Some(_)) => {
+                    return Err(Error::validation("ValidTo must be omitted when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE"))
+                }
+                _ => {}
+            }
+            let id = Self::external_key(st, cx, au, "kms:ImportKeyMaterial", &req.key_id)?;
+            let rec = st.rec(&id).clone();
+            check_state(OpClass::ImportMaterial, rec.state, &rec.arn)?;
+            let token_id = st.parse_import_token(&req.import_token, &id)?;
+            let entry = st.import_tokens.get(&token_id).cloned().ok_or_else(|| {
+                Error::new(ErrorCode::InvalidImportToken, "The import token is not valid for this key")
+            })?;
+            if entry.key_id != id {
+                return Err(Error::new(ErrorCode::InvalidImportToken, "The import token is not valid for this key"));
+            }
+            if entry.expires_ms <= cx.now {
+                return Err(Error::new(ErrorCode::ExpiredImportToken, "The import token has expired; call GetParametersForImport again"));
+            }
+            let expected = match rec.materials.first() {
+                Some(m) => {
+                    let mut b = [0u8; 32];
+                    hex::decode_to_slice(&m.material_id, &mut b).map_err(|_| Error::internal("malformed material id"))?;
+                    Some(b)
+                }
+                None => None,
+            };
+            let (handle, sealed) = st.hsm.import_material(&id, &token_id, entry.wrapping_algorithm, &req.encrypted_key_material, expected.as_ref())?;
+            let hexid = handle.material_id_hex();
+            st.batch.push(Mutation::Put { name: material_name(&id, &hexid), value: sealed });
+            let mut rec = rec;
+            if rec.materials.is_empty() {
+                rec.materials.push(MaterialVersion { material_id: hexid, created_ms: cx.now, rotation_type: None });
+            }
+            rec.import = Some(ImportState {
+                present: true,
+                valid_to_ms: req.valid_to_ms,
+                expiration_model: Some(model),
+            });
+            if rec.state == KeyState::PendingImport {
+                rec.state = KeyState::Enabled;
+            }
+            st.save_key(rec)
+        })
+    }
+
+    /// Delete imported material now: the key goes to PendingImport until
+    /// the same material is imported again.
+    pub fn delete_imported_key_material(&self, req: KeyIdRequest) -> Result<()> {
+        self.call("DeleteImportedKeyMaterial", |st, cx, au| {
+            let id = Self::external_key(st, cx, au, "kms:DeleteImportedKeyMaterial", &req.key_id)?;
+            let rec = st.rec(&id);
+            if rec.state == KeyState::PendingImport
+                || rec.import.as_ref().is_some_and(|i| !i.present)
+            {
+                return Ok(()); // no material: no effect
+            }
+            check_state(OpClass::Metadata, rec.state, &rec.arn).or_else(|e| {
+                // Allowed while pending deletion too (state unchanged).
+                if rec.state == KeyState::PendingDeletion {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })?;
+            st.delete_imported_material(&id)
         })
     }
 
@@ -3732,6 +4046,7 @@ struct NewKey {
     description: String,
     spec: KeySpec,
     usage: KeyUsage,
+    origin: Origin,
     manager: KeyManager,
     multi_region: bool,
     tags: Vec<Tag>,
@@ -3752,15 +4067,19 @@ fn new_key_record(st: &mut State, cx: &Ctx, k: NewKey) -> Result<KeyRecord> {
     if st.keys.contains_key(&key_id) {
         return Err(Error::internal("key id collision"));
     }
-    let mv = if k.spec == KeySpec::SymmetricDefault {
-        st.new_material(&key_id, cx.now, None)?
+    let external = k.origin == Origin::External;
+    let materials = if external {
+        vec![]
+    } else if k.spec == KeySpec::SymmetricDefault {
+        vec![st.new_material(&key_id, cx.now, None)?]
     } else {
-        st.new_asym_material(&key_id, k.spec, cx.now)?
+        vec![st.new_asym_material(&key_id, k.spec, cx.now)?]
     };
     let mut rotation = RotationSettings::default();
     if st.settings.rotation_required
         && k.manager == KeyManager::Customer
         && k.spec == KeySpec::SymmetricDefault
+        && !external
     {
         rotation.enabled = true;
         rotation.period_days = Some(DEFAULT_ROTATION_DAYS);
@@ -3773,10 +4092,14 @@ fn new_key_record(st: &mut State, cx: &Ctx, k: NewKey) -> Result<KeyRecord> {
         region: cx.region.to_string(),
         created_ms: cx.now,
         description: k.description,
-        state: KeyState::Enabled,
+        state: if external {
+            KeyState::PendingImport
+        } else {
+            KeyState::Enabled
+        },
         key_spec: k.spec,
         key_usage: k.usage,
-        origin: Origin::AwsKms,
+        origin: k.origin,
         key_manager: k.manager,
         multi_region: k.multi_region,
         deletion_date_ms: None,
@@ -3786,9 +4109,10 @@ fn new_key_record(st: &mut State, cx: &Ctx, k: NewKey) -> Result<KeyRecord> {
             .into_iter()
             .map(|t| (t.tag_key, t.tag_value))
             .collect(),
-        materials: vec![mv],
+        materials,
         rotation,
         policy: k.policy,
+        import: external.then(ImportState::default),
     })
 }
 

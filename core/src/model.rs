@@ -169,7 +169,36 @@ pub struct KeyRecord {
     pub rotation: RotationSettings,
     /// The key policy document (the authorization issue evaluates it).
     pub policy: Option<String>,
+    /// Origin EXTERNAL keys: the state of the imported material.
+    #[serde(default)]
+    pub import: Option<ImportState>,
 }
+
+/// Imported material of an `EXTERNAL` key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ImportState {
+    /// Whether the material is currently present in the HSM.
+    pub present: bool,
+    pub valid_to_ms: Option<Millis>,
+    pub expiration_model: Option<ExpirationModel>,
+}
+
+aws_enum!(
+    ExpirationModel {
+        KeyMaterialExpires => "KEY_MATERIAL_EXPIRES",
+        KeyMaterialDoesNotExpire => "KEY_MATERIAL_DOES_NOT_EXPIRE",
+    }
+);
+
+aws_enum!(
+    WrappingAlgorithm {
+        RsaesOaepSha256 => "RSAES_OAEP_SHA_256",
+        RsaAesKeyWrapSha256 => "RSA_AES_KEY_WRAP_SHA_256",
+        RsaesOaepSha1 => "RSAES_OAEP_SHA_1",
+        RsaesPkcs1V15 => "RSAES_PKCS1_V1_5",
+        RsaAesKeyWrapSha1 => "RSA_AES_KEY_WRAP_SHA_1",
+    }
+);
 
 impl KeyRecord {
     pub fn current_material_id(&self) -> Option<&str> {
@@ -214,6 +243,8 @@ impl KeyRecord {
             multi_region: self.multi_region,
             pending_deletion_window_in_days: self.pending_window_days,
             current_key_material_id: self.current_material_id().map(str::to_string),
+            valid_to_ms: self.import.as_ref().and_then(|i| i.valid_to_ms),
+            expiration_model: self.import.as_ref().and_then(|i| i.expiration_model),
         }
     }
 }
@@ -246,6 +277,11 @@ pub struct KeyMetadata {
     pub multi_region: bool,
     pub pending_deletion_window_in_days: Option<u32>,
     pub current_key_material_id: Option<String>,
+    /// Imported material: when it expires.
+    #[serde(default)]
+    pub valid_to_ms: Option<Millis>,
+    #[serde(default)]
+    pub expiration_model: Option<ExpirationModel>,
 }
 
 /// An alias record.

@@ -1,0 +1,514 @@
+//! Bring your own key material (kms-semantics §8).
+mod common;
+use common::*;
+use p256::pkcs8::DecodePublicKey;
+use std::process::Command;
+use strongroom::api::*;
+use strongroom::model::*;
+use strongroom::{ErrorCode, Kms, ManualClock, RootKey};
+
+const DAY: u64 = 86_400_000;
+
+fn external(kms: &Kms) -> String {
+    kms.create_key(CreateKeyRequest {
+        origin: Some(Origin::External),
+        ..Default::default()
+    })
+    .unwrap()
+    .key_metadata
+    .key_id
+}
+
+fn params(kms: &Kms, key: &str, alg: WrappingAlgorithm) -> GetParametersForImportResponse {
+    kms.get_parameters_for_import(GetParametersForImportRequest {
+        key_id: key.into(),
+        wrapping_algorithm: Some(alg),
+        wrapping_key_spec: Some(KeySpec::Rsa2048),
+    })
+    .unwrap()
+}
+
+/// RSA-OAEP-SHA256 wrap in Rust (the openssl test below does it with the CLI).
+fn wrap(public_der: &[u8], material: &[u8]) -> Vec<u8> {
+    let pk = rsa::PublicKey::from_public_key_der(public_der).unwrap();
+    pk.encrypt(
+        &mut SplitMix(42),
+        rsa::Oaep::<rsa::sha2::Sha256>::new(),
+        material,
+    )
+    .unwrap()
+}
+
+struct SplitMix(u64);
+impl rsa::rand_core::TryRng for SplitMix {
+    type Error = std::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(self.try_next_u64()? as u32)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        Ok(z ^ (z >> 31))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for c in dst.chunks_mut(8) {
+            let v = self.try_next_u64()?.to_le_bytes();
+            c.copy_from_slice(&v[..c.len()]);
+        }
+        Ok(())
+    }
+}
+impl rsa::rand_core::TryCryptoRng for SplitMix {}
+
+fn import(
+    kms: &Kms,
+    key: &str,
+    token: &str,
+    wrapped: Vec<u8>,
+    valid_to: Option<u64>,
+    model: ExpirationModel,
+) -> strongroom::Result<()> {
+    kms.import_key_material(ImportKeyMaterialRequest {
+        key_id: key.into(),
+        import_token: token.into(),
+        encrypted_key_material: wrapped,
+        valid_to_ms: valid_to,
+        expiration_model: Some(model),
+    })
+}
+
+fn state(kms: &Kms, key: &str) -> KeyState {
+    describe(kms, key).key_state
+}
+
+#[test]
+fn import_lifecycle() {
+    let (kms, clock) = kms();
+    let key = external(&kms);
+    let md = describe(&kms, &key);
+    assert_eq!(
+        (md.key_state, md.origin, md.current_key_material_id),
+        (KeyState::PendingImport, Origin::External, None)
+    );
+    let e = kms.encrypt(EncryptRequest {
+        key_id: key.clone(),
+        plaintext: b"x".into(),
+        ..Default::default()
+    });
+    assert_eq!(e.unwrap_err().code(), ErrorCode::KmsInvalidState);
+    let material = [0x11u8; 32];
+    let p = params(&kms, &key, WrappingAlgorithm::RsaesOaepSha256);
+    assert_eq!(p.parameters_valid_to_ms, T0 + DAY);
+    let wrapped = wrap(&p.public_key, &material);
+    // ValidTo rules.
+    assert_eq!(
+        import(
+            &kms,
+            &key,
+            &p.import_token,
+            wrapped.clone(),
+            None,
+            ExpirationModel::KeyMaterialExpires
+        )
+        .unwrap_err()
+        .code(),
+        ErrorCode::Validation
+    );
+    assert_eq!(
+        import(
+            &kms,
+            &key,
+            &p.import_token,
+            wrapped.clone(),
+            Some(T0 + 366 * DAY),
+            ExpirationModel::KeyMaterialExpires
+        )
+        .unwrap_err()
+        .code(),
+        ErrorCode::Validation
+    );
+    assert_eq!(
+        import(
+            &kms,
+            &key,
+            &p.import_token,
+            wrapped.clone(),
+            Some(T0 + DAY),
+            ExpirationModel::KeyMaterialDoesNotExpire
+        )
+        .unwrap_err()
+        .code(),
+        ErrorCode::Validation
+    );
+    // Import, valid for 10 days.
+    import(
+        &kms,
+        &key,
+        &p.import_token,
+        wrapped.clone(),
+        Some(T0 + 10 * DAY),
+        ExpirationModel::KeyMaterialExpires,
+    )
+    .unwrap();
+    let md = describe(&kms, &key);
+    assert_eq!(md.key_state, KeyState::Enabled);
+    assert_eq!(md.valid_to_ms, Some(T0 + 10 * DAY));
+    assert_eq!(
+        md.expiration_model,
+        Some(ExpirationModel::KeyMaterialExpires)
+    );
+    let blob = enc(&kms, &key, b"imported", &context([("a", "b")]));
+    // Imported keys never rotate.
+    let r = kms.enable_key_rotation(EnableKeyRotationRequest {
+        key_id: key.clone(),
+        rotation_period_in_days: None,
+    });
+    assert_eq!(r.unwrap_err().code(), ErrorCode::UnsupportedOperation);
+    // Re-import must be byte-identical.
+    let p2 = params(&kms, &key, WrappingAlgorithm::RsaesOaepSha256);
+    let other = wrap(&p2.public_key, &[0x22u8; 32]);
+    assert_eq!(
+        import(
+            &kms,
+            &key,
+            &p2.import_token,
+            other,
+            None,
+            ExpirationModel::KeyMaterialDoesNotExpire
+        )
+        .unwrap_err()
+        .code(),
+        ErrorCode::IncorrectKeyMaterial
+    );
+    import(
+        &kms,
+        &key,
+        &p2.import_token,
+        wrap(&p2.public_key, &material),
+        None,
+        ExpirationModel::KeyMaterialDoesNotExpire,
+    )
+    .unwrap();
+    assert_eq!(describe(&kms, &key).valid_to_ms, None);
+    // DeleteImportedKeyMaterial → PendingImport; same material restores it.
+    kms.delete_imported_key_material(KeyIdRequest {
+        key_id: key.clone(),
+    })
+    .unwrap();
+    assert_eq!(state(&kms, &key), KeyState::PendingImport);
+    assert_eq!(
+        dec(&kms, &blob, &context([("a", "b")])).unwrap_err().code(),
+        ErrorCode::KmsInvalidState
+    );
+    kms.delete_imported_key_material(KeyIdRequest {
+        key_id: key.clone(),
+    })
+    .unwrap(); // no effect
+    import(
+        &kms,
+        &key,
+        &p2.import_token,
+        wrap(&p2.public_key, &material),
+        Some(T0 + DAY / 2),
+        ExpirationModel::KeyMaterialExpires,
+    )
+    .unwrap();
+    assert_eq!(
+        dec(&kms, &blob, &context([("a", "b")])).unwrap(),
+        b"imported"
+    );
+    // Expiry by the clock → PendingImport.
+    clock.advance_ms(DAY / 2);
+    assert_eq!(state(&kms, &key), KeyState::PendingImport);
+    assert_eq!(describe(&kms, &key).valid_to_ms, None);
+    // Tokens last 24 hours.
+    clock.advance_ms(DAY / 2);
+    let e = import(
+        &kms,
+        &key,
+        &p2.import_token,
+        wrap(&p2.public_key, &material),
+        None,
+        ExpirationModel::KeyMaterialDoesNotExpire,
+    );
+    assert_eq!(e.unwrap_err().code(), ErrorCode::ExpiredImportToken);
+    let p3 = params(&kms, &key, WrappingAlgorithm::RsaesOaepSha256);
+    import(
+        &kms,
+        &key,
+        &p3.import_token,
+        wrap(&p3.public_key, &material),
+        None,
+        ExpirationModel::KeyMaterialDoesNotExpire,
+    )
+    .unwrap();
+    assert_eq!(
+        dec(&kms, &blob, &context([("a", "b")])).unwrap(),
+        b"imported"
+    );
+}
+
+#[test]
+fn tokens_and_wrapping_are_checked() {
+    let (kms, _) = kms();
+    let a = external(&kms);
+    let b = external(&kms);
+    let pa = params(&kms, &a, WrappingAlgorithm::RsaesOaepSha256);
+    let w = wrap(&pa.public_key, &[1u8; 32]);
+    let imp = |key: &str, token: &str, wrapped: Vec<u8>| {
+        import(
+            &kms,
+            key,
+            token,
+            wrapped,
+            None,
+            ExpirationModel::KeyMaterialDoesNotExpire,
+        )
+    };
+    assert_eq!(
+        imp(&b, &pa.import_token, w.clone()).unwrap_err().code(),
+        ErrorCode::InvalidImportToken
+    );
+    assert_eq!(
+        imp(&a, "srim1garbage", w.clone()).unwrap_err().code(),
+        ErrorCode::InvalidImportToken
+    );
+    let mut forged = pa.import_token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == '0' { '1' } else { '0' });
+    assert_eq!(
+        imp(&a, &forged, w.clone()).unwrap_err().code(),
+        ErrorCode::InvalidImportToken
+    );
+    let mut tampered = w.clone();
+    tampered[10] ^= 1;
+    assert_eq!(
+        imp(&a, &pa.import_token, tampered).unwrap_err().code(),
+        ErrorCode::InvalidCiphertext
+    );
+    assert_eq!(
+        imp(&a, &pa.import_token, wrap(&pa.public_key, &[1u8; 16]))
+            .unwrap_err()
+            .code(),
+        ErrorCode::IncorrectKeyMaterial
+    );
+    imp(&a, &pa.import_token, w).unwrap();
+    // Not for AWS_KMS keys; bad parameters.
+    let normal = new_key(&kms);
+    let r = kms.get_parameters_for_import(GetParametersForImportRequest {
+        key_id: normal,
+        wrapping_algorithm: Some(WrappingAlgorithm::RsaesOaepSha256),
+        wrapping_key_spec: Some(KeySpec::Rsa2048),
+    });
+    assert_eq!(r.unwrap_err().code(), ErrorCode::UnsupportedOperation);
+    let r = kms.get_parameters_for_import(GetParametersForImportRequest {
+        key_id: b.clone(),
+        wrapping_algorithm: Some(WrappingAlgorithm::RsaesOaepSha256),
+        wrapping_key_spec: Some(KeySpec::EccNistP256),
+    });
+    assert_eq!(r.unwrap_err().code(), ErrorCode::Validation);
+    let r = kms.get_parameters_for_import(GetParametersForImportRequest {
+        key_id: b.clone(),
+        wrapping_algorithm: Some(WrappingAlgorithm::RsaesPkcs1V15),
+        wrapping_key_spec: Some(KeySpec::Rsa2048),
+    });
+    assert_eq!(r.unwrap_err().code(), ErrorCode::UnsupportedOperation);
+    let r = kms.create_key(CreateKeyRequest {
+        origin: Some(Origin::External),
+        key_spec: Some(KeySpec::Hmac256),
+        key_usage: Some(KeyUsage::GenerateVerifyMac),
+        ..Default::default()
+    });
+    assert_eq!(r.unwrap_err().code(), ErrorCode::UnsupportedOperation);
+}
+
+fn openssl(args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("the openssl command line is needed for this test");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Key material prepared with the openssl commands AWS documents for
+/// imports works unchanged, with both wrapping algorithms.
+#[test]
+fn openssl_wrapped_material_imports() {
+    let (kms, _) = kms();
+    let dir = tempfile::tempdir().unwrap();
+    let f = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    openssl(&["rand", "-out", &f("material.bin"), "32"]);
+    let material = std::fs::read(f("material.bin")).unwrap();
+    for alg in [
+        WrappingAlgorithm::RsaesOaepSha256,
+        WrappingAlgorithm::RsaAesKeyWrapSha256,
+    ] {
+        let key = external(&kms);
+        let p = params(&kms, &key, alg);
+        std::fs::write(f("wrapping.der"), &p.public_key).unwrap();
+        let rsa_oaep_sha256 = |input: &str, output: &str| {
+            openssl(&[
+                "pkeyutl",
+                "-encrypt",
+                "-pubin",
+                "-keyform",
+                "DER",
+                "-inkey",
+                &f("wrapping.der"),
+                "-in",
+                input,
+                "-out",
+                output,
+                "-pkeyopt",
+                "rsa_padding_mode:oaep",
+                "-pkeyopt",
+                "rsa_oaep_md:sha256",
+                "-pkeyopt",
+                "rsa_mgf1_md:sha256",
+            ]);
+        };
+        let wrapped = match alg {
+            WrappingAlgorithm::RsaesOaepSha256 => {
+                rsa_oaep_sha256(&f("material.bin"), &f("wrapped.bin"));
+                std::fs::read(f("wrapped.bin")).unwrap()
+            }
+            _ => {
+                openssl(&["rand", "-out", &f("aes.bin"), "32"]);
+                let aes_hex = hex::encode(std::fs::read(f("aes.bin")).unwrap());
+                openssl(&[
+                    "enc",
+                    "-id-aes256-wrap-pad",
+                    "-K",
+                    &aes_hex,
+                    "-iv",
+                    "A65959A6",
+                    "-in",
+                    &f("material.bin"),
+                    "-out",
+                    &f("material_wrapped.bin"),
+                ]);
+                rsa_oaep_sha256(&f("aes.bin"), &f("aes_wrapped.bin"));
+                let mut w = std::fs::read(f("aes_wrapped.bin")).unwrap();
+                w.extend(std::fs::read(f("material_wrapped.bin")).unwrap());
+                w
+            }
+        };
+        import(
+            &kms,
+            &key,
+            &p.import_token,
+            wrapped,
+            None,
+            ExpirationModel::KeyMaterialDoesNotExpire,
+        )
+        .unwrap();
+        let blob = enc(&kms, &key, b"openssl", &Default::default());
+        assert_eq!(dec(&kms, &blob, &Default::default()).unwrap(), b"openssl");
+    }
+    // The same material in two keys: each key's material id is its own
+    // (derived from key id and material), and neither can decrypt the other's blobs.
+    let ids: Vec<String> = kms
+        .list_keys(ListKeysRequest::default())
+        .unwrap()
+        .keys
+        .iter()
+        .map(|k| {
+            describe(&kms, k.key_id.clone())
+                .current_key_material_id
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1]);
+    assert!(!material.is_empty());
+}
+
+#[test]
+fn pending_import_states_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let open = || {
+        Kms::builder(ACCOUNT, REGION)
+            .clock(clock.clone())
+            .open_file(dir.path(), RootKey::raw([8; 32]))
+            .unwrap()
+    };
+    let (key, token, public) = {
+        let kms = open();
+        let key = external(&kms);
+        let p = params(&kms, &key, WrappingAlgorithm::RsaAesKeyWrapSha256);
+        (key, p.import_token, p.public_key)
+    };
+    // The token and its wrapping key survive a reopen.
+    let kms = open();
+    assert_eq!(state(&kms, &key), KeyState::PendingImport);
+    // PendingImport row of the state matrix.
+    let id = || KeyIdRequest {
+        key_id: key.clone(),
+    };
+    assert_eq!(
+        kms.enable_key(id()).unwrap_err().code(),
+        ErrorCode::KmsInvalidState
+    );
+    assert_eq!(
+        kms.disable_key(id()).unwrap_err().code(),
+        ErrorCode::KmsInvalidState
+    );
+    assert_eq!(
+        kms.enable_key_rotation(EnableKeyRotationRequest {
+            key_id: key.clone(),
+            rotation_period_in_days: None
+        })
+        .unwrap_err()
+        .code(),
+        ErrorCode::UnsupportedOperation
+    );
+    kms.tag_resource(TagResourceRequest {
+        key_id: key.clone(),
+        tags: vec![Tag::new("a", "b")],
+    })
+    .unwrap();
+    // RSA_AES_KEY_WRAP_SHA_256 wrapped in Rust: RSA-OAEP(aes key) ‖ AES-KWP(material).
+    let aes = [0x33u8; 32];
+    let mut wrapped = wrap(&public, &aes);
+    wrapped.extend(
+        aes_kw::KekAes256::from(aes)
+            .wrap_with_padding_vec(&[0x44u8; 32])
+            .unwrap(),
+    );
+    import(
+        &kms,
+        &key,
+        &token,
+        wrapped,
+        Some(T0 + 5 * DAY),
+        ExpirationModel::KeyMaterialExpires,
+    )
+    .unwrap();
+    let blob = enc(&kms, &key, b"survives", &Default::default());
+    drop(kms);
+    let kms = open();
+    assert_eq!(dec(&kms, &blob, &Default::default()).unwrap(), b"survives");
+    // A key pending deletion keeps that state when its material goes;
+    // cancelling the deletion returns it to PendingImport.
+    kms.schedule_key_deletion(ScheduleKeyDeletionRequest {
+        key_id: key.clone(),
+        pending_window_in_days: Some(30),
+    })
+    .unwrap();
+    clock.advance_ms(5 * DAY);
+    let report = kms.run_maintenance().unwrap();
+    assert_eq!(report.expired, vec![key.clone()]);
+    assert_eq!(state(&kms, &key), KeyState::PendingDeletion);
+    kms.cancel_key_deletion(id()).unwrap();
+    assert_eq!(state(&kms, &key), KeyState::PendingImport);
+    drop(kms);
+    let kms = open();
+    assert_eq!(state(&kms, &key), KeyState::PendingImport);
+}
