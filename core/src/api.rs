@@ -488,3 +488,19 @@ request!(ImportKeyMaterialRequest {
     valid_to_ms: Option<Millis>,
     expiration_model: Option<ExpirationModel>,
 });
+
+// ------------------------------------------------------------ multi-Region keys
+
+request!(ReplicateKeyRequest {
+    key_id: String,
+    replica_region: String,
+    policy: Option<String>,
+    bypass_policy_lockout_safety_check: bool,
+    description: Option<String>,
+    tags: Vec<Tag>,
+});
+response!(ReplicateKeyResponse {
+    replica_key_metadata: KeyMetadata,
+    replica_policy: String,
+    replica_tags: Vec<Tag>,
+});

@@ -73,6 +73,8 @@ const MATERIAL_ID_INFO: &[u8] = b"strongroom/v1/material-id";
 const MATERIAL_AAD: &[u8] = b"strongroom/v1/material";
 const VALUE_AAD: &[u8] = b"strongroom/v1/value";
 const WRAPPING_AAD: &[u8] = b"strongroom/v1/import-wrapping";
+const IDENTITY_AAD: &[u8] = b"strongroom/v1/store-identity";
+const REPLICATION_INFO: &[u8] = b"strongroom/v1/replication";
 
 pub(crate) struct Hsm {
     materials: HashMap<MaterialHandle, SecretKey>,
@@ -80,6 +82,8 @@ pub(crate) struct Hsm {
     asym: HashMap<MaterialHandle, AsymKey>,
     /// RSA wrapping keys of outstanding import tokens, by token id.
     wrapping: HashMap<String, AsymKey>,
+    /// This store's identity key for replication packages.
+    identity: Option<p256::SecretKey>,
     /// Seals everything written to the store; derived from the root key.
     seal_key: SecretKey,
     rng: Arc<dyn Rng>,
@@ -103,6 +107,7 @@ impl Hsm {
             materials: HashMap::new(),
             asym: HashMap::new(),
             wrapping: HashMap::new(),
+            identity: None,
             seal_key: root_key.derive(SEAL_INFO),
             rng,
         }
@@ -375,6 +380,174 @@ impl Hsm {
         )?;
         self.materials.insert(handle.clone(), key);
         Ok((handle, sealed))
+    }
+
+    // ------------------------------------------------------------ replication
+
+    /// Load or create this store's P-256 identity key (for replication
+    /// packages). Returns the sealed form when a new one was made.
+    pub fn load_or_create_identity(&mut self, sealed: Option<&[u8]>) -> Result<Option<Vec<u8>>> {
+        if let Some(sealed) = sealed {
+            let b = self
+                .open(&[IDENTITY_AAD], sealed)
+                .ok_or_else(|| Error::corrupted("the store identity key failed authentication"))?;
+            let k = p256::SecretKey::from_slice(&b)
+                .map_err(|_| Error::corrupted("the store identity key is unreadable"))?;
+            self.identity = Some(k);
+            return Ok(None);
+        }
+        let mut b = Zeroizing::new([0u8; 32]);
+        let k = loop {
+            self.rng.fill(&mut b[..])?;
+            if let Ok(k) = p256::SecretKey::from_slice(&b[..]) {
+                break k;
+            }
+        };
+        let sealed = self.seal(&[IDENTITY_AAD], &b[..])?;
+        self.identity = Some(k);
+        Ok(Some(sealed))
+    }
+
+    /// DER SPKI of the store identity public key.
+    pub fn identity_public_key(&self) -> Result<Vec<u8>> {
+        use p256::pkcs8::EncodePublicKey;
+        let k = self
+            .identity
+            .as_ref()
+            .ok_or_else(|| Error::internal("no store identity"))?;
+        k.public_key()
+            .to_public_key_der()
+            .map(|d| d.as_bytes().to_vec())
+            .map_err(|_| Error::internal("SPKI encoding failed"))
+    }
+
+    fn package_keys(
+        z1: &[u8],
+        z2: &[u8],
+        header: &[u8],
+    ) -> (Zeroizing<[u8; KEY_LEN]>, [u8; NONCE_LEN]) {
+        let mut ikm = Zeroizing::new(Vec::with_capacity(z1.len() + z2.len()));
+        ikm.extend_from_slice(z1);
+        ikm.extend_from_slice(z2);
+        let mut okm = Zeroizing::new([0u8; KEY_LEN + NONCE_LEN]);
+        crypto::hkdf_sha256(&ikm, REPLICATION_INFO, header, &mut okm[..]).expect("44 bytes");
+        let mut k = Zeroizing::new([0u8; KEY_LEN]);
+        k.copy_from_slice(&okm[..KEY_LEN]);
+        (k, okm[KEY_LEN..].try_into().expect("12 bytes"))
+    }
+
+    /// Seal material versions of a key for another store
+    /// (`docs/formats/replication-package.md`). The material never leaves
+    /// the HSM in the clear.
+    pub fn seal_replication_package(
+        &self,
+        header: &[u8],
+        handles: &[MaterialHandle],
+        dest_identity: &[u8],
+    ) -> Result<Vec<u8>> {
+        use p256::pkcs8::{DecodePublicKey, EncodePublicKey};
+        let me = self
+            .identity
+            .as_ref()
+            .ok_or_else(|| Error::internal("no store identity"))?;
+        let dest = p256::PublicKey::from_public_key_der(dest_identity).map_err(|_| {
+            Error::validation("the destination identity key is not a P-256 DER SPKI")
+        })?;
+        let mut eph_b = Zeroizing::new([0u8; 32]);
+        let eph = loop {
+            self.rng.fill(&mut eph_b[..])?;
+            if let Ok(k) = p256::SecretKey::from_slice(&eph_b[..]) {
+                break k;
+            }
+        };
+        let eph_pub = eph
+            .public_key()
+            .to_public_key_der()
+            .map_err(|_| Error::internal("SPKI"))?;
+        let z1 = p256::ecdh::diffie_hellman(eph.to_nonzero_scalar(), dest.as_affine());
+        let z2 = p256::ecdh::diffie_hellman(me.to_nonzero_scalar(), dest.as_affine());
+        let mut aad = header.to_vec();
+        aad.extend_from_slice(&(eph_pub.as_bytes().len() as u16).to_be_bytes());
+        aad.extend_from_slice(eph_pub.as_bytes());
+        let (k, nonce) = Self::package_keys(z1.raw_secret_bytes(), z2.raw_secret_bytes(), &aad);
+        // Payload: u32 count, then per version: 32-byte id, u32 len, material.
+        let mut payload = Zeroizing::new(Vec::new());
+        payload.extend_from_slice(&(handles.len() as u32).to_be_bytes());
+        for h in handles {
+            let bytes: Zeroizing<Vec<u8>> = if let Some(k) = self.materials.get(h) {
+                Zeroizing::new(k.0.to_vec())
+            } else if let Some(a) = self.asym.get(h) {
+                a.to_bytes()?
+            } else {
+                return Err(Error::internal("key material is not loaded"));
+            };
+            payload.extend_from_slice(&h.material_id);
+            payload.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+            payload.extend_from_slice(&bytes);
+        }
+        let mut out = aad.clone();
+        let start = out.len();
+        out.extend_from_slice(&payload);
+        crypto::aes256gcm_seal_in_place(&k, &nonce, &aad, &mut out, start);
+        Ok(out)
+    }
+
+    /// Open a replication package made for this store by the holder of
+    /// `source_identity`; check every material against its id; install the
+    /// materials and return their handles and sealed forms. `header_len`
+    /// is where the caller's parsed header ends.
+    pub fn open_replication_package(
+        &mut self,
+        package: &[u8],
+        header_len: usize,
+        key_id: &str,
+        source_identity: &[u8],
+    ) -> Result<Vec<(MaterialHandle, Vec<u8>)>> {
+        use p256::pkcs8::DecodePublicKey;
+        let bad = Error::invalid_ciphertext;
+        let me = self
+            .identity
+            .as_ref()
+            .ok_or_else(|| Error::internal("no store identity"))?;
+        let source = p256::PublicKey::from_public_key_der(source_identity)
+            .map_err(|_| Error::validation("the source identity key is not a P-256 DER SPKI"))?;
+        let rest = package.get(header_len..).ok_or_else(bad)?;
+        if rest.len() < 2 {
+            return Err(bad());
+        }
+        let el = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+        let eph_der = rest.get(2..2 + el).ok_or_else(bad)?;
+        let eph = p256::PublicKey::from_public_key_der(eph_der).map_err(|_| bad())?;
+        let aad = &package[..header_len + 2 + el];
+        let body = &package[header_len + 2 + el..];
+        let z1 = p256::ecdh::diffie_hellman(me.to_nonzero_scalar(), eph.as_affine());
+        let z2 = p256::ecdh::diffie_hellman(me.to_nonzero_scalar(), source.as_affine());
+        let (k, nonce) = Self::package_keys(z1.raw_secret_bytes(), z2.raw_secret_bytes(), aad);
+        let payload = crypto::aes256gcm_open(&k, &nonce, aad, body).ok_or_else(bad)?;
+        let mut r = &payload[..];
+        let mut take = |n: usize| -> Result<&[u8]> {
+            if r.len() < n {
+                return Err(bad());
+            }
+            let (a, b) = r.split_at(n);
+            r = b;
+            Ok(a)
+        };
+        let count = u32::from_be_bytes(take(4)?.try_into().expect("4")) as usize;
+        let mut out = Vec::new();
+        for _ in 0..count.min(10_000) {
+            let id: [u8; 32] = take(32)?.try_into().expect("32");
+            let len = u32::from_be_bytes(take(4)?.try_into().expect("4")) as usize;
+            let bytes = Zeroizing::new(take(len)?.to_vec());
+            let handle = MaterialHandle {
+                key_id: key_id.to_string(),
+                material_id: id,
+            };
+            let sealed = self.seal(&[MATERIAL_AAD, &[0], key_id.as_bytes(), &id], &bytes)?;
+            self.load_material(&handle, &sealed)?;
+            out.push((handle, sealed));
+        }
+        Ok(out)
     }
 
     /// Delete one material version (imported material being deleted).

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -416,6 +416,7 @@ const IDENTITY_NAME: &str = "meta/identity";
 const SETTINGS_NAME: &str = "meta/settings";
 const AUDIT_HEAD_NAME: &str = "meta/audit-head";
 const AUDIT_BASE_NAME: &str = "meta/audit-base";
+const IDENTITY_KEY_NAME: &str = "meta/store-identity";
 const STORE_SCHEMA: u32 = 1;
 
 fn key_name(id: &str) -> String {
@@ -541,6 +542,12 @@ struct State {
     grants: BTreeMap<String, BTreeMap<String, Grant>>,
     /// Outstanding import tokens by token id.
     import_tokens: HashMap<String, ImportTokenEntry>,
+    /// Multi-Region primaries changed by this call (push to replicas).
+    mrk_dirty: Vec<String>,
+    /// Replicas purged by this call: (key id, primary region).
+    replicas_purged: Vec<(String, String)>,
+    /// Sealed store identity key, if created.
+    identity_loaded: bool,
 }
 
 impl State {
@@ -797,7 +804,32 @@ impl State {
         })
     }
 
+    fn mark_mrk_dirty(&mut self, key_id: &str) {
+        let is_primary = self
+            .keys
+            .get(key_id)
+            .and_then(|k| k.mrk.as_ref().map(|m| m.primary_region == k.region))
+            .unwrap_or(false);
+        if is_primary && !self.mrk_dirty.iter().any(|k| k == key_id) {
+            self.mrk_dirty.push(key_id.to_string());
+        }
+    }
+
+    fn ensure_identity(&mut self) -> Result<()> {
+        if !self.identity_loaded {
+            if let Some(sealed) = self.hsm.load_or_create_identity(None)? {
+                self.batch.push(Mutation::Put {
+                    name: IDENTITY_KEY_NAME.into(),
+                    value: sealed,
+                });
+            }
+            self.identity_loaded = true;
+        }
+        Ok(())
+    }
+
     fn rotate(&mut self, key_id: &str, now: Millis, kind: RotationType) -> Result<()> {
+        self.mark_mrk_dirty(key_id);
         let mv = self.new_material(key_id, now, Some(kind))?;
         let mut rec = self.keys[key_id].clone();
         rec.materials.push(mv);
@@ -812,6 +844,10 @@ impl State {
 
     fn purge_key(&mut self, key_id: &str) {
         if let Some(rec) = self.keys.remove(key_id) {
+            if let Some(m) = rec.mrk.as_ref().filter(|m| m.primary_region != rec.region) {
+                self.replicas_purged
+                    .push((key_id.to_string(), m.primary_region.clone()));
+            }
             for m in &rec.materials {
                 self.batch.push(Mutation::Delete {
                     name: material_name(key_id, &m.material_id),
@@ -1190,6 +1226,9 @@ fn load_state(
         identity: BTreeMap::new(),
         grants: BTreeMap::new(),
         import_tokens: HashMap::new(),
+        mrk_dirty: Vec::new(),
+        replicas_purged: Vec::new(),
+        identity_loaded: false,
     };
     if is_new {
         st.put_sealed(CHECK_NAME.into(), CHECK_VALUE)?;
@@ -1270,6 +1309,9 @@ fn load_state(
             let a: AliasEntry =
                 serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
             st.aliases.insert(a.alias_name.clone(), a);
+        } else if name == IDENTITY_KEY_NAME {
+            st.hsm.load_or_create_identity(Some(v))?;
+            st.identity_loaded = true;
         } else if let Some(token) = name.strip_prefix("import/") {
             let t: ImportTokenEntry =
                 serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
@@ -1416,6 +1458,7 @@ impl KmsBuilder {
                 partition: self.partition,
                 clock: self.clock,
                 state: Mutex::new(state),
+                links: Mutex::new(HashMap::new()),
             }),
             caller,
         })
@@ -1444,6 +1487,8 @@ struct Shared {
     partition: String,
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
+    /// Other regions of the same account open in this process.
+    links: Mutex<HashMap<String, Weak<Shared>>>,
 }
 
 impl Drop for Shared {
@@ -1565,6 +1610,12 @@ impl Kms {
             drop(st);
             self.reload()?;
             return Err(e);
+        }
+        let dirty = std::mem::take(&mut st.mrk_dirty);
+        let purged = std::mem::take(&mut st.replicas_purged);
+        drop(st);
+        if !dirty.is_empty() || !purged.is_empty() {
+            self.propagate(&dirty, &purged);
         }
         result
     }
@@ -2013,8 +2064,18 @@ impl Kms {
             au.key_arn = Some(rec.arn.clone());
             check_state(OpClass::ScheduleDeletion, rec.state, &rec.arn)?;
             deny_aws_managed(&rec)?;
-            rec.state = KeyState::PendingDeletion;
-            rec.deletion_date_ms = Some(cx.now + days as u64 * MS_PER_DAY);
+            let has_replicas = rec
+                .mrk
+                .as_ref()
+                .is_some_and(|m| m.primary_region == cx.region && !m.replica_regions.is_empty());
+            if has_replicas {
+                // Waits for its replicas; its window starts after the last one goes.
+                rec.state = KeyState::PendingReplicaDeletion;
+                rec.deletion_date_ms = None;
+            } else {
+                rec.state = KeyState::PendingDeletion;
+                rec.deletion_date_ms = Some(cx.now + days as u64 * MS_PER_DAY);
+            }
             rec.pending_window_days = Some(days);
             let resp = ScheduleKeyDeletionResponse {
                 key_id: rec.arn.clone(),
@@ -2586,6 +2647,8 @@ impl Kms {
             check_state(OpClass::RotationConfig, rec.state, &rec.arn)?;
             check_rotatable(&rec)?;
             deny_aws_managed(&rec)?;
+            deny_replica(&rec)?;
+            st.mark_mrk_dirty(&id);
             let r = &mut rec.rotation;
             let base = match (r.enabled, r.next_rotation_ms, r.period_days) {
                 // Changing the period keeps the schedule's start.
@@ -2610,6 +2673,8 @@ impl Kms {
             check_state(OpClass::RotationConfig, rec.state, &rec.arn)?;
             check_rotatable(&rec)?;
             deny_aws_managed(&rec)?;
+            deny_replica(&rec)?;
+            st.mark_mrk_dirty(&id);
             if st.settings.rotation_required {
                 return Err(Error::new(
                     ErrorCode::AccessDenied,
@@ -2674,6 +2739,7 @@ impl Kms {
             check_state(OpClass::RotationConfig, rec.state, &rec.arn)?;
             check_rotatable(&rec)?;
             deny_aws_managed(&rec)?;
+            deny_replica(&rec)?;
             if rec.rotation.on_demand_count >= MAX_ON_DEMAND_ROTATIONS {
                 return Err(Error::new(
                     ErrorCode::LimitExceeded,
@@ -4113,6 +4179,11 @@ fn new_key_record(st: &mut State, cx: &Ctx, k: NewKey) -> Result<KeyRecord> {
         rotation,
         policy: k.policy,
         import: external.then(ImportState::default),
+        mrk: k.multi_region.then(|| MultiRegionState {
+            primary_region: cx.region.to_string(),
+            replica_regions: vec![],
+            sequence: 0,
+        }),
     })
 }
 
@@ -4292,4 +4363,747 @@ fn check_rsa_encryption(
         ));
     }
     Ok(())
+}
+
+fn deny_replica(rec: &KeyRecord) -> Result<()> {
+    if rec
+        .mrk
+        .as_ref()
+        .is_some_and(|m| m.primary_region != rec.region)
+    {
+        return Err(Error::new(
+            ErrorCode::UnsupportedOperation,
+            format!(
+                "{} is a multi-Region replica key; rotation settings can be changed only on the primary",
+                rec.arn
+            ),
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- multi-Region keys
+
+/// Shared properties of a multi-Region key, carried authenticated (not
+/// encrypted) in a replication package header.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SharedProps {
+    key_spec: KeySpec,
+    key_usage: KeyUsage,
+    origin: Origin,
+    created_ms: Millis,
+    rotation: RotationSettings,
+    materials: Vec<MaterialVersion>,
+    primary_region: String,
+    material_present: bool,
+}
+
+const PACKAGE_MAGIC: &[u8; 4] = b"SRRP";
+const PACKAGE_VERSION: u8 = 1;
+
+struct PackageHeader {
+    len: usize,
+    source_region: String,
+    dest_region: String,
+    key_id: String,
+    sequence: u64,
+    props: SharedProps,
+}
+
+fn write_package_header(
+    src: &str,
+    dst: &str,
+    key_id: &str,
+    seq: u64,
+    props: &SharedProps,
+) -> Result<Vec<u8>> {
+    let json = serde_json::to_vec(props).map_err(|e| Error::internal(e.to_string()))?;
+    let mut h = PACKAGE_MAGIC.to_vec();
+    h.push(PACKAGE_VERSION);
+    for f in [src.as_bytes(), dst.as_bytes()] {
+        h.extend_from_slice(&(f.len() as u16).to_be_bytes());
+        h.extend_from_slice(f);
+    }
+    h.push(key_id.len() as u8);
+    h.extend_from_slice(key_id.as_bytes());
+    h.extend_from_slice(&seq.to_be_bytes());
+    h.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    h.extend_from_slice(&json);
+    Ok(h)
+}
+
+fn parse_package_header(p: &[u8]) -> Result<PackageHeader> {
+    let bad = Error::invalid_ciphertext;
+    let mut off = 0usize;
+    let mut take = |n: usize| -> Result<&[u8]> {
+        let s = p.get(off..off + n).ok_or_else(bad)?;
+        off += n;
+        Ok(s)
+    };
+    if take(4)? != PACKAGE_MAGIC || take(1)?[0] != PACKAGE_VERSION {
+        return Err(bad());
+    }
+    let mut string = |lenbytes: usize| -> Result<String> {
+        let l = match lenbytes {
+            2 => u16::from_be_bytes(take(2)?.try_into().expect("2")) as usize,
+            _ => take(1)?[0] as usize,
+        };
+        String::from_utf8(take(l)?.to_vec()).map_err(|_| bad())
+    };
+    let source_region = string(2)?;
+    let dest_region = string(2)?;
+    let key_id = string(1)?;
+    let sequence = u64::from_be_bytes(take(8)?.try_into().expect("8"));
+    let jl = u32::from_be_bytes(take(4)?.try_into().expect("4")) as usize;
+    let props: SharedProps = serde_json::from_slice(take(jl)?).map_err(|_| bad())?;
+    if !blob::valid_key_id_chars(&key_id) {
+        return Err(bad());
+    }
+    Ok(PackageHeader {
+        len: off,
+        source_region,
+        dest_region,
+        key_id,
+        sequence,
+        props,
+    })
+}
+
+impl State {
+    /// Build a package of a multi-Region primary for `dest_region`.
+    fn export_package(
+        &mut self,
+        cx: &Ctx,
+        id: &str,
+        dest_region: &str,
+        dest_identity: &[u8],
+    ) -> Result<Vec<u8>> {
+        let mut rec = self.rec(id).clone();
+        let is_primary = rec
+            .mrk
+            .as_ref()
+            .is_some_and(|m| m.primary_region == cx.region);
+        if !rec.multi_region || !is_primary {
+            return Err(Error::new(
+                ErrorCode::UnsupportedOperation,
+                format!(
+                    "{} is not the primary of a multi-Region key; only a primary can be replicated",
+                    rec.arn
+                ),
+            ));
+        }
+        if dest_region == cx.region {
+            return Err(Error::validation(
+                "the replica region must differ from the primary's",
+            ));
+        }
+        self.ensure_identity()?;
+        let material_present = rec.import.as_ref().is_none_or(|i| i.present);
+        let handles: Vec<MaterialHandle> = if material_present {
+            rec.materials
+                .iter()
+                .map(|m| {
+                    let mut material_id = [0u8; 32];
+                    hex::decode_to_slice(&m.material_id, &mut material_id)
+                        .map_err(|_| Error::internal("malformed material id"))?;
+                    Ok(MaterialHandle {
+                        key_id: id.to_string(),
+                        material_id,
+                    })
+                })
+                .collect::<Result<_>>()?
+        } else {
+            vec![]
+        };
+        let m = rec.mrk.as_mut().expect("checked");
+        m.sequence += 1;
+        let seq = m.sequence;
+        let props = SharedProps {
+            key_spec: rec.key_spec,
+            key_usage: rec.key_usage,
+            origin: rec.origin,
+            created_ms: rec.created_ms,
+            rotation: rec.rotation.clone(),
+            materials: rec.materials.clone(),
+            primary_region: m.primary_region.clone(),
+            material_present,
+        };
+        let header = write_package_header(cx.region, dest_region, id, seq, &props)?;
+        let pkg = self
+            .hsm
+            .seal_replication_package(&header, &handles, dest_identity)?;
+        self.save_key(rec)?;
+        Ok(pkg)
+    }
+}
+
+fn root_of(kms: &Kms) -> Kms {
+    kms.as_caller(Caller::account_root(kms.account()))
+}
+
+impl Kms {
+    /// This store's identity public key (DER SPKI, P-256): other stores
+    /// seal replication packages to it.
+    pub fn replication_public_key(&self) -> Result<Vec<u8>> {
+        self.call("GetReplicationPublicKey", |st, _cx, _au| {
+            st.ensure_identity()?;
+            st.hsm.identity_public_key()
+        })
+    }
+
+    /// Seal every material version and the shared properties of a
+    /// multi-Region primary for the store whose identity key is
+    /// `dest_identity`, in `dest_region` (`docs/formats/replication-package.md`).
+    /// Needs `kms:ReplicateKey` on the key.
+    pub fn export_replication_package(
+        &self,
+        key_id: &str,
+        dest_region: &str,
+        dest_identity: &[u8],
+    ) -> Result<Vec<u8>> {
+        self.call("ExportReplicationPackage", |st, cx, au| {
+            let id = st.resolve(cx, key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:ReplicateKey",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            let rec = st.rec(&id);
+            check_state(OpClass::Metadata, rec.state, &rec.arn)?;
+            st.export_package(cx, &id, dest_region, dest_identity)
+        })
+    }
+
+    /// Apply a replication package made for this region by the store whose
+    /// identity key is `source_identity`: create the replica, or bring its
+    /// material and shared properties up to date. Account root only. A
+    /// tampered package is `InvalidCiphertextException`; one that is not
+    /// newer than the last applied (a replay) is `ConflictException`.
+    pub fn import_replication_package(
+        &self,
+        package: &[u8],
+        source_identity: &[u8],
+    ) -> Result<KeyMetadata> {
+        self.call("ImportReplicationPackage", |st, cx, au| {
+            st.require_root(cx, "ImportReplicationPackage", au)?;
+            let h = parse_package_header(package)?;
+            au.key_arn = Some(cx.key_arn(&h.key_id));
+            if h.dest_region != cx.region {
+                return Err(Error::validation(format!(
+                    "this package is for region {}, not {}",
+                    h.dest_region, cx.region
+                )));
+            }
+            if h.source_region == cx.region {
+                return Err(Error::validation("a package cannot come from this same region"));
+            }
+            let existing = st.keys.get(&h.key_id).cloned();
+            if let Some(e) = &existing {
+                match &e.mrk {
+                    None => {
+                        return Err(Error::new(
+                            ErrorCode::AlreadyExists,
+                            format!("{} exists and is not a multi-Region key", e.arn),
+                        ))
+                    }
+                    Some(m) if h.sequence <= m.sequence => {
+                        return Err(Error::new(
+                            ErrorCode::Conflict,
+                            format!(
+                                "replication package {} for {} is not newer than the last applied ({}): a replay or a stale package",
+                                h.sequence, e.arn, m.sequence
+                            ),
+                        ))
+                    }
+                    Some(m) if m.primary_region == cx.region && h.props.primary_region == cx.region => {
+                        return Err(Error::new(ErrorCode::Conflict, format!("{} is the primary here", e.arn)))
+                    }
+                    _ => {}
+                }
+            }
+            st.ensure_identity()?;
+            let installed = st.hsm.open_replication_package(package, h.len, &h.key_id, source_identity)?;
+            for (handle, sealed) in installed {
+                st.batch.push(Mutation::Put { name: material_name(&h.key_id, &handle.material_id_hex()), value: sealed });
+            }
+            let p = h.props;
+            let import = (p.origin == Origin::External).then(|| ImportState {
+                present: p.material_present,
+                ..Default::default()
+            });
+            let rec = match existing {
+                Some(mut r) => {
+                    r.key_spec = p.key_spec;
+                    r.key_usage = p.key_usage;
+                    r.origin = p.origin;
+                    r.rotation = p.rotation;
+                    r.materials = p.materials;
+                    if let Some(m) = r.mrk.as_mut() {
+                        m.primary_region = p.primary_region;
+                        m.sequence = h.sequence;
+                        if m.primary_region != cx.region {
+                            m.replica_regions.clear();
+                        }
+                    }
+                    r
+                }
+                None => {
+                    if st.keys.len() >= MAX_KEYS {
+                        return Err(Error::new(ErrorCode::LimitExceeded, "The number of keys in this region is at its limit"));
+                    }
+                    KeyRecord {
+                        arn: cx.key_arn(&h.key_id),
+                        key_id: h.key_id.clone(),
+                        account: cx.account.to_string(),
+                        region: cx.region.to_string(),
+                        created_ms: cx.now,
+                        description: String::new(),
+                        state: if import.as_ref().is_some_and(|i| !i.present) { KeyState::PendingImport } else { KeyState::Enabled },
+                        key_spec: p.key_spec,
+                        key_usage: p.key_usage,
+                        origin: p.origin,
+                        key_manager: KeyManager::Customer,
+                        multi_region: true,
+                        deletion_date_ms: None,
+                        pending_window_days: None,
+                        tags: BTreeMap::new(),
+                        materials: p.materials,
+                        rotation: p.rotation,
+                        policy: Some(default_policy(cx.account)),
+                        import,
+                        mrk: Some(MultiRegionState { primary_region: p.primary_region, replica_regions: vec![], sequence: h.sequence }),
+                    }
+                }
+            };
+            let md = rec.metadata();
+            st.save_key(rec)?;
+            Ok(md)
+        })
+    }
+
+    /// Link another region of the same account open in this process:
+    /// rotations of primaries reach their replicas there, and a replica's
+    /// deletion reaches its primary. Linking also catches up (replicas get
+    /// their primary's current material and settings).
+    pub fn link_region(&self, other: &Kms) -> Result<()> {
+        if other.account() != self.account() || other.region() == self.region() {
+            return Err(Error::validation(
+                "link regions of the same account, different regions",
+            ));
+        }
+        self.shared
+            .links
+            .lock()
+            .map_err(|_| Error::internal("lock"))?
+            .insert(other.region().into(), Arc::downgrade(&other.shared));
+        other
+            .shared
+            .links
+            .lock()
+            .map_err(|_| Error::internal("lock"))?
+            .insert(self.region().into(), Arc::downgrade(&self.shared));
+        for (a, b) in [(self, other), (other, self)] {
+            let primaries: Vec<String> = {
+                let st = a.lock()?;
+                st.keys
+                    .values()
+                    .filter(|k| {
+                        k.mrk.as_ref().is_some_and(|m| {
+                            m.primary_region == k.region
+                                && m.replica_regions.iter().any(|r| r == b.region())
+                        })
+                    })
+                    .map(|k| k.key_id.clone())
+                    .collect()
+            };
+            // Replicas deleted while unlinked: tell the primary.
+            let gone: Vec<(String, String)> = {
+                let st = b.lock()?;
+                primaries
+                    .iter()
+                    .filter(|k| !st.keys.contains_key(*k))
+                    .map(|k| (k.clone(), a.region().to_string()))
+                    .collect()
+            };
+            for (k, _) in &gone {
+                root_of(a).replica_gone(k, b.region())?;
+            }
+            a.propagate(&primaries, &[]);
+        }
+        Ok(())
+    }
+
+    /// Export for propagating a primary's change: a system action, not
+    /// subject to the key policy (the replica relationship was authorized
+    /// when ReplicateKey ran).
+    fn export_for_propagation(
+        &self,
+        key_id: &str,
+        dest_region: &str,
+        dest_identity: &[u8],
+    ) -> Result<Vec<u8>> {
+        root_of(self).call("ReplicateKey", |st, cx, au| {
+            au.key_arn = Some(cx.key_arn(key_id));
+            au.decision =
+                Some("allow: propagation of a multi-Region primary's change to its replica".into());
+            st.export_package(cx, key_id, dest_region, dest_identity)
+        })
+    }
+
+    fn resolve_id(&self, key_id: &str) -> Result<String> {
+        let st = self.lock()?;
+        let sh = &*self.shared;
+        let cx = Ctx {
+            now: sh.clock.now_ms(),
+            caller: &self.caller,
+            account: &sh.account,
+            region: &sh.region,
+            partition: &sh.partition,
+        };
+        st.resolve(&cx, key_id)
+    }
+
+    fn linked(&self, region: &str) -> Option<Kms> {
+        let links = self.shared.links.lock().ok()?;
+        links.get(region).and_then(Weak::upgrade).map(|shared| Kms {
+            caller: Caller::account_root(&shared.account),
+            shared,
+        })
+    }
+
+    /// After a call: push changed primaries to their linked replicas, and
+    /// tell linked primaries about deleted replicas. Best effort: a replica
+    /// that cannot be reached catches up when the regions are linked again.
+    fn propagate(&self, dirty: &[String], purged: &[(String, String)]) {
+        for key in dirty {
+            let regions: Vec<String> = match self.lock() {
+                Ok(st) => st
+                    .keys
+                    .get(key)
+                    .and_then(|k| k.mrk.as_ref())
+                    .map(|m| m.replica_regions.clone())
+                    .unwrap_or_default(),
+                Err(_) => return,
+            };
+            for r in regions {
+                let Some(replica) = self.linked(&r) else {
+                    continue;
+                };
+                let (Ok(dest_id), Ok(src_id)) = (
+                    replica.replication_public_key(),
+                    root_of(self).replication_public_key(),
+                ) else {
+                    continue;
+                };
+                if let Ok(pkg) = self.export_for_propagation(key, &r, &dest_id) {
+                    let _ = replica.import_replication_package(&pkg, &src_id);
+                }
+            }
+        }
+        for (key, primary_region) in purged {
+            if let Some(primary) = self.linked(primary_region) {
+                let _ = primary.replica_gone(key, self.region());
+            }
+        }
+    }
+
+    /// A replica of `key_id` in `region` is gone: forget it; a primary
+    /// waiting in PendingReplicaDeletion starts its own window when the
+    /// last replica is gone.
+    fn replica_gone(&self, key_id: &str, region: &str) -> Result<()> {
+        self.call("ReplicaDeleted", |st, cx, au| {
+            au.key_arn = Some(cx.key_arn(key_id));
+            let Some(mut rec) = st.keys.get(key_id).cloned() else {
+                return Ok(());
+            };
+            let Some(m) = rec.mrk.as_mut() else {
+                return Ok(());
+            };
+            m.replica_regions.retain(|r| r != region);
+            if m.replica_regions.is_empty() && rec.state == KeyState::PendingReplicaDeletion {
+                rec.state = KeyState::PendingDeletion;
+                rec.deletion_date_ms = Some(
+                    cx.now
+                        + rec
+                            .pending_window_days
+                            .unwrap_or(DEFAULT_PENDING_WINDOW_DAYS)
+                            as u64
+                            * MS_PER_DAY,
+                );
+            }
+            st.save_key(rec)
+        })
+    }
+
+    /// ReplicateKey into `replica` (this account's KMS for `req.replica_region`,
+    /// open in this process). The replica shares the key id, every material
+    /// version, origin, spec, usage and rotation settings; its policy,
+    /// grants, aliases, description, tags and enabled state are its own.
+    pub fn replicate_key(
+        &self,
+        req: ReplicateKeyRequest,
+        replica: &Kms,
+    ) -> Result<ReplicateKeyResponse> {
+        if replica.account() != self.account() {
+            return Err(Error::validation(
+                "the replica region must belong to the same account",
+            ));
+        }
+        if replica.region() != req.replica_region {
+            return Err(Error::validation(format!(
+                "the KMS given is for {}, not {}",
+                replica.region(),
+                req.replica_region
+            )));
+        }
+        let key_id = self.resolve_id(&req.key_id)?;
+        if replica.lock()?.keys.contains_key(&key_id) {
+            return Err(Error::new(
+                ErrorCode::AlreadyExists,
+                format!("{key_id} already has a replica in {}", req.replica_region),
+            ));
+        }
+        if let Some(p) = &req.policy {
+            validate_policy_text(p)?;
+            let parsed = policy::parse(p, PolicyKind::Key)?;
+            // The lockout safety check, before anything is created.
+            if !req.bypass_policy_lockout_safety_check
+                && !self.would_allow_put_policy(&key_id, &parsed)?
+            {
+                return Err(Error::new(
+                    ErrorCode::MalformedPolicyDocument,
+                    "The new key policy will not allow you to update the key policy in the future.",
+                ));
+            }
+        }
+        validate_tags(&req.tags)?;
+        let dest_id = root_of(replica).replication_public_key()?;
+        let src_id = root_of(self).replication_public_key()?;
+        let pkg = self.export_replication_package(&key_id, &req.replica_region, &dest_id)?;
+        let dest = root_of(replica);
+        dest.import_replication_package(&pkg, &src_id)?;
+        if let Some(d) = &req.description {
+            dest.update_key_description(UpdateKeyDescriptionRequest {
+                key_id: key_id.clone(),
+                description: d.clone(),
+            })?;
+        }
+        if !req.tags.is_empty() {
+            dest.tag_resource(TagResourceRequest {
+                key_id: key_id.clone(),
+                tags: req.tags.clone(),
+            })?;
+        }
+        if let Some(p) = &req.policy {
+            dest.call("PutKeyPolicy", |st, cx, au| {
+                au.key_arn = Some(cx.key_arn(&key_id));
+                au.decision = Some("allow PutKeyPolicy: replica policy set by ReplicateKey".into());
+                let mut rec = st.rec(&key_id).clone();
+                rec.policy = Some(p.clone());
+                st.save_key(rec)
+            })?;
+        }
+        let region = req.replica_region.clone();
+        self.call("ReplicateKey", |st, cx, au| {
+            au.key_arn = Some(cx.key_arn(&key_id));
+            let mut rec = st.rec(&key_id).clone();
+            if let Some(m) = rec.mrk.as_mut() {
+                if !m.replica_regions.contains(&region) {
+                    m.replica_regions.push(region.clone());
+                }
+            }
+            st.save_key(rec)
+        })?;
+        self.link_region(replica)?;
+        let (md, policy, tags) = {
+            let st = replica.lock()?;
+            let rec = st.rec(&key_id);
+            (
+                rec.metadata(),
+                rec.policy.clone().unwrap_or_default(),
+                rec.tags
+                    .iter()
+                    .map(|(k, v)| Tag::new(k.clone(), v.clone()))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        Ok(ReplicateKeyResponse {
+            replica_key_metadata: md,
+            replica_policy: policy,
+            replica_tags: tags,
+        })
+    }
+
+    /// UpdatePrimaryRegion: make the replica in `new_primary`'s region the
+    /// primary; this key becomes a replica. Both regions must be open here.
+    pub fn update_primary_region(&self, key_id: &str, new_primary: &Kms) -> Result<()> {
+        let new_region = new_primary.region().to_string();
+        let (id, others, seq) = self.call("UpdatePrimaryRegion", |st, cx, au| {
+            let id = st.resolve(cx, key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:UpdatePrimaryRegion",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            let mut rec = st.rec(&id).clone();
+            check_state(OpClass::EnableDisable, rec.state, &rec.arn)?;
+            let Some(m) = rec.mrk.as_mut().filter(|m| m.primary_region == cx.region) else {
+                return Err(Error::new(
+                    ErrorCode::UnsupportedOperation,
+                    format!("{} is not a multi-Region primary key", rec.arn),
+                ));
+            };
+            if !m.replica_regions.contains(&new_region) {
+                return Err(Error::new(
+                    ErrorCode::NotFound,
+                    format!("{} has no replica in {new_region}", rec.arn),
+                ));
+            }
+            let mut others: Vec<String> = m
+                .replica_regions
+                .iter()
+                .filter(|r| **r != new_region)
+                .cloned()
+                .collect();
+            others.push(cx.region.to_string());
+            m.primary_region = new_region.clone();
+            m.replica_regions.clear();
+            let seq = m.sequence;
+            st.save_key(rec)?;
+            Ok((id, others, seq))
+        })?;
+        // The new primary must reach every replica: give it the old
+        // primary's links before its change is propagated.
+        self.link_region(new_primary)?;
+        let regions: Vec<String> = {
+            let links = self
+                .shared
+                .links
+                .lock()
+                .map_err(|_| Error::internal("lock"))?;
+            links.keys().cloned().collect()
+        };
+        let peers: Vec<Kms> = regions.iter().filter_map(|r| self.linked(r)).collect();
+        for peer in peers.iter().filter(|p| p.region() != new_primary.region()) {
+            new_primary.link_region(peer)?;
+        }
+        let to = root_of(new_primary);
+        to.call("UpdatePrimaryRegion", |st, cx, au| {
+            au.key_arn = Some(cx.key_arn(&id));
+            let mut rec = st.rec(&id).clone();
+            if let Some(m) = rec.mrk.as_mut() {
+                m.primary_region = cx.region.to_string();
+                m.replica_regions = others.clone();
+                m.sequence = m.sequence.max(seq);
+            }
+            st.save_key(rec)?;
+            st.mark_mrk_dirty(&id);
+            Ok(())
+        })
+    }
+
+    /// Would the caller still be allowed PutKeyPolicy on `key_id` under
+    /// `policy` (the lockout safety check, evaluated in this region)?
+    fn would_allow_put_policy(&self, key_id: &str, policy: &Policy) -> Result<bool> {
+        let st = self.lock()?;
+        let sh = &*self.shared;
+        let rec = st.rec(key_id);
+        let identity: Vec<(String, &Policy)> = st
+            .identity
+            .get(&self.caller.principal_arn)
+            .map(|m| m.iter().map(|(n, (_, p))| (n.clone(), &**p)).collect())
+            .unwrap_or_default();
+        let no_aliases = Vec::new;
+        let req = authz::Request {
+            caller: &self.caller,
+            now_ms: sh.clock.now_ms(),
+            action: "kms:PutKeyPolicy",
+            key: Some(rec),
+            key_policy: Some(policy),
+            key_aliases: &no_aliases,
+            identity: &identity,
+            grants: None,
+            facts: Facts {
+                bypass_lockout: Some(false),
+                ..Default::default()
+            },
+        };
+        Ok(matches!(req.decide(), Decision::Allow(..)))
+    }
+
+    /// ReEncrypt from a key in this region to a key in `dest`'s region
+    /// (cross-region migration of single-Region keys): decrypted in this
+    /// HSM, encrypted in the destination's; the plaintext never reaches the
+    /// caller. Needs kms:ReEncryptFrom here and kms:ReEncryptTo there.
+    pub fn re_encrypt_to_region(
+        &self,
+        req: ReEncryptRequest,
+        dest: &Kms,
+    ) -> Result<ReEncryptResponse> {
+        let src = self.call("ReEncrypt", |st, cx, au| {
+            au.context = Some(req.source_encryption_context.clone());
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            let src_enc = canonical_encoding(&req.source_encryption_context)?;
+            let (parsed, rec) = Self::source_key(
+                st,
+                cx,
+                "kms:ReEncryptFrom",
+                &req.ciphertext_blob,
+                req.source_key_id.as_deref(),
+                req.source_encryption_algorithm,
+                &req.source_encryption_context,
+                au,
+            )?;
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            let pt = st.hsm.decrypt(&parsed, &src_enc)?;
+            Ok((pt, rec.arn.clone(), crate::hsm::hex_id(parsed.material_id)))
+        })?;
+        let (pt, source_arn, source_material) = src;
+        let to = dest.as_caller(self.caller.clone());
+        to.call("ReEncrypt", |st, cx, au| {
+            au.context = Some(req.destination_encryption_context.clone());
+            let dst_enc = canonical_encoding(&req.destination_encryption_context)?;
+            let dst_id = st.resolve(cx, &req.destination_key_id)?;
+            st.authorize(
+                cx,
+                "kms:ReEncryptTo",
+                Some(&dst_id),
+                Facts {
+                    request_key_id: Some(&req.destination_key_id),
+                    encryption_context: Some(&req.destination_encryption_context),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            let dst = st.rec(&dst_id);
+            au.key_arn = Some(dst.arn.clone());
+            check_state(OpClass::Crypto, dst.state, &dst.arn)?;
+            check_symmetric_encrypt(dst, req.destination_encryption_algorithm)?;
+            let handle = st.current_handle(dst)?;
+            let blob = st.hsm.encrypt(&handle, &dst_enc, pt.as_bytes())?;
+            Ok(ReEncryptResponse {
+                ciphertext_blob: blob,
+                source_key_id: source_arn.clone(),
+                key_id: dst.arn.clone(),
+                source_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+                destination_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+                source_key_material_id: source_material.clone(),
+                destination_key_material_id: handle.material_id_hex(),
+            })
+        })
+    }
 }

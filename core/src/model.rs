@@ -172,6 +172,20 @@ pub struct KeyRecord {
     /// Origin EXTERNAL keys: the state of the imported material.
     #[serde(default)]
     pub import: Option<ImportState>,
+    /// Multi-Region keys: roles and replication state.
+    #[serde(default)]
+    pub mrk: Option<MultiRegionState>,
+}
+
+/// A multi-Region key's view of its family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct MultiRegionState {
+    pub primary_region: String,
+    /// Regions holding replicas (kept on the primary).
+    pub replica_regions: Vec<String>,
+    /// Primary: the last replication package sequence issued.
+    /// Replica: the last sequence applied (older packages are replays).
+    pub sequence: u64,
 }
 
 /// Imported material of an `EXTERNAL` key.
@@ -245,6 +259,31 @@ impl KeyRecord {
             current_key_material_id: self.current_material_id().map(str::to_string),
             valid_to_ms: self.import.as_ref().and_then(|i| i.valid_to_ms),
             expiration_model: self.import.as_ref().and_then(|i| i.expiration_model),
+            multi_region_configuration: self.mrk.as_ref().map(|m| {
+                let arn_in = |r: &str| {
+                    self.arn
+                        .replacen(&format!(":{}:", self.region), &format!(":{r}:"), 1)
+                };
+                MultiRegionConfiguration {
+                    multi_region_key_type: if m.primary_region == self.region {
+                        "PRIMARY".into()
+                    } else {
+                        "REPLICA".into()
+                    },
+                    primary_key: MultiRegionKey {
+                        arn: arn_in(&m.primary_region),
+                        region: m.primary_region.clone(),
+                    },
+                    replica_keys: m
+                        .replica_regions
+                        .iter()
+                        .map(|r| MultiRegionKey {
+                            arn: arn_in(r),
+                            region: r.clone(),
+                        })
+                        .collect(),
+                }
+            }),
         }
     }
 }
@@ -282,6 +321,24 @@ pub struct KeyMetadata {
     pub valid_to_ms: Option<Millis>,
     #[serde(default)]
     pub expiration_model: Option<ExpirationModel>,
+    #[serde(default)]
+    pub multi_region_configuration: Option<MultiRegionConfiguration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MultiRegionConfiguration {
+    /// PRIMARY or REPLICA.
+    pub multi_region_key_type: String,
+    pub primary_key: MultiRegionKey,
+    pub replica_keys: Vec<MultiRegionKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MultiRegionKey {
+    pub arn: String,
+    pub region: String,
 }
 
 /// An alias record.
