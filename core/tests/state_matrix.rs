@@ -182,24 +182,29 @@ fn ops() -> Vec<(&'static str, OpFn)> {
     ]
 }
 
-/// Expected outcome per state: (Enabled, Disabled, PendingDeletion).
-fn expected(op: &str) -> [&'static str; 3] {
+/// Expected outcome per state: Enabled, Disabled, PendingDeletion,
+/// PendingImport (an EXTERNAL key whose material was deleted),
+/// PendingReplicaDeletion (a multi-Region primary waiting for a replica).
+fn expected(op: &str) -> [&'static str; 5] {
     match op {
         "Encrypt"
         | "Decrypt"
         | "ReEncrypt"
         | "GenerateDataKey"
-        | "GenerateDataKeyWithoutPlaintext" => [OK, D, S],
-        "EnableKey" | "DisableKey" => [OK, OK, S],
-        "ScheduleKeyDeletion" => [OK, OK, S],
-        "CancelKeyDeletion" => [S, S, OK],
-        "CreateAlias" | "TagResource" | "UntagResource" | "UpdateKeyDescription" => [OK, OK, S],
-        "UpdateAlias(target)" => [OK, OK, S],
-        "UpdateAlias(source)" | "DeleteAlias" => [OK, OK, OK],
-        "EnableKeyRotation" | "DisableKeyRotation" | "RotateKeyOnDemand" => [OK, D, S],
-        "GetKeyRotationStatus" | "ListKeyRotations" => [OK, OK, S],
-        "DescribeKey" | "ListResourceTags" | "ListAliases(key)" => [OK, OK, OK],
-        "CreateGrant" => [OK, D, S],
+        | "GenerateDataKeyWithoutPlaintext" => [OK, D, S, S, S],
+        "EnableKey" | "DisableKey" => [OK, OK, S, S, S],
+        "ScheduleKeyDeletion" => [OK, OK, S, OK, S],
+        "CancelKeyDeletion" => [S, S, OK, S, OK],
+        "CreateAlias" | "TagResource" | "UntagResource" | "UpdateKeyDescription" => {
+            [OK, OK, S, OK, S]
+        }
+        "UpdateAlias(target)" => [OK, OK, S, OK, S],
+        "UpdateAlias(source)" | "DeleteAlias" => [OK, OK, OK, OK, OK],
+        // EXTERNAL keys never rotate: U in every state they can be in.
+        "EnableKeyRotation" | "DisableKeyRotation" | "RotateKeyOnDemand" => [OK, D, S, U, S],
+        "GetKeyRotationStatus" | "ListKeyRotations" => [OK, OK, S, U, S],
+        "DescribeKey" | "ListResourceTags" | "ListAliases(key)" => [OK, OK, OK, OK, OK],
+        "CreateGrant" => [OK, D, S, S, S],
         other => panic!("no row for {other}"),
     }
 }
@@ -207,8 +212,20 @@ fn expected(op: &str) -> [&'static str; 3] {
 /// A fresh KMS with the subject key in `state`, an alias on it, and
 /// another key with alias/other.
 fn setup(state: KeyState) -> (Kms, String, Vec<u8>) {
-    let (kms, _) = kms();
-    let key = new_key(&kms);
+    let (kms, clock) = kms();
+    let key = match state {
+        KeyState::PendingImport => imported_key(&kms),
+        KeyState::PendingReplicaDeletion => {
+            kms.create_key(CreateKeyRequest {
+                multi_region: true,
+                ..Default::default()
+            })
+            .unwrap()
+            .key_metadata
+            .key_id
+        }
+        _ => new_key(&kms),
+    };
     let other = new_key(&kms);
     kms.create_alias(CreateAliasRequest {
         alias_name: "alias/subject".into(),
@@ -234,10 +251,95 @@ fn setup(state: KeyState) -> (Kms, String, Vec<u8>) {
             })
             .unwrap();
         }
+        KeyState::PendingImport => {
+            kms.delete_imported_key_material(id).unwrap();
+        }
+        KeyState::PendingReplicaDeletion => {
+            let eu = Kms::builder(ACCOUNT, "eu-west-1")
+                .clock(clock)
+                .in_memory()
+                .unwrap();
+            kms.replicate_key(
+                ReplicateKeyRequest {
+                    key_id: key.clone(),
+                    replica_region: "eu-west-1".into(),
+                    ..Default::default()
+                },
+                &eu,
+            )
+            .unwrap();
+            kms.schedule_key_deletion(ScheduleKeyDeletionRequest {
+                key_id: key.clone(),
+                pending_window_in_days: Some(7),
+            })
+            .unwrap();
+        }
         _ => unreachable!(),
     }
+    assert_eq!(describe(&kms, &key).key_state, state);
     (kms, key, blob)
 }
+
+/// An EXTERNAL key with imported material (the caller then deletes it).
+fn imported_key(kms: &Kms) -> String {
+    use p256::pkcs8::DecodePublicKey;
+    let key = kms
+        .create_key(CreateKeyRequest {
+            origin: Some(strongroom::model::Origin::External),
+            ..Default::default()
+        })
+        .unwrap()
+        .key_metadata
+        .key_id;
+    let p = kms
+        .get_parameters_for_import(GetParametersForImportRequest {
+            key_id: key.clone(),
+            wrapping_algorithm: Some(strongroom::model::WrappingAlgorithm::RsaesOaepSha256),
+            wrapping_key_spec: Some(strongroom::model::KeySpec::Rsa2048),
+        })
+        .unwrap();
+    let pk = rsa::PublicKey::from_public_key_der(&p.public_key).unwrap();
+    let wrapped = pk
+        .encrypt(
+            &mut Counter(1),
+            rsa::Oaep::<rsa::sha2::Sha256>::new(),
+            &[9u8; 32],
+        )
+        .unwrap();
+    kms.import_key_material(ImportKeyMaterialRequest {
+        key_id: key.clone(),
+        import_token: p.import_token,
+        encrypted_key_material: wrapped,
+        valid_to_ms: None,
+        expiration_model: Some(strongroom::model::ExpirationModel::KeyMaterialDoesNotExpire),
+    })
+    .unwrap();
+    key
+}
+
+/// A deterministic rand_core 0.10 source for the test's OAEP padding.
+struct Counter(u64);
+impl rsa::rand_core::TryRng for Counter {
+    type Error = std::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(self.try_next_u64()? as u32)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        Ok(self.0)
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for c in dst.chunks_mut(8) {
+            let v = self.try_next_u64()?.to_le_bytes();
+            c.copy_from_slice(&v[..c.len()]);
+        }
+        Ok(())
+    }
+}
+impl rsa::rand_core::TryCryptoRng for Counter {}
 
 #[test]
 fn api_matrix_for_reachable_states() {
@@ -245,6 +347,8 @@ fn api_matrix_for_reachable_states() {
         KeyState::Enabled,
         KeyState::Disabled,
         KeyState::PendingDeletion,
+        KeyState::PendingImport,
+        KeyState::PendingReplicaDeletion,
     ];
     let mut checked = 0;
     for (name, op) in ops() {
@@ -258,7 +362,7 @@ fn api_matrix_for_reachable_states() {
             checked += 1;
         }
     }
-    assert_eq!(checked, ops().len() * 3);
+    assert_eq!(checked, ops().len() * 5);
 }
 
 #[test]
@@ -286,6 +390,8 @@ fn matrix_function_for_all_states() {
         (AliasTarget, [OK, OK, S, S, OK, OK, OK, OK]),
         (Always, [OK, OK, OK, OK, OK, OK, OK, OK]),
         (CreateGrant, [OK, D, S, S, S, OK, S, OK]),
+        (ImportParams, [OK, OK, S, S, OK, U, S, S]),
+        (ImportMaterial, [OK, OK, S, S, OK, U, S, OK]),
     ];
     for (class, row) in table {
         for (state, want) in states.iter().zip(row) {
