@@ -91,9 +91,62 @@ fn open(scn: &Value) -> (Kms, ManualClock) {
     (kms, clock)
 }
 
+/// One KMS per region for scenarios that name `regions`.
+fn open_regions(scn: &Value, clock: &ManualClock) -> Vec<(String, Kms)> {
+    let mut out = vec![];
+    if let Some(regions) = scn.get("regions").and_then(Value::as_array) {
+        for (i, r) in regions.iter().enumerate() {
+            let mut seed = seed(&scn["rng_seed"]);
+            seed[31] ^= i as u8;
+            let k = Kms::builder(ACCOUNT, r.as_str().unwrap())
+                .clock(clock.clone())
+                .rng(DangerousSeededRng::new(seed))
+                .in_memory()
+                .unwrap();
+            out.push((r.as_str().unwrap().to_string(), k));
+        }
+    }
+    out
+}
+
+fn region_call(
+    kms: &Kms,
+    regions: &[(String, Kms)],
+    op: &str,
+    request: Value,
+) -> strongroom::Result<Value> {
+    let find = |r: &str| {
+        regions
+            .iter()
+            .find(|(n, _)| n == r)
+            .map(|(_, k)| k.clone())
+            .expect("region in the scenario")
+    };
+    match op {
+        "ReplicateKey" => {
+            let req: strongroom::api::ReplicateKeyRequest =
+                serde_json::from_value(request).unwrap();
+            let dest = find(&req.replica_region);
+            kms.replicate_key(req, &dest)
+                .map(|r| serde_json::to_value(r).unwrap())
+        }
+        "UpdatePrimaryRegion" => {
+            let dest = find(request["PrimaryRegion"].as_str().unwrap());
+            kms.update_primary_region(request["KeyId"].as_str().unwrap(), &dest)
+                .map(|_| json!({}))
+        }
+        _ => kjson::call(kms, op, request),
+    }
+}
+
 fn run_scenario(scn: &Value) -> usize {
     let name = scn["name"].as_str().unwrap();
-    let (kms, clock) = open(scn);
+    let (default_kms, clock) = open(scn);
+    let regions = open_regions(scn, &clock);
+    let kms = regions
+        .first()
+        .map(|(_, k)| k.clone())
+        .unwrap_or(default_kms);
     let mut vars = HashMap::new();
     let mut n = 0;
     for (i, step) in scn["steps"].as_array().unwrap().iter().enumerate() {
@@ -111,11 +164,19 @@ fn run_scenario(scn: &Value) -> usize {
                 }
             }
         }
-        let actor = match step.get("As") {
-            Some(c) => kms.as_caller(serde_json::from_value(substitute(c, &vars)).unwrap()),
+        let base = match step.get("Region").and_then(Value::as_str) {
+            Some(r) => regions
+                .iter()
+                .find(|(n, _)| n == r)
+                .map(|(_, k)| k.clone())
+                .expect("region in the scenario"),
             None => kms.clone(),
         };
-        let result = kjson::call(&actor, op, request);
+        let actor = match step.get("As") {
+            Some(c) => base.as_caller(serde_json::from_value(substitute(c, &vars)).unwrap()),
+            None => base,
+        };
+        let result = region_call(&actor, &regions, op, request);
         let ctx = format!("{name} step {i} ({op})");
         match (step.get("error"), result) {
             (Some(code), Err(e)) => {
@@ -174,6 +235,16 @@ fn asymmetric() {
         steps += run_scenario(scn);
     }
     assert!(steps >= 60, "only {steps} steps ran");
+}
+
+#[test]
+fn regions_and_import() {
+    let doc = load("regions-and-import.json");
+    let mut steps = 0;
+    for scn in doc["scenarios"].as_array().unwrap() {
+        steps += run_scenario(scn);
+    }
+    assert!(steps >= 50, "only {steps} steps ran");
 }
 
 #[test]
