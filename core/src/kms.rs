@@ -4883,6 +4883,14 @@ impl Kms {
             }
         }
         validate_tags(&req.tags)?;
+        // The caller needs kms:CreateKey in the replica region too.
+        replica
+            .as_caller(self.caller.clone())
+            .call("ReplicateKey", |st, cx, au| {
+                au.key_arn = Some(cx.key_arn(&key_id));
+                st.authorize(cx, "kms:CreateKey", None, Facts::default(), au)
+                    .map(drop)
+            })?;
         let dest_id = root_of(replica).replication_public_key()?;
         let src_id = root_of(self).replication_public_key()?;
         let pkg = self.export_replication_package(&key_id, &req.replica_region, &dest_id)?;
@@ -4944,6 +4952,23 @@ impl Kms {
     /// primary; this key becomes a replica. Both regions must be open here.
     pub fn update_primary_region(&self, key_id: &str, new_primary: &Kms) -> Result<()> {
         let new_region = new_primary.region().to_string();
+        // Permission is needed on both keys; check the replica's first,
+        // before anything changes.
+        let id = self.resolve_id(key_id)?;
+        new_primary
+            .as_caller(self.caller.clone())
+            .call("UpdatePrimaryRegion", |st, cx, au| {
+                let rid = st.resolve(cx, &id)?;
+                au.key_arn = Some(cx.key_arn(&rid));
+                st.authorize(
+                    cx,
+                    "kms:UpdatePrimaryRegion",
+                    Some(&rid),
+                    Facts::default(),
+                    au,
+                )
+                .map(drop)
+            })?;
         let (id, others, seq) = self.call("UpdatePrimaryRegion", |st, cx, au| {
             let id = st.resolve(cx, key_id)?;
             au.key_arn = Some(cx.key_arn(&id));

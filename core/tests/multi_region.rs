@@ -494,3 +494,52 @@ fn re_encrypt_across_regions_for_single_region_keys() {
     assert_eq!(e.code(), ErrorCode::AccessDenied);
     assert!(e.message().contains("kms:ReEncryptTo"));
 }
+
+#[test]
+fn update_primary_region_needs_permission_on_both_keys() {
+    let clock = ManualClock::new(T0);
+    let us = region("us-east-1", &clock, 16);
+    let eu = region("eu-west-1", &clock, 17);
+    let key = mrk(&us);
+    let admin = "arn:aws:iam::111122223333:role/admin";
+    let policy = |extra: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"kms:*","Resource":"*"}}{extra}]}}"#
+        )
+    };
+    us.put_key_policy(PutKeyPolicyRequest {
+        key_id: key.clone(),
+        policy: policy(&format!(r#",{{"Effect":"Allow","Principal":{{"AWS":"{admin}"}},"Action":"kms:UpdatePrimaryRegion","Resource":"*"}}"#)),
+        ..Default::default()
+    })
+    .unwrap();
+    replicate(&us, &key, &eu).unwrap();
+    let role = strongroom::Caller::iam_role(ACCOUNT, "admin");
+    // Allowed on the primary only: refused, and nothing changed.
+    let e = us
+        .as_caller(role.clone())
+        .update_primary_region(&key, &eu)
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::AccessDenied);
+    assert_eq!(
+        describe(&us, &key)
+            .multi_region_configuration
+            .unwrap()
+            .multi_region_key_type,
+        "PRIMARY"
+    );
+    eu.put_key_policy(PutKeyPolicyRequest {
+        key_id: key.clone(),
+        policy: policy(&format!(r#",{{"Effect":"Allow","Principal":{{"AWS":"{admin}"}},"Action":"kms:UpdatePrimaryRegion","Resource":"*"}}"#)),
+        ..Default::default()
+    })
+    .unwrap();
+    us.as_caller(role).update_primary_region(&key, &eu).unwrap();
+    assert_eq!(
+        describe(&eu, &key)
+            .multi_region_configuration
+            .unwrap()
+            .multi_region_key_type,
+        "PRIMARY"
+    );
+}
