@@ -512,3 +512,53 @@ fn pending_import_states_and_reopen() {
     let kms = open();
     assert_eq!(state(&kms, &key), KeyState::PendingImport);
 }
+
+#[test]
+fn every_wrapping_key_size_imports() {
+    let (kms, _) = kms();
+    for spec in [KeySpec::Rsa3072, KeySpec::Rsa4096] {
+        for alg in [
+            WrappingAlgorithm::RsaesOaepSha256,
+            WrappingAlgorithm::RsaAesKeyWrapSha256,
+        ] {
+            let key = external(&kms);
+            let p = kms
+                .get_parameters_for_import(GetParametersForImportRequest {
+                    key_id: key.clone(),
+                    wrapping_algorithm: Some(alg),
+                    wrapping_key_spec: Some(spec),
+                })
+                .unwrap();
+            let material = [0x5cu8; 32];
+            let wrapped = match alg {
+                WrappingAlgorithm::RsaesOaepSha256 => wrap(&p.public_key, &material),
+                _ => {
+                    let aes = [0x17u8; 32];
+                    let mut w = wrap(&p.public_key, &aes);
+                    w.extend(
+                        aes_kw::KekAes256::from(aes)
+                            .wrap_with_padding_vec(&material)
+                            .unwrap(),
+                    );
+                    w
+                }
+            };
+            let modulus = match spec {
+                KeySpec::Rsa3072 => 384,
+                _ => 512,
+            };
+            assert_eq!(wrap(&p.public_key, &material).len(), modulus);
+            import(
+                &kms,
+                &key,
+                &p.import_token,
+                wrapped,
+                None,
+                ExpirationModel::KeyMaterialDoesNotExpire,
+            )
+            .unwrap();
+            let blob = enc(&kms, &key, b"any size", &Default::default());
+            assert_eq!(dec(&kms, &blob, &Default::default()).unwrap(), b"any size");
+        }
+    }
+}

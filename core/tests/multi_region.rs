@@ -543,3 +543,29 @@ fn update_primary_region_needs_permission_on_both_keys() {
         "PRIMARY"
     );
 }
+
+mod package_parser {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// Any bytes given as a replication package are a typed error,
+        /// never a panic; mutations of a real package never import.
+        #[test]
+        fn arbitrary_packages_are_rejected(noise in proptest::collection::vec(any::<u8>(), 0..400), flip in any::<prop::sample::Index>()) {
+            let clock = ManualClock::new(T0);
+            let us = region("us-east-1", &clock, 20);
+            let eu = region("eu-west-1", &clock, 21);
+            let us_id = us.replication_public_key().unwrap();
+            let e = eu.import_replication_package(&noise, &us_id).unwrap_err();
+            prop_assert!(matches!(e.code(), ErrorCode::InvalidCiphertext | ErrorCode::Validation | ErrorCode::Conflict));
+            let key = mrk(&us);
+            let eu_id = eu.replication_public_key().unwrap();
+            let mut pkg = us.export_replication_package(&key, "eu-west-1", &eu_id).unwrap();
+            let i = flip.index(pkg.len());
+            pkg[i] ^= 0x5a;
+            prop_assert!(eu.import_replication_package(&pkg, &us_id).is_err());
+        }
+    }
+}
