@@ -720,18 +720,8 @@ mod wycheproof {
     //! tests/vectors/wycheproof, through the same functions Verify and
     //! DeriveSharedSecret use. Every case must pass.
     use super::*;
+    use crate::testutil::{h, wycheproof as load};
     use serde_json::Value;
-
-    fn load(name: &str) -> Value {
-        let path = format!(
-            "{}/../tests/vectors/wycheproof/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(&path).expect(&path)).unwrap()
-    }
-    fn h(v: &Value) -> Vec<u8> {
-        hex::decode(v.as_str().unwrap()).unwrap()
-    }
 
     fn ecdsa(file: &str, p1363: bool) -> (usize, usize) {
         let doc = load(file);

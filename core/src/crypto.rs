@@ -102,19 +102,7 @@ mod wycheproof {
     //! Wycheproof vectors (copied into tests/vectors/wycheproof from
     //! shared/vectors) run through the crate's own call paths.
     use super::*;
-    use serde_json::Value;
-
-    fn load(name: &str) -> Value {
-        let path = format!(
-            "{}/../tests/vectors/wycheproof/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(&path).expect(&path)).unwrap()
-    }
-
-    fn h(v: &Value) -> Vec<u8> {
-        hex::decode(v.as_str().unwrap()).unwrap()
-    }
+    use crate::testutil::{h, wycheproof as load};
 
     #[test]
     fn aes_256_gcm() {

@@ -174,10 +174,29 @@ impl Hsm {
     /// sealed form to persist.
     pub fn generate_material(&mut self, key_id: &str) -> Result<(MaterialHandle, Vec<u8>)> {
         let key = SecretKey::random(&*self.rng)?;
+        self.install_aes(key_id, key, None)
+    }
+
+    /// Install AES material for a key: its id, its sealed form. With
+    /// `expected`, the material must be the one that had that id.
+    fn install_aes(
+        &mut self,
+        key_id: &str,
+        key: SecretKey,
+        expected: Option<&[u8; MATERIAL_ID_LEN]>,
+    ) -> Result<(MaterialHandle, Vec<u8>)> {
         let handle = MaterialHandle {
             key_id: key_id.to_string(),
             material_id: material_id_for(key_id, &key),
         };
+        if let Some(e) = expected {
+            if !bool::from(handle.material_id.ct_eq(e)) {
+                return Err(Error::new(
+                    crate::error::ErrorCode::IncorrectKeyMaterial,
+                    "the key material is not the material previously imported into this key",
+                ));
+            }
+        }
         let sealed = self.seal(
             &[MATERIAL_AAD, &[0], key_id.as_bytes(), &handle.material_id],
             &key.0,
@@ -361,25 +380,7 @@ impl Hsm {
                 "imported key material for a SYMMETRIC_DEFAULT key must be 32 bytes",
             )
         })?;
-        let key = SecretKey::from_bytes(bytes);
-        let handle = MaterialHandle {
-            key_id: key_id.to_string(),
-            material_id: material_id_for(key_id, &key),
-        };
-        if let Some(e) = expected {
-            if !bool::from(handle.material_id.ct_eq(e)) {
-                return Err(Error::new(
-                    crate::error::ErrorCode::IncorrectKeyMaterial,
-                    "the key material is not the material previously imported into this key",
-                ));
-            }
-        }
-        let sealed = self.seal(
-            &[MATERIAL_AAD, &[0], key_id.as_bytes(), &handle.material_id],
-            &key.0,
-        )?;
-        self.materials.insert(handle.clone(), key);
-        Ok((handle, sealed))
+        self.install_aes(key_id, SecretKey::from_bytes(bytes), expected)
     }
 
     // ------------------------------------------------------------ replication

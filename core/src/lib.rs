@@ -58,3 +58,24 @@ pub use secret::{Plaintext, SecretBytes};
 #[cfg(not(target_arch = "wasm32"))]
 pub use store::FileStore;
 pub use store::{MemoryStore, Mutation, Store};
+
+/// Helpers shared by the crate's unit tests.
+#[cfg(test)]
+pub(crate) mod testutil {
+    use serde_json::Value;
+
+    /// A Wycheproof file copied into tests/vectors/wycheproof.
+    pub fn wycheproof(name: &str) -> Value {
+        let path = format!(
+            "{}/../tests/vectors/wycheproof/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// A hex string field as bytes.
+    pub fn h(v: &Value) -> Vec<u8> {
+        hex::decode(v.as_str().unwrap()).unwrap()
+    }
+}

@@ -404,31 +404,6 @@ fn rsa_sign_verify_encrypt_decrypt() {
     );
 }
 
-/// A tiny rand_core 0.10 RNG for encrypting outside KMS in the test.
-struct TestRng(u64);
-impl rsa::rand_core::TryRng for TestRng {
-    type Error = std::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok(self.try_next_u64()? as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        // splitmix64: fine for a test's OAEP seed, not for keys.
-        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for chunk in dst.chunks_mut(8) {
-            let v = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-impl rsa::rand_core::TryCryptoRng for TestRng {}
-
 #[test]
 fn ecdh_agrees_from_both_sides() {
     let (kms, _) = kms();

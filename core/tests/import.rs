@@ -32,35 +32,12 @@ fn params(kms: &Kms, key: &str, alg: WrappingAlgorithm) -> GetParametersForImpor
 fn wrap(public_der: &[u8], material: &[u8]) -> Vec<u8> {
     let pk = rsa::PublicKey::from_public_key_der(public_der).unwrap();
     pk.encrypt(
-        &mut SplitMix(42),
+        &mut TestRng(42),
         rsa::Oaep::<rsa::sha2::Sha256>::new(),
         material,
     )
     .unwrap()
 }
-
-struct SplitMix(u64);
-impl rsa::rand_core::TryRng for SplitMix {
-    type Error = std::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok(self.try_next_u64()? as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for c in dst.chunks_mut(8) {
-            let v = self.try_next_u64()?.to_le_bytes();
-            c.copy_from_slice(&v[..c.len()]);
-        }
-        Ok(())
-    }
-}
-impl rsa::rand_core::TryCryptoRng for SplitMix {}
 
 fn import(
     kms: &Kms,

@@ -301,7 +301,7 @@ fn imported_key(kms: &Kms) -> String {
     let pk = rsa::PublicKey::from_public_key_der(&p.public_key).unwrap();
     let wrapped = pk
         .encrypt(
-            &mut Counter(1),
+            &mut TestRng(1),
             rsa::Oaep::<rsa::sha2::Sha256>::new(),
             &[9u8; 32],
         )
@@ -316,30 +316,6 @@ fn imported_key(kms: &Kms) -> String {
     .unwrap();
     key
 }
-
-/// A deterministic rand_core 0.10 source for the test's OAEP padding.
-struct Counter(u64);
-impl rsa::rand_core::TryRng for Counter {
-    type Error = std::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok(self.try_next_u64()? as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        Ok(self.0)
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for c in dst.chunks_mut(8) {
-            let v = self.try_next_u64()?.to_le_bytes();
-            c.copy_from_slice(&v[..c.len()]);
-        }
-        Ok(())
-    }
-}
-impl rsa::rand_core::TryCryptoRng for Counter {}
 
 #[test]
 fn api_matrix_for_reachable_states() {

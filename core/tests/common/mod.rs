@@ -58,3 +58,29 @@ pub fn describe(kms: &Kms, id: impl Into<String>) -> strongroom::model::KeyMetad
 pub fn code<T: std::fmt::Debug>(r: strongroom::Result<T>) -> &'static str {
     r.expect_err("expected an error").code().as_str()
 }
+
+/// A deterministic `rand_core` 0.10 source (splitmix64) for padding and
+/// salts in tests that use the RSA crate directly. Never for keys.
+pub struct TestRng(pub u64);
+
+impl rsa::rand_core::TryRng for TestRng {
+    type Error = std::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(self.try_next_u64()? as u32)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        Ok(z ^ (z >> 31))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for c in dst.chunks_mut(8) {
+            let v = self.try_next_u64()?.to_le_bytes();
+            c.copy_from_slice(&v[..c.len()]);
+        }
+        Ok(())
+    }
+}
+impl rsa::rand_core::TryCryptoRng for TestRng {}
