@@ -954,6 +954,19 @@ fn errors_never_contain_plaintext() {
 }
 
 #[test]
+fn every_error_code_is_documented() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/errors.md")).unwrap();
+    for c in ErrorCode::ALL {
+        assert!(
+            doc.contains(&format!("`{}`", c.as_str())),
+            "{} is missing from docs/errors.md",
+            c.as_str()
+        );
+    }
+}
+
+#[test]
 fn error_codes_are_stable_strings() {
     for c in ErrorCode::ALL {
         assert_eq!(ErrorCode::from_code(c.as_str()), Some(*c));
