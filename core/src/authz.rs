@@ -217,8 +217,8 @@ impl Request<'_> {
         }
     }
 
-    fn applies(&self, st: &Statement, action_lc: &str) -> Option<CondResult> {
-        if !st.covers_action_lc(action_lc) || !st.covers_resource(self.resource()) {
+    fn applies(&self, st: &Statement) -> Option<CondResult> {
+        if !st.covers_action(self.action) || !st.covers_resource(self.resource()) {
             return None;
         }
         Some(st.conditions(&|k| self.lookup(k)))
@@ -227,7 +227,6 @@ impl Request<'_> {
     /// Decide.
     pub fn decide(&self) -> Decision {
         let deny = |why: String, tail: String| Decision::Deny(why, tail);
-        let action_lc = self.action.to_ascii_lowercase();
         // 1. explicit denies, key policy then identity policies.
         if let Some(kp) = self.key_policy {
             for st in kp.statements.iter().filter(|s| s.effect == Effect::Deny) {
@@ -235,7 +234,7 @@ impl Request<'_> {
                     continue;
                 }
                 if matches!(
-                    self.applies(st, &action_lc),
+                    self.applies(st),
                     Some(CondResult::True | CondResult::Unknown)
                 ) {
                     return deny(
@@ -251,7 +250,7 @@ impl Request<'_> {
         let mut identity_allow = None;
         for (name, pol) in self.identity {
             for st in &pol.statements {
-                match (st.effect, self.applies(st, &action_lc)) {
+                match (st.effect, self.applies(st)) {
                     (Effect::Deny, Some(CondResult::True | CondResult::Unknown)) => {
                         return deny(
                             format!(
@@ -294,13 +293,13 @@ impl Request<'_> {
         let mut via_account = None;
         for st in kp.statements.iter().filter(|s| s.effect == Effect::Allow) {
             let pm = statement_principal(st, self.caller);
-            if pm == PMatch::No || self.applies(st, &action_lc) != Some(CondResult::True) {
+            if pm == PMatch::No || self.applies(st) != Some(CondResult::True) {
                 continue;
             }
             if pm == PMatch::Direct {
-                return Decision::Allow(format!("key policy statement {}", st.label()), None);
+                return Decision::Allow(["key policy statement ", st.label()].concat(), None);
             }
-            via_account.get_or_insert_with(|| st.label());
+            via_account.get_or_insert_with(|| st.label().to_string());
         }
         if let (Some(kst), Some(iam)) = (&via_account, &identity_allow) {
             return Decision::Allow(

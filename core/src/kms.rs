@@ -652,7 +652,10 @@ impl State {
         };
         match decision {
             Decision::Allow(why, grant) => {
-                au.decision = Some(note(&format!("allow {action}: {why}")));
+                au.decision = Some(match &au.decision {
+                    None => ["allow ", action, ": ", &why].concat(),
+                    Some(prev) => [prev.as_str(), "; allow ", action, ": ", &why].concat(),
+                });
                 Ok(grant)
             }
             Decision::Deny(why, tail) => {
@@ -2294,7 +2297,7 @@ impl Kms {
                 return Err(Error::validation("Plaintext must be 1 to 4096 bytes"));
             }
             let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
+            au.key_arn = Some(st.rec(&id).arn.clone());
             let alg = req
                 .encryption_algorithm
                 .unwrap_or(EncryptionAlgorithm::SymmetricDefault);

@@ -22,17 +22,35 @@ pub const MAX_POLICY_BYTES: usize = 32 * 1024;
 pub struct Pattern {
     raw: String,
     wild: Option<WildMatch>,
+    /// ASCII case-insensitive (actions).
+    ci: bool,
 }
 
 impl Pattern {
     pub fn new(raw: impl Into<String>) -> Self {
         let raw = raw.into();
         let wild = (raw.contains('*') || raw.contains('?')).then(|| WildMatch::new(&raw));
-        Pattern { raw, wild }
+        Pattern {
+            raw,
+            wild,
+            ci: false,
+        }
+    }
+    /// A case-insensitive pattern (IAM action names).
+    pub fn new_case_insensitive(raw: impl Into<String>) -> Self {
+        let raw = raw.into();
+        let wild =
+            (raw.contains('*') || raw.contains('?')).then(|| WildMatch::new_case_insensitive(&raw));
+        Pattern {
+            raw,
+            wild,
+            ci: true,
+        }
     }
     pub fn matches(&self, s: &str) -> bool {
         match &self.wild {
             Some(w) => w.matches(s),
+            None if self.ci => self.raw.eq_ignore_ascii_case(s),
             None => self.raw == s,
         }
     }
@@ -377,6 +395,7 @@ impl Condition {
 #[derive(Debug, Clone)]
 pub struct Statement {
     pub sid: Option<String>,
+    label: String,
     pub effect: Effect,
     /// `None` for identity policies (they name no principal).
     pub principals: Option<Vec<Principal>>,
@@ -391,20 +410,14 @@ pub struct Statement {
 }
 
 impl Statement {
-    pub fn label(&self) -> String {
-        match &self.sid {
-            Some(s) => format!("\"{s}\""),
-            None => "(no Sid)".into(),
-        }
+    /// `"Sid"` or `(no Sid)`, computed once at parse time.
+    pub fn label(&self) -> &str {
+        &self.label
     }
 
     /// Does the statement cover this action (e.g. `kms:Encrypt`)?
-    pub fn covers_action(&self, action: &str) -> bool {
-        self.covers_action_lc(&action.to_ascii_lowercase())
-    }
-
-    /// `covers_action` for an already lower-cased action.
-    pub fn covers_action_lc(&self, a: &str) -> bool {
+    /// Action names match case-insensitively, with `*` and `?`.
+    pub fn covers_action(&self, a: &str) -> bool {
         let m = |pats: &Vec<Pattern>| pats.iter().any(|p| p.matches(a));
         match (&self.actions, &self.not_actions) {
             (Some(p), _) => m(p),
@@ -570,9 +583,7 @@ fn parse_condition_block(
 }
 
 fn lower_all(v: Vec<String>) -> Vec<Pattern> {
-    v.into_iter()
-        .map(|s| Pattern::new(s.to_ascii_lowercase()))
-        .collect()
+    v.into_iter().map(Pattern::new_case_insensitive).collect()
 }
 
 fn patterns(v: Vec<String>) -> Vec<Pattern> {
@@ -641,6 +652,10 @@ pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy> {
             .map_err(|e| at(e.message()))?
             .unwrap_or_default();
         statements.push(Statement {
+            label: match &st.sid {
+                Some(s) => format!("\"{s}\""),
+                None => "(no Sid)".into(),
+            },
             sid: st.sid,
             effect,
             principals,
