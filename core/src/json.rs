@@ -70,11 +70,13 @@ pub const OPERATIONS: &[&str] = &[
 ];
 
 /// Run one operation. Unknown operations are a `ValidationException`.
+///
+/// Responses that carry secrets (Decrypt, GenerateDataKey, GenerateRandom,
+/// DeriveSharedSecret, GenerateDataKeyPair) hold them as hex strings in an
+/// ordinary `serde_json::Value`, which is not zeroized: this entry point is
+/// for test vectors and bindings that hand the value straight on. Prefer the
+/// typed methods on [`Kms`], whose secret outputs are zeroized on drop.
 pub fn call(kms: &Kms, operation: &str, request: Value) -> Result<Value> {
-    call_inner(kms, operation, request)
-}
-
-fn call_inner(kms: &Kms, operation: &str, request: Value) -> Result<Value> {
     let r = if request.is_null() {
         json!({})
     } else {
