@@ -24,6 +24,8 @@ lint:
 test-rust:
 	@command -v openssl >/dev/null || (apt-get update -qq && apt-get install -y -qq openssl)
 	@$(RUST_ENV) && cargo test -p strongroom
+	@# Interop with the official AWS Encryption SDK (Python).
+	@$(RUST_ENV) && PYBIN="$$(scripts/py-env.sh)" && STRONGROOM_ESDK_PYTHON="$$PYBIN" cargo test -p strongroom --test esdk -- --ignored
 
 bench:
 	@$(RUST_ENV) && cargo bench -p strongroom --bench ops
@@ -31,7 +33,7 @@ bench:
 # Needs cargo-fuzz (cargo install cargo-fuzz). FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
 fuzz:
-	@$(RUST_ENV) && cd core && for t in blob_parse journal_replay decrypt policy; do \
+	@$(RUST_ENV) && cd core && for t in blob_parse journal_replay decrypt policy esdk_decrypt; do \
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run -s none $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
 
 vectors-regenerate:

@@ -81,6 +81,12 @@ pub(crate) fn hkdf_sha256(ikm: &[u8], salt: &[u8], info: &[u8], out: &mut [u8]) 
     Hkdf::<Sha256>::new(salt, ikm).expand(info, out).ok()
 }
 
+/// HKDF-SHA512 extract-then-expand (the ESDK committing suites).
+pub(crate) fn hkdf_sha512(ikm: &[u8], salt: &[u8], info: &[u8], out: &mut [u8]) -> Option<()> {
+    let salt = if salt.is_empty() { None } else { Some(salt) };
+    Hkdf::<sha2::Sha512>::new(salt, ikm).expand(info, out).ok()
+}
+
 pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
     for p in parts {

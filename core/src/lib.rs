@@ -39,6 +39,7 @@ pub mod context;
 mod crypto;
 pub mod env;
 pub mod error;
+pub mod esdk;
 mod hsm;
 pub mod json;
 pub mod kms;

@@ -1,0 +1,200 @@
+//! AWS Encryption SDK message format: suite 0x0478, raw AES keyring.
+use strongroom::api::context;
+use strongroom::esdk::{self, RawAesKeyring};
+use strongroom::{DangerousSeededRng, ErrorCode, OsRng};
+
+const KEY: [u8; 32] = [0x11; 32];
+
+fn keyring() -> RawAesKeyring {
+    RawAesKeyring::new("strongroom-test", "key1", KEY).unwrap()
+}
+
+#[test]
+fn round_trips_across_frame_boundaries() {
+    let rng = DangerousSeededRng::new([3; 32]);
+    let ctx = context([("tenant", "acme"), ("purpose", "esdk")]);
+    for frame in [1u32, 16, 4096] {
+        for len in [0usize, 1, 15, 16, 17, 32, 100, 4096, 10_000] {
+            let pt: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let msg = esdk::encrypt(&keyring(), &pt, &ctx, frame, &rng).unwrap();
+            let (back, got_ctx) = esdk::decrypt(&keyring(), &msg).unwrap();
+            assert_eq!(back.as_bytes(), &pt[..], "frame {frame} len {len}");
+            assert_eq!(got_ctx, ctx);
+        }
+    }
+}
+
+#[test]
+fn every_bit_flip_and_truncation_is_rejected() {
+    let msg = esdk::encrypt(
+        &keyring(),
+        b"tamper with me",
+        &context([("a", "b")]),
+        8,
+        &OsRng,
+    )
+    .unwrap();
+    for i in 0..msg.len() {
+        for bit in 0..8 {
+            let mut t = msg.clone();
+            t[i] ^= 1 << bit;
+            let e = esdk::decrypt(&keyring(), &t).unwrap_err();
+            assert!(
+                matches!(
+                    e.code(),
+                    ErrorCode::InvalidCiphertext | ErrorCode::UnsupportedOperation
+                ),
+                "byte {i}: {e}"
+            );
+        }
+    }
+    for cut in 0..msg.len() {
+        assert!(esdk::decrypt(&keyring(), &msg[..cut]).is_err(), "cut {cut}");
+    }
+    let mut extra = msg.clone();
+    extra.push(0);
+    assert!(esdk::decrypt(&keyring(), &extra).is_err());
+}
+
+#[test]
+fn wrong_keys_reserved_context_and_unsupported_suites() {
+    let msg = esdk::encrypt(&keyring(), b"x", &Default::default(), 4096, &OsRng).unwrap();
+    let other_key = RawAesKeyring::new("strongroom-test", "key1", [0x12; 32]).unwrap();
+    let other_name = RawAesKeyring::new("strongroom-test", "key2", KEY).unwrap();
+    let other_ns = RawAesKeyring::new("other", "key1", KEY).unwrap();
+    for k in [other_key, other_name, other_ns] {
+        assert_eq!(
+            esdk::decrypt(&k, &msg).unwrap_err().code(),
+            ErrorCode::InvalidCiphertext
+        );
+    }
+    let e = esdk::encrypt(
+        &keyring(),
+        b"x",
+        &context([("aws-crypto-public-key", "x")]),
+        4096,
+        &OsRng,
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Validation);
+    assert_eq!(
+        RawAesKeyring::new("aws-kms", "k", KEY).unwrap_err().code(),
+        ErrorCode::Validation
+    );
+    let mut v1 = msg.clone();
+    v1[0] = 0x01;
+    assert_eq!(
+        esdk::decrypt(&keyring(), &v1).unwrap_err().code(),
+        ErrorCode::UnsupportedOperation
+    );
+    let mut signed = msg.clone();
+    signed[1..3].copy_from_slice(&[0x05, 0x78]);
+    assert_eq!(
+        esdk::decrypt(&keyring(), &signed).unwrap_err().code(),
+        ErrorCode::UnsupportedOperation
+    );
+    assert!(!format!("{:?}", keyring()).contains("17"));
+}
+
+// ------------------------------------------------------------ interop with the official SDK
+
+fn python() -> String {
+    std::env::var("STRONGROOM_ESDK_PYTHON")
+        .expect("set STRONGROOM_ESDK_PYTHON to a python with aws-encryption-sdk (make test does)")
+}
+
+fn helper() -> String {
+    format!(
+        "{}/../tests/interop/esdk_raw_aes.py",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn run_python(args: &[&str]) -> String {
+    let out = std::process::Command::new(python())
+        .arg(helper())
+        .args(args)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "python {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+#[ignore = "needs the official aws-encryption-sdk (Python); make test runs it"]
+fn esdk_interop_python_to_strongroom() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    for (len, frame) in [(0usize, 4096u32), (10_000, 4096), (4096, 1024), (300, 128)] {
+        let pt: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+        std::fs::write(f("pt"), &pt).unwrap();
+        run_python(&[
+            "encrypt",
+            &hex::encode(KEY),
+            "strongroom-test",
+            "key1",
+            &f("pt"),
+            &f("ct"),
+            r#"{"tenant":"acme","z":"last"}"#,
+            &frame.to_string(),
+        ]);
+        let (back, ctx) = esdk::decrypt(&keyring(), &std::fs::read(f("ct")).unwrap()).unwrap();
+        assert_eq!(back.as_bytes(), &pt[..], "len {len} frame {frame}");
+        assert_eq!(ctx, context([("tenant", "acme"), ("z", "last")]));
+    }
+}
+
+#[test]
+#[ignore = "needs the official aws-encryption-sdk (Python); make test runs it"]
+fn esdk_interop_strongroom_to_python() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    for (len, frame) in [(0usize, 4096u32), (10_000, 4096), (4096, 1024), (3, 1)] {
+        let pt: Vec<u8> = (0..len).map(|i| (i * 13) as u8).collect();
+        let ctx = context([("tenant", "acme"), ("b", "2")]);
+        std::fs::write(
+            f("ct"),
+            esdk::encrypt(&keyring(), &pt, &ctx, frame, &OsRng).unwrap(),
+        )
+        .unwrap();
+        let printed_ctx = run_python(&[
+            "decrypt",
+            &hex::encode(KEY),
+            "strongroom-test",
+            "key1",
+            &f("ct"),
+            &f("pt"),
+        ]);
+        assert_eq!(
+            std::fs::read(f("pt")).unwrap(),
+            pt,
+            "len {len} frame {frame}"
+        );
+        let seen: serde_json::Value = serde_json::from_str(printed_ctx.trim()).unwrap();
+        assert_eq!(seen, serde_json::json!({"tenant": "acme", "b": "2"}));
+    }
+}
+
+mod parser {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+        /// Any bytes are a typed error (or, for an untouched message, the
+        /// plaintext); never a panic.
+        #[test]
+        fn arbitrary_messages_never_panic(noise in proptest::collection::vec(any::<u8>(), 0..600), at in any::<prop::sample::Index>()) {
+            let _ = esdk::decrypt(&keyring(), &noise);
+            let mut msg = esdk::encrypt(&keyring(), b"proptest", &Default::default(), 4, &OsRng).unwrap();
+            let n = msg.len();
+            let i = at.index(n);
+            msg[i] = msg[i].wrapping_add(1);
+            prop_assert!(esdk::decrypt(&keyring(), &msg).is_err());
+        }
+    }
+}

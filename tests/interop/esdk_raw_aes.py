@@ -1,0 +1,40 @@
+"""Interop helper: the official AWS Encryption SDK (Python) with a raw AES
+master key. Usage:
+  esdk_raw_aes.py encrypt KEY_HEX NAMESPACE NAME IN OUT [CONTEXT_JSON] [FRAME_LEN]
+  esdk_raw_aes.py decrypt KEY_HEX NAMESPACE NAME IN OUT
+Encrypts with suite 0x0478 (AES_256_GCM_HKDF_SHA512_COMMIT_KEY)."""
+import json
+import sys
+
+import aws_encryption_sdk
+from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy, EncryptionKeyType, WrappingAlgorithm
+from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
+from aws_encryption_sdk.key_providers.raw import RawMasterKey
+
+
+def main():
+    mode, key_hex, namespace, name, src, dst = sys.argv[1:7]
+    provider = RawMasterKey(
+        provider_id=namespace,
+        key_id=name.encode(),
+        wrapping_key=WrappingKey(
+            wrapping_algorithm=WrappingAlgorithm.AES_256_GCM_IV12_TAG16_NO_PADDING,
+            wrapping_key=bytes.fromhex(key_hex),
+            wrapping_key_type=EncryptionKeyType.SYMMETRIC,
+        ),
+    )
+    client = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+    data = open(src, "rb").read()
+    if mode == "encrypt":
+        ctx = json.loads(sys.argv[7]) if len(sys.argv) > 7 else {}
+        frame = int(sys.argv[8]) if len(sys.argv) > 8 else 4096
+        out, _ = client.encrypt(source=data, key_provider=provider, encryption_context=ctx,
+                                algorithm=Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY, frame_length=frame)
+    else:
+        out, header = client.decrypt(source=data, key_provider=provider)
+        sys.stderr.write(json.dumps(dict(header.encryption_context)) + "\n")
+    open(dst, "wb").write(out)
+
+
+if __name__ == "__main__":
+    main()
