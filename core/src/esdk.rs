@@ -1,10 +1,18 @@
 //! The AWS Encryption SDK message format (issue 6, first part): messages
 //! of any size under a data key wrapped by a keyring, wire-compatible with
 //! the official SDKs. This version writes and reads header v2 with the
-//! committing suite `0x0478` (AES-256-GCM, HKDF-SHA512, key commitment),
-//! framed bodies, and the raw AES keyring. Other suites, v1 headers,
-//! signatures, KMS and multi keyrings, streaming and caching are not
-//! implemented yet (`UnsupportedOperationException`).
+//! committing suites `0x0478` (AES-256-GCM, HKDF-SHA512, key commitment)
+//! and `0x0578` (the same plus an ECDSA P-384 signature footer over header
+//! and body, and the `aws-crypto-public-key` context entry: the official
+//! default), framed bodies, and the raw AES keyring. Other suites, v1
+//! headers, non-framed bodies, KMS and multi keyrings, streaming and
+//! caching are not implemented yet (`UnsupportedOperationException`).
+//!
+//! For `0x0578` the footer is `u16 len ‖ DER ECDSA-SHA384 signature` over
+//! every byte before it; the public key is the base64 of the compressed
+//! point in the context; nothing is returned before it verifies. A message
+//! whose suite does not sign must not carry that context key, and one whose
+//! suite signs must.
 //!
 //! Layout (big-endian; spec: aws-encryption-sdk-specification
 //! data-format/message-header.md, message-body.md):
@@ -40,6 +48,9 @@ use crate::secret::Plaintext;
 
 /// AES-256-GCM, HKDF-SHA512, key commitment, no signature.
 pub const SUITE_AES256_HKDF_SHA512_COMMIT: u16 = 0x0478;
+/// The same plus an ECDSA P-384 signature (the official SDKs' default).
+pub const SUITE_AES256_HKDF_SHA512_COMMIT_ECDSA_P384: u16 = 0x0578;
+const PUBLIC_KEY_CONTEXT_KEY: &str = "aws-crypto-public-key";
 pub const DEFAULT_FRAME_LENGTH: u32 = 4096;
 const MESSAGE_ID_LEN: usize = 32;
 const FINAL_FRAME: u32 = 0xFFFF_FFFF;
@@ -144,9 +155,9 @@ fn serialize_context(ctx: &EncryptionContext) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn derive(data_key: &[u8], message_id: &[u8]) -> (Zeroizing<[u8; 32]>, [u8; 32]) {
+fn derive(data_key: &[u8], message_id: &[u8], suite: u16) -> (Zeroizing<[u8; 32]>, [u8; 32]) {
     let mut derived = Zeroizing::new([0u8; 32]);
-    let mut info = SUITE_AES256_HKDF_SHA512_COMMIT.to_be_bytes().to_vec();
+    let mut info = suite.to_be_bytes().to_vec();
     info.extend_from_slice(b"DERIVEKEY");
     crypto::hkdf_sha512(data_key, message_id, &info, &mut derived[..]).expect("32 bytes");
     let mut commit = [0u8; 32];
@@ -180,6 +191,39 @@ pub fn encrypt(
     frame_length: u32,
     rng: &dyn Rng,
 ) -> Result<Vec<u8>> {
+    encrypt_with_suite(
+        keyring,
+        plaintext,
+        ctx,
+        frame_length,
+        SUITE_AES256_HKDF_SHA512_COMMIT,
+        rng,
+    )
+}
+
+/// Encrypt with an explicit suite: `0x0478`, or `0x0578` (signed with a
+/// fresh ECDSA P-384 key whose compressed public key goes into the context
+/// as `aws-crypto-public-key`).
+pub fn encrypt_with_suite(
+    keyring: &RawAesKeyring,
+    plaintext: &[u8],
+    ctx: &EncryptionContext,
+    frame_length: u32,
+    suite: u16,
+    rng: &dyn Rng,
+) -> Result<Vec<u8>> {
+    let signed = match suite {
+        SUITE_AES256_HKDF_SHA512_COMMIT => false,
+        SUITE_AES256_HKDF_SHA512_COMMIT_ECDSA_P384 => true,
+        other => {
+            return Err(Error::new(
+                ErrorCode::UnsupportedOperation,
+                format!(
+                    "encrypting with suite 0x{other:04X} is not supported (0x0478 and 0x0578 are)"
+                ),
+            ))
+        }
+    };
     if frame_length == 0 {
         return Err(Error::validation("the frame length must be at least 1"));
     }
@@ -196,16 +240,35 @@ pub fn encrypt(
             "the message needs more than 2^32 - 2 frames; use a larger frame length",
         ));
     }
-    let ser = serialize_context(ctx)?;
+    let mut ctx = ctx.clone();
+    let signer = if signed {
+        let mut b = Zeroizing::new([0u8; 48]);
+        let sk = loop {
+            rng.fill(&mut b[..])?;
+            if let Ok(k) = p384::ecdsa::SigningKey::from_slice(&b[..]) {
+                break k;
+            }
+        };
+        let point = sk.verifying_key().to_sec1_point(true);
+        use base64::Engine;
+        ctx.insert(
+            PUBLIC_KEY_CONTEXT_KEY.into(),
+            base64::engine::general_purpose::STANDARD.encode(point.as_bytes()),
+        );
+        Some(sk)
+    } else {
+        None
+    };
+    let ser = serialize_context(&ctx)?;
     let mut data_key = Zeroizing::new([0u8; 32]);
     rng.fill(&mut data_key[..])?;
     let mut message_id = [0u8; MESSAGE_ID_LEN];
     rng.fill(&mut message_id)?;
     let edk = keyring.wrap(&data_key[..], &ser, rng)?;
-    let (derived, commit) = derive(&data_key[..], &message_id);
+    let (derived, commit) = derive(&data_key[..], &message_id, suite);
 
     let mut out = vec![0x02];
-    out.extend_from_slice(&SUITE_AES256_HKDF_SHA512_COMMIT.to_be_bytes());
+    out.extend_from_slice(&suite.to_be_bytes());
     out.extend_from_slice(&message_id);
     out.extend_from_slice(&(ser.len() as u16).to_be_bytes());
     out.extend_from_slice(&ser);
@@ -245,6 +308,15 @@ pub fn encrypt(
         let start = out.len();
         out.extend_from_slice(chunk);
         crypto::aes256gcm_seal_in_place(&derived, &frame_iv(seq), &aad, &mut out, start);
+    }
+    if let Some(sk) = signer {
+        use p384::ecdsa::signature::Signer;
+        let sig: p384::ecdsa::Signature = sk
+            .try_sign(&out)
+            .map_err(|_| Error::internal("ECDSA signing failed"))?;
+        let der = sig.to_der();
+        out.extend_from_slice(&(der.as_bytes().len() as u16).to_be_bytes());
+        out.extend_from_slice(der.as_bytes());
     }
     Ok(out)
 }
@@ -311,16 +383,38 @@ pub fn decrypt(keyring: &RawAesKeyring, message: &[u8]) -> Result<(Plaintext, En
         _ => return Err(Error::invalid_ciphertext()),
     }
     let suite = r.u16()?;
-    if suite != SUITE_AES256_HKDF_SHA512_COMMIT {
-        return Err(Error::new(
-            ErrorCode::UnsupportedOperation,
-            format!("algorithm suite 0x{suite:04X} is not supported yet (0x0478 is)"),
-        ));
-    }
+    let signed = match suite {
+        SUITE_AES256_HKDF_SHA512_COMMIT => false,
+        SUITE_AES256_HKDF_SHA512_COMMIT_ECDSA_P384 => true,
+        _ => {
+            return Err(Error::new(
+                ErrorCode::UnsupportedOperation,
+                format!(
+                    "algorithm suite 0x{suite:04X} is not supported yet (0x0478 and 0x0578 are)"
+                ),
+            ))
+        }
+    };
     let message_id = r.take(MESSAGE_ID_LEN)?;
     let ctx_len = r.u16()? as usize;
     let ctx_bytes = r.take(ctx_len)?;
     let ctx = parse_context(ctx_bytes)?;
+    // The signing key's public half is in the context exactly when the
+    // suite signs.
+    let verifier = match (signed, ctx.get(PUBLIC_KEY_CONTEXT_KEY)) {
+        (true, Some(b64)) => {
+            use base64::Engine;
+            let point = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|_| Error::invalid_ciphertext())?;
+            Some(
+                p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+                    .map_err(|_| Error::invalid_ciphertext())?,
+            )
+        }
+        (false, None) => None,
+        _ => return Err(Error::invalid_ciphertext()),
+    };
     let edk_count = r.u16()?;
     if edk_count == 0 {
         return Err(Error::invalid_ciphertext());
@@ -349,7 +443,7 @@ pub fn decrypt(keyring: &RawAesKeyring, message: &[u8]) -> Result<(Plaintext, En
     let commit = r.take(32)?;
     let header_end = r.1;
     let tag = r.take(16)?;
-    let (derived, want_commit) = derive(&data_key, message_id);
+    let (derived, want_commit) = derive(&data_key, message_id, suite);
     if !bool::from(want_commit.ct_eq(commit)) || frame_length == 0 {
         return Err(Error::invalid_ciphertext());
     }
@@ -389,6 +483,16 @@ pub fn decrypt(keyring: &RawAesKeyring, message: &[u8]) -> Result<(Plaintext, En
             .checked_add(1)
             .filter(|s| *s != FINAL_FRAME)
             .ok_or_else(Error::invalid_ciphertext)?;
+    }
+    if let Some(vk) = verifier {
+        // Nothing is released before the signature over header and body verifies.
+        use p384::ecdsa::signature::Verifier;
+        let signed_len = r.1;
+        let sig_len = r.u16()? as usize;
+        let sig = p384::ecdsa::Signature::from_der(r.take(sig_len)?)
+            .map_err(|_| Error::invalid_ciphertext())?;
+        vk.verify(&message[..signed_len], &sig)
+            .map_err(|_| Error::invalid_ciphertext())?;
     }
     if r.1 != message.len() {
         return Err(Error::invalid_ciphertext());

@@ -25,6 +25,54 @@ fn round_trips_across_frame_boundaries() {
 }
 
 #[test]
+fn signed_suite_round_trips_and_binds_its_signature() {
+    let ctx = context([("tenant", "acme")]);
+    for len in [0usize, 1, 100, 5000] {
+        let pt = vec![0x42u8; len];
+        let msg = esdk::encrypt_with_suite(
+            &keyring(),
+            &pt,
+            &ctx,
+            1024,
+            esdk::SUITE_AES256_HKDF_SHA512_COMMIT_ECDSA_P384,
+            &OsRng,
+        )
+        .unwrap();
+        assert_eq!(&msg[1..3], &[0x05, 0x78]);
+        let (back, got) = esdk::decrypt(&keyring(), &msg).unwrap();
+        assert_eq!(back.as_bytes(), &pt[..]);
+        assert_eq!(got["tenant"], "acme");
+        assert_eq!(
+            got["aws-crypto-public-key"].len(),
+            68,
+            "base64 of a compressed P-384 point"
+        );
+    }
+    let msg = esdk::encrypt_with_suite(
+        &keyring(),
+        b"signed",
+        &ctx,
+        4,
+        esdk::SUITE_AES256_HKDF_SHA512_COMMIT_ECDSA_P384,
+        &OsRng,
+    )
+    .unwrap();
+    for i in 0..msg.len() {
+        for bit in [0, 7] {
+            let mut t = msg.clone();
+            t[i] ^= 1 << bit;
+            assert!(esdk::decrypt(&keyring(), &t).is_err(), "byte {i}");
+        }
+    }
+    // Without its footer the message is refused.
+    let mut stripped = msg.clone();
+    stripped.truncate(msg.len() - 40);
+    assert!(esdk::decrypt(&keyring(), &stripped).is_err());
+    let e = esdk::encrypt_with_suite(&keyring(), b"x", &ctx, 4096, 0x0178, &OsRng).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::UnsupportedOperation);
+}
+
+#[test]
 fn every_bit_flip_and_truncation_is_rejected() {
     let msg = esdk::encrypt(
         &keyring(),
@@ -87,10 +135,17 @@ fn wrong_keys_reserved_context_and_unsupported_suites() {
         esdk::decrypt(&keyring(), &v1).unwrap_err().code(),
         ErrorCode::UnsupportedOperation
     );
+    // A 0x0478 message relabelled as 0x0578 lacks the public key: refused.
     let mut signed = msg.clone();
     signed[1..3].copy_from_slice(&[0x05, 0x78]);
     assert_eq!(
         esdk::decrypt(&keyring(), &signed).unwrap_err().code(),
+        ErrorCode::InvalidCiphertext
+    );
+    let mut other = msg.clone();
+    other[1..3].copy_from_slice(&[0x03, 0x78]);
+    assert_eq!(
+        esdk::decrypt(&keyring(), &other).unwrap_err().code(),
         ErrorCode::UnsupportedOperation
     );
     assert!(!format!("{:?}", keyring()).contains("17"));

@@ -1,8 +1,9 @@
 """Interop helper: the official AWS Encryption SDK (Python) with a raw AES
 master key. Usage:
-  esdk_raw_aes.py encrypt KEY_HEX NAMESPACE NAME IN OUT [CONTEXT_JSON] [FRAME_LEN]
+  esdk_raw_aes.py encrypt KEY_HEX NAMESPACE NAME IN OUT [CONTEXT_JSON] [FRAME_LEN] [SUITE]
   esdk_raw_aes.py decrypt KEY_HEX NAMESPACE NAME IN OUT
-Encrypts with suite 0x0478 (AES_256_GCM_HKDF_SHA512_COMMIT_KEY)."""
+SUITE is 0478 (AES_256_GCM_HKDF_SHA512_COMMIT_KEY, the default here) or 0578
+(the same with an ECDSA P-384 signature, the SDK's own default)."""
 import json
 import sys
 
@@ -28,8 +29,13 @@ def main():
     if mode == "encrypt":
         ctx = json.loads(sys.argv[7]) if len(sys.argv) > 7 else {}
         frame = int(sys.argv[8]) if len(sys.argv) > 8 else 4096
+        suite = sys.argv[9] if len(sys.argv) > 9 else "0478"
+        algorithm = {
+            "0478": Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
+            "0578": Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384,
+        }[suite]
         out, _ = client.encrypt(source=data, key_provider=provider, encryption_context=ctx,
-                                algorithm=Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY, frame_length=frame)
+                                algorithm=algorithm, frame_length=frame)
     else:
         out, header = client.decrypt(source=data, key_provider=provider)
         sys.stderr.write(json.dumps(dict(header.encryption_context)) + "\n")
