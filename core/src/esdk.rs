@@ -1,12 +1,15 @@
 //! The AWS Encryption SDK message format (issue 6, first part): messages
 //! of any size under a data key wrapped by a keyring, wire-compatible with
-//! the official SDKs. This version writes and reads header v2 with the
+//! the official SDKs. This version encrypts with header v2 and the
 //! committing suites `0x0478` (AES-256-GCM, HKDF-SHA512, key commitment)
 //! and `0x0578` (the same plus an ECDSA P-384 signature footer over header
 //! and body, and the `aws-crypto-public-key` context entry: the official
-//! default), framed bodies, and the raw AES keyring. Other suites, v1
-//! headers, non-framed bodies, KMS and multi keyrings, streaming and
-//! caching are not implemented yet (`UnsupportedOperationException`).
+//! default), framed, under the raw AES keyring. It decrypts every ESDK
+//! suite `0x0014` … `0x0578`: v1 and v2 headers, framed and non-framed
+//! bodies, identity / HKDF-SHA256 / HKDF-SHA384 / committing HKDF-SHA512 key
+//! derivation, ECDSA P-256/P-384 footers — the non-committing ones only
+//! under [`CommitmentPolicy::RequireEncryptAllowDecrypt`]. KMS and multi
+//! keyrings, streaming and caching are not implemented yet.
 //!
 //! For `0x0578` the footer is `u16 len ‖ DER ECDSA-SHA384 signature` over
 //! every byte before it; the public key is the base64 of the compressed
@@ -367,57 +370,162 @@ fn parse_context(b: &[u8]) -> Result<EncryptionContext> {
     Ok(ctx)
 }
 
-/// Decrypt a whole message with a raw AES keyring. Every failure after the
-/// suite check is the opaque `InvalidCiphertextException`; no plaintext is
-/// returned unless every frame authenticated.
-pub fn decrypt(keyring: &RawAesKeyring, message: &[u8]) -> Result<(Plaintext, EncryptionContext)> {
-    let mut r = Reader(message, 0);
-    match r.u8()? {
-        0x02 => {}
-        0x01 => {
-            return Err(Error::new(
-                ErrorCode::UnsupportedOperation,
-                "ESDK message format version 1 is not supported yet",
-            ))
-        }
-        _ => return Err(Error::invalid_ciphertext()),
-    }
-    let suite = r.u16()?;
-    let signed = match suite {
-        SUITE_AES256_HKDF_SHA512_COMMIT => false,
-        SUITE_AES256_HKDF_SHA512_COMMIT_ECDSA_P384 => true,
-        _ => {
-            return Err(Error::new(
-                ErrorCode::UnsupportedOperation,
-                format!(
-                    "algorithm suite 0x{suite:04X} is not supported yet (0x0478 and 0x0578 are)"
-                ),
-            ))
-        }
+/// How strictly decryption insists on key commitment (ESDK commitment
+/// policies). Encryption always commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CommitmentPolicy {
+    /// Only committing suites (0x0478, 0x0578) decrypt. The default.
+    #[default]
+    RequireEncryptRequireDecrypt,
+    /// Messages from older SDKs (non-committing suites, v1 headers) decrypt too.
+    RequireEncryptAllowDecrypt,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kdf {
+    Identity,
+    Sha256,
+    Sha384,
+    Sha512Commit,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sig {
+    None,
+    P256,
+    P384,
+}
+
+struct Suite {
+    id: u16,
+    version: u8,
+    key_len: usize,
+    kdf: Kdf,
+    sig: Sig,
+}
+
+fn suite(id: u16) -> Option<Suite> {
+    let (version, key_len, kdf, sig) = match id {
+        0x0014 => (1, 16, Kdf::Identity, Sig::None),
+        0x0046 => (1, 24, Kdf::Identity, Sig::None),
+        0x0078 => (1, 32, Kdf::Identity, Sig::None),
+        0x0114 => (1, 16, Kdf::Sha256, Sig::None),
+        0x0146 => (1, 24, Kdf::Sha256, Sig::None),
+        0x0178 => (1, 32, Kdf::Sha256, Sig::None),
+        0x0214 => (1, 16, Kdf::Sha256, Sig::P256),
+        0x0346 => (1, 24, Kdf::Sha384, Sig::P384),
+        0x0378 => (1, 32, Kdf::Sha384, Sig::P384),
+        0x0478 => (2, 32, Kdf::Sha512Commit, Sig::None),
+        0x0578 => (2, 32, Kdf::Sha512Commit, Sig::P384),
+        _ => return None,
     };
-    let message_id = r.take(MESSAGE_ID_LEN)?;
+    Some(Suite {
+        id,
+        version,
+        key_len,
+        kdf,
+        sig,
+    })
+}
+
+/// AES-GCM open with a 128/192/256-bit key.
+fn gcm_open(key: &[u8], iv: &[u8], aad: &[u8], ct_tag: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    let nonce = aes_gcm::Nonce::from_slice(iv);
+    let p = Payload { msg: ct_tag, aad };
+    let r = match key.len() {
+        16 => aes_gcm::Aes128Gcm::new_from_slice(key)
+            .ok()?
+            .decrypt(nonce, p),
+        24 => {
+            aes_gcm::AesGcm::<aes_gcm::aes::Aes192, aes_gcm::aead::consts::U12>::new_from_slice(key)
+                .ok()?
+                .decrypt(nonce, p)
+        }
+        32 => aes_gcm::Aes256Gcm::new_from_slice(key)
+            .ok()?
+            .decrypt(nonce, p),
+        _ => return None,
+    };
+    r.ok().map(Zeroizing::new)
+}
+
+enum Verifier {
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+}
+
+/// Decrypt a whole message with a raw AES keyring, committing suites only.
+/// Every failure after the suite check is the opaque
+/// `InvalidCiphertextException`; no plaintext is returned unless every
+/// frame authenticated and any signature verified.
+pub fn decrypt(keyring: &RawAesKeyring, message: &[u8]) -> Result<(Plaintext, EncryptionContext)> {
+    decrypt_with_policy(
+        keyring,
+        message,
+        CommitmentPolicy::RequireEncryptRequireDecrypt,
+    )
+}
+
+/// Decrypt under a commitment policy: with `RequireEncryptAllowDecrypt`,
+/// messages of every ESDK suite 0x0014 … 0x0578 (v1 and v2 headers, framed
+/// and non-framed bodies) decrypt.
+pub fn decrypt_with_policy(
+    keyring: &RawAesKeyring,
+    message: &[u8],
+    policy: CommitmentPolicy,
+) -> Result<(Plaintext, EncryptionContext)> {
+    let bad = Error::invalid_ciphertext;
+    let mut r = Reader(message, 0);
+    let version = r.u8()?;
+    if version == 0x01 && r.u8()? != 0x80 {
+        return Err(bad());
+    }
+    if version != 0x01 && version != 0x02 {
+        return Err(bad());
+    }
+    let id = r.u16()?;
+    let s = suite(id).ok_or_else(|| {
+        Error::new(
+            ErrorCode::UnsupportedOperation,
+            format!("algorithm suite 0x{id:04X} is not an ESDK message suite"),
+        )
+    })?;
+    if s.version != version {
+        return Err(bad());
+    }
+    if s.kdf != Kdf::Sha512Commit && policy == CommitmentPolicy::RequireEncryptRequireDecrypt {
+        return Err(Error::validation(format!(
+            "this message uses the non-committing suite 0x{id:04X}; decrypting it needs CommitmentPolicy::RequireEncryptAllowDecrypt"
+        )));
+    }
+    let message_id = r.take(if version == 1 { 16 } else { MESSAGE_ID_LEN })?;
     let ctx_len = r.u16()? as usize;
     let ctx_bytes = r.take(ctx_len)?;
     let ctx = parse_context(ctx_bytes)?;
     // The signing key's public half is in the context exactly when the
     // suite signs.
-    let verifier = match (signed, ctx.get(PUBLIC_KEY_CONTEXT_KEY)) {
-        (true, Some(b64)) => {
+    let verifier = match (s.sig, ctx.get(PUBLIC_KEY_CONTEXT_KEY)) {
+        (Sig::None, None) => None,
+        (Sig::None, Some(_)) | (_, None) => return Err(bad()),
+        (sig, Some(b64)) => {
             use base64::Engine;
             let point = base64::engine::general_purpose::STANDARD
                 .decode(b64)
-                .map_err(|_| Error::invalid_ciphertext())?;
-            Some(
-                p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-                    .map_err(|_| Error::invalid_ciphertext())?,
-            )
+                .map_err(|_| bad())?;
+            Some(match sig {
+                Sig::P256 => Verifier::P256(
+                    p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|_| bad())?,
+                ),
+                _ => Verifier::P384(
+                    p384::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|_| bad())?,
+                ),
+            })
         }
-        (false, None) => None,
-        _ => return Err(Error::invalid_ciphertext()),
     };
     let edk_count = r.u16()?;
     if edk_count == 0 {
-        return Err(Error::invalid_ciphertext());
+        return Err(bad());
     }
     let mut data_key = None;
     for _ in 0..edk_count {
@@ -425,77 +533,132 @@ pub fn decrypt(keyring: &RawAesKeyring, message: &[u8]) -> Result<(Plaintext, En
             let l = r.u16()? as usize;
             Ok(r.take(l)?.to_vec())
         };
-        let pid = String::from_utf8(field()?).map_err(|_| Error::invalid_ciphertext())?;
+        let pid = String::from_utf8(field()?).map_err(|_| bad())?;
         let edk = Edk {
             provider_id: pid,
             provider_info: field()?,
             ciphertext: field()?,
         };
         if data_key.is_none() {
-            data_key = keyring.unwrap(&edk, ctx_bytes.get(..).unwrap_or_default());
+            data_key = keyring.unwrap(&edk, ctx_bytes);
         }
     }
-    let data_key = data_key.ok_or_else(Error::invalid_ciphertext)?;
-    if data_key.len() != 32 || r.u8()? != 0x02 {
-        return Err(Error::invalid_ciphertext());
+    let data_key = data_key.ok_or_else(bad)?;
+    if data_key.len() != s.key_len {
+        return Err(bad());
+    }
+    let content_type = r.u8()?;
+    let framed = match (version, content_type) {
+        (_, 0x02) => true,
+        (1, 0x01) => false,
+        _ => return Err(bad()),
+    };
+    // v1: four reserved zero bytes and the IV length (12).
+    if version == 1 && (r.take(4)? != [0, 0, 0, 0] || r.u8()? != 12) {
+        return Err(bad());
     }
     let frame_length = r.u32()? as usize;
-    let commit = r.take(32)?;
-    let header_end = r.1;
-    let tag = r.take(16)?;
-    let (derived, want_commit) = derive(&data_key, message_id, suite);
-    if !bool::from(want_commit.ct_eq(commit)) || frame_length == 0 {
-        return Err(Error::invalid_ciphertext());
+    if framed && frame_length == 0 || !framed && frame_length != 0 {
+        return Err(bad());
     }
-    crypto::aes256gcm_open(&derived, &[0u8; 12], &message[..header_end], tag)
-        .ok_or_else(Error::invalid_ciphertext)?;
+    // Key derivation.
+    let derived: Zeroizing<Vec<u8>> = match s.kdf {
+        Kdf::Identity => Zeroizing::new(data_key.to_vec()),
+        Kdf::Sha256 | Kdf::Sha384 => {
+            let mut info = id.to_be_bytes().to_vec();
+            info.extend_from_slice(message_id);
+            let mut k = Zeroizing::new(vec![0u8; s.key_len]);
+            let ok = if s.kdf == Kdf::Sha256 {
+                crypto::hkdf_sha256(&data_key, &[], &info, &mut k)
+            } else {
+                hkdf::Hkdf::<sha2::Sha384>::new(None, &data_key)
+                    .expand(&info, &mut k)
+                    .ok()
+            };
+            ok.ok_or_else(bad)?;
+            k
+        }
+        Kdf::Sha512Commit => {
+            let commit = r.take(32)?;
+            let (derived, want) = derive(&data_key, message_id, s.id);
+            if !bool::from(want.ct_eq(commit)) {
+                return Err(bad());
+            }
+            Zeroizing::new(derived.to_vec())
+        }
+    };
+    let header_end = r.1;
+    let (header_iv, tag) = if version == 1 {
+        (r.take(12)?.to_vec(), r.take(16)?)
+    } else {
+        (vec![0u8; 12], r.take(16)?)
+    };
+    gcm_open(&derived, &header_iv, &message[..header_end], tag).ok_or_else(bad)?;
 
     let mut out = Zeroizing::new(Vec::new());
-    let mut expected = 1u32;
-    loop {
-        let first = r.u32()?;
-        let last = first == FINAL_FRAME;
-        let seq = if last { r.u32()? } else { first };
-        if seq != expected {
-            return Err(Error::invalid_ciphertext());
+    if framed {
+        let mut expected = 1u32;
+        loop {
+            let first = r.u32()?;
+            let last = first == FINAL_FRAME;
+            let seq = if last { r.u32()? } else { first };
+            if seq != expected {
+                return Err(bad());
+            }
+            let iv = r.take(12)?;
+            if iv != frame_iv(seq) {
+                return Err(bad());
+            }
+            let len = if last {
+                r.u32()? as usize
+            } else {
+                frame_length
+            };
+            if len > frame_length {
+                return Err(bad());
+            }
+            let body = r.take(len + 16)?;
+            let aad = frame_aad(message_id, last, seq, len as u64);
+            out.extend_from_slice(&gcm_open(&derived, iv, &aad, body).ok_or_else(bad)?);
+            if last {
+                break;
+            }
+            expected = expected
+                .checked_add(1)
+                .filter(|s| *s != FINAL_FRAME)
+                .ok_or_else(bad)?;
         }
-        let iv: [u8; 12] = r.take(12)?.try_into().expect("12");
-        if iv != frame_iv(seq) {
-            return Err(Error::invalid_ciphertext());
+    } else {
+        let iv = r.take(12)?;
+        let len = u64::from_be_bytes(r.take(8)?.try_into().expect("8"));
+        if len > (1u64 << 36) - 32 {
+            return Err(bad());
         }
-        let len = if last {
-            r.u32()? as usize
-        } else {
-            frame_length
-        };
-        if len > frame_length {
-            return Err(Error::invalid_ciphertext());
-        }
-        let body = r.take(len + 16)?;
-        let aad = frame_aad(message_id, last, seq, len as u64);
-        let pt = crypto::aes256gcm_open(&derived, &iv, &aad, body)
-            .ok_or_else(Error::invalid_ciphertext)?;
-        out.extend_from_slice(&pt);
-        if last {
-            break;
-        }
-        expected = expected
-            .checked_add(1)
-            .filter(|s| *s != FINAL_FRAME)
-            .ok_or_else(Error::invalid_ciphertext)?;
+        let body = r.take(len as usize + 16)?;
+        let mut aad = message_id.to_vec();
+        aad.extend_from_slice(b"AWSKMSEncryptionClient Single Block");
+        aad.extend_from_slice(&1u32.to_be_bytes());
+        aad.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&gcm_open(&derived, iv, &aad, body).ok_or_else(bad)?);
     }
-    if let Some(vk) = verifier {
+    if let Some(v) = verifier {
         // Nothing is released before the signature over header and body verifies.
-        use p384::ecdsa::signature::Verifier;
+        use p256::ecdsa::signature::Verifier as _;
         let signed_len = r.1;
         let sig_len = r.u16()? as usize;
-        let sig = p384::ecdsa::Signature::from_der(r.take(sig_len)?)
-            .map_err(|_| Error::invalid_ciphertext())?;
-        vk.verify(&message[..signed_len], &sig)
-            .map_err(|_| Error::invalid_ciphertext())?;
+        let der = r.take(sig_len)?;
+        let ok = match v {
+            Verifier::P256(vk) => p256::ecdsa::Signature::from_der(der)
+                .map(|sig| vk.verify(&message[..signed_len], &sig).is_ok()),
+            Verifier::P384(vk) => p384::ecdsa::Signature::from_der(der)
+                .map(|sig| vk.verify(&message[..signed_len], &sig).is_ok()),
+        };
+        if !matches!(ok, Ok(true)) {
+            return Err(bad());
+        }
     }
     if r.1 != message.len() {
-        return Err(Error::invalid_ciphertext());
+        return Err(bad());
     }
     Ok((Plaintext::new(out), ctx))
 }

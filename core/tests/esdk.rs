@@ -133,7 +133,7 @@ fn wrong_keys_reserved_context_and_unsupported_suites() {
     v1[0] = 0x01;
     assert_eq!(
         esdk::decrypt(&keyring(), &v1).unwrap_err().code(),
-        ErrorCode::UnsupportedOperation
+        ErrorCode::InvalidCiphertext
     );
     // A 0x0478 message relabelled as 0x0578 lacks the public key: refused.
     let mut signed = msg.clone();
@@ -142,10 +142,23 @@ fn wrong_keys_reserved_context_and_unsupported_suites() {
         esdk::decrypt(&keyring(), &signed).unwrap_err().code(),
         ErrorCode::InvalidCiphertext
     );
+    // A v1 suite in a v2 header is malformed; an unknown suite is unsupported.
     let mut other = msg.clone();
     other[1..3].copy_from_slice(&[0x03, 0x78]);
     assert_eq!(
-        esdk::decrypt(&keyring(), &other).unwrap_err().code(),
+        esdk::decrypt_with_policy(
+            &keyring(),
+            &other,
+            esdk::CommitmentPolicy::RequireEncryptAllowDecrypt
+        )
+        .unwrap_err()
+        .code(),
+        ErrorCode::InvalidCiphertext
+    );
+    let mut unknown = msg.clone();
+    unknown[1..3].copy_from_slice(&[0x12, 0x34]);
+    assert_eq!(
+        esdk::decrypt(&keyring(), &unknown).unwrap_err().code(),
         ErrorCode::UnsupportedOperation
     );
     assert!(!format!("{:?}", keyring()).contains("17"));
@@ -250,6 +263,58 @@ mod parser {
             let i = at.index(n);
             msg[i] = msg[i].wrapping_add(1);
             prop_assert!(esdk::decrypt(&keyring(), &msg).is_err());
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs the official aws-encryption-sdk (Python); make test runs it"]
+fn esdk_interop_legacy_suites_from_python() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let pt: Vec<u8> = (0..5000).map(|i| (i * 3) as u8).collect();
+    std::fs::write(f("pt"), &pt).unwrap();
+    for suite in [
+        "0014", "0046", "0078", "0114", "0146", "0178", "0214", "0346", "0378",
+    ] {
+        // Framed (4096) and non-framed (0) bodies.
+        for frame in ["4096", "0"] {
+            run_python(&[
+                "encrypt",
+                &hex::encode(KEY),
+                "strongroom-test",
+                "key1",
+                &f("pt"),
+                &f("ct"),
+                r#"{"legacy":"yes"}"#,
+                frame,
+                suite,
+            ]);
+            let msg = std::fs::read(f("ct")).unwrap();
+            // Committing-only by default: refused with a clear error.
+            let e = esdk::decrypt(&keyring(), &msg).unwrap_err();
+            assert_eq!(e.code(), ErrorCode::Validation, "suite {suite}");
+            let (back, ctx) = esdk::decrypt_with_policy(
+                &keyring(),
+                &msg,
+                esdk::CommitmentPolicy::RequireEncryptAllowDecrypt,
+            )
+            .unwrap_or_else(|e| panic!("suite {suite} frame {frame}: {e}"));
+            assert_eq!(back.as_bytes(), &pt[..], "suite {suite} frame {frame}");
+            assert_eq!(ctx["legacy"], "yes");
+            assert_eq!(
+                ctx.contains_key("aws-crypto-public-key"),
+                matches!(suite, "0214" | "0346" | "0378")
+            );
+            let mut t = msg.clone();
+            let n = t.len();
+            t[n / 2] ^= 1;
+            assert!(esdk::decrypt_with_policy(
+                &keyring(),
+                &t,
+                esdk::CommitmentPolicy::RequireEncryptAllowDecrypt
+            )
+            .is_err());
         }
     }
 }

@@ -2,8 +2,9 @@
 master key. Usage:
   esdk_raw_aes.py encrypt KEY_HEX NAMESPACE NAME IN OUT [CONTEXT_JSON] [FRAME_LEN] [SUITE]
   esdk_raw_aes.py decrypt KEY_HEX NAMESPACE NAME IN OUT
-SUITE is 0478 (AES_256_GCM_HKDF_SHA512_COMMIT_KEY, the default here) or 0578
-(the same with an ECDSA P-384 signature, the SDK's own default)."""
+SUITE is the suite id in hex (default 0478); non-committing suites (0014 ...
+0378) are produced under FORBID_ENCRYPT_ALLOW_DECRYPT. FRAME_LEN 0 gives a
+non-framed body."""
 import json
 import sys
 
@@ -30,10 +31,10 @@ def main():
         ctx = json.loads(sys.argv[7]) if len(sys.argv) > 7 else {}
         frame = int(sys.argv[8]) if len(sys.argv) > 8 else 4096
         suite = sys.argv[9] if len(sys.argv) > 9 else "0478"
-        algorithm = {
-            "0478": Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
-            "0578": Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384,
-        }[suite]
+        algorithm = Algorithm.get_by_id(int(suite, 16))
+        if not algorithm.is_committing():
+            # Older, non-committing suites can only be produced under this policy.
+            client = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT)
         out, _ = client.encrypt(source=data, key_provider=provider, encryption_context=ctx,
                                 algorithm=algorithm, frame_length=frame)
     else:
