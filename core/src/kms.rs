@@ -1255,14 +1255,7 @@ fn load_state(
             ))
         }
     }
-    let open_json = |st: &State, name: &str, v: &[u8]| -> Result<Vec<u8>> {
-        st.hsm
-            .open_value(name, v)
-            .map(|z| z.to_vec())
-            .ok_or_else(|| Error::corrupted(format!("store entry '{name}' failed authentication")))
-    };
-    let id_json = open_json(
-        &st,
+    let id_json = st.open_entry(
         IDENTITY_NAME,
         entries
             .get(IDENTITY_NAME)
@@ -1288,95 +1281,124 @@ fn load_state(
             stored.account, stored.region, stored.partition, ident.account, ident.region
         )));
     }
-    for (name, v) in &entries {
-        let parse_err = || Error::corrupted(format!("store entry '{name}' is unreadable"));
-        if let Some(id) = name.strip_prefix("key/") {
-            let rec: KeyRecord =
-                serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
-            if rec.key_id != id {
-                return Err(parse_err());
-            }
-            st.keys.insert(rec.key_id.clone(), rec);
-        } else if let Some(rest) = name.strip_prefix("mat/") {
-            let (id, mat) = rest.split_once('/').ok_or_else(parse_err)?;
-            let mut material_id = [0u8; 32];
-            hex::decode_to_slice(mat, &mut material_id).map_err(|_| parse_err())?;
-            st.hsm.load_material(
-                &MaterialHandle {
-                    key_id: id.to_string(),
-                    material_id,
-                },
-                v,
-            )?;
-        } else if name.starts_with("alias/") {
-            let a: AliasEntry =
-                serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
-            st.aliases.insert(a.alias_name.clone(), a);
-        } else if name == IDENTITY_KEY_NAME {
-            st.hsm.load_or_create_identity(Some(v))?;
-            st.identity_loaded = true;
-        } else if let Some(token) = name.strip_prefix("import/") {
-            let t: ImportTokenEntry =
-                serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
-            let sealed = hex::decode(&t.sealed_wrapping_key).map_err(|_| parse_err())?;
-            st.hsm.load_wrapping_key(token, &sealed)?;
-            st.import_tokens.insert(token.to_string(), t);
-        } else if name.starts_with("grant/") {
-            let g: Grant =
-                serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
-            st.grants
-                .entry(g.key_id.clone())
-                .or_default()
-                .insert(g.grant_id.clone(), g);
-        } else if name.starts_with("iam/") {
-            let e: IdentityEntry =
-                serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
-            let parsed =
-                policy::parse(&e.document, PolicyKind::Identity).map_err(|_| parse_err())?;
-            st.identity
-                .entry(e.principal_arn)
-                .or_default()
-                .insert(e.policy_name, (e.document, Arc::new(parsed)));
-        } else if name == SETTINGS_NAME {
-            st.settings =
-                serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
-        } else if name == AUDIT_HEAD_NAME {
-            st.audit_head =
-                serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
-        } else if name == AUDIT_BASE_NAME {
-            st.audit_base =
-                serde_json::from_slice(&open_json(&st, name, v)?).map_err(|_| parse_err())?;
-        }
-    }
-    st.audit_last = decode_hash(&st.audit_head.hash)?;
-    let recs: Vec<KeyRecord> = st.keys.values().cloned().collect();
-    for rec in &recs {
-        st.cache_policy(rec)?;
-    }
-    // Every recorded material version must be present (imported material
-    // may be deleted or expired: then the key is PendingImport).
-    for rec in st.keys.values() {
-        if rec.import.as_ref().is_some_and(|i| !i.present) {
-            continue;
-        }
-        for m in &rec.materials {
-            let mut material_id = [0u8; 32];
-            hex::decode_to_slice(&m.material_id, &mut material_id)
-                .map_err(|_| Error::corrupted("malformed material id"))?;
-            let h = MaterialHandle {
-                key_id: rec.key_id.clone(),
-                material_id,
-            };
-            if !st.hsm.has_material(&h) {
-                return Err(Error::corrupted(format!(
-                    "{} is missing a key material version",
-                    rec.arn
-                )));
-            }
-        }
-    }
-    st.recompute_deadline();
+    st.load_entries(&entries)?;
     Ok(st)
+}
+
+impl State {
+    /// Open a sealed store entry.
+    fn open_entry(&self, name: &str, v: &[u8]) -> Result<Vec<u8>> {
+        self.hsm
+            .open_value(name, v)
+            .map(|z| z.to_vec())
+            .ok_or_else(|| Error::corrupted(format!("store entry '{name}' failed authentication")))
+    }
+
+    /// Rebuild every in-memory table (keys, aliases, grants, identity and
+    /// key policies, import tokens, settings, audit head) from the store's
+    /// entries: used when a store opens and after a failed commit, so both
+    /// paths see exactly what the store holds.
+    fn load_entries(&mut self, entries: &BTreeMap<String, Vec<u8>>) -> Result<()> {
+        self.keys.clear();
+        self.aliases.clear();
+        self.grants.clear();
+        self.identity.clear();
+        self.import_tokens.clear();
+        self.policies.clear();
+        self.settings = StoreSettings::default();
+        self.audit_head = AuditHead::default();
+        self.audit_base = AuditBase::default();
+        let st = &mut *self;
+        for (name, v) in entries {
+            let parse_err = || Error::corrupted(format!("store entry '{name}' is unreadable"));
+            if let Some(id) = name.strip_prefix("key/") {
+                let rec: KeyRecord =
+                    serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
+                if rec.key_id != id {
+                    return Err(parse_err());
+                }
+                st.keys.insert(rec.key_id.clone(), rec);
+            } else if let Some(rest) = name.strip_prefix("mat/") {
+                let (id, mat) = rest.split_once('/').ok_or_else(parse_err)?;
+                let mut material_id = [0u8; 32];
+                hex::decode_to_slice(mat, &mut material_id).map_err(|_| parse_err())?;
+                st.hsm.load_material(
+                    &MaterialHandle {
+                        key_id: id.to_string(),
+                        material_id,
+                    },
+                    v,
+                )?;
+            } else if name.starts_with("alias/") {
+                let a: AliasEntry =
+                    serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
+                st.aliases.insert(a.alias_name.clone(), a);
+            } else if name == IDENTITY_KEY_NAME {
+                st.hsm.load_or_create_identity(Some(v))?;
+                st.identity_loaded = true;
+            } else if let Some(token) = name.strip_prefix("import/") {
+                let t: ImportTokenEntry =
+                    serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
+                let sealed = hex::decode(&t.sealed_wrapping_key).map_err(|_| parse_err())?;
+                st.hsm.load_wrapping_key(token, &sealed)?;
+                st.import_tokens.insert(token.to_string(), t);
+            } else if name.starts_with("grant/") {
+                let g: Grant =
+                    serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
+                st.grants
+                    .entry(g.key_id.clone())
+                    .or_default()
+                    .insert(g.grant_id.clone(), g);
+            } else if name.starts_with("iam/") {
+                let e: IdentityEntry =
+                    serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
+                let parsed =
+                    policy::parse(&e.document, PolicyKind::Identity).map_err(|_| parse_err())?;
+                st.identity
+                    .entry(e.principal_arn)
+                    .or_default()
+                    .insert(e.policy_name, (e.document, Arc::new(parsed)));
+            } else if name == SETTINGS_NAME {
+                st.settings =
+                    serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
+            } else if name == AUDIT_HEAD_NAME {
+                st.audit_head =
+                    serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
+            } else if name == AUDIT_BASE_NAME {
+                st.audit_base =
+                    serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
+            }
+        }
+        st.audit_last = decode_hash(&st.audit_head.hash)?;
+        let recs: Vec<KeyRecord> = st.keys.values().cloned().collect();
+        for rec in &recs {
+            st.cache_policy(rec)?;
+        }
+        // Every recorded material version must be present (imported material
+        // may be deleted or expired: then the key is PendingImport).
+        for rec in st.keys.values() {
+            if rec.import.as_ref().is_some_and(|i| !i.present) {
+                continue;
+            }
+            for m in &rec.materials {
+                let mut material_id = [0u8; 32];
+                hex::decode_to_slice(&m.material_id, &mut material_id)
+                    .map_err(|_| Error::corrupted("malformed material id"))?;
+                let h = MaterialHandle {
+                    key_id: rec.key_id.clone(),
+                    material_id,
+                };
+                if !st.hsm.has_material(&h) {
+                    return Err(Error::corrupted(format!(
+                        "{} is missing a key material version",
+                        rec.arn
+                    )));
+                }
+            }
+        }
+        st.recompute_deadline();
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------- builder
@@ -1623,47 +1645,15 @@ impl Kms {
         result
     }
 
+    /// After a failed commit: rebuild memory from the store (the root key
+    /// is still inside the HSM). Buffered audit events are kept.
     fn reload(&self) -> Result<()> {
-        // Rebuild from the store; the root key is still inside the HSM, so
-        // reuse the loaded state's store and re-read.
         let mut st = self.lock()?;
         let entries = st.store.load()?;
-        let mut keys = BTreeMap::new();
-        let mut aliases = BTreeMap::new();
-        for (name, v) in &entries {
-            if name.starts_with("key/") {
-                if let Some(j) = st.hsm.open_value(name, v) {
-                    if let Ok(rec) = serde_json::from_slice::<KeyRecord>(&j) {
-                        keys.insert(rec.key_id.clone(), rec);
-                    }
-                }
-            } else if name.starts_with("alias/") {
-                if let Some(j) = st.hsm.open_value(name, v) {
-                    if let Ok(a) = serde_json::from_slice::<AliasEntry>(&j) {
-                        aliases.insert(a.alias_name.clone(), a);
-                    }
-                }
-            } else if name == AUDIT_HEAD_NAME {
-                if let Some(j) = st.hsm.open_value(name, v) {
-                    if let Ok(h) = serde_json::from_slice(&j) {
-                        st.audit_head = h;
-                    }
-                }
-            } else if name == AUDIT_BASE_NAME {
-                if let Some(j) = st.hsm.open_value(name, v) {
-                    if let Ok(b) = serde_json::from_slice(&j) {
-                        st.audit_base = b;
-                    }
-                }
-            }
+        st.load_entries(&entries)?;
+        if let Some(e) = st.audit_buf.last() {
+            st.audit_last = e.hash;
         }
-        st.keys = keys;
-        st.aliases = aliases;
-        st.audit_last = match st.audit_buf.last() {
-            Some(e) => e.hash,
-            None => decode_hash(&st.audit_head.hash)?,
-        };
-        st.recompute_deadline();
         Ok(())
     }
 

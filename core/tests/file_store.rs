@@ -359,6 +359,16 @@ fn failed_commit_rolls_memory_back() {
         })
         .unwrap_err();
     assert_eq!(e.code(), ErrorCode::StoreIo);
+    // A grant whose commit failed must not linger in memory either.
+    let e = kms
+        .create_grant(CreateGrantRequest {
+            key_id: key.clone(),
+            grantee_principal: "arn:aws:iam::111122223333:role/app".into(),
+            operations: vec![strongroom::model::GrantOperation::Decrypt],
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::StoreIo);
     store.fail.store(false, Ordering::SeqCst);
     // Neither change is visible: the failed CreateKey left no key, the
     // failed DisableKey left the key enabled.
@@ -371,6 +381,16 @@ fn failed_commit_rolls_memory_back() {
     );
     let md = describe(&kms, key.clone());
     assert_eq!(md.key_state, strongroom::model::KeyState::Enabled);
+    let grants = kms
+        .list_grants(ListGrantsRequest {
+            key_id: key.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(
+        grants.grants.is_empty(),
+        "a grant that was never written is gone"
+    );
     // And everything still works, including the audit chain, which records
     // the failed calls with the store's error code.
     let blob = enc(&kms, &key, b"after failure", &Default::default());
@@ -392,8 +412,10 @@ fn failed_commit_rolls_memory_back() {
             s("CreateKey", "Success"),
             s("CreateKey", "StoreIOException"),
             s("DisableKey", "StoreIOException"),
+            s("CreateGrant", "StoreIOException"),
             s("ListKeys", "Success"),
             s("DescribeKey", "Success"),
+            s("ListGrants", "Success"),
             s("Encrypt", "Success"),
             s("Decrypt", "Success"),
         ]
