@@ -621,11 +621,7 @@ impl State {
         let key_policy = key_id
             .and_then(|id| self.policies.get(id))
             .map(|(_, p)| &**p);
-        let identity: Vec<(String, &Policy)> = self
-            .identity
-            .get(&cx.caller.principal_arn)
-            .map(|m| m.iter().map(|(n, (_, p))| (n.clone(), &**p)).collect())
-            .unwrap_or_default();
+        let identity = self.identity_policies(&cx.caller.principal_arn);
         let grants = key_id.and_then(|id| self.grants.get(id));
         let aliases = || {
             self.aliases
@@ -693,18 +689,30 @@ impl State {
     /// call PutKeyPolicy?
     fn lockout_check(&self, cx: &Ctx, rec: &KeyRecord) -> Result<()> {
         let parsed = policy::parse(rec.policy.as_deref().unwrap_or(""), PolicyKind::Key)?;
-        let identity: Vec<(String, &Policy)> = self
-            .identity
-            .get(&cx.caller.principal_arn)
-            .map(|m| m.iter().map(|(n, (_, p))| (n.clone(), &**p)).collect())
-            .unwrap_or_default();
+        if self.allows_put_policy(cx.caller, cx.now, rec, &parsed) {
+            Ok(())
+        } else {
+            Err(lockout_error())
+        }
+    }
+
+    /// Would `policy`, as the key policy of `rec`, still let `caller` call
+    /// PutKeyPolicy (with the caller's identity policies)?
+    fn allows_put_policy(
+        &self,
+        caller: &Caller,
+        now: Millis,
+        rec: &KeyRecord,
+        policy: &Policy,
+    ) -> bool {
+        let identity = self.identity_policies(&caller.principal_arn);
         let no_aliases = Vec::new;
         let req = authz::Request {
-            caller: cx.caller,
-            now_ms: cx.now,
+            caller,
+            now_ms: now,
             action: "kms:PutKeyPolicy",
             key: Some(rec),
-            key_policy: Some(&parsed),
+            key_policy: Some(policy),
             key_aliases: &no_aliases,
             identity: &identity,
             grants: None,
@@ -713,13 +721,15 @@ impl State {
                 ..Default::default()
             },
         };
-        match req.decide() {
-            Decision::Allow(..) => Ok(()),
-            Decision::Deny(..) => Err(Error::new(
-                ErrorCode::MalformedPolicyDocument,
-                "The new key policy will not allow you to update the key policy in the future.",
-            )),
-        }
+        matches!(req.decide(), Decision::Allow(..))
+    }
+
+    /// The identity policies attached to a principal, by name.
+    fn identity_policies(&self, principal: &str) -> Vec<(String, &Policy)> {
+        self.identity
+            .get(principal)
+            .map(|m| m.iter().map(|(n, (_, p))| (n.clone(), &**p)).collect())
+            .unwrap_or_default()
     }
 
     fn grant_token(&self, grant_id: &str) -> String {
@@ -2996,7 +3006,6 @@ impl Kms {
 
     /// Resolve, authorize, state-check and usage-check the key of an
     /// asymmetric/HMAC operation; returns the key id.
-    #[allow(clippy::too_many_arguments)]
     fn asym_key(
         st: &State,
         cx: &Ctx,
@@ -3004,10 +3013,13 @@ impl Kms {
         action: &str,
         key_id: &str,
         usage: &[KeyUsage],
-        facts: Facts<'_>,
     ) -> Result<String> {
         let id = st.resolve(cx, key_id)?;
         au.key_arn = Some(cx.key_arn(&id));
+        let facts = Facts {
+            request_key_id: Some(key_id),
+            ..Default::default()
+        };
         st.authorize(cx, action, Some(&id), facts, au)?;
         let rec = st.rec(&id);
         check_state(OpClass::Crypto, rec.state, &rec.arn)?;
@@ -3045,18 +3057,7 @@ impl Kms {
             st.validate_grant_tokens(&req.grant_tokens)?;
             Self::check_message(&req.message)?;
             let mt = req.message_type.unwrap_or(MessageType::Raw);
-            let id = Self::asym_key(
-                st,
-                cx,
-                au,
-                "kms:Sign",
-                &req.key_id,
-                &[KeyUsage::SignVerify],
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
-            )?;
+            let id = Self::asym_key(st, cx, au, "kms:Sign", &req.key_id, &[KeyUsage::SignVerify])?;
             let rec = st.rec(&id);
             let alg = Self::signing_alg(rec, req.signing_algorithm)?;
             if req.dry_run {
@@ -3088,10 +3089,6 @@ impl Kms {
                 "kms:Verify",
                 &req.key_id,
                 &[KeyUsage::SignVerify],
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
             )?;
             let rec = st.rec(&id);
             let alg = Self::signing_alg(rec, req.signing_algorithm)?;
@@ -3175,10 +3172,6 @@ impl Kms {
                 "kms:DeriveSharedSecret",
                 &req.key_id,
                 &[KeyUsage::KeyAgreement],
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
             )?;
             let rec = st.rec(&id);
             if req.dry_run {
@@ -3208,10 +3201,6 @@ impl Kms {
                 "kms:GenerateMac",
                 &req.key_id,
                 &[KeyUsage::GenerateVerifyMac],
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
             )?;
             let rec = st.rec(&id);
             if req.dry_run {
@@ -3245,10 +3234,6 @@ impl Kms {
                 "kms:VerifyMac",
                 &req.key_id,
                 &[KeyUsage::GenerateVerifyMac],
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
             )?;
             let rec = st.rec(&id);
             if req.dry_run {
@@ -4869,10 +4854,7 @@ impl Kms {
             if !req.bypass_policy_lockout_safety_check
                 && !self.would_allow_put_policy(&key_id, &parsed)?
             {
-                return Err(Error::new(
-                    ErrorCode::MalformedPolicyDocument,
-                    "The new key policy will not allow you to update the key policy in the future.",
-                ));
+                return Err(lockout_error());
             }
         }
         validate_tags(&req.tags)?;
@@ -5036,29 +5018,8 @@ impl Kms {
     /// `policy` (the lockout safety check, evaluated in this region)?
     fn would_allow_put_policy(&self, key_id: &str, policy: &Policy) -> Result<bool> {
         let st = self.lock()?;
-        let sh = &*self.shared;
-        let rec = st.rec(key_id);
-        let identity: Vec<(String, &Policy)> = st
-            .identity
-            .get(&self.caller.principal_arn)
-            .map(|m| m.iter().map(|(n, (_, p))| (n.clone(), &**p)).collect())
-            .unwrap_or_default();
-        let no_aliases = Vec::new;
-        let req = authz::Request {
-            caller: &self.caller,
-            now_ms: sh.clock.now_ms(),
-            action: "kms:PutKeyPolicy",
-            key: Some(rec),
-            key_policy: Some(policy),
-            key_aliases: &no_aliases,
-            identity: &identity,
-            grants: None,
-            facts: Facts {
-                bypass_lockout: Some(false),
-                ..Default::default()
-            },
-        };
-        Ok(matches!(req.decide(), Decision::Allow(..)))
+        let now = self.shared.clock.now_ms();
+        Ok(st.allows_put_policy(&self.caller, now, st.rec(key_id), policy))
     }
 
     /// ReEncrypt from a key in this region to a key in `dest`'s region
@@ -5124,4 +5085,12 @@ impl Kms {
             })
         })
     }
+}
+
+/// AWS's refusal for a policy that fails the lockout safety check.
+fn lockout_error() -> Error {
+    Error::new(
+        ErrorCode::MalformedPolicyDocument,
+        "The new key policy will not allow you to update the key policy in the future.",
+    )
 }
