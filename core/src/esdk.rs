@@ -48,6 +48,7 @@ use crate::crypto;
 use crate::env::Rng;
 use crate::error::{Error, ErrorCode, Result};
 use crate::secret::Plaintext;
+use crate::wire::Reader;
 
 /// AES-256-GCM, HKDF-SHA512, key commitment, no signature.
 pub const SUITE_AES256_HKDF_SHA512_COMMIT: u16 = 0x0478;
@@ -324,27 +325,6 @@ pub fn encrypt_with_suite(
     Ok(out)
 }
 
-struct Reader<'a>(&'a [u8], usize);
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let s = self
-            .0
-            .get(self.1..self.1 + n)
-            .ok_or_else(Error::invalid_ciphertext)?;
-        self.1 += n;
-        Ok(s)
-    }
-    fn u8(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16> {
-        Ok(u16::from_be_bytes(self.take(2)?.try_into().expect("2")))
-    }
-    fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_be_bytes(self.take(4)?.try_into().expect("4")))
-    }
-}
-
 fn parse_context(b: &[u8]) -> Result<EncryptionContext> {
     let mut ctx = EncryptionContext::new();
     if b.is_empty() {
@@ -357,9 +337,9 @@ fn parse_context(b: &[u8]) -> Result<EncryptionContext> {
     }
     for _ in 0..n {
         let kl = r.u16()? as usize;
-        let k = String::from_utf8(r.take(kl)?.to_vec()).map_err(|_| Error::invalid_ciphertext())?;
+        let k = r.utf8(kl)?;
         let vl = r.u16()? as usize;
-        let v = String::from_utf8(r.take(vl)?.to_vec()).map_err(|_| Error::invalid_ciphertext())?;
+        let v = r.utf8(vl)?;
         if ctx.insert(k, v).is_some() {
             return Err(Error::invalid_ciphertext());
         }

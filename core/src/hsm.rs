@@ -525,21 +525,13 @@ impl Hsm {
         let z2 = p256::ecdh::diffie_hellman(me.to_nonzero_scalar(), source.as_affine());
         let (k, nonce) = Self::package_keys(z1.raw_secret_bytes(), z2.raw_secret_bytes(), aad);
         let payload = crypto::aes256gcm_open(&k, &nonce, aad, body).ok_or_else(bad)?;
-        let mut r = &payload[..];
-        let mut take = |n: usize| -> Result<&[u8]> {
-            if r.len() < n {
-                return Err(bad());
-            }
-            let (a, b) = r.split_at(n);
-            r = b;
-            Ok(a)
-        };
-        let count = u32::from_be_bytes(take(4)?.try_into().expect("4")) as usize;
+        let mut r = crate::wire::Reader(&payload, 0);
+        let count = r.u32()? as usize;
         let mut out = Vec::new();
         for _ in 0..count.min(10_000) {
-            let id: [u8; 32] = take(32)?.try_into().expect("32");
-            let len = u32::from_be_bytes(take(4)?.try_into().expect("4")) as usize;
-            let bytes = Zeroizing::new(take(len)?.to_vec());
+            let id: [u8; 32] = r.take(32)?.try_into().expect("32");
+            let len = r.u32()? as usize;
+            let bytes = Zeroizing::new(r.take(len)?.to_vec());
             let handle = MaterialHandle {
                 key_id: key_id.to_string(),
                 material_id: id,

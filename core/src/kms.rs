@@ -4412,33 +4412,24 @@ fn write_package_header(
 
 fn parse_package_header(p: &[u8]) -> Result<PackageHeader> {
     let bad = Error::invalid_ciphertext;
-    let mut off = 0usize;
-    let mut take = |n: usize| -> Result<&[u8]> {
-        let s = p.get(off..off + n).ok_or_else(bad)?;
-        off += n;
-        Ok(s)
-    };
-    if take(4)? != PACKAGE_MAGIC || take(1)?[0] != PACKAGE_VERSION {
+    let mut r = crate::wire::Reader(p, 0);
+    if r.take(4)? != PACKAGE_MAGIC || r.u8()? != PACKAGE_VERSION {
         return Err(bad());
     }
-    let mut string = |lenbytes: usize| -> Result<String> {
-        let l = match lenbytes {
-            2 => u16::from_be_bytes(take(2)?.try_into().expect("2")) as usize,
-            _ => take(1)?[0] as usize,
-        };
-        String::from_utf8(take(l)?.to_vec()).map_err(|_| bad())
-    };
-    let source_region = string(2)?;
-    let dest_region = string(2)?;
-    let key_id = string(1)?;
-    let sequence = u64::from_be_bytes(take(8)?.try_into().expect("8"));
-    let jl = u32::from_be_bytes(take(4)?.try_into().expect("4")) as usize;
-    let props: SharedProps = serde_json::from_slice(take(jl)?).map_err(|_| bad())?;
+    let l = r.u16()? as usize;
+    let source_region = r.utf8(l)?;
+    let l = r.u16()? as usize;
+    let dest_region = r.utf8(l)?;
+    let l = r.u8()? as usize;
+    let key_id = r.utf8(l)?;
+    let sequence = r.u64()?;
+    let jl = r.u32()? as usize;
+    let props: SharedProps = serde_json::from_slice(r.take(jl)?).map_err(|_| bad())?;
     if !blob::valid_key_id_chars(&key_id) {
         return Err(bad());
     }
     Ok(PackageHeader {
-        len: off,
+        len: r.1,
         source_region,
         dest_region,
         key_id,

@@ -47,6 +47,7 @@ pub mod model;
 pub mod policy;
 mod secret;
 pub mod store;
+mod wire;
 
 pub use audit::{AuditEvent, AuditVerification};
 pub use context::EncryptionContext;
