@@ -97,8 +97,10 @@ impl fmt::Debug for Hsm {
     }
 }
 
-fn material_id_for(key_id: &str, key: &SecretKey) -> [u8; MATERIAL_ID_LEN] {
-    crypto::hmac_sha256(&key.0, &[MATERIAL_ID_INFO, key_id.as_bytes()])
+/// `HMAC-SHA256(material, "strongroom/v1/material-id" ‖ key id)`: the
+/// material as sealed at rest (32 raw bytes, or tagged asymmetric bytes).
+fn material_id_for(key_id: &str, material: &[u8]) -> [u8; MATERIAL_ID_LEN] {
+    crypto::hmac_sha256(material, &[MATERIAL_ID_INFO, key_id.as_bytes()])
 }
 
 impl Hsm {
@@ -187,7 +189,7 @@ impl Hsm {
     ) -> Result<(MaterialHandle, Vec<u8>)> {
         let handle = MaterialHandle {
             key_id: key_id.to_string(),
-            material_id: material_id_for(key_id, &key),
+            material_id: material_id_for(key_id, &key.0),
         };
         if let Some(e) = expected {
             if !bool::from(handle.material_id.ct_eq(e)) {
@@ -215,7 +217,7 @@ impl Hsm {
         let bytes = key.to_bytes()?;
         let handle = MaterialHandle {
             key_id: key_id.to_string(),
-            material_id: crypto::hmac_sha256(&bytes, &[MATERIAL_ID_INFO, key_id.as_bytes()]),
+            material_id: material_id_for(key_id, &bytes),
         };
         let sealed = self.seal(
             &[MATERIAL_AAD, &[0], key_id.as_bytes(), &handle.material_id],
@@ -564,7 +566,7 @@ impl Hsm {
         if opened.len() != KEY_LEN {
             let key = AsymKey::from_bytes(&opened)
                 .ok_or_else(|| Error::corrupted("sealed key material is unreadable"))?;
-            let id = crypto::hmac_sha256(&opened, &[MATERIAL_ID_INFO, handle.key_id.as_bytes()]);
+            let id = material_id_for(&handle.key_id, &opened);
             if !bool::from(id.ct_eq(&handle.material_id)) {
                 return Err(Error::corrupted("key material does not match its id"));
             }
@@ -575,7 +577,7 @@ impl Hsm {
             .try_into()
             .map_err(|_| Error::corrupted("sealed key material has the wrong length"))?;
         let key = SecretKey::from_bytes(bytes);
-        if !bool::from(material_id_for(&handle.key_id, &key).ct_eq(&handle.material_id)) {
+        if !bool::from(material_id_for(&handle.key_id, &key.0).ct_eq(&handle.material_id)) {
             return Err(Error::corrupted("key material does not match its id"));
         }
         self.materials.insert(handle.clone(), key);
@@ -696,7 +698,7 @@ mod tests {
         let backing = [0x11u8; 32];
         let handle = MaterialHandle {
             key_id: key_id.into(),
-            material_id: material_id_for(key_id, &SecretKey::from_bytes(backing)),
+            material_id: material_id_for(key_id, &backing),
         };
         hsm.materials
             .insert(handle.clone(), SecretKey::from_bytes(backing));
