@@ -410,6 +410,77 @@ fn generate_kat_seeded() {
             json!({"KeyId": "${key}", "IncludeKeyMaterial": "ALL_KEY_MATERIAL"}),
             vec![],
         ),
+        // Asymmetric, HMAC and key-agreement keys: frozen public keys,
+        // signatures, MACs, RSA-OAEP ciphertexts, shared secrets and data
+        // key pairs (docs/formats/asymmetric.md). Appended after the
+        // symmetric steps so their random draws stay where they were.
+        (
+            "CreateKey",
+            json!({"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}),
+            vec![("p256", "KeyMetadata.KeyId")],
+        ),
+        ("GetPublicKey", json!({"KeyId": "${p256}"}), vec![]),
+        (
+            "Sign",
+            json!({"KeyId": "${p256}", "Message": "6b6174", "SigningAlgorithm": "ECDSA_SHA_256"}),
+            vec![("sig", "Signature")],
+        ),
+        (
+            "Verify",
+            json!({"KeyId": "${p256}", "Message": "6b6174", "Signature": "${sig}", "SigningAlgorithm": "ECDSA_SHA_256"}),
+            vec![],
+        ),
+        (
+            "CreateKey",
+            json!({"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}),
+            vec![("hmac", "KeyMetadata.KeyId")],
+        ),
+        (
+            "GenerateMac",
+            json!({"KeyId": "${hmac}", "Message": "6b6174", "MacAlgorithm": "HMAC_SHA_256"}),
+            vec![],
+        ),
+        (
+            "CreateKey",
+            json!({"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"}),
+            vec![("rsa", "KeyMetadata.KeyId")],
+        ),
+        ("GetPublicKey", json!({"KeyId": "${rsa}"}), vec![]),
+        (
+            "Encrypt",
+            json!({"KeyId": "${rsa}", "Plaintext": "6b6174", "EncryptionAlgorithm": "RSAES_OAEP_SHA_256"}),
+            vec![("rct", "CiphertextBlob")],
+        ),
+        (
+            "Decrypt",
+            json!({"KeyId": "${rsa}", "CiphertextBlob": "${rct}", "EncryptionAlgorithm": "RSAES_OAEP_SHA_256"}),
+            vec![],
+        ),
+        (
+            "CreateKey",
+            json!({"KeySpec": "ECC_NIST_P256", "KeyUsage": "KEY_AGREEMENT"}),
+            vec![("ka", "KeyMetadata.KeyId")],
+        ),
+        (
+            "CreateKey",
+            json!({"KeySpec": "ECC_NIST_P256", "KeyUsage": "KEY_AGREEMENT"}),
+            vec![("kb", "KeyMetadata.KeyId")],
+        ),
+        (
+            "GetPublicKey",
+            json!({"KeyId": "${kb}"}),
+            vec![("pb", "PublicKey")],
+        ),
+        (
+            "DeriveSharedSecret",
+            json!({"KeyId": "${ka}", "KeyAgreementAlgorithm": "ECDH", "PublicKey": "${pb}"}),
+            vec![],
+        ),
+        (
+            "GenerateDataKeyPair",
+            json!({"KeyId": "${key}", "KeyPairSpec": "ECC_NIST_P256", "EncryptionContext": ctx}),
+            vec![],
+        ),
     ];
     let mut vars = HashMap::new();
     let mut steps = vec![];
@@ -436,7 +507,7 @@ fn generate_kat_seeded() {
     scn.insert("steps".into(), Value::Array(steps));
     let doc = json!({
         "format": "strongroom-scenarios/1",
-        "description": "Generated: a seeded RNG and a fixed clock give exact bytes. These freeze ciphertext blob format v1 and the order of random draws. Regenerate only for an intended format change.",
+        "description": "Generated: a seeded RNG and a fixed clock give exact bytes. These freeze ciphertext blob format v1, the asymmetric, HMAC and key-agreement outputs (docs/formats/asymmetric.md) and the order of random draws. Regenerate only for an intended format change.",
         "account": ACCOUNT,
         "region": REGION,
         "scenarios": [Value::Object(scn)],
