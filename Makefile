@@ -37,4 +37,6 @@ fuzz:
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run -s none $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
 
 vectors-regenerate:
-	@$(RUST_ENV) && STRONGROOM_REGENERATE=1 cargo test -p strongroom --test vectors -- --ignored
+	@$(RUST_ENV) && STRONGROOM_REGENERATE=1 cargo test -p strongroom --test vectors -- --ignored \
+	  && STRONGROOM_REGENERATE=1 cargo test -p strongroom --test multi_region replication_package_known_answer \
+	  && STRONGROOM_REGENERATE=1 cargo test -p strongroom --test esdk frozen_strongroom_messages

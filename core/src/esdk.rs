@@ -528,9 +528,11 @@ pub fn decrypt_with_policy(
         return Err(bad());
     }
     let content_type = r.u8()?;
-    let framed = match (version, content_type) {
-        (_, 0x02) => true,
-        (1, 0x01) => false,
+    // Both header versions carry either body form (0x01 non-framed,
+    // 0x02 framed); the official SDK writes v2 non-framed messages.
+    let framed = match content_type {
+        0x02 => true,
+        0x01 => false,
         _ => return Err(bad()),
     };
     // v1: four reserved zero bytes and the IV length (12).
