@@ -75,6 +75,58 @@ pub(crate) fn aes256gcm_open(
         .map(Zeroizing::new)
 }
 
+/// An AES-GCM key schedule (128, 192 or 256 bits) kept for a whole
+/// message: the envelope layer seals and opens every frame with it without
+/// redoing the key expansion. Zeroized on drop (aes `zeroize` feature).
+pub(crate) enum Gcm {
+    A128(Box<aes_gcm::Aes128Gcm>),
+    A192(Box<aes_gcm::AesGcm<aes_gcm::aes::Aes192, aes_gcm::aead::consts::U12>>),
+    A256(Box<Aes256Gcm>),
+}
+
+impl Gcm {
+    pub(crate) fn new(key: &[u8]) -> Option<Gcm> {
+        Some(match key.len() {
+            16 => Gcm::A128(Box::new(aes_gcm::Aes128Gcm::new_from_slice(key).ok()?)),
+            24 => Gcm::A192(Box::new(KeyInit::new_from_slice(key).ok()?)),
+            32 => Gcm::A256(Box::new(Aes256Gcm::new_from_slice(key).ok()?)),
+            _ => return None,
+        })
+    }
+
+    /// Encrypt `buf` in place; returns the tag.
+    pub(crate) fn seal(&self, iv: &[u8; NONCE_LEN], aad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
+        let n = Nonce::from_slice(iv);
+        let t = match self {
+            Gcm::A128(c) => c.encrypt_in_place_detached(n, aad, buf),
+            Gcm::A192(c) => c.encrypt_in_place_detached(n, aad, buf),
+            Gcm::A256(c) => c.encrypt_in_place_detached(n, aad, buf),
+        }
+        .expect("AES-GCM encryption cannot fail for inputs under 64 GiB");
+        t.into()
+    }
+
+    /// Decrypt `buf` in place if `tag` authenticates it (constant-time tag
+    /// check inside aes-gcm). On failure `buf` is wiped and `false` returned.
+    pub(crate) fn open(&self, iv: &[u8], aad: &[u8], buf: &mut [u8], tag: &[u8]) -> bool {
+        if iv.len() != NONCE_LEN || tag.len() != TAG_LEN {
+            return false;
+        }
+        let n = Nonce::from_slice(iv);
+        let t = aes_gcm::Tag::from_slice(tag);
+        let ok = match self {
+            Gcm::A128(c) => c.decrypt_in_place_detached(n, aad, buf, t),
+            Gcm::A192(c) => c.decrypt_in_place_detached(n, aad, buf, t),
+            Gcm::A256(c) => c.decrypt_in_place_detached(n, aad, buf, t),
+        }
+        .is_ok();
+        if !ok {
+            zeroize::Zeroize::zeroize(buf);
+        }
+        ok
+    }
+}
+
 /// HKDF-SHA256 into `out`. `None` if `out` is longer than 255*32 bytes.
 pub(crate) fn hkdf_sha256(ikm: &[u8], salt: &[u8], info: &[u8], out: &mut [u8]) -> Option<()> {
     let salt = if salt.is_empty() { None } else { Some(salt) };

@@ -548,6 +548,9 @@ struct State {
     replicas_purged: Vec<(String, String)>,
     /// Sealed store identity key, if created.
     identity_loaded: bool,
+    /// Ids of keys whose record, material or grants the last commits
+    /// changed (for [`KeyChangeListener`]s).
+    changed_keys: BTreeSet<String>,
 }
 
 impl State {
@@ -1145,7 +1148,21 @@ impl State {
             return Ok(());
         }
         let batch = std::mem::take(&mut self.batch);
+        let changed: Vec<String> = batch
+            .iter()
+            .filter_map(|m| {
+                let name = match m {
+                    Mutation::Put { name, .. } | Mutation::Delete { name } => name,
+                };
+                let rest = name
+                    .strip_prefix("key/")
+                    .or_else(|| name.strip_prefix("mat/"))
+                    .or_else(|| name.strip_prefix("grant/"))?;
+                Some(rest.split('/').next().unwrap_or(rest).to_string())
+            })
+            .collect();
         self.store.apply(batch)?;
+        self.changed_keys.extend(changed);
         if let Some(head) = new_head {
             self.audit_head = head;
             self.audit_buf.clear();
@@ -1242,6 +1259,7 @@ fn load_state(
         mrk_dirty: Vec::new(),
         replicas_purged: Vec::new(),
         identity_loaded: false,
+        changed_keys: BTreeSet::new(),
     };
     if is_new {
         st.put_sealed(CHECK_NAME.into(), CHECK_VALUE)?;
@@ -1494,6 +1512,7 @@ impl KmsBuilder {
                 clock: self.clock,
                 state: Mutex::new(state),
                 links: Mutex::new(HashMap::new()),
+                listeners: Mutex::new(Vec::new()),
             }),
             caller,
         })
@@ -1524,6 +1543,20 @@ struct Shared {
     state: Mutex<State>,
     /// Other regions of the same account open in this process.
     links: Mutex<HashMap<String, Weak<Shared>>>,
+    /// Told after every committed change to a key (see [`KeyChangeListener`]).
+    listeners: Mutex<Vec<Weak<dyn KeyChangeListener>>>,
+}
+
+/// Something that must hear, as soon as it is committed, of every change to
+/// a key of this KMS: its record (state, policy, rotation, deletion), its
+/// material (rotation, import, deletion) or its grants. The envelope
+/// layer's data key cache uses it to drop plaintext data keys made with a
+/// key the moment that key is disabled, scheduled for deletion, rotated,
+/// loses its material or has its access narrowed.
+pub trait KeyChangeListener: Send + Sync {
+    /// `key_arn` changed. Called after the change is durable, outside the
+    /// KMS lock (the listener may call the KMS).
+    fn key_changed(&self, key_arn: &str);
 }
 
 impl Drop for Shared {
@@ -1648,11 +1681,41 @@ impl Kms {
         }
         let dirty = std::mem::take(&mut st.mrk_dirty);
         let purged = std::mem::take(&mut st.replicas_purged);
+        let changed = std::mem::take(&mut st.changed_keys);
         drop(st);
+        if !changed.is_empty() {
+            self.notify_key_changes(&changed);
+        }
         if !dirty.is_empty() || !purged.is_empty() {
             self.propagate(&dirty, &purged);
         }
         result
+    }
+
+    /// Register a listener told of every committed change to a key of this
+    /// KMS (any handle on it). Held weakly: dropping the listener
+    /// unregisters it.
+    pub fn add_key_change_listener(&self, listener: Weak<dyn KeyChangeListener>) {
+        if let Ok(mut l) = self.shared.listeners.lock() {
+            l.retain(|w| w.strong_count() > 0);
+            l.push(listener);
+        }
+    }
+
+    fn notify_key_changes(&self, ids: &BTreeSet<String>) {
+        let listeners: Vec<Arc<dyn KeyChangeListener>> = match self.shared.listeners.lock() {
+            Ok(l) => l.iter().filter_map(Weak::upgrade).collect(),
+            Err(_) => return,
+        };
+        for id in ids {
+            let arn = format!(
+                "arn:{}:kms:{}:{}:key/{id}",
+                self.shared.partition, self.shared.region, self.shared.account
+            );
+            for l in &listeners {
+                l.key_changed(&arn);
+            }
+        }
     }
 
     /// After a failed commit: rebuild memory from the store (the root key

@@ -55,7 +55,7 @@ pub use context::EncryptionContext;
 pub use env::DangerousSeededRng;
 pub use env::{Clock, ManualClock, OsRng, Rng, SystemClock};
 pub use error::{Error, ErrorCode, Result};
-pub use kms::{Argon2Params, Caller, Kms, KmsBuilder, RootKey, StoreSettings};
+pub use kms::{Argon2Params, Caller, KeyChangeListener, Kms, KmsBuilder, RootKey, StoreSettings};
 pub use secret::{Plaintext, SecretBytes};
 #[cfg(not(target_arch = "wasm32"))]
 pub use store::FileStore;

@@ -90,7 +90,9 @@ fn every_bit_flip_and_truncation_is_rejected() {
             assert!(
                 matches!(
                     e.code(),
-                    ErrorCode::InvalidCiphertext | ErrorCode::UnsupportedOperation
+                    ErrorCode::InvalidCiphertext
+                        | ErrorCode::UnsupportedOperation
+                        | ErrorCode::LimitExceeded
                 ),
                 "byte {i}: {e}"
             );

@@ -1,0 +1,574 @@
+//! Keyrings: who wraps and unwraps a message's data key.
+
+use std::fmt;
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use super::{serialize_context, Edk, Suite};
+use crate::api::{DecryptRequest, EncryptRequest, GenerateDataKeyRequest};
+use crate::context::EncryptionContext;
+use crate::crypto;
+use crate::env::Rng;
+use crate::error::{Error, ErrorCode, Result};
+use crate::kms::Kms;
+
+/// The provider id of EDKs made by [`KmsKeyring`]; their provider info is
+/// the KMS key ARN (UTF-8).
+pub const KMS_PROVIDER_ID: &str = "strongroom-kms";
+
+/// Which wrapping key opened a message: the provider id and, for KMS
+/// keyrings, the key ARN; for raw AES keyrings, the key name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedBy {
+    pub provider_id: String,
+    pub key_name: String,
+}
+
+/// What encryption needs: the suite, the full encryption context (with
+/// `aws-crypto-public-key` for signed suites), the plaintext data key and
+/// its encrypted copies. The data key is zeroized on drop and never printed.
+#[derive(Clone)]
+pub struct EncryptionMaterials {
+    pub(crate) suite: Suite,
+    pub(crate) context: EncryptionContext,
+    pub(crate) data_key: Option<Zeroizing<Vec<u8>>>,
+    pub(crate) edks: Vec<Edk>,
+    pub(crate) signing_key: Option<p384::ecdsa::SigningKey>,
+    /// ARNs of the KMS keys that generated or wrapped the data key.
+    pub(crate) kms_keys: Vec<String>,
+}
+
+impl fmt::Debug for EncryptionMaterials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EncryptionMaterials")
+            .field("suite", &format_args!("0x{:04X}", self.suite.id))
+            .field("context", &self.context)
+            .field("edks", &self.edks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EncryptionMaterials {
+    pub fn suite_id(&self) -> u16 {
+        self.suite.id
+    }
+    pub fn encryption_context(&self) -> &EncryptionContext {
+        &self.context
+    }
+    pub fn encrypted_data_keys(&self) -> &[Edk] {
+        &self.edks
+    }
+    pub fn has_data_key(&self) -> bool {
+        self.data_key.is_some()
+    }
+    /// The plaintext data key, for keyrings that wrap it.
+    pub fn data_key(&self) -> Option<&[u8]> {
+        self.data_key.as_deref().map(|v| v.as_slice())
+    }
+    /// Set the data key (a generator keyring does this once).
+    pub fn set_data_key(&mut self, key: Zeroizing<Vec<u8>>) -> Result<()> {
+        if self.data_key.is_some() {
+            return Err(Error::validation("the data key is already set"));
+        }
+        if key.len() != self.suite.key_len {
+            return Err(Error::validation(format!(
+                "the data key must be {} bytes for this suite",
+                self.suite.key_len
+            )));
+        }
+        self.data_key = Some(key);
+        Ok(())
+    }
+    pub fn add_encrypted_data_key(&mut self, edk: Edk) {
+        self.edks.push(edk);
+    }
+}
+
+/// What decryption needs: the data key once a keyring has opened an EDK.
+#[derive(Clone)]
+pub struct DecryptionMaterials {
+    pub(crate) suite: Suite,
+    pub(crate) context: EncryptionContext,
+    pub(crate) data_key: Option<Zeroizing<Vec<u8>>>,
+    pub(crate) opened_by: Option<OpenedBy>,
+    pub(crate) kms_keys: Vec<String>,
+    /// Errors of KMS calls that failed (reported if nothing opens).
+    pub(crate) failures: Vec<Error>,
+}
+
+impl fmt::Debug for DecryptionMaterials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DecryptionMaterials")
+            .field("suite", &format_args!("0x{:04X}", self.suite.id))
+            .field("opened_by", &self.opened_by)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DecryptionMaterials {
+    pub fn suite_id(&self) -> u16 {
+        self.suite.id
+    }
+    pub fn encryption_context(&self) -> &EncryptionContext {
+        &self.context
+    }
+    pub fn has_data_key(&self) -> bool {
+        self.data_key.is_some()
+    }
+    pub fn opened_by(&self) -> Option<&OpenedBy> {
+        self.opened_by.as_ref()
+    }
+    /// Set the data key an EDK opened to.
+    pub fn set_data_key(&mut self, key: Zeroizing<Vec<u8>>, by: OpenedBy) -> Result<()> {
+        if self.data_key.is_some() {
+            return Err(Error::validation("the data key is already set"));
+        }
+        if key.len() != self.suite.key_len {
+            return Err(Error::invalid_ciphertext());
+        }
+        self.data_key = Some(key);
+        self.opened_by = Some(by);
+        Ok(())
+    }
+}
+
+/// Wraps data keys on encrypt and unwraps one on decrypt.
+///
+/// `on_encrypt` generates the data key if none is set yet (a generator) and
+/// adds its encrypted copy. `on_decrypt` tries the EDKs in order and sets
+/// the data key from the first it can open; it leaves the materials
+/// unchanged when it can open none.
+pub trait Keyring: Send + Sync {
+    fn on_encrypt(&self, m: &mut EncryptionMaterials, rng: &dyn Rng) -> Result<()>;
+    fn on_decrypt(&self, m: &mut DecryptionMaterials, edks: &[Edk]) -> Result<()>;
+    /// The KMS instances this keyring calls (so a data key cache can hear of
+    /// key changes). Empty for keyrings without KMS keys.
+    fn kms_handles(&self) -> Vec<Kms> {
+        Vec::new()
+    }
+}
+
+impl<K: Keyring + ?Sized> Keyring for Arc<K> {
+    fn on_encrypt(&self, m: &mut EncryptionMaterials, rng: &dyn Rng) -> Result<()> {
+        (**self).on_encrypt(m, rng)
+    }
+    fn on_decrypt(&self, m: &mut DecryptionMaterials, edks: &[Edk]) -> Result<()> {
+        (**self).on_decrypt(m, edks)
+    }
+    fn kms_handles(&self) -> Vec<Kms> {
+        (**self).kms_handles()
+    }
+}
+
+fn random_data_key(m: &EncryptionMaterials, rng: &dyn Rng) -> Result<Zeroizing<Vec<u8>>> {
+    let mut k = Zeroizing::new(vec![0u8; m.suite.key_len]);
+    rng.fill(&mut k)?;
+    Ok(k)
+}
+
+// ------------------------------------------------------------ raw AES
+
+/// A raw AES-256 wrapping key, wire-identical to the official SDKs' raw
+/// AES keyring / master key: provider id = namespace; provider info = name
+/// ‖ u32 128 (tag bits) ‖ u32 12 (IV length) ‖ IV; ciphertext =
+/// AES-256-GCM(key, IV, AAD = serialized context, data key) ‖ tag. The key
+/// is zeroized on drop, never printed.
+pub struct RawAesKeyring {
+    namespace: String,
+    name: String,
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl fmt::Debug for RawAesKeyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawAesKeyring")
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RawAesKeyring {
+    pub fn new(
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        key: [u8; 32],
+    ) -> Result<Self> {
+        let namespace = namespace.into();
+        if namespace.starts_with("aws-kms")
+            || namespace == "raw-ecdh"
+            || namespace == KMS_PROVIDER_ID
+        {
+            return Err(Error::validation(format!(
+                "provider id '{namespace}' is reserved"
+            )));
+        }
+        Ok(RawAesKeyring {
+            namespace,
+            name: name.into(),
+            key: Zeroizing::new(key),
+        })
+    }
+
+    fn info_prefix(&self) -> Vec<u8> {
+        let mut v = self.name.as_bytes().to_vec();
+        v.extend_from_slice(&128u32.to_be_bytes());
+        v.extend_from_slice(&12u32.to_be_bytes());
+        v
+    }
+
+    fn unwrap(&self, edk: &Edk, ctx: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        let prefix = self.info_prefix();
+        if edk.provider_id != self.namespace
+            || edk.provider_info.len() != prefix.len() + 12
+            || edk.provider_info[..prefix.len()] != prefix[..]
+        {
+            return None;
+        }
+        let iv: [u8; 12] = edk.provider_info[prefix.len()..].try_into().ok()?;
+        crypto::aes256gcm_open(&self.key, &iv, ctx, &edk.ciphertext)
+    }
+}
+
+impl Keyring for RawAesKeyring {
+    fn on_encrypt(&self, m: &mut EncryptionMaterials, rng: &dyn Rng) -> Result<()> {
+        if m.data_key.is_none() {
+            let k = random_data_key(m, rng)?;
+            m.set_data_key(k)?;
+        }
+        let ctx = serialize_context(&m.context)?;
+        let mut iv = [0u8; 12];
+        rng.fill(&mut iv)?;
+        let mut info = self.info_prefix();
+        info.extend_from_slice(&iv);
+        let mut ct = m.data_key().expect("set above").to_vec();
+        crypto::aes256gcm_seal_in_place(&self.key, &iv, &ctx, &mut ct, 0);
+        m.edks.push(Edk {
+            provider_id: self.namespace.clone(),
+            provider_info: info,
+            ciphertext: ct,
+        });
+        Ok(())
+    }
+
+    fn on_decrypt(&self, m: &mut DecryptionMaterials, edks: &[Edk]) -> Result<()> {
+        if m.data_key.is_some() {
+            return Ok(());
+        }
+        let ctx = serialize_context(&m.context)?;
+        for edk in edks {
+            if let Some(k) = self.unwrap(edk, &ctx) {
+                if k.len() == m.suite.key_len {
+                    return m.set_data_key(
+                        k,
+                        OpenedBy {
+                            provider_id: self.namespace.clone(),
+                            key_name: self.name.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------ KMS
+
+/// Data keys wrapped by Strongroom KMS keys, through the public KMS API of
+/// a [`Kms`] handle (so its caller's policies and grants, the key's state
+/// and the encryption context all apply, and every call is audited).
+///
+/// Encrypt: the generator key makes the data key (`GenerateDataKey`), every
+/// other key wraps it (`Encrypt`); each EDK has provider id
+/// [`KMS_PROVIDER_ID`] and the key ARN as provider info. The KMS encryption
+/// context is the message's full context.
+///
+/// Decrypt: EDKs are tried in order; one is attempted if its ARN is one of
+/// the keyring's keys (given as ARN or key id; aliases are resolved only on
+/// encrypt), or any ARN in discovery mode. `Decrypt` is called with the
+/// ARN as `KeyId` and the answer must name the same key.
+#[derive(Clone)]
+pub struct KmsKeyring {
+    kms: Kms,
+    generator: Option<String>,
+    others: Vec<String>,
+    grant_tokens: Vec<String>,
+    discovery: bool,
+}
+
+impl fmt::Debug for KmsKeyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KmsKeyring")
+            .field("generator", &self.generator)
+            .field("others", &self.others)
+            .field("discovery", &self.discovery)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KmsKeyring {
+    /// One key that generates on encrypt and is the only key tried on decrypt.
+    pub fn new(kms: &Kms, key_id: impl Into<String>) -> Self {
+        KmsKeyring {
+            kms: kms.clone(),
+            generator: Some(key_id.into()),
+            others: Vec::new(),
+            grant_tokens: Vec::new(),
+            discovery: false,
+        }
+    }
+
+    /// A generator (or none: then it can only wrap a data key another
+    /// keyring generated) and further keys that each wrap the data key.
+    pub fn with_keys(kms: &Kms, generator: Option<String>, others: Vec<String>) -> Self {
+        KmsKeyring {
+            kms: kms.clone(),
+            generator,
+            others,
+            grant_tokens: Vec::new(),
+            discovery: false,
+        }
+    }
+
+    /// Decrypt-only: try every `strongroom-kms` EDK (the KMS still decides
+    /// whether this caller may use the key).
+    pub fn discovery(kms: &Kms) -> Self {
+        KmsKeyring {
+            kms: kms.clone(),
+            generator: None,
+            others: Vec::new(),
+            grant_tokens: Vec::new(),
+            discovery: true,
+        }
+    }
+
+    /// Grant tokens passed with every KMS call.
+    pub fn with_grant_tokens(mut self, tokens: Vec<String>) -> Self {
+        self.grant_tokens = tokens;
+        self
+    }
+
+    fn wants(&self, arn: &str) -> bool {
+        self.discovery
+            || self.generator.iter().chain(&self.others).any(|k| {
+                k == arn || (!k.starts_with("arn:") && arn.ends_with(&format!(":key/{k}")))
+            })
+    }
+}
+
+impl Keyring for KmsKeyring {
+    fn on_encrypt(&self, m: &mut EncryptionMaterials, _rng: &dyn Rng) -> Result<()> {
+        if self.discovery {
+            return Err(Error::validation(
+                "a discovery KMS keyring cannot encrypt; name the keys",
+            ));
+        }
+        let mut wrap_with: Vec<&String> = self.others.iter().collect();
+        if m.data_key.is_none() {
+            let gen = self.generator.as_ref().ok_or_else(|| {
+                Error::validation("this KMS keyring has no generator and no data key was generated")
+            })?;
+            let r = self.kms.generate_data_key(GenerateDataKeyRequest {
+                key_id: gen.clone(),
+                encryption_context: m.context.clone(),
+                number_of_bytes: Some(m.suite.key_len as u32),
+                grant_tokens: self.grant_tokens.clone(),
+                ..Default::default()
+            })?;
+            m.set_data_key(Zeroizing::new(r.plaintext.as_bytes().to_vec()))?;
+            m.edks.push(Edk {
+                provider_id: KMS_PROVIDER_ID.into(),
+                provider_info: r.key_id.as_bytes().to_vec(),
+                ciphertext: r.ciphertext_blob,
+            });
+            m.kms_keys.push(r.key_id);
+        } else if let Some(g) = &self.generator {
+            wrap_with.insert(0, g);
+        }
+        for k in wrap_with {
+            let r = self.kms.encrypt(EncryptRequest {
+                key_id: k.clone(),
+                plaintext: m.data_key().expect("set").into(),
+                encryption_context: m.context.clone(),
+                grant_tokens: self.grant_tokens.clone(),
+                ..Default::default()
+            })?;
+            m.edks.push(Edk {
+                provider_id: KMS_PROVIDER_ID.into(),
+                provider_info: r.key_id.as_bytes().to_vec(),
+                ciphertext: r.ciphertext_blob,
+            });
+            m.kms_keys.push(r.key_id);
+        }
+        Ok(())
+    }
+
+    fn on_decrypt(&self, m: &mut DecryptionMaterials, edks: &[Edk]) -> Result<()> {
+        if m.data_key.is_some() {
+            return Ok(());
+        }
+        for edk in edks {
+            if edk.provider_id != KMS_PROVIDER_ID {
+                continue;
+            }
+            let Ok(arn) = std::str::from_utf8(&edk.provider_info) else {
+                continue;
+            };
+            if !arn.starts_with("arn:") || !self.wants(arn) {
+                continue;
+            }
+            match self.kms.decrypt(DecryptRequest {
+                ciphertext_blob: edk.ciphertext.clone(),
+                key_id: Some(arn.to_string()),
+                encryption_context: m.context.clone(),
+                grant_tokens: self.grant_tokens.clone(),
+                ..Default::default()
+            }) {
+                Ok(r) if r.key_id == arn => {
+                    let key = Zeroizing::new(r.plaintext.as_bytes().to_vec());
+                    if key.len() != m.suite.key_len {
+                        m.failures.push(Error::invalid_ciphertext());
+                        continue;
+                    }
+                    m.kms_keys.push(arn.to_string());
+                    return m.set_data_key(
+                        key,
+                        OpenedBy {
+                            provider_id: KMS_PROVIDER_ID.into(),
+                            key_name: arn.to_string(),
+                        },
+                    );
+                }
+                Ok(_) => m.failures.push(Error::invalid_ciphertext()),
+                Err(e) => m.failures.push(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn kms_handles(&self) -> Vec<Kms> {
+        vec![self.kms.clone()]
+    }
+}
+
+// ------------------------------------------------------------ multi
+
+/// A generator keyring plus children: on encrypt the generator makes the
+/// data key and every child wraps it too, so the message opens with any of
+/// them (for example one KMS key in each of two regions); on decrypt the
+/// keyrings are tried in order (generator first).
+#[derive(Clone)]
+pub struct MultiKeyring {
+    generator: Option<Arc<dyn Keyring>>,
+    children: Vec<Arc<dyn Keyring>>,
+}
+
+impl fmt::Debug for MultiKeyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MultiKeyring")
+            .field("generator", &self.generator.is_some())
+            .field("children", &self.children.len())
+            .finish()
+    }
+}
+
+impl MultiKeyring {
+    pub fn new(
+        generator: Option<Arc<dyn Keyring>>,
+        children: Vec<Arc<dyn Keyring>>,
+    ) -> Result<Self> {
+        if generator.is_none() && children.is_empty() {
+            return Err(Error::validation(
+                "a multi-keyring needs at least one keyring",
+            ));
+        }
+        Ok(MultiKeyring {
+            generator,
+            children,
+        })
+    }
+}
+
+impl Keyring for MultiKeyring {
+    fn on_encrypt(&self, m: &mut EncryptionMaterials, rng: &dyn Rng) -> Result<()> {
+        match &self.generator {
+            Some(g) => g.on_encrypt(m, rng)?,
+            None if m.data_key.is_none() => {
+                return Err(Error::validation(
+                    "a multi-keyring without a generator cannot make a data key",
+                ))
+            }
+            None => {}
+        }
+        for c in &self.children {
+            c.on_encrypt(m, rng)?;
+        }
+        Ok(())
+    }
+
+    fn on_decrypt(&self, m: &mut DecryptionMaterials, edks: &[Edk]) -> Result<()> {
+        for k in self.generator.iter().chain(&self.children) {
+            if m.data_key.is_some() {
+                break;
+            }
+            k.on_decrypt(m, edks)?;
+        }
+        Ok(())
+    }
+
+    fn kms_handles(&self) -> Vec<Kms> {
+        self.generator
+            .iter()
+            .chain(&self.children)
+            .flat_map(|k| k.kms_handles())
+            .collect()
+    }
+}
+
+/// Fresh encryption materials for `suite` and `ctx` before any keyring ran.
+pub(crate) fn new_encryption_materials(
+    suite: Suite,
+    context: EncryptionContext,
+    signing_key: Option<p384::ecdsa::SigningKey>,
+) -> EncryptionMaterials {
+    EncryptionMaterials {
+        suite,
+        context,
+        data_key: None,
+        edks: Vec::new(),
+        signing_key,
+        kms_keys: Vec::new(),
+    }
+}
+
+pub(crate) fn new_decryption_materials(
+    suite: Suite,
+    context: EncryptionContext,
+) -> DecryptionMaterials {
+    DecryptionMaterials {
+        suite,
+        context,
+        data_key: None,
+        opened_by: None,
+        kms_keys: Vec::new(),
+        failures: Vec::new(),
+    }
+}
+
+/// The error when no keyring opened any EDK: the first KMS refusal that is
+/// not a ciphertext failure (disabled key, access denied, …) tells the
+/// caller what to fix; otherwise the opaque ciphertext error.
+pub(crate) fn nothing_opened(m: &DecryptionMaterials) -> Error {
+    m.failures
+        .iter()
+        .find(|e| {
+            !matches!(
+                e.code(),
+                ErrorCode::InvalidCiphertext | ErrorCode::IncorrectKey
+            )
+        })
+        .cloned()
+        .unwrap_or_else(Error::invalid_ciphertext)
+}
