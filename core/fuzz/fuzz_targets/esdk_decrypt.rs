@@ -1,12 +1,33 @@
 //! The AWS Encryption SDK message reader: any bytes are an error or a
 //! real decryption, never a panic. Uses the permissive commitment policy so
-//! every header version, suite and body form is parsed.
+//! every header version, suite and body form is parsed. The push decryptor
+//! is also fed the same bytes in chunks (sizes from the first byte), which
+//! must give the same verdict as the whole-buffer call; re-wrapping parses
+//! the same bytes on its own path.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use strongroom::esdk::{self, CommitmentPolicy, RawAesKeyring};
+use strongroom::esdk::{self, CommitmentPolicy, DecryptOptions, RawAesKeyring};
 
 fuzz_target!(|data: &[u8]| {
     let k = RawAesKeyring::new("fuzz", "key", [7u8; 32]).unwrap();
-    let _ = esdk::decrypt_with_policy(&k, data, CommitmentPolicy::RequireEncryptAllowDecrypt);
+    let whole = esdk::decrypt_with_policy(&k, data, CommitmentPolicy::RequireEncryptAllowDecrypt);
     let _ = esdk::decrypt(&k, data);
+    let opts = DecryptOptions::with_policy(CommitmentPolicy::RequireEncryptAllowDecrypt);
+    let chunk = data.first().map(|b| *b as usize % 61 + 1).unwrap_or(1);
+    let mut d = esdk::Decryptor::new(&k, opts);
+    let mut out = Vec::new();
+    let mut ok = true;
+    for c in data.chunks(chunk) {
+        if d.update(c, &mut out).is_err() {
+            ok = false;
+            break;
+        }
+    }
+    let streamed = ok && d.finish(&mut out).is_ok();
+    assert_eq!(streamed, whole.is_ok());
+    if let Ok((pt, _)) = whole {
+        assert_eq!(pt.as_bytes(), &out[..]);
+    }
+    let k2 = RawAesKeyring::new("fuzz", "other", [8u8; 32]).unwrap();
+    let _ = esdk::rewrap_stream(&k, &k2, &mut &data[..], &mut Vec::new(), &opts, &strongroom::OsRng);
 });

@@ -234,11 +234,7 @@ pub(crate) type DerivedKeys = (Zeroizing<Vec<u8>>, Option<[u8; 32]>);
 
 /// The message's content key (and, for committing suites, the commitment
 /// key) from the data key.
-pub(crate) fn derive_keys(
-    s: &Suite,
-    data_key: &[u8],
-    message_id: &[u8],
-) -> Result<DerivedKeys> {
+pub(crate) fn derive_keys(s: &Suite, data_key: &[u8], message_id: &[u8]) -> Result<DerivedKeys> {
     let bad = Error::invalid_ciphertext;
     if data_key.len() != s.key_len {
         return Err(bad());

@@ -981,6 +981,7 @@ impl<W: Write> EncryptingWriter<W> {
 
     /// Write the final frame and signature; returns the inner writer.
     pub fn finish(mut self) -> Result<W> {
+        self.out.clear();
         self.enc.finish(&mut self.out)?;
         self.inner.write_all(&self.out).map_err(from_io)?;
         self.inner.flush().map_err(from_io)?;
