@@ -23,7 +23,7 @@ lint:
 
 test-rust:
 	@command -v openssl >/dev/null || (apt-get update -qq && apt-get install -y -qq openssl)
-	@$(RUST_ENV) && cargo test -p strongroom
+	@$(RUST_ENV) && cargo test --workspace
 	@# Interop with the official AWS Encryption SDK (Python).
 	@$(RUST_ENV) && PYBIN="$$(scripts/py-env.sh)" && STRONGROOM_ESDK_PYTHON="$$PYBIN" cargo test -p strongroom --test esdk -- --ignored
 

@@ -112,6 +112,8 @@ impl Caller {
 
 /// The key that seals the store: 32 raw bytes from the application, or a
 /// passphrase stretched with Argon2id. Zeroized on drop; Debug redacted.
+/// Cloning copies the secret (each copy is zeroized on drop).
+#[derive(Clone)]
 pub enum RootKey {
     Raw(Zeroizing<[u8; 32]>),
     Passphrase(Zeroizing<String>),

@@ -1,0 +1,909 @@
+//! `strongroom`: keys, aliases and envelope encryption (AWS Encryption SDK
+//! message format) of files or streams of any size, on a local sealed store.
+//!
+//! Exit codes: 0 success; 1 any other failure; 2 usage error; 3 access
+//! denied; 4 not found; 5 the message is invalid, tampered with or does not
+//! match (InvalidCiphertextException); 6 wrong root key or passphrase.
+
+use std::fs::File;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+use strongroom::api::*;
+use strongroom::esdk::{self, DecryptOptions, EncryptOptions, KmsKeyring, MessageInfo};
+use strongroom::{EncryptionContext, Error, ErrorCode, Kms, OsRng, RootKey};
+use zeroize::Zeroizing;
+
+#[derive(Parser)]
+#[command(
+    name = "strongroom",
+    version,
+    about = "Strongroom: a key management service in a local sealed store, and envelope encryption of files of any size (AWS Encryption SDK message format).",
+    after_help = "Root key, in order of precedence: --root-key-file (64 hex characters or 32 raw bytes); \
+STRONGROOM_ROOT_KEY (64 hex characters); STRONGROOM_PASSPHRASE; otherwise a passphrase prompt on the terminal.\n\
+Exit codes: 0 ok, 1 failure, 2 usage, 3 access denied, 4 not found, 5 invalid or tampered message, 6 wrong root key."
+)]
+struct Cli {
+    /// Store directory [default: <data dir>/strongroom/store].
+    #[arg(long, env = "STRONGROOM_STORE", global = true)]
+    store: Option<PathBuf>,
+    /// File holding the store's 32-byte root key (64 hex characters or 32 raw bytes).
+    #[arg(long, env = "STRONGROOM_ROOT_KEY_FILE", global = true)]
+    root_key_file: Option<PathBuf>,
+    /// Account id of the store's keys.
+    #[arg(
+        long,
+        env = "STRONGROOM_ACCOUNT",
+        default_value = "111122223333",
+        global = true
+    )]
+    account: String,
+    /// Region of the store's keys.
+    #[arg(
+        long,
+        env = "STRONGROOM_REGION",
+        default_value = "us-east-1",
+        global = true
+    )]
+    region: String,
+    /// Output format of results and errors.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    output: Format,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create a KMS key (symmetric AES-256 by default).
+    CreateKey {
+        #[arg(long)]
+        description: Option<String>,
+        /// Key spec, as AWS names it (SYMMETRIC_DEFAULT, ECC_NIST_P256, RSA_2048, HMAC_256, ...).
+        #[arg(long)]
+        key_spec: Option<String>,
+        /// Key usage (ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT).
+        #[arg(long)]
+        key_usage: Option<String>,
+        /// Also create this alias (alias/...) for the new key.
+        #[arg(long)]
+        alias: Option<String>,
+        #[arg(long)]
+        multi_region: bool,
+    },
+    /// List the keys in the store.
+    ListKeys,
+    /// Show a key's metadata (key id, ARN or alias).
+    DescribeKey { key: String },
+    /// Create, update, delete or list aliases.
+    Alias {
+        #[command(subcommand)]
+        cmd: AliasCmd,
+    },
+    /// Enable a disabled key.
+    EnableKey { key: String },
+    /// Disable a key (it can no longer encrypt or decrypt).
+    DisableKey { key: String },
+    /// Schedule a key's deletion after a waiting period (7-30 days).
+    ScheduleKeyDeletion {
+        key: String,
+        #[arg(long, default_value_t = 30)]
+        pending_window_in_days: u32,
+    },
+    /// Cancel a scheduled deletion (the key stays disabled).
+    CancelKeyDeletion { key: String },
+    /// Envelope-encrypt a file or stdin.
+    Encrypt(EncryptArgs),
+    /// Decrypt a message from a file or stdin.
+    Decrypt(DecryptArgs),
+    /// Give a message's data key to other keys without re-encrypting its payload.
+    Rewrap(RewrapArgs),
+    /// Reset a key's policy to the default, with the store's root key (for a
+    /// policy that locks everyone out).
+    RecoverKeyPolicy { key: String },
+}
+
+#[derive(Subcommand)]
+enum AliasCmd {
+    /// Create alias NAME (alias/...) for KEY.
+    Create { name: String, key: String },
+    /// Point alias NAME at KEY.
+    Update { name: String, key: String },
+    /// Delete alias NAME.
+    Delete { name: String },
+    /// List aliases (of one key with --key).
+    List {
+        #[arg(long)]
+        key: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct Io {
+    /// Input file [default: stdin].
+    #[arg(long = "in", value_name = "PATH")]
+    input: Option<PathBuf>,
+    /// Output file [default: stdout]. Written to a temporary file and renamed
+    /// into place only on success.
+    #[arg(long = "out", value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// Overwrite an existing output file.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args)]
+struct EncryptArgs {
+    /// KMS key (id, ARN or alias) to wrap the data key with; repeat for
+    /// several (the first generates it): any one of them can decrypt.
+    #[arg(long = "key", required = true)]
+    keys: Vec<String>,
+    /// Encryption context entry KEY=VALUE; repeatable.
+    #[arg(long = "context", value_name = "KEY=VALUE", value_parser = parse_kv)]
+    context: Vec<(String, String)>,
+    /// Algorithm suite: 0x0578 (signed, the default) or 0x0478.
+    #[arg(long, default_value = "0x0578", value_parser = parse_suite)]
+    suite: u16,
+    /// Plaintext bytes per frame.
+    #[arg(long, default_value_t = esdk::DEFAULT_FRAME_LENGTH)]
+    frame_size: u32,
+    #[command(flatten)]
+    io: Io,
+}
+
+#[derive(Args)]
+struct DecryptArgs {
+    /// Only use these KMS keys [default: any key of the store that the
+    /// message names].
+    #[arg(long = "key")]
+    keys: Vec<String>,
+    /// Require this encryption context entry in the message; repeatable.
+    #[arg(long = "context", value_name = "KEY=VALUE", value_parser = parse_kv)]
+    context: Vec<(String, String)>,
+    /// Also decrypt messages of older, non-committing suites.
+    #[arg(long)]
+    allow_legacy: bool,
+    /// Refuse messages with more encrypted data keys than this.
+    #[arg(long, default_value_t = 10)]
+    max_encrypted_data_keys: u16,
+    #[command(flatten)]
+    io: Io,
+}
+
+#[derive(Args)]
+struct RewrapArgs {
+    /// Destination KMS key; repeatable.
+    #[arg(long = "key", required = true)]
+    keys: Vec<String>,
+    /// Only open the message with these keys [default: any key of the store].
+    #[arg(long = "from")]
+    from: Vec<String>,
+    #[command(flatten)]
+    io: Io,
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got '{s}'")),
+    }
+}
+
+fn parse_suite(s: &str) -> Result<u16, String> {
+    let t = s.trim().to_ascii_uppercase();
+    let v = match t.as_str() {
+        "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384" => 0x0578,
+        "AES_256_GCM_HKDF_SHA512_COMMIT_KEY" => 0x0478,
+        _ => u16::from_str_radix(t.trim_start_matches("0X"), 16)
+            .map_err(|_| format!("unknown suite '{s}' (use 0x0578 or 0x0478)"))?,
+    };
+    match v {
+        0x0578 | 0x0478 => Ok(v),
+        _ => Err(format!(
+            "encrypting with suite 0x{v:04X} is not supported (use 0x0578 or 0x0478)"
+        )),
+    }
+}
+
+/// A failure: the crate error (with its stable code) or a local one.
+struct Fail {
+    code: String,
+    message: String,
+    exit: u8,
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Fail {
+        let exit = match e.code() {
+            ErrorCode::AccessDenied => 3,
+            ErrorCode::NotFound => 4,
+            ErrorCode::InvalidCiphertext => 5,
+            ErrorCode::InvalidRootKey => 6,
+            _ => 1,
+        };
+        Fail {
+            code: e.code().as_str().to_string(),
+            message: e.message().to_string(),
+            exit,
+        }
+    }
+}
+
+fn fail(code: &str, message: impl Into<String>) -> Fail {
+    Fail {
+        code: code.into(),
+        message: message.into(),
+        exit: 1,
+    }
+}
+
+fn io_fail(what: &str, path: Option<&Path>, e: std::io::Error) -> Fail {
+    let target = path.map_or("stdio".to_string(), |p| p.display().to_string());
+    fail("IOError", format!("{what} {target}: {e}"))
+}
+
+type Res<T> = Result<T, Fail>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = cli.output;
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if format == Format::Json {
+                let v = json!({"error": {"code": f.code, "message": f.message}});
+                eprintln!("{v}");
+            } else {
+                eprintln!("strongroom: {}: {}", f.code, f.message);
+            }
+            ExitCode::from(f.exit)
+        }
+    }
+}
+
+fn store_dir(cli: &Cli) -> PathBuf {
+    cli.store.clone().unwrap_or_else(|| {
+        dirs::data_dir()
+            .unwrap_or_else(std::env::temp_dir)
+            .join("strongroom")
+            .join("store")
+    })
+}
+
+fn parse_root_key(bytes: &[u8], source: &str) -> Res<RootKey> {
+    let text = std::str::from_utf8(bytes).ok().map(str::trim);
+    let mut key = Zeroizing::new([0u8; 32]);
+    match text {
+        Some(t) if t.len() == 64 => hex::decode_to_slice(t, &mut key[..]).map_err(|_| {
+            fail(
+                "ValidationException",
+                format!("{source}: not 64 hex characters"),
+            )
+        })?,
+        _ if bytes.len() == 32 => key.copy_from_slice(bytes),
+        _ => {
+            return Err(fail(
+                "ValidationException",
+                format!("{source}: expected 64 hex characters or 32 raw bytes"),
+            ))
+        }
+    }
+    Ok(RootKey::raw(*key))
+}
+
+fn root_key(cli: &Cli, dir: &Path) -> Res<RootKey> {
+    if let Some(path) = &cli.root_key_file {
+        let bytes = Zeroizing::new(
+            std::fs::read(path).map_err(|e| io_fail("cannot read root key file", Some(path), e))?,
+        );
+        return parse_root_key(&bytes, &path.display().to_string());
+    }
+    if let Ok(v) = std::env::var("STRONGROOM_ROOT_KEY") {
+        let v = Zeroizing::new(v);
+        return parse_root_key(v.as_bytes(), "STRONGROOM_ROOT_KEY");
+    }
+    if let Ok(p) = std::env::var("STRONGROOM_PASSPHRASE") {
+        return Ok(RootKey::passphrase(p));
+    }
+    let new_store = std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none());
+    let prompt = |msg: &str| {
+        rpassword::prompt_password(msg).map_err(|e| {
+            fail(
+                "ValidationException",
+                format!("no root key: set STRONGROOM_ROOT_KEY, STRONGROOM_PASSPHRASE or --root-key-file, or run in a terminal ({e})"),
+            )
+        })
+    };
+    let p = Zeroizing::new(prompt(&format!(
+        "Passphrase for {}{}: ",
+        dir.display(),
+        if new_store { " (new store)" } else { "" }
+    ))?);
+    if new_store {
+        let again = Zeroizing::new(prompt("Repeat the passphrase: ")?);
+        if *again != *p {
+            return Err(fail("ValidationException", "the passphrases differ"));
+        }
+    }
+    Ok(RootKey::passphrase(p.to_string()))
+}
+
+fn open(cli: &Cli) -> Res<(Kms, RootKey)> {
+    let dir = store_dir(cli);
+    let root = root_key(cli, &dir)?;
+    let kms =
+        Kms::builder(cli.account.clone(), cli.region.clone()).open_file(&dir, root.clone())?;
+    Ok((kms, root))
+}
+
+fn when(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        .to_string()
+}
+
+fn print(format: Format, v: Value, text: impl FnOnce() -> String, to_stderr: bool) {
+    let s = match format {
+        Format::Json => v.to_string(),
+        Format::Text => text(),
+    };
+    if to_stderr {
+        eprintln!("{s}");
+    } else {
+        println!("{s}");
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+fn run(cli: Cli) -> Res<()> {
+    let (kms, root) = open(&cli)?;
+    let f = cli.output;
+    match &cli.cmd {
+        Cmd::CreateKey {
+            description,
+            key_spec,
+            key_usage,
+            alias,
+            multi_region,
+        } => {
+            let key_spec = key_spec
+                .as_deref()
+                .map(|s| {
+                    strongroom::model::KeySpec::parse(s).ok_or_else(|| {
+                        fail("ValidationException", format!("unknown key spec '{s}'"))
+                    })
+                })
+                .transpose()?;
+            let key_usage = key_usage
+                .as_deref()
+                .map(|s| {
+                    strongroom::model::KeyUsage::parse(s).ok_or_else(|| {
+                        fail("ValidationException", format!("unknown key usage '{s}'"))
+                    })
+                })
+                .transpose()?;
+            let md = kms
+                .create_key(CreateKeyRequest {
+                    description: description.clone(),
+                    key_spec,
+                    key_usage,
+                    multi_region: *multi_region,
+                    ..Default::default()
+                })?
+                .key_metadata;
+            if let Some(a) = alias {
+                kms.create_alias(CreateAliasRequest {
+                    alias_name: a.clone(),
+                    target_key_id: md.key_id.clone(),
+                })?;
+            }
+            print(
+                f,
+                json!({"KeyMetadata": to_json(&md), "AliasName": alias}),
+                || match alias {
+                    Some(a) => format!("{}  {}", md.arn, a),
+                    None => md.arn.clone(),
+                },
+                false,
+            );
+        }
+        Cmd::ListKeys => {
+            let mut keys = Vec::new();
+            let mut marker = None;
+            loop {
+                let r = kms.list_keys(ListKeysRequest {
+                    limit: Some(1000),
+                    marker: marker.take(),
+                })?;
+                keys.extend(r.keys);
+                match r.next_marker {
+                    Some(m) if r.truncated => marker = Some(m),
+                    _ => break,
+                }
+            }
+            let mut aliases = Vec::new();
+            let mut marker = None;
+            loop {
+                let r = kms.list_aliases(ListAliasesRequest {
+                    limit: Some(100),
+                    marker: marker.take(),
+                    ..Default::default()
+                })?;
+                aliases.extend(r.aliases);
+                match r.next_marker {
+                    Some(m) if r.truncated => marker = Some(m),
+                    _ => break,
+                }
+            }
+            let mut rows = Vec::new();
+            for k in &keys {
+                let md = kms
+                    .describe_key(DescribeKeyRequest {
+                        key_id: k.key_id.clone(),
+                        ..Default::default()
+                    })?
+                    .key_metadata;
+                let names: Vec<&str> = aliases
+                    .iter()
+                    .filter(|a| a.target_key_id == k.key_id)
+                    .map(|a| a.alias_name.as_str())
+                    .collect();
+                rows.push((md, names.join(",")));
+            }
+            print(
+                f,
+                json!({"Keys": to_json(&keys)}),
+                || {
+                    rows.iter()
+                        .map(|(md, names)| {
+                            format!(
+                                "{}  {:<16} {:<20} {}",
+                                md.key_id,
+                                md.key_state.as_str(),
+                                md.key_spec.as_str(),
+                                names
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                },
+                false,
+            );
+        }
+        Cmd::DescribeKey { key } => {
+            let md = kms
+                .describe_key(DescribeKeyRequest {
+                    key_id: key.clone(),
+                    ..Default::default()
+                })?
+                .key_metadata;
+            print(
+                f,
+                json!({"KeyMetadata": to_json(&md)}),
+                || {
+                    let mut s = format!(
+                        "KeyId        {}\nArn          {}\nState        {}\nSpec         {}\nUsage        {}\nCreated      {}\nDescription  {}",
+                        md.key_id,
+                        md.arn,
+                        md.key_state.as_str(),
+                        md.key_spec.as_str(),
+                        md.key_usage.as_str(),
+                        when(md.creation_date_ms),
+                        md.description
+                    );
+                    if let Some(d) = md.deletion_date_ms {
+                        s.push_str(&format!("\nDeletion     {}", when(d)));
+                    }
+                    s
+                },
+                false,
+            );
+        }
+        Cmd::Alias { cmd } => match cmd {
+            AliasCmd::Create { name, key } => {
+                kms.create_alias(CreateAliasRequest {
+                    alias_name: name.clone(),
+                    target_key_id: key.clone(),
+                })?;
+                print(
+                    f,
+                    json!({"AliasName": name}),
+                    || format!("{name} → {key}"),
+                    false,
+                );
+            }
+            AliasCmd::Update { name, key } => {
+                kms.update_alias(UpdateAliasRequest {
+                    alias_name: name.clone(),
+                    target_key_id: key.clone(),
+                })?;
+                print(
+                    f,
+                    json!({"AliasName": name}),
+                    || format!("{name} → {key}"),
+                    false,
+                );
+            }
+            AliasCmd::Delete { name } => {
+                kms.delete_alias(DeleteAliasRequest {
+                    alias_name: name.clone(),
+                })?;
+                print(
+                    f,
+                    json!({"AliasName": name}),
+                    || format!("deleted {name}"),
+                    false,
+                );
+            }
+            AliasCmd::List { key } => {
+                let r = kms.list_aliases(ListAliasesRequest {
+                    key_id: key.clone(),
+                    limit: Some(100),
+                    ..Default::default()
+                })?;
+                print(
+                    f,
+                    json!({"Aliases": to_json(&r.aliases)}),
+                    || {
+                        r.aliases
+                            .iter()
+                            .map(|a| format!("{}  {}", a.alias_name, a.target_key_id))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    },
+                    false,
+                );
+            }
+        },
+        Cmd::EnableKey { key } => {
+            kms.enable_key(KeyIdRequest {
+                key_id: key.clone(),
+            })?;
+            print(f, json!({"KeyId": key}), || format!("enabled {key}"), false);
+        }
+        Cmd::DisableKey { key } => {
+            kms.disable_key(KeyIdRequest {
+                key_id: key.clone(),
+            })?;
+            print(
+                f,
+                json!({"KeyId": key}),
+                || format!("disabled {key}"),
+                false,
+            );
+        }
+        Cmd::ScheduleKeyDeletion {
+            key,
+            pending_window_in_days,
+        } => {
+            let r = kms.schedule_key_deletion(ScheduleKeyDeletionRequest {
+                key_id: key.clone(),
+                pending_window_in_days: Some(*pending_window_in_days),
+            })?;
+            print(
+                f,
+                to_json(&r),
+                || {
+                    format!(
+                        "{} will be deleted at {}",
+                        r.key_id,
+                        r.deletion_date_ms.map(when).unwrap_or_default()
+                    )
+                },
+                false,
+            );
+        }
+        Cmd::CancelKeyDeletion { key } => {
+            let r = kms.cancel_key_deletion(KeyIdRequest {
+                key_id: key.clone(),
+            })?;
+            print(
+                f,
+                to_json(&r),
+                || format!("deletion of {} cancelled; the key is disabled", r.key_id),
+                false,
+            );
+        }
+        Cmd::RecoverKeyPolicy { key } => {
+            kms.recover_key_policy(key, root)?;
+            print(
+                f,
+                json!({"KeyId": key}),
+                || format!("the policy of {key} is the default policy again"),
+                false,
+            );
+        }
+        Cmd::Encrypt(a) => encrypt(&kms, f, a)?,
+        Cmd::Decrypt(a) => decrypt(&kms, f, a)?,
+        Cmd::Rewrap(a) => rewrap(&kms, f, a)?,
+    }
+    Ok(())
+}
+
+/// Key ids, ARNs or aliases → ARNs (the KMS keyring matches messages by ARN).
+fn arns(kms: &Kms, keys: &[String]) -> Res<Vec<String>> {
+    keys.iter()
+        .map(|k| {
+            Ok(kms
+                .describe_key(DescribeKeyRequest {
+                    key_id: k.clone(),
+                    ..Default::default()
+                })?
+                .key_metadata
+                .arn)
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------ streams
+
+const PROGRESS_OVER: u64 = 8 << 20;
+
+/// The input stream, with a progress bar for large files on a terminal.
+fn input(io: &Io, format: Format) -> Res<(Box<dyn Read>, Option<indicatif::ProgressBar>)> {
+    match io.input.as_deref() {
+        None => Ok((Box::new(std::io::stdin().lock()), None)),
+        Some(p) if p == Path::new("-") => Ok((Box::new(std::io::stdin().lock()), None)),
+        Some(p) => {
+            let file = File::open(p).map_err(|e| io_fail("cannot open", Some(p), e))?;
+            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            if len > PROGRESS_OVER && format == Format::Text && std::io::stderr().is_terminal() {
+                let pb = indicatif::ProgressBar::new(len);
+                pb.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                Ok((Box::new(pb.wrap_read(file)), Some(pb)))
+            } else {
+                Ok((Box::new(file), None))
+            }
+        }
+    }
+}
+
+/// Where output goes: a temporary file beside the target (renamed into
+/// place by `commit`, removed if dropped), or stdout.
+enum Output {
+    File {
+        tmp: tempfile::NamedTempFile,
+        target: PathBuf,
+        force: bool,
+    },
+    Stdout(std::io::StdoutLock<'static>),
+}
+
+impl Output {
+    fn open(io: &Io, binary: bool) -> Res<Output> {
+        match io.out.as_deref() {
+            Some(p) if p != Path::new("-") => {
+                if p.exists() && !io.force {
+                    return Err(fail(
+                        "ValidationException",
+                        format!("{} exists; use --force to overwrite it", p.display()),
+                    ));
+                }
+                let dir = match p.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d,
+                    _ => Path::new("."),
+                };
+                let tmp = tempfile::Builder::new()
+                    .prefix(".strongroom-")
+                    .tempfile_in(dir)
+                    .map_err(|e| io_fail("cannot create a file in", Some(dir), e))?;
+                Ok(Output::File {
+                    tmp,
+                    target: p.to_path_buf(),
+                    force: io.force,
+                })
+            }
+            _ => {
+                let out = std::io::stdout();
+                if binary && out.is_terminal() {
+                    return Err(fail(
+                        "ValidationException",
+                        "refusing to write a binary message to a terminal; use --out FILE or a pipe",
+                    ));
+                }
+                Ok(Output::Stdout(out.lock()))
+            }
+        }
+    }
+
+    fn is_stdout(&self) -> bool {
+        matches!(self, Output::Stdout(_))
+    }
+
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Output::File { tmp, .. } => tmp.as_file_mut(),
+            Output::Stdout(s) => s,
+        }
+    }
+
+    fn commit(self) -> Res<()> {
+        match self {
+            Output::File { tmp, target, force } => {
+                tmp.as_file()
+                    .sync_all()
+                    .map_err(|e| io_fail("cannot write", Some(&target), e))?;
+                let r = if force {
+                    tmp.persist(&target).map(|_| ())
+                } else {
+                    tmp.persist_noclobber(&target).map(|_| ())
+                };
+                r.map_err(|e| io_fail("cannot create", Some(&target), e.error))
+            }
+            Output::Stdout(mut s) => s.flush().map_err(|e| io_fail("cannot write", None, e)),
+        }
+    }
+}
+
+fn ctx_of(pairs: &[(String, String)]) -> EncryptionContext {
+    pairs.iter().cloned().collect()
+}
+
+fn info_json(info: &MessageInfo, bytes: u64) -> Value {
+    json!({
+        "Suite": format!("0x{:04X}", info.suite),
+        "FrameLength": info.frame_length,
+        "EncryptionContext": info.encryption_context,
+        "OpenedBy": {"ProviderId": info.opened_by.provider_id, "Key": info.opened_by.key_name},
+        "Bytes": bytes,
+    })
+}
+
+fn encrypt(kms: &Kms, f: Format, a: &EncryptArgs) -> Res<()> {
+    let keys = arns(kms, &a.keys)?;
+    let keyring = KmsKeyring::with_keys(kms, Some(keys[0].clone()), keys[1..].to_vec());
+    let ctx = ctx_of(&a.context);
+    let (mut reader, pb) = input(&a.io, f)?;
+    let mut out = Output::open(&a.io, true)?;
+    let opts = EncryptOptions {
+        suite: a.suite,
+        frame_length: a.frame_size,
+        plaintext_length: None,
+    };
+    let n = esdk::encrypt_stream(&keyring, &mut reader, out.writer(), &ctx, &opts, &OsRng)?;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let to_stderr = out.is_stdout();
+    out.commit()?;
+    print(
+        f,
+        json!({"Suite": format!("0x{:04X}", a.suite), "KeyIds": keys, "EncryptionContext": ctx, "Bytes": n}),
+        || format!("encrypted {n} bytes under {}", keys.join(", ")),
+        to_stderr,
+    );
+    Ok(())
+}
+
+fn decrypt(kms: &Kms, f: Format, a: &DecryptArgs) -> Res<()> {
+    let keyring = if a.keys.is_empty() {
+        KmsKeyring::discovery(kms)
+    } else {
+        KmsKeyring::with_keys(kms, None, arns(kms, &a.keys)?)
+    };
+    let opts = DecryptOptions {
+        commitment_policy: if a.allow_legacy {
+            esdk::CommitmentPolicy::RequireEncryptAllowDecrypt
+        } else {
+            esdk::CommitmentPolicy::RequireEncryptRequireDecrypt
+        },
+        max_encrypted_data_keys: a.max_encrypted_data_keys,
+        ..Default::default()
+    };
+    let want = ctx_of(&a.context);
+    let (mut reader, pb) = input(&a.io, f)?;
+    let mut out = Output::open(&a.io, false)?;
+    let mut d = esdk::Decryptor::new(&keyring, opts);
+    let mut buf = Zeroizing::new(vec![0u8; 64 * 1024]);
+    let mut plain = Zeroizing::new(Vec::new());
+    let mut checked = false;
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_fail("cannot read", a.io.input.as_deref(), e)),
+        };
+        plain.clear();
+        d.update(&buf[..n], &mut plain)?;
+        if !checked {
+            if let Some(info) = d.info() {
+                // Before any plaintext is written: the context must hold
+                // every required entry.
+                for (k, v) in &want {
+                    if info.encryption_context.get(k) != Some(v) {
+                        return Err(fail(
+                            "EncryptionContextMismatch",
+                            format!("the message's encryption context has no entry {k}={v}"),
+                        ));
+                    }
+                }
+                checked = true;
+            }
+        }
+        total += plain.len() as u64;
+        out.writer()
+            .write_all(&plain)
+            .map_err(|e| io_fail("cannot write", a.io.out.as_deref(), e))?;
+    }
+    plain.clear();
+    let info = d.finish(&mut plain)?;
+    total += plain.len() as u64;
+    out.writer()
+        .write_all(&plain)
+        .map_err(|e| io_fail("cannot write", a.io.out.as_deref(), e))?;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let to_stderr = out.is_stdout();
+    out.commit()?;
+    print(
+        f,
+        info_json(&info, total),
+        || {
+            format!(
+                "decrypted {total} bytes (suite 0x{:04X}, opened with {})",
+                info.suite, info.opened_by.key_name
+            )
+        },
+        to_stderr,
+    );
+    Ok(())
+}
+
+fn rewrap(kms: &Kms, f: Format, a: &RewrapArgs) -> Res<()> {
+    let source = if a.from.is_empty() {
+        KmsKeyring::discovery(kms)
+    } else {
+        KmsKeyring::with_keys(kms, None, arns(kms, &a.from)?)
+    };
+    let dest_keys = arns(kms, &a.keys)?;
+    let dest = KmsKeyring::with_keys(kms, None, dest_keys.clone());
+    let (mut reader, pb) = input(&a.io, f)?;
+    let mut out = Output::open(&a.io, true)?;
+    let info = esdk::rewrap_stream(
+        &source,
+        &dest,
+        &mut reader,
+        out.writer(),
+        &DecryptOptions::default(),
+        &OsRng,
+    )?;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let to_stderr = out.is_stdout();
+    out.commit()?;
+    let mut v = info_json(&info, 0);
+    v["KeyIds"] = json!(dest_keys);
+    print(
+        f,
+        v,
+        || {
+            format!(
+                "re-wrapped: opened with {}, now wrapped for {}",
+                info.opened_by.key_name,
+                dest_keys.join(", ")
+            )
+        },
+        to_stderr,
+    );
+    Ok(())
+}
