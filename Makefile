@@ -27,8 +27,14 @@ test-rust:
 	@# Interop with the official AWS Encryption SDK (Python).
 	@$(RUST_ENV) && PYBIN="$$(scripts/py-env.sh)" && STRONGROOM_ESDK_PYTHON="$$PYBIN" cargo test -p strongroom --test esdk -- --ignored
 
+# Criterion benches; the envelope group is summarised beside OpenSSL's
+# AES-256-GCM on 1 MiB blocks measured in the same run.
 bench:
 	@$(RUST_ENV) && cargo bench -p strongroom --bench ops
+	@$(RUST_ENV) && cargo bench -p strongroom --bench envelope -- --noplot
+	@OSSL=$$(openssl speed -evp aes-256-gcm -bytes 1048576 -seconds 2 2>/dev/null | awk '/^AES-256-GCM/ {sub("k","",$$2); print $$2*1000}'); \
+	  echo "OpenSSL AES-256-GCM, 1 MiB blocks: $$OSSL bytes/s"; \
+	  python3 scripts/bench-summary.py "$(CARGO_TARGET_DIR)/criterion" envelope $$OSSL
 
 # Needs cargo-fuzz (cargo install cargo-fuzz). FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60

@@ -748,3 +748,57 @@ fn io_adapters_round_trip_and_report_errors() {
     .unwrap_err();
     assert_eq!(e.code(), ErrorCode::InvalidCiphertext);
 }
+
+mod chunking {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        /// Any split of a (possibly tampered or truncated) message into
+        /// chunks gives the whole-buffer verdict and, when it succeeds, the
+        /// same plaintext.
+        #[test]
+        fn chunked_decrypt_matches_whole(
+            len in 0usize..3000,
+            frame in prop_oneof![Just(1u32), Just(7), Just(64), Just(4096)],
+            signed in any::<bool>(),
+            cuts in proptest::collection::vec(1usize..700, 0..12),
+            flip in proptest::option::of((any::<prop::sample::Index>(), 0u8..8)),
+            truncate in proptest::option::of(any::<prop::sample::Index>()),
+        ) {
+            let suite = if signed { SIGNED } else { UNSIGNED };
+            let pt = data(len);
+            let mut msg = esdk::encrypt_with_suite(&raw(), &pt, &strongroom::EncryptionContext::new(), frame, suite, &DangerousSeededRng::new([5; 32])).unwrap();
+            if let Some((i, bit)) = flip {
+                let at = i.index(msg.len());
+                msg[at] ^= 1 << bit;
+            }
+            if let Some(i) = truncate {
+                let at = i.index(msg.len());
+                msg.truncate(at);
+            }
+            let whole = esdk::decrypt(&raw(), &msg);
+            let r = raw();
+            let mut d = esdk::Decryptor::new(&r, DecryptOptions::default());
+            let mut out = Vec::new();
+            let mut rest = &msg[..];
+            let mut ok = true;
+            for c in cuts.iter().cycle().take(msg.len()) {
+                if rest.is_empty() { break; }
+                let k = (*c).min(rest.len());
+                if d.update(&rest[..k], &mut out).is_err() { ok = false; break; }
+                rest = &rest[k..];
+            }
+            if ok && !rest.is_empty() {
+                ok = d.update(rest, &mut out).is_ok();
+            }
+            let streamed = ok && d.finish(&mut out).is_ok();
+            prop_assert_eq!(streamed, whole.is_ok());
+            if let Ok((p, _)) = whole {
+                prop_assert_eq!(p.as_bytes(), &out[..]);
+                prop_assert_eq!(&out[..], &pt[..]);
+            }
+        }
+    }
+}

@@ -593,7 +593,6 @@ pub struct Decryptor<'a> {
     cmm: &'a dyn MaterialsManager,
     opts: DecryptOptions,
     buf: Vec<u8>,
-    pos: usize,
     st: St,
     gcm: Option<Gcm>,
     message_id: Vec<u8>,
@@ -619,7 +618,6 @@ impl<'a> Decryptor<'a> {
             cmm,
             opts,
             buf: Vec::new(),
-            pos: 0,
             st: St::Header,
             gcm: None,
             message_id: Vec::new(),
@@ -638,26 +636,78 @@ impl<'a> Decryptor<'a> {
     }
 
     /// Feed message bytes; verified plaintext is appended to `out`.
+    ///
+    /// Whole units (header, frames, footer) are processed straight from
+    /// `input`; only a unit split across calls is copied into the internal
+    /// buffer, and only up to its end.
     pub fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         if self.st == St::Failed {
             return Err(Error::invalid_ciphertext());
         }
-        self.buf.extend_from_slice(input);
-        let r = self.run(out);
+        let r = self.update_inner(input, out);
         if r.is_err() {
             self.fail();
-        }
-        // Keep only the unconsumed tail (less than one frame).
-        if self.pos > 0 {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
         }
         r
     }
 
+    fn update_inner(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        let mut rest = input;
+        while !self.buf.is_empty() && !rest.is_empty() {
+            // Complete the pending unit with just the bytes it lacks (or
+            // enough to learn its length).
+            let want = match self.next_unit_len(&self.buf) {
+                Some(n) if n > self.buf.len() => n - self.buf.len(),
+                Some(_) => rest.len(),
+                None if self.st == St::Header => rest.len(),
+                None => 24usize.saturating_sub(self.buf.len()).max(1),
+            };
+            let k = want.min(rest.len());
+            self.buf.extend_from_slice(&rest[..k]);
+            rest = &rest[k..];
+            let data = std::mem::take(&mut self.buf);
+            let mut pos = 0;
+            let r = self.run(&data, &mut pos, out);
+            self.buf = data;
+            self.buf.drain(..pos);
+            r?;
+        }
+        if !rest.is_empty() {
+            let mut pos = 0;
+            self.run(rest, &mut pos, out)?;
+            self.buf.extend_from_slice(&rest[pos..]);
+        }
+        Ok(())
+    }
+
+    /// The length of the next unit given its first bytes, once known.
+    fn next_unit_len(&self, a: &[u8]) -> Option<usize> {
+        match self.st {
+            St::Frames => {
+                let first = u32::from_be_bytes(a.get(..4)?.try_into().ok()?);
+                if first == FINAL_FRAME {
+                    let len = u32::from_be_bytes(a.get(20..24)?.try_into().ok()?) as usize;
+                    Some(24 + len + 16)
+                } else {
+                    Some(4 + 12 + self.frame_length as usize + 16)
+                }
+            }
+            St::Unframed => {
+                let len = u64::from_be_bytes(a.get(12..20)?.try_into().ok()?);
+                Some(
+                    20usize
+                        .saturating_add(usize::try_from(len).ok()?)
+                        .saturating_add(16),
+                )
+            }
+            St::Footer => Some(2 + u16::from_be_bytes(a.get(..2)?.try_into().ok()?) as usize),
+            St::Header | St::Done | St::Failed => None,
+        }
+    }
+
     /// The message must be complete: everything verified, nothing left over.
     pub fn finish(mut self, out: &mut Vec<u8>) -> Result<MessageInfo> {
-        if self.st != St::Done || self.pos != self.buf.len() {
+        if self.st != St::Done || !self.buf.is_empty() {
             self.fail();
             return Err(Error::invalid_ciphertext());
         }
@@ -671,14 +721,10 @@ impl<'a> Decryptor<'a> {
         self.gcm = None;
     }
 
-    fn avail(&self) -> &[u8] {
-        &self.buf[self.pos..]
-    }
-
     /// Hash consumed message bytes for the signature (old and, when
     /// re-wrapping, new).
-    fn consume(&mut self, n: usize, copy_to: Option<&mut Vec<u8>>) {
-        let bytes = &self.buf[self.pos..self.pos + n];
+    fn consume(&mut self, data: &[u8], pos: &mut usize, n: usize, copy_to: Option<&mut Vec<u8>>) {
+        let bytes = &data[*pos..*pos + n];
         if let Some((_, h)) = &mut self.check {
             h.update(bytes);
         }
@@ -690,18 +736,18 @@ impl<'a> Decryptor<'a> {
         if let Some(o) = copy_to {
             o.extend_from_slice(bytes);
         }
-        self.pos += n;
+        *pos += n;
     }
 
-    fn run(&mut self, out: &mut Vec<u8>) -> Result<()> {
+    fn run(&mut self, data: &[u8], pos: &mut usize, out: &mut Vec<u8>) -> Result<()> {
         loop {
             let progressed = match self.st {
-                St::Header => self.step_header(out)?,
-                St::Frames => self.step_frame(out)?,
-                St::Unframed => self.step_unframed(out)?,
-                St::Footer => self.step_footer(out)?,
+                St::Header => self.step_header(data, pos, out)?,
+                St::Frames => self.step_frame(data, pos, out)?,
+                St::Unframed => self.step_unframed(data, pos, out)?,
+                St::Footer => self.step_footer(data, pos, out)?,
                 St::Done => {
-                    if self.pos != self.buf.len() {
+                    if *pos != data.len() {
                         return Err(Error::invalid_ciphertext());
                     }
                     false
@@ -714,8 +760,8 @@ impl<'a> Decryptor<'a> {
         }
     }
 
-    fn step_header(&mut self, out: &mut Vec<u8>) -> Result<bool> {
-        let Some(h) = parse_header(self.avail(), &self.opts)? else {
+    fn step_header(&mut self, data: &[u8], pos: &mut usize, out: &mut Vec<u8>) -> Result<bool> {
+        let Some(h) = parse_header(&data[*pos..], &self.opts)? else {
             return Ok(false);
         };
         let check = verifier(&h.suite, &h.ctx)?;
@@ -732,7 +778,7 @@ impl<'a> Decryptor<'a> {
             }
         }
         let gcm = Gcm::new(&derived).ok_or_else(Error::invalid_ciphertext)?;
-        let header_bytes = &self.buf[self.pos..self.pos + h.auth_len];
+        let header_bytes = &data[*pos..*pos + h.auth_len];
         if !gcm.open(&h.iv, header_bytes, &mut [], &h.tag) {
             return Err(Error::invalid_ciphertext());
         }
@@ -749,9 +795,9 @@ impl<'a> Decryptor<'a> {
         if let Some(rw) = &mut self.rewrap {
             // Old header: hashed for the old signature, replaced in the output.
             if let Some((_, hs)) = &mut self.check {
-                hs.update(&self.buf[self.pos..self.pos + h.len]);
+                hs.update(&data[*pos..*pos + h.len]);
             }
-            self.pos += h.len;
+            *pos += h.len;
             if h.version != 2 || !h.framed {
                 return Err(Error::new(
                     ErrorCode::UnsupportedOperation,
@@ -791,15 +837,15 @@ impl<'a> Decryptor<'a> {
                 i.encryption_context = ctx;
             }
         } else {
-            self.consume(h.len, None);
+            self.consume(data, pos, h.len, None);
         }
         self.gcm = Some(gcm);
         self.st = if h.framed { St::Frames } else { St::Unframed };
         Ok(true)
     }
 
-    fn step_frame(&mut self, out: &mut Vec<u8>) -> Result<bool> {
-        let a = &self.buf[self.pos..];
+    fn step_frame(&mut self, data: &[u8], pos: &mut usize, out: &mut Vec<u8>) -> Result<bool> {
+        let a = &data[*pos..];
         let mut r = Cur { b: a, p: 0 };
         let parsed = (|| -> Result<(bool, u32, usize, usize), P> {
             let first = r.u32()?;
@@ -825,7 +871,7 @@ impl<'a> Decryptor<'a> {
         };
         let total = start + len + 16;
         if self.rewrap.is_some() {
-            self.consume(total, Some(out));
+            self.consume(data, pos, total, Some(out));
         } else {
             let aad = frame_aad(&self.message_id, last, seq, len as u64);
             let signed_last = last && self.check.is_some();
@@ -842,7 +888,7 @@ impl<'a> Decryptor<'a> {
                 dst.truncate(at);
                 return Err(Error::invalid_ciphertext());
             }
-            self.consume(total, None);
+            self.consume(data, pos, total, None);
         }
         if last {
             self.st = if self.check.is_some() {
@@ -860,8 +906,8 @@ impl<'a> Decryptor<'a> {
         Ok(true)
     }
 
-    fn step_unframed(&mut self, out: &mut Vec<u8>) -> Result<bool> {
-        let a = &self.buf[self.pos..];
+    fn step_unframed(&mut self, data: &[u8], pos: &mut usize, out: &mut Vec<u8>) -> Result<bool> {
+        let a = &data[*pos..];
         if a.len() < 20 {
             return Ok(false);
         }
@@ -903,7 +949,7 @@ impl<'a> Decryptor<'a> {
             dst.truncate(at);
             return Err(Error::invalid_ciphertext());
         }
-        self.consume(total, None);
+        self.consume(data, pos, total, None);
         self.st = if self.check.is_some() {
             St::Footer
         } else {
@@ -912,8 +958,8 @@ impl<'a> Decryptor<'a> {
         Ok(true)
     }
 
-    fn step_footer(&mut self, out: &mut Vec<u8>) -> Result<bool> {
-        let a = &self.buf[self.pos..];
+    fn step_footer(&mut self, data: &[u8], pos: &mut usize, out: &mut Vec<u8>) -> Result<bool> {
+        let a = &data[*pos..];
         if a.len() < 2 {
             return Ok(false);
         }
@@ -925,7 +971,7 @@ impl<'a> Decryptor<'a> {
         if !verify(&v, h, &a[2..2 + n]) {
             return Err(Error::invalid_ciphertext());
         }
-        self.pos += 2 + n;
+        *pos += 2 + n;
         if let Some(rw) = &mut self.rewrap {
             if let Some((sk, h)) = rw.signer.take() {
                 out.extend_from_slice(&sign_footer(&sk, h)?);
@@ -1045,8 +1091,10 @@ trait ZeroizeTail {
     fn zeroize_tail(&mut self);
 }
 impl ZeroizeTail for Zeroizing<Vec<u8>> {
+    /// Wipe what was written out (fast path), leaving the buffer empty.
     fn zeroize_tail(&mut self) {
-        zeroize::Zeroize::zeroize(&mut **self);
+        crate::secret::wipe(&mut self[..]);
+        self.clear();
     }
 }
 
