@@ -11,12 +11,12 @@ export CARGO_TARGET_DIR
 
 RUST_ENV = eval "$$(scripts/rust-env.sh)"
 
-.PHONY: demo test test-rust lint bench fuzz vectors-regenerate
+.PHONY: demo test test-rust test-python lint bench bench-python fuzz vectors-regenerate
 
 demo:
 	@$(RUST_ENV) && cargo run -q -p strongroom --example demo
 
-test: lint test-rust
+test: lint test-rust test-python
 
 lint:
 	@$(RUST_ENV) && cargo fmt --all --check && cargo clippy --all-targets -- -D warnings
@@ -29,6 +29,13 @@ test-rust:
 
 # Criterion benches; the envelope group is summarised beside OpenSSL's
 # AES-256-GCM on 1 MiB blocks measured in the same run.
+# The Python package: pip install ./python into a fresh venv, pytest, mypy.
+test-python:
+	@$(RUST_ENV) && scripts/py-test.sh
+
+bench-python:
+	@$(RUST_ENV) && scripts/py-test.sh >/dev/null && $(HOME)/.cache/strongroom-pytest/bin/python python/bench.py
+
 bench:
 	@$(RUST_ENV) && cargo bench -p strongroom --bench ops
 	@$(RUST_ENV) && cargo bench -p strongroom --bench envelope -- --noplot

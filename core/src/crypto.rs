@@ -185,9 +185,20 @@ pub(crate) fn hkdf_sha256(ikm: &[u8], salt: &[u8], info: &[u8], out: &mut [u8]) 
 }
 
 /// HKDF-SHA512 extract-then-expand (the ESDK committing suites).
-pub(crate) fn hkdf_sha512(ikm: &[u8], salt: &[u8], info: &[u8], out: &mut [u8]) -> Option<()> {
+/// HKDF-SHA512 with one extract and several expands (the ESDK's content
+/// and commitment keys share salt and IKM): half the SHA-512 work of
+/// separate calls.
+pub(crate) fn hkdf_sha512_multi(
+    ikm: &[u8],
+    salt: &[u8],
+    outs: &mut [(&[u8], &mut [u8])],
+) -> Option<()> {
     let salt = if salt.is_empty() { None } else { Some(salt) };
-    Hkdf::<sha2::Sha512>::new(salt, ikm).expand(info, out).ok()
+    let h = Hkdf::<sha2::Sha512>::new(salt, ikm);
+    for (info, out) in outs.iter_mut() {
+        h.expand(info, out).ok()?;
+    }
+    Some(())
 }
 
 pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {

@@ -10,8 +10,8 @@ use zeroize::{Zeroize, Zeroizing};
 
 /// Wipe `buf` with volatile writes, eight bytes at a time where aligned
 /// (zeroize's byte-wise loop over a multi-megabyte plaintext cost about as
-/// much as decrypting it).
-pub(crate) fn wipe(buf: &mut [u8]) {
+/// much as decrypting it). Public for bindings that reuse plaintext buffers.
+pub fn wipe(buf: &mut [u8]) {
     let (head, middle, tail) = bytemuck::pod_align_to_mut::<u8, u64>(buf);
     head.zeroize();
     middle.zeroize();

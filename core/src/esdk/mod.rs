@@ -259,9 +259,13 @@ pub(crate) fn derive_keys(s: &Suite, data_key: &[u8], message_id: &[u8]) -> Resu
             let mut derived = Zeroizing::new(vec![0u8; 32]);
             let mut info = s.id.to_be_bytes().to_vec();
             info.extend_from_slice(b"DERIVEKEY");
-            crypto::hkdf_sha512(data_key, message_id, &info, &mut derived).ok_or_else(bad)?;
             let mut commit = [0u8; 32];
-            crypto::hkdf_sha512(data_key, message_id, b"COMMITKEY", &mut commit).ok_or_else(bad)?;
+            crypto::hkdf_sha512_multi(
+                data_key,
+                message_id,
+                &mut [(&info, &mut derived[..]), (b"COMMITKEY", &mut commit[..])],
+            )
+            .ok_or_else(bad)?;
             (derived, Some(commit))
         }
     })

@@ -590,7 +590,7 @@ struct Rewrap<'a> {
 /// file and removes it on failure). After any error the decryptor refuses
 /// further input.
 pub struct Decryptor<'a> {
-    cmm: &'a dyn MaterialsManager,
+    cmm: CmmRef<'a>,
     opts: DecryptOptions,
     buf: Vec<u8>,
     st: St,
@@ -612,8 +612,38 @@ impl std::fmt::Debug for Decryptor<'_> {
     }
 }
 
+/// The materials manager a decryptor asks: borrowed, or shared (for
+/// bindings that keep a decryptor alive across calls).
+enum CmmRef<'a> {
+    Borrowed(&'a dyn MaterialsManager),
+    Shared(std::sync::Arc<dyn MaterialsManager>),
+}
+
+impl CmmRef<'_> {
+    fn get(&self) -> &dyn MaterialsManager {
+        match self {
+            CmmRef::Borrowed(c) => *c,
+            CmmRef::Shared(c) => &**c,
+        }
+    }
+}
+
+impl Decryptor<'static> {
+    /// A decryptor that owns a handle on its materials manager.
+    pub fn shared(
+        cmm: std::sync::Arc<dyn MaterialsManager>,
+        opts: DecryptOptions,
+    ) -> Decryptor<'static> {
+        Decryptor::with_cmm(CmmRef::Shared(cmm), opts)
+    }
+}
+
 impl<'a> Decryptor<'a> {
     pub fn new(cmm: &'a dyn MaterialsManager, opts: DecryptOptions) -> Decryptor<'a> {
+        Decryptor::with_cmm(CmmRef::Borrowed(cmm), opts)
+    }
+
+    fn with_cmm(cmm: CmmRef<'a>, opts: DecryptOptions) -> Decryptor<'a> {
         Decryptor {
             cmm,
             opts,
@@ -765,7 +795,7 @@ impl<'a> Decryptor<'a> {
             return Ok(false);
         };
         let check = verifier(&h.suite, &h.ctx)?;
-        let m = self.cmm.decrypt_materials(&DecryptionRequest {
+        let m = self.cmm.get().decrypt_materials(&DecryptionRequest {
             suite: h.suite.id,
             encrypted_data_keys: &h.edks,
             encryption_context: &h.ctx,

@@ -1,0 +1,218 @@
+"""Envelope encryption of any size, in the AWS Encryption SDK message format."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import IO, TYPE_CHECKING, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Tuple, Union
+
+from strongroom import _native
+from strongroom._errors import translate
+from strongroom._types import Suite
+
+if TYPE_CHECKING:
+    from strongroom._kms import Kms, ManualClock
+
+CHUNK = 1 << 20
+DEFAULT_FRAME_LENGTH = 4096
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheConfig:
+    """A data key cache in front of the KMS (see docs/formats/message.md):
+    an LRU of ``capacity`` entries, each used for at most ``max_age``
+    seconds, ``max_messages_encrypted`` messages and ``max_bytes_encrypted``
+    bytes. Entries die the moment their KMS key is disabled, rotated or
+    scheduled for deletion."""
+
+    capacity: int = 100
+    max_age: float = 60.0
+    max_messages_encrypted: int = 1 << 32
+    max_bytes_encrypted: int = (1 << 63) - 1
+    partition: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheStats:
+    hits: int
+    misses: int
+    evictions: int
+    invalidations: int
+    bypasses: int
+    entries: int
+
+
+@dataclasses.dataclass(frozen=True)
+class MessageInfo:
+    """What a decrypted message was, and which key opened it."""
+
+    suite: int
+    frame_length: int
+    encryption_context: Dict[str, str]
+    provider_id: str
+    key_name: str
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class DecryptedMessage:
+    plaintext: bytes
+    info: MessageInfo
+
+    @property
+    def encryption_context(self) -> Dict[str, str]:
+        return self.info.encryption_context
+
+    def __repr__(self) -> str:
+        return f"DecryptedMessage(<{len(self.plaintext)} bytes redacted>, info={self.info!r})"
+
+
+def _info(t: Tuple[int, int, Dict[str, str], str, str]) -> MessageInfo:
+    return MessageInfo(suite=t[0], frame_length=t[1], encryption_context=dict(t[2]), provider_id=t[3], key_name=t[4])
+
+
+class Envelope:
+    """Encrypts and decrypts messages of any size with one keyring.
+
+    Build one with :meth:`Kms.envelope` (KMS keys, optional cache) or
+    :meth:`Envelope.raw_aes` (a raw AES-256 wrapping key, wire-identical to
+    the official SDKs' raw AES keyring). Thread-safe.
+    """
+
+    def __init__(self, native: _native.NativeEnvelope) -> None:
+        self._native = native
+
+    @classmethod
+    def for_kms(
+        cls,
+        kms: "Kms",
+        key_ids: Union[str, Sequence[str], None],
+        *,
+        grant_tokens: Optional[Sequence[str]] = None,
+        cache: Optional[CacheConfig] = None,
+        clock: Optional["ManualClock"] = None,
+    ) -> "Envelope":
+        ids = [key_ids] if isinstance(key_ids, str) else list(key_ids or [])
+        c = None
+        if cache is not None:
+            c = (cache.capacity, int(cache.max_age * 1000), cache.max_messages_encrypted, cache.max_bytes_encrypted, cache.partition)
+        try:
+            return cls(
+                _native.NativeEnvelope.kms(
+                    kms._native, ids, list(grant_tokens or []), cache=c, clock=clock._native if clock else None
+                )
+            )
+        except _native.NativeError as e:
+            raise translate(e) from None
+
+    @classmethod
+    def raw_aes(cls, *, key_namespace: str, key_name: str, wrapping_key: bytes) -> "Envelope":
+        try:
+            return cls(_native.NativeEnvelope.raw_aes(key_namespace, key_name, wrapping_key))
+        except _native.NativeError as e:
+            raise translate(e) from None
+
+    def encrypt(
+        self,
+        plaintext: bytes,
+        *,
+        encryption_context: Optional[Mapping[str, str]] = None,
+        suite: Suite = Suite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384,
+        frame_length: int = DEFAULT_FRAME_LENGTH,
+    ) -> bytes:
+        """Encrypt a whole message."""
+        try:
+            return self._native.encrypt(bytes(plaintext), dict(encryption_context or {}), int(suite), frame_length)
+        except _native.NativeError as e:
+            raise translate(e) from None
+
+    def decrypt(
+        self,
+        message: bytes,
+        *,
+        allow_legacy_suites: bool = False,
+        max_encrypted_data_keys: int = 10,
+    ) -> DecryptedMessage:
+        """Decrypt a whole message; nothing is returned unless every frame
+        and any signature verified."""
+        try:
+            pt, info = self._native.decrypt(bytes(message), allow_legacy_suites, max_encrypted_data_keys)
+        except _native.NativeError as e:
+            raise translate(e) from None
+        return DecryptedMessage(plaintext=pt, info=_info(info))
+
+    # ----------------------------------------------------------- streaming
+
+    def encrypt_stream(
+        self,
+        source: IO[bytes],
+        destination: IO[bytes],
+        *,
+        encryption_context: Optional[Mapping[str, str]] = None,
+        suite: Suite = Suite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384,
+        frame_length: int = DEFAULT_FRAME_LENGTH,
+        plaintext_length: Optional[int] = None,
+        chunk_size: int = CHUNK,
+    ) -> int:
+        """Encrypt everything ``source`` yields into ``destination`` in
+        constant memory; returns the plaintext length."""
+        try:
+            enc = self._native.encryptor(dict(encryption_context or {}), int(suite), frame_length, plaintext_length)
+            total = 0
+            while True:
+                chunk = source.read(chunk_size)
+                if not chunk:
+                    break
+                total += len(chunk)
+                destination.write(enc.update(chunk))
+            destination.write(enc.finish())
+            return total
+        except _native.NativeError as e:
+            raise translate(e) from None
+
+    def decrypt_stream(
+        self,
+        source: IO[bytes],
+        destination: IO[bytes],
+        *,
+        allow_legacy_suites: bool = False,
+        max_encrypted_data_keys: int = 10,
+        chunk_size: int = CHUNK,
+    ) -> MessageInfo:
+        """Decrypt the message ``source`` yields into ``destination`` in
+        constant memory. Plaintext is written as each frame verifies (a
+        signed message's final frame only after its signature verifies):
+        if this raises, discard what was written."""
+        try:
+            dec = self._native.decryptor(allow_legacy_suites, max_encrypted_data_keys)
+            while True:
+                chunk = source.read(chunk_size)
+                if not chunk:
+                    break
+                destination.write(dec.update(chunk))
+            last, info = dec.finish()
+            destination.write(last)
+            return _info(info)
+        except _native.NativeError as e:
+            raise translate(e) from None
+
+    def encrypt_chunks(
+        self,
+        chunks: Iterable[bytes],
+        *,
+        encryption_context: Optional[Mapping[str, str]] = None,
+        suite: Suite = Suite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384,
+        frame_length: int = DEFAULT_FRAME_LENGTH,
+    ) -> Iterator[bytes]:
+        """Encrypt an iterable of plaintext chunks, yielding message bytes."""
+        try:
+            enc = self._native.encryptor(dict(encryption_context or {}), int(suite), frame_length, None)
+            for c in chunks:
+                out = enc.update(c)
+                if out:
+                    yield out
+            yield enc.finish()
+        except _native.NativeError as e:
+            raise translate(e) from None
+
+    def cache_stats(self) -> Optional[CacheStats]:
+        s = self._native.cache_stats()
+        return None if s is None else CacheStats(*s)

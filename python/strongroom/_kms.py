@@ -1,0 +1,555 @@
+"""The KMS: operations named as AWS names them, in snake_case."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Type, TypeVar, Union
+
+from strongroom import _native
+from strongroom._envelope import CacheConfig, Envelope
+from strongroom._errors import translate
+from strongroom._types import (
+    CreateGrantResponse,
+    CreateKeyResponse,
+    DecryptResponse,
+    DescribeKeyResponse,
+    EncryptResponse,
+    GenerateDataKeyResponse,
+    GenerateDataKeyWithoutPlaintextResponse,
+    GenerateMacResponse,
+    GetKeyPolicyResponse,
+    GetKeyRotationStatusResponse,
+    GetPublicKeyResponse,
+    GrantConstraints,
+    KeyIdResponse,
+    KeySpec,
+    KeyUsage,
+    ListAliasesResponse,
+    ListGrantsResponse,
+    ListKeysResponse,
+    ListResourceTagsResponse,
+    Origin,
+    ReEncryptResponse,
+    ScheduleKeyDeletionResponse,
+    SignResponse,
+    Tag,
+    VerifyMacResponse,
+    VerifyResponse,
+    aws_name,
+    from_aws,
+    to_aws,
+)
+
+T = TypeVar("T")
+EncryptionContext = Mapping[str, str]
+PathLike = Union[str, "os.PathLike[str]"]
+
+DEFAULT_ACCOUNT = "111122223333"
+DEFAULT_REGION = "us-east-1"
+
+
+class ManualClock:
+    """A clock that only moves when told to (milliseconds since the Unix
+    epoch): test deletion windows and rotation schedules offline."""
+
+    def __init__(self, start: Union[datetime, int]) -> None:
+        ms = int(start.timestamp() * 1000) if isinstance(start, datetime) else int(start)
+        self._native = _native.NativeClock(ms)
+
+    def advance(self, *, days: float = 0, seconds: float = 0, ms: int = 0) -> None:
+        self._native.advance_ms(int(days * 86_400_000 + seconds * 1000 + ms))
+
+    def set(self, when: Union[datetime, int]) -> None:
+        ms = int(when.timestamp() * 1000) if isinstance(when, datetime) else int(when)
+        self._native.set_ms(ms)
+
+    def now_ms(self) -> int:
+        return self._native.now_ms()
+
+
+class Kms:
+    """A key management service in this process.
+
+    Open a durable store with :meth:`open` (a context manager) or make an
+    ephemeral one with :meth:`in_memory`. Methods mirror boto3's KMS client:
+    AWS operation names and request parameters in snake_case, ``bytes`` in
+    and out, encryption context as ``dict[str, str]``, typed results.
+    Errors are :class:`strongroom.KmsError` subclasses named by their code.
+    A ``Kms`` may be shared between threads; crypto runs without the GIL.
+    """
+
+    def __init__(self, native: _native.NativeKms) -> None:
+        self._native = native
+
+    # ----------------------------------------------------------- opening
+
+    @classmethod
+    def open(
+        cls,
+        path: PathLike,
+        *,
+        root_key: Optional[bytes] = None,
+        passphrase: Optional[str] = None,
+        account: str = DEFAULT_ACCOUNT,
+        region: str = DEFAULT_REGION,
+        clock: Optional[ManualClock] = None,
+    ) -> "Kms":
+        """Open (or create) the sealed file store in directory ``path``,
+        with a 32-byte ``root_key`` or a ``passphrase`` (Argon2id)."""
+        try:
+            return cls(
+                _native.NativeKms.open(
+                    os.fspath(path),
+                    account,
+                    region,
+                    root_key=root_key,
+                    passphrase=passphrase,
+                    clock=clock._native if clock else None,
+                )
+            )
+        except _native.NativeError as e:
+            raise translate(e) from None
+
+    @classmethod
+    def in_memory(
+        cls,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        region: str = DEFAULT_REGION,
+        clock: Optional[ManualClock] = None,
+    ) -> "Kms":
+        """An ephemeral KMS (nothing is written anywhere)."""
+        try:
+            return cls(
+                _native.NativeKms.in_memory(account, region, clock=clock._native if clock else None)
+            )
+        except _native.NativeError as e:
+            raise translate(e) from None
+
+    def __enter__(self) -> "Kms":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Flush and drop this handle; the store is closed (and its lock
+        released) once no other handle, caller view or envelope on it is
+        alive. Later calls on this handle raise ValidationException."""
+        self._wrap(self._native.close)
+
+    def __repr__(self) -> str:
+        return f"Kms(account={self.account!r}, region={self.region!r})"
+
+    @property
+    def account(self) -> str:
+        return self._native.account()
+
+    @property
+    def region(self) -> str:
+        return self._native.region()
+
+    def flush(self) -> None:
+        """Make buffered audit events durable."""
+        self._wrap(self._native.flush)
+
+    # ----------------------------------------------------------- envelope
+
+    def envelope(
+        self,
+        key_ids: Union[str, Sequence[str], None],
+        *,
+        grant_tokens: Optional[Sequence[str]] = None,
+        cache: Optional[CacheConfig] = None,
+        clock: Optional[ManualClock] = None,
+    ) -> Envelope:
+        """Envelope encryption with this KMS's keys: the first generates each
+        message's data key and every one can decrypt it; ``None`` decrypts
+        with any key the caller may use. ``cache`` puts a data key cache in
+        front (``clock`` times it; default the system clock)."""
+        return Envelope.for_kms(self, key_ids, grant_tokens=grant_tokens, cache=cache, clock=clock)
+
+    # ----------------------------------------------------------- callers
+
+    def as_caller(
+        self,
+        principal_arn: str,
+        *,
+        account: Optional[str] = None,
+        via_service: Optional[str] = None,
+        source_account: Optional[str] = None,
+    ) -> "Kms":
+        """A handle on the same KMS acting as another principal (policies,
+        grants and the audit log see it)."""
+        acct = account or (principal_arn.split(":")[4] if principal_arn.count(":") >= 5 else self.account)
+        caller = {
+            "PrincipalArn": principal_arn,
+            "Account": acct,
+            "ViaService": via_service,
+            "SourceAccount": source_account,
+        }
+        return Kms(self._wrap(self._native.as_caller, json.dumps(caller)))
+
+    def as_user(self, name: str) -> "Kms":
+        return self.as_caller(f"arn:aws:iam::{self.account}:user/{name}")
+
+    def as_role(self, name: str) -> "Kms":
+        return self.as_caller(f"arn:aws:iam::{self.account}:role/{name}")
+
+    # ----------------------------------------------------------- plumbing
+
+    @staticmethod
+    def _wrap(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except _native.NativeError as e:
+            raise translate(e) from None
+
+    def call(self, operation: str, request: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+        """Any operation by its AWS name with an AWS-shaped request
+        (PascalCase; bytes as hex or ``bytes``); the raw JSON answer."""
+        body = json.dumps(to_aws(dict(request or {})))
+        out: Dict[str, Any] = json.loads(self._wrap(self._native.call, operation, body))
+        return out
+
+    def _op(self, operation: str, result: Optional[Type[T]], params: Mapping[str, Any]) -> Any:
+        req: Dict[str, Any] = {}
+        for k, v in params.items():
+            if v is None:
+                continue
+            key = aws_name(k) + ("Ms" if isinstance(v, datetime) else "")
+            req[key] = to_aws(v)
+        out = self.call(operation, req)
+        return from_aws(result, out) if result is not None else None
+
+    # ----------------------------------------------------------- keys
+
+    def create_key(
+        self,
+        *,
+        description: Optional[str] = None,
+        key_usage: Union[KeyUsage, str, None] = None,
+        key_spec: Union[KeySpec, str, None] = None,
+        origin: Union[Origin, str, None] = None,
+        tags: Optional[Sequence[Tag]] = None,
+        multi_region: bool = False,
+        policy: Optional[str] = None,
+        bypass_policy_lockout_safety_check: bool = False,
+    ) -> CreateKeyResponse:
+        result: CreateKeyResponse = self._op("CreateKey", CreateKeyResponse, locals_but_self(locals()))
+        return result
+
+    def describe_key(self, *, key_id: str, grant_tokens: Optional[Sequence[str]] = None) -> DescribeKeyResponse:
+        result: DescribeKeyResponse = self._op("DescribeKey", DescribeKeyResponse, locals_but_self(locals()))
+        return result
+
+    def list_keys(self, *, limit: Optional[int] = None, marker: Optional[str] = None) -> ListKeysResponse:
+        result: ListKeysResponse = self._op("ListKeys", ListKeysResponse, locals_but_self(locals()))
+        return result
+
+    def update_key_description(self, *, key_id: str, description: str) -> None:
+        self._op("UpdateKeyDescription", None, locals_but_self(locals()))
+
+    def tag_resource(self, *, key_id: str, tags: Sequence[Tag]) -> None:
+        self._op("TagResource", None, locals_but_self(locals()))
+
+    def untag_resource(self, *, key_id: str, tag_keys: Sequence[str]) -> None:
+        self._op("UntagResource", None, locals_but_self(locals()))
+
+    def list_resource_tags(self, *, key_id: str) -> ListResourceTagsResponse:
+        result: ListResourceTagsResponse = self._op("ListResourceTags", ListResourceTagsResponse, locals_but_self(locals()))
+        return result
+
+    def enable_key(self, *, key_id: str) -> None:
+        self._op("EnableKey", None, locals_but_self(locals()))
+
+    def disable_key(self, *, key_id: str) -> None:
+        self._op("DisableKey", None, locals_but_self(locals()))
+
+    def schedule_key_deletion(
+        self, *, key_id: str, pending_window_in_days: Optional[int] = None
+    ) -> ScheduleKeyDeletionResponse:
+        result: ScheduleKeyDeletionResponse = self._op("ScheduleKeyDeletion", ScheduleKeyDeletionResponse, locals_but_self(locals()))
+        return result
+
+    def cancel_key_deletion(self, *, key_id: str) -> KeyIdResponse:
+        result: KeyIdResponse = self._op("CancelKeyDeletion", KeyIdResponse, locals_but_self(locals()))
+        return result
+
+    # ----------------------------------------------------------- aliases
+
+    def create_alias(self, *, alias_name: str, target_key_id: str) -> None:
+        self._op("CreateAlias", None, locals_but_self(locals()))
+
+    def update_alias(self, *, alias_name: str, target_key_id: str) -> None:
+        self._op("UpdateAlias", None, locals_but_self(locals()))
+
+    def delete_alias(self, *, alias_name: str) -> None:
+        self._op("DeleteAlias", None, locals_but_self(locals()))
+
+    def list_aliases(
+        self, *, key_id: Optional[str] = None, limit: Optional[int] = None, marker: Optional[str] = None
+    ) -> ListAliasesResponse:
+        result: ListAliasesResponse = self._op("ListAliases", ListAliasesResponse, locals_but_self(locals()))
+        return result
+
+    # ----------------------------------------------------------- crypto
+
+    def encrypt(
+        self,
+        *,
+        key_id: str,
+        plaintext: bytes,
+        encryption_context: Optional[EncryptionContext] = None,
+        encryption_algorithm: Optional[str] = None,
+        grant_tokens: Optional[Sequence[str]] = None,
+        dry_run: bool = False,
+    ) -> EncryptResponse:
+        result: EncryptResponse = self._op("Encrypt", EncryptResponse, locals_but_self(locals()))
+        return result
+
+    def decrypt(
+        self,
+        *,
+        ciphertext_blob: bytes,
+        encryption_context: Optional[EncryptionContext] = None,
+        key_id: Optional[str] = None,
+        encryption_algorithm: Optional[str] = None,
+        grant_tokens: Optional[Sequence[str]] = None,
+        dry_run: bool = False,
+    ) -> DecryptResponse:
+        result: DecryptResponse = self._op("Decrypt", DecryptResponse, locals_but_self(locals()))
+        return result
+
+    def re_encrypt(
+        self,
+        *,
+        ciphertext_blob: bytes,
+        destination_key_id: str,
+        source_encryption_context: Optional[EncryptionContext] = None,
+        source_key_id: Optional[str] = None,
+        destination_encryption_context: Optional[EncryptionContext] = None,
+        grant_tokens: Optional[Sequence[str]] = None,
+        dry_run: bool = False,
+    ) -> ReEncryptResponse:
+        result: ReEncryptResponse = self._op("ReEncrypt", ReEncryptResponse, locals_but_self(locals()))
+        return result
+
+    def generate_data_key(
+        self,
+        *,
+        key_id: str,
+        encryption_context: Optional[EncryptionContext] = None,
+        number_of_bytes: Optional[int] = None,
+        key_spec: Optional[str] = None,
+        grant_tokens: Optional[Sequence[str]] = None,
+        dry_run: bool = False,
+    ) -> GenerateDataKeyResponse:
+        if number_of_bytes is None and key_spec is None:
+            key_spec = "AES_256"
+        result: GenerateDataKeyResponse = self._op("GenerateDataKey", GenerateDataKeyResponse, locals_but_self(locals()))
+        return result
+
+    def generate_data_key_without_plaintext(
+        self,
+        *,
+        key_id: str,
+        encryption_context: Optional[EncryptionContext] = None,
+        number_of_bytes: Optional[int] = None,
+        key_spec: Optional[str] = None,
+        grant_tokens: Optional[Sequence[str]] = None,
+        dry_run: bool = False,
+    ) -> GenerateDataKeyWithoutPlaintextResponse:
+        if number_of_bytes is None and key_spec is None:
+            key_spec = "AES_256"
+        result: GenerateDataKeyWithoutPlaintextResponse = self._op(
+            "GenerateDataKeyWithoutPlaintext", GenerateDataKeyWithoutPlaintextResponse, locals_but_self(locals())
+        )
+        return result
+
+    def generate_random(self, *, number_of_bytes: int) -> bytes:
+        out = self.call("GenerateRandom", {"NumberOfBytes": number_of_bytes})
+        return bytes.fromhex(out["Plaintext"])
+
+    # ----------------------------------------------------------- rotation
+
+    def enable_key_rotation(self, *, key_id: str, rotation_period_in_days: Optional[int] = None) -> None:
+        self._op("EnableKeyRotation", None, locals_but_self(locals()))
+
+    def disable_key_rotation(self, *, key_id: str) -> None:
+        self._op("DisableKeyRotation", None, locals_but_self(locals()))
+
+    def get_key_rotation_status(self, *, key_id: str) -> GetKeyRotationStatusResponse:
+        result: GetKeyRotationStatusResponse = self._op("GetKeyRotationStatus", GetKeyRotationStatusResponse, locals_but_self(locals()))
+        return result
+
+    def rotate_key_on_demand(self, *, key_id: str) -> KeyIdResponse:
+        result: KeyIdResponse = self._op("RotateKeyOnDemand", KeyIdResponse, locals_but_self(locals()))
+        return result
+
+    # ----------------------------------------------------------- policies and grants
+
+    def put_key_policy(
+        self,
+        *,
+        key_id: str,
+        policy: Union[str, Mapping[str, Any]],
+        policy_name: Optional[str] = None,
+        bypass_policy_lockout_safety_check: bool = False,
+    ) -> None:
+        if not isinstance(policy, str):
+            policy = json.dumps(policy)
+        self._op("PutKeyPolicy", None, locals_but_self(locals()))
+
+    def get_key_policy(self, *, key_id: str, policy_name: Optional[str] = None) -> GetKeyPolicyResponse:
+        result: GetKeyPolicyResponse = self._op("GetKeyPolicy", GetKeyPolicyResponse, locals_but_self(locals()))
+        return result
+
+    def recover_key_policy(self, *, key_id: str, root_key: Optional[bytes] = None, passphrase: Optional[str] = None) -> None:
+        """Reset a locked-out key's policy to the default, proving control of
+        the store with its root key (audited)."""
+        self._wrap(self._native.recover_key_policy, key_id, root_key=root_key, passphrase=passphrase)
+
+    def put_identity_policy(self, *, principal_arn: str, policy_name: str, policy_document: Union[str, Mapping[str, Any]]) -> None:
+        if not isinstance(policy_document, str):
+            policy_document = json.dumps(policy_document)
+        self._op("PutIdentityPolicy", None, locals_but_self(locals()))
+
+    def create_grant(
+        self,
+        *,
+        key_id: str,
+        grantee_principal: str,
+        operations: Sequence[str],
+        retiring_principal: Optional[str] = None,
+        constraints: Optional[GrantConstraints] = None,
+        grant_tokens: Optional[Sequence[str]] = None,
+        name: Optional[str] = None,
+        dry_run: bool = False,
+    ) -> CreateGrantResponse:
+        result: CreateGrantResponse = self._op("CreateGrant", CreateGrantResponse, locals_but_self(locals()))
+        return result
+
+    def list_grants(
+        self,
+        *,
+        key_id: str,
+        grant_id: Optional[str] = None,
+        grantee_principal: Optional[str] = None,
+        limit: Optional[int] = None,
+        marker: Optional[str] = None,
+    ) -> ListGrantsResponse:
+        result: ListGrantsResponse = self._op("ListGrants", ListGrantsResponse, locals_but_self(locals()))
+        return result
+
+    def retire_grant(
+        self,
+        *,
+        grant_token: Optional[str] = None,
+        key_id: Optional[str] = None,
+        grant_id: Optional[str] = None,
+        dry_run: bool = False,
+    ) -> None:
+        self._op("RetireGrant", None, locals_but_self(locals()))
+
+    def revoke_grant(self, *, key_id: str, grant_id: str, dry_run: bool = False) -> None:
+        self._op("RevokeGrant", None, locals_but_self(locals()))
+
+    # ----------------------------------------------------------- asymmetric and HMAC
+
+    def sign(
+        self,
+        *,
+        key_id: str,
+        message: bytes,
+        signing_algorithm: str,
+        message_type: Optional[str] = None,
+        grant_tokens: Optional[Sequence[str]] = None,
+        dry_run: bool = False,
+    ) -> SignResponse:
+        result: SignResponse = self._op("Sign", SignResponse, locals_but_self(locals()))
+        return result
+
+    def verify(
+        self,
+        *,
+        key_id: str,
+        message: bytes,
+        signature: bytes,
+        signing_algorithm: str,
+        message_type: Optional[str] = None,
+        grant_tokens: Optional[Sequence[str]] = None,
+        dry_run: bool = False,
+    ) -> VerifyResponse:
+        result: VerifyResponse = self._op("Verify", VerifyResponse, locals_but_self(locals()))
+        return result
+
+    def get_public_key(self, *, key_id: str, grant_tokens: Optional[Sequence[str]] = None) -> GetPublicKeyResponse:
+        result: GetPublicKeyResponse = self._op("GetPublicKey", GetPublicKeyResponse, locals_but_self(locals()))
+        return result
+
+    def generate_mac(
+        self,
+        *,
+        key_id: str,
+        message: bytes,
+        mac_algorithm: str,
+        grant_tokens: Optional[Sequence[str]] = None,
+        dry_run: bool = False,
+    ) -> GenerateMacResponse:
+        result: GenerateMacResponse = self._op("GenerateMac", GenerateMacResponse, locals_but_self(locals()))
+        return result
+
+    def verify_mac(
+        self,
+        *,
+        key_id: str,
+        message: bytes,
+        mac: bytes,
+        mac_algorithm: str,
+        grant_tokens: Optional[Sequence[str]] = None,
+        dry_run: bool = False,
+    ) -> VerifyMacResponse:
+        result: VerifyMacResponse = self._op("VerifyMac", VerifyMacResponse, locals_but_self(locals()))
+        return result
+
+    # ----------------------------------------------------------- regions
+
+    def replicate_key(
+        self,
+        *,
+        key_id: str,
+        replica: "Kms",
+        description: Optional[str] = None,
+        policy: Optional[str] = None,
+        bypass_policy_lockout_safety_check: bool = False,
+        tags: Optional[Sequence[Tag]] = None,
+    ) -> Dict[str, Any]:
+        """Replicate a multi-Region key into ``replica`` (another region's
+        KMS, open in this process); returns the AWS-shaped answer."""
+        params = locals_but_self(locals())
+        del params["replica"]
+        req: Dict[str, Any] = {aws_name(k): to_aws(v) for k, v in params.items() if v is not None}
+        req["ReplicaRegion"] = replica.region
+        out: Dict[str, Any] = json.loads(self._wrap(self._native.replicate_key, json.dumps(req), replica._native))
+        return out
+
+    def update_primary_region(self, *, key_id: str, new_primary: "Kms") -> None:
+        self._wrap(self._native.update_primary_region, key_id, new_primary._native)
+
+    def audit_log(self) -> List[Dict[str, Any]]:
+        """Every audited call, oldest first."""
+        out: List[Dict[str, Any]] = json.loads(self._wrap(self._native.audit_log_json))
+        return out
+
+
+def locals_but_self(params: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: v for k, v in params.items() if k not in ("self", "result")}

@@ -1,0 +1,25 @@
+"""Helpers for tests: a deterministic KMS that replays Strongroom's
+language-neutral test vectors.
+
+.. warning:: :class:`DeterministicKms` draws every key from a seeded RNG:
+   anyone who knows the seed knows every key. It exists in memory only and
+   can never open a store. Use it to reproduce vectors, never for data.
+"""
+
+from __future__ import annotations
+
+from strongroom import _native
+from strongroom._errors import translate
+from strongroom._kms import DEFAULT_ACCOUNT, DEFAULT_REGION, Kms, ManualClock
+
+__all__ = ["DeterministicKms", "ManualClock"]
+
+
+def DeterministicKms(
+    *, seed: bytes, clock: ManualClock, account: str = DEFAULT_ACCOUNT, region: str = DEFAULT_REGION
+) -> Kms:
+    """An in-memory KMS whose keys all come from ``seed`` (32 bytes)."""
+    try:
+        return Kms(_native.NativeKms.deterministic(account, region, seed, clock._native))
+    except _native.NativeError as e:
+        raise translate(e) from None

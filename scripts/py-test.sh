@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The Python package, as a user gets it: `pip install ./python` into a fresh
+# venv (maturin builds the abi3 wheel; the cargo target dir outside the
+# clone keeps rebuilds fast), then pytest against the installed package,
+# mypy --strict on the package and a typed usage file, and a quick run of
+# the benchmark script. Idempotent; needs only python3 and the Rust
+# toolchain that scripts/rust-env.sh provides.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${STRONGROOM_PYTEST_VENV:-$HOME/.cache/strongroom-pytest}"
+PY=$(command -v python3 || true)
+if [ -z "$PY" ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3 python3-venv
+  PY=$(command -v python3)
+fi
+"$PY" -m venv --clear "$VENV" >/dev/null 2>&1 || {
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3-venv
+  "$PY" -m venv --clear "$VENV"
+}
+PIP=("$VENV/bin/pip" install -q --disable-pip-version-check)
+# Test tools and the official SDK (interop and benchmark peers).
+"${PIP[@]}" "pytest==8.*" "mypy==1.*" "aws-encryption-sdk==4.0.7" "cryptography"
+# The package itself, exactly as a user installs it.
+"${PIP[@]}" ./python
+cd python/tests
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider .
+"$VENV/bin/python" -m mypy --strict --no-incremental typed_usage.py
+"$VENV/bin/python" -m mypy --strict --no-incremental -p strongroom
+"$VENV/bin/python" typed_usage.py >/dev/null
+"$VENV/bin/python" ../bench.py --quick
