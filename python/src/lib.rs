@@ -521,6 +521,17 @@ impl NativeDecryptor {
     }
 }
 
+/// The canonical encryption context encoding (docs/formats/encryption-context.md),
+/// for replaying tests/vectors/core/encryption-context.json.
+#[pyfunction]
+fn canonical_encryption_context<'py>(
+    py: Python<'py>,
+    context: Ctx,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let b = strongroom::context::canonical_encoding(&context).map_err(err)?;
+    Ok(PyBytes::new(py, &b))
+}
+
 /// Every stable error code, as the core defines them.
 #[pyfunction]
 fn error_codes() -> Vec<&'static str> {
@@ -539,6 +550,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeEncryptor>()?;
     m.add_class::<NativeDecryptor>()?;
     m.add_function(wrap_pyfunction!(error_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(canonical_encryption_context, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

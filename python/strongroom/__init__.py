@@ -62,6 +62,13 @@ from strongroom._types import (
     GetKeyPolicyResponse,
     GetKeyRotationStatusResponse,
     GetPublicKeyResponse,
+    DeriveSharedSecretResponse,
+    GenerateDataKeyPairResponse,
+    GetIdentityPolicyResponse,
+    GetParametersForImportResponse,
+    ListKeyPoliciesResponse,
+    ListKeyRotationsResponse,
+    RotationsListEntry,
     GrantConstraints,
     GrantListEntry,
     KeyIdResponse,
@@ -88,6 +95,13 @@ from strongroom._types import (
 __version__: str = _native_version
 
 __all__ = [
+    "RotationsListEntry",
+    "ListKeyRotationsResponse",
+    "ListKeyPoliciesResponse",
+    "GetParametersForImportResponse",
+    "GetIdentityPolicyResponse",
+    "GenerateDataKeyPairResponse",
+    "DeriveSharedSecretResponse",
     "AccessDeniedException",
     "AliasListEntry",
     "AlreadyExistsException",

@@ -23,6 +23,12 @@ from strongroom._types import (
     GetKeyPolicyResponse,
     GetKeyRotationStatusResponse,
     GetPublicKeyResponse,
+    DeriveSharedSecretResponse,
+    GenerateDataKeyPairResponse,
+    GetIdentityPolicyResponse,
+    GetParametersForImportResponse,
+    ListKeyPoliciesResponse,
+    ListKeyRotationsResponse,
     GrantConstraints,
     KeyIdResponse,
     KeySpec,
@@ -395,7 +401,61 @@ class Kms:
         result: KeyIdResponse = self._op("RotateKeyOnDemand", KeyIdResponse, locals_but_self(locals()))
         return result
 
+    def list_key_rotations(
+        self,
+        *,
+        key_id: str,
+        include_key_material: Optional[str] = None,
+        limit: Optional[int] = None,
+        marker: Optional[str] = None,
+    ) -> ListKeyRotationsResponse:
+        result: ListKeyRotationsResponse = self._op("ListKeyRotations", ListKeyRotationsResponse, locals_but_self(locals()))
+        return result
+
+    # ----------------------------------------------------------- imported key material
+
+    def get_parameters_for_import(
+        self, *, key_id: str, wrapping_algorithm: str, wrapping_key_spec: str
+    ) -> GetParametersForImportResponse:
+        result: GetParametersForImportResponse = self._op(
+            "GetParametersForImport", GetParametersForImportResponse, locals_but_self(locals())
+        )
+        return result
+
+    def import_key_material(
+        self,
+        *,
+        key_id: str,
+        import_token: str,
+        encrypted_key_material: bytes,
+        valid_to: Optional[datetime] = None,
+        expiration_model: Optional[str] = None,
+    ) -> None:
+        self._op("ImportKeyMaterial", None, locals_but_self(locals()))
+
+    def delete_imported_key_material(self, *, key_id: str) -> None:
+        self._op("DeleteImportedKeyMaterial", None, locals_but_self(locals()))
+
     # ----------------------------------------------------------- policies and grants
+
+    def list_key_policies(
+        self, *, key_id: str, limit: Optional[int] = None, marker: Optional[str] = None
+    ) -> ListKeyPoliciesResponse:
+        result: ListKeyPoliciesResponse = self._op("ListKeyPolicies", ListKeyPoliciesResponse, locals_but_self(locals()))
+        return result
+
+    def get_identity_policy(self, *, principal_arn: str, policy_name: str) -> GetIdentityPolicyResponse:
+        result: GetIdentityPolicyResponse = self._op("GetIdentityPolicy", GetIdentityPolicyResponse, locals_but_self(locals()))
+        return result
+
+    def delete_identity_policy(self, *, principal_arn: str, policy_name: str) -> None:
+        self._op("DeleteIdentityPolicy", None, locals_but_self(locals()))
+
+    def list_retirable_grants(
+        self, *, retiring_principal: str, limit: Optional[int] = None, marker: Optional[str] = None
+    ) -> ListGrantsResponse:
+        result: ListGrantsResponse = self._op("ListRetirableGrants", ListGrantsResponse, locals_but_self(locals()))
+        return result
 
     def put_key_policy(
         self,
@@ -519,6 +579,44 @@ class Kms:
         dry_run: bool = False,
     ) -> VerifyMacResponse:
         result: VerifyMacResponse = self._op("VerifyMac", VerifyMacResponse, locals_but_self(locals()))
+        return result
+
+    def derive_shared_secret(
+        self,
+        *,
+        key_id: str,
+        public_key: bytes,
+        key_agreement_algorithm: str = "ECDH",
+        grant_tokens: Optional[Sequence[str]] = None,
+        dry_run: bool = False,
+    ) -> DeriveSharedSecretResponse:
+        result: DeriveSharedSecretResponse = self._op("DeriveSharedSecret", DeriveSharedSecretResponse, locals_but_self(locals()))
+        return result
+
+    def generate_data_key_pair(
+        self,
+        *,
+        key_id: str,
+        key_pair_spec: Union[KeySpec, str],
+        encryption_context: Optional[EncryptionContext] = None,
+        grant_tokens: Optional[Sequence[str]] = None,
+        dry_run: bool = False,
+    ) -> GenerateDataKeyPairResponse:
+        result: GenerateDataKeyPairResponse = self._op("GenerateDataKeyPair", GenerateDataKeyPairResponse, locals_but_self(locals()))
+        return result
+
+    def generate_data_key_pair_without_plaintext(
+        self,
+        *,
+        key_id: str,
+        key_pair_spec: Union[KeySpec, str],
+        encryption_context: Optional[EncryptionContext] = None,
+        grant_tokens: Optional[Sequence[str]] = None,
+        dry_run: bool = False,
+    ) -> GenerateDataKeyPairResponse:
+        result: GenerateDataKeyPairResponse = self._op(
+            "GenerateDataKeyPairWithoutPlaintext", GenerateDataKeyPairResponse, locals_but_self(locals())
+        )
         return result
 
     # ----------------------------------------------------------- regions

@@ -294,6 +294,68 @@ class ListResourceTagsResponse:
     next_marker: Optional[str] = None
 
 
+@dataclasses.dataclass(frozen=True)
+class RotationsListEntry:
+    key_id: str
+    key_material_id: Optional[str] = None
+    key_material_state: Optional[str] = None
+    rotation_date: Optional[datetime] = None
+    rotation_type: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ListKeyRotationsResponse:
+    rotations: List[RotationsListEntry]
+    truncated: bool
+    next_marker: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ListKeyPoliciesResponse:
+    policy_names: List[str]
+    truncated: bool
+    next_marker: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class GetIdentityPolicyResponse:
+    principal_arn: str
+    policy_name: str
+    policy_document: str
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class DeriveSharedSecretResponse:
+    key_id: str
+    shared_secret: bytes
+    key_agreement_algorithm: str
+    key_origin: str
+
+    def __repr__(self) -> str:
+        return f"DeriveSharedSecretResponse(key_id={self.key_id!r}, shared_secret=<redacted>)"
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class GenerateDataKeyPairResponse:
+    key_id: str
+    key_pair_spec: KeySpec
+    public_key: bytes
+    private_key_ciphertext_blob: bytes
+    key_material_id: str
+    private_key_plaintext: Optional[bytes] = None
+
+    def __repr__(self) -> str:
+        return f"GenerateDataKeyPairResponse(key_id={self.key_id!r}, key_pair_spec={self.key_pair_spec}, private_key_plaintext=<redacted>)"
+
+
+@dataclasses.dataclass(frozen=True)
+class GetParametersForImportResponse:
+    key_id: str
+    import_token: str
+    public_key: bytes
+    parameters_valid_to: datetime
+
+
 # -------------------------------------------------------------- conversion
 
 _SPECIAL_TO_AWS = {"aws_account_id": "AWSAccountId"}

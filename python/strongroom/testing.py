@@ -12,7 +12,7 @@ from strongroom import _native
 from strongroom._errors import translate
 from strongroom._kms import DEFAULT_ACCOUNT, DEFAULT_REGION, Kms, ManualClock
 
-__all__ = ["DeterministicKms", "ManualClock"]
+__all__ = ["DeterministicKms", "ManualClock", "canonical_encryption_context"]
 
 
 def DeterministicKms(
@@ -21,5 +21,14 @@ def DeterministicKms(
     """An in-memory KMS whose keys all come from ``seed`` (32 bytes)."""
     try:
         return Kms(_native.NativeKms.deterministic(account, region, seed, clock._native))
+    except _native.NativeError as e:
+        raise translate(e) from None
+
+
+def canonical_encryption_context(context: "dict[str, str]") -> bytes:
+    """The canonical encoding Strongroom binds as AAD (see
+    docs/formats/encryption-context.md)."""
+    try:
+        return _native.canonical_encryption_context(dict(context))
     except _native.NativeError as e:
         raise translate(e) from None

@@ -242,3 +242,49 @@ def test_audit_log_and_callers(kms) -> None:
     assert last["Operation"] == "DisableKey" and last["Outcome"] == "AccessDeniedException"
     assert last["PrincipalArn"].endswith("user/mallory")
     json.dumps(events)
+
+
+def test_more_operations(kms) -> None:
+    key = kms.create_key().key_metadata.key_id
+    assert kms.list_key_policies(key_id=key).policy_names == ["default"]
+    kms.rotate_key_on_demand(key_id=key)
+    rot = kms.list_key_rotations(key_id=key).rotations
+    assert len(rot) == 1 and isinstance(rot[0].rotation_date, datetime)
+    pair = kms.generate_data_key_pair(key_id=key, key_pair_spec=strongroom.KeySpec.ECC_NIST_P256)
+    assert pair.key_pair_spec is strongroom.KeySpec.ECC_NIST_P256 and pair.private_key_plaintext
+    assert "redacted" in repr(pair)
+    assert kms.decrypt(ciphertext_blob=pair.private_key_ciphertext_blob).plaintext == pair.private_key_plaintext
+    assert kms.generate_data_key_pair_without_plaintext(key_id=key, key_pair_spec="RSA_2048").private_key_plaintext is None
+    a = kms.create_key(key_spec="ECC_NIST_P256", key_usage="KEY_AGREEMENT").key_metadata.key_id
+    b = kms.create_key(key_spec="ECC_NIST_P256", key_usage="KEY_AGREEMENT").key_metadata.key_id
+    ab = kms.derive_shared_secret(key_id=a, public_key=kms.get_public_key(key_id=b).public_key)
+    ba = kms.derive_shared_secret(key_id=b, public_key=kms.get_public_key(key_id=a).public_key)
+    assert ab.shared_secret == ba.shared_secret and "redacted" in repr(ab)
+    role = "arn:aws:iam::111122223333:role/r"
+    kms.put_identity_policy(principal_arn=role, policy_name="p", policy_document={"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*"}]})
+    assert kms.get_identity_policy(principal_arn=role, policy_name="p").policy_name == "p"
+    kms.delete_identity_policy(principal_arn=role, policy_name="p")
+    g = kms.create_grant(key_id=key, grantee_principal=role, retiring_principal=role, operations=["Encrypt"])
+    assert [x.grant_id for x in kms.list_retirable_grants(retiring_principal=role).grants] == [g.grant_id]
+    kms.tag_resource(key_id=key, tags=[strongroom.Tag("team", "infra")])
+    assert kms.list_resource_tags(key_id=key).tags == [strongroom.Tag("team", "infra")]
+    kms.untag_resource(key_id=key, tag_keys=["team"])
+
+
+def test_imported_key_material(kms) -> None:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    key = kms.create_key(origin=strongroom.Origin.EXTERNAL).key_metadata.key_id
+    assert kms.describe_key(key_id=key).key_metadata.key_state is strongroom.KeyState.PENDING_IMPORT
+    p = kms.get_parameters_for_import(key_id=key, wrapping_algorithm="RSAES_OAEP_SHA_256", wrapping_key_spec="RSA_2048")
+    assert isinstance(p.parameters_valid_to, datetime)
+    pub = serialization.load_der_public_key(p.public_key)
+    material = bytes(range(32))
+    wrapped = pub.encrypt(material, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None))
+    kms.import_key_material(key_id=key, import_token=p.import_token, encrypted_key_material=wrapped,
+                            expiration_model="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    blob = kms.encrypt(key_id=key, plaintext=b"byok").ciphertext_blob
+    kms.delete_imported_key_material(key_id=key)
+    with pytest.raises(strongroom.KMSInvalidStateException):
+        kms.decrypt(ciphertext_blob=blob)

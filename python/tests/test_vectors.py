@@ -8,7 +8,7 @@ from typing import Any, Dict
 import pytest
 
 import strongroom
-from strongroom.testing import DeterministicKms, ManualClock
+from strongroom.testing import DeterministicKms, ManualClock, canonical_encryption_context
 from conftest import FIXTURES, VECTORS
 
 ACCOUNT = "111122223333"
@@ -167,3 +167,17 @@ def test_fixture_store_v1_opens(tmp_path) -> None:
             out = kms.decrypt(ciphertext_blob=bytes.fromhex(b["blob"]), encryption_context=b["context"])
             assert out.plaintext == bytes.fromhex(b["plaintext"])
             assert out.key_id == b["key_arn"]
+
+
+def test_encryption_context_encoding() -> None:
+    doc = load("core/encryption-context.json")
+    n = 0
+    for case in doc["cases"]:
+        if "error" in case:
+            with pytest.raises(strongroom.KmsError) as e:
+                canonical_encryption_context(case["context"])
+            assert e.value.code == case["error"], case["name"]
+        else:
+            assert canonical_encryption_context(case["context"]).hex() == case["canonical"], case["name"]
+        n += 1
+    assert n >= 5
