@@ -11,12 +11,12 @@ export CARGO_TARGET_DIR
 
 RUST_ENV = eval "$$(scripts/rust-env.sh)"
 
-.PHONY: demo test test-rust test-python lint bench bench-python fuzz vectors-regenerate
+.PHONY: demo test test-rust test-python test-kotlin lint bench bench-python fuzz vectors-regenerate
 
 demo:
 	@$(RUST_ENV) && cargo run -q -p strongroom --example demo
 
-test: lint test-rust test-python
+test: lint test-rust test-python test-kotlin
 
 lint:
 	@$(RUST_ENV) && cargo fmt --all --check && cargo clippy --all-targets -- -D warnings
@@ -32,6 +32,11 @@ test-rust:
 # The Python package: pip install ./python into a fresh venv, pytest, mypy.
 test-python:
 	@$(RUST_ENV) && scripts/py-test.sh
+
+# Kotlin tests on the JVM (Maven, JNA) and a check that the checked-in Swift
+# bindings match what the current library generates.
+test-kotlin:
+	@$(RUST_ENV) && scripts/uniffi.sh check
 
 bench-python:
 	@$(RUST_ENV) && scripts/py-test.sh >/dev/null && $(HOME)/.cache/strongroom-pytest/bin/python python/bench.py

@@ -56,6 +56,7 @@ fn internal(what: &str) -> Error {
 
 /// Signing algorithms (AWS names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum SigningAlgorithm {
     #[serde(rename = "ECDSA_SHA_256")]
     EcdsaSha256,
@@ -125,6 +126,7 @@ pub enum MessageType {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum MacAlgorithm {
     #[serde(rename = "HMAC_SHA_224")]
     HmacSha224,

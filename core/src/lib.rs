@@ -23,7 +23,14 @@
 //! }).unwrap();
 //! assert_eq!(pt.plaintext.as_bytes(), b"hello");
 //! ```
-#![forbid(unsafe_code)]
+#![cfg_attr(not(feature = "uniffi"), forbid(unsafe_code))]
+// uniffi's derive macros expand to FFI glue with `unsafe` blocks; with the
+// feature off (every build but the mobile bindings) the crate forbids
+// unsafe code, and no hand-written unsafe code exists either way.
+
+// Records and enums shared with the Kotlin/Swift bindings (feature `uniffi`).
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!("strongroom");
 
 /// The README's examples are compiled and run as doctests.
 #[cfg(doctest)]

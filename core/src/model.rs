@@ -11,6 +11,7 @@ macro_rules! aws_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
         pub enum $name {
             $(#[serde(rename = $s)] $variant),+
         }
@@ -291,6 +292,7 @@ impl KeyRecord {
 /// DescribeKey's `KeyMetadata`. Dates are Unix milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct KeyMetadata {
     #[serde(rename = "AWSAccountId")]
     pub aws_account_id: String,
@@ -327,6 +329,7 @@ pub struct KeyMetadata {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct MultiRegionConfiguration {
     /// PRIMARY or REPLICA.
     pub multi_region_key_type: String,
@@ -336,6 +339,7 @@ pub struct MultiRegionConfiguration {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct MultiRegionKey {
     pub arn: String,
     pub region: String,

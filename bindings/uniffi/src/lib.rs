@@ -1,0 +1,745 @@
+//! Kotlin (package `dev.strongroom`) and Swift (module `Strongroom`)
+//! bindings via uniffi. Thin: each exported method forwards to the core in
+//! a line or two. Records and enums the core already has (`KeyMetadata`,
+//! `KeyState`, `KeySpec`, …) derive the uniffi traits in the core behind
+//! its `uniffi` feature; errors cross as one enum whose variants are the
+//! core's stable error codes, converted in one place (`From<Error>`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use strongroom::api::*;
+use strongroom::asym::{MacAlgorithm, SigningAlgorithm};
+use strongroom::esdk::{
+    self, CachingCmm, CachingConfig, CommitmentPolicy, DecryptOptions, Decryptor, EncryptOptions,
+    Encryptor, KmsKeyring, MaterialsCache, MaterialsManager, MessageInfo, RawAesKeyring,
+};
+use strongroom::model::{GrantOperation, KeyMetadata, KeySpec, KeyUsage};
+use strongroom::{ErrorCode, OsRng, RootKey, SystemClock};
+
+uniffi::setup_scaffolding!();
+
+/// Every failure, by its stable code (the AWS exception name where AWS has
+/// one). `message` never contains key bytes or plaintext.
+#[derive(Debug, uniffi::Error)]
+#[uniffi(flat_error)]
+#[allow(clippy::upper_case_acronyms, clippy::enum_variant_names)]
+pub enum KmsException {
+    NotFoundException { message: String },
+    DisabledException { message: String },
+    KMSInvalidStateException { message: String },
+    InvalidCiphertextException { message: String },
+    IncorrectKeyException { message: String },
+    InvalidKeyUsageException { message: String },
+    ValidationException { message: String },
+    LimitExceededException { message: String },
+    AlreadyExistsException { message: String },
+    InvalidAliasNameException { message: String },
+    InvalidArnException { message: String },
+    InvalidMarkerException { message: String },
+    UnsupportedOperationException { message: String },
+    DryRunOperationException { message: String },
+    ConflictException { message: String },
+    TagException { message: String },
+    AccessDeniedException { message: String },
+    MalformedPolicyDocumentException { message: String },
+    InvalidGrantTokenException { message: String },
+    InvalidGrantIdException { message: String },
+    KMSInvalidSignatureException { message: String },
+    KMSInvalidMacException { message: String },
+    ExpiredImportTokenException { message: String },
+    InvalidImportTokenException { message: String },
+    IncorrectKeyMaterialException { message: String },
+    KMSInternalException { message: String },
+    InvalidRootKeyException { message: String },
+    StoreCorruptedException { message: String },
+    UnsupportedStoreVersionException { message: String },
+    StoreIOException { message: String },
+}
+
+impl std::fmt::Display for KmsException {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code(), self.message())
+    }
+}
+
+impl std::error::Error for KmsException {}
+
+macro_rules! codes {
+    ($($v:ident => $c:ident),+ $(,)?) => {
+        impl From<strongroom::Error> for KmsException {
+            fn from(e: strongroom::Error) -> Self {
+                let message = e.message().to_string();
+                match e.code() {
+                    $(ErrorCode::$c => KmsException::$v { message },)+
+                    other => KmsException::KMSInternalException {
+                        message: format!("{}: {message}", other.as_str()),
+                    },
+                }
+            }
+        }
+        impl KmsException {
+            /// The stable code string, the same in every language.
+            pub fn code(&self) -> &'static str {
+                match self { $(KmsException::$v { .. } => ErrorCode::$c.as_str(),)+ }
+            }
+            pub fn message(&self) -> &str {
+                match self { $(KmsException::$v { message } => message,)+ }
+            }
+        }
+    };
+}
+
+codes! {
+    NotFoundException => NotFound,
+    DisabledException => Disabled,
+    KMSInvalidStateException => KmsInvalidState,
+    InvalidCiphertextException => InvalidCiphertext,
+    IncorrectKeyException => IncorrectKey,
+    InvalidKeyUsageException => InvalidKeyUsage,
+    ValidationException => Validation,
+    LimitExceededException => LimitExceeded,
+    AlreadyExistsException => AlreadyExists,
+    InvalidAliasNameException => InvalidAliasName,
+    InvalidArnException => InvalidArn,
+    InvalidMarkerException => InvalidMarker,
+    UnsupportedOperationException => UnsupportedOperation,
+    DryRunOperationException => DryRunOperation,
+    ConflictException => Conflict,
+    TagException => Tag,
+    AccessDeniedException => AccessDenied,
+    MalformedPolicyDocumentException => MalformedPolicyDocument,
+    InvalidGrantTokenException => InvalidGrantToken,
+    InvalidGrantIdException => InvalidGrantId,
+    KMSInvalidSignatureException => KmsInvalidSignature,
+    KMSInvalidMacException => KmsInvalidMac,
+    ExpiredImportTokenException => ExpiredImportToken,
+    InvalidImportTokenException => InvalidImportToken,
+    IncorrectKeyMaterialException => IncorrectKeyMaterial,
+    KMSInternalException => KmsInternal,
+    InvalidRootKeyException => InvalidRootKey,
+    StoreCorruptedException => StoreCorrupted,
+    UnsupportedStoreVersionException => UnsupportedStoreVersion,
+    StoreIOException => StoreIo,
+}
+
+type R<T> = Result<T, KmsException>;
+
+fn invalid(message: &str) -> KmsException {
+    KmsException::ValidationException {
+        message: message.to_string(),
+    }
+}
+
+fn ctx(m: HashMap<String, String>) -> BTreeMap<String, String> {
+    m.into_iter().collect()
+}
+
+fn json<T: serde::de::DeserializeOwned>(s: &str) -> R<T> {
+    serde_json::from_str(s).map_err(|e| invalid(&format!("malformed JSON: {e}")))
+}
+
+/// The stable error codes, in the core's order.
+#[uniffi::export]
+pub fn error_codes() -> Vec<String> {
+    ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect()
+}
+
+/// A clock that moves only when told to (ms since the Unix epoch).
+#[derive(uniffi::Object)]
+pub struct ManualClock(strongroom::ManualClock);
+
+#[uniffi::export]
+impl ManualClock {
+    #[uniffi::constructor]
+    pub fn new(start_ms: u64) -> Arc<Self> {
+        Arc::new(ManualClock(strongroom::ManualClock::new(start_ms)))
+    }
+    pub fn advance_ms(&self, ms: u64) {
+        self.0.advance_ms(ms)
+    }
+    pub fn set_ms(&self, ms: u64) {
+        self.0.set(ms)
+    }
+}
+
+#[derive(uniffi::Record)]
+pub struct DecryptResult {
+    pub key_id: String,
+    pub plaintext: Vec<u8>,
+}
+
+#[derive(uniffi::Record)]
+pub struct DataKey {
+    pub key_id: String,
+    pub plaintext: Vec<u8>,
+    pub ciphertext_blob: Vec<u8>,
+}
+
+#[derive(uniffi::Record)]
+pub struct Grant {
+    pub grant_id: String,
+    pub grant_token: String,
+}
+
+/// A key management service: a sealed file store or in memory.
+#[derive(uniffi::Object)]
+pub struct Kms(strongroom::Kms);
+
+fn root(root_key: Option<Vec<u8>>, passphrase: Option<String>) -> R<RootKey> {
+    match (root_key, passphrase) {
+        (Some(k), None) => Ok(RootKey::raw(
+            k.try_into()
+                .map_err(|_| invalid("rootKey must be 32 bytes"))?,
+        )),
+        (None, Some(p)) => Ok(RootKey::passphrase(p)),
+        _ => Err(invalid("give exactly one of rootKey and passphrase")),
+    }
+}
+
+#[uniffi::export]
+impl Kms {
+    /// Open (or create) the sealed store in directory `path`.
+    #[uniffi::constructor(default(root_key = None, passphrase = None))]
+    pub fn open(
+        path: String,
+        account: String,
+        region: String,
+        root_key: Option<Vec<u8>>,
+        passphrase: Option<String>,
+    ) -> R<Arc<Self>> {
+        let r = root(root_key, passphrase)?;
+        Ok(Arc::new(Kms(
+            strongroom::Kms::builder(account, region).open_file(path, r)?
+        )))
+    }
+
+    #[uniffi::constructor]
+    pub fn in_memory(account: String, region: String) -> R<Arc<Self>> {
+        Ok(Arc::new(Kms(strongroom::Kms::in_memory(
+            &account, &region,
+        )?)))
+    }
+
+    /// In memory with the deterministic test RNG: every key follows from
+    /// `seed`. For replaying the language-neutral test vectors only.
+    #[uniffi::constructor]
+    pub fn deterministic(
+        account: String,
+        region: String,
+        seed: Vec<u8>,
+        clock: Arc<ManualClock>,
+    ) -> R<Arc<Self>> {
+        let seed: [u8; 32] = seed
+            .try_into()
+            .map_err(|_| invalid("seed must be 32 bytes"))?;
+        Ok(Arc::new(Kms(strongroom::Kms::builder(account, region)
+            .clock(clock.0.clone())
+            .rng(strongroom::DangerousSeededRng::new(seed))
+            .in_memory()?)))
+    }
+
+    /// Any operation by its AWS name with an AWS-shaped JSON request
+    /// (PascalCase, bytes as hex); returns the JSON response.
+    pub fn call(&self, operation: String, request_json: String) -> R<String> {
+        Ok(strongroom::json::call(&self.0, &operation, json(&request_json)?)?.to_string())
+    }
+
+    /// The same KMS acting as another caller (JSON: PrincipalArn, Account,
+    /// optional ViaService, SourceAccount).
+    pub fn as_caller(&self, caller_json: String) -> R<Arc<Kms>> {
+        Ok(Arc::new(Kms(self.0.as_caller(json(&caller_json)?))))
+    }
+
+    pub fn replicate_key(&self, request_json: String, replica: Arc<Kms>) -> R<String> {
+        let r = self.0.replicate_key(json(&request_json)?, &replica.0)?;
+        serde_json::to_string(&r).map_err(|e| invalid(&e.to_string()))
+    }
+
+    pub fn update_primary_region(&self, key_id: String, new_primary: Arc<Kms>) -> R<()> {
+        Ok(self.0.update_primary_region(&key_id, &new_primary.0)?)
+    }
+
+    pub fn account(&self) -> String {
+        self.0.account().to_string()
+    }
+
+    pub fn region(&self) -> String {
+        self.0.region().to_string()
+    }
+
+    #[uniffi::method(default(description = None, key_spec = None, key_usage = None))]
+    pub fn create_key(
+        &self,
+        description: Option<String>,
+        key_spec: Option<KeySpec>,
+        key_usage: Option<KeyUsage>,
+    ) -> R<KeyMetadata> {
+        Ok(self
+            .0
+            .create_key(CreateKeyRequest {
+                description,
+                key_spec,
+                key_usage,
+                ..Default::default()
+            })?
+            .key_metadata)
+    }
+
+    pub fn describe_key(&self, key_id: String) -> R<KeyMetadata> {
+        Ok(self
+            .0
+            .describe_key(DescribeKeyRequest {
+                key_id,
+                ..Default::default()
+            })?
+            .key_metadata)
+    }
+
+    /// Every key id (all pages).
+    pub fn list_keys(&self) -> R<Vec<String>> {
+        let mut out = Vec::new();
+        let mut marker = None;
+        loop {
+            let r = self.0.list_keys(ListKeysRequest {
+                limit: Some(1000),
+                marker,
+            })?;
+            out.extend(r.keys.into_iter().map(|k| k.key_id));
+            match r.next_marker {
+                Some(m) if r.truncated => marker = Some(m),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    pub fn create_alias(&self, alias_name: String, target_key_id: String) -> R<()> {
+        Ok(self.0.create_alias(CreateAliasRequest {
+            alias_name,
+            target_key_id,
+        })?)
+    }
+
+    pub fn enable_key(&self, key_id: String) -> R<()> {
+        Ok(self.0.enable_key(KeyIdRequest { key_id })?)
+    }
+
+    pub fn disable_key(&self, key_id: String) -> R<()> {
+        Ok(self.0.disable_key(KeyIdRequest { key_id })?)
+    }
+
+    /// Returns the deletion date (ms since the epoch).
+    pub fn schedule_key_deletion(
+        &self,
+        key_id: String,
+        pending_window_in_days: Option<u32>,
+    ) -> R<Option<u64>> {
+        Ok(self
+            .0
+            .schedule_key_deletion(ScheduleKeyDeletionRequest {
+                key_id,
+                pending_window_in_days,
+            })?
+            .deletion_date_ms)
+    }
+
+    pub fn cancel_key_deletion(&self, key_id: String) -> R<()> {
+        self.0.cancel_key_deletion(KeyIdRequest { key_id })?;
+        Ok(())
+    }
+
+    pub fn encrypt(
+        &self,
+        key_id: String,
+        plaintext: Vec<u8>,
+        encryption_context: HashMap<String, String>,
+    ) -> R<Vec<u8>> {
+        Ok(self
+            .0
+            .encrypt(EncryptRequest {
+                key_id,
+                plaintext: plaintext.into(),
+                encryption_context: ctx(encryption_context),
+                ..Default::default()
+            })?
+            .ciphertext_blob)
+    }
+
+    #[uniffi::method(default(key_id = None))]
+    pub fn decrypt(
+        &self,
+        ciphertext_blob: Vec<u8>,
+        encryption_context: HashMap<String, String>,
+        key_id: Option<String>,
+    ) -> R<DecryptResult> {
+        let r = self.0.decrypt(DecryptRequest {
+            ciphertext_blob,
+            encryption_context: ctx(encryption_context),
+            key_id,
+            ..Default::default()
+        })?;
+        Ok(DecryptResult {
+            key_id: r.key_id,
+            plaintext: r.plaintext.as_bytes().to_vec(),
+        })
+    }
+
+    pub fn generate_data_key(
+        &self,
+        key_id: String,
+        encryption_context: HashMap<String, String>,
+    ) -> R<DataKey> {
+        let r = self.0.generate_data_key(GenerateDataKeyRequest {
+            key_id,
+            encryption_context: ctx(encryption_context),
+            key_spec: Some(strongroom::model::DataKeySpec::Aes256),
+            ..Default::default()
+        })?;
+        Ok(DataKey {
+            key_id: r.key_id,
+            plaintext: r.plaintext.as_bytes().to_vec(),
+            ciphertext_blob: r.ciphertext_blob,
+        })
+    }
+
+    pub fn sign(
+        &self,
+        key_id: String,
+        message: Vec<u8>,
+        signing_algorithm: SigningAlgorithm,
+    ) -> R<Vec<u8>> {
+        Ok(self
+            .0
+            .sign(SignRequest {
+                key_id,
+                message,
+                signing_algorithm: Some(signing_algorithm),
+                ..Default::default()
+            })?
+            .signature)
+    }
+
+    pub fn verify(
+        &self,
+        key_id: String,
+        message: Vec<u8>,
+        signature: Vec<u8>,
+        signing_algorithm: SigningAlgorithm,
+    ) -> R<bool> {
+        Ok(self
+            .0
+            .verify(VerifyRequest {
+                key_id,
+                message,
+                signature,
+                signing_algorithm: Some(signing_algorithm),
+                ..Default::default()
+            })?
+            .signature_valid)
+    }
+
+    /// DER SubjectPublicKeyInfo.
+    pub fn get_public_key(&self, key_id: String) -> R<Vec<u8>> {
+        Ok(self
+            .0
+            .get_public_key(GetPublicKeyRequest {
+                key_id,
+                ..Default::default()
+            })?
+            .public_key)
+    }
+
+    pub fn generate_mac(
+        &self,
+        key_id: String,
+        message: Vec<u8>,
+        mac_algorithm: MacAlgorithm,
+    ) -> R<Vec<u8>> {
+        Ok(self
+            .0
+            .generate_mac(GenerateMacRequest {
+                key_id,
+                message,
+                mac_algorithm: Some(mac_algorithm),
+                ..Default::default()
+            })?
+            .mac)
+    }
+
+    pub fn put_key_policy(
+        &self,
+        key_id: String,
+        policy: String,
+        bypass_policy_lockout_safety_check: bool,
+    ) -> R<()> {
+        Ok(self.0.put_key_policy(PutKeyPolicyRequest {
+            key_id,
+            policy,
+            bypass_policy_lockout_safety_check,
+            ..Default::default()
+        })?)
+    }
+
+    pub fn create_grant(
+        &self,
+        key_id: String,
+        grantee_principal: String,
+        operations: Vec<GrantOperation>,
+    ) -> R<Grant> {
+        let r = self.0.create_grant(CreateGrantRequest {
+            key_id,
+            grantee_principal,
+            operations,
+            ..Default::default()
+        })?;
+        Ok(Grant {
+            grant_id: r.grant_id,
+            grant_token: r.grant_token,
+        })
+    }
+
+    /// Make buffered audit events durable.
+    pub fn flush(&self) -> R<()> {
+        Ok(self.0.flush()?)
+    }
+}
+
+// ------------------------------------------------------------ envelope
+
+/// A data key cache in front of the KMS (see docs/formats/message.md).
+#[derive(uniffi::Record)]
+pub struct CacheConfig {
+    pub capacity: u64,
+    pub max_age_ms: u64,
+    pub max_messages_encrypted: u64,
+    pub max_bytes_encrypted: u64,
+    pub partition: Option<String>,
+}
+
+#[derive(uniffi::Record)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+    pub invalidations: u64,
+    pub bypasses: u64,
+    pub entries: u64,
+}
+
+/// A decrypted message (or, from a stream's `finish`, its last bytes) and
+/// which key opened it.
+#[derive(uniffi::Record)]
+pub struct DecryptedMessage {
+    pub plaintext: Vec<u8>,
+    pub encryption_context: HashMap<String, String>,
+    pub suite: u16,
+    pub frame_length: u32,
+    pub provider_id: String,
+    pub key_name: String,
+}
+
+fn message(plaintext: Vec<u8>, i: MessageInfo) -> DecryptedMessage {
+    DecryptedMessage {
+        plaintext,
+        encryption_context: i.encryption_context.into_iter().collect(),
+        suite: i.suite,
+        frame_length: i.frame_length,
+        provider_id: i.opened_by.provider_id,
+        key_name: i.opened_by.key_name,
+    }
+}
+
+fn dopts(allow_legacy: bool) -> DecryptOptions {
+    DecryptOptions::with_policy(if allow_legacy {
+        CommitmentPolicy::RequireEncryptAllowDecrypt
+    } else {
+        CommitmentPolicy::RequireEncryptRequireDecrypt
+    })
+}
+
+/// Envelope encryption (AWS Encryption SDK message format) with one keyring.
+#[derive(uniffi::Object)]
+pub struct Envelope {
+    cmm: Arc<dyn MaterialsManager>,
+    cache: Option<Arc<MaterialsCache>>,
+}
+
+#[uniffi::export]
+impl Envelope {
+    /// KMS keys: the first generates each data key, every one can decrypt;
+    /// none = decrypt with any key the caller may use.
+    #[uniffi::constructor]
+    pub fn kms(
+        kms: Arc<Kms>,
+        key_ids: Vec<String>,
+        grant_tokens: Vec<String>,
+        cache: Option<CacheConfig>,
+    ) -> R<Arc<Self>> {
+        let ring = match key_ids.split_first() {
+            None => KmsKeyring::discovery(&kms.0),
+            Some((g, rest)) => KmsKeyring::with_keys(&kms.0, Some(g.clone()), rest.to_vec()),
+        }
+        .with_grant_tokens(grant_tokens);
+        Ok(Arc::new(match cache {
+            None => Envelope {
+                cmm: Arc::new(ring),
+                cache: None,
+            },
+            Some(c) => {
+                let store = MaterialsCache::new(c.capacity as usize, SystemClock)?;
+                let cfg = CachingConfig {
+                    max_age_ms: c.max_age_ms,
+                    max_messages_encrypted: c.max_messages_encrypted,
+                    max_bytes_encrypted: c.max_bytes_encrypted,
+                    partition: c.partition,
+                };
+                Envelope {
+                    cmm: Arc::new(CachingCmm::new(ring, store.clone(), cfg)?),
+                    cache: Some(store),
+                }
+            }
+        }))
+    }
+
+    /// A raw AES-256 wrapping key, wire-identical to the official SDKs'.
+    #[uniffi::constructor]
+    pub fn raw_aes(key_namespace: String, key_name: String, wrapping_key: Vec<u8>) -> R<Arc<Self>> {
+        let k: [u8; 32] = wrapping_key
+            .try_into()
+            .map_err(|_| invalid("the wrapping key must be 32 bytes"))?;
+        Ok(Arc::new(Envelope {
+            cmm: Arc::new(RawAesKeyring::new(key_namespace, key_name, k)?),
+            cache: None,
+        }))
+    }
+
+    /// `suite`: 0x0578 (signed, the official default) or 0x0478.
+    pub fn encrypt(
+        &self,
+        plaintext: Vec<u8>,
+        encryption_context: HashMap<String, String>,
+        suite: u16,
+        frame_length: u32,
+    ) -> R<Vec<u8>> {
+        let o = EncryptOptions {
+            suite,
+            frame_length,
+            plaintext_length: Some(plaintext.len() as u64),
+        };
+        Ok(esdk::encrypt_with(
+            &*self.cmm,
+            &plaintext,
+            &ctx(encryption_context),
+            &o,
+            &OsRng,
+        )?)
+    }
+
+    pub fn decrypt(&self, message_bytes: Vec<u8>, allow_legacy: bool) -> R<DecryptedMessage> {
+        let d = esdk::decrypt_with(&*self.cmm, &message_bytes, &dopts(allow_legacy))?;
+        Ok(message(d.plaintext.as_bytes().to_vec(), d.info))
+    }
+
+    pub fn encryptor(
+        &self,
+        encryption_context: HashMap<String, String>,
+        suite: u16,
+        frame_length: u32,
+    ) -> R<Arc<EncryptStream>> {
+        let o = EncryptOptions {
+            suite,
+            frame_length,
+            plaintext_length: None,
+        };
+        let e = Encryptor::new(&*self.cmm, &ctx(encryption_context), &o, &OsRng)?;
+        Ok(Arc::new(EncryptStream(Mutex::new(Some(e)))))
+    }
+
+    pub fn decryptor(&self, allow_legacy: bool) -> Arc<DecryptStream> {
+        Arc::new(DecryptStream(Mutex::new(Some(Decryptor::shared(
+            self.cmm.clone(),
+            dopts(allow_legacy),
+        )))))
+    }
+
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.cache.as_ref().map(|c| {
+            let s = c.stats();
+            CacheStats {
+                hits: s.hits,
+                misses: s.misses,
+                evictions: s.evictions,
+                invalidations: s.invalidations,
+                bypasses: s.bypasses,
+                entries: s.entries,
+            }
+        })
+    }
+}
+
+fn closed() -> KmsException {
+    invalid("this stream is finished (or failed)")
+}
+
+/// Push-style envelope encryption of data of any size.
+#[derive(uniffi::Object)]
+pub struct EncryptStream(Mutex<Option<Encryptor>>);
+
+#[uniffi::export]
+impl EncryptStream {
+    pub fn update(&self, data: Vec<u8>) -> R<Vec<u8>> {
+        let mut g = self.0.lock().map_err(|_| closed())?;
+        let e = g.as_mut().ok_or_else(closed)?;
+        let mut out = Vec::new();
+        if let Err(x) = e.update(&data, &mut out) {
+            *g = None;
+            return Err(x.into());
+        }
+        Ok(out)
+    }
+    pub fn finish(&self) -> R<Vec<u8>> {
+        let e = self
+            .0
+            .lock()
+            .map_err(|_| closed())?
+            .take()
+            .ok_or_else(closed)?;
+        let mut out = Vec::new();
+        e.finish(&mut out)?;
+        Ok(out)
+    }
+}
+
+/// Push-style decryption: `update` returns plaintext as frames verify;
+/// only `finish` returning normally means the message was complete and
+/// (for signed suites) its signature verified.
+#[derive(uniffi::Object)]
+pub struct DecryptStream(Mutex<Option<Decryptor<'static>>>);
+
+#[uniffi::export]
+impl DecryptStream {
+    pub fn update(&self, data: Vec<u8>) -> R<Vec<u8>> {
+        let mut g = self.0.lock().map_err(|_| closed())?;
+        let d = g.as_mut().ok_or_else(closed)?;
+        let mut out = Vec::new();
+        if let Err(e) = d.update(&data, &mut out) {
+            *g = None;
+            return Err(e.into());
+        }
+        Ok(out)
+    }
+    pub fn finish(&self) -> R<DecryptedMessage> {
+        let d = self
+            .0
+            .lock()
+            .map_err(|_| closed())?
+            .take()
+            .ok_or_else(closed)?;
+        let mut out = Vec::new();
+        let info = d.finish(&mut out)?;
+        Ok(message(out, info))
+    }
+}

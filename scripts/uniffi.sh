@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Kotlin and Swift bindings (bindings/uniffi): build the cdylib and the
+# uniffi-bindgen binary, generate both languages from the built library.
+#   scripts/uniffi.sh generate   write Kotlin to bindings/uniffi/kotlin/generated
+#                                (build output) and Swift to bindings/uniffi/swift
+#                                (checked in)
+#   scripts/uniffi.sh check      the same, but fail if the checked-in Swift
+#                                differs from what the current library generates
+#   scripts/uniffi.sh kotlin     generate, then run the Kotlin tests (Maven)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODE="${1:-generate}"
+T="${CARGO_TARGET_DIR:-target}"
+cargo build -q -p strongroom-ffi --lib
+cargo build -q -p strongroom-ffi --features cli --bin uniffi-bindgen
+LIB="$T/debug/libstrongroom_ffi.so"
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+"$T/debug/uniffi-bindgen" generate --no-format --library "$LIB" --language kotlin --language swift --out-dir "$OUT" >/dev/null
+rm -rf bindings/uniffi/kotlin/generated
+mkdir -p bindings/uniffi/kotlin/generated
+cp -r "$OUT/dev" bindings/uniffi/kotlin/generated/
+SW="$OUT/swift"
+mkdir -p "$SW/Sources/Strongroom" "$SW/Sources/StrongroomFFI/include"
+cp "$OUT"/*.swift "$SW/Sources/Strongroom/"
+cp "$OUT"/*.h "$OUT"/*.modulemap "$SW/Sources/StrongroomFFI/include/"
+case "$MODE" in
+  check)
+    if ! diff -r "$SW/Sources" bindings/uniffi/swift/Sources >/dev/null; then
+      diff -r "$SW/Sources" bindings/uniffi/swift/Sources | head -20 >&2 || true
+      echo "strongroom: the checked-in Swift bindings are stale; run scripts/uniffi.sh generate and commit them" >&2
+      exit 1
+    fi
+    echo "Swift bindings are current."
+    ;;
+  generate | kotlin)
+    rm -rf bindings/uniffi/swift/Sources
+    cp -r "$SW/Sources" bindings/uniffi/swift/Sources
+    ;;
+esac
+if [ "$MODE" = kotlin ] || [ "$MODE" = check ]; then
+  if ! command -v mvn >/dev/null || ! command -v java >/dev/null; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq maven openjdk-17-jdk-headless
+  fi
+  LIBDIR="$(cd "$(dirname "$LIB")" && pwd)"
+  REPO="$(pwd)"
+  (cd bindings/uniffi/kotlin && mvn -q -B -Dstrongroom.lib.dir="$LIBDIR" -Dstrongroom.repo="$REPO" test)
+fi
