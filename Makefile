@@ -11,12 +11,12 @@ export CARGO_TARGET_DIR
 
 RUST_ENV = eval "$$(scripts/rust-env.sh)"
 
-.PHONY: demo test test-rust test-python test-kotlin lint bench bench-python fuzz vectors-regenerate
+.PHONY: demo test test-rust test-python test-kotlin test-wasm lint bench bench-python fuzz vectors-regenerate
 
 demo:
 	@$(RUST_ENV) && cargo run -q -p strongroom --example demo
 
-test: lint test-rust test-python test-kotlin
+test: lint test-rust test-python test-kotlin test-wasm
 
 lint:
 	@$(RUST_ENV) && cargo fmt --all --check && cargo clippy --all-targets -- -D warnings
@@ -37,6 +37,10 @@ test-python:
 # bindings match what the current library generates.
 test-kotlin:
 	@$(RUST_ENV) && scripts/uniffi.sh check
+
+# The wasm module (wasm-bindgen, Node target) and its node:test suite.
+test-wasm:
+	@$(RUST_ENV) && scripts/wasm.sh test
 
 bench-python:
 	@$(RUST_ENV) && scripts/py-test.sh >/dev/null && $(HOME)/.cache/strongroom-pytest/bin/python python/bench.py

@@ -20,6 +20,14 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// In browsers and Node (wasm32-unknown-unknown, where std has no
+    /// clock) the platform's `Date.now()`.
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    fn now_ms(&self) -> Millis {
+        js_sys::Date::now() as Millis
+    }
+
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
     fn now_ms(&self) -> Millis {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -1,0 +1,449 @@
+//! Strongroom for browsers and Node (wasm-bindgen). Thin: every method
+//! forwards to the core's AWS-shaped JSON entry point or its envelope API.
+//!
+//! Requests are one options object whose fields are AWS's request
+//! parameters in camelCase (`keyId`, `plaintext`, `encryptionContext`, …),
+//! bytes as `Uint8Array`; responses likewise. Errors are thrown as JS
+//! `Error`s whose `code` property is the core's stable error code.
+
+use std::collections::BTreeMap;
+
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use serde_json::{Map, Value};
+use strongroom::esdk::{
+    self, CommitmentPolicy, DecryptOptions, EncryptOptions, KmsKeyring, MaterialsManager,
+    RawAesKeyring,
+};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// A JS `Error` with the stable `code` property.
+fn js_error(code: &str, message: &str) -> JsValue {
+    let e = js_sys::Error::new(message);
+    let _ = Reflect::set(&e, &"code".into(), &code.into());
+    e.set_name(code);
+    e.into()
+}
+
+fn err(e: strongroom::Error) -> JsValue {
+    js_error(e.code().as_str(), e.message())
+}
+
+fn invalid(message: &str) -> JsValue {
+    js_error("ValidationException", message)
+}
+
+/// Fields whose values are maps of user data: their keys are never renamed.
+const MAP_FIELDS: &[&str] = &[
+    "EncryptionContext",
+    "EncryptionContextSubset",
+    "EncryptionContextEquals",
+    "SourceEncryptionContext",
+    "DestinationEncryptionContext",
+];
+
+/// Response fields that hold bytes (hex in the core's JSON).
+const BYTE_FIELDS: &[&str] = &[
+    "CiphertextBlob",
+    "Plaintext",
+    "PublicKey",
+    "Signature",
+    "Mac",
+    "SharedSecret",
+    "PrivateKeyCiphertextBlob",
+    "PrivateKeyPlaintext",
+];
+
+fn to_aws_name(camel: &str) -> String {
+    if camel == "awsAccountId" {
+        return "AWSAccountId".into();
+    }
+    let mut c = camel.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+fn to_camel(pascal: &str) -> String {
+    if pascal == "AWSAccountId" {
+        return "awsAccountId".into();
+    }
+    let mut c = pascal.chars();
+    c.next()
+        .map(|f| f.to_lowercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// A JS request value → the core's JSON (PascalCase keys, hex bytes).
+fn js_to_json(v: &JsValue, rename: bool) -> Result<Value, JsValue> {
+    if v.is_null() || v.is_undefined() {
+        return Ok(Value::Null);
+    }
+    if let Some(b) = v.as_bool() {
+        return Ok(Value::Bool(b));
+    }
+    if let Some(n) = v.as_f64() {
+        return Ok(if n.fract() == 0.0 && n.abs() < 9.0e15 {
+            Value::from(n as i64)
+        } else {
+            serde_json::Number::from_f64(n)
+                .map(Value::Number)
+                .ok_or_else(|| invalid("numbers must be finite"))?
+        });
+    }
+    if let Some(s) = v.as_string() {
+        return Ok(Value::String(s));
+    }
+    if let Some(b) = v.dyn_ref::<Uint8Array>() {
+        return Ok(Value::String(hex::encode(b.to_vec())));
+    }
+    if Array::is_array(v) {
+        let a: &Array = v.unchecked_ref();
+        return a
+            .iter()
+            .map(|x| js_to_json(&x, true))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array);
+    }
+    if v.is_object() {
+        let mut m = Map::new();
+        for entry in Object::entries(v.unchecked_ref()).iter() {
+            let pair: Array = entry.unchecked_into();
+            let k = pair.get(0).as_string().unwrap_or_default();
+            let key = if rename { to_aws_name(&k) } else { k };
+            let inner_rename = !MAP_FIELDS.contains(&key.as_str());
+            let mut val = js_to_json(&pair.get(1), inner_rename)?;
+            // Policy documents may be given as objects; the API takes text.
+            if rename && (key == "Policy" || key == "PolicyDocument") && val.is_object() {
+                val = Value::String(val.to_string());
+            }
+            m.insert(key, val);
+        }
+        return Ok(Value::Object(m));
+    }
+    Err(invalid("unsupported value in the request"))
+}
+
+/// The core's JSON → a JS response value (camelCase keys, Uint8Array bytes).
+fn json_to_js(v: &Value, rename: bool) -> Result<JsValue, JsValue> {
+    Ok(match v {
+        Value::Null => JsValue::NULL,
+        Value::Bool(b) => JsValue::from_bool(*b),
+        Value::Number(n) => JsValue::from_f64(n.as_f64().unwrap_or(f64::NAN)),
+        Value::String(s) => JsValue::from_str(s),
+        Value::Array(a) => {
+            let out = Array::new();
+            for x in a {
+                out.push(&json_to_js(x, true)?);
+            }
+            out.into()
+        }
+        Value::Object(m) => {
+            let out = Object::new();
+            for (k, x) in m {
+                let val = match (BYTE_FIELDS.contains(&k.as_str()), x) {
+                    (true, Value::String(h)) if rename => {
+                        let bytes = hex::decode(h).map_err(|_| invalid("bad hex from the core"))?;
+                        Uint8Array::from(bytes.as_slice()).into()
+                    }
+                    _ => json_to_js(x, !MAP_FIELDS.contains(&k.as_str()))?,
+                };
+                let name = if rename { to_camel(k) } else { k.clone() };
+                Reflect::set(&out, &name.into(), &val)?;
+            }
+            out.into()
+        }
+    })
+}
+
+fn context_from(v: &JsValue) -> Result<BTreeMap<String, String>, JsValue> {
+    match js_to_json(v, false)? {
+        Value::Null => Ok(BTreeMap::new()),
+        Value::Object(m) => m
+            .into_iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k, s)),
+                _ => Err(invalid("encryption context values must be strings")),
+            })
+            .collect(),
+        _ => Err(invalid(
+            "the encryption context must be an object of strings",
+        )),
+    }
+}
+
+/// A clock that moves only when told to (ms since the Unix epoch).
+#[wasm_bindgen]
+pub struct ManualClock(strongroom::ManualClock);
+
+#[wasm_bindgen]
+impl ManualClock {
+    #[wasm_bindgen(constructor)]
+    pub fn new(start_ms: f64) -> ManualClock {
+        ManualClock(strongroom::ManualClock::new(start_ms as u64))
+    }
+    #[wasm_bindgen(js_name = advanceMs)]
+    pub fn advance_ms(&self, ms: f64) {
+        self.0.advance_ms(ms as u64)
+    }
+}
+
+/// A key management service in this page or process (in memory).
+#[wasm_bindgen]
+pub struct Kms(strongroom::Kms);
+
+macro_rules! operations {
+    ($($js:ident => $op:literal),+ $(,)?) => {
+        #[wasm_bindgen]
+        #[allow(non_snake_case)]
+        impl Kms {
+            $(
+                #[doc = concat!("AWS `", $op, "`: one options object in, one response object out.")]
+                pub fn $js(&self, request: JsValue) -> Result<JsValue, JsValue> {
+                    self.call($op, request)
+                }
+            )+
+        }
+    };
+}
+
+operations! {
+    createKey => "CreateKey",
+    describeKey => "DescribeKey",
+    listKeys => "ListKeys",
+    updateKeyDescription => "UpdateKeyDescription",
+    tagResource => "TagResource",
+    untagResource => "UntagResource",
+    listResourceTags => "ListResourceTags",
+    enableKey => "EnableKey",
+    disableKey => "DisableKey",
+    scheduleKeyDeletion => "ScheduleKeyDeletion",
+    cancelKeyDeletion => "CancelKeyDeletion",
+    createAlias => "CreateAlias",
+    updateAlias => "UpdateAlias",
+    deleteAlias => "DeleteAlias",
+    listAliases => "ListAliases",
+    encrypt => "Encrypt",
+    decrypt => "Decrypt",
+    reEncrypt => "ReEncrypt",
+    generateDataKey => "GenerateDataKey",
+    generateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
+    generateRandom => "GenerateRandom",
+    enableKeyRotation => "EnableKeyRotation",
+    disableKeyRotation => "DisableKeyRotation",
+    getKeyRotationStatus => "GetKeyRotationStatus",
+    rotateKeyOnDemand => "RotateKeyOnDemand",
+    listKeyRotations => "ListKeyRotations",
+    putKeyPolicy => "PutKeyPolicy",
+    getKeyPolicy => "GetKeyPolicy",
+    listKeyPolicies => "ListKeyPolicies",
+    createGrant => "CreateGrant",
+    listGrants => "ListGrants",
+    listRetirableGrants => "ListRetirableGrants",
+    retireGrant => "RetireGrant",
+    revokeGrant => "RevokeGrant",
+    putIdentityPolicy => "PutIdentityPolicy",
+    getIdentityPolicy => "GetIdentityPolicy",
+    deleteIdentityPolicy => "DeleteIdentityPolicy",
+    sign => "Sign",
+    verify => "Verify",
+    getPublicKey => "GetPublicKey",
+    deriveSharedSecret => "DeriveSharedSecret",
+    generateMac => "GenerateMac",
+    verifyMac => "VerifyMac",
+    generateDataKeyPair => "GenerateDataKeyPair",
+    generateDataKeyPairWithoutPlaintext => "GenerateDataKeyPairWithoutPlaintext",
+    getParametersForImport => "GetParametersForImport",
+    importKeyMaterial => "ImportKeyMaterial",
+    deleteImportedKeyMaterial => "DeleteImportedKeyMaterial",
+}
+
+#[wasm_bindgen]
+impl Kms {
+    /// An in-memory KMS (randomness from the platform's crypto).
+    #[wasm_bindgen(js_name = inMemory)]
+    pub fn in_memory(account: Option<String>, region: Option<String>) -> Result<Kms, JsValue> {
+        let account = account.unwrap_or_else(|| "111122223333".into());
+        let region = region.unwrap_or_else(|| "us-east-1".into());
+        strongroom::Kms::in_memory(&account, &region)
+            .map(Kms)
+            .map_err(err)
+    }
+
+    /// In memory with the deterministic test RNG: every key follows from
+    /// `seed` (32 bytes). For replaying the language-neutral vectors only.
+    pub fn deterministic(
+        account: String,
+        region: String,
+        seed: Vec<u8>,
+        clock: &ManualClock,
+    ) -> Result<Kms, JsValue> {
+        let seed: [u8; 32] = seed
+            .try_into()
+            .map_err(|_| invalid("seed must be 32 bytes"))?;
+        strongroom::Kms::builder(account, region)
+            .clock(clock.0.clone())
+            .rng(strongroom::DangerousSeededRng::new(seed))
+            .in_memory()
+            .map(Kms)
+            .map_err(err)
+    }
+
+    /// Any operation by its AWS name, camelCase request object in.
+    pub fn call(&self, operation: &str, request: JsValue) -> Result<JsValue, JsValue> {
+        let req = js_to_json(&request, true)?;
+        let out = strongroom::json::call(&self.0, operation, req).map_err(err)?;
+        json_to_js(&out, true)
+    }
+
+    /// Any operation with the core's own JSON (PascalCase, bytes as hex), as
+    /// the language-neutral vectors are written.
+    #[wasm_bindgen(js_name = callJson)]
+    pub fn call_json(&self, operation: &str, request_json: &str) -> Result<String, JsValue> {
+        let req = serde_json::from_str(request_json)
+            .map_err(|e| invalid(&format!("malformed JSON: {e}")))?;
+        Ok(strongroom::json::call(&self.0, operation, req)
+            .map_err(err)?
+            .to_string())
+    }
+
+    /// The same KMS acting as another caller (`{principalArn, account}`).
+    #[wasm_bindgen(js_name = asCaller)]
+    pub fn as_caller(&self, caller: JsValue) -> Result<Kms, JsValue> {
+        let c = serde_json::from_value(js_to_json(&caller, true)?)
+            .map_err(|e| invalid(&format!("malformed caller: {e}")))?;
+        Ok(Kms(self.0.as_caller(c)))
+    }
+
+    /// `ReplicateKey` into `replica` (another region's KMS in this process).
+    #[wasm_bindgen(js_name = replicateKey)]
+    pub fn replicate_key(&self, request: JsValue, replica: &Kms) -> Result<JsValue, JsValue> {
+        let req = serde_json::from_value(js_to_json(&request, true)?)
+            .map_err(|e| invalid(&format!("malformed request: {e}")))?;
+        let r = self.0.replicate_key(req, &replica.0).map_err(err)?;
+        json_to_js(
+            &serde_json::to_value(r).map_err(|e| invalid(&e.to_string()))?,
+            true,
+        )
+    }
+
+    /// `ReplicateKey` with the core's own JSON (for the vectors).
+    #[wasm_bindgen(js_name = replicateKeyJson)]
+    pub fn replicate_key_json(&self, request_json: &str, replica: &Kms) -> Result<String, JsValue> {
+        let req = serde_json::from_str(request_json)
+            .map_err(|e| invalid(&format!("malformed JSON: {e}")))?;
+        let r = self.0.replicate_key(req, &replica.0).map_err(err)?;
+        serde_json::to_string(&r).map_err(|e| invalid(&e.to_string()))
+    }
+
+    #[wasm_bindgen(js_name = updatePrimaryRegion)]
+    pub fn update_primary_region(&self, key_id: &str, new_primary: &Kms) -> Result<(), JsValue> {
+        self.0
+            .update_primary_region(key_id, &new_primary.0)
+            .map_err(err)
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn region(&self) -> String {
+        self.0.region().to_string()
+    }
+}
+
+/// Envelope encryption (AWS Encryption SDK message format) with one keyring.
+#[wasm_bindgen]
+pub struct Envelope(Box<dyn MaterialsManager>);
+
+#[wasm_bindgen]
+impl Envelope {
+    /// KMS keys (the first generates each data key; any can decrypt); an
+    /// empty list decrypts with any key the caller may use.
+    #[wasm_bindgen(js_name = forKms)]
+    pub fn for_kms(kms: &Kms, key_ids: Vec<String>) -> Envelope {
+        Envelope(Box::new(match key_ids.split_first() {
+            None => KmsKeyring::discovery(&kms.0),
+            Some((g, rest)) => KmsKeyring::with_keys(&kms.0, Some(g.clone()), rest.to_vec()),
+        }))
+    }
+
+    /// A raw AES-256 wrapping key, wire-identical to the official SDKs'.
+    #[wasm_bindgen(js_name = rawAes)]
+    pub fn raw_aes(
+        key_namespace: String,
+        key_name: String,
+        wrapping_key: Vec<u8>,
+    ) -> Result<Envelope, JsValue> {
+        let k: [u8; 32] = wrapping_key
+            .try_into()
+            .map_err(|_| invalid("the wrapping key must be 32 bytes"))?;
+        Ok(Envelope(Box::new(
+            RawAesKeyring::new(key_namespace, key_name, k).map_err(err)?,
+        )))
+    }
+
+    /// `suite`: 0x0578 (signed, default) or 0x0478.
+    pub fn encrypt(
+        &self,
+        plaintext: &[u8],
+        encryption_context: JsValue,
+        suite: Option<u16>,
+        frame_length: Option<u32>,
+    ) -> Result<Vec<u8>, JsValue> {
+        let opts = EncryptOptions {
+            suite: suite.unwrap_or(esdk::SUITE_AES256_HKDF_SHA512_COMMIT_ECDSA_P384),
+            frame_length: frame_length.unwrap_or(esdk::DEFAULT_FRAME_LENGTH),
+            plaintext_length: Some(plaintext.len() as u64),
+        };
+        esdk::encrypt_with(
+            &*self.0,
+            plaintext,
+            &context_from(&encryption_context)?,
+            &opts,
+            &strongroom::OsRng,
+        )
+        .map_err(err)
+    }
+
+    /// `{plaintext, encryptionContext, suite, frameLength, providerId, keyName}`.
+    pub fn decrypt(
+        &self,
+        message: &[u8],
+        allow_legacy_suites: Option<bool>,
+    ) -> Result<JsValue, JsValue> {
+        let policy = if allow_legacy_suites.unwrap_or(false) {
+            CommitmentPolicy::RequireEncryptAllowDecrypt
+        } else {
+            CommitmentPolicy::RequireEncryptRequireDecrypt
+        };
+        let d = esdk::decrypt_with(&*self.0, message, &DecryptOptions::with_policy(policy))
+            .map_err(err)?;
+        let out = Object::new();
+        Reflect::set(
+            &out,
+            &"plaintext".into(),
+            &Uint8Array::from(d.plaintext.as_bytes()).into(),
+        )?;
+        let ctx = Object::new();
+        for (k, v) in &d.info.encryption_context {
+            Reflect::set(&ctx, &k.into(), &v.into())?;
+        }
+        Reflect::set(&out, &"encryptionContext".into(), &ctx.into())?;
+        Reflect::set(&out, &"suite".into(), &d.info.suite.into())?;
+        Reflect::set(&out, &"frameLength".into(), &d.info.frame_length.into())?;
+        Reflect::set(
+            &out,
+            &"providerId".into(),
+            &d.info.opened_by.provider_id.into(),
+        )?;
+        Reflect::set(&out, &"keyName".into(), &d.info.opened_by.key_name.into())?;
+        Ok(out.into())
+    }
+}
+
+/// Every stable error code.
+#[wasm_bindgen(js_name = errorCodes)]
+pub fn error_codes() -> Vec<String> {
+    strongroom::ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect()
+}
