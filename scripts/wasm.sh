@@ -28,14 +28,25 @@ if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{p
 fi
 command -v node >/dev/null || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq nodejs; }
 
-"${CARGO[@]}" build -q -p strongroom-wasm --release --target wasm32-unknown-unknown "${BUILD_STD[@]}"
-WASM="$T/wasm32-unknown-unknown/release/strongroom_wasm.wasm"
+# wasm-opt from npm's binaryen (Debian's breaks wasm-bindgen output), cached.
+NPM_DIR="${STRONGROOM_NPM_CACHE:-$HOME/.cache/strongroom-npm}"
+if [ ! -x "$NPM_DIR/node_modules/.bin/wasm-opt" ]; then
+  mkdir -p "$NPM_DIR"
+  (cd "$NPM_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --silent --no-audit --no-fund binaryen@132.0.0)
+fi
+
+"${CARGO[@]}" build -q -p strongroom-wasm --profile wasm-release --target wasm32-unknown-unknown "${BUILD_STD[@]}"
+WASM="$T/wasm32-unknown-unknown/wasm-release/strongroom_wasm.wasm"
 OUT="$T/wasm-pkg"
 rm -rf "$OUT/node"
 wasm-bindgen --target nodejs --out-dir "$OUT/node" "$WASM"
-RAW=$(stat -c %s "$OUT/node/strongroom_wasm_bg.wasm")
-GZ=$(gzip -9 -c "$OUT/node/strongroom_wasm_bg.wasm" | wc -c)
-echo "strongroom.wasm: $RAW bytes raw, $GZ bytes gzip (not yet optimised with wasm-opt)"
+BG="$OUT/node/strongroom_wasm_bg.wasm"
+"$NPM_DIR/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+  --enable-sign-ext --enable-mutable-globals "$BG" -o "$BG.opt"
+mv "$BG.opt" "$BG"
+RAW=$(stat -c %s "$BG")
+GZ=$(gzip -9 -c "$BG" | wc -c)
+echo "strongroom.wasm (opt-level z, LTO, wasm-opt -Oz): $RAW bytes raw, $GZ bytes gzip"
 if [ "$MODE" = test ]; then
   STRONGROOM_WASM_PKG="$(cd "$OUT/node" && pwd)" node --test bindings/wasm/tests/
 fi
