@@ -37,6 +37,42 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// The whole store as one snapshot, for keeping an in-memory store
+    /// somewhere else (a browser's IndexedDB): the journal format of
+    /// `docs/formats/store.md` — header plus a single record putting every
+    /// entry. The entries are sealed under the root key as always; the
+    /// snapshot adds only the journal checksum.
+    pub fn export_snapshot(&self) -> Result<Vec<u8>> {
+        let map = self
+            .0
+            .lock()
+            .map_err(|_| Error::internal("store lock poisoned"))?;
+        let batch: Vec<Mutation> = map
+            .iter()
+            .map(|(name, value)| Mutation::Put {
+                name: name.clone(),
+                value: value.clone(),
+            })
+            .collect();
+        let mut out = journal::header().to_vec();
+        out.extend_from_slice(&journal::encode_record(&batch));
+        Ok(out)
+    }
+
+    /// A store from [`MemoryStore::export_snapshot`]'s bytes. Unlike a
+    /// journal file, a snapshot must be exactly one complete, intact record:
+    /// anything else (truncated, extended, damaged) is
+    /// `StoreCorruptedException`, never a silently smaller store.
+    pub fn from_snapshot(bytes: &[u8]) -> Result<MemoryStore> {
+        let r = journal::replay(bytes)?;
+        if r.valid_len != bytes.len() || r.records != 1 {
+            return Err(Error::corrupted(
+                "the store snapshot is truncated or damaged",
+            ));
+        }
+        Ok(MemoryStore(Arc::new(Mutex::new(r.entries))))
+    }
 }
 
 fn apply_to_map(map: &mut BTreeMap<String, Vec<u8>>, batch: Vec<Mutation>) {

@@ -421,3 +421,67 @@ fn failed_commit_rolls_memory_back() {
         ]
     );
 }
+
+/// In-memory stores persist elsewhere (IndexedDB in browsers) as snapshots.
+#[test]
+fn memory_store_snapshots_round_trip_and_refuse_damage() {
+    use strongroom::api::*;
+    use strongroom::{ErrorCode, Kms, MemoryStore, RootKey};
+    let store = MemoryStore::new();
+    let kms = Kms::builder("111122223333", "us-east-1")
+        .open(store.clone(), RootKey::raw([5; 32]))
+        .unwrap();
+    let key = kms
+        .create_key(CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata
+        .key_id;
+    let blob = kms
+        .encrypt(EncryptRequest {
+            key_id: key.clone(),
+            plaintext: b"kept".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .ciphertext_blob;
+    kms.flush().unwrap();
+    let snap = store.export_snapshot().unwrap();
+    drop(kms);
+    let reopened = Kms::builder("111122223333", "us-east-1")
+        .open(
+            MemoryStore::from_snapshot(&snap).unwrap(),
+            RootKey::raw([5; 32]),
+        )
+        .unwrap();
+    let pt = reopened
+        .decrypt(DecryptRequest {
+            ciphertext_blob: blob,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(pt.plaintext.as_bytes(), b"kept");
+    assert!(reopened.audit_log().unwrap().len() >= 2);
+    let wrong = Kms::builder("111122223333", "us-east-1").open(
+        MemoryStore::from_snapshot(&snap).unwrap(),
+        RootKey::raw([6; 32]),
+    );
+    assert_eq!(wrong.unwrap_err().code(), ErrorCode::InvalidRootKey);
+    for cut in [0, 10, snap.len() / 2, snap.len() - 1] {
+        let e = MemoryStore::from_snapshot(&snap[..cut]).unwrap_err();
+        assert!(
+            matches!(e.code(), ErrorCode::StoreCorrupted),
+            "cut {cut}: {e}"
+        );
+    }
+    let mut longer = snap.clone();
+    longer.push(0);
+    assert_eq!(
+        MemoryStore::from_snapshot(&longer).unwrap_err().code(),
+        ErrorCode::StoreCorrupted
+    );
+    for i in (16..snap.len()).step_by(97) {
+        let mut bad = snap.clone();
+        bad[i] ^= 1;
+        assert!(MemoryStore::from_snapshot(&bad).is_err(), "flip at {i}");
+    }
+}

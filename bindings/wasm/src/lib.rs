@@ -188,9 +188,11 @@ impl ManualClock {
     }
 }
 
-/// A key management service in this page or process (in memory).
+/// A key management service in this page or process. Its sealed store
+/// lives in memory; `exportSnapshot()` gives it as bytes to keep (for
+/// example in IndexedDB) and `Kms.openSnapshot` reopens it after a reload.
 #[wasm_bindgen]
-pub struct Kms(strongroom::Kms);
+pub struct Kms(strongroom::Kms, Option<strongroom::MemoryStore>);
 
 macro_rules! operations {
     ($($js:ident => $op:literal),+ $(,)?) => {
@@ -266,8 +268,52 @@ impl Kms {
         let account = account.unwrap_or_else(|| "111122223333".into());
         let region = region.unwrap_or_else(|| "us-east-1".into());
         strongroom::Kms::in_memory(&account, &region)
-            .map(Kms)
+            .map(|k| Kms(k, None))
             .map_err(err)
+    }
+
+    /// Open a sealed store kept as a snapshot (`undefined` for a new one)
+    /// with a 32-byte `rootKey` or a `passphrase` (Argon2id). A wrong key
+    /// is `InvalidRootKeyException`; damaged bytes `StoreCorruptedException`.
+    #[wasm_bindgen(js_name = openSnapshot)]
+    pub fn open_snapshot(
+        snapshot: Option<Vec<u8>>,
+        root_key: Option<Vec<u8>>,
+        passphrase: Option<String>,
+        account: Option<String>,
+        region: Option<String>,
+    ) -> Result<Kms, JsValue> {
+        let root = match (root_key, passphrase) {
+            (Some(k), None) => strongroom::RootKey::raw(
+                k.try_into()
+                    .map_err(|_| invalid("rootKey must be 32 bytes"))?,
+            ),
+            (None, Some(p)) => strongroom::RootKey::passphrase(p),
+            _ => return Err(invalid("give exactly one of rootKey and passphrase")),
+        };
+        let store = match snapshot {
+            Some(b) => strongroom::MemoryStore::from_snapshot(&b).map_err(err)?,
+            None => strongroom::MemoryStore::new(),
+        };
+        let k = strongroom::Kms::builder(
+            account.unwrap_or_else(|| "111122223333".into()),
+            region.unwrap_or_else(|| "us-east-1".into()),
+        )
+        .open(store.clone(), root)
+        .map_err(err)?;
+        Ok(Kms(k, Some(store)))
+    }
+
+    /// The sealed store as bytes (pending audit events included); only for
+    /// a KMS opened with `openSnapshot`.
+    #[wasm_bindgen(js_name = exportSnapshot)]
+    pub fn export_snapshot(&self) -> Result<Vec<u8>, JsValue> {
+        let store = self
+            .1
+            .as_ref()
+            .ok_or_else(|| invalid("this Kms was not opened with openSnapshot"))?;
+        self.0.flush().map_err(err)?;
+        store.export_snapshot().map_err(err)
     }
 
     /// In memory with the deterministic test RNG: every key follows from
@@ -285,7 +331,7 @@ impl Kms {
             .clock(clock.0.clone())
             .rng(strongroom::DangerousSeededRng::new(seed))
             .in_memory()
-            .map(Kms)
+            .map(|k| Kms(k, None))
             .map_err(err)
     }
 
@@ -312,7 +358,7 @@ impl Kms {
     pub fn as_caller(&self, caller: JsValue) -> Result<Kms, JsValue> {
         let c = serde_json::from_value(js_to_json(&caller, true)?)
             .map_err(|e| invalid(&format!("malformed caller: {e}")))?;
-        Ok(Kms(self.0.as_caller(c)))
+        Ok(Kms(self.0.as_caller(c), self.1.clone()))
     }
 
     /// `ReplicateKey` into `replica` (another region's KMS in this process).

@@ -142,3 +142,27 @@ test('envelope encryption with a KMS key', () => {
   kms.disableKey({ keyId: key });
   assert.throws(() => env.decrypt(env.encrypt(data, {}, 0x0478, 4096)), (e) => e.code === 'DisabledException');
 });
+
+test('the sealed store survives a reload through a snapshot', () => {
+  const root = new Uint8Array(32).fill(9);
+  const kms = sr.Kms.openSnapshot(undefined, root, undefined);
+  const keyId = kms.createKey({ description: 'persisted' }).keyMetadata.keyId;
+  kms.createAlias({ aliasName: 'alias/kept', targetKeyId: keyId });
+  const blob = kms.encrypt({ keyId, plaintext: new TextEncoder().encode('after reload') }).ciphertextBlob;
+  const snapshot = kms.exportSnapshot();
+  assert.ok(snapshot instanceof Uint8Array && snapshot.length > 100);
+  assert.ok(!Buffer.from(snapshot).includes(Buffer.from('after reload')), 'no plaintext in the snapshot');
+  // "Reload": a new module-level Kms from the saved bytes.
+  const again = sr.Kms.openSnapshot(snapshot, root, undefined);
+  assert.equal(again.describeKey({ keyId: 'alias/kept' }).keyMetadata.description, 'persisted');
+  assert.equal(new TextDecoder().decode(again.decrypt({ ciphertextBlob: blob }).plaintext), 'after reload');
+  assert.throws(() => sr.Kms.openSnapshot(snapshot, new Uint8Array(32), undefined), (e) => e.code === 'InvalidRootKeyException');
+  assert.throws(() => sr.Kms.openSnapshot(snapshot.slice(0, snapshot.length - 3), root, undefined), (e) => e.code === 'StoreCorruptedException');
+  assert.throws(() => sr.Kms.inMemory().exportSnapshot(), (e) => e.code === 'ValidationException');
+  // A passphrase root key (Argon2id) works the same way.
+  const p = sr.Kms.openSnapshot(undefined, undefined, 'correct horse');
+  p.createKey({});
+  const snap2 = p.exportSnapshot();
+  assert.equal(sr.Kms.openSnapshot(snap2, undefined, 'correct horse').listKeys({}).keys.length, 1);
+  assert.throws(() => sr.Kms.openSnapshot(snap2, undefined, 'wrong'), (e) => e.code === 'InvalidRootKeyException');
+});
