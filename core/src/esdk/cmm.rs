@@ -6,7 +6,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex, Weak};
 
 use sha2::{Digest, Sha512};
-use zeroize::Zeroizing;
 
 use super::keyring::{
     new_decryption_materials, new_encryption_materials, nothing_opened, DecryptionMaterials,
@@ -71,18 +70,10 @@ impl<K: Keyring> MaterialsManager for K {
         let signing_key = if s.sig == super::Sig::None {
             None
         } else {
-            let mut b = Zeroizing::new([0u8; 48]);
-            let sk = loop {
-                rng.fill(&mut b[..])?;
-                if let Ok(k) = p384::ecdsa::SigningKey::from_slice(&b[..]) {
-                    break k;
-                }
-            };
-            let point = sk.verifying_key().to_sec1_point(true);
-            use base64::Engine;
+            let sk = super::stream::new_signing_key(rng)?;
             ctx.insert(
                 PUBLIC_KEY_CONTEXT_KEY.into(),
-                base64::engine::general_purpose::STANDARD.encode(point.as_bytes()),
+                super::stream::public_key_b64(&sk),
             );
             Some(sk)
         };

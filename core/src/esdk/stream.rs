@@ -353,7 +353,8 @@ fn sign_footer(sk: &p384::ecdsa::SigningKey, h: Sha384) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn new_signing_key(rng: &dyn Rng) -> Result<p384::ecdsa::SigningKey> {
+/// A fresh ECDSA P-384 signing key for one message (signed suites).
+pub(crate) fn new_signing_key(rng: &dyn Rng) -> Result<p384::ecdsa::SigningKey> {
     let mut b = Zeroizing::new([0u8; 48]);
     loop {
         rng.fill(&mut b[..])?;
@@ -363,7 +364,8 @@ fn new_signing_key(rng: &dyn Rng) -> Result<p384::ecdsa::SigningKey> {
     }
 }
 
-fn public_key_b64(sk: &p384::ecdsa::SigningKey) -> String {
+/// The `aws-crypto-public-key` context value: base64 of the compressed point.
+pub(crate) fn public_key_b64(sk: &p384::ecdsa::SigningKey) -> String {
     use base64::Engine;
     let point = sk.verifying_key().to_sec1_point(true);
     base64::engine::general_purpose::STANDARD.encode(point.as_bytes())
@@ -1007,9 +1009,8 @@ impl<'a> Decryptor<'a> {
                 out.extend_from_slice(&sign_footer(&sk, h)?);
             }
         }
-        // Re-arm `finish`'s release of the held final frame.
+        // `finish` now releases the held final frame.
         self.st = St::Done;
-        let _ = out;
         Ok(true)
     }
 }
@@ -1109,22 +1110,12 @@ impl<W: Write> Write for DecryptingWriter<'_, W> {
         self.out.clear();
         self.dec.update(data, &mut self.out).map_err(io_err)?;
         self.inner.write_all(&self.out)?;
-        self.out.zeroize_tail();
+        crate::secret::wipe(&mut self.out);
+        self.out.clear();
         Ok(data.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
-    }
-}
-
-trait ZeroizeTail {
-    fn zeroize_tail(&mut self);
-}
-impl ZeroizeTail for Zeroizing<Vec<u8>> {
-    /// Wipe what was written out (fast path), leaving the buffer empty.
-    fn zeroize_tail(&mut self) {
-        crate::secret::wipe(&mut self[..]);
-        self.clear();
     }
 }
 
