@@ -127,6 +127,22 @@ impl RootKey {
     pub fn passphrase(p: impl Into<String>) -> Self {
         RootKey::Passphrase(Zeroizing::new(p.into()))
     }
+
+    /// Exactly one of 32 raw bytes or a passphrase, as the language
+    /// bindings take them; anything else is a `ValidationException`.
+    pub fn from_parts(raw: Option<&[u8]>, passphrase: Option<String>) -> Result<Self> {
+        match (raw, passphrase) {
+            (Some(k), None) => {
+                Ok(RootKey::raw(k.try_into().map_err(|_| {
+                    Error::validation("the root key must be exactly 32 bytes")
+                })?))
+            }
+            (None, Some(p)) => Ok(RootKey::passphrase(p)),
+            _ => Err(Error::validation(
+                "give exactly one of a root key and a passphrase",
+            )),
+        }
+    }
 }
 
 impl fmt::Debug for RootKey {

@@ -75,19 +75,6 @@ impl NativeClock {
     }
 }
 
-fn root_key(raw: Option<&[u8]>, passphrase: Option<String>) -> PyResult<RootKey> {
-    match (raw, passphrase) {
-        (Some(k), None) => {
-            let k: [u8; 32] = k
-                .try_into()
-                .map_err(|_| invalid("root_key must be exactly 32 bytes"))?;
-            Ok(RootKey::raw(k))
-        }
-        (None, Some(p)) => Ok(RootKey::passphrase(p)),
-        _ => Err(invalid("give exactly one of root_key and passphrase")),
-    }
-}
-
 /// A KMS handle. `close()` drops it (the store's lock is released once no
 /// other handle, caller view or envelope on the same store is alive).
 #[pyclass(frozen, module = "strongroom._native")]
@@ -120,7 +107,7 @@ impl NativeKms {
         passphrase: Option<String>,
         clock: Option<&NativeClock>,
     ) -> PyResult<Self> {
-        let root = self::root_key(root_key, passphrase)?;
+        let root = RootKey::from_parts(root_key, passphrase).map_err(err)?;
         let mut b = Kms::builder(account, region);
         if let Some(c) = clock {
             b = b.clock(c.0.clone());
@@ -237,7 +224,7 @@ impl NativeKms {
         root_key: Option<&[u8]>,
         passphrase: Option<String>,
     ) -> PyResult<()> {
-        let root = self::root_key(root_key, passphrase)?;
+        let root = RootKey::from_parts(root_key, passphrase).map_err(err)?;
         let k = self.get()?;
         py.detach(|| k.recover_key_policy(key_id, root))
             .map_err(err)

@@ -189,17 +189,6 @@ pub struct Grant {
 #[derive(uniffi::Object)]
 pub struct Kms(strongroom::Kms);
 
-fn root(root_key: Option<Vec<u8>>, passphrase: Option<String>) -> R<RootKey> {
-    match (root_key, passphrase) {
-        (Some(k), None) => Ok(RootKey::raw(
-            k.try_into()
-                .map_err(|_| invalid("rootKey must be 32 bytes"))?,
-        )),
-        (None, Some(p)) => Ok(RootKey::passphrase(p)),
-        _ => Err(invalid("give exactly one of rootKey and passphrase")),
-    }
-}
-
 #[uniffi::export]
 impl Kms {
     /// Open (or create) the sealed store in directory `path`.
@@ -211,7 +200,7 @@ impl Kms {
         root_key: Option<Vec<u8>>,
         passphrase: Option<String>,
     ) -> R<Arc<Self>> {
-        let r = root(root_key, passphrase)?;
+        let r = RootKey::from_parts(root_key.as_deref(), passphrase)?;
         Ok(Arc::new(Kms(
             strongroom::Kms::builder(account, region).open_file(path, r)?
         )))

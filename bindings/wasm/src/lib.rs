@@ -283,14 +283,7 @@ impl Kms {
         account: Option<String>,
         region: Option<String>,
     ) -> Result<Kms, JsValue> {
-        let root = match (root_key, passphrase) {
-            (Some(k), None) => strongroom::RootKey::raw(
-                k.try_into()
-                    .map_err(|_| invalid("rootKey must be 32 bytes"))?,
-            ),
-            (None, Some(p)) => strongroom::RootKey::passphrase(p),
-            _ => return Err(invalid("give exactly one of rootKey and passphrase")),
-        };
+        let root = strongroom::RootKey::from_parts(root_key.as_deref(), passphrase).map_err(err)?;
         let store = match snapshot {
             Some(b) => strongroom::MemoryStore::from_snapshot(&b).map_err(err)?,
             None => strongroom::MemoryStore::new(),
