@@ -226,15 +226,22 @@ class Kms:
         out: Dict[str, Any] = json.loads(self._wrap(self._native.call, operation, body))
         return out
 
-    def _op(self, operation: str, result: Optional[Type[T]], params: Mapping[str, Any]) -> Any:
+    def _request(self, params: Mapping[str, Any]) -> Dict[str, Any]:
         req: Dict[str, Any] = {}
         for k, v in params.items():
             if v is None:
                 continue
             key = aws_name(k) + ("Ms" if isinstance(v, datetime) else "")
             req[key] = to_aws(v)
-        out = self.call(operation, req)
-        return from_aws(result, out) if result is not None else None
+        return req
+
+    def _op(self, operation: str, result: Type[T], params: Mapping[str, Any]) -> T:
+        """Call `operation` with snake_case parameters; the typed answer."""
+        return from_aws(result, self.call(operation, self._request(params)))
+
+    def _op_none(self, operation: str, params: Mapping[str, Any]) -> None:
+        """Call an operation whose answer is empty."""
+        self.call(operation, self._request(params))
 
     # ----------------------------------------------------------- keys
 
@@ -250,62 +257,55 @@ class Kms:
         policy: Optional[str] = None,
         bypass_policy_lockout_safety_check: bool = False,
     ) -> CreateKeyResponse:
-        result: CreateKeyResponse = self._op("CreateKey", CreateKeyResponse, locals_but_self(locals()))
-        return result
+        return self._op("CreateKey", CreateKeyResponse, locals_but_self(locals()))
 
     def describe_key(self, *, key_id: str, grant_tokens: Optional[Sequence[str]] = None) -> DescribeKeyResponse:
-        result: DescribeKeyResponse = self._op("DescribeKey", DescribeKeyResponse, locals_but_self(locals()))
-        return result
+        return self._op("DescribeKey", DescribeKeyResponse, locals_but_self(locals()))
 
     def list_keys(self, *, limit: Optional[int] = None, marker: Optional[str] = None) -> ListKeysResponse:
-        result: ListKeysResponse = self._op("ListKeys", ListKeysResponse, locals_but_self(locals()))
-        return result
+        return self._op("ListKeys", ListKeysResponse, locals_but_self(locals()))
 
     def update_key_description(self, *, key_id: str, description: str) -> None:
-        self._op("UpdateKeyDescription", None, locals_but_self(locals()))
+        self._op_none("UpdateKeyDescription", locals_but_self(locals()))
 
     def tag_resource(self, *, key_id: str, tags: Sequence[Tag]) -> None:
-        self._op("TagResource", None, locals_but_self(locals()))
+        self._op_none("TagResource", locals_but_self(locals()))
 
     def untag_resource(self, *, key_id: str, tag_keys: Sequence[str]) -> None:
-        self._op("UntagResource", None, locals_but_self(locals()))
+        self._op_none("UntagResource", locals_but_self(locals()))
 
     def list_resource_tags(self, *, key_id: str) -> ListResourceTagsResponse:
-        result: ListResourceTagsResponse = self._op("ListResourceTags", ListResourceTagsResponse, locals_but_self(locals()))
-        return result
+        return self._op("ListResourceTags", ListResourceTagsResponse, locals_but_self(locals()))
 
     def enable_key(self, *, key_id: str) -> None:
-        self._op("EnableKey", None, locals_but_self(locals()))
+        self._op_none("EnableKey", locals_but_self(locals()))
 
     def disable_key(self, *, key_id: str) -> None:
-        self._op("DisableKey", None, locals_but_self(locals()))
+        self._op_none("DisableKey", locals_but_self(locals()))
 
     def schedule_key_deletion(
         self, *, key_id: str, pending_window_in_days: Optional[int] = None
     ) -> ScheduleKeyDeletionResponse:
-        result: ScheduleKeyDeletionResponse = self._op("ScheduleKeyDeletion", ScheduleKeyDeletionResponse, locals_but_self(locals()))
-        return result
+        return self._op("ScheduleKeyDeletion", ScheduleKeyDeletionResponse, locals_but_self(locals()))
 
     def cancel_key_deletion(self, *, key_id: str) -> KeyIdResponse:
-        result: KeyIdResponse = self._op("CancelKeyDeletion", KeyIdResponse, locals_but_self(locals()))
-        return result
+        return self._op("CancelKeyDeletion", KeyIdResponse, locals_but_self(locals()))
 
     # ----------------------------------------------------------- aliases
 
     def create_alias(self, *, alias_name: str, target_key_id: str) -> None:
-        self._op("CreateAlias", None, locals_but_self(locals()))
+        self._op_none("CreateAlias", locals_but_self(locals()))
 
     def update_alias(self, *, alias_name: str, target_key_id: str) -> None:
-        self._op("UpdateAlias", None, locals_but_self(locals()))
+        self._op_none("UpdateAlias", locals_but_self(locals()))
 
     def delete_alias(self, *, alias_name: str) -> None:
-        self._op("DeleteAlias", None, locals_but_self(locals()))
+        self._op_none("DeleteAlias", locals_but_self(locals()))
 
     def list_aliases(
         self, *, key_id: Optional[str] = None, limit: Optional[int] = None, marker: Optional[str] = None
     ) -> ListAliasesResponse:
-        result: ListAliasesResponse = self._op("ListAliases", ListAliasesResponse, locals_but_self(locals()))
-        return result
+        return self._op("ListAliases", ListAliasesResponse, locals_but_self(locals()))
 
     # ----------------------------------------------------------- crypto
 
@@ -319,8 +319,7 @@ class Kms:
         grant_tokens: Optional[Sequence[str]] = None,
         dry_run: bool = False,
     ) -> EncryptResponse:
-        result: EncryptResponse = self._op("Encrypt", EncryptResponse, locals_but_self(locals()))
-        return result
+        return self._op("Encrypt", EncryptResponse, locals_but_self(locals()))
 
     def decrypt(
         self,
@@ -332,8 +331,7 @@ class Kms:
         grant_tokens: Optional[Sequence[str]] = None,
         dry_run: bool = False,
     ) -> DecryptResponse:
-        result: DecryptResponse = self._op("Decrypt", DecryptResponse, locals_but_self(locals()))
-        return result
+        return self._op("Decrypt", DecryptResponse, locals_but_self(locals()))
 
     def re_encrypt(
         self,
@@ -346,8 +344,7 @@ class Kms:
         grant_tokens: Optional[Sequence[str]] = None,
         dry_run: bool = False,
     ) -> ReEncryptResponse:
-        result: ReEncryptResponse = self._op("ReEncrypt", ReEncryptResponse, locals_but_self(locals()))
-        return result
+        return self._op("ReEncrypt", ReEncryptResponse, locals_but_self(locals()))
 
     def generate_data_key(
         self,
@@ -361,8 +358,7 @@ class Kms:
     ) -> GenerateDataKeyResponse:
         if number_of_bytes is None and key_spec is None:
             key_spec = "AES_256"
-        result: GenerateDataKeyResponse = self._op("GenerateDataKey", GenerateDataKeyResponse, locals_but_self(locals()))
-        return result
+        return self._op("GenerateDataKey", GenerateDataKeyResponse, locals_but_self(locals()))
 
     def generate_data_key_without_plaintext(
         self,
@@ -376,10 +372,7 @@ class Kms:
     ) -> GenerateDataKeyWithoutPlaintextResponse:
         if number_of_bytes is None and key_spec is None:
             key_spec = "AES_256"
-        result: GenerateDataKeyWithoutPlaintextResponse = self._op(
-            "GenerateDataKeyWithoutPlaintext", GenerateDataKeyWithoutPlaintextResponse, locals_but_self(locals())
-        )
-        return result
+        return self._op("GenerateDataKeyWithoutPlaintext", GenerateDataKeyWithoutPlaintextResponse, locals_but_self(locals()))
 
     def generate_random(self, *, number_of_bytes: int) -> bytes:
         out = self.call("GenerateRandom", {"NumberOfBytes": number_of_bytes})
@@ -388,18 +381,16 @@ class Kms:
     # ----------------------------------------------------------- rotation
 
     def enable_key_rotation(self, *, key_id: str, rotation_period_in_days: Optional[int] = None) -> None:
-        self._op("EnableKeyRotation", None, locals_but_self(locals()))
+        self._op_none("EnableKeyRotation", locals_but_self(locals()))
 
     def disable_key_rotation(self, *, key_id: str) -> None:
-        self._op("DisableKeyRotation", None, locals_but_self(locals()))
+        self._op_none("DisableKeyRotation", locals_but_self(locals()))
 
     def get_key_rotation_status(self, *, key_id: str) -> GetKeyRotationStatusResponse:
-        result: GetKeyRotationStatusResponse = self._op("GetKeyRotationStatus", GetKeyRotationStatusResponse, locals_but_self(locals()))
-        return result
+        return self._op("GetKeyRotationStatus", GetKeyRotationStatusResponse, locals_but_self(locals()))
 
     def rotate_key_on_demand(self, *, key_id: str) -> KeyIdResponse:
-        result: KeyIdResponse = self._op("RotateKeyOnDemand", KeyIdResponse, locals_but_self(locals()))
-        return result
+        return self._op("RotateKeyOnDemand", KeyIdResponse, locals_but_self(locals()))
 
     def list_key_rotations(
         self,
@@ -409,18 +400,14 @@ class Kms:
         limit: Optional[int] = None,
         marker: Optional[str] = None,
     ) -> ListKeyRotationsResponse:
-        result: ListKeyRotationsResponse = self._op("ListKeyRotations", ListKeyRotationsResponse, locals_but_self(locals()))
-        return result
+        return self._op("ListKeyRotations", ListKeyRotationsResponse, locals_but_self(locals()))
 
     # ----------------------------------------------------------- imported key material
 
     def get_parameters_for_import(
         self, *, key_id: str, wrapping_algorithm: str, wrapping_key_spec: str
     ) -> GetParametersForImportResponse:
-        result: GetParametersForImportResponse = self._op(
-            "GetParametersForImport", GetParametersForImportResponse, locals_but_self(locals())
-        )
-        return result
+        return self._op("GetParametersForImport", GetParametersForImportResponse, locals_but_self(locals()))
 
     def import_key_material(
         self,
@@ -431,31 +418,28 @@ class Kms:
         valid_to: Optional[datetime] = None,
         expiration_model: Optional[str] = None,
     ) -> None:
-        self._op("ImportKeyMaterial", None, locals_but_self(locals()))
+        self._op_none("ImportKeyMaterial", locals_but_self(locals()))
 
     def delete_imported_key_material(self, *, key_id: str) -> None:
-        self._op("DeleteImportedKeyMaterial", None, locals_but_self(locals()))
+        self._op_none("DeleteImportedKeyMaterial", locals_but_self(locals()))
 
     # ----------------------------------------------------------- policies and grants
 
     def list_key_policies(
         self, *, key_id: str, limit: Optional[int] = None, marker: Optional[str] = None
     ) -> ListKeyPoliciesResponse:
-        result: ListKeyPoliciesResponse = self._op("ListKeyPolicies", ListKeyPoliciesResponse, locals_but_self(locals()))
-        return result
+        return self._op("ListKeyPolicies", ListKeyPoliciesResponse, locals_but_self(locals()))
 
     def get_identity_policy(self, *, principal_arn: str, policy_name: str) -> GetIdentityPolicyResponse:
-        result: GetIdentityPolicyResponse = self._op("GetIdentityPolicy", GetIdentityPolicyResponse, locals_but_self(locals()))
-        return result
+        return self._op("GetIdentityPolicy", GetIdentityPolicyResponse, locals_but_self(locals()))
 
     def delete_identity_policy(self, *, principal_arn: str, policy_name: str) -> None:
-        self._op("DeleteIdentityPolicy", None, locals_but_self(locals()))
+        self._op_none("DeleteIdentityPolicy", locals_but_self(locals()))
 
     def list_retirable_grants(
         self, *, retiring_principal: str, limit: Optional[int] = None, marker: Optional[str] = None
     ) -> ListGrantsResponse:
-        result: ListGrantsResponse = self._op("ListRetirableGrants", ListGrantsResponse, locals_but_self(locals()))
-        return result
+        return self._op("ListRetirableGrants", ListGrantsResponse, locals_but_self(locals()))
 
     def put_key_policy(
         self,
@@ -467,11 +451,10 @@ class Kms:
     ) -> None:
         if not isinstance(policy, str):
             policy = json.dumps(policy)
-        self._op("PutKeyPolicy", None, locals_but_self(locals()))
+        self._op_none("PutKeyPolicy", locals_but_self(locals()))
 
     def get_key_policy(self, *, key_id: str, policy_name: Optional[str] = None) -> GetKeyPolicyResponse:
-        result: GetKeyPolicyResponse = self._op("GetKeyPolicy", GetKeyPolicyResponse, locals_but_self(locals()))
-        return result
+        return self._op("GetKeyPolicy", GetKeyPolicyResponse, locals_but_self(locals()))
 
     def recover_key_policy(self, *, key_id: str, root_key: Optional[bytes] = None, passphrase: Optional[str] = None) -> None:
         """Reset a locked-out key's policy to the default, proving control of
@@ -481,7 +464,7 @@ class Kms:
     def put_identity_policy(self, *, principal_arn: str, policy_name: str, policy_document: Union[str, Mapping[str, Any]]) -> None:
         if not isinstance(policy_document, str):
             policy_document = json.dumps(policy_document)
-        self._op("PutIdentityPolicy", None, locals_but_self(locals()))
+        self._op_none("PutIdentityPolicy", locals_but_self(locals()))
 
     def create_grant(
         self,
@@ -495,8 +478,7 @@ class Kms:
         name: Optional[str] = None,
         dry_run: bool = False,
     ) -> CreateGrantResponse:
-        result: CreateGrantResponse = self._op("CreateGrant", CreateGrantResponse, locals_but_self(locals()))
-        return result
+        return self._op("CreateGrant", CreateGrantResponse, locals_but_self(locals()))
 
     def list_grants(
         self,
@@ -507,8 +489,7 @@ class Kms:
         limit: Optional[int] = None,
         marker: Optional[str] = None,
     ) -> ListGrantsResponse:
-        result: ListGrantsResponse = self._op("ListGrants", ListGrantsResponse, locals_but_self(locals()))
-        return result
+        return self._op("ListGrants", ListGrantsResponse, locals_but_self(locals()))
 
     def retire_grant(
         self,
@@ -518,10 +499,10 @@ class Kms:
         grant_id: Optional[str] = None,
         dry_run: bool = False,
     ) -> None:
-        self._op("RetireGrant", None, locals_but_self(locals()))
+        self._op_none("RetireGrant", locals_but_self(locals()))
 
     def revoke_grant(self, *, key_id: str, grant_id: str, dry_run: bool = False) -> None:
-        self._op("RevokeGrant", None, locals_but_self(locals()))
+        self._op_none("RevokeGrant", locals_but_self(locals()))
 
     # ----------------------------------------------------------- asymmetric and HMAC
 
@@ -535,8 +516,7 @@ class Kms:
         grant_tokens: Optional[Sequence[str]] = None,
         dry_run: bool = False,
     ) -> SignResponse:
-        result: SignResponse = self._op("Sign", SignResponse, locals_but_self(locals()))
-        return result
+        return self._op("Sign", SignResponse, locals_but_self(locals()))
 
     def verify(
         self,
@@ -549,12 +529,10 @@ class Kms:
         grant_tokens: Optional[Sequence[str]] = None,
         dry_run: bool = False,
     ) -> VerifyResponse:
-        result: VerifyResponse = self._op("Verify", VerifyResponse, locals_but_self(locals()))
-        return result
+        return self._op("Verify", VerifyResponse, locals_but_self(locals()))
 
     def get_public_key(self, *, key_id: str, grant_tokens: Optional[Sequence[str]] = None) -> GetPublicKeyResponse:
-        result: GetPublicKeyResponse = self._op("GetPublicKey", GetPublicKeyResponse, locals_but_self(locals()))
-        return result
+        return self._op("GetPublicKey", GetPublicKeyResponse, locals_but_self(locals()))
 
     def generate_mac(
         self,
@@ -565,8 +543,7 @@ class Kms:
         grant_tokens: Optional[Sequence[str]] = None,
         dry_run: bool = False,
     ) -> GenerateMacResponse:
-        result: GenerateMacResponse = self._op("GenerateMac", GenerateMacResponse, locals_but_self(locals()))
-        return result
+        return self._op("GenerateMac", GenerateMacResponse, locals_but_self(locals()))
 
     def verify_mac(
         self,
@@ -578,8 +555,7 @@ class Kms:
         grant_tokens: Optional[Sequence[str]] = None,
         dry_run: bool = False,
     ) -> VerifyMacResponse:
-        result: VerifyMacResponse = self._op("VerifyMac", VerifyMacResponse, locals_but_self(locals()))
-        return result
+        return self._op("VerifyMac", VerifyMacResponse, locals_but_self(locals()))
 
     def derive_shared_secret(
         self,
@@ -590,8 +566,7 @@ class Kms:
         grant_tokens: Optional[Sequence[str]] = None,
         dry_run: bool = False,
     ) -> DeriveSharedSecretResponse:
-        result: DeriveSharedSecretResponse = self._op("DeriveSharedSecret", DeriveSharedSecretResponse, locals_but_self(locals()))
-        return result
+        return self._op("DeriveSharedSecret", DeriveSharedSecretResponse, locals_but_self(locals()))
 
     def generate_data_key_pair(
         self,
@@ -602,8 +577,7 @@ class Kms:
         grant_tokens: Optional[Sequence[str]] = None,
         dry_run: bool = False,
     ) -> GenerateDataKeyPairResponse:
-        result: GenerateDataKeyPairResponse = self._op("GenerateDataKeyPair", GenerateDataKeyPairResponse, locals_but_self(locals()))
-        return result
+        return self._op("GenerateDataKeyPair", GenerateDataKeyPairResponse, locals_but_self(locals()))
 
     def generate_data_key_pair_without_plaintext(
         self,
@@ -614,10 +588,7 @@ class Kms:
         grant_tokens: Optional[Sequence[str]] = None,
         dry_run: bool = False,
     ) -> GenerateDataKeyPairResponse:
-        result: GenerateDataKeyPairResponse = self._op(
-            "GenerateDataKeyPairWithoutPlaintext", GenerateDataKeyPairResponse, locals_but_self(locals())
-        )
-        return result
+        return self._op("GenerateDataKeyPairWithoutPlaintext", GenerateDataKeyPairResponse, locals_but_self(locals()))
 
     # ----------------------------------------------------------- regions
 
@@ -635,7 +606,7 @@ class Kms:
         KMS, open in this process); returns the AWS-shaped answer."""
         params = locals_but_self(locals())
         del params["replica"]
-        req: Dict[str, Any] = {aws_name(k): to_aws(v) for k, v in params.items() if v is not None}
+        req = self._request(params)
         req["ReplicaRegion"] = replica.region
         out: Dict[str, Any] = json.loads(self._wrap(self._native.replicate_key, json.dumps(req), replica._native))
         return out
@@ -650,4 +621,4 @@ class Kms:
 
 
 def locals_but_self(params: Dict[str, Any]) -> Dict[str, Any]:
-    return {k: v for k, v in params.items() if k not in ("self", "result")}
+    return {k: v for k, v in params.items() if k != "self"}
