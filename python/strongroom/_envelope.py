@@ -6,7 +6,7 @@ import dataclasses
 from typing import IO, TYPE_CHECKING, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 from strongroom import _native
-from strongroom._errors import translate
+from strongroom._errors import translated
 from strongroom._types import Suite
 
 if TYPE_CHECKING:
@@ -94,21 +94,17 @@ class Envelope:
         c = None
         if cache is not None:
             c = (cache.capacity, int(cache.max_age * 1000), cache.max_messages_encrypted, cache.max_bytes_encrypted, cache.partition)
-        try:
+        with translated():
             return cls(
                 _native.NativeEnvelope.kms(
                     kms._native, ids, list(grant_tokens or []), cache=c, clock=clock._native if clock else None
                 )
             )
-        except _native.NativeError as e:
-            raise translate(e) from None
 
     @classmethod
     def raw_aes(cls, *, key_namespace: str, key_name: str, wrapping_key: bytes) -> "Envelope":
-        try:
+        with translated():
             return cls(_native.NativeEnvelope.raw_aes(key_namespace, key_name, wrapping_key))
-        except _native.NativeError as e:
-            raise translate(e) from None
 
     def encrypt(
         self,
@@ -119,10 +115,8 @@ class Envelope:
         frame_length: int = DEFAULT_FRAME_LENGTH,
     ) -> bytes:
         """Encrypt a whole message."""
-        try:
+        with translated():
             return self._native.encrypt(bytes(plaintext), dict(encryption_context or {}), int(suite), frame_length)
-        except _native.NativeError as e:
-            raise translate(e) from None
 
     def decrypt(
         self,
@@ -133,10 +127,8 @@ class Envelope:
     ) -> DecryptedMessage:
         """Decrypt a whole message; nothing is returned unless every frame
         and any signature verified."""
-        try:
+        with translated():
             pt, info = self._native.decrypt(bytes(message), allow_legacy_suites, max_encrypted_data_keys)
-        except _native.NativeError as e:
-            raise translate(e) from None
         return DecryptedMessage(plaintext=pt, info=_info(info))
 
     # ----------------------------------------------------------- streaming
@@ -154,7 +146,7 @@ class Envelope:
     ) -> int:
         """Encrypt everything ``source`` yields into ``destination`` in
         constant memory; returns the plaintext length."""
-        try:
+        with translated():
             enc = self._native.encryptor(dict(encryption_context or {}), int(suite), frame_length, plaintext_length)
             total = 0
             while True:
@@ -165,8 +157,6 @@ class Envelope:
                 destination.write(enc.update(chunk))
             destination.write(enc.finish())
             return total
-        except _native.NativeError as e:
-            raise translate(e) from None
 
     def decrypt_stream(
         self,
@@ -181,7 +171,7 @@ class Envelope:
         constant memory. Plaintext is written as each frame verifies (a
         signed message's final frame only after its signature verifies):
         if this raises, discard what was written."""
-        try:
+        with translated():
             dec = self._native.decryptor(allow_legacy_suites, max_encrypted_data_keys)
             while True:
                 chunk = source.read(chunk_size)
@@ -191,8 +181,6 @@ class Envelope:
             last, info = dec.finish()
             destination.write(last)
             return _info(info)
-        except _native.NativeError as e:
-            raise translate(e) from None
 
     def encrypt_chunks(
         self,
@@ -203,15 +191,13 @@ class Envelope:
         frame_length: int = DEFAULT_FRAME_LENGTH,
     ) -> Iterator[bytes]:
         """Encrypt an iterable of plaintext chunks, yielding message bytes."""
-        try:
+        with translated():
             enc = self._native.encryptor(dict(encryption_context or {}), int(suite), frame_length, None)
             for c in chunks:
                 out = enc.update(c)
                 if out:
                     yield out
             yield enc.finish()
-        except _native.NativeError as e:
-            raise translate(e) from None
 
     def cache_stats(self) -> Optional[CacheStats]:
         s = self._native.cache_stats()

@@ -7,7 +7,8 @@ named by its code (the AWS exception name where AWS has one), carrying
 
 from __future__ import annotations
 
-from typing import Dict, Type
+import contextlib
+from typing import Dict, Iterator, Type
 
 from strongroom import _native
 
@@ -159,3 +160,13 @@ def translate(e: _native.NativeError) -> KmsError:
         err.code = code
         return err
     return cls(message)
+
+
+@contextlib.contextmanager
+def translated() -> Iterator[None]:
+    """Run native calls, raising the typed :class:`KmsError` subclass for
+    any native error (the one place the translation happens)."""
+    try:
+        yield
+    except _native.NativeError as e:
+        raise translate(e) from None

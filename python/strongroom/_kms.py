@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Type, TypeVar, 
 
 from strongroom import _native
 from strongroom._envelope import CacheConfig, Envelope
-from strongroom._errors import translate
+from strongroom._errors import translated
 from strongroom._types import (
     CreateGrantResponse,
     CreateKeyResponse,
@@ -105,7 +105,7 @@ class Kms:
     ) -> "Kms":
         """Open (or create) the sealed file store in directory ``path``,
         with a 32-byte ``root_key`` or a ``passphrase`` (Argon2id)."""
-        try:
+        with translated():
             return cls(
                 _native.NativeKms.open(
                     os.fspath(path),
@@ -116,8 +116,6 @@ class Kms:
                     clock=clock._native if clock else None,
                 )
             )
-        except _native.NativeError as e:
-            raise translate(e) from None
 
     @classmethod
     def in_memory(
@@ -128,12 +126,10 @@ class Kms:
         clock: Optional[ManualClock] = None,
     ) -> "Kms":
         """An ephemeral KMS (nothing is written anywhere)."""
-        try:
+        with translated():
             return cls(
                 _native.NativeKms.in_memory(account, region, clock=clock._native if clock else None)
             )
-        except _native.NativeError as e:
-            raise translate(e) from None
 
     def __enter__(self) -> "Kms":
         return self
@@ -214,10 +210,8 @@ class Kms:
 
     @staticmethod
     def _wrap(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
+        with translated():
             return fn(*args, **kwargs)
-        except _native.NativeError as e:
-            raise translate(e) from None
 
     def call(self, operation: str, request: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """Any operation by its AWS name with an AWS-shaped request

@@ -9,7 +9,7 @@ language-neutral test vectors.
 from __future__ import annotations
 
 from strongroom import _native
-from strongroom._errors import translate
+from strongroom._errors import translated
 from strongroom._kms import DEFAULT_ACCOUNT, DEFAULT_REGION, Kms, ManualClock
 
 __all__ = ["DeterministicKms", "ManualClock", "canonical_encryption_context"]
@@ -19,16 +19,12 @@ def DeterministicKms(
     *, seed: bytes, clock: ManualClock, account: str = DEFAULT_ACCOUNT, region: str = DEFAULT_REGION
 ) -> Kms:
     """An in-memory KMS whose keys all come from ``seed`` (32 bytes)."""
-    try:
+    with translated():
         return Kms(_native.NativeKms.deterministic(account, region, seed, clock._native))
-    except _native.NativeError as e:
-        raise translate(e) from None
 
 
 def canonical_encryption_context(context: "dict[str, str]") -> bytes:
     """The canonical encoding Strongroom binds as AAD (see
     docs/formats/encryption-context.md)."""
-    try:
+    with translated():
         return _native.canonical_encryption_context(dict(context))
-    except _native.NativeError as e:
-        raise translate(e) from None
