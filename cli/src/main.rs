@@ -798,11 +798,7 @@ fn decrypt(kms: &Kms, f: Format, a: &DecryptArgs) -> Res<()> {
         KmsKeyring::with_keys(kms, None, arns(kms, &a.keys)?)
     };
     let opts = DecryptOptions {
-        commitment_policy: if a.allow_legacy {
-            esdk::CommitmentPolicy::RequireEncryptAllowDecrypt
-        } else {
-            esdk::CommitmentPolicy::RequireEncryptRequireDecrypt
-        },
+        commitment_policy: esdk::CommitmentPolicy::allowing_legacy(a.allow_legacy),
         max_encrypted_data_keys: a.max_encrypted_data_keys,
         ..Default::default()
     };

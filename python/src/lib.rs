@@ -262,11 +262,7 @@ fn info_tuple(i: MessageInfo) -> Info {
 
 fn decrypt_options(allow_legacy: bool, max_encrypted_data_keys: u16) -> DecryptOptions {
     DecryptOptions {
-        commitment_policy: if allow_legacy {
-            CommitmentPolicy::RequireEncryptAllowDecrypt
-        } else {
-            CommitmentPolicy::RequireEncryptRequireDecrypt
-        },
+        commitment_policy: CommitmentPolicy::allowing_legacy(allow_legacy),
         max_encrypted_data_keys,
         ..Default::default()
     }

@@ -542,11 +542,7 @@ fn message(plaintext: Vec<u8>, i: MessageInfo) -> DecryptedMessage {
 }
 
 fn dopts(allow_legacy: bool) -> DecryptOptions {
-    DecryptOptions::with_policy(if allow_legacy {
-        CommitmentPolicy::RequireEncryptAllowDecrypt
-    } else {
-        CommitmentPolicy::RequireEncryptRequireDecrypt
-    })
+    DecryptOptions::with_policy(CommitmentPolicy::allowing_legacy(allow_legacy))
 }
 
 /// Envelope encryption (AWS Encryption SDK message format) with one keyring.

@@ -448,11 +448,7 @@ impl Envelope {
         message: &[u8],
         allow_legacy_suites: Option<bool>,
     ) -> Result<JsValue, JsValue> {
-        let policy = if allow_legacy_suites.unwrap_or(false) {
-            CommitmentPolicy::RequireEncryptAllowDecrypt
-        } else {
-            CommitmentPolicy::RequireEncryptRequireDecrypt
-        };
+        let policy = CommitmentPolicy::allowing_legacy(allow_legacy_suites.unwrap_or(false));
         let d = esdk::decrypt_with(&*self.0, message, &DecryptOptions::with_policy(policy))
             .map_err(err)?;
         let out = Object::new();

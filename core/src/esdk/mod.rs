@@ -85,6 +85,18 @@ pub enum CommitmentPolicy {
     RequireEncryptAllowDecrypt,
 }
 
+impl CommitmentPolicy {
+    /// The policy for an "allow legacy suites" switch, as the CLI and the
+    /// language bindings expose it.
+    pub fn allowing_legacy(allow: bool) -> Self {
+        if allow {
+            CommitmentPolicy::RequireEncryptAllowDecrypt
+        } else {
+            CommitmentPolicy::RequireEncryptRequireDecrypt
+        }
+    }
+}
+
 /// How to encrypt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncryptOptions {
