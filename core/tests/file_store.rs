@@ -485,3 +485,96 @@ fn memory_store_snapshots_round_trip_and_refuse_damage() {
         assert!(MemoryStore::from_snapshot(&bad).is_err(), "flip at {i}");
     }
 }
+
+/// A frozen snapshot (`tests/vectors/core/store-snapshot.json`): the same
+/// seeded inputs give the same bytes, the bytes are a one-record journal,
+/// and the frozen snapshot opens and decrypts its blob. Regenerate only for a
+/// deliberate format change:
+/// `STRONGROOM_REGENERATE=1 cargo test -p strongroom --test file_store snapshot_known_answer`.
+#[test]
+fn snapshot_known_answer() {
+    use strongroom::store::journal;
+    use strongroom::{DangerousSeededRng, MemoryStore};
+    let path = format!(
+        "{}/../tests/vectors/core/store-snapshot.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let root = [0x42u8; 32];
+    let make = || {
+        let store = MemoryStore::new();
+        let kms = Kms::builder(ACCOUNT, REGION)
+            .clock(ManualClock::new(T0))
+            .rng(DangerousSeededRng::new([0x5a; 32]))
+            .open(store.clone(), RootKey::raw(root))
+            .unwrap();
+        let key = kms
+            .create_key(CreateKeyRequest::default())
+            .unwrap()
+            .key_metadata;
+        let blob = kms
+            .encrypt(EncryptRequest {
+                key_id: key.key_id.clone(),
+                plaintext: b"snapshot".into(),
+                encryption_context: context([("kind", "snapshot")]),
+                ..Default::default()
+            })
+            .unwrap()
+            .ciphertext_blob;
+        kms.flush().unwrap();
+        (store.export_snapshot().unwrap(), key.key_id, blob)
+    };
+    let (snap, key_id, blob) = make();
+    assert_eq!(
+        make().0,
+        snap,
+        "deterministic under a seeded RNG and a fixed clock"
+    );
+    let replayed = journal::replay(&snap).unwrap();
+    assert_eq!((replayed.records, replayed.valid_len), (1, snap.len()));
+    if std::env::var("STRONGROOM_REGENERATE").is_ok() {
+        let doc = serde_json::json!({
+            "description": "A MemoryStore snapshot (docs/formats/store.md, Snapshots) written by core/tests/file_store.rs snapshot_known_answer: seeded RNG [0x5a; 32], clock 2026-01-01, root key 42 x 32 (a public TEST value). It must open and decrypt blob to plaintext with context.",
+            "root_key": hex::encode(root),
+            "key_id": key_id,
+            "snapshot": hex::encode(&snap),
+            "blob": hex::encode(&blob),
+            "context": {"kind": "snapshot"},
+            "plaintext": hex::encode(b"snapshot"),
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
+    }
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let frozen = hex::decode(doc["snapshot"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        frozen, snap,
+        "the snapshot bytes changed: a format change must be deliberate"
+    );
+    let kms = Kms::builder(ACCOUNT, REGION)
+        .clock(ManualClock::new(T0))
+        .open(
+            strongroom::MemoryStore::from_snapshot(&frozen).unwrap(),
+            RootKey::raw(
+                hex::decode(doc["root_key"].as_str().unwrap())
+                    .unwrap()
+                    .try_into()
+                    .unwrap(),
+            ),
+        )
+        .unwrap();
+    let pt = kms
+        .decrypt(DecryptRequest {
+            ciphertext_blob: hex::decode(doc["blob"].as_str().unwrap()).unwrap(),
+            encryption_context: context([("kind", "snapshot")]),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        hex::encode(pt.plaintext.as_bytes()),
+        doc["plaintext"].as_str().unwrap()
+    );
+    assert_eq!(
+        pt.key_id,
+        describe(&kms, doc["key_id"].as_str().unwrap()).arn
+    );
+}
