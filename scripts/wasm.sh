@@ -1,24 +1,32 @@
 #!/usr/bin/env bash
-# The one place that builds the wasm module (bindings/wasm) and runs its
-# Node tests. Toolchain choice: rustup's wasm32-unknown-unknown target when
-# it installs; otherwise Debian's rustc-web/cargo-web with -Zbuild-std (see
-# ../shared/reference/toolchain.md). wasm-bindgen-cli is pinned to the exact
-# version of the wasm-bindgen crate.
-#   scripts/wasm.sh build   build target/wasm-pkg/node (wasm-bindgen --target nodejs)
-#   scripts/wasm.sh test    build, then node --test bindings/wasm/tests
+# The one place that builds the npm package `strongroom` (bindings/wasm +
+# bindings/wasm/js) and runs its tests. Toolchain choice: rustup's
+# wasm32-unknown-unknown target when it installs; otherwise Debian's
+# rustc-web/cargo-web with -Zbuild-std (../shared/reference/toolchain.md).
+# wasm-bindgen-cli is pinned to the exact version of the wasm-bindgen crate;
+# wasm-opt, TypeScript and playwright-core come from npm (cached).
+#   scripts/wasm.sh build        build/npm/strongroom (the package) + its size
+#   scripts/wasm.sh test         build, node:test suite against the installed
+#                                package, tsc --noEmit on the typed usage file
+#   scripts/wasm.sh unit         wasm-bindgen-test suites: wasm-pack test --node
+#                                and --headless --chrome
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 MODE="${1:-test}"
 T="${CARGO_TARGET_DIR:-target}"
 WBG_VERSION=$(sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' bindings/wasm/Cargo.toml)
+VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+LICENSE=$(sed -n 's/^license = "\(.*\)"/\1/p' Cargo.toml | head -1)
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+apt_install() { $SUDO apt-get install -y -qq "$@" >/dev/null 2>&1 || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "$@"; }; }
 
 CARGO=(cargo)
 BUILD_STD=()
 if ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
   if ! timeout 300 rustup target add wasm32-unknown-unknown >&2; then
     echo "strongroom: rustup cannot add wasm32; using Debian's rustc-web with build-std" >&2
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq rustc-web cargo-web rust-web-src lld-22
+    apt_install rustc-web cargo-web rust-web-src lld-22
     CARGO=(env RUSTC_BOOTSTRAP=1 /usr/bin/cargo)
     BUILD_STD=(-Zbuild-std=std,panic_abort)
   fi
@@ -26,27 +34,74 @@ fi
 if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$WBG_VERSION" ]; then
   cargo install -q wasm-bindgen-cli --version "$WBG_VERSION"
 fi
-command -v node >/dev/null || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq nodejs; }
+command -v node >/dev/null || apt_install nodejs npm
 
-# wasm-opt from npm's binaryen (Debian's breaks wasm-bindgen output), cached.
+# npm tools, pinned and cached outside the clone.
 NPM_DIR="${STRONGROOM_NPM_CACHE:-$HOME/.cache/strongroom-npm}"
-if [ ! -x "$NPM_DIR/node_modules/.bin/wasm-opt" ]; then
+NPM_TOOLS=(binaryen@132.0.0 typescript@5.9.3 playwright-core@1.65.1)
+if [ "$(cat "$NPM_DIR/.tools" 2>/dev/null)" != "${NPM_TOOLS[*]}" ]; then
   mkdir -p "$NPM_DIR"
-  (cd "$NPM_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --silent --no-audit --no-fund binaryen@132.0.0)
+  (cd "$NPM_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } \
+    && npm install --silent --no-audit --no-fund "${NPM_TOOLS[@]}")
+  echo "${NPM_TOOLS[*]}" > "$NPM_DIR/.tools"
 fi
+BIN="$NPM_DIR/node_modules/.bin"
 
-"${CARGO[@]}" build -q -p strongroom-wasm --profile wasm-release --target wasm32-unknown-unknown "${BUILD_STD[@]}"
-WASM="$T/wasm32-unknown-unknown/wasm-release/strongroom_wasm.wasm"
-OUT="$T/wasm-pkg"
-rm -rf "$OUT/node"
-wasm-bindgen --target nodejs --out-dir "$OUT/node" "$WASM"
-BG="$OUT/node/strongroom_wasm_bg.wasm"
-"$NPM_DIR/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-  --enable-sign-ext --enable-mutable-globals "$BG" -o "$BG.opt"
-mv "$BG.opt" "$BG"
-RAW=$(stat -c %s "$BG")
-GZ=$(gzip -9 -c "$BG" | wc -c)
-echo "strongroom.wasm (opt-level z, LTO, wasm-opt -Oz): $RAW bytes raw, $GZ bytes gzip"
-if [ "$MODE" = test ]; then
-  STRONGROOM_WASM_PKG="$(cd "$OUT/node" && pwd)" node --test bindings/wasm/tests/
-fi
+PKG="$ROOT/build/npm/strongroom"
+build() {
+  "${CARGO[@]}" build -q -p strongroom-wasm --profile wasm-release --target wasm32-unknown-unknown "${BUILD_STD[@]}"
+  local wasm="$T/wasm32-unknown-unknown/wasm-release/strongroom_wasm.wasm"
+  local stamp
+  stamp=$(cat "$wasm" bindings/wasm/js/* | sha256sum | cut -c1-16)
+  if [ "$(cat "$PKG/.stamp" 2>/dev/null)" = "$stamp" ]; then
+    return 0
+  fi
+  rm -rf "$PKG" && mkdir -p "$PKG"
+  wasm-bindgen --target web --out-dir "$PKG/wasm" "$wasm"
+  local bg="$PKG/wasm/strongroom_wasm_bg.wasm"
+  "$BIN/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-mutable-globals "$bg" -o "$bg.opt"
+  mv "$bg.opt" "$bg"
+  cp bindings/wasm/js/{lib.js,browser.js,node.js,index.d.ts,README.md} "$PKG/"
+  sed -e "s/@VERSION@/$VERSION/" -e "s/@LICENSE@/$LICENSE/" bindings/wasm/js/package.json > "$PKG/package.json"
+  echo "$stamp" > "$PKG/.stamp"
+  echo "strongroom.wasm (opt-level z, LTO, wasm-opt -Oz): $(stat -c %s "$bg") bytes raw, $(gzip -9 -c "$bg" | wc -c) bytes gzip" | tee "$PKG/../size.txt"
+}
+
+# A project that installs the packed package exactly as a user would.
+consumer() {
+  local c="$ROOT/build/npm/consumer"
+  mkdir -p "$c"
+  (cd "$PKG" && npm pack --silent --pack-destination "$ROOT/build/npm" >/dev/null)
+  cd "$c"
+  [ -f package.json ] || echo '{"name":"strongroom-consumer","private":true,"type":"module"}' > package.json
+  npm install --silent --no-audit --no-fund --no-save "$ROOT/build/npm/strongroom-$VERSION.tgz"
+  cd "$ROOT"
+}
+
+case "$MODE" in
+  build) build ;;
+  test)
+    build
+    consumer
+    c="$ROOT/build/npm/consumer"
+    rm -rf "$c/test" && cp -r bindings/wasm/tests "$c/test"
+    (cd "$c" && "$BIN/tsc" -p test/tsconfig.json)
+    echo "tsc --noEmit --strict: test/typed-usage.ts type-checks against the package's index.d.ts"
+    (cd "$c" && STRONGROOM_REPO="$ROOT" node --test test/)
+    ;;
+  unit)
+    command -v wasm-pack >/dev/null || cargo install -q wasm-pack --locked
+    command -v chromedriver >/dev/null || apt_install chromium chromium-driver
+    export WASM_BINDGEN_TEST_TIMEOUT=120
+    cd bindings/wasm
+    if [ ${#BUILD_STD[@]} -eq 0 ]; then
+      wasm-pack test --node
+      CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver
+    else
+      PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 wasm-pack test --node --mode no-install . "${BUILD_STD[@]}"
+      PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver --mode no-install . "${BUILD_STD[@]}"
+    fi
+    ;;
+  *) echo "usage: scripts/wasm.sh build|test|unit" >&2; exit 2 ;;
+esac

@@ -8,6 +8,7 @@
 //! `docs/formats/store.md`). Both pass [`conformance::run`].
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, ErrorCode, Result};
@@ -31,7 +32,7 @@ pub trait Store: Send {
 /// An in-memory store. Clones share the same data, so a test can "reopen"
 /// a store by opening a KMS on a clone.
 #[derive(Debug, Clone, Default)]
-pub struct MemoryStore(Arc<Mutex<BTreeMap<String, Vec<u8>>>>);
+pub struct MemoryStore(Arc<Mutex<BTreeMap<String, Vec<u8>>>>, Arc<AtomicU64>);
 
 impl MemoryStore {
     pub fn new() -> Self {
@@ -71,7 +72,13 @@ impl MemoryStore {
                 "the store snapshot is truncated or damaged",
             ));
         }
-        Ok(MemoryStore(Arc::new(Mutex::new(r.entries))))
+        Ok(MemoryStore(Arc::new(Mutex::new(r.entries)), Arc::default()))
+    }
+
+    /// How many batches have been applied (by any clone) since this store
+    /// was made: a page keeping snapshots saves one when this changes.
+    pub fn writes(&self) -> u64 {
+        self.1.load(Ordering::Acquire)
     }
 }
 
@@ -102,6 +109,7 @@ impl Store for MemoryStore {
             .lock()
             .map_err(|_| Error::internal("store lock poisoned"))?;
         apply_to_map(&mut map, batch);
+        self.1.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 }
@@ -490,6 +498,19 @@ mod tests {
     fn memory_store_conformance() {
         let m = MemoryStore::new();
         conformance::run(|| m.clone());
+    }
+
+    #[test]
+    fn memory_store_counts_writes_across_clones() {
+        let m = MemoryStore::new();
+        assert_eq!(m.writes(), 0);
+        let mut c = m.clone();
+        c.apply(vec![Mutation::Delete { name: "x".into() }])
+            .unwrap();
+        c.load().unwrap();
+        assert_eq!(m.writes(), 1);
+        let reopened = MemoryStore::from_snapshot(&m.export_snapshot().unwrap()).unwrap();
+        assert_eq!(reopened.writes(), 0);
     }
 
     #[test]

@@ -10,10 +10,13 @@ use std::collections::BTreeMap;
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use serde_json::{Map, Value};
+use std::sync::Arc;
+
 use strongroom::esdk::{
-    self, CommitmentPolicy, DecryptOptions, EncryptOptions, KmsKeyring, MaterialsManager,
-    RawAesKeyring,
+    self, CachingCmm, CachingConfig, CommitmentPolicy, DecryptOptions, Decryptor, EncryptOptions,
+    Encryptor, KmsKeyring, MaterialsCache, MaterialsManager, RawAesKeyring,
 };
+use strongroom::SystemClock;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -382,26 +385,121 @@ impl Kms {
             .map_err(err)
     }
 
+    /// How many batches this KMS's snapshot store has taken (0 without
+    /// one): the JS layer saves a snapshot when it changes.
+    #[wasm_bindgen(getter, js_name = storeWrites)]
+    pub fn store_writes(&self) -> f64 {
+        self.1.as_ref().map_or(0.0, |s| s.writes() as f64)
+    }
+
     #[wasm_bindgen(getter)]
     pub fn region(&self) -> String {
         self.0.region().to_string()
     }
 }
 
-/// Envelope encryption (AWS Encryption SDK message format) with one keyring.
+/// Envelope encryption (AWS Encryption SDK message format) with one keyring,
+/// optionally behind a data key cache.
 #[wasm_bindgen]
-pub struct Envelope(Box<dyn MaterialsManager>);
+pub struct Envelope {
+    cmm: Arc<dyn MaterialsManager>,
+    cache: Option<Arc<MaterialsCache>>,
+}
+
+fn u64_field(o: &Value, name: &str, default: u64) -> Result<u64, JsValue> {
+    match o.get(name) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| invalid(&format!("{name} must be a non-negative integer"))),
+    }
+}
+
+fn encrypt_options(
+    suite: Option<u16>,
+    frame_length: Option<u32>,
+    len: Option<u64>,
+) -> EncryptOptions {
+    EncryptOptions {
+        suite: suite.unwrap_or(esdk::SUITE_AES256_HKDF_SHA512_COMMIT_ECDSA_P384),
+        frame_length: frame_length.unwrap_or(esdk::DEFAULT_FRAME_LENGTH),
+        plaintext_length: len,
+    }
+}
+
+/// `{plaintext, encryptionContext, suite, frameLength, providerId, keyName}`.
+fn decrypted(plaintext: &[u8], info: &esdk::MessageInfo) -> Result<JsValue, JsValue> {
+    let out = Object::new();
+    Reflect::set(
+        &out,
+        &"plaintext".into(),
+        &Uint8Array::from(plaintext).into(),
+    )?;
+    let ctx = Object::new();
+    for (k, v) in &info.encryption_context {
+        Reflect::set(&ctx, &k.into(), &v.into())?;
+    }
+    Reflect::set(&out, &"encryptionContext".into(), &ctx.into())?;
+    Reflect::set(&out, &"suite".into(), &info.suite.into())?;
+    Reflect::set(&out, &"frameLength".into(), &info.frame_length.into())?;
+    Reflect::set(
+        &out,
+        &"providerId".into(),
+        &info.opened_by.provider_id.as_str().into(),
+    )?;
+    Reflect::set(
+        &out,
+        &"keyName".into(),
+        &info.opened_by.key_name.as_str().into(),
+    )?;
+    Ok(out.into())
+}
 
 #[wasm_bindgen]
 impl Envelope {
     /// KMS keys (the first generates each data key; any can decrypt); an
-    /// empty list decrypts with any key the caller may use.
+    /// empty list decrypts with any key the caller may use. `options`:
+    /// `{grantTokens?, cache?: {capacity, maxAgeMs, maxMessagesEncrypted,
+    /// maxBytesEncrypted, partition}}`.
     #[wasm_bindgen(js_name = forKms)]
-    pub fn for_kms(kms: &Kms, key_ids: Vec<String>) -> Envelope {
-        Envelope(Box::new(match key_ids.split_first() {
+    pub fn for_kms(kms: &Kms, key_ids: Vec<String>, options: JsValue) -> Result<Envelope, JsValue> {
+        let o = js_to_json(&options, false)?;
+        let tokens: Vec<String> = match o.get("grantTokens") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|_| invalid("grantTokens must be an array of strings"))?,
+        };
+        let ring = match key_ids.split_first() {
             None => KmsKeyring::discovery(&kms.0),
             Some((g, rest)) => KmsKeyring::with_keys(&kms.0, Some(g.clone()), rest.to_vec()),
-        }))
+        }
+        .with_grant_tokens(tokens);
+        let c = match o.get("cache") {
+            None | Some(Value::Null) => {
+                return Ok(Envelope {
+                    cmm: Arc::new(ring),
+                    cache: None,
+                })
+            }
+            Some(c) => c,
+        };
+        let d = CachingConfig::default();
+        let store = MaterialsCache::new(u64_field(c, "capacity", 100)? as usize, SystemClock)
+            .map_err(err)?;
+        let cfg = CachingConfig {
+            max_age_ms: u64_field(c, "maxAgeMs", d.max_age_ms)?,
+            max_messages_encrypted: u64_field(c, "maxMessagesEncrypted", d.max_messages_encrypted)?,
+            max_bytes_encrypted: u64_field(c, "maxBytesEncrypted", d.max_bytes_encrypted)?,
+            partition: match c.get("partition") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(_) => return Err(invalid("partition must be a string")),
+            },
+        };
+        Ok(Envelope {
+            cmm: Arc::new(CachingCmm::new(ring, store.clone(), cfg).map_err(err)?),
+            cache: Some(store),
+        })
     }
 
     /// A raw AES-256 wrapping key, wire-identical to the official SDKs'.
@@ -411,12 +509,14 @@ impl Envelope {
         key_name: String,
         wrapping_key: Vec<u8>,
     ) -> Result<Envelope, JsValue> {
-        let k: [u8; 32] = wrapping_key
-            .try_into()
-            .map_err(|_| invalid("the wrapping key must be 32 bytes"))?;
-        Ok(Envelope(Box::new(
-            RawAesKeyring::new(key_namespace, key_name, k).map_err(err)?,
-        )))
+        let mut wrapping_key = wrapping_key;
+        let k: Result<[u8; 32], _> = wrapping_key.as_slice().try_into();
+        strongroom::wipe(&mut wrapping_key);
+        let k = k.map_err(|_| invalid("the wrapping key must be 32 bytes"))?;
+        Ok(Envelope {
+            cmm: Arc::new(RawAesKeyring::new(key_namespace, key_name, k).map_err(err)?),
+            cache: None,
+        })
     }
 
     /// `suite`: 0x0578 (signed, default) or 0x0478.
@@ -427,13 +527,9 @@ impl Envelope {
         suite: Option<u16>,
         frame_length: Option<u32>,
     ) -> Result<Vec<u8>, JsValue> {
-        let opts = EncryptOptions {
-            suite: suite.unwrap_or(esdk::SUITE_AES256_HKDF_SHA512_COMMIT_ECDSA_P384),
-            frame_length: frame_length.unwrap_or(esdk::DEFAULT_FRAME_LENGTH),
-            plaintext_length: Some(plaintext.len() as u64),
-        };
+        let opts = encrypt_options(suite, frame_length, Some(plaintext.len() as u64));
         esdk::encrypt_with(
-            &*self.0,
+            &*self.cmm,
             plaintext,
             &context_from(&encryption_context)?,
             &opts,
@@ -449,28 +545,112 @@ impl Envelope {
         allow_legacy_suites: Option<bool>,
     ) -> Result<JsValue, JsValue> {
         let policy = CommitmentPolicy::allowing_legacy(allow_legacy_suites.unwrap_or(false));
-        let d = esdk::decrypt_with(&*self.0, message, &DecryptOptions::with_policy(policy))
+        let d = esdk::decrypt_with(&*self.cmm, message, &DecryptOptions::with_policy(policy))
             .map_err(err)?;
+        decrypted(d.plaintext.as_bytes(), &d.info)
+    }
+
+    /// A push-style encryptor for data of any size (`plaintextLength`, when
+    /// known, lets the cache serve it).
+    pub fn encryptor(
+        &self,
+        encryption_context: JsValue,
+        suite: Option<u16>,
+        frame_length: Option<u32>,
+        plaintext_length: Option<f64>,
+    ) -> Result<EncryptStream, JsValue> {
+        let opts = encrypt_options(suite, frame_length, plaintext_length.map(|n| n as u64));
+        let ctx = context_from(&encryption_context)?;
+        Encryptor::new(&*self.cmm, &ctx, &opts, &strongroom::OsRng)
+            .map(|e| EncryptStream(Some(e)))
+            .map_err(err)
+    }
+
+    /// A push-style decryptor.
+    pub fn decryptor(&self, allow_legacy_suites: Option<bool>) -> DecryptStream {
+        let policy = CommitmentPolicy::allowing_legacy(allow_legacy_suites.unwrap_or(false));
+        DecryptStream(Some(Decryptor::shared(
+            self.cmm.clone(),
+            DecryptOptions::with_policy(policy),
+        )))
+    }
+
+    /// `{hits, misses, evictions, invalidations, bypasses, entries}`, or
+    /// `undefined` without a cache.
+    #[wasm_bindgen(js_name = cacheStats)]
+    pub fn cache_stats(&self) -> Result<JsValue, JsValue> {
+        let Some(c) = &self.cache else {
+            return Ok(JsValue::UNDEFINED);
+        };
+        let s = c.stats();
         let out = Object::new();
-        Reflect::set(
-            &out,
-            &"plaintext".into(),
-            &Uint8Array::from(d.plaintext.as_bytes()).into(),
-        )?;
-        let ctx = Object::new();
-        for (k, v) in &d.info.encryption_context {
-            Reflect::set(&ctx, &k.into(), &v.into())?;
+        for (k, v) in [
+            ("hits", s.hits),
+            ("misses", s.misses),
+            ("evictions", s.evictions),
+            ("invalidations", s.invalidations),
+            ("bypasses", s.bypasses),
+            ("entries", s.entries),
+        ] {
+            Reflect::set(&out, &k.into(), &(v as f64).into())?;
         }
-        Reflect::set(&out, &"encryptionContext".into(), &ctx.into())?;
-        Reflect::set(&out, &"suite".into(), &d.info.suite.into())?;
-        Reflect::set(&out, &"frameLength".into(), &d.info.frame_length.into())?;
-        Reflect::set(
-            &out,
-            &"providerId".into(),
-            &d.info.opened_by.provider_id.into(),
-        )?;
-        Reflect::set(&out, &"keyName".into(), &d.info.opened_by.key_name.into())?;
         Ok(out.into())
+    }
+}
+
+fn closed() -> JsValue {
+    invalid("this stream is finished (or failed)")
+}
+
+/// Push-style envelope encryption: `update(chunk)` returns message bytes
+/// as frames fill, `finish()` the rest.
+#[wasm_bindgen]
+pub struct EncryptStream(Option<Encryptor>);
+
+#[wasm_bindgen]
+impl EncryptStream {
+    pub fn update(&mut self, chunk: &[u8]) -> Result<Vec<u8>, JsValue> {
+        let e = self.0.as_mut().ok_or_else(closed)?;
+        let mut out = Vec::new();
+        if let Err(x) = e.update(chunk, &mut out) {
+            self.0 = None;
+            return Err(err(x));
+        }
+        Ok(out)
+    }
+
+    pub fn finish(&mut self) -> Result<Vec<u8>, JsValue> {
+        let e = self.0.take().ok_or_else(closed)?;
+        let mut out = Vec::new();
+        e.finish(&mut out).map_err(err)?;
+        Ok(out)
+    }
+}
+
+/// Push-style decryption: `update(chunk)` returns plaintext as frames
+/// verify; only `finish()` returning normally means the message was
+/// complete and (for signed suites) its signature verified. `finish()`
+/// returns the last plaintext bytes with the message's details.
+#[wasm_bindgen]
+pub struct DecryptStream(Option<Decryptor<'static>>);
+
+#[wasm_bindgen]
+impl DecryptStream {
+    pub fn update(&mut self, chunk: &[u8]) -> Result<Vec<u8>, JsValue> {
+        let d = self.0.as_mut().ok_or_else(closed)?;
+        let mut out = Vec::new();
+        if let Err(x) = d.update(chunk, &mut out) {
+            self.0 = None;
+            return Err(err(x));
+        }
+        Ok(out)
+    }
+
+    pub fn finish(&mut self) -> Result<JsValue, JsValue> {
+        let d = self.0.take().ok_or_else(closed)?;
+        let mut out = Vec::new();
+        let info = d.finish(&mut out).map_err(err)?;
+        decrypted(&out, &info)
     }
 }
 

@@ -1,16 +1,15 @@
 // Replays the language-neutral vectors (tests/vectors/README.md) through the
-// wasm module, as the Rust, Python and Kotlin suites do, and checks the
-// camelCase object API and typed errors. Run by scripts/wasm.sh (make test).
+// npm package, as the Rust, Python and Kotlin suites do, and checks the
+// camelCase object API and typed errors. scripts/wasm.sh (make test) packs
+// the package, installs it into build/npm/consumer and runs this there, so
+// `import 'strongroom'` resolves exactly as in a user's project.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import * as sr from 'strongroom';
 
-const require = createRequire(import.meta.url);
-const sr = require(path.join(process.env.STRONGROOM_WASM_PKG, 'strongroom_wasm.js'));
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const repo = process.env.STRONGROOM_REPO;
 const load = (name) => JSON.parse(readFileSync(path.join(repo, 'tests/vectors', name), 'utf8'));
 const hex = (s) => Uint8Array.from(s.match(/../g) ?? [], (b) => parseInt(b, 16));
 
@@ -42,9 +41,9 @@ function runScenario(scn) {
   (scn.regions ?? []).forEach((r, i) => {
     const s = seed.slice();
     s[31] ^= i;
-    regions.set(r, sr.Kms.deterministic('111122223333', r, s, clock));
+    regions.set(r, sr.Kms.deterministic({ account: '111122223333', region: r, seed: s, clock }));
   });
-  const kms = regions.size ? [...regions.values()][0] : sr.Kms.deterministic('111122223333', 'us-east-1', seed, clock);
+  const kms = regions.size ? [...regions.values()][0] : sr.Kms.deterministic({ account: '111122223333', region: 'us-east-1', seed, clock });
   const vars = {};
   let n = 0;
   scn.steps.forEach((step, i) => {
@@ -89,13 +88,13 @@ for (const [file, minimum] of [['core/scenarios.json', 50], ['core/kat-seeded.js
 
 test('official AWS Encryption SDK messages decrypt', () => {
   const doc = load('esdk/official-python-sdk.json');
-  const env = sr.Envelope.rawAes(doc.key_namespace, doc.key_name, hex(doc.key));
+  const env = sr.Envelope.rawAes({ keyNamespace: doc.key_namespace, keyName: doc.key_name, wrappingKey: hex(doc.key) });
   for (const c of doc.cases) {
     const msg = hex(c.message);
     if (!['0478', '0578'].includes(c.suite)) {
-      assert.throws(() => env.decrypt(msg, false), (e) => e.code === 'ValidationException');
+      assert.throws(() => env.decrypt(msg), (e) => e.code === 'ValidationException');
     }
-    const out = env.decrypt(msg, true);
+    const out = env.decrypt(msg, { allowLegacySuites: true });
     assert.deepEqual(out.plaintext, hex(doc.plaintext));
     assert.equal(out.suite, parseInt(c.suite, 16));
   }
@@ -133,19 +132,19 @@ test('envelope encryption with a KMS key', () => {
   const env = sr.Envelope.forKms(kms, [key]);
   const data = new Uint8Array(100000).map((_, i) => i * 7);
   for (const suite of [0x0578, 0x0478]) {
-    const msg = env.encrypt(data, { file: 'a' }, suite, 4096);
+    const msg = env.encrypt(data, { encryptionContext: { file: 'a' }, suite, frameLength: 4096 });
     const out = env.decrypt(msg);
     assert.deepEqual(out.plaintext, data);
     assert.equal(out.keyName, key);
     assert.equal(out.encryptionContext.file, 'a');
   }
   kms.disableKey({ keyId: key });
-  assert.throws(() => env.decrypt(env.encrypt(data, {}, 0x0478, 4096)), (e) => e.code === 'DisabledException');
+  assert.throws(() => env.decrypt(env.encrypt(data, { suite: 0x0478, frameLength: 4096 })), (e) => e.code === 'DisabledException');
 });
 
 test('the sealed store survives a reload through a snapshot', () => {
   const root = new Uint8Array(32).fill(9);
-  const kms = sr.Kms.openSnapshot(undefined, root, undefined);
+  const kms = sr.Kms.openSnapshot({ snapshot: undefined, rootKey: root });
   const keyId = kms.createKey({ description: 'persisted' }).keyMetadata.keyId;
   kms.createAlias({ aliasName: 'alias/kept', targetKeyId: keyId });
   const blob = kms.encrypt({ keyId, plaintext: new TextEncoder().encode('after reload') }).ciphertextBlob;
@@ -153,16 +152,149 @@ test('the sealed store survives a reload through a snapshot', () => {
   assert.ok(snapshot instanceof Uint8Array && snapshot.length > 100);
   assert.ok(!Buffer.from(snapshot).includes(Buffer.from('after reload')), 'no plaintext in the snapshot');
   // "Reload": a new module-level Kms from the saved bytes.
-  const again = sr.Kms.openSnapshot(snapshot, root, undefined);
+  const again = sr.Kms.openSnapshot({ snapshot: snapshot, rootKey: root });
   assert.equal(again.describeKey({ keyId: 'alias/kept' }).keyMetadata.description, 'persisted');
   assert.equal(new TextDecoder().decode(again.decrypt({ ciphertextBlob: blob }).plaintext), 'after reload');
-  assert.throws(() => sr.Kms.openSnapshot(snapshot, new Uint8Array(32), undefined), (e) => e.code === 'InvalidRootKeyException');
-  assert.throws(() => sr.Kms.openSnapshot(snapshot.slice(0, snapshot.length - 3), root, undefined), (e) => e.code === 'StoreCorruptedException');
+  assert.throws(() => sr.Kms.openSnapshot({ snapshot: snapshot, rootKey: new Uint8Array(32) }), (e) => e.code === 'InvalidRootKeyException');
+  assert.throws(() => sr.Kms.openSnapshot({ snapshot: snapshot.slice(0, snapshot.length - 3), rootKey: root }), (e) => e.code === 'StoreCorruptedException');
   assert.throws(() => sr.Kms.inMemory().exportSnapshot(), (e) => e.code === 'ValidationException');
   // A passphrase root key (Argon2id) works the same way.
-  const p = sr.Kms.openSnapshot(undefined, undefined, 'correct horse');
+  const p = sr.Kms.openSnapshot({ snapshot: undefined, passphrase: 'correct horse' });
   p.createKey({});
   const snap2 = p.exportSnapshot();
-  assert.equal(sr.Kms.openSnapshot(snap2, undefined, 'correct horse').listKeys({}).keys.length, 1);
-  assert.throws(() => sr.Kms.openSnapshot(snap2, undefined, 'wrong'), (e) => e.code === 'InvalidRootKeyException');
+  assert.equal(sr.Kms.openSnapshot({ snapshot: snap2, passphrase: 'correct horse' }).listKeys({}).keys.length, 1);
+  assert.throws(() => sr.Kms.openSnapshot({ snapshot: snap2, passphrase: 'wrong' }), (e) => e.code === 'InvalidRootKeyException');
+});
+
+test('the declarations and the module agree on operations and error codes', () => {
+  const dts = readFileSync(new URL(import.meta.resolve('strongroom')).pathname.replace(/node\.js$/, 'index.d.ts'), 'utf8');
+  const declaredOps = [...dts.slice(dts.indexOf('export interface Operations {')).matchAll(/^ {2}(\w+): \[/gm)].map((m) => m[1]);
+  assert.deepEqual(declaredOps, [...sr.OPERATIONS]);
+  const union = dts.slice(dts.indexOf('export type ErrorCode ='), dts.indexOf(';', dts.indexOf('export type ErrorCode =')));
+  assert.deepEqual([...union.matchAll(/'(\w+)'/g)].map((m) => m[1]).sort(), sr.errorCodes().sort());
+  const kms = sr.Kms.inMemory();
+  for (const op of sr.OPERATIONS) {
+    const m = op[0].toLowerCase() + op.slice(1);
+    assert.equal(typeof kms[m], 'function', m);
+  }
+  // A key record has exactly the declared KeyMetadata fields.
+  const meta = kms.createKey({}).keyMetadata;
+  const block = dts.slice(dts.indexOf('export interface KeyMetadata {'));
+  const fields = [...block.slice(0, block.indexOf('}')).matchAll(/^ {2}(\w+):/gm)].map((x) => x[1]);
+  assert.deepEqual(Object.keys(meta).sort(), fields.sort());
+});
+
+test('every error is a StrongroomError with its code as name', () => {
+  const kms = sr.Kms.inMemory();
+  try {
+    kms.describeKey({ keyId: 'alias/none' });
+    assert.fail('no error');
+  } catch (e) {
+    assert.ok(sr.isStrongroomError(e));
+    assert.equal(e.name, 'NotFoundException');
+  }
+  assert.throws(() => kms.encrypt({ keyId: 'x', plaintext: new Uint8Array(1), bogusField: 1 }), (e) => e.code === 'ValidationException');
+  assert.throws(() => sr.Envelope.rawAes({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(31) }), (e) => e.code === 'ValidationException');
+  assert.ok(!sr.isStrongroomError(new Error('other')));
+});
+
+const concat = (parts) => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
+};
+
+test('streaming over chunks matches whole-buffer encryption', async () => {
+  const kms = sr.Kms.inMemory();
+  const key = kms.createKey({}).keyMetadata.arn;
+  const env = sr.Envelope.forKms(kms, [key]);
+  const data = new Uint8Array(300001).map((_, i) => (i * 31) & 255);
+  for (const suite of [sr.SUITE_SIGNED, sr.SUITE_UNSIGNED]) {
+    const e = env.encryptor({ encryptionContext: { f: 'x' }, suite, frameLength: 4096 });
+    const parts = [];
+    for (let i = 0; i < data.length; i += 7777) parts.push(e.update(data.subarray(i, i + 7777)));
+    parts.push(e.finish());
+    const msg = concat(parts);
+    assert.deepEqual(env.decrypt(msg).plaintext, data);
+    const d = env.decryptor();
+    const outs = [];
+    for (let i = 0; i < msg.length; i += 1000) outs.push(d.update(msg.subarray(i, i + 1000)));
+    const last = d.finish();
+    outs.push(last.plaintext);
+    assert.deepEqual(concat(outs), data);
+    assert.equal(last.encryptionContext.f, 'x');
+    // Cut short: finish refuses; the stream is then closed.
+    const cut = env.decryptor();
+    cut.update(msg.subarray(0, msg.length - 10));
+    assert.throws(() => cut.finish(), (x) => sr.isStrongroomError(x));
+    assert.throws(() => cut.finish(), (x) => x.code === 'ValidationException');
+  }
+});
+
+test('TransformStream helpers pipe files through', async () => {
+  const kms = sr.Kms.inMemory();
+  const env = sr.Envelope.forKms(kms, [kms.createKey({}).keyMetadata.keyId]);
+  const data = new Uint8Array(200000).map((_, i) => i & 255);
+  const source = () => new ReadableStream({
+    start(c) { for (let i = 0; i < data.length; i += 65536) c.enqueue(data.slice(i, i + 65536)); c.close(); },
+  });
+  const collect = async (rs) => { const parts = []; for await (const p of rs) parts.push(p); return concat(parts); };
+  const msg = await collect(source().pipeThrough(env.encryptStream({ encryptionContext: { name: 'f.bin' }, frameLength: 8192 })));
+  let info;
+  const back = await collect(new ReadableStream({ start(c) { c.enqueue(msg); c.close(); } })
+    .pipeThrough(env.decryptStream({ onComplete: (m) => { info = m; } })));
+  assert.deepEqual(back, data);
+  assert.equal(info.encryptionContext.name, 'f.bin');
+  const bad = msg.slice();
+  bad[bad.length - 200] ^= 1;
+  await assert.rejects(collect(new ReadableStream({ start(c) { c.enqueue(bad); c.close(); } }).pipeThrough(env.decryptStream())),
+    (e) => sr.isStrongroomError(e));
+});
+
+test('data key cache: hits, and invalidation when the key changes', () => {
+  const kms = sr.Kms.inMemory();
+  const key = kms.createKey({}).keyMetadata.keyId;
+  const env = sr.Envelope.forKms(kms, [key], { cache: { capacity: 10, maxAgeMs: 60000, maxMessagesEncrypted: 100 } });
+  const msgs = [];
+  for (let i = 0; i < 5; i++) msgs.push(env.encrypt(new Uint8Array([i]), { encryptionContext: { t: 'a' } }));
+  let s = env.cacheStats();
+  assert.equal(s.misses, 1);
+  assert.equal(s.hits, 4);
+  for (const m of msgs) env.decrypt(m);
+  kms.disableKey({ keyId: key });
+  s = env.cacheStats();
+  assert.ok(s.invalidations >= 1);
+  assert.equal(s.entries, 0);
+  assert.throws(() => env.decrypt(msgs[0]), (e) => e.code === 'DisabledException');
+  assert.equal(sr.Envelope.forKms(kms, [key]).cacheStats(), undefined);
+});
+
+test('openPersistent saves after each change and reopens', async () => {
+  const saved = [];
+  let stored;
+  const storage = {
+    async load() { return stored; },
+    async save(b) { stored = b.slice(); saved.push(b.length); },
+  };
+  const rootKey = new Uint8Array(32).fill(3);
+  const kms = await sr.Kms.openPersistent({ rootKey, storage });
+  const n0 = saved.length;
+  const keyId = kms.createKey({ description: 'kept' }).keyMetadata.keyId;
+  kms.createAlias({ aliasName: 'alias/p', targetKeyId: keyId });
+  kms.describeKey({ keyId });
+  await kms.flush();
+  assert.equal(saved.length, n0 + 2, 'one save per change, none for reads');
+  const again = await sr.Kms.openPersistent({ rootKey, storage });
+  assert.equal(again.describeKey({ keyId: 'alias/p' }).keyMetadata.description, 'kept');
+  again.scheduleKeyDeletion({ keyId, pendingWindowInDays: 7 });
+  await again.flush();
+  const third = await sr.Kms.openPersistent({ rootKey, storage });
+  assert.equal(third.describeKey({ keyId }).keyMetadata.keyState, 'PendingDeletion');
+  await assert.rejects(sr.Kms.openPersistent({ rootKey: new Uint8Array(32), storage }), (e) => e.code === 'InvalidRootKeyException');
+  // A failing storage surfaces on flush().
+  const failing = await sr.Kms.openPersistent({ rootKey, storage: { load: async () => undefined, save: async () => { throw new Error('quota'); } } })
+    .catch((e) => e);
+  assert.equal(failing.message, 'quota');
+  assert.throws(() => sr.indexedDbStorage(), (e) => e.code === 'ValidationException');
 });

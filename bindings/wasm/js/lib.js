@@ -1,0 +1,287 @@
+// The JS layer of the `strongroom` package, shared by the browser and Node
+// entry points (which initialise the wasm module first). Thin: it gives the
+// wasm classes options-object constructors, keeps persistent stores saved,
+// and adapts the push-style streams to WHATWG TransformStreams. Types:
+// index.d.ts.
+import * as raw from './wasm/strongroom_wasm.js';
+
+export const SUITE_SIGNED = 0x0578;
+export const SUITE_UNSIGNED = 0x0478;
+
+/** Every operation by its AWS name (index.d.ts `Operations`, same order). */
+export const OPERATIONS = Object.freeze([
+  'CreateKey', 'DescribeKey', 'ListKeys', 'UpdateKeyDescription', 'TagResource', 'UntagResource',
+  'ListResourceTags', 'EnableKey', 'DisableKey', 'ScheduleKeyDeletion', 'CancelKeyDeletion',
+  'CreateAlias', 'UpdateAlias', 'DeleteAlias', 'ListAliases', 'Encrypt', 'Decrypt', 'ReEncrypt',
+  'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateRandom', 'EnableKeyRotation',
+  'DisableKeyRotation', 'GetKeyRotationStatus', 'RotateKeyOnDemand', 'ListKeyRotations',
+  'PutKeyPolicy', 'GetKeyPolicy', 'ListKeyPolicies', 'CreateGrant', 'ListGrants',
+  'ListRetirableGrants', 'RetireGrant', 'RevokeGrant', 'PutIdentityPolicy', 'GetIdentityPolicy',
+  'DeleteIdentityPolicy', 'Sign', 'Verify', 'GetPublicKey', 'DeriveSharedSecret', 'GenerateMac',
+  'VerifyMac', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext',
+  'GetParametersForImport', 'ImportKeyMaterial', 'DeleteImportedKeyMaterial',
+]);
+
+// Read lazily: this module is evaluated before the entry point has
+// instantiated the wasm module.
+let codes;
+const codeSet = () => (codes ??= new Set(raw.errorCodes()));
+
+export function errorCodes() {
+  return [...codeSet()];
+}
+
+export function isStrongroomError(e) {
+  return e instanceof Error && typeof e.code === 'string' && codeSet().has(e.code);
+}
+
+function validation(message) {
+  const e = new Error(message);
+  e.name = e.code = 'ValidationException';
+  return e;
+}
+
+export const ManualClock = raw.ManualClock;
+
+const lowerFirst = (s) => s[0].toLowerCase() + s.slice(1);
+
+/** Saves a persistent KMS's store after each call that changed it; saves
+ * are serialised, and the latest snapshot always wins. */
+class Saver {
+  constructor(storage) {
+    this.storage = storage;
+    this.saved = -1;
+    this.chain = Promise.resolve();
+    this.failure = undefined;
+  }
+  after(kmsRaw) {
+    const writes = kmsRaw.storeWrites;
+    if (writes === this.saved) return;
+    this.saved = writes;
+    const snapshot = kmsRaw.exportSnapshot();
+    this.chain = this.chain.then(() => this.storage.save(snapshot)).catch((e) => {
+      this.failure = e;
+    });
+  }
+  async flush() {
+    await this.chain;
+    if (this.failure) {
+      const e = this.failure;
+      this.failure = undefined;
+      throw e;
+    }
+  }
+}
+
+/** Run `f`, then let each persistent KMS among `kmss` save if it changed
+ * (whether or not `f` threw: a failed call may still have written). */
+function saving(kmss, f) {
+  try {
+    return f();
+  } finally {
+    for (const k of kmss) k._saver?.after(k._raw);
+  }
+}
+
+export class Kms {
+  /** @internal use the static constructors. */
+  constructor(inner, saver) {
+    this._raw = inner;
+    this._saver = saver;
+  }
+
+  static inMemory(options = {}) {
+    return new Kms(raw.Kms.inMemory(options.account, options.region));
+  }
+
+  static openSnapshot(options) {
+    const o = options ?? {};
+    return new Kms(raw.Kms.openSnapshot(o.snapshot, o.rootKey, o.passphrase, o.account, o.region));
+  }
+
+  static async openPersistent(options) {
+    const o = options ?? {};
+    const storage = o.storage ?? indexedDbStorage();
+    const snapshot = await storage.load();
+    const inner = raw.Kms.openSnapshot(snapshot, o.rootKey, o.passphrase, o.account, o.region);
+    const saver = new Saver(storage);
+    if (snapshot === undefined) saver.after(inner);
+    else saver.saved = inner.storeWrites;
+    const kms = new Kms(inner, saver);
+    await saver.flush();
+    return kms;
+  }
+
+  static deterministic(options) {
+    const { account, region, seed, clock } = options;
+    return new Kms(raw.Kms.deterministic(account, region, seed, clock));
+  }
+
+  get region() {
+    return this._raw.region;
+  }
+
+  call(operation, request) {
+    return saving([this], () => this._raw.call(operation, request ?? {}));
+  }
+
+  callJson(operation, requestJson) {
+    return saving([this], () => this._raw.callJson(operation, requestJson));
+  }
+
+  asCaller(caller) {
+    return new Kms(this._raw.asCaller(caller), this._saver);
+  }
+
+  replicateKey(request, replica) {
+    return saving([this, replica], () => this._raw.replicateKey(request, replica._raw));
+  }
+
+  replicateKeyJson(requestJson, replica) {
+    return saving([this, replica], () => this._raw.replicateKeyJson(requestJson, replica._raw));
+  }
+
+  updatePrimaryRegion(keyId, newPrimary) {
+    saving([this, newPrimary], () => this._raw.updatePrimaryRegion(keyId, newPrimary._raw));
+  }
+
+  exportSnapshot() {
+    return this._raw.exportSnapshot();
+  }
+
+  flush() {
+    return this._saver ? this._saver.flush() : Promise.resolve();
+  }
+
+  free() {
+    this._raw.free();
+  }
+}
+
+for (const op of OPERATIONS) {
+  Object.defineProperty(Kms.prototype, lowerFirst(op), {
+    value: function (request) {
+      return this.call(op, request);
+    },
+    writable: true,
+    configurable: true,
+  });
+}
+
+export const EncryptStream = raw.EncryptStream;
+export const DecryptStream = raw.DecryptStream;
+
+export class Envelope {
+  /** @internal use the static constructors. */
+  constructor(inner) {
+    this._raw = inner;
+  }
+
+  static forKms(kms, keyIds, options) {
+    return new Envelope(raw.Envelope.forKms(kms._raw, keyIds, options ?? {}));
+  }
+
+  static rawAes(options) {
+    const { keyNamespace, keyName, wrappingKey } = options ?? {};
+    return new Envelope(raw.Envelope.rawAes(keyNamespace, keyName, wrappingKey));
+  }
+
+  encrypt(plaintext, options = {}) {
+    return this._raw.encrypt(plaintext, options.encryptionContext, options.suite, options.frameLength);
+  }
+
+  decrypt(message, options = {}) {
+    return this._raw.decrypt(message, options.allowLegacySuites);
+  }
+
+  encryptor(options = {}) {
+    return this._raw.encryptor(options.encryptionContext, options.suite, options.frameLength, options.plaintextLength);
+  }
+
+  decryptor(options = {}) {
+    return this._raw.decryptor(options.allowLegacySuites);
+  }
+
+  encryptStream(options = {}) {
+    let s;
+    return new TransformStream({
+      start: () => {
+        s = this.encryptor(options);
+      },
+      transform: (chunk, c) => {
+        const out = s.update(chunk);
+        if (out.length) c.enqueue(out);
+      },
+      flush: (c) => {
+        const out = s.finish();
+        if (out.length) c.enqueue(out);
+        s.free();
+      },
+    });
+  }
+
+  decryptStream(options = {}) {
+    let s;
+    return new TransformStream({
+      start: () => {
+        s = this.decryptor(options);
+      },
+      transform: (chunk, c) => {
+        const out = s.update(chunk);
+        if (out.length) c.enqueue(out);
+      },
+      flush: (c) => {
+        const m = s.finish();
+        if (m.plaintext.length) c.enqueue(m.plaintext);
+        s.free();
+        options.onComplete?.(m);
+      },
+    });
+  }
+
+  cacheStats() {
+    return this._raw.cacheStats();
+  }
+
+  free() {
+    this._raw.free();
+  }
+}
+
+/** IndexedDB storage for `Kms.openPersistent` (browsers). */
+export function indexedDbStorage(name = 'strongroom', key = 'store') {
+  if (typeof indexedDB === 'undefined') {
+    throw validation('IndexedDB is not available here; pass `storage` to Kms.openPersistent');
+  }
+  const STORE = 'snapshots';
+  const open = () =>
+    new Promise((resolve, reject) => {
+      const r = indexedDB.open(name, 1);
+      r.onupgradeneeded = () => r.result.createObjectStore(STORE);
+      r.onsuccess = () => resolve(r.result);
+      r.onerror = () => reject(r.error);
+    });
+  const run = async (mode, f) => {
+    const db = await open();
+    try {
+      return await new Promise((resolve, reject) => {
+        const tx = db.transaction(STORE, mode, { durability: 'strict' });
+        const req = f(tx.objectStore(STORE));
+        tx.oncomplete = () => resolve(req.result);
+        tx.onerror = () => reject(tx.error);
+        tx.onabort = () => reject(tx.error);
+      });
+    } finally {
+      db.close();
+    }
+  };
+  return {
+    async load() {
+      const v = await run('readonly', (s) => s.get(key));
+      return v === undefined ? undefined : new Uint8Array(v);
+    },
+    async save(snapshot) {
+      await run('readwrite', (s) => s.put(snapshot, key));
+    },
+  };
+}

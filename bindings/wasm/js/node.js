@@ -1,0 +1,8 @@
+// Entry point for Node: instantiates the wasm module beside this file
+// synchronously from disk.
+import { readFileSync } from 'node:fs';
+import { initSync } from './wasm/strongroom_wasm.js';
+
+initSync({ module: readFileSync(new URL('./wasm/strongroom_wasm_bg.wasm', import.meta.url)) });
+
+export * from './lib.js';

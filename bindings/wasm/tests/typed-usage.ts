@@ -1,0 +1,92 @@
+// Type-checked (never run) by `tsc -p tsconfig.json` in scripts/wasm.sh
+// against the installed package's index.d.ts. Each `@ts-expect-error`
+// line must be an error, so loosening a declaration (an `any`, a missing
+// field, an optional that should be required) fails the check.
+import {
+  Kms, Envelope, ManualClock, isStrongroomError, errorCodes, OPERATIONS, indexedDbStorage,
+  SUITE_UNSIGNED,
+} from 'strongroom';
+import type {
+  KeyMetadata, KeyState, ErrorCode, DecryptedMessage, CacheStats, SnapshotStorage,
+  ResponseOf, EncryptResponse, StrongroomError,
+} from 'strongroom';
+
+const kms: Kms = Kms.inMemory({ region: 'eu-west-1' });
+const meta: KeyMetadata = kms.createKey({ description: 'orders', keySpec: 'SYMMETRIC_DEFAULT' }).keyMetadata;
+const state: KeyState = meta.keyState;
+const deletion: number | null = meta.deletionDateMs;
+kms.createAlias({ aliasName: 'alias/orders', targetKeyId: meta.keyId });
+const enc: EncryptResponse = kms.encrypt({
+  keyId: 'alias/orders',
+  plaintext: new TextEncoder().encode('hi'),
+  encryptionContext: { tenant: 'a' },
+});
+const blob: Uint8Array = enc.ciphertextBlob;
+const plain: Uint8Array = kms.decrypt({ ciphertextBlob: blob, encryptionContext: { tenant: 'a' } }).plaintext;
+const viaCall: ResponseOf<'GenerateDataKey'> = kms.call('GenerateDataKey', { keyId: meta.keyId, keySpec: 'AES_256' });
+const dk: Uint8Array = viaCall.plaintext;
+const keys: { keyId: string; keyArn: string }[] = kms.listKeys().keys;
+const signer = kms.createKey({ keyUsage: 'SIGN_VERIFY', keySpec: 'ECC_NIST_P256' }).keyMetadata;
+const sig = kms.sign({ keyId: signer.keyId, message: plain, signingAlgorithm: 'ECDSA_SHA_256' });
+const ok: boolean = kms.verify({ keyId: signer.keyId, message: plain, signature: sig.signature, signingAlgorithm: 'ECDSA_SHA_256' }).signatureValid;
+const sched = kms.scheduleKeyDeletion({ keyId: meta.keyId, pendingWindowInDays: 7 });
+const pending: KeyState = sched.keyState;
+const grant: string = kms.createGrant({
+  keyId: signer.keyId, granteePrincipal: 'arn:aws:iam::111122223333:role/app', operations: ['Sign'],
+}).grantToken;
+const other: Kms = kms.asCaller({ principalArn: 'arn:aws:iam::111122223333:role/app', account: '111122223333' });
+kms.putKeyPolicy({ keyId: signer.keyId, policy: { Version: '2012-10-17', Statement: [] } });
+
+// @ts-expect-error keyId is required
+kms.encrypt({ plaintext: plain });
+// @ts-expect-error not a key state
+const badState: KeyState = 'Deleted';
+// @ts-expect-error bytes are Uint8Array, not strings
+kms.sign({ keyId: signer.keyId, message: 'text' });
+// @ts-expect-error no such response field
+enc.plaintext;
+// @ts-expect-error no such operation
+kms.call('DeleteKey', {});
+// @ts-expect-error nullable fields stay nullable
+const notNull: number = meta.deletionDateMs;
+
+const env = Envelope.forKms(kms, [meta.keyId], { cache: { capacity: 10, maxAgeMs: 60_000 } });
+const msg: Uint8Array = env.encrypt(plain, { encryptionContext: { a: 'b' }, suite: SUITE_UNSIGNED, frameLength: 4096 });
+const opened: DecryptedMessage = env.decrypt(msg);
+const ctx: Record<string, string> = opened.encryptionContext;
+const stats: CacheStats | undefined = env.cacheStats();
+const ts: TransformStream<Uint8Array, Uint8Array> = env.encryptStream({ encryptionContext: { a: 'b' } });
+const e2 = env.encryptor({ plaintextLength: 10 });
+const part: Uint8Array = e2.update(plain);
+const last: DecryptedMessage = env.decryptor().finish();
+const raw = Envelope.rawAes({ keyNamespace: 'ns', keyName: 'k', wrappingKey: new Uint8Array(32) });
+// @ts-expect-error suites are the two committing ones
+env.encrypt(plain, { suite: 0x0014 });
+
+const clock = new ManualClock(0);
+clock.advanceMs(1000);
+const det: Kms = Kms.deterministic({ account: '111122223333', region: 'us-east-1', seed: new Uint8Array(32), clock });
+const snap: Uint8Array = Kms.openSnapshot({ passphrase: 'correct horse' }).exportSnapshot();
+// @ts-expect-error a root key or a passphrase, not both
+Kms.openSnapshot({ passphrase: 'x', rootKey: new Uint8Array(32) });
+const storage: SnapshotStorage = indexedDbStorage('app');
+async function persistent(): Promise<void> {
+  const p: Kms = await Kms.openPersistent({ rootKey: new Uint8Array(32), storage });
+  await p.flush();
+}
+
+try {
+  kms.describeKey({ keyId: 'alias/missing' });
+} catch (e: unknown) {
+  if (isStrongroomError(e)) {
+    const code: ErrorCode = e.code;
+    const err: StrongroomError = e;
+  }
+}
+const codes: ErrorCode[] = errorCodes();
+const names: readonly string[] = OPERATIONS;
+
+export {
+  state, deletion, dk, keys, ok, pending, grant, other, badState, notNull, opened, ctx, stats, ts,
+  part, last, raw, det, snap, persistent, codes, names,
+};
