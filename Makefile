@@ -13,8 +13,12 @@ RUST_ENV = eval "$$(scripts/rust-env.sh)"
 
 .PHONY: demo test test-rust test-python test-kotlin test-wasm lint bench bench-python fuzz vectors-regenerate
 
+# The Rust demo on the embedded file store, then the web demo (built on the
+# npm package) served on 127.0.0.1 until Ctrl-C. DEMO_PORT picks the port.
+DEMO_PORT ?= 8080
 demo:
 	@$(RUST_ENV) && cargo run -q -p strongroom --example demo
+	@$(RUST_ENV) && scripts/wasm.sh serve $(DEMO_PORT)
 
 test: lint test-rust test-python test-kotlin test-wasm
 
@@ -38,9 +42,13 @@ test-python:
 test-kotlin:
 	@$(RUST_ENV) && scripts/uniffi.sh check
 
-# The wasm module (wasm-bindgen, Node target) and its node:test suite.
+# The npm package: its node:test suite and tsc check against the packed
+# package, the wasm-bindgen-test suites in Node and headless Chromium
+# (wasm-pack), and the web demo driven by Playwright in Chromium.
 test-wasm:
 	@$(RUST_ENV) && scripts/wasm.sh test
+	@$(RUST_ENV) && scripts/wasm.sh unit
+	@$(RUST_ENV) && scripts/wasm.sh demo-test
 
 bench-python:
 	@$(RUST_ENV) && scripts/py-test.sh >/dev/null && $(HOME)/.cache/strongroom-pytest/bin/python python/bench.py

@@ -8,6 +8,9 @@
 #   scripts/wasm.sh build        build/npm/strongroom (the package) + its size
 #   scripts/wasm.sh test         build, node:test suite against the installed
 #                                package, tsc --noEmit on the typed usage file
+#   scripts/wasm.sh demo-test    build, then drive web-demo/ in headless Chromium
+#                                (Playwright); screenshots in build/web-demo/
+#   scripts/wasm.sh serve [port] build, then serve web-demo/ on 127.0.0.1
 #   scripts/wasm.sh unit         wasm-bindgen-test suites: wasm-pack test --node
 #                                and --headless --chrome
 set -euo pipefail
@@ -82,6 +85,7 @@ consumer() {
 case "$MODE" in
   build) build ;;
   test)
+    "${CARGO[@]}" clippy -q -p strongroom-wasm --target wasm32-unknown-unknown --all-targets "${BUILD_STD[@]}" -- -D warnings
     build
     consumer
     c="$ROOT/build/npm/consumer"
@@ -103,5 +107,15 @@ case "$MODE" in
       PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver --mode no-install . "${BUILD_STD[@]}"
     fi
     ;;
-  *) echo "usage: scripts/wasm.sh build|test|unit" >&2; exit 2 ;;
+  demo-test)
+    build
+    command -v chromium >/dev/null || apt_install chromium chromium-driver
+    STRONGROOM_NPM_TOOLS="$NPM_DIR" node --test web-demo/test/
+    echo "web demo screenshots: build/web-demo/demo.png, build/web-demo/demo-after-reload.png"
+    ;;
+  serve)
+    build
+    exec node web-demo/serve.mjs "${2:-8080}"
+    ;;
+  *) echo "usage: scripts/wasm.sh build|test|unit|demo-test|serve [port]" >&2; exit 2 ;;
 esac
