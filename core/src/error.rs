@@ -162,7 +162,7 @@ impl Error {
         Self::new(ErrorCode::NotFound, format!("Key '{arn}' does not exist"))
     }
     /// The one opaque decryption failure: never says which check failed.
-    pub(crate) fn invalid_ciphertext() -> Self {
+    pub fn invalid_ciphertext() -> Self {
         Self::new(
             ErrorCode::InvalidCiphertext,
             "The ciphertext is invalid, or the encryption context does not match",

@@ -802,3 +802,139 @@ mod chunking {
         }
     }
 }
+
+// ------------------------------------------------------------ delegated AES-GCM
+
+/// Software AES-256-GCM standing in for WebCrypto in these tests.
+fn gcm_seal(key: &[u8], iv: &[u8], aad: &[u8], pt: &[u8]) -> Vec<u8> {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    aes_gcm::Aes256Gcm::new_from_slice(key)
+        .unwrap()
+        .encrypt(iv.into(), Payload { msg: pt, aad })
+        .unwrap()
+}
+
+fn gcm_open(key: &[u8], iv: &[u8], aad: &[u8], ct: &[u8]) -> Option<Vec<u8>> {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    aes_gcm::Aes256Gcm::new_from_slice(key)
+        .unwrap()
+        .decrypt(iv.into(), Payload { msg: ct, aad })
+        .ok()
+}
+
+fn delegated_encrypt(pt: &[u8], frame: u32, rng: &DangerousSeededRng) -> Vec<u8> {
+    let ctx = context([("file", "a")]);
+    let d = esdk::DelegatedEncryption::new(
+        &raw(),
+        &ctx,
+        &opts(UNSIGNED, frame, Some(pt.len() as u64)),
+        rng,
+    )
+    .unwrap();
+    let mut msg = d.header.clone();
+    for f in &d.frames {
+        msg.extend_from_slice(&f.prefix);
+        msg.extend(gcm_seal(
+            &d.content_key,
+            &f.iv,
+            &f.aad,
+            &pt[f.offset..f.offset + f.len],
+        ));
+    }
+    msg
+}
+
+fn delegated_decrypt(msg: &[u8]) -> Result<Vec<u8>, ErrorCode> {
+    let d = esdk::DelegatedDecryption::new(&raw(), msg, &DecryptOptions::default())
+        .map_err(|e| e.code())?;
+    let mut out = Vec::new();
+    for f in &d.frames {
+        let ct = &msg[f.offset..f.offset + f.len + 16];
+        out.extend(
+            gcm_open(&d.content_key, &f.iv, &f.aad, ct).ok_or(ErrorCode::InvalidCiphertext)?,
+        );
+    }
+    assert_eq!(d.info.opened_by.key_name, "k1");
+    Ok(out)
+}
+
+#[test]
+fn delegated_aes_gcm_writes_and_reads_exactly_the_encryptors_bytes() {
+    let ctx = context([("file", "a")]);
+    for frame in [7u32, 4096] {
+        let f = frame as usize;
+        for len in [0, 1, f - 1, f, f + 1, 3 * f, 3 * f + 2] {
+            let pt = data(len);
+            let seed = [len as u8 ^ frame as u8; 32];
+            let ours = delegated_encrypt(&pt, frame, &DangerousSeededRng::new(seed));
+            let reference = esdk::encrypt_with(
+                &raw(),
+                &pt,
+                &ctx,
+                &opts(UNSIGNED, frame, Some(len as u64)),
+                &DangerousSeededRng::new(seed),
+            )
+            .unwrap();
+            assert_eq!(ours, reference, "frame {frame} len {len}");
+            assert_eq!(delegated_decrypt(&reference).unwrap(), pt);
+        }
+    }
+}
+
+#[test]
+fn delegated_decryption_refuses_what_the_decryptor_refuses() {
+    let pt = data(10_000);
+    let msg = esdk::encrypt_with_suite(
+        &raw(),
+        &pt,
+        &strongroom::EncryptionContext::new(),
+        1000,
+        UNSIGNED,
+        &OsRng,
+    )
+    .unwrap();
+    // Structure: truncated, extended, a frame dropped.
+    for bad in [
+        msg[..msg.len() - 1].to_vec(),
+        [msg.clone(), vec![0]].concat(),
+        msg[..msg.len() - 200].to_vec(),
+    ] {
+        assert_eq!(delegated_decrypt(&bad), Err(ErrorCode::InvalidCiphertext));
+    }
+    // Every single-byte change anywhere fails somewhere (header here,
+    // frames at their tags).
+    for i in (0..msg.len()).step_by(37) {
+        let mut bad = msg.clone();
+        bad[i] ^= 0x40;
+        assert!(delegated_decrypt(&bad).is_err(), "byte {i}");
+    }
+    // Signed messages are not delegated.
+    let signed = esdk::encrypt_with_suite(
+        &raw(),
+        &pt,
+        &strongroom::EncryptionContext::new(),
+        1000,
+        SIGNED,
+        &OsRng,
+    )
+    .unwrap();
+    let e =
+        esdk::DelegatedDecryption::new(&raw(), &signed, &DecryptOptions::default()).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::UnsupportedOperation);
+    let e = esdk::DelegatedEncryption::new(
+        &raw(),
+        &strongroom::EncryptionContext::new(),
+        &opts(SIGNED, 10, Some(1)),
+        &OsRng,
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::UnsupportedOperation);
+    let e = esdk::DelegatedEncryption::new(
+        &raw(),
+        &strongroom::EncryptionContext::new(),
+        &opts(UNSIGNED, 10, None),
+        &OsRng,
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Validation);
+}

@@ -522,6 +522,8 @@ export class Kms {
 export type Suite = 0x0578 | 0x0478;
 export const SUITE_SIGNED: 0x0578;
 export const SUITE_UNSIGNED: 0x0478;
+/** The frame length `encryptAsync` uses unless told otherwise (256 KiB). */
+export const ASYNC_FRAME_LENGTH: number;
 
 export interface EncryptOptions {
   encryptionContext?: EncryptionContext;
@@ -588,6 +590,17 @@ export class Envelope {
   static rawAes(options: { keyNamespace: string; keyName: string; wrappingKey: Uint8Array }): Envelope;
   encrypt(plaintext: Uint8Array, options?: EncryptOptions): Uint8Array;
   decrypt(message: Uint8Array, options?: DecryptOptions): DecryptedMessage;
+  /** Encryption with the bulk AES-GCM done by WebCrypto (the data key,
+   * header and framing stay in the module; the per-message content key is
+   * imported into WebCrypto non-extractable and wiped). Suite 0x0478 by
+   * default, frames of `ASYNC_FRAME_LENGTH`; the signed suite, or no
+   * WebCrypto, falls back to `encrypt`. Same message format: `decrypt` and
+   * every ESDK read it. */
+  encryptAsync(plaintext: Uint8Array, options?: EncryptOptions): Promise<Uint8Array>;
+  /** Decryption with the frames opened by WebCrypto (unsigned framed
+   * messages; others fall back to `decrypt`). Nothing is returned unless
+   * every frame verified. */
+  decryptAsync(message: Uint8Array, options?: DecryptOptions): Promise<DecryptedMessage>;
   encryptor(options?: EncryptorOptions): EncryptStream;
   decryptor(options?: DecryptOptions): DecryptStream;
   /** A `TransformStream` from plaintext chunks to message chunks. */

@@ -168,6 +168,24 @@ for (const op of OPERATIONS) {
   });
 }
 
+/** Frame length of `encryptAsync` messages: large frames mean few
+ * WebCrypto calls (each is a round trip to another thread). */
+export const ASYNC_FRAME_LENGTH = 256 * 1024;
+
+const subtle = () => globalThis.crypto?.subtle;
+
+/** Import a per-message content key into WebCrypto (non-extractable) and
+ * wipe the bytes. */
+async function importContentKey(bytes, usage) {
+  try {
+    return await subtle().importKey('raw', bytes, 'AES-GCM', false, [usage]);
+  } finally {
+    bytes.fill(0);
+  }
+}
+
+const gcm = (f) => ({ name: 'AES-GCM', iv: f.iv, additionalData: f.aad, tagLength: 128 });
+
 export const EncryptStream = raw.EncryptStream;
 export const DecryptStream = raw.DecryptStream;
 
@@ -192,6 +210,53 @@ export class Envelope {
 
   decrypt(message, options = {}) {
     return this._raw.decrypt(message, options.allowLegacySuites);
+  }
+
+  async encryptAsync(plaintext, options = {}) {
+    const suite = options.suite ?? SUITE_UNSIGNED;
+    if (suite !== SUITE_UNSIGNED || !subtle()) return this.encrypt(plaintext, { ...options, suite });
+    const plan = this._raw.delegateEncrypt(options.encryptionContext, options.frameLength ?? ASYNC_FRAME_LENGTH, plaintext.length);
+    const key = await importContentKey(plan.contentKey, 'encrypt');
+    const sealed = await Promise.all(plan.frames.map((f) =>
+      subtle().encrypt(gcm(f), key, plaintext.subarray(f.offset, f.offset + f.length))));
+    let size = plan.header.length;
+    plan.frames.forEach((f, i) => { size += f.prefix.length + sealed[i].byteLength; });
+    const out = new Uint8Array(size);
+    out.set(plan.header);
+    let at = plan.header.length;
+    plan.frames.forEach((f, i) => {
+      out.set(f.prefix, at);
+      at += f.prefix.length;
+      out.set(new Uint8Array(sealed[i]), at);
+      at += sealed[i].byteLength;
+    });
+    return out;
+  }
+
+  async decryptAsync(message, options = {}) {
+    if (!subtle()) return this.decrypt(message, options);
+    let plan;
+    try {
+      plan = this._raw.delegateDecrypt(message, options.allowLegacySuites);
+    } catch (e) {
+      if (e?.code === 'UnsupportedOperationException') return this.decrypt(message, options);
+      throw e;
+    }
+    const key = await importContentKey(plan.contentKey, 'decrypt');
+    let opened;
+    try {
+      opened = await Promise.all(plan.frames.map((f) =>
+        subtle().decrypt(gcm(f), key, message.subarray(f.offset, f.offset + f.length + 16))));
+    } catch {
+      throw raw.invalidCiphertextError();
+    }
+    const plaintext = new Uint8Array(opened.reduce((n, p) => n + p.byteLength, 0));
+    let at = 0;
+    for (const p of opened) {
+      plaintext.set(new Uint8Array(p), at);
+      at += p.byteLength;
+    }
+    return { ...plan.info, plaintext };
   }
 
   encryptor(options = {}) {

@@ -575,6 +575,68 @@ impl Envelope {
         )))
     }
 
+    /// Delegated bulk AES-GCM (for WebCrypto; see `esdk::DelegatedEncryption`):
+    /// `{header, contentKey, frames: [{offset, length, prefix, iv, aad}]}`.
+    /// Unsigned suite 0x0478 only. The caller imports `contentKey` as a
+    /// non-extractable key at once and wipes it.
+    #[wasm_bindgen(js_name = delegateEncrypt)]
+    pub fn delegate_encrypt(
+        &self,
+        encryption_context: JsValue,
+        frame_length: u32,
+        plaintext_length: f64,
+    ) -> Result<JsValue, JsValue> {
+        let opts = encrypt_options(
+            Some(esdk::SUITE_AES256_HKDF_SHA512_COMMIT),
+            Some(frame_length),
+            Some(plaintext_length as u64),
+        );
+        let ctx = context_from(&encryption_context)?;
+        let d = esdk::DelegatedEncryption::new(&*self.cmm, &ctx, &opts, &strongroom::OsRng)
+            .map_err(err)?;
+        let out = Object::new();
+        Reflect::set(
+            &out,
+            &"header".into(),
+            &Uint8Array::from(&d.header[..]).into(),
+        )?;
+        Reflect::set(
+            &out,
+            &"contentKey".into(),
+            &Uint8Array::from(&d.content_key[..]).into(),
+        )?;
+        Reflect::set(&out, &"frames".into(), &frames_js(&d.frames)?)?;
+        Ok(out.into())
+    }
+
+    /// The other direction: the header opened and the frames laid out here,
+    /// `{contentKey, frames: [{offset, length, iv, aad}], info}` where
+    /// `info` is a decrypted message without its plaintext. Unsigned framed
+    /// messages only (others: `UnsupportedOperationException`).
+    #[wasm_bindgen(js_name = delegateDecrypt)]
+    pub fn delegate_decrypt(
+        &self,
+        message: &[u8],
+        allow_legacy_suites: Option<bool>,
+    ) -> Result<JsValue, JsValue> {
+        let policy = CommitmentPolicy::allowing_legacy(allow_legacy_suites.unwrap_or(false));
+        let d = esdk::DelegatedDecryption::new(
+            &*self.cmm,
+            message,
+            &DecryptOptions::with_policy(policy),
+        )
+        .map_err(err)?;
+        let out = Object::new();
+        Reflect::set(
+            &out,
+            &"contentKey".into(),
+            &Uint8Array::from(&d.content_key[..]).into(),
+        )?;
+        Reflect::set(&out, &"frames".into(), &frames_js(&d.frames)?)?;
+        Reflect::set(&out, &"info".into(), &decrypted(&[], &d.info)?)?;
+        Ok(out.into())
+    }
+
     /// `{hits, misses, evictions, invalidations, bypasses, entries}`, or
     /// `undefined` without a cache.
     #[wasm_bindgen(js_name = cacheStats)]
@@ -596,6 +658,31 @@ impl Envelope {
         }
         Ok(out.into())
     }
+}
+
+fn frames_js(frames: &[esdk::FrameSpec]) -> Result<JsValue, JsValue> {
+    let a = Array::new();
+    for f in frames {
+        let o = Object::new();
+        Reflect::set(&o, &"offset".into(), &(f.offset as f64).into())?;
+        Reflect::set(&o, &"length".into(), &(f.len as f64).into())?;
+        Reflect::set(
+            &o,
+            &"prefix".into(),
+            &Uint8Array::from(&f.prefix[..]).into(),
+        )?;
+        Reflect::set(&o, &"iv".into(), &Uint8Array::from(&f.iv[..]).into())?;
+        Reflect::set(&o, &"aad".into(), &Uint8Array::from(&f.aad[..]).into())?;
+        a.push(&o);
+    }
+    Ok(a.into())
+}
+
+/// The opaque decryption failure, as the core words it (for the JS layer
+/// when a delegated frame fails to open).
+#[wasm_bindgen(js_name = invalidCiphertextError)]
+pub fn invalid_ciphertext_error() -> JsValue {
+    err(strongroom::Error::invalid_ciphertext())
 }
 
 fn closed() -> JsValue {

@@ -70,6 +70,10 @@ const snap: Uint8Array = Kms.openSnapshot({ passphrase: 'correct horse' }).expor
 // @ts-expect-error a root key or a passphrase, not both
 Kms.openSnapshot({ passphrase: 'x', rootKey: new Uint8Array(32) });
 const storage: SnapshotStorage = indexedDbStorage('app');
+async function bulk(): Promise<DecryptedMessage> {
+  const m: Uint8Array = await env.encryptAsync(plain, { encryptionContext: { a: 'b' } });
+  return env.decryptAsync(m);
+}
 async function persistent(): Promise<void> {
   const p: Kms = await Kms.openPersistent({ rootKey: new Uint8Array(32), storage });
   await p.flush();
@@ -88,5 +92,5 @@ const names: readonly string[] = OPERATIONS;
 
 export {
   state, deletion, dk, keys, ok, pending, grant, other, badState, notNull, opened, ctx, stats, ts,
-  part, last, raw, det, snap, persistent, codes, names,
+  part, last, raw, det, snap, persistent, codes, names, bulk,
 };

@@ -3,7 +3,9 @@
 //! every header version, suite and body form is parsed. The push decryptor
 //! is also fed the same bytes in chunks (sizes from the first byte), which
 //! must give the same verdict as the whole-buffer call; re-wrapping parses
-//! the same bytes on its own path.
+//! the same bytes on its own path, and so does the delegated (WebCrypto)
+//! reader, whose frame layout must open to the same plaintext whenever the
+//! whole-buffer call succeeds on an unsigned framed message.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use strongroom::esdk::{self, CommitmentPolicy, DecryptOptions, RawAesKeyring};
@@ -25,8 +27,26 @@ fuzz_target!(|data: &[u8]| {
     }
     let streamed = ok && d.finish(&mut out).is_ok();
     assert_eq!(streamed, whole.is_ok());
-    if let Ok((pt, _)) = whole {
+    if let Ok((pt, _)) = &whole {
         assert_eq!(pt.as_bytes(), &out[..]);
+    }
+    if let Ok(dd) = esdk::DelegatedDecryption::new(&k, data, &opts) {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let gcm = aes_gcm::Aes256Gcm::new_from_slice(&dd.content_key).unwrap();
+        let opened: Result<Vec<Vec<u8>>, _> = dd
+            .frames
+            .iter()
+            .map(|f| {
+                let ct = &data[f.offset..f.offset + f.len + 16];
+                gcm.decrypt((&f.iv).into(), Payload { msg: ct, aad: &f.aad })
+            })
+            .collect();
+        match (&whole, opened) {
+            (Ok((pt, _)), Ok(frames)) => assert_eq!(pt.as_bytes(), &frames.concat()[..]),
+            (Ok(_), Err(_)) => panic!("the delegated reader refused a valid message"),
+            (Err(_), Ok(_)) => panic!("the delegated reader accepted an invalid message"),
+            (Err(_), Err(_)) => {}
+        }
     }
     let k2 = RawAesKeyring::new("fuzz", "other", [8u8; 32]).unwrap();
     let _ = esdk::rewrap_stream(&k, &k2, &mut &data[..], &mut Vec::new(), &opts, &strongroom::OsRng);

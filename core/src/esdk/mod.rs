@@ -50,8 +50,8 @@ pub use keyring::{
     RawAesKeyring, KMS_PROVIDER_ID,
 };
 pub use stream::{
-    decrypt_stream, encrypt_stream, rewrap_stream, DecryptingWriter, Decryptor, EncryptingWriter,
-    Encryptor, MessageInfo,
+    decrypt_stream, encrypt_stream, rewrap_stream, DecryptingWriter, Decryptor,
+    DelegatedDecryption, DelegatedEncryption, EncryptingWriter, Encryptor, FrameSpec, MessageInfo,
 };
 
 /// AES-256-GCM, HKDF-SHA512, key commitment, no signature.

@@ -7,7 +7,9 @@ use sha2::{Digest, Sha256, Sha384};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::keyring::{new_encryption_materials, EncryptionMaterials, Keyring, OpenedBy};
+use super::keyring::{
+    new_encryption_materials, DecryptionMaterials, EncryptionMaterials, Keyring, OpenedBy,
+};
 use super::{
     derive_keys, encrypt_suite, frame_aad, frame_iv, serialize_context, suite, CommitmentPolicy,
     DecryptOptions, DecryptionRequest, Edk, EncryptOptions, EncryptionRequest, Kdf,
@@ -87,6 +89,28 @@ impl<'a> Cur<'a> {
     }
 }
 
+/// One frame at the start of `a`, which must be number `seq`:
+/// `(is_final, seq, offset of the ciphertext, plaintext length)`; the
+/// frame's tag ends at `offset + length + 16`.
+fn parse_frame(a: &[u8], frame_length: u32, seq: u32) -> Result<(bool, u32, usize, usize), P> {
+    let mut r = Cur { b: a, p: 0 };
+    let first = r.u32()?;
+    let last = first == FINAL_FRAME;
+    let got = if last { r.u32()? } else { first };
+    let iv = r.take(12)?;
+    let len = if last {
+        r.u32()? as usize
+    } else {
+        frame_length as usize
+    };
+    if got != seq || iv != frame_iv(seq) || len > frame_length as usize {
+        return Err(bad());
+    }
+    let start = r.p;
+    r.take(len + 16)?;
+    Ok((last, seq, start, len))
+}
+
 fn bad() -> P {
     P::Bad(Error::invalid_ciphertext())
 }
@@ -127,6 +151,32 @@ fn parse_header(b: &[u8], opts: &DecryptOptions) -> Result<Option<Header>> {
         Err(P::More) => Ok(None),
         Err(P::Bad(e)) => Err(e),
     }
+}
+
+/// Get the header's data key from `cmm`, derive the content key, check
+/// the key commitment and the header's tag (`auth`: the bytes it covers).
+fn open_header(
+    cmm: &dyn MaterialsManager,
+    h: &Header,
+    auth: &[u8],
+) -> Result<(DecryptionMaterials, Zeroizing<Vec<u8>>, Gcm)> {
+    let m = cmm.decrypt_materials(&DecryptionRequest {
+        suite: h.suite.id,
+        encrypted_data_keys: &h.edks,
+        encryption_context: &h.ctx,
+    })?;
+    let data_key = m.data_key.as_ref().ok_or_else(Error::invalid_ciphertext)?;
+    let (derived, commit) = derive_keys(&h.suite, data_key, &h.message_id)?;
+    if let (Some(want), Some(got)) = (commit, h.commit) {
+        if !bool::from(want.ct_eq(&got)) {
+            return Err(Error::invalid_ciphertext());
+        }
+    }
+    let gcm = Gcm::new(&derived).ok_or_else(Error::invalid_ciphertext)?;
+    if !gcm.open(&h.iv, auth, &mut [], &h.tag) {
+        return Err(Error::invalid_ciphertext());
+    }
+    Ok((m, derived, gcm))
 }
 
 fn header_too_large(opts: &DecryptOptions) -> Error {
@@ -397,6 +447,46 @@ impl std::fmt::Debug for Encryptor {
     }
 }
 
+/// A new message's id, content key (and its cipher) and header.
+struct Begun {
+    message_id: [u8; MESSAGE_ID_LEN],
+    content_key: Zeroizing<Vec<u8>>,
+    gcm: Gcm,
+    header: Vec<u8>,
+}
+
+/// Begin a message from its materials.
+fn begin_message(
+    m: &EncryptionMaterials,
+    s: &Suite,
+    opts: &EncryptOptions,
+    rng: &dyn Rng,
+) -> Result<Begun> {
+    let data_key = m
+        .data_key
+        .as_ref()
+        .ok_or_else(|| Error::internal("the materials have no data key"))?;
+    let mut message_id = [0u8; MESSAGE_ID_LEN];
+    rng.fill(&mut message_id)?;
+    let (derived, commit) = derive_keys(s, data_key, &message_id)?;
+    let gcm = Gcm::new(&derived).ok_or_else(|| Error::internal("bad derived key length"))?;
+    let header = write_header(
+        s,
+        &message_id,
+        &m.context,
+        &m.edks,
+        opts.frame_length,
+        &commit.expect("committing suite"),
+        &gcm,
+    )?;
+    Ok(Begun {
+        message_id,
+        content_key: derived,
+        gcm,
+        header,
+    })
+}
+
 impl Encryptor {
     /// Get materials from `cmm` and prepare the header.
     pub fn new(
@@ -437,23 +527,12 @@ impl Encryptor {
         if m.suite.id != s.id || (s.sig != Sig::None) != m.signing_key.is_some() {
             return Err(Error::internal("the materials do not match the suite"));
         }
-        let data_key = m
-            .data_key
-            .as_ref()
-            .ok_or_else(|| Error::internal("the materials have no data key"))?;
-        let mut message_id = [0u8; MESSAGE_ID_LEN];
-        rng.fill(&mut message_id)?;
-        let (derived, commit) = derive_keys(s, data_key, &message_id)?;
-        let gcm = Gcm::new(&derived).ok_or_else(|| Error::internal("bad derived key length"))?;
-        let header = write_header(
-            s,
-            &message_id,
-            &m.context,
-            &m.edks,
-            opts.frame_length,
-            &commit.expect("committing suite"),
-            &gcm,
-        )?;
+        let Begun {
+            message_id,
+            gcm,
+            header,
+            ..
+        } = begin_message(&m, s, opts, rng)?;
         let signer = m.signing_key.clone().map(|sk| {
             let mut h = Sha384::new();
             h.update(&header);
@@ -797,23 +876,8 @@ impl<'a> Decryptor<'a> {
             return Ok(false);
         };
         let check = verifier(&h.suite, &h.ctx)?;
-        let m = self.cmm.get().decrypt_materials(&DecryptionRequest {
-            suite: h.suite.id,
-            encrypted_data_keys: &h.edks,
-            encryption_context: &h.ctx,
-        })?;
+        let (m, _, gcm) = open_header(self.cmm.get(), &h, &data[*pos..*pos + h.auth_len])?;
         let data_key = m.data_key.as_ref().ok_or_else(Error::invalid_ciphertext)?;
-        let (derived, commit) = derive_keys(&h.suite, data_key, &h.message_id)?;
-        if let (Some(want), Some(got)) = (commit, h.commit) {
-            if !bool::from(want.ct_eq(&got)) {
-                return Err(Error::invalid_ciphertext());
-            }
-        }
-        let gcm = Gcm::new(&derived).ok_or_else(Error::invalid_ciphertext)?;
-        let header_bytes = &data[*pos..*pos + h.auth_len];
-        if !gcm.open(&h.iv, header_bytes, &mut [], &h.tag) {
-            return Err(Error::invalid_ciphertext());
-        }
         let opened_by = m.opened_by.clone().ok_or_else(Error::invalid_ciphertext)?;
         self.info = Some(MessageInfo {
             suite: h.suite.id,
@@ -878,25 +942,7 @@ impl<'a> Decryptor<'a> {
 
     fn step_frame(&mut self, data: &[u8], pos: &mut usize, out: &mut Vec<u8>) -> Result<bool> {
         let a = &data[*pos..];
-        let mut r = Cur { b: a, p: 0 };
-        let parsed = (|| -> Result<(bool, u32, usize, usize), P> {
-            let first = r.u32()?;
-            let last = first == FINAL_FRAME;
-            let seq = if last { r.u32()? } else { first };
-            let iv = r.take(12)?;
-            let len = if last {
-                r.u32()? as usize
-            } else {
-                self.frame_length as usize
-            };
-            if seq != self.seq || iv != frame_iv(seq) || len > self.frame_length as usize {
-                return Err(bad());
-            }
-            let start = r.p;
-            r.take(len + 16)?;
-            Ok((last, seq, start, len))
-        })();
-        let (last, seq, start, len) = match parsed {
+        let (last, seq, start, len) = match parse_frame(a, self.frame_length, self.seq) {
             Ok(v) => v,
             Err(P::More) => return Ok(false),
             Err(P::Bad(e)) => return Err(e),
@@ -1012,6 +1058,211 @@ impl<'a> Decryptor<'a> {
         // `finish` now releases the held final frame.
         self.st = St::Done;
         Ok(true)
+    }
+}
+
+// ------------------------------------------------------------ delegated bulk AES-GCM
+
+/// One frame of a message whose AES-GCM is done elsewhere: the message
+/// carries `prefix`, then AES-GCM(content key, `iv`, `aad`) of the
+/// plaintext (ciphertext followed by its 16-byte tag).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameSpec {
+    /// Where the frame's plaintext starts (encryption) or where its
+    /// ciphertext starts in the message (decryption).
+    pub offset: usize,
+    /// Plaintext length.
+    pub len: usize,
+    /// Sequence number, IV and (for the final frame) length fields.
+    pub prefix: Vec<u8>,
+    pub iv: [u8; 12],
+    pub aad: Vec<u8>,
+}
+
+fn frame_prefix(last: bool, seq: u32, len: usize) -> Vec<u8> {
+    let mut p = Vec::with_capacity(24);
+    if last {
+        p.extend_from_slice(&FINAL_FRAME.to_be_bytes());
+    }
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&frame_iv(seq));
+    if last {
+        p.extend_from_slice(&(len as u32).to_be_bytes());
+    }
+    p
+}
+
+fn delegation_unsupported() -> Error {
+    Error::new(
+        ErrorCode::UnsupportedOperation,
+        "only framed messages in unsigned suites can hand their AES-GCM to another implementation",
+    )
+}
+
+/// Envelope encryption whose bulk AES-GCM is done by another
+/// implementation (a browser's WebCrypto, which is far faster than
+/// software AES in wasm), while materials, key derivation, the header and
+/// the framing stay here. The message is `header`, then for each frame its
+/// `prefix` and the AES-GCM output — byte for byte what [`Encryptor`]
+/// writes. Only unsigned suites (0x0478): a signature would need the whole
+/// message hashed here anyway.
+///
+/// The per-message content key leaves the core (`content_key`), for the
+/// caller to import into the other implementation at once and wipe; the
+/// data key and the KMS keys never do. It opens this one message only.
+pub struct DelegatedEncryption {
+    pub header: Vec<u8>,
+    pub content_key: Zeroizing<Vec<u8>>,
+    pub frames: Vec<FrameSpec>,
+}
+
+impl std::fmt::Debug for DelegatedEncryption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DelegatedEncryption")
+            .field("frames", &self.frames.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DelegatedEncryption {
+    /// `opts.plaintext_length` is required (the frames are planned up front).
+    pub fn new(
+        cmm: &dyn MaterialsManager,
+        ctx: &EncryptionContext,
+        opts: &EncryptOptions,
+        rng: &dyn Rng,
+    ) -> Result<DelegatedEncryption> {
+        let s = encrypt_suite(opts.suite)?;
+        if s.sig != Sig::None {
+            return Err(delegation_unsupported());
+        }
+        let total = opts
+            .plaintext_length
+            .ok_or_else(|| Error::validation("delegated encryption needs the plaintext length"))?;
+        if opts.frame_length == 0 || opts.frame_length > MAX_FRAME_LENGTH {
+            return Err(Error::validation(
+                "the frame length must be between 1 and 2^31 - 1",
+            ));
+        }
+        let fl = opts.frame_length as u64;
+        let n = total.div_ceil(fl).max(1);
+        if n > FINAL_FRAME as u64 - 1 {
+            return Err(too_many_frames());
+        }
+        let m = cmm.get_encryption_materials(
+            &EncryptionRequest {
+                encryption_context: ctx,
+                suite: opts.suite,
+                plaintext_length: Some(total),
+            },
+            rng,
+        )?;
+        if m.suite.id != s.id || m.signing_key.is_some() {
+            return Err(Error::internal("the materials do not match the suite"));
+        }
+        let Begun {
+            message_id,
+            content_key,
+            header,
+            ..
+        } = begin_message(&m, &s, opts, rng)?;
+        let frames = (1..=n as u32)
+            .map(|seq| {
+                let last = seq as u64 == n;
+                let offset = (seq as u64 - 1) * fl;
+                let len = if last { total - offset } else { fl } as usize;
+                FrameSpec {
+                    offset: offset as usize,
+                    len,
+                    prefix: frame_prefix(last, seq, len),
+                    iv: frame_iv(seq),
+                    aad: frame_aad(&message_id, last, seq, len as u64),
+                }
+            })
+            .collect();
+        Ok(DelegatedEncryption {
+            header,
+            content_key,
+            frames,
+        })
+    }
+}
+
+/// The other direction: the header is parsed and opened here (data key,
+/// key commitment, header tag) and the frames are laid out and checked for
+/// structure (sequence, IVs, lengths, the final frame, nothing after it);
+/// the caller then opens each frame's AES-GCM (`offset .. offset + len +
+/// 16` of the message) with `content_key` and must treat any failure as
+/// `InvalidCiphertextException` and release nothing. Unsigned framed
+/// messages only; others give `UnsupportedOperationException` (decrypt
+/// them with [`Decryptor`]).
+pub struct DelegatedDecryption {
+    pub content_key: Zeroizing<Vec<u8>>,
+    pub frames: Vec<FrameSpec>,
+    pub info: MessageInfo,
+}
+
+impl std::fmt::Debug for DelegatedDecryption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DelegatedDecryption")
+            .field("frames", &self.frames.len())
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DelegatedDecryption {
+    pub fn new(
+        cmm: &dyn MaterialsManager,
+        message: &[u8],
+        opts: &DecryptOptions,
+    ) -> Result<DelegatedDecryption> {
+        let h = parse_header(message, opts)?.ok_or_else(Error::invalid_ciphertext)?;
+        if h.suite.sig != Sig::None || !h.framed {
+            return Err(delegation_unsupported());
+        }
+        // Walk the frames before asking for the data key: a damaged body
+        // costs no KMS call.
+        let mut frames = Vec::new();
+        let mut pos = h.len;
+        let mut seq = 1u32;
+        loop {
+            let (last, _, start, len) = match parse_frame(&message[pos..], h.frame_length, seq) {
+                Ok(v) => v,
+                Err(P::More) => return Err(Error::invalid_ciphertext()),
+                Err(P::Bad(e)) => return Err(e),
+            };
+            frames.push(FrameSpec {
+                offset: pos + start,
+                len,
+                prefix: Vec::new(),
+                iv: frame_iv(seq),
+                aad: frame_aad(&h.message_id, last, seq, len as u64),
+            });
+            pos += start + len + 16;
+            if last {
+                break;
+            }
+            seq = seq
+                .checked_add(1)
+                .filter(|s| *s != FINAL_FRAME)
+                .ok_or_else(Error::invalid_ciphertext)?;
+        }
+        if pos != message.len() {
+            return Err(Error::invalid_ciphertext());
+        }
+        let (m, content_key, _) = open_header(cmm, &h, &message[..h.auth_len])?;
+        let opened_by = m.opened_by.clone().ok_or_else(Error::invalid_ciphertext)?;
+        Ok(DelegatedDecryption {
+            content_key,
+            frames,
+            info: MessageInfo {
+                suite: h.suite.id,
+                encryption_context: h.ctx,
+                frame_length: h.frame_length,
+                opened_by,
+            },
+        })
     }
 }
 
