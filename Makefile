@@ -11,7 +11,7 @@ export CARGO_TARGET_DIR
 
 RUST_ENV = eval "$$(scripts/rust-env.sh)"
 
-.PHONY: demo test test-rust test-python test-kotlin test-wasm lint bench bench-python fuzz vectors-regenerate
+.PHONY: demo test test-rust test-python test-kotlin test-wasm lint bench bench-python bench-web fuzz vectors-regenerate
 
 # The Rust demo on the embedded file store, then the web demo (built on the
 # npm package) served on 127.0.0.1 until Ctrl-C. DEMO_PORT picks the port.
@@ -49,6 +49,11 @@ test-wasm:
 	@$(RUST_ENV) && scripts/wasm.sh test
 	@$(RUST_ENV) && scripts/wasm.sh unit
 	@$(RUST_ENV) && scripts/wasm.sh demo-test
+
+# The benchmark page (web-demo/bench.html) in headless Chromium: the package
+# against WebCrypto AES-GCM in the same page, as ratios.
+bench-web:
+	@$(RUST_ENV) && scripts/wasm.sh bench
 
 bench-python:
 	@$(RUST_ENV) && scripts/py-test.sh >/dev/null && $(HOME)/.cache/strongroom-pytest/bin/python python/bench.py

@@ -10,6 +10,7 @@
 #                                package, tsc --noEmit on the typed usage file
 #   scripts/wasm.sh demo-test    build, then drive web-demo/ in headless Chromium
 #                                (Playwright); screenshots in build/web-demo/
+#   scripts/wasm.sh bench        build, then run web-demo/bench.html in Chromium
 #   scripts/wasm.sh serve [port] build, then serve web-demo/ on 127.0.0.1
 #   scripts/wasm.sh unit         wasm-bindgen-test suites: wasm-pack test --node
 #                                and --headless --chrome
@@ -111,11 +112,18 @@ case "$MODE" in
     build
     command -v chromium >/dev/null || apt_install chromium chromium-driver
     STRONGROOM_NPM_TOOLS="$NPM_DIR" node --test web-demo/test/
+    STRONGROOM_NPM_TOOLS="$NPM_DIR" node web-demo/bench-run.mjs --quick >/dev/null
+    echo "benchmark page: runs end to end in Chromium (figures: make bench-web)"
     echo "web demo screenshots: build/web-demo/demo.png, build/web-demo/demo-after-reload.png"
+    ;;
+  bench)
+    build
+    command -v chromium >/dev/null || apt_install chromium chromium-driver
+    STRONGROOM_NPM_TOOLS="$NPM_DIR" node web-demo/bench-run.mjs
     ;;
   serve)
     build
     exec node web-demo/serve.mjs "${2:-8080}"
     ;;
-  *) echo "usage: scripts/wasm.sh build|test|unit|demo-test|serve [port]" >&2; exit 2 ;;
+  *) echo "usage: scripts/wasm.sh build|test|unit|demo-test|bench|serve [port]" >&2; exit 2 ;;
 esac

@@ -45,6 +45,29 @@ export const ManualClock = raw.ManualClock;
 
 const lowerFirst = (s) => s[0].toLowerCase() + s.slice(1);
 
+// Requests and responses cross into the module as one JSON string each
+// (bytes as hex): much faster than building objects field by field.
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+function toHex(bytes) {
+  let s = '';
+  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i]];
+  return s;
+}
+function fromHex(h) {
+  const out = new Uint8Array(h.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.substr(i * 2, 2), 16);
+  return out;
+}
+const bytesAsHex = (_k, v) => (v instanceof Uint8Array ? toHex(v) : v);
+/** Response fields holding bytes; always at the top level. */
+const BYTE_FIELDS = ['ciphertextBlob', 'plaintext', 'publicKey', 'signature', 'mac', 'sharedSecret',
+  'privateKeyCiphertextBlob', 'privateKeyPlaintext'];
+function parseResponse(text) {
+  const r = JSON.parse(text);
+  for (const k of BYTE_FIELDS) if (typeof r[k] === 'string') r[k] = fromHex(r[k]);
+  return r;
+}
+
 /** Saves a persistent KMS's store after each call that changed it; saves
  * are serialised, and the latest snapshot always wins. */
 class Saver {
@@ -122,7 +145,8 @@ export class Kms {
   }
 
   call(operation, request) {
-    return saving([this], () => this._raw.call(operation, request ?? {}));
+    const json = JSON.stringify(request ?? {}, bytesAsHex);
+    return saving([this], () => parseResponse(this._raw.callCamelJson(operation, json)));
   }
 
   callJson(operation, requestJson) {

@@ -77,8 +77,8 @@ fn to_camel(pascal: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A JS request value → the core's JSON (PascalCase keys, hex bytes).
-fn js_to_json(v: &JsValue, rename: bool) -> Result<Value, JsValue> {
+/// A JS value → JSON (`Uint8Array` → hex; keys unchanged).
+fn js_to_json(v: &JsValue) -> Result<Value, JsValue> {
     if v.is_null() || v.is_undefined() {
         return Ok(Value::Null);
     }
@@ -104,7 +104,7 @@ fn js_to_json(v: &JsValue, rename: bool) -> Result<Value, JsValue> {
         let a: &Array = v.unchecked_ref();
         return a
             .iter()
-            .map(|x| js_to_json(&x, true))
+            .map(|x| js_to_json(&x))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array);
     }
@@ -113,22 +113,62 @@ fn js_to_json(v: &JsValue, rename: bool) -> Result<Value, JsValue> {
         for entry in Object::entries(v.unchecked_ref()).iter() {
             let pair: Array = entry.unchecked_into();
             let k = pair.get(0).as_string().unwrap_or_default();
-            let key = if rename { to_aws_name(&k) } else { k };
-            let inner_rename = !MAP_FIELDS.contains(&key.as_str());
-            let mut val = js_to_json(&pair.get(1), inner_rename)?;
-            // Policy documents may be given as objects; the API takes text.
-            if rename && (key == "Policy" || key == "PolicyDocument") && val.is_object() {
-                val = Value::String(val.to_string());
+            let val = pair.get(1);
+            if !val.is_undefined() {
+                m.insert(k, js_to_json(&val)?);
             }
-            m.insert(key, val);
         }
         return Ok(Value::Object(m));
     }
     Err(invalid("unsupported value in the request"))
 }
 
-/// The core's JSON → a JS response value (camelCase keys, Uint8Array bytes).
-fn json_to_js(v: &Value, rename: bool) -> Result<JsValue, JsValue> {
+/// A camelCase request → the core's JSON (PascalCase keys; user maps such
+/// as encryption contexts kept as given; policy objects as their text).
+fn to_core(v: Value) -> Value {
+    match v {
+        Value::Array(a) => Value::Array(a.into_iter().map(to_core).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, x)| {
+                    let key = to_aws_name(&k);
+                    let val = if MAP_FIELDS.contains(&key.as_str()) {
+                        x
+                    } else if (key == "Policy" || key == "PolicyDocument") && x.is_object() {
+                        Value::String(x.to_string())
+                    } else {
+                        to_core(x)
+                    };
+                    (key, val)
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// The core's JSON → camelCase (user maps kept as they are).
+fn from_core(v: Value) -> Value {
+    match v {
+        Value::Array(a) => Value::Array(a.into_iter().map(from_core).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, x)| {
+                    let val = if MAP_FIELDS.contains(&k.as_str()) {
+                        x
+                    } else {
+                        from_core(x)
+                    };
+                    (to_camel(&k), val)
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// JSON → a JS value (strings stay strings).
+fn json_to_js(v: &Value) -> Result<JsValue, JsValue> {
     Ok(match v {
         Value::Null => JsValue::NULL,
         Value::Bool(b) => JsValue::from_bool(*b),
@@ -137,30 +177,41 @@ fn json_to_js(v: &Value, rename: bool) -> Result<JsValue, JsValue> {
         Value::Array(a) => {
             let out = Array::new();
             for x in a {
-                out.push(&json_to_js(x, true)?);
+                out.push(&json_to_js(x)?);
             }
             out.into()
         }
         Value::Object(m) => {
             let out = Object::new();
             for (k, x) in m {
-                let val = match (BYTE_FIELDS.contains(&k.as_str()), x) {
-                    (true, Value::String(h)) if rename => {
-                        let bytes = hex::decode(h).map_err(|_| invalid("bad hex from the core"))?;
-                        Uint8Array::from(bytes.as_slice()).into()
-                    }
-                    _ => json_to_js(x, !MAP_FIELDS.contains(&k.as_str()))?,
-                };
-                let name = if rename { to_camel(k) } else { k.clone() };
-                Reflect::set(&out, &name.into(), &val)?;
+                Reflect::set(&out, &k.into(), &json_to_js(x)?)?;
             }
             out.into()
         }
     })
 }
 
+/// A camelCase response → a JS object whose byte fields (all top level)
+/// are `Uint8Array`s.
+fn response_to_js(v: &Value) -> Result<JsValue, JsValue> {
+    let out = json_to_js(v)?;
+    if let Value::Object(m) = v {
+        for (k, x) in m {
+            if let (true, Value::String(h)) = (BYTE_FIELDS.contains(&to_aws_name(k).as_str()), x) {
+                let bytes = hex::decode(h).map_err(|_| invalid("bad hex from the core"))?;
+                Reflect::set(&out, &k.into(), &Uint8Array::from(bytes.as_slice()).into())?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn parse_json(text: &str) -> Result<Value, JsValue> {
+    serde_json::from_str(text).map_err(|e| invalid(&format!("malformed JSON: {e}")))
+}
+
 fn context_from(v: &JsValue) -> Result<BTreeMap<String, String>, JsValue> {
-    match js_to_json(v, false)? {
+    match js_to_json(v)? {
         Value::Null => Ok(BTreeMap::new()),
         Value::Object(m) => m
             .into_iter()
@@ -333,17 +384,26 @@ impl Kms {
 
     /// Any operation by its AWS name, camelCase request object in.
     pub fn call(&self, operation: &str, request: JsValue) -> Result<JsValue, JsValue> {
-        let req = js_to_json(&request, true)?;
+        let req = to_core(js_to_json(&request)?);
         let out = strongroom::json::call(&self.0, operation, req).map_err(err)?;
-        json_to_js(&out, true)
+        response_to_js(&from_core(out))
+    }
+
+    /// Any operation with camelCase JSON text in and out (bytes as hex):
+    /// what the package's JS layer uses, since one string each way crosses
+    /// the wasm boundary far faster than objects built field by field.
+    #[wasm_bindgen(js_name = callCamelJson)]
+    pub fn call_camel_json(&self, operation: &str, request_json: &str) -> Result<String, JsValue> {
+        let req = to_core(parse_json(request_json)?);
+        let out = strongroom::json::call(&self.0, operation, req).map_err(err)?;
+        Ok(from_core(out).to_string())
     }
 
     /// Any operation with the core's own JSON (PascalCase, bytes as hex), as
     /// the language-neutral vectors are written.
     #[wasm_bindgen(js_name = callJson)]
     pub fn call_json(&self, operation: &str, request_json: &str) -> Result<String, JsValue> {
-        let req = serde_json::from_str(request_json)
-            .map_err(|e| invalid(&format!("malformed JSON: {e}")))?;
+        let req = parse_json(request_json)?;
         Ok(strongroom::json::call(&self.0, operation, req)
             .map_err(err)?
             .to_string())
@@ -352,7 +412,7 @@ impl Kms {
     /// The same KMS acting as another caller (`{principalArn, account}`).
     #[wasm_bindgen(js_name = asCaller)]
     pub fn as_caller(&self, caller: JsValue) -> Result<Kms, JsValue> {
-        let c = serde_json::from_value(js_to_json(&caller, true)?)
+        let c = serde_json::from_value(to_core(js_to_json(&caller)?))
             .map_err(|e| invalid(&format!("malformed caller: {e}")))?;
         Ok(Kms(self.0.as_caller(c), self.1.clone()))
     }
@@ -360,13 +420,12 @@ impl Kms {
     /// `ReplicateKey` into `replica` (another region's KMS in this process).
     #[wasm_bindgen(js_name = replicateKey)]
     pub fn replicate_key(&self, request: JsValue, replica: &Kms) -> Result<JsValue, JsValue> {
-        let req = serde_json::from_value(js_to_json(&request, true)?)
+        let req = serde_json::from_value(to_core(js_to_json(&request)?))
             .map_err(|e| invalid(&format!("malformed request: {e}")))?;
         let r = self.0.replicate_key(req, &replica.0).map_err(err)?;
-        json_to_js(
-            &serde_json::to_value(r).map_err(|e| invalid(&e.to_string()))?,
-            true,
-        )
+        response_to_js(&from_core(
+            serde_json::to_value(r).map_err(|e| invalid(&e.to_string()))?,
+        ))
     }
 
     /// `ReplicateKey` with the core's own JSON (for the vectors).
@@ -463,7 +522,7 @@ impl Envelope {
     /// maxBytesEncrypted, partition}}`.
     #[wasm_bindgen(js_name = forKms)]
     pub fn for_kms(kms: &Kms, key_ids: Vec<String>, options: JsValue) -> Result<Envelope, JsValue> {
-        let o = js_to_json(&options, false)?;
+        let o = js_to_json(&options)?;
         let tokens: Vec<String> = match o.get("grantTokens") {
             None | Some(Value::Null) => Vec::new(),
             Some(v) => serde_json::from_value(v.clone())
