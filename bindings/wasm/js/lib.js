@@ -45,8 +45,10 @@ export const ManualClock = raw.ManualClock;
 
 const lowerFirst = (s) => s[0].toLowerCase() + s.slice(1);
 
-// Requests and responses cross into the module as one JSON string each
-// (bytes as hex): much faster than building objects field by field.
+// Requests cross into the module as one camelCase JSON string (bytes as
+// hex); responses come back as objects (serde-wasm-bindgen) whose byte
+// fields, all at the top level, are hex until fixBytes turns them into
+// Uint8Arrays.
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 function toHex(bytes) {
   let s = '';
@@ -62,11 +64,11 @@ const bytesAsHex = (_k, v) => (v instanceof Uint8Array ? toHex(v) : v);
 /** Response fields holding bytes; always at the top level. */
 const BYTE_FIELDS = ['ciphertextBlob', 'plaintext', 'publicKey', 'signature', 'mac', 'sharedSecret',
   'privateKeyCiphertextBlob', 'privateKeyPlaintext'];
-function parseResponse(text) {
-  const r = JSON.parse(text);
+function fixBytes(r) {
   for (const k of BYTE_FIELDS) if (typeof r[k] === 'string') r[k] = fromHex(r[k]);
   return r;
 }
+const requestJson = (request) => JSON.stringify(request ?? {}, bytesAsHex);
 
 /** Saves a persistent KMS's store after each call that changed it; saves
  * are serialised, and the latest snapshot always wins. */
@@ -145,8 +147,8 @@ export class Kms {
   }
 
   call(operation, request) {
-    const json = JSON.stringify(request ?? {}, bytesAsHex);
-    return saving([this], () => parseResponse(this._raw.callCamelJson(operation, json)));
+    const json = requestJson(request);
+    return saving([this], () => fixBytes(this._raw.call(operation, json)));
   }
 
   callJson(operation, requestJson) {
@@ -154,11 +156,12 @@ export class Kms {
   }
 
   asCaller(caller) {
-    return new Kms(this._raw.asCaller(caller), this._saver);
+    return new Kms(this._raw.asCaller(requestJson(caller)), this._saver);
   }
 
   replicateKey(request, replica) {
-    return saving([this, replica], () => this._raw.replicateKey(request, replica._raw));
+    const json = requestJson(request);
+    return saving([this, replica], () => fixBytes(this._raw.replicateKey(json, replica._raw)));
   }
 
   replicateKeyJson(requestJson, replica) {

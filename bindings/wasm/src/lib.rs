@@ -1,16 +1,21 @@
 //! Strongroom for browsers and Node (wasm-bindgen). Thin: every method
 //! forwards to the core's AWS-shaped JSON entry point or its envelope API.
+//! The package's JS layer (`js/lib.js`) is the public face.
 //!
-//! Requests are one options object whose fields are AWS's request
-//! parameters in camelCase (`keyId`, `plaintext`, `encryptionContext`, …),
-//! bytes as `Uint8Array`; responses likewise. Errors are thrown as JS
-//! `Error`s whose `code` property is the core's stable error code.
+//! KMS requests arrive as camelCase JSON text (AWS's request parameters in
+//! camelCase, bytes as hex: the JS layer writes it with `JSON.stringify`);
+//! responses and every other record leave as JS objects through
+//! serde-wasm-bindgen (camelCase; KMS response bytes as hex, which the JS
+//! layer turns into `Uint8Array`s; envelope bytes as `Uint8Array`). Errors
+//! are thrown as JS `Error`s whose `code` property is the core's stable
+//! error code.
 
 use std::collections::BTreeMap;
-
-use js_sys::{Array, Object, Reflect, Uint8Array};
-use serde_json::{Map, Value};
 use std::sync::Arc;
+
+use js_sys::Reflect;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use strongroom::esdk::{
     self, CachingCmm, CachingConfig, CommitmentPolicy, DecryptOptions, Decryptor, EncryptOptions,
@@ -18,7 +23,6 @@ use strongroom::esdk::{
 };
 use strongroom::SystemClock;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 /// A JS `Error` with the stable `code` property.
 fn js_error(code: &str, message: &str) -> JsValue {
@@ -45,18 +49,6 @@ const MAP_FIELDS: &[&str] = &[
     "DestinationEncryptionContext",
 ];
 
-/// Response fields that hold bytes (hex in the core's JSON).
-const BYTE_FIELDS: &[&str] = &[
-    "CiphertextBlob",
-    "Plaintext",
-    "PublicKey",
-    "Signature",
-    "Mac",
-    "SharedSecret",
-    "PrivateKeyCiphertextBlob",
-    "PrivateKeyPlaintext",
-];
-
 fn to_aws_name(camel: &str) -> String {
     if camel == "awsAccountId" {
         return "AWSAccountId".into();
@@ -75,52 +67,6 @@ fn to_camel(pascal: &str) -> String {
     c.next()
         .map(|f| f.to_lowercase().collect::<String>() + c.as_str())
         .unwrap_or_default()
-}
-
-/// A JS value → JSON (`Uint8Array` → hex; keys unchanged).
-fn js_to_json(v: &JsValue) -> Result<Value, JsValue> {
-    if v.is_null() || v.is_undefined() {
-        return Ok(Value::Null);
-    }
-    if let Some(b) = v.as_bool() {
-        return Ok(Value::Bool(b));
-    }
-    if let Some(n) = v.as_f64() {
-        return Ok(if n.fract() == 0.0 && n.abs() < 9.0e15 {
-            Value::from(n as i64)
-        } else {
-            serde_json::Number::from_f64(n)
-                .map(Value::Number)
-                .ok_or_else(|| invalid("numbers must be finite"))?
-        });
-    }
-    if let Some(s) = v.as_string() {
-        return Ok(Value::String(s));
-    }
-    if let Some(b) = v.dyn_ref::<Uint8Array>() {
-        return Ok(Value::String(hex::encode(b.to_vec())));
-    }
-    if Array::is_array(v) {
-        let a: &Array = v.unchecked_ref();
-        return a
-            .iter()
-            .map(|x| js_to_json(&x))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array);
-    }
-    if v.is_object() {
-        let mut m = Map::new();
-        for entry in Object::entries(v.unchecked_ref()).iter() {
-            let pair: Array = entry.unchecked_into();
-            let k = pair.get(0).as_string().unwrap_or_default();
-            let val = pair.get(1);
-            if !val.is_undefined() {
-                m.insert(k, js_to_json(&val)?);
-            }
-        }
-        return Ok(Value::Object(m));
-    }
-    Err(invalid("unsupported value in the request"))
 }
 
 /// A camelCase request → the core's JSON (PascalCase keys; user maps such
@@ -167,63 +113,29 @@ fn from_core(v: Value) -> Value {
     }
 }
 
-/// JSON → a JS value (strings stay strings).
-fn json_to_js(v: &Value) -> Result<JsValue, JsValue> {
-    Ok(match v {
-        Value::Null => JsValue::NULL,
-        Value::Bool(b) => JsValue::from_bool(*b),
-        Value::Number(n) => JsValue::from_f64(n.as_f64().unwrap_or(f64::NAN)),
-        Value::String(s) => JsValue::from_str(s),
-        Value::Array(a) => {
-            let out = Array::new();
-            for x in a {
-                out.push(&json_to_js(x)?);
-            }
-            out.into()
-        }
-        Value::Object(m) => {
-            let out = Object::new();
-            for (k, x) in m {
-                Reflect::set(&out, &k.into(), &json_to_js(x)?)?;
-            }
-            out.into()
-        }
-    })
+/// A record → a JS object (maps as plain objects, `None` as `null`, bytes
+/// as `Uint8Array`).
+fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
+    let ser = serde_wasm_bindgen::Serializer::new()
+        .serialize_maps_as_objects(true)
+        .serialize_missing_as_null(true);
+    v.serialize(&ser).map_err(|e| invalid(&e.to_string()))
 }
 
-/// A camelCase response → a JS object whose byte fields (all top level)
-/// are `Uint8Array`s.
-fn response_to_js(v: &Value) -> Result<JsValue, JsValue> {
-    let out = json_to_js(v)?;
-    if let Value::Object(m) = v {
-        for (k, x) in m {
-            if let (true, Value::String(h)) = (BYTE_FIELDS.contains(&to_aws_name(k).as_str()), x) {
-                let bytes = hex::decode(h).map_err(|_| invalid("bad hex from the core"))?;
-                Reflect::set(&out, &k.into(), &Uint8Array::from(bytes.as_slice()).into())?;
-            }
-        }
+/// A JS options object → a record (`undefined`/`null` → its default).
+fn from_js<T: for<'de> Deserialize<'de> + Default>(v: JsValue) -> Result<T, JsValue> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(T::default());
     }
-    Ok(out)
+    serde_wasm_bindgen::from_value(v).map_err(|e| invalid(&e.to_string()))
 }
 
 fn parse_json(text: &str) -> Result<Value, JsValue> {
     serde_json::from_str(text).map_err(|e| invalid(&format!("malformed JSON: {e}")))
 }
 
-fn context_from(v: &JsValue) -> Result<BTreeMap<String, String>, JsValue> {
-    match js_to_json(v)? {
-        Value::Null => Ok(BTreeMap::new()),
-        Value::Object(m) => m
-            .into_iter()
-            .map(|(k, v)| match v {
-                Value::String(s) => Ok((k, s)),
-                _ => Err(invalid("encryption context values must be strings")),
-            })
-            .collect(),
-        _ => Err(invalid(
-            "the encryption context must be an object of strings",
-        )),
-    }
+fn context_from(v: JsValue) -> Result<BTreeMap<String, String>, JsValue> {
+    from_js(v).map_err(|_| invalid("the encryption context must be an object of strings"))
 }
 
 /// A clock that moves only when told to (ms since the Unix epoch).
@@ -254,9 +166,9 @@ macro_rules! operations {
         #[allow(non_snake_case)]
         impl Kms {
             $(
-                #[doc = concat!("AWS `", $op, "`: one options object in, one response object out.")]
-                pub fn $js(&self, request: JsValue) -> Result<JsValue, JsValue> {
-                    self.call($op, request)
+                #[doc = concat!("AWS `", $op, "`: camelCase request JSON in, response object out.")]
+                pub fn $js(&self, request_json: &str) -> Result<JsValue, JsValue> {
+                    self.call($op, request_json)
                 }
             )+
         }
@@ -382,21 +294,12 @@ impl Kms {
             .map_err(err)
     }
 
-    /// Any operation by its AWS name, camelCase request object in.
-    pub fn call(&self, operation: &str, request: JsValue) -> Result<JsValue, JsValue> {
-        let req = to_core(js_to_json(&request)?);
-        let out = strongroom::json::call(&self.0, operation, req).map_err(err)?;
-        response_to_js(&from_core(out))
-    }
-
-    /// Any operation with camelCase JSON text in and out (bytes as hex):
-    /// what the package's JS layer uses, since one string each way crosses
-    /// the wasm boundary far faster than objects built field by field.
-    #[wasm_bindgen(js_name = callCamelJson)]
-    pub fn call_camel_json(&self, operation: &str, request_json: &str) -> Result<String, JsValue> {
+    /// Any operation by its AWS name: camelCase request JSON (bytes as
+    /// hex) in, camelCase response object (bytes as hex) out.
+    pub fn call(&self, operation: &str, request_json: &str) -> Result<JsValue, JsValue> {
         let req = to_core(parse_json(request_json)?);
         let out = strongroom::json::call(&self.0, operation, req).map_err(err)?;
-        Ok(from_core(out).to_string())
+        to_js(&from_core(out))
     }
 
     /// Any operation with the core's own JSON (PascalCase, bytes as hex), as
@@ -409,21 +312,22 @@ impl Kms {
             .to_string())
     }
 
-    /// The same KMS acting as another caller (`{principalArn, account}`).
+    /// The same KMS acting as another caller (camelCase JSON:
+    /// `{principalArn, account, …}`).
     #[wasm_bindgen(js_name = asCaller)]
-    pub fn as_caller(&self, caller: JsValue) -> Result<Kms, JsValue> {
-        let c = serde_json::from_value(to_core(js_to_json(&caller)?))
+    pub fn as_caller(&self, caller_json: &str) -> Result<Kms, JsValue> {
+        let c = serde_json::from_value(to_core(parse_json(caller_json)?))
             .map_err(|e| invalid(&format!("malformed caller: {e}")))?;
         Ok(Kms(self.0.as_caller(c), self.1.clone()))
     }
 
     /// `ReplicateKey` into `replica` (another region's KMS in this process).
     #[wasm_bindgen(js_name = replicateKey)]
-    pub fn replicate_key(&self, request: JsValue, replica: &Kms) -> Result<JsValue, JsValue> {
-        let req = serde_json::from_value(to_core(js_to_json(&request)?))
+    pub fn replicate_key(&self, request_json: &str, replica: &Kms) -> Result<JsValue, JsValue> {
+        let req = serde_json::from_value(to_core(parse_json(request_json)?))
             .map_err(|e| invalid(&format!("malformed request: {e}")))?;
         let r = self.0.replicate_key(req, &replica.0).map_err(err)?;
-        response_to_js(&from_core(
+        to_js(&from_core(
             serde_json::to_value(r).map_err(|e| invalid(&e.to_string()))?,
         ))
     }
@@ -465,13 +369,105 @@ pub struct Envelope {
     cache: Option<Arc<MaterialsCache>>,
 }
 
-fn u64_field(o: &Value, name: &str, default: u64) -> Result<u64, JsValue> {
-    match o.get(name) {
-        None | Some(Value::Null) => Ok(default),
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| invalid(&format!("{name} must be a non-negative integer"))),
-    }
+/// `Envelope.forKms` options.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EnvelopeOptions {
+    #[serde(default)]
+    grant_tokens: Vec<String>,
+    cache: Option<CacheOptions>,
+}
+
+/// A data key cache's limits; omitted ones take the core's defaults.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CacheOptions {
+    capacity: Option<u32>,
+    max_age_ms: Option<u64>,
+    max_messages_encrypted: Option<u64>,
+    max_bytes_encrypted: Option<u64>,
+    partition: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CacheStatsOut {
+    hits: u64,
+    misses: u64,
+    evictions: u64,
+    invalidations: u64,
+    bypasses: u64,
+    entries: u64,
+}
+
+/// A decrypted message (from a stream's `finish`: its last bytes).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Decrypted<'a> {
+    #[serde(with = "serde_bytes")]
+    plaintext: &'a [u8],
+    encryption_context: &'a BTreeMap<String, String>,
+    suite: u16,
+    frame_length: u32,
+    provider_id: &'a str,
+    key_name: &'a str,
+}
+
+fn decrypted(plaintext: &[u8], info: &esdk::MessageInfo) -> Result<JsValue, JsValue> {
+    to_js(&Decrypted {
+        plaintext,
+        encryption_context: &info.encryption_context,
+        suite: info.suite,
+        frame_length: info.frame_length,
+        provider_id: &info.opened_by.provider_id,
+        key_name: &info.opened_by.key_name,
+    })
+}
+
+/// One frame of a delegated (WebCrypto) message.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Frame<'a> {
+    offset: usize,
+    length: usize,
+    #[serde(with = "serde_bytes")]
+    prefix: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    iv: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    aad: &'a [u8],
+}
+
+fn frames(frames: &[esdk::FrameSpec]) -> Vec<Frame<'_>> {
+    frames
+        .iter()
+        .map(|f| Frame {
+            offset: f.offset,
+            length: f.len,
+            prefix: &f.prefix,
+            iv: &f.iv,
+            aad: &f.aad,
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DelegatedEncryptionOut<'a> {
+    #[serde(with = "serde_bytes")]
+    header: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    content_key: &'a [u8],
+    frames: Vec<Frame<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DelegatedDecryptionOut<'a> {
+    #[serde(with = "serde_bytes")]
+    content_key: &'a [u8],
+    frames: Vec<Frame<'a>>,
+    info: Decrypted<'a>,
 }
 
 fn encrypt_options(
@@ -486,34 +482,6 @@ fn encrypt_options(
     }
 }
 
-/// `{plaintext, encryptionContext, suite, frameLength, providerId, keyName}`.
-fn decrypted(plaintext: &[u8], info: &esdk::MessageInfo) -> Result<JsValue, JsValue> {
-    let out = Object::new();
-    Reflect::set(
-        &out,
-        &"plaintext".into(),
-        &Uint8Array::from(plaintext).into(),
-    )?;
-    let ctx = Object::new();
-    for (k, v) in &info.encryption_context {
-        Reflect::set(&ctx, &k.into(), &v.into())?;
-    }
-    Reflect::set(&out, &"encryptionContext".into(), &ctx.into())?;
-    Reflect::set(&out, &"suite".into(), &info.suite.into())?;
-    Reflect::set(&out, &"frameLength".into(), &info.frame_length.into())?;
-    Reflect::set(
-        &out,
-        &"providerId".into(),
-        &info.opened_by.provider_id.as_str().into(),
-    )?;
-    Reflect::set(
-        &out,
-        &"keyName".into(),
-        &info.opened_by.key_name.as_str().into(),
-    )?;
-    Ok(out.into())
-}
-
 #[wasm_bindgen]
 impl Envelope {
     /// KMS keys (the first generates each data key; any can decrypt); an
@@ -522,38 +490,26 @@ impl Envelope {
     /// maxBytesEncrypted, partition}}`.
     #[wasm_bindgen(js_name = forKms)]
     pub fn for_kms(kms: &Kms, key_ids: Vec<String>, options: JsValue) -> Result<Envelope, JsValue> {
-        let o = js_to_json(&options)?;
-        let tokens: Vec<String> = match o.get("grantTokens") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(v) => serde_json::from_value(v.clone())
-                .map_err(|_| invalid("grantTokens must be an array of strings"))?,
-        };
+        let o: EnvelopeOptions = from_js(options)?;
         let ring = match key_ids.split_first() {
             None => KmsKeyring::discovery(&kms.0),
             Some((g, rest)) => KmsKeyring::with_keys(&kms.0, Some(g.clone()), rest.to_vec()),
         }
-        .with_grant_tokens(tokens);
-        let c = match o.get("cache") {
-            None | Some(Value::Null) => {
-                return Ok(Envelope {
-                    cmm: Arc::new(ring),
-                    cache: None,
-                })
-            }
-            Some(c) => c,
+        .with_grant_tokens(o.grant_tokens);
+        let Some(c) = o.cache else {
+            return Ok(Envelope {
+                cmm: Arc::new(ring),
+                cache: None,
+            });
         };
         let d = CachingConfig::default();
-        let store = MaterialsCache::new(u64_field(c, "capacity", 100)? as usize, SystemClock)
-            .map_err(err)?;
+        let store =
+            MaterialsCache::new(c.capacity.unwrap_or(100) as usize, SystemClock).map_err(err)?;
         let cfg = CachingConfig {
-            max_age_ms: u64_field(c, "maxAgeMs", d.max_age_ms)?,
-            max_messages_encrypted: u64_field(c, "maxMessagesEncrypted", d.max_messages_encrypted)?,
-            max_bytes_encrypted: u64_field(c, "maxBytesEncrypted", d.max_bytes_encrypted)?,
-            partition: match c.get("partition") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(_) => return Err(invalid("partition must be a string")),
-            },
+            max_age_ms: c.max_age_ms.unwrap_or(d.max_age_ms),
+            max_messages_encrypted: c.max_messages_encrypted.unwrap_or(d.max_messages_encrypted),
+            max_bytes_encrypted: c.max_bytes_encrypted.unwrap_or(d.max_bytes_encrypted),
+            partition: c.partition,
         };
         Ok(Envelope {
             cmm: Arc::new(CachingCmm::new(ring, store.clone(), cfg).map_err(err)?),
@@ -590,7 +546,7 @@ impl Envelope {
         esdk::encrypt_with(
             &*self.cmm,
             plaintext,
-            &context_from(&encryption_context)?,
+            &context_from(encryption_context)?,
             &opts,
             &strongroom::OsRng,
         )
@@ -619,7 +575,7 @@ impl Envelope {
         plaintext_length: Option<f64>,
     ) -> Result<EncryptStream, JsValue> {
         let opts = encrypt_options(suite, frame_length, plaintext_length.map(|n| n as u64));
-        let ctx = context_from(&encryption_context)?;
+        let ctx = context_from(encryption_context)?;
         Encryptor::new(&*self.cmm, &ctx, &opts, &strongroom::OsRng)
             .map(|e| EncryptStream(Some(e)))
             .map_err(err)
@@ -650,22 +606,14 @@ impl Envelope {
             Some(frame_length),
             Some(plaintext_length as u64),
         );
-        let ctx = context_from(&encryption_context)?;
+        let ctx = context_from(encryption_context)?;
         let d = esdk::DelegatedEncryption::new(&*self.cmm, &ctx, &opts, &strongroom::OsRng)
             .map_err(err)?;
-        let out = Object::new();
-        Reflect::set(
-            &out,
-            &"header".into(),
-            &Uint8Array::from(&d.header[..]).into(),
-        )?;
-        Reflect::set(
-            &out,
-            &"contentKey".into(),
-            &Uint8Array::from(&d.content_key[..]).into(),
-        )?;
-        Reflect::set(&out, &"frames".into(), &frames_js(&d.frames)?)?;
-        Ok(out.into())
+        to_js(&DelegatedEncryptionOut {
+            header: &d.header,
+            content_key: &d.content_key,
+            frames: frames(&d.frames),
+        })
     }
 
     /// The other direction: the header opened and the frames laid out here,
@@ -685,15 +633,19 @@ impl Envelope {
             &DecryptOptions::with_policy(policy),
         )
         .map_err(err)?;
-        let out = Object::new();
-        Reflect::set(
-            &out,
-            &"contentKey".into(),
-            &Uint8Array::from(&d.content_key[..]).into(),
-        )?;
-        Reflect::set(&out, &"frames".into(), &frames_js(&d.frames)?)?;
-        Reflect::set(&out, &"info".into(), &decrypted(&[], &d.info)?)?;
-        Ok(out.into())
+        let i = &d.info;
+        to_js(&DelegatedDecryptionOut {
+            content_key: &d.content_key,
+            frames: frames(&d.frames),
+            info: Decrypted {
+                plaintext: &[],
+                encryption_context: &i.encryption_context,
+                suite: i.suite,
+                frame_length: i.frame_length,
+                provider_id: &i.opened_by.provider_id,
+                key_name: &i.opened_by.key_name,
+            },
+        })
     }
 
     /// `{hits, misses, evictions, invalidations, bypasses, entries}`, or
@@ -704,37 +656,15 @@ impl Envelope {
             return Ok(JsValue::UNDEFINED);
         };
         let s = c.stats();
-        let out = Object::new();
-        for (k, v) in [
-            ("hits", s.hits),
-            ("misses", s.misses),
-            ("evictions", s.evictions),
-            ("invalidations", s.invalidations),
-            ("bypasses", s.bypasses),
-            ("entries", s.entries),
-        ] {
-            Reflect::set(&out, &k.into(), &(v as f64).into())?;
-        }
-        Ok(out.into())
+        to_js(&CacheStatsOut {
+            hits: s.hits,
+            misses: s.misses,
+            evictions: s.evictions,
+            invalidations: s.invalidations,
+            bypasses: s.bypasses,
+            entries: s.entries,
+        })
     }
-}
-
-fn frames_js(frames: &[esdk::FrameSpec]) -> Result<JsValue, JsValue> {
-    let a = Array::new();
-    for f in frames {
-        let o = Object::new();
-        Reflect::set(&o, &"offset".into(), &(f.offset as f64).into())?;
-        Reflect::set(&o, &"length".into(), &(f.len as f64).into())?;
-        Reflect::set(
-            &o,
-            &"prefix".into(),
-            &Uint8Array::from(&f.prefix[..]).into(),
-        )?;
-        Reflect::set(&o, &"iv".into(), &Uint8Array::from(&f.iv[..]).into())?;
-        Reflect::set(&o, &"aad".into(), &Uint8Array::from(&f.aad[..]).into())?;
-        a.push(&o);
-    }
-    Ok(a.into())
 }
 
 /// The opaque decryption failure, as the core words it (for the JS layer

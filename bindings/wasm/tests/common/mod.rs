@@ -22,81 +22,91 @@ pub fn get(v: &JsValue, path: &str) -> JsValue {
         .fold(v.clone(), |acc, k| Reflect::get(&acc, &k.into()).unwrap())
 }
 
+pub fn text(v: &JsValue, path: &str) -> String {
+    get(v, path)
+        .as_string()
+        .unwrap_or_else(|| panic!("{path} is not a string"))
+}
+
 pub fn code(e: JsValue) -> String {
     assert!(e.is_instance_of::<js_sys::Error>(), "errors are JS Errors");
     get(&e, "code").as_string().expect("a code property")
 }
 
-pub fn bytes(b: &[u8]) -> JsValue {
-    Uint8Array::from(b).into()
-}
-
 pub fn object_api() {
     let kms = Kms::in_memory(None, None).unwrap();
     let created = kms
-        .createKey(obj(&[("description", "wasm test".into())]))
+        .createKey(&json!({"description": "wasm test"}).to_string())
         .unwrap();
-    assert_eq!(
-        get(&created, "keyMetadata.keyState").as_string().unwrap(),
-        "Enabled"
-    );
-    let key_id = get(&created, "keyMetadata.keyId");
-    kms.createAlias(obj(&[
-        ("aliasName", "alias/t".into()),
-        ("targetKeyId", key_id),
-    ]))
-    .unwrap();
-    let ctx = obj(&[("Tenant", "acme".into())]);
+    assert_eq!(text(&created, "keyMetadata.keyState"), "Enabled");
+    assert!(get(&created, "keyMetadata.deletionDateMs").is_null());
+    let key_id = text(&created, "keyMetadata.keyId");
+    kms.createAlias(&json!({"aliasName": "alias/t", "targetKeyId": key_id}).to_string())
+        .unwrap();
+    let ctx = json!({"Tenant": "acme"});
     let enc = kms
-        .encrypt(obj(&[
-            ("keyId", "alias/t".into()),
-            ("plaintext", bytes(b"secret")),
-            ("encryptionContext", ctx.clone()),
-        ]))
+        .encrypt(
+            &json!({"keyId": "alias/t", "plaintext": hex::encode(b"secret"), "encryptionContext": ctx})
+                .to_string(),
+        )
         .unwrap();
-    let blob = get(&enc, "ciphertextBlob");
-    assert!(blob.is_instance_of::<Uint8Array>());
+    let blob = text(&enc, "ciphertextBlob");
     let dec = kms
-        .decrypt(obj(&[
-            ("ciphertextBlob", blob.clone()),
-            ("encryptionContext", ctx),
-        ]))
+        .decrypt(&json!({"ciphertextBlob": blob, "encryptionContext": ctx}).to_string())
         .unwrap();
-    let plain: Uint8Array = get(&dec, "plaintext").unchecked_into();
-    assert_eq!(plain.to_vec(), b"secret");
+    assert_eq!(text(&dec, "plaintext"), hex::encode(b"secret"));
     let wrong = kms
-        .decrypt(obj(&[
-            ("ciphertextBlob", blob),
-            ("encryptionContext", obj(&[("Tenant", "other".into())])),
-        ]))
+        .decrypt(
+            &json!({"ciphertextBlob": blob, "encryptionContext": {"Tenant": "other"}}).to_string(),
+        )
         .unwrap_err();
     let message = get(&wrong, "message").as_string().unwrap();
     assert_eq!(code(wrong), "InvalidCiphertextException");
     assert!(!message.contains("secret"));
     let missing = kms
-        .describeKey(obj(&[("keyId", "alias/none".into())]))
+        .describeKey(&json!({"keyId": "alias/none"}).to_string())
         .unwrap_err();
     assert_eq!(code(missing), "NotFoundException");
-    let bad = kms.call("Nope", JsValue::UNDEFINED).unwrap_err();
-    assert_eq!(code(bad), "ValidationException");
+    assert_eq!(
+        code(kms.call("Nope", "{}").unwrap_err()),
+        "ValidationException"
+    );
+    assert_eq!(
+        code(kms.call("ListKeys", "{not json").unwrap_err()),
+        "ValidationException"
+    );
+    let grants = kms
+        .createGrant(
+            &json!({"keyId": key_id, "granteePrincipal": "arn:aws:iam::111122223333:role/r",
+                "operations": ["Decrypt"], "constraints": {"encryptionContextSubset": {"KeepCase": "x"}}})
+            .to_string(),
+        )
+        .unwrap();
+    assert!(!text(&grants, "grantToken").is_empty());
+    let listed = kms
+        .listGrants(&json!({"keyId": key_id}).to_string())
+        .unwrap();
+    let first = Array::from(&get(&listed, "grants")).get(0);
+    assert_eq!(
+        text(&first, "constraints.encryptionContextSubset.KeepCase"),
+        "x"
+    );
 }
 
 /// Two in-memory KMSs draw their keys from the platform's randomness.
 pub fn platform_randomness_and_clock() {
     let a = Kms::in_memory(None, None).unwrap();
-    let r1 = a
-        .generateRandom(obj(&[("numberOfBytes", 32.into())]))
-        .unwrap();
-    let r2 = a
-        .generateRandom(obj(&[("numberOfBytes", 32.into())]))
-        .unwrap();
-    let (r1, r2): (Uint8Array, Uint8Array) = (
-        get(&r1, "plaintext").unchecked_into(),
-        get(&r2, "plaintext").unchecked_into(),
+    let r1 = text(
+        &a.generateRandom(r#"{"numberOfBytes": 32}"#).unwrap(),
+        "plaintext",
     );
-    assert_eq!(r1.length(), 32);
-    assert_ne!(r1.to_vec(), r2.to_vec());
-    let created = a.createKey(JsValue::UNDEFINED).unwrap();
+    let r2 = text(
+        &a.generateRandom(r#"{"numberOfBytes": 32}"#).unwrap(),
+        "plaintext",
+    );
+    assert_eq!(r1.len(), 64);
+    assert_ne!(r1, r2);
+    let created = a.createKey("{}").unwrap();
     let when = get(&created, "keyMetadata.creationDateMs")
         .as_f64()
         .unwrap();
@@ -108,12 +118,7 @@ pub fn platform_randomness_and_clock() {
 
 pub fn envelope_streams_and_cache() {
     let kms = Kms::in_memory(None, None).unwrap();
-    let key = get(
-        &kms.createKey(JsValue::UNDEFINED).unwrap(),
-        "keyMetadata.arn",
-    )
-    .as_string()
-    .unwrap();
+    let key = text(&kms.createKey("{}").unwrap(), "keyMetadata.arn");
     let cache = obj(&[("cache", obj(&[("capacity", 4.into())]))]);
     let env = Envelope::for_kms(&kms, vec![key.clone()], cache).unwrap();
     let data: Vec<u8> = (0..50_000u32).map(|i| (i * 13) as u8).collect();
@@ -150,14 +155,13 @@ pub fn envelope_streams_and_cache() {
 pub fn snapshots() {
     let root = vec![7u8; 32];
     let kms = Kms::open_snapshot(None, Some(root.clone()), None, None, None).unwrap();
-    let id = get(
-        &kms.createKey(JsValue::UNDEFINED).unwrap(),
-        "keyMetadata.keyId",
-    );
+    let id = text(&kms.createKey("{}").unwrap(), "keyMetadata.keyId");
     assert!(kms.store_writes() >= 1.0);
     let snap = kms.export_snapshot().unwrap();
     let again = Kms::open_snapshot(Some(snap.clone()), Some(root), None, None, None).unwrap();
-    again.describeKey(obj(&[("keyId", id)])).unwrap();
+    again
+        .describeKey(&json!({ "keyId": id }).to_string())
+        .unwrap();
     let wrong = Kms::open_snapshot(Some(snap), Some(vec![8u8; 32]), None, None, None);
     assert_eq!(code(wrong.err().unwrap()), "InvalidRootKeyException");
 }
