@@ -27,11 +27,13 @@ apt_install() { $SUDO apt-get install -y -qq "$@" >/dev/null 2>&1 || { $SUDO apt
 
 CARGO=(cargo)
 BUILD_STD=()
-if ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
-  if ! timeout 300 rustup target add wasm32-unknown-unknown >&2; then
+# STRONGROOM_WASM_ROUTE=debian forces the Debian route (to test it where
+# rustup works).
+if [ "${STRONGROOM_WASM_ROUTE:-}" = debian ] || ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
+  if [ "${STRONGROOM_WASM_ROUTE:-}" = debian ] || ! timeout 300 rustup target add wasm32-unknown-unknown >&2; then
     echo "strongroom: rustup cannot add wasm32; using Debian's rustc-web with build-std" >&2
     apt_install rustc-web cargo-web rust-web-src lld-22
-    CARGO=(env RUSTC_BOOTSTRAP=1 /usr/bin/cargo)
+    CARGO=(env PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 /usr/bin/cargo)
     BUILD_STD=(-Zbuild-std=std,panic_abort)
   fi
 fi

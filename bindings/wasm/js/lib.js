@@ -41,6 +41,22 @@ function validation(message) {
   return e;
 }
 
+/** Bad input is a ValidationException here too, never a bare TypeError
+ * from the wasm glue. */
+function bytes(v, name, optional = false) {
+  if (v instanceof Uint8Array || (optional && v === undefined)) return v;
+  throw validation(`${name} must be a Uint8Array`);
+}
+function text(v, name, optional = false) {
+  if (typeof v === 'string' || (optional && v === undefined)) return v;
+  throw validation(`${name} must be a string`);
+}
+function optionsOf(v, name) {
+  if (v === undefined || v === null) return {};
+  if (typeof v === 'object' && !Array.isArray(v)) return v;
+  throw validation(`${name} must be an options object`);
+}
+
 export const ManualClock = raw.ManualClock;
 
 const lowerFirst = (s) => s[0].toLowerCase() + s.slice(1);
@@ -80,10 +96,10 @@ class Saver {
     this.failure = undefined;
   }
   after(kmsRaw) {
-    const writes = kmsRaw.storeWrites;
-    if (writes === this.saved) return;
-    this.saved = writes;
+    if (kmsRaw.storeWrites === this.saved) return;
     const snapshot = kmsRaw.exportSnapshot();
+    // Read after the export, which writes any pending audit events first.
+    this.saved = kmsRaw.storeWrites;
     this.chain = this.chain.then(() => this.storage.save(snapshot)).catch((e) => {
       this.failure = e;
     });
@@ -96,6 +112,14 @@ class Saver {
       throw e;
     }
   }
+}
+
+function openRaw(snapshot, o) {
+  if ((o.rootKey === undefined) === (o.passphrase === undefined)) {
+    throw validation('give either rootKey (32 bytes) or passphrase');
+  }
+  return raw.Kms.openSnapshot(bytes(snapshot, 'snapshot', true), bytes(o.rootKey, 'rootKey', true),
+    text(o.passphrase, 'passphrase', true), text(o.account, 'account', true), text(o.region, 'region', true));
 }
 
 /** Run `f`, then let each persistent KMS among `kmss` save if it changed
@@ -115,20 +139,21 @@ export class Kms {
     this._saver = saver;
   }
 
-  static inMemory(options = {}) {
-    return new Kms(raw.Kms.inMemory(options.account, options.region));
+  static inMemory(opts) {
+    const o = optionsOf(opts, 'the options');
+    return new Kms(raw.Kms.inMemory(text(o.account, 'account', true), text(o.region, 'region', true)));
   }
 
-  static openSnapshot(options) {
-    const o = options ?? {};
-    return new Kms(raw.Kms.openSnapshot(o.snapshot, o.rootKey, o.passphrase, o.account, o.region));
+  static openSnapshot(opts) {
+    const o = optionsOf(opts, 'the options');
+    return new Kms(openRaw(o.snapshot, o));
   }
 
-  static async openPersistent(options) {
-    const o = options ?? {};
+  static async openPersistent(opts) {
+    const o = optionsOf(opts, 'the options');
     const storage = o.storage ?? indexedDbStorage();
     const snapshot = await storage.load();
-    const inner = raw.Kms.openSnapshot(snapshot, o.rootKey, o.passphrase, o.account, o.region);
+    const inner = openRaw(snapshot, o);
     const saver = new Saver(storage);
     if (snapshot === undefined) saver.after(inner);
     else saver.saved = inner.storeWrites;
@@ -137,9 +162,10 @@ export class Kms {
     return kms;
   }
 
-  static deterministic(options) {
-    const { account, region, seed, clock } = options;
-    return new Kms(raw.Kms.deterministic(account, region, seed, clock));
+  static deterministic(opts) {
+    const { account, region, seed, clock } = optionsOf(opts, 'the options');
+    if (!(clock instanceof ManualClock)) throw validation('clock must be a ManualClock');
+    return new Kms(raw.Kms.deterministic(text(account, 'account'), text(region, 'region'), bytes(seed, 'seed'), clock));
   }
 
   get region() {
@@ -222,24 +248,40 @@ export class Envelope {
     this._raw = inner;
   }
 
-  static forKms(kms, keyIds, options) {
-    return new Envelope(raw.Envelope.forKms(kms._raw, keyIds, options ?? {}));
+  static forKms(kms, keyIds, opts) {
+    if (!(kms instanceof Kms)) throw validation('kms must be a Kms');
+    if (!Array.isArray(keyIds) || !keyIds.every((k) => typeof k === 'string')) {
+      throw validation('keyIds must be an array of key ids, ARNs or aliases');
+    }
+    return new Envelope(raw.Envelope.forKms(kms._raw, keyIds, optionsOf(opts, 'the options')));
   }
 
-  static rawAes(options) {
-    const { keyNamespace, keyName, wrappingKey } = options ?? {};
-    return new Envelope(raw.Envelope.rawAes(keyNamespace, keyName, wrappingKey));
+  static rawAes(opts) {
+    const { keyNamespace, keyName, wrappingKey } = optionsOf(opts, 'the options');
+    return new Envelope(raw.Envelope.rawAes(text(keyNamespace, 'keyNamespace'), text(keyName, 'keyName'),
+      bytes(wrappingKey, 'wrappingKey')));
   }
 
-  encrypt(plaintext, options = {}) {
-    return this._raw.encrypt(plaintext, options.encryptionContext, options.suite, options.frameLength);
+  encrypt(plaintext, opts) {
+    const o = optionsOf(opts, 'the options');
+    return this._raw.encrypt(bytes(plaintext, 'plaintext'), o.encryptionContext, o.suite, o.frameLength);
   }
 
-  decrypt(message, options = {}) {
-    return this._raw.decrypt(message, options.allowLegacySuites);
+  decrypt(message, opts) {
+    return this._raw.decrypt(bytes(message, 'message'), optionsOf(opts, 'the options').allowLegacySuites);
   }
 
-  async encryptAsync(plaintext, options = {}) {
+  async encryptAsync(plaintext, opts) {
+    bytes(plaintext, 'plaintext');
+    return this._encryptAsync(plaintext, optionsOf(opts, 'the options'));
+  }
+
+  async decryptAsync(message, opts) {
+    bytes(message, 'message');
+    return this._decryptAsync(message, optionsOf(opts, 'the options'));
+  }
+
+  async _encryptAsync(plaintext, options) {
     const suite = options.suite ?? SUITE_UNSIGNED;
     if (suite !== SUITE_UNSIGNED || !subtle()) return this.encrypt(plaintext, { ...options, suite });
     const plan = this._raw.delegateEncrypt(options.encryptionContext, options.frameLength ?? ASYNC_FRAME_LENGTH, plaintext.length);
@@ -260,7 +302,7 @@ export class Envelope {
     return out;
   }
 
-  async decryptAsync(message, options = {}) {
+  async _decryptAsync(message, options) {
     if (!subtle()) return this.decrypt(message, options);
     let plan;
     try {
@@ -301,7 +343,7 @@ export class Envelope {
         s = this.encryptor(options);
       },
       transform: (chunk, c) => {
-        const out = s.update(chunk);
+        const out = s.update(bytes(chunk, 'each chunk'));
         if (out.length) c.enqueue(out);
       },
       flush: (c) => {
@@ -319,7 +361,7 @@ export class Envelope {
         s = this.decryptor(options);
       },
       transform: (chunk, c) => {
-        const out = s.update(chunk);
+        const out = s.update(bytes(chunk, 'each chunk'));
         if (out.length) c.enqueue(out);
       },
       flush: (c) => {

@@ -123,11 +123,14 @@ fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
 }
 
 /// A JS options object → a record (`undefined`/`null` → its default).
+/// Through a JSON value, so `deny_unknown_fields` catches misspelt options
+/// (serde-wasm-bindgen reads only the fields a struct names).
 fn from_js<T: for<'de> Deserialize<'de> + Default>(v: JsValue) -> Result<T, JsValue> {
     if v.is_undefined() || v.is_null() {
         return Ok(T::default());
     }
-    serde_wasm_bindgen::from_value(v).map_err(|e| invalid(&e.to_string()))
+    let json: Value = serde_wasm_bindgen::from_value(v).map_err(|e| invalid(&e.to_string()))?;
+    serde_json::from_value(json).map_err(|e| invalid(&e.to_string()))
 }
 
 fn parse_json(text: &str) -> Result<Value, JsValue> {

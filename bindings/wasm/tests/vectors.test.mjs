@@ -184,7 +184,7 @@ test('the declarations and the module agree on operations and error codes', () =
   assert.deepEqual(Object.keys(meta).sort(), fields.sort());
 });
 
-test('every error is a StrongroomError with its code as name', () => {
+test('every error is a StrongroomError with its code as name', async () => {
   const kms = sr.Kms.inMemory();
   try {
     kms.describeKey({ keyId: 'alias/none' });
@@ -196,6 +196,28 @@ test('every error is a StrongroomError with its code as name', () => {
   assert.throws(() => kms.encrypt({ keyId: 'x', plaintext: new Uint8Array(1), bogusField: 1 }), (e) => e.code === 'ValidationException');
   assert.throws(() => sr.Envelope.rawAes({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(31) }), (e) => e.code === 'ValidationException');
   assert.ok(!sr.isStrongroomError(new Error('other')));
+  // Bad input anywhere in the API is a ValidationException, never a TypeError.
+  const env = sr.Envelope.forKms(kms, [kms.createKey({}).keyMetadata.keyId]);
+  const invalid = (e) => sr.isStrongroomError(e) && e.code === 'ValidationException';
+  for (const f of [
+    () => env.encrypt('text'),
+    () => env.decrypt([1, 2, 3]),
+    () => env.encrypt(new Uint8Array(1), 'ctx'),
+    () => env.encrypt(new Uint8Array(1), { encryptionContext: { a: 1 } }),
+    () => sr.Envelope.forKms(kms, 'alias/x'),
+    () => sr.Envelope.forKms({}, []),
+    () => sr.Envelope.forKms(kms, [], { cache: { capacty: 3 } }),
+    () => sr.Envelope.rawAes({ keyNamespace: 'n', keyName: 'k' }),
+    () => sr.Kms.openSnapshot({}),
+    () => sr.Kms.openSnapshot({ rootKey: new Uint8Array(32), passphrase: 'x' }),
+    () => sr.Kms.openSnapshot({ rootKey: 'not bytes' }),
+    () => sr.Kms.inMemory({ region: 5 }),
+    () => sr.Kms.deterministic({ account: 'a', region: 'r', seed: new Uint8Array(32), clock: {} }),
+    () => kms.encrypt({ keyId: 'x', plaintext: 'not bytes' }),
+  ]) assert.throws(f, invalid, f.toString());
+  await assert.rejects(env.encryptAsync('text'), invalid);
+  await assert.rejects(env.decryptAsync(undefined), invalid);
+  await assert.rejects(sr.Kms.openPersistent({ storage: { load: async () => undefined, save: async () => {} } }), invalid);
 });
 
 const concat = (parts) => {
