@@ -44,7 +44,7 @@ command -v node >/dev/null || apt_install nodejs npm
 
 # npm tools, pinned and cached outside the clone.
 NPM_DIR="${STRONGROOM_NPM_CACHE:-$HOME/.cache/strongroom-npm}"
-NPM_TOOLS=(binaryen@132.0.0 typescript@5.9.3 playwright-core@1.65.1)
+NPM_TOOLS=(binaryen@132.0.0 typescript@5.9.3 playwright-core@1.65.1 esbuild@0.28.2)
 if [ "$(cat "$NPM_DIR/.tools" 2>/dev/null)" != "${NPM_TOOLS[*]}" ]; then
   mkdir -p "$NPM_DIR"
   (cd "$NPM_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } \
@@ -116,8 +116,9 @@ case "$MODE" in
     ;;
   demo-test)
     build
+    consumer
     command -v chromium >/dev/null || apt_install chromium chromium-driver
-    STRONGROOM_NPM_TOOLS="$NPM_DIR" node --test web-demo/test/
+    STRONGROOM_NPM_TOOLS="$NPM_DIR" node --test web-demo/test/*.test.mjs
     STRONGROOM_NPM_TOOLS="$NPM_DIR" node web-demo/bench-run.mjs --quick >/dev/null
     echo "benchmark page: runs end to end in Chromium (figures: make bench-web)"
     echo "web demo screenshots: build/web-demo/demo.png, build/web-demo/demo-after-reload.png"
