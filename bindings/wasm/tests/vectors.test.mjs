@@ -124,6 +124,13 @@ test('camelCase object API, Uint8Array bytes, errors with a code', () => {
   const listed = kms.listGrants({ keyId: keyMetadata.keyId }).grants[0];
   assert.deepEqual(listed.constraints.encryptionContextSubset, { KeepThisCase: 'yes' });
   assert.ok(sr.errorCodes().includes('KMSInvalidStateException'));
+  // A policy may be given as an object; it is stored as its JSON text.
+  const policy = { Version: '2012-10-17', Statement: [{ Sid: 'root', Effect: 'Allow',
+    Principal: { AWS: 'arn:aws:iam::111122223333:root' }, Action: 'kms:*', Resource: '*' }] };
+  kms.putKeyPolicy({ keyId: keyMetadata.keyId, policy });
+  assert.deepEqual(JSON.parse(kms.getKeyPolicy({ keyId: keyMetadata.keyId }).policy), policy);
+  // Nulls stay nulls; undefined fields are simply absent from the request.
+  assert.equal(kms.describeKey({ keyId: keyMetadata.keyId, grantTokens: undefined }).keyMetadata.deletionDateMs, null);
 });
 
 test('envelope encryption with a KMS key', () => {
