@@ -141,6 +141,15 @@ test('the web demo: keys, text, data keys, files, signatures, deletion, reload',
     assert.match(await page.textContent('#store-status'), /2 keys/);
     assert.equal(await page.locator('#keys td.alias:text-is("alias/notes")').count(), 1);
     assert.match(await notesRow.locator('td.state').textContent(), /^PendingDeletion/);
+    // One writer per store: a second tab is refused while this one has it open.
+    const tab2 = await ctx.newPage();
+    await tab2.goto(url);
+    await tab2.waitForSelector('body[data-ready="true"]');
+    await tab2.fill('#passphrase', 'correct horse battery');
+    await tab2.click('#unlock');
+    await tab2.waitForSelector('#store-status.err');
+    assert.match(await tab2.textContent('#store-status'), /^ConflictException/);
+    await tab2.close();
     // The old ciphertext file still decrypts? No: its key is pending deletion.
     await page.setInputFiles('#file-dec-in', encPath);
     await page.waitForSelector('#file-dec-result.err');

@@ -459,6 +459,10 @@ export const OPERATIONS: readonly OperationName[];
 export interface SnapshotStorage {
   load(): Promise<Uint8Array | undefined>;
   save(snapshot: Uint8Array): Promise<void>;
+  /** A Web Lock name: while a KMS has this store open, opening it again
+   * (another tab) is a `ConflictException` instead of two writers losing
+   * each other's changes. `indexedDbStorage` sets one. */
+  readonly lockName?: string;
 }
 
 /** IndexedDB storage: one object store in database `name` (default
@@ -488,7 +492,9 @@ export class Kms {
   static openSnapshot(options: OpenSnapshotOptions): Kms;
   /** A KMS whose store is saved to `storage` (IndexedDB by default) after
    * every call that changes it; reopening with the same root key or
-   * passphrase after a reload finds every key, alias and grant. */
+   * passphrase after a reload finds every key, alias and grant. One writer
+   * per store: while it is open, opening it elsewhere (another tab) is a
+   * `ConflictException`. */
   static openPersistent(options: OpenPersistentOptions): Promise<Kms>;
   /** Deterministic randomness from `seed` (32 bytes), in memory only: for
    * replaying the language-neutral test vectors. */
@@ -511,7 +517,10 @@ export class Kms {
   /** Resolves when every change so far is saved (persistent KMSs); rejects
    * with the storage's error if a save failed. */
   flush(): Promise<void>;
-  /** Release the wasm memory (after `flush()` for persistent KMSs). */
+  /** Flush (persistent KMSs), release the store's lock, free the memory. */
+  close(): Promise<void>;
+  /** Release the wasm memory now (unsaved changes of a persistent KMS may
+   * be lost: prefer `close()`). */
   free(): void;
 }
 

@@ -35,10 +35,28 @@ export function isStrongroomError(e) {
   return e instanceof Error && typeof e.code === 'string' && codeSet().has(e.code);
 }
 
-function validation(message) {
+function codedError(code, message) {
   const e = new Error(message);
-  e.name = e.code = 'ValidationException';
+  e.name = e.code = code;
   return e;
+}
+const validation = (message) => codedError('ValidationException', message);
+
+/** One writer per stored snapshot: two tabs saving their own copies would
+ * lose each other's keys. Holds the Web Lock `name` (where the platform has
+ * Web Locks) until the returned release function is called. */
+function acquireLock(name) {
+  const locks = globalThis.navigator?.locks;
+  if (!name || !locks) return Promise.resolve(() => {});
+  return new Promise((resolve, reject) => {
+    locks.request(name, { ifAvailable: true }, (lock) => {
+      if (!lock) {
+        reject(codedError('ConflictException', 'this key store is open in another tab or window'));
+        return undefined;
+      }
+      return new Promise((release) => resolve(release));
+    }).catch(reject);
+  });
 }
 
 /** Bad input is a ValidationException here too, never a bare TypeError
@@ -152,14 +170,21 @@ export class Kms {
   static async openPersistent(opts) {
     const o = optionsOf(opts, 'the options');
     const storage = o.storage ?? indexedDbStorage();
-    const snapshot = await storage.load();
-    const inner = openRaw(snapshot, o);
-    const saver = new Saver(storage);
-    if (snapshot === undefined) saver.after(inner);
-    else saver.saved = inner.storeWrites;
-    const kms = new Kms(inner, saver);
-    await saver.flush();
-    return kms;
+    const release = await acquireLock(storage.lockName);
+    try {
+      const snapshot = await storage.load();
+      const inner = openRaw(snapshot, o);
+      const saver = new Saver(storage);
+      if (snapshot === undefined) saver.after(inner);
+      else saver.saved = inner.storeWrites;
+      const kms = new Kms(inner, saver);
+      kms._release = release;
+      await saver.flush();
+      return kms;
+    } catch (e) {
+      release();
+      throw e;
+    }
   }
 
   static deterministic(opts) {
@@ -206,7 +231,19 @@ export class Kms {
     return this._saver ? this._saver.flush() : Promise.resolve();
   }
 
+  /** Save what is pending, let another tab open the store, free. */
+  async close() {
+    try {
+      await this.flush();
+    } finally {
+      this._release?.();
+      this._release = undefined;
+      this._raw.free();
+    }
+  }
+
   free() {
+    this._release?.();
     this._raw.free();
   }
 }
@@ -410,6 +447,7 @@ export function indexedDbStorage(name = 'strongroom', key = 'store') {
     }
   };
   return {
+    lockName: `strongroom:${name}/${key}`,
     async load() {
       const v = await run('readonly', (s) => s.get(key));
       return v === undefined ? undefined : new Uint8Array(v);

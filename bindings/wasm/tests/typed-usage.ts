@@ -77,6 +77,7 @@ async function bulk(): Promise<DecryptedMessage> {
 async function persistent(): Promise<void> {
   const p: Kms = await Kms.openPersistent({ rootKey: new Uint8Array(32), storage });
   await p.flush();
+  await p.close();
 }
 
 try {

@@ -320,6 +320,9 @@ test('openPersistent saves after each change and reopens', async () => {
   await again.flush();
   const third = await sr.Kms.openPersistent({ rootKey, storage });
   assert.equal(third.describeKey({ keyId }).keyMetadata.keyState, 'PendingDeletion');
+  third.enableKeyRotation({ keyId: third.createKey({}).keyMetadata.keyId });
+  await third.close(); // saves what is pending
+  assert.equal((await sr.Kms.openPersistent({ rootKey, storage })).listKeys().keys.length, 2);
   await assert.rejects(sr.Kms.openPersistent({ rootKey: new Uint8Array(32), storage }), (e) => e.code === 'InvalidRootKeyException');
   // A failing storage surfaces on flush().
   const failing = await sr.Kms.openPersistent({ rootKey, storage: { load: async () => undefined, save: async () => { throw new Error('quota'); } } })
