@@ -847,6 +847,16 @@ fn delegated_encrypt(pt: &[u8], frame: u32, rng: &DangerousSeededRng) -> Vec<u8>
 fn delegated_decrypt(msg: &[u8]) -> Result<Vec<u8>, ErrorCode> {
     let d = esdk::DelegatedDecryption::new(&raw(), msg, &DecryptOptions::default())
         .map_err(|e| e.code())?;
+    if let Some(sig) = &d.signature {
+        // Stands in for WebCrypto's ECDSA verify (P-384 / SHA-384 here).
+        use p384::ecdsa::signature::Verifier;
+        assert_eq!((sig.curve, sig.hash), ("P-384", "SHA-384"));
+        let vk = p384::ecdsa::VerifyingKey::from_sec1_bytes(&sig.public_key).unwrap();
+        assert_eq!(sig.public_key.len(), 97, "uncompressed");
+        let s = p384::ecdsa::Signature::from_slice(&sig.signature).unwrap();
+        vk.verify(&msg[..sig.signed_len], &s)
+            .map_err(|_| ErrorCode::InvalidCiphertext)?;
+    }
     let mut out = Vec::new();
     for f in &d.frames {
         let ct = &msg[f.offset..f.offset + f.len + 16];
@@ -906,9 +916,14 @@ fn delegated_decryption_refuses_what_the_decryptor_refuses() {
     for i in (0..msg.len()).step_by(37) {
         let mut bad = msg.clone();
         bad[i] ^= 0x40;
-        assert!(delegated_decrypt(&bad).is_err(), "byte {i}");
+        assert!(
+            delegated_decrypt(&bad).is_err(),
+            "byte {i} of {}",
+            msg.len()
+        );
     }
-    // Signed messages are not delegated.
+    // Signed messages: the footer's signature is handed out for checking;
+    // a changed body, footer or signature, or bytes after it, are refused.
     let signed = esdk::encrypt_with_suite(
         &raw(),
         &pt,
@@ -918,9 +933,24 @@ fn delegated_decryption_refuses_what_the_decryptor_refuses() {
         &OsRng,
     )
     .unwrap();
-    let e =
-        esdk::DelegatedDecryption::new(&raw(), &signed, &DecryptOptions::default()).unwrap_err();
-    assert_eq!(e.code(), ErrorCode::UnsupportedOperation);
+    assert_eq!(delegated_decrypt(&signed).unwrap(), pt);
+    let footer = esdk::DelegatedDecryption::new(&raw(), &signed, &DecryptOptions::default())
+        .unwrap()
+        .signature
+        .unwrap()
+        .signed_len;
+    for i in [footer - 20, footer + 1, footer + 10, signed.len() - 1] {
+        let mut bad = signed.clone();
+        bad[i] ^= 1;
+        assert!(
+            delegated_decrypt(&bad).is_err(),
+            "byte {i} (footer at {footer}, length {})",
+            signed.len()
+        );
+    }
+    assert!(delegated_decrypt(&[signed.clone(), vec![0]].concat()).is_err());
+    assert!(delegated_decrypt(&signed[..signed.len() - 1]).is_err());
+    assert!(delegated_decrypt(&signed[..footer]).is_err());
     let e = esdk::DelegatedEncryption::new(
         &raw(),
         &strongroom::EncryptionContext::new(),

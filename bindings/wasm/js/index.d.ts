@@ -606,9 +606,10 @@ export class Envelope {
    * WebCrypto, falls back to `encrypt`. Same message format: `decrypt` and
    * every ESDK read it. */
   encryptAsync(plaintext: Uint8Array, options?: EncryptOptions): Promise<Uint8Array>;
-  /** Decryption with the frames opened by WebCrypto (unsigned framed
-   * messages; others fall back to `decrypt`). Nothing is returned unless
-   * every frame verified. */
+  /** Decryption with the frames opened, and for signed suites the ECDSA
+   * signature verified, by WebCrypto (framed messages; others fall back to
+   * `decrypt`). Nothing is returned unless every frame and the signature
+   * verified. */
   decryptAsync(message: Uint8Array, options?: DecryptOptions): Promise<DecryptedMessage>;
   encryptor(options?: EncryptorOptions): EncryptStream;
   decryptor(options?: DecryptOptions): DecryptStream;

@@ -349,10 +349,18 @@ export class Envelope {
       throw e;
     }
     const key = await importContentKey(plan.contentKey, 'decrypt');
+    const sig = plan.signature;
+    const verified = sig
+      ? subtle().importKey('raw', sig.publicKey, { name: 'ECDSA', namedCurve: sig.curve }, false, ['verify'])
+        .then((pk) => subtle().verify({ name: 'ECDSA', hash: sig.hash }, pk, sig.signature,
+          message.subarray(0, sig.signedLength)))
+      : Promise.resolve(true);
     let opened;
     try {
-      opened = await Promise.all(plan.frames.map((f) =>
-        subtle().decrypt(gcm(f), key, message.subarray(f.offset, f.offset + f.length + 16))));
+      const [ok, frames] = await Promise.all([verified, Promise.all(plan.frames.map((f) =>
+        subtle().decrypt(gcm(f), key, message.subarray(f.offset, f.offset + f.length + 16))))]);
+      if (!ok) throw new Error('signature');
+      opened = frames;
     } catch {
       throw raw.invalidCiphertextError();
     }

@@ -471,6 +471,20 @@ struct DelegatedDecryptionOut<'a> {
     content_key: &'a [u8],
     frames: Vec<Frame<'a>>,
     info: Decrypted<'a>,
+    signature: Option<SignatureOut<'a>>,
+}
+
+/// A signed message's signature, for WebCrypto's ECDSA verify.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SignatureOut<'a> {
+    curve: &'a str,
+    hash: &'a str,
+    #[serde(with = "serde_bytes")]
+    public_key: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    signature: &'a [u8],
+    signed_length: usize,
 }
 
 fn encrypt_options(
@@ -621,7 +635,9 @@ impl Envelope {
 
     /// The other direction: the header opened and the frames laid out here,
     /// `{contentKey, frames: [{offset, length, iv, aad}], info}` where
-    /// `info` is a decrypted message without its plaintext. Unsigned framed
+    /// `info` is a decrypted message without its plaintext, and for signed
+    /// suites `signature: {curve, hash, publicKey, signature, signedLength}`
+    /// to verify over the message's first `signedLength` bytes. Framed
     /// messages only (others: `UnsupportedOperationException`).
     #[wasm_bindgen(js_name = delegateDecrypt)]
     pub fn delegate_decrypt(
@@ -648,6 +664,13 @@ impl Envelope {
                 provider_id: &i.opened_by.provider_id,
                 key_name: &i.opened_by.key_name,
             },
+            signature: d.signature.as_ref().map(|g| SignatureOut {
+                curve: g.curve,
+                hash: g.hash,
+                public_key: &g.public_key,
+                signature: &g.signature,
+                signed_length: g.signed_len,
+            }),
         })
     }
 

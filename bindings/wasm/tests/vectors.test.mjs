@@ -86,7 +86,7 @@ for (const [file, minimum] of [['core/scenarios.json', 50], ['core/kat-seeded.js
   });
 }
 
-test('official AWS Encryption SDK messages decrypt', () => {
+test('official AWS Encryption SDK messages decrypt', async () => {
   const doc = load('esdk/official-python-sdk.json');
   const env = sr.Envelope.rawAes({ keyNamespace: doc.key_namespace, keyName: doc.key_name, wrappingKey: hex(doc.key) });
   for (const c of doc.cases) {
@@ -97,6 +97,10 @@ test('official AWS Encryption SDK messages decrypt', () => {
     const out = env.decrypt(msg, { allowLegacySuites: true });
     assert.deepEqual(out.plaintext, hex(doc.plaintext));
     assert.equal(out.suite, parseInt(c.suite, 16));
+    // The WebCrypto path reads the official SDK's messages too (signatures
+    // verified by WebCrypto for the signed suites).
+    const viaWebCrypto = await env.decryptAsync(msg, { allowLegacySuites: true });
+    assert.deepEqual(viaWebCrypto.plaintext, hex(doc.plaintext), c.suite);
   }
 });
 
@@ -358,7 +362,18 @@ test('encryptAsync/decryptAsync hand bulk AES-GCM to WebCrypto, same message for
     await assert.rejects(env.decryptAsync(bad), (e) => e.code === 'InvalidCiphertextException');
   }
   await assert.rejects(env.decryptAsync(msg.subarray(0, msg.length - 1)), (e) => e.code === 'InvalidCiphertextException');
-  // The signed suite falls back to the module (and is still correct).
-  const signed = await env.encryptAsync(new Uint8Array(10), { suite: sr.SUITE_SIGNED });
-  assert.equal((await env.decryptAsync(signed)).suite, sr.SUITE_SIGNED);
+  // Signed messages: encryptAsync falls back to the module; decryptAsync
+  // verifies the ECDSA P-384 signature with WebCrypto.
+  const data = new Uint8Array(700000).map((_, i) => i & 255);
+  const signed = await env.encryptAsync(data, { suite: sr.SUITE_SIGNED, frameLength: 65536 });
+  const opened = await env.decryptAsync(signed);
+  assert.equal(opened.suite, sr.SUITE_SIGNED);
+  assert.deepEqual(opened.plaintext, data);
+  assert.ok(opened.encryptionContext['aws-crypto-public-key']);
+  for (const i of [signed.length - 1, signed.length - 60, signed.length - 110, 500]) {
+    const bad = signed.slice();
+    bad[i] ^= 1;
+    await assert.rejects(env.decryptAsync(bad), (e) => e.code === 'InvalidCiphertextException', `byte ${i}`);
+  }
+  await assert.rejects(env.decryptAsync(signed.subarray(0, signed.length - 1)), (e) => e.code === 'InvalidCiphertextException');
 });

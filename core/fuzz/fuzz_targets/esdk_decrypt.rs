@@ -33,6 +33,27 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(dd) = esdk::DelegatedDecryption::new(&k, data, &opts) {
         use aes_gcm::aead::{Aead, KeyInit, Payload};
         let gcm = aes_gcm::Aes256Gcm::new_from_slice(&dd.content_key).unwrap();
+        // Stands in for WebCrypto's ECDSA verify.
+        let signature_ok = match &dd.signature {
+            None => true,
+            Some(sig) => {
+                let signed = &data[..sig.signed_len];
+                match sig.curve {
+                    "P-256" => {
+                        use p256::ecdsa::signature::Verifier;
+                        let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sig.public_key).unwrap();
+                        let s = p256::ecdsa::Signature::from_slice(&sig.signature).unwrap();
+                        vk.verify(signed, &s).is_ok()
+                    }
+                    _ => {
+                        use p384::ecdsa::signature::Verifier;
+                        let vk = p384::ecdsa::VerifyingKey::from_sec1_bytes(&sig.public_key).unwrap();
+                        let s = p384::ecdsa::Signature::from_slice(&sig.signature).unwrap();
+                        vk.verify(signed, &s).is_ok()
+                    }
+                }
+            }
+        };
         let opened: Result<Vec<Vec<u8>>, _> = dd
             .frames
             .iter()
@@ -41,6 +62,7 @@ fuzz_target!(|data: &[u8]| {
                 gcm.decrypt((&f.iv).into(), Payload { msg: ct, aad: &f.aad })
             })
             .collect();
+        let opened = if signature_ok { opened.map_err(|_| ()) } else { Err(()) };
         match (&whole, opened) {
             (Ok((pt, _)), Ok(frames)) => assert_eq!(pt.as_bytes(), &frames.concat()[..]),
             (Ok(_), Err(_)) => panic!("the delegated reader refused a valid message"),

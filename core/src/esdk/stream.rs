@@ -1193,13 +1193,75 @@ impl DelegatedEncryption {
 /// structure (sequence, IVs, lengths, the final frame, nothing after it);
 /// the caller then opens each frame's AES-GCM (`offset .. offset + len +
 /// 16` of the message) with `content_key` and must treat any failure as
-/// `InvalidCiphertextException` and release nothing. Unsigned framed
-/// messages only; others give `UnsupportedOperationException` (decrypt
-/// them with [`Decryptor`]).
+/// `InvalidCiphertextException` and release nothing. For signed suites it
+/// must also verify [`DelegatedDecryption::signature`] (the footer is
+/// parsed and its DER checked here). Framed messages only; non-framed ones
+/// give `UnsupportedOperationException` (decrypt them with [`Decryptor`]).
 pub struct DelegatedDecryption {
     pub content_key: Zeroizing<Vec<u8>>,
     pub frames: Vec<FrameSpec>,
     pub info: MessageInfo,
+    /// For signed suites: the signature the caller must verify (over
+    /// `message[..signed_len]`) before releasing anything.
+    pub signature: Option<SignatureCheck>,
+}
+
+/// An ECDSA signature for the caller to verify, in the forms WebCrypto
+/// takes: the public key as an uncompressed SEC1 point, the signature as
+/// `r ‖ s` (IEEE P1363), and the curve and hash names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureCheck {
+    /// `"P-256"` or `"P-384"`.
+    pub curve: &'static str,
+    /// `"SHA-256"` or `"SHA-384"`.
+    pub hash: &'static str,
+    pub public_key: Vec<u8>,
+    pub signature: Vec<u8>,
+    /// The signed bytes are the message up to here (header and body).
+    pub signed_len: usize,
+}
+
+/// The footer at `footer` (the rest of the message) as a [`SignatureCheck`].
+fn signature_check(v: &Verifier, message: &[u8], footer: usize) -> Result<SignatureCheck, Error> {
+    let rest = &message[footer..];
+    let n = u16::from_be_bytes(
+        rest.get(..2)
+            .ok_or_else(Error::invalid_ciphertext)?
+            .try_into()
+            .expect("2"),
+    ) as usize;
+    if rest.len() != 2 + n {
+        return Err(Error::invalid_ciphertext());
+    }
+    let der = &rest[2..];
+    let bad = |_| Error::invalid_ciphertext();
+    let (curve, hash, public_key, signature) = match v {
+        Verifier::P256(vk) => (
+            "P-256",
+            "SHA-256",
+            vk.to_sec1_point(false).as_bytes().to_vec(),
+            p256::ecdsa::Signature::from_der(der)
+                .map_err(bad)?
+                .to_bytes()
+                .to_vec(),
+        ),
+        Verifier::P384(vk) => (
+            "P-384",
+            "SHA-384",
+            vk.to_sec1_point(false).as_bytes().to_vec(),
+            p384::ecdsa::Signature::from_der(der)
+                .map_err(bad)?
+                .to_bytes()
+                .to_vec(),
+        ),
+    };
+    Ok(SignatureCheck {
+        curve,
+        hash,
+        public_key,
+        signature,
+        signed_len: footer,
+    })
 }
 
 impl std::fmt::Debug for DelegatedDecryption {
@@ -1218,9 +1280,10 @@ impl DelegatedDecryption {
         opts: &DecryptOptions,
     ) -> Result<DelegatedDecryption> {
         let h = parse_header(message, opts)?.ok_or_else(Error::invalid_ciphertext)?;
-        if h.suite.sig != Sig::None || !h.framed {
+        if !h.framed {
             return Err(delegation_unsupported());
         }
+        let check = verifier(&h.suite, &h.ctx)?;
         // Walk the frames before asking for the data key: a damaged body
         // costs no KMS call.
         let mut frames = Vec::new();
@@ -1248,9 +1311,11 @@ impl DelegatedDecryption {
                 .filter(|s| *s != FINAL_FRAME)
                 .ok_or_else(Error::invalid_ciphertext)?;
         }
-        if pos != message.len() {
-            return Err(Error::invalid_ciphertext());
-        }
+        let signature = match &check {
+            Some((v, _)) => Some(signature_check(v, message, pos)?),
+            None if pos != message.len() => return Err(Error::invalid_ciphertext()),
+            None => None,
+        };
         let (m, content_key, _) = open_header(cmm, &h, &message[..h.auth_len])?;
         let opened_by = m.opened_by.clone().ok_or_else(Error::invalid_ciphertext)?;
         Ok(DelegatedDecryption {
@@ -1262,6 +1327,7 @@ impl DelegatedDecryption {
                 frame_length: h.frame_length,
                 opened_by,
             },
+            signature,
         })
     }
 }
