@@ -76,9 +76,13 @@ async function main() {
   report('1 MiB', 'WebCrypto AES-GCM encrypt', wcEncBulk, big.length);
   const wcDecBulk = await rate(() => subtle.decrypt({ name: 'AES-GCM', iv }, wc, wcBig));
   report('1 MiB', 'WebCrypto AES-GCM decrypt', wcDecBulk, big.length);
-  const asyncMsg = await env.encryptAsync(big);
-  report('1 MiB', 'strongroom envelope encryptAsync (WebCrypto frames)', await rate(() => env.encryptAsync(big)), big.length, wcEncBulk);
+  const u = { suite: SUITE_UNSIGNED };
+  const asyncMsg = await env.encryptAsync(big, u);
+  report('1 MiB', 'strongroom envelope encryptAsync (WebCrypto frames)', await rate(() => env.encryptAsync(big, u)), big.length, wcEncBulk);
   report('1 MiB', 'strongroom envelope decryptAsync (WebCrypto frames)', await rate(() => env.decryptAsync(asyncMsg)), big.length, wcDecBulk);
+  const signedMsg = await env.encryptAsync(big);
+  report('1 MiB', 'strongroom envelope encryptAsync, signed 0x0578', await rate(() => env.encryptAsync(big)), big.length, wcEncBulk);
+  report('1 MiB', 'strongroom envelope decryptAsync, signed 0x0578', await rate(() => env.decryptAsync(signedMsg)), big.length, wcDecBulk);
   const syncMsg = env.encrypt(big, { suite: SUITE_UNSIGNED, frameLength: 65536 });
   report('1 MiB', 'strongroom envelope encrypt (wasm AES)', await rate(() => env.encrypt(big, { suite: SUITE_UNSIGNED, frameLength: 65536 })), big.length, wcEncBulk);
   report('1 MiB', 'strongroom envelope decrypt (wasm AES)', await rate(() => env.decrypt(syncMsg)), big.length, wcDecBulk);
@@ -87,6 +91,7 @@ async function main() {
   const back = await env.decryptAsync(asyncMsg);
   if (back.plaintext.length !== big.length || back.plaintext.some((b, i) => b !== big[i])) throw new Error('round trip failed');
   if (env.decrypt(asyncMsg).plaintext.length !== big.length) throw new Error('sync read of an async message failed');
+  if (env.decrypt(signedMsg).suite !== 0x0578) throw new Error('sync read of a signed async message failed');
 
   window.benchResults = { rounds: ROUNDS, roundMs: ROUND_MS, userAgent: navigator.userAgent, rows };
   document.getElementById('status').textContent = `Done (${ROUNDS} rounds of ${ROUND_MS} ms each).`;

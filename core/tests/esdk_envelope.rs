@@ -822,12 +822,12 @@ fn gcm_open(key: &[u8], iv: &[u8], aad: &[u8], ct: &[u8]) -> Option<Vec<u8>> {
         .ok()
 }
 
-fn delegated_encrypt(pt: &[u8], frame: u32, rng: &DangerousSeededRng) -> Vec<u8> {
+fn delegated_encrypt(pt: &[u8], suite: u16, frame: u32, rng: &DangerousSeededRng) -> Vec<u8> {
     let ctx = context([("file", "a")]);
     let d = esdk::DelegatedEncryption::new(
         &raw(),
         &ctx,
-        &opts(UNSIGNED, frame, Some(pt.len() as u64)),
+        &opts(suite, frame, Some(pt.len() as u64)),
         rng,
     )
     .unwrap();
@@ -840,6 +840,15 @@ fn delegated_encrypt(pt: &[u8], frame: u32, rng: &DangerousSeededRng) -> Vec<u8>
             &f.aad,
             &pt[f.offset..f.offset + f.len],
         ));
+    }
+    assert_eq!(d.signing_key.is_some(), suite == SIGNED);
+    if let Some(pkcs8) = &d.signing_key {
+        // Stands in for WebCrypto's ECDSA sign (P-384, SHA-384, r || s).
+        use p384::ecdsa::signature::Signer;
+        use p384::pkcs8::DecodePrivateKey;
+        let sk = p384::ecdsa::SigningKey::from_pkcs8_der(pkcs8).unwrap();
+        let sig: p384::ecdsa::Signature = sk.sign(&msg);
+        msg.extend(esdk::signature_footer(&sig.to_bytes()).unwrap());
     }
     msg
 }
@@ -871,24 +880,32 @@ fn delegated_decrypt(msg: &[u8]) -> Result<Vec<u8>, ErrorCode> {
 #[test]
 fn delegated_aes_gcm_writes_and_reads_exactly_the_encryptors_bytes() {
     let ctx = context([("file", "a")]);
-    for frame in [7u32, 4096] {
-        let f = frame as usize;
-        for len in [0, 1, f - 1, f, f + 1, 3 * f, 3 * f + 2] {
-            let pt = data(len);
-            let seed = [len as u8 ^ frame as u8; 32];
-            let ours = delegated_encrypt(&pt, frame, &DangerousSeededRng::new(seed));
-            let reference = esdk::encrypt_with(
-                &raw(),
-                &pt,
-                &ctx,
-                &opts(UNSIGNED, frame, Some(len as u64)),
-                &DangerousSeededRng::new(seed),
-            )
-            .unwrap();
-            assert_eq!(ours, reference, "frame {frame} len {len}");
-            assert_eq!(delegated_decrypt(&reference).unwrap(), pt);
+    for suite in [UNSIGNED, SIGNED] {
+        for frame in [7u32, 4096] {
+            let f = frame as usize;
+            for len in [0, 1, f - 1, f, f + 1, 3 * f, 3 * f + 2] {
+                let pt = data(len);
+                let seed = [len as u8 ^ frame as u8; 32];
+                let ours = delegated_encrypt(&pt, suite, frame, &DangerousSeededRng::new(seed));
+                let reference = esdk::encrypt_with(
+                    &raw(),
+                    &pt,
+                    &ctx,
+                    &opts(suite, frame, Some(len as u64)),
+                    &DangerousSeededRng::new(seed),
+                )
+                .unwrap();
+                // ECDSA here is deterministic (RFC 6979): even the
+                // signature is the same.
+                assert_eq!(ours, reference, "{suite:04x} frame {frame} len {len}");
+                assert_eq!(delegated_decrypt(&reference).unwrap(), pt);
+            }
         }
     }
+    assert_eq!(
+        esdk::signature_footer(&[1; 95]).unwrap_err().code(),
+        ErrorCode::Validation
+    );
 }
 
 #[test]
@@ -951,14 +968,6 @@ fn delegated_decryption_refuses_what_the_decryptor_refuses() {
     assert!(delegated_decrypt(&[signed.clone(), vec![0]].concat()).is_err());
     assert!(delegated_decrypt(&signed[..signed.len() - 1]).is_err());
     assert!(delegated_decrypt(&signed[..footer]).is_err());
-    let e = esdk::DelegatedEncryption::new(
-        &raw(),
-        &strongroom::EncryptionContext::new(),
-        &opts(SIGNED, 10, Some(1)),
-        &OsRng,
-    )
-    .unwrap_err();
-    assert_eq!(e.code(), ErrorCode::UnsupportedOperation);
     let e = esdk::DelegatedEncryption::new(
         &raw(),
         &strongroom::EncryptionContext::new(),

@@ -599,12 +599,12 @@ export class Envelope {
   static rawAes(options: { keyNamespace: string; keyName: string; wrappingKey: Uint8Array }): Envelope;
   encrypt(plaintext: Uint8Array, options?: EncryptOptions): Uint8Array;
   decrypt(message: Uint8Array, options?: DecryptOptions): DecryptedMessage;
-  /** Encryption with the bulk AES-GCM done by WebCrypto (the data key,
-   * header and framing stay in the module; the per-message content key is
-   * imported into WebCrypto non-extractable and wiped). Suite 0x0478 by
-   * default, frames of `ASYNC_FRAME_LENGTH`; the signed suite, or no
-   * WebCrypto, falls back to `encrypt`. Same message format: `decrypt` and
-   * every ESDK read it. */
+  /** Encryption with the bulk AES-GCM (and for the signed suite the ECDSA
+   * P-384 signature) done by WebCrypto; the data key, header and framing
+   * stay in the module, the per-message content and signing keys are
+   * imported into WebCrypto non-extractable and wiped. Suite 0x0578 by
+   * default as `encrypt`, frames of `ASYNC_FRAME_LENGTH`; without WebCrypto
+   * it is `encrypt`. Same message format: `decrypt` and every ESDK read it. */
   encryptAsync(plaintext: Uint8Array, options?: EncryptOptions): Promise<Uint8Array>;
   /** Decryption with the frames opened, and for signed suites the ECDSA
    * signature verified, by WebCrypto (framed messages; others fall back to

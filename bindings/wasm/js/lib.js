@@ -274,6 +274,16 @@ async function importContentKey(bytes, usage) {
   }
 }
 
+/** Import a signed message's ECDSA P-384 key (PKCS#8) into WebCrypto,
+ * non-extractable, and wipe the bytes. */
+async function importSigningKey(pkcs8) {
+  try {
+    return await subtle().importKey('pkcs8', pkcs8, { name: 'ECDSA', namedCurve: 'P-384' }, false, ['sign']);
+  } finally {
+    pkcs8.fill(0);
+  }
+}
+
 const gcm = (f) => ({ name: 'AES-GCM', iv: f.iv, additionalData: f.aad, tagLength: 128 });
 
 export const EncryptStream = raw.EncryptStream;
@@ -319,23 +329,30 @@ export class Envelope {
   }
 
   async _encryptAsync(plaintext, options) {
-    const suite = options.suite ?? SUITE_UNSIGNED;
-    if (suite !== SUITE_UNSIGNED || !subtle()) return this.encrypt(plaintext, { ...options, suite });
-    const plan = this._raw.delegateEncrypt(options.encryptionContext, options.frameLength ?? ASYNC_FRAME_LENGTH, plaintext.length);
+    if (!subtle()) return this.encrypt(plaintext, options);
+    const plan = this._raw.delegateEncrypt(options.encryptionContext, options.suite,
+      options.frameLength ?? ASYNC_FRAME_LENGTH, plaintext.length);
     const key = await importContentKey(plan.contentKey, 'encrypt');
+    const signer = plan.signingKey ? importSigningKey(plan.signingKey) : undefined;
     const sealed = await Promise.all(plan.frames.map((f) =>
       subtle().encrypt(gcm(f), key, plaintext.subarray(f.offset, f.offset + f.length))));
     let size = plan.header.length;
     plan.frames.forEach((f, i) => { size += f.prefix.length + sealed[i].byteLength; });
-    const out = new Uint8Array(size);
-    out.set(plan.header);
+    const body = new Uint8Array(size);
+    body.set(plan.header);
     let at = plan.header.length;
     plan.frames.forEach((f, i) => {
-      out.set(f.prefix, at);
+      body.set(f.prefix, at);
       at += f.prefix.length;
-      out.set(new Uint8Array(sealed[i]), at);
+      body.set(new Uint8Array(sealed[i]), at);
       at += sealed[i].byteLength;
     });
+    if (!signer) return body;
+    const signature = await subtle().sign({ name: 'ECDSA', hash: 'SHA-384' }, await signer, body);
+    const footer = raw.signatureFooter(new Uint8Array(signature));
+    const out = new Uint8Array(body.length + footer.length);
+    out.set(body);
+    out.set(footer, body.length);
     return out;
   }
 

@@ -462,6 +462,9 @@ struct DelegatedEncryptionOut<'a> {
     #[serde(with = "serde_bytes")]
     content_key: &'a [u8],
     frames: Vec<Frame<'a>>,
+    /// PKCS#8 DER of the message's ECDSA P-384 key (signed suite only).
+    #[serde(with = "serde_bytes")]
+    signing_key: Option<&'a [u8]>,
 }
 
 #[derive(Serialize)]
@@ -608,21 +611,19 @@ impl Envelope {
     }
 
     /// Delegated bulk AES-GCM (for WebCrypto; see `esdk::DelegatedEncryption`):
-    /// `{header, contentKey, frames: [{offset, length, prefix, iv, aad}]}`.
-    /// Unsigned suite 0x0478 only. The caller imports `contentKey` as a
-    /// non-extractable key at once and wipes it.
+    /// `{header, contentKey, frames: [{offset, length, prefix, iv, aad}],
+    /// signingKey}`. The caller imports `contentKey` (and, for the signed
+    /// suite, the PKCS#8 `signingKey`) as non-extractable keys at once and
+    /// wipes them; a signed message ends with `signatureFooter(signature)`.
     #[wasm_bindgen(js_name = delegateEncrypt)]
     pub fn delegate_encrypt(
         &self,
         encryption_context: JsValue,
+        suite: Option<u16>,
         frame_length: u32,
         plaintext_length: f64,
     ) -> Result<JsValue, JsValue> {
-        let opts = encrypt_options(
-            Some(esdk::SUITE_AES256_HKDF_SHA512_COMMIT),
-            Some(frame_length),
-            Some(plaintext_length as u64),
-        );
+        let opts = encrypt_options(suite, Some(frame_length), Some(plaintext_length as u64));
         let ctx = context_from(encryption_context)?;
         let d = esdk::DelegatedEncryption::new(&*self.cmm, &ctx, &opts, &strongroom::OsRng)
             .map_err(err)?;
@@ -630,6 +631,7 @@ impl Envelope {
             header: &d.header,
             content_key: &d.content_key,
             frames: frames(&d.frames),
+            signing_key: d.signing_key.as_ref().map(|k| k.as_slice()),
         })
     }
 
@@ -691,6 +693,13 @@ impl Envelope {
             entries: s.entries,
         })
     }
+}
+
+/// A signed message's footer from WebCrypto's ECDSA P-384 signature
+/// (`r ‖ s`).
+#[wasm_bindgen(js_name = signatureFooter)]
+pub fn signature_footer(signature: &[u8]) -> Result<Vec<u8>, JsValue> {
+    esdk::signature_footer(signature).map_err(err)
 }
 
 /// The opaque decryption failure, as the core words it (for the JS layer

@@ -341,11 +341,11 @@ test('encryptAsync/decryptAsync hand bulk AES-GCM to WebCrypto, same message for
   const env = sr.Envelope.forKms(kms, [kms.createKey({}).keyMetadata.keyId]);
   for (const len of [0, 1, 65536, 1048576 + 3]) {
     const data = new Uint8Array(len).map((_, i) => (i * 5) & 255);
-    for (const frameLength of [undefined, 4096]) {
-      const msg = await env.encryptAsync(data, { encryptionContext: { n: String(len) }, frameLength });
+    for (const [frameLength, suite] of [[undefined, undefined], [4096, sr.SUITE_UNSIGNED], [undefined, sr.SUITE_UNSIGNED], [1000, sr.SUITE_SIGNED]]) {
+      const msg = await env.encryptAsync(data, { encryptionContext: { n: String(len) }, frameLength, suite });
       const sync = env.decrypt(msg);
       assert.deepEqual(sync.plaintext, data);
-      assert.equal(sync.suite, sr.SUITE_UNSIGNED);
+      assert.equal(sync.suite, suite ?? sr.SUITE_SIGNED, 'the default suite is the signed one, as for encrypt');
       assert.equal(sync.frameLength, frameLength ?? sr.ASYNC_FRAME_LENGTH);
       const back = await env.decryptAsync(msg);
       assert.deepEqual(back.plaintext, data);
@@ -355,15 +355,15 @@ test('encryptAsync/decryptAsync hand bulk AES-GCM to WebCrypto, same message for
       assert.deepEqual((await env.decryptAsync(other)).plaintext, data);
     }
   }
-  const msg = await env.encryptAsync(new Uint8Array(300000), { frameLength: 65536 });
+  const msg = await env.encryptAsync(new Uint8Array(300000), { frameLength: 65536, suite: sr.SUITE_UNSIGNED });
   for (const i of [msg.length - 1, msg.length - 100000, 200]) {
     const bad = msg.slice();
     bad[i] ^= 1;
     await assert.rejects(env.decryptAsync(bad), (e) => e.code === 'InvalidCiphertextException');
   }
   await assert.rejects(env.decryptAsync(msg.subarray(0, msg.length - 1)), (e) => e.code === 'InvalidCiphertextException');
-  // Signed messages: encryptAsync falls back to the module; decryptAsync
-  // verifies the ECDSA P-384 signature with WebCrypto.
+  // Signed messages: WebCrypto signs (encryptAsync) and verifies
+  // (decryptAsync) the ECDSA P-384 signature.
   const data = new Uint8Array(700000).map((_, i) => i & 255);
   const signed = await env.encryptAsync(data, { suite: sr.SUITE_SIGNED, frameLength: 65536 });
   const opened = await env.decryptAsync(signed);

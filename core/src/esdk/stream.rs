@@ -397,10 +397,7 @@ fn sign_footer(sk: &p384::ecdsa::SigningKey, h: Sha384) -> Result<Vec<u8>> {
     let sig: p384::ecdsa::Signature = sk
         .sign_prehash(&h.finalize())
         .map_err(|_| Error::internal("ECDSA signing failed"))?;
-    let der = sig.to_der();
-    let mut out = (der.as_bytes().len() as u16).to_be_bytes().to_vec();
-    out.extend_from_slice(der.as_bytes());
-    Ok(out)
+    signature_footer(&sig.to_bytes())
 }
 
 /// A fresh ECDSA P-384 signing key for one message (signed suites).
@@ -1095,8 +1092,19 @@ fn frame_prefix(last: bool, seq: u32, len: usize) -> Vec<u8> {
 fn delegation_unsupported() -> Error {
     Error::new(
         ErrorCode::UnsupportedOperation,
-        "only framed messages in unsigned suites can hand their AES-GCM to another implementation",
+        "only framed messages can hand their AES-GCM to another implementation",
     )
+}
+
+/// The footer of a signed message from an ECDSA P-384 signature in
+/// `r ‖ s` form (what WebCrypto's `sign` returns): its length and DER.
+pub fn signature_footer(p1363: &[u8]) -> Result<Vec<u8>> {
+    let sig = p384::ecdsa::Signature::from_slice(p1363)
+        .map_err(|_| Error::validation("not an ECDSA P-384 signature (r || s, 96 bytes)"))?;
+    let der = sig.to_der();
+    let mut out = (der.as_bytes().len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(der.as_bytes());
+    Ok(out)
 }
 
 /// Envelope encryption whose bulk AES-GCM is done by another
@@ -1104,16 +1112,19 @@ fn delegation_unsupported() -> Error {
 /// software AES in wasm), while materials, key derivation, the header and
 /// the framing stay here. The message is `header`, then for each frame its
 /// `prefix` and the AES-GCM output — byte for byte what [`Encryptor`]
-/// writes. Only unsigned suites (0x0478): a signature would need the whole
-/// message hashed here anyway.
+/// writes. For the signed suite (0x0578) the caller also signs header and
+/// body with `signing_key` (ECDSA P-384, SHA-384) and appends
+/// [`signature_footer`] of the signature.
 ///
-/// The per-message content key leaves the core (`content_key`), for the
-/// caller to import into the other implementation at once and wipe; the
-/// data key and the KMS keys never do. It opens this one message only.
+/// The per-message content key (`content_key`) and, for signed messages,
+/// the message's ECDSA signing key (`signing_key`, PKCS#8 DER) leave the
+/// core, for the caller to import into the other implementation at once and
+/// wipe; the data key and the KMS keys never do.
 pub struct DelegatedEncryption {
     pub header: Vec<u8>,
     pub content_key: Zeroizing<Vec<u8>>,
     pub frames: Vec<FrameSpec>,
+    pub signing_key: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for DelegatedEncryption {
@@ -1133,9 +1144,6 @@ impl DelegatedEncryption {
         rng: &dyn Rng,
     ) -> Result<DelegatedEncryption> {
         let s = encrypt_suite(opts.suite)?;
-        if s.sig != Sig::None {
-            return Err(delegation_unsupported());
-        }
         let total = opts
             .plaintext_length
             .ok_or_else(|| Error::validation("delegated encryption needs the plaintext length"))?;
@@ -1157,9 +1165,19 @@ impl DelegatedEncryption {
             },
             rng,
         )?;
-        if m.suite.id != s.id || m.signing_key.is_some() {
+        if m.suite.id != s.id || (s.sig != Sig::None) != m.signing_key.is_some() {
             return Err(Error::internal("the materials do not match the suite"));
         }
+        let signing_key = match &m.signing_key {
+            None => None,
+            Some(sk) => {
+                use p384::pkcs8::EncodePrivateKey;
+                let doc = sk
+                    .to_pkcs8_der()
+                    .map_err(|_| Error::internal("PKCS#8 encoding failed"))?;
+                Some(Zeroizing::new(doc.as_bytes().to_vec()))
+            }
+        };
         let Begun {
             message_id,
             content_key,
@@ -1184,6 +1202,7 @@ impl DelegatedEncryption {
             header,
             content_key,
             frames,
+            signing_key,
         })
     }
 }
