@@ -795,9 +795,16 @@ mod chunking {
             }
             let streamed = ok && d.finish(&mut out).is_ok();
             prop_assert_eq!(streamed, whole.is_ok());
-            if let Ok((p, _)) = whole {
+            if let Ok((p, _)) = &whole {
                 prop_assert_eq!(p.as_bytes(), &out[..]);
                 prop_assert_eq!(&out[..], &pt[..]);
+            }
+            // The delegated (WebCrypto) reader gives the same verdict and
+            // the same plaintext.
+            let delegated = super::delegated_decrypt(&msg);
+            prop_assert_eq!(delegated.is_ok(), whole.is_ok());
+            if let Ok(p) = delegated {
+                prop_assert_eq!(&p[..], &pt[..]);
             }
         }
     }
