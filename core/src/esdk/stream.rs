@@ -111,6 +111,13 @@ fn parse_frame(a: &[u8], frame_length: u32, seq: u32) -> Result<(bool, u32, usiz
     Ok((last, seq, start, len))
 }
 
+/// The sequence number after `seq`; the final-frame marker is never one.
+fn next_seq(seq: u32) -> Result<u32> {
+    seq.checked_add(1)
+        .filter(|s| *s != FINAL_FRAME)
+        .ok_or_else(Error::invalid_ciphertext)
+}
+
 fn bad() -> P {
     P::Bad(Error::invalid_ciphertext())
 }
@@ -397,7 +404,7 @@ fn sign_footer(sk: &p384::ecdsa::SigningKey, h: Sha384) -> Result<Vec<u8>> {
     let sig: p384::ecdsa::Signature = sk
         .sign_prehash(&h.finalize())
         .map_err(|_| Error::internal("ECDSA signing failed"))?;
-    signature_footer(&sig.to_bytes())
+    Ok(footer_of(&sig))
 }
 
 /// A fresh ECDSA P-384 signing key for one message (signed suites).
@@ -972,11 +979,7 @@ impl<'a> Decryptor<'a> {
                 St::Done
             };
         } else {
-            self.seq = self
-                .seq
-                .checked_add(1)
-                .filter(|s| *s != FINAL_FRAME)
-                .ok_or_else(Error::invalid_ciphertext)?;
+            self.seq = next_seq(self.seq)?;
         }
         Ok(true)
     }
@@ -1101,10 +1104,15 @@ fn delegation_unsupported() -> Error {
 pub fn signature_footer(p1363: &[u8]) -> Result<Vec<u8>> {
     let sig = p384::ecdsa::Signature::from_slice(p1363)
         .map_err(|_| Error::validation("not an ECDSA P-384 signature (r || s, 96 bytes)"))?;
+    Ok(footer_of(&sig))
+}
+
+/// The footer bytes of a signature: its DER length, then its DER.
+fn footer_of(sig: &p384::ecdsa::Signature) -> Vec<u8> {
     let der = sig.to_der();
     let mut out = (der.as_bytes().len() as u16).to_be_bytes().to_vec();
     out.extend_from_slice(der.as_bytes());
-    Ok(out)
+    out
 }
 
 /// Envelope encryption whose bulk AES-GCM is done by another
@@ -1325,10 +1333,7 @@ impl DelegatedDecryption {
             if last {
                 break;
             }
-            seq = seq
-                .checked_add(1)
-                .filter(|s| *s != FINAL_FRAME)
-                .ok_or_else(Error::invalid_ciphertext)?;
+            seq = next_seq(seq)?;
         }
         let signature = match &check {
             Some((v, _)) => Some(signature_check(v, message, pos)?),
