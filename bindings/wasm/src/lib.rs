@@ -392,17 +392,6 @@ struct CacheOptions {
     partition: Option<String>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CacheStatsOut {
-    hits: u64,
-    misses: u64,
-    evictions: u64,
-    invalidations: u64,
-    bypasses: u64,
-    entries: u64,
-}
-
 /// A decrypted message (from a stream's `finish`: its last bytes).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -416,15 +405,21 @@ struct Decrypted<'a> {
     key_name: &'a str,
 }
 
+impl<'a> Decrypted<'a> {
+    fn new(plaintext: &'a [u8], info: &'a esdk::MessageInfo) -> Self {
+        Decrypted {
+            plaintext,
+            encryption_context: &info.encryption_context,
+            suite: info.suite,
+            frame_length: info.frame_length,
+            provider_id: &info.opened_by.provider_id,
+            key_name: &info.opened_by.key_name,
+        }
+    }
+}
+
 fn decrypted(plaintext: &[u8], info: &esdk::MessageInfo) -> Result<JsValue, JsValue> {
-    to_js(&Decrypted {
-        plaintext,
-        encryption_context: &info.encryption_context,
-        suite: info.suite,
-        frame_length: info.frame_length,
-        provider_id: &info.opened_by.provider_id,
-        key_name: &info.opened_by.key_name,
-    })
+    to_js(&Decrypted::new(plaintext, info))
 }
 
 /// One frame of a delegated (WebCrypto) message.
@@ -654,18 +649,10 @@ impl Envelope {
             &DecryptOptions::with_policy(policy),
         )
         .map_err(err)?;
-        let i = &d.info;
         to_js(&DelegatedDecryptionOut {
             content_key: &d.content_key,
             frames: frames(&d.frames),
-            info: Decrypted {
-                plaintext: &[],
-                encryption_context: &i.encryption_context,
-                suite: i.suite,
-                frame_length: i.frame_length,
-                provider_id: &i.opened_by.provider_id,
-                key_name: &i.opened_by.key_name,
-            },
+            info: Decrypted::new(&[], &d.info),
             signature: d.signature.as_ref().map(|g| SignatureOut {
                 curve: g.curve,
                 hash: g.hash,
@@ -683,15 +670,7 @@ impl Envelope {
         let Some(c) = &self.cache else {
             return Ok(JsValue::UNDEFINED);
         };
-        let s = c.stats();
-        to_js(&CacheStatsOut {
-            hits: s.hits,
-            misses: s.misses,
-            evictions: s.evictions,
-            invalidations: s.invalidations,
-            bypasses: s.bypasses,
-            entries: s.entries,
-        })
+        to_js(&c.stats())
     }
 }
 
@@ -713,6 +692,20 @@ fn closed() -> JsValue {
     invalid("this stream is finished (or failed)")
 }
 
+/// One `update` of an open push stream; an error closes it for good.
+fn push<T>(
+    slot: &mut Option<T>,
+    update: impl FnOnce(&mut T, &mut Vec<u8>) -> strongroom::Result<()>,
+) -> Result<Vec<u8>, JsValue> {
+    let s = slot.as_mut().ok_or_else(closed)?;
+    let mut out = Vec::new();
+    if let Err(x) = update(s, &mut out) {
+        *slot = None;
+        return Err(err(x));
+    }
+    Ok(out)
+}
+
 /// Push-style envelope encryption: `update(chunk)` returns message bytes
 /// as frames fill, `finish()` the rest.
 #[wasm_bindgen]
@@ -721,13 +714,7 @@ pub struct EncryptStream(Option<Encryptor>);
 #[wasm_bindgen]
 impl EncryptStream {
     pub fn update(&mut self, chunk: &[u8]) -> Result<Vec<u8>, JsValue> {
-        let e = self.0.as_mut().ok_or_else(closed)?;
-        let mut out = Vec::new();
-        if let Err(x) = e.update(chunk, &mut out) {
-            self.0 = None;
-            return Err(err(x));
-        }
-        Ok(out)
+        push(&mut self.0, |e, out| e.update(chunk, out))
     }
 
     pub fn finish(&mut self) -> Result<Vec<u8>, JsValue> {
@@ -748,13 +735,7 @@ pub struct DecryptStream(Option<Decryptor<'static>>);
 #[wasm_bindgen]
 impl DecryptStream {
     pub fn update(&mut self, chunk: &[u8]) -> Result<Vec<u8>, JsValue> {
-        let d = self.0.as_mut().ok_or_else(closed)?;
-        let mut out = Vec::new();
-        if let Err(x) = d.update(chunk, &mut out) {
-            self.0 = None;
-            return Err(err(x));
-        }
-        Ok(out)
+        push(&mut self.0, |d, out| d.update(chunk, out))
     }
 
     pub fn finish(&mut self) -> Result<JsValue, JsValue> {

@@ -104,8 +104,9 @@ impl<K: Keyring> MaterialsManager for K {
 
 // ------------------------------------------------------------ cache
 
-/// Cache statistics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Cache statistics. Serialises with these (one-word) field names, which
+/// the wasm binding hands to JavaScript as they are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CacheStats {
     pub hits: u64,
     pub misses: u64,
