@@ -1,27 +1,8 @@
 //! wasm-bindgen-test suite in headless Chromium
-//! (`wasm-pack test --headless --chrome`).
+//! (`wasm-pack test --headless --chrome`): the cases of tests/common.
 #![cfg(target_arch = "wasm32")]
+#[macro_use]
 mod common;
-use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
-wasm_bindgen_test_configure!(run_in_browser);
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
-#[wasm_bindgen_test]
-fn object_api() {
-    common::object_api()
-}
-#[wasm_bindgen_test]
-fn platform_randomness_and_clock() {
-    common::platform_randomness_and_clock()
-}
-#[wasm_bindgen_test]
-fn envelope_streams_and_cache() {
-    common::envelope_streams_and_cache()
-}
-#[wasm_bindgen_test]
-fn snapshots() {
-    common::snapshots()
-}
-#[wasm_bindgen_test]
-fn known_answer_vectors() {
-    common::known_answer_vectors()
-}
+wasm_suite!();

@@ -3,6 +3,28 @@
 //! exactly as JavaScript does, with JS values in and out.
 #![allow(dead_code)]
 
+/// The suite itself: one `#[wasm_bindgen_test]` per case below, expanded
+/// by `wasm_suite!()` in tests/node.rs and tests/browser.rs.
+macro_rules! wasm_suite {
+    () => {
+        wasm_suite!(
+            object_api,
+            platform_randomness_and_clock,
+            envelope_streams_and_cache,
+            snapshots,
+            known_answer_vectors,
+        );
+    };
+    ($($case:ident),+ $(,)?) => {
+        $(
+            #[wasm_bindgen_test::wasm_bindgen_test]
+            fn $case() {
+                common::$case()
+            }
+        )+
+    };
+}
+
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use serde_json::{json, Value};
 use std::collections::HashMap;
