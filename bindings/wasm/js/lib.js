@@ -202,8 +202,8 @@ export class Kms {
     return saving([this], () => fixBytes(this._raw.call(operation, json)));
   }
 
-  callJson(operation, requestJson) {
-    return saving([this], () => this._raw.callJson(operation, requestJson));
+  callJson(operation, json) {
+    return saving([this], () => this._raw.callJson(operation, json));
   }
 
   asCaller(caller) {
@@ -215,8 +215,8 @@ export class Kms {
     return saving([this, replica], () => fixBytes(this._raw.replicateKey(json, replica._raw)));
   }
 
-  replicateKeyJson(requestJson, replica) {
-    return saving([this, replica], () => this._raw.replicateKeyJson(requestJson, replica._raw));
+  replicateKeyJson(json, replica) {
+    return saving([this, replica], () => this._raw.replicateKeyJson(json, replica._raw));
   }
 
   updatePrimaryRegion(keyId, newPrimary) {
@@ -288,6 +288,28 @@ const gcm = (f) => ({ name: 'AES-GCM', iv: f.iv, additionalData: f.aad, tagLengt
 
 export const EncryptStream = raw.EncryptStream;
 export const DecryptStream = raw.DecryptStream;
+
+/** A TransformStream over a push stream from `open()`: each chunk through
+ * `update`, then `finish(stream, emit)` for the rest. */
+function pushTransform(open, finish) {
+  let s;
+  const emit = (c) => (out) => {
+    if (out.length) c.enqueue(out);
+  };
+  return new TransformStream({
+    start: () => {
+      s = open();
+    },
+    transform: (chunk, c) => emit(c)(s.update(bytes(chunk, 'each chunk'))),
+    flush: (c) => {
+      try {
+        finish(s, emit(c));
+      } finally {
+        s.free();
+      }
+    },
+  });
+}
 
 export class Envelope {
   /** @internal use the static constructors. */
@@ -399,39 +421,14 @@ export class Envelope {
   }
 
   encryptStream(options = {}) {
-    let s;
-    return new TransformStream({
-      start: () => {
-        s = this.encryptor(options);
-      },
-      transform: (chunk, c) => {
-        const out = s.update(bytes(chunk, 'each chunk'));
-        if (out.length) c.enqueue(out);
-      },
-      flush: (c) => {
-        const out = s.finish();
-        if (out.length) c.enqueue(out);
-        s.free();
-      },
-    });
+    return pushTransform(() => this.encryptor(options), (s, emit) => emit(s.finish()));
   }
 
   decryptStream(options = {}) {
-    let s;
-    return new TransformStream({
-      start: () => {
-        s = this.decryptor(options);
-      },
-      transform: (chunk, c) => {
-        const out = s.update(bytes(chunk, 'each chunk'));
-        if (out.length) c.enqueue(out);
-      },
-      flush: (c) => {
-        const m = s.finish();
-        if (m.plaintext.length) c.enqueue(m.plaintext);
-        s.free();
-        options.onComplete?.(m);
-      },
+    return pushTransform(() => this.decryptor(options), (s, emit) => {
+      const m = s.finish();
+      emit(m.plaintext);
+      options.onComplete?.(m);
     });
   }
 
