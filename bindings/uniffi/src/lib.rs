@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use strongroom::api::*;
 use strongroom::asym::{MacAlgorithm, SigningAlgorithm};
 use strongroom::esdk::{
-    self, CachingCmm, CachingConfig, CommitmentPolicy, DecryptOptions, Decryptor, EncryptOptions,
-    Encryptor, KmsKeyring, MaterialsCache, MaterialsManager, MessageInfo, RawAesKeyring,
+    self, CacheStats, CachingCmm, CachingConfig, CommitmentPolicy, DecryptOptions, Decryptor,
+    EncryptOptions, Encryptor, KmsKeyring, MaterialsCache, MaterialsManager, MessageInfo,
+    RawAesKeyring,
 };
 use strongroom::model::{GrantOperation, KeyMetadata, KeySpec, KeyUsage};
 use strongroom::{ErrorCode, OsRng, RootKey, SystemClock};
@@ -508,16 +509,6 @@ pub struct CacheConfig {
     pub partition: Option<String>,
 }
 
-#[derive(uniffi::Record)]
-pub struct CacheStats {
-    pub hits: u64,
-    pub misses: u64,
-    pub evictions: u64,
-    pub invalidations: u64,
-    pub bypasses: u64,
-    pub entries: u64,
-}
-
 /// A decrypted message (or, from a stream's `finish`, its last bytes) and
 /// which key opened it.
 #[derive(uniffi::Record)]
@@ -651,17 +642,7 @@ impl Envelope {
     }
 
     pub fn cache_stats(&self) -> Option<CacheStats> {
-        self.cache.as_ref().map(|c| {
-            let s = c.stats();
-            CacheStats {
-                hits: s.hits,
-                misses: s.misses,
-                evictions: s.evictions,
-                invalidations: s.invalidations,
-                bypasses: s.bypasses,
-                entries: s.entries,
-            }
-        })
+        self.cache.as_ref().map(|c| c.stats())
     }
 }
 

@@ -105,8 +105,10 @@ impl<K: Keyring> MaterialsManager for K {
 // ------------------------------------------------------------ cache
 
 /// Cache statistics. Serialises with these (one-word) field names, which
-/// the wasm binding hands to JavaScript as they are.
+/// the wasm binding hands to JavaScript as they are; a uniffi record for
+/// Kotlin and Swift.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct CacheStats {
     pub hits: u64,
     pub misses: u64,

@@ -1792,76 +1792,6 @@ public func FfiConverterTypeCacheConfig_lower(_ value: CacheConfig) -> RustBuffe
 }
 
 
-public struct CacheStats: Equatable, Hashable {
-    public var hits: UInt64
-    public var misses: UInt64
-    public var evictions: UInt64
-    public var invalidations: UInt64
-    public var bypasses: UInt64
-    public var entries: UInt64
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(hits: UInt64, misses: UInt64, evictions: UInt64, invalidations: UInt64, bypasses: UInt64, entries: UInt64) {
-        self.hits = hits
-        self.misses = misses
-        self.evictions = evictions
-        self.invalidations = invalidations
-        self.bypasses = bypasses
-        self.entries = entries
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension CacheStats: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeCacheStats: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CacheStats {
-        return
-            try CacheStats(
-                hits: FfiConverterUInt64.read(from: &buf), 
-                misses: FfiConverterUInt64.read(from: &buf), 
-                evictions: FfiConverterUInt64.read(from: &buf), 
-                invalidations: FfiConverterUInt64.read(from: &buf), 
-                bypasses: FfiConverterUInt64.read(from: &buf), 
-                entries: FfiConverterUInt64.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: CacheStats, into buf: inout [UInt8]) {
-        FfiConverterUInt64.write(value.hits, into: &buf)
-        FfiConverterUInt64.write(value.misses, into: &buf)
-        FfiConverterUInt64.write(value.evictions, into: &buf)
-        FfiConverterUInt64.write(value.invalidations, into: &buf)
-        FfiConverterUInt64.write(value.bypasses, into: &buf)
-        FfiConverterUInt64.write(value.entries, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeCacheStats_lift(_ buf: RustBuffer) throws -> CacheStats {
-    return try FfiConverterTypeCacheStats.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeCacheStats_lower(_ value: CacheStats) -> RustBuffer {
-    return FfiConverterTypeCacheStats.lower(value)
-}
-
-
 public struct DataKey: Equatable, Hashable {
     public var keyId: String
     public var plaintext: Data
@@ -2511,30 +2441,6 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterOptionTypeCacheConfig: FfiConverterRustBuffer {
-    typealias SwiftType = CacheConfig?
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        guard let value = value else {
-            writeInt(&buf, Int8(0))
-            return
-        }
-        writeInt(&buf, Int8(1))
-        FfiConverterTypeCacheConfig.write(value, into: &buf)
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
-        switch try readInt(&buf) as Int8 {
-        case 0: return nil
-        case 1: return try FfiConverterTypeCacheConfig.read(from: &buf)
-        default: throw UniffiInternalError.unexpectedOptionalTag
-        }
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterOptionTypeCacheStats: FfiConverterRustBuffer {
     typealias SwiftType = CacheStats?
 
@@ -2551,6 +2457,30 @@ fileprivate struct FfiConverterOptionTypeCacheStats: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeCacheStats.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeCacheConfig: FfiConverterRustBuffer {
+    typealias SwiftType = CacheConfig?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeCacheConfig.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeCacheConfig.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -2720,7 +2650,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_strongroom_ffi_checksum_method_encryptstream_update() != 53795) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_envelope_cache_stats() != 25146) {
+    if (uniffi_strongroom_ffi_checksum_method_envelope_cache_stats() != 7899) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_method_envelope_decrypt() != 40748) {

@@ -566,6 +566,107 @@ fileprivate struct FfiConverterString: FfiConverter {
 
 
 /**
+ * Cache statistics. Serialises with these (one-word) field names, which
+ * the wasm binding hands to JavaScript as they are; a uniffi record for
+ * Kotlin and Swift.
+ */
+public struct CacheStats: Equatable, Hashable {
+    public var hits: UInt64
+    public var misses: UInt64
+    /**
+     * Entries removed for capacity (LRU), age or usage limits.
+     */
+    public var evictions: UInt64
+    /**
+     * Entries dropped because a KMS key they depend on changed.
+     */
+    public var invalidations: UInt64
+    /**
+     * Requests that went around the cache (unknown length, over the byte
+     * limit, suites without key derivation).
+     */
+    public var bypasses: UInt64
+    /**
+     * Entries held now.
+     */
+    public var entries: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(hits: UInt64, misses: UInt64, 
+        /**
+         * Entries removed for capacity (LRU), age or usage limits.
+         */evictions: UInt64, 
+        /**
+         * Entries dropped because a KMS key they depend on changed.
+         */invalidations: UInt64, 
+        /**
+         * Requests that went around the cache (unknown length, over the byte
+         * limit, suites without key derivation).
+         */bypasses: UInt64, 
+        /**
+         * Entries held now.
+         */entries: UInt64) {
+        self.hits = hits
+        self.misses = misses
+        self.evictions = evictions
+        self.invalidations = invalidations
+        self.bypasses = bypasses
+        self.entries = entries
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CacheStats: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCacheStats: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CacheStats {
+        return
+            try CacheStats(
+                hits: FfiConverterUInt64.read(from: &buf), 
+                misses: FfiConverterUInt64.read(from: &buf), 
+                evictions: FfiConverterUInt64.read(from: &buf), 
+                invalidations: FfiConverterUInt64.read(from: &buf), 
+                bypasses: FfiConverterUInt64.read(from: &buf), 
+                entries: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CacheStats, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.hits, into: &buf)
+        FfiConverterUInt64.write(value.misses, into: &buf)
+        FfiConverterUInt64.write(value.evictions, into: &buf)
+        FfiConverterUInt64.write(value.invalidations, into: &buf)
+        FfiConverterUInt64.write(value.bypasses, into: &buf)
+        FfiConverterUInt64.write(value.entries, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCacheStats_lift(_ buf: RustBuffer) throws -> CacheStats {
+    return try FfiConverterTypeCacheStats.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCacheStats_lower(_ value: CacheStats) -> RustBuffer {
+    return FfiConverterTypeCacheStats.lower(value)
+}
+
+
+/**
  * DescribeKey's `KeyMetadata`. Dates are Unix milliseconds.
  */
 public struct KeyMetadata: Equatable, Hashable {
