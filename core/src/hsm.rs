@@ -69,6 +69,13 @@ pub(crate) fn hex_id(id: &[u8; 32]) -> String {
 }
 
 const SEAL_INFO: &[u8] = b"strongroom/v1/store-seal";
+/// Sealed values, format 2 (`docs/formats/store.md`, Sealed values):
+/// `"SRS2" ‖ salt (20: 12 random bytes ‖ 8-byte seal counter) ‖ ciphertext ‖ tag`,
+/// under a key and nonce derived per value from the store key and the salt.
+const SEAL_V2_PREFIX: &[u8; 4] = b"SRS2";
+const SEAL_V2_SALT_LEN: usize = 20;
+const SEAL_V2_INFO: &[u8] = b"strongroom/v2/store-seal-value";
+const STATE_MAC_INFO: &[u8] = b"strongroom/v2/state-mac";
 const MATERIAL_ID_INFO: &[u8] = b"strongroom/v1/material-id";
 const MATERIAL_AAD: &[u8] = b"strongroom/v1/material";
 const VALUE_AAD: &[u8] = b"strongroom/v1/value";
@@ -86,7 +93,21 @@ pub(crate) struct Hsm {
     identity: Option<p256::SecretKey>,
     /// Seals everything written to the store; derived from the root key.
     seal_key: SecretKey,
+    /// Keys the per-entry tags of the store's state root (`state_root.rs`).
+    state_mac_key: SecretKey,
+    /// Seals made by this HSM so far: part of every format-2 salt, so no two
+    /// seals of one open share a salt (and so a key and nonce).
+    seals: std::sync::atomic::AtomicU64,
     rng: Arc<dyn Rng>,
+}
+
+/// Which sealed-value format opened a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SealFormat {
+    /// Random 96-bit nonce under the store key (stores written before 0.2).
+    V1,
+    /// Per-value key and nonce derived from a 20-byte salt.
+    V2,
 }
 
 impl fmt::Debug for Hsm {
@@ -110,7 +131,9 @@ impl Hsm {
             asym: HashMap::new(),
             wrapping: HashMap::new(),
             identity: None,
+            state_mac_key: root_key.derive(STATE_MAC_INFO),
             seal_key: root_key.derive(SEAL_INFO),
+            seals: std::sync::atomic::AtomicU64::new(0),
             rng,
         }
     }
@@ -125,18 +148,67 @@ impl Hsm {
         Ok(v)
     }
 
+    /// The per-value key and nonce of sealed-value format 2.
+    fn v2_key(&self, salt: &[u8]) -> (Zeroizing<[u8; KEY_LEN]>, [u8; NONCE_LEN]) {
+        let mut okm = Zeroizing::new([0u8; KEY_LEN + NONCE_LEN]);
+        crypto::hkdf_sha256(&self.seal_key.0, salt, SEAL_V2_INFO, &mut okm[..])
+            .expect("44 bytes is a valid HKDF length");
+        let mut k = Zeroizing::new([0u8; KEY_LEN]);
+        k.copy_from_slice(&okm[..KEY_LEN]);
+        (k, okm[KEY_LEN..].try_into().expect("12 bytes"))
+    }
+
+    /// Seal in format 2: a fresh key and nonce for every value, so a busy,
+    /// long-lived store never approaches AES-GCM's random-nonce limit under
+    /// one key. The salt is 12 random bytes and this HSM's seal counter: two
+    /// seals of one open never share it, and seals of different opens share
+    /// it only if 96 random bits collide at the same counter value.
     fn seal(&self, aad: &[&[u8]], plaintext: &[u8]) -> Result<Vec<u8>> {
-        let mut nonce = [0u8; NONCE_LEN];
-        self.rng.fill(&mut nonce)?;
-        let aad = aad.concat();
-        let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + crypto::TAG_LEN);
-        out.extend_from_slice(&nonce);
+        let mut salt = [0u8; SEAL_V2_SALT_LEN];
+        self.rng.fill(&mut salt[..NONCE_LEN])?;
+        let n = self
+            .seals
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        salt[NONCE_LEN..].copy_from_slice(&n.to_be_bytes());
+        let (key, nonce) = self.v2_key(&salt);
+        let mut full_aad = Vec::with_capacity(4 + aad.iter().map(|a| a.len()).sum::<usize>());
+        full_aad.extend_from_slice(SEAL_V2_PREFIX);
+        for a in aad {
+            full_aad.extend_from_slice(a);
+        }
+        let head = SEAL_V2_PREFIX.len() + SEAL_V2_SALT_LEN;
+        let mut out = Vec::with_capacity(head + plaintext.len() + crypto::TAG_LEN);
+        out.extend_from_slice(SEAL_V2_PREFIX);
+        out.extend_from_slice(&salt);
         out.extend_from_slice(plaintext);
-        crypto::aes256gcm_seal_in_place(&self.seal_key.0, &nonce, &aad, &mut out, NONCE_LEN);
+        crypto::aes256gcm_seal_in_place(&key, &nonce, &full_aad, &mut out, head);
         Ok(out)
     }
 
     fn open(&self, aad: &[&[u8]], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        self.open_versioned(aad, sealed).map(|(v, _)| v)
+    }
+
+    /// Open a sealed value of either format. A format-1 value starts with a
+    /// random nonce, which may by chance look like the format-2 prefix, so a
+    /// prefixed value that fails as format 2 is tried as format 1; a forgery
+    /// must still pass AES-GCM under the store key either way.
+    fn open_versioned(
+        &self,
+        aad: &[&[u8]],
+        sealed: &[u8],
+    ) -> Option<(Zeroizing<Vec<u8>>, SealFormat)> {
+        let head = SEAL_V2_PREFIX.len() + SEAL_V2_SALT_LEN;
+        if sealed.len() >= head + crypto::TAG_LEN && sealed.starts_with(SEAL_V2_PREFIX) {
+            let (key, nonce) = self.v2_key(&sealed[SEAL_V2_PREFIX.len()..head]);
+            let mut full_aad = SEAL_V2_PREFIX.to_vec();
+            for a in aad {
+                full_aad.extend_from_slice(a);
+            }
+            if let Some(v) = crypto::aes256gcm_open(&key, &nonce, &full_aad, &sealed[head..]) {
+                return Some((v, SealFormat::V2));
+            }
+        }
         if sealed.len() < NONCE_LEN {
             return None;
         }
@@ -146,6 +218,22 @@ impl Hsm {
             &nonce,
             &aad.concat(),
             &sealed[NONCE_LEN..],
+        )
+        .map(|v| (v, SealFormat::V1))
+    }
+
+    /// The keyed tag of one store entry in the state root
+    /// (`docs/formats/store.md`, State root):
+    /// `HMAC-SHA256(state key, u32 len(name) ‖ name ‖ u32 len(value) ‖ value)`.
+    pub fn entry_tag(&self, name: &str, value: &[u8]) -> [u8; 32] {
+        crypto::hmac_sha256(
+            &self.state_mac_key.0,
+            &[
+                &(name.len() as u32).to_be_bytes(),
+                name.as_bytes(),
+                &(value.len() as u32).to_be_bytes(),
+                value,
+            ],
         )
     }
 
@@ -170,6 +258,15 @@ impl Hsm {
     /// Open a store value; `None` if the root key is wrong or it was altered.
     pub fn open_value(&self, name: &str, sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
         self.open(&[VALUE_AAD, &[0], name.as_bytes()], sealed)
+    }
+
+    /// [`Hsm::open_value`], also saying which sealed-value format it was.
+    pub fn open_value_versioned(
+        &self,
+        name: &str,
+        sealed: &[u8],
+    ) -> Option<(Zeroizing<Vec<u8>>, SealFormat)> {
+        self.open_versioned(&[VALUE_AAD, &[0], name.as_bytes()], sealed)
     }
 
     /// Generate fresh AES-256 material for a key. Returns its handle and the
@@ -551,6 +648,15 @@ impl Hsm {
     }
 
     /// Load sealed material from the store.
+    /// Forget every loaded material and import wrapping key (before the
+    /// state is rebuilt from the store, so nothing the store does not hold
+    /// stays usable).
+    pub fn forget_loaded(&mut self) {
+        self.materials.clear();
+        self.asym.clear();
+        self.wrapping.clear();
+    }
+
     pub fn load_material(&mut self, handle: &MaterialHandle, sealed: &[u8]) -> Result<()> {
         let opened = self
             .open(

@@ -19,10 +19,11 @@ use crate::blob;
 use crate::context::{canonical_encoding, EncryptionContext};
 use crate::env::{Clock, Millis, OsRng, Rng, SystemClock, MS_PER_DAY};
 use crate::error::{Error, ErrorCode, Result};
-use crate::hsm::{Hsm, MaterialHandle, SecretKey};
+use crate::hsm::{Hsm, MaterialHandle, SealFormat, SecretKey};
 use crate::model::*;
 use crate::policy::{self, Policy, PolicyKind};
 use crate::secret::Plaintext;
+use crate::state_root::{self, Digest};
 use crate::store::{MemoryStore, Mutation, Store};
 
 // ---------------------------------------------------------------- limits
@@ -436,6 +437,9 @@ const SETTINGS_NAME: &str = "meta/settings";
 const AUDIT_HEAD_NAME: &str = "meta/audit-head";
 const AUDIT_BASE_NAME: &str = "meta/audit-base";
 const IDENTITY_KEY_NAME: &str = "meta/store-identity";
+/// The sealed state root (`state_root.rs`): commit counter and the keyed
+/// digest of every other entry, rewritten by every commit.
+const ROOT_NAME: &str = "meta/root";
 const STORE_SCHEMA: u32 = 1;
 
 fn key_name(id: &str) -> String {
@@ -570,6 +574,15 @@ struct State {
     /// Ids of keys whose record, material or grants the last commits
     /// changed (for [`KeyChangeListener`]s).
     changed_keys: BTreeSet<String>,
+    /// Tag of every store entry but the root, and their sum: the state root
+    /// as the store holds it (see `state_root.rs`).
+    entry_tags: HashMap<String, [u8; 32]>,
+    digest: Digest,
+    /// Commits counted by the state root.
+    commit_count: u64,
+    /// The store predates the state root: the first write adds it (and
+    /// re-seals the check entry in format 2, which marks the store rooted).
+    upgrade_pending: bool,
 }
 
 impl State {
@@ -1180,7 +1193,7 @@ impl State {
                 Some(rest.split('/').next().unwrap_or(rest).to_string())
             })
             .collect();
-        self.store.apply(batch)?;
+        self.apply_batch(batch)?;
         self.changed_keys.extend(changed);
         if let Some(head) = new_head {
             self.audit_head = head;
@@ -1188,6 +1201,151 @@ impl State {
         }
         if state_changed {
             self.recompute_deadline();
+        }
+        Ok(())
+    }
+
+    /// Apply a batch to the store together with the new state root: the
+    /// tags of the entries it puts and deletes move the digest, and the
+    /// sealed root (counter + 1, digest) joins the same atomic batch. Memory
+    /// follows only once the store has it.
+    fn apply_batch(&mut self, mut batch: Vec<Mutation>) -> Result<()> {
+        if self.upgrade_pending {
+            let sealed = self.hsm.seal_value(CHECK_NAME, CHECK_VALUE)?;
+            batch.push(Mutation::Put {
+                name: CHECK_NAME.into(),
+                value: sealed,
+            });
+        }
+        let mut digest = self.digest;
+        let mut overlay: HashMap<String, Option<[u8; 32]>> = HashMap::new();
+        for m in &batch {
+            let (name, new) = match m {
+                Mutation::Put { name, value } => (name, Some(self.hsm.entry_tag(name, value))),
+                Mutation::Delete { name } => (name, None),
+            };
+            if name == ROOT_NAME {
+                return Err(Error::internal("the state root is written by commits only"));
+            }
+            let old = match overlay.get(name.as_str()) {
+                Some(t) => *t,
+                None => self.entry_tags.get(name.as_str()).copied(),
+            };
+            if let Some(t) = old {
+                digest.sub(&t);
+            }
+            if let Some(t) = new {
+                digest.add(&t);
+            }
+            overlay.insert(name.clone(), new);
+        }
+        let counter = self.commit_count + 1;
+        let root = self
+            .hsm
+            .seal_value(ROOT_NAME, &state_root::encode_root(counter, digest))?;
+        batch.push(Mutation::Put {
+            name: ROOT_NAME.into(),
+            value: root,
+        });
+        self.store.apply(batch)?;
+        for (name, tag) in overlay {
+            match tag {
+                Some(t) => {
+                    self.entry_tags.insert(name, t);
+                }
+                None => {
+                    self.entry_tags.remove(&name);
+                }
+            }
+        }
+        self.digest = digest;
+        self.commit_count = counter;
+        if self.upgrade_pending {
+            self.upgrade_pending = false;
+            // Rewrite the journal without the values written before the
+            // upgrade was committed. The commit itself is durable; a failed
+            // compaction surfaces on the next write.
+            let _ = self.store.compact();
+        }
+        Ok(())
+    }
+
+    /// Check the store's entries against its sealed state root and adopt
+    /// their tags (at open, and when memory is rebuilt from the store).
+    /// `check` is the format the root key check entry was sealed in: a
+    /// store whose check is format 1 predates the state root and has none
+    /// yet; one whose check is format 2 must have one that matches.
+    fn verify_root(
+        &mut self,
+        entries: &BTreeMap<String, Vec<u8>>,
+        check: SealFormat,
+    ) -> Result<()> {
+        let mut digest = Digest::default();
+        let mut tags = HashMap::with_capacity(entries.len());
+        for (name, v) in entries {
+            if name == ROOT_NAME {
+                continue;
+            }
+            let t = self.hsm.entry_tag(name, v);
+            digest.add(&t);
+            tags.insert(name.clone(), t);
+        }
+        let tampered = || {
+            Error::corrupted(
+                "the store's entries do not match its sealed state root: an entry was removed, added, replaced or replayed",
+            )
+        };
+        let (counter, upgrade) = match (entries.get(ROOT_NAME), check) {
+            (Some(sealed), SealFormat::V2) => {
+                let opened = self
+                    .hsm
+                    .open_value(ROOT_NAME, sealed)
+                    .ok_or_else(tampered)?;
+                let (counter, stored) = state_root::decode_root(&opened).ok_or_else(tampered)?;
+                if !digest.matches(&stored) {
+                    return Err(tampered());
+                }
+                (counter, false)
+            }
+            (None, SealFormat::V1) => (0, true),
+            _ => return Err(tampered()),
+        };
+        self.entry_tags = tags;
+        self.digest = digest;
+        self.commit_count = counter;
+        self.upgrade_pending = upgrade;
+        Ok(())
+    }
+
+    /// Rebuild memory from what the store holds, state root checked first.
+    fn rebuild(&mut self, entries: &BTreeMap<String, Vec<u8>>) -> Result<()> {
+        let check = entries
+            .get(CHECK_NAME)
+            .ok_or_else(|| Error::corrupted("the store has no root key check entry"))?;
+        let format = match self.hsm.open_value_versioned(CHECK_NAME, check) {
+            Some((v, f)) if v.as_slice() == CHECK_VALUE => f,
+            _ => {
+                return Err(Error::new(
+                    ErrorCode::InvalidRootKey,
+                    "the root key does not open this store",
+                ))
+            }
+        };
+        self.verify_root(entries, format)?;
+        self.hsm.forget_loaded();
+        self.identity_loaded = false;
+        self.load_entries(entries)
+    }
+
+    /// Drop the pending batch and rebuild memory from the store (the root
+    /// key is still inside the HSM): after a call or commit failed, nothing
+    /// it changed in memory survives. Buffered audit events are kept.
+    fn discard_changes(&mut self) -> Result<()> {
+        self.batch.clear();
+        let entries = self.store.load()?;
+        self.rebuild(&entries)?;
+        if let Some(e) = self.audit_buf.last() {
+            self.audit_last = e.hash;
         }
         Ok(())
     }
@@ -1279,6 +1437,10 @@ fn load_state(
         replicas_purged: Vec::new(),
         identity_loaded: false,
         changed_keys: BTreeSet::new(),
+        entry_tags: HashMap::new(),
+        digest: Digest::default(),
+        commit_count: 0,
+        upgrade_pending: false,
     };
     if is_new {
         st.put_sealed(CHECK_NAME.into(), CHECK_VALUE)?;
@@ -1286,21 +1448,18 @@ fn load_state(
         let settings = st.settings.clone();
         st.put_json(SETTINGS_NAME.into(), &settings)?;
         let batch = std::mem::take(&mut st.batch);
-        st.store.apply(batch)?;
+        st.apply_batch(batch)?;
         return Ok(st);
     }
     // An existing store: check the root key before anything else; write nothing.
     let check = entries
         .get(CHECK_NAME)
         .ok_or_else(|| Error::corrupted("the store has no root key check entry"))?;
-    match st.hsm.open_value(CHECK_NAME, check) {
-        Some(v) if v.as_slice() == CHECK_VALUE => {}
-        _ => {
-            return Err(Error::new(
-                ErrorCode::InvalidRootKey,
-                "the root key does not open this store",
-            ))
-        }
+    if !matches!(st.hsm.open_value(CHECK_NAME, check), Some(v) if v.as_slice() == CHECK_VALUE) {
+        return Err(Error::new(
+            ErrorCode::InvalidRootKey,
+            "the root key does not open this store",
+        ));
     }
     let id_json = st.open_entry(
         IDENTITY_NAME,
@@ -1328,7 +1487,7 @@ fn load_state(
             stored.account, stored.region, stored.partition, ident.account, ident.region
         )));
     }
-    st.load_entries(&entries)?;
+    st.rebuild(&entries)?;
     Ok(st)
 }
 
@@ -1659,10 +1818,28 @@ impl Kms {
             partition: &sh.partition,
         };
         let mut info = AuditInfo::default();
-        let result = st.sweep(cx.now).and_then(|_| f(&mut st, &cx, &mut info));
-        // A closure validates before it changes anything, so a failed call
-        // leaves no partial change; changes made by the sweep are kept (they
-        // do not depend on the call).
+        // The sweep's changes (due deletions, rotations, expiries) do not
+        // depend on the call: they are committed on their own first, so
+        // that a call that fails can be discarded whole.
+        let result = match st.sweep(cx.now).and_then(|_| st.commit(false)) {
+            Err(e) => {
+                st.discard_changes()?;
+                Err(e)
+            }
+            Ok(()) => {
+                let marks = (st.mrk_dirty.len(), st.replicas_purged.len());
+                let r = f(&mut st, &cx, &mut info);
+                if r.is_err() {
+                    // A failed call leaves no trace but its audit event.
+                    st.mrk_dirty.truncate(marks.0);
+                    st.replicas_purged.truncate(marks.1);
+                    if !st.batch.is_empty() {
+                        st.discard_changes()?;
+                    }
+                }
+                r
+            }
+        };
         let outcome = match &result {
             Ok(_) => "Success",
             Err(e) => e.code().as_str(),
@@ -1687,15 +1864,14 @@ impl Kms {
         if let Err(e) = st.commit(false) {
             // Nothing was written. Record the call as failed with the store
             // error (it stays buffered for the next successful write), then
-            // rebuild keys and aliases from the store.
-            st.batch.clear();
+            // rebuild memory from the store before anyone else can act on
+            // it: the lock is held throughout.
             st.pop_audit();
             st.audit(&BodyRef {
                 seq,
                 ..body(e.code().as_str())
             })?;
-            drop(st);
-            self.reload()?;
+            st.discard_changes()?;
             return Err(e);
         }
         let dirty = std::mem::take(&mut st.mrk_dirty);
@@ -1735,18 +1911,6 @@ impl Kms {
                 l.key_changed(&arn);
             }
         }
-    }
-
-    /// After a failed commit: rebuild memory from the store (the root key
-    /// is still inside the HSM). Buffered audit events are kept.
-    fn reload(&self) -> Result<()> {
-        let mut st = self.lock()?;
-        let entries = st.store.load()?;
-        st.load_entries(&entries)?;
-        if let Some(e) = st.audit_buf.last() {
-            st.audit_last = e.hash;
-        }
-        Ok(())
     }
 
     // ------------------------------------------------------------ keys

@@ -53,6 +53,7 @@ pub mod kms;
 pub mod model;
 pub mod policy;
 mod secret;
+mod state_root;
 pub mod store;
 mod wire;
 
