@@ -831,24 +831,22 @@ fn non_ascii_context_keys_match_their_condition_keys() {
     }
 }
 
-/// Context-condition statements for the property below.
+/// Context-condition statements for the property below (few names and
+/// values, so that collisions after folding are frequent).
 fn ec_statement_strategy() -> impl Strategy<Value = serde_json::Value> {
-    let key = prop::sample::select(vec!["tenant", "Tenant", "Ärger", "straße", "ΟΔΟΣ"]);
+    let key = prop::sample::select(vec!["tenant", "Tenant", "Ärger"]);
     let op = prop::sample::select(vec![
         "StringEquals",
         "StringNotEquals",
         "StringLike",
-        "StringNotLike",
         "StringEqualsIgnoreCase",
-        "StringNotEqualsIgnoreCase",
         "StringEqualsIfExists",
         "StringNotEqualsIfExists",
         "ForAnyValue:StringEquals",
-        "ForAllValues:StringEquals",
         "Null",
     ]);
-    let val = prop::sample::select(vec!["ok", "blocked", "b*", "OK", "true", "false"]);
-    let effect = prop::sample::select(vec!["Allow", "Deny"]);
+    let val = prop::sample::select(vec!["ok", "blocked", "b*", "false"]);
+    let effect = prop::sample::select(vec!["Allow", "Allow", "Deny"]);
     (effect, prop::collection::vec((op, key, val), 1..3)).prop_map(|(effect, conds)| {
         let mut c = serde_json::Map::new();
         for (op, key, val) in conds {
@@ -877,7 +875,7 @@ fn case_variant(s: &str, how: u8) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Issue 14 item 4: adding a key that differs from one already in the
     /// context only in case never turns a denial into an allow.
@@ -885,13 +883,13 @@ proptest! {
     fn a_case_variant_context_key_never_turns_a_deny_into_an_allow(
         statements in prop::collection::vec(ec_statement_strategy(), 1..4),
         base in prop::collection::btree_map(
-            prop::sample::select(vec!["tenant", "TENANT", "ärger", "STRASSE", "οδος", "other"]),
-            prop::sample::select(vec!["ok", "blocked", "OK", "bx"]),
+            prop::sample::select(vec!["tenant", "TENANT", "Tenant", "ärger", "ÄRGER", "other"]),
+            prop::sample::select(vec!["ok", "blocked", "false"]),
             1..3,
         ),
         pick in any::<prop::sample::Index>(),
         how in any::<u8>(),
-        value in prop::sample::select(vec!["ok", "blocked", "OK", "bx"]),
+        value in prop::sample::select(vec!["ok", "blocked", "false"]),
     ) {
         let (kms, _) = kms();
         let mut all = vec![templates::account_root(ACCOUNT)];
