@@ -972,3 +972,45 @@ fn a_key_purged_mid_operation_is_an_error_not_a_poisoned_lock() {
     describe(&us, &key);
     new_key(&us);
 }
+
+/// Issue 14 item 1: after UpdatePrimaryRegion the new primary pushes the
+/// key to the old one, so the old primary's store must be registered in the
+/// new primary's: a non-root caller is refused before anything changes if
+/// it is not; the root's call registers it.
+#[test]
+fn update_primary_region_needs_the_old_primary_registered_in_the_new() {
+    let clock = ManualClock::new(T0);
+    let us = region("us-east-1", &clock, 54);
+    let eu = region("eu-west-1", &clock, 55);
+    let key = mrk(&us);
+    replicate(&us, &key, &eu).unwrap();
+    let us_id = us.replication_public_key().unwrap();
+    // The root's ReplicateKey registered us in eu; eu's root takes it back.
+    eu.remove_replication_destination(&us_id).unwrap();
+    allow_all(&us, BOB);
+    allow_all(&eu, BOB);
+    let bob = us.as_caller(strongroom::Caller::iam_user(ACCOUNT, "bob"));
+    let e = bob.update_primary_region(&key, &eu).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::AccessDenied, "{e}");
+    let kind = |k: &Kms| {
+        describe(k, &key)
+            .multi_region_configuration
+            .unwrap()
+            .multi_region_key_type
+    };
+    assert_eq!(kind(&us), "PRIMARY");
+    assert_eq!(kind(&eu), "REPLICA");
+    us.update_primary_region(&key, &eu).unwrap();
+    assert_eq!(kind(&eu), "PRIMARY");
+    assert_eq!(kind(&us), "REPLICA");
+    // The new primary's rotation reaches the old one.
+    eu.rotate_key_on_demand(KeyIdRequest {
+        key_id: key.clone(),
+    })
+    .unwrap();
+    let blob = enc(&eu, &key, b"from the new primary", &Default::default());
+    assert_eq!(
+        dec(&us, &blob, &Default::default()).unwrap(),
+        b"from the new primary"
+    );
+}
