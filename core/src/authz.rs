@@ -11,12 +11,16 @@
 //!    allows.
 //!
 //! Actions with no key (CreateKey, ListKeys, ...) are decided by identity
-//! policies alone; the account root may always call them.
+//! policies alone, and only for principals of the store's own account: the
+//! store's account root may always call them; a principal of another
+//! account (its root included) never can.
 
 use crate::context::EncryptionContext;
 use crate::kms::Caller;
 use crate::model::{Grant, GrantOperation, KeyRecord};
-use crate::policy::{CondResult, Effect, KeyValues, Policy, Principal, Statement};
+use crate::policy::{
+    fold_case, CondResult, Effect, KeyValues, Policy, Principal, Statement, EC_KEY_PREFIX,
+};
 use std::borrow::Cow;
 
 /// The request facts conditions can ask about.
@@ -36,6 +40,8 @@ pub(crate) struct Facts<'a> {
 
 pub(crate) struct Request<'a> {
     pub caller: &'a Caller,
+    /// The account that owns the store (and every key in it).
+    pub store_account: &'a str,
     pub now_ms: u64,
     /// `kms:Encrypt`, ...
     pub action: &'a str,
@@ -140,13 +146,23 @@ impl Request<'_> {
         let owned = |s: String| KeyValues::One(Cow::Owned(s));
         let f = &self.facts;
         let k = self.key;
-        if let Some(ec_key) = key.strip_prefix("kms:encryptioncontext:") {
-            return match f.encryption_context {
-                None => KeyValues::Absent,
-                Some(ctx) => bo(ctx
-                    .iter()
-                    .find(|(name, _)| name.to_lowercase() == ec_key)
-                    .map(|(_, v)| v.as_str())),
+        if let Some(ec_key) = key.strip_prefix(EC_KEY_PREFIX) {
+            // `key` was folded with `fold_case` at parse time; fold the
+            // request's keys with the same function. Every context entry
+            // whose key folds the same is a candidate value (keys that differ
+            // only in case, e.g. `TENANT` and `tenant`).
+            let Some(ctx) = f.encryption_context else {
+                return KeyValues::Absent;
+            };
+            let mut found: Vec<Cow<'_, str>> = ctx
+                .iter()
+                .filter(|(name, _)| fold_case(name) == ec_key)
+                .map(|(_, v)| Cow::Borrowed(v.as_str()))
+                .collect();
+            return match found.len() {
+                0 => KeyValues::Absent,
+                1 => KeyValues::One(found.remove(0)),
+                _ => KeyValues::Ambiguous(found),
             };
         }
         match key {
@@ -273,9 +289,34 @@ impl Request<'_> {
                 }
             }
         }
-        // Account-level actions: identity policies (or the root) decide.
+        // Account-level actions: identity policies (or the root) decide, for
+        // principals of the store's own account only.
         let Some(kp) = self.key_policy else {
-            if is_account_root(self.caller) && self.key.is_none() {
+            if self.key.is_none() && self.caller.account != self.store_account {
+                return deny(
+                    format!(
+                        "the caller's account {} is not the store's account",
+                        self.caller.account
+                    ),
+                    format!(
+                        "because {} is an account-level action of account {} only",
+                        self.action, self.store_account
+                    ),
+                );
+            }
+            if self.key.is_some() {
+                // Every key has a policy (cached when saved or loaded); a
+                // key without one is refused rather than left to identity
+                // policies alone.
+                return deny(
+                    "the key has no key policy".into(),
+                    format!(
+                        "because no resource-based policy allows the {} action",
+                        self.action
+                    ),
+                );
+            }
+            if is_account_root(self.caller) {
                 return Decision::Allow("account root".into(), None);
             }
             return match identity_allow {

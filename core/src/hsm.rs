@@ -593,15 +593,18 @@ impl Hsm {
     }
 
     /// Open a replication package made for this store by the holder of
-    /// `source_identity`; check every material against its id; install the
-    /// materials and return their handles and sealed forms. `header_len`
-    /// is where the caller's parsed header ends.
+    /// `source_identity`; check that the payload holds exactly the material
+    /// versions `expected` (the ids its header lists), each once; check every
+    /// material against its id; only then install the materials and return
+    /// their handles and sealed forms. `header_len` is where the caller's
+    /// parsed header ends.
     pub fn open_replication_package(
         &mut self,
         package: &[u8],
         header_len: usize,
         key_id: &str,
         source_identity: &[u8],
+        expected: &[[u8; 32]],
     ) -> Result<Vec<(MaterialHandle, Vec<u8>)>> {
         use p256::pkcs8::DecodePublicKey;
         let bad = Error::invalid_ciphertext;
@@ -626,11 +629,31 @@ impl Hsm {
         let payload = crypto::aes256gcm_open(&k, &nonce, aad, body).ok_or_else(bad)?;
         let mut r = crate::wire::Reader(&payload, 0);
         let count = r.u32()? as usize;
-        let mut out = Vec::new();
-        for _ in 0..count.min(10_000) {
-            let id: [u8; 32] = r.take(32)?.try_into().expect("32");
+        let incomplete = || {
+            Error::validation(
+                "the replication package's payload does not hold exactly the key material versions it lists",
+            )
+        };
+        if count != expected.len() {
+            return Err(incomplete());
+        }
+        // Read and check everything before installing anything.
+        let mut parsed: Vec<([u8; 32], Zeroizing<Vec<u8>>)> = Vec::with_capacity(count);
+        for _ in 0..count {
+            let id: [u8; 32] = r.take(32)?.try_into().map_err(|_| bad())?;
             let len = r.u32()? as usize;
             let bytes = Zeroizing::new(r.take(len)?.to_vec());
+            if !expected.contains(&id) || parsed.iter().any(|(seen, _)| *seen == id) {
+                return Err(incomplete());
+            }
+            let well_formed = bytes.len() == KEY_LEN || AsymKey::from_bytes(&bytes).is_some();
+            if !well_formed || !bool::from(material_id_for(key_id, &bytes).ct_eq(&id)) {
+                return Err(bad());
+            }
+            parsed.push((id, bytes));
+        }
+        let mut out = Vec::with_capacity(count);
+        for (id, bytes) in parsed {
             let handle = MaterialHandle {
                 key_id: key_id.to_string(),
                 material_id: id,

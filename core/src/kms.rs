@@ -51,8 +51,15 @@ const CONFLICT_WINDOW_MS: u64 = 20 * 60 * 1000;
 
 /// Who is making a call. Every operation runs as a caller; the
 /// authorization layer evaluates policies against it.
+///
+/// The principal and the account must agree: an IAM/STS principal ARN names
+/// its account, which must be `account`; a service principal's
+/// `source_account`, when given, must be `account`. Deserializing (the
+/// bindings' `as_caller`) refuses an inconsistent caller, and every
+/// authorization decision checks again ([`Caller::validate`]), since the
+/// fields are public.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", try_from = "CallerFields")]
 pub struct Caller {
     pub principal_arn: String,
     pub account: String,
@@ -65,7 +72,87 @@ pub struct Caller {
     pub source_account: Option<String>,
 }
 
+/// The serialized form of a [`Caller`], validated on the way in.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CallerFields {
+    principal_arn: String,
+    account: String,
+    via_service: Option<String>,
+    #[serde(default)]
+    source_account: Option<String>,
+}
+
+impl TryFrom<CallerFields> for Caller {
+    type Error = Error;
+    fn try_from(f: CallerFields) -> Result<Caller> {
+        let c = Caller {
+            principal_arn: f.principal_arn,
+            account: f.account,
+            via_service: f.via_service,
+            source_account: f.source_account,
+        };
+        c.validate()?;
+        Ok(c)
+    }
+}
+
 impl Caller {
+    /// A caller from a principal ARN (IAM user, role or root, an STS
+    /// session) and its account, refused if they disagree.
+    pub fn new(principal_arn: &str, account: &str) -> Result<Self> {
+        let c = Caller {
+            principal_arn: principal_arn.to_string(),
+            account: account.to_string(),
+            via_service: None,
+            source_account: None,
+        };
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Check that the principal and the account agree (see [`Caller`]).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |why: String| {
+            Err(Error::validation(format!(
+                "inconsistent caller {}: {why}",
+                self.principal_arn
+            )))
+        };
+        if self.account.is_empty() {
+            return bad("no account".into());
+        }
+        if self.principal_arn.starts_with("arn:") {
+            let parts: Vec<&str> = self.principal_arn.splitn(6, ':').collect();
+            let ok = parts.len() == 6
+                && !parts[1].is_empty()
+                && (parts[2] == "iam" || parts[2] == "sts")
+                && parts[3].is_empty()
+                && !parts[5].is_empty();
+            if !ok {
+                return bad("not an IAM or STS principal ARN".into());
+            }
+            if parts[4] != self.account {
+                return bad(format!(
+                    "the principal belongs to account {}, not {}",
+                    parts[4], self.account
+                ));
+            }
+        } else if self.principal_arn.is_empty() || self.principal_arn.contains(char::is_whitespace)
+        {
+            return bad("not a principal".into());
+        }
+        if let Some(src) = &self.source_account {
+            if *src != self.account {
+                return bad(format!(
+                    "its source account {src} is not its account {}",
+                    self.account
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The account root principal, `arn:aws:iam::ACCOUNT:root`.
     pub fn account_root(account: &str) -> Self {
         Caller {
@@ -440,6 +527,8 @@ const IDENTITY_KEY_NAME: &str = "meta/store-identity";
 /// The sealed state root (`state_root.rs`): commit counter and the keyed
 /// digest of every other entry, rewritten by every commit.
 const ROOT_NAME: &str = "meta/root";
+/// Registered replication destinations: `trust/<hex sha-256 of the SPKI>`.
+const TRUST_PREFIX: &str = "trust/";
 const STORE_SCHEMA: u32 = 1;
 
 fn key_name(id: &str) -> String {
@@ -583,6 +672,9 @@ struct State {
     /// The store predates the state root: the first write adds it (and
     /// re-seals the check entry in format 2, which marks the store rooted).
     upgrade_pending: bool,
+    /// Registered replication destinations (`trust/<fingerprint>`), by
+    /// fingerprint: the only stores key material may be exported to.
+    trust: BTreeMap<String, ReplicationDestination>,
 }
 
 impl State {
@@ -616,7 +708,7 @@ impl State {
         {
             return Ok(());
         }
-        let parsed = policy::parse(text, PolicyKind::Key).map_err(|e| {
+        let parsed = policy::parse_stored(text, PolicyKind::Key).map_err(|e| {
             Error::corrupted(format!("{}: stored key policy: {}", rec.arn, e.message()))
         })?;
         self.policies
@@ -652,6 +744,10 @@ impl State {
         facts: Facts<'_>,
         au: &mut AuditInfo,
     ) -> Result<Option<String>> {
+        if let Err(e) = cx.caller.validate() {
+            au.decision = Some(format!("deny {action}: inconsistent caller"));
+            return Err(e);
+        }
         let key = key_id.and_then(|id| self.keys.get(id));
         let key_policy = key_id
             .and_then(|id| self.policies.get(id))
@@ -667,6 +763,7 @@ impl State {
         };
         let req = authz::Request {
             caller: cx.caller,
+            store_account: cx.account,
             now_ms: cx.now,
             action,
             key,
@@ -706,7 +803,10 @@ impl State {
     /// Account-administration calls (settings, identity policies, audit
     /// pruning): the account root only.
     fn require_root(&self, cx: &Ctx, what: &str, au: &mut AuditInfo) -> Result<()> {
-        if cx.caller.is_account_root() && cx.caller.account == cx.account {
+        if cx.caller.validate().is_ok()
+            && cx.caller.is_account_root()
+            && cx.caller.account == cx.account
+        {
             au.decision = Some(format!("allow {what}: account root"));
             return Ok(());
         }
@@ -744,6 +844,7 @@ impl State {
         let no_aliases = Vec::new;
         let req = authz::Request {
             caller,
+            store_account: &rec.account,
             now_ms: now,
             action: "kms:PutKeyPolicy",
             key: Some(rec),
@@ -1128,8 +1229,20 @@ impl State {
         }
     }
 
+    /// The record of a key resolved *in this critical section* (by
+    /// `resolve`, or just inserted). An id that came from an earlier lock
+    /// must go through [`State::rec_checked`]: the key may have been purged
+    /// in between, and a panic here would poison the state lock.
     fn rec(&self, id: &str) -> &KeyRecord {
         &self.keys[id]
+    }
+
+    /// The record of a key whose id was resolved under an earlier lock:
+    /// `NotFoundException` if it is gone since.
+    fn rec_checked(&self, cx: &Ctx, id: &str) -> Result<&KeyRecord> {
+        self.keys
+            .get(id)
+            .ok_or_else(|| Error::not_found_arn(&cx.key_arn(id)))
     }
 
     fn current_handle(&self, rec: &KeyRecord) -> Result<MaterialHandle> {
@@ -1441,6 +1554,7 @@ fn load_state(
         digest: Digest::default(),
         commit_count: 0,
         upgrade_pending: false,
+        trust: BTreeMap::new(),
     };
     if is_new {
         st.put_sealed(CHECK_NAME.into(), CHECK_VALUE)?;
@@ -1511,6 +1625,7 @@ impl State {
         self.identity.clear();
         self.import_tokens.clear();
         self.policies.clear();
+        self.trust.clear();
         self.settings = StoreSettings::default();
         self.audit_head = AuditHead::default();
         self.audit_base = AuditBase::default();
@@ -1558,12 +1673,19 @@ impl State {
             } else if name.starts_with("iam/") {
                 let e: IdentityEntry =
                     serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
-                let parsed =
-                    policy::parse(&e.document, PolicyKind::Identity).map_err(|_| parse_err())?;
+                let parsed = policy::parse_stored(&e.document, PolicyKind::Identity)
+                    .map_err(|_| parse_err())?;
                 st.identity
                     .entry(e.principal_arn)
                     .or_default()
                     .insert(e.policy_name, (e.document, Arc::new(parsed)));
+            } else if let Some(fp) = name.strip_prefix(TRUST_PREFIX) {
+                let d: ReplicationDestination =
+                    serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
+                if d.fingerprint != fp {
+                    return Err(parse_err());
+                }
+                st.trust.insert(d.fingerprint.clone(), d);
             } else if name == SETTINGS_NAME {
                 st.settings =
                     serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
@@ -1996,12 +2118,12 @@ impl Kms {
 
     /// Get or create the AWS-managed key for an integrated service
     /// (`alias/aws/<service>`): rotates yearly; cannot be disabled, deleted,
-    /// or have its rotation changed.
+    /// or have its rotation changed. Authorized like the other operations:
+    /// reading an existing one needs `kms:DescribeKey` on it (its policy
+    /// gives that to the account), creating one needs `kms:CreateKey`
+    /// (account level: the store's account only).
     pub fn aws_managed_key(&self, service: &str) -> Result<KeyMetadata> {
         self.call("CreateKey", |st, cx, au| {
-            au.decision = Some(format!(
-                "allow CreateKey: AWS managed key for {service}, created on the service's behalf"
-            ));
             if service.is_empty()
                 || service.len() > 64
                 || !service
@@ -2014,10 +2136,25 @@ impl Kms {
             }
             let alias = format!("alias/aws/{service}");
             if let Some(a) = st.aliases.get(&alias) {
-                let md = st.rec(&a.target_key_id).metadata();
+                let id = a.target_key_id.clone();
+                let md = st.rec_checked(cx, &id)?.metadata();
                 au.key_arn = Some(md.arn.clone());
+                st.authorize(
+                    cx,
+                    "kms:DescribeKey",
+                    Some(&id),
+                    Facts {
+                        request_key_id: Some(&alias),
+                        ..Default::default()
+                    },
+                    au,
+                )?;
                 return Ok(md);
             }
+            st.authorize(cx, "kms:CreateKey", None, Facts::default(), au)?;
+            au.decision = au.decision.take().map(|d| {
+                format!("{d}; AWS managed key for {service}, created on the service's behalf")
+            });
             let mut rec = new_key_record(
                 st,
                 cx,
@@ -4159,8 +4296,19 @@ impl Kms {
         Ok(out)
     }
 
+    /// Reading the audit log (every principal, key and context) is for the
+    /// account root only; a refusal is audited.
+    fn require_root_reader(&self, op: &'static str) -> Result<()> {
+        if self.is_store_root() {
+            return Ok(());
+        }
+        self.call(op, |st, cx, au| st.require_root(cx, op, au))
+    }
+
     /// Every stored audit event, oldest first (flushes the buffer first).
+    /// Account root only.
     pub fn audit_log(&self) -> Result<Vec<AuditEvent>> {
+        self.require_root_reader("GetAuditLog")?;
         self.stored_audit()?
             .into_iter()
             .flat_map(|(_, b)| b)
@@ -4171,8 +4319,9 @@ impl Kms {
     /// Recompute the hash chain over the whole stored log and compare it
     /// with the stored head. Any edited, reordered, inserted or dropped
     /// event fails with `StoreCorruptedException` naming the first bad
-    /// position.
+    /// position. Account root only.
     pub fn verify_audit_log(&self) -> Result<AuditVerification> {
+        self.require_root_reader("VerifyAuditLog")?;
         let events: Vec<StoredEvent> = self
             .stored_audit()?
             .into_iter()
@@ -4684,8 +4833,117 @@ fn parse_package_header(p: &[u8]) -> Result<PackageHeader> {
     })
 }
 
+/// A store that key material may be exported to: registered by the
+/// account root ([`Kms::register_replication_destination`]), stored sealed
+/// as `trust/<fingerprint>`, listed by [`Kms::list_replication_destinations`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicationDestination {
+    /// The destination store's region (packages for it name this region).
+    pub region: String,
+    /// The destination store's identity key, DER SPKI (P-256), hex.
+    pub identity: String,
+    /// Hex SHA-256 of the (canonical) SPKI: the entry's name.
+    pub fingerprint: String,
+    pub registered_ms: Millis,
+}
+
+/// The most replication destinations one store may register.
+pub const MAX_REPLICATION_DESTINATIONS: usize = 256;
+
+/// A store identity key in canonical DER SPKI form and its fingerprint.
+fn canonical_identity(spki: &[u8]) -> Result<(Vec<u8>, String)> {
+    use p256::pkcs8::{DecodePublicKey, EncodePublicKey};
+    use sha2::{Digest, Sha256};
+    let key = p256::PublicKey::from_public_key_der(spki)
+        .map_err(|_| Error::validation("the destination identity key is not a P-256 DER SPKI"))?;
+    let der = key
+        .to_public_key_der()
+        .map_err(|_| Error::internal("SPKI"))?
+        .as_bytes()
+        .to_vec();
+    let fp = hex::encode(Sha256::digest(&der));
+    Ok((der, fp))
+}
+
+fn validate_region_name(region: &str) -> Result<()> {
+    if region.is_empty()
+        || region.len() > 64
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(Error::validation(
+            "the region must be 1 to 64 characters of a-z, 0-9 and '-'",
+        ));
+    }
+    Ok(())
+}
+
+fn untrusted_destination(region: &str, fp: &str) -> Error {
+    Error::new(
+        ErrorCode::AccessDenied,
+        format!(
+            "the store with identity {fp} is not a registered replication destination for {region}: \
+             key material is only exported to a store the account root registered \
+             (RegisterReplicationDestination)"
+        ),
+    )
+}
+
 impl State {
-    /// Build a package of a multi-Region primary for `dest_region`.
+    /// Is the store with this identity registered for `region`?
+    fn trusts(&self, spki: &[u8], region: &str) -> Result<bool> {
+        let (_, fp) = canonical_identity(spki)?;
+        Ok(self.trust.get(&fp).is_some_and(|d| d.region == region))
+    }
+
+    /// Register (or re-register for another region) a replication
+    /// destination. The caller has checked that the account root asks.
+    fn register_destination(
+        &mut self,
+        cx: &Ctx,
+        region: &str,
+        spki: &[u8],
+    ) -> Result<ReplicationDestination> {
+        validate_region_name(region)?;
+        if region == cx.region {
+            return Err(Error::validation(
+                "a replication destination is in another region than this store",
+            ));
+        }
+        let (der, fp) = canonical_identity(spki)?;
+        self.ensure_identity()?;
+        if self.hsm.identity_public_key()? == der {
+            return Err(Error::validation(
+                "a store cannot be its own replication destination",
+            ));
+        }
+        if let Some(d) = self.trust.get(&fp) {
+            if d.region == region {
+                return Ok(d.clone());
+            }
+        } else if self.trust.len() >= MAX_REPLICATION_DESTINATIONS {
+            return Err(Error::new(
+                ErrorCode::LimitExceeded,
+                format!("a store registers at most {MAX_REPLICATION_DESTINATIONS} replication destinations"),
+            ));
+        }
+        let d = ReplicationDestination {
+            region: region.to_string(),
+            identity: hex::encode(&der),
+            fingerprint: fp.clone(),
+            registered_ms: cx.now,
+        };
+        self.put_json(format!("{TRUST_PREFIX}{fp}"), &d)?;
+        self.trust.insert(fp, d.clone());
+        Ok(d)
+    }
+
+    /// Build a package of a multi-Region primary for `dest_region`, sealed
+    /// to `dest_identity`, which must be a registered destination for that
+    /// region (checked here, on every path: ExportReplicationPackage,
+    /// ReplicateKey and the propagation of a primary's changes).
     fn export_package(
         &mut self,
         cx: &Ctx,
@@ -4693,7 +4951,11 @@ impl State {
         dest_region: &str,
         dest_identity: &[u8],
     ) -> Result<Vec<u8>> {
-        let mut rec = self.rec(id).clone();
+        if !self.trusts(dest_identity, dest_region)? {
+            let (_, fp) = canonical_identity(dest_identity)?;
+            return Err(untrusted_destination(dest_region, &fp));
+        }
+        let mut rec = self.rec_checked(cx, id)?.clone();
         let is_primary = rec
             .mrk
             .as_ref()
@@ -4766,10 +5028,68 @@ impl Kms {
         })
     }
 
+    /// Is this handle's caller the account root of this store?
+    fn is_store_root(&self) -> bool {
+        self.caller.validate().is_ok()
+            && self.caller.is_account_root()
+            && self.caller.account == self.shared.account
+    }
+
+    /// Register the store whose identity key (DER SPKI, P-256) is
+    /// `identity` as a replication destination for `region`: the only way
+    /// key material may later leave this store (ExportReplicationPackage,
+    /// ReplicateKey, propagation to linked replicas). Account root only;
+    /// audited; stored sealed. Registering the same store again for the same
+    /// region changes nothing; for another region, replaces its region.
+    pub fn register_replication_destination(
+        &self,
+        region: &str,
+        identity: &[u8],
+    ) -> Result<ReplicationDestination> {
+        self.call("RegisterReplicationDestination", |st, cx, au| {
+            st.require_root(cx, "RegisterReplicationDestination", au)?;
+            st.register_destination(cx, region, identity)
+        })
+    }
+
+    /// Remove a registered replication destination: nothing more is
+    /// exported to it (packages already made stay valid for it). Account
+    /// root only; audited.
+    pub fn remove_replication_destination(&self, identity: &[u8]) -> Result<()> {
+        self.call("RemoveReplicationDestination", |st, cx, au| {
+            st.require_root(cx, "RemoveReplicationDestination", au)?;
+            let (_, fp) = canonical_identity(identity)?;
+            if st.trust.remove(&fp).is_none() {
+                return Err(Error::new(
+                    ErrorCode::NotFound,
+                    format!("no replication destination with identity {fp} is registered"),
+                ));
+            }
+            st.batch.push(Mutation::Delete {
+                name: format!("{TRUST_PREFIX}{fp}"),
+            });
+            Ok(())
+        })
+    }
+
+    /// The registered replication destinations, by fingerprint. Account
+    /// root only.
+    pub fn list_replication_destinations(&self) -> Result<Vec<ReplicationDestination>> {
+        self.call("ListReplicationDestinations", |st, cx, au| {
+            st.require_root(cx, "ListReplicationDestinations", au)?;
+            Ok(st.trust.values().cloned().collect())
+        })
+    }
+
     /// Seal every material version and the shared properties of a
     /// multi-Region primary for the store whose identity key is
     /// `dest_identity`, in `dest_region` (`docs/formats/replication-package.md`).
-    /// Needs `kms:ReplicateKey` on the key.
+    /// The package carries the key material (to whoever holds the
+    /// destination's identity key), so this is the account root's only:
+    /// no policy grants it (`kms:*` included), and the destination must be
+    /// registered for `dest_region` beforehand
+    /// ([`Kms::register_replication_destination`]). `kms:ReplicateKey` is
+    /// checked too, so an explicit Deny in the key policy still refuses it.
     pub fn export_replication_package(
         &self,
         key_id: &str,
@@ -4777,6 +5097,34 @@ impl Kms {
         dest_identity: &[u8],
     ) -> Result<Vec<u8>> {
         self.call("ExportReplicationPackage", |st, cx, au| {
+            st.require_root(cx, "ExportReplicationPackage", au)?;
+            let id = st.resolve(cx, key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:ReplicateKey",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            let rec = st.rec(&id);
+            check_state(OpClass::Metadata, rec.state, &rec.arn)?;
+            st.export_package(cx, &id, dest_region, dest_identity)
+        })
+    }
+
+    /// ReplicateKey's export: `kms:ReplicateKey` on the key (any principal
+    /// the policies allow), to a registered destination only.
+    fn export_for_replica(
+        &self,
+        key_id: &str,
+        dest_region: &str,
+        dest_identity: &[u8],
+    ) -> Result<Vec<u8>> {
+        self.call("ReplicateKey", |st, cx, au| {
             let id = st.resolve(cx, key_id)?;
             au.key_arn = Some(cx.key_arn(&id));
             st.authorize(
@@ -4843,7 +5191,25 @@ impl Kms {
                 }
             }
             st.ensure_identity()?;
-            let installed = st.hsm.open_replication_package(package, h.len, &h.key_id, source_identity)?;
+            // The payload must carry exactly the material versions the
+            // properties list (none when the material is absent): a record
+            // naming a version the store does not hold would fail the whole
+            // store's next open.
+            let expected: Vec<[u8; 32]> = if h.props.material_present {
+                h.props
+                    .materials
+                    .iter()
+                    .map(|m| {
+                        let mut id = [0u8; 32];
+                        hex::decode_to_slice(&m.material_id, &mut id).map(|_| id).map_err(|_| {
+                            Error::validation("the replication package lists a malformed material id")
+                        })
+                    })
+                    .collect::<Result<_>>()?
+            } else {
+                vec![]
+            };
+            let installed = st.hsm.open_replication_package(package, h.len, &h.key_id, source_identity, &expected)?;
             for (handle, sealed) in installed {
                 st.batch.push(Mutation::Put { name: material_name(&h.key_id, &handle.material_id_hex()), value: sealed });
             }
@@ -4906,7 +5272,34 @@ impl Kms {
     /// rotations of primaries reach their replicas there, and a replica's
     /// deletion reaches its primary. Linking also catches up (replicas get
     /// their primary's current material and settings).
+    ///
+    /// Both handles must act as their store's account root (linking tells a
+    /// primary which replicas are gone, and registers each store as a
+    /// replication destination of the other, audited in both).
     pub fn link_region(&self, other: &Kms) -> Result<()> {
+        if other.account() != self.account() || other.region() == self.region() {
+            return Err(Error::validation(
+                "link regions of the same account, different regions",
+            ));
+        }
+        for k in [self, other] {
+            if !k.is_store_root() {
+                return k.call("LinkRegion", |st, cx, au| {
+                    st.require_root(cx, "LinkRegion", au)
+                });
+            }
+        }
+        let self_id = self.replication_public_key()?;
+        let other_id = other.replication_public_key()?;
+        self.register_replication_destination(other.region(), &other_id)?;
+        other.register_replication_destination(self.region(), &self_id)?;
+        self.link_unchecked(other)
+    }
+
+    /// Link two regions (see [`Kms::link_region`]) once the caller has been
+    /// authorized for what needs the link: no check, and no trust is added
+    /// (every export still needs a registered destination).
+    fn link_unchecked(&self, other: &Kms) -> Result<()> {
         if other.account() != self.account() || other.region() == self.region() {
             return Err(Error::validation(
                 "link regions of the same account, different regions",
@@ -5060,6 +5453,14 @@ impl Kms {
     /// open in this process). The replica shares the key id, every material
     /// version, origin, spec, usage and rotation settings; its policy,
     /// grants, aliases, description, tags and enabled state are its own.
+    ///
+    /// Key material only goes to a registered replication destination: the
+    /// replica's store must be registered for `req.replica_region`
+    /// ([`Kms::register_replication_destination`]); when the account root
+    /// itself calls, ReplicateKey registers it (audited), and registers this
+    /// store in the replica's store in turn (for a later
+    /// UpdatePrimaryRegion). Any other principal, even with `kms:*`, is
+    /// refused for an unregistered replica store.
     pub fn replicate_key(
         &self,
         req: ReplicateKeyRequest,
@@ -5105,8 +5506,16 @@ impl Kms {
             })?;
         let dest_id = root_of(replica).replication_public_key()?;
         let src_id = root_of(self).replication_public_key()?;
-        let pkg = self.export_replication_package(&key_id, &req.replica_region, &dest_id)?;
+        let by_root = self.is_store_root();
+        if by_root {
+            self.register_replication_destination(&req.replica_region, &dest_id)?;
+        }
+        // kms:ReplicateKey, and the replica store must be registered.
+        let pkg = self.export_for_replica(&key_id, &req.replica_region, &dest_id)?;
         let dest = root_of(replica);
+        if by_root {
+            dest.register_replication_destination(self.region(), &src_id)?;
+        }
         dest.import_replication_package(&pkg, &src_id)?;
         if let Some(d) = &req.description {
             dest.update_key_description(UpdateKeyDescriptionRequest {
@@ -5124,7 +5533,7 @@ impl Kms {
             dest.call("PutKeyPolicy", |st, cx, au| {
                 au.key_arn = Some(cx.key_arn(&key_id));
                 au.decision = Some("allow PutKeyPolicy: replica policy set by ReplicateKey".into());
-                let mut rec = st.rec(&key_id).clone();
+                let mut rec = st.rec_checked(cx, &key_id)?.clone();
                 rec.policy = Some(p.clone());
                 st.save_key(rec)
             })?;
@@ -5132,7 +5541,7 @@ impl Kms {
         let region = req.replica_region.clone();
         self.call("ReplicateKey", |st, cx, au| {
             au.key_arn = Some(cx.key_arn(&key_id));
-            let mut rec = st.rec(&key_id).clone();
+            let mut rec = st.rec_checked(cx, &key_id)?.clone();
             if let Some(m) = rec.mrk.as_mut() {
                 if !m.replica_regions.contains(&region) {
                     m.replica_regions.push(region.clone());
@@ -5140,10 +5549,17 @@ impl Kms {
             }
             st.save_key(rec)
         })?;
-        self.link_region(replica)?;
+        self.link_unchecked(replica)?;
         let (md, policy, tags) = {
             let st = replica.lock()?;
-            let rec = st.rec(&key_id);
+            let rec = st.keys.get(&key_id).ok_or_else(|| {
+                Error::not_found_arn(&format!(
+                    "arn:{}:kms:{}:{}:key/{key_id}",
+                    replica.shared.partition,
+                    replica.region(),
+                    replica.account()
+                ))
+            })?;
             (
                 rec.metadata(),
                 rec.policy.clone().unwrap_or_default(),
@@ -5162,25 +5578,69 @@ impl Kms {
 
     /// UpdatePrimaryRegion: make the replica in `new_primary`'s region the
     /// primary; this key becomes a replica. Both regions must be open here.
+    ///
+    /// The new primary then pushes the key's material to the old primary
+    /// and the other linked replicas, so their stores must be registered
+    /// replication destinations of the new primary's store: the account
+    /// root's call registers them (audited); any other caller is refused,
+    /// before anything changes, if one is not.
     pub fn update_primary_region(&self, key_id: &str, new_primary: &Kms) -> Result<()> {
+        if new_primary.account() != self.account() || new_primary.region() == self.region() {
+            return Err(Error::validation(
+                "the new primary must be a region of the same account",
+            ));
+        }
         let new_region = new_primary.region().to_string();
         // Permission is needed on both keys; check the replica's first,
         // before anything changes.
         let id = self.resolve_id(key_id)?;
-        new_primary
-            .as_caller(self.caller.clone())
-            .call("UpdatePrimaryRegion", |st, cx, au| {
-                let rid = st.resolve(cx, &id)?;
-                au.key_arn = Some(cx.key_arn(&rid));
-                st.authorize(
-                    cx,
-                    "kms:UpdatePrimaryRegion",
-                    Some(&rid),
-                    Facts::default(),
-                    au,
-                )
-                .map(drop)
-            })?;
+        let as_me = new_primary.as_caller(self.caller.clone());
+        as_me.call("UpdatePrimaryRegion", |st, cx, au| {
+            let rid = st.resolve(cx, &id)?;
+            au.key_arn = Some(cx.key_arn(&rid));
+            st.authorize(
+                cx,
+                "kms:UpdatePrimaryRegion",
+                Some(&rid),
+                Facts::default(),
+                au,
+            )
+            .map(drop)
+        })?;
+        // Where the new primary will push: this store and the other linked
+        // replicas. Each must be a registered destination of its store.
+        let replica_regions: Vec<String> = {
+            let st = self.lock()?;
+            st.keys
+                .get(&id)
+                .and_then(|k| k.mrk.as_ref())
+                .map(|m| m.replica_regions.clone())
+                .unwrap_or_default()
+        };
+        let mut targets = vec![root_of(self)];
+        targets.extend(
+            replica_regions
+                .iter()
+                .filter(|r| **r != new_region)
+                .filter_map(|r| self.linked(r)),
+        );
+        let by_root = self.is_store_root();
+        for t in &targets {
+            let t_id = t.replication_public_key()?;
+            if by_root {
+                root_of(new_primary).register_replication_destination(t.region(), &t_id)?;
+            } else if !new_primary.lock()?.trusts(&t_id, t.region())? {
+                let (_, fp) = canonical_identity(&t_id)?;
+                return as_me.call("UpdatePrimaryRegion", |_, cx, au| {
+                    au.key_arn = Some(cx.key_arn(&id));
+                    au.decision = Some(format!(
+                        "deny UpdatePrimaryRegion: {} is not a registered replication destination",
+                        t.region()
+                    ));
+                    Err(untrusted_destination(t.region(), &fp))
+                });
+            }
+        }
         let (id, others, seq) = self.call("UpdatePrimaryRegion", |st, cx, au| {
             let id = st.resolve(cx, key_id)?;
             au.key_arn = Some(cx.key_arn(&id));
@@ -5223,7 +5683,7 @@ impl Kms {
         })?;
         // The new primary must reach every replica: give it the old
         // primary's links before its change is propagated.
-        self.link_region(new_primary)?;
+        self.link_unchecked(new_primary)?;
         let regions: Vec<String> = {
             let links = self
                 .shared
@@ -5234,12 +5694,12 @@ impl Kms {
         };
         let peers: Vec<Kms> = regions.iter().filter_map(|r| self.linked(r)).collect();
         for peer in peers.iter().filter(|p| p.region() != new_primary.region()) {
-            new_primary.link_region(peer)?;
+            new_primary.link_unchecked(peer)?;
         }
         let to = root_of(new_primary);
         to.call("UpdatePrimaryRegion", |st, cx, au| {
             au.key_arn = Some(cx.key_arn(&id));
-            let mut rec = st.rec(&id).clone();
+            let mut rec = st.rec_checked(cx, &id)?.clone();
             if let Some(m) = rec.mrk.as_mut() {
                 m.primary_region = cx.region.to_string();
                 m.replica_regions = others.clone();
@@ -5255,8 +5715,16 @@ impl Kms {
     /// `policy` (the lockout safety check, evaluated in this region)?
     fn would_allow_put_policy(&self, key_id: &str, policy: &Policy) -> Result<bool> {
         let st = self.lock()?;
-        let now = self.shared.clock.now_ms();
-        Ok(st.allows_put_policy(&self.caller, now, st.rec(key_id), policy))
+        let sh = &*self.shared;
+        let cx = Ctx {
+            now: sh.clock.now_ms(),
+            caller: &self.caller,
+            account: &sh.account,
+            region: &sh.region,
+            partition: &sh.partition,
+        };
+        let rec = st.rec_checked(&cx, key_id)?;
+        Ok(st.allows_put_policy(&self.caller, cx.now, rec, policy))
     }
 
     /// ReEncrypt from a key in this region to a key in `dest`'s region
@@ -5268,7 +5736,9 @@ impl Kms {
         req: ReEncryptRequest,
         dest: &Kms,
     ) -> Result<ReEncryptResponse> {
-        let src = self.call("ReEncrypt", |st, cx, au| {
+        // DryRun: both halves are checked (kms:ReEncryptFrom here,
+        // kms:ReEncryptTo and the key's state there); nothing is decrypted.
+        let src = match self.call("ReEncrypt", |st, cx, au| {
             au.context = Some(req.source_encryption_context.clone());
             st.validate_grant_tokens(&req.grant_tokens)?;
             let src_enc = canonical_encoding(&req.source_encryption_context)?;
@@ -5287,8 +5757,10 @@ impl Kms {
             }
             let pt = st.hsm.decrypt(&parsed, &src_enc)?;
             Ok((pt, rec.arn.clone(), crate::hsm::hex_id(parsed.material_id)))
-        })?;
-        let (pt, source_arn, source_material) = src;
+        }) {
+            Err(e) if req.dry_run && e.code() == ErrorCode::DryRunOperation => None,
+            other => Some(other?),
+        };
         let to = dest.as_caller(self.caller.clone());
         to.call("ReEncrypt", |st, cx, au| {
             au.context = Some(req.destination_encryption_context.clone());
@@ -5309,6 +5781,9 @@ impl Kms {
             au.key_arn = Some(dst.arn.clone());
             check_state(OpClass::Crypto, dst.state, &dst.arn)?;
             check_symmetric_encrypt(dst, req.destination_encryption_algorithm)?;
+            let Some((pt, source_arn, source_material)) = &src else {
+                return Err(dry_run_ok());
+            };
             let handle = st.current_handle(dst)?;
             let blob = st.hsm.encrypt(&handle, &dst_enc, pt.as_bytes())?;
             Ok(ReEncryptResponse {
@@ -5330,4 +5805,105 @@ fn lockout_error() -> Error {
         ErrorCode::MalformedPolicyDocument,
         "The new key policy will not allow you to update the key policy in the future.",
     )
+}
+
+#[cfg(test)]
+mod replication_tests {
+    use super::*;
+    use crate::env::ManualClock;
+
+    const ACCOUNT: &str = "111122223333";
+    const T0: u64 = 1_767_225_600_000;
+
+    /// Issue 14 item 20: a replication package whose header lists material
+    /// versions its payload lacks is refused at import. It used to be
+    /// installed, and then the destination store failed to open at all
+    /// (`StoreCorruptedException`: a key missing a material version).
+    #[test]
+    fn packages_missing_listed_material_are_refused_at_import() {
+        let clock = ManualClock::new(T0);
+        let us = Kms::builder(ACCOUNT, "us-east-1")
+            .clock(clock.clone())
+            .in_memory()
+            .unwrap();
+        let mem = MemoryStore::new();
+        let open_eu = || {
+            Kms::builder(ACCOUNT, "eu-west-1")
+                .clock(clock.clone())
+                .open(mem.clone(), RootKey::raw([5; 32]))
+                .unwrap()
+        };
+        let eu = open_eu();
+        let key = us
+            .create_key(CreateKeyRequest {
+                multi_region: true,
+                ..Default::default()
+            })
+            .unwrap()
+            .key_metadata
+            .key_id;
+        us.rotate_key_on_demand(KeyIdRequest {
+            key_id: key.clone(),
+        })
+        .unwrap();
+        let eu_id = eu.replication_public_key().unwrap();
+        let us_id = us.replication_public_key().unwrap();
+        // A package made by the source's own HSM, honestly sealed, whose
+        // properties list both versions but whose payload holds only the
+        // first (or none, or a version twice).
+        let forge = |which: &[usize]| -> Vec<u8> {
+            let st = us.lock().unwrap();
+            let rec = st.rec(&key).clone();
+            let handles: Vec<MaterialHandle> = rec
+                .materials
+                .iter()
+                .map(|m| {
+                    let mut material_id = [0u8; 32];
+                    hex::decode_to_slice(&m.material_id, &mut material_id).unwrap();
+                    MaterialHandle {
+                        key_id: key.clone(),
+                        material_id,
+                    }
+                })
+                .collect();
+            let props = SharedProps {
+                key_spec: rec.key_spec,
+                key_usage: rec.key_usage,
+                origin: rec.origin,
+                created_ms: rec.created_ms,
+                rotation: rec.rotation.clone(),
+                materials: rec.materials.clone(),
+                primary_region: "us-east-1".into(),
+                material_present: true,
+            };
+            assert_eq!(props.materials.len(), 2);
+            let header = write_package_header("us-east-1", "eu-west-1", &key, 1, &props).unwrap();
+            let chosen: Vec<MaterialHandle> = which.iter().map(|i| handles[*i].clone()).collect();
+            st.hsm
+                .seal_replication_package(&header, &chosen, &eu_id)
+                .unwrap()
+        };
+        for which in [&[0][..], &[], &[1, 1], &[0, 1, 1]] {
+            let e = eu
+                .import_replication_package(&forge(which), &us_id)
+                .unwrap_err();
+            assert_eq!(e.code(), ErrorCode::Validation, "{which:?}: {e}");
+        }
+        assert!(eu
+            .list_keys(ListKeysRequest::default())
+            .unwrap()
+            .keys
+            .is_empty());
+        drop(eu);
+        // The destination still opens, and a complete package imports.
+        let eu = open_eu();
+        eu.import_replication_package(&forge(&[1, 0]), &us_id)
+            .unwrap();
+        drop(eu);
+        let eu = open_eu();
+        assert_eq!(
+            eu.list_keys(ListKeysRequest::default()).unwrap().keys.len(),
+            1
+        );
+    }
 }

@@ -63,7 +63,10 @@ pub use context::EncryptionContext;
 pub use env::DangerousSeededRng;
 pub use env::{Clock, ManualClock, OsRng, Rng, SystemClock};
 pub use error::{Error, ErrorCode, Result};
-pub use kms::{Argon2Params, Caller, KeyChangeListener, Kms, KmsBuilder, RootKey, StoreSettings};
+pub use kms::{
+    Argon2Params, Caller, KeyChangeListener, Kms, KmsBuilder, ReplicationDestination, RootKey,
+    StoreSettings,
+};
 pub use secret::{wipe, Plaintext, SecretBytes};
 #[cfg(not(target_arch = "wasm32"))]
 pub use store::FileStore;

@@ -66,6 +66,17 @@ impl PartialEq for Pattern {
 }
 impl Eq for Pattern {}
 
+/// Unicode case folding (CaseFolding.txt, full folding), the one function
+/// that makes two condition-key names "the same": used for the condition
+/// key written in a policy and for every encryption-context key of a
+/// request, so `Ärger`/`ärger` and `ΟΔΟΣ`/`οδος` meet on both sides.
+pub(crate) fn fold_case(s: &str) -> String {
+    unicase::UniCase::new(s).to_folded_case()
+}
+
+/// The prefix of the per-key encryption-context condition keys (folded).
+pub(crate) const EC_KEY_PREFIX: &str = "kms:encryptioncontext:";
+
 fn malformed(reason: impl Into<String>) -> Error {
     Error::new(ErrorCode::MalformedPolicyDocument, reason)
 }
@@ -308,7 +319,7 @@ pub struct Condition {
     pub operator: Operator,
     pub qualifier: Qualifier,
     pub if_exists: bool,
-    /// Lower-cased condition key.
+    /// The condition key, folded with [`fold_case`].
     pub key: String,
     pub values: Vec<Pattern>,
 }
@@ -322,6 +333,25 @@ pub enum KeyValues<'a> {
     Absent,
     One(std::borrow::Cow<'a, str>),
     Values(Vec<std::borrow::Cow<'a, str>>),
+    /// A single-valued key for which the request offers several candidate
+    /// values: an encryption context with keys that differ only in case
+    /// (`{"TENANT":"ok","tenant":"blocked"}`) matches
+    /// `kms:EncryptionContext:tenant` twice. The condition is evaluated
+    /// against each candidate alone; a Deny statement's condition holds if it
+    /// holds for any candidate, an Allow statement's only if it holds for
+    /// every candidate. So such a context can never escape a Deny nor
+    /// satisfy an Allow that one of its values would not satisfy.
+    Ambiguous(Vec<std::borrow::Cow<'a, str>>),
+}
+
+/// How a condition combines the candidates of an ambiguous key: by the
+/// effect of its statement (fail closed both ways).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ambiguity {
+    /// Deny: true if true for any candidate.
+    Any,
+    /// Allow: true only if true for every candidate.
+    All,
 }
 
 /// Three-valued outcome of a statement's conditions.
@@ -334,14 +364,32 @@ pub enum CondResult {
 }
 
 impl Condition {
-    fn eval<'a>(&self, lookup: &dyn Fn(&str) -> KeyValues<'a>) -> CondResult {
-        let found = lookup(&self.key);
-        let values: Option<&[std::borrow::Cow<'a, str>]> = match &found {
-            KeyValues::Unknown => return CondResult::Unknown,
-            KeyValues::Absent => None,
-            KeyValues::One(v) => Some(std::slice::from_ref(v)),
-            KeyValues::Values(v) => Some(v),
-        };
+    fn eval<'a>(&self, lookup: &dyn Fn(&str) -> KeyValues<'a>, amb: Ambiguity) -> CondResult {
+        match &lookup(&self.key) {
+            KeyValues::Unknown => CondResult::Unknown,
+            KeyValues::Absent => self.eval_values(None),
+            KeyValues::One(v) => self.eval_values(Some(std::slice::from_ref(v))),
+            KeyValues::Values(v) => self.eval_values(Some(v)),
+            KeyValues::Ambiguous(cands) if cands.is_empty() => self.eval_values(None),
+            KeyValues::Ambiguous(cands) => {
+                let mut each = cands
+                    .iter()
+                    .map(|c| self.eval_values(Some(std::slice::from_ref(c))) == CondResult::True);
+                let holds = match amb {
+                    Ambiguity::Any => each.any(|t| t),
+                    Ambiguity::All => each.all(|t| t),
+                };
+                if holds {
+                    CondResult::True
+                } else {
+                    CondResult::False
+                }
+            }
+        }
+    }
+
+    /// Evaluate against the values the request offers (`None`: absent).
+    fn eval_values(&self, values: Option<&[std::borrow::Cow<'_, str>]>) -> CondResult {
         let b = |x: bool| {
             if x {
                 CondResult::True
@@ -437,9 +485,13 @@ impl Statement {
     }
 
     pub fn conditions<'a>(&self, lookup: &dyn Fn(&str) -> KeyValues<'a>) -> CondResult {
+        let amb = match self.effect {
+            Effect::Deny => Ambiguity::Any,
+            Effect::Allow => Ambiguity::All,
+        };
         let mut unknown = false;
         for c in &self.conditions {
-            match c.eval(lookup) {
+            match c.eval(lookup, amb) {
                 CondResult::False => return CondResult::False,
                 CondResult::Unknown => unknown = true,
                 CondResult::True => {}
@@ -467,7 +519,7 @@ pub enum PolicyKind {
     Identity,
 }
 
-fn parse_principal(raw: RawPrincipal) -> Result<Vec<Principal>> {
+fn parse_principal(raw: RawPrincipal, mode: Mode) -> Result<Vec<Principal>> {
     match raw {
         RawPrincipal::Star(s) if s == "*" => Ok(vec![Principal::Any]),
         RawPrincipal::Star(s) => Err(malformed(format!(
@@ -479,7 +531,15 @@ fn parse_principal(raw: RawPrincipal) -> Result<Vec<Principal>> {
             }
             let mut out = Vec::new();
             for (kind, vals) in m {
-                for v in vals.into_vec() {
+                let vals = vals.into_vec();
+                if vals.is_empty() && mode == Mode::Strict {
+                    // `{"AWS": []}` names nobody: AWS refuses it rather than
+                    // keep a statement that applies to no one.
+                    return Err(malformed(format!(
+                        "Policy contains a statement with one or more invalid principals. The \"{kind}\" principal list is empty."
+                    )));
+                }
+                for v in vals {
                     out.push(match kind.as_str() {
                         "AWS" => parse_aws_principal(&v)?,
                         "Service" => {
@@ -574,7 +634,11 @@ fn parse_condition_block(
                 operator,
                 qualifier,
                 if_exists,
-                key: key.to_ascii_lowercase(),
+                // Folded whole: the ASCII global and KMS key names become lower
+                // case, and the encryption-context key name after
+                // `kms:EncryptionContext:` is folded exactly as the request's
+                // context keys are (authz::Request::lookup).
+                key: fold_case(&key),
                 values,
             });
         }
@@ -590,8 +654,31 @@ fn patterns(v: Vec<String>) -> Vec<Pattern> {
     v.into_iter().map(Pattern::new).collect()
 }
 
-/// Parse and validate a policy document.
+/// Parse and validate a policy document (every write path: CreateKey,
+/// PutKeyPolicy, PutIdentityPolicy, ReplicateKey).
 pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy> {
+    parse_with(text, kind, Mode::Strict)
+}
+
+/// Parse a document already in a store (key policies and identity policies
+/// at load). Documents stored before the checks for statements without
+/// Action/NotAction, without Resource/NotResource or with an empty principal
+/// list existed still load (refusing them would fail the whole store's
+/// open), failing closed: such an Allow applies to nothing; such a Deny
+/// covers every action (no Action) and every resource (no Resource); an
+/// empty principal list names nobody. Writing such a document again is
+/// refused ([`parse`]).
+pub(crate) fn parse_stored(text: &str, kind: PolicyKind) -> Result<Policy> {
+    parse_with(text, kind, Mode::Stored)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Strict,
+    Stored,
+}
+
+fn parse_with(text: &str, kind: PolicyKind, mode: Mode) -> Result<Policy> {
     if text.is_empty() {
         return Err(malformed("the policy document is empty"));
     }
@@ -643,14 +730,49 @@ pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy> {
             }
             _ => {}
         }
-        let principals = st.principal.map(parse_principal).transpose()?;
-        let not_principals = st.not_principal.map(parse_principal).transpose()?;
+        let principals = st.principal.map(|p| parse_principal(p, mode)).transpose()?;
+        let not_principals = st
+            .not_principal
+            .map(|p| parse_principal(p, mode))
+            .transpose()?;
         let conditions = st
             .condition
             .map(parse_condition_block)
             .transpose()
             .map_err(|e| at(e.message()))?
             .unwrap_or_default();
+        // A statement without actions or resources would apply to nothing
+        // (a Deny without `"Resource": "*"` would silently deny nothing):
+        // AWS refuses both, as it refuses empty lists.
+        let mut actions = st.action.map(|a| a.into_vec());
+        let not_actions = st.not_action.map(|a| a.into_vec());
+        let mut resources = st.resource.map(|r| r.into_vec());
+        let not_resources = st.not_resource.map(|r| r.into_vec());
+        let no_actions = actions
+            .as_ref()
+            .or(not_actions.as_ref())
+            .is_none_or(Vec::is_empty);
+        let no_resources = resources
+            .as_ref()
+            .or(not_resources.as_ref())
+            .is_none_or(Vec::is_empty);
+        match mode {
+            Mode::Strict if no_actions => return Err(at("Policy statement must contain actions.")),
+            Mode::Strict if no_resources => {
+                return Err(at("Policy statement must contain resources."))
+            }
+            Mode::Stored if effect == Effect::Deny => {
+                // Fail closed: a stored Deny whose scope is missing covers
+                // everything it could.
+                if no_actions {
+                    actions = Some(vec!["*".to_string()]);
+                }
+                if no_resources {
+                    resources = Some(vec!["*".to_string()]);
+                }
+            }
+            _ => {}
+        }
         statements.push(Statement {
             label: match &st.sid {
                 Some(s) => format!("\"{s}\""),
@@ -660,10 +782,10 @@ pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy> {
             effect,
             principals,
             not_principals,
-            actions: st.action.map(|a| lower_all(a.into_vec())),
-            not_actions: st.not_action.map(|a| lower_all(a.into_vec())),
-            resources: st.resource.map(|r| patterns(r.into_vec())),
-            not_resources: st.not_resource.map(|r| patterns(r.into_vec())),
+            actions: actions.map(lower_all),
+            not_actions: not_actions.map(lower_all),
+            resources: resources.map(patterns),
+            not_resources: not_resources.map(patterns),
             conditions,
         });
     }
@@ -770,6 +892,91 @@ mod tests {
             .contains("must not name a Principal"));
     }
 
+    /// Statements that would apply to nothing are refused with AWS's
+    /// wording (a Deny without Resource used to deny nothing, silently).
+    #[test]
+    fn statements_that_apply_to_nothing_are_malformed() {
+        let st = |body: &str| format!(r#"{{"Version":"2012-10-17","Statement":{{{body}}}}}"#);
+        let cases = [
+            (
+                st(r#""Effect":"Deny","Principal":"*","Action":"kms:Decrypt""#),
+                "Policy statement must contain resources.",
+            ),
+            (
+                st(r#""Effect":"Allow","Principal":"*","Resource":"*""#),
+                "Policy statement must contain actions.",
+            ),
+            (
+                st(r#""Effect":"Allow","Principal":"*","Action":[],"Resource":"*""#),
+                "Policy statement must contain actions.",
+            ),
+            (
+                st(r#""Effect":"Allow","Principal":"*","NotAction":[],"Resource":"*""#),
+                "Policy statement must contain actions.",
+            ),
+            (
+                st(r#""Effect":"Deny","Principal":"*","Action":"kms:*","Resource":[]"#),
+                "Policy statement must contain resources.",
+            ),
+            (
+                st(r#""Effect":"Deny","Principal":"*","Action":"kms:*","NotResource":[]"#),
+                "Policy statement must contain resources.",
+            ),
+            (
+                st(r#""Effect":"Allow","Principal":{"AWS":[]},"Action":"kms:*","Resource":"*""#),
+                "Policy contains a statement with one or more invalid principals.",
+            ),
+            (
+                st(r#""Effect":"Deny","NotPrincipal":{"AWS":[]},"Action":"kms:*","Resource":"*""#),
+                "Policy contains a statement with one or more invalid principals.",
+            ),
+            (
+                st(
+                    r#""Effect":"Allow","Principal":{"AWS":"*","Service":[]},"Action":"kms:*","Resource":"*""#,
+                ),
+                "Policy contains a statement with one or more invalid principals.",
+            ),
+        ];
+        for (doc, why) in &cases {
+            let e = p(doc).unwrap_err();
+            assert_eq!(e.code(), ErrorCode::MalformedPolicyDocument, "{doc}");
+            assert!(e.message().contains(why), "{doc}: {}", e.message());
+        }
+        // Identity policies too.
+        let e = parse(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"kms:Decrypt"}}"#,
+            PolicyKind::Identity,
+        )
+        .unwrap_err();
+        assert!(
+            e.message().contains("must contain resources"),
+            "{}",
+            e.message()
+        );
+        // Well-formed ones with NotAction / NotResource still parse.
+        p(&st(
+            r#""Effect":"Deny","Principal":"*","NotAction":"kms:Describe*","NotResource":"arn:x""#,
+        ))
+        .unwrap();
+    }
+
+    /// Documents stored before those checks still load, failing closed.
+    #[test]
+    fn stored_documents_without_scope_fail_closed() {
+        let arn = "arn:aws:kms:us-east-1:111122223333:key/k";
+        let doc = r#"{"Version":"2012-10-17","Statement":[
+            {"Sid":"d","Effect":"Deny","Principal":"*","Action":"kms:Decrypt"},
+            {"Sid":"n","Effect":"Deny","Principal":{"AWS":[]},"Resource":"*"},
+            {"Sid":"a","Effect":"Allow","Principal":"*","Resource":"*"}]}"#;
+        assert!(p(doc).is_err());
+        let pol = parse_stored(doc, PolicyKind::Key).unwrap();
+        let (d, n, a) = (&pol.statements[0], &pol.statements[1], &pol.statements[2]);
+        assert!(d.covers_action("kms:Decrypt") && d.covers_resource(arn));
+        assert!(n.covers_action("kms:Encrypt") && n.covers_resource(arn));
+        assert_eq!(n.principals.as_deref(), Some(&[][..]));
+        assert!(!a.covers_action("kms:Encrypt"));
+    }
+
     #[test]
     fn statement_forms() {
         let pol = p(r#"{"Version":"2012-10-17","Statement":{"Sid":"a b","Effect":"Deny",
@@ -804,7 +1011,7 @@ mod tests {
 
     fn cond(op: &str, key: &str, vals: &[&str]) -> Condition {
         let doc = format!(
-            r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":"*","Condition":{{"{op}":{{"{key}":{}}}}}}}}}"#,
+            r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{{"{op}":{{"{key}":{}}}}}}}}}"#,
             serde_json::to_string(vals).unwrap()
         );
         p(&doc).unwrap().statements[0].conditions[0].clone()
@@ -812,15 +1019,18 @@ mod tests {
 
     fn eval(c: &Condition, req: Option<&[&str]>) -> CondResult {
         let v = req.map(|r| r.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        c.eval(&|k| {
-            if k == "unknown:key" {
-                return KeyValues::Unknown;
-            }
-            match &v {
-                None => KeyValues::Absent,
-                Some(v) => KeyValues::Values(v.iter().map(|s| s.clone().into()).collect()),
-            }
-        })
+        c.eval(
+            &|k| {
+                if k == "unknown:key" {
+                    return KeyValues::Unknown;
+                }
+                match &v {
+                    None => KeyValues::Absent,
+                    Some(v) => KeyValues::Values(v.iter().map(|s| s.clone().into()).collect()),
+                }
+            },
+            Ambiguity::Any,
+        )
     }
 
     #[test]

@@ -13,9 +13,27 @@ const APP: &str = "arn:aws:iam::111122223333:role/app";
 
 type Op<'a> = (&'a str, Box<dyn Fn(&Kms) -> strongroom::Result<()> + 'a>);
 
+/// Characters above U+00FF cannot appear in a policy document's text (as in
+/// AWS), but may be written as JSON `\uXXXX` escapes.
+fn escape_above_latin1(doc: &str) -> String {
+    doc.chars()
+        .map(|c| {
+            if (c as u32) > 0xFF {
+                let mut b = [0u16; 2];
+                c.encode_utf16(&mut b)
+                    .iter()
+                    .map(|u| format!("\\u{u:04x}"))
+                    .collect()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn key_with(kms: &Kms, policy: String, bypass: bool) -> String {
     kms.create_key(CreateKeyRequest {
-        policy: Some(policy),
+        policy: Some(escape_above_latin1(&policy)),
         bypass_policy_lockout_safety_check: bypass,
         ..Default::default()
     })
@@ -555,5 +573,467 @@ proptest! {
         for (i, (a, b)) in without.iter().zip(&with).enumerate() {
             prop_assert!(!*b || *a, "op {i}: the deny turned a denial into an allow");
         }
+    }
+}
+
+// ------------------------------------------------------------ hardening
+
+/// Issue 14 item 2: account-level actions (no key) are for the store's own
+/// account. Another account's root, and another account's principal even
+/// with an identity policy in this store allowing `kms:*`, are refused.
+#[test]
+fn foreign_principals_are_denied_account_level_actions() {
+    let (kms, _) = kms();
+    let key = new_key(&kms);
+    kms.create_alias(CreateAliasRequest {
+        alias_name: "alias/a".into(),
+        target_key_id: key,
+    })
+    .unwrap();
+    let foreign_user = "arn:aws:iam::444455556666:user/carol";
+    kms.put_identity_policy(PutIdentityPolicyRequest {
+        principal_arn: foreign_user.into(),
+        policy_name: "all".into(),
+        policy_document: r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#.into(),
+    })
+    .unwrap();
+    let account_level = |k: &Kms| -> Vec<(&'static str, strongroom::Result<()>)> {
+        vec![
+            (
+                "ListKeys",
+                k.list_keys(ListKeysRequest::default()).map(drop),
+            ),
+            (
+                "ListAliases",
+                k.list_aliases(ListAliasesRequest::default()).map(drop),
+            ),
+            (
+                "CreateKey",
+                k.create_key(CreateKeyRequest::default()).map(drop),
+            ),
+            (
+                "GenerateRandom",
+                k.generate_random(GenerateRandomRequest {
+                    number_of_bytes: Some(16),
+                })
+                .map(drop),
+            ),
+            (
+                "ListRetirableGrants",
+                k.list_retirable_grants(ListRetirableGrantsRequest {
+                    retiring_principal: ALICE.into(),
+                    ..Default::default()
+                })
+                .map(drop),
+            ),
+        ]
+    };
+    let keys_before = kms
+        .list_keys(ListKeysRequest::default())
+        .unwrap()
+        .keys
+        .len();
+    for foreign in [
+        Caller::account_root("444455556666"),
+        Caller::iam_user("444455556666", "carol"),
+    ] {
+        let who = foreign.principal_arn.clone();
+        for (op, r) in account_level(&kms.as_caller(foreign)) {
+            let e = r.expect_err(&format!("{who} {op} must be refused"));
+            assert_eq!(e.code(), ErrorCode::AccessDenied, "{who} {op}: {e}");
+        }
+    }
+    assert_eq!(
+        kms.list_keys(ListKeysRequest::default())
+            .unwrap()
+            .keys
+            .len(),
+        keys_before,
+        "no key was created by a foreign principal"
+    );
+    // The store's own root, and an own-account principal its identity
+    // policies allow, still pass.
+    for (op, r) in account_level(&kms) {
+        r.unwrap_or_else(|e| panic!("root {op}: {e}"));
+    }
+    kms.put_identity_policy(PutIdentityPolicyRequest {
+        principal_arn: ALICE.into(),
+        policy_name: "all".into(),
+        policy_document: r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#.into(),
+    })
+    .unwrap();
+    for (op, r) in account_level(&as_(&kms, ALICE)) {
+        r.unwrap_or_else(|e| panic!("alice {op}: {e}"));
+    }
+}
+
+/// Issue 14 item 3: statements AWS rejects are refused on every write path
+/// (CreateKey, PutKeyPolicy, PutIdentityPolicy) with AWS's wording: they
+/// used to be accepted and then apply to nothing (a Deny without Resource
+/// silently denied nothing).
+#[test]
+fn statements_without_action_resource_or_principal_are_refused() {
+    let (kms, _) = kms();
+    let key = new_key(&kms);
+    let root = templates::account_root(ACCOUNT);
+    let bad = [
+        (
+            serde_json::json!({"Effect": "Deny", "Principal": {"AWS": APP}, "Action": "kms:Decrypt"}),
+            "Policy statement must contain resources.",
+        ),
+        (
+            serde_json::json!({"Effect": "Deny", "Principal": {"AWS": APP}, "Resource": "*"}),
+            "Policy statement must contain actions.",
+        ),
+        (
+            serde_json::json!({"Effect": "Allow", "Principal": {"AWS": []}, "Action": "kms:*", "Resource": "*"}),
+            "Policy contains a statement with one or more invalid principals.",
+        ),
+        (
+            serde_json::json!({"Effect": "Deny", "NotPrincipal": {"AWS": []}, "Action": "kms:*", "Resource": "*"}),
+            "Policy contains a statement with one or more invalid principals.",
+        ),
+    ];
+    for (st, why) in &bad {
+        let doc = templates::document(&[root.clone(), st.clone()]);
+        let e = kms
+            .put_key_policy(PutKeyPolicyRequest {
+                key_id: key.clone(),
+                policy: doc.clone(),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert_eq!(e.code(), ErrorCode::MalformedPolicyDocument, "{st}");
+        assert!(e.message().contains(why), "{st}: {}", e.message());
+        let e = kms
+            .create_key(CreateKeyRequest {
+                policy: Some(doc),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert_eq!(e.code(), ErrorCode::MalformedPolicyDocument, "{st}");
+    }
+    for (doc, why) in [
+        (
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"kms:Decrypt"}}"#,
+            "must contain resources",
+        ),
+        (
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Resource":"*"}}"#,
+            "must contain actions",
+        ),
+    ] {
+        let e = kms
+            .put_identity_policy(PutIdentityPolicyRequest {
+                principal_arn: APP.into(),
+                policy_name: "p".into(),
+                policy_document: doc.into(),
+            })
+            .unwrap_err();
+        assert_eq!(e.code(), ErrorCode::MalformedPolicyDocument, "{doc}");
+        assert!(e.message().contains(why), "{doc}: {}", e.message());
+    }
+}
+
+/// A policy with a Deny on `kms:EncryptionContext:<key>` and an Allow for
+/// the app, both scoped to encryption.
+fn context_policy(deny: serde_json::Value, allow: serde_json::Value) -> String {
+    templates::document(&[
+        templates::account_root(ACCOUNT),
+        serde_json::json!({"Sid": "AppUse", "Effect": "Allow", "Principal": {"AWS": APP},
+                           "Action": ["kms:Encrypt", "kms:GenerateDataKey"], "Resource": "*",
+                           "Condition": allow}),
+        serde_json::json!({"Sid": "Blocked", "Effect": "Deny", "Principal": {"AWS": APP},
+                           "Action": ["kms:Encrypt", "kms:GenerateDataKey"], "Resource": "*",
+                           "Condition": deny}),
+    ])
+}
+
+fn app_encrypts(kms: &Kms, key: &str, ctx: &[(&str, &str)]) -> strongroom::Result<()> {
+    as_(kms, APP)
+        .encrypt(EncryptRequest {
+            key_id: key.into(),
+            plaintext: b"p".into(),
+            encryption_context: context(ctx.iter().copied()),
+            ..Default::default()
+        })
+        .map(drop)
+}
+
+/// Issue 14 item 4: keys that differ only in case (`TENANT`/`tenant`) are
+/// all values of `kms:EncryptionContext:tenant`: the Deny fires if any of
+/// them is blocked, and the Allow holds only if every one satisfies it.
+#[test]
+fn case_variant_context_keys_cannot_evade_conditions() {
+    let (kms, _) = kms();
+    let key = key_with(
+        &kms,
+        context_policy(
+            serde_json::json!({"StringEquals": {"kms:EncryptionContext:tenant": "blocked"}}),
+            serde_json::json!({"StringEquals": {"kms:EncryptionContext:tenant": "ok"}}),
+        ),
+        false,
+    );
+    app_encrypts(&kms, &key, &[("tenant", "ok")]).unwrap();
+    app_encrypts(&kms, &key, &[("Tenant", "ok")]).unwrap();
+    for ctx in [
+        &[("tenant", "blocked")][..],
+        &[("TENANT", "ok"), ("tenant", "blocked")],
+        &[("tenant", "ok"), ("TENANT", "blocked")],
+        &[("TENANT", "ok"), ("Tenant", "other"), ("tenant", "ok")],
+    ] {
+        let e = app_encrypts(&kms, &key, ctx).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::AccessDenied, "{ctx:?}");
+    }
+    // A negated operator in the Deny: any value other than ok is refused.
+    let key2 = key_with(
+        &kms,
+        context_policy(
+            serde_json::json!({"StringNotEquals": {"kms:EncryptionContext:tenant": "ok"}}),
+            serde_json::json!({"Null": {"kms:EncryptionContext:tenant": "false"}}),
+        ),
+        false,
+    );
+    app_encrypts(&kms, &key2, &[("tenant", "ok")]).unwrap();
+    let e = app_encrypts(&kms, &key2, &[("TENANT", "ok"), ("tenant", "blocked")]).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::AccessDenied);
+}
+
+/// Issue 14 item 4: a context key with a non-ASCII capital matches the
+/// condition key however either side is cased (the same Unicode folding on
+/// both sides; it used to be ASCII on the policy side only).
+#[test]
+fn non_ascii_context_keys_match_their_condition_keys() {
+    let (kms, _) = kms();
+    for (policy_key, request_key) in [
+        ("Ärger", "Ärger"),
+        ("Ärger", "ärger"),
+        ("ärger", "ÄRGER"),
+        ("Straße", "STRASSE"),
+        ("ΟΔΟΣ", "οδοσ"),
+    ] {
+        let key = key_with(
+            &kms,
+            context_policy(
+                serde_json::json!({"StringEquals": {format!("kms:EncryptionContext:{policy_key}"): "x"}}),
+                serde_json::json!({"Null": {format!("kms:EncryptionContext:{policy_key}"): "false"}}),
+            ),
+            false,
+        );
+        app_encrypts(&kms, &key, &[(request_key, "y")])
+            .unwrap_or_else(|e| panic!("{policy_key} vs {request_key}: allowed value: {e}"));
+        let e = app_encrypts(&kms, &key, &[(request_key, "x")]).unwrap_err();
+        assert_eq!(
+            e.code(),
+            ErrorCode::AccessDenied,
+            "{policy_key} vs {request_key}: the Deny must fire"
+        );
+    }
+}
+
+/// Context-condition statements for the property below (few names and
+/// values, so that collisions after folding are frequent).
+fn ec_statement_strategy() -> impl Strategy<Value = serde_json::Value> {
+    let key = prop::sample::select(vec!["tenant", "Tenant", "Ärger"]);
+    let op = prop::sample::select(vec![
+        "StringEquals",
+        "StringNotEquals",
+        "StringLike",
+        "StringEqualsIgnoreCase",
+        "StringEqualsIfExists",
+        "StringNotEqualsIfExists",
+        "ForAnyValue:StringEquals",
+        "Null",
+    ]);
+    let val = prop::sample::select(vec!["ok", "blocked", "b*", "false"]);
+    let effect = prop::sample::select(vec!["Allow", "Allow", "Deny"]);
+    (effect, prop::collection::vec((op, key, val), 1..3)).prop_map(|(effect, conds)| {
+        let mut c = serde_json::Map::new();
+        for (op, key, val) in conds {
+            let entry = c
+                .entry(op.to_string())
+                .or_insert_with(|| serde_json::json!({}));
+            entry[format!("kms:EncryptionContext:{key}")] = serde_json::json!(val);
+        }
+        serde_json::json!({"Effect": effect, "Principal": {"AWS": APP},
+                           "Action": "kms:Encrypt", "Resource": "*", "Condition": c})
+    })
+}
+
+fn case_variant(s: &str, how: u8) -> String {
+    match how % 3 {
+        0 => s.to_uppercase(),
+        1 => s.to_lowercase(),
+        _ => {
+            let mut c = s.chars();
+            match c.next() {
+                Some(f) => f.to_uppercase().collect::<String>() + &c.as_str().to_lowercase(),
+                None => String::new(),
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Issue 14 item 4: adding a key that differs from one already in the
+    /// context only in case never turns a denial into an allow.
+    #[test]
+    fn a_case_variant_context_key_never_turns_a_deny_into_an_allow(
+        statements in prop::collection::vec(ec_statement_strategy(), 1..4),
+        base in prop::collection::btree_map(
+            prop::sample::select(vec!["tenant", "TENANT", "Tenant", "ärger", "ÄRGER", "other"]),
+            prop::sample::select(vec!["ok", "blocked", "false"]),
+            1..3,
+        ),
+        pick in any::<prop::sample::Index>(),
+        how in any::<u8>(),
+        value in prop::sample::select(vec!["ok", "blocked", "false"]),
+    ) {
+        let (kms, _) = kms();
+        let mut all = vec![templates::account_root(ACCOUNT)];
+        all.extend(statements);
+        let key = key_with(&kms, templates::document(&all), true);
+        let names: Vec<&str> = base.keys().copied().collect();
+        let variant = case_variant(names[pick.index(names.len())], how);
+        prop_assume!(!base.contains_key(variant.as_str()));
+        let before: Vec<(&str, &str)> = base.iter().map(|(k, v)| (*k, *v)).collect();
+        let mut after = before.clone();
+        after.push((variant.as_str(), value));
+        let denied_before = app_encrypts(&kms, &key, &before).is_err();
+        let allowed_after = app_encrypts(&kms, &key, &after).is_ok();
+        prop_assert!(
+            !(denied_before && allowed_after),
+            "{before:?} was denied but {after:?} is allowed"
+        );
+    }
+}
+
+/// Issue 14 item 5: the audit log (every principal, key and context) is
+/// the account root's to read and verify; refusals are audited.
+#[test]
+fn audit_log_is_root_only() {
+    let (kms, _) = kms();
+    new_key(&kms);
+    for caller in [
+        Caller::iam_user(ACCOUNT, "bob"),
+        Caller::iam_role(ACCOUNT, "app"),
+        Caller::account_root("444455556666"),
+    ] {
+        let h = kms.as_caller(caller);
+        assert_eq!(h.audit_log().unwrap_err().code(), ErrorCode::AccessDenied);
+        assert_eq!(
+            h.verify_audit_log().unwrap_err().code(),
+            ErrorCode::AccessDenied
+        );
+    }
+    let log = kms.audit_log().unwrap();
+    assert!(log
+        .iter()
+        .any(|e| e.operation == "GetAuditLog" && e.outcome == "AccessDeniedException"));
+    kms.verify_audit_log().unwrap();
+}
+
+/// Issue 14 item 5: `aws_managed_key` is authorized like CreateKey /
+/// DescribeKey: a principal without permission neither creates one (it
+/// used to fill the store up to its key limit) nor reads its metadata.
+#[test]
+fn aws_managed_keys_need_authorization() {
+    let (kms, _) = kms();
+    let bob = kms.as_caller(Caller::iam_user(ACCOUNT, "bob"));
+    let foreign = kms.as_caller(Caller::account_root("444455556666"));
+    for h in [&bob, &foreign] {
+        assert_eq!(
+            h.aws_managed_key("s3").unwrap_err().code(),
+            ErrorCode::AccessDenied
+        );
+    }
+    assert!(kms
+        .list_keys(ListKeysRequest::default())
+        .unwrap()
+        .keys
+        .is_empty());
+    let md = kms.aws_managed_key("s3").unwrap();
+    // Existing: DescribeKey on it, which its policy gives the account root
+    // (and principals using it through the service), not bob directly.
+    assert_eq!(kms.aws_managed_key("s3").unwrap().key_id, md.key_id);
+    for h in [&bob, &foreign] {
+        assert_eq!(
+            h.aws_managed_key("s3").unwrap_err().code(),
+            ErrorCode::AccessDenied
+        );
+    }
+    // With kms:CreateKey and kms:DescribeKey from an identity policy (the
+    // managed key's policy delegates DescribeKey via the service only), bob
+    // creates another one.
+    kms.put_identity_policy(PutIdentityPolicyRequest {
+        principal_arn: bob.caller().principal_arn.clone(),
+        policy_name: "create".into(),
+        policy_document: r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"kms:CreateKey","Resource":"*"}}"#.into(),
+    })
+    .unwrap();
+    bob.aws_managed_key("ebs").unwrap();
+}
+
+/// Issue 14 item 20: a caller whose principal ARN and account disagree is
+/// refused, whether built in Rust or deserialized (the bindings'
+/// `as_caller`).
+#[test]
+fn inconsistent_callers_are_refused() {
+    let (kms, _) = kms();
+    let key = new_key(&kms);
+    // The root of 111122223333 claiming to be of 444455556666, and the
+    // other way round: both refused.
+    for (arn, account) in [
+        ("arn:aws:iam::111122223333:root", "444455556666"),
+        ("arn:aws:iam::444455556666:root", ACCOUNT),
+        ("arn:aws:iam::444455556666:user/carol", ACCOUNT),
+        ("not an arn", ACCOUNT),
+    ] {
+        assert!(Caller::new(arn, account).is_err(), "{arn} / {account}");
+        let json = serde_json::json!({"PrincipalArn": arn, "Account": account, "ViaService": null});
+        assert!(
+            serde_json::from_value::<Caller>(json).is_err(),
+            "{arn} / {account} deserialized"
+        );
+        let c = Caller {
+            principal_arn: arn.into(),
+            account: account.into(),
+            via_service: None,
+            source_account: None,
+        };
+        let h = kms.as_caller(c);
+        for r in [
+            h.describe_key(DescribeKeyRequest {
+                key_id: key.clone(),
+                ..Default::default()
+            })
+            .map(drop),
+            h.list_keys(ListKeysRequest::default()).map(drop),
+            h.set_rotation_required(false),
+        ] {
+            let e = r.unwrap_err();
+            assert!(
+                matches!(e.code(), ErrorCode::Validation | ErrorCode::AccessDenied),
+                "{arn} / {account}: {e}"
+            );
+        }
+    }
+    // A service principal acting for another account than it names.
+    let mut svc = Caller::service("logs.amazonaws.com", ACCOUNT);
+    svc.source_account = Some("444455556666".into());
+    assert!(svc.validate().is_err());
+    // Consistent callers pass.
+    for c in [
+        Caller::account_root(ACCOUNT),
+        Caller::iam_user(ACCOUNT, "bob"),
+        Caller::iam_role("444455556666", "app"),
+        Caller::service("logs.amazonaws.com", ACCOUNT),
+        Caller::new("arn:aws:sts::111122223333:assumed-role/app/s1", ACCOUNT).unwrap(),
+    ] {
+        c.validate().unwrap();
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(serde_json::from_value::<Caller>(json).unwrap(), c);
     }
 }

@@ -348,6 +348,8 @@ fn replication_packages_between_stores() {
     let (pkg, remote_id) = {
         let remote = open_remote();
         let remote_id = remote.replication_public_key().unwrap();
+        us.register_replication_destination("eu-west-1", &remote_id)
+            .unwrap();
         let pkg = us
             .export_replication_package(&key, "eu-west-1", &remote_id)
             .unwrap();
@@ -562,6 +564,7 @@ mod package_parser {
             prop_assert!(matches!(e.code(), ErrorCode::InvalidCiphertext | ErrorCode::Validation | ErrorCode::Conflict));
             let key = mrk(&us);
             let eu_id = eu.replication_public_key().unwrap();
+            us.register_replication_destination("eu-west-1", &eu_id).unwrap();
             let mut pkg = us.export_replication_package(&key, "eu-west-1", &eu_id).unwrap();
             let i = flip.index(pkg.len());
             pkg[i] ^= 0x5a;
@@ -588,6 +591,10 @@ fn replication_package_known_answer() {
     let key = mrk(&us);
     let ctx = context([("purpose", "kat")]);
     let blob = enc(&us, &key, b"replicated", &ctx);
+    // Export needs a registered destination (issue 14 item 1); registering
+    // seals an entry, so it draws from the seeded RNG before the package.
+    us.register_replication_destination("eu-west-1", &eu_id)
+        .unwrap();
     let pkg = us
         .export_replication_package(&key, "eu-west-1", &eu_id)
         .unwrap();
@@ -627,5 +634,383 @@ fn replication_package_known_answer() {
     assert_eq!(
         dec(&eu, &bytes("ciphertext_blob"), &ctx).unwrap(),
         bytes("plaintext")
+    );
+}
+
+// ------------------------------------------------------------ hardening
+
+fn allow_all(kms: &Kms, principal: &str) {
+    kms.put_identity_policy(PutIdentityPolicyRequest {
+        principal_arn: principal.into(),
+        policy_name: "all".into(),
+        policy_document:
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#
+                .into(),
+    })
+    .unwrap();
+}
+
+const BOB: &str = "arn:aws:iam::111122223333:user/bob";
+
+/// Issue 14 item 1: key material leaves only for a store the account root
+/// registered, and exporting a package is the root's alone: `kms:*` (here
+/// through the default policy's IAM delegation) does not grant it, nor the
+/// registration.
+#[test]
+fn export_needs_the_root_and_a_registered_destination() {
+    let clock = ManualClock::new(T0);
+    let mem = MemoryStore::new();
+    let open_us = || {
+        Kms::builder(ACCOUNT, "us-east-1")
+            .clock(clock.clone())
+            .open(mem.clone(), RootKey::raw([8; 32]))
+            .unwrap()
+    };
+    let us = open_us();
+    let eu = region("eu-west-1", &clock, 41);
+    // A key pair the attacker holds: any P-256 store identity will do.
+    let mine = region("xx-fake-1", &clock, 42);
+    let key = mrk(&us);
+    let eu_id = eu.replication_public_key().unwrap();
+    let mine_id = mine.replication_public_key().unwrap();
+    allow_all(&us, BOB);
+    let bob = us.as_caller(strongroom::Caller::iam_user(ACCOUNT, "bob"));
+    // bob may do everything kms:* covers on the key ...
+    describe(&bob, &key);
+    // ... but not export its material, to his key pair or anywhere.
+    for (region, id) in [("xx-fake-1", &mine_id), ("eu-west-1", &eu_id)] {
+        let e = bob
+            .export_replication_package(&key, region, id)
+            .unwrap_err();
+        assert_eq!(e.code(), ErrorCode::AccessDenied, "{region}: {e}");
+    }
+    // Nor register, list or remove destinations.
+    assert_eq!(
+        bob.register_replication_destination("xx-fake-1", &mine_id)
+            .unwrap_err()
+            .code(),
+        ErrorCode::AccessDenied
+    );
+    assert_eq!(
+        bob.list_replication_destinations().unwrap_err().code(),
+        ErrorCode::AccessDenied
+    );
+    assert_eq!(
+        bob.remove_replication_destination(&eu_id)
+            .unwrap_err()
+            .code(),
+        ErrorCode::AccessDenied
+    );
+    // The root itself cannot export to an unregistered store.
+    for (region, id) in [("xx-fake-1", &mine_id), ("eu-west-1", &eu_id)] {
+        let e = us.export_replication_package(&key, region, id).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::AccessDenied, "{region}: {e}");
+        assert!(
+            e.message()
+                .contains("not a registered replication destination"),
+            "{e}"
+        );
+    }
+    assert!(us.list_replication_destinations().unwrap().is_empty());
+    // A store cannot register itself; garbage is not an identity.
+    let us_id = us.replication_public_key().unwrap();
+    assert_eq!(
+        us.register_replication_destination("eu-west-1", &us_id)
+            .unwrap_err()
+            .code(),
+        ErrorCode::Validation
+    );
+    assert_eq!(
+        us.register_replication_destination("eu-west-1", b"not a key")
+            .unwrap_err()
+            .code(),
+        ErrorCode::Validation
+    );
+    // After the root registers eu (for eu-west-1 only), export works there.
+    let d = us
+        .register_replication_destination("eu-west-1", &eu_id)
+        .unwrap();
+    assert_eq!(d.region, "eu-west-1");
+    assert_eq!(d.identity, hex::encode(&eu_id));
+    let pkg = us
+        .export_replication_package(&key, "eu-west-1", &eu_id)
+        .unwrap();
+    eu.import_replication_package(&pkg, &us_id).unwrap();
+    assert_eq!(
+        us.export_replication_package(&key, "ap-south-1", &eu_id)
+            .unwrap_err()
+            .code(),
+        ErrorCode::AccessDenied
+    );
+    // Still root-only once registered.
+    assert_eq!(
+        bob.export_replication_package(&key, "eu-west-1", &eu_id)
+            .unwrap_err()
+            .code(),
+        ErrorCode::AccessDenied
+    );
+    // The registration is durable, audited, and removable.
+    drop(us);
+    let us = open_us();
+    assert_eq!(us.list_replication_destinations().unwrap(), vec![d]);
+    let log = us.audit_log().unwrap();
+    assert!(log
+        .iter()
+        .any(|e| e.operation == "RegisterReplicationDestination" && e.outcome == "Success"));
+    assert!(log.iter().any(|e| e.operation == "ExportReplicationPackage"
+        && e.outcome == "AccessDeniedException"
+        && e.principal_arn == BOB));
+    us.export_replication_package(&key, "eu-west-1", &eu_id)
+        .unwrap();
+    us.remove_replication_destination(&eu_id).unwrap();
+    assert_eq!(
+        us.remove_replication_destination(&eu_id)
+            .unwrap_err()
+            .code(),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        us.export_replication_package(&key, "eu-west-1", &eu_id)
+            .unwrap_err()
+            .code(),
+        ErrorCode::AccessDenied
+    );
+}
+
+/// Issue 14 item 1: ReplicateKey by a principal other than the root (even
+/// with `kms:*` in both regions) needs the replica's store registered: any
+/// in-memory `Kms` with the same account string is no longer accepted. The
+/// root's own ReplicateKey registers the replica (audited).
+#[test]
+fn replicate_key_needs_a_registered_replica_store() {
+    let clock = ManualClock::new(T0);
+    let us = region("us-east-1", &clock, 43);
+    let eu = region("eu-west-1", &clock, 44);
+    let key = mrk(&us);
+    allow_all(&us, BOB);
+    // bob's own store "for eu-west-1", where he is what he likes.
+    let bobs_eu = region("eu-west-1", &clock, 45);
+    allow_all(&bobs_eu, BOB);
+    allow_all(&eu, BOB);
+    let bob = us.as_caller(strongroom::Caller::iam_user(ACCOUNT, "bob"));
+    for replica in [&bobs_eu, &eu] {
+        let e = replicate(&bob, &key, replica).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::AccessDenied, "{e}");
+        assert!(
+            replica
+                .list_keys(ListKeysRequest::default())
+                .unwrap()
+                .keys
+                .is_empty(),
+            "nothing reached the replica store"
+        );
+    }
+    // The root registers eu: bob's ReplicateKey to eu works, to his own
+    // store still not.
+    us.register_replication_destination("eu-west-1", &eu.replication_public_key().unwrap())
+        .unwrap();
+    assert_eq!(
+        replicate(&bob, &key, &bobs_eu).unwrap_err().code(),
+        ErrorCode::AccessDenied
+    );
+    let r = replicate(&bob, &key, &eu).unwrap();
+    assert_eq!(r.replica_key_metadata.key_id, key);
+    let ctx = context([("a", "b")]);
+    let blob = enc(&us, &key, b"x", &ctx);
+    assert_eq!(dec(&eu, &blob, &ctx).unwrap(), b"x");
+    // The root's ReplicateKey registers the destination itself.
+    let ap = region("ap-south-1", &clock, 46);
+    replicate(&us, &key, &ap).unwrap();
+    let regions: Vec<String> = us
+        .list_replication_destinations()
+        .unwrap()
+        .into_iter()
+        .map(|d| d.region)
+        .collect();
+    assert_eq!(regions.len(), 2);
+    assert!(regions.contains(&"ap-south-1".to_string()));
+    // ... and registers the primary's store in the replica's (for a later
+    // UpdatePrimaryRegion).
+    assert_eq!(
+        ap.list_replication_destinations().unwrap()[0].region,
+        "us-east-1"
+    );
+}
+
+/// Issue 14 item 5: linking regions is for the account root of both
+/// stores (it used to let any handle detach replicas).
+#[test]
+fn link_region_is_root_only() {
+    let clock = ManualClock::new(T0);
+    let us = region("us-east-1", &clock, 47);
+    let eu = region("eu-west-1", &clock, 48);
+    let key = mrk(&us);
+    replicate(&us, &key, &eu).unwrap();
+    allow_all(&us, BOB);
+    let bob_us = us.as_caller(strongroom::Caller::iam_user(ACCOUNT, "bob"));
+    let bob_eu = eu.as_caller(strongroom::Caller::iam_user(ACCOUNT, "bob"));
+    let fake_eu = region("eu-west-1", &clock, 49);
+    for (a, b) in [(&bob_us, &eu), (&us, &bob_eu), (&bob_us, &fake_eu)] {
+        assert_eq!(
+            a.link_region(b).unwrap_err().code(),
+            ErrorCode::AccessDenied
+        );
+    }
+    // The replica is still attached.
+    assert_eq!(
+        describe(&us, &key)
+            .multi_region_configuration
+            .unwrap()
+            .replica_keys
+            .len(),
+        1
+    );
+    us.link_region(&eu).unwrap();
+    // A root-linked store that is not the replica's gets nothing from the
+    // primary unless registered: the root's link registers it, so a link is
+    // a root decision.
+    let log = us.audit_log().unwrap();
+    assert!(log
+        .iter()
+        .any(|e| e.operation == "LinkRegion" && e.outcome == "AccessDeniedException"));
+}
+
+/// Issue 14 item 5: DryRun of the cross-region ReEncrypt checks
+/// kms:ReEncryptTo on the destination too (it used to succeed after the
+/// source check alone).
+#[test]
+fn re_encrypt_to_region_dry_run_checks_the_destination() {
+    let clock = ManualClock::new(T0);
+    let us = region("us-east-1", &clock, 50);
+    let eu = region("eu-west-1", &clock, 51);
+    let a = new_key(&us);
+    let b = new_key(&eu);
+    us.put_identity_policy(PutIdentityPolicyRequest {
+        principal_arn: BOB.into(),
+        policy_name: "from".into(),
+        policy_document: r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["kms:ReEncryptFrom"],"Resource":"*"}}"#.into(),
+    })
+    .unwrap();
+    let blob = enc(&us, &a, b"x", &Default::default());
+    let bob = us.as_caller(strongroom::Caller::iam_user(ACCOUNT, "bob"));
+    let req = || ReEncryptRequest {
+        ciphertext_blob: blob.clone(),
+        destination_key_id: b.clone(),
+        dry_run: true,
+        ..Default::default()
+    };
+    let e = bob.re_encrypt_to_region(req(), &eu).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::AccessDenied, "{e}");
+    assert!(e.message().contains("kms:ReEncryptTo"), "{e}");
+    eu.put_identity_policy(PutIdentityPolicyRequest {
+        principal_arn: BOB.into(),
+        policy_name: "to".into(),
+        policy_document: r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["kms:ReEncryptTo"],"Resource":"*"}}"#.into(),
+    })
+    .unwrap();
+    assert_eq!(
+        bob.re_encrypt_to_region(req(), &eu).unwrap_err().code(),
+        ErrorCode::DryRunOperation
+    );
+    // The destination key's state is checked in a dry run too.
+    eu.disable_key(KeyIdRequest { key_id: b.clone() }).unwrap();
+    assert_eq!(
+        bob.re_encrypt_to_region(req(), &eu).unwrap_err().code(),
+        ErrorCode::Disabled
+    );
+}
+
+/// Purges the replica of `key` from `store` the first time the replica is
+/// created there: schedules its deletion, moves the clock past the window
+/// and makes a call (whose sweep purges it), all between two of
+/// ReplicateKey's critical sections.
+struct PurgeOnCreate {
+    store: std::sync::Mutex<Option<Kms>>,
+    clock: ManualClock,
+    key: String,
+}
+
+impl strongroom::KeyChangeListener for PurgeOnCreate {
+    fn key_changed(&self, key_arn: &str) {
+        if !key_arn.ends_with(&self.key) {
+            return;
+        }
+        let Some(kms) = self.store.lock().unwrap().take() else {
+            return;
+        };
+        kms.schedule_key_deletion(ScheduleKeyDeletionRequest {
+            key_id: self.key.clone(),
+            pending_window_in_days: Some(7),
+        })
+        .unwrap();
+        self.clock.advance_ms(8 * DAY);
+        kms.list_keys(ListKeysRequest::default()).unwrap();
+    }
+}
+
+/// Issue 14 item 14: a key purged between two critical sections of one
+/// operation is an error, not a panic under the state lock (which used to
+/// poison the lock and leave the store unusable until restart).
+#[test]
+fn a_key_purged_mid_operation_is_an_error_not_a_poisoned_lock() {
+    let clock = ManualClock::new(T0);
+    let us = region("us-east-1", &clock, 52);
+    let eu = region("eu-west-1", &clock, 53);
+    let key = mrk(&us);
+    let listener: std::sync::Arc<dyn strongroom::KeyChangeListener> =
+        std::sync::Arc::new(PurgeOnCreate {
+            store: std::sync::Mutex::new(Some(eu.clone())),
+            clock: clock.clone(),
+            key: key.clone(),
+        });
+    eu.add_key_change_listener(std::sync::Arc::downgrade(&listener));
+    let e = replicate(&us, &key, &eu).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::NotFound, "{e}");
+    // Both stores still work.
+    assert!(eu.list_keys(ListKeysRequest::default()).is_ok());
+    new_key(&eu);
+    describe(&us, &key);
+    new_key(&us);
+}
+
+/// Issue 14 item 1: after UpdatePrimaryRegion the new primary pushes the
+/// key to the old one, so the old primary's store must be registered in the
+/// new primary's: a non-root caller is refused before anything changes if
+/// it is not; the root's call registers it.
+#[test]
+fn update_primary_region_needs_the_old_primary_registered_in_the_new() {
+    let clock = ManualClock::new(T0);
+    let us = region("us-east-1", &clock, 54);
+    let eu = region("eu-west-1", &clock, 55);
+    let key = mrk(&us);
+    replicate(&us, &key, &eu).unwrap();
+    let us_id = us.replication_public_key().unwrap();
+    // The root's ReplicateKey registered us in eu; eu's root takes it back.
+    eu.remove_replication_destination(&us_id).unwrap();
+    allow_all(&us, BOB);
+    allow_all(&eu, BOB);
+    let bob = us.as_caller(strongroom::Caller::iam_user(ACCOUNT, "bob"));
+    let e = bob.update_primary_region(&key, &eu).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::AccessDenied, "{e}");
+    let kind = |k: &Kms| {
+        describe(k, &key)
+            .multi_region_configuration
+            .unwrap()
+            .multi_region_key_type
+    };
+    assert_eq!(kind(&us), "PRIMARY");
+    assert_eq!(kind(&eu), "REPLICA");
+    us.update_primary_region(&key, &eu).unwrap();
+    assert_eq!(kind(&eu), "PRIMARY");
+    assert_eq!(kind(&us), "REPLICA");
+    // The new primary's rotation reaches the old one.
+    eu.rotate_key_on_demand(KeyIdRequest {
+        key_id: key.clone(),
+    })
+    .unwrap();
+    let blob = enc(&eu, &key, b"from the new primary", &Default::default());
+    assert_eq!(
+        dec(&us, &blob, &Default::default()).unwrap(),
+        b"from the new primary"
     );
 }
