@@ -180,6 +180,58 @@ struct KdfRecord {
     salt: String,
 }
 
+/// Bounds on the Argon2id parameters a store may carry. `meta/kdf` is not
+/// sealed (it is needed before the root key exists), so whoever can write
+/// the store's files chooses these numbers: they are checked before any
+/// memory is reserved or any pass is run. Creating a store with parameters
+/// outside them is refused too, so every store this build makes opens.
+pub const ARGON2_MAX_M_KIB: u32 = 1 << 20; // 1 GiB
+pub const ARGON2_MAX_T: u32 = 32;
+pub const ARGON2_MAX_P: u32 = 16;
+/// Total work (memory × passes, in KiB): 4 GiB-passes, e.g. 1 GiB × 4 or
+/// the default 19 MiB × 2 about a hundred times over.
+pub const ARGON2_MAX_WORK_KIB: u64 = 4 << 20;
+/// Salt length in bytes (the store writes 16).
+pub const ARGON2_SALT_LEN: std::ops::RangeInclusive<usize> = 16..=64;
+
+impl Argon2Params {
+    /// Within the bounds above (and Argon2's own minimum of 8 KiB a lane)?
+    fn within_bounds(&self) -> bool {
+        (1..=ARGON2_MAX_P).contains(&self.p)
+            && (1..=ARGON2_MAX_T).contains(&self.t)
+            && self.m_kib >= 8 * self.p
+            && self.m_kib <= ARGON2_MAX_M_KIB
+            && self.m_kib as u64 * self.t as u64 <= ARGON2_MAX_WORK_KIB
+    }
+}
+
+impl KdfRecord {
+    /// Parse and bound a stored `meta/kdf` entry; returns it and its salt.
+    /// Anything out of bounds is `StoreCorruptedException` (an unknown
+    /// algorithm `UnsupportedStoreVersionException`), before any work.
+    fn parse(entry: &[u8]) -> Result<(KdfRecord, Vec<u8>)> {
+        let kdf: KdfRecord = serde_json::from_slice(entry)
+            .map_err(|_| Error::corrupted("the passphrase parameters are unreadable"))?;
+        if kdf.alg != "argon2id-v19" {
+            return Err(Error::new(
+                ErrorCode::UnsupportedStoreVersion,
+                format!("unknown passphrase KDF '{}'", kdf.alg),
+            ));
+        }
+        if !kdf.params.within_bounds() {
+            return Err(Error::corrupted(format!(
+                "the passphrase parameters are out of bounds (m_kib {}, t {}, p {}; at most {ARGON2_MAX_M_KIB} KiB, {ARGON2_MAX_T} passes, {ARGON2_MAX_P} lanes)",
+                kdf.params.m_kib, kdf.params.t, kdf.params.p
+            )));
+        }
+        if !ARGON2_SALT_LEN.contains(&(kdf.salt.len() / 2)) || !kdf.salt.len().is_multiple_of(2) {
+            return Err(Error::corrupted("bad passphrase salt length"));
+        }
+        let salt = hex::decode(&kdf.salt).map_err(|_| Error::corrupted("bad passphrase salt"))?;
+        Ok((kdf, salt))
+    }
+}
+
 fn argon2_derive(pass: &str, salt: &[u8], p: Argon2Params) -> Result<SecretKey> {
     let params = argon2::Params::new(p.m_kib, p.t, p.p, Some(32))
         .map_err(|e| Error::validation(format!("invalid Argon2 parameters: {e}")))?;
@@ -1223,10 +1275,14 @@ fn load_state(
             SecretKey::from_bytes(*bytes)
         }
         RootKey::Passphrase(pass) => {
-            let kdf: KdfRecord = match entries.get(KDF_NAME) {
-                Some(v) => serde_json::from_slice(v)
-                    .map_err(|_| Error::corrupted("the passphrase parameters are unreadable"))?,
+            let (kdf, salt) = match entries.get(KDF_NAME) {
+                Some(v) => KdfRecord::parse(v)?,
                 None if is_new => {
+                    if !argon2.within_bounds() {
+                        return Err(Error::validation(format!(
+                            "Argon2 parameters out of bounds: m_kib 8*p..={ARGON2_MAX_M_KIB}, t 1..={ARGON2_MAX_T}, p 1..={ARGON2_MAX_P}, m_kib*t <= {ARGON2_MAX_WORK_KIB}"
+                        )));
+                    }
                     let mut salt = [0u8; 16];
                     rng.fill(&mut salt)?;
                     let k = KdfRecord {
@@ -1238,7 +1294,7 @@ fn load_state(
                         name: KDF_NAME.into(),
                         value: serde_json::to_vec(&k).expect("serialisable"),
                     });
-                    k
+                    (k, salt.to_vec())
                 }
                 None => {
                     return Err(Error::new(
@@ -1247,14 +1303,6 @@ fn load_state(
                     ))
                 }
             };
-            if kdf.alg != "argon2id-v19" {
-                return Err(Error::new(
-                    ErrorCode::UnsupportedStoreVersion,
-                    format!("unknown passphrase KDF '{}'", kdf.alg),
-                ));
-            }
-            let salt =
-                hex::decode(&kdf.salt).map_err(|_| Error::corrupted("bad passphrase salt"))?;
             argon2_derive(&pass, &salt, kdf.params)?
         }
     };
@@ -4361,10 +4409,7 @@ fn candidate_root_key(root: RootKey, kdf: Option<&[u8]>) -> Result<SecretKey> {
     match (root, kdf) {
         (RootKey::Raw(bytes), None) => Ok(SecretKey::from_bytes(*bytes)),
         (RootKey::Passphrase(pass), Some(k)) => {
-            let kdf: KdfRecord = serde_json::from_slice(k)
-                .map_err(|_| Error::corrupted("the passphrase parameters are unreadable"))?;
-            let salt =
-                hex::decode(&kdf.salt).map_err(|_| Error::corrupted("bad passphrase salt"))?;
+            let (kdf, salt) = KdfRecord::parse(k)?;
             argon2_derive(&pass, &salt, kdf.params)
         }
         _ => Err(invalid()),
