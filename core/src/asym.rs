@@ -212,10 +212,47 @@ const TAG_P384: u8 = 0x04;
 const TAG_RSA: u8 = 0x05;
 const TAG_HMAC: u8 = 0x06;
 
+/// The HMAC spec byte of sealed HMAC material (`TAG_HMAC ‖ code ‖ key`): a
+/// fixed table, independent of the order of [`KeySpec`]'s variants. The
+/// codes are the values the first format wrote (the `KeySpec` indexes of
+/// the time), frozen, so material sealed before the table existed reads
+/// back as the same spec with the same material id.
+const HMAC_SPEC_CODES: [(KeySpec, u8); 4] = [
+    (KeySpec::Hmac224, 0x09),
+    (KeySpec::Hmac256, 0x0a),
+    (KeySpec::Hmac384, 0x0b),
+    (KeySpec::Hmac512, 0x0c),
+];
+
+fn hmac_spec_code(spec: KeySpec) -> Result<u8> {
+    HMAC_SPEC_CODES
+        .iter()
+        .find(|(s, _)| *s == spec)
+        .map(|(_, c)| *c)
+        .ok_or_else(|| internal("HMAC spec code"))
+}
+
+fn hmac_spec_from_code(code: u8) -> Option<KeySpec> {
+    HMAC_SPEC_CODES
+        .iter()
+        .find(|(_, c)| *c == code)
+        .map(|(s, _)| *s)
+}
+
 fn random_scalar_bytes(rng: &dyn Rng, len: usize) -> Result<Zeroizing<Vec<u8>>> {
     let mut b = Zeroizing::new(vec![0u8; len]);
     rng.fill(&mut b)?;
     Ok(b)
+}
+
+/// The key length of an HMAC spec (28/32/48/64 bytes).
+fn hmac_key_len(spec: KeySpec) -> usize {
+    match spec {
+        KeySpec::Hmac224 => 28,
+        KeySpec::Hmac256 => 32,
+        KeySpec::Hmac384 => 48,
+        _ => 64,
+    }
 }
 
 impl AsymKey {
@@ -245,13 +282,7 @@ impl AsymKey {
                 AsymKey::Rsa(Box::new(k))
             }
             KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
-                let len = match spec {
-                    KeySpec::Hmac224 => 28,
-                    KeySpec::Hmac256 => 32,
-                    KeySpec::Hmac384 => 48,
-                    _ => 64,
-                };
-                AsymKey::Hmac(spec, random_scalar_bytes(rng, len)?)
+                AsymKey::Hmac(spec, random_scalar_bytes(rng, hmac_key_len(spec))?)
             }
             other => {
                 return Err(Error::new(
@@ -293,7 +324,7 @@ impl AsymKey {
                 ),
             ),
             AsymKey::Hmac(spec, b) => {
-                let mut v = Zeroizing::new(vec![*spec as u8]);
+                let mut v = Zeroizing::new(vec![hmac_spec_code(*spec)?]);
                 v.extend_from_slice(b);
                 (TAG_HMAC, v)
             }
@@ -312,7 +343,10 @@ impl AsymKey {
             TAG_RSA => AsymKey::Rsa(Box::new(rsa::PrivateKey::from_pkcs8_der(rest).ok()?)),
             TAG_HMAC => {
                 let (s, key) = rest.split_first()?;
-                let spec = *KeySpec::ALL.get(*s as usize)?;
+                let spec = hmac_spec_from_code(*s)?;
+                if key.len() != hmac_key_len(spec) {
+                    return None;
+                }
                 AsymKey::Hmac(spec, Zeroizing::new(key.to_vec()))
             }
             _ => return None,
@@ -837,5 +871,58 @@ mod wycheproof {
         assert!(signature_format::p1363_to_der(32, &p[..63]).is_err());
         assert!(signature_format::p1363_to_der(32, &[0u8; 64]).is_err());
         assert!(signature_format::der_to_p1363(31, &der).is_err());
+    }
+}
+
+#[cfg(test)]
+mod stored_form {
+    use super::*;
+    use crate::env::DangerousSeededRng;
+
+    /// HMAC material is stored with a code from a fixed table (the values
+    /// the first format wrote), not with whatever index the spec has in
+    /// `KeySpec` today.
+    #[test]
+    fn hmac_spec_codes_are_a_fixed_table() {
+        let rng = DangerousSeededRng::new([4; 32]);
+        for (spec, code, len) in [
+            (KeySpec::Hmac224, 0x09u8, 28usize),
+            (KeySpec::Hmac256, 0x0a, 32),
+            (KeySpec::Hmac384, 0x0b, 48),
+            (KeySpec::Hmac512, 0x0c, 64),
+        ] {
+            let k = AsymKey::generate(spec, &rng).unwrap();
+            let b = k.to_bytes().unwrap();
+            assert_eq!(b[0], TAG_HMAC);
+            assert_eq!(b[1], code, "{spec}");
+            assert_eq!(b.len(), 2 + len);
+            // Material written by the first format (same bytes) reads back
+            // as the same spec and the same key.
+            let mut old = vec![0x06, code];
+            old.extend_from_slice(&b[2..]);
+            match AsymKey::from_bytes(&old) {
+                Some(AsymKey::Hmac(s, key)) => {
+                    assert_eq!(s, spec);
+                    assert_eq!(&key[..], &b[2..]);
+                }
+                other => panic!("{spec}: {other:?}"),
+            }
+        }
+    }
+
+    /// A code that is not an HMAC spec (say the index of RSA_2048 or of
+    /// SYMMETRIC_DEFAULT), or a key of the wrong length for its spec, is
+    /// unreadable material, not an "HMAC key" of a non-HMAC spec.
+    #[test]
+    fn hmac_material_with_a_foreign_spec_code_is_refused() {
+        for code in [0x00u8, 0x01, 0x04, 0x08, 0x0d, 0x10, 0xff] {
+            let mut b = vec![TAG_HMAC, code];
+            b.extend_from_slice(&[7u8; 32]);
+            assert!(AsymKey::from_bytes(&b).is_none(), "code {code:#04x}");
+        }
+        let mut short = vec![TAG_HMAC, 0x0a];
+        short.extend_from_slice(&[7u8; 31]);
+        assert!(AsymKey::from_bytes(&short).is_none());
+        assert!(AsymKey::from_bytes(&[TAG_HMAC, 0x0c]).is_none());
     }
 }

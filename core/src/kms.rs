@@ -268,6 +268,58 @@ struct KdfRecord {
     salt: String,
 }
 
+/// Bounds on the Argon2id parameters a store may carry. `meta/kdf` is not
+/// sealed (it is needed before the root key exists), so whoever can write
+/// the store's files chooses these numbers: they are checked before any
+/// memory is reserved or any pass is run. Creating a store with parameters
+/// outside them is refused too, so every store this build makes opens.
+pub const ARGON2_MAX_M_KIB: u32 = 1 << 20; // 1 GiB
+pub const ARGON2_MAX_T: u32 = 32;
+pub const ARGON2_MAX_P: u32 = 16;
+/// Total work (memory × passes, in KiB): 4 GiB-passes, e.g. 1 GiB × 4 or
+/// the default 19 MiB × 2 about a hundred times over.
+pub const ARGON2_MAX_WORK_KIB: u64 = 4 << 20;
+/// Salt length in bytes (the store writes 16).
+pub const ARGON2_SALT_LEN: std::ops::RangeInclusive<usize> = 16..=64;
+
+impl Argon2Params {
+    /// Within the bounds above (and Argon2's own minimum of 8 KiB a lane)?
+    fn within_bounds(&self) -> bool {
+        (1..=ARGON2_MAX_P).contains(&self.p)
+            && (1..=ARGON2_MAX_T).contains(&self.t)
+            && self.m_kib >= 8 * self.p
+            && self.m_kib <= ARGON2_MAX_M_KIB
+            && self.m_kib as u64 * self.t as u64 <= ARGON2_MAX_WORK_KIB
+    }
+}
+
+impl KdfRecord {
+    /// Parse and bound a stored `meta/kdf` entry; returns it and its salt.
+    /// Anything out of bounds is `StoreCorruptedException` (an unknown
+    /// algorithm `UnsupportedStoreVersionException`), before any work.
+    fn parse(entry: &[u8]) -> Result<(KdfRecord, Vec<u8>)> {
+        let kdf: KdfRecord = serde_json::from_slice(entry)
+            .map_err(|_| Error::corrupted("the passphrase parameters are unreadable"))?;
+        if kdf.alg != "argon2id-v19" {
+            return Err(Error::new(
+                ErrorCode::UnsupportedStoreVersion,
+                format!("unknown passphrase KDF '{}'", kdf.alg),
+            ));
+        }
+        if !kdf.params.within_bounds() {
+            return Err(Error::corrupted(format!(
+                "the passphrase parameters are out of bounds (m_kib {}, t {}, p {}; at most {ARGON2_MAX_M_KIB} KiB, {ARGON2_MAX_T} passes, {ARGON2_MAX_P} lanes)",
+                kdf.params.m_kib, kdf.params.t, kdf.params.p
+            )));
+        }
+        if !ARGON2_SALT_LEN.contains(&(kdf.salt.len() / 2)) || !kdf.salt.len().is_multiple_of(2) {
+            return Err(Error::corrupted("bad passphrase salt length"));
+        }
+        let salt = hex::decode(&kdf.salt).map_err(|_| Error::corrupted("bad passphrase salt"))?;
+        Ok((kdf, salt))
+    }
+}
+
 fn argon2_derive(pass: &str, salt: &[u8], p: Argon2Params) -> Result<SecretKey> {
     let params = argon2::Params::new(p.m_kib, p.t, p.p, Some(32))
         .map_err(|e| Error::validation(format!("invalid Argon2 parameters: {e}")))?;
@@ -529,6 +581,21 @@ const IDENTITY_KEY_NAME: &str = "meta/store-identity";
 const ROOT_NAME: &str = "meta/root";
 /// Registered replication destinations: `trust/<hex sha-256 of the SPKI>`.
 const TRUST_PREFIX: &str = "trust/";
+/// The clock's high-water mark: JSON `{"high_water_ms": …, "mac": …}`, the
+/// MAC an HMAC under the store key (not sealed: it is not secret, and
+/// sealing would draw a nonce from the RNG, shifting every seeded vector).
+const CLOCK_NAME: &str = "meta/clock";
+/// A clock more than this far past its high-water mark has jumped: calls
+/// then purge nothing and expire no imported material until the account
+/// root runs [`Kms::run_maintenance`], which accepts the new time. Seven
+/// days (the shortest deletion window): any single step of normal time
+/// (idle weekends, the language-neutral vectors' 7-day steps) still acts,
+/// while the jumps that would purge every pending deletion at once (up to
+/// the 30-day window) are held.
+pub const MAX_CLOCK_JUMP_MS: u64 = MIN_PENDING_WINDOW_DAYS as u64 * MS_PER_DAY;
+/// The high-water mark is written when it has moved this far (or with any
+/// other change), so after a restart it is at most this stale.
+const CLOCK_MARK_GRANULARITY_MS: u64 = 60 * 60 * 1000;
 const STORE_SCHEMA: u32 = 1;
 
 fn key_name(id: &str) -> String {
@@ -675,6 +742,26 @@ struct State {
     /// Registered replication destinations (`trust/<fingerprint>`), by
     /// fingerprint: the only stores key material may be exported to.
     trust: BTreeMap<String, ReplicationDestination>,
+    /// Ids of keys an alias pointed to before or after a change of the
+    /// alias in this call (the alias entry names no key id in clear).
+    alias_targets: BTreeSet<String>,
+    /// The clock's high-water mark (`None` until read from the store).
+    clock_mark: Option<Millis>,
+    /// The mark as last written to the store (`None`: not there yet).
+    clock_mark_stored: Option<Millis>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ClockMark {
+    high_water_ms: Millis,
+    mac: String,
+}
+
+impl ClockMark {
+    fn mac(hsm: &Hsm, ms: Millis) -> String {
+        let data = [&b"strongroom/v1/clock-mark\0"[..], &ms.to_be_bytes()].concat();
+        hex::encode(hsm.token_mac(&data))
+    }
 }
 
 impl State {
@@ -904,12 +991,17 @@ impl State {
 
     fn save_alias(&mut self, a: AliasEntry) -> Result<()> {
         self.put_json(alias_store_name(&a.alias_name), &a)?;
-        self.aliases.insert(a.alias_name.clone(), a);
+        self.alias_targets.insert(a.target_key_id.clone());
+        if let Some(old) = self.aliases.insert(a.alias_name.clone(), a) {
+            self.alias_targets.insert(old.target_key_id);
+        }
         Ok(())
     }
 
     fn remove_alias(&mut self, name: &str) {
-        self.aliases.remove(name);
+        if let Some(old) = self.aliases.remove(name) {
+            self.alias_targets.insert(old.target_key_id);
+        }
         self.batch.push(Mutation::Delete {
             name: alias_store_name(name),
         });
@@ -937,10 +1029,10 @@ impl State {
     fn new_asym_material(
         &mut self,
         key_id: &str,
-        spec: KeySpec,
+        key: asym::AsymKey,
         now: Millis,
     ) -> Result<MaterialVersion> {
-        let (handle, sealed) = self.hsm.generate_asym(key_id, spec)?;
+        let (handle, sealed) = self.hsm.install_asym(key_id, key)?;
         let hexid = handle.material_id_hex();
         self.batch.push(Mutation::Put {
             name: material_name(key_id, &hexid),
@@ -1054,12 +1146,122 @@ impl State {
                 [main, expiry]
             })
             .flatten()
+            .chain(self.import_tokens.values().map(|t| t.expires_ms))
             .min()
             .unwrap_or(Millis::MAX);
     }
 
+    /// The clock's high-water mark, read from the store on first use (a
+    /// store without one starts at `now`).
+    fn clock_mark(&mut self, now: Millis) -> Result<Millis> {
+        if let Some(m) = self.clock_mark {
+            return Ok(m);
+        }
+        let entries = self.store.load()?;
+        let m = match entries.get(CLOCK_NAME) {
+            Some(v) => {
+                let m: ClockMark = serde_json::from_slice(v)
+                    .map_err(|_| Error::corrupted("unreadable clock high-water mark"))?;
+                let want = ClockMark::mac(&self.hsm, m.high_water_ms);
+                if !bool::from(subtle::ConstantTimeEq::ct_eq(
+                    want.as_bytes(),
+                    m.mac.as_bytes(),
+                )) {
+                    return Err(Error::corrupted(
+                        "the clock high-water mark failed authentication",
+                    ));
+                }
+                self.clock_mark_stored = Some(m.high_water_ms);
+                m.high_water_ms
+            }
+            None => now,
+        };
+        self.clock_mark = Some(m);
+        Ok(m)
+    }
+
+    /// Move the high-water mark to `now` (never back); stage it for the
+    /// store when it moved far enough since it was last written, or when
+    /// `force`. (Otherwise it goes with the call's other writes, if any:
+    /// [`State::stage_clock_mark`].)
+    fn advance_clock_mark(&mut self, now: Millis, force: bool) -> Result<()> {
+        let m = self.clock_mark(now)?.max(now);
+        self.clock_mark = Some(m);
+        let due = match self.clock_mark_stored {
+            Some(s) => {
+                m > s
+                    && (force
+                        || (m - s >= CLOCK_MARK_GRANULARITY_MS && self.clock_guards_something()))
+            }
+            None => force,
+        };
+        if due {
+            self.put_clock_mark(m)?;
+        }
+        Ok(())
+    }
+
+    fn put_clock_mark(&mut self, m: Millis) -> Result<()> {
+        let v = ClockMark {
+            high_water_ms: m,
+            mac: ClockMark::mac(&self.hsm, m),
+        };
+        self.batch.push(Mutation::Put {
+            name: CLOCK_NAME.into(),
+            value: serde_json::to_vec(&v).map_err(|e| Error::internal(e.to_string()))?,
+        });
+        self.clock_mark_stored = Some(m);
+        Ok(())
+    }
+
+    /// Is anything waiting for the clock that the jump guard protects (a key
+    /// pending deletion, imported material that expires)? Only then does
+    /// the high-water mark need to be in the store.
+    fn clock_guards_something(&self) -> bool {
+        self.keys.values().any(|k| {
+            k.state == KeyState::PendingDeletion
+                || k.import
+                    .as_ref()
+                    .is_some_and(|i| i.present && i.valid_to_ms.is_some())
+        })
+    }
+
+    /// A call that writes anyway writes the high-water mark with it when
+    /// the stored one is behind (or missing) and something depends on it.
+    fn stage_clock_mark(&mut self) -> Result<()> {
+        match self.clock_mark {
+            Some(m)
+                if !self.batch.is_empty()
+                    && self.clock_mark_stored != Some(m)
+                    && self.clock_guards_something() =>
+            {
+                self.put_clock_mark(m)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Has the clock jumped forward past the bound since the last call?
+    fn clock_jumped(&mut self, now: Millis) -> Result<bool> {
+        Ok(now.saturating_sub(self.clock_mark(now)?) > MAX_CLOCK_JUMP_MS)
+    }
+
+    /// Accept the clock as it is (the account root's maintenance call).
+    fn accept_clock(&mut self, now: Millis) -> Result<()> {
+        self.clock_mark = Some(self.clock_mark(now)?.max(now));
+        self.advance_clock_mark(now, true)
+    }
+
     /// Purge keys whose deletion window passed and rotate keys that are due.
+    /// After a forward clock jump larger than [`MAX_CLOCK_JUMP_MS`] nothing
+    /// is purged or expired (rotation, which destroys nothing, still runs)
+    /// until [`State::accept_clock`].
     fn sweep(&mut self, now: Millis) -> Result<()> {
+        let jumped = self.clock_jumped(now)?;
+        if !jumped {
+            self.advance_clock_mark(now, false)?;
+        }
         if now < self.next_deadline {
             return Ok(());
         }
@@ -1067,7 +1269,9 @@ impl State {
             .keys
             .values()
             .filter_map(|k| match k.state {
-                KeyState::PendingDeletion if k.deletion_date_ms.is_some_and(|d| d <= now) => {
+                KeyState::PendingDeletion
+                    if !jumped && k.deletion_date_ms.is_some_and(|d| d <= now) =>
+                {
                     Some((k.key_id.clone(), true))
                 }
                 KeyState::Enabled
@@ -1092,15 +1296,27 @@ impl State {
             .keys
             .values()
             .filter(|k| {
-                k.import
-                    .as_ref()
-                    .is_some_and(|i| i.present && i.valid_to_ms.is_some_and(|v| v <= now))
+                !jumped
+                    && k.import
+                        .as_ref()
+                        .is_some_and(|i| i.present && i.valid_to_ms.is_some_and(|v| v <= now))
             })
             .map(|k| k.key_id.clone())
             .collect();
         for id in expired {
             self.delete_imported_material(&id)?;
             self.report.expired.push(id);
+        }
+        // Expired import tokens: their RSA private keys go now, from the HSM
+        // and from the store (an import with one is ExpiredImportToken).
+        let stale: Vec<String> = self
+            .import_tokens
+            .iter()
+            .filter(|(_, t)| t.expires_ms <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for t in stale {
+            self.drop_import_token(&t);
         }
         self.recompute_deadline();
         Ok(())
@@ -1445,6 +1661,9 @@ impl State {
             }
         };
         self.verify_root(entries, format)?;
+        // Read again from the store when next needed.
+        self.clock_mark = None;
+        self.clock_mark_stored = None;
         self.hsm.forget_loaded();
         self.identity_loaded = false;
         self.load_entries(entries)
@@ -1494,10 +1713,14 @@ fn load_state(
             SecretKey::from_bytes(*bytes)
         }
         RootKey::Passphrase(pass) => {
-            let kdf: KdfRecord = match entries.get(KDF_NAME) {
-                Some(v) => serde_json::from_slice(v)
-                    .map_err(|_| Error::corrupted("the passphrase parameters are unreadable"))?,
+            let (kdf, salt) = match entries.get(KDF_NAME) {
+                Some(v) => KdfRecord::parse(v)?,
                 None if is_new => {
+                    if !argon2.within_bounds() {
+                        return Err(Error::validation(format!(
+                            "Argon2 parameters out of bounds: m_kib 8*p..={ARGON2_MAX_M_KIB}, t 1..={ARGON2_MAX_T}, p 1..={ARGON2_MAX_P}, m_kib*t <= {ARGON2_MAX_WORK_KIB}"
+                        )));
+                    }
                     let mut salt = [0u8; 16];
                     rng.fill(&mut salt)?;
                     let k = KdfRecord {
@@ -1509,7 +1732,7 @@ fn load_state(
                         name: KDF_NAME.into(),
                         value: serde_json::to_vec(&k).expect("serialisable"),
                     });
-                    k
+                    (k, salt.to_vec())
                 }
                 None => {
                     return Err(Error::new(
@@ -1518,14 +1741,6 @@ fn load_state(
                     ))
                 }
             };
-            if kdf.alg != "argon2id-v19" {
-                return Err(Error::new(
-                    ErrorCode::UnsupportedStoreVersion,
-                    format!("unknown passphrase KDF '{}'", kdf.alg),
-                ));
-            }
-            let salt =
-                hex::decode(&kdf.salt).map_err(|_| Error::corrupted("bad passphrase salt"))?;
             argon2_derive(&pass, &salt, kdf.params)?
         }
     };
@@ -1555,6 +1770,9 @@ fn load_state(
         commit_count: 0,
         upgrade_pending: false,
         trust: BTreeMap::new(),
+        alias_targets: BTreeSet::new(),
+        clock_mark: None,
+        clock_mark_stored: None,
     };
     if is_new {
         st.put_sealed(CHECK_NAME.into(), CHECK_VALUE)?;
@@ -1813,6 +2031,8 @@ impl KmsBuilder {
                 state: Mutex::new(state),
                 links: Mutex::new(HashMap::new()),
                 listeners: Mutex::new(Vec::new()),
+                changes: Mutex::new(ChangeLog::default()),
+                rng: self.rng,
             }),
             caller,
         })
@@ -1845,6 +2065,25 @@ struct Shared {
     links: Mutex<HashMap<String, Weak<Shared>>>,
     /// Told after every committed change to a key (see [`KeyChangeListener`]).
     listeners: Mutex<Vec<Weak<dyn KeyChangeListener>>>,
+    /// When keys last changed (see [`Kms::change_epoch`]).
+    changes: Mutex<ChangeLog>,
+    /// The HSM's random source, for generating key material before the
+    /// state lock is taken (RSA generation takes seconds).
+    rng: Arc<dyn Rng>,
+}
+
+/// Generations of committed changes, for caches that must not keep what
+/// they got from the KMS across a change (see [`Kms::change_epoch`]).
+#[derive(Default)]
+struct ChangeLog {
+    /// Grows by one with every committed call that changed a key, an
+    /// alias or an identity policy.
+    epoch: u64,
+    /// The epoch of the last identity-policy change (any principal: it may
+    /// change what any key can be used for).
+    identity: u64,
+    /// The epoch of each key's last change, by key id.
+    keys: HashMap<String, u64>,
 }
 
 /// Something that must hear, as soon as it is committed, of every change to
@@ -1857,6 +2096,10 @@ pub trait KeyChangeListener: Send + Sync {
     /// `key_arn` changed. Called after the change is durable, outside the
     /// KMS lock (the listener may call the KMS).
     fn key_changed(&self, key_arn: &str);
+    /// Identity policies changed: what any key whose ARN starts with
+    /// `key_arn_prefix` (`arn:PARTITION:kms:REGION:ACCOUNT:key/`) may be
+    /// used for, and by whom, may have changed. Called like `key_changed`.
+    fn all_keys_changed(&self, key_arn_prefix: &str);
 }
 
 impl Drop for Shared {
@@ -1940,21 +2183,29 @@ impl Kms {
             partition: &sh.partition,
         };
         let mut info = AuditInfo::default();
-        // The sweep's changes (due deletions, rotations, expiries) do not
-        // depend on the call: they are committed on their own first, so
-        // that a call that fails can be discarded whole.
-        let result = match st.sweep(cx.now).and_then(|_| st.commit(false)) {
+        st.alias_targets.clear();
+        // The sweep's changes (due deletions, rotations, expiries, the
+        // clock's high-water mark) do not depend on the call: they are
+        // committed on their own first, so that a call that fails can be
+        // discarded whole.
+        let swept = st
+            .sweep(cx.now)
+            .and_then(|_| st.stage_clock_mark())
+            .and_then(|_| st.commit(false));
+        let result = match swept {
             Err(e) => {
                 st.discard_changes()?;
                 Err(e)
             }
             Ok(()) => {
                 let marks = (st.mrk_dirty.len(), st.replicas_purged.len());
-                let r = f(&mut st, &cx, &mut info);
+                let r = f(&mut st, &cx, &mut info)
+                    .and_then(|v| st.stage_clock_mark().map(|_| v));
                 if r.is_err() {
                     // A failed call leaves no trace but its audit event.
                     st.mrk_dirty.truncate(marks.0);
                     st.replicas_purged.truncate(marks.1);
+                    st.alias_targets.clear();
                     if !st.batch.is_empty() {
                         st.discard_changes()?;
                     }
@@ -1983,6 +2234,9 @@ impl Kms {
             seq,
             ..body(outcome)
         })?;
+        let identity_changed = st.batch.iter().any(|m| {
+            matches!(m, Mutation::Put { name, .. } | Mutation::Delete { name } if name.starts_with("iam/"))
+        });
         if let Err(e) = st.commit(false) {
             // Nothing was written. Record the call as failed with the store
             // error (it stays buffered for the next successful write), then
@@ -1998,10 +2252,17 @@ impl Kms {
         }
         let dirty = std::mem::take(&mut st.mrk_dirty);
         let purged = std::mem::take(&mut st.replicas_purged);
-        let changed = std::mem::take(&mut st.changed_keys);
+        let mut changed = std::mem::take(&mut st.changed_keys);
+        changed.append(&mut st.alias_targets);
+        // Bumped under the state lock, before any listener hears of it: a
+        // cache that read the epoch before its KMS call sees the change at
+        // insert, or its entry is dropped by the notification after it.
+        if !changed.is_empty() || identity_changed {
+            self.record_changes(&changed, identity_changed);
+        }
         drop(st);
-        if !changed.is_empty() {
-            self.notify_key_changes(&changed);
+        if !changed.is_empty() || identity_changed {
+            self.notify_key_changes(&changed, identity_changed);
         }
         if !dirty.is_empty() || !purged.is_empty() {
             self.propagate(&dirty, &purged);
@@ -2019,11 +2280,72 @@ impl Kms {
         }
     }
 
-    fn notify_key_changes(&self, ids: &BTreeSet<String>) {
+    /// The change epoch: a counter that grows with every committed call
+    /// that changes a key (state, policy, material, grants), an alias or an
+    /// identity policy. A cache reads it before calling the KMS and, before
+    /// keeping what it got, asks [`Kms::changed_since`] about the keys used:
+    /// a change committed in between is never missed (the listener
+    /// notification for it may have come before the entry existed).
+    pub fn change_epoch(&self) -> u64 {
+        self.shared
+            .changes
+            .lock()
+            .map(|c| c.epoch)
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Has any of `key_arns` (ARNs of this KMS; others are ignored), or any
+    /// identity policy, changed after `epoch` (from [`Kms::change_epoch`])?
+    /// `true` when unsure.
+    pub fn changed_since(&self, epoch: u64, key_arns: &[String]) -> bool {
+        let Ok(c) = self.shared.changes.lock() else {
+            return true;
+        };
+        if c.epoch == epoch {
+            return false;
+        }
+        if c.identity > epoch || epoch > c.epoch {
+            return true;
+        }
+        let prefix = self.key_arn_prefix();
+        key_arns.iter().any(|arn| {
+            arn.strip_prefix(&prefix)
+                .and_then(|id| c.keys.get(id))
+                .is_some_and(|at| *at > epoch)
+        })
+    }
+
+    fn key_arn_prefix(&self) -> String {
+        format!(
+            "arn:{}:kms:{}:{}:key/",
+            self.shared.partition, self.shared.region, self.shared.account
+        )
+    }
+
+    fn record_changes(&self, ids: &BTreeSet<String>, identity: bool) {
+        if let Ok(mut c) = self.shared.changes.lock() {
+            c.epoch += 1;
+            let e = c.epoch;
+            if identity {
+                c.identity = e;
+            }
+            for id in ids {
+                c.keys.insert(id.clone(), e);
+            }
+        }
+    }
+
+    fn notify_key_changes(&self, ids: &BTreeSet<String>, identity: bool) {
         let listeners: Vec<Arc<dyn KeyChangeListener>> = match self.shared.listeners.lock() {
             Ok(l) => l.iter().filter_map(Weak::upgrade).collect(),
             Err(_) => return,
         };
+        if identity {
+            let prefix = self.key_arn_prefix();
+            for l in &listeners {
+                l.all_keys_changed(&prefix);
+            }
+        }
         for id in ids {
             let arn = format!(
                 "arn:{}:kms:{}:{}:key/{id}",
@@ -2038,6 +2360,17 @@ impl Kms {
     // ------------------------------------------------------------ keys
 
     pub fn create_key(&self, req: CreateKeyRequest) -> Result<CreateKeyResponse> {
+        // Asymmetric and HMAC material is generated before the state lock
+        // (RSA-4096 takes seconds); the HSM takes it under the lock.
+        let pregenerated = {
+            let spec = req.key_spec.unwrap_or(KeySpec::SymmetricDefault);
+            let usage = req.key_usage.unwrap_or(KeyUsage::EncryptDecrypt);
+            let origin = req.origin.unwrap_or(Origin::AwsKms);
+            (origin == Origin::AwsKms
+                && spec != KeySpec::SymmetricDefault
+                && asym::supported(spec, usage).is_ok())
+            .then(|| Pregenerated::new(&*self.shared.rng, spec))
+        };
         self.call("CreateKey", |st, cx, au| {
             let description = req.description.unwrap_or_default();
             if description.chars().count() > MAX_DESCRIPTION {
@@ -2096,6 +2429,7 @@ impl Kms {
                 st,
                 cx,
                 NewKey {
+                    pregenerated: pregenerated.transpose()?,
                     description,
                     spec,
                     usage,
@@ -2159,6 +2493,7 @@ impl Kms {
                 st,
                 cx,
                 NewKey {
+                    pregenerated: None,
                     spec: KeySpec::SymmetricDefault,
                     usage: KeyUsage::EncryptDecrypt,
                     origin: Origin::AwsKms,
@@ -3267,6 +3602,21 @@ impl Kms {
         &self,
         req: GetParametersForImportRequest,
     ) -> Result<GetParametersForImportResponse> {
+        // The token id and the RSA wrapping key are made before the state
+        // lock (RSA-4096 takes seconds), in the order they always were.
+        let fresh = match req.wrapping_key_spec {
+            Some(spec @ (KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096))
+                if matches!(
+                    req.wrapping_algorithm,
+                    Some(
+                        WrappingAlgorithm::RsaesOaepSha256 | WrappingAlgorithm::RsaAesKeyWrapSha256
+                    )
+                ) =>
+            {
+                Some(Pregenerated::new(&*self.shared.rng, spec))
+            }
+            _ => None,
+        };
         self.call("GetParametersForImport", |st, cx, au| {
             let alg = req.wrapping_algorithm.ok_or_else(|| Error::validation("WrappingAlgorithm is required"))?;
             match alg {
@@ -3286,8 +3636,9 @@ impl Kms {
             for t in stale {
                 st.drop_import_token(&t);
             }
-            let token_id = hex::encode(&st.hsm.random_bytes(16)?[..]);
-            let (public_key, sealed) = st.hsm.new_wrapping_key(&token_id, spec)?;
+            let fresh = fresh.ok_or_else(|| Error::internal("the wrapping key was not generated"))??;
+            let token_id = hex::encode(fresh.id_bytes);
+            let (public_key, sealed) = st.hsm.new_wrapping_key(&token_id, fresh.key)?;
             let expires = cx.now + IMPORT_TOKEN_VALIDITY_MS;
             let entry = ImportTokenEntry { key_id: id.clone(), wrapping_algorithm: alg, expires_ms: expires, sealed_wrapping_key: hex::encode(&sealed) };
             st.put_json(import_token_name(&token_id), &entry)?;
@@ -3326,8 +3677,11 @@ impl Kms {
             let rec = st.rec(&id).clone();
             check_state(OpClass::ImportMaterial, rec.state, &rec.arn)?;
             let token_id = st.parse_import_token(&req.import_token, &id)?;
+            // A token this store issued for this key (its MAC checked) whose
+            // entry is gone was swept when it expired or used by a
+            // successful import: either way its wrapping key is destroyed.
             let entry = st.import_tokens.get(&token_id).cloned().ok_or_else(|| {
-                Error::new(ErrorCode::InvalidImportToken, "The import token is not valid for this key")
+                Error::new(ErrorCode::ExpiredImportToken, "The import token has expired or was already used; call GetParametersForImport again")
             })?;
             if entry.key_id != id {
                 return Err(Error::new(ErrorCode::InvalidImportToken, "The import token is not valid for this key"));
@@ -3358,6 +3712,8 @@ impl Kms {
             if rec.state == KeyState::PendingImport {
                 rec.state = KeyState::Enabled;
             }
+            // The token is spent: its RSA private key goes at once.
+            st.drop_import_token(&token_id);
             st.save_key(rec)
         })
     }
@@ -3642,6 +3998,18 @@ impl Kms {
         op: &'static str,
         mut req: GenerateDataKeyPairRequest,
     ) -> Result<GenerateDataKeyPairResponse> {
+        // The pair is generated before the state lock (RSA-4096 takes
+        // seconds); only the RNG is used.
+        let pair = match req.key_pair_spec {
+            Some(
+                spec @ (KeySpec::EccNistP256
+                | KeySpec::EccNistP384
+                | KeySpec::Rsa2048
+                | KeySpec::Rsa3072
+                | KeySpec::Rsa4096),
+            ) if !req.dry_run => Some(asym::AsymKey::generate(spec, &*self.shared.rng)),
+            _ => None,
+        };
         self.call(op, move |st, cx, au| {
             let enc = canonical_encoding(&req.encryption_context);
             au.context = Some(std::mem::take(&mut req.encryption_context));
@@ -3692,7 +4060,8 @@ impl Kms {
                 return Err(dry_run_ok());
             }
             let h = st.current_handle(rec)?;
-            let (public_key, private, blob) = st.hsm.generate_data_key_pair(spec, &h, &enc)?;
+            let pair = pair.ok_or_else(|| Error::internal("the key pair was not generated"))??;
+            let (public_key, private, blob) = st.hsm.generate_data_key_pair(pair, &h, &enc)?;
             Ok(GenerateDataKeyPairResponse {
                 private_key_ciphertext_blob: blob,
                 private_key_plaintext: private,
@@ -3822,8 +4191,11 @@ impl Kms {
             let mut st = self.lock()?;
             st.store.load()?.get(KDF_NAME).cloned()
         };
+        // Argon2 runs without the state lock (it is slow by design); the
+        // outcome, error or not, is decided and audited inside the call.
+        let candidate = candidate_root_key(root, kdf.as_deref());
         self.call("RecoverKeyPolicy", |st, cx, au| {
-            let candidate = candidate_root_key(root, kdf.as_deref())?;
+            let candidate = candidate?;
             if !st.hsm.root_matches(&candidate) {
                 au.decision = Some("deny RecoverKeyPolicy: the root key does not match".into());
                 return Err(Error::new(
@@ -4269,9 +4641,23 @@ impl Kms {
 
     /// Run due rotations and deletions now (they also run lazily at the
     /// start of every call). Returns what this pass did.
+    ///
+    /// This is also how the account root accepts a clock that jumped
+    /// forward by more than [`MAX_CLOCK_JUMP_MS`] since the last call:
+    /// until then ordinary calls purge no key pending deletion and expire
+    /// no imported material (a wrong clock must not destroy keys at once).
     pub fn run_maintenance(&self) -> Result<MaintenanceReport> {
         self.call("RunMaintenance", |st, cx, au| {
             st.require_root(cx, "RunMaintenance", au)?;
+            if st.clock_jumped(cx.now)? {
+                au.decision = Some(format!(
+                    "{}; clock accepted after a forward jump",
+                    au.decision.take().unwrap_or_default()
+                ));
+                st.accept_clock(cx.now)?;
+                st.next_deadline = 0;
+                st.sweep(cx.now)?;
+            }
             Ok(std::mem::take(&mut st.report))
         })
     }
@@ -4482,6 +4868,11 @@ pub fn default_policy(account: &str) -> String {
 }
 
 struct NewKey {
+    /// Key material made before the state lock (asymmetric and HMAC keys;
+    /// `None` for symmetric and EXTERNAL keys), with the 16 random bytes of
+    /// the key id drawn just before it (so a seeded RNG draws in the same
+    /// order as when both were drawn under the lock).
+    pregenerated: Option<Pregenerated>,
     description: String,
     spec: KeySpec,
     usage: KeyUsage,
@@ -4492,9 +4883,33 @@ struct NewKey {
     policy: Option<String>,
 }
 
+/// Key material generated outside the state lock.
+struct Pregenerated {
+    id_bytes: [u8; 16],
+    key: asym::AsymKey,
+}
+
+impl Pregenerated {
+    /// Draw a key id's bytes and generate `spec` material with only the
+    /// RNG (no lock held).
+    fn new(rng: &dyn Rng, spec: KeySpec) -> Result<Self> {
+        let mut id_bytes = [0u8; 16];
+        rng.fill(&mut id_bytes)?;
+        let key = asym::AsymKey::generate(spec, rng)?;
+        Ok(Pregenerated { id_bytes, key })
+    }
+}
+
 fn new_key_record(st: &mut State, cx: &Ctx, k: NewKey) -> Result<KeyRecord> {
-    let mut raw = [0u8; 16];
-    st.hsm.rng().fill(&mut raw)?;
+    let external = k.origin == Origin::External;
+    let (raw, asym_key) = match k.pregenerated {
+        Some(p) => (p.id_bytes, Some(p.key)),
+        None => {
+            let mut raw = [0u8; 16];
+            st.hsm.rng().fill(&mut raw)?;
+            (raw, None)
+        }
+    };
     let key_id = if k.multi_region {
         format!("mrk-{}", hex::encode(raw))
     } else {
@@ -4506,13 +4921,14 @@ fn new_key_record(st: &mut State, cx: &Ctx, k: NewKey) -> Result<KeyRecord> {
     if st.keys.contains_key(&key_id) {
         return Err(Error::internal("key id collision"));
     }
-    let external = k.origin == Origin::External;
     let materials = if external {
         vec![]
     } else if k.spec == KeySpec::SymmetricDefault {
         vec![st.new_material(&key_id, cx.now, None)?]
     } else {
-        vec![st.new_asym_material(&key_id, k.spec, cx.now)?]
+        let key =
+            asym_key.ok_or_else(|| Error::internal("asymmetric key material was not generated"))?;
+        vec![st.new_asym_material(&key_id, key, cx.now)?]
     };
     let mut rotation = RotationSettings::default();
     if st.settings.rotation_required
@@ -4674,10 +5090,7 @@ fn candidate_root_key(root: RootKey, kdf: Option<&[u8]>) -> Result<SecretKey> {
     match (root, kdf) {
         (RootKey::Raw(bytes), None) => Ok(SecretKey::from_bytes(*bytes)),
         (RootKey::Passphrase(pass), Some(k)) => {
-            let kdf: KdfRecord = serde_json::from_slice(k)
-                .map_err(|_| Error::corrupted("the passphrase parameters are unreadable"))?;
-            let salt =
-                hex::decode(&kdf.salt).map_err(|_| Error::corrupted("bad passphrase salt"))?;
+            let (kdf, salt) = KdfRecord::parse(k)?;
             argon2_derive(&pass, &salt, kdf.params)
         }
         _ => Err(invalid()),

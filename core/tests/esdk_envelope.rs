@@ -984,3 +984,194 @@ fn delegated_decryption_refuses_what_the_decryptor_refuses() {
     .unwrap_err();
     assert_eq!(e.code(), ErrorCode::Validation);
 }
+
+// ------------------------------------------------------------ cache: issue 14, item 9
+
+/// Revoking a caller's identity policy drops the cached materials it made:
+/// the next message goes to the KMS, which refuses.
+#[test]
+fn cache_entries_die_when_identity_policies_change() {
+    let alice_arn = format!("arn:aws:iam::{ACCOUNT}:user/alice");
+    let allow = |kms: &Kms| {
+        kms.put_identity_policy(PutIdentityPolicyRequest {
+            principal_arn: alice_arn.clone(),
+            policy_name: "use-keys".into(),
+            policy_document: r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["kms:GenerateDataKey","kms:Decrypt"],"Resource":"*"}}"#.into(),
+        })
+        .unwrap()
+    };
+    let revocations: Vec<(&str, KeyChange)> = vec![
+        (
+            "put a deny",
+            Box::new(|k: &Kms, who: &str| {
+                k.put_identity_policy(PutIdentityPolicyRequest {
+                    principal_arn: who.into(),
+                    policy_name: "use-keys".into(),
+                    policy_document: r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"kms:*","Resource":"*"}}"#.into(),
+                })
+                .unwrap()
+            }),
+        ),
+        (
+            "delete",
+            Box::new(|k: &Kms, who: &str| {
+                k.delete_identity_policy(IdentityPolicyRequest {
+                    principal_arn: who.into(),
+                    policy_name: "use-keys".into(),
+                })
+                .unwrap()
+            }),
+        ),
+    ];
+    let ctx = context([("a", "1")]);
+    for (what, revoke) in revocations {
+        let (kms, clock) = kms();
+        let key = new_key(&kms);
+        allow(&kms);
+        let alice = kms.as_caller(Caller::iam_user(ACCOUNT, "alice"));
+        let cache = MaterialsCache::new(10, clock.clone()).unwrap();
+        let cmm = CachingCmm::new(
+            KmsKeyring::new(&alice, key.clone()),
+            cache,
+            CachingConfig::default(),
+        )
+        .unwrap();
+        let msg =
+            esdk::encrypt(&KmsKeyring::new(&kms, key.clone()), b"m", &ctx, 64, &OsRng).unwrap();
+        enc_known(&cmm, b"x", &ctx);
+        esdk::decrypt(&cmm, &msg).unwrap();
+        assert_eq!(cmm.stats().entries, 2, "{what}");
+        revoke(&kms, &alice_arn);
+        let s = cmm.stats();
+        assert_eq!((s.entries, s.invalidations), (0, 2), "{what}: {s:?}");
+        let e = esdk::encrypt_with(&cmm, b"x", &ctx, &opts(UNSIGNED, 4096, Some(1)), &OsRng);
+        assert_eq!(
+            e.unwrap_err().code(),
+            ErrorCode::AccessDenied,
+            "{what}: not from the cache"
+        );
+        assert!(esdk::decrypt(&cmm, &msg).is_err(), "{what}");
+    }
+}
+
+/// Moving or deleting an alias drops the entries made through it: the next
+/// message is wrapped under the key the alias names now.
+#[test]
+fn cache_entries_die_when_their_alias_moves() {
+    let (kms, clock) = kms();
+    let a = new_key(&kms);
+    let b = new_key(&kms);
+    kms.create_alias(CreateAliasRequest {
+        alias_name: "alias/app".into(),
+        target_key_id: a.clone(),
+    })
+    .unwrap();
+    let cache = MaterialsCache::new(10, clock.clone()).unwrap();
+    let cmm = CachingCmm::new(
+        KmsKeyring::new(&kms, "alias/app"),
+        cache,
+        CachingConfig::default(),
+    )
+    .unwrap();
+    let ctx = context([("a", "1")]);
+    enc_known(&cmm, b"x", &ctx);
+    enc_known(&cmm, b"x", &ctx);
+    assert_eq!((cmm.stats().hits, cmm.stats().entries), (1, 1));
+    kms.update_alias(UpdateAliasRequest {
+        alias_name: "alias/app".into(),
+        target_key_id: b.clone(),
+    })
+    .unwrap();
+    let s = cmm.stats();
+    assert_eq!((s.entries, s.invalidations), (0, 1), "{s:?}");
+    let msg = enc_known(&cmm, b"x", &ctx);
+    assert_eq!(cmm.stats().hits, 1, "not served from the cache");
+    // Wrapped under B only: a keyring that knows only B opens it.
+    let (pt, _) = esdk::decrypt(&KmsKeyring::new(&kms, arn(&kms, &b)), &msg).unwrap();
+    assert_eq!(pt.as_bytes(), b"x");
+    assert!(esdk::decrypt(&KmsKeyring::new(&kms, arn(&kms, &a)), &msg).is_err());
+    // Deleting the alias drops the entry made under B.
+    assert_eq!(cmm.stats().entries, 1);
+    kms.delete_alias(DeleteAliasRequest {
+        alias_name: "alias/app".into(),
+    })
+    .unwrap();
+    assert_eq!(cmm.stats().entries, 0);
+}
+
+/// A keyring that disables its key right after the KMS made the data key,
+/// before the caching CMM stores the materials: the race of a DisableKey
+/// landing between the KMS call and the cache insert.
+struct DisablesAfterGenerating {
+    inner: KmsKeyring,
+    admin: Kms,
+    key: String,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl Keyring for DisablesAfterGenerating {
+    fn on_encrypt(
+        &self,
+        m: &mut esdk::EncryptionMaterials,
+        rng: &dyn strongroom::Rng,
+    ) -> strongroom::Result<()> {
+        self.inner.on_encrypt(m, rng)?;
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.admin.disable_key(KeyIdRequest {
+                key_id: self.key.clone(),
+            })?;
+        }
+        Ok(())
+    }
+    fn on_decrypt(
+        &self,
+        m: &mut esdk::DecryptionMaterials,
+        edks: &[esdk::Edk],
+    ) -> strongroom::Result<()> {
+        self.inner.on_decrypt(m, edks)?;
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.admin.disable_key(KeyIdRequest {
+                key_id: self.key.clone(),
+            })?;
+        }
+        Ok(())
+    }
+    fn kms_handles(&self) -> Vec<Kms> {
+        self.inner.kms_handles()
+    }
+}
+
+#[test]
+fn a_key_disabled_during_the_kms_call_is_not_cached() {
+    let ctx = context([("a", "1")]);
+    for decrypting in [false, true] {
+        let (kms, clock) = kms();
+        let key = new_key(&kms);
+        let msg =
+            esdk::encrypt(&KmsKeyring::new(&kms, key.clone()), b"m", &ctx, 64, &OsRng).unwrap();
+        let keyring = DisablesAfterGenerating {
+            inner: KmsKeyring::new(&kms, key.clone()),
+            admin: kms.clone(),
+            key: key.clone(),
+            armed: true.into(),
+        };
+        let cache = MaterialsCache::new(10, clock.clone()).unwrap();
+        let cmm = CachingCmm::new(keyring, cache, CachingConfig::default()).unwrap();
+        if decrypting {
+            // The first decryption got its data key before the disable.
+            assert_eq!(esdk::decrypt(&cmm, &msg).unwrap().0.as_bytes(), b"m");
+        } else {
+            enc_known(&cmm, b"x", &ctx);
+        }
+        assert_eq!(describe(&kms, &key).key_state, KeyState::Disabled);
+        assert_eq!(cmm.stats().entries, 0, "decrypting: {decrypting}");
+        // The next one asks the KMS, which refuses.
+        if decrypting {
+            assert!(esdk::decrypt(&cmm, &msg).is_err());
+        } else {
+            let e = esdk::encrypt_with(&cmm, b"x", &ctx, &opts(UNSIGNED, 4096, Some(1)), &OsRng);
+            assert_eq!(e.unwrap_err().code(), ErrorCode::Disabled);
+        }
+        assert_eq!(cmm.stats().hits, 0);
+    }
+}

@@ -183,6 +183,21 @@ fn import_lifecycle() {
         key_id: key.clone(),
     })
     .unwrap(); // no effect
+               // p2 was spent by the import above (its wrapping key is gone).
+    assert_eq!(
+        import(
+            &kms,
+            &key,
+            &p2.import_token,
+            wrap(&p2.public_key, &material),
+            Some(T0 + DAY / 2),
+            ExpirationModel::KeyMaterialExpires,
+        )
+        .unwrap_err()
+        .code(),
+        ErrorCode::ExpiredImportToken
+    );
+    let p2 = params(&kms, &key, WrappingAlgorithm::RsaesOaepSha256);
     import(
         &kms,
         &key,
@@ -299,6 +314,121 @@ fn tokens_and_wrapping_are_checked() {
         ..Default::default()
     });
     assert_eq!(r.unwrap_err().code(), ErrorCode::UnsupportedOperation);
+}
+
+/// The `import/…` entries of a store (each holds a sealed RSA wrapping key).
+fn import_entries(store: &strongroom::MemoryStore) -> Vec<String> {
+    let mut s = store.clone();
+    strongroom::Store::load(&mut s)
+        .unwrap()
+        .into_keys()
+        .filter(|n| n.starts_with("import/"))
+        .collect()
+}
+
+fn kms_on(store: &strongroom::MemoryStore, clock: &ManualClock) -> Kms {
+    Kms::builder(ACCOUNT, REGION)
+        .clock(clock.clone())
+        .rng(strongroom::DangerousSeededRng::new([8; 32]))
+        .open(store.clone(), RootKey::raw([8; 32]))
+        .unwrap()
+}
+
+/// Issue 14, item 20: an expired token's RSA private key is destroyed by
+/// the next call's sweep, not kept until the next GetParametersForImport.
+#[test]
+fn expired_import_tokens_are_swept() {
+    let store = strongroom::MemoryStore::new();
+    let clock = ManualClock::new(T0);
+    let kms = kms_on(&store, &clock);
+    let key = external(&kms);
+    let p = params(&kms, &key, WrappingAlgorithm::RsaesOaepSha256);
+    assert_eq!(import_entries(&store).len(), 1);
+    clock.advance_ms(DAY - 1);
+    state(&kms, &key);
+    assert_eq!(import_entries(&store).len(), 1, "still valid");
+    clock.advance_ms(1);
+    // Any call sweeps: here one on another key.
+    new_key(&kms);
+    assert_eq!(import_entries(&store), Vec::<String>::new());
+    // Not back after a reopen, and the token is reported expired.
+    let kms = kms_on(&store, &clock);
+    let e = import(
+        &kms,
+        &key,
+        &p.import_token,
+        wrap(&p.public_key, &[0x11; 32]),
+        None,
+        ExpirationModel::KeyMaterialDoesNotExpire,
+    );
+    assert_eq!(e.unwrap_err().code(), ErrorCode::ExpiredImportToken);
+    assert_eq!(state(&kms, &key), KeyState::PendingImport);
+}
+
+/// Issue 14, item 20: a successful import spends its token; a failed one
+/// (wrong material) does not.
+#[test]
+fn a_successful_import_drops_its_token() {
+    let store = strongroom::MemoryStore::new();
+    let clock = ManualClock::new(T0);
+    let kms = kms_on(&store, &clock);
+    let key = external(&kms);
+    let p = params(&kms, &key, WrappingAlgorithm::RsaesOaepSha256);
+    let bad = import(
+        &kms,
+        &key,
+        &p.import_token,
+        wrap(&p.public_key, &[0x11; 16]),
+        None,
+        ExpirationModel::KeyMaterialDoesNotExpire,
+    );
+    assert_eq!(bad.unwrap_err().code(), ErrorCode::IncorrectKeyMaterial);
+    assert_eq!(import_entries(&store).len(), 1, "a failed import keeps it");
+    import(
+        &kms,
+        &key,
+        &p.import_token,
+        wrap(&p.public_key, &[0x11; 32]),
+        None,
+        ExpirationModel::KeyMaterialDoesNotExpire,
+    )
+    .unwrap();
+    assert_eq!(import_entries(&store), Vec::<String>::new());
+    assert_eq!(state(&kms, &key), KeyState::Enabled);
+    let again = import(
+        &kms,
+        &key,
+        &p.import_token,
+        wrap(&p.public_key, &[0x11; 32]),
+        None,
+        ExpirationModel::KeyMaterialDoesNotExpire,
+    );
+    assert_eq!(again.unwrap_err().code(), ErrorCode::ExpiredImportToken);
+}
+
+/// Issue 14, item 20: a clock jumping 40 days forward does not expire
+/// imported material through ordinary calls; the root's maintenance call
+/// accepts the time and expires it.
+#[test]
+fn a_clock_jump_does_not_expire_imported_material() {
+    let (kms, clock) = kms();
+    let key = external(&kms);
+    let p = params(&kms, &key, WrappingAlgorithm::RsaesOaepSha256);
+    import(
+        &kms,
+        &key,
+        &p.import_token,
+        wrap(&p.public_key, &[0x11; 32]),
+        Some(T0 + 10 * DAY),
+        ExpirationModel::KeyMaterialExpires,
+    )
+    .unwrap();
+    clock.advance_ms(40 * DAY);
+    assert_eq!(state(&kms, &key), KeyState::Enabled);
+    assert_eq!(state(&kms, &key), KeyState::Enabled);
+    let report = kms.run_maintenance().unwrap();
+    assert_eq!(report.expired, vec![key.clone()]);
+    assert_eq!(state(&kms, &key), KeyState::PendingImport);
 }
 
 fn openssl(args: &[&str]) {

@@ -168,7 +168,10 @@ impl Inner {
 /// are zeroized when their entry goes. It listens to the KMS instances of
 /// the CMMs using it and drops, at once, every entry made with a KMS key
 /// that changes (disabled, scheduled for deletion, material deleted or
-/// rotated, policy or grants changed).
+/// rotated, policy or grants changed, an alias naming it moved or deleted)
+/// and every entry of a KMS whose identity policies change. Materials made
+/// while such a change was committed are not cached at all (the KMS's
+/// change epoch, read before the call, is checked at insert).
 pub struct MaterialsCache {
     capacity: usize,
     clock: Arc<dyn Clock>,
@@ -218,16 +221,26 @@ impl MaterialsCache {
             .map_err(|_| Error::internal("the materials cache lock is poisoned"))
     }
 
+    /// Insert an entry, unless `changed` (asked under the cache lock) says
+    /// one of its KMS keys changed since the materials were made.
     fn put(
         &self,
         id: [u8; 64],
         materials: Materials,
         bytes: u64,
         kms_keys: Vec<String>,
+        changed: impl FnOnce(&[String]) -> bool,
     ) -> Result<()> {
         let now = self.clock.now_ms();
         let mut i = self.lock()?;
         i.remove(&id);
+        // Under the lock: a change committed after this check is notified
+        // after it (the KMS bumps its epoch before it notifies), and the
+        // notification then finds and drops the entry.
+        if changed(&kms_keys) {
+            i.stats.invalidations += 1;
+            return Ok(());
+        }
         while i.entries.len() >= self.capacity {
             let Some((_, oldest)) = i.lru.pop_first() else {
                 break;
@@ -254,13 +267,13 @@ impl MaterialsCache {
     }
 }
 
-impl KeyChangeListener for MaterialsCache {
-    fn key_changed(&self, key_arn: &str) {
+impl MaterialsCache {
+    fn drop_where(&self, hit: impl Fn(&str) -> bool) {
         if let Ok(mut i) = self.inner.lock() {
             let gone: Vec<[u8; 64]> = i
                 .entries
                 .iter()
-                .filter(|(_, e)| e.kms_keys.iter().any(|k| k == key_arn))
+                .filter(|(_, e)| e.kms_keys.iter().any(|k| hit(k)))
                 .map(|(id, _)| *id)
                 .collect();
             for id in gone {
@@ -268,6 +281,15 @@ impl KeyChangeListener for MaterialsCache {
                 i.stats.invalidations += 1;
             }
         }
+    }
+}
+
+impl KeyChangeListener for MaterialsCache {
+    fn key_changed(&self, key_arn: &str) {
+        self.drop_where(|k| k == key_arn)
+    }
+    fn all_keys_changed(&self, key_arn_prefix: &str) {
+        self.drop_where(|k| k.starts_with(key_arn_prefix))
     }
 }
 
@@ -307,6 +329,8 @@ pub struct CachingCmm<M> {
     cache: Arc<MaterialsCache>,
     cfg: CachingConfig,
     partition: Vec<u8>,
+    /// The KMS instances behind `inner` (their change epochs guard inserts).
+    kms: Vec<Kms>,
 }
 
 impl<M> fmt::Debug for CachingCmm<M> {
@@ -337,15 +361,31 @@ impl<M: MaterialsManager> CachingCmm<M> {
             }
         };
         let weak: Weak<dyn KeyChangeListener> = Arc::downgrade(&cache) as _;
-        for kms in inner.kms_handles() {
-            kms.add_key_change_listener(weak.clone());
+        let kms = inner.kms_handles();
+        for k in &kms {
+            k.add_key_change_listener(weak.clone());
         }
         Ok(CachingCmm {
             inner,
             cache,
             cfg,
             partition,
+            kms,
         })
+    }
+
+    /// Each KMS's change epoch, read before asking `inner` for materials.
+    fn epochs(&self) -> Vec<u64> {
+        self.kms.iter().map(Kms::change_epoch).collect()
+    }
+
+    /// Did any key the materials used change after `epochs` were read (a
+    /// change committed while `inner` was calling the KMS)?
+    fn changed_since(&self, epochs: &[u64], kms_keys: &[String]) -> bool {
+        self.kms
+            .iter()
+            .zip(epochs)
+            .any(|(k, e)| k.changed_since(*e, kms_keys))
     }
 
     pub fn stats(&self) -> CacheStats {
@@ -448,9 +488,15 @@ impl<M: MaterialsManager> MaterialsManager for CachingCmm<M> {
                 None => i.stats.misses += 1,
             }
         }
+        let epochs = self.epochs();
         let m = self.inner.get_encryption_materials(req, rng)?;
-        self.cache
-            .put(id, Materials::Enc(m.clone()), len, m.kms_keys.clone())?;
+        self.cache.put(
+            id,
+            Materials::Enc(m.clone()),
+            len,
+            m.kms_keys.clone(),
+            |keys| self.changed_since(&epochs, keys),
+        )?;
         Ok(m)
     }
 
@@ -486,9 +532,15 @@ impl<M: MaterialsManager> MaterialsManager for CachingCmm<M> {
                 None => i.stats.misses += 1,
             }
         }
+        let epochs = self.epochs();
         let m = self.inner.decrypt_materials(req)?;
-        self.cache
-            .put(id, Materials::Dec(m.clone()), 0, m.kms_keys.clone())?;
+        self.cache.put(
+            id,
+            Materials::Dec(m.clone()),
+            0,
+            m.kms_keys.clone(),
+            |keys| self.changed_since(&epochs, keys),
+        )?;
         Ok(m)
     }
 
