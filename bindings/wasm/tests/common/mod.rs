@@ -96,7 +96,7 @@ pub fn object_api() {
         .unwrap();
     assert_eq!(bytes(&dec, "plaintext"), b"secret");
     let dk = kms
-        .generateDataKey(&json!({"keyId": key_id, "keySpec": "AES_256"}).to_string())
+        .generate_data_key(&json!({"keyId": key_id, "keySpec": "AES_256"}).to_string())
         .unwrap();
     let again = kms
         .decrypt(&json!({"ciphertextBlob": hex::encode(bytes(&dk, "ciphertextBlob"))}).to_string())
