@@ -764,13 +764,16 @@ impl Envelope {
         key_name: String,
         wrapping_key: Vec<u8>,
     ) -> Result<Envelope, JsValue> {
-        let mut wrapping_key = wrapping_key;
-        let k: Result<[u8; 32], _> = wrapping_key.as_slice().try_into();
-        strongroom::wipe(&mut wrapping_key);
-        let k = k.map_err(|_| invalid("the wrapping key must be 32 bytes"))?;
-        Ok(Envelope {
-            cmm: Arc::new(RawAesKeyring::new(key_namespace, key_name, k).map_err(err)?),
-            cache: None,
+        // The key passes through stack arrays on its way into the keyring.
+        scrubbed(|| {
+            let mut wrapping_key = wrapping_key;
+            let k: Result<[u8; 32], _> = wrapping_key.as_slice().try_into();
+            strongroom::wipe(&mut wrapping_key);
+            let k = k.map_err(|_| invalid("the wrapping key must be 32 bytes"))?;
+            Ok(Envelope {
+                cmm: Arc::new(RawAesKeyring::new(key_namespace, key_name, k).map_err(err)?),
+                cache: None,
+            })
         })
     }
 

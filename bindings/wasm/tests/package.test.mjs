@@ -534,6 +534,21 @@ test('plaintexts and key bytes leave no copies in wasm memory (wiped buffers, no
   check('DecryptStream plaintext', p3.subarray(6000, 6040));
   check('DecryptStream last frame', p3.subarray(9960, 10000));
 
+  // A raw AES wrapping key: only the keyring's own copy while it is alive
+  // (none left on the stack), none once it is freed.
+  const wrappingKey = secret().subarray(0, 32);
+  const rawAes = sr.Envelope.rawAes({ keyNamespace: 'ns', keyName: 'k', wrappingKey });
+  const copies = (() => {
+    const mem = Buffer.from(memory.buffer);
+    let n = 0;
+    for (let i = mem.indexOf(Buffer.from(wrappingKey)); i !== -1; i = mem.indexOf(Buffer.from(wrappingKey), i + 1)) n++;
+    return n;
+  })();
+  checks.push([`Envelope.rawAes wrapping key: ${copies} copies while alive`, copies > 1]);
+  rawAes.decrypt(rawAes.encrypt(secret(), { suite: sr.SUITE_UNSIGNED }));
+  rawAes.free();
+  check('Envelope.rawAes wrapping key after free', wrappingKey);
+
   const rootKey = crypto.getRandomValues(new Uint8Array(32));
   const store = sr.Kms.openSnapshot({ rootKey });
   store.createKey({});
