@@ -8,12 +8,15 @@
 #   scripts/wasm.sh build        build/npm/strongroom (the package) + its size
 #   scripts/wasm.sh test         build, node:test suite against the installed
 #                                package, tsc --noEmit on the typed usage file
+#                                (the vector replay runs on a separate,
+#                                test-only module: see build_testing)
 #   scripts/wasm.sh demo-test    build, then drive web-demo/ in headless Chromium
 #                                (Playwright); screenshots in build/web-demo/
 #   scripts/wasm.sh bench        build, then run web-demo/bench.html in Chromium
 #   scripts/wasm.sh serve [port] build, then serve web-demo/ on 127.0.0.1
 #   scripts/wasm.sh unit         wasm-bindgen-test suites: wasm-pack test --node
-#                                and --headless --chrome
+#                                and --headless --chrome (with the test-only
+#                                feature dangerous-test-rng)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -70,18 +73,57 @@ build() {
   mv "$bg.opt" "$bg"
   cp bindings/wasm/js/{lib.js,browser.js,node.js,index.d.ts,README.md} "$PKG/"
   sed -e "s/@VERSION@/$VERSION/" -e "s/@LICENSE@/$LICENSE/" bindings/wasm/js/package.json > "$PKG/package.json"
+  # The production module is built without dangerous-test-rng: refuse to
+  # ship one that has the seeded RNG's entry point.
+  if grep -q deterministic "$PKG/wasm/strongroom_wasm.js" "$PKG"/*.js "$PKG/index.d.ts"; then
+    echo "strongroom: the npm package must not contain Kms.deterministic" >&2
+    exit 1
+  fi
   echo "$stamp" > "$PKG/.stamp"
   echo "strongroom.wasm (opt-level z, LTO, wasm-opt -Oz): $(stat -c %s "$bg") bytes raw, $(gzip -9 -c "$bg" | wc -c) bytes gzip" | tee "$PKG/../size.txt"
 }
 
-# A project that installs the packed package exactly as a user would.
+# The TEST-ONLY module for replaying the language-neutral vectors from Node:
+# the same crate with the feature dangerous-test-rng (Kms.deterministic, the
+# core's seeded RNG), a dev-profile build (dependencies optimised, so it
+# shares them with `unit`'s test builds; no LTO or wasm-opt: seconds, not a
+# second release build), the package's JS plus the testing.js entry point.
+# Private, never packed for users: build/npm/strongroom-testing.
+TPKG="$ROOT/build/npm/strongroom-testing"
+build_testing() {
+  "${CARGO[@]}" build -q -p strongroom-wasm --features dangerous-test-rng --target wasm32-unknown-unknown "${BUILD_STD[@]}"
+  local wasm="$T/wasm32-unknown-unknown/debug/strongroom_wasm.wasm"
+  local stamp
+  stamp=$(cat "$wasm" bindings/wasm/js/* | sha256sum | cut -c1-16)
+  if [ "$(cat "$TPKG/.stamp" 2>/dev/null)" = "$stamp" ]; then
+    return 0
+  fi
+  rm -rf "$TPKG" && mkdir -p "$TPKG"
+  wasm-bindgen --target web --out-dir "$TPKG/wasm" "$wasm"
+  cp bindings/wasm/js/{lib.js,testing.js} "$TPKG/"
+  cat > "$TPKG/package.json" <<JSON
+{"name": "strongroom-testing", "version": "$VERSION", "private": true, "type": "module",
+ "description": "TEST-ONLY build of strongroom with the deterministic RNG; never published",
+ "exports": {".": "./testing.js"}}
+JSON
+  echo "$stamp" > "$TPKG/.stamp"
+}
+
+# A project that installs the packed package exactly as a user would (and,
+# for `test`, the test-only module beside it: one npm install, which would
+# otherwise prune the other).
 consumer() {
   local c="$ROOT/build/npm/consumer"
+  local extra=()
   mkdir -p "$c"
   (cd "$PKG" && npm pack --silent --pack-destination "$ROOT/build/npm" >/dev/null)
+  if [ "${1:-}" = with-testing ]; then
+    (cd "$TPKG" && npm pack --silent --pack-destination "$ROOT/build/npm" >/dev/null)
+    extra=("$ROOT/build/npm/strongroom-testing-$VERSION.tgz")
+  fi
   cd "$c"
   [ -f package.json ] || echo '{"name":"strongroom-consumer","private":true,"type":"module"}' > package.json
-  npm install --silent --no-audit --no-fund --no-save "$ROOT/build/npm/strongroom-$VERSION.tgz"
+  npm install --silent --no-audit --no-fund --no-save "$ROOT/build/npm/strongroom-$VERSION.tgz" "${extra[@]}"
   cd "$ROOT"
 }
 
@@ -89,12 +131,15 @@ case "$MODE" in
   build) build ;;
   test)
     if [ ${#BUILD_STD[@]} -eq 0 ]; then
-      cargo clippy -q -p strongroom-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
+      # Both configurations: the package's (no test RNG) and the tests'.
+      cargo clippy -q -p strongroom-wasm --target wasm32-unknown-unknown --lib -- -D warnings
+      cargo clippy -q -p strongroom-wasm --target wasm32-unknown-unknown --all-targets --features dangerous-test-rng -- -D warnings
     else
       echo "strongroom: Debian's rustc-web has no clippy; wasm-target lint skipped on this route" >&2
     fi
     build
-    consumer
+    build_testing
+    consumer with-testing
     c="$ROOT/build/npm/consumer"
     rm -rf "$c/test" && cp -r bindings/wasm/tests "$c/test"
     (cd "$c" && "$BIN/tsc" -p test/tsconfig.json)
@@ -107,11 +152,11 @@ case "$MODE" in
     export WASM_BINDGEN_TEST_TIMEOUT=120
     cd bindings/wasm
     if [ ${#BUILD_STD[@]} -eq 0 ]; then
-      wasm-pack test --node
-      CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver
+      wasm-pack test --node . --features dangerous-test-rng
+      CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver . --features dangerous-test-rng
     else
-      PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 wasm-pack test --node --mode no-install . "${BUILD_STD[@]}"
-      PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver --mode no-install . "${BUILD_STD[@]}"
+      PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 wasm-pack test --node --mode no-install . --features dangerous-test-rng "${BUILD_STD[@]}"
+      PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver --mode no-install . --features dangerous-test-rng "${BUILD_STD[@]}"
     fi
     ;;
   demo-test)

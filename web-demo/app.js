@@ -1,7 +1,9 @@
 // The Strongroom web demo: everything below runs on the `strongroom` npm
 // package in this page. The sealed store lives in IndexedDB (database
 // "strongroom-demo"); the passphrase is stretched with Argon2id inside the
-// module and never stored.
+// module and never stored. The KMS is persistent, so every call is awaited:
+// it resolves only once what it changed is committed to IndexedDB, and the
+// page shows a change only after that (durable before acknowledged).
 import { Kms, Envelope, indexedDbStorage, isStrongroomError, SUITE_UNSIGNED } from 'strongroom';
 
 const DB = 'strongroom-demo';
@@ -67,7 +69,7 @@ async function unlock() {
   $('app').hidden = false;
   $('unlock-form').hidden = true;
   await refresh();
-  const n = kms.listKeys().keys.length;
+  const n = (await kms.listKeys()).keys.length;
   show('store-status', `Store open: ${n} key${n === 1 ? '' : 's'} in IndexedDB.`);
   log(`opened the store (${n} keys)`);
 }
@@ -92,8 +94,9 @@ const TYPES = {
 
 async function refresh() {
   const aliases = new Map();
-  for (const a of kms.listAliases().aliases) aliases.set(a.targetKeyId, a.aliasName);
-  const rows = kms.listKeys().keys.map((k) => kms.describeKey({ keyId: k.keyId }).keyMetadata);
+  for (const a of (await kms.listAliases()).aliases) aliases.set(a.targetKeyId, a.aliasName);
+  const rows = [];
+  for (const k of (await kms.listKeys()).keys) rows.push((await kms.describeKey({ keyId: k.keyId })).keyMetadata);
   rows.sort((a, b) => a.creationDateMs - b.creationDateMs);
   const body = $('keys').querySelector('tbody');
   body.replaceChildren();
@@ -115,19 +118,19 @@ async function refresh() {
       const b = document.createElement('button');
       b.className = 'small secondary';
       b.textContent = label;
-      b.addEventListener('click', action(null, async () => { await f(); await kms.flush(); await refresh(); }));
+      b.addEventListener('click', action(null, async () => { await f(); await refresh(); }));
       buttons.append(b);
     };
     if (m.keyState === 'Enabled') {
-      button('Disable', () => { kms.disableKey({ keyId: m.keyId }); log(`disabled ${alias || m.keyId}`); });
+      button('Disable', async () => { await kms.disableKey({ keyId: m.keyId }); log(`disabled ${alias || m.keyId}`); });
     } else if (m.keyState === 'Disabled') {
-      button('Enable', () => { kms.enableKey({ keyId: m.keyId }); log(`enabled ${alias || m.keyId}`); });
+      button('Enable', async () => { await kms.enableKey({ keyId: m.keyId }); log(`enabled ${alias || m.keyId}`); });
     }
     if (m.keyState === 'PendingDeletion') {
-      button('Cancel deletion', () => { kms.cancelKeyDeletion({ keyId: m.keyId }); log(`cancelled deletion of ${alias || m.keyId}`); });
+      button('Cancel deletion', async () => { await kms.cancelKeyDeletion({ keyId: m.keyId }); log(`cancelled deletion of ${alias || m.keyId}`); });
     } else {
-      button('Schedule deletion', () => {
-        const r = kms.scheduleKeyDeletion({ keyId: m.keyId, pendingWindowInDays: 7 });
+      button('Schedule deletion', async () => {
+        const r = await kms.scheduleKeyDeletion({ keyId: m.keyId, pendingWindowInDays: 7 });
         log(`${alias || m.keyId} will be deleted on ${new Date(r.deletionDateMs ?? 0).toLocaleDateString()}; unusable now`);
       });
     }
@@ -148,10 +151,10 @@ async function refresh() {
 
 $('create-form').addEventListener('submit', action(null, async () => {
   const t = TYPES[$('key-type').value];
-  const { keyMetadata } = kms.createKey({ description: $('description').value, keySpec: t.keySpec, keyUsage: t.keyUsage });
+  // Each await resolves once the change is in IndexedDB.
+  const { keyMetadata } = await kms.createKey({ description: $('description').value, keySpec: t.keySpec, keyUsage: t.keyUsage });
   const alias = $('alias').value.trim();
-  if (alias) kms.createAlias({ aliasName: alias.startsWith('alias/') ? alias : `alias/${alias}`, targetKeyId: keyMetadata.keyId });
-  await kms.flush();
+  if (alias) await kms.createAlias({ aliasName: alias.startsWith('alias/') ? alias : `alias/${alias}`, targetKeyId: keyMetadata.keyId });
   log(`created ${t.label} key ${alias || keyMetadata.keyId}`, 'ok');
   $('alias').value = '';
   $('description').value = '';
@@ -161,7 +164,7 @@ $('create-form').addEventListener('submit', action(null, async () => {
 // ------------------------------------------------------------- text
 
 $('encrypt').addEventListener('click', action('dec-result', async () => {
-  const r = kms.encrypt({
+  const r = await kms.encrypt({
     keyId: $('enc-key').value,
     plaintext: enc.encode($('enc-plaintext').value),
     encryptionContext: parseContext($('enc-context').value),
@@ -172,13 +175,13 @@ $('encrypt').addEventListener('click', action('dec-result', async () => {
 }));
 
 $('decrypt').addEventListener('click', action('dec-result', async () => {
-  const r = kms.decrypt({ ciphertextBlob: unb64($('ciphertext').value), encryptionContext: parseContext($('dec-context').value) });
+  const r = await kms.decrypt({ ciphertextBlob: unb64($('ciphertext').value), encryptionContext: parseContext($('dec-context').value) });
   show('dec-result', dec.decode(r.plaintext));
   log('decrypted', 'ok');
 }));
 
 $('data-key').addEventListener('click', action('data-key-result', async () => {
-  const r = kms.generateDataKey({ keyId: $('enc-key').value, keySpec: 'AES_256', encryptionContext: parseContext($('enc-context').value) });
+  const r = await kms.generateDataKey({ keyId: $('enc-key').value, keySpec: 'AES_256', encryptionContext: parseContext($('enc-context').value) });
   show('data-key-result', `${r.plaintext.length * 8}-bit key ${b64(r.plaintext).slice(0, 8)}… (shown in part), wrapped: ${r.ciphertextBlob.length} bytes`);
   r.plaintext.fill(0);
   log('generated a data key', 'ok');
@@ -250,14 +253,14 @@ $('file-dec-in').addEventListener('change', action('file-dec-result', async () =
 // ------------------------------------------------------------- signing
 
 $('sign').addEventListener('click', action('verify-result', async () => {
-  const r = kms.sign({ keyId: $('sign-key').value, message: enc.encode($('sign-message').value), signingAlgorithm: 'ECDSA_SHA_256' });
+  const r = await kms.sign({ keyId: $('sign-key').value, message: enc.encode($('sign-message').value), signingAlgorithm: 'ECDSA_SHA_256' });
   $('signature').value = b64(r.signature);
   show('verify-result', '');
   log('signed', 'ok');
 }));
 
 $('verify').addEventListener('click', action('verify-result', async () => {
-  const r = kms.verify({
+  const r = await kms.verify({
     keyId: $('sign-key').value,
     message: enc.encode($('sign-message').value),
     signature: unb64($('signature').value),

@@ -450,6 +450,14 @@ export type OperationMethods = {
     : (request: RequestOf<Op>) => ResponseOf<Op>;
 };
 
+/** The same methods on a `PersistentKms`: each returns a Promise that
+ * resolves once what the call changed is saved. */
+export type AsyncOperationMethods = {
+  [Op in OperationName as MethodName<Op>]: {} extends RequestOf<Op>
+    ? (request?: RequestOf<Op>) => Promise<ResponseOf<Op>>
+    : (request: RequestOf<Op>) => Promise<ResponseOf<Op>>;
+};
+
 /** The operation names, in the order of `Operations`. */
 export const OPERATIONS: readonly OperationName[];
 
@@ -490,15 +498,14 @@ export class Kms {
   static inMemory(options?: Region): Kms;
   /** A KMS over a sealed store kept as bytes (`snapshot` omitted: a new one). */
   static openSnapshot(options: OpenSnapshotOptions): Kms;
-  /** A KMS whose store is saved to `storage` (IndexedDB by default) after
-   * every call that changes it; reopening with the same root key or
-   * passphrase after a reload finds every key, alias and grant. One writer
-   * per store: while it is open, opening it elsewhere (another tab) is a
+  /** A KMS whose store is saved to `storage` (IndexedDB by default):
+   * durable before acknowledged — every call returns a Promise that
+   * resolves only after what it changed is saved (see `PersistentKms`).
+   * Reopening with the same root key or passphrase after a reload finds
+   * every acknowledged key, alias and grant. One writer per store: while
+   * it is open, opening it elsewhere (another tab) is a
    * `ConflictException`. */
-  static openPersistent(options: OpenPersistentOptions): Promise<Kms>;
-  /** Deterministic randomness from `seed` (32 bytes), in memory only: for
-   * replaying the language-neutral test vectors. */
-  static deterministic(options: { account: string; region: string; seed: Uint8Array; clock: ManualClock }): Kms;
+  static openPersistent(options: OpenPersistentOptions): Promise<PersistentKms>;
 
   readonly region: string;
   /** Any operation by its AWS name. */
@@ -507,20 +514,58 @@ export class Kms {
   callJson(operation: OperationName, requestJson: string): string;
   /** The same KMS acting as another caller. */
   asCaller(caller: Caller): Kms;
-  /** `ReplicateKey` into `replica`, another region's KMS in this page. */
+  /** `ReplicateKey` into `replica`, another region's KMS in this page
+   * (a Promise, settled once saved, when the replica is persistent). */
+  replicateKey(request: ReplicateKeyRequest, replica: PersistentKms): Promise<ReplicateKeyResponse>;
   replicateKey(request: ReplicateKeyRequest, replica: Kms): ReplicateKeyResponse;
   /** `ReplicateKey` with the core's own JSON (as the test vectors are written). */
+  replicateKeyJson(requestJson: string, replica: PersistentKms): Promise<string>;
   replicateKeyJson(requestJson: string, replica: Kms): string;
+  updatePrimaryRegion(keyId: string, newPrimary: PersistentKms): Promise<void>;
   updatePrimaryRegion(keyId: string, newPrimary: Kms): void;
-  /** The sealed store as bytes (for `openSnapshot`/`openPersistent` KMSs). */
+  /** The sealed store as bytes (for `openSnapshot` KMSs). */
   exportSnapshot(): Uint8Array;
-  /** Resolves when every change so far is saved (persistent KMSs); rejects
-   * with the storage's error if a save failed. */
+  /** Resolves at once (nothing to save: see `PersistentKms`). */
   flush(): Promise<void>;
-  /** Flush (persistent KMSs), release the store's lock, free the memory. */
+  /** Free the memory. */
   close(): Promise<void>;
-  /** Release the wasm memory now (unsaved changes of a persistent KMS may
-   * be lost: prefer `close()`). */
+  /** Release the wasm memory now. */
+  free(): void;
+}
+
+/** A KMS whose sealed store is kept in a `SnapshotStorage`
+ * (`Kms.openPersistent`): durable before acknowledged. Every operation
+ * returns a Promise that resolves only after the save of everything the
+ * call changed — and of every earlier change it may have seen — committed
+ * (`await kms.createKey(...)`), and rejects with the storage's error if
+ * that save failed (a call that itself failed still waits for the save of
+ * anything it wrote, then rejects with its own error). After a failed save
+ * the in-memory store is ahead of storage and is never used again: every
+ * later call (and `exportSnapshot`) rejects with `StoreIOException` whose
+ * `cause` is the storage's error; reopen the store to go on from what was
+ * saved, which holds every acknowledged change and none that was not. */
+export interface PersistentKms extends AsyncOperationMethods {}
+export class PersistentKms {
+  private constructor();
+  readonly region: string;
+  /** Any operation by its AWS name. */
+  call<Op extends OperationName>(operation: Op, request?: RequestOf<Op>): Promise<ResponseOf<Op>>;
+  /** Any operation with the core's own JSON (PascalCase, bytes as hex). */
+  callJson(operation: OperationName, requestJson: string): Promise<string>;
+  /** The same KMS (and store) acting as another caller. */
+  asCaller(caller: Caller): PersistentKms;
+  replicateKey(request: ReplicateKeyRequest, replica: Kms | PersistentKms): Promise<ReplicateKeyResponse>;
+  replicateKeyJson(requestJson: string, replica: Kms | PersistentKms): Promise<string>;
+  updatePrimaryRegion(keyId: string, newPrimary: Kms | PersistentKms): Promise<void>;
+  /** The sealed store as bytes. */
+  exportSnapshot(): Uint8Array;
+  /** Resolves when every save so far committed; rejects with the
+   * storage's error if one failed. */
+  flush(): Promise<void>;
+  /** Flush, release the store's lock, free the memory. */
+  close(): Promise<void>;
+  /** Release the lock and the wasm memory now (every acknowledged change
+   * is already saved). */
   free(): void;
 }
 
@@ -594,7 +639,7 @@ export class Envelope {
   private constructor();
   /** KMS keys: the first generates each data key, any can decrypt; an
    * empty list decrypts with any key the caller may use. */
-  static forKms(kms: Kms, keyIds: string[], options?: { grantTokens?: string[]; cache?: CacheOptions }): Envelope;
+  static forKms(kms: Kms | PersistentKms, keyIds: string[], options?: { grantTokens?: string[]; cache?: CacheOptions }): Envelope;
   /** A raw AES-256 wrapping key, wire-identical to the official SDKs'. */
   static rawAes(options: { keyNamespace: string; keyName: string; wrappingKey: Uint8Array }): Envelope;
   encrypt(plaintext: Uint8Array, options?: EncryptOptions): Uint8Array;

@@ -1,8 +1,9 @@
 // The JS layer of the `strongroom` package, shared by the browser and Node
 // entry points (which initialise the wasm module first). Thin: it gives the
-// wasm classes options-object constructors, keeps persistent stores saved,
-// and adapts the push-style streams to WHATWG TransformStreams. Types:
-// index.d.ts.
+// wasm classes options-object constructors, keeps persistent stores saved
+// (a persistent KMS acknowledges a call only once what it changed is
+// saved), and adapts the push-style streams to WHATWG TransformStreams.
+// Types: index.d.ts.
 import * as raw from './wasm/strongroom_wasm.js';
 
 export const SUITE_SIGNED = 0x0578;
@@ -82,7 +83,7 @@ const lowerFirst = (s) => s[0].toLowerCase() + s.slice(1);
 // Requests cross into the module as one camelCase JSON string (bytes as
 // hex); responses come back as objects (serde-wasm-bindgen) whose byte
 // fields, all at the top level, are hex until fixBytes turns them into
-// Uint8Arrays.
+// Uint8Arrays. Secrets never take that road: see SECRET_OPERATIONS.
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 function toHex(bytes) {
   let s = '';
@@ -104,8 +105,33 @@ function fixBytes(r) {
 }
 const requestJson = (request) => JSON.stringify(request ?? {}, bytesAsHex);
 
-/** Saves a persistent KMS's store after each call that changed it; saves
- * are serialised, and the latest snapshot always wins. */
+/** The operations that carry plaintexts or key bytes go through the
+ * module's typed, byte-based entry points: the secret crosses as a
+ * Uint8Array (copied straight into a wasm buffer that is wiped after the
+ * call) and comes back as one, never as hex text (immutable JS strings
+ * that no one can wipe). Encrypt's plaintext is taken out of the request
+ * and passed beside it; the JS layer makes no copy of it. */
+const SECRET_OPERATIONS = {
+  Encrypt: (raw, request) => {
+    const { plaintext, ...rest } = request ?? {};
+    return raw.encrypt(requestJson(rest), bytes(plaintext, 'plaintext', true));
+  },
+  Decrypt: (raw, request) => raw.decrypt(requestJson(request)),
+  GenerateDataKey: (raw, request) => raw.generateDataKey(requestJson(request)),
+  GenerateDataKeyPair: (raw, request) => raw.generateDataKeyPair(requestJson(request)),
+  GenerateRandom: (raw, request) => raw.generateRandom(requestJson(request)),
+  DeriveSharedSecret: (raw, request) => raw.deriveSharedSecret(requestJson(request)),
+};
+function callRaw(raw, operation, request) {
+  const typed = Object.hasOwn(SECRET_OPERATIONS, operation) ? SECRET_OPERATIONS[operation] : undefined;
+  if (typed) return fixBytes(typed(raw, request));
+  return fixBytes(raw.call(operation, requestJson(request)));
+}
+
+/** Saves a persistent KMS's store after each call that changed it. Saves
+ * are serialised and each is of the state after its call, so every call's
+ * answer waits for the saves of everything it may have seen. The first
+ * failed save fails the store for good (see `failed`). */
 class Saver {
   constructor(storage) {
     this.storage = storage;
@@ -113,22 +139,45 @@ class Saver {
     this.chain = Promise.resolve();
     this.failure = undefined;
   }
+  /** Queue a save if the store changed since the last one; the returned
+   * promise resolves once every change so far is saved, and rejects with
+   * the storage's error if any of those saves failed. */
   after(kmsRaw) {
-    if (kmsRaw.storeWrites === this.saved) return;
-    const snapshot = kmsRaw.exportSnapshot();
-    // Read after the export, which writes any pending audit events first.
-    this.saved = kmsRaw.storeWrites;
-    this.chain = this.chain.then(() => this.storage.save(snapshot)).catch((e) => {
-      this.failure = e;
+    if (!this.failure && kmsRaw.storeWrites !== this.saved) {
+      try {
+        const snapshot = kmsRaw.exportSnapshot();
+        // Read after the export, which writes any pending audit events first.
+        this.saved = kmsRaw.storeWrites;
+        this.chain = this.chain.then(async () => {
+          if (this.failure) return;
+          try {
+            await this.storage.save(snapshot);
+          } catch (e) {
+            this.failure = { error: e };
+          }
+        });
+      } catch (e) {
+        this.failure = { error: e };
+      }
+    }
+    return this.chain.then(() => {
+      if (this.failure) throw this.failure.error;
     });
   }
-  async flush() {
-    await this.chain;
-    if (this.failure) {
-      const e = this.failure;
-      this.failure = undefined;
-      throw e;
-    }
+  /** After a failed save the in-memory store is ahead of storage: it is
+   * never used again (every later call rejects; reopen the store to go on
+   * from what was saved). */
+  failed() {
+    if (!this.failure) return undefined;
+    const e = codedError('StoreIOException',
+      'an earlier save of this key store failed; nothing after it was acknowledged: reopen the store');
+    e.cause = this.failure.error;
+    return e;
+  }
+  flush() {
+    return this.chain.then(() => {
+      if (this.failure) throw this.failure.error;
+    });
   }
 }
 
@@ -140,14 +189,30 @@ function openRaw(snapshot, o) {
     text(o.passphrase, 'passphrase', true), text(o.account, 'account', true), text(o.region, 'region', true));
 }
 
-/** Run `f`, then let each persistent KMS among `kmss` save if it changed
- * (whether or not `f` threw: a failed call may still have written). */
+/** Run `f` on the KMSs `kmss`. Without a persistent one among them, at
+ * once. Otherwise a Promise that settles only once everything `f` changed
+ * (whether or not it threw: a failed call may still have written) is
+ * saved: with `f`'s result, `f`'s error, or the failed save's error. */
 function saving(kmss, f) {
-  try {
-    return f();
-  } finally {
-    for (const k of kmss) k._saver?.after(k._raw);
+  const savers = kmss.map((k) => k._saver).filter(Boolean);
+  if (!savers.length) return f();
+  for (const s of savers) {
+    const e = s.failed();
+    if (e) return Promise.reject(e);
   }
+  let result;
+  let error;
+  let threw = false;
+  try {
+    result = f();
+  } catch (e) {
+    threw = true;
+    error = e;
+  }
+  return Promise.all(kmss.filter((k) => k._saver).map((k) => k._saver.after(k._raw))).then(() => {
+    if (threw) throw error;
+    return result;
+  });
 }
 
 export class Kms {
@@ -167,6 +232,8 @@ export class Kms {
     return new Kms(openRaw(o.snapshot, o));
   }
 
+  /** A PersistentKms: every call returns a Promise that resolves once what
+   * the call changed is saved. */
   static async openPersistent(opts) {
     const o = optionsOf(opts, 'the options');
     const storage = o.storage ?? indexedDbStorage();
@@ -175,11 +242,10 @@ export class Kms {
       const snapshot = await storage.load();
       const inner = openRaw(snapshot, o);
       const saver = new Saver(storage);
-      if (snapshot === undefined) saver.after(inner);
-      else saver.saved = inner.storeWrites;
-      const kms = new Kms(inner, saver);
+      if (snapshot !== undefined) saver.saved = inner.storeWrites;
+      const kms = new PersistentKms(inner, saver);
       kms._release = release;
-      await saver.flush();
+      await saver.after(inner);
       return kms;
     } catch (e) {
       release();
@@ -187,19 +253,12 @@ export class Kms {
     }
   }
 
-  static deterministic(opts) {
-    const { account, region, seed, clock } = optionsOf(opts, 'the options');
-    if (!(clock instanceof ManualClock)) throw validation('clock must be a ManualClock');
-    return new Kms(raw.Kms.deterministic(text(account, 'account'), text(region, 'region'), bytes(seed, 'seed'), clock));
-  }
-
   get region() {
     return this._raw.region;
   }
 
   call(operation, request) {
-    const json = requestJson(request);
-    return saving([this], () => fixBytes(this._raw.call(operation, json)));
+    return saving([this], () => callRaw(this._raw, operation, request));
   }
 
   callJson(operation, json) {
@@ -207,7 +266,7 @@ export class Kms {
   }
 
   asCaller(caller) {
-    return new Kms(this._raw.asCaller(requestJson(caller)), this._saver);
+    return new this.constructor(this._raw.asCaller(requestJson(caller)), this._saver);
   }
 
   replicateKey(request, replica) {
@@ -220,10 +279,14 @@ export class Kms {
   }
 
   updatePrimaryRegion(keyId, newPrimary) {
-    saving([this, newPrimary], () => this._raw.updatePrimaryRegion(keyId, newPrimary._raw));
+    return saving([this, newPrimary], () => {
+      this._raw.updatePrimaryRegion(keyId, newPrimary._raw);
+    });
   }
 
   exportSnapshot() {
+    const e = this._saver?.failed();
+    if (e) throw e;
     return this._raw.exportSnapshot();
   }
 
@@ -247,6 +310,14 @@ export class Kms {
     this._raw.free();
   }
 }
+
+/** A KMS whose store is kept in a `SnapshotStorage` (`Kms.openPersistent`):
+ * durable before acknowledged. Every operation returns a Promise that
+ * resolves only after the save of everything the call changed (and of
+ * every change it may have seen) committed, and rejects with the storage's
+ * error if that save failed; after a failed save every call rejects with
+ * StoreIOException until the store is reopened. */
+export class PersistentKms extends Kms {}
 
 for (const op of OPERATIONS) {
   Object.defineProperty(Kms.prototype, lowerFirst(op), {
@@ -406,8 +477,10 @@ export class Envelope {
     const plaintext = new Uint8Array(opened.reduce((n, p) => n + p.byteLength, 0));
     let at = 0;
     for (const p of opened) {
-      plaintext.set(new Uint8Array(p), at);
+      const frame = new Uint8Array(p);
+      plaintext.set(frame, at);
       at += p.byteLength;
+      frame.fill(0); // WebCrypto's copy is ours: wipe it once assembled
     }
     return { ...plan.info, plaintext };
   }

@@ -9,14 +9,28 @@
 //! layer turns into `Uint8Array`s; envelope bytes as `Uint8Array`). Errors
 //! are thrown as JS `Error`s whose `code` property is the core's stable
 //! error code.
+//!
+//! Secrets never travel as text: the operations that carry plaintexts or
+//! key bytes (Encrypt, Decrypt, GenerateDataKey, GenerateDataKeyPair,
+//! GenerateRandom, DeriveSharedSecret) and the envelope and stream methods
+//! take and give them as `Uint8Array`s, copied straight between the JS
+//! array and a wasm buffer reserved at its full size and wiped on drop
+//! (`Zeroizing`, the core's `SecretBytes`). Only `call`/`callJson` still
+//! carry them as hex, as the AWS-shaped escape hatch.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use js_sys::Reflect;
+use js_sys::{Reflect, Uint8Array};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use zeroize::Zeroizing;
 
+use strongroom::api::{
+    DecryptRequest, DeriveSharedSecretRequest, EncryptRequest, GenerateDataKeyPairRequest,
+    GenerateDataKeyRequest, GenerateRandomRequest,
+};
 use strongroom::esdk::{
     self, CachingCmm, CachingConfig, CommitmentPolicy, DecryptOptions, Decryptor, EncryptOptions,
     Encryptor, KmsKeyring, MaterialsCache, MaterialsManager, RawAesKeyring,
@@ -137,6 +151,70 @@ fn parse_json(text: &str) -> Result<Value, JsValue> {
     serde_json::from_str(text).map_err(|e| invalid(&format!("malformed JSON: {e}")))
 }
 
+/// Secret bytes from JS (`undefined`/`null`: none) into a wasm buffer of
+/// exactly their length, wiped on drop: copied once, straight from the JS
+/// array (no intermediate copy left in wasm memory).
+fn secret_in(v: &JsValue, what: &str) -> Result<Zeroizing<Vec<u8>>, JsValue> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(Zeroizing::new(Vec::new()));
+    }
+    let a = v
+        .dyn_ref::<Uint8Array>()
+        .ok_or_else(|| invalid(&format!("{what} must be a Uint8Array")))?;
+    let mut buf = Zeroizing::new(vec![0u8; a.length() as usize]);
+    a.copy_to(&mut buf);
+    Ok(buf)
+}
+
+/// Overwrite the stack below the caller's frame, where the core's callees
+/// may have left key bytes: wasm's shadow stack lives in linear memory and
+/// is never cleared (a test found the root key there after `openSnapshot`
+/// returned). 32 KiB of volatile writes, a few µs.
+#[inline(never)]
+fn scrub_stack() {
+    let mut area = [0u64; 4096];
+    zeroize::Zeroize::zeroize(&mut area[..]);
+    std::hint::black_box(&area);
+}
+
+/// `f` in a frame of its own below the caller's (so that nothing it copies
+/// lands in the caller's frame), then [`scrub_stack`] over that area: for
+/// the calls that handle secrets.
+fn scrubbed<T>(f: impl FnOnce() -> T) -> T {
+    let r = run_below(f);
+    scrub_stack();
+    r
+}
+
+#[inline(never)]
+fn run_below<T>(f: impl FnOnce() -> T) -> T {
+    f()
+}
+
+/// A typed KMS request from camelCase JSON that must not carry the secret
+/// field `secret` (that one crosses as bytes).
+fn typed_request<T: DeserializeOwned>(
+    request_json: &str,
+    secret: Option<&str>,
+) -> Result<T, JsValue> {
+    let v = to_core(parse_json(request_json)?);
+    if let Some(f) = secret {
+        if v.get(f).is_some() {
+            return Err(invalid(&format!(
+                "{f} goes in its own Uint8Array argument, not in the request JSON"
+            )));
+        }
+    }
+    serde_json::from_value(v).map_err(|e| invalid(&format!("malformed request: {e}")))
+}
+
+/// A core response record → the camelCase JS object `call` gives.
+fn response_js<T: Serialize>(r: T) -> Result<JsValue, JsValue> {
+    to_js(&from_core(
+        serde_json::to_value(r).map_err(|e| invalid(&e.to_string()))?,
+    ))
+}
+
 fn context_from(v: JsValue) -> Result<BTreeMap<String, String>, JsValue> {
     from_js(v).map_err(|_| invalid("the encryption context must be an object of strings"))
 }
@@ -194,12 +272,8 @@ operations! {
     updateAlias => "UpdateAlias",
     deleteAlias => "DeleteAlias",
     listAliases => "ListAliases",
-    encrypt => "Encrypt",
-    decrypt => "Decrypt",
     reEncrypt => "ReEncrypt",
-    generateDataKey => "GenerateDataKey",
     generateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
-    generateRandom => "GenerateRandom",
     enableKeyRotation => "EnableKeyRotation",
     disableKeyRotation => "DisableKeyRotation",
     getKeyRotationStatus => "GetKeyRotationStatus",
@@ -219,14 +293,155 @@ operations! {
     sign => "Sign",
     verify => "Verify",
     getPublicKey => "GetPublicKey",
-    deriveSharedSecret => "DeriveSharedSecret",
     generateMac => "GenerateMac",
     verifyMac => "VerifyMac",
-    generateDataKeyPair => "GenerateDataKeyPair",
     generateDataKeyPairWithoutPlaintext => "GenerateDataKeyPairWithoutPlaintext",
     getParametersForImport => "GetParametersForImport",
     importKeyMaterial => "ImportKeyMaterial",
     deleteImportedKeyMaterial => "DeleteImportedKeyMaterial",
+}
+
+/// Decrypt's answer, the plaintext as a `Uint8Array`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DecryptOut<'a> {
+    key_id: &'a str,
+    #[serde(with = "serde_bytes")]
+    plaintext: &'a [u8],
+    encryption_algorithm: strongroom::model::EncryptionAlgorithm,
+    key_material_id: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DataKeyOut<'a> {
+    #[serde(with = "serde_bytes")]
+    ciphertext_blob: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    plaintext: &'a [u8],
+    key_id: &'a str,
+    key_material_id: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RandomOut<'a> {
+    #[serde(with = "serde_bytes")]
+    plaintext: &'a [u8],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SharedSecretOut<'a> {
+    key_id: &'a str,
+    #[serde(with = "serde_bytes")]
+    shared_secret: &'a [u8],
+    key_agreement_algorithm: &'a str,
+    key_origin: strongroom::model::Origin,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DataKeyPairOut<'a> {
+    #[serde(with = "serde_bytes")]
+    private_key_ciphertext_blob: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    private_key_plaintext: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    public_key: &'a [u8],
+    key_id: &'a str,
+    key_pair_spec: strongroom::model::KeySpec,
+    key_material_id: &'a str,
+}
+
+/// The secret-bearing operations, typed and byte-based: camelCase request
+/// JSON for the other fields; secrets in and out as `Uint8Array`s (see the
+/// crate docs), never as hex text. The JS layer's camelCase methods and
+/// `call` use these.
+#[wasm_bindgen]
+impl Kms {
+    /// AWS `Encrypt`: `plaintext` as bytes, the rest of the request as JSON.
+    pub fn encrypt(&self, request_json: &str, plaintext: JsValue) -> Result<JsValue, JsValue> {
+        scrubbed(|| {
+            let mut req: EncryptRequest = typed_request(request_json, Some("Plaintext"))?;
+            let mut p = secret_in(&plaintext, "plaintext")?;
+            req.plaintext = std::mem::take(&mut *p).into();
+            response_js(self.0.encrypt(req).map_err(err)?)
+        })
+    }
+
+    /// AWS `Decrypt`; `plaintext` comes back as a `Uint8Array`.
+    pub fn decrypt(&self, request_json: &str) -> Result<JsValue, JsValue> {
+        scrubbed(|| {
+            let req: DecryptRequest = typed_request(request_json, None)?;
+            let d = self.0.decrypt(req).map_err(err)?;
+            to_js(&DecryptOut {
+                key_id: &d.key_id,
+                plaintext: d.plaintext.as_bytes(),
+                encryption_algorithm: d.encryption_algorithm,
+                key_material_id: &d.key_material_id,
+            })
+        })
+    }
+
+    /// AWS `GenerateDataKey`; both blobs as `Uint8Array`s.
+    #[wasm_bindgen(js_name = generateDataKey)]
+    pub fn generate_data_key(&self, request_json: &str) -> Result<JsValue, JsValue> {
+        scrubbed(|| {
+            let req: GenerateDataKeyRequest = typed_request(request_json, None)?;
+            let d = self.0.generate_data_key(req).map_err(err)?;
+            to_js(&DataKeyOut {
+                ciphertext_blob: &d.ciphertext_blob,
+                plaintext: d.plaintext.as_bytes(),
+                key_id: &d.key_id,
+                key_material_id: &d.key_material_id,
+            })
+        })
+    }
+
+    /// AWS `GenerateRandom`; `plaintext` as a `Uint8Array`.
+    #[wasm_bindgen(js_name = generateRandom)]
+    pub fn generate_random(&self, request_json: &str) -> Result<JsValue, JsValue> {
+        scrubbed(|| {
+            let req: GenerateRandomRequest = typed_request(request_json, None)?;
+            let p = self.0.generate_random(req).map_err(err)?;
+            to_js(&RandomOut {
+                plaintext: p.as_bytes(),
+            })
+        })
+    }
+
+    /// AWS `DeriveSharedSecret`; `sharedSecret` as a `Uint8Array`.
+    #[wasm_bindgen(js_name = deriveSharedSecret)]
+    pub fn derive_shared_secret(&self, request_json: &str) -> Result<JsValue, JsValue> {
+        scrubbed(|| {
+            let req: DeriveSharedSecretRequest = typed_request(request_json, None)?;
+            let d = self.0.derive_shared_secret(req).map_err(err)?;
+            to_js(&SharedSecretOut {
+                key_id: &d.key_id,
+                shared_secret: d.shared_secret.as_bytes(),
+                key_agreement_algorithm: &d.key_agreement_algorithm,
+                key_origin: d.key_origin,
+            })
+        })
+    }
+
+    /// AWS `GenerateDataKeyPair`; every byte field as a `Uint8Array`.
+    #[wasm_bindgen(js_name = generateDataKeyPair)]
+    pub fn generate_data_key_pair(&self, request_json: &str) -> Result<JsValue, JsValue> {
+        scrubbed(|| {
+            let req: GenerateDataKeyPairRequest = typed_request(request_json, None)?;
+            let d = self.0.generate_data_key_pair(req).map_err(err)?;
+            to_js(&DataKeyPairOut {
+                private_key_ciphertext_blob: &d.private_key_ciphertext_blob,
+                private_key_plaintext: d.private_key_plaintext.as_bytes(),
+                public_key: &d.public_key,
+                key_id: &d.key_id,
+                key_pair_spec: d.key_pair_spec,
+                key_material_id: &d.key_material_id,
+            })
+        })
+    }
 }
 
 #[wasm_bindgen]
@@ -252,18 +467,25 @@ impl Kms {
         account: Option<String>,
         region: Option<String>,
     ) -> Result<Kms, JsValue> {
-        let root = strongroom::RootKey::from_parts(root_key.as_deref(), passphrase).map_err(err)?;
-        let store = match snapshot {
-            Some(b) => strongroom::MemoryStore::from_snapshot(&b).map_err(err)?,
-            None => strongroom::MemoryStore::new(),
-        };
-        let k = strongroom::Kms::builder(
-            account.unwrap_or_else(|| "111122223333".into()),
-            region.unwrap_or_else(|| "us-east-1".into()),
-        )
-        .open(store.clone(), root)
-        .map_err(err)?;
-        Ok(Kms(k, Some(store)))
+        scrubbed(|| {
+            // wasm-bindgen hands the key over in a buffer it allocated: wiped
+            // when this returns (the core keeps its own, wiped, copy).
+            let root_key = root_key.map(Zeroizing::new);
+            let root =
+                strongroom::RootKey::from_parts(root_key.as_deref().map(Vec::as_slice), passphrase)
+                    .map_err(err)?;
+            let store = match snapshot {
+                Some(b) => strongroom::MemoryStore::from_snapshot(&b).map_err(err)?,
+                None => strongroom::MemoryStore::new(),
+            };
+            let k = strongroom::Kms::builder(
+                account.unwrap_or_else(|| "111122223333".into()),
+                region.unwrap_or_else(|| "us-east-1".into()),
+            )
+            .open(store.clone(), root)
+            .map_err(err)?;
+            Ok(Kms(k, Some(store)))
+        })
     }
 
     /// The sealed store as bytes (pending audit events included); only for
@@ -279,7 +501,10 @@ impl Kms {
     }
 
     /// In memory with the deterministic test RNG: every key follows from
-    /// `seed` (32 bytes). For replaying the language-neutral vectors only.
+    /// `seed` (32 bytes). For replaying the language-neutral vectors only;
+    /// behind the off-by-default feature `dangerous-test-rng`, so never in
+    /// the npm package.
+    #[cfg(feature = "dangerous-test-rng")]
     pub fn deterministic(
         account: String,
         region: String,
@@ -539,33 +764,40 @@ impl Envelope {
         key_name: String,
         wrapping_key: Vec<u8>,
     ) -> Result<Envelope, JsValue> {
-        let mut wrapping_key = wrapping_key;
-        let k: Result<[u8; 32], _> = wrapping_key.as_slice().try_into();
-        strongroom::wipe(&mut wrapping_key);
-        let k = k.map_err(|_| invalid("the wrapping key must be 32 bytes"))?;
-        Ok(Envelope {
-            cmm: Arc::new(RawAesKeyring::new(key_namespace, key_name, k).map_err(err)?),
-            cache: None,
+        // The key passes through stack arrays on its way into the keyring.
+        scrubbed(|| {
+            let mut wrapping_key = wrapping_key;
+            let k: Result<[u8; 32], _> = wrapping_key.as_slice().try_into();
+            strongroom::wipe(&mut wrapping_key);
+            let k = k.map_err(|_| invalid("the wrapping key must be 32 bytes"))?;
+            Ok(Envelope {
+                cmm: Arc::new(RawAesKeyring::new(key_namespace, key_name, k).map_err(err)?),
+                cache: None,
+            })
         })
     }
 
-    /// `suite`: 0x0578 (signed, default) or 0x0478.
+    /// `suite`: 0x0578 (signed, default) or 0x0478. `plaintext`: a
+    /// `Uint8Array`, copied into a wasm buffer wiped on return.
     pub fn encrypt(
         &self,
-        plaintext: &[u8],
+        plaintext: JsValue,
         encryption_context: JsValue,
         suite: Option<u16>,
         frame_length: Option<u32>,
     ) -> Result<Vec<u8>, JsValue> {
-        let opts = encrypt_options(suite, frame_length, Some(plaintext.len() as u64));
-        esdk::encrypt_with(
-            &*self.cmm,
-            plaintext,
-            &context_from(encryption_context)?,
-            &opts,
-            &strongroom::OsRng,
-        )
-        .map_err(err)
+        scrubbed(|| {
+            let plaintext = secret_in(&plaintext, "plaintext")?;
+            let opts = encrypt_options(suite, frame_length, Some(plaintext.len() as u64));
+            esdk::encrypt_with(
+                &*self.cmm,
+                &plaintext,
+                &context_from(encryption_context)?,
+                &opts,
+                &strongroom::OsRng,
+            )
+            .map_err(err)
+        })
     }
 
     /// `{plaintext, encryptionContext, suite, frameLength, providerId, keyName}`.
@@ -574,10 +806,12 @@ impl Envelope {
         message: &[u8],
         allow_legacy_suites: Option<bool>,
     ) -> Result<JsValue, JsValue> {
-        let policy = CommitmentPolicy::allowing_legacy(allow_legacy_suites.unwrap_or(false));
-        let d = esdk::decrypt_with(&*self.cmm, message, &DecryptOptions::with_policy(policy))
-            .map_err(err)?;
-        decrypted(d.plaintext.as_bytes(), &d.info)
+        scrubbed(|| {
+            let policy = CommitmentPolicy::allowing_legacy(allow_legacy_suites.unwrap_or(false));
+            let d = esdk::decrypt_with(&*self.cmm, message, &DecryptOptions::with_policy(policy))
+                .map_err(err)?;
+            decrypted(d.plaintext.as_bytes(), &d.info)
+        })
     }
 
     /// A push-style encryptor for data of any size (`plaintextLength`, when
@@ -599,10 +833,13 @@ impl Envelope {
     /// A push-style decryptor.
     pub fn decryptor(&self, allow_legacy_suites: Option<bool>) -> DecryptStream {
         let policy = CommitmentPolicy::allowing_legacy(allow_legacy_suites.unwrap_or(false));
-        DecryptStream(Some(Decryptor::shared(
-            self.cmm.clone(),
-            DecryptOptions::with_policy(policy),
-        )))
+        DecryptStream {
+            d: Some(Decryptor::shared(
+                self.cmm.clone(),
+                DecryptOptions::with_policy(policy),
+            )),
+            unreleased: 0,
+        }
     }
 
     /// Delegated bulk AES-GCM (for WebCrypto; see `esdk::DelegatedEncryption`):
@@ -692,13 +929,17 @@ fn closed() -> JsValue {
     invalid("this stream is finished (or failed)")
 }
 
-/// One `update` of an open push stream; an error closes it for good.
+/// One `update` of an open push stream into a buffer reserved at
+/// `reserve` bytes (an upper bound of what the step can write, so it never
+/// grows and leaves no copies behind) and wiped on drop; an error closes
+/// the stream for good.
 fn push<T>(
     slot: &mut Option<T>,
+    reserve: usize,
     update: impl FnOnce(&mut T, &mut Vec<u8>) -> strongroom::Result<()>,
-) -> Result<Vec<u8>, JsValue> {
+) -> Result<Zeroizing<Vec<u8>>, JsValue> {
     let s = slot.as_mut().ok_or_else(closed)?;
-    let mut out = Vec::new();
+    let mut out = Zeroizing::new(Vec::with_capacity(reserve));
     if let Err(x) = update(s, &mut out) {
         *slot = None;
         return Err(err(x));
@@ -706,22 +947,36 @@ fn push<T>(
     Ok(out)
 }
 
+/// Bytes out to JS as a `Uint8Array` of their own (the wasm buffer is
+/// wiped when `out` drops).
+fn bytes_out(out: &[u8]) -> Uint8Array {
+    Uint8Array::from(out)
+}
+
 /// Push-style envelope encryption: `update(chunk)` returns message bytes
-/// as frames fill, `finish()` the rest.
+/// as frames fill, `finish()` the rest. Each plaintext chunk is copied
+/// into a wasm buffer of its size, wiped after the step.
 #[wasm_bindgen]
 pub struct EncryptStream(Option<Encryptor>);
 
 #[wasm_bindgen]
 impl EncryptStream {
-    pub fn update(&mut self, chunk: &[u8]) -> Result<Vec<u8>, JsValue> {
-        push(&mut self.0, |e, out| e.update(chunk, out))
+    pub fn update(&mut self, chunk: JsValue) -> Result<Uint8Array, JsValue> {
+        scrubbed(|| {
+            let chunk = secret_in(&chunk, "each chunk")?;
+            // Whole frames out: at most this chunk plus one buffered frame,
+            // each with its 32 bytes of sequence number, IV and tag.
+            let reserve = chunk.len().saturating_mul(2).saturating_add(1024);
+            let out = push(&mut self.0, reserve, |e, out| e.update(&chunk, out))?;
+            Ok(bytes_out(&out))
+        })
     }
 
-    pub fn finish(&mut self) -> Result<Vec<u8>, JsValue> {
+    pub fn finish(&mut self) -> Result<Uint8Array, JsValue> {
         let e = self.0.take().ok_or_else(closed)?;
-        let mut out = Vec::new();
+        let mut out = Zeroizing::new(Vec::new());
         e.finish(&mut out).map_err(err)?;
-        Ok(out)
+        Ok(bytes_out(&out))
     }
 }
 
@@ -729,20 +984,60 @@ impl EncryptStream {
 /// verify; only `finish()` returning normally means the message was
 /// complete and (for signed suites) its signature verified. `finish()`
 /// returns the last plaintext bytes with the message's details.
+///
+/// Plaintext is written into buffers reserved at an upper bound of what
+/// the step can release (so they never reallocate) and wiped once copied
+/// out to JS.
 #[wasm_bindgen]
-pub struct DecryptStream(Option<Decryptor<'static>>);
+pub struct DecryptStream {
+    d: Option<Decryptor<'static>>,
+    /// Message bytes fed minus plaintext bytes released: plaintext never
+    /// outgrows the ciphertext, so this bounds what is still to come.
+    unreleased: usize,
+}
+
+impl DecryptStream {
+    /// At most this many plaintext bytes can come out of a step that feeds
+    /// `fed` more message bytes: the new bytes, plus what the decryptor
+    /// holds: for framed messages less than one frame (a partial frame or
+    /// a signed message's held final frame), else what was fed so far.
+    fn bound(&self, fed: usize) -> usize {
+        let held = self.unreleased;
+        let held = match self.d.as_ref().and_then(|d| d.info()) {
+            Some(i) if i.frame_length > 0 => held.min(i.frame_length as usize),
+            _ => held,
+        };
+        held.saturating_add(fed)
+    }
+
+    /// `update`, with the buffer and the capacity it was reserved at (for
+    /// the test that it never reallocates).
+    #[doc(hidden)]
+    pub fn update_buffer(&mut self, chunk: &[u8]) -> Result<(Zeroizing<Vec<u8>>, usize), JsValue> {
+        let reserve = self.bound(chunk.len());
+        let out = push(&mut self.d, reserve, |d, out| d.update(chunk, out))?;
+        self.unreleased = (self.unreleased + chunk.len()).saturating_sub(out.len());
+        Ok((out, reserve))
+    }
+}
 
 #[wasm_bindgen]
 impl DecryptStream {
-    pub fn update(&mut self, chunk: &[u8]) -> Result<Vec<u8>, JsValue> {
-        push(&mut self.0, |d, out| d.update(chunk, out))
+    pub fn update(&mut self, chunk: &[u8]) -> Result<Uint8Array, JsValue> {
+        scrubbed(|| {
+            let (out, _) = self.update_buffer(chunk)?;
+            Ok(bytes_out(&out))
+        })
     }
 
     pub fn finish(&mut self) -> Result<JsValue, JsValue> {
-        let d = self.0.take().ok_or_else(closed)?;
-        let mut out = Vec::new();
-        let info = d.finish(&mut out).map_err(err)?;
-        decrypted(&out, &info)
+        scrubbed(|| {
+            let reserve = self.bound(0);
+            let d = self.d.take().ok_or_else(closed)?;
+            let mut out = Zeroizing::new(Vec::with_capacity(reserve));
+            let info = d.finish(&mut out).map_err(err)?;
+            decrypted(&out, &info)
+        })
     }
 }
 

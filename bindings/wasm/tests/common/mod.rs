@@ -11,6 +11,7 @@ macro_rules! wasm_suite {
             object_api,
             platform_randomness_and_clock,
             envelope_streams_and_cache,
+            decrypt_stream_buffers_never_grow,
             snapshots,
             known_answer_vectors,
         );
@@ -50,6 +51,16 @@ pub fn text(v: &JsValue, path: &str) -> String {
         .unwrap_or_else(|| panic!("{path} is not a string"))
 }
 
+pub fn bytes(v: &JsValue, path: &str) -> Vec<u8> {
+    let b = get(v, path);
+    assert!(b.is_instance_of::<Uint8Array>(), "{path} is a Uint8Array");
+    b.unchecked_into::<Uint8Array>().to_vec()
+}
+
+pub fn js_bytes(b: &[u8]) -> JsValue {
+    Uint8Array::from(b).into()
+}
+
 pub fn code(e: JsValue) -> String {
     assert!(e.is_instance_of::<js_sys::Error>(), "errors are JS Errors");
     get(&e, "code").as_string().expect("a code property")
@@ -66,17 +77,32 @@ pub fn object_api() {
     kms.createAlias(&json!({"aliasName": "alias/t", "targetKeyId": key_id}).to_string())
         .unwrap();
     let ctx = json!({"Tenant": "acme"});
+    // Secrets cross as bytes: the plaintext in its own argument, never in
+    // the JSON; the decrypted plaintext back as a Uint8Array.
     let enc = kms
         .encrypt(
-            &json!({"keyId": "alias/t", "plaintext": hex::encode(b"secret"), "encryptionContext": ctx})
-                .to_string(),
+            &json!({"keyId": "alias/t", "encryptionContext": ctx}).to_string(),
+            js_bytes(b"secret"),
         )
         .unwrap();
+    let in_json = kms.encrypt(
+        &json!({"keyId": "alias/t", "plaintext": hex::encode(b"secret")}).to_string(),
+        JsValue::UNDEFINED,
+    );
+    assert_eq!(code(in_json.unwrap_err()), "ValidationException");
     let blob = text(&enc, "ciphertextBlob");
     let dec = kms
         .decrypt(&json!({"ciphertextBlob": blob, "encryptionContext": ctx}).to_string())
         .unwrap();
-    assert_eq!(text(&dec, "plaintext"), hex::encode(b"secret"));
+    assert_eq!(bytes(&dec, "plaintext"), b"secret");
+    let dk = kms
+        .generate_data_key(&json!({"keyId": key_id, "keySpec": "AES_256"}).to_string())
+        .unwrap();
+    let again = kms
+        .decrypt(&json!({"ciphertextBlob": hex::encode(bytes(&dk, "ciphertextBlob"))}).to_string())
+        .unwrap();
+    assert_eq!(bytes(&dk, "plaintext").len(), 32);
+    assert_eq!(bytes(&again, "plaintext"), bytes(&dk, "plaintext"));
     let wrong = kms
         .decrypt(
             &json!({"ciphertextBlob": blob, "encryptionContext": {"Tenant": "other"}}).to_string(),
@@ -118,15 +144,15 @@ pub fn object_api() {
 /// Two in-memory KMSs draw their keys from the platform's randomness.
 pub fn platform_randomness_and_clock() {
     let a = Kms::in_memory(None, None).unwrap();
-    let r1 = text(
-        &a.generateRandom(r#"{"numberOfBytes": 32}"#).unwrap(),
+    let r1 = bytes(
+        &a.generate_random(r#"{"numberOfBytes": 32}"#).unwrap(),
         "plaintext",
     );
-    let r2 = text(
-        &a.generateRandom(r#"{"numberOfBytes": 32}"#).unwrap(),
+    let r2 = bytes(
+        &a.generate_random(r#"{"numberOfBytes": 32}"#).unwrap(),
         "plaintext",
     );
-    assert_eq!(r1.len(), 64);
+    assert_eq!(r1.len(), 32);
     assert_ne!(r1, r2);
     let created = a.createKey("{}").unwrap();
     let when = get(&created, "keyMetadata.creationDateMs")
@@ -150,28 +176,61 @@ pub fn envelope_streams_and_cache() {
         .unwrap();
     let mut msg = Vec::new();
     for c in data.chunks(999) {
-        msg.extend(e.update(c).unwrap());
+        msg.extend(e.update(js_bytes(c)).unwrap().to_vec());
     }
-    msg.extend(e.finish().unwrap());
+    msg.extend(e.finish().unwrap().to_vec());
     assert!(e.finish().is_err(), "a finished stream refuses more");
     let mut d = env.decryptor(None);
     let mut out = Vec::new();
     for c in msg.chunks(333) {
-        out.extend(d.update(c).unwrap());
+        out.extend(d.update(c).unwrap().to_vec());
     }
     let last = d.finish().unwrap();
     let tail: Uint8Array = get(&last, "plaintext").unchecked_into();
     out.extend(tail.to_vec());
     assert_eq!(out, data);
     assert_eq!(get(&last, "keyName").as_string().unwrap(), key);
-    let whole = env.encrypt(&data, ctx.clone(), None, None).unwrap();
-    env.encrypt(&data, ctx, None, None).unwrap();
+    let whole = env
+        .encrypt(js_bytes(&data), ctx.clone(), None, None)
+        .unwrap();
+    env.encrypt(js_bytes(&data), ctx, None, None).unwrap();
     let stats = env.cache_stats().unwrap();
     assert!(get(&stats, "hits").as_f64().unwrap() >= 1.0);
     let mut tampered = whole.clone();
     let n = tampered.len();
     tampered[n - 120] ^= 1;
     assert!(env.decrypt(&tampered, None).is_err());
+}
+
+/// Every step of a decrypt stream writes into a buffer reserved at an
+/// upper bound of its output: it never reallocates (a reallocation would
+/// leave a copy of the plaintext in freed memory), whatever the chunking.
+pub fn decrypt_stream_buffers_never_grow() {
+    let kms = Kms::in_memory(None, None).unwrap();
+    let key = text(&kms.createKey("{}").unwrap(), "keyMetadata.arn");
+    let env = Envelope::for_kms(&kms, vec![key], JsValue::UNDEFINED).unwrap();
+    let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + 3) as u8).collect();
+    for suite in [0x0578u16, 0x0478] {
+        let msg = env
+            .encrypt(js_bytes(&data), JsValue::UNDEFINED, Some(suite), Some(1000))
+            .unwrap();
+        for chunking in [1usize, 7, 999, 1000, 1036, 1037, 4096, msg.len()] {
+            let mut d = env.decryptor(None);
+            let mut out = Vec::new();
+            for c in msg.chunks(chunking) {
+                let (buf, reserved) = d.update_buffer(c).unwrap();
+                assert_eq!(
+                    buf.capacity(),
+                    reserved,
+                    "suite {suite:#x}, chunks of {chunking}"
+                );
+                out.extend_from_slice(&buf);
+            }
+            let last = d.finish().unwrap();
+            out.extend(bytes(&last, "plaintext"));
+            assert_eq!(out, data, "suite {suite:#x}, chunks of {chunking}");
+        }
+    }
 }
 
 pub fn snapshots() {

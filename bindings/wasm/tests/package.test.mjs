@@ -1,0 +1,561 @@
+// The npm package as users install it: the camelCase object API, typed
+// errors, envelopes, streams, persistence and the WebCrypto path.
+// scripts/wasm.sh (make test) packs the package, installs it into
+// build/npm/consumer and runs this there, so `import 'strongroom'` resolves
+// exactly as in a user's project.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import * as sr from 'strongroom';
+
+const repo = process.env.STRONGROOM_REPO;
+const load = (name) => JSON.parse(readFileSync(path.join(repo, 'tests/vectors', name), 'utf8'));
+const hex = (s) => Uint8Array.from(s.match(/../g) ?? [], (b) => parseInt(b, 16));
+
+test('official AWS Encryption SDK messages decrypt', async () => {
+  const doc = load('esdk/official-python-sdk.json');
+  const env = sr.Envelope.rawAes({ keyNamespace: doc.key_namespace, keyName: doc.key_name, wrappingKey: hex(doc.key) });
+  for (const c of doc.cases) {
+    const msg = hex(c.message);
+    if (!['0478', '0578'].includes(c.suite)) {
+      assert.throws(() => env.decrypt(msg), (e) => e.code === 'ValidationException');
+    }
+    const out = env.decrypt(msg, { allowLegacySuites: true });
+    assert.deepEqual(out.plaintext, hex(doc.plaintext));
+    assert.equal(out.suite, parseInt(c.suite, 16));
+    // The WebCrypto path reads the official SDK's messages too (signatures
+    // verified by WebCrypto for the signed suites).
+    const viaWebCrypto = await env.decryptAsync(msg, { allowLegacySuites: true });
+    assert.deepEqual(viaWebCrypto.plaintext, hex(doc.plaintext), c.suite);
+  }
+});
+
+test('camelCase object API, Uint8Array bytes, errors with a code', () => {
+  const kms = sr.Kms.inMemory();
+  const { keyMetadata } = kms.createKey({ description: 'browser' });
+  assert.equal(keyMetadata.keyState, 'Enabled');
+  assert.equal(keyMetadata.description, 'browser');
+  kms.createAlias({ aliasName: 'alias/web', targetKeyId: keyMetadata.keyId });
+  const ctx = { tenant: 'acme', KeepThisCase: 'yes' };
+  const { ciphertextBlob, keyId } = kms.encrypt({ keyId: 'alias/web', plaintext: new TextEncoder().encode('hello'), encryptionContext: ctx });
+  assert.ok(ciphertextBlob instanceof Uint8Array);
+  assert.equal(keyId, keyMetadata.arn);
+  const out = kms.decrypt({ ciphertextBlob, encryptionContext: ctx });
+  assert.equal(new TextDecoder().decode(out.plaintext), 'hello');
+  assert.throws(() => kms.decrypt({ ciphertextBlob, encryptionContext: { tenant: 'other' } }),
+    (e) => e instanceof Error && e.code === 'InvalidCiphertextException' && !e.message.includes('hello'));
+  assert.throws(() => kms.describeKey({ keyId: 'alias/missing' }), (e) => e.code === 'NotFoundException');
+  assert.throws(() => kms.call('Nope', {}), (e) => e.code === 'ValidationException');
+  const dk = kms.generateDataKey({ keyId: keyMetadata.keyId, keySpec: 'AES_256' });
+  assert.equal(dk.plaintext.length, 32);
+  const grants = kms.createGrant({ keyId: keyMetadata.keyId, granteePrincipal: 'arn:aws:iam::111122223333:role/r',
+    operations: ['Decrypt'], constraints: { encryptionContextSubset: { KeepThisCase: 'yes' } } });
+  assert.ok(grants.grantToken);
+  const listed = kms.listGrants({ keyId: keyMetadata.keyId }).grants[0];
+  assert.deepEqual(listed.constraints.encryptionContextSubset, { KeepThisCase: 'yes' });
+  assert.ok(sr.errorCodes().includes('KMSInvalidStateException'));
+  // A policy may be given as an object; it is stored as its JSON text.
+  const policy = { Version: '2012-10-17', Statement: [{ Sid: 'root', Effect: 'Allow',
+    Principal: { AWS: 'arn:aws:iam::111122223333:root' }, Action: 'kms:*', Resource: '*' }] };
+  kms.putKeyPolicy({ keyId: keyMetadata.keyId, policy });
+  assert.deepEqual(JSON.parse(kms.getKeyPolicy({ keyId: keyMetadata.keyId }).policy), policy);
+  // Nulls stay nulls; undefined fields are simply absent from the request.
+  assert.equal(kms.describeKey({ keyId: keyMetadata.keyId, grantTokens: undefined }).keyMetadata.deletionDateMs, null);
+});
+
+test('envelope encryption with a KMS key', () => {
+  const kms = sr.Kms.inMemory();
+  const key = kms.createKey({}).keyMetadata.arn;
+  const env = sr.Envelope.forKms(kms, [key]);
+  const data = new Uint8Array(100000).map((_, i) => i * 7);
+  for (const suite of [0x0578, 0x0478]) {
+    const msg = env.encrypt(data, { encryptionContext: { file: 'a' }, suite, frameLength: 4096 });
+    const out = env.decrypt(msg);
+    assert.deepEqual(out.plaintext, data);
+    assert.equal(out.keyName, key);
+    assert.equal(out.encryptionContext.file, 'a');
+  }
+  kms.disableKey({ keyId: key });
+  assert.throws(() => env.decrypt(env.encrypt(data, { suite: 0x0478, frameLength: 4096 })), (e) => e.code === 'DisabledException');
+});
+
+test('the sealed store survives a reload through a snapshot', () => {
+  const root = new Uint8Array(32).fill(9);
+  const kms = sr.Kms.openSnapshot({ snapshot: undefined, rootKey: root });
+  const keyId = kms.createKey({ description: 'persisted' }).keyMetadata.keyId;
+  kms.createAlias({ aliasName: 'alias/kept', targetKeyId: keyId });
+  const blob = kms.encrypt({ keyId, plaintext: new TextEncoder().encode('after reload') }).ciphertextBlob;
+  const snapshot = kms.exportSnapshot();
+  assert.ok(snapshot instanceof Uint8Array && snapshot.length > 100);
+  assert.ok(!Buffer.from(snapshot).includes(Buffer.from('after reload')), 'no plaintext in the snapshot');
+  // "Reload": a new module-level Kms from the saved bytes.
+  const again = sr.Kms.openSnapshot({ snapshot: snapshot, rootKey: root });
+  assert.equal(again.describeKey({ keyId: 'alias/kept' }).keyMetadata.description, 'persisted');
+  assert.equal(new TextDecoder().decode(again.decrypt({ ciphertextBlob: blob }).plaintext), 'after reload');
+  assert.throws(() => sr.Kms.openSnapshot({ snapshot: snapshot, rootKey: new Uint8Array(32) }), (e) => e.code === 'InvalidRootKeyException');
+  assert.throws(() => sr.Kms.openSnapshot({ snapshot: snapshot.slice(0, snapshot.length - 3), rootKey: root }), (e) => e.code === 'StoreCorruptedException');
+  assert.throws(() => sr.Kms.inMemory().exportSnapshot(), (e) => e.code === 'ValidationException');
+  // A passphrase root key (Argon2id) works the same way.
+  const p = sr.Kms.openSnapshot({ snapshot: undefined, passphrase: 'correct horse' });
+  p.createKey({});
+  const snap2 = p.exportSnapshot();
+  assert.equal(sr.Kms.openSnapshot({ snapshot: snap2, passphrase: 'correct horse' }).listKeys({}).keys.length, 1);
+  assert.throws(() => sr.Kms.openSnapshot({ snapshot: snap2, passphrase: 'wrong' }), (e) => e.code === 'InvalidRootKeyException');
+});
+
+test('the declarations and the module agree on operations and error codes', () => {
+  const dts = readFileSync(new URL(import.meta.resolve('strongroom')).pathname.replace(/node\.js$/, 'index.d.ts'), 'utf8');
+  const declaredOps = [...dts.slice(dts.indexOf('export interface Operations {')).matchAll(/^ {2}(\w+): \[/gm)].map((m) => m[1]);
+  assert.deepEqual(declaredOps, [...sr.OPERATIONS]);
+  const union = dts.slice(dts.indexOf('export type ErrorCode ='), dts.indexOf(';', dts.indexOf('export type ErrorCode =')));
+  assert.deepEqual([...union.matchAll(/'(\w+)'/g)].map((m) => m[1]).sort(), sr.errorCodes().sort());
+  const kms = sr.Kms.inMemory();
+  for (const op of sr.OPERATIONS) {
+    const m = op[0].toLowerCase() + op.slice(1);
+    assert.equal(typeof kms[m], 'function', m);
+  }
+  // A key record has exactly the declared KeyMetadata fields.
+  const meta = kms.createKey({}).keyMetadata;
+  const block = dts.slice(dts.indexOf('export interface KeyMetadata {'));
+  const fields = [...block.slice(0, block.indexOf('}')).matchAll(/^ {2}(\w+):/gm)].map((x) => x[1]);
+  assert.deepEqual(Object.keys(meta).sort(), fields.sort());
+});
+
+test('every error is a StrongroomError with its code as name', async () => {
+  const kms = sr.Kms.inMemory();
+  try {
+    kms.describeKey({ keyId: 'alias/none' });
+    assert.fail('no error');
+  } catch (e) {
+    assert.ok(sr.isStrongroomError(e));
+    assert.equal(e.name, 'NotFoundException');
+  }
+  assert.throws(() => kms.encrypt({ keyId: 'x', plaintext: new Uint8Array(1), bogusField: 1 }), (e) => e.code === 'ValidationException');
+  assert.throws(() => sr.Envelope.rawAes({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(31) }), (e) => e.code === 'ValidationException');
+  assert.ok(!sr.isStrongroomError(new Error('other')));
+  // Bad input anywhere in the API is a ValidationException, never a TypeError.
+  const env = sr.Envelope.forKms(kms, [kms.createKey({}).keyMetadata.keyId]);
+  const invalid = (e) => sr.isStrongroomError(e) && e.code === 'ValidationException';
+  for (const f of [
+    () => env.encrypt('text'),
+    () => env.decrypt([1, 2, 3]),
+    () => env.encrypt(new Uint8Array(1), 'ctx'),
+    () => env.encrypt(new Uint8Array(1), { encryptionContext: { a: 1 } }),
+    () => sr.Envelope.forKms(kms, 'alias/x'),
+    () => sr.Envelope.forKms({}, []),
+    () => sr.Envelope.forKms(kms, [], { cache: { capacty: 3 } }),
+    () => sr.Envelope.rawAes({ keyNamespace: 'n', keyName: 'k' }),
+    () => sr.Kms.openSnapshot({}),
+    () => sr.Kms.openSnapshot({ rootKey: new Uint8Array(32), passphrase: 'x' }),
+    () => sr.Kms.openSnapshot({ rootKey: 'not bytes' }),
+    () => sr.Kms.inMemory({ region: 5 }),
+    () => kms.encrypt({ keyId: 'x', plaintext: 'not bytes' }),
+  ]) assert.throws(f, invalid, f.toString());
+  await assert.rejects(env.encryptAsync('text'), invalid);
+  await assert.rejects(env.decryptAsync(undefined), invalid);
+  await assert.rejects(sr.Kms.openPersistent({ storage: { load: async () => undefined, save: async () => {} } }), invalid);
+});
+
+const concat = (parts) => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
+};
+
+test('streaming over chunks matches whole-buffer encryption', async () => {
+  const kms = sr.Kms.inMemory();
+  const key = kms.createKey({}).keyMetadata.arn;
+  const env = sr.Envelope.forKms(kms, [key]);
+  const data = new Uint8Array(300001).map((_, i) => (i * 31) & 255);
+  for (const suite of [sr.SUITE_SIGNED, sr.SUITE_UNSIGNED]) {
+    const e = env.encryptor({ encryptionContext: { f: 'x' }, suite, frameLength: 4096 });
+    const parts = [];
+    for (let i = 0; i < data.length; i += 7777) parts.push(e.update(data.subarray(i, i + 7777)));
+    parts.push(e.finish());
+    const msg = concat(parts);
+    assert.deepEqual(env.decrypt(msg).plaintext, data);
+    const d = env.decryptor();
+    const outs = [];
+    for (let i = 0; i < msg.length; i += 1000) outs.push(d.update(msg.subarray(i, i + 1000)));
+    const last = d.finish();
+    outs.push(last.plaintext);
+    assert.deepEqual(concat(outs), data);
+    assert.equal(last.encryptionContext.f, 'x');
+    // Cut short: finish refuses; the stream is then closed.
+    const cut = env.decryptor();
+    cut.update(msg.subarray(0, msg.length - 10));
+    assert.throws(() => cut.finish(), (x) => sr.isStrongroomError(x));
+    assert.throws(() => cut.finish(), (x) => x.code === 'ValidationException');
+  }
+});
+
+test('TransformStream helpers pipe files through', async () => {
+  const kms = sr.Kms.inMemory();
+  const env = sr.Envelope.forKms(kms, [kms.createKey({}).keyMetadata.keyId]);
+  const data = new Uint8Array(200000).map((_, i) => i & 255);
+  const source = () => new ReadableStream({
+    start(c) { for (let i = 0; i < data.length; i += 65536) c.enqueue(data.slice(i, i + 65536)); c.close(); },
+  });
+  const collect = async (rs) => { const parts = []; for await (const p of rs) parts.push(p); return concat(parts); };
+  const msg = await collect(source().pipeThrough(env.encryptStream({ encryptionContext: { name: 'f.bin' }, frameLength: 8192 })));
+  let info;
+  const back = await collect(new ReadableStream({ start(c) { c.enqueue(msg); c.close(); } })
+    .pipeThrough(env.decryptStream({ onComplete: (m) => { info = m; } })));
+  assert.deepEqual(back, data);
+  assert.equal(info.encryptionContext.name, 'f.bin');
+  const bad = msg.slice();
+  bad[bad.length - 200] ^= 1;
+  await assert.rejects(collect(new ReadableStream({ start(c) { c.enqueue(bad); c.close(); } }).pipeThrough(env.decryptStream())),
+    (e) => sr.isStrongroomError(e));
+});
+
+test('data key cache: hits, and invalidation when the key changes', () => {
+  const kms = sr.Kms.inMemory();
+  const key = kms.createKey({}).keyMetadata.keyId;
+  const env = sr.Envelope.forKms(kms, [key], { cache: { capacity: 10, maxAgeMs: 60000, maxMessagesEncrypted: 100 } });
+  const msgs = [];
+  for (let i = 0; i < 5; i++) msgs.push(env.encrypt(new Uint8Array([i]), { encryptionContext: { t: 'a' } }));
+  let s = env.cacheStats();
+  assert.equal(s.misses, 1);
+  assert.equal(s.hits, 4);
+  for (const m of msgs) env.decrypt(m);
+  kms.disableKey({ keyId: key });
+  s = env.cacheStats();
+  assert.ok(s.invalidations >= 1);
+  assert.equal(s.entries, 0);
+  assert.throws(() => env.decrypt(msgs[0]), (e) => e.code === 'DisabledException');
+  assert.equal(sr.Envelope.forKms(kms, [key]).cacheStats(), undefined);
+});
+
+test('openPersistent saves after each change and reopens', async () => {
+  const saved = [];
+  let stored;
+  const storage = {
+    async load() { return stored; },
+    async save(b) { stored = b.slice(); saved.push(b.length); },
+  };
+  const rootKey = new Uint8Array(32).fill(3);
+  const kms = await sr.Kms.openPersistent({ rootKey, storage });
+  assert.ok(kms instanceof sr.PersistentKms && kms instanceof sr.Kms);
+  const n0 = saved.length;
+  const keyId = (await kms.createKey({ description: 'kept' })).keyMetadata.keyId;
+  await kms.createAlias({ aliasName: 'alias/p', targetKeyId: keyId });
+  await kms.describeKey({ keyId });
+  assert.equal(saved.length, n0 + 2, 'one save per change, none for reads');
+  const again = await sr.Kms.openPersistent({ rootKey, storage });
+  assert.equal((await again.describeKey({ keyId: 'alias/p' })).keyMetadata.description, 'kept');
+  await again.scheduleKeyDeletion({ keyId, pendingWindowInDays: 7 });
+  const third = await sr.Kms.openPersistent({ rootKey, storage });
+  assert.equal((await third.describeKey({ keyId })).keyMetadata.keyState, 'PendingDeletion');
+  const other = await third.createKey({});
+  await third.enableKeyRotation({ keyId: other.keyMetadata.keyId });
+  await third.close();
+  assert.equal((await (await sr.Kms.openPersistent({ rootKey, storage })).listKeys()).keys.length, 2);
+  await assert.rejects(sr.Kms.openPersistent({ rootKey: new Uint8Array(32), storage }), (e) => e.code === 'InvalidRootKeyException');
+  // A storage that cannot save a new store fails the open itself.
+  await assert.rejects(sr.Kms.openPersistent({ rootKey, storage: { load: async () => undefined, save: async () => { throw new Error('quota'); } } }),
+    (e) => e.message === 'quota');
+  assert.throws(() => sr.indexedDbStorage(), (e) => e.code === 'ValidationException');
+});
+
+/** A storage whose saves wait until the test commits or fails them (or,
+ * with `auto`, commit at once). */
+function gatedStorage() {
+  const st = {
+    stored: undefined,
+    pending: [],
+    auto: false,
+    async load() { return st.stored; },
+    save(b) {
+      const copy = b.slice();
+      if (st.auto) {
+        st.stored = copy;
+        return Promise.resolve();
+      }
+      return new Promise((resolve, reject) => {
+        st.pending.push({ commit: () => { st.stored = copy; resolve(); }, fail: reject });
+      });
+    },
+    async next() {
+      for (let i = 0; i < 200 && !st.pending.length; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.ok(st.pending.length, 'a save was started');
+      return st.pending.shift();
+    },
+  };
+  return st;
+}
+/** Whether `p` settles within a few event-loop turns. */
+async function settles(p) {
+  let done = false;
+  Promise.resolve(p).then(() => { done = true; }, () => { done = true; });
+  await new Promise((r) => setTimeout(r, 30));
+  return done;
+}
+const keyCount = async (storage, rootKey) => {
+  const k = sr.Kms.openSnapshot({ snapshot: storage.stored, rootKey });
+  const ids = k.listKeys().keys.map((x) => x.keyId);
+  k.free();
+  return ids;
+};
+
+test('a persistent KMS is durable before it acknowledges: calls resolve only after the save committed', async () => {
+  const storage = gatedStorage();
+  const rootKey = new Uint8Array(32).fill(5);
+  const opening = sr.Kms.openPersistent({ rootKey, storage });
+  (await storage.next()).commit(); // the new, empty store
+  const kms = await opening;
+
+  const creating = kms.createKey({ description: 'acknowledged' });
+  assert.ok(creating instanceof Promise, 'a mutating call returns a Promise');
+  const save = await storage.next();
+  assert.equal(await settles(creating), false, 'not acknowledged while the save is pending');
+  // A call made meanwhile may see the unsaved key: it waits for that save too.
+  const listing = kms.listKeys();
+  assert.equal(await settles(listing), false, 'a read behind a pending save waits for it');
+  save.commit();
+  const keyId = (await creating).keyMetadata.keyId;
+  assert.deepEqual((await listing).keys.map((k) => k.keyId), [keyId]);
+  assert.deepEqual(await keyCount(storage, rootKey), [keyId], 'acknowledged means it is in storage');
+
+  // Encrypt under the acknowledged key, then drop the KMS without flush or
+  // close (a tab closed at that moment): nothing acknowledged is lost.
+  storage.auto = true;
+  const blob = (await kms.encrypt({ keyId, plaintext: new Uint8Array([1, 2, 3]) })).ciphertextBlob;
+  kms.free();
+  const reopened = sr.Kms.openSnapshot({ snapshot: storage.stored, rootKey });
+  assert.deepEqual(reopened.decrypt({ ciphertextBlob: blob }).plaintext, new Uint8Array([1, 2, 3]));
+  reopened.free();
+});
+
+test('a failed save rejects the call that caused it; the store is not used past it', async () => {
+  const storage = gatedStorage();
+  const rootKey = new Uint8Array(32).fill(6);
+  const opening = sr.Kms.openPersistent({ rootKey, storage });
+  (await storage.next()).commit();
+  const kms = await opening;
+  const kept = kms.createKey({ description: 'kept' });
+  (await storage.next()).commit();
+  const keptId = (await kept).keyMetadata.keyId;
+
+  const lost = kms.createKey({ description: 'lost' });
+  const save = await storage.next();
+  const seenMeanwhile = kms.listKeys(); // saw the unsaved key
+  const outcomes = Promise.allSettled([lost, seenMeanwhile]);
+  save.fail(new Error('quota'));
+  const [l, m] = await outcomes;
+  assert.equal(l.status, 'rejected');
+  assert.equal(l.reason.message, 'quota', 'the call whose change was not saved rejects with the storage error');
+  assert.equal(m.status, 'rejected');
+  assert.equal(m.reason.message, 'quota', 'so does one that saw the unsaved change');
+  // From then on the in-memory store (ahead of storage) is never used.
+  await assert.rejects(kms.describeKey({ keyId: keptId }),
+    (e) => sr.isStrongroomError(e) && e.code === 'StoreIOException' && e.cause?.message === 'quota');
+  assert.throws(() => kms.exportSnapshot(), (e) => e.code === 'StoreIOException');
+  await assert.rejects(kms.flush(), (e) => e.message === 'quota');
+  assert.equal(storage.pending.length, 0, 'nothing more was saved');
+  await assert.rejects(kms.close(), (e) => e.message === 'quota');
+  // Reopened: exactly the acknowledged changes.
+  storage.auto = true;
+  const again = sr.Kms.openPersistent({ rootKey, storage });
+  const back = await again;
+  assert.deepEqual((await back.listKeys()).keys.map((k) => k.keyId), [keptId]);
+  // A call that fails by itself rejects with its own error (after waiting
+  // for anything it wrote).
+  await assert.rejects(back.describeKey({ keyId: 'alias/none' }), (e) => e.code === 'NotFoundException');
+  await back.close();
+});
+
+test('encryptAsync/decryptAsync hand bulk AES-GCM to WebCrypto, same message format', async () => {
+  assert.ok(globalThis.crypto?.subtle, 'Node has WebCrypto');
+  const kms = sr.Kms.inMemory();
+  const env = sr.Envelope.forKms(kms, [kms.createKey({}).keyMetadata.keyId]);
+  for (const len of [0, 1, 65536, 1048576 + 3]) {
+    const data = new Uint8Array(len).map((_, i) => (i * 5) & 255);
+    for (const [frameLength, suite] of [[undefined, undefined], [4096, sr.SUITE_UNSIGNED], [undefined, sr.SUITE_UNSIGNED], [1000, sr.SUITE_SIGNED]]) {
+      const msg = await env.encryptAsync(data, { encryptionContext: { n: String(len) }, frameLength, suite });
+      const sync = env.decrypt(msg);
+      assert.deepEqual(sync.plaintext, data);
+      assert.equal(sync.suite, suite ?? sr.SUITE_SIGNED, 'the default suite is the signed one, as for encrypt');
+      assert.equal(sync.frameLength, frameLength ?? sr.ASYNC_FRAME_LENGTH);
+      const back = await env.decryptAsync(msg);
+      assert.deepEqual(back.plaintext, data);
+      assert.equal(back.encryptionContext.n, String(len));
+      // Messages from the synchronous path open asynchronously too.
+      const other = env.encrypt(data, { suite: sr.SUITE_UNSIGNED, frameLength: 1000 });
+      assert.deepEqual((await env.decryptAsync(other)).plaintext, data);
+    }
+  }
+  const msg = await env.encryptAsync(new Uint8Array(300000), { frameLength: 65536, suite: sr.SUITE_UNSIGNED });
+  for (const i of [msg.length - 1, msg.length - 100000, 200]) {
+    const bad = msg.slice();
+    bad[i] ^= 1;
+    await assert.rejects(env.decryptAsync(bad), (e) => e.code === 'InvalidCiphertextException');
+  }
+  await assert.rejects(env.decryptAsync(msg.subarray(0, msg.length - 1)), (e) => e.code === 'InvalidCiphertextException');
+  // Signed messages: WebCrypto signs (encryptAsync) and verifies
+  // (decryptAsync) the ECDSA P-384 signature.
+  const data = new Uint8Array(700000).map((_, i) => i & 255);
+  const signed = await env.encryptAsync(data, { suite: sr.SUITE_SIGNED, frameLength: 65536 });
+  const opened = await env.decryptAsync(signed);
+  assert.equal(opened.suite, sr.SUITE_SIGNED);
+  assert.deepEqual(opened.plaintext, data);
+  assert.ok(opened.encryptionContext['aws-crypto-public-key']);
+  for (const i of [signed.length - 1, signed.length - 60, signed.length - 110, 500]) {
+    const bad = signed.slice();
+    bad[i] ^= 1;
+    await assert.rejects(env.decryptAsync(bad), (e) => e.code === 'InvalidCiphertextException', `byte ${i}`);
+  }
+  await assert.rejects(env.decryptAsync(signed.subarray(0, signed.length - 1)), (e) => e.code === 'InvalidCiphertextException');
+});
+
+const pkgDir = path.dirname(new URL(import.meta.resolve('strongroom')).pathname);
+
+test('the npm package has no deterministic (seeded) RNG: not in the module, the JS layer or the types', async () => {
+  assert.equal(sr.Kms.deterministic, undefined);
+  assert.ok(!Object.keys(sr).some((k) => /determin/i.test(k)), Object.keys(sr).join());
+  // The wasm module's own exports (what the glue could ever call).
+  const wasmBytes = readFileSync(path.join(pkgDir, 'wasm/strongroom_wasm_bg.wasm'));
+  const exported = WebAssembly.Module.exports(new WebAssembly.Module(wasmBytes)).map((e) => e.name);
+  assert.ok(exported.some((n) => n.startsWith('kms_')), 'the module exports the Kms methods');
+  assert.deepEqual(exported.filter((n) => /determin|seed/i.test(n)), []);
+  // The generated glue, the JS layer and the declarations.
+  for (const f of ['wasm/strongroom_wasm.js', 'lib.js', 'node.js', 'browser.js', 'index.d.ts']) {
+    assert.doesNotMatch(readFileSync(path.join(pkgDir, f), 'utf8'), /deterministic|DangerousSeeded/i, f);
+  }
+  const glue = await import(new URL('wasm/strongroom_wasm.js', import.meta.resolve('strongroom')));
+  assert.equal(glue.Kms.deterministic, undefined);
+  // The test-only entry point is not shipped.
+  const pkg = JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf8'));
+  assert.ok(!pkg.files.includes('testing.js'));
+  assert.throws(() => readFileSync(path.join(pkgDir, 'testing.js')), (e) => e.code === 'ENOENT');
+});
+
+test('secret-bearing methods take and give bytes, with the same results as the JSON path', () => {
+  const kms = sr.Kms.inMemory();
+  const keyId = kms.createKey({}).keyMetadata.keyId;
+  const ctx = { purpose: 'typed' };
+  const plain = new TextEncoder().encode('typed bytes');
+  const before = plain.slice();
+  const enc = kms.encrypt({ keyId, plaintext: plain, encryptionContext: ctx });
+  assert.deepEqual(plain, before, "the caller's plaintext is left as it was");
+  const viaJson = JSON.parse(kms.callJson('Decrypt', JSON.stringify({
+    CiphertextBlob: Buffer.from(enc.ciphertextBlob).toString('hex'), EncryptionContext: ctx })));
+  const dec = kms.decrypt({ ciphertextBlob: enc.ciphertextBlob, encryptionContext: ctx });
+  assert.deepEqual(Object.keys(dec).sort(), Object.keys(viaJson).map((k) => k[0].toLowerCase() + k.slice(1)).sort());
+  assert.ok(dec.plaintext instanceof Uint8Array);
+  assert.equal(Buffer.from(dec.plaintext).toString('hex'), viaJson.Plaintext);
+  assert.equal(dec.keyId, viaJson.KeyId);
+  assert.deepEqual(kms.call('Decrypt', { ciphertextBlob: enc.ciphertextBlob, encryptionContext: ctx }).plaintext, plain);
+  // The JSON text never carries the plaintext on the typed path.
+  assert.throws(() => kms._raw.encrypt(JSON.stringify({ keyId, plaintext: '00' }), undefined), (e) => e.code === 'ValidationException');
+
+  const dk = kms.generateDataKey({ keyId, keySpec: 'AES_256', encryptionContext: ctx });
+  assert.deepEqual(Object.keys(dk).sort(), ['ciphertextBlob', 'keyId', 'keyMaterialId', 'plaintext']);
+  assert.ok(dk.plaintext instanceof Uint8Array && dk.ciphertextBlob instanceof Uint8Array);
+  assert.equal(dk.plaintext.length, 32);
+  assert.deepEqual(kms.decrypt({ ciphertextBlob: dk.ciphertextBlob, encryptionContext: ctx }).plaintext, dk.plaintext);
+  assert.equal(kms.generateDataKey({ keyId, numberOfBytes: 17 }).plaintext.length, 17);
+
+  const r = kms.generateRandom({ numberOfBytes: 48 });
+  assert.deepEqual(Object.keys(r), ['plaintext']);
+  assert.ok(r.plaintext instanceof Uint8Array && r.plaintext.length === 48);
+  assert.throws(() => kms.generateRandom({ numberOfBytes: 0 }), (e) => e.code === 'ValidationException');
+
+  const pair = kms.generateDataKeyPair({ keyId, keyPairSpec: 'ECC_NIST_P256', encryptionContext: ctx });
+  assert.deepEqual(Object.keys(pair).sort(),
+    ['keyId', 'keyMaterialId', 'keyPairSpec', 'privateKeyCiphertextBlob', 'privateKeyPlaintext', 'publicKey']);
+  for (const f of ['privateKeyCiphertextBlob', 'privateKeyPlaintext', 'publicKey']) assert.ok(pair[f] instanceof Uint8Array, f);
+  assert.equal(pair.keyPairSpec, 'ECC_NIST_P256');
+  assert.deepEqual(kms.decrypt({ ciphertextBlob: pair.privateKeyCiphertextBlob, encryptionContext: ctx }).plaintext, pair.privateKeyPlaintext);
+
+  const agree = kms.createKey({ keyUsage: 'KEY_AGREEMENT', keySpec: 'ECC_NIST_P256' }).keyMetadata.keyId;
+  const peer = kms.createKey({ keyUsage: 'KEY_AGREEMENT', keySpec: 'ECC_NIST_P256' }).keyMetadata.keyId;
+  const req = { keyId: agree, keyAgreementAlgorithm: 'ECDH', publicKey: kms.getPublicKey({ keyId: peer }).publicKey };
+  const shared = kms.deriveSharedSecret(req);
+  assert.deepEqual(Object.keys(shared).sort(), ['keyAgreementAlgorithm', 'keyId', 'keyOrigin', 'sharedSecret']);
+  assert.ok(shared.sharedSecret instanceof Uint8Array && shared.sharedSecret.length === 32);
+  const back = kms.deriveSharedSecret({ keyId: peer, keyAgreementAlgorithm: 'ECDH', publicKey: kms.getPublicKey({ keyId: agree }).publicKey });
+  assert.deepEqual(back.sharedSecret, shared.sharedSecret);
+  const sharedJson = JSON.parse(kms.callJson('DeriveSharedSecret', JSON.stringify({ KeyId: agree, KeyAgreementAlgorithm: 'ECDH',
+    PublicKey: Buffer.from(req.publicKey).toString('hex') })));
+  assert.equal(Buffer.from(shared.sharedSecret).toString('hex'), sharedJson.SharedSecret);
+  assert.equal(shared.keyOrigin, sharedJson.KeyOrigin);
+});
+
+/** The module's linear memory (the instance node.js initialised). */
+async function wasmMemory() {
+  const glue = await import(new URL('wasm/strongroom_wasm.js', import.meta.resolve('strongroom')));
+  const exports = glue.initSync({ module: readFileSync(path.join(pkgDir, 'wasm/strongroom_wasm_bg.wasm')) });
+  assert.ok(exports.memory instanceof WebAssembly.Memory);
+  return exports.memory;
+}
+
+test('plaintexts and key bytes leave no copies in wasm memory (wiped buffers, no hex text)', async () => {
+  const memory = await wasmMemory();
+  const secret = () => crypto.getRandomValues(new Uint8Array(40));
+  const leftIn = (s) => {
+    const mem = Buffer.from(memory.buffer);
+    return mem.includes(Buffer.from(s)) || mem.includes(Buffer.from(Buffer.from(s).toString('hex'), 'latin1'));
+  };
+  const kms = sr.Kms.inMemory();
+  const keyId = kms.createKey({}).keyMetadata.keyId;
+  const checks = [];
+  const check = (what, s) => checks.push([what, leftIn(s)]);
+
+  const p1 = secret();
+  const blob = kms.encrypt({ keyId, plaintext: p1 }).ciphertextBlob;
+  check('Encrypt plaintext', p1);
+  check('Decrypt plaintext', kms.decrypt({ ciphertextBlob: blob }).plaintext);
+  check('GenerateDataKey data key', kms.generateDataKey({ keyId, keySpec: 'AES_256' }).plaintext);
+  check('GenerateRandom bytes', kms.generateRandom({ numberOfBytes: 40 }).plaintext);
+  check('GenerateDataKeyPair private key', kms.generateDataKeyPair({ keyId, keyPairSpec: 'ECC_NIST_P256' }).privateKeyPlaintext);
+
+  const env = sr.Envelope.forKms(kms, [keyId]);
+  const p2 = secret();
+  const msg = env.encrypt(p2, { suite: sr.SUITE_UNSIGNED });
+  check('Envelope.encrypt plaintext', p2);
+  check('Envelope.decrypt plaintext', env.decrypt(msg).plaintext);
+
+  const p3 = new Uint8Array(10000);
+  for (let i = 0; i < p3.length; i += 40) p3.set(secret(), i);
+  const e = env.encryptor({ suite: sr.SUITE_UNSIGNED, frameLength: 1024 });
+  const parts = [e.update(p3.subarray(0, 5000)), e.update(p3.subarray(5000)), e.finish()];
+  e.free();
+  check('EncryptStream chunk', p3.subarray(2000, 2040));
+  const m3 = Buffer.concat(parts);
+  const d = env.decryptor();
+  const outs = [];
+  for (let i = 0; i < m3.length; i += 700) outs.push(d.update(m3.subarray(i, i + 700)));
+  outs.push(d.finish().plaintext);
+  d.free();
+  assert.deepEqual(new Uint8Array(Buffer.concat(outs)), p3);
+  check('DecryptStream plaintext', p3.subarray(6000, 6040));
+  check('DecryptStream last frame', p3.subarray(9960, 10000));
+
+  // A raw AES wrapping key: only the keyring's own copy while it is alive
+  // (none left on the stack), none once it is freed.
+  const wrappingKey = secret().subarray(0, 32);
+  const rawAes = sr.Envelope.rawAes({ keyNamespace: 'ns', keyName: 'k', wrappingKey });
+  const copies = (() => {
+    const mem = Buffer.from(memory.buffer);
+    let n = 0;
+    for (let i = mem.indexOf(Buffer.from(wrappingKey)); i !== -1; i = mem.indexOf(Buffer.from(wrappingKey), i + 1)) n++;
+    return n;
+  })();
+  checks.push([`Envelope.rawAes wrapping key: ${copies} copies while alive`, copies > 1]);
+  rawAes.decrypt(rawAes.encrypt(secret(), { suite: sr.SUITE_UNSIGNED }));
+  rawAes.free();
+  check('Envelope.rawAes wrapping key after free', wrappingKey);
+
+  const rootKey = crypto.getRandomValues(new Uint8Array(32));
+  const store = sr.Kms.openSnapshot({ rootKey });
+  store.createKey({});
+  const snapshot = store.exportSnapshot();
+  store.free();
+  sr.Kms.openSnapshot({ snapshot, rootKey }).free();
+  check('openSnapshot root key', rootKey);
+
+  assert.deepEqual(checks.filter(([, left]) => left).map(([what]) => what), [], 'secrets found in wasm memory');
+});
