@@ -4602,6 +4602,15 @@ impl Kms {
 
     // ------------------------------------------------------------ store-wide
 
+    /// The state root's commit counter: one more for every commit this
+    /// store has made since it gained a state root (`docs/formats/store.md`).
+    /// An application that records it outside the store can tell when the
+    /// store was replaced by an older copy of itself, which nothing inside
+    /// the store can.
+    pub fn commit_counter(&self) -> Result<u64> {
+        Ok(self.lock()?.commit_count)
+    }
+
     pub fn store_settings(&self) -> Result<StoreSettings> {
         Ok(self.lock()?.settings.clone())
     }

@@ -175,6 +175,21 @@ fn removed_added_or_replayed_entries_are_detected() {
 }
 
 #[test]
+fn the_commit_counter_counts_commits_and_survives_reopening() {
+    let store = MemoryStore::new();
+    let kms = open(&store).unwrap();
+    let start = kms.commit_counter().unwrap();
+    assert_eq!(start, 1, "creating the store is the first commit");
+    let key = new_key(&kms);
+    enc(&kms, &key, b"reads do not commit", &Default::default());
+    assert_eq!(kms.commit_counter().unwrap(), start + 1);
+    drop(kms);
+    let kms = open(&store).unwrap();
+    // Dropping the first handle flushed the buffered audit event.
+    assert_eq!(kms.commit_counter().unwrap(), start + 2);
+}
+
+#[test]
 fn the_root_cannot_be_dropped_to_look_like_an_old_store() {
     let store = MemoryStore::new();
     let kms = open(&store).unwrap();
