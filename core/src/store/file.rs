@@ -32,6 +32,8 @@ pub struct FileStore {
     /// write cuts it off).
     tail: Option<Vec<u8>>,
     compact_pending: bool,
+    /// The journal is rewritten when it exceeds factor x the live data + slack.
+    compaction: (u64, u64),
     poisoned: Option<String>,
     warnings: Vec<String>,
 }
@@ -53,6 +55,8 @@ pub const LOCK: &str = "strongroom.lock";
 const TMP: &str = "strongroom.journal.tmp";
 /// Prefix of the files that keep torn tails cut off the journal.
 pub const TORN_PREFIX: &str = "strongroom.journal.torn-";
+
+const DEFAULT_COMPACTION_SLACK: u64 = 1 << 20;
 
 fn io(ctx: &str, e: std::io::Error) -> Error {
     Error::new(ErrorCode::StoreIo, format!("{ctx}: {e}"))
@@ -189,9 +193,18 @@ impl FileStore {
             // Material deleted by a call whose compaction did not finish (a
             // crash): its sealed bytes go at the next write.
             compact_pending: replayed.material_deleted,
+            compaction: (4, DEFAULT_COMPACTION_SLACK),
             poisoned: None,
             warnings,
         })
+    }
+
+    /// Compact when the journal exceeds `factor` x the live data + `slack`
+    /// bytes (default 4 x + 1 MiB). Tests lower it to compact often.
+    #[doc(hidden)]
+    pub fn with_compaction_threshold(mut self, factor: u64, slack: u64) -> Self {
+        self.compaction = (factor, slack);
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -354,7 +367,9 @@ impl Store for FileStore {
         self.journal_len += rec.len() as u64;
         self.next_seq += 1;
         apply_to_map(&mut self.entries, batch);
-        if self.compact_pending || self.journal_len > 4 * self.live_size() + (1 << 20) {
+        if self.compact_pending
+            || self.journal_len > self.compaction.0 * self.live_size() + self.compaction.1
+        {
             // The batch is durable whatever happens here: a failure before
             // the rename is retried on the next write, one after it poisons.
             if self.rewrite(self.entries.clone()).is_err() && self.poisoned.is_none() {
