@@ -135,9 +135,12 @@ impl FileStore {
             let mut f = vfs
                 .open(&path, OpenMode::CreateNew)
                 .map_err(|e| io("creating the journal", e))?;
+            // The header becomes durable with the first record's fdatasync;
+            // until then a crash leaves an empty or partial header (below).
+            // The directory entry must be durable before any record is
+            // acknowledged.
             let h = journal::header();
             f.write_at(0, &h)
-                .and_then(|_| f.sync_all())
                 .map_err(|e| io("writing the new journal", e))?;
             vfs.sync_dir(&dir)
                 .map_err(|e| io("syncing the store directory", e))?;
@@ -152,7 +155,6 @@ impl FileStore {
             let h = journal::header();
             file.set_len(0)
                 .and_then(|_| file.write_at(0, &h))
-                .and_then(|_| file.sync_all())
                 .map_err(|e| io("writing the new journal", e))?;
             data = h.to_vec();
         }
