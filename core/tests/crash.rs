@@ -419,6 +419,7 @@ fn wrap_material(public_der: &[u8], material: &[u8]) -> Vec<u8> {
 
 /// One random step of work. `Err` only when the file system crashed under
 /// it (then `inflight` says what was running); any other error is a bug.
+#[allow(clippy::too_many_arguments)]
 fn work_step(
     fs: &FaultFs,
     stats: &mut BTreeMap<&'static str, u64>,
@@ -434,9 +435,9 @@ fn work_step(
         .values()
         .filter(|k| k.st != St::PendingDeletion)
         .count();
-    let choice = if n % 199 == 0 {
+    let choice = if n.is_multiple_of(199) {
         10 // import (an RSA key pair per import: kept rare)
-    } else if n % 29 == 0 {
+    } else if n.is_multiple_of(29) {
         11 // a few larger writes
     } else if live > 10 {
         8 // keep the store small: schedule deletions
@@ -1000,7 +1001,7 @@ fn power_loss_run(seed: u64, crashes: u64) {
     let mut stats: BTreeMap<&'static str, u64> = BTreeMap::new();
     for round in 0..crashes {
         let t0 = Instant::now();
-        if round % 100 == 0 {
+        if round.is_multiple_of(100) {
             // A new store now and then: crashes while it is being created.
             *stats.entry("journal rewrites").or_default() += fs.renames();
             fs = FaultFs::new(seed ^ round);

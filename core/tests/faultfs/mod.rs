@@ -228,7 +228,7 @@ impl FaultFs {
         let inner = &mut *i;
         let dirs: Vec<PathBuf> = inner.dirs.keys().cloned().collect();
         for p in &dirs {
-            let keep_none = inner.rand() % 2 == 0;
+            let keep_none = inner.rand().is_multiple_of(2);
             let n = inner.dirs[p].pending.len() as u64;
             let keep = if keep_none { 0 } else { inner.rand() % (n + 1) } as usize;
             let d = inner.dirs.get_mut(p).unwrap();
@@ -258,7 +258,7 @@ impl FaultFs {
         }
         let inos: Vec<u64> = inner.inodes.keys().copied().collect();
         for ino in inos {
-            let keep_none = inner.rand() % 2 == 0;
+            let keep_none = inner.rand().is_multiple_of(2);
             let n = inner.inodes[&ino].pending.len() as u64;
             let keep = if keep_none { 0 } else { inner.rand() % (n + 1) } as usize;
             let torn = inner.rand();
