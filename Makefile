@@ -75,4 +75,5 @@ vectors-regenerate:
 	@$(RUST_ENV) && STRONGROOM_REGENERATE=1 cargo test -p strongroom --test vectors -- --ignored \
 	  && STRONGROOM_REGENERATE=1 cargo test -p strongroom --test multi_region replication_package_known_answer \
 	  && STRONGROOM_REGENERATE=1 cargo test -p strongroom --test esdk frozen_strongroom_messages \
-	  && STRONGROOM_REGENERATE=1 cargo test -p strongroom --test file_store snapshot_known_answer
+	  && STRONGROOM_REGENERATE=1 cargo test -p strongroom --test file_store snapshot_known_answer \
+	  && STRONGROOM_REGENERATE=1 cargo test -p strongroom --test file_store journal_v2_known_answer

@@ -1522,7 +1522,20 @@ impl State {
                 Some(rest.split('/').next().unwrap_or(rest).to_string())
             })
             .collect();
+        let purges_material = batch
+            .iter()
+            .any(|m| matches!(m, Mutation::Delete { name } if name.starts_with("mat/")));
         self.apply_batch(batch)?;
+        if purges_material {
+            // Deleted key material must not stay readable in the store's
+            // files. The batch is already durable; a store whose compaction
+            // fails retries it on its next write.
+            if let Err(e) = self.store.compact() {
+                log::warn!(
+                    "strongroom: compacting the store after a key material deletion failed: {e}"
+                );
+            }
+        }
         self.changed_keys.extend(changed);
         if let Some(head) = new_head {
             self.audit_head = head;
@@ -1592,9 +1605,11 @@ impl State {
         if self.upgrade_pending {
             self.upgrade_pending = false;
             // Rewrite the journal without the values written before the
-            // upgrade was committed. The commit itself is durable; a failed
-            // compaction surfaces on the next write.
-            let _ = self.store.compact();
+            // upgrade was committed. The commit itself is durable; a store
+            // whose compaction fails retries it on its next write.
+            if let Err(e) = self.store.compact() {
+                log::warn!("strongroom: compacting the store after its upgrade failed: {e}");
+            }
         }
         Ok(())
     }
