@@ -222,6 +222,16 @@ impl Hsm {
         .map(|v| (v, SealFormat::V1))
     }
 
+    /// The MAC of a state root's body (counter ‖ digest).
+    pub fn state_root_mac(&self, body: &[u8]) -> [u8; 32] {
+        crypto::hmac_sha256(&self.state_mac_key.0, &[b"strongroom/v2/state-root", body])
+    }
+
+    /// Does `mac` authenticate a state root's body? Constant time.
+    pub fn state_root_mac_matches(&self, body: &[u8], mac: &[u8]) -> bool {
+        bool::from(self.state_root_mac(body)[..].ct_eq(mac))
+    }
+
     /// The keyed tag of one store entry in the state root
     /// (`docs/formats/store.md`, State root):
     /// `HMAC-SHA256(state key, u32 len(name) ‖ name ‖ u32 len(value) ‖ value)`.

@@ -576,8 +576,8 @@ const SETTINGS_NAME: &str = "meta/settings";
 const AUDIT_HEAD_NAME: &str = "meta/audit-head";
 const AUDIT_BASE_NAME: &str = "meta/audit-base";
 const IDENTITY_KEY_NAME: &str = "meta/store-identity";
-/// The sealed state root (`state_root.rs`): commit counter and the keyed
-/// digest of every other entry, rewritten by every commit.
+/// The state root (`state_root.rs`): commit counter and the keyed digest of
+/// every other entry under a MAC, rewritten by every commit.
 const ROOT_NAME: &str = "meta/root";
 /// Registered replication destinations: `trust/<hex sha-256 of the SPKI>`.
 const TRUST_PREFIX: &str = "trust/";
@@ -1549,7 +1549,7 @@ impl State {
 
     /// Apply a batch to the store together with the new state root: the
     /// tags of the entries it puts and deletes move the digest, and the
-    /// sealed root (counter + 1, digest) joins the same atomic batch. Memory
+    /// root (counter + 1, digest, MAC) joins the same atomic batch. Memory
     /// follows only once the store has it.
     fn apply_batch(&mut self, mut batch: Vec<Mutation>) -> Result<()> {
         if self.upgrade_pending {
@@ -1582,9 +1582,10 @@ impl State {
             overlay.insert(name.clone(), new);
         }
         let counter = self.commit_count + 1;
-        let root = self
-            .hsm
-            .seal_value(ROOT_NAME, &state_root::encode_root(counter, digest))?;
+        let body = state_root::root_body(counter, digest);
+        let mut root = Vec::with_capacity(state_root::ROOT_VALUE_LEN);
+        root.extend_from_slice(&body);
+        root.extend_from_slice(&self.hsm.state_root_mac(&body));
         batch.push(Mutation::Put {
             name: ROOT_NAME.into(),
             value: root,
@@ -1614,7 +1615,7 @@ impl State {
         Ok(())
     }
 
-    /// Check the store's entries against its sealed state root and adopt
+    /// Check the store's entries against its state root and adopt
     /// their tags (at open, and when memory is rebuilt from the store).
     /// `check` is the format the root key check entry was sealed in: a
     /// store whose check is format 1 predates the state root and has none
@@ -1636,17 +1637,14 @@ impl State {
         }
         let tampered = || {
             Error::corrupted(
-                "the store's entries do not match its sealed state root: an entry was removed, added, replaced or replayed",
+                "the store's entries do not match its state root: an entry was removed, added, replaced or replayed",
             )
         };
         let (counter, upgrade) = match (entries.get(ROOT_NAME), check) {
-            (Some(sealed), SealFormat::V2) => {
-                let opened = self
-                    .hsm
-                    .open_value(ROOT_NAME, sealed)
-                    .ok_or_else(tampered)?;
-                let (counter, stored) = state_root::decode_root(&opened).ok_or_else(tampered)?;
-                if !digest.matches(&stored) {
+            (Some(v), SealFormat::V2) => {
+                let (counter, stored, body, mac) =
+                    state_root::decode_root(v).ok_or_else(tampered)?;
+                if !self.hsm.state_root_mac_matches(body, mac) || !digest.matches(&stored) {
                     return Err(tampered());
                 }
                 (counter, false)
@@ -2214,8 +2212,7 @@ impl Kms {
             }
             Ok(()) => {
                 let marks = (st.mrk_dirty.len(), st.replicas_purged.len());
-                let r = f(&mut st, &cx, &mut info)
-                    .and_then(|v| st.stage_clock_mark().map(|_| v));
+                let r = f(&mut st, &cx, &mut info).and_then(|v| st.stage_clock_mark().map(|_| v));
                 if r.is_err() {
                     // A failed call leaves no trace but its audit event.
                     st.mrk_dirty.truncate(marks.0);

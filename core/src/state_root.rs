@@ -1,13 +1,13 @@
-//! The store's state root: a keyed digest of every entry, sealed in the
-//! store beside them with a commit counter (`docs/formats/store.md`, State
+//! The store's state root: a keyed digest of every entry, kept in the
+//! store beside them with a commit counter under a MAC (`docs/formats/store.md`, State
 //! root).
 //!
 //! Each entry `(name, value)` gets a tag `HMAC-SHA256(k, name, value)` under
 //! a key the HSM derives from the root key; the root is the sum of all tags
 //! modulo 2^256. A commit updates the sum by the tags of the entries it puts
-//! and deletes (no rereading of the store), and writes the new root, sealed,
+//! and deletes (no rereading of the store), and writes the new root, MAC'd,
 //! in the same atomic batch. At open the sum is recomputed over what the
-//! store holds and compared with the sealed root: an entry removed, added,
+//! store holds and compared with the stored root: an entry removed, added,
 //! replaced by an older sealed value or replayed from an older record makes
 //! them differ, and without the key nobody can compute a matching sum. (A
 //! sum of PRF outputs is the MSet-Add-Hash of Clarke et al.: a set collision
@@ -67,22 +67,28 @@ impl Digest {
     }
 }
 
-/// The sealed value of `meta/root`: `u64 commit counter ‖ 32-byte digest`.
-pub(crate) const ROOT_VALUE_LEN: usize = 40;
+/// The value of `meta/root`: `u64 commit counter ‖ 32-byte digest ‖
+/// HMAC-SHA256(state key, "strongroom/v2/state-root" ‖ the 40 bytes before)`.
+/// Authenticated, not encrypted: nothing in it is secret, and a MAC draws no
+/// randomness (a seal would shift every seeded known-answer vector).
+pub(crate) const ROOT_BODY_LEN: usize = 40;
+pub(crate) const ROOT_VALUE_LEN: usize = ROOT_BODY_LEN + 32;
 
-pub(crate) fn encode_root(counter: u64, digest: Digest) -> [u8; ROOT_VALUE_LEN] {
-    let mut out = [0u8; ROOT_VALUE_LEN];
+pub(crate) fn root_body(counter: u64, digest: Digest) -> [u8; ROOT_BODY_LEN] {
+    let mut out = [0u8; ROOT_BODY_LEN];
     out[..8].copy_from_slice(&counter.to_be_bytes());
     out[8..].copy_from_slice(&digest.to_bytes());
     out
 }
 
-pub(crate) fn decode_root(v: &[u8]) -> Option<(u64, [u8; 32])> {
+/// Split a stored root into (counter, digest, body, MAC).
+pub(crate) fn decode_root(v: &[u8]) -> Option<(u64, [u8; 32], &[u8], &[u8])> {
     if v.len() != ROOT_VALUE_LEN {
         return None;
     }
     let counter = u64::from_be_bytes(v[..8].try_into().ok()?);
-    Some((counter, v[8..].try_into().ok()?))
+    let digest = v[8..ROOT_BODY_LEN].try_into().ok()?;
+    Some((counter, digest, &v[..ROOT_BODY_LEN], &v[ROOT_BODY_LEN..]))
 }
 
 #[cfg(test)]
@@ -132,10 +138,13 @@ mod tests {
     fn root_value_round_trips() {
         let mut d = Digest::default();
         d.add(&[7; 32]);
-        let v = encode_root(42, d);
-        let (c, r) = decode_root(&v).unwrap();
+        let mut v = root_body(42, d).to_vec();
+        v.extend_from_slice(&[9; 32]);
+        let (c, r, body, mac) = decode_root(&v).unwrap();
         assert_eq!(c, 42);
         assert!(d.matches(&r));
-        assert!(decode_root(&v[..39]).is_none());
+        assert_eq!(body, &v[..ROOT_BODY_LEN]);
+        assert_eq!(mac, &[9; 32]);
+        assert!(decode_root(&v[..71]).is_none());
     }
 }
