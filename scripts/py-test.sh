@@ -22,10 +22,26 @@ fi
 PIP=("$VENV/bin/pip" install -q --disable-pip-version-check)
 # Test tools and the official SDK (interop and benchmark peers).
 "${PIP[@]}" "pytest==8.*" "mypy==1.*" "aws-encryption-sdk==4.0.7" "cryptography"
-# The package itself, exactly as a user installs it.
+# The package itself, exactly as a user installs it (no deterministic RNG:
+# tests/test_hardening.py checks that the installed module has none).
 "${PIP[@]}" ./python
+# Every test against the package. The official SDK must be present: the
+# interop test fails rather than skips without it.
+(cd python/tests && STRONGROOM_REQUIRE_INTEROP=1 "$VENV/bin/python" -m pytest -q -rs -p no:cacheprovider .)
+# The seeded vectors need the deterministic RNG, which no package has: a
+# separate test-only build of the native module (cargo feature
+# dangerous-test-rng, debug profile, shares the target dir) beside a copy
+# of the package's Python sources, shadowing the installed package.
+T="${CARGO_TARGET_DIR:-target}"
+cargo build -q -p strongroom-python --features dangerous-test-rng
+TESTPKG=$(mktemp -d)
+trap 'rm -rf "$TESTPKG"' EXIT
+mkdir -p "$TESTPKG/strongroom"
+cp python/strongroom/*.py "$TESTPKG/strongroom/"
+cp "$T/debug/lib_native.so" "$TESTPKG/strongroom/_native.abi3.so"
+(cd python/tests && PYTHONPATH="$TESTPKG" STRONGROOM_TEST_BUILD=1 \
+  "$VENV/bin/python" -m pytest -q -p no:cacheprovider test_vectors.py test_hardening.py)
 cd python/tests
-"$VENV/bin/python" -m pytest -q -p no:cacheprovider .
 "$VENV/bin/python" -m mypy --strict --no-incremental typed_usage.py
 "$VENV/bin/python" -m mypy --strict --no-incremental -p strongroom
 "$VENV/bin/python" typed_usage.py >/dev/null

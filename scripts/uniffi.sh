@@ -7,16 +7,32 @@
 #   scripts/uniffi.sh check      the same, but fail if the checked-in Swift
 #                                differs from what the current library generates
 #   scripts/uniffi.sh kotlin     generate, then run the Kotlin tests (Maven)
+#
+# The library and the Swift come from the production build, which has no
+# deterministic test RNG (checked below). The Kotlin tests replay seeded
+# vectors, so they run against a separate test build (cargo feature
+# dangerous-test-rng) with Kotlin generated from it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE="${1:-generate}"
 T="${CARGO_TARGET_DIR:-target}"
-cargo build -q -p strongroom-ffi --lib
-cargo build -q -p strongroom-ffi --features cli --bin uniffi-bindgen
-LIB="$T/debug/libstrongroom_ffi.so"
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
+mkdir -p "$OUT/prod" "$OUT/test"
+cargo build -q -p strongroom-ffi --lib
+cp "$T/debug/libstrongroom_ffi.so" "$OUT/prod/"
+LIB="$OUT/prod/libstrongroom_ffi.so"
+# The production library must not contain the seeded RNG's constructor.
+if grep -aq "uniffi_strongroom_ffi_fn_constructor_kms_deterministic" "$LIB"; then
+  echo "strongroom: the production library exports the deterministic test RNG" >&2
+  exit 1
+fi
+cargo build -q -p strongroom-ffi --features cli --bin uniffi-bindgen
 "$T/debug/uniffi-bindgen" generate --no-format --library "$LIB" --language kotlin --language swift --out-dir "$OUT" >/dev/null
+if grep -q "kms_deterministic" "$OUT"/*.swift "$OUT"/*.h; then
+  echo "strongroom: the generated Swift has the deterministic test RNG" >&2
+  exit 1
+fi
 rm -rf bindings/uniffi/kotlin/generated
 mkdir -p bindings/uniffi/kotlin/generated
 cp -r "$OUT/dev" bindings/uniffi/kotlin/generated/
@@ -43,7 +59,15 @@ if [ "$MODE" = kotlin ] || [ "$MODE" = check ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq maven openjdk-17-jdk-headless
   fi
-  LIBDIR="$(cd "$(dirname "$LIB")" && pwd)"
+  # The test build, with Kotlin generated from it (build output only).
+  cargo build -q -p strongroom-ffi --lib --features dangerous-test-rng
+  cp "$T/debug/libstrongroom_ffi.so" "$OUT/test/"
+  rm -rf "$OUT/kt"
+  "$T/debug/uniffi-bindgen" generate --no-format --library "$OUT/test/libstrongroom_ffi.so" --language kotlin --out-dir "$OUT/kt" >/dev/null
+  rm -rf bindings/uniffi/kotlin/generated
+  mkdir -p bindings/uniffi/kotlin/generated
+  cp -r "$OUT/kt/dev" bindings/uniffi/kotlin/generated/
+  LIBDIR="$OUT/test"
   REPO="$(pwd)"
   (cd bindings/uniffi/kotlin && mvn -q -B -Dstrongroom.lib.dir="$LIBDIR" -Dstrongroom.repo="$REPO" test)
 fi

@@ -175,6 +175,13 @@ struct DecryptArgs {
     /// Refuse messages with more encrypted data keys than this.
     #[arg(long, default_value_t = 10)]
     max_encrypted_data_keys: u16,
+    /// To stdout, write each frame as soon as its tag verifies instead of
+    /// holding the plaintext back until the whole message (and its
+    /// signature) verified. DANGEROUS: if decryption then fails, a prefix
+    /// of unverified or truncated plaintext has already been written; the
+    /// reader must discard everything unless the exit code is 0.
+    #[arg(long)]
+    unverified_stream: bool,
     #[command(flatten)]
     io: Io,
 }
@@ -674,8 +681,65 @@ fn input(io: &Io, format: Format) -> Res<(Box<dyn Read>, Option<indicatif::Progr
     }
 }
 
+/// Plaintext held back from stdout until the whole message verified: an
+/// unnamed temporary file (0600, in `$TMPDIR`, never linked into the file
+/// system on Linux), overwritten with zeros and truncated when dropped, so
+/// it is gone on every path, success or failure.
+struct Spool(File);
+
+impl Spool {
+    fn new() -> Res<Spool> {
+        let dir = std::env::temp_dir();
+        tempfile::tempfile_in(&dir).map(Spool).map_err(|e| {
+            io_fail(
+                "cannot create a private temporary file in",
+                Some(dir.as_path()),
+                e,
+            )
+        })
+    }
+
+    /// Copy everything written so far to `out`.
+    fn copy_to(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        self.0.seek(SeekFrom::Start(0))?;
+        let mut buf = Zeroizing::new(vec![0u8; 64 * 1024]);
+        loop {
+            match self.0.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => out.write_all(&buf[..n])?,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn wipe(&mut self) -> std::io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let len = self.0.metadata()?.len();
+        self.0.seek(SeekFrom::Start(0))?;
+        let zeros = vec![0u8; 64 * 1024];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            self.0.write_all(&zeros[..n])?;
+            left -= n as u64;
+        }
+        self.0.sync_data()?;
+        self.0.set_len(0)
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        // Best effort: the file is unnamed and disappears when closed.
+        let _ = self.wipe();
+    }
+}
+
 /// Where output goes: a temporary file beside the target (renamed into
-/// place by `commit`, removed if dropped), or stdout.
+/// place by `commit`, removed if dropped), stdout, or stdout after the
+/// whole message verified (plaintext held in a private [`Spool`]).
 enum Output {
     File {
         tmp: tempfile::NamedTempFile,
@@ -683,9 +747,19 @@ enum Output {
         force: bool,
     },
     Stdout(std::io::StdoutLock<'static>),
+    Held(Spool, std::io::StdoutLock<'static>),
 }
 
 impl Output {
+    /// For decryption (`hold` = plaintext to stdout), the output is held
+    /// back until `commit`.
+    fn open_plaintext(io: &Io, hold: bool) -> Res<Output> {
+        match Output::open(io, false)? {
+            Output::Stdout(s) if hold => Ok(Output::Held(Spool::new()?, s)),
+            o => Ok(o),
+        }
+    }
+
     fn open(io: &Io, binary: bool) -> Res<Output> {
         match io.out.as_deref() {
             Some(p) if p != Path::new("-") => {
@@ -723,13 +797,14 @@ impl Output {
     }
 
     fn is_stdout(&self) -> bool {
-        matches!(self, Output::Stdout(_))
+        matches!(self, Output::Stdout(_) | Output::Held(..))
     }
 
     fn writer(&mut self) -> &mut dyn Write {
         match self {
             Output::File { tmp, .. } => tmp.as_file_mut(),
             Output::Stdout(s) => s,
+            Output::Held(spool, _) => &mut spool.0,
         }
     }
 
@@ -747,6 +822,15 @@ impl Output {
                 r.map_err(|e| io_fail("cannot create", Some(&target), e.error))
             }
             Output::Stdout(mut s) => s.flush().map_err(|e| io_fail("cannot write", None, e)),
+            Output::Held(mut spool, mut s) => {
+                spool
+                    .copy_to(&mut s)
+                    .and_then(|()| s.flush())
+                    .map_err(|e| io_fail("cannot write", None, e))?;
+                spool
+                    .wipe()
+                    .map_err(|e| io_fail("cannot wipe the temporary file", None, e))
+            }
         }
     }
 }
@@ -804,7 +888,9 @@ fn decrypt(kms: &Kms, f: Format, a: &DecryptArgs) -> Res<()> {
     };
     let want = ctx_of(&a.context);
     let (mut reader, pb) = input(&a.io, f)?;
-    let mut out = Output::open(&a.io, false)?;
+    // Plaintext reaches stdout only once the whole message verified
+    // (unless --unverified-stream): a failure prints nothing.
+    let mut out = Output::open_plaintext(&a.io, !a.unverified_stream)?;
     let mut d = esdk::Decryptor::new(&keyring, opts);
     let mut buf = Zeroizing::new(vec![0u8; 64 * 1024]);
     let mut plain = Zeroizing::new(Vec::new());

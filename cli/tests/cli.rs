@@ -376,3 +376,88 @@ fn rewrap_and_policy_recovery() {
     e.ok(&["recover-key-policy", &id]);
     e.ok(&["disable-key", &id]);
 }
+
+/// `decrypt` to stdout (a pipe) with `input` on stdin and `TMPDIR` in the
+/// work dir's `tmp`.
+fn decrypt_to_stdout(e: &Env, input: &[u8], extra: &[&str]) -> Output {
+    let tmp = e.path("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut args = vec!["decrypt"];
+    args.extend_from_slice(extra);
+    let mut d = e
+        .cmd(&args)
+        .env("TMPDIR", &tmp)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = d.stdin.take().unwrap();
+    let input = input.to_vec();
+    // Write from another thread: the CLI may stop reading early.
+    let w = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let o = d.wait_with_output().unwrap();
+    w.join().unwrap();
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "no temporary file left"
+    );
+    o
+}
+
+#[test]
+fn failed_decryption_to_stdout_prints_no_plaintext() {
+    let e = Env::new();
+    e.ok(&["create-key", "--alias", "alias/a"]);
+    let pt = big(300_000);
+    std::fs::write(e.path("in.bin"), &pt).unwrap();
+    for suite in ["0x0578", "0x0478"] {
+        e.ok(&[
+            "encrypt",
+            "--key",
+            "alias/a",
+            "--suite",
+            suite,
+            "--in",
+            s(&e.path("in.bin")),
+            "--out",
+            s(&e.path("msg")),
+            "--force",
+        ]);
+        let msg = std::fs::read(e.path("msg")).unwrap();
+        // Tampered near the end: every frame but the last verifies.
+        let mut bad = msg.clone();
+        let n = bad.len();
+        bad[n - 150] ^= 1;
+        let o = decrypt_to_stdout(&e, &bad, &[]);
+        assert_eq!(o.status.code(), Some(5), "{suite}");
+        assert!(
+            o.stdout.is_empty(),
+            "{suite}: {} bytes printed",
+            o.stdout.len()
+        );
+        // Truncated: a valid prefix of frames, then the end of input.
+        let o = decrypt_to_stdout(&e, &msg[..msg.len() * 2 / 3], &[]);
+        assert_eq!(o.status.code(), Some(5), "{suite}");
+        assert!(
+            o.stdout.is_empty(),
+            "{suite}: {} bytes printed",
+            o.stdout.len()
+        );
+        // A good message prints exactly the plaintext.
+        let o = decrypt_to_stdout(&e, &msg, &[]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.stdout == pt, "{suite}: wrong plaintext");
+        // The explicit opt-in streams frames as they verify.
+        let o = decrypt_to_stdout(&e, &bad, &["--unverified-stream"]);
+        assert_eq!(o.status.code(), Some(5));
+        assert!(!o.stdout.is_empty() && o.stdout.len() < pt.len());
+        assert!(o.stdout[..] == pt[..o.stdout.len()]);
+        let o = decrypt_to_stdout(&e, &msg, &["--unverified-stream"]);
+        assert!(o.status.success());
+        assert!(o.stdout == pt);
+    }
+}

@@ -12,11 +12,17 @@ use std::sync::{Arc, Mutex};
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use serde_json::json;
+use strongroom::api::{
+    DecryptRequest, DeriveSharedSecretRequest, EncryptRequest, GenerateDataKeyPairRequest,
+    GenerateDataKeyRequest, GenerateRandomRequest, SecretBytes,
+};
 use strongroom::esdk::{
     CachingCmm, CachingConfig, CommitmentPolicy, DecryptOptions, Decryptor, EncryptOptions,
     Encryptor, KmsKeyring, MaterialsCache, MaterialsManager, MessageInfo, RawAesKeyring,
 };
 use strongroom::{Caller, Kms, ManualClock, OsRng, RootKey, SystemClock};
+use zeroize::Zeroizing;
 
 pyo3::create_exception!(_native, NativeError, PyException);
 
@@ -32,6 +38,19 @@ type Ctx = BTreeMap<String, String>;
 /// (suite, frame length, context, provider id, key name)
 type Info = (u16, u32, Ctx, String, String);
 type Opened<'py> = (Bound<'py, PyBytes>, Info);
+/// A response's JSON without its secret field, and the secret as bytes.
+type WithSecret<'py> = (String, Bound<'py, PyBytes>);
+
+/// A typed request from JSON text (AWS field names) that carries no
+/// secret: the secret-bearing operations take and return their secrets as
+/// bytes, beside the JSON.
+fn request<T: serde::de::DeserializeOwned>(json: &str) -> PyResult<T> {
+    serde_json::from_str(json).map_err(|e| invalid(&format!("malformed request: {e}")))
+}
+
+fn to_json(v: &impl serde::Serialize) -> PyResult<String> {
+    serde_json::to_string(v).map_err(|_| invalid("unserialisable response"))
+}
 
 // Per-thread output buffers reused across calls: a fresh multi-megabyte
 // allocation per message costs more in page faults than the AES itself.
@@ -128,7 +147,10 @@ impl NativeKms {
     }
 
     /// In memory, with the deterministic test RNG: every key is predictable
-    /// from `seed`. For replaying test vectors only.
+    /// from `seed`. For replaying test vectors only: compiled only with the
+    /// `dangerous-test-rng` feature, which no package enables (the test
+    /// build of scripts/py-test.sh does).
+    #[cfg(feature = "dangerous-test-rng")]
     #[staticmethod]
     fn deterministic(
         account: String,
@@ -178,6 +200,106 @@ impl NativeKms {
             .detach(|| strongroom::json::call(&kms, operation, req))
             .map_err(err)?;
         Ok(out.to_string())
+    }
+
+    /// Encrypt, the plaintext as bytes (never in JSON text); `request` is
+    /// the JSON request without `Plaintext`. Returns the JSON response.
+    fn encrypt(&self, py: Python<'_>, request_json: &str, plaintext: &[u8]) -> PyResult<String> {
+        let mut req: EncryptRequest = request(request_json)?;
+        if !req.plaintext.as_bytes().is_empty() {
+            return Err(invalid("pass the plaintext as bytes, not in the request"));
+        }
+        req.plaintext = SecretBytes::from(plaintext);
+        let kms = self.get()?;
+        to_json(&py.detach(|| kms.encrypt(req)).map_err(err)?)
+    }
+
+    /// Decrypt: (the JSON response without `Plaintext`, the plaintext).
+    fn decrypt<'py>(&self, py: Python<'py>, request_json: &str) -> PyResult<WithSecret<'py>> {
+        let req: DecryptRequest = request(request_json)?;
+        let kms = self.get()?;
+        let r = py.detach(|| kms.decrypt(req)).map_err(err)?;
+        let meta = json!({
+            "KeyId": r.key_id,
+            "EncryptionAlgorithm": r.encryption_algorithm,
+            "KeyMaterialId": r.key_material_id,
+        });
+        Ok((meta.to_string(), PyBytes::new(py, r.plaintext.as_bytes())))
+    }
+
+    /// GenerateDataKey: (the JSON response without `Plaintext`, the data key).
+    fn generate_data_key<'py>(
+        &self,
+        py: Python<'py>,
+        request_json: &str,
+    ) -> PyResult<WithSecret<'py>> {
+        let req: GenerateDataKeyRequest = request(request_json)?;
+        let kms = self.get()?;
+        let r = py.detach(|| kms.generate_data_key(req)).map_err(err)?;
+        let meta = json!({
+            "CiphertextBlob": hex::encode(&r.ciphertext_blob),
+            "KeyId": r.key_id,
+            "KeyMaterialId": r.key_material_id,
+        });
+        Ok((meta.to_string(), PyBytes::new(py, r.plaintext.as_bytes())))
+    }
+
+    /// GenerateDataKeyPair: (the JSON response without
+    /// `PrivateKeyPlaintext`, the PKCS#8 DER private key).
+    fn generate_data_key_pair<'py>(
+        &self,
+        py: Python<'py>,
+        request_json: &str,
+    ) -> PyResult<WithSecret<'py>> {
+        let req: GenerateDataKeyPairRequest = request(request_json)?;
+        let kms = self.get()?;
+        let r = py.detach(|| kms.generate_data_key_pair(req)).map_err(err)?;
+        let meta = json!({
+            "PrivateKeyCiphertextBlob": hex::encode(&r.private_key_ciphertext_blob),
+            "PublicKey": hex::encode(&r.public_key),
+            "KeyId": r.key_id,
+            "KeyPairSpec": r.key_pair_spec,
+            "KeyMaterialId": r.key_material_id,
+        });
+        Ok((
+            meta.to_string(),
+            PyBytes::new(py, r.private_key_plaintext.as_bytes()),
+        ))
+    }
+
+    /// DeriveSharedSecret: (the JSON response without `SharedSecret`, the
+    /// secret).
+    fn derive_shared_secret<'py>(
+        &self,
+        py: Python<'py>,
+        request_json: &str,
+    ) -> PyResult<WithSecret<'py>> {
+        let req: DeriveSharedSecretRequest = request(request_json)?;
+        let kms = self.get()?;
+        let r = py.detach(|| kms.derive_shared_secret(req)).map_err(err)?;
+        let meta = json!({
+            "KeyId": r.key_id,
+            "KeyAgreementAlgorithm": r.key_agreement_algorithm,
+            "KeyOrigin": r.key_origin,
+        });
+        Ok((
+            meta.to_string(),
+            PyBytes::new(py, r.shared_secret.as_bytes()),
+        ))
+    }
+
+    /// GenerateRandom, as bytes.
+    fn generate_random<'py>(
+        &self,
+        py: Python<'py>,
+        number_of_bytes: u32,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let kms = self.get()?;
+        let req = GenerateRandomRequest {
+            number_of_bytes: Some(number_of_bytes),
+        };
+        let r = py.detach(|| kms.generate_random(req)).map_err(err)?;
+        Ok(PyBytes::new(py, r.as_bytes()))
     }
 
     /// A handle acting as the caller given as JSON (`PrincipalArn`,
@@ -323,10 +445,11 @@ impl NativeEnvelope {
     /// A raw AES-256 wrapping key, wire-identical to the official SDKs'.
     #[staticmethod]
     fn raw_aes(namespace: String, name: String, key: &[u8]) -> PyResult<Self> {
-        let k: [u8; 32] = key
-            .try_into()
-            .map_err(|_| invalid("the wrapping key must be 32 bytes"))?;
-        let ring = RawAesKeyring::new(namespace, name, k).map_err(err)?;
+        let k: Zeroizing<[u8; 32]> = Zeroizing::new(
+            key.try_into()
+                .map_err(|_| invalid("the wrapping key must be 32 bytes"))?,
+        );
+        let ring = RawAesKeyring::new(namespace, name, *k).map_err(err)?;
         Ok(NativeEnvelope {
             cmm: Arc::new(ring),
             cache: None,
@@ -476,7 +599,9 @@ impl NativeDecryptor {
         let out = py.detach(|| {
             let mut g = self.0.lock().map_err(|_| finished())?;
             let d = g.as_mut().ok_or_else(finished)?;
-            let mut out = Vec::with_capacity(data.len());
+            // Reserved by the decryptor at its upper bound before any
+            // plaintext is written; wiped on drop.
+            let mut out = Zeroizing::new(Vec::new());
             match d.update(data, &mut out) {
                 Ok(()) => Ok(out),
                 Err(x) => {
@@ -496,7 +621,7 @@ impl NativeDecryptor {
                 .map_err(|_| finished())?
                 .take()
                 .ok_or_else(finished)?;
-            let mut out = Vec::new();
+            let mut out = Zeroizing::new(Vec::new());
             let info = d.finish(&mut out).map_err(err)?;
             Ok::<_, PyErr>((out, info))
         })?;

@@ -233,6 +233,14 @@ class Kms:
         """Call `operation` with snake_case parameters; the typed answer."""
         return from_aws(result, self.call(operation, self._request(params)))
 
+    def _secret_op(self, native: Any, result: Type[T], field: str, params: Mapping[str, Any]) -> T:
+        """Call a native entry point that returns (JSON without the secret,
+        the secret as bytes): the secret never travels as hex in JSON text."""
+        meta, secret = self._wrap(native, json.dumps(self._request(params)))
+        out: Dict[str, Any] = json.loads(meta)
+        out[field] = secret
+        return from_aws(result, out)
+
     def _op_none(self, operation: str, params: Mapping[str, Any]) -> None:
         """Call an operation whose answer is empty."""
         self.call(operation, self._request(params))
@@ -313,7 +321,11 @@ class Kms:
         grant_tokens: Optional[Sequence[str]] = None,
         dry_run: bool = False,
     ) -> EncryptResponse:
-        return self._op("Encrypt", EncryptResponse, locals_but_self(locals()))
+        params = locals_but_self(locals())
+        data = params.pop("plaintext")
+        body = json.dumps(self._request(params))
+        out = self._wrap(self._native.encrypt, body, data if type(data) is bytes else bytes(data))
+        return from_aws(EncryptResponse, json.loads(out))
 
     def decrypt(
         self,
@@ -325,7 +337,7 @@ class Kms:
         grant_tokens: Optional[Sequence[str]] = None,
         dry_run: bool = False,
     ) -> DecryptResponse:
-        return self._op("Decrypt", DecryptResponse, locals_but_self(locals()))
+        return self._secret_op(self._native.decrypt, DecryptResponse, "Plaintext", locals_but_self(locals()))
 
     def re_encrypt(
         self,
@@ -352,7 +364,9 @@ class Kms:
     ) -> GenerateDataKeyResponse:
         if number_of_bytes is None and key_spec is None:
             key_spec = "AES_256"
-        return self._op("GenerateDataKey", GenerateDataKeyResponse, locals_but_self(locals()))
+        return self._secret_op(
+            self._native.generate_data_key, GenerateDataKeyResponse, "Plaintext", locals_but_self(locals())
+        )
 
     def generate_data_key_without_plaintext(
         self,
@@ -369,8 +383,8 @@ class Kms:
         return self._op("GenerateDataKeyWithoutPlaintext", GenerateDataKeyWithoutPlaintextResponse, locals_but_self(locals()))
 
     def generate_random(self, *, number_of_bytes: int) -> bytes:
-        out = self.call("GenerateRandom", {"NumberOfBytes": number_of_bytes})
-        return bytes.fromhex(out["Plaintext"])
+        out: bytes = self._wrap(self._native.generate_random, number_of_bytes)
+        return out
 
     # ----------------------------------------------------------- rotation
 
@@ -560,7 +574,9 @@ class Kms:
         grant_tokens: Optional[Sequence[str]] = None,
         dry_run: bool = False,
     ) -> DeriveSharedSecretResponse:
-        return self._op("DeriveSharedSecret", DeriveSharedSecretResponse, locals_but_self(locals()))
+        return self._secret_op(
+            self._native.derive_shared_secret, DeriveSharedSecretResponse, "SharedSecret", locals_but_self(locals())
+        )
 
     def generate_data_key_pair(
         self,
@@ -571,7 +587,12 @@ class Kms:
         grant_tokens: Optional[Sequence[str]] = None,
         dry_run: bool = False,
     ) -> GenerateDataKeyPairResponse:
-        return self._op("GenerateDataKeyPair", GenerateDataKeyPairResponse, locals_but_self(locals()))
+        return self._secret_op(
+            self._native.generate_data_key_pair,
+            GenerateDataKeyPairResponse,
+            "PrivateKeyPlaintext",
+            locals_but_self(locals()),
+        )
 
     def generate_data_key_pair_without_plaintext(
         self,

@@ -391,7 +391,8 @@ def _convert(tp: Any, value: Any) -> Any:
     if origin in (dict, Dict):
         return dict(value)
     if tp is bytes:
-        return bytes.fromhex(value)
+        # Secrets arrive as bytes from the native entry points; the rest as hex.
+        return value if isinstance(value, bytes) else bytes.fromhex(value)
     if tp is datetime:
         return _from_ms(value)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):

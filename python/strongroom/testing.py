@@ -18,9 +18,19 @@ __all__ = ["DeterministicKms", "ManualClock", "canonical_encryption_context"]
 def DeterministicKms(
     *, seed: bytes, clock: ManualClock, account: str = DEFAULT_ACCOUNT, region: str = DEFAULT_REGION
 ) -> Kms:
-    """An in-memory KMS whose keys all come from ``seed`` (32 bytes)."""
+    """An in-memory KMS whose keys all come from ``seed`` (32 bytes).
+
+    Only the test build of the native module has it (cargo feature
+    ``dangerous-test-rng``, built by ``scripts/py-test.sh``); packages never
+    do, and there this raises :class:`RuntimeError`."""
+    make = getattr(_native.NativeKms, "deterministic", None)
+    if make is None:
+        raise RuntimeError(
+            "this strongroom build has no deterministic test RNG (no package has one); "
+            "it exists only in the test build that scripts/py-test.sh makes"
+        )
     with translated():
-        return Kms(_native.NativeKms.deterministic(account, region, seed, clock._native))
+        return Kms(make(account, region, seed, clock._native))
 
 
 def canonical_encryption_context(context: "dict[str, str]") -> bytes:

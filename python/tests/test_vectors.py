@@ -9,7 +9,7 @@ import pytest
 
 import strongroom
 from strongroom.testing import DeterministicKms, ManualClock, canonical_encryption_context
-from conftest import FIXTURES, VECTORS
+from conftest import FIXTURES, VECTORS, requires_test_rng
 
 ACCOUNT = "111122223333"
 T0 = 1_767_225_600_000
@@ -121,6 +121,7 @@ def run_scenario(scn: Dict[str, Any]) -> int:
         ("core/regions-and-import.json", 20),
     ],
 )
+@requires_test_rng
 def test_scenarios(name: str, minimum: int) -> None:
     doc = load(name)
     assert doc["format"] == "strongroom-scenarios/1"

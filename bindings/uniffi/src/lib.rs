@@ -17,6 +17,7 @@ use strongroom::esdk::{
 };
 use strongroom::model::{GrantOperation, KeyMetadata, KeySpec, KeyUsage};
 use strongroom::{ErrorCode, OsRng, RootKey, SystemClock};
+use zeroize::Zeroizing;
 
 uniffi::setup_scaffolding!();
 
@@ -201,7 +202,8 @@ impl Kms {
         root_key: Option<Vec<u8>>,
         passphrase: Option<String>,
     ) -> R<Arc<Self>> {
-        let r = RootKey::from_parts(root_key.as_deref(), passphrase)?;
+        let root_key = root_key.map(Zeroizing::new);
+        let r = RootKey::from_parts(root_key.as_deref().map(|k| &k[..]), passphrase)?;
         Ok(Arc::new(Kms(
             strongroom::Kms::builder(account, region).open_file(path, r)?
         )))
@@ -212,24 +214,6 @@ impl Kms {
         Ok(Arc::new(Kms(strongroom::Kms::in_memory(
             &account, &region,
         )?)))
-    }
-
-    /// In memory with the deterministic test RNG: every key follows from
-    /// `seed`. For replaying the language-neutral test vectors only.
-    #[uniffi::constructor]
-    pub fn deterministic(
-        account: String,
-        region: String,
-        seed: Vec<u8>,
-        clock: Arc<ManualClock>,
-    ) -> R<Arc<Self>> {
-        let seed: [u8; 32] = seed
-            .try_into()
-            .map_err(|_| invalid("seed must be 32 bytes"))?;
-        Ok(Arc::new(Kms(strongroom::Kms::builder(account, region)
-            .clock(clock.0.clone())
-            .rng(strongroom::DangerousSeededRng::new(seed))
-            .in_memory()?)))
     }
 
     /// Any operation by its AWS name with an AWS-shaped JSON request
@@ -497,6 +481,32 @@ impl Kms {
     }
 }
 
+/// The deterministic test RNG: only in the test build of this library
+/// (cargo feature `dangerous-test-rng`, which scripts/uniffi.sh enables
+/// for the Kotlin tests alone); the published library and the checked-in
+/// Swift never have it.
+#[cfg(feature = "dangerous-test-rng")]
+#[uniffi::export]
+impl Kms {
+    /// In memory with the deterministic test RNG: every key follows from
+    /// `seed`. For replaying the language-neutral test vectors only.
+    #[uniffi::constructor]
+    pub fn deterministic(
+        account: String,
+        region: String,
+        seed: Vec<u8>,
+        clock: Arc<ManualClock>,
+    ) -> R<Arc<Self>> {
+        let seed: [u8; 32] = seed
+            .try_into()
+            .map_err(|_| invalid("seed must be 32 bytes"))?;
+        Ok(Arc::new(Kms(strongroom::Kms::builder(account, region)
+            .clock(clock.0.clone())
+            .rng(strongroom::DangerousSeededRng::new(seed))
+            .in_memory()?)))
+    }
+}
+
 // ------------------------------------------------------------ envelope
 
 /// A data key cache in front of the KMS (see docs/formats/message.md).
@@ -583,11 +593,14 @@ impl Envelope {
     /// A raw AES-256 wrapping key, wire-identical to the official SDKs'.
     #[uniffi::constructor]
     pub fn raw_aes(key_namespace: String, key_name: String, wrapping_key: Vec<u8>) -> R<Arc<Self>> {
-        let k: [u8; 32] = wrapping_key
-            .try_into()
-            .map_err(|_| invalid("the wrapping key must be 32 bytes"))?;
+        let wrapping_key = Zeroizing::new(wrapping_key);
+        let k: Zeroizing<[u8; 32]> = Zeroizing::new(
+            wrapping_key[..]
+                .try_into()
+                .map_err(|_| invalid("the wrapping key must be 32 bytes"))?,
+        );
         Ok(Arc::new(Envelope {
-            cmm: Arc::new(RawAesKeyring::new(key_namespace, key_name, k)?),
+            cmm: Arc::new(RawAesKeyring::new(key_namespace, key_name, *k)?),
             cache: None,
         }))
     }
@@ -600,6 +613,7 @@ impl Envelope {
         suite: u16,
         frame_length: u32,
     ) -> R<Vec<u8>> {
+        let plaintext = Zeroizing::new(plaintext);
         let o = EncryptOptions {
             suite,
             frame_length,
@@ -657,6 +671,7 @@ pub struct EncryptStream(Mutex<Option<Encryptor>>);
 #[uniffi::export]
 impl EncryptStream {
     pub fn update(&self, data: Vec<u8>) -> R<Vec<u8>> {
+        let data = Zeroizing::new(data);
         let mut g = self.0.lock().map_err(|_| closed())?;
         let e = g.as_mut().ok_or_else(closed)?;
         let mut out = Vec::new();
@@ -690,12 +705,14 @@ impl DecryptStream {
     pub fn update(&self, data: Vec<u8>) -> R<Vec<u8>> {
         let mut g = self.0.lock().map_err(|_| closed())?;
         let d = g.as_mut().ok_or_else(closed)?;
-        let mut out = Vec::new();
+        // Reserved by the decryptor at its upper bound before any
+        // plaintext is written (never grown); wiped if the call fails.
+        let mut out = Zeroizing::new(Vec::new());
         if let Err(e) = d.update(&data, &mut out) {
             *g = None;
             return Err(e.into());
         }
-        Ok(out)
+        Ok(std::mem::take(&mut *out))
     }
     pub fn finish(&self) -> R<DecryptedMessage> {
         let d = self
@@ -704,8 +721,8 @@ impl DecryptStream {
             .map_err(|_| closed())?
             .take()
             .ok_or_else(closed)?;
-        let mut out = Vec::new();
+        let mut out = Zeroizing::new(Vec::new());
         let info = d.finish(&mut out)?;
-        Ok(message(out, info))
+        Ok(message(std::mem::take(&mut *out), info))
     }
 }

@@ -50,9 +50,9 @@ pub use keyring::{
     RawAesKeyring, KMS_PROVIDER_ID,
 };
 pub use stream::{
-    decrypt_stream, encrypt_stream, rewrap_stream, signature_footer, DecryptingWriter, Decryptor,
-    DelegatedDecryption, DelegatedEncryption, EncryptingWriter, Encryptor, FrameSpec, MessageInfo,
-    SignatureCheck,
+    decrypt_stream, encrypt_stream, reserve_wiped, rewrap_stream, signature_footer,
+    DecryptingWriter, Decryptor, DelegatedDecryption, DelegatedEncryption, EncryptingWriter,
+    Encryptor, FrameSpec, MessageInfo, SignatureCheck,
 };
 
 /// AES-256-GCM, HKDF-SHA512, key commitment, no signature.

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 
 use sha2::{Digest, Sha256, Sha384};
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::keyring::{
     new_encryption_materials, DecryptionMaterials, EncryptionMaterials, Keyring, OpenedBy,
@@ -425,6 +425,30 @@ pub(crate) fn public_key_b64(sk: &p384::ecdsa::SigningKey) -> String {
     base64::engine::general_purpose::STANDARD.encode(point.as_bytes())
 }
 
+// ------------------------------------------------------------ buffers
+
+/// Make room for `extra` more bytes in a buffer that holds (or will hold)
+/// plaintext, without leaving a copy of it behind: if the capacity does not
+/// suffice, the contents move once to an allocation of exactly the size
+/// needed and the old allocation, spare capacity included, is wiped before
+/// it is freed. (`Vec`'s own growth would free the old block unwiped.)
+pub fn reserve_wiped(buf: &mut Vec<u8>, extra: usize) {
+    let need = buf.len().saturating_add(extra);
+    if buf.capacity() >= need {
+        return;
+    }
+    let mut grown = Vec::with_capacity(need);
+    grown.extend_from_slice(buf);
+    let mut old = std::mem::replace(buf, grown);
+    old.zeroize();
+}
+
+/// The largest plaintext buffer an [`Encryptor`] reserves before it has
+/// seen the data: a frame is buffered whole, so the buffer is reserved at
+/// the frame length (or the declared plaintext length, if smaller) up to
+/// this bound; beyond it, it grows through [`reserve_wiped`].
+const ENCRYPT_RESERVE_LIMIT: usize = 64 << 20;
+
 // ------------------------------------------------------------ encrypt
 
 /// Encrypts one message, push style: [`Encryptor::update`] with plaintext
@@ -542,12 +566,17 @@ impl Encryptor {
             h.update(&header);
             (sk, h)
         });
+        // The frame is buffered whole: reserve it up front, so plaintext is
+        // never moved by a reallocation.
+        let reserve = (opts.frame_length as u64)
+            .min(opts.plaintext_length.unwrap_or(u64::MAX))
+            .min(ENCRYPT_RESERVE_LIMIT as u64) as usize;
         Ok(Encryptor {
             gcm,
             message_id,
             frame_length: opts.frame_length as usize,
             seq: 1,
-            buf: Zeroizing::new(Vec::with_capacity(opts.frame_length.min(1 << 20) as usize)),
+            buf: Zeroizing::new(Vec::with_capacity(reserve)),
             header: Some(header),
             signer,
             declared: opts.plaintext_length,
@@ -615,6 +644,7 @@ impl Encryptor {
                 continue;
             }
             let n = (fl - self.buf.len()).min(input.len());
+            reserve_wiped(&mut self.buf, n);
             self.buf.extend_from_slice(&input[..n]);
             input = &input[n..];
         }
@@ -755,9 +785,17 @@ impl<'a> Decryptor<'a> {
     /// Whole units (header, frames, footer) are processed straight from
     /// `input`; only a unit split across calls is copied into the internal
     /// buffer, and only up to its end.
+    ///
+    /// Before anything is decrypted, `out` is given room for the most
+    /// plaintext this call can release (the buffered and new message
+    /// bytes; see [`reserve_wiped`]), so it is never reallocated while it
+    /// holds plaintext.
     pub fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         if self.st == St::Failed {
             return Err(Error::invalid_ciphertext());
+        }
+        if self.rewrap.is_none() {
+            reserve_wiped(out, self.buf.len().saturating_add(input.len()));
         }
         let r = self.update_inner(input, out);
         if r.is_err() {
@@ -826,6 +864,7 @@ impl<'a> Decryptor<'a> {
             self.fail();
             return Err(Error::invalid_ciphertext());
         }
+        reserve_wiped(out, self.held.len());
         out.extend_from_slice(&self.held);
         self.info.take().ok_or_else(Error::invalid_ciphertext)
     }
@@ -959,6 +998,7 @@ impl<'a> Decryptor<'a> {
             let signed_last = last && self.check.is_some();
             let dst: &mut Vec<u8> = if signed_last { &mut self.held } else { out };
             let at = dst.len();
+            reserve_wiped(dst, len);
             dst.extend_from_slice(&a[start..start + len]);
             let ok = self.gcm.as_ref().expect("opened").open(
                 &frame_iv(seq),
@@ -1016,6 +1056,7 @@ impl<'a> Decryptor<'a> {
             out
         };
         let at = dst.len();
+        reserve_wiped(dst, len as usize);
         dst.extend_from_slice(&a[20..20 + len as usize]);
         let ok = self.gcm.as_ref().expect("opened").open(
             &a[..12],
@@ -1539,4 +1580,125 @@ pub fn rewrap_stream(
     writer.write_all(&out).map_err(from_io)?;
     writer.flush().map_err(from_io)?;
     Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::esdk::RawAesKeyring;
+    use crate::OsRng;
+
+    fn ring() -> RawAesKeyring {
+        RawAesKeyring::new("strongroom-test", "stream", [7u8; 32]).unwrap()
+    }
+
+    fn opts(suite: u16, frame_length: u32, plaintext_length: Option<u64>) -> EncryptOptions {
+        EncryptOptions {
+            suite,
+            frame_length,
+            plaintext_length,
+        }
+    }
+
+    fn message(suite: u16, frame_length: u32, plain: &[u8]) -> Vec<u8> {
+        let o = opts(suite, frame_length, Some(plain.len() as u64));
+        super::super::encrypt_with(&ring(), plain, &EncryptionContext::new(), &o, &OsRng).unwrap()
+    }
+
+    fn plaintext(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn decrypting_many_frames_reserves_the_output_once() {
+        // 200 frames in one update: the output gets one allocation of the
+        // upper bound before the first frame is decrypted (amortised
+        // growth would leave ~8 freed, unwiped copies of the plaintext).
+        for suite in [0x0478, 0x0578] {
+            let plain = plaintext(200 * 1000 - 17);
+            let msg = message(suite, 1000, &plain);
+            let r = ring();
+            let mut d = Decryptor::new(&r, DecryptOptions::default());
+            let mut out = Vec::new();
+            d.update(&msg, &mut out).unwrap();
+            assert_eq!(out.capacity(), msg.len(), "suite {suite:#06x}");
+            let (ptr, cap) = (out.as_ptr(), out.capacity());
+            d.finish(&mut out).unwrap();
+            assert_eq!(out, plain);
+            assert_eq!((out.as_ptr(), out.capacity()), (ptr, cap));
+        }
+    }
+
+    #[test]
+    fn a_caller_buffer_too_small_moves_once_before_decrypting() {
+        let plain = plaintext(50_000);
+        let msg = message(0x0478, 512, &plain);
+        let r = ring();
+        let mut d = Decryptor::new(&r, DecryptOptions::default());
+        let mut out = b"prefix".to_vec();
+        d.update(&msg, &mut out).unwrap();
+        assert_eq!(out.capacity(), 6 + msg.len());
+        d.finish(&mut out).unwrap();
+        assert_eq!(&out[..6], b"prefix");
+        assert_eq!(&out[6..], &plain[..]);
+    }
+
+    #[test]
+    fn decrypting_writer_never_grows_its_plaintext_buffer() {
+        let plain = plaintext(300 * 700 + 5);
+        let msg = message(0x0478, 700, &plain);
+        let r = ring();
+        let mut w = DecryptingWriter::new(&r, DecryptOptions::default(), Vec::new());
+        w.write_all(&msg).unwrap();
+        // One write decrypted 300 frames into one reservation.
+        assert_eq!(w.out.capacity(), msg.len());
+        let (inner, _) = w.finish().unwrap();
+        assert_eq!(inner, plain);
+    }
+
+    #[test]
+    fn a_4_mib_frame_never_reallocates_the_encryptor_buffer() {
+        let fl = 4u32 << 20;
+        let r = ring();
+        let mut e = Encryptor::new(
+            &r,
+            &EncryptionContext::new(),
+            &opts(0x0478, fl, None),
+            &OsRng,
+        )
+        .unwrap();
+        let (ptr, cap) = (e.buf.as_ptr(), e.buf.capacity());
+        assert_eq!(cap, fl as usize);
+        let chunk = plaintext(64 * 1024);
+        let mut out = Vec::new();
+        let mut plain = Vec::new();
+        // One full frame and half of the next, in small pieces.
+        for _ in 0..(fl as usize / chunk.len()) * 3 / 2 {
+            e.update(&chunk, &mut out).unwrap();
+            plain.extend_from_slice(&chunk);
+            assert_eq!((e.buf.as_ptr(), e.buf.capacity()), (ptr, cap));
+        }
+        e.finish(&mut out).unwrap();
+        let d = super::super::decrypt_with(&r, &out, &DecryptOptions::default()).unwrap();
+        assert_eq!(d.plaintext.as_bytes(), &plain[..]);
+    }
+
+    #[test]
+    fn a_declared_short_message_reserves_only_its_length() {
+        let r = ring();
+        let o = opts(0x0478, 4 << 20, Some(10));
+        let e = Encryptor::new(&r, &EncryptionContext::new(), &o, &OsRng).unwrap();
+        assert_eq!(e.buf.capacity(), 10);
+    }
+
+    #[test]
+    fn reserve_wiped_keeps_contents_and_exact_size() {
+        let mut v = b"secret".to_vec();
+        reserve_wiped(&mut v, 100);
+        assert_eq!(&v[..], b"secret");
+        assert_eq!(v.capacity(), 106);
+        let p = v.as_ptr();
+        reserve_wiped(&mut v, 50);
+        assert_eq!(v.as_ptr(), p, "enough room: no move");
+    }
 }

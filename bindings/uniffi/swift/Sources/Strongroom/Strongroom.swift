@@ -1216,22 +1216,6 @@ open class Kms: KmsProtocol, @unchecked Sendable {
     }
 
     
-    /**
-     * In memory with the deterministic test RNG: every key follows from
-     * `seed`. For replaying the language-neutral test vectors only.
-     */
-public static func deterministic(account: String, region: String, seed: Data, clock: ManualClock)throws  -> Kms  {
-    return try  FfiConverterTypeKms_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
-        uniffiCallStatus in
-    uniffi_strongroom_ffi_fn_constructor_kms_deterministic(
-        FfiConverterString.lower(account),
-        FfiConverterString.lower(region),
-        FfiConverterData.lower(seed),
-        FfiConverterTypeManualClock_lower(clock),uniffiCallStatus
-    )
-})
-}
-    
 public static func inMemory(account: String, region: String)throws  -> Kms  {
     return try  FfiConverterTypeKms_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
@@ -2747,9 +2731,6 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_constructor_envelope_raw_aes() != 4500) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_strongroom_ffi_checksum_constructor_kms_deterministic() != 9081) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_constructor_kms_in_memory() != 2924) {

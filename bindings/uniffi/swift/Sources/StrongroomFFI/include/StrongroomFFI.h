@@ -338,11 +338,6 @@ uint64_t uniffi_strongroom_ffi_fn_clone_kms(uint64_t handle, RustCallStatus *_No
 void uniffi_strongroom_ffi_fn_free_kms(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CONSTRUCTOR_KMS_DETERMINISTIC
-#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CONSTRUCTOR_KMS_DETERMINISTIC
-uint64_t uniffi_strongroom_ffi_fn_constructor_kms_deterministic(RustBuffer account, RustBuffer region, RustBuffer seed, uint64_t clock, RustCallStatus *_Nonnull out_status
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CONSTRUCTOR_KMS_IN_MEMORY
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CONSTRUCTOR_KMS_IN_MEMORY
 uint64_t uniffi_strongroom_ffi_fn_constructor_kms_in_memory(RustBuffer account, RustBuffer region, RustCallStatus *_Nonnull out_status
@@ -989,12 +984,6 @@ uint16_t uniffi_strongroom_ffi_checksum_constructor_envelope_kms(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_CONSTRUCTOR_ENVELOPE_RAW_AES
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_CONSTRUCTOR_ENVELOPE_RAW_AES
 uint16_t uniffi_strongroom_ffi_checksum_constructor_envelope_raw_aes(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_CONSTRUCTOR_KMS_DETERMINISTIC
-#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_CONSTRUCTOR_KMS_DETERMINISTIC
-uint16_t uniffi_strongroom_ffi_checksum_constructor_kms_deterministic(void
     
 );
 #endif
