@@ -347,8 +347,13 @@ fn root_key(cli: &Cli, dir: &Path) -> Res<RootKey> {
 fn open(cli: &Cli) -> Res<(Kms, RootKey)> {
     let dir = store_dir(cli);
     let root = root_key(cli, &dir)?;
-    let kms =
-        Kms::builder(cli.account.clone(), cli.region.clone()).open_file(&dir, root.clone())?;
+    let store = strongroom::FileStore::open(&dir)?;
+    // Loose permissions (the store's salt and check value readable by
+    // others allow offline passphrase guessing): say so, keep working.
+    for w in store.warnings() {
+        eprintln!("strongroom: warning: {w}");
+    }
+    let kms = Kms::builder(cli.account.clone(), cli.region.clone()).open(store, root.clone())?;
     Ok((kms, root))
 }
 

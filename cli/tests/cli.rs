@@ -461,3 +461,26 @@ fn failed_decryption_to_stdout_prints_no_plaintext() {
         assert!(o.stdout == pt);
     }
 }
+
+/// A store others can read (its salt and check value allow offline
+/// passphrase guessing) is used, with a warning on stderr each time.
+#[test]
+fn loose_store_permissions_are_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = Env::new();
+    e.ok(&["create-key", "--alias", "alias/perm"]);
+    let quiet = e.run(&["list-keys"]);
+    assert!(quiet.status.success());
+    assert!(
+        !String::from_utf8_lossy(&quiet.stderr).contains("warning"),
+        "a store made by the CLI is private"
+    );
+    std::fs::set_permissions(e.store(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = e.run(&["list-keys"]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning") && err.contains("accessible to group or others"),
+        "{err}"
+    );
+}

@@ -1642,12 +1642,11 @@ impl State {
         };
         let (counter, upgrade) = match (entries.get(ROOT_NAME), check) {
             (Some(v), SealFormat::V2) => {
-                let (counter, stored, body, mac) =
-                    state_root::decode_root(v).ok_or_else(tampered)?;
-                if !self.hsm.state_root_mac_matches(body, mac) || !digest.matches(&stored) {
+                let r = state_root::decode_root(v).ok_or_else(tampered)?;
+                if !self.hsm.state_root_mac_matches(r.body, r.mac) || !digest.matches(&r.digest) {
                     return Err(tampered());
                 }
-                (counter, false)
+                (r.counter, false)
             }
             (None, SealFormat::V1) => (0, true),
             _ => return Err(tampered()),

@@ -81,14 +81,25 @@ pub(crate) fn root_body(counter: u64, digest: Digest) -> [u8; ROOT_BODY_LEN] {
     out
 }
 
-/// Split a stored root into (counter, digest, body, MAC).
-pub(crate) fn decode_root(v: &[u8]) -> Option<(u64, [u8; 32], &[u8], &[u8])> {
+/// A stored root, split.
+pub(crate) struct StoredRoot<'a> {
+    pub counter: u64,
+    pub digest: [u8; 32],
+    /// The authenticated bytes (counter ‖ digest) and their MAC.
+    pub body: &'a [u8],
+    pub mac: &'a [u8],
+}
+
+pub(crate) fn decode_root(v: &[u8]) -> Option<StoredRoot<'_>> {
     if v.len() != ROOT_VALUE_LEN {
         return None;
     }
-    let counter = u64::from_be_bytes(v[..8].try_into().ok()?);
-    let digest = v[8..ROOT_BODY_LEN].try_into().ok()?;
-    Some((counter, digest, &v[..ROOT_BODY_LEN], &v[ROOT_BODY_LEN..]))
+    Some(StoredRoot {
+        counter: u64::from_be_bytes(v[..8].try_into().ok()?),
+        digest: v[8..ROOT_BODY_LEN].try_into().ok()?,
+        body: &v[..ROOT_BODY_LEN],
+        mac: &v[ROOT_BODY_LEN..],
+    })
 }
 
 #[cfg(test)]
@@ -140,11 +151,11 @@ mod tests {
         d.add(&[7; 32]);
         let mut v = root_body(42, d).to_vec();
         v.extend_from_slice(&[9; 32]);
-        let (c, r, body, mac) = decode_root(&v).unwrap();
-        assert_eq!(c, 42);
-        assert!(d.matches(&r));
-        assert_eq!(body, &v[..ROOT_BODY_LEN]);
-        assert_eq!(mac, &[9; 32]);
+        let r = decode_root(&v).unwrap();
+        assert_eq!(r.counter, 42);
+        assert!(d.matches(&r.digest));
+        assert_eq!(r.body, &v[..ROOT_BODY_LEN]);
+        assert_eq!(r.mac, &[9; 32]);
         assert!(decode_root(&v[..71]).is_none());
     }
 }
