@@ -5529,8 +5529,28 @@ impl Kms {
         dest_region: &str,
         dest_identity: &[u8],
     ) -> Result<Vec<u8>> {
-        self.call("ExportReplicationPackage", |st, cx, au| {
-            st.require_root(cx, "ExportReplicationPackage", au)?;
+        self.export_checked(
+            "ExportReplicationPackage",
+            key_id,
+            dest_region,
+            dest_identity,
+        )
+    }
+
+    /// An export as `op`: root-only for ExportReplicationPackage; always
+    /// `kms:ReplicateKey` on the key, and a registered destination
+    /// (`State::export_package`).
+    fn export_checked(
+        &self,
+        op: &'static str,
+        key_id: &str,
+        dest_region: &str,
+        dest_identity: &[u8],
+    ) -> Result<Vec<u8>> {
+        self.call(op, |st, cx, au| {
+            if op == "ExportReplicationPackage" {
+                st.require_root(cx, op, au)?;
+            }
             let id = st.resolve(cx, key_id)?;
             au.key_arn = Some(cx.key_arn(&id));
             st.authorize(
@@ -5557,23 +5577,7 @@ impl Kms {
         dest_region: &str,
         dest_identity: &[u8],
     ) -> Result<Vec<u8>> {
-        self.call("ReplicateKey", |st, cx, au| {
-            let id = st.resolve(cx, key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
-                cx,
-                "kms:ReplicateKey",
-                Some(&id),
-                Facts {
-                    request_key_id: Some(key_id),
-                    ..Default::default()
-                },
-                au,
-            )?;
-            let rec = st.rec(&id);
-            check_state(OpClass::Metadata, rec.state, &rec.arn)?;
-            st.export_package(cx, &id, dest_region, dest_identity)
-        })
+        self.export_checked("ReplicateKey", key_id, dest_region, dest_identity)
     }
 
     /// Apply a replication package made for this region by the store whose
