@@ -677,7 +677,6 @@ impl Hsm {
         self.materials.remove(handle);
     }
 
-    /// Load sealed material from the store.
     /// Forget every loaded material and import wrapping key (before the
     /// state is rebuilt from the store, so nothing the store does not hold
     /// stays usable).
@@ -687,6 +686,31 @@ impl Hsm {
         self.wrapping.clear();
     }
 
+    /// Was the store entry `(name, sealed)` written in sealed-value format
+    /// 2 (that is, by a version that keeps a state root)? Tries the AAD its
+    /// name implies; a value that does not open as format 2 is not.
+    pub fn entry_is_format_2(&self, name: &str, sealed: &[u8]) -> bool {
+        if !sealed.starts_with(SEAL_V2_PREFIX) {
+            return false;
+        }
+        let opened = if let Some(rest) = name.strip_prefix("mat/") {
+            let Some((key_id, hexid)) = rest.split_once('/') else {
+                return false;
+            };
+            let mut id = [0u8; MATERIAL_ID_LEN];
+            if hex::decode_to_slice(hexid, &mut id).is_err() {
+                return false;
+            }
+            self.open_versioned(&[MATERIAL_AAD, &[0], key_id.as_bytes(), &id], sealed)
+        } else if name == "meta/store-identity" {
+            self.open_versioned(&[IDENTITY_AAD], sealed)
+        } else {
+            self.open_value_versioned(name, sealed)
+        };
+        matches!(opened, Some((_, SealFormat::V2)))
+    }
+
+    /// Load sealed material from the store.
     pub fn load_material(&mut self, handle: &MaterialHandle, sealed: &[u8]) -> Result<()> {
         let opened = self
             .open(

@@ -739,6 +739,8 @@ struct State {
     /// The store predates the state root: the first write adds it (and
     /// re-seals the check entry in format 2, which marks the store rooted).
     upgrade_pending: bool,
+    /// A rebuild from the store after a failure has not completed yet.
+    stale: bool,
     /// Registered replication destinations (`trust/<fingerprint>`), by
     /// fingerprint: the only stores key material may be exported to.
     trust: BTreeMap<String, ReplicationDestination>,
@@ -1648,7 +1650,18 @@ impl State {
                 }
                 (r.counter, false)
             }
-            (None, SealFormat::V1) => (0, true),
+            // A store from before the state root holds nothing sealed in
+            // format 2: finding any such value means the root was dropped
+            // and an old check put back to disable this check.
+            (None, SealFormat::V1) => {
+                if entries
+                    .iter()
+                    .any(|(name, v)| self.hsm.entry_is_format_2(name, v))
+                {
+                    return Err(tampered());
+                }
+                (0, true)
+            }
             _ => return Err(tampered()),
         };
         self.entry_tags = tags;
@@ -1685,12 +1698,16 @@ impl State {
     /// key is still inside the HSM): after a call or commit failed, nothing
     /// it changed in memory survives. Buffered audit events are kept.
     fn discard_changes(&mut self) -> Result<()> {
+        // Until the rebuild succeeds memory may be ahead of the store:
+        // every call retries it first (`Kms::call`) and acts only after.
+        self.stale = true;
         self.batch.clear();
         let entries = self.store.load()?;
         self.rebuild(&entries)?;
         if let Some(e) = self.audit_buf.last() {
             self.audit_last = e.hash;
         }
+        self.stale = false;
         Ok(())
     }
 
@@ -1781,6 +1798,7 @@ fn load_state(
         digest: Digest::default(),
         commit_count: 0,
         upgrade_pending: false,
+        stale: false,
         trust: BTreeMap::new(),
         alias_targets: BTreeSet::new(),
         clock_mark: None,
@@ -2194,6 +2212,9 @@ impl Kms {
             region: &sh.region,
             partition: &sh.partition,
         };
+        if st.stale {
+            st.discard_changes()?;
+        }
         let mut info = AuditInfo::default();
         st.alias_targets.clear();
         // The sweep's changes (due deletions, rotations, expiries, the

@@ -307,10 +307,27 @@ fn the_v1_fixture_is_upgraded_on_first_write() {
     assert_eq!(describe(&kms, key.clone()).description, "upgraded");
     kms.verify_audit_log().unwrap();
     drop(kms);
-    // Dropping the new root to pass the store off as an old one is refused.
+    // Dropping the new root to pass the store off as an old one is refused ...
     let mut fs = strongroom::FileStore::open(dir.path()).unwrap();
     fs.apply(vec![Mutation::Delete {
         name: "meta/root".into(),
+    }])
+    .unwrap();
+    drop(fs);
+    corrupted(open_it());
+    // ... and so is putting back the old store's format-1 check entry too
+    // (from a copy taken before the upgrade): the values written since are
+    // format 2, which no store without a root holds.
+    let (old_dir, _) = fixture_copy();
+    let old_check = strongroom::FileStore::open(old_dir.path())
+        .unwrap()
+        .load()
+        .unwrap()["meta/check"]
+        .clone();
+    let mut fs = strongroom::FileStore::open(dir.path()).unwrap();
+    fs.apply(vec![Mutation::Put {
+        name: "meta/check".into(),
+        value: old_check,
     }])
     .unwrap();
     drop(fs);

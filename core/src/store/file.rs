@@ -4,6 +4,7 @@
 use super::journal;
 use super::vfs::{OpenMode, StdFs, Vfs, VfsFile};
 use super::*;
+use crate::error::ErrorCode;
 use std::path::{Path, PathBuf};
 
 /// The embedded default store: a directory holding `strongroom.journal`,

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 
 /// One change in a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +201,7 @@ pub mod conformance {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
     use proptest::prelude::*;
 
     #[test]
