@@ -997,10 +997,9 @@ pub struct DecryptStream {
 }
 
 impl DecryptStream {
-    /// At most this many plaintext bytes can come out of a step that feeds
-    /// `fed` more message bytes: the new bytes, plus what the decryptor
-    /// holds: for framed messages less than one frame (a partial frame or
-    /// a signed message's held final frame), else what was fed so far.
+    /// At most this many plaintext bytes can come out of `finish`: what
+    /// the decryptor holds, for framed messages less than one frame (a
+    /// signed message's held final frame), else what was fed so far.
     fn bound(&self, fed: usize) -> usize {
         let held = self.unreleased;
         let held = match self.d.as_ref().and_then(|d| d.info()) {
@@ -1014,7 +1013,11 @@ impl DecryptStream {
     /// the test that it never reallocates).
     #[doc(hidden)]
     pub fn update_buffer(&mut self, chunk: &[u8]) -> Result<(Zeroizing<Vec<u8>>, usize), JsValue> {
-        let reserve = self.bound(chunk.len());
+        // The decryptor's own bound (what it holds plus the new bytes).
+        let reserve = match self.d.as_ref() {
+            Some(d) => d.output_bound(chunk.len()),
+            None => chunk.len(),
+        };
         let out = push(&mut self.d, reserve, |d, out| d.update(chunk, out))?;
         self.unreleased = (self.unreleased + chunk.len()).saturating_sub(out.len());
         Ok((out, reserve))

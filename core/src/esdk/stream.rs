@@ -782,6 +782,13 @@ impl<'a> Decryptor<'a> {
 
     /// Feed message bytes; verified plaintext is appended to `out`.
     ///
+    /// The most plaintext an [`Decryptor::update`] with `input_len` more
+    /// message bytes can release: the buffered and the new message bytes.
+    /// A caller that reserves this much never sees its buffer reallocated.
+    pub fn output_bound(&self, input_len: usize) -> usize {
+        self.buf.len().saturating_add(input_len)
+    }
+
     /// Whole units (header, frames, footer) are processed straight from
     /// `input`; only a unit split across calls is copied into the internal
     /// buffer, and only up to its end.
@@ -795,7 +802,7 @@ impl<'a> Decryptor<'a> {
             return Err(Error::invalid_ciphertext());
         }
         if self.rewrap.is_none() {
-            reserve_wiped(out, self.buf.len().saturating_add(input.len()));
+            reserve_wiped(out, self.output_bound(input.len()));
         }
         let r = self.update_inner(input, out);
         if r.is_err() {
