@@ -2027,18 +2027,7 @@ impl KmsBuilder {
         if self.account.len() != 12 || !self.account.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::validation("the account id must be 12 digits"));
         }
-        let r = &self.region;
-        if r.is_empty()
-            || r.len() > 32
-            || !r
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return Err(Error::validation(
-                "the region must be 1 to 32 characters of a-z, 0-9 and '-'",
-            ));
-        }
-        Ok(())
+        validate_region_name(&self.region)
     }
 
     /// Open (or create) a KMS on any store.
@@ -5320,15 +5309,17 @@ fn canonical_identity(spki: &[u8]) -> Result<(Vec<u8>, String)> {
     Ok((der, fp))
 }
 
+/// A region name as a store may have one (the builder's rule, also the
+/// rule for a replication destination's region: it names a store).
 fn validate_region_name(region: &str) -> Result<()> {
     if region.is_empty()
-        || region.len() > 64
+        || region.len() > 32
         || !region
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     {
         return Err(Error::validation(
-            "the region must be 1 to 64 characters of a-z, 0-9 and '-'",
+            "the region must be 1 to 32 characters of a-z, 0-9 and '-'",
         ));
     }
     Ok(())
