@@ -128,7 +128,8 @@ request!(DecryptRequest {
 });
 
 /// Decrypt's answer. `plaintext` is zeroized on drop and redacted in Debug.
-#[derive(Debug)]
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct DecryptResponse {
     pub key_id: String,
     pub plaintext: Plaintext,
@@ -169,8 +170,10 @@ request!(GenerateDataKeyRequest {
 });
 
 /// GenerateDataKey's answer. `plaintext` is zeroized on drop.
-#[derive(Debug)]
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct GenerateDataKeyResponse {
+    #[serde(with = "hex::serde")]
     pub ciphertext_blob: Vec<u8>,
     pub plaintext: Plaintext,
     pub key_id: String,
@@ -185,6 +188,13 @@ response!(GenerateDataKeyWithoutPlaintextResponse {
 });
 
 request!(GenerateRandomRequest { number_of_bytes: Option<u32> });
+
+/// GenerateRandom's answer; the bytes are zeroized on drop.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateRandomResponse {
+    pub plaintext: Plaintext,
+}
 
 request!(ScheduleKeyDeletionRequest { key_id: String, pending_window_in_days: Option<u32> });
 response!(ScheduleKeyDeletionResponse {

@@ -8,122 +8,99 @@
 
 use std::fmt;
 
-/// The stable, language-neutral error code. `as_str()` is what every binding
-/// exposes; it never changes once released.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorCode {
-    NotFound,
-    Disabled,
-    KmsInvalidState,
-    InvalidCiphertext,
-    IncorrectKey,
-    InvalidKeyUsage,
-    Validation,
-    LimitExceeded,
-    AlreadyExists,
-    InvalidAliasName,
-    InvalidArn,
-    InvalidMarker,
-    UnsupportedOperation,
-    DryRunOperation,
-    Conflict,
-    Tag,
-    AccessDenied,
-    MalformedPolicyDocument,
-    InvalidGrantToken,
-    InvalidGrantId,
-    KmsInvalidSignature,
-    KmsInvalidMac,
-    ExpiredImportToken,
-    InvalidImportToken,
-    IncorrectKeyMaterial,
-    KmsInternal,
-    /// The root key (raw or passphrase) does not open this store.
-    InvalidRootKey,
-    /// The store's bytes fail their checksums or authentication.
-    StoreCorrupted,
-    /// The store was written by a format version this build cannot read.
-    UnsupportedStoreVersion,
-    /// The store could not be read or written (I/O).
-    StoreIo,
-}
-
-impl ErrorCode {
-    pub const ALL: &'static [ErrorCode] = &[
-        ErrorCode::NotFound,
-        ErrorCode::Disabled,
-        ErrorCode::KmsInvalidState,
-        ErrorCode::InvalidCiphertext,
-        ErrorCode::IncorrectKey,
-        ErrorCode::InvalidKeyUsage,
-        ErrorCode::Validation,
-        ErrorCode::LimitExceeded,
-        ErrorCode::AlreadyExists,
-        ErrorCode::InvalidAliasName,
-        ErrorCode::InvalidArn,
-        ErrorCode::InvalidMarker,
-        ErrorCode::UnsupportedOperation,
-        ErrorCode::DryRunOperation,
-        ErrorCode::Conflict,
-        ErrorCode::Tag,
-        ErrorCode::AccessDenied,
-        ErrorCode::MalformedPolicyDocument,
-        ErrorCode::InvalidGrantToken,
-        ErrorCode::InvalidGrantId,
-        ErrorCode::KmsInvalidSignature,
-        ErrorCode::KmsInvalidMac,
-        ErrorCode::ExpiredImportToken,
-        ErrorCode::InvalidImportToken,
-        ErrorCode::IncorrectKeyMaterial,
-        ErrorCode::KmsInternal,
-        ErrorCode::InvalidRootKey,
-        ErrorCode::StoreCorrupted,
-        ErrorCode::UnsupportedStoreVersion,
-        ErrorCode::StoreIo,
-    ];
-
-    /// The stable code string.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::NotFound => "NotFoundException",
-            ErrorCode::Disabled => "DisabledException",
-            ErrorCode::KmsInvalidState => "KMSInvalidStateException",
-            ErrorCode::InvalidCiphertext => "InvalidCiphertextException",
-            ErrorCode::IncorrectKey => "IncorrectKeyException",
-            ErrorCode::InvalidKeyUsage => "InvalidKeyUsageException",
-            ErrorCode::Validation => "ValidationException",
-            ErrorCode::LimitExceeded => "LimitExceededException",
-            ErrorCode::AlreadyExists => "AlreadyExistsException",
-            ErrorCode::InvalidAliasName => "InvalidAliasNameException",
-            ErrorCode::InvalidArn => "InvalidArnException",
-            ErrorCode::InvalidMarker => "InvalidMarkerException",
-            ErrorCode::UnsupportedOperation => "UnsupportedOperationException",
-            ErrorCode::DryRunOperation => "DryRunOperationException",
-            ErrorCode::Conflict => "ConflictException",
-            ErrorCode::Tag => "TagException",
-            ErrorCode::AccessDenied => "AccessDeniedException",
-            ErrorCode::MalformedPolicyDocument => "MalformedPolicyDocumentException",
-            ErrorCode::InvalidGrantToken => "InvalidGrantTokenException",
-            ErrorCode::InvalidGrantId => "InvalidGrantIdException",
-            ErrorCode::KmsInvalidSignature => "KMSInvalidSignatureException",
-            ErrorCode::KmsInvalidMac => "KMSInvalidMacException",
-            ErrorCode::ExpiredImportToken => "ExpiredImportTokenException",
-            ErrorCode::InvalidImportToken => "InvalidImportTokenException",
-            ErrorCode::IncorrectKeyMaterial => "IncorrectKeyMaterialException",
-            ErrorCode::KmsInternal => "KMSInternalException",
-            ErrorCode::InvalidRootKey => "InvalidRootKeyException",
-            ErrorCode::StoreCorrupted => "StoreCorruptedException",
-            ErrorCode::UnsupportedStoreVersion => "UnsupportedStoreVersionException",
-            ErrorCode::StoreIo => "StoreIOException",
+/// THE error-code table: one row per code, the only place codes are
+/// written down. Each row: the variant, the stable code string (AWS's
+/// exception name wherever AWS has one), the HTTP status AWS answers with,
+/// whether the code is AWS's (`aws`) or Strongroom's own (`strongroom`:
+/// store problems AWS cannot have), and when it is raised (the text of
+/// `docs/errors.md`, which is generated from this table).
+///
+/// Bindings expand it with `$callback!` to declare their exception classes
+/// and code unions.
+#[macro_export]
+macro_rules! for_each_error_code {
+    ($callback:path) => {
+        $callback! {
+            NotFound = "NotFoundException", 400, aws, "the key, alias or ARN does not exist (or belongs to another account/region); a blob whose key was deleted";
+            Disabled = "DisabledException", 400, aws, "the key is Disabled";
+            KmsInvalidState = "KMSInvalidStateException", 400, aws, "the operation is not allowed in the key's state (pending deletion, ...)";
+            InvalidCiphertext = "InvalidCiphertextException", 400, aws, "any malformed or tampered blob, or a wrong/missing/extra encryption context pair — deliberately indistinguishable";
+            IncorrectKey = "IncorrectKeyException", 400, aws, "Decrypt/ReEncrypt named a key that did not encrypt the blob";
+            InvalidKeyUsage = "InvalidKeyUsageException", 400, aws, "wrong key usage or algorithm for the operation";
+            Validation = "ValidationException", 400, aws, "a request parameter breaks a documented constraint";
+            LimitExceeded = "LimitExceededException", 400, aws, "per-key or per-region quotas (aliases, tags, 25 on-demand rotations, 100 000 keys)";
+            AlreadyExists = "AlreadyExistsException", 400, aws, "alias name in use";
+            InvalidAliasName = "InvalidAliasNameException", 400, aws, "alias without `alias/`, or the reserved `alias/aws/` prefix";
+            InvalidArn = "InvalidArnException", 400, aws, "reserved (AWS's code for a malformed ARN); Strongroom reports a key ARN it cannot resolve — malformed, or for another account or region — as `NotFoundException`";
+            InvalidMarker = "InvalidMarkerException", 400, aws, "a pagination marker this KMS did not issue";
+            UnsupportedOperation = "UnsupportedOperationException", 400, aws, "a key kind or origin this build does not support; changing an AWS managed key";
+            DryRunOperation = "DryRunOperationException", 400, aws, "`DryRun` was set and the call would have succeeded";
+            Conflict = "ConflictException", 400, aws, "on-demand rotation while an automatic one is due within 20 minutes; a replication package that is not newer than the last applied (a replay)";
+            Tag = "TagException", 400, aws, "invalid or reserved (`aws:`) tag keys, duplicate tag keys";
+            AccessDenied = "AccessDeniedException", 400, aws, "the key policy, identity policies and grants do not allow the call (the message names principal, action, key and reason; see `authorization.md`), or store policy refuses it (disabling rotation while \"rotation required\" is on)";
+            MalformedPolicyDocument = "MalformedPolicyDocumentException", 400, aws, "a policy document that does not parse or validate (with the reason), or fails the lockout safety check";
+            InvalidGrantToken = "InvalidGrantTokenException", 400, aws, "a grant token this store did not issue";
+            InvalidGrantId = "InvalidGrantIdException", 400, aws, "a grant id that is not well-formed";
+            KmsInvalidSignature = "KMSInvalidSignatureException", 400, aws, "Verify: the signature does not verify (never a `false` result)";
+            KmsInvalidMac = "KMSInvalidMacException", 400, aws, "VerifyMac: the MAC does not match (compared in constant time)";
+            ExpiredImportToken = "ExpiredImportTokenException", 400, aws, "ImportKeyMaterial with a token older than 24 hours";
+            InvalidImportToken = "InvalidImportTokenException", 400, aws, "an import token not issued for this key by this store";
+            IncorrectKeyMaterial = "IncorrectKeyMaterialException", 400, aws, "re-imported material that is not byte-identical to the first import, or material of the wrong size";
+            KmsInternal = "KMSInternalException", 500, aws, "RNG failure or another internal fault";
+            InvalidRootKey = "InvalidRootKeyException", 500, strongroom, "the root key or passphrase does not open this store (nothing is written)";
+            StoreCorrupted = "StoreCorruptedException", 500, strongroom, "store bytes fail checksums or authentication; a broken audit chain";
+            UnsupportedStoreVersion = "UnsupportedStoreVersionException", 500, strongroom, "the store was written by a newer format";
+            StoreIo = "StoreIOException", 500, strongroom, "the store could not be read or written, or is locked by another process";
         }
-    }
-
-    /// Parse a code string (used by the vector runner and bindings).
-    pub fn from_code(s: &str) -> Option<ErrorCode> {
-        Self::ALL.iter().copied().find(|c| c.as_str() == s)
-    }
+    };
 }
+
+macro_rules! error_code_enum {
+    ($($variant:ident = $code:literal, $status:literal, $origin:ident, $when:literal;)*) => {
+        /// The stable, language-neutral error code. `as_str()` is what every
+        /// binding exposes; it never changes once released.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $(#[doc = $when] $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in table order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// The stable code string.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code),* }
+            }
+
+            /// The HTTP status AWS answers this code with (the endpoint's).
+            pub const fn http_status(self) -> u16 {
+                match self { $(ErrorCode::$variant => $status),* }
+            }
+
+            /// Whether AWS KMS has this code (the others are Strongroom's
+            /// store errors).
+            pub const fn is_aws(self) -> bool {
+                match self { $(ErrorCode::$variant => error_code_enum!(@aws $origin)),* }
+            }
+
+            /// When the code is raised (one line, as in `docs/errors.md`).
+            pub const fn description(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $when),* }
+            }
+
+            /// Parse a code string (used by the vector runner and bindings).
+            pub fn from_code(s: &str) -> Option<ErrorCode> {
+                match s { $($code => Some(ErrorCode::$variant),)* _ => None }
+            }
+        }
+    };
+    (@aws aws) => { true };
+    (@aws strongroom) => { false };
+}
+
+for_each_error_code!(error_code_enum);
 
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

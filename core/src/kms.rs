@@ -3351,11 +3351,13 @@ impl Kms {
         })
     }
 
-    pub fn generate_random(&self, req: GenerateRandomRequest) -> Result<Plaintext> {
+    pub fn generate_random(&self, req: GenerateRandomRequest) -> Result<GenerateRandomResponse> {
         self.call("GenerateRandom", |st, cx, au| match req.number_of_bytes {
             Some(n) if (1..=MAX_RANDOM_BYTES).contains(&n) => {
                 st.authorize(cx, "kms:GenerateRandom", None, Facts::default(), au)?;
-                Ok(Plaintext::new(st.hsm.random_bytes(n as usize)?))
+                Ok(GenerateRandomResponse {
+                    plaintext: Plaintext::new(st.hsm.random_bytes(n as usize)?),
+                })
             }
             _ => Err(Error::validation("NumberOfBytes must be 1 to 1024")),
         })

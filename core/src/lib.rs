@@ -51,6 +51,7 @@ mod hsm;
 pub mod json;
 pub mod kms;
 pub mod model;
+pub mod operations;
 pub mod policy;
 mod secret;
 mod state_root;
@@ -63,6 +64,7 @@ pub use context::EncryptionContext;
 pub use env::DangerousSeededRng;
 pub use env::{Clock, ManualClock, OsRng, Rng, SystemClock};
 pub use error::{Error, ErrorCode, Result};
+pub use operations::Operation;
 pub use kms::{
     Argon2Params, Caller, KeyChangeListener, Kms, KmsBuilder, ReplicationDestination, RootKey,
     StoreSettings,

@@ -287,7 +287,7 @@ fn size_limits() {
         "ValidationException"
     );
     let rnd = |n| kms.generate_random(GenerateRandomRequest { number_of_bytes: n });
-    assert_eq!(rnd(Some(1024)).unwrap().len(), 1024);
+    assert_eq!(rnd(Some(1024)).unwrap().plaintext.len(), 1024);
     assert_eq!(code(rnd(Some(1025))), "ValidationException");
     assert_eq!(code(rnd(Some(0))), "ValidationException");
     assert_eq!(code(rnd(None)), "ValidationException");

@@ -404,7 +404,7 @@ impl Kms {
     pub fn generate_random(&self, request_json: &str) -> Result<JsValue, JsValue> {
         scrubbed(|| {
             let req: GenerateRandomRequest = typed_request(request_json, None)?;
-            let p = self.0.generate_random(req).map_err(err)?;
+            let p = self.0.generate_random(req).map_err(err)?.plaintext;
             to_js(&RandomOut {
                 plaintext: p.as_bytes(),
             })
