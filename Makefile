@@ -11,7 +11,7 @@ export CARGO_TARGET_DIR
 
 RUST_ENV = eval "$$(scripts/rust-env.sh)"
 
-.PHONY: demo test test-rust test-python test-kotlin test-wasm lint bench bench-python bench-web fuzz vectors-regenerate
+.PHONY: demo test test-rust test-python test-kotlin test-wasm lint codegen bench bench-python bench-web fuzz vectors-regenerate
 
 # The Rust demo on the embedded file store, then the web demo (built on the
 # npm package) served on 127.0.0.1 until Ctrl-C. DEMO_PORT picks the port.
@@ -22,11 +22,19 @@ demo:
 
 test: lint test-rust test-python test-kotlin test-wasm
 
+# Formatting, clippy over every crate, target and feature, and the check
+# that every file generated from the operation and error tables is current.
 lint:
-	@$(RUST_ENV) && cargo fmt --all --check && cargo clippy --all-targets -- -D warnings
+	@$(RUST_ENV) && cargo fmt --all --check && cargo clippy --workspace --all-targets --all-features -- -D warnings
+	@$(RUST_ENV) && cargo run -q -p strongroom-codegen -- --check
+
+# Rewrite every generated file (service model, docs, binding declarations)
+# from the core's operation and error tables.
+codegen:
+	@$(RUST_ENV) && cargo run -q -p strongroom-codegen
 
 test-rust:
-	@command -v openssl >/dev/null || (apt-get update -qq && apt-get install -y -qq openssl)
+	@command -v openssl >/dev/null || (. scripts/lib.sh && apt_install openssl)
 	@$(RUST_ENV) && cargo test --workspace
 	@# Interop with the official AWS Encryption SDK (Python).
 	@$(RUST_ENV) && PYBIN="$$(scripts/py-env.sh)" && STRONGROOM_ESDK_PYTHON="$$PYBIN" cargo test -p strongroom --test esdk -- --ignored

@@ -3,21 +3,20 @@
 # tests. Idempotent: reuses the venv when the SDK already imports. Prints
 # the venv's python.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 VENV="${STRONGROOM_PY_VENV:-$HOME/.cache/strongroom-py}"
-SDK_VERSION="4.0.7"
+SDK_VERSION="$ESDK_PY_VERSION"
 if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import aws_encryption_sdk, sys; sys.exit(aws_encryption_sdk.__version__ != '$SDK_VERSION')" 2>/dev/null; then
   echo "$VENV/bin/python"
   exit 0
 fi
 PY=$(command -v python3 || true)
 if [ -z "$PY" ]; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq >&2 && $SUDO apt-get install -y -qq python3 python3-venv >&2
+  apt_install python3 python3-venv
   PY=$(command -v python3)
 fi
 if ! "$PY" -m venv "$VENV" >&2 2>/dev/null; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq >&2 && $SUDO apt-get install -y -qq python3-venv >&2
+  apt_install python3-venv
   "$PY" -m venv "$VENV" >&2
 fi
 "$VENV/bin/pip" install -q --disable-pip-version-check "aws-encryption-sdk==$SDK_VERSION" >&2

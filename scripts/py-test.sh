@@ -7,21 +7,20 @@
 # toolchain that scripts/rust-env.sh provides.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 VENV="${STRONGROOM_PYTEST_VENV:-$HOME/.cache/strongroom-pytest}"
 PY=$(command -v python3 || true)
 if [ -z "$PY" ]; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3 python3-venv
+  apt_install python3 python3-venv
   PY=$(command -v python3)
 fi
 "$PY" -m venv --clear "$VENV" >/dev/null 2>&1 || {
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3-venv
+  apt_install python3-venv
   "$PY" -m venv --clear "$VENV"
 }
 PIP=("$VENV/bin/pip" install -q --disable-pip-version-check)
 # Test tools and the official SDK (interop and benchmark peers).
-"${PIP[@]}" "pytest==8.*" "mypy==1.*" "aws-encryption-sdk==4.0.7" "cryptography"
+"${PIP[@]}" "pytest==8.*" "mypy==1.*" "aws-encryption-sdk==$ESDK_PY_VERSION" "cryptography"
 # The package itself, exactly as a user installs it (no deterministic RNG:
 # tests/test_hardening.py checks that the installed module has none).
 "${PIP[@]}" ./python

@@ -6,6 +6,7 @@
 #  2. otherwise Debian's signed toolchain (rustc-web / cargo-web, 1.96) from apt,
 #     which needs no network access beyond the Debian mirror.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 need_minor=89
 
@@ -26,9 +27,7 @@ pick() {
 CARGO_BIN=$(pick || true)
 if [ -z "$CARGO_BIN" ]; then
   echo "strongroom: no cargo >= 1.$need_minor found; installing Debian's rustc-web/cargo-web" >&2
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq >&2
-  $SUDO apt-get install -y -qq rustc-web cargo-web >&2
+  apt_install rustc-web cargo-web
   CARGO_BIN=$(pick) || { echo "strongroom: could not install a Rust toolchain" >&2; exit 1; }
 fi
 BIN_DIR=$(dirname "$CARGO_BIN")
@@ -39,8 +38,7 @@ if ! PATH="$BIN_DIR:$PATH" cargo fmt --version >/dev/null 2>&1 || ! PATH="$BIN_D
     timeout 300 "$BIN_DIR/rustup" component add rustfmt clippy >&2 || true
   fi
   if ! PATH="$BIN_DIR:$PATH" cargo clippy --version >/dev/null 2>&1; then
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get install -y -qq rustfmt-web rust-clippy-web >&2 || true
+    apt_install rustfmt-web rust-clippy-web || true
   fi
 fi
 

@@ -14,6 +14,7 @@
 # dangerous-test-rng) with Kotlin generated from it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 MODE="${1:-generate}"
 T="${CARGO_TARGET_DIR:-target}"
 OUT=$(mktemp -d)
@@ -56,8 +57,7 @@ case "$MODE" in
 esac
 if [ "$MODE" = kotlin ] || [ "$MODE" = check ]; then
   if ! command -v mvn >/dev/null || ! command -v java >/dev/null; then
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq maven openjdk-17-jdk-headless
+    apt_install maven openjdk-17-jdk-headless
   fi
   # The test build, with Kotlin generated from it (build output only).
   cargo build -q -p strongroom-ffi --lib --features dangerous-test-rng

@@ -19,14 +19,13 @@
 #                                feature dangerous-test-rng)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 ROOT=$(pwd)
 MODE="${1:-test}"
 T="${CARGO_TARGET_DIR:-target}"
 WBG_VERSION=$(sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' bindings/wasm/Cargo.toml)
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 LICENSE=$(sed -n 's/^license = "\(.*\)"/\1/p' Cargo.toml | head -1)
-SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-apt_install() { $SUDO apt-get install -y -qq "$@" >/dev/null 2>&1 || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "$@"; }; }
 
 CARGO=(cargo)
 BUILD_STD=()
@@ -47,7 +46,6 @@ command -v node >/dev/null || apt_install nodejs npm
 
 # npm tools, pinned and cached outside the clone.
 NPM_DIR="${STRONGROOM_NPM_CACHE:-$HOME/.cache/strongroom-npm}"
-NPM_TOOLS=(binaryen@132.0.0 typescript@5.9.3 playwright-core@1.65.1 esbuild@0.28.2)
 if [ "$(cat "$NPM_DIR/.tools" 2>/dev/null)" != "${NPM_TOOLS[*]}" ]; then
   mkdir -p "$NPM_DIR"
   (cd "$NPM_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } \
