@@ -64,11 +64,11 @@ pub use context::EncryptionContext;
 pub use env::DangerousSeededRng;
 pub use env::{Clock, ManualClock, OsRng, Rng, SystemClock};
 pub use error::{Error, ErrorCode, Result};
-pub use operations::Operation;
 pub use kms::{
     Argon2Params, Caller, KeyChangeListener, Kms, KmsBuilder, ReplicationDestination, RootKey,
     StoreSettings,
 };
+pub use operations::Operation;
 pub use secret::{wipe, Plaintext, SecretBytes};
 #[cfg(not(target_arch = "wasm32"))]
 pub use store::FileStore;

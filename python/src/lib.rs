@@ -298,7 +298,10 @@ impl NativeKms {
         let req = GenerateRandomRequest {
             number_of_bytes: Some(number_of_bytes),
         };
-        let r = py.detach(|| kms.generate_random(req)).map_err(err)?.plaintext;
+        let r = py
+            .detach(|| kms.generate_random(req))
+            .map_err(err)?
+            .plaintext;
         Ok(PyBytes::new(py, r.as_bytes()))
     }
 

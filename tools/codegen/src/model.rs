@@ -44,7 +44,11 @@ pub fn build() -> Value {
             continue;
         }
         let s = aws["shapes"][&name].clone();
-        for m in s["members"].as_object().into_iter().flat_map(|m| m.values()) {
+        for m in s["members"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
             todo.extend(m["shape"].as_str().map(String::from));
         }
         for k in ["member", "key", "value"] {
