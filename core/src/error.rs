@@ -12,8 +12,8 @@ use std::fmt;
 /// written down. Each row: the variant, the stable code string (AWS's
 /// exception name wherever AWS has one), the HTTP status AWS answers with,
 /// whether the code is AWS's (`aws`) or Strongroom's own (`strongroom`:
-/// store problems AWS cannot have), and when it is raised (the text of
-/// `docs/errors.md`, which is generated from this table).
+/// store problems AWS cannot have), and when it is raised (the "when"
+/// column of `docs/errors.md`, which `tools/codegen` writes from this table).
 ///
 /// Bindings expand it with `$callback!` to declare their exception classes
 /// and code unions.
