@@ -22,6 +22,8 @@ use crate::crypto::{self, KEY_LEN, NONCE_LEN};
 use crate::env::Rng;
 use crate::error::{Error, Result};
 
+pub mod root;
+
 /// 32 secret bytes. No Clone, no PartialEq, no serde; redacted Debug.
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub(crate) struct SecretKey([u8; KEY_LEN]);

@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::env::Millis;
 
+pub mod caller;
+pub use caller::Caller;
+
 macro_rules! aws_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
         $(#[$m])*

@@ -1,0 +1,184 @@
+use super::*;
+
+impl State {
+    /// Decide whether `cx.caller` may perform `action` (on `key_id`, or at
+    /// account level). Records the decision for the audit log.
+    pub(in crate::kms) fn authorize(
+        &self,
+        cx: &Ctx,
+        action: &str,
+        key_id: Option<&str>,
+        facts: Facts<'_>,
+        au: &mut AuditInfo,
+    ) -> Result<Option<String>> {
+        if let Err(e) = cx.caller.validate() {
+            au.decision = Some(format!("deny {action}: inconsistent caller"));
+            return Err(e);
+        }
+        let key = key_id.and_then(|id| self.keys.get(id));
+        let key_policy = key_id
+            .and_then(|id| self.policies.get(id))
+            .map(|(_, p)| &**p);
+        let identity = self.identity_policies(&cx.caller.principal_arn);
+        let grants = key_id.and_then(|id| self.grants.get(id));
+        let aliases = || {
+            self.aliases
+                .values()
+                .filter(|a| Some(a.target_key_id.as_str()) == key_id)
+                .map(|a| a.alias_name.clone())
+                .collect()
+        };
+        let req = authz::Request {
+            caller: cx.caller,
+            store_account: cx.account,
+            now_ms: cx.now,
+            action,
+            key,
+            key_policy,
+            key_aliases: &aliases,
+            identity: &identity,
+            grants,
+            facts,
+        };
+        let decision = req.decide();
+        let note = |d: &str| match &au.decision {
+            Some(prev) => format!("{prev}; {d}"),
+            None => d.to_string(),
+        };
+        match decision {
+            Decision::Allow(why, grant) => {
+                au.decision = Some(match &au.decision {
+                    None => ["allow ", action, ": ", &why].concat(),
+                    Some(prev) => [prev.as_str(), "; allow ", action, ": ", &why].concat(),
+                });
+                Ok(grant)
+            }
+            Decision::Deny(why, tail) => {
+                au.decision = Some(note(&format!("deny {action}: {why}")));
+                let resource = key.map(|k| k.arn.clone()).unwrap_or_else(|| "*".into());
+                Err(Error::new(
+                    ErrorCode::AccessDenied,
+                    format!(
+                        "User: {} is not authorized to perform: {action} on resource: {resource} {tail}",
+                        cx.caller.principal_arn
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Account-administration calls (settings, identity policies, audit
+    /// pruning): the account root only.
+    pub(in crate::kms) fn require_root(
+        &self,
+        cx: &Ctx,
+        what: &str,
+        au: &mut AuditInfo,
+    ) -> Result<()> {
+        if cx.caller.validate().is_ok()
+            && cx.caller.is_account_root()
+            && cx.caller.account == cx.account
+        {
+            au.decision = Some(format!("allow {what}: account root"));
+            return Ok(());
+        }
+        au.decision = Some(format!("deny {what}: only the account root may"));
+        Err(Error::new(
+            ErrorCode::AccessDenied,
+            format!(
+                "User: {} is not authorized to perform: {what} (account root only)",
+                cx.caller.principal_arn
+            ),
+        ))
+    }
+
+    /// The lockout safety check: would `rec`'s policy still let the caller
+    /// call PutKeyPolicy?
+    pub(in crate::kms) fn lockout_check(&self, cx: &Ctx, rec: &KeyRecord) -> Result<()> {
+        let parsed = policy::parse(rec.policy.as_deref().unwrap_or(""), PolicyKind::Key)?;
+        if self.allows_put_policy(cx.caller, cx.now, rec, &parsed) {
+            Ok(())
+        } else {
+            Err(lockout_error())
+        }
+    }
+
+    /// Would `policy`, as the key policy of `rec`, still let `caller` call
+    /// PutKeyPolicy (with the caller's identity policies)?
+    pub(in crate::kms) fn allows_put_policy(
+        &self,
+        caller: &Caller,
+        now: Millis,
+        rec: &KeyRecord,
+        policy: &Policy,
+    ) -> bool {
+        let identity = self.identity_policies(&caller.principal_arn);
+        let no_aliases = Vec::new;
+        let req = authz::Request {
+            caller,
+            store_account: &rec.account,
+            now_ms: now,
+            action: "kms:PutKeyPolicy",
+            key: Some(rec),
+            key_policy: Some(policy),
+            key_aliases: &no_aliases,
+            identity: &identity,
+            grants: None,
+            facts: Facts {
+                bypass_lockout: Some(false),
+                ..Default::default()
+            },
+        };
+        matches!(req.decide(), Decision::Allow(..))
+    }
+
+    /// The identity policies attached to a principal, by name.
+    pub(in crate::kms) fn identity_policies(&self, principal: &str) -> Vec<(String, &Policy)> {
+        self.identity
+            .get(principal)
+            .map(|m| m.iter().map(|(n, (_, p))| (n.clone(), &**p)).collect())
+            .unwrap_or_default()
+    }
+
+    pub(in crate::kms) fn grant_token(&self, grant_id: &str) -> String {
+        format!(
+            "srg1{grant_id}{}",
+            hex::encode(&self.hsm.token_mac(grant_id.as_bytes())[..16])
+        )
+    }
+
+    /// The grant id inside a token; `InvalidGrantTokenException` if the
+    /// token is not one this store issued.
+    pub(in crate::kms) fn parse_grant_token(&self, token: &str) -> Result<String> {
+        let bad = || Error::new(ErrorCode::InvalidGrantToken, "The grant token is not valid");
+        let body = token.strip_prefix("srg1").ok_or_else(bad)?;
+        if body.len() != 96 || !body.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        let (id, mac) = body.split_at(64);
+        let want = hex::encode(&self.hsm.token_mac(id.as_bytes())[..16]);
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            want.as_bytes(),
+            mac.as_bytes(),
+        )) {
+            return Err(bad());
+        }
+        Ok(id.to_string())
+    }
+
+    pub(in crate::kms) fn validate_grant_tokens(&self, tokens: &[String]) -> Result<()> {
+        validate_grant_tokens(tokens)?;
+        for t in tokens {
+            self.parse_grant_token(t)?;
+        }
+        Ok(())
+    }
+}
+
+/// AWS's refusal for a policy that fails the lockout safety check.
+pub(in crate::kms) fn lockout_error() -> Error {
+    Error::new(
+        ErrorCode::MalformedPolicyDocument,
+        "The new key policy will not allow you to update the key policy in the future.",
+    )
+}

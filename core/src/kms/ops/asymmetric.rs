@@ -1,0 +1,363 @@
+use crate::kms::*;
+
+impl Kms {
+    // ------------------------------------------------------------ asymmetric and HMAC
+
+    /// Resolve, authorize, state-check and usage-check the key of an
+    /// asymmetric/HMAC operation; returns the key id.
+    pub(in crate::kms) fn asym_key(
+        st: &State,
+        cx: &Ctx,
+        au: &mut AuditInfo,
+        action: &str,
+        key_id: &str,
+        usage: &[KeyUsage],
+    ) -> Result<String> {
+        let id = st.resolve(cx, key_id)?;
+        au.key_arn = Some(cx.key_arn(&id));
+        let facts = Facts {
+            request_key_id: Some(key_id),
+            ..Default::default()
+        };
+        st.authorize(cx, action, Some(&id), facts, au)?;
+        let rec = st.rec(&id);
+        check_state(OpClass::Crypto, rec.state, &rec.arn)?;
+        if !usage.contains(&rec.key_usage) || rec.key_spec == KeySpec::SymmetricDefault {
+            return Err(wrong_usage(rec, action.trim_start_matches("kms:")));
+        }
+        Ok(id)
+    }
+
+    pub(in crate::kms) fn check_message(msg: &[u8]) -> Result<()> {
+        if msg.is_empty() || msg.len() > MAX_PLAINTEXT {
+            return Err(Error::validation("Message must be 1 to 4096 bytes"));
+        }
+        Ok(())
+    }
+
+    pub(in crate::kms) fn signing_alg(
+        rec: &KeyRecord,
+        alg: Option<SigningAlgorithm>,
+    ) -> Result<SigningAlgorithm> {
+        let alg = alg.ok_or_else(|| Error::validation("SigningAlgorithm is required"))?;
+        if !SigningAlgorithm::for_spec(rec.key_spec).contains(&alg) {
+            return Err(Error::new(
+                ErrorCode::InvalidKeyUsage,
+                format!(
+                    "{} ({}) does not support signing algorithm {}",
+                    rec.arn,
+                    rec.key_spec,
+                    alg.as_str()
+                ),
+            ));
+        }
+        Ok(alg)
+    }
+
+    pub fn sign(&self, req: SignRequest) -> Result<SignResponse> {
+        self.call("Sign", |st, cx, au| {
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            Self::check_message(&req.message)?;
+            let mt = req.message_type.unwrap_or(MessageType::Raw);
+            let id = Self::asym_key(st, cx, au, "kms:Sign", &req.key_id, &[KeyUsage::SignVerify])?;
+            let rec = st.rec(&id);
+            let alg = Self::signing_alg(rec, req.signing_algorithm)?;
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            let h = st.current_handle(rec)?;
+            Ok(SignResponse {
+                key_id: rec.arn.clone(),
+                signature: st.hsm.sign(&h, alg, mt, &req.message)?,
+                signing_algorithm: alg,
+            })
+        })
+    }
+
+    /// A signature that does not verify is `KMSInvalidSignatureException`,
+    /// never a `false` result.
+    pub fn verify(&self, req: VerifyRequest) -> Result<VerifyResponse> {
+        self.call("Verify", |st, cx, au| {
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            Self::check_message(&req.message)?;
+            if req.signature.is_empty() || req.signature.len() > 6144 {
+                return Err(Error::validation("Signature must be 1 to 6144 bytes"));
+            }
+            let mt = req.message_type.unwrap_or(MessageType::Raw);
+            let id = Self::asym_key(
+                st,
+                cx,
+                au,
+                "kms:Verify",
+                &req.key_id,
+                &[KeyUsage::SignVerify],
+            )?;
+            let rec = st.rec(&id);
+            let alg = Self::signing_alg(rec, req.signing_algorithm)?;
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            let h = st.current_handle(rec)?;
+            if !st.hsm.verify(&h, alg, mt, &req.message, &req.signature)? {
+                return Err(Error::new(
+                    ErrorCode::KmsInvalidSignature,
+                    format!("The signature does not verify with {}", rec.arn),
+                ));
+            }
+            Ok(VerifyResponse {
+                key_id: rec.arn.clone(),
+                signature_valid: true,
+                signing_algorithm: alg,
+            })
+        })
+    }
+
+    pub fn get_public_key(&self, req: GetPublicKeyRequest) -> Result<GetPublicKeyResponse> {
+        self.call("GetPublicKey", |st, cx, au| {
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:GetPublicKey",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            let rec = st.rec(&id);
+            check_state(OpClass::Crypto, rec.state, &rec.arn)?;
+            if rec.key_spec == KeySpec::SymmetricDefault
+                || rec.key_usage == KeyUsage::GenerateVerifyMac
+            {
+                return Err(Error::new(
+                    ErrorCode::UnsupportedOperation,
+                    format!(
+                        "{} is a {} key and has no public key",
+                        rec.arn, rec.key_spec
+                    ),
+                ));
+            }
+            let h = st.current_handle(rec)?;
+            let md = rec.metadata();
+            Ok(GetPublicKeyResponse {
+                key_id: rec.arn.clone(),
+                public_key: st.hsm.public_key(&h)?,
+                key_spec: rec.key_spec,
+                key_usage: rec.key_usage,
+                encryption_algorithms: md.encryption_algorithms,
+                signing_algorithms: md.signing_algorithms,
+                key_agreement_algorithms: md.key_agreement_algorithms,
+            })
+        })
+    }
+
+    pub fn derive_shared_secret(
+        &self,
+        req: DeriveSharedSecretRequest,
+    ) -> Result<DeriveSharedSecretResponse> {
+        self.call("DeriveSharedSecret", |st, cx, au| {
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            match req.key_agreement_algorithm.as_deref() {
+                Some("ECDH") => {}
+                _ => return Err(Error::validation("KeyAgreementAlgorithm must be ECDH")),
+            }
+            if req.public_key.is_empty() || req.public_key.len() > 8192 {
+                return Err(Error::validation("PublicKey must be 1 to 8192 bytes"));
+            }
+            let id = Self::asym_key(
+                st,
+                cx,
+                au,
+                "kms:DeriveSharedSecret",
+                &req.key_id,
+                &[KeyUsage::KeyAgreement],
+            )?;
+            let rec = st.rec(&id);
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            let h = st.current_handle(rec)?;
+            Ok(DeriveSharedSecretResponse {
+                key_id: rec.arn.clone(),
+                shared_secret: st.hsm.derive_shared_secret(&h, &req.public_key)?,
+                key_agreement_algorithm: "ECDH".into(),
+                key_origin: rec.origin,
+            })
+        })
+    }
+
+    pub fn generate_mac(&self, req: GenerateMacRequest) -> Result<GenerateMacResponse> {
+        self.call("GenerateMac", |st, cx, au| {
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            Self::check_message(&req.message)?;
+            let alg = req
+                .mac_algorithm
+                .ok_or_else(|| Error::validation("MacAlgorithm is required"))?;
+            let id = Self::asym_key(
+                st,
+                cx,
+                au,
+                "kms:GenerateMac",
+                &req.key_id,
+                &[KeyUsage::GenerateVerifyMac],
+            )?;
+            let rec = st.rec(&id);
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            let h = st.current_handle(rec)?;
+            Ok(GenerateMacResponse {
+                key_id: rec.arn.clone(),
+                mac: st.hsm.mac(&h, alg, &req.message)?,
+                mac_algorithm: alg,
+            })
+        })
+    }
+
+    /// A MAC that does not match is `KMSInvalidMacException` (compared in
+    /// constant time), never a `false` result.
+    pub fn verify_mac(&self, req: VerifyMacRequest) -> Result<VerifyMacResponse> {
+        self.call("VerifyMac", |st, cx, au| {
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            Self::check_message(&req.message)?;
+            if req.mac.is_empty() || req.mac.len() > 6144 {
+                return Err(Error::validation("Mac must be 1 to 6144 bytes"));
+            }
+            let alg = req
+                .mac_algorithm
+                .ok_or_else(|| Error::validation("MacAlgorithm is required"))?;
+            let id = Self::asym_key(
+                st,
+                cx,
+                au,
+                "kms:VerifyMac",
+                &req.key_id,
+                &[KeyUsage::GenerateVerifyMac],
+            )?;
+            let rec = st.rec(&id);
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            let h = st.current_handle(rec)?;
+            if !st.hsm.verify_mac(&h, alg, &req.message, &req.mac)? {
+                return Err(Error::new(
+                    ErrorCode::KmsInvalidMac,
+                    format!("The MAC does not verify with {}", rec.arn),
+                ));
+            }
+            Ok(VerifyMacResponse {
+                key_id: rec.arn.clone(),
+                mac_valid: true,
+                mac_algorithm: alg,
+            })
+        })
+    }
+
+    pub(in crate::kms) fn gdkp(
+        &self,
+        op: &'static str,
+        mut req: GenerateDataKeyPairRequest,
+    ) -> Result<GenerateDataKeyPairResponse> {
+        // The pair is generated before the state lock (RSA-4096 takes
+        // seconds); only the RNG is used.
+        let pair = match req.key_pair_spec {
+            Some(
+                spec @ (KeySpec::EccNistP256
+                | KeySpec::EccNistP384
+                | KeySpec::Rsa2048
+                | KeySpec::Rsa3072
+                | KeySpec::Rsa4096),
+            ) if !req.dry_run => Some(asym::AsymKey::generate(spec, &*self.shared.rng)),
+            _ => None,
+        };
+        self.call(op, move |st, cx, au| {
+            let enc = canonical_encoding(&req.encryption_context);
+            au.context = Some(std::mem::take(&mut req.encryption_context));
+            let enc = enc?;
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            let spec = req
+                .key_pair_spec
+                .ok_or_else(|| Error::validation("KeyPairSpec is required"))?;
+            match spec {
+                KeySpec::EccNistP256
+                | KeySpec::EccNistP384
+                | KeySpec::Rsa2048
+                | KeySpec::Rsa3072
+                | KeySpec::Rsa4096 => {}
+                KeySpec::EccNistP521
+                | KeySpec::EccSecgP256k1
+                | KeySpec::EccNistEdwards25519
+                | KeySpec::Sm2 => {
+                    return Err(Error::new(
+                        ErrorCode::UnsupportedOperation,
+                        format!(
+                            "KeyPairSpec {spec} is not supported by this version of Strongroom"
+                        ),
+                    ))
+                }
+                _ => return Err(Error::validation(format!("{spec} is not a key pair spec"))),
+            }
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            let ctx = au.context.take().unwrap_or_default();
+            let allowed = st.authorize(
+                cx,
+                &format!("kms:{op}"),
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    encryption_context: Some(&ctx),
+                    ..Default::default()
+                },
+                au,
+            );
+            au.context = Some(ctx);
+            allowed?;
+            let rec = st.rec(&id);
+            check_state(OpClass::Crypto, rec.state, &rec.arn)?;
+            check_symmetric_encrypt(rec, None)?;
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            let h = st.current_handle(rec)?;
+            let pair = pair.ok_or_else(|| Error::internal("the key pair was not generated"))??;
+            let (public_key, private, blob) = st.hsm.generate_data_key_pair(pair, &h, &enc)?;
+            Ok(GenerateDataKeyPairResponse {
+                private_key_ciphertext_blob: blob,
+                private_key_plaintext: private,
+                public_key,
+                key_id: rec.arn.clone(),
+                key_pair_spec: spec,
+                key_material_id: rec.current_material_id().unwrap_or_default().to_string(),
+            })
+        })
+    }
+
+    /// A key pair whose private key is returned in plaintext (PKCS#8 DER)
+    /// and encrypted under a symmetric KMS key with the encryption context.
+    pub fn generate_data_key_pair(
+        &self,
+        req: GenerateDataKeyPairRequest,
+    ) -> Result<GenerateDataKeyPairResponse> {
+        self.gdkp("GenerateDataKeyPair", req)
+    }
+
+    /// The same, without the plaintext private key (dropped and zeroized
+    /// inside the HSM).
+    pub fn generate_data_key_pair_without_plaintext(
+        &self,
+        req: GenerateDataKeyPairRequest,
+    ) -> Result<GenerateDataKeyPairWithoutPlaintextResponse> {
+        let r = self.gdkp("GenerateDataKeyPairWithoutPlaintext", req)?;
+        Ok(GenerateDataKeyPairWithoutPlaintextResponse {
+            private_key_ciphertext_blob: r.private_key_ciphertext_blob,
+            public_key: r.public_key,
+            key_id: r.key_id,
+            key_pair_spec: r.key_pair_spec,
+            key_material_id: r.key_material_id,
+        })
+    }
+}

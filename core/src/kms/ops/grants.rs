@@ -1,0 +1,366 @@
+use crate::kms::*;
+
+impl Kms {
+    // ------------------------------------------------------------ grants
+
+    pub fn create_grant(&self, req: CreateGrantRequest) -> Result<CreateGrantResponse> {
+        self.call("CreateGrant", |st, cx, au| {
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            validate_grant_principal(&req.grantee_principal, "GranteePrincipal")?;
+            if let Some(r) = &req.retiring_principal {
+                validate_grant_principal(r, "RetiringPrincipal")?;
+            }
+            if req.operations.is_empty() {
+                return Err(Error::validation("Operations must name at least one operation"));
+            }
+            if let Some(n) = &req.name {
+                if n.is_empty()
+                    || n.len() > 256
+                    || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b":/_-".contains(&b))
+                {
+                    return Err(Error::validation("Name must match ^[a-zA-Z0-9:/_-]+$ (1 to 256 characters)"));
+                }
+            }
+            let mut ops = req.operations.clone();
+            ops.sort_by_key(|o| o.as_str());
+            ops.dedup();
+            if let Some(c) = &req.constraints {
+                validate_constraints(c)?;
+            }
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            let via_grant = st.authorize(
+                cx,
+                "kms:CreateGrant",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    grant_operations: Some(&ops),
+                    grantee_principal: Some(&req.grantee_principal),
+                    retiring_principal: req.retiring_principal.as_deref(),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            let rec = st.rec(&id);
+            check_state(OpClass::CreateGrant, rec.state, &rec.arn)?;
+            for op in &ops {
+                if !op_fits_key(*op, rec) {
+                    return Err(Error::validation(format!(
+                        "grant operation {op} does not apply to {} ({} {})",
+                        rec.arn, rec.key_spec, rec.key_usage
+                    )));
+                }
+            }
+            // Allowed through a grant: the new grant must be at least as narrow.
+            if let Some(parent_id) = via_grant {
+                let parent = &st.grants[&id][&parent_id];
+                let narrower_ops = ops.iter().all(|o| parent.operations.contains(o));
+                let narrower_constraints = match &parent.constraints {
+                    None => true,
+                    Some(pc) => req
+                        .constraints
+                        .as_ref()
+                        .is_some_and(|c| c.at_least_as_narrow_as(pc)),
+                };
+                if !(narrower_ops && narrower_constraints) {
+                    au.decision = Some(format!(
+                        "deny kms:CreateGrant: grant {parent_id} allows only grants at least as narrow as itself"
+                    ));
+                    return Err(Error::new(
+                        ErrorCode::AccessDenied,
+                        format!(
+                            "User: {} is not authorized to create a grant wider than grant {parent_id} on {}",
+                            cx.caller.principal_arn, rec.arn
+                        ),
+                    ));
+                }
+            }
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            // A repeated Name with the same parameters returns the same grant.
+            if let Some(name) = &req.name {
+                if let Some(g) = st.grants.get(&id).and_then(|m| {
+                    m.values().find(|g| {
+                        g.name.as_deref() == Some(name)
+                            && g.grantee_principal == req.grantee_principal
+                            && g.retiring_principal == req.retiring_principal
+                            && g.operations == ops
+                            && g.constraints == req.constraints
+                    })
+                }) {
+                    return Ok(CreateGrantResponse {
+                        grant_token: st.grant_token(&g.grant_id),
+                        grant_id: g.grant_id.clone(),
+                    });
+                }
+            }
+            if st.grants.get(&id).map_or(0, |m| m.len()) >= MAX_GRANTS_PER_KEY {
+                return Err(Error::new(
+                    ErrorCode::LimitExceeded,
+                    format!("{} already has {MAX_GRANTS_PER_KEY} grants", rec.arn),
+                ));
+            }
+            let grant_id = hex::encode(&st.hsm.random_bytes(32)?[..]);
+            let g = Grant {
+                key_id: id.clone(),
+                grant_id: grant_id.clone(),
+                name: req.name.clone(),
+                creation_date_ms: cx.now,
+                grantee_principal: req.grantee_principal.clone(),
+                retiring_principal: req.retiring_principal.clone(),
+                issuing_account: cx.caller.account.clone(),
+                operations: ops,
+                constraints: req.constraints.clone(),
+            };
+            st.save_grant(g)?;
+            Ok(CreateGrantResponse {
+                grant_token: st.grant_token(&grant_id),
+                grant_id,
+            })
+        })
+    }
+
+    pub fn list_grants(&self, req: ListGrantsRequest) -> Result<ListGrantsResponse> {
+        self.call("ListGrants", |st, cx, au| {
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            let limit = limit_of(req.limit, 50)?;
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:ListGrants",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            let arn = st.rec(&id).arn.clone();
+            let all: Vec<GrantListEntry> = st
+                .grants
+                .get(&id)
+                .map(|m| {
+                    m.values()
+                        .filter(|g| req.grant_id.as_ref().is_none_or(|x| &g.grant_id == x))
+                        .filter(|g| {
+                            req.grantee_principal
+                                .as_ref()
+                                .is_none_or(|x| &g.grantee_principal == x)
+                        })
+                        .map(|g| GrantListEntry::from_grant(g, arn.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let (grants, next_marker, truncated) =
+                paginate(all, |g| g.grant_id.clone(), limit, req.marker.as_deref())?;
+            Ok(ListGrantsResponse {
+                grants,
+                next_marker,
+                truncated,
+            })
+        })
+    }
+
+    pub fn list_retirable_grants(
+        &self,
+        req: ListRetirableGrantsRequest,
+    ) -> Result<ListGrantsResponse> {
+        self.call("ListRetirableGrants", |st, cx, au| {
+            let limit = limit_of(req.limit, 50)?;
+            validate_grant_principal(&req.retiring_principal, "RetiringPrincipal")?;
+            st.authorize(cx, "kms:ListRetirableGrants", None, Facts::default(), au)?;
+            let all: Vec<GrantListEntry> = st
+                .grants
+                .values()
+                .flat_map(|m| m.values())
+                .filter(|g| {
+                    g.retiring_principal.as_deref() == Some(req.retiring_principal.as_str())
+                })
+                .map(|g| GrantListEntry::from_grant(g, cx.key_arn(&g.key_id)))
+                .collect();
+            let (grants, next_marker, truncated) = paginate(
+                all,
+                |g| format!("{}/{}", g.key_id, g.grant_id),
+                limit,
+                req.marker.as_deref(),
+            )?;
+            Ok(ListGrantsResponse {
+                grants,
+                next_marker,
+                truncated,
+            })
+        })
+    }
+
+    /// Retire a grant (by token, or by key id + grant id). Allowed for the
+    /// retiring principal, the grantee when the grant includes RetireGrant,
+    /// and the key's account root.
+    pub fn retire_grant(&self, req: RetireGrantRequest) -> Result<()> {
+        self.call("RetireGrant", |st, cx, au| {
+            let (key_id, grant_id) = match (&req.grant_token, &req.key_id, &req.grant_id) {
+                (Some(t), _, _) => {
+                    let gid = st.parse_grant_token(t)?;
+                    let kid = st
+                        .grants
+                        .iter()
+                        .find(|(_, m)| m.contains_key(&gid))
+                        .map(|(k, _)| k.clone())
+                        .ok_or_else(|| {
+                            Error::new(ErrorCode::NotFound, format!("Grant {gid} does not exist"))
+                        })?;
+                    (kid, gid)
+                }
+                (None, Some(k), Some(g)) => {
+                    check_grant_id(g)?;
+                    (st.resolve(cx, k)?, g.clone())
+                }
+                _ => {
+                    return Err(Error::validation(
+                        "RetireGrant needs a GrantToken, or both KeyId and GrantId",
+                    ))
+                }
+            };
+            au.key_arn = Some(cx.key_arn(&key_id));
+            let g = st
+                .grants
+                .get(&key_id)
+                .and_then(|m| m.get(&grant_id))
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::NotFound,
+                        format!("Grant {grant_id} does not exist"),
+                    )
+                })?;
+            let me = &cx.caller.principal_arn;
+            let why = if g.retiring_principal.as_deref() == Some(me.as_str()) {
+                "the retiring principal"
+            } else if &g.grantee_principal == me
+                && g.operations.contains(&GrantOperation::RetireGrant)
+            {
+                "the grantee, allowed RetireGrant by the grant"
+            } else if cx.caller.is_account_root() && cx.caller.account == cx.account {
+                "the key's account root"
+            } else {
+                au.decision = Some(format!(
+                    "deny RetireGrant: {me} may not retire grant {grant_id}"
+                ));
+                return Err(Error::new(
+                    ErrorCode::AccessDenied,
+                    format!(
+                        "User: {me} is not authorized to retire grant {grant_id} on {}",
+                        cx.key_arn(&key_id)
+                    ),
+                ));
+            };
+            au.decision = Some(format!("allow RetireGrant: {why}"));
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            st.remove_grant(&key_id, &grant_id);
+            Ok(())
+        })
+    }
+
+    pub fn revoke_grant(&self, req: RevokeGrantRequest) -> Result<()> {
+        self.call("RevokeGrant", |st, cx, au| {
+            check_grant_id(&req.grant_id)?;
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:RevokeGrant",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            if !st
+                .grants
+                .get(&id)
+                .is_some_and(|m| m.contains_key(&req.grant_id))
+            {
+                return Err(Error::new(
+                    ErrorCode::NotFound,
+                    format!("Grant {} does not exist", req.grant_id),
+                ));
+            }
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            st.remove_grant(&id, &req.grant_id);
+            Ok(())
+        })
+    }
+}
+
+pub const MAX_GRANTS_PER_KEY: usize = 50_000;
+
+pub(in crate::kms) fn validate_grant_principal(p: &str, field: &str) -> Result<()> {
+    if p.is_empty()
+        || p.len() > 256
+        || !p
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || "+=,.@:/-".contains(c))
+    {
+        return Err(Error::validation(format!(
+            "{field} must be 1 to 256 characters matching ^[\\w+=,.@:/-]+$"
+        )));
+    }
+    Ok(())
+}
+
+pub(in crate::kms) fn check_grant_id(g: &str) -> Result<()> {
+    if g.len() == 64 && g.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorCode::InvalidGrantId,
+            "The grant id is not valid",
+        ))
+    }
+}
+
+pub(in crate::kms) fn validate_constraints(c: &GrantConstraints) -> Result<()> {
+    if c.encryption_context_subset.is_some() && c.encryption_context_equals.is_some() {
+        return Err(Error::validation(
+            "Constraints may have EncryptionContextSubset or EncryptionContextEquals, not both",
+        ));
+    }
+    for ctx in [&c.encryption_context_subset, &c.encryption_context_equals]
+        .into_iter()
+        .flatten()
+    {
+        if ctx.len() > 8
+            || ctx.values().any(|v| v.chars().count() > 384)
+            || ctx.keys().any(|k| k.is_empty())
+        {
+            return Err(Error::validation(
+                "grant constraints: at most 8 pairs, non-empty keys, values up to 384 characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(in crate::kms) fn op_fits_key(op: GrantOperation, rec: &KeyRecord) -> bool {
+    use GrantOperation::*;
+    match op {
+        CreateGrant | RetireGrant | DescribeKey => true,
+        Encrypt | Decrypt | ReEncryptFrom | ReEncryptTo => {
+            rec.key_usage == KeyUsage::EncryptDecrypt
+        }
+        GenerateDataKey
+        | GenerateDataKeyWithoutPlaintext
+        | GenerateDataKeyPair
+        | GenerateDataKeyPairWithoutPlaintext => rec.key_spec == KeySpec::SymmetricDefault,
+        Sign | Verify => rec.key_usage == KeyUsage::SignVerify,
+        GetPublicKey => rec.key_spec != KeySpec::SymmetricDefault,
+        GenerateMac | VerifyMac => rec.key_usage == KeyUsage::GenerateVerifyMac,
+        DeriveSharedSecret => rec.key_usage == KeyUsage::KeyAgreement,
+    }
+}

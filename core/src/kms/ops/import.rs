@@ -1,0 +1,182 @@
+use crate::kms::*;
+
+impl Kms {
+    // ------------------------------------------------------------ imported key material
+
+    pub(in crate::kms) fn external_key(
+        st: &State,
+        cx: &Ctx,
+        au: &mut AuditInfo,
+        action: &str,
+        key_id: &str,
+    ) -> Result<String> {
+        let id = st.resolve(cx, key_id)?;
+        au.key_arn = Some(cx.key_arn(&id));
+        st.authorize(
+            cx,
+            action,
+            Some(&id),
+            Facts {
+                request_key_id: Some(key_id),
+                ..Default::default()
+            },
+            au,
+        )?;
+        let rec = st.rec(&id);
+        if rec.origin != Origin::External {
+            return Err(Error::new(
+                ErrorCode::UnsupportedOperation,
+                format!(
+                    "{} has origin {}; only EXTERNAL keys take imported material",
+                    rec.arn, rec.origin
+                ),
+            ));
+        }
+        Ok(id)
+    }
+
+    /// An RSA wrapping key and an import token valid for 24 hours (by the
+    /// injected clock), bound to this key.
+    pub fn get_parameters_for_import(
+        &self,
+        req: GetParametersForImportRequest,
+    ) -> Result<GetParametersForImportResponse> {
+        // The token id and the RSA wrapping key are made before the state
+        // lock (RSA-4096 takes seconds), in the order they always were.
+        let fresh = match req.wrapping_key_spec {
+            Some(spec @ (KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096))
+                if matches!(
+                    req.wrapping_algorithm,
+                    Some(
+                        WrappingAlgorithm::RsaesOaepSha256 | WrappingAlgorithm::RsaAesKeyWrapSha256
+                    )
+                ) =>
+            {
+                Some(Pregenerated::new(&*self.shared.rng, spec))
+            }
+            _ => None,
+        };
+        self.call("GetParametersForImport", |st, cx, au| {
+            let alg = req.wrapping_algorithm.ok_or_else(|| Error::validation("WrappingAlgorithm is required"))?;
+            match alg {
+                WrappingAlgorithm::RsaesOaepSha256 | WrappingAlgorithm::RsaAesKeyWrapSha256 => {}
+                other => return Err(Error::new(ErrorCode::UnsupportedOperation, format!("WrappingAlgorithm {other} is not supported (use RSAES_OAEP_SHA_256 or RSA_AES_KEY_WRAP_SHA_256)"))),
+            }
+            let spec = req.wrapping_key_spec.ok_or_else(|| Error::validation("WrappingKeySpec is required"))?;
+            if !matches!(spec, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096) {
+                return Err(Error::validation("WrappingKeySpec must be RSA_2048, RSA_3072 or RSA_4096"));
+            }
+            let id = Self::external_key(st, cx, au, "kms:GetParametersForImport", &req.key_id)?;
+            let rec = st.rec(&id);
+            check_state(OpClass::ImportParams, rec.state, &rec.arn)?;
+            let arn = rec.arn.clone();
+            // Forget this key's expired tokens.
+            let stale: Vec<String> = st.import_tokens.iter().filter(|(_, t)| t.expires_ms <= cx.now).map(|(k, _)| k.clone()).collect();
+            for t in stale {
+                st.drop_import_token(&t);
+            }
+            let fresh = fresh.ok_or_else(|| Error::internal("the wrapping key was not generated"))??;
+            let token_id = hex::encode(fresh.id_bytes);
+            let (public_key, sealed) = st.hsm.new_wrapping_key(&token_id, fresh.key)?;
+            let expires = cx.now + IMPORT_TOKEN_VALIDITY_MS;
+            let entry = ImportTokenEntry { key_id: id.clone(), wrapping_algorithm: alg, expires_ms: expires, sealed_wrapping_key: hex::encode(&sealed) };
+            st.put_json(import_token_name(&token_id), &entry)?;
+            st.import_tokens.insert(token_id.clone(), entry);
+            Ok(GetParametersForImportResponse {
+                key_id: arn,
+                import_token: st.import_token_string(&token_id, &id),
+                public_key,
+                parameters_valid_to_ms: expires,
+            })
+        })
+    }
+
+    /// Import key material wrapped with a token's public key. Re-imports
+    /// must be byte-identical; the key becomes Enabled (a key pending
+    /// deletion stays pending deletion).
+    pub fn import_key_material(&self, req: ImportKeyMaterialRequest) -> Result<()> {
+        self.call("ImportKeyMaterial", |st, cx, au| {
+            if req.encrypted_key_material.is_empty() || req.encrypted_key_material.len() > 6144 {
+                return Err(Error::validation("EncryptedKeyMaterial must be 1 to 6144 bytes"));
+            }
+            let model = req.expiration_model.unwrap_or(ExpirationModel::KeyMaterialExpires);
+            match (model, req.valid_to_ms) {
+                (ExpirationModel::KeyMaterialExpires, None) => {
+                    return Err(Error::validation("ValidTo is required when ExpirationModel is KEY_MATERIAL_EXPIRES"))
+                }
+                (ExpirationModel::KeyMaterialExpires, Some(v)) if v <= cx.now || v > cx.now + MAX_IMPORT_VALIDITY_DAYS * MS_PER_DAY => {
+                    return Err(Error::validation("ValidTo must be in the future and at most 365 days ahead"))
+                }
+                (ExpirationModel::KeyMaterialDoesNotExpire, Some(_)) => {
+                    return Err(Error::validation("ValidTo must be omitted when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE"))
+                }
+                _ => {}
+            }
+            let id = Self::external_key(st, cx, au, "kms:ImportKeyMaterial", &req.key_id)?;
+            let rec = st.rec(&id).clone();
+            check_state(OpClass::ImportMaterial, rec.state, &rec.arn)?;
+            let token_id = st.parse_import_token(&req.import_token, &id)?;
+            // A token this store issued for this key (its MAC checked) whose
+            // entry is gone was swept when it expired or used by a
+            // successful import: either way its wrapping key is destroyed.
+            let entry = st.import_tokens.get(&token_id).cloned().ok_or_else(|| {
+                Error::new(ErrorCode::ExpiredImportToken, "The import token has expired or was already used; call GetParametersForImport again")
+            })?;
+            if entry.key_id != id {
+                return Err(Error::new(ErrorCode::InvalidImportToken, "The import token is not valid for this key"));
+            }
+            if entry.expires_ms <= cx.now {
+                return Err(Error::new(ErrorCode::ExpiredImportToken, "The import token has expired; call GetParametersForImport again"));
+            }
+            let expected = match rec.materials.first() {
+                Some(m) => {
+                    let mut b = [0u8; 32];
+                    hex::decode_to_slice(&m.material_id, &mut b).map_err(|_| Error::internal("malformed material id"))?;
+                    Some(b)
+                }
+                None => None,
+            };
+            let (handle, sealed) = st.hsm.import_material(&id, &token_id, entry.wrapping_algorithm, &req.encrypted_key_material, expected.as_ref())?;
+            let hexid = handle.material_id_hex();
+            st.batch.push(Mutation::Put { name: material_name(&id, &hexid), value: sealed });
+            let mut rec = rec;
+            if rec.materials.is_empty() {
+                rec.materials.push(MaterialVersion { material_id: hexid, created_ms: cx.now, rotation_type: None });
+            }
+            rec.import = Some(ImportState {
+                present: true,
+                valid_to_ms: req.valid_to_ms,
+                expiration_model: Some(model),
+            });
+            if rec.state == KeyState::PendingImport {
+                rec.state = KeyState::Enabled;
+            }
+            // The token is spent: its RSA private key goes at once.
+            st.drop_import_token(&token_id);
+            st.save_key(rec)
+        })
+    }
+
+    /// Delete imported material now: the key goes to PendingImport until
+    /// the same material is imported again.
+    pub fn delete_imported_key_material(&self, req: KeyIdRequest) -> Result<()> {
+        self.call("DeleteImportedKeyMaterial", |st, cx, au| {
+            let id = Self::external_key(st, cx, au, "kms:DeleteImportedKeyMaterial", &req.key_id)?;
+            let rec = st.rec(&id);
+            if rec.state == KeyState::PendingImport
+                || rec.import.as_ref().is_some_and(|i| !i.present)
+            {
+                return Ok(()); // no material: no effect
+            }
+            check_state(OpClass::Metadata, rec.state, &rec.arn).or_else(|e| {
+                // Allowed while pending deletion too (state unchanged).
+                if rec.state == KeyState::PendingDeletion {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })?;
+            st.delete_imported_material(&id)
+        })
+    }
+}

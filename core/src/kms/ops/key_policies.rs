@@ -1,0 +1,154 @@
+use crate::kms::*;
+
+impl Kms {
+    // ------------------------------------------------------------ key policies
+
+    pub fn put_key_policy(&self, req: PutKeyPolicyRequest) -> Result<()> {
+        self.call("PutKeyPolicy", |st, cx, au| {
+            check_policy_name(req.policy_name.as_deref())?;
+            validate_policy_text(&req.policy)?;
+            policy::parse(&req.policy, PolicyKind::Key)?;
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:PutKeyPolicy",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    bypass_lockout: Some(req.bypass_policy_lockout_safety_check),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            let mut rec = st.rec(&id).clone();
+            deny_aws_managed(&rec)?;
+            rec.policy = Some(req.policy.clone());
+            if !req.bypass_policy_lockout_safety_check {
+                st.lockout_check(cx, &rec)?;
+            }
+            st.save_key(rec)
+        })
+    }
+
+    pub fn get_key_policy(&self, req: GetKeyPolicyRequest) -> Result<GetKeyPolicyResponse> {
+        self.call("GetKeyPolicy", |st, cx, au| {
+            check_policy_name(req.policy_name.as_deref())?;
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:GetKeyPolicy",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            Ok(GetKeyPolicyResponse {
+                policy: st.rec(&id).policy.clone().unwrap_or_default(),
+                policy_name: "default".into(),
+            })
+        })
+    }
+
+    pub fn list_key_policies(
+        &self,
+        req: ListKeyPoliciesRequest,
+    ) -> Result<ListKeyPoliciesResponse> {
+        self.call("ListKeyPolicies", |st, cx, au| {
+            let limit = limit_of(req.limit, 100)?;
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:ListKeyPolicies",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            let (policy_names, next_marker, truncated) = paginate(
+                vec!["default".to_string()],
+                |n| n.clone(),
+                limit,
+                req.marker.as_deref(),
+            )?;
+            Ok(ListKeyPoliciesResponse {
+                policy_names,
+                next_marker,
+                truncated,
+            })
+        })
+    }
+
+    /// Regain control of a key whose policy locks everyone out (set with
+    /// the bypass flag): whoever holds the store's root key may reset the
+    /// policy to the default. The call is audited. Without the root key
+    /// there is no way back in.
+    pub fn recover_key_policy(&self, key_id: &str, root: RootKey) -> Result<()> {
+        let kdf = {
+            let mut st = self.lock()?;
+            st.store.load()?.get(KDF_NAME).cloned()
+        };
+        // Argon2 runs without the state lock (it is slow by design); the
+        // outcome, error or not, is decided and audited inside the call.
+        let candidate = candidate_root_key(root, kdf.as_deref());
+        self.call("RecoverKeyPolicy", |st, cx, au| {
+            let candidate = candidate?;
+            if !st.hsm.root_matches(&candidate) {
+                au.decision = Some("deny RecoverKeyPolicy: the root key does not match".into());
+                return Err(Error::new(
+                    ErrorCode::InvalidRootKey,
+                    "the root key does not open this store",
+                ));
+            }
+            let id = st.resolve(cx, key_id)?;
+            let mut rec = st.rec(&id).clone();
+            au.key_arn = Some(rec.arn.clone());
+            deny_aws_managed(&rec)?;
+            au.decision = Some("allow RecoverKeyPolicy: store root key presented".into());
+            rec.policy = Some(default_policy(cx.account));
+            st.save_key(rec)
+        })
+    }
+}
+
+pub(in crate::kms) fn validate_policy_text(p: &str) -> Result<()> {
+    if p.is_empty() || p.len() > MAX_POLICY_LEN {
+        return Err(Error::new(
+            ErrorCode::Validation,
+            "Policy must be 1 to 131072 characters",
+        ));
+    }
+    if !p
+        .chars()
+        .all(|c| matches!(c, '\u{9}' | '\u{a}' | '\u{d}' | '\u{20}'..='\u{ff}'))
+    {
+        return Err(Error::validation(
+            "Policy contains characters outside \\u0009 \\u000A \\u000D \\u0020-\\u00FF",
+        ));
+    }
+    Ok(())
+}
+
+/// The default key policy AWS applies through the API: the account may use
+/// IAM policies to grant access.
+pub fn default_policy(account: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Id":"key-default-1","Statement":[{{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":"kms:*","Resource":"*"}}]}}"#
+    )
+}
+
+pub(in crate::kms) fn check_policy_name(name: Option<&str>) -> Result<()> {
+    match name {
+        None | Some("default") => Ok(()),
+        Some(other) => Err(Error::new(
+            ErrorCode::NotFound,
+            format!("No such policy exists: \"{other}\" (the key policy is named \"default\")"),
+        )),
+    }
+}

@@ -1,0 +1,238 @@
+use crate::kms::*;
+
+impl Kms {
+    // ------------------------------------------------------------ rotation
+
+    pub fn enable_key_rotation(&self, req: EnableKeyRotationRequest) -> Result<()> {
+        self.call("EnableKeyRotation", |st, cx, au| {
+            let period = req.rotation_period_in_days.unwrap_or(DEFAULT_ROTATION_DAYS);
+            if !(MIN_ROTATION_DAYS..=MAX_ROTATION_DAYS).contains(&period) {
+                return Err(Error::validation(
+                    "RotationPeriodInDays must be between 90 and 2560",
+                ));
+            }
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:EnableKeyRotation",
+                Some(&id),
+                Facts {
+                    rotation_period_days: Some(period),
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            let mut rec = st.rec(&id).clone();
+            au.key_arn = Some(rec.arn.clone());
+            check_state(OpClass::RotationConfig, rec.state, &rec.arn)?;
+            check_rotatable(&rec)?;
+            deny_aws_managed(&rec)?;
+            deny_replica(&rec)?;
+            st.mark_mrk_dirty(&id);
+            let r = &mut rec.rotation;
+            let base = match (r.enabled, r.next_rotation_ms, r.period_days) {
+                // Changing the period keeps the schedule's start.
+                (true, Some(next), Some(old)) => next.saturating_sub(old as u64 * MS_PER_DAY),
+                _ => cx.now,
+            };
+            r.enabled = true;
+            r.period_days = Some(period);
+            r.next_rotation_ms = Some(base + period as u64 * MS_PER_DAY);
+            st.save_key(rec)?;
+            st.rotate_if_overdue(&id, cx.now)
+        })
+    }
+
+    pub fn disable_key_rotation(&self, req: KeyIdRequest) -> Result<()> {
+        self.call("DisableKeyRotation", |st, cx, au| {
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(cx, "kms:DisableKeyRotation", Some(&id), Facts { request_key_id: Some(&req.key_id), ..Default::default() }, au)?;
+            let mut rec = st.rec(&id).clone();
+            au.key_arn = Some(rec.arn.clone());
+            check_state(OpClass::RotationConfig, rec.state, &rec.arn)?;
+            check_rotatable(&rec)?;
+            deny_aws_managed(&rec)?;
+            deny_replica(&rec)?;
+            st.mark_mrk_dirty(&id);
+            if st.settings.rotation_required {
+                return Err(Error::new(
+                    ErrorCode::AccessDenied,
+                    format!(
+                        "this store requires automatic rotation for customer managed keys; rotation of {} cannot be disabled",
+                        rec.arn
+                    ),
+                ));
+            }
+            rec.rotation.enabled = false;
+            rec.rotation.next_rotation_ms = None;
+            st.save_key(rec)
+        })
+    }
+
+    pub fn get_key_rotation_status(
+        &self,
+        req: KeyIdRequest,
+    ) -> Result<GetKeyRotationStatusResponse> {
+        self.call("GetKeyRotationStatus", |st, cx, au| {
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:GetKeyRotationStatus",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            let rec = st.rec(&id);
+            au.key_arn = Some(rec.arn.clone());
+            check_state(OpClass::RotationRead, rec.state, &rec.arn)?;
+            Ok(GetKeyRotationStatusResponse {
+                key_id: rec.arn.clone(),
+                key_rotation_enabled: rec.rotation.enabled,
+                rotation_period_in_days: rec.rotation.period_days.filter(|_| rec.rotation.enabled),
+                next_rotation_date_ms: rec.rotation.next_rotation_ms,
+                on_demand_rotation_start_date_ms: rec.rotation.last_on_demand_ms,
+            })
+        })
+    }
+
+    pub fn rotate_key_on_demand(&self, req: KeyIdRequest) -> Result<KeyIdResponse> {
+        self.call("RotateKeyOnDemand", |st, cx, au| {
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:RotateKeyOnDemand",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            let rec = st.rec(&id).clone();
+            au.key_arn = Some(rec.arn.clone());
+            check_state(OpClass::RotationConfig, rec.state, &rec.arn)?;
+            check_rotatable(&rec)?;
+            deny_aws_managed(&rec)?;
+            deny_replica(&rec)?;
+            if rec.rotation.on_demand_count >= MAX_ON_DEMAND_ROTATIONS {
+                return Err(Error::new(
+                    ErrorCode::LimitExceeded,
+                    format!(
+                        "{} has reached the limit of 25 on-demand rotations",
+                        rec.arn
+                    ),
+                ));
+            }
+            if rec.rotation.enabled
+                && rec
+                    .rotation
+                    .next_rotation_ms
+                    .is_some_and(|n| n <= cx.now + CONFLICT_WINDOW_MS)
+            {
+                return Err(Error::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "an automatic rotation of {} is due within 20 minutes",
+                        rec.arn
+                    ),
+                ));
+            }
+            st.rotate(&id, cx.now, RotationType::OnDemand)?;
+            let mut rec = st.rec(&id).clone();
+            rec.rotation.on_demand_count += 1;
+            rec.rotation.last_on_demand_ms = Some(cx.now);
+            let arn = rec.arn.clone();
+            st.save_key(rec)?;
+            Ok(KeyIdResponse { key_id: arn })
+        })
+    }
+
+    pub fn list_key_rotations(
+        &self,
+        req: ListKeyRotationsRequest,
+    ) -> Result<ListKeyRotationsResponse> {
+        self.call("ListKeyRotations", |st, cx, au| {
+            let limit = limit_of(req.limit, 100)?;
+            let all_material = match req.include_key_material.as_deref() {
+                None | Some("ROTATIONS_ONLY") => false,
+                Some("ALL_KEY_MATERIAL") => true,
+                Some(_) => {
+                    return Err(Error::validation(
+                        "IncludeKeyMaterial must be ROTATIONS_ONLY or ALL_KEY_MATERIAL",
+                    ))
+                }
+            };
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            st.authorize(
+                cx,
+                "kms:ListKeyRotations",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            let rec = st.rec(&id);
+            au.key_arn = Some(rec.arn.clone());
+            check_state(OpClass::RotationRead, rec.state, &rec.arn)?;
+            check_rotatable(rec)?;
+            let n = rec.materials.len();
+            let all: Vec<(usize, RotationsListEntry)> = rec
+                .materials
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| all_material || m.rotation_type.is_some())
+                .map(|(i, m)| {
+                    (
+                        i,
+                        RotationsListEntry {
+                            key_id: rec.arn.clone(),
+                            key_material_id: m.material_id.clone(),
+                            key_material_state: if i + 1 == n {
+                                KeyMaterialState::Current
+                            } else {
+                                KeyMaterialState::NonCurrent
+                            },
+                            rotation_date_ms: m.created_ms,
+                            rotation_type: m.rotation_type,
+                        },
+                    )
+                })
+                .collect();
+            let (page, next_marker, truncated) = paginate(
+                all,
+                |(i, _)| format!("{i:08}"),
+                limit,
+                req.marker.as_deref(),
+            )?;
+            Ok(ListKeyRotationsResponse {
+                rotations: page.into_iter().map(|(_, e)| e).collect(),
+                next_marker,
+                truncated,
+            })
+        })
+    }
+}
+
+pub(in crate::kms) fn check_rotatable(rec: &KeyRecord) -> Result<()> {
+    if rec.key_spec != KeySpec::SymmetricDefault || rec.origin != Origin::AwsKms {
+        return Err(Error::new(
+            ErrorCode::UnsupportedOperation,
+            format!(
+                "{} does not support automatic rotation (key spec {}, origin {})",
+                rec.arn, rec.key_spec, rec.origin
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,413 @@
+use crate::kms::*;
+
+pub(in crate::kms) fn check_symmetric_encrypt(
+    rec: &KeyRecord,
+    alg: Option<EncryptionAlgorithm>,
+) -> Result<()> {
+    if rec.key_usage != KeyUsage::EncryptDecrypt || rec.key_spec != KeySpec::SymmetricDefault {
+        return Err(Error::new(
+            ErrorCode::InvalidKeyUsage,
+            format!(
+                "{} key usage is {} and key spec is {}; this operation needs a SYMMETRIC_DEFAULT ENCRYPT_DECRYPT key",
+                rec.arn, rec.key_usage, rec.key_spec
+            ),
+        ));
+    }
+    match alg {
+        None | Some(EncryptionAlgorithm::SymmetricDefault) => Ok(()),
+        Some(a) => Err(Error::new(
+            ErrorCode::InvalidKeyUsage,
+            format!("{} does not support encryption algorithm {a}", rec.arn),
+        )),
+    }
+}
+
+impl Kms {
+    // ------------------------------------------------------------ crypto
+
+    pub fn encrypt(&self, mut req: EncryptRequest) -> Result<EncryptResponse> {
+        self.call("Encrypt", move |st, cx, au| {
+            let enc = canonical_encoding(&req.encryption_context);
+            au.context = Some(std::mem::take(&mut req.encryption_context));
+            let enc = enc?;
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            if req.plaintext.is_empty() || req.plaintext.len() > MAX_PLAINTEXT {
+                return Err(Error::validation("Plaintext must be 1 to 4096 bytes"));
+            }
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(st.rec(&id).arn.clone());
+            let alg = req
+                .encryption_algorithm
+                .unwrap_or(EncryptionAlgorithm::SymmetricDefault);
+            let ctx = au.context.take().unwrap_or_default();
+            let allowed = st.authorize(
+                cx,
+                "kms:Encrypt",
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    encryption_context: Some(&ctx),
+                    encryption_algorithm: Some(alg.as_str()),
+                    ..Default::default()
+                },
+                au,
+            );
+            au.context = Some(ctx);
+            allowed?;
+            let rec = st.rec(&id);
+            check_state(OpClass::Crypto, rec.state, &rec.arn)?;
+            if is_rsa(rec) && rec.key_usage == KeyUsage::EncryptDecrypt {
+                check_rsa_encryption(rec, req.encryption_algorithm, au.context.as_ref())?;
+                if req.dry_run {
+                    return Err(dry_run_ok());
+                }
+                let handle = st.current_handle(rec)?;
+                let ct = st.hsm.rsa_encrypt(&handle, req.plaintext.as_bytes())?;
+                return Ok(EncryptResponse {
+                    ciphertext_blob: ct,
+                    key_id: rec.arn.clone(),
+                    encryption_algorithm: EncryptionAlgorithm::RsaesOaepSha256,
+                    key_material_id: rec.current_material_id().unwrap_or_default().to_string(),
+                });
+            }
+            check_symmetric_encrypt(rec, req.encryption_algorithm)?;
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            let handle = st.current_handle(rec)?;
+            let blob = st.hsm.encrypt(&handle, &enc, req.plaintext.as_bytes())?;
+            Ok(EncryptResponse {
+                ciphertext_blob: blob,
+                key_id: rec.arn.clone(),
+                encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+                key_material_id: rec.current_material_id().unwrap_or_default().to_string(),
+            })
+        })
+    }
+
+    /// Resolve and check the key that made `blob` (Decrypt / ReEncrypt source).
+    #[allow(clippy::too_many_arguments)]
+    pub(in crate::kms) fn source_key<'s>(
+        st: &'s State,
+        cx: &Ctx,
+        action: &str,
+        blob_bytes: &'s [u8],
+        key_id: Option<&str>,
+        alg: Option<EncryptionAlgorithm>,
+        ctx: &EncryptionContext,
+        au: &mut AuditInfo,
+    ) -> Result<(blob::ParsedBlob<'s>, &'s KeyRecord)> {
+        if blob_bytes.is_empty() || blob_bytes.len() > blob::MAX_BLOB_LEN {
+            return Err(Error::validation("CiphertextBlob must be 1 to 6144 bytes"));
+        }
+        let requested = match key_id {
+            Some(k) => Some(st.resolve(cx, k)?),
+            None => None,
+        };
+        let parsed = blob::parse(blob_bytes)?;
+        if let Some(r) = &requested {
+            if r != parsed.key_id {
+                au.key_arn = Some(cx.key_arn(r));
+                return Err(Error::new(
+                    ErrorCode::IncorrectKey,
+                    format!(
+                        "The key ID in the request does not identify the key that encrypted the ciphertext ({})",
+                        cx.key_arn(r)
+                    ),
+                ));
+            }
+        }
+        let rec = st
+            .keys
+            .get(parsed.key_id)
+            .ok_or_else(|| Error::not_found_arn(&cx.key_arn(parsed.key_id)))?;
+        au.key_arn = Some(rec.arn.clone());
+        st.authorize(
+            cx,
+            action,
+            Some(&rec.key_id),
+            Facts {
+                request_key_id: key_id,
+                encryption_context: Some(ctx),
+                encryption_algorithm: Some(
+                    alg.unwrap_or(EncryptionAlgorithm::SymmetricDefault)
+                        .as_str(),
+                ),
+                ..Default::default()
+            },
+            au,
+        )?;
+        check_state(OpClass::Crypto, rec.state, &rec.arn)?;
+        check_symmetric_encrypt(rec, alg)?;
+        Ok((parsed, rec))
+    }
+
+    pub fn decrypt(&self, mut req: DecryptRequest) -> Result<DecryptResponse> {
+        self.call("Decrypt", move |st, cx, au| {
+            let enc = canonical_encoding(&req.encryption_context);
+            au.context = Some(std::mem::take(&mut req.encryption_context));
+            let enc = enc?;
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            if let Some(k) = req.key_id.as_deref() {
+                let id = st.resolve(cx, k)?;
+                let rec = st.rec(&id);
+                if is_rsa(rec) {
+                    au.key_arn = Some(rec.arn.clone());
+                    let ctx = au.context.take().unwrap_or_default();
+                    let allowed = st.authorize(
+                        cx,
+                        "kms:Decrypt",
+                        Some(&id),
+                        Facts {
+                            request_key_id: Some(k),
+                            encryption_context: Some(&ctx),
+                            encryption_algorithm: req.encryption_algorithm.map(|a| a.as_str()),
+                            ..Default::default()
+                        },
+                        au,
+                    );
+                    au.context = Some(ctx);
+                    allowed?;
+                    let rec = st.rec(&id);
+                    check_state(OpClass::Crypto, rec.state, &rec.arn)?;
+                    if rec.key_usage != KeyUsage::EncryptDecrypt {
+                        return Err(wrong_usage(rec, "decrypt"));
+                    }
+                    check_rsa_encryption(rec, req.encryption_algorithm, au.context.as_ref())?;
+                    if req.ciphertext_blob.is_empty()
+                        || req.ciphertext_blob.len() > blob::MAX_BLOB_LEN
+                    {
+                        return Err(Error::validation("CiphertextBlob must be 1 to 6144 bytes"));
+                    }
+                    if req.dry_run {
+                        return Err(dry_run_ok());
+                    }
+                    let handle = st.current_handle(rec)?;
+                    let plaintext = st.hsm.rsa_decrypt(&handle, &req.ciphertext_blob)?;
+                    return Ok(DecryptResponse {
+                        key_id: rec.arn.clone(),
+                        plaintext,
+                        encryption_algorithm: EncryptionAlgorithm::RsaesOaepSha256,
+                        key_material_id: rec.current_material_id().unwrap_or_default().to_string(),
+                    });
+                }
+            }
+            let ctx = au.context.take().unwrap_or_default();
+            let found = Self::source_key(
+                st,
+                cx,
+                "kms:Decrypt",
+                &req.ciphertext_blob,
+                req.key_id.as_deref(),
+                req.encryption_algorithm,
+                &ctx,
+                au,
+            );
+            au.context = Some(ctx);
+            let (parsed, rec) = found?;
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            let plaintext = st.hsm.decrypt(&parsed, &enc)?;
+            Ok(DecryptResponse {
+                key_id: rec.arn.clone(),
+                plaintext,
+                encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+                key_material_id: crate::hsm::hex_id(parsed.material_id),
+            })
+        })
+    }
+
+    pub fn re_encrypt(&self, req: ReEncryptRequest) -> Result<ReEncryptResponse> {
+        self.call("ReEncrypt", |st, cx, au| {
+            au.context = Some(req.destination_encryption_context.clone());
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            let src_enc = canonical_encoding(&req.source_encryption_context)?;
+            let dst_enc = canonical_encoding(&req.destination_encryption_context)?;
+            let (parsed, src) = Self::source_key(
+                st,
+                cx,
+                "kms:ReEncryptFrom",
+                &req.ciphertext_blob,
+                req.source_key_id.as_deref(),
+                req.source_encryption_algorithm,
+                &req.source_encryption_context,
+                au,
+            )?;
+            let dst_id = st.resolve(cx, &req.destination_key_id)?;
+            st.authorize(
+                cx,
+                "kms:ReEncryptTo",
+                Some(&dst_id),
+                Facts {
+                    request_key_id: Some(&req.destination_key_id),
+                    encryption_context: Some(&req.destination_encryption_context),
+                    encryption_algorithm: Some(
+                        req.destination_encryption_algorithm
+                            .unwrap_or(EncryptionAlgorithm::SymmetricDefault)
+                            .as_str(),
+                    ),
+                    ..Default::default()
+                },
+                au,
+            )?;
+            let dst = st.rec(&dst_id);
+            check_state(OpClass::Crypto, dst.state, &dst.arn)?;
+            check_symmetric_encrypt(dst, req.destination_encryption_algorithm)?;
+            au.key_arn = Some(dst.arn.clone());
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            let handle = st.current_handle(dst)?;
+            let blob = st.hsm.reencrypt(&parsed, &src_enc, &handle, &dst_enc)?;
+            Ok(ReEncryptResponse {
+                ciphertext_blob: blob,
+                source_key_id: src.arn.clone(),
+                key_id: dst.arn.clone(),
+                source_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+                destination_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+                source_key_material_id: hex::encode(parsed.material_id),
+                destination_key_material_id: handle.material_id_hex(),
+            })
+        })
+    }
+
+    pub(in crate::kms) fn data_key_len(
+        number_of_bytes: Option<u32>,
+        spec: Option<DataKeySpec>,
+    ) -> Result<usize> {
+        match (number_of_bytes, spec) {
+            (Some(_), Some(_)) => Err(Error::validation(
+                "Specify either KeySpec or NumberOfBytes, not both",
+            )),
+            (None, None) => Err(Error::validation("Specify either KeySpec or NumberOfBytes")),
+            (Some(n), None) if (1..=MAX_DATA_KEY_BYTES).contains(&n) => Ok(n as usize),
+            (Some(_), None) => Err(Error::validation("NumberOfBytes must be 1 to 1024")),
+            (None, Some(DataKeySpec::Aes256)) => Ok(32),
+            (None, Some(DataKeySpec::Aes128)) => Ok(16),
+        }
+    }
+
+    pub(in crate::kms) fn gdk(
+        &self,
+        op: &'static str,
+        mut req: GenerateDataKeyRequest,
+    ) -> Result<GenerateDataKeyResponse> {
+        self.call(op, move |st, cx, au| {
+            let enc = canonical_encoding(&req.encryption_context);
+            au.context = Some(std::mem::take(&mut req.encryption_context));
+            let enc = enc?;
+            st.validate_grant_tokens(&req.grant_tokens)?;
+            let n = Self::data_key_len(req.number_of_bytes, req.key_spec)?;
+            let id = st.resolve(cx, &req.key_id)?;
+            au.key_arn = Some(cx.key_arn(&id));
+            let ctx = au.context.take().unwrap_or_default();
+            let allowed = st.authorize(
+                cx,
+                &format!("kms:{op}"),
+                Some(&id),
+                Facts {
+                    request_key_id: Some(&req.key_id),
+                    encryption_context: Some(&ctx),
+                    ..Default::default()
+                },
+                au,
+            );
+            au.context = Some(ctx);
+            allowed?;
+            let rec = st.rec(&id);
+            check_state(OpClass::Crypto, rec.state, &rec.arn)?;
+            check_symmetric_encrypt(rec, None)?;
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            let handle = st.current_handle(rec)?;
+            let (plaintext, blob) = st.hsm.generate_data_key(&handle, &enc, n)?;
+            Ok(GenerateDataKeyResponse {
+                ciphertext_blob: blob,
+                plaintext,
+                key_id: rec.arn.clone(),
+                key_material_id: handle.material_id_hex(),
+            })
+        })
+    }
+
+    pub fn generate_data_key(
+        &self,
+        req: GenerateDataKeyRequest,
+    ) -> Result<GenerateDataKeyResponse> {
+        self.gdk("GenerateDataKey", req)
+    }
+
+    /// The data key is generated and encrypted inside the HSM; its plaintext
+    /// is zeroized there and never returned.
+    pub fn generate_data_key_without_plaintext(
+        &self,
+        req: GenerateDataKeyRequest,
+    ) -> Result<GenerateDataKeyWithoutPlaintextResponse> {
+        let r = self.gdk("GenerateDataKeyWithoutPlaintext", req)?;
+        Ok(GenerateDataKeyWithoutPlaintextResponse {
+            ciphertext_blob: r.ciphertext_blob,
+            key_id: r.key_id,
+            key_material_id: r.key_material_id,
+        })
+    }
+
+    pub fn generate_random(&self, req: GenerateRandomRequest) -> Result<GenerateRandomResponse> {
+        self.call("GenerateRandom", |st, cx, au| match req.number_of_bytes {
+            Some(n) if (1..=MAX_RANDOM_BYTES).contains(&n) => {
+                st.authorize(cx, "kms:GenerateRandom", None, Facts::default(), au)?;
+                Ok(GenerateRandomResponse {
+                    plaintext: Plaintext::new(st.hsm.random_bytes(n as usize)?),
+                })
+            }
+            _ => Err(Error::validation("NumberOfBytes must be 1 to 1024")),
+        })
+    }
+}
+
+pub(in crate::kms) fn is_rsa(rec: &KeyRecord) -> bool {
+    matches!(
+        rec.key_spec,
+        KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096
+    )
+}
+
+pub(in crate::kms) fn wrong_usage(rec: &KeyRecord, what: &str) -> Error {
+    Error::new(
+        ErrorCode::InvalidKeyUsage,
+        format!(
+            "{} ({} {}) cannot be used to {what}",
+            rec.arn, rec.key_spec, rec.key_usage
+        ),
+    )
+}
+
+/// RSA encryption: RSAES_OAEP_SHA_256 must be named, and asymmetric keys take
+/// no encryption context (as in AWS).
+pub(in crate::kms) fn check_rsa_encryption(
+    rec: &KeyRecord,
+    alg: Option<EncryptionAlgorithm>,
+    ctx: Option<&EncryptionContext>,
+) -> Result<()> {
+    match alg {
+        Some(EncryptionAlgorithm::RsaesOaepSha256) => {}
+        Some(other) => {
+            return Err(Error::new(
+                ErrorCode::InvalidKeyUsage,
+                format!("{} supports RSAES_OAEP_SHA_256, not {other}", rec.arn),
+            ))
+        }
+        None => {
+            return Err(Error::validation(
+                "EncryptionAlgorithm is required for asymmetric keys (RSAES_OAEP_SHA_256)",
+            ))
+        }
+    }
+    if ctx.is_some_and(|c| !c.is_empty()) {
+        return Err(Error::validation(
+            "EncryptionContext is not supported with asymmetric keys",
+        ));
+    }
+    Ok(())
+}

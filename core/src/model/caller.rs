@@ -1,0 +1,153 @@
+//! Who is making a call: [`Caller`], checked against the account it acts in.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Who is making a call. Every operation runs as a caller; the
+/// authorization layer evaluates policies against it.
+///
+/// The principal and the account must agree: an IAM/STS principal ARN names
+/// its account, which must be `account`; a service principal's
+/// `source_account`, when given, must be `account`. Deserializing (the
+/// bindings' `as_caller`) refuses an inconsistent caller, and every
+/// authorization decision checks again ([`Caller::validate`]), since the
+/// fields are public.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "CallerFields")]
+pub struct Caller {
+    pub principal_arn: String,
+    pub account: String,
+    /// e.g. `s3.us-east-1.amazonaws.com` when a service calls on the
+    /// principal's behalf (the `kms:ViaService` condition key).
+    pub via_service: Option<String>,
+    /// The account on whose behalf a service principal acts
+    /// (`aws:SourceAccount`).
+    #[serde(default)]
+    pub source_account: Option<String>,
+}
+
+/// The serialized form of a [`Caller`], validated on the way in.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CallerFields {
+    principal_arn: String,
+    account: String,
+    via_service: Option<String>,
+    #[serde(default)]
+    source_account: Option<String>,
+}
+
+impl TryFrom<CallerFields> for Caller {
+    type Error = Error;
+    fn try_from(f: CallerFields) -> Result<Caller> {
+        let c = Caller {
+            principal_arn: f.principal_arn,
+            account: f.account,
+            via_service: f.via_service,
+            source_account: f.source_account,
+        };
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+impl Caller {
+    /// A caller from a principal ARN (IAM user, role or root, an STS
+    /// session) and its account, refused if they disagree.
+    pub fn new(principal_arn: &str, account: &str) -> Result<Self> {
+        let c = Caller {
+            principal_arn: principal_arn.to_string(),
+            account: account.to_string(),
+            via_service: None,
+            source_account: None,
+        };
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Check that the principal and the account agree (see [`Caller`]).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |why: String| {
+            Err(Error::validation(format!(
+                "inconsistent caller {}: {why}",
+                self.principal_arn
+            )))
+        };
+        if self.account.is_empty() {
+            return bad("no account".into());
+        }
+        if self.principal_arn.starts_with("arn:") {
+            let parts: Vec<&str> = self.principal_arn.splitn(6, ':').collect();
+            let ok = parts.len() == 6
+                && !parts[1].is_empty()
+                && (parts[2] == "iam" || parts[2] == "sts")
+                && parts[3].is_empty()
+                && !parts[5].is_empty();
+            if !ok {
+                return bad("not an IAM or STS principal ARN".into());
+            }
+            if parts[4] != self.account {
+                return bad(format!(
+                    "the principal belongs to account {}, not {}",
+                    parts[4], self.account
+                ));
+            }
+        } else if self.principal_arn.is_empty() || self.principal_arn.contains(char::is_whitespace)
+        {
+            return bad("not a principal".into());
+        }
+        if let Some(src) = &self.source_account {
+            if *src != self.account {
+                return bad(format!(
+                    "its source account {src} is not its account {}",
+                    self.account
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The account root principal, `arn:aws:iam::ACCOUNT:root`.
+    pub fn account_root(account: &str) -> Self {
+        Caller {
+            principal_arn: format!("arn:aws:iam::{account}:root"),
+            account: account.to_string(),
+            via_service: None,
+            source_account: None,
+        }
+    }
+    pub fn iam_user(account: &str, name: &str) -> Self {
+        Caller {
+            principal_arn: format!("arn:aws:iam::{account}:user/{name}"),
+            account: account.to_string(),
+            via_service: None,
+            source_account: None,
+        }
+    }
+    pub fn iam_role(account: &str, name: &str) -> Self {
+        Caller {
+            principal_arn: format!("arn:aws:iam::{account}:role/{name}"),
+            account: account.to_string(),
+            via_service: None,
+            source_account: None,
+        }
+    }
+    /// An AWS service principal (`s3.amazonaws.com`) acting for `source_account`.
+    pub fn service(service: &str, source_account: &str) -> Self {
+        Caller {
+            principal_arn: service.to_string(),
+            account: source_account.to_string(),
+            via_service: None,
+            source_account: Some(source_account.to_string()),
+        }
+    }
+    pub fn via_service(mut self, service: &str) -> Self {
+        self.via_service = Some(service.to_string());
+        self
+    }
+    /// Is this the account root principal?
+    pub fn is_account_root(&self) -> bool {
+        crate::authz::is_account_root(self)
+    }
+}
