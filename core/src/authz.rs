@@ -16,7 +16,7 @@
 //! account (its root included) never can.
 
 use crate::context::EncryptionContext;
-use crate::kms::Caller;
+use crate::model::Caller;
 use crate::model::{Grant, GrantOperation, KeyRecord};
 use crate::policy::{
     fold_case, CondResult, Effect, KeyValues, Policy, Principal, Statement, EC_KEY_PREFIX,
@@ -76,10 +76,6 @@ fn bo(o: Option<&str>) -> KeyValues<'_> {
     }
 }
 
-pub(crate) fn is_account_root(caller: &Caller) -> bool {
-    caller.principal_arn == format!("arn:aws:iam::{}:root", caller.account)
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum PMatch {
     No,
@@ -91,7 +87,7 @@ fn principal_match(p: &Principal, caller: &Caller) -> PMatch {
     match p {
         Principal::Any => PMatch::Direct,
         Principal::Account(a) if *a == caller.account => {
-            if is_account_root(caller) {
+            if caller.is_account_root() {
                 PMatch::Direct
             } else {
                 PMatch::ViaAccount
@@ -316,7 +312,7 @@ impl Request<'_> {
                     ),
                 );
             }
-            if is_account_root(self.caller) {
+            if self.caller.is_account_root() {
                 return Decision::Allow("account root".into(), None);
             }
             return match identity_allow {

@@ -13,15 +13,17 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::asym::{AsymKey, MacAlgorithm, MessageType, SigningAlgorithm};
 use crate::model::WrappingAlgorithm;
+use crate::model::{MacAlgorithm, MessageType, SigningAlgorithm};
 use crate::secret::Plaintext;
+pub(crate) use asym_key::AsymKey;
 
 use crate::blob::{self, ParsedBlob, MATERIAL_ID_LEN, SALT_LEN};
 use crate::crypto::{self, KEY_LEN, NONCE_LEN};
 use crate::env::Rng;
 use crate::error::{Error, Result};
 
+pub mod asym_key;
 pub mod root;
 
 /// 32 secret bytes. No Clone, no PartialEq, no serde; redacted Debug.

@@ -1,3 +1,7 @@
+//! Authorization of one call: key policy, identity policies and grants
+//! (through `authz.rs`), the account-root checks, the key policy lockout
+//! check and grant tokens.
+
 use super::*;
 
 impl State {

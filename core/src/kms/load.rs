@@ -1,3 +1,7 @@
+//! Opening a store into a [`State`] (root key check, passphrase
+//! parameters, every entry opened and checked against the state root) and
+//! rebuilding memory from the store after a failure.
+
 use super::*;
 
 impl State {

@@ -19,7 +19,7 @@ use crate::blob;
 use crate::context::{canonical_encoding, EncryptionContext};
 use crate::env::{Clock, Millis, OsRng, Rng, SystemClock, MS_PER_DAY};
 use crate::error::{Error, ErrorCode, Result};
-use crate::hsm::{Hsm, MaterialHandle, SealFormat, SecretKey};
+use crate::hsm::{AsymKey, Hsm, MaterialHandle, SealFormat, SecretKey};
 use crate::model::*;
 use crate::policy::{self, Policy, PolicyKind};
 use crate::secret::Plaintext;

@@ -1,3 +1,7 @@
+//! What the engine stores and under which names: the store entry names,
+//! and the small records kept beside the keys (import tokens, identity
+//! policies, the store identity, settings, the audit chain's base).
+
 use super::*;
 
 // ---------------------------------------------------------------- store names

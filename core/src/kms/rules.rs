@@ -1,3 +1,7 @@
+//! The rules every operation applies: the call context [`Ctx`], the key
+//! state matrix ([`OpClass`], [`check_state`]), key id resolution, input
+//! validators, pagination and the `deny_*` refusals.
+
 use super::*;
 
 // ---------------------------------------------------------------- state checks

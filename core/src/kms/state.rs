@@ -1,3 +1,7 @@
+//! The engine's in-memory state ([`State`]): the staged batch of store
+//! writes, rotation, purging, the sweep of due deletions, the clock's
+//! high-water mark, audit buffering and the one commit.
+
 use super::*;
 
 #[derive(Default)]
@@ -171,7 +175,7 @@ impl State {
     pub(in crate::kms) fn new_asym_material(
         &mut self,
         key_id: &str,
-        key: asym::AsymKey,
+        key: AsymKey,
         now: Millis,
     ) -> Result<MaterialVersion> {
         let (handle, sealed) = self.hsm.install_asym(key_id, key)?;

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::env::Millis;
 
+pub mod algorithms;
 pub mod caller;
+pub use algorithms::{MacAlgorithm, MessageType, SigningAlgorithm};
 pub use caller::Caller;
 
 macro_rules! aws_enum {
@@ -246,13 +248,11 @@ impl KeyRecord {
                 _ => vec![],
             },
             signing_algorithms: if self.key_usage == KeyUsage::SignVerify {
-                crate::asym::SigningAlgorithm::for_spec(self.key_spec).to_vec()
+                SigningAlgorithm::for_spec(self.key_spec).to_vec()
             } else {
                 vec![]
             },
-            mac_algorithms: crate::asym::MacAlgorithm::for_spec(self.key_spec)
-                .into_iter()
-                .collect(),
+            mac_algorithms: MacAlgorithm::for_spec(self.key_spec).into_iter().collect(),
             key_agreement_algorithms: if self.key_usage == KeyUsage::KeyAgreement {
                 vec!["ECDH".into()]
             } else {
@@ -313,9 +313,9 @@ pub struct KeyMetadata {
     pub customer_master_key_spec: KeySpec,
     pub encryption_algorithms: Vec<EncryptionAlgorithm>,
     #[serde(default)]
-    pub signing_algorithms: Vec<crate::asym::SigningAlgorithm>,
+    pub signing_algorithms: Vec<SigningAlgorithm>,
     #[serde(default)]
-    pub mac_algorithms: Vec<crate::asym::MacAlgorithm>,
+    pub mac_algorithms: Vec<MacAlgorithm>,
     #[serde(default)]
     pub key_agreement_algorithms: Vec<String>,
     pub multi_region: bool,

@@ -1,3 +1,6 @@
+//! Store-wide administration: settings, maintenance, flush, and the audit
+//! log (read, verify, prune).
+
 use crate::kms::*;
 
 impl Kms {

@@ -1,3 +1,5 @@
+//! CreateAlias, UpdateAlias, DeleteAlias, ListAliases.
+
 use crate::kms::*;
 
 pub(in crate::kms) fn validate_alias_name(name: &str) -> Result<()> {

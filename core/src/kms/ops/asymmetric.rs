@@ -1,3 +1,6 @@
+//! Sign, Verify, GetPublicKey, DeriveSharedSecret, GenerateMac, VerifyMac,
+//! GenerateDataKeyPair(WithoutPlaintext).
+
 use crate::kms::*;
 
 impl Kms {
@@ -270,7 +273,7 @@ impl Kms {
                 | KeySpec::Rsa2048
                 | KeySpec::Rsa3072
                 | KeySpec::Rsa4096),
-            ) if !req.dry_run => Some(asym::AsymKey::generate(spec, &*self.shared.rng)),
+            ) if !req.dry_run => Some(AsymKey::generate(spec, &*self.shared.rng)),
             _ => None,
         };
         self.call(op, move |st, cx, au| {

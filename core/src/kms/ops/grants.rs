@@ -1,3 +1,5 @@
+//! CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant.
+
 use crate::kms::*;
 
 impl Kms {

@@ -1,3 +1,5 @@
+//! Identity (IAM) policies: put, get, delete, list (a minimal IAM).
+
 use crate::kms::*;
 
 impl Kms {

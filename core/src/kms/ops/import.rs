@@ -1,3 +1,5 @@
+//! GetParametersForImport, ImportKeyMaterial, DeleteImportedKeyMaterial.
+
 use crate::kms::*;
 
 impl Kms {

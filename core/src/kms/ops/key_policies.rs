@@ -1,3 +1,6 @@
+//! PutKeyPolicy, GetKeyPolicy, ListKeyPolicies, and recovering a key
+//! policy with the root key.
+
 use crate::kms::*;
 
 impl Kms {

@@ -1,3 +1,6 @@
+//! CreateKey, DescribeKey, ListKeys, UpdateKeyDescription, TagResource,
+//! UntagResource, ListResourceTags, and AWS managed keys.
+
 use crate::kms::*;
 
 impl Kms {
@@ -364,7 +367,7 @@ pub(in crate::kms) struct NewKey {
 /// Key material generated outside the state lock.
 pub(in crate::kms) struct Pregenerated {
     pub(in crate::kms) id_bytes: [u8; 16],
-    pub(in crate::kms) key: asym::AsymKey,
+    pub(in crate::kms) key: AsymKey,
 }
 
 impl Pregenerated {
@@ -373,7 +376,7 @@ impl Pregenerated {
     pub(in crate::kms) fn new(rng: &dyn Rng, spec: KeySpec) -> Result<Self> {
         let mut id_bytes = [0u8; 16];
         rng.fill(&mut id_bytes)?;
-        let key = asym::AsymKey::generate(spec, rng)?;
+        let key = AsymKey::generate(spec, rng)?;
         Ok(Pregenerated { id_bytes, key })
     }
 }

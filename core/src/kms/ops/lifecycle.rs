@@ -1,3 +1,5 @@
+//! EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion.
+
 use crate::kms::*;
 
 impl Kms {

@@ -1,3 +1,6 @@
+//! Multi-Region keys: ReplicateKey, UpdatePrimaryRegion, linked regions,
+//! replication packages between stores and their trusted destinations.
+
 use crate::kms::*;
 
 // ---------------------------------------------------------------- multi-Region keys

@@ -1,3 +1,6 @@
+//! EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus,
+//! RotateKeyOnDemand, ListKeyRotations.
+
 use crate::kms::*;
 
 impl Kms {

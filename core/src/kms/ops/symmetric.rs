@@ -1,3 +1,6 @@
+//! Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext),
+//! GenerateRandom (and RSA encryption, which shares Encrypt and Decrypt).
+
 use crate::kms::*;
 
 pub(in crate::kms) fn check_symmetric_encrypt(
