@@ -292,7 +292,10 @@ impl KeyRecord {
     }
 }
 
-/// DescribeKey's `KeyMetadata`. Dates are Unix milliseconds.
+/// DescribeKey's `KeyMetadata`, in AWS's wire shape: dates are `Millis` in
+/// Rust and epoch seconds on the wire (`CreationDate`, `DeletionDate`,
+/// `ValidTo`), absent members are omitted, members in AWS's order (as
+/// botocore's model lists them, which is the order `aws` prints them in).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
@@ -301,33 +304,47 @@ pub struct KeyMetadata {
     pub aws_account_id: String,
     pub key_id: String,
     pub arn: String,
+    #[serde(rename = "CreationDate", with = "crate::shape::timestamp")]
     pub creation_date_ms: Millis,
     pub enabled: bool,
     pub description: String,
     pub key_usage: KeyUsage,
     pub key_state: KeyState,
+    #[serde(
+        rename = "DeletionDate",
+        default,
+        with = "crate::shape::opt_timestamp",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deletion_date_ms: Option<Millis>,
+    /// Imported material: when it expires.
+    #[serde(
+        rename = "ValidTo",
+        default,
+        with = "crate::shape::opt_timestamp",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub valid_to_ms: Option<Millis>,
     pub origin: Origin,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_model: Option<ExpirationModel>,
     pub key_manager: KeyManager,
-    pub key_spec: KeySpec,
     pub customer_master_key_spec: KeySpec,
+    pub key_spec: KeySpec,
     pub encryption_algorithms: Vec<EncryptionAlgorithm>,
     #[serde(default)]
     pub signing_algorithms: Vec<SigningAlgorithm>,
     #[serde(default)]
-    pub mac_algorithms: Vec<MacAlgorithm>,
-    #[serde(default)]
     pub key_agreement_algorithms: Vec<String>,
     pub multi_region: bool,
-    pub pending_deletion_window_in_days: Option<u32>,
-    pub current_key_material_id: Option<String>,
-    /// Imported material: when it expires.
-    #[serde(default)]
-    pub valid_to_ms: Option<Millis>,
-    #[serde(default)]
-    pub expiration_model: Option<ExpirationModel>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_region_configuration: Option<MultiRegionConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_deletion_window_in_days: Option<u32>,
+    #[serde(default)]
+    pub mac_algorithms: Vec<MacAlgorithm>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_key_material_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -348,7 +365,8 @@ pub struct MultiRegionKey {
     pub region: String,
 }
 
-/// An alias record.
+/// An alias record as stored (frozen serialisation: `CreationDateMs`,
+/// `LastUpdatedDateMs`); ListAliases answers [`crate::api::AliasListEntry`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AliasEntry {
@@ -404,10 +422,41 @@ impl GrantOperation {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct GrantConstraints {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_context_subset: Option<BTreeMap<String, String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_context_equals: Option<BTreeMap<String, String>>,
+}
+
+/// A stored grant's constraints keep their frozen serialisation (an absent
+/// member is written as `null`); the API omits absent members.
+mod stored_constraints {
+    use super::*;
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Frozen<'a> {
+        encryption_context_subset: &'a Option<BTreeMap<String, String>>,
+        encryption_context_equals: &'a Option<BTreeMap<String, String>>,
+    }
+
+    pub fn serialize<S: serde::Serializer>(
+        v: &Option<GrantConstraints>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        v.as_ref()
+            .map(|c| Frozen {
+                encryption_context_subset: &c.encryption_context_subset,
+                encryption_context_equals: &c.encryption_context_equals,
+            })
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<GrantConstraints>, D::Error> {
+        Option::<GrantConstraints>::deserialize(d)
+    }
 }
 
 fn ctx_has(ctx: &BTreeMap<String, String>, k: &str, v: &str) -> bool {
@@ -469,5 +518,6 @@ pub struct Grant {
     pub retiring_principal: Option<String>,
     pub issuing_account: String,
     pub operations: Vec<GrantOperation>,
+    #[serde(default, with = "stored_constraints")]
     pub constraints: Option<GrantConstraints>,
 }
