@@ -76,8 +76,14 @@ fn bo(o: Option<&str>) -> KeyValues<'_> {
     }
 }
 
+/// Is the caller `arn:aws:iam::ACCOUNT:root` of its own account? (Compared
+/// in place: this runs in every authorization.)
 pub(crate) fn is_account_root(caller: &Caller) -> bool {
-    caller.principal_arn == format!("arn:aws:iam::{}:root", caller.account)
+    caller
+        .principal_arn
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|rest| rest.strip_suffix(":root"))
+        == Some(caller.account.as_str())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
