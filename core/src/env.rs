@@ -65,7 +65,22 @@ impl Clock for ManualClock {
 /// A source of cryptographically secure random bytes.
 pub trait Rng: Send + Sync {
     fn fill(&self, dest: &mut [u8]) -> Result<()>;
+
+    /// Fill several buffers, in order. The default fills each in turn, as
+    /// that many [`Rng::fill`] calls would (a seeded generator's output
+    /// stays exactly what it was); a source with a per-draw cost overrides
+    /// it to draw once ([`OsRng`]: one system call instead of one per
+    /// buffer).
+    fn fill_each(&self, dests: &mut [&mut [u8]]) -> Result<()> {
+        for d in dests.iter_mut() {
+            self.fill(d)?;
+        }
+        Ok(())
+    }
 }
+
+/// Up to this many bytes, [`OsRng::fill_each`] makes one draw.
+const OS_DRAW_MAX: usize = 256;
 
 /// The operating system's RNG (`getrandom`; the platform crypto on wasm).
 #[derive(Debug, Default, Clone, Copy)]
@@ -74,6 +89,26 @@ pub struct OsRng;
 impl Rng for OsRng {
     fn fill(&self, dest: &mut [u8]) -> Result<()> {
         getrandom::getrandom(dest).map_err(|_| Error::internal("the system random source failed"))
+    }
+
+    /// One `getrandom` for all the buffers (through a wiped stack buffer)
+    /// when they are small, e.g. a data key and its blob's salt.
+    fn fill_each(&self, dests: &mut [&mut [u8]]) -> Result<()> {
+        let total: usize = dests.iter().map(|d| d.len()).sum();
+        if dests.len() < 2 || total > OS_DRAW_MAX {
+            for d in dests.iter_mut() {
+                self.fill(d)?;
+            }
+            return Ok(());
+        }
+        let mut draw = zeroize::Zeroizing::new([0u8; OS_DRAW_MAX]);
+        self.fill(&mut draw[..total])?;
+        let mut at = 0;
+        for d in dests.iter_mut() {
+            d.copy_from_slice(&draw[at..at + d.len()]);
+            at += d.len();
+        }
+        Ok(())
     }
 }
 
@@ -101,5 +136,41 @@ impl Rng for DangerousSeededRng {
             .map_err(|_| Error::internal("rng lock poisoned"))?
             .fill_bytes(dest);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records the size of every draw.
+    struct Counting(std::sync::Mutex<Vec<usize>>);
+    impl Rng for Counting {
+        fn fill(&self, dest: &mut [u8]) -> Result<()> {
+            self.0.lock().unwrap().push(dest.len());
+            dest.fill(1);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn fill_each_default_is_one_fill_per_buffer() {
+        let r = Counting(Default::default());
+        let (mut a, mut b) = ([0u8; 5], [0u8; 32]);
+        r.fill_each(&mut [&mut a, &mut b]).unwrap();
+        assert_eq!(*r.0.lock().unwrap(), vec![5, 32]);
+        assert!(a.iter().chain(&b).all(|x| *x == 1));
+    }
+
+    #[test]
+    fn os_fill_each_fills_every_buffer() {
+        for sizes in [[32usize, 32], [16, 240], [200, 100]] {
+            let (mut a, mut b) = (vec![0u8; sizes[0]], vec![0u8; sizes[1]]);
+            OsRng.fill_each(&mut [&mut a, &mut b]).unwrap();
+            // A buffer left all zero, or two equal 16-byte starts, would
+            // be a bug (odds of a false failure: 2^-128).
+            assert!(a.iter().any(|x| *x != 0) && b.iter().any(|x| *x != 0));
+            assert_ne!(a[..16], b[..16]);
+        }
     }
 }
