@@ -123,8 +123,15 @@ impl Caller {
             return bad("no account".into());
         }
         if self.principal_arn.starts_with("arn:") {
-            let parts: Vec<&str> = self.principal_arn.splitn(6, ':').collect();
-            let ok = parts.len() == 6
+            // The six `:`-separated parts, without collecting them (this
+            // runs in every authorization).
+            let mut parts = [""; 6];
+            let mut count = 0;
+            for (slot, part) in parts.iter_mut().zip(self.principal_arn.splitn(6, ':')) {
+                *slot = part;
+                count += 1;
+            }
+            let ok = count == 6
                 && !parts[1].is_empty()
                 && (parts[2] == "iam" || parts[2] == "sts")
                 && parts[3].is_empty()
