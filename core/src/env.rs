@@ -86,9 +86,95 @@ const OS_DRAW_MAX: usize = 256;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OsRng;
 
+fn os_fill(dest: &mut [u8]) -> Result<()> {
+    getrandom::getrandom(dest).map_err(|_| Error::internal("the system random source failed"))
+}
+
+/// Small draws from the OS come from a per-process pool refilled
+/// 4096 bytes at a time: one `getrandom` system call per ~100
+/// blobs instead of one per call. Every byte handed out is wiped from the
+/// pool as it leaves, so nothing that became a key or salt stays there. The
+/// pool remembers the process that filled it and a forked child (another
+/// process id) never uses its parent's bytes: it refills first.
+#[cfg(all(unix, not(target_arch = "wasm32")))]
+mod pool {
+    use std::sync::Mutex;
+    use zeroize::Zeroize;
+
+    pub(super) const POOL_LEN: usize = 4096;
+    /// Larger draws go to the OS directly.
+    pub(super) const POOL_MAX_DRAW: usize = 256;
+
+    pub(super) struct Pool {
+        pid: u32,
+        /// Bytes before `next` were handed out (and wiped).
+        next: usize,
+        bytes: [u8; POOL_LEN],
+    }
+
+    pub(super) static POOL: Mutex<Pool> = Mutex::new(Pool {
+        pid: 0,
+        next: POOL_LEN,
+        bytes: [0; POOL_LEN],
+    });
+
+    impl Pool {
+        /// Fill `dest` (at most `POOL_MAX_DRAW` bytes) from the pool,
+        /// refilling it through `refill` when it is short or was filled by
+        /// another process.
+        pub(super) fn take(
+            &mut self,
+            dest: &mut [u8],
+            refill: impl FnOnce(&mut [u8]) -> crate::error::Result<()>,
+        ) -> crate::error::Result<()> {
+            debug_assert!(dest.len() <= POOL_MAX_DRAW);
+            let pid = std::process::id();
+            if self.pid != pid || POOL_LEN - self.next < dest.len() {
+                self.bytes.zeroize();
+                self.next = POOL_LEN;
+                refill(&mut self.bytes)?;
+                self.pid = pid;
+                self.next = 0;
+            }
+            let end = self.next + dest.len();
+            dest.copy_from_slice(&self.bytes[self.next..end]);
+            self.bytes[self.next..end].zeroize();
+            self.next = end;
+            Ok(())
+        }
+    }
+
+    #[cfg(test)]
+    impl Pool {
+        pub(crate) fn for_test() -> Pool {
+            Pool {
+                pid: 0,
+                next: POOL_LEN,
+                bytes: [0; POOL_LEN],
+            }
+        }
+        pub(crate) fn bytes_handed_out(&self) -> &[u8] {
+            &self.bytes[..self.next]
+        }
+        pub(crate) fn pretend_filled_by(&mut self, pid: u32) {
+            self.pid = pid;
+        }
+    }
+}
+
 impl Rng for OsRng {
+    /// Draws of up to 256 bytes come from the process's wiped, fork-aware
+    /// pool (see `pool`) on Unix; larger ones, and every draw elsewhere,
+    /// straight from `getrandom`.
     fn fill(&self, dest: &mut [u8]) -> Result<()> {
-        getrandom::getrandom(dest).map_err(|_| Error::internal("the system random source failed"))
+        #[cfg(all(unix, not(target_arch = "wasm32")))]
+        if dest.len() <= pool::POOL_MAX_DRAW {
+            // A poisoned pool (a panic while it was held) is left alone.
+            if let Ok(mut p) = pool::POOL.lock() {
+                return p.take(dest, os_fill);
+            }
+        }
+        os_fill(dest)
     }
 
     /// One `getrandom` for all the buffers (through a wiped stack buffer)
@@ -160,6 +246,47 @@ mod tests {
         r.fill_each(&mut [&mut a, &mut b]).unwrap();
         assert_eq!(*r.0.lock().unwrap(), vec![5, 32]);
         assert!(a.iter().chain(&b).all(|x| *x == 1));
+    }
+
+    #[cfg(all(unix, not(target_arch = "wasm32")))]
+    #[test]
+    fn pool_wipes_what_it_hands_out_and_refills_for_another_process() {
+        let mut p = pool::Pool::for_test();
+        let refills = std::cell::Cell::new(0);
+        let refill = |b: &mut [u8]| {
+            refills.set(refills.get() + 1);
+            b.fill(0xA5);
+            Ok(())
+        };
+        let mut a = [0u8; 32];
+        p.take(&mut a, refill).unwrap();
+        assert_eq!(a, [0xA5; 32]);
+        assert_eq!(refills.get(), 1);
+        assert!(p.bytes_handed_out().iter().all(|b| *b == 0), "wiped");
+        // The rest of the pool serves the next draws without a refill ...
+        for _ in 0..(pool::POOL_LEN / 32 - 1) {
+            p.take(&mut a, refill).unwrap();
+        }
+        assert_eq!(refills.get(), 1);
+        // ... until it is short,
+        p.take(&mut a, refill).unwrap();
+        assert_eq!(refills.get(), 2);
+        // or was filled by another process (a forked child's copy).
+        p.pretend_filled_by(std::process::id().wrapping_add(1));
+        p.take(&mut a, refill).unwrap();
+        assert_eq!(refills.get(), 3);
+    }
+
+    #[test]
+    fn os_fill_draws_differ() {
+        let (mut a, mut b) = ([0u8; 32], [0u8; 32]);
+        OsRng.fill(&mut a).unwrap();
+        OsRng.fill(&mut b).unwrap();
+        assert_ne!(a, b);
+        assert_ne!(a, [0u8; 32]);
+        let mut big = vec![0u8; 1000];
+        OsRng.fill(&mut big).unwrap();
+        assert!(big.iter().any(|x| *x != 0));
     }
 
     #[test]
