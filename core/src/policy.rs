@@ -17,13 +17,45 @@ use crate::error::{Error, ErrorCode, Result};
 pub const MAX_POLICY_BYTES: usize = 32 * 1024;
 
 /// A pattern with IAM wildcards (`*`, `?`), compiled once at parse time;
-/// plain strings compare directly.
+/// plain strings compare directly, and the two shapes nearly every policy
+/// uses — `*` and `prefix*` (`kms:*`, `kms:GenerateDataKey*`, an ARN
+/// prefix) — without the general matcher.
 #[derive(Debug, Clone)]
 pub struct Pattern {
     raw: String,
     wild: Option<WildMatch>,
+    shape: Shape,
     /// ASCII case-insensitive (actions).
     ci: bool,
+}
+
+/// What a pattern's wildcards amount to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// No wildcard: equality.
+    Exact,
+    /// Only `*`s: anything matches, the empty string included.
+    Any,
+    /// `prefix*` (one or more trailing `*`, no other wildcard; for a
+    /// case-insensitive pattern the prefix is ASCII): the length of the
+    /// prefix in bytes.
+    Prefix(usize),
+    /// Anything else: the general matcher.
+    General,
+}
+
+fn shape(raw: &str, ci: bool) -> Shape {
+    if !raw.contains(['*', '?']) {
+        return Shape::Exact;
+    }
+    let prefix = raw.trim_end_matches('*');
+    if prefix.is_empty() {
+        Shape::Any
+    } else if !prefix.contains(['*', '?']) && (!ci || prefix.is_ascii()) {
+        Shape::Prefix(prefix.len())
+    } else {
+        Shape::General
+    }
 }
 
 impl Pattern {
@@ -31,6 +63,7 @@ impl Pattern {
         let raw = raw.into();
         let wild = (raw.contains('*') || raw.contains('?')).then(|| WildMatch::new(&raw));
         Pattern {
+            shape: shape(&raw, false),
             raw,
             wild,
             ci: false,
@@ -42,16 +75,31 @@ impl Pattern {
         let wild =
             (raw.contains('*') || raw.contains('?')).then(|| WildMatch::new_case_insensitive(&raw));
         Pattern {
+            shape: shape(&raw, true),
             raw,
             wild,
             ci: true,
         }
     }
     pub fn matches(&self, s: &str) -> bool {
-        match &self.wild {
-            Some(w) => w.matches(s),
-            None if self.ci => self.raw.eq_ignore_ascii_case(s),
-            None => self.raw == s,
+        match (self.shape, &self.wild) {
+            (Shape::Any, _) => true,
+            (Shape::Prefix(n), _) if !self.ci => {
+                s.as_bytes().starts_with(&self.raw.as_bytes()[..n])
+            }
+            // Case-insensitive: the general matcher lowercases non-ASCII
+            // characters (some fold to ASCII, e.g. the Kelvin sign), so the
+            // byte comparison decides only an ASCII start of `s`.
+            (Shape::Prefix(n), Some(w)) => match s.as_bytes().get(..n) {
+                None => false,
+                Some(head) if head.is_ascii() => {
+                    head.eq_ignore_ascii_case(&self.raw.as_bytes()[..n])
+                }
+                Some(_) => w.matches(s),
+            },
+            (_, Some(w)) => w.matches(s),
+            (_, None) if self.ci => self.raw.eq_ignore_ascii_case(s),
+            (_, None) => self.raw == s,
         }
     }
     pub fn as_str(&self) -> &str {
@@ -820,6 +868,75 @@ mod tests {
 
     fn p(s: &str) -> Result<Policy> {
         parse(s, PolicyKind::Key)
+    }
+
+    /// The `*` / `prefix*` fast paths decide exactly as the general matcher.
+    #[test]
+    fn pattern_fast_paths_agree_with_wildmatch() {
+        let patterns = [
+            "*",
+            "**",
+            "kms:*",
+            "kms:GenerateDataKey*",
+            "KMS:Gen*",
+            "arn:aws:kms:*",
+            "k*",
+            "kms:Encrypt",
+            "kms:*crypt",
+            "kms:?ncrypt",
+            "a*b*",
+            "\u{212A}ms:*",
+            "\u{e9}*",
+        ];
+        let inputs = [
+            "",
+            "k",
+            "kms:",
+            "kms:Encrypt",
+            "KMS:ENCRYPT",
+            "kms:GenerateDataKeyPair",
+            "kms:generatedatakey",
+            "\u{212A}ms:Encrypt",
+            "\u{212A}MS:GenerateDataKey",
+            "kms:\u{e9}",
+            "\u{e9}t\u{e9}",
+            "\u{c9}t\u{e9}",
+            "arn:aws:kms:us-east-1:1:key/x",
+            "ab",
+            "axxb",
+        ];
+        for pat in patterns {
+            for input in inputs {
+                assert_eq!(
+                    Pattern::new(pat).matches(input),
+                    WildMatch::new(pat).matches(input),
+                    "{pat:?} vs {input:?}"
+                );
+                let ci = if pat.contains(['*', '?']) {
+                    WildMatch::new_case_insensitive(pat).matches(input)
+                } else {
+                    pat.eq_ignore_ascii_case(input)
+                };
+                assert_eq!(
+                    Pattern::new_case_insensitive(pat).matches(input),
+                    ci,
+                    "{pat:?} vs {input:?} (case-insensitive)"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn prefix_patterns_agree_with_wildmatch(prefix in "[a-zA-Z:\u{212A}\u{e9}]{0,6}", stars in 1usize..3,
+                                                input in "[a-zA-Z:\u{212A}\u{e9}\u{c9}]{0,8}") {
+            let pat = format!("{prefix}{}", "*".repeat(stars));
+            prop_assert_eq!(Pattern::new(pat.as_str()).matches(&input), WildMatch::new(&pat).matches(&input));
+            prop_assert_eq!(
+                Pattern::new_case_insensitive(pat.as_str()).matches(&input),
+                WildMatch::new_case_insensitive(&pat).matches(&input)
+            );
+        }
     }
 
     #[test]

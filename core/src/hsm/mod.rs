@@ -168,6 +168,21 @@ impl Hsm {
     /// seals of one open never share it, and seals of different opens share
     /// it only if 96 random bits collide at the same counter value.
     fn seal(&self, aad: &[&[u8]], plaintext: &[u8]) -> Result<Vec<u8>> {
+        self.seal_with(aad, plaintext.len(), |out| {
+            out.extend_from_slice(plaintext);
+            Ok(())
+        })
+    }
+
+    /// [`Hsm::seal`] of what `write` appends to the sealed value's buffer
+    /// (about `len` bytes): a value encoded straight into the buffer it is
+    /// sealed in, with no intermediate copy.
+    fn seal_with(
+        &self,
+        aad: &[&[u8]],
+        len: usize,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+    ) -> Result<Vec<u8>> {
         let mut salt = [0u8; SEAL_V2_SALT_LEN];
         self.rng.fill(&mut salt[..NONCE_LEN])?;
         let n = self
@@ -181,11 +196,11 @@ impl Hsm {
             full_aad.extend_from_slice(a);
         }
         let head = SEAL_V2_PREFIX.len() + SEAL_V2_SALT_LEN;
-        let mut out = Vec::with_capacity(head + plaintext.len() + crypto::TAG_LEN);
+        let mut out = Vec::with_capacity(head + len + crypto::TAG_LEN);
         out.extend_from_slice(SEAL_V2_PREFIX);
         out.extend_from_slice(&salt);
-        out.extend_from_slice(plaintext);
-        crypto::aes256gcm_seal_in_place(&key, &nonce, &full_aad, &mut out, head);
+        write(&mut out)?;
+        crypto::aes256gcm_seal_in_place_once(&key, &nonce, &full_aad, &mut out, head);
         Ok(out)
     }
 
@@ -209,7 +224,7 @@ impl Hsm {
             for a in aad {
                 full_aad.extend_from_slice(a);
             }
-            if let Some(v) = crypto::aes256gcm_open(&key, &nonce, &full_aad, &sealed[head..]) {
+            if let Some(v) = crypto::aes256gcm_open_once(&key, &nonce, &full_aad, &sealed[head..]) {
                 return Some((v, SealFormat::V2));
             }
         }
@@ -267,6 +282,17 @@ impl Hsm {
     /// Seal a store value (record JSON etc.) bound to its store name.
     pub fn seal_value(&self, name: &str, value: &[u8]) -> Result<Vec<u8>> {
         self.seal(&[VALUE_AAD, &[0], name.as_bytes()], value)
+    }
+
+    /// [`Hsm::seal_value`] of what `write` appends (about `len` bytes) to
+    /// the sealed value's own buffer.
+    pub fn seal_value_with(
+        &self,
+        name: &str,
+        len: usize,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+    ) -> Result<Vec<u8>> {
+        self.seal_with(&[VALUE_AAD, &[0], name.as_bytes()], len, write)
     }
 
     /// Open a store value; `None` if the root key is wrong or it was altered.
@@ -778,17 +804,38 @@ impl Hsm {
         context_encoding: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>> {
-        let key = self
-            .materials
-            .get(handle)
-            .ok_or_else(|| Error::internal("key material is not loaded"))?;
+        let key = self.aes_key(handle)?;
         let mut salt = [0u8; SALT_LEN];
         self.rng.fill(&mut salt)?;
-        let (k, nonce) = Self::blob_keys(key, &salt);
+        Ok(Self::encrypt_with_salt(
+            key,
+            handle,
+            context_encoding,
+            plaintext,
+            &salt,
+        ))
+    }
+
+    fn aes_key(&self, handle: &MaterialHandle) -> Result<&SecretKey> {
+        self.materials
+            .get(handle)
+            .ok_or_else(|| Error::internal("key material is not loaded"))
+    }
+
+    /// The blob of `plaintext` under `key` (the material of `handle`) with
+    /// a salt the caller drew.
+    fn encrypt_with_salt(
+        key: &SecretKey,
+        handle: &MaterialHandle,
+        context_encoding: &[u8],
+        plaintext: &[u8],
+        salt: &[u8; SALT_LEN],
+    ) -> Vec<u8> {
+        let (k, nonce) = Self::blob_keys(key, salt);
         let mut out = blob::write_header(
             &handle.key_id,
             &handle.material_id,
-            &salt,
+            salt,
             plaintext.len() + 16,
         );
         let header_len = out.len();
@@ -796,8 +843,8 @@ impl Hsm {
         aad.extend_from_slice(&out);
         aad.extend_from_slice(context_encoding);
         out.extend_from_slice(plaintext);
-        crypto::aes256gcm_seal_in_place(&k, &nonce, &aad, &mut out, header_len);
-        Ok(out)
+        crypto::aes256gcm_seal_in_place_once(&k, &nonce, &aad, &mut out, header_len);
+        out
     }
 
     /// Decrypt a parsed blob. Every failure is the same opaque error.
@@ -814,7 +861,7 @@ impl Hsm {
         let mut aad = Vec::with_capacity(parsed.header.len() + context_encoding.len());
         aad.extend_from_slice(parsed.header);
         aad.extend_from_slice(context_encoding);
-        crypto::aes256gcm_open(&k, &nonce, &aad, parsed.ciphertext_and_tag)
+        crypto::aes256gcm_open_once(&k, &nonce, &aad, parsed.ciphertext_and_tag)
             .map(Plaintext::new)
             .ok_or_else(Error::invalid_ciphertext)
     }
@@ -838,8 +885,13 @@ impl Hsm {
         context_encoding: &[u8],
         n: usize,
     ) -> Result<(Plaintext, Vec<u8>)> {
-        let dk = self.random_bytes(n)?;
-        let blob = self.encrypt(handle, context_encoding, &dk)?;
+        let key = self.aes_key(handle)?;
+        // The data key and its blob's salt in one draw (in this order, as
+        // two draws would make them from a seeded generator).
+        let mut dk = Zeroizing::new(vec![0u8; n]);
+        let mut salt = [0u8; SALT_LEN];
+        self.rng.fill_each(&mut [&mut dk[..], &mut salt[..]])?;
+        let blob = Self::encrypt_with_salt(key, handle, context_encoding, &dk, &salt);
         Ok((Plaintext::new(dk), blob))
     }
 }

@@ -589,8 +589,17 @@ impl State {
                 count: first + self.audit_buf.len() as u64,
                 hash: hex::encode(self.audit_buf.last().expect("non-empty").hash),
             };
-            let encoded = audit::encode_batch(&self.audit_buf)?;
-            self.put_sealed(audit_name(first), &encoded)?;
+            // Encoded straight into the buffer it is sealed in.
+            let name = audit_name(first);
+            let sealed =
+                self.hsm
+                    .seal_value_with(&name, audit::batch_len_hint(&self.audit_buf), |out| {
+                        audit::encode_batch_into(&self.audit_buf, out)
+                    })?;
+            self.batch.push(Mutation::Put {
+                name,
+                value: sealed,
+            });
             self.put_json(AUDIT_HEAD_NAME.to_string(), &head)?;
             new_head = Some(head);
         }

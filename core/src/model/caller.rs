@@ -78,8 +78,15 @@ impl Caller {
             return bad("no account".into());
         }
         if self.principal_arn.starts_with("arn:") {
-            let parts: Vec<&str> = self.principal_arn.splitn(6, ':').collect();
-            let ok = parts.len() == 6
+            // The six `:`-separated parts, without collecting them (this
+            // runs in every authorization).
+            let mut parts = [""; 6];
+            let mut count = 0;
+            for (slot, part) in parts.iter_mut().zip(self.principal_arn.splitn(6, ':')) {
+                *slot = part;
+                count += 1;
+            }
+            let ok = count == 6
                 && !parts[1].is_empty()
                 && (parts[2] == "iam" || parts[2] == "sts")
                 && parts[3].is_empty()
@@ -148,6 +155,11 @@ impl Caller {
     }
     /// Is this the account root principal?
     pub fn is_account_root(&self) -> bool {
-        self.principal_arn == format!("arn:aws:iam::{}:root", self.account)
+        // Compared in place, without formatting: this runs in every
+        // authorization.
+        self.principal_arn
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|rest| rest.strip_suffix(":root"))
+            == Some(self.account.as_str())
     }
 }
