@@ -128,7 +128,7 @@ request!(DecryptRequest {
 });
 
 /// Decrypt's answer. `plaintext` is zeroized on drop and redacted in Debug.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DecryptResponse {
     pub key_id: String,
@@ -170,7 +170,7 @@ request!(GenerateDataKeyRequest {
 });
 
 /// GenerateDataKey's answer. `plaintext` is zeroized on drop.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateDataKeyResponse {
     #[serde(with = "hex::serde")]
@@ -190,7 +190,7 @@ response!(GenerateDataKeyWithoutPlaintextResponse {
 request!(GenerateRandomRequest { number_of_bytes: Option<u32> });
 
 /// GenerateRandom's answer; the bytes are zeroized on drop.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateRandomResponse {
     pub plaintext: Plaintext,
@@ -401,7 +401,7 @@ request!(DeriveSharedSecretRequest {
 });
 
 /// DeriveSharedSecret's answer; the secret is zeroized on drop.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeriveSharedSecretResponse {
     pub key_id: String,
@@ -449,7 +449,7 @@ request!(GenerateDataKeyPairRequest {
 });
 
 /// GenerateDataKeyPair's answer; the private key is zeroized on drop.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateDataKeyPairResponse {
     #[serde(with = "hex::serde")]
