@@ -10,6 +10,8 @@
 //! (`check`, a test) and every emitter reads one format.
 //! Each emitter returns `(path relative to the repo root, contents)`.
 
+// the comparison runs as a test (`cargo test -p strongroom-codegen`); the
+// binary reads only its lists and AWS's model (docs/operations.md)
 #[cfg_attr(not(test), allow(dead_code))]
 mod check;
 mod docs;
