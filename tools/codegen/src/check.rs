@@ -53,6 +53,16 @@ pub const EXTENSIONS: &[Extension] = &[
         name: "DeleteIdentityPolicy",
         why: "identity policies are Strongroom's stand-in for IAM (account root only)",
     },
+    Extension::Member {
+        shape: "EncryptResponse",
+        member: "KeyMaterialId",
+        why: "the key material that sealed the blob, as Decrypt and GenerateDataKey already answer it in AWS",
+    },
+    Extension::Member {
+        shape: "ListGrantsRequest",
+        member: "GrantTokens",
+        why: "validated like on the other key operations (AWS's ListGrants takes none)",
+    },
 ];
 
 /// An AWS member (by its shape name in AWS's model) that Strongroom's
@@ -64,7 +74,193 @@ pub struct NotServed {
 }
 
 /// AWS members Strongroom does not serve. The only place they are allowed.
-pub const NOT_SERVED: &[NotServed] = &[];
+pub const NOT_SERVED: &[NotServed] = &[
+    NotServed {
+        shape: "CreateKeyRequest",
+        member: "CustomKeyStoreId",
+        why: "custom key stores (CloudHSM, external) are not served",
+    },
+    NotServed {
+        shape: "CreateKeyRequest",
+        member: "XksKeyId",
+        why: "custom key stores (CloudHSM, external) are not served",
+    },
+    NotServed {
+        shape: "GenerateRandomRequest",
+        member: "CustomKeyStoreId",
+        why: "custom key stores (CloudHSM, external) are not served",
+    },
+    NotServed {
+        shape: "KeyMetadata",
+        member: "CustomKeyStoreId",
+        why: "custom key stores (CloudHSM, external) are not served",
+    },
+    NotServed {
+        shape: "KeyMetadata",
+        member: "CloudHsmClusterId",
+        why: "custom key stores (CloudHSM, external) are not served",
+    },
+    NotServed {
+        shape: "KeyMetadata",
+        member: "XksKeyConfiguration",
+        why: "custom key stores (CloudHSM, external) are not served",
+    },
+    NotServed {
+        shape: "DecryptRequest",
+        member: "Recipient",
+        why: "Nitro Enclaves attestation (`Recipient`) is not served: secrets are returned in plaintext to the caller only",
+    },
+    NotServed {
+        shape: "DecryptResponse",
+        member: "CiphertextForRecipient",
+        why: "Nitro Enclaves attestation (`Recipient`) is not served: secrets are returned in plaintext to the caller only",
+    },
+    NotServed {
+        shape: "GenerateDataKeyRequest",
+        member: "Recipient",
+        why: "Nitro Enclaves attestation (`Recipient`) is not served: secrets are returned in plaintext to the caller only",
+    },
+    NotServed {
+        shape: "GenerateDataKeyResponse",
+        member: "CiphertextForRecipient",
+        why: "Nitro Enclaves attestation (`Recipient`) is not served: secrets are returned in plaintext to the caller only",
+    },
+    NotServed {
+        shape: "GenerateRandomRequest",
+        member: "Recipient",
+        why: "Nitro Enclaves attestation (`Recipient`) is not served: secrets are returned in plaintext to the caller only",
+    },
+    NotServed {
+        shape: "GenerateRandomResponse",
+        member: "CiphertextForRecipient",
+        why: "Nitro Enclaves attestation (`Recipient`) is not served: secrets are returned in plaintext to the caller only",
+    },
+    NotServed {
+        shape: "DeriveSharedSecretRequest",
+        member: "Recipient",
+        why: "Nitro Enclaves attestation (`Recipient`) is not served: secrets are returned in plaintext to the caller only",
+    },
+    NotServed {
+        shape: "DeriveSharedSecretResponse",
+        member: "CiphertextForRecipient",
+        why: "Nitro Enclaves attestation (`Recipient`) is not served: secrets are returned in plaintext to the caller only",
+    },
+    NotServed {
+        shape: "GenerateDataKeyPairRequest",
+        member: "Recipient",
+        why: "Nitro Enclaves attestation (`Recipient`) is not served: secrets are returned in plaintext to the caller only",
+    },
+    NotServed {
+        shape: "GenerateDataKeyPairResponse",
+        member: "CiphertextForRecipient",
+        why: "Nitro Enclaves attestation (`Recipient`) is not served: secrets are returned in plaintext to the caller only",
+    },
+    NotServed {
+        shape: "KeyMetadata",
+        member: "EncapsulationAlgorithms",
+        why: "ML-KEM keys (Encapsulate/Decapsulate) are not served",
+    },
+    NotServed {
+        shape: "GetPublicKeyResponse",
+        member: "EncapsulationAlgorithms",
+        why: "ML-KEM keys (Encapsulate/Decapsulate) are not served",
+    },
+    NotServed {
+        shape: "DecryptRequest",
+        member: "DryRunModifiers",
+        why: "`DryRunModifiers` (`IGNORE_CIPHERTEXT`) is not served: a dry run checks the ciphertext too",
+    },
+    NotServed {
+        shape: "ReEncryptRequest",
+        member: "DryRunModifiers",
+        why: "`DryRunModifiers` (`IGNORE_CIPHERTEXT`) is not served: a dry run checks the ciphertext too",
+    },
+    NotServed {
+        shape: "CreateGrantRequest",
+        member: "GranteeServicePrincipal",
+        why: "AWS service principals do not exist in a local store",
+    },
+    NotServed {
+        shape: "CreateGrantRequest",
+        member: "RetiringServicePrincipal",
+        why: "AWS service principals do not exist in a local store",
+    },
+    NotServed {
+        shape: "ListGrantsRequest",
+        member: "GranteeServicePrincipal",
+        why: "AWS service principals do not exist in a local store",
+    },
+    NotServed {
+        shape: "ListRetirableGrantsRequest",
+        member: "RetiringServicePrincipal",
+        why: "AWS service principals do not exist in a local store",
+    },
+    NotServed {
+        shape: "GrantListEntry",
+        member: "GranteeServicePrincipal",
+        why: "AWS service principals do not exist in a local store",
+    },
+    NotServed {
+        shape: "GrantListEntry",
+        member: "RetiringServicePrincipal",
+        why: "AWS service principals do not exist in a local store",
+    },
+    NotServed {
+        shape: "GrantConstraints",
+        member: "SourceArn",
+        why: "AWS service principals do not exist in a local store",
+    },
+    NotServed {
+        shape: "ListKeysRequest",
+        member: "ResourceOwners",
+        why: "one store is one account: there are no other resource owners",
+    },
+    NotServed {
+        shape: "ImportKeyMaterialRequest",
+        member: "ImportType",
+        why: "a key holds one imported key material at a time: importing several materials into one key (`ImportType`, `KeyMaterialId`, `KeyMaterialDescription`) is not served",
+    },
+    NotServed {
+        shape: "ImportKeyMaterialRequest",
+        member: "KeyMaterialId",
+        why: "a key holds one imported key material at a time: importing several materials into one key (`ImportType`, `KeyMaterialId`, `KeyMaterialDescription`) is not served",
+    },
+    NotServed {
+        shape: "ImportKeyMaterialRequest",
+        member: "KeyMaterialDescription",
+        why: "a key holds one imported key material at a time: importing several materials into one key (`ImportType`, `KeyMaterialId`, `KeyMaterialDescription`) is not served",
+    },
+    NotServed {
+        shape: "DeleteImportedKeyMaterialRequest",
+        member: "KeyMaterialId",
+        why: "a key holds one imported key material at a time: importing several materials into one key (`ImportType`, `KeyMaterialId`, `KeyMaterialDescription`) is not served",
+    },
+    NotServed {
+        shape: "RotationsListEntry",
+        member: "KeyMaterialDescription",
+        why: "a key holds one imported key material at a time: importing several materials into one key (`ImportType`, `KeyMaterialId`, `KeyMaterialDescription`) is not served",
+    },
+    NotServed {
+        shape: "RotationsListEntry",
+        member: "ImportState",
+        why: "a key holds one imported key material at a time: importing several materials into one key (`ImportType`, `KeyMaterialId`, `KeyMaterialDescription`) is not served",
+    },
+    NotServed {
+        shape: "RotationsListEntry",
+        member: "ExpirationModel",
+        why: "a key holds one imported key material at a time: importing several materials into one key (`ImportType`, `KeyMaterialId`, `KeyMaterialDescription`) is not served",
+    },
+    NotServed {
+        shape: "RotationsListEntry",
+        member: "ValidTo",
+        why: "a key holds one imported key material at a time: importing several materials into one key (`ImportType`, `KeyMaterialId`, `KeyMaterialDescription`) is not served",
+    },
+    NotServed {
+        shape: "GetPublicKeyResponse",
+        member: "CustomerMasterKeySpec",
+        why: "deprecated by AWS in favour of `KeySpec`, which Strongroom returns",
+    },
+];
 
 /// Which way a shape travels: requirements differ.
 #[derive(Clone, Copy, PartialEq, Eq)]
