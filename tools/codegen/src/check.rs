@@ -291,25 +291,20 @@ fn names(v: &Value, key: &str) -> BTreeSet<String> {
 }
 
 impl Checker<'_> {
-    fn shape<'s>(&'s self, model: &'s Value, name: &str) -> &'s Value {
-        &model["shapes"][name]
+    /// A shape of `model` by name; an operation without input or output
+    /// (`(none)`) is an empty structure.
+    fn shape(model: &Value, name: &str) -> Value {
+        model["shapes"].get(name).cloned().unwrap_or_else(empty)
     }
 
-    /// Compare derived shape `d` (named `dn`) with AWS shape `a` (named
-    /// `an`) at `path` (e.g. `Encrypt input.KeyMetadata`).
-    fn compare(
-        &mut self,
-        path: &str,
-        dn: &str,
-        d: &Value,
-        an: &str,
-        a: &Value,
-        dir: Dir,
-        stack: &mut Vec<String>,
-    ) {
+    /// Compare the derived shape `dn` with AWS's shape `an` at `path`
+    /// (e.g. `Encrypt input.KeyMetadata`).
+    fn compare(&mut self, path: &str, dn: &str, an: &str, dir: Dir, stack: &mut Vec<String>) {
         if stack.iter().any(|s| s == dn) {
             return;
         }
+        let d = Self::shape(self.derived, dn);
+        let a = Self::shape(self.aws, an);
         let (dt, at) = (d["type"].as_str(), a["type"].as_str());
         if dt != at {
             self.diffs.push(format!(
@@ -322,8 +317,8 @@ impl Checker<'_> {
         stack.push(dn.to_string());
         match dt.unwrap_or_default() {
             "string" => {
-                let de = names(d, "enum");
-                let ae = names(a, "enum");
+                let de = names(&d, "enum");
+                let ae = names(&a, "enum");
                 if a.get("enum").is_some() {
                     let extra: Vec<_> = de.difference(&ae).cloned().collect();
                     if !extra.is_empty() {
@@ -335,41 +330,32 @@ impl Checker<'_> {
                 }
             }
             "list" => {
-                let (dm, am) = (d["member"]["shape"].as_str(), a["member"]["shape"].as_str());
-                if let (Some(dm), Some(am)) = (dm, am) {
-                    let (ds, asp) = (
-                        self.shape(self.derived, dm).clone(),
-                        self.shape(self.aws, am).clone(),
-                    );
-                    self.compare(&format!("{path}[]"), dm, &ds, am, &asp, dir, stack);
+                if let (Some(dm), Some(am)) =
+                    (d["member"]["shape"].as_str(), a["member"]["shape"].as_str())
+                {
+                    self.compare(&format!("{path}[]"), dm, am, dir, stack);
                 }
             }
             "map" => {
                 for part in ["key", "value"] {
-                    let (dm, am) = (d[part]["shape"].as_str(), a[part]["shape"].as_str());
-                    if let (Some(dm), Some(am)) = (dm, am) {
-                        let (ds, asp) = (
-                            self.shape(self.derived, dm).clone(),
-                            self.shape(self.aws, am).clone(),
-                        );
-                        self.compare(&format!("{path}{{{part}}}"), dm, &ds, am, &asp, dir, stack);
+                    if let (Some(dm), Some(am)) =
+                        (d[part]["shape"].as_str(), a[part]["shape"].as_str())
+                    {
+                        self.compare(&format!("{path}{{{part}}}"), dm, am, dir, stack);
                     }
                 }
             }
-            "structure" => self.structure(path, dn, d, an, a, dir, stack),
+            "structure" => self.structure(path, (dn, &d), (an, &a), dir, stack),
             _ => {}
         }
         stack.pop();
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn structure(
         &mut self,
         path: &str,
-        dn: &str,
-        d: &Value,
-        an: &str,
-        a: &Value,
+        (dn, d): (&str, &Value),
+        (an, a): (&str, &Value),
         dir: Dir,
         stack: &mut Vec<String>,
     ) {
@@ -404,11 +390,9 @@ impl Checker<'_> {
                 )),
                 _ => {}
             }
-            let dsn = ms["shape"].as_str().unwrap_or_default().to_string();
-            let asn = ams["shape"].as_str().unwrap_or_default().to_string();
-            let ds = self.shape(self.derived, &dsn).clone();
-            let asp = self.shape(self.aws, &asn).clone();
-            self.compare(&here, &dsn, &ds, &asn, &asp, dir, stack);
+            let dsn = ms["shape"].as_str().unwrap_or_default();
+            let asn = ams["shape"].as_str().unwrap_or_default();
+            self.compare(&here, dsn, asn, dir, stack);
         }
         for m in am.keys() {
             if dm.contains_key(m) {
@@ -458,17 +442,7 @@ pub fn differences(derived: &Value, aws: &Value) -> Vec<String> {
         for (key, dir) in [("input", Dir::Input), ("output", Dir::Output)] {
             let dn = op[key]["shape"].as_str().unwrap_or("(none)").to_string();
             let an = aop[key]["shape"].as_str().unwrap_or("(none)").to_string();
-            let d = derived["shapes"].get(&dn).cloned().unwrap_or_else(empty);
-            let a = aws["shapes"].get(&an).cloned().unwrap_or_else(empty);
-            c.compare(
-                &format!("{name} {key}"),
-                &dn,
-                &d,
-                &an,
-                &a,
-                dir,
-                &mut Vec::new(),
-            );
+            c.compare(&format!("{name} {key}"), &dn, &an, dir, &mut Vec::new());
         }
     }
     // a listed entry that no longer applies is a difference too

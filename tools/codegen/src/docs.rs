@@ -114,15 +114,11 @@ fn refer(model: &Value, shape: &str, nested: &mut Vec<String>) {
             refer(model, s["key"]["shape"].as_str().unwrap_or(""), nested);
             refer(model, s["value"]["shape"].as_str().unwrap_or(""), nested);
         }
-        Some("structure") => {
-            if !nested.iter().any(|n| n == shape) {
-                nested.push(shape.to_string());
-            }
-        }
-        Some("string") if s.get("enum").is_some() => {
-            if !nested.iter().any(|n| n == shape) {
-                nested.push(shape.to_string());
-            }
+        Some("structure") | Some("string")
+            if (s["type"] == "structure" || s.get("enum").is_some())
+                && !nested.iter().any(|n| n == shape) =>
+        {
+            nested.push(shape.to_string());
         }
         _ => {}
     }
