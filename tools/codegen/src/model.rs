@@ -12,10 +12,13 @@
 //! is `required` exactly when leaving it out fails with serde's
 //! "missing field". Error shapes come from the error table.
 //!
-//! Wire conventions the tracer relies on (what the core provides):
-//! - a timestamp (de)serializes through a newtype struct named
-//!   [`TIMESTAMP`] (transparent in JSON, visible to the tracer);
-//! - a blob (de)serializes as bytes when traced (in JSON it is a string).
+//! Wire conventions the tracer relies on (what the core provides): a blob
+//! member deserializes through a newtype struct named [`BLOB`], a timestamp
+//! member through one named [`TIMESTAMP`] — transparent to JSON (and to
+//! pythonize and serde-wasm-bindgen), visible to the tracer, which could
+//! not otherwise tell a base64 blob from a string or epoch seconds from a
+//! number. The timestamp's inner value is traced from a sample (its
+//! visitor takes any number).
 //!
 //! Shape names: each operation's input and output are `<Operation>Request`
 //! and `<Operation>Response` (as in AWS's model, even where several rows
@@ -24,16 +27,40 @@
 //! `Timestamp`; lists `<Member>List`, maps `<Key><Value>Map`.
 
 use serde::de::DeserializeOwned;
+use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value};
-use serde_reflection::{ContainerFormat, Format, Registry, Tracer, TracerConfig, VariantFormat};
+use serde_reflection::{
+    ContainerFormat, Format, Registry, Samples, Tracer, TracerConfig, VariantFormat,
+};
 use strongroom::api::*;
 use strongroom::{ErrorCode, Operation};
 
 use crate::Output;
 
-/// The serde newtype-struct name under which the core (de)serializes a
-/// timestamp: the tracer sees it, JSON does not.
+/// The serde newtype-struct name under which the core deserializes a
+/// timestamp member: the tracer sees it, JSON does not.
 pub const TIMESTAMP: &str = "Timestamp";
+/// The same for a blob member.
+pub const BLOB: &str = "Blob";
+
+/// A timestamp as the tracer should sample it (epoch seconds).
+struct TimestampSample;
+
+impl Serialize for TimestampSample {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_newtype_struct(TIMESTAMP, &0u64)
+    }
+}
+
+/// A tracer with the samples the core's custom visitors need.
+fn seeded_tracer() -> Result<(Tracer, Samples), String> {
+    let mut tracer = Tracer::new(TracerConfig::default());
+    let mut samples = Samples::new();
+    tracer
+        .trace_value(&mut samples, &TimestampSample)
+        .map_err(|e| format!("sampling a timestamp: {e}"))?;
+    Ok((tracer, samples))
+}
 
 /// Deserializes a JSON value as one row's request or response type.
 type Probe = fn(Value) -> Result<(), String>;
@@ -44,9 +71,13 @@ fn probe<T: DeserializeOwned>(v: Value) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-fn trace<T: DeserializeOwned>(tracer: &mut Tracer, what: &str) -> Result<Format, String> {
+fn trace<T: DeserializeOwned>(
+    tracer: &mut Tracer,
+    samples: &Samples,
+    what: &str,
+) -> Result<Format, String> {
     tracer
-        .trace_simple_type::<T>()
+        .trace_type::<T>(samples)
         .map(|(format, _)| format)
         .map_err(|e| format!("tracing {what}: {e}"))
 }
@@ -62,11 +93,11 @@ struct Row {
 
 macro_rules! trace_rows {
     ($($name:ident => $method:ident($req:ty) -> $resp:ty, $action:tt, $class:ident, $mode:ident;)*) => {
-        fn trace_rows(tracer: &mut Tracer) -> Result<Vec<Row>, String> {
+        fn trace_rows(tracer: &mut Tracer, samples: &Samples) -> Result<Vec<Row>, String> {
             Ok(vec![$(Row {
                 op: Operation::$name,
-                input: trace::<$req>(tracer, stringify!($req))?,
-                output: trace::<$resp>(tracer, stringify!($resp))?,
+                input: trace::<$req>(tracer, samples, stringify!($req))?,
+                output: trace::<$resp>(tracer, samples, stringify!($resp))?,
                 probe_input: probe::<$req>,
                 probe_output: probe::<$resp>,
             },)*])
@@ -80,17 +111,17 @@ strongroom::for_each_operation!(trace_rows);
 /// traced again (with the enums' "incomplete" marks cleared) until no enum
 /// is incomplete; a first pass learns the enums' names.
 fn trace_all() -> Result<(Vec<Row>, Registry), String> {
-    let mut first = Tracer::new(TracerConfig::default());
-    trace_rows(&mut first)?;
+    let (mut first, samples) = seeded_tracer()?;
+    trace_rows(&mut first, &samples)?;
     let enums: Vec<String> = first
         .registry_unchecked()
         .into_iter()
         .filter(|(_, c)| matches!(c, ContainerFormat::Enum(_)))
         .map(|(name, _)| name)
         .collect();
-    let mut tracer = Tracer::new(TracerConfig::default());
+    let (mut tracer, samples) = seeded_tracer()?;
     for _ in 0..1000 {
-        let rows = trace_rows(&mut tracer)?;
+        let rows = trace_rows(&mut tracer, &samples)?;
         let mut incomplete = false;
         for name in &enums {
             incomplete |= tracer.check_incomplete_enum(name).is_some();
@@ -214,6 +245,9 @@ impl Builder<'_> {
                 match self.container(name)?.clone() {
                     ContainerFormat::NewTypeStruct(_) if name == TIMESTAMP => {
                         scalar(TIMESTAMP, "timestamp", &mut self.shapes)
+                    }
+                    ContainerFormat::NewTypeStruct(_) if name == BLOB => {
+                        scalar("Blob", "blob", &mut self.shapes)
                     }
                     ContainerFormat::NewTypeStruct(inner) => self.shape(&inner, root, at),
                     ContainerFormat::Enum(variants) => {
