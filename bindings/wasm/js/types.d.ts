@@ -88,12 +88,12 @@ export interface KeyMetadata {
   AWSAccountId: string;
   KeyId: string;
   Arn: string;
-  CreationDateMs: number;
+  CreationDate: number;
   Enabled: boolean;
   Description: string;
   KeyUsage: KeyUsage;
   KeyState: KeyState;
-  DeletionDateMs?: number;
+  DeletionDate?: number;
   Origin: Origin;
   KeyManager: KeyManager;
   KeySpec: KeySpec;
@@ -105,7 +105,7 @@ export interface KeyMetadata {
   MultiRegion: boolean;
   PendingDeletionWindowInDays?: number;
   CurrentKeyMaterialId?: string;
-  ValidToMs?: number;
+  ValidTo?: number;
   ExpirationModel?: ExpirationModel;
   MultiRegionConfiguration?: MultiRegionConfiguration;
 }
@@ -125,7 +125,7 @@ export interface MultiRegionKey {
 
 /** `strongroom::api::DescribeKeyRequest` (or the core's type of that name). */
 export interface DescribeKeyRequest {
-  KeyId?: string;
+  KeyId: string;
   GrantTokens?: string[];
 }
 
@@ -155,25 +155,25 @@ export interface KeyListEntry {
 
 /** `strongroom::api::UpdateKeyDescriptionRequest` (or the core's type of that name). */
 export interface UpdateKeyDescriptionRequest {
-  KeyId?: string;
-  Description?: string;
+  KeyId: string;
+  Description: string;
 }
 
 /** `strongroom::api::TagResourceRequest` (or the core's type of that name). */
 export interface TagResourceRequest {
-  KeyId?: string;
-  Tags?: Tag[];
+  KeyId: string;
+  Tags: Tag[];
 }
 
 /** `strongroom::api::UntagResourceRequest` (or the core's type of that name). */
 export interface UntagResourceRequest {
-  KeyId?: string;
-  TagKeys?: string[];
+  KeyId: string;
+  TagKeys: string[];
 }
 
 /** `strongroom::api::ListResourceTagsRequest` (or the core's type of that name). */
 export interface ListResourceTagsRequest {
-  KeyId?: string;
+  KeyId: string;
   Limit?: number;
   Marker?: string;
 }
@@ -187,31 +187,31 @@ export interface ListResourceTagsResponse {
 
 /** `strongroom::api::KeyIdRequest` (or the core's type of that name). */
 export interface EnableKeyRequest {
-  KeyId?: string;
+  KeyId: string;
 }
 
 /** `strongroom::api::KeyIdRequest` (or the core's type of that name). */
 export interface DisableKeyRequest {
-  KeyId?: string;
+  KeyId: string;
 }
 
 /** `strongroom::api::ScheduleKeyDeletionRequest` (or the core's type of that name). */
 export interface ScheduleKeyDeletionRequest {
-  KeyId?: string;
+  KeyId: string;
   PendingWindowInDays?: number;
 }
 
 /** `strongroom::api::ScheduleKeyDeletionResponse` (or the core's type of that name). */
 export interface ScheduleKeyDeletionResponse {
   KeyId: string;
-  DeletionDateMs?: number;
+  DeletionDate?: number;
   KeyState: KeyState;
   PendingWindowInDays: number;
 }
 
 /** `strongroom::api::KeyIdRequest` (or the core's type of that name). */
 export interface CancelKeyDeletionRequest {
-  KeyId?: string;
+  KeyId: string;
 }
 
 /** `strongroom::api::KeyIdResponse` (or the core's type of that name). */
@@ -221,19 +221,19 @@ export interface CancelKeyDeletionResponse {
 
 /** `strongroom::api::CreateAliasRequest` (or the core's type of that name). */
 export interface CreateAliasRequest {
-  AliasName?: string;
-  TargetKeyId?: string;
+  AliasName: string;
+  TargetKeyId: string;
 }
 
 /** `strongroom::api::UpdateAliasRequest` (or the core's type of that name). */
 export interface UpdateAliasRequest {
-  AliasName?: string;
-  TargetKeyId?: string;
+  AliasName: string;
+  TargetKeyId: string;
 }
 
 /** `strongroom::api::DeleteAliasRequest` (or the core's type of that name). */
 export interface DeleteAliasRequest {
-  AliasName?: string;
+  AliasName: string;
 }
 
 /** `strongroom::api::ListAliasesRequest` (or the core's type of that name). */
@@ -245,24 +245,24 @@ export interface ListAliasesRequest {
 
 /** `strongroom::api::ListAliasesResponse` (or the core's type of that name). */
 export interface ListAliasesResponse {
-  Aliases: AliasEntry[];
+  Aliases: AliasListEntry[];
   NextMarker?: string;
   Truncated: boolean;
 }
 
-/** `strongroom::api::AliasEntry` (or the core's type of that name). */
-export interface AliasEntry {
+/** `strongroom::api::AliasListEntry` (or the core's type of that name). */
+export interface AliasListEntry {
   AliasName: string;
   AliasArn: string;
   TargetKeyId: string;
-  CreationDateMs: number;
-  LastUpdatedDateMs: number;
+  CreationDate: number;
+  LastUpdatedDate: number;
 }
 
 /** `strongroom::api::EncryptRequest` (or the core's type of that name). */
 export interface EncryptRequest {
-  KeyId?: string;
-  Plaintext?: string;
+  KeyId: string;
+  Plaintext: Uint8Array;
   EncryptionContext?: Record<string, string>;
   EncryptionAlgorithm?: EncryptionAlgorithm;
   GrantTokens?: string[];
@@ -271,7 +271,7 @@ export interface EncryptRequest {
 
 /** `strongroom::api::EncryptResponse` (or the core's type of that name). */
 export interface EncryptResponse {
-  CiphertextBlob: string;
+  CiphertextBlob: Uint8Array;
   KeyId: string;
   EncryptionAlgorithm: EncryptionAlgorithm;
   KeyMaterialId: string;
@@ -279,7 +279,7 @@ export interface EncryptResponse {
 
 /** `strongroom::api::DecryptRequest` (or the core's type of that name). */
 export interface DecryptRequest {
-  CiphertextBlob?: string;
+  CiphertextBlob?: Uint8Array;
   KeyId?: string;
   EncryptionContext?: Record<string, string>;
   EncryptionAlgorithm?: EncryptionAlgorithm;
@@ -290,17 +290,17 @@ export interface DecryptRequest {
 /** `strongroom::api::DecryptResponse` (or the core's type of that name). */
 export interface DecryptResponse {
   KeyId: string;
-  Plaintext: string;
+  Plaintext: Uint8Array;
   EncryptionAlgorithm: EncryptionAlgorithm;
   KeyMaterialId: string;
 }
 
 /** `strongroom::api::ReEncryptRequest` (or the core's type of that name). */
 export interface ReEncryptRequest {
-  CiphertextBlob?: string;
+  CiphertextBlob?: Uint8Array;
   SourceEncryptionContext?: Record<string, string>;
   SourceKeyId?: string;
-  DestinationKeyId?: string;
+  DestinationKeyId: string;
   DestinationEncryptionContext?: Record<string, string>;
   SourceEncryptionAlgorithm?: EncryptionAlgorithm;
   DestinationEncryptionAlgorithm?: EncryptionAlgorithm;
@@ -310,7 +310,7 @@ export interface ReEncryptRequest {
 
 /** `strongroom::api::ReEncryptResponse` (or the core's type of that name). */
 export interface ReEncryptResponse {
-  CiphertextBlob: string;
+  CiphertextBlob: Uint8Array;
   SourceKeyId: string;
   KeyId: string;
   SourceEncryptionAlgorithm: EncryptionAlgorithm;
@@ -321,7 +321,7 @@ export interface ReEncryptResponse {
 
 /** `strongroom::api::GenerateDataKeyRequest` (or the core's type of that name). */
 export interface GenerateDataKeyRequest {
-  KeyId?: string;
+  KeyId: string;
   EncryptionContext?: Record<string, string>;
   NumberOfBytes?: number;
   KeySpec?: DataKeySpec;
@@ -331,15 +331,15 @@ export interface GenerateDataKeyRequest {
 
 /** `strongroom::api::GenerateDataKeyResponse` (or the core's type of that name). */
 export interface GenerateDataKeyResponse {
-  CiphertextBlob: string;
-  Plaintext: string;
+  CiphertextBlob: Uint8Array;
+  Plaintext: Uint8Array;
   KeyId: string;
   KeyMaterialId: string;
 }
 
 /** `strongroom::api::GenerateDataKeyRequest` (or the core's type of that name). */
 export interface GenerateDataKeyWithoutPlaintextRequest {
-  KeyId?: string;
+  KeyId: string;
   EncryptionContext?: Record<string, string>;
   NumberOfBytes?: number;
   KeySpec?: DataKeySpec;
@@ -349,7 +349,7 @@ export interface GenerateDataKeyWithoutPlaintextRequest {
 
 /** `strongroom::api::GenerateDataKeyWithoutPlaintextResponse` (or the core's type of that name). */
 export interface GenerateDataKeyWithoutPlaintextResponse {
-  CiphertextBlob: string;
+  CiphertextBlob: Uint8Array;
   KeyId: string;
   KeyMaterialId: string;
 }
@@ -361,23 +361,23 @@ export interface GenerateRandomRequest {
 
 /** `strongroom::api::GenerateRandomResponse` (or the core's type of that name). */
 export interface GenerateRandomResponse {
-  Plaintext: string;
+  Plaintext: Uint8Array;
 }
 
 /** `strongroom::api::EnableKeyRotationRequest` (or the core's type of that name). */
 export interface EnableKeyRotationRequest {
-  KeyId?: string;
+  KeyId: string;
   RotationPeriodInDays?: number;
 }
 
 /** `strongroom::api::KeyIdRequest` (or the core's type of that name). */
 export interface DisableKeyRotationRequest {
-  KeyId?: string;
+  KeyId: string;
 }
 
 /** `strongroom::api::KeyIdRequest` (or the core's type of that name). */
 export interface GetKeyRotationStatusRequest {
-  KeyId?: string;
+  KeyId: string;
 }
 
 /** `strongroom::api::GetKeyRotationStatusResponse` (or the core's type of that name). */
@@ -385,13 +385,13 @@ export interface GetKeyRotationStatusResponse {
   KeyId: string;
   KeyRotationEnabled: boolean;
   RotationPeriodInDays?: number;
-  NextRotationDateMs?: number;
-  OnDemandRotationStartDateMs?: number;
+  NextRotationDate?: number;
+  OnDemandRotationStartDate?: number;
 }
 
 /** `strongroom::api::KeyIdRequest` (or the core's type of that name). */
 export interface RotateKeyOnDemandRequest {
-  KeyId?: string;
+  KeyId: string;
 }
 
 /** `strongroom::api::KeyIdResponse` (or the core's type of that name). */
@@ -401,7 +401,7 @@ export interface RotateKeyOnDemandResponse {
 
 /** `strongroom::api::ListKeyRotationsRequest` (or the core's type of that name). */
 export interface ListKeyRotationsRequest {
-  KeyId?: string;
+  KeyId: string;
   Limit?: number;
   Marker?: string;
   IncludeKeyMaterial?: string;
@@ -419,45 +419,45 @@ export interface RotationsListEntry {
   KeyId: string;
   KeyMaterialId: string;
   KeyMaterialState: KeyMaterialState;
-  RotationDateMs: number;
+  RotationDate: number;
   RotationType?: RotationType;
 }
 
 /** `strongroom::api::GetParametersForImportRequest` (or the core's type of that name). */
 export interface GetParametersForImportRequest {
-  KeyId?: string;
-  WrappingAlgorithm?: WrappingAlgorithm;
-  WrappingKeySpec?: KeySpec;
+  KeyId: string;
+  WrappingAlgorithm: WrappingAlgorithm;
+  WrappingKeySpec: KeySpec;
 }
 
 /** `strongroom::api::GetParametersForImportResponse` (or the core's type of that name). */
 export interface GetParametersForImportResponse {
   KeyId: string;
-  ImportToken: string;
-  PublicKey: string;
-  ParametersValidToMs: number;
+  ImportToken: Uint8Array;
+  PublicKey: Uint8Array;
+  ParametersValidTo: number;
 }
 
 /** `strongroom::api::ImportKeyMaterialRequest` (or the core's type of that name). */
 export interface ImportKeyMaterialRequest {
-  KeyId?: string;
-  ImportToken?: string;
-  EncryptedKeyMaterial?: string;
-  ValidToMs?: number;
+  KeyId: string;
+  ImportToken: Uint8Array;
+  EncryptedKeyMaterial: Uint8Array;
+  ValidTo?: number;
   ExpirationModel?: ExpirationModel;
 }
 
 /** `strongroom::api::KeyIdRequest` (or the core's type of that name). */
 export interface DeleteImportedKeyMaterialRequest {
-  KeyId?: string;
+  KeyId: string;
 }
 
 /** `strongroom::api::SignRequest` (or the core's type of that name). */
 export interface SignRequest {
-  KeyId?: string;
-  Message?: string;
+  KeyId: string;
+  Message: Uint8Array;
   MessageType?: MessageType;
-  SigningAlgorithm?: SigningAlgorithm;
+  SigningAlgorithm: SigningAlgorithm;
   GrantTokens?: string[];
   DryRun?: boolean;
 }
@@ -465,17 +465,17 @@ export interface SignRequest {
 /** `strongroom::api::SignResponse` (or the core's type of that name). */
 export interface SignResponse {
   KeyId: string;
-  Signature: string;
+  Signature: Uint8Array;
   SigningAlgorithm: SigningAlgorithm;
 }
 
 /** `strongroom::api::VerifyRequest` (or the core's type of that name). */
 export interface VerifyRequest {
-  KeyId?: string;
-  Message?: string;
+  KeyId: string;
+  Message: Uint8Array;
   MessageType?: MessageType;
-  Signature?: string;
-  SigningAlgorithm?: SigningAlgorithm;
+  Signature: Uint8Array;
+  SigningAlgorithm: SigningAlgorithm;
   GrantTokens?: string[];
   DryRun?: boolean;
 }
@@ -489,14 +489,14 @@ export interface VerifyResponse {
 
 /** `strongroom::api::GetPublicKeyRequest` (or the core's type of that name). */
 export interface GetPublicKeyRequest {
-  KeyId?: string;
+  KeyId: string;
   GrantTokens?: string[];
 }
 
 /** `strongroom::api::GetPublicKeyResponse` (or the core's type of that name). */
 export interface GetPublicKeyResponse {
   KeyId: string;
-  PublicKey: string;
+  PublicKey: Uint8Array;
   KeySpec: KeySpec;
   KeyUsage: KeyUsage;
   EncryptionAlgorithms: EncryptionAlgorithm[];
@@ -506,9 +506,9 @@ export interface GetPublicKeyResponse {
 
 /** `strongroom::api::DeriveSharedSecretRequest` (or the core's type of that name). */
 export interface DeriveSharedSecretRequest {
-  KeyId?: string;
-  KeyAgreementAlgorithm?: string;
-  PublicKey?: string;
+  KeyId: string;
+  KeyAgreementAlgorithm: string;
+  PublicKey: Uint8Array;
   GrantTokens?: string[];
   DryRun?: boolean;
 }
@@ -516,16 +516,16 @@ export interface DeriveSharedSecretRequest {
 /** `strongroom::api::DeriveSharedSecretResponse` (or the core's type of that name). */
 export interface DeriveSharedSecretResponse {
   KeyId: string;
-  SharedSecret: string;
+  SharedSecret: Uint8Array;
   KeyAgreementAlgorithm: string;
   KeyOrigin: Origin;
 }
 
 /** `strongroom::api::GenerateMacRequest` (or the core's type of that name). */
 export interface GenerateMacRequest {
-  KeyId?: string;
-  Message?: string;
-  MacAlgorithm?: MacAlgorithm;
+  KeyId: string;
+  Message: Uint8Array;
+  MacAlgorithm: MacAlgorithm;
   GrantTokens?: string[];
   DryRun?: boolean;
 }
@@ -533,16 +533,16 @@ export interface GenerateMacRequest {
 /** `strongroom::api::GenerateMacResponse` (or the core's type of that name). */
 export interface GenerateMacResponse {
   KeyId: string;
-  Mac: string;
+  Mac: Uint8Array;
   MacAlgorithm: MacAlgorithm;
 }
 
 /** `strongroom::api::VerifyMacRequest` (or the core's type of that name). */
 export interface VerifyMacRequest {
-  KeyId?: string;
-  Message?: string;
-  MacAlgorithm?: MacAlgorithm;
-  Mac?: string;
+  KeyId: string;
+  Message: Uint8Array;
+  MacAlgorithm: MacAlgorithm;
+  Mac: Uint8Array;
   GrantTokens?: string[];
   DryRun?: boolean;
 }
@@ -556,8 +556,8 @@ export interface VerifyMacResponse {
 
 /** `strongroom::api::GenerateDataKeyPairRequest` (or the core's type of that name). */
 export interface GenerateDataKeyPairRequest {
-  KeyId?: string;
-  KeyPairSpec?: KeySpec;
+  KeyId: string;
+  KeyPairSpec: KeySpec;
   EncryptionContext?: Record<string, string>;
   GrantTokens?: string[];
   DryRun?: boolean;
@@ -565,9 +565,9 @@ export interface GenerateDataKeyPairRequest {
 
 /** `strongroom::api::GenerateDataKeyPairResponse` (or the core's type of that name). */
 export interface GenerateDataKeyPairResponse {
-  PrivateKeyCiphertextBlob: string;
-  PrivateKeyPlaintext: string;
-  PublicKey: string;
+  PrivateKeyCiphertextBlob: Uint8Array;
+  PrivateKeyPlaintext: Uint8Array;
+  PublicKey: Uint8Array;
   KeyId: string;
   KeyPairSpec: KeySpec;
   KeyMaterialId: string;
@@ -575,8 +575,8 @@ export interface GenerateDataKeyPairResponse {
 
 /** `strongroom::api::GenerateDataKeyPairRequest` (or the core's type of that name). */
 export interface GenerateDataKeyPairWithoutPlaintextRequest {
-  KeyId?: string;
-  KeyPairSpec?: KeySpec;
+  KeyId: string;
+  KeyPairSpec: KeySpec;
   EncryptionContext?: Record<string, string>;
   GrantTokens?: string[];
   DryRun?: boolean;
@@ -584,8 +584,8 @@ export interface GenerateDataKeyPairWithoutPlaintextRequest {
 
 /** `strongroom::api::GenerateDataKeyPairWithoutPlaintextResponse` (or the core's type of that name). */
 export interface GenerateDataKeyPairWithoutPlaintextResponse {
-  PrivateKeyCiphertextBlob: string;
-  PublicKey: string;
+  PrivateKeyCiphertextBlob: Uint8Array;
+  PublicKey: Uint8Array;
   KeyId: string;
   KeyPairSpec: KeySpec;
   KeyMaterialId: string;
@@ -593,15 +593,15 @@ export interface GenerateDataKeyPairWithoutPlaintextResponse {
 
 /** `strongroom::api::PutKeyPolicyRequest` (or the core's type of that name). */
 export interface PutKeyPolicyRequest {
-  KeyId?: string;
+  KeyId: string;
   PolicyName?: string;
-  Policy?: string;
+  Policy: string;
   BypassPolicyLockoutSafetyCheck?: boolean;
 }
 
 /** `strongroom::api::GetKeyPolicyRequest` (or the core's type of that name). */
 export interface GetKeyPolicyRequest {
-  KeyId?: string;
+  KeyId: string;
   PolicyName?: string;
 }
 
@@ -613,7 +613,7 @@ export interface GetKeyPolicyResponse {
 
 /** `strongroom::api::ListKeyPoliciesRequest` (or the core's type of that name). */
 export interface ListKeyPoliciesRequest {
-  KeyId?: string;
+  KeyId: string;
   Limit?: number;
   Marker?: string;
 }
@@ -627,10 +627,10 @@ export interface ListKeyPoliciesResponse {
 
 /** `strongroom::api::CreateGrantRequest` (or the core's type of that name). */
 export interface CreateGrantRequest {
-  KeyId?: string;
+  KeyId: string;
   GranteePrincipal?: string;
   RetiringPrincipal?: string;
-  Operations?: GrantOperation[];
+  Operations: GrantOperation[];
   Constraints?: GrantConstraints;
   GrantTokens?: string[];
   Name?: string;
@@ -651,7 +651,7 @@ export interface CreateGrantResponse {
 
 /** `strongroom::api::ListGrantsRequest` (or the core's type of that name). */
 export interface ListGrantsRequest {
-  KeyId?: string;
+  KeyId: string;
   Limit?: number;
   Marker?: string;
   GrantId?: string;
@@ -671,7 +671,7 @@ export interface GrantListEntry {
   KeyId: string;
   GrantId: string;
   Name?: string;
-  CreationDateMs: number;
+  CreationDate: number;
   GranteePrincipal: string;
   RetiringPrincipal?: string;
   IssuingAccount: string;
@@ -703,22 +703,22 @@ export interface RetireGrantRequest {
 
 /** `strongroom::api::RevokeGrantRequest` (or the core's type of that name). */
 export interface RevokeGrantRequest {
-  KeyId?: string;
-  GrantId?: string;
+  KeyId: string;
+  GrantId: string;
   DryRun?: boolean;
 }
 
 /** `strongroom::api::PutIdentityPolicyRequest` (or the core's type of that name). */
 export interface PutIdentityPolicyRequest {
-  PrincipalArn?: string;
-  PolicyName?: string;
-  PolicyDocument?: string;
+  PrincipalArn: string;
+  PolicyName: string;
+  PolicyDocument: string;
 }
 
 /** `strongroom::api::IdentityPolicyRequest` (or the core's type of that name). */
 export interface GetIdentityPolicyRequest {
-  PrincipalArn?: string;
-  PolicyName?: string;
+  PrincipalArn: string;
+  PolicyName: string;
 }
 
 /** `strongroom::api::GetIdentityPolicyResponse` (or the core's type of that name). */
@@ -730,8 +730,8 @@ export interface GetIdentityPolicyResponse {
 
 /** `strongroom::api::IdentityPolicyRequest` (or the core's type of that name). */
 export interface DeleteIdentityPolicyRequest {
-  PrincipalArn?: string;
-  PolicyName?: string;
+  PrincipalArn: string;
+  PolicyName: string;
 }
 
 /** An operation that answers with no members. */

@@ -17,8 +17,7 @@
 //! member through one named [`TIMESTAMP`] — transparent to JSON (and to
 //! pythonize and serde-wasm-bindgen), visible to the tracer, which could
 //! not otherwise tell a base64 blob from a string or epoch seconds from a
-//! number. The timestamp's inner value is traced from a sample (its
-//! visitor takes any number).
+//! number.
 //!
 //! Shape names: each operation's input and output are `<Operation>Request`
 //! and `<Operation>Response` (as in AWS's model, even where several rows
@@ -27,7 +26,6 @@
 //! `Timestamp`; lists `<Member>List`, maps `<Key><Value>Map`.
 
 use serde::de::DeserializeOwned;
-use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value};
 use serde_reflection::{
     ContainerFormat, Format, Registry, Samples, Tracer, TracerConfig, VariantFormat,
@@ -37,29 +35,14 @@ use strongroom::{ErrorCode, Operation};
 
 use crate::Output;
 
-/// The serde newtype-struct name under which the core deserializes a
-/// timestamp member: the tracer sees it, JSON does not.
-pub const TIMESTAMP: &str = "Timestamp";
-/// The same for a blob member.
-pub const BLOB: &str = "Blob";
+/// The serde newtype-struct names under which the core deserializes blob
+/// and timestamp members: the tracer sees them, JSON does not.
+pub use strongroom::shape::{BLOB, TIMESTAMP};
 
-/// A timestamp as the tracer should sample it (epoch seconds).
-struct TimestampSample;
-
-impl Serialize for TimestampSample {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_newtype_struct(TIMESTAMP, &0u64)
-    }
-}
-
-/// A tracer with the samples the core's custom visitors need.
+/// A tracer (no samples: every visitor of the core's types names the
+/// primitive it expects).
 fn seeded_tracer() -> Result<(Tracer, Samples), String> {
-    let mut tracer = Tracer::new(TracerConfig::default());
-    let mut samples = Samples::new();
-    tracer
-        .trace_value(&mut samples, &TimestampSample)
-        .map_err(|e| format!("sampling a timestamp: {e}"))?;
-    Ok((tracer, samples))
+    Ok((Tracer::new(TracerConfig::default()), Samples::new()))
 }
 
 /// Deserializes a JSON value as one row's request or response type.
