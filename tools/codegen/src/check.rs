@@ -256,6 +256,11 @@ pub const NOT_SERVED: &[NotServed] = &[
         why: "a key holds one imported key material at a time: importing several materials into one key (`ImportType`, `KeyMaterialId`, `KeyMaterialDescription`) is not served",
     },
     NotServed {
+        shape: "CreateKeyRequest",
+        member: "CustomerMasterKeySpec",
+        why: "deprecated by AWS in favour of `KeySpec`, which Strongroom takes",
+    },
+    NotServed {
         shape: "GetPublicKeyResponse",
         member: "CustomerMasterKeySpec",
         why: "deprecated by AWS in favour of `KeySpec`, which Strongroom returns",
