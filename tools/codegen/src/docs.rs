@@ -78,6 +78,12 @@ fn type_of(model: &Value, shape: &str) -> String {
 /// The member table of a structure, and (once each) the structures and
 /// enums it refers to.
 fn members(model: &Value, shape: &str, out: &mut String, nested: &mut Vec<String>) {
+    members_as(model, shape, "required", out, nested)
+}
+
+/// [`members`] with the required column titled `label` (a response's
+/// required members are the ones always present).
+fn members_as(model: &Value, shape: &str, label: &str, out: &mut String, nested: &mut Vec<String>) {
     let s = &model["shapes"][shape];
     let required: Vec<&str> = s["required"]
         .as_array()
@@ -91,7 +97,7 @@ fn members(model: &Value, shape: &str, out: &mut String, nested: &mut Vec<String
         out.push_str("(no members)\n\n");
         return;
     }
-    out.push_str("| member | type | required |\n|---|---|---|\n");
+    out.push_str(&format!("| member | type | {label} |\n|---|---|---|\n"));
     for (m, v) in ms {
         let ty = v["shape"].as_str().unwrap_or("?");
         let req = if required.contains(&m.as_str()) {
@@ -148,14 +154,17 @@ fn operations(model: &Value) -> String {
     let mut nested = Vec::new();
     for (name, op) in ops {
         doc.push_str(&format!("\n## {name}\n\n"));
-        for (key, title) in [("input", "Request"), ("output", "Response")] {
+        for (key, title, label) in [
+            ("input", "Request", "required"),
+            ("output", "Response", "always present"),
+        ] {
             match op[key]["shape"].as_str() {
                 Some(shape) => {
                     let rust = model["shapes"][shape]["x-strongroom-type"]
                         .as_str()
                         .unwrap_or(shape);
                     doc.push_str(&format!("{title} (`strongroom::api::{rust}`):\n\n"));
-                    members(model, shape, &mut doc, &mut nested);
+                    members_as(model, shape, label, &mut doc, &mut nested);
                 }
                 None => doc.push_str(&format!("{title}: empty (`{{}}`).\n\n")),
             }
