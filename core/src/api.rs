@@ -219,7 +219,7 @@ request!(DecryptRequest {
 });
 
 /// Decrypt's answer. `plaintext` is zeroized on drop and redacted in Debug.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DecryptResponse {
     pub key_id: String,
@@ -273,7 +273,7 @@ request!(GenerateDataKeyRequest {
 });
 
 /// GenerateDataKey's answer. `plaintext` is zeroized on drop.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateDataKeyResponse {
     #[serde(with = "crate::shape::blob")]
@@ -296,7 +296,7 @@ request!(GenerateRandomRequest {
 });
 
 /// GenerateRandom's answer; the bytes are zeroized on drop.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateRandomResponse {
     pub plaintext: Plaintext,
@@ -593,7 +593,7 @@ request!(DeriveSharedSecretRequest {
 });
 
 /// DeriveSharedSecret's answer; the secret is zeroized on drop.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeriveSharedSecretResponse {
     pub key_id: String,
@@ -651,7 +651,7 @@ request!(GenerateDataKeyPairRequest {
 });
 
 /// GenerateDataKeyPair's answer; the private key is zeroized on drop.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateDataKeyPairResponse {
     #[serde(with = "crate::shape::blob")]

@@ -122,7 +122,37 @@ impl<'de> Visitor<'de> for BlobVisitor {
     }
 }
 
+/// The serde newtype-struct name every blob member deserializes through
+/// (and [`TIMESTAMP`] every timestamp member): transparent to serde_json,
+/// pythonize and serde-wasm-bindgen, and the one thing a serde tracer
+/// (`tools/codegen`, serde-reflection) sees to tell a blob from a string
+/// and a timestamp from a number when it derives the service model.
+pub const BLOB: &str = "Blob";
+/// See [`BLOB`].
+pub const TIMESTAMP: &str = "Timestamp";
+
+/// Unwraps the [`BLOB`] newtype marker.
+struct MarkedBlob;
+
+impl<'de> Visitor<'de> for MarkedBlob {
+    type Value = Zeroizing<Vec<u8>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        BlobVisitor.expecting(f)
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        deserialize_unmarked_blob(d)
+    }
+}
+
 fn deserialize_blob<'de, D: Deserializer<'de>>(d: D) -> Result<Zeroizing<Vec<u8>>, D::Error> {
+    d.deserialize_newtype_struct(BLOB, MarkedBlob)
+}
+
+fn deserialize_unmarked_blob<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Zeroizing<Vec<u8>>, D::Error> {
     if is_native() {
         // The native deserialisers (pythonize, serde-wasm-bindgen) tell
         // bytes from strings themselves; `any` lets them.
@@ -215,7 +245,7 @@ pub mod text_blob {
 
 /// Milliseconds as epoch seconds: an integer when whole, else fractional.
 fn serialize_ms<S: Serializer>(ms: Millis, s: S) -> Result<S::Ok, S::Error> {
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         s.serialize_u64(ms / 1000)
     } else {
         s.serialize_f64(ms as f64 / 1000.0)
@@ -264,7 +294,25 @@ pub mod timestamp {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
-        d.deserialize_any(SecondsVisitor)
+        d.deserialize_newtype_struct(TIMESTAMP, MarkedSeconds)
+    }
+
+    /// Unwraps the [`TIMESTAMP`] newtype marker.
+    struct MarkedSeconds;
+
+    impl<'de> Visitor<'de> for MarkedSeconds {
+        type Value = Millis;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            SecondsVisitor.expecting(f)
+        }
+
+        /// `f64` as the hint: serde_json, pythonize and serde-wasm-bindgen
+        /// hand integers to the visitor as integers all the same, and a
+        /// tracer sees a number (it cannot follow `deserialize_any`).
+        fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Millis, D::Error> {
+            d.deserialize_f64(SecondsVisitor)
+        }
     }
 }
 

@@ -1,43 +1,19 @@
 // Type declarations for the `strongroom` npm package (browsers, bundlers
 // and Node). Written by hand to describe exactly what the JS layer
-// (lib.js) and the wasm module return; `make test` checks them with
+// (lib.js) and the wasm module return, except what types.d.ts (generated
+// from the core's tables and types) declares; `make test` checks them with
 // `tsc --noEmit --strict` against tests/typed-usage.ts and checks at run
 // time that the operation and error-code lists below match the module's.
 
 // ------------------------------------------------------------------ errors
 
-/** Every stable error code; the same in Rust, Python, Kotlin and Swift. */
-export type ErrorCode =
-  | 'NotFoundException'
-  | 'DisabledException'
-  | 'KMSInvalidStateException'
-  | 'InvalidCiphertextException'
-  | 'IncorrectKeyException'
-  | 'InvalidKeyUsageException'
-  | 'ValidationException'
-  | 'LimitExceededException'
-  | 'AlreadyExistsException'
-  | 'InvalidAliasNameException'
-  | 'InvalidArnException'
-  | 'InvalidMarkerException'
-  | 'UnsupportedOperationException'
-  | 'DryRunOperationException'
-  | 'ConflictException'
-  | 'TagException'
-  | 'AccessDeniedException'
-  | 'MalformedPolicyDocumentException'
-  | 'InvalidGrantTokenException'
-  | 'InvalidGrantIdException'
-  | 'KMSInvalidSignatureException'
-  | 'KMSInvalidMacException'
-  | 'ExpiredImportTokenException'
-  | 'InvalidImportTokenException'
-  | 'IncorrectKeyMaterialException'
-  | 'KMSInternalException'
-  | 'InvalidRootKeyException'
-  | 'StoreCorruptedException'
-  | 'UnsupportedStoreVersionException'
-  | 'StoreIOException';
+/** Every stable error code (generated from the error table into types.d.ts). */
+import type { ErrorCode } from './types.js';
+export type { ErrorCode };
+/** Every request and response in AWS's own shape (AWS's member names), as
+ * generated from the core's types into types.d.ts: `aws.EncryptRequest`,
+ * `aws.Operations`, ... */
+export type * as aws from './types.js';
 
 /** What every Strongroom call throws: an `Error` whose `name` and `code`
  * are the stable error code. Messages never contain key material. */

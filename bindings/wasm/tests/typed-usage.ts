@@ -8,7 +8,7 @@ import {
 } from 'strongroom';
 import type {
   KeyMetadata, KeyState, ErrorCode, DecryptedMessage, CacheStats, SnapshotStorage,
-  ResponseOf, EncryptResponse, StrongroomError,
+  ResponseOf, EncryptResponse, StrongroomError, aws,
 } from 'strongroom';
 
 const kms: Kms = Kms.inMemory({ region: 'eu-west-1' });
@@ -102,7 +102,18 @@ try {
 const codes: ErrorCode[] = errorCodes();
 const names: readonly string[] = OPERATIONS;
 
+// The generated AWS-shaped declarations (types.d.ts, from the core's types).
+const wireKeyId: aws.RequestOf<'DescribeKey'>['KeyId'] = 'alias/orders';
+const wireCode: aws.ErrorCode = 'NotFoundException';
+// @ts-expect-error a member AWS's DescribeKeyRequest does not have
+const wireBad: aws.DescribeKeyRequest = { KeyIdentifier: 'alias/orders' };
+// @ts-expect-error an operation not in the table
+type WireNone = aws.RequestOf<'Rot13'>;
+// @ts-expect-error not an error code
+const wireBadCode: aws.ErrorCode = 'NoSuchException';
+
 export {
   state, deletion, dk, keys, ok, pending, grant, other, badState, notNull, opened, ctx, stats, ts,
-  part, last, raw, snap, persistent, codes, names, bulk,
+  part, last, raw, snap, persistent, codes, names, bulk, wireKeyId, wireCode, wireBad, wireBadCode,
 };
+export type { WireNone };

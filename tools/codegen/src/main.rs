@@ -3,11 +3,17 @@
 //! compares and fails (exit 1, listing the stale files) when one is out of
 //! date, which `make test` runs.
 //!
-//! The input is [`model::build`]: Strongroom's service model, in botocore's
-//! own format (`operations`, `shapes`, error shapes with `exception`), so
-//! it can be held against AWS's model and every emitter reads one format.
+//! The input is [`model::build`]: Strongroom's service model, derived from
+//! the core's own request and response types (traced through their serde
+//! impls) and written in botocore's format (`operations`, `shapes`, error
+//! shapes with `exception`), so it can be held against AWS's model
+//! (`check`, a test) and every emitter reads one format.
 //! Each emitter returns `(path relative to the repo root, contents)`.
 
+// the comparison runs as a test (`cargo test -p strongroom-codegen`); the
+// binary reads only its lists and AWS's model (docs/operations.md)
+#[cfg_attr(not(test), allow(dead_code))]
+mod check;
 mod docs;
 mod kotlin;
 mod model;
@@ -25,7 +31,13 @@ fn repo_root() -> PathBuf {
 
 fn main() -> ExitCode {
     let check = std::env::args().any(|a| a == "--check");
-    let model = model::build();
+    let model = match model::build() {
+        Ok(model) => model,
+        Err(e) => {
+            eprintln!("deriving the service model from the core's types: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut outputs: Vec<Output> = Vec::new();
     outputs.extend(model::emit(&model));
     outputs.extend(docs::emit(&model));
