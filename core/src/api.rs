@@ -17,8 +17,13 @@ macro_rules! request {
     ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ty),* $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+        #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
         #[serde(rename_all = "PascalCase", default, deny_unknown_fields)]
-        pub struct $name { $($(#[$fm])* pub $field: $ty),* }
+        pub struct $name {
+            // Every request member has a default, in Kotlin/Swift as in
+            // JSON: callers name only the members they set.
+            $($(#[$fm])* #[cfg_attr(feature = "uniffi", uniffi(default))] pub $field: $ty),*
+        }
     };
 }
 
@@ -26,6 +31,7 @@ macro_rules! response {
     ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ty),* $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
         #[serde(rename_all = "PascalCase")]
         pub struct $name { $($(#[$fm])* pub $field: $ty),* }
     };
@@ -33,6 +39,7 @@ macro_rules! response {
 
 /// A tag as AWS writes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "PascalCase")]
 pub struct Tag {
     pub tag_key: String,
@@ -129,6 +136,7 @@ request!(DecryptRequest {
 
 /// Decrypt's answer. `plaintext` is zeroized on drop and redacted in Debug.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "PascalCase")]
 pub struct DecryptResponse {
     pub key_id: String,
@@ -171,6 +179,7 @@ request!(GenerateDataKeyRequest {
 
 /// GenerateDataKey's answer. `plaintext` is zeroized on drop.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateDataKeyResponse {
     #[serde(with = "hex::serde")]
@@ -191,6 +200,7 @@ request!(GenerateRandomRequest { number_of_bytes: Option<u32> });
 
 /// GenerateRandom's answer; the bytes are zeroized on drop.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateRandomResponse {
     pub plaintext: Plaintext,
@@ -402,6 +412,7 @@ request!(DeriveSharedSecretRequest {
 
 /// DeriveSharedSecret's answer; the secret is zeroized on drop.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "PascalCase")]
 pub struct DeriveSharedSecretResponse {
     pub key_id: String,
@@ -450,6 +461,7 @@ request!(GenerateDataKeyPairRequest {
 
 /// GenerateDataKeyPair's answer; the private key is zeroized on drop.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateDataKeyPairResponse {
     #[serde(with = "hex::serde")]

@@ -347,6 +347,7 @@ pub struct MultiRegionKey {
 
 /// An alias record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "PascalCase")]
 pub struct AliasEntry {
     pub alias_name: String,
@@ -399,6 +400,7 @@ impl GrantOperation {
 /// Encryption-context constraints of a grant. Keys match
 /// case-insensitively, values case-sensitively (as in AWS).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct GrantConstraints {
     #[serde(default)]
