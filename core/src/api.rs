@@ -23,8 +23,15 @@ macro_rules! request {
     ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ty),* $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+        #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
         #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-        pub struct $name { $($(#[$fm])* pub $field: $ty),* }
+        pub struct $name {
+            // In Kotlin/Swift every request member has a default (callers
+            // name only the members they set): a required one left at its
+            // default (an empty key id, no plaintext) is refused by the
+            // operation's own validation, as AWS refuses it.
+            $($(#[$fm])* #[cfg_attr(feature = "uniffi", uniffi(default))] pub $field: $ty),*
+        }
     };
 }
 
@@ -32,6 +39,7 @@ macro_rules! response {
     ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ty),* $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
         #[serde(rename_all = "PascalCase")]
         pub struct $name { $($(#[$fm])* pub $field: $ty),* }
     };
@@ -39,6 +47,7 @@ macro_rules! response {
 
 /// A tag as AWS writes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "PascalCase")]
 pub struct Tag {
     pub tag_key: String,
@@ -220,6 +229,7 @@ request!(DecryptRequest {
 
 /// Decrypt's answer. `plaintext` is zeroized on drop and redacted in Debug.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "PascalCase")]
 pub struct DecryptResponse {
     pub key_id: String,
@@ -274,6 +284,7 @@ request!(GenerateDataKeyRequest {
 
 /// GenerateDataKey's answer. `plaintext` is zeroized on drop.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateDataKeyResponse {
     #[serde(with = "crate::shape::blob")]
@@ -297,6 +308,7 @@ request!(GenerateRandomRequest {
 
 /// GenerateRandom's answer; the bytes are zeroized on drop.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateRandomResponse {
     pub plaintext: Plaintext,
@@ -594,6 +606,7 @@ request!(DeriveSharedSecretRequest {
 
 /// DeriveSharedSecret's answer; the secret is zeroized on drop.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "PascalCase")]
 pub struct DeriveSharedSecretResponse {
     pub key_id: String,
@@ -652,6 +665,7 @@ request!(GenerateDataKeyPairRequest {
 
 /// GenerateDataKeyPair's answer; the private key is zeroized on drop.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateDataKeyPairResponse {
     #[serde(with = "crate::shape::blob")]

@@ -118,8 +118,10 @@ pub struct Error {
 
 impl Error {
     /// Build an error. `message` must never contain secret bytes; callers in
-    /// this crate only pass ARNs, names, limits and fixed text.
-    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+    /// this crate only pass ARNs, names, limits and fixed text. Public so
+    /// bindings and front ends can report their own failures (a malformed
+    /// request) with the same codes.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Error {
             code,
             message: message.into(),

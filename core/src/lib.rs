@@ -32,6 +32,29 @@
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!("strongroom");
 
+// The two core types uniffi has no built-in converter for: secret bytes
+// cross as a byte array (held on the Rust side in a buffer wiped on drop;
+// uniffi's own transfer buffer, like the Kotlin/Swift array, is not ours to
+// wipe), and an encryption context as a string map (uniffi knows `HashMap`,
+// not `BTreeMap`; the key order is restored on the Rust side).
+#[cfg(feature = "uniffi")]
+mod ffi_types {
+    use std::collections::HashMap;
+
+    use crate::context::EncryptionContext;
+    use crate::secret::SecretBytes;
+
+    uniffi::custom_type!(SecretBytes, Vec<u8>, {
+        lower: |s| s.as_bytes().to_vec(),
+        try_lift: |v| Ok(SecretBytes::from(v)),
+    });
+    uniffi::custom_type!(EncryptionContext, HashMap<String, String>, {
+        remote,
+        lower: |m| m.into_iter().collect(),
+        try_lift: |m| Ok(m.into_iter().collect()),
+    });
+}
+
 /// The README's examples are compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

@@ -9,55 +9,62 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use strongroom::api::*;
-use strongroom::asym::{MacAlgorithm, SigningAlgorithm};
 use strongroom::esdk::{
     self, CacheStats, CachingCmm, CachingConfig, CommitmentPolicy, DecryptOptions, Decryptor,
     EncryptOptions, Encryptor, KmsKeyring, MaterialsCache, MaterialsManager, MessageInfo,
     RawAesKeyring,
 };
-use strongroom::model::{GrantOperation, KeyMetadata, KeySpec, KeyUsage};
 use strongroom::{ErrorCode, OsRng, RootKey, SystemClock};
 use zeroize::Zeroizing;
 
 uniffi::setup_scaffolding!();
 
 /// Every failure, by its stable code (the AWS exception name where AWS has
-/// one). `message` never contains key bytes or plaintext.
-#[derive(Debug, uniffi::Error)]
-#[uniffi(flat_error)]
-#[allow(clippy::upper_case_acronyms, clippy::enum_variant_names)]
-pub enum KmsException {
-    NotFoundException { message: String },
-    DisabledException { message: String },
-    KMSInvalidStateException { message: String },
-    InvalidCiphertextException { message: String },
-    IncorrectKeyException { message: String },
-    InvalidKeyUsageException { message: String },
-    ValidationException { message: String },
-    LimitExceededException { message: String },
-    AlreadyExistsException { message: String },
-    InvalidAliasNameException { message: String },
-    InvalidArnException { message: String },
-    InvalidMarkerException { message: String },
-    UnsupportedOperationException { message: String },
-    DryRunOperationException { message: String },
-    ConflictException { message: String },
-    TagException { message: String },
-    AccessDeniedException { message: String },
-    MalformedPolicyDocumentException { message: String },
-    InvalidGrantTokenException { message: String },
-    InvalidGrantIdException { message: String },
-    KMSInvalidSignatureException { message: String },
-    KMSInvalidMacException { message: String },
-    ExpiredImportTokenException { message: String },
-    InvalidImportTokenException { message: String },
-    IncorrectKeyMaterialException { message: String },
-    KMSInternalException { message: String },
-    InvalidRootKeyException { message: String },
-    StoreCorruptedException { message: String },
-    UnsupportedStoreVersionException { message: String },
-    StoreIOException { message: String },
+/// one): one variant per row of the core's error table
+/// (`strongroom::for_each_error_code!`), so the Kotlin `KmsException` and
+/// the Swift error have exactly the core's codes. `message` never contains
+/// key bytes or plaintext.
+macro_rules! kms_exception {
+    ($($variant:ident = $code:literal, $status:literal, $origin:ident, $description:literal;)*) => {
+        #[derive(Debug, uniffi::Error)]
+        #[uniffi(flat_error)]
+        pub enum KmsException {
+            $(#[doc = $description] $variant { message: String },)*
+        }
+
+        impl From<strongroom::Error> for KmsException {
+            fn from(e: strongroom::Error) -> Self {
+                let message = e.message().to_string();
+                match e.code() {
+                    $(ErrorCode::$variant => KmsException::$variant { message },)*
+                    // `ErrorCode` is non-exhaustive; every code it has
+                    // today is a row above.
+                    other => KmsException::KmsInternal {
+                        message: format!("{}: {message}", other.as_str()),
+                    },
+                }
+            }
+        }
+
+        /// The `KmsException` variant of each stable code, in the order of
+        /// [`error_codes`] (Kotlin's `KmsException.code` reads it).
+        #[uniffi::export]
+        pub fn error_variants() -> Vec<String> {
+            vec![$(stringify!($variant).to_string()),*]
+        }
+
+        impl KmsException {
+            /// The stable code string, the same in every language.
+            pub fn code(&self) -> &'static str {
+                match self { $(KmsException::$variant { .. } => ErrorCode::$variant.as_str(),)* }
+            }
+            pub fn message(&self) -> &str {
+                match self { $(KmsException::$variant { message } => message,)* }
+            }
+        }
+    };
 }
+strongroom::for_each_error_code!(kms_exception);
 
 impl std::fmt::Display for KmsException {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -67,68 +74,10 @@ impl std::fmt::Display for KmsException {
 
 impl std::error::Error for KmsException {}
 
-macro_rules! codes {
-    ($($v:ident => $c:ident),+ $(,)?) => {
-        impl From<strongroom::Error> for KmsException {
-            fn from(e: strongroom::Error) -> Self {
-                let message = e.message().to_string();
-                match e.code() {
-                    $(ErrorCode::$c => KmsException::$v { message },)+
-                    other => KmsException::KMSInternalException {
-                        message: format!("{}: {message}", other.as_str()),
-                    },
-                }
-            }
-        }
-        impl KmsException {
-            /// The stable code string, the same in every language.
-            pub fn code(&self) -> &'static str {
-                match self { $(KmsException::$v { .. } => ErrorCode::$c.as_str(),)+ }
-            }
-            pub fn message(&self) -> &str {
-                match self { $(KmsException::$v { message } => message,)+ }
-            }
-        }
-    };
-}
-
-codes! {
-    NotFoundException => NotFound,
-    DisabledException => Disabled,
-    KMSInvalidStateException => KmsInvalidState,
-    InvalidCiphertextException => InvalidCiphertext,
-    IncorrectKeyException => IncorrectKey,
-    InvalidKeyUsageException => InvalidKeyUsage,
-    ValidationException => Validation,
-    LimitExceededException => LimitExceeded,
-    AlreadyExistsException => AlreadyExists,
-    InvalidAliasNameException => InvalidAliasName,
-    InvalidArnException => InvalidArn,
-    InvalidMarkerException => InvalidMarker,
-    UnsupportedOperationException => UnsupportedOperation,
-    DryRunOperationException => DryRunOperation,
-    ConflictException => Conflict,
-    TagException => Tag,
-    AccessDeniedException => AccessDenied,
-    MalformedPolicyDocumentException => MalformedPolicyDocument,
-    InvalidGrantTokenException => InvalidGrantToken,
-    InvalidGrantIdException => InvalidGrantId,
-    KMSInvalidSignatureException => KmsInvalidSignature,
-    KMSInvalidMacException => KmsInvalidMac,
-    ExpiredImportTokenException => ExpiredImportToken,
-    InvalidImportTokenException => InvalidImportToken,
-    IncorrectKeyMaterialException => IncorrectKeyMaterial,
-    KMSInternalException => KmsInternal,
-    InvalidRootKeyException => InvalidRootKey,
-    StoreCorruptedException => StoreCorrupted,
-    UnsupportedStoreVersionException => UnsupportedStoreVersion,
-    StoreIOException => StoreIo,
-}
-
 type R<T> = Result<T, KmsException>;
 
 fn invalid(message: &str) -> KmsException {
-    KmsException::ValidationException {
+    KmsException::Validation {
         message: message.to_string(),
     }
 }
@@ -150,6 +99,16 @@ pub fn error_codes() -> Vec<String> {
         .collect()
 }
 
+/// The AWS name of every operation, in the core's table order (each is a
+/// typed method on [`Kms`]).
+#[uniffi::export]
+pub fn operation_names() -> Vec<String> {
+    strongroom::Operation::ALL
+        .iter()
+        .map(|o| o.name().to_string())
+        .collect()
+}
+
 /// A clock that moves only when told to (ms since the Unix epoch).
 #[derive(uniffi::Object)]
 pub struct ManualClock(strongroom::ManualClock);
@@ -168,28 +127,27 @@ impl ManualClock {
     }
 }
 
-#[derive(uniffi::Record)]
-pub struct DecryptResult {
-    pub key_id: String,
-    pub plaintext: Vec<u8>,
-}
-
-#[derive(uniffi::Record)]
-pub struct DataKey {
-    pub key_id: String,
-    pub plaintext: Vec<u8>,
-    pub ciphertext_blob: Vec<u8>,
-}
-
-#[derive(uniffi::Record)]
-pub struct Grant {
-    pub grant_id: String,
-    pub grant_token: String,
-}
-
 /// A key management service: a sealed file store or in memory.
 #[derive(uniffi::Object)]
 pub struct Kms(strongroom::Kms);
+
+/// Every AWS operation, typed: one method per row of the core's operation
+/// table (`strongroom::for_each_operation!`), taking the core's request
+/// record and returning its response record (uniffi records derived in the
+/// core behind its `uniffi` feature). Nothing here is a hand-kept list.
+macro_rules! kms_operations {
+    ($($name:ident => $method:ident($req:ty) -> $resp:ty, $action:tt, $class:ident, $mode:ident;)*) => {
+        #[uniffi::export]
+        impl Kms {
+            $(
+                pub fn $method(&self, request: $req) -> R<$resp> {
+                    Ok(self.0.$method(request)?)
+                }
+            )*
+        }
+    };
+}
+strongroom::for_each_operation!(kms_operations);
 
 #[uniffi::export]
 impl Kms {
@@ -244,236 +202,6 @@ impl Kms {
 
     pub fn region(&self) -> String {
         self.0.region().to_string()
-    }
-
-    #[uniffi::method(default(description = None, key_spec = None, key_usage = None))]
-    pub fn create_key(
-        &self,
-        description: Option<String>,
-        key_spec: Option<KeySpec>,
-        key_usage: Option<KeyUsage>,
-    ) -> R<KeyMetadata> {
-        Ok(self
-            .0
-            .create_key(CreateKeyRequest {
-                description,
-                key_spec,
-                key_usage,
-                ..Default::default()
-            })?
-            .key_metadata)
-    }
-
-    pub fn describe_key(&self, key_id: String) -> R<KeyMetadata> {
-        Ok(self
-            .0
-            .describe_key(DescribeKeyRequest {
-                key_id,
-                ..Default::default()
-            })?
-            .key_metadata)
-    }
-
-    /// Every key id (all pages).
-    pub fn list_keys(&self) -> R<Vec<String>> {
-        let mut out = Vec::new();
-        let mut marker = None;
-        loop {
-            let r = self.0.list_keys(ListKeysRequest {
-                limit: Some(1000),
-                marker,
-            })?;
-            out.extend(r.keys.into_iter().map(|k| k.key_id));
-            match r.next_marker {
-                Some(m) if r.truncated => marker = Some(m),
-                _ => return Ok(out),
-            }
-        }
-    }
-
-    pub fn create_alias(&self, alias_name: String, target_key_id: String) -> R<()> {
-        Ok(self.0.create_alias(CreateAliasRequest {
-            alias_name,
-            target_key_id,
-        })?)
-    }
-
-    pub fn enable_key(&self, key_id: String) -> R<()> {
-        Ok(self.0.enable_key(KeyIdRequest { key_id })?)
-    }
-
-    pub fn disable_key(&self, key_id: String) -> R<()> {
-        Ok(self.0.disable_key(KeyIdRequest { key_id })?)
-    }
-
-    /// Returns the deletion date (ms since the epoch).
-    pub fn schedule_key_deletion(
-        &self,
-        key_id: String,
-        pending_window_in_days: Option<u32>,
-    ) -> R<Option<u64>> {
-        Ok(self
-            .0
-            .schedule_key_deletion(ScheduleKeyDeletionRequest {
-                key_id,
-                pending_window_in_days,
-            })?
-            .deletion_date_ms)
-    }
-
-    pub fn cancel_key_deletion(&self, key_id: String) -> R<()> {
-        self.0.cancel_key_deletion(KeyIdRequest { key_id })?;
-        Ok(())
-    }
-
-    pub fn encrypt(
-        &self,
-        key_id: String,
-        plaintext: Vec<u8>,
-        encryption_context: HashMap<String, String>,
-    ) -> R<Vec<u8>> {
-        Ok(self
-            .0
-            .encrypt(EncryptRequest {
-                key_id,
-                plaintext: plaintext.into(),
-                encryption_context: ctx(encryption_context),
-                ..Default::default()
-            })?
-            .ciphertext_blob)
-    }
-
-    #[uniffi::method(default(key_id = None))]
-    pub fn decrypt(
-        &self,
-        ciphertext_blob: Vec<u8>,
-        encryption_context: HashMap<String, String>,
-        key_id: Option<String>,
-    ) -> R<DecryptResult> {
-        let r = self.0.decrypt(DecryptRequest {
-            ciphertext_blob,
-            encryption_context: ctx(encryption_context),
-            key_id,
-            ..Default::default()
-        })?;
-        Ok(DecryptResult {
-            key_id: r.key_id,
-            plaintext: r.plaintext.as_bytes().to_vec(),
-        })
-    }
-
-    pub fn generate_data_key(
-        &self,
-        key_id: String,
-        encryption_context: HashMap<String, String>,
-    ) -> R<DataKey> {
-        let r = self.0.generate_data_key(GenerateDataKeyRequest {
-            key_id,
-            encryption_context: ctx(encryption_context),
-            key_spec: Some(strongroom::model::DataKeySpec::Aes256),
-            ..Default::default()
-        })?;
-        Ok(DataKey {
-            key_id: r.key_id,
-            plaintext: r.plaintext.as_bytes().to_vec(),
-            ciphertext_blob: r.ciphertext_blob,
-        })
-    }
-
-    pub fn sign(
-        &self,
-        key_id: String,
-        message: Vec<u8>,
-        signing_algorithm: SigningAlgorithm,
-    ) -> R<Vec<u8>> {
-        Ok(self
-            .0
-            .sign(SignRequest {
-                key_id,
-                message,
-                signing_algorithm: Some(signing_algorithm),
-                ..Default::default()
-            })?
-            .signature)
-    }
-
-    pub fn verify(
-        &self,
-        key_id: String,
-        message: Vec<u8>,
-        signature: Vec<u8>,
-        signing_algorithm: SigningAlgorithm,
-    ) -> R<bool> {
-        Ok(self
-            .0
-            .verify(VerifyRequest {
-                key_id,
-                message,
-                signature,
-                signing_algorithm: Some(signing_algorithm),
-                ..Default::default()
-            })?
-            .signature_valid)
-    }
-
-    /// DER SubjectPublicKeyInfo.
-    pub fn get_public_key(&self, key_id: String) -> R<Vec<u8>> {
-        Ok(self
-            .0
-            .get_public_key(GetPublicKeyRequest {
-                key_id,
-                ..Default::default()
-            })?
-            .public_key)
-    }
-
-    pub fn generate_mac(
-        &self,
-        key_id: String,
-        message: Vec<u8>,
-        mac_algorithm: MacAlgorithm,
-    ) -> R<Vec<u8>> {
-        Ok(self
-            .0
-            .generate_mac(GenerateMacRequest {
-                key_id,
-                message,
-                mac_algorithm: Some(mac_algorithm),
-                ..Default::default()
-            })?
-            .mac)
-    }
-
-    pub fn put_key_policy(
-        &self,
-        key_id: String,
-        policy: String,
-        bypass_policy_lockout_safety_check: bool,
-    ) -> R<()> {
-        Ok(self.0.put_key_policy(PutKeyPolicyRequest {
-            key_id,
-            policy,
-            bypass_policy_lockout_safety_check,
-            ..Default::default()
-        })?)
-    }
-
-    pub fn create_grant(
-        &self,
-        key_id: String,
-        grantee_principal: String,
-        operations: Vec<GrantOperation>,
-    ) -> R<Grant> {
-        let r = self.0.create_grant(CreateGrantRequest {
-            key_id,
-            grantee_principal,
-            operations,
-            ..Default::default()
-        })?;
-        Ok(Grant {
-            grant_id: r.grant_id,
-            grant_token: r.grant_token,
-        })
     }
 
     /// Make buffered audit events durable.
@@ -725,5 +453,28 @@ impl DecryptStream {
         let mut out = Zeroizing::new(Vec::new());
         let info = d.finish(&mut out)?;
         Ok(message(std::mem::take(&mut *out), info))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every core code maps to its own variant and back, and the two
+    /// exported lists Kotlin zips line up.
+    #[test]
+    fn every_error_code_has_its_variant() {
+        let codes = error_codes();
+        let variants = error_variants();
+        assert_eq!(codes.len(), variants.len());
+        for (code, variant) in codes.iter().zip(&variants) {
+            let c = ErrorCode::from_code(code).expect("a table code");
+            let e = KmsException::from(strongroom::Error::new(c, "m"));
+            assert_eq!(e.code(), code);
+            assert!(
+                format!("{e:?}").starts_with(variant.as_str()),
+                "{e:?} vs {variant}"
+            );
+        }
     }
 }

@@ -68,6 +68,7 @@ impl SigningAlgorithm {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum MessageType {
     #[serde(rename = "RAW")]
     Raw,

@@ -368,6 +368,7 @@ pub struct MultiRegionKey {
 /// An alias record as stored (frozen serialisation: `CreationDateMs`,
 /// `LastUpdatedDateMs`); ListAliases answers [`crate::api::AliasListEntry`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "PascalCase")]
 pub struct AliasEntry {
     pub alias_name: String,
@@ -420,6 +421,7 @@ impl GrantOperation {
 /// Encryption-context constraints of a grant. Keys match
 /// case-insensitively, values case-sensitively (as in AWS).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct GrantConstraints {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,13 +1,15 @@
 package dev.strongroom
 
+import dev.strongroom.core.*
+
+private val codeOfVariant: Map<String, String> by lazy { errorVariants().zip(errorCodes()).toMap() }
+
 /**
  * The stable error code of a [KmsException], exactly as every other
  * language sees it (`KMSInvalidStateException`, `NotFoundException`, ...).
- * Kotlin's naming turns the `KMS` prefix of three class names into `Kms`;
- * the code keeps the core's spelling.
+ * The subclasses are named after the core's `ErrorCode` variants
+ * (`KmsException.NotFound`, `KmsException.KmsInvalidState`); both lists
+ * come from the core's one error table.
  */
 val KmsException.code: String
-    get() {
-        val name = this.javaClass.simpleName
-        return errorCodes().firstOrNull { it.equals(name, ignoreCase = true) } ?: name
-    }
+    get() = codeOfVariant[this.javaClass.simpleName] ?: this.javaClass.simpleName

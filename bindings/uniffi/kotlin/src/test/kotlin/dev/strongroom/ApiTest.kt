@@ -16,69 +16,101 @@ class ApiTest {
     @Test
     fun keysAndCryptoWithContext() {
         val kms = Kms.inMemory(account, "us-east-1")
-        val md: KeyMetadata = kms.createKey("orders", null, null)
+        val md: KeyMetadata = kms.createKey(CreateKeyRequest(description = "orders")).keyMetadata
         assertEquals(KeyState.ENABLED, md.keyState)
         assertEquals(KeyUsage.ENCRYPT_DECRYPT, md.keyUsage)
         assertTrue(md.arn.endsWith(md.keyId))
-        kms.createAlias("alias/orders", md.keyId)
-        val ctx = mapOf("tenant" to "acme")
-        val blob = kms.encrypt("alias/orders", "secret".toByteArray(), ctx)
-        val out = kms.decrypt(blob, ctx, null)
+        kms.createAlias(CreateAliasRequest(aliasName = "alias/orders", targetKeyId = md.keyId))
+        val ctx = mapOf("tenant" to "acme", "purpose" to "test")
+        val enc = kms.encrypt(EncryptRequest(keyId = "alias/orders", plaintext = "secret".toByteArray(), encryptionContext = ctx))
+        assertEquals(md.arn, enc.keyId)
+        val out = kms.decrypt(DecryptRequest(ciphertextBlob = enc.ciphertextBlob, encryptionContext = ctx))
         assertContentEquals("secret".toByteArray(), out.plaintext)
         assertEquals(md.arn, out.keyId)
-        val e = assertFailsWith<KmsException.InvalidCiphertextException> { kms.decrypt(blob, mapOf("tenant" to "other"), null) }
+        val e = assertFailsWith<KmsException.InvalidCiphertext> {
+            kms.decrypt(DecryptRequest(ciphertextBlob = enc.ciphertextBlob, encryptionContext = mapOf("tenant" to "other")))
+        }
         assertTrue(!e.message!!.contains("secret"))
         assertEquals("InvalidCiphertextException", e.code)
-        val dk = kms.generateDataKey(md.keyId, ctx)
+        val dk = kms.generateDataKey(GenerateDataKeyRequest(keyId = md.keyId, encryptionContext = ctx, keySpec = DataKeySpec.AES_256))
         assertEquals(32, dk.plaintext.size)
-        assertContentEquals(dk.plaintext, kms.decrypt(dk.ciphertextBlob, ctx, null).plaintext)
-        assertEquals(listOf(md.keyId), kms.listKeys())
+        assertContentEquals(dk.plaintext, kms.decrypt(DecryptRequest(ciphertextBlob = dk.ciphertextBlob, encryptionContext = ctx)).plaintext)
+        val dkNoPlain = kms.generateDataKeyWithoutPlaintext(GenerateDataKeyRequest(keyId = md.keyId, numberOfBytes = 16u))
+        assertEquals(16, kms.decrypt(DecryptRequest(ciphertextBlob = dkNoPlain.ciphertextBlob)).plaintext.size)
+        assertEquals(listOf(md.keyId), kms.listKeys(ListKeysRequest()).keys.map { it.keyId })
+        assertEquals(listOf("alias/orders"), kms.listAliases(ListAliasesRequest(keyId = md.keyId)).aliases.map { it.aliasName })
+        assertEquals(24, kms.generateRandom(GenerateRandomRequest(numberOfBytes = 24u)).plaintext.size)
     }
 
     @Test
     fun errorsArriveAsTheirOwnTypes() {
         val kms = Kms.inMemory(account, "us-east-1")
-        assertFailsWith<KmsException.NotFoundException> { kms.describeKey("alias/missing") }
-        val key = kms.createKey(null, null, null).keyId
-        kms.disableKey(key)
-        assertFailsWith<KmsException.DisabledException> { kms.encrypt(key, byteArrayOf(1), emptyMap()) }
-        kms.enableKey(key)
-        val deletion = kms.scheduleKeyDeletion(key, 7u)
-        assertNotNull(deletion)
-        assertFailsWith<KmsException.KmsInvalidStateException> { kms.encrypt(key, byteArrayOf(1), emptyMap()) }
+        assertFailsWith<KmsException.NotFound> { kms.describeKey(DescribeKeyRequest(keyId = "alias/missing")) }
+        val key = kms.createKey(CreateKeyRequest()).keyMetadata.keyId
+        kms.disableKey(KeyIdRequest(keyId = key))
+        assertFailsWith<KmsException.Disabled> { kms.encrypt(EncryptRequest(keyId = key, plaintext = byteArrayOf(1))) }
+        kms.enableKey(KeyIdRequest(keyId = key))
+        val deletion = kms.scheduleKeyDeletion(ScheduleKeyDeletionRequest(keyId = key, pendingWindowInDays = 7u))
+        assertEquals(KeyState.PENDING_DELETION, deletion.keyState)
+        assertNotNull(deletion.deletionDateMs)
+        val e = assertFailsWith<KmsException.KmsInvalidState> { kms.encrypt(EncryptRequest(keyId = key, plaintext = byteArrayOf(1))) }
+        assertEquals("KMSInvalidStateException", e.code)
+        assertEquals(key, kms.cancelKeyDeletion(KeyIdRequest(keyId = key)).keyId)
         val alice = kms.asCaller("""{"PrincipalArn":"arn:aws:iam::$account:user/alice","Account":"$account"}""")
-        assertFailsWith<KmsException.AccessDeniedException> { alice.describeKey(key) }
-        assertFailsWith<KmsException.ValidationException> { Kms.inMemory(account, "us-east-1").call("NoSuchOperation", "{}") }
-        // One Kotlin exception class per core error code, named as the code.
+        assertFailsWith<KmsException.AccessDenied> { alice.describeKey(DescribeKeyRequest(keyId = key)) }
+        assertFailsWith<KmsException.Validation> { Kms.inMemory(account, "us-east-1").call("NoSuchOperation", "{}") }
+        // One Kotlin exception class per core error code.
         val classes = KmsException::class.java.declaredClasses
             .filter { KmsException::class.java.isAssignableFrom(it) && it != KmsException::class.java }
-            .map { it.simpleName.lowercase() }.toSet()
-        assertEquals(errorCodes().map { it.lowercase() }.toSet(), classes)
-        val e = assertFailsWith<KmsException.KmsInvalidStateException> { kms.encrypt(key, byteArrayOf(1), emptyMap()) }
-        assertEquals("KMSInvalidStateException", e.code)
+            .map { it.simpleName }.toSet()
+        assertEquals(errorVariants().toSet(), classes)
+        assertEquals("NotFoundException", KmsException.NotFound("m").code)
+        assertEquals("StoreIOException", KmsException.StoreIo("m").code)
+    }
+
+    @Test
+    fun everyOperationIsTyped() {
+        // One typed method per row of the core's operation table: its
+        // lowerCamel AWS name, taking the operation's request record.
+        val methods = Kms::class.java.methods.groupBy { it.name }
+        val names = operationNames()
+        assertTrue(names.size >= 48 && names.toSet().size == names.size, "$names")
+        for (op in names) {
+            val m = methods[op.replaceFirstChar { it.lowercase() }]?.singleOrNull()
+            assertNotNull(m, "no typed method for $op")
+            assertEquals(1, m.parameterCount, op)
+            assertTrue(m.parameterTypes[0].simpleName.endsWith("Request"), "$op takes ${m.parameterTypes[0]}")
+        }
     }
 
     @Test
     fun signaturesAndGrants() {
         val kms = Kms.inMemory(account, "us-east-1")
-        val key = kms.createKey(null, KeySpec.ECC_NIST_P256, KeyUsage.SIGN_VERIFY).keyId
-        val sig = kms.sign(key, "msg".toByteArray(), SigningAlgorithm.ECDSA_SHA256)
-        assertTrue(kms.verify(key, "msg".toByteArray(), sig, SigningAlgorithm.ECDSA_SHA256))
-        assertFailsWith<KmsException.KmsInvalidSignatureException> {
-            kms.verify(key, "other".toByteArray(), sig, SigningAlgorithm.ECDSA_SHA256)
+        val key = kms.createKey(CreateKeyRequest(keySpec = KeySpec.ECC_NIST_P256, keyUsage = KeyUsage.SIGN_VERIFY)).keyMetadata.keyId
+        val msg = "msg".toByteArray()
+        val sig = kms.sign(SignRequest(keyId = key, message = msg, signingAlgorithm = SigningAlgorithm.ECDSA_SHA256)).signature
+        assertTrue(kms.verify(VerifyRequest(keyId = key, message = msg, signature = sig, signingAlgorithm = SigningAlgorithm.ECDSA_SHA256)).signatureValid)
+        assertFailsWith<KmsException.KmsInvalidSignature> {
+            kms.verify(VerifyRequest(keyId = key, message = "other".toByteArray(), signature = sig, signingAlgorithm = SigningAlgorithm.ECDSA_SHA256))
         }
-        val spki = kms.getPublicKey(key)
+        val spki = kms.getPublicKey(GetPublicKeyRequest(keyId = key)).publicKey
         val pub = java.security.KeyFactory.getInstance("EC").generatePublic(java.security.spec.X509EncodedKeySpec(spki))
         val v = java.security.Signature.getInstance("SHA256withECDSA")
         v.initVerify(pub)
-        v.update("msg".toByteArray())
+        v.update(msg)
         assertTrue(v.verify(sig), "the JDK verifies a Sign signature from GetPublicKey's DER")
-        val sym = kms.createKey(null, null, null).keyId
-        val blob = kms.encrypt(sym, byteArrayOf(7), emptyMap())
+        val sym = kms.createKey(CreateKeyRequest()).keyMetadata.keyId
+        val blob = kms.encrypt(EncryptRequest(keyId = sym, plaintext = byteArrayOf(7))).ciphertextBlob
         val role = kms.asCaller("""{"PrincipalArn":"arn:aws:iam::$account:role/reader","Account":"$account"}""")
-        assertFailsWith<KmsException.AccessDeniedException> { role.decrypt(blob, emptyMap(), null) }
-        kms.createGrant(sym, "arn:aws:iam::$account:role/reader", listOf(GrantOperation.DECRYPT))
-        assertContentEquals(byteArrayOf(7), role.decrypt(blob, emptyMap(), null).plaintext)
+        assertFailsWith<KmsException.AccessDenied> { role.decrypt(DecryptRequest(ciphertextBlob = blob)) }
+        val grant = kms.createGrant(CreateGrantRequest(keyId = sym, granteePrincipal = "arn:aws:iam::$account:role/reader", operations = listOf(GrantOperation.DECRYPT)))
+        assertContentEquals(byteArrayOf(7), role.decrypt(DecryptRequest(ciphertextBlob = blob)).plaintext)
+        assertEquals(listOf(grant.grantId), kms.listGrants(ListGrantsRequest(keyId = sym)).grants.map { it.grantId })
+        kms.revokeGrant(RevokeGrantRequest(keyId = sym, grantId = grant.grantId))
+        assertFailsWith<KmsException.AccessDenied> { role.decrypt(DecryptRequest(ciphertextBlob = blob)) }
+        val mac = kms.createKey(CreateKeyRequest(keySpec = KeySpec.HMAC_256, keyUsage = KeyUsage.GENERATE_VERIFY_MAC)).keyMetadata.keyId
+        val tag = kms.generateMac(GenerateMacRequest(keyId = mac, message = msg, macAlgorithm = MacAlgorithm.HMAC_SHA_256)).mac
+        assertTrue(kms.verifyMac(VerifyMacRequest(keyId = mac, message = msg, mac = tag, macAlgorithm = MacAlgorithm.HMAC_SHA_256)).macValid)
     }
 
     @Test
@@ -88,22 +120,22 @@ class ApiTest {
         var key = ""
         var blob = ByteArray(0)
         Kms.open(dir, account, "us-east-1", root, null).use { kms ->
-            key = kms.createKey("kept", null, null).keyId
-            blob = kms.encrypt(key, "durable".toByteArray(), emptyMap())
+            key = kms.createKey(CreateKeyRequest(description = "kept")).keyMetadata.keyId
+            blob = kms.encrypt(EncryptRequest(keyId = key, plaintext = "durable".toByteArray())).ciphertextBlob
             kms.flush()
         }
         System.gc()
         Kms.open(dir, account, "us-east-1", root, null).use { kms ->
-            assertEquals("kept", kms.describeKey(key).description)
-            assertContentEquals("durable".toByteArray(), kms.decrypt(blob, emptyMap(), null).plaintext)
+            assertEquals("kept", kms.describeKey(DescribeKeyRequest(keyId = key)).keyMetadata.description)
+            assertContentEquals("durable".toByteArray(), kms.decrypt(DecryptRequest(ciphertextBlob = blob)).plaintext)
         }
-        assertFailsWith<KmsException.InvalidRootKeyException> { Kms.open(dir, account, "us-east-1", ByteArray(32), null) }
+        assertFailsWith<KmsException.InvalidRootKey> { Kms.open(dir, account, "us-east-1", ByteArray(32), null) }
     }
 
     @Test
     fun envelopeStreamingAndCache() {
         val kms = Kms.inMemory(account, "us-east-1")
-        val key = kms.createKey(null, null, null).arn
+        val key = kms.createKey(CreateKeyRequest()).keyMetadata.arn
         val env = Envelope.kms(kms, listOf(key), emptyList(), CacheConfig(10u, 60_000u, 100u, 1_000_000_000u, null))
         val data = ByteArray(100_000) { (it * 7).toByte() }
         for (suite in listOf(0x0578, 0x0478)) {
@@ -132,11 +164,11 @@ class ApiTest {
         // A truncated stream fails at finish.
         val d2 = env.decryptor(false)
         d2.update(message.copyOf(message.size - 10))
-        assertFailsWith<KmsException.InvalidCiphertextException> { d2.finish() }
+        assertFailsWith<KmsException.InvalidCiphertext> { d2.finish() }
         // Disabling the key drops the cached data keys at once.
-        kms.disableKey(key)
+        kms.disableKey(KeyIdRequest(keyId = key))
         assertEquals(0uL, env.cacheStats()!!.entries)
-        assertFailsWith<KmsException.DisabledException> { env.decrypt(message, false) }
+        assertFailsWith<KmsException.Disabled> { env.decrypt(message, false) }
         assertNull(Envelope.rawAes("ns", "k", ByteArray(32)).cacheStats())
     }
 }
