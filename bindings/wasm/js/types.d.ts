@@ -46,11 +46,11 @@ export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | 'GENERATE_VERIFY_MAC'
 export type KeySpec = 'SYMMETRIC_DEFAULT' | 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521' | 'ECC_SECG_P256K1' | 'ECC_NIST_EDWARDS25519' | 'HMAC_224' | 'HMAC_256' | 'HMAC_384' | 'HMAC_512' | 'ML_DSA_44' | 'ML_DSA_65' | 'ML_DSA_87' | 'SM2';
 export type Origin = 'AWS_KMS' | 'EXTERNAL' | 'AWS_CLOUDHSM' | 'EXTERNAL_KEY_STORE';
 export type KeyState = 'Creating' | 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport' | 'PendingReplicaDeletion' | 'Unavailable' | 'Updating';
+export type ExpirationModel = 'KEY_MATERIAL_EXPIRES';
 export type KeyManager = 'CUSTOMER' | 'AWS';
 export type EncryptionAlgorithm = 'SYMMETRIC_DEFAULT' | 'RSAES_OAEP_SHA_1' | 'RSAES_OAEP_SHA_256' | 'SM2PKE';
 export type SigningAlgorithm = 'ECDSA_SHA_256' | 'ECDSA_SHA_384' | 'RSASSA_PSS_SHA_256' | 'RSASSA_PSS_SHA_384' | 'RSASSA_PSS_SHA_512' | 'RSASSA_PKCS1_V1_5_SHA_256' | 'RSASSA_PKCS1_V1_5_SHA_384' | 'RSASSA_PKCS1_V1_5_SHA_512';
 export type MacAlgorithm = 'HMAC_SHA_224' | 'HMAC_SHA_256' | 'HMAC_SHA_384' | 'HMAC_SHA_512';
-export type ExpirationModel = 'KEY_MATERIAL_EXPIRES';
 export type DataKeySpec = 'AES_256';
 export type KeyMaterialState = 'CURRENT';
 export type RotationType = 'AUTOMATIC';
@@ -94,20 +94,20 @@ export interface KeyMetadata {
   KeyUsage: KeyUsage;
   KeyState: KeyState;
   DeletionDate?: number;
+  ValidTo?: number;
   Origin: Origin;
+  ExpirationModel?: ExpirationModel;
   KeyManager: KeyManager;
-  KeySpec: KeySpec;
   CustomerMasterKeySpec: KeySpec;
+  KeySpec: KeySpec;
   EncryptionAlgorithms: EncryptionAlgorithm[];
   SigningAlgorithms?: SigningAlgorithm[];
-  MacAlgorithms?: MacAlgorithm[];
   KeyAgreementAlgorithms?: string[];
   MultiRegion: boolean;
-  PendingDeletionWindowInDays?: number;
-  CurrentKeyMaterialId?: string;
-  ValidTo?: number;
-  ExpirationModel?: ExpirationModel;
   MultiRegionConfiguration?: MultiRegionConfiguration;
+  PendingDeletionWindowInDays?: number;
+  MacAlgorithms?: MacAlgorithm[];
+  CurrentKeyMaterialId?: string;
 }
 
 /** `strongroom::api::MultiRegionConfiguration` (or the core's type of that name). */
