@@ -5,11 +5,47 @@
 use super::*;
 
 impl State {
+    /// The steps an operation on one key starts with, in AWS's order:
+    /// resolve `key_id` (from here on the audit event names the key),
+    /// authorize the operation's IAM action on it with `facts` (the
+    /// request's key id is filled in), then check the key's state against
+    /// the operation's key-state class. Action and class come from the
+    /// operation table (`operations.rs`). Returns the key's id.
+    pub(in crate::kms) fn key_for(
+        &self,
+        cx: &CallContext,
+        au: &mut AuditInfo,
+        op: Operation,
+        key_id: &str,
+        facts: Facts<'_>,
+    ) -> Result<String> {
+        let id = self.resolve(cx, key_id)?;
+        au.key_arn = Some(cx.key_arn(&id));
+        let action = op
+            .action()
+            .ok_or_else(|| Error::internal(format!("{op} has no IAM action")))?;
+        self.authorize(
+            cx,
+            action,
+            Some(&id),
+            Facts {
+                request_key_id: Some(key_id),
+                ..facts
+            },
+            au,
+        )?;
+        let rec = self.rec(&id);
+        if let Some(class) = op.class() {
+            check_state(class, rec.state, &rec.arn)?;
+        }
+        Ok(id)
+    }
+
     /// Decide whether `cx.caller` may perform `action` (on `key_id`, or at
     /// account level). Records the decision for the audit log.
     pub(in crate::kms) fn authorize(
         &self,
-        cx: &Ctx,
+        cx: &CallContext,
         action: &str,
         key_id: Option<&str>,
         facts: Facts<'_>,
@@ -75,7 +111,7 @@ impl State {
     /// pruning): the account root only.
     pub(in crate::kms) fn require_root(
         &self,
-        cx: &Ctx,
+        cx: &CallContext,
         what: &str,
         au: &mut AuditInfo,
     ) -> Result<()> {
@@ -98,7 +134,7 @@ impl State {
 
     /// The lockout safety check: would `rec`'s policy still let the caller
     /// call PutKeyPolicy?
-    pub(in crate::kms) fn lockout_check(&self, cx: &Ctx, rec: &KeyRecord) -> Result<()> {
+    pub(in crate::kms) fn lockout_check(&self, cx: &CallContext, rec: &KeyRecord) -> Result<()> {
         let parsed = policy::parse(rec.policy.as_deref().unwrap_or(""), PolicyKind::Key)?;
         if self.allows_put_policy(cx.caller, cx.now, rec, &parsed) {
             Ok(())

@@ -21,6 +21,7 @@ use crate::env::{Clock, Millis, OsRng, Rng, SystemClock, MS_PER_DAY};
 use crate::error::{Error, ErrorCode, Result};
 use crate::hsm::{AsymKey, Hsm, MaterialHandle, SealFormat, SecretKey};
 use crate::model::*;
+use crate::operations::Operation;
 use crate::policy::{self, Policy, PolicyKind};
 use crate::secret::Plaintext;
 use crate::state_root::{self, Digest};
@@ -273,14 +274,14 @@ impl Kms {
     /// Run one operation: sweep due deletions/rotations, run `f`, audit the
     /// outcome, commit. If the commit fails the in-memory state is reloaded
     /// from the store so memory never runs ahead of disk.
-    fn call<T>(
+    fn call<'r, T>(
         &self,
         op: &'static str,
-        f: impl FnOnce(&mut State, &Ctx, &mut AuditInfo) -> Result<T>,
+        f: impl FnOnce(&mut State, &CallContext, &mut AuditInfo<'r>) -> Result<T>,
     ) -> Result<T> {
         let mut st = self.lock()?;
         let sh = &*self.shared;
-        let cx = Ctx {
+        let cx = CallContext {
             now: sh.clock.now_ms(),
             caller: &self.caller,
             account: &sh.account,
@@ -332,7 +333,7 @@ impl Kms {
             caller_account: &self.caller.account,
             via_service: self.caller.via_service.as_deref(),
             key_arn: info.key_arn.as_deref(),
-            encryption_context: info.context.as_ref(),
+            encryption_context: info.context,
             outcome,
             decision: info.decision.as_deref(),
         };

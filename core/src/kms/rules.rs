@@ -1,4 +1,4 @@
-//! The rules every operation applies: the call context [`Ctx`], the key
+//! The rules every operation applies: the call context [`CallContext`], the key
 //! state matrix ([`OpClass`], [`check_state`]), key id resolution, input
 //! validators, pagination and the `deny_*` refusals.
 
@@ -196,9 +196,12 @@ pub(in crate::kms) fn paginate<T>(
     Ok((page, next, truncated))
 }
 
-// ---------------------------------------------------------------- engine state
+// ---------------------------------------------------------------- call context
 
-pub(in crate::kms) struct Ctx<'a> {
+/// What one call runs under (`cx` in the operations): the time it started
+/// at, the caller, and the store's account, region and partition. Not to be
+/// confused with a request's encryption context ([`EncryptionContext`]).
+pub(in crate::kms) struct CallContext<'a> {
     pub(in crate::kms) now: Millis,
     pub(in crate::kms) caller: &'a Caller,
     pub(in crate::kms) account: &'a str,
@@ -206,7 +209,7 @@ pub(in crate::kms) struct Ctx<'a> {
     pub(in crate::kms) partition: &'a str,
 }
 
-impl Ctx<'_> {
+impl CallContext<'_> {
     pub(in crate::kms) fn key_arn(&self, id: &str) -> String {
         format!(
             "arn:{}:kms:{}:{}:key/{id}",
@@ -222,7 +225,7 @@ impl Ctx<'_> {
 }
 
 impl State {
-    pub(in crate::kms) fn resolve(&self, cx: &Ctx, input: &str) -> Result<String> {
+    pub(in crate::kms) fn resolve(&self, cx: &CallContext, input: &str) -> Result<String> {
         validate_key_id_input(input, "KeyId")?;
         let local = if let Some(rest) = input.strip_prefix("arn:") {
             // arn:PARTITION:kms:REGION:ACCOUNT:RESOURCE
@@ -278,7 +281,7 @@ impl State {
 
     /// The record of a key whose id was resolved under an earlier lock:
     /// `NotFoundException` if it is gone since.
-    pub(in crate::kms) fn rec_checked(&self, cx: &Ctx, id: &str) -> Result<&KeyRecord> {
+    pub(in crate::kms) fn rec_checked(&self, cx: &CallContext, id: &str) -> Result<&KeyRecord> {
         self.keys
             .get(id)
             .ok_or_else(|| Error::not_found_arn(&cx.key_arn(id)))

@@ -5,9 +5,9 @@
 use super::*;
 
 #[derive(Default)]
-pub(in crate::kms) struct AuditInfo {
+pub(in crate::kms) struct AuditInfo<'r> {
     pub(in crate::kms) key_arn: Option<String>,
-    pub(in crate::kms) context: Option<EncryptionContext>,
+    pub(in crate::kms) context: Option<&'r EncryptionContext>,
     pub(in crate::kms) decision: Option<String>,
 }
 

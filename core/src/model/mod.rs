@@ -53,8 +53,10 @@ aws_enum!(
 );
 
 aws_enum!(
-    /// Key specs. This build creates `SYMMETRIC_DEFAULT`; the others are
-    /// recognised so requests for them get a precise error.
+    /// Key specs. This build creates `SYMMETRIC_DEFAULT`, `RSA_2048/3072/4096`,
+    /// `ECC_NIST_P256/P384` and `HMAC_224/256/384/512` keys (see
+    /// `asym::supported`); the others are recognised so requests for them
+    /// get a precise error.
     KeySpec {
         SymmetricDefault => "SYMMETRIC_DEFAULT",
         Rsa2048 => "RSA_2048",

@@ -69,7 +69,7 @@ impl Kms {
             {
                 return Err(Error::new(
                     ErrorCode::LimitExceeded,
-                    format!("{} already has 50 aliases", rec.arn),
+                    format!("{} already has {MAX_ALIASES_PER_KEY} aliases", rec.arn),
                 ));
             }
             st.save_alias(AliasEntry {
@@ -132,7 +132,7 @@ impl Kms {
             {
                 return Err(Error::new(
                     ErrorCode::LimitExceeded,
-                    format!("{} already has 50 aliases", target.arn),
+                    format!("{} already has {MAX_ALIASES_PER_KEY} aliases", target.arn),
                 ));
             }
             alias.target_key_id = id;

@@ -6,34 +6,29 @@ use crate::kms::*;
 impl Kms {
     // ------------------------------------------------------------ asymmetric and HMAC
 
-    /// Resolve, authorize, state-check and usage-check the key of an
+    /// The preamble ([`State::key_for`]) plus the key usage check of an
     /// asymmetric/HMAC operation; returns the key id.
     pub(in crate::kms) fn asym_key(
         st: &State,
-        cx: &Ctx,
+        cx: &CallContext,
         au: &mut AuditInfo,
-        action: &str,
+        op: Operation,
         key_id: &str,
         usage: &[KeyUsage],
     ) -> Result<String> {
-        let id = st.resolve(cx, key_id)?;
-        au.key_arn = Some(cx.key_arn(&id));
-        let facts = Facts {
-            request_key_id: Some(key_id),
-            ..Default::default()
-        };
-        st.authorize(cx, action, Some(&id), facts, au)?;
+        let id = st.key_for(cx, au, op, key_id, Facts::default())?;
         let rec = st.rec(&id);
-        check_state(OpClass::Crypto, rec.state, &rec.arn)?;
         if !usage.contains(&rec.key_usage) || rec.key_spec == KeySpec::SymmetricDefault {
-            return Err(wrong_usage(rec, action.trim_start_matches("kms:")));
+            return Err(wrong_usage(rec, op.name()));
         }
         Ok(id)
     }
 
     pub(in crate::kms) fn check_message(msg: &[u8]) -> Result<()> {
         if msg.is_empty() || msg.len() > MAX_PLAINTEXT {
-            return Err(Error::validation("Message must be 1 to 4096 bytes"));
+            return Err(Error::validation(format!(
+                "Message must be 1 to {MAX_PLAINTEXT} bytes"
+            )));
         }
         Ok(())
     }
@@ -62,7 +57,14 @@ impl Kms {
             st.validate_grant_tokens(&req.grant_tokens)?;
             Self::check_message(&req.message)?;
             let mt = req.message_type.unwrap_or(MessageType::Raw);
-            let id = Self::asym_key(st, cx, au, "kms:Sign", &req.key_id, &[KeyUsage::SignVerify])?;
+            let id = Self::asym_key(
+                st,
+                cx,
+                au,
+                Operation::Sign,
+                &req.key_id,
+                &[KeyUsage::SignVerify],
+            )?;
             let rec = st.rec(&id);
             let alg = Self::signing_alg(rec, req.signing_algorithm)?;
             if req.dry_run {
@@ -91,7 +93,7 @@ impl Kms {
                 st,
                 cx,
                 au,
-                "kms:Verify",
+                Operation::Verify,
                 &req.key_id,
                 &[KeyUsage::SignVerify],
             )?;
@@ -118,20 +120,14 @@ impl Kms {
     pub fn get_public_key(&self, req: GetPublicKeyRequest) -> Result<GetPublicKeyResponse> {
         self.call("GetPublicKey", |st, cx, au| {
             st.validate_grant_tokens(&req.grant_tokens)?;
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
+            let id = st.key_for(
                 cx,
-                "kms:GetPublicKey",
-                Some(&id),
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
                 au,
+                Operation::GetPublicKey,
+                &req.key_id,
+                Facts::default(),
             )?;
             let rec = st.rec(&id);
-            check_state(OpClass::Crypto, rec.state, &rec.arn)?;
             if rec.key_spec == KeySpec::SymmetricDefault
                 || rec.key_usage == KeyUsage::GenerateVerifyMac
             {
@@ -174,7 +170,7 @@ impl Kms {
                 st,
                 cx,
                 au,
-                "kms:DeriveSharedSecret",
+                Operation::DeriveSharedSecret,
                 &req.key_id,
                 &[KeyUsage::KeyAgreement],
             )?;
@@ -203,7 +199,7 @@ impl Kms {
                 st,
                 cx,
                 au,
-                "kms:GenerateMac",
+                Operation::GenerateMac,
                 &req.key_id,
                 &[KeyUsage::GenerateVerifyMac],
             )?;
@@ -236,7 +232,7 @@ impl Kms {
                 st,
                 cx,
                 au,
-                "kms:VerifyMac",
+                Operation::VerifyMac,
                 &req.key_id,
                 &[KeyUsage::GenerateVerifyMac],
             )?;
@@ -259,10 +255,12 @@ impl Kms {
         })
     }
 
-    pub(in crate::kms) fn gdkp(
+    /// GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext: one
+    /// operation, authorized as `op`; the second only drops the private key.
+    pub(in crate::kms) fn generate_data_key_pair_as(
         &self,
-        op: &'static str,
-        mut req: GenerateDataKeyPairRequest,
+        op: Operation,
+        req: GenerateDataKeyPairRequest,
     ) -> Result<GenerateDataKeyPairResponse> {
         // The pair is generated before the state lock (RSA-4096 takes
         // seconds); only the RNG is used.
@@ -276,10 +274,9 @@ impl Kms {
             ) if !req.dry_run => Some(AsymKey::generate(spec, &*self.shared.rng)),
             _ => None,
         };
-        self.call(op, move |st, cx, au| {
-            let enc = canonical_encoding(&req.encryption_context);
-            au.context = Some(std::mem::take(&mut req.encryption_context));
-            let enc = enc?;
+        self.call(op.name(), |st, cx, au| {
+            au.context = Some(&req.encryption_context);
+            let enc = canonical_encoding(&req.encryption_context)?;
             st.validate_grant_tokens(&req.grant_tokens)?;
             let spec = req
                 .key_pair_spec
@@ -303,24 +300,12 @@ impl Kms {
                 }
                 _ => return Err(Error::validation(format!("{spec} is not a key pair spec"))),
             }
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            let ctx = au.context.take().unwrap_or_default();
-            let allowed = st.authorize(
-                cx,
-                &format!("kms:{op}"),
-                Some(&id),
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    encryption_context: Some(&ctx),
-                    ..Default::default()
-                },
-                au,
-            );
-            au.context = Some(ctx);
-            allowed?;
+            let facts = Facts {
+                encryption_context: Some(&req.encryption_context),
+                ..Default::default()
+            };
+            let id = st.key_for(cx, au, op, &req.key_id, facts)?;
             let rec = st.rec(&id);
-            check_state(OpClass::Crypto, rec.state, &rec.arn)?;
             check_symmetric_encrypt(rec, None)?;
             if req.dry_run {
                 return Err(dry_run_ok());
@@ -345,16 +330,17 @@ impl Kms {
         &self,
         req: GenerateDataKeyPairRequest,
     ) -> Result<GenerateDataKeyPairResponse> {
-        self.gdkp("GenerateDataKeyPair", req)
+        self.generate_data_key_pair_as(Operation::GenerateDataKeyPair, req)
     }
 
-    /// The same, without the plaintext private key (dropped and zeroized
-    /// inside the HSM).
+    /// The same, without the plaintext private key: its copy is dropped
+    /// here (and wiped) without being returned.
     pub fn generate_data_key_pair_without_plaintext(
         &self,
         req: GenerateDataKeyPairRequest,
     ) -> Result<GenerateDataKeyPairWithoutPlaintextResponse> {
-        let r = self.gdkp("GenerateDataKeyPairWithoutPlaintext", req)?;
+        let r =
+            self.generate_data_key_pair_as(Operation::GenerateDataKeyPairWithoutPlaintext, req)?;
         Ok(GenerateDataKeyPairWithoutPlaintextResponse {
             private_key_ciphertext_blob: r.private_key_ciphertext_blob,
             public_key: r.public_key,

@@ -128,18 +128,7 @@ impl Kms {
         self.call("ListGrants", |st, cx, au| {
             st.validate_grant_tokens(&req.grant_tokens)?;
             let limit = limit_of(req.limit, 50)?;
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
-                cx,
-                "kms:ListGrants",
-                Some(&id),
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
-                au,
-            )?;
+            let id = st.key_for(cx, au, Operation::ListGrants, &req.key_id, Facts::default())?;
             let arn = st.rec(&id).arn.clone();
             let all: Vec<GrantListEntry> = st
                 .grants
@@ -269,17 +258,12 @@ impl Kms {
     pub fn revoke_grant(&self, req: RevokeGrantRequest) -> Result<()> {
         self.call("RevokeGrant", |st, cx, au| {
             check_grant_id(&req.grant_id)?;
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
+            let id = st.key_for(
                 cx,
-                "kms:RevokeGrant",
-                Some(&id),
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
                 au,
+                Operation::RevokeGrant,
+                &req.key_id,
+                Facts::default(),
             )?;
             if !st
                 .grants

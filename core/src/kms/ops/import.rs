@@ -7,7 +7,7 @@ impl Kms {
 
     pub(in crate::kms) fn external_key(
         st: &State,
-        cx: &Ctx,
+        cx: &CallContext,
         au: &mut AuditInfo,
         action: &str,
         key_id: &str,

@@ -11,18 +11,15 @@ impl Kms {
             check_policy_name(req.policy_name.as_deref())?;
             validate_policy_text(&req.policy)?;
             policy::parse(&req.policy, PolicyKind::Key)?;
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
+            let id = st.key_for(
                 cx,
-                "kms:PutKeyPolicy",
-                Some(&id),
+                au,
+                Operation::PutKeyPolicy,
+                &req.key_id,
                 Facts {
-                    request_key_id: Some(&req.key_id),
                     bypass_lockout: Some(req.bypass_policy_lockout_safety_check),
                     ..Default::default()
                 },
-                au,
             )?;
             let mut rec = st.rec(&id).clone();
             deny_aws_managed(&rec)?;
@@ -37,17 +34,12 @@ impl Kms {
     pub fn get_key_policy(&self, req: GetKeyPolicyRequest) -> Result<GetKeyPolicyResponse> {
         self.call("GetKeyPolicy", |st, cx, au| {
             check_policy_name(req.policy_name.as_deref())?;
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
+            let id = st.key_for(
                 cx,
-                "kms:GetKeyPolicy",
-                Some(&id),
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
                 au,
+                Operation::GetKeyPolicy,
+                &req.key_id,
+                Facts::default(),
             )?;
             Ok(GetKeyPolicyResponse {
                 policy: st.rec(&id).policy.clone().unwrap_or_default(),
@@ -62,17 +54,12 @@ impl Kms {
     ) -> Result<ListKeyPoliciesResponse> {
         self.call("ListKeyPolicies", |st, cx, au| {
             let limit = limit_of(req.limit, 100)?;
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
+            st.key_for(
                 cx,
-                "kms:ListKeyPolicies",
-                Some(&id),
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
                 au,
+                Operation::ListKeyPolicies,
+                &req.key_id,
+                Facts::default(),
             )?;
             let (policy_names, next_marker, truncated) = paginate(
                 vec!["default".to_string()],
@@ -124,7 +111,7 @@ pub(in crate::kms) fn validate_policy_text(p: &str) -> Result<()> {
     if p.is_empty() || p.len() > MAX_POLICY_LEN {
         return Err(Error::new(
             ErrorCode::Validation,
-            "Policy must be 1 to 131072 characters",
+            format!("Policy must be 1 to {MAX_POLICY_LEN} characters"),
         ));
     }
     if !p

@@ -22,14 +22,14 @@ impl Kms {
             let description = req.description.unwrap_or_default();
             if description.chars().count() > MAX_DESCRIPTION {
                 return Err(Error::validation(
-                    "Description must be at most 8192 characters",
+                    format!("Description must be at most {MAX_DESCRIPTION} characters"),
                 ));
             }
             validate_tags(&req.tags)?;
             if req.tags.len() > MAX_TAGS_PER_KEY {
                 return Err(Error::new(
                     ErrorCode::LimitExceeded,
-                    "A key can have at most 50 tags",
+                    format!("A key can have at most {MAX_TAGS_PER_KEY} tags"),
                 ));
             }
             if let Some(p) = &req.policy {
@@ -69,7 +69,7 @@ impl Kms {
             if st.keys.len() >= MAX_KEYS {
                 return Err(Error::new(
                     ErrorCode::LimitExceeded,
-                    "The number of keys in this region is at its limit (100000)",
+                    format!("The number of keys in this region is at its limit ({MAX_KEYS})"),
                 ));
             }
             let rec = new_key_record(
@@ -177,17 +177,12 @@ impl Kms {
     pub fn describe_key(&self, req: DescribeKeyRequest) -> Result<DescribeKeyResponse> {
         self.call("DescribeKey", |st, cx, au| {
             st.validate_grant_tokens(&req.grant_tokens)?;
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
+            let id = st.key_for(
                 cx,
-                "kms:DescribeKey",
-                Some(&id),
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
                 au,
+                Operation::DescribeKey,
+                &req.key_id,
+                Facts::default(),
             )?;
             let md = st.rec(&id).metadata();
             au.key_arn = Some(md.arn.clone());
@@ -220,25 +215,18 @@ impl Kms {
     pub fn update_key_description(&self, req: UpdateKeyDescriptionRequest) -> Result<()> {
         self.call("UpdateKeyDescription", |st, cx, au| {
             if req.description.chars().count() > MAX_DESCRIPTION {
-                return Err(Error::validation(
-                    "Description must be at most 8192 characters",
-                ));
+                return Err(Error::validation(format!(
+                    "Description must be at most {MAX_DESCRIPTION} characters"
+                )));
             }
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
+            let id = st.key_for(
                 cx,
-                "kms:UpdateKeyDescription",
-                Some(&id),
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
                 au,
+                Operation::UpdateKeyDescription,
+                &req.key_id,
+                Facts::default(),
             )?;
             let mut rec = st.rec(&id).clone();
-            au.key_arn = Some(rec.arn.clone());
-            check_state(OpClass::Metadata, rec.state, &rec.arn)?;
             deny_aws_managed(&rec)?;
             rec.description = req.description;
             st.save_key(rec)
@@ -248,21 +236,14 @@ impl Kms {
     pub fn tag_resource(&self, req: TagResourceRequest) -> Result<()> {
         self.call("TagResource", |st, cx, au| {
             validate_tags(&req.tags)?;
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
+            let id = st.key_for(
                 cx,
-                "kms:TagResource",
-                Some(&id),
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
                 au,
+                Operation::TagResource,
+                &req.key_id,
+                Facts::default(),
             )?;
             let mut rec = st.rec(&id).clone();
-            au.key_arn = Some(rec.arn.clone());
-            check_state(OpClass::Metadata, rec.state, &rec.arn)?;
             deny_aws_managed(&rec)?;
             for t in req.tags {
                 rec.tags.insert(t.tag_key, t.tag_value);
@@ -270,7 +251,7 @@ impl Kms {
             if rec.tags.len() > MAX_TAGS_PER_KEY {
                 return Err(Error::new(
                     ErrorCode::LimitExceeded,
-                    format!("{} would have more than 50 tags", rec.arn),
+                    format!("{} would have more than {MAX_TAGS_PER_KEY} tags", rec.arn),
                 ));
             }
             st.save_key(rec)
@@ -289,21 +270,14 @@ impl Kms {
                     "Tag keys are 1 to 128 characters",
                 ));
             }
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
+            let id = st.key_for(
                 cx,
-                "kms:UntagResource",
-                Some(&id),
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
                 au,
+                Operation::UntagResource,
+                &req.key_id,
+                Facts::default(),
             )?;
             let mut rec = st.rec(&id).clone();
-            au.key_arn = Some(rec.arn.clone());
-            check_state(OpClass::Metadata, rec.state, &rec.arn)?;
             deny_aws_managed(&rec)?;
             for k in &req.tag_keys {
                 rec.tags.remove(k);
@@ -318,20 +292,14 @@ impl Kms {
     ) -> Result<ListResourceTagsResponse> {
         self.call("ListResourceTags", |st, cx, au| {
             let limit = limit_of(req.limit, 50)?;
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
+            let id = st.key_for(
                 cx,
-                "kms:ListResourceTags",
-                Some(&id),
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
                 au,
+                Operation::ListResourceTags,
+                &req.key_id,
+                Facts::default(),
             )?;
             let rec = st.rec(&id);
-            au.key_arn = Some(rec.arn.clone());
             let all: Vec<Tag> = rec
                 .tags
                 .iter()
@@ -381,7 +349,11 @@ impl Pregenerated {
     }
 }
 
-pub(in crate::kms) fn new_key_record(st: &mut State, cx: &Ctx, k: NewKey) -> Result<KeyRecord> {
+pub(in crate::kms) fn new_key_record(
+    st: &mut State,
+    cx: &CallContext,
+    k: NewKey,
+) -> Result<KeyRecord> {
     let external = k.origin == Origin::External;
     let (raw, asym_key) = match k.pregenerated {
         Some(p) => (p.id_bytes, Some(p.key)),

@@ -7,21 +7,8 @@ impl Kms {
 
     pub fn enable_key(&self, req: KeyIdRequest) -> Result<()> {
         self.call("EnableKey", |st, cx, au| {
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
-                cx,
-                "kms:EnableKey",
-                Some(&id),
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
-                au,
-            )?;
+            let id = st.key_for(cx, au, Operation::EnableKey, &req.key_id, Facts::default())?;
             let mut rec = st.rec(&id).clone();
-            au.key_arn = Some(rec.arn.clone());
-            check_state(OpClass::EnableDisable, rec.state, &rec.arn)?;
             deny_aws_managed(&rec)?;
             if rec.state != KeyState::Enabled {
                 rec.state = KeyState::Enabled;
@@ -34,21 +21,8 @@ impl Kms {
 
     pub fn disable_key(&self, req: KeyIdRequest) -> Result<()> {
         self.call("DisableKey", |st, cx, au| {
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
-                cx,
-                "kms:DisableKey",
-                Some(&id),
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
-                au,
-            )?;
+            let id = st.key_for(cx, au, Operation::DisableKey, &req.key_id, Facts::default())?;
             let mut rec = st.rec(&id).clone();
-            au.key_arn = Some(rec.arn.clone());
-            check_state(OpClass::EnableDisable, rec.state, &rec.arn)?;
             deny_aws_managed(&rec)?;
             if rec.state != KeyState::Disabled {
                 rec.state = KeyState::Disabled;
@@ -68,25 +42,14 @@ impl Kms {
                 .unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
             if !(MIN_PENDING_WINDOW_DAYS..=MAX_PENDING_WINDOW_DAYS).contains(&days) {
                 return Err(Error::validation(
-                    "PendingWindowInDays must be between 7 and 30",
+                    format!("PendingWindowInDays must be between {MIN_PENDING_WINDOW_DAYS} and {MAX_PENDING_WINDOW_DAYS}"),
                 ));
             }
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
-                cx,
-                "kms:ScheduleKeyDeletion",
-                Some(&id),
-                Facts {
-                    pending_window_days: Some(days),
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
-                au,
-            )?;
+            let id = st.key_for(cx, au, Operation::ScheduleKeyDeletion, &req.key_id, Facts {
+                pending_window_days: Some(days),
+                ..Default::default()
+            })?;
             let mut rec = st.rec(&id).clone();
-            au.key_arn = Some(rec.arn.clone());
-            check_state(OpClass::ScheduleDeletion, rec.state, &rec.arn)?;
             deny_aws_managed(&rec)?;
             let has_replicas = rec
                 .mrk
@@ -114,21 +77,14 @@ impl Kms {
 
     pub fn cancel_key_deletion(&self, req: KeyIdRequest) -> Result<KeyIdResponse> {
         self.call("CancelKeyDeletion", |st, cx, au| {
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
+            let id = st.key_for(
                 cx,
-                "kms:CancelKeyDeletion",
-                Some(&id),
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
                 au,
+                Operation::CancelKeyDeletion,
+                &req.key_id,
+                Facts::default(),
             )?;
             let mut rec = st.rec(&id).clone();
-            au.key_arn = Some(rec.arn.clone());
-            check_state(OpClass::CancelDeletion, rec.state, &rec.arn)?;
             rec.state = if rec.import.as_ref().is_some_and(|i| !i.present) {
                 KeyState::PendingImport
             } else {

@@ -152,7 +152,7 @@ impl State {
     /// destination. The caller has checked that the account root asks.
     pub(in crate::kms) fn register_destination(
         &mut self,
-        cx: &Ctx,
+        cx: &CallContext,
         region: &str,
         spki: &[u8],
     ) -> Result<ReplicationDestination> {
@@ -196,7 +196,7 @@ impl State {
     /// ReplicateKey and the propagation of a primary's changes).
     pub(in crate::kms) fn export_package(
         &mut self,
-        cx: &Ctx,
+        cx: &CallContext,
         id: &str,
         dest_region: &str,
         dest_identity: &[u8],
@@ -621,7 +621,7 @@ impl Kms {
     pub(in crate::kms) fn resolve_id(&self, key_id: &str) -> Result<String> {
         let st = self.lock()?;
         let sh = &*self.shared;
-        let cx = Ctx {
+        let cx = CallContext {
             now: sh.clock.now_ms(),
             caller: &self.caller,
             account: &sh.account,
@@ -974,7 +974,7 @@ impl Kms {
     ) -> Result<bool> {
         let st = self.lock()?;
         let sh = &*self.shared;
-        let cx = Ctx {
+        let cx = CallContext {
             now: sh.clock.now_ms(),
             caller: &self.caller,
             account: &sh.account,
@@ -997,7 +997,7 @@ impl Kms {
         // DryRun: both halves are checked (kms:ReEncryptFrom here,
         // kms:ReEncryptTo and the key's state there); nothing is decrypted.
         let src = match self.call("ReEncrypt", |st, cx, au| {
-            au.context = Some(req.source_encryption_context.clone());
+            au.context = Some(&req.source_encryption_context);
             st.validate_grant_tokens(&req.grant_tokens)?;
             let src_enc = canonical_encoding(&req.source_encryption_context)?;
             let (parsed, rec) = Self::source_key(
@@ -1021,7 +1021,7 @@ impl Kms {
         };
         let to = dest.as_caller(self.caller.clone());
         to.call("ReEncrypt", |st, cx, au| {
-            au.context = Some(req.destination_encryption_context.clone());
+            au.context = Some(&req.destination_encryption_context);
             let dst_enc = canonical_encoding(&req.destination_encryption_context)?;
             let dst_id = st.resolve(cx, &req.destination_key_id)?;
             st.authorize(

@@ -11,25 +11,14 @@ impl Kms {
             let period = req.rotation_period_in_days.unwrap_or(DEFAULT_ROTATION_DAYS);
             if !(MIN_ROTATION_DAYS..=MAX_ROTATION_DAYS).contains(&period) {
                 return Err(Error::validation(
-                    "RotationPeriodInDays must be between 90 and 2560",
+                    format!("RotationPeriodInDays must be between {MIN_ROTATION_DAYS} and {MAX_ROTATION_DAYS}"),
                 ));
             }
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
-                cx,
-                "kms:EnableKeyRotation",
-                Some(&id),
-                Facts {
-                    rotation_period_days: Some(period),
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
-                au,
-            )?;
+            let id = st.key_for(cx, au, Operation::EnableKeyRotation, &req.key_id, Facts {
+                rotation_period_days: Some(period),
+                ..Default::default()
+            })?;
             let mut rec = st.rec(&id).clone();
-            au.key_arn = Some(rec.arn.clone());
-            check_state(OpClass::RotationConfig, rec.state, &rec.arn)?;
             check_rotatable(&rec)?;
             deny_aws_managed(&rec)?;
             deny_replica(&rec)?;
@@ -50,12 +39,8 @@ impl Kms {
 
     pub fn disable_key_rotation(&self, req: KeyIdRequest) -> Result<()> {
         self.call("DisableKeyRotation", |st, cx, au| {
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(cx, "kms:DisableKeyRotation", Some(&id), Facts { request_key_id: Some(&req.key_id), ..Default::default() }, au)?;
+            let id = st.key_for(cx, au, Operation::DisableKeyRotation, &req.key_id, Facts::default())?;
             let mut rec = st.rec(&id).clone();
-            au.key_arn = Some(rec.arn.clone());
-            check_state(OpClass::RotationConfig, rec.state, &rec.arn)?;
             check_rotatable(&rec)?;
             deny_aws_managed(&rec)?;
             deny_replica(&rec)?;
@@ -80,21 +65,14 @@ impl Kms {
         req: KeyIdRequest,
     ) -> Result<GetKeyRotationStatusResponse> {
         self.call("GetKeyRotationStatus", |st, cx, au| {
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
+            let id = st.key_for(
                 cx,
-                "kms:GetKeyRotationStatus",
-                Some(&id),
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
                 au,
+                Operation::GetKeyRotationStatus,
+                &req.key_id,
+                Facts::default(),
             )?;
             let rec = st.rec(&id);
-            au.key_arn = Some(rec.arn.clone());
-            check_state(OpClass::RotationRead, rec.state, &rec.arn)?;
             Ok(GetKeyRotationStatusResponse {
                 key_id: rec.arn.clone(),
                 key_rotation_enabled: rec.rotation.enabled,
@@ -107,21 +85,14 @@ impl Kms {
 
     pub fn rotate_key_on_demand(&self, req: KeyIdRequest) -> Result<KeyIdResponse> {
         self.call("RotateKeyOnDemand", |st, cx, au| {
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
+            let id = st.key_for(
                 cx,
-                "kms:RotateKeyOnDemand",
-                Some(&id),
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
                 au,
+                Operation::RotateKeyOnDemand,
+                &req.key_id,
+                Facts::default(),
             )?;
             let rec = st.rec(&id).clone();
-            au.key_arn = Some(rec.arn.clone());
-            check_state(OpClass::RotationConfig, rec.state, &rec.arn)?;
             check_rotatable(&rec)?;
             deny_aws_managed(&rec)?;
             deny_replica(&rec)?;
@@ -129,7 +100,7 @@ impl Kms {
                 return Err(Error::new(
                     ErrorCode::LimitExceeded,
                     format!(
-                        "{} has reached the limit of 25 on-demand rotations",
+                        "{} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations",
                         rec.arn
                     ),
                 ));
@@ -173,21 +144,14 @@ impl Kms {
                     ))
                 }
             };
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
+            let id = st.key_for(
                 cx,
-                "kms:ListKeyRotations",
-                Some(&id),
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    ..Default::default()
-                },
                 au,
+                Operation::ListKeyRotations,
+                &req.key_id,
+                Facts::default(),
             )?;
             let rec = st.rec(&id);
-            au.key_arn = Some(rec.arn.clone());
-            check_state(OpClass::RotationRead, rec.state, &rec.arn)?;
             check_rotatable(rec)?;
             let n = rec.materials.len();
             let all: Vec<(usize, RotationsListEntry)> = rec

@@ -28,39 +28,28 @@ pub(in crate::kms) fn check_symmetric_encrypt(
 impl Kms {
     // ------------------------------------------------------------ crypto
 
-    pub fn encrypt(&self, mut req: EncryptRequest) -> Result<EncryptResponse> {
-        self.call("Encrypt", move |st, cx, au| {
-            let enc = canonical_encoding(&req.encryption_context);
-            au.context = Some(std::mem::take(&mut req.encryption_context));
-            let enc = enc?;
+    pub fn encrypt(&self, req: EncryptRequest) -> Result<EncryptResponse> {
+        self.call("Encrypt", |st, cx, au| {
+            au.context = Some(&req.encryption_context);
+            let enc = canonical_encoding(&req.encryption_context)?;
             st.validate_grant_tokens(&req.grant_tokens)?;
             if req.plaintext.is_empty() || req.plaintext.len() > MAX_PLAINTEXT {
-                return Err(Error::validation("Plaintext must be 1 to 4096 bytes"));
+                return Err(Error::validation(format!(
+                    "Plaintext must be 1 to {MAX_PLAINTEXT} bytes"
+                )));
             }
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(st.rec(&id).arn.clone());
             let alg = req
                 .encryption_algorithm
                 .unwrap_or(EncryptionAlgorithm::SymmetricDefault);
-            let ctx = au.context.take().unwrap_or_default();
-            let allowed = st.authorize(
-                cx,
-                "kms:Encrypt",
-                Some(&id),
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    encryption_context: Some(&ctx),
-                    encryption_algorithm: Some(alg.as_str()),
-                    ..Default::default()
-                },
-                au,
-            );
-            au.context = Some(ctx);
-            allowed?;
+            let facts = Facts {
+                encryption_context: Some(&req.encryption_context),
+                encryption_algorithm: Some(alg.as_str()),
+                ..Default::default()
+            };
+            let id = st.key_for(cx, au, Operation::Encrypt, &req.key_id, facts)?;
             let rec = st.rec(&id);
-            check_state(OpClass::Crypto, rec.state, &rec.arn)?;
             if is_rsa(rec) && rec.key_usage == KeyUsage::EncryptDecrypt {
-                check_rsa_encryption(rec, req.encryption_algorithm, au.context.as_ref())?;
+                check_rsa_encryption(rec, req.encryption_algorithm, au.context)?;
                 if req.dry_run {
                     return Err(dry_run_ok());
                 }
@@ -92,7 +81,7 @@ impl Kms {
     #[allow(clippy::too_many_arguments)]
     pub(in crate::kms) fn source_key<'s>(
         st: &'s State,
-        cx: &Ctx,
+        cx: &CallContext,
         action: &str,
         blob_bytes: &'s [u8],
         key_id: Option<&str>,
@@ -145,38 +134,34 @@ impl Kms {
         Ok((parsed, rec))
     }
 
-    pub fn decrypt(&self, mut req: DecryptRequest) -> Result<DecryptResponse> {
-        self.call("Decrypt", move |st, cx, au| {
-            let enc = canonical_encoding(&req.encryption_context);
-            au.context = Some(std::mem::take(&mut req.encryption_context));
-            let enc = enc?;
+    pub fn decrypt(&self, req: DecryptRequest) -> Result<DecryptResponse> {
+        self.call("Decrypt", |st, cx, au| {
+            au.context = Some(&req.encryption_context);
+            let enc = canonical_encoding(&req.encryption_context)?;
             st.validate_grant_tokens(&req.grant_tokens)?;
             if let Some(k) = req.key_id.as_deref() {
                 let id = st.resolve(cx, k)?;
                 let rec = st.rec(&id);
                 if is_rsa(rec) {
                     au.key_arn = Some(rec.arn.clone());
-                    let ctx = au.context.take().unwrap_or_default();
-                    let allowed = st.authorize(
+                    st.authorize(
                         cx,
                         "kms:Decrypt",
                         Some(&id),
                         Facts {
                             request_key_id: Some(k),
-                            encryption_context: Some(&ctx),
+                            encryption_context: Some(&req.encryption_context),
                             encryption_algorithm: req.encryption_algorithm.map(|a| a.as_str()),
                             ..Default::default()
                         },
                         au,
-                    );
-                    au.context = Some(ctx);
-                    allowed?;
+                    )?;
                     let rec = st.rec(&id);
                     check_state(OpClass::Crypto, rec.state, &rec.arn)?;
                     if rec.key_usage != KeyUsage::EncryptDecrypt {
                         return Err(wrong_usage(rec, "decrypt"));
                     }
-                    check_rsa_encryption(rec, req.encryption_algorithm, au.context.as_ref())?;
+                    check_rsa_encryption(rec, req.encryption_algorithm, au.context)?;
                     if req.ciphertext_blob.is_empty()
                         || req.ciphertext_blob.len() > blob::MAX_BLOB_LEN
                     {
@@ -195,19 +180,16 @@ impl Kms {
                     });
                 }
             }
-            let ctx = au.context.take().unwrap_or_default();
-            let found = Self::source_key(
+            let (parsed, rec) = Self::source_key(
                 st,
                 cx,
                 "kms:Decrypt",
                 &req.ciphertext_blob,
                 req.key_id.as_deref(),
                 req.encryption_algorithm,
-                &ctx,
+                &req.encryption_context,
                 au,
-            );
-            au.context = Some(ctx);
-            let (parsed, rec) = found?;
+            )?;
             if req.dry_run {
                 return Err(dry_run_ok());
             }
@@ -223,7 +205,7 @@ impl Kms {
 
     pub fn re_encrypt(&self, req: ReEncryptRequest) -> Result<ReEncryptResponse> {
         self.call("ReEncrypt", |st, cx, au| {
-            au.context = Some(req.destination_encryption_context.clone());
+            au.context = Some(&req.destination_encryption_context);
             st.validate_grant_tokens(&req.grant_tokens)?;
             let src_enc = canonical_encoding(&req.source_encryption_context)?;
             let dst_enc = canonical_encoding(&req.destination_encryption_context)?;
@@ -285,41 +267,32 @@ impl Kms {
             )),
             (None, None) => Err(Error::validation("Specify either KeySpec or NumberOfBytes")),
             (Some(n), None) if (1..=MAX_DATA_KEY_BYTES).contains(&n) => Ok(n as usize),
-            (Some(_), None) => Err(Error::validation("NumberOfBytes must be 1 to 1024")),
+            (Some(_), None) => Err(Error::validation(format!(
+                "NumberOfBytes must be 1 to {MAX_DATA_KEY_BYTES}"
+            ))),
             (None, Some(DataKeySpec::Aes256)) => Ok(32),
             (None, Some(DataKeySpec::Aes128)) => Ok(16),
         }
     }
 
-    pub(in crate::kms) fn gdk(
+    /// GenerateDataKey and GenerateDataKeyWithoutPlaintext: one operation,
+    /// authorized as `op`; the second only drops the plaintext.
+    pub(in crate::kms) fn generate_data_key_as(
         &self,
-        op: &'static str,
-        mut req: GenerateDataKeyRequest,
+        op: Operation,
+        req: GenerateDataKeyRequest,
     ) -> Result<GenerateDataKeyResponse> {
-        self.call(op, move |st, cx, au| {
-            let enc = canonical_encoding(&req.encryption_context);
-            au.context = Some(std::mem::take(&mut req.encryption_context));
-            let enc = enc?;
+        self.call(op.name(), |st, cx, au| {
+            au.context = Some(&req.encryption_context);
+            let enc = canonical_encoding(&req.encryption_context)?;
             st.validate_grant_tokens(&req.grant_tokens)?;
             let n = Self::data_key_len(req.number_of_bytes, req.key_spec)?;
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            let ctx = au.context.take().unwrap_or_default();
-            let allowed = st.authorize(
-                cx,
-                &format!("kms:{op}"),
-                Some(&id),
-                Facts {
-                    request_key_id: Some(&req.key_id),
-                    encryption_context: Some(&ctx),
-                    ..Default::default()
-                },
-                au,
-            );
-            au.context = Some(ctx);
-            allowed?;
+            let facts = Facts {
+                encryption_context: Some(&req.encryption_context),
+                ..Default::default()
+            };
+            let id = st.key_for(cx, au, op, &req.key_id, facts)?;
             let rec = st.rec(&id);
-            check_state(OpClass::Crypto, rec.state, &rec.arn)?;
             check_symmetric_encrypt(rec, None)?;
             if req.dry_run {
                 return Err(dry_run_ok());
@@ -339,16 +312,16 @@ impl Kms {
         &self,
         req: GenerateDataKeyRequest,
     ) -> Result<GenerateDataKeyResponse> {
-        self.gdk("GenerateDataKey", req)
+        self.generate_data_key_as(Operation::GenerateDataKey, req)
     }
 
     /// The data key is generated and encrypted inside the HSM; its plaintext
-    /// is zeroized there and never returned.
+    /// copy is dropped here (and wiped) without being returned.
     pub fn generate_data_key_without_plaintext(
         &self,
         req: GenerateDataKeyRequest,
     ) -> Result<GenerateDataKeyWithoutPlaintextResponse> {
-        let r = self.gdk("GenerateDataKeyWithoutPlaintext", req)?;
+        let r = self.generate_data_key_as(Operation::GenerateDataKeyWithoutPlaintext, req)?;
         Ok(GenerateDataKeyWithoutPlaintextResponse {
             ciphertext_blob: r.ciphertext_blob,
             key_id: r.key_id,
@@ -364,7 +337,9 @@ impl Kms {
                     plaintext: Plaintext::new(st.hsm.random_bytes(n as usize)?),
                 })
             }
-            _ => Err(Error::validation("NumberOfBytes must be 1 to 1024")),
+            _ => Err(Error::validation(format!(
+                "NumberOfBytes must be 1 to {MAX_RANDOM_BYTES}"
+            ))),
         })
     }
 }
