@@ -109,7 +109,9 @@ pub(crate) fn aes256gcm_seal_in_place_once(
         buf.extend_from_slice(tag.as_ref());
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    aes256gcm_seal_in_place(key, nonce, aad, buf, start)
+    {
+        aes256gcm_seal_in_place(key, nonce, aad, buf, start)
+    }
 }
 
 /// AES-256-GCM open of ciphertext ‖ tag under a one-use key (see
@@ -146,7 +148,9 @@ pub(crate) fn aes256gcm_open_once(
         Some(buf)
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    aes256gcm_open(key, nonce, aad, ciphertext_and_tag)
+    {
+        aes256gcm_open(key, nonce, aad, ciphertext_and_tag)
+    }
 }
 
 /// An AES-GCM key schedule (128, 192 or 256 bits) kept for a whole
