@@ -1107,59 +1107,112 @@ public protocol KmsProtocol: AnyObject, Sendable {
      */
     func call(operation: String, requestJson: String) throws  -> String
     
-    func cancelKeyDeletion(keyId: String) throws 
+    func cancelKeyDeletion(request: KeyIdRequest) throws  -> KeyIdResponse
     
-    func createAlias(aliasName: String, targetKeyId: String) throws 
+    func createAlias(request: CreateAliasRequest) throws 
     
-    func createGrant(keyId: String, granteePrincipal: String, operations: [GrantOperation]) throws  -> Grant
+    func createGrant(request: CreateGrantRequest) throws  -> CreateGrantResponse
     
-    func createKey(description: String?, keySpec: KeySpec?, keyUsage: KeyUsage?) throws  -> KeyMetadata
+    func createKey(request: CreateKeyRequest) throws  -> CreateKeyResponse
     
-    func decrypt(ciphertextBlob: Data, encryptionContext: [String: String], keyId: String?) throws  -> DecryptResult
+    func decrypt(request: DecryptRequest) throws  -> DecryptResponse
     
-    func describeKey(keyId: String) throws  -> KeyMetadata
+    func deleteAlias(request: DeleteAliasRequest) throws 
     
-    func disableKey(keyId: String) throws 
+    func deleteIdentityPolicy(request: IdentityPolicyRequest) throws 
     
-    func enableKey(keyId: String) throws 
+    func deleteImportedKeyMaterial(request: KeyIdRequest) throws 
     
-    func encrypt(keyId: String, plaintext: Data, encryptionContext: [String: String]) throws  -> Data
+    func deriveSharedSecret(request: DeriveSharedSecretRequest) throws  -> DeriveSharedSecretResponse
+    
+    func describeKey(request: DescribeKeyRequest) throws  -> DescribeKeyResponse
+    
+    func disableKey(request: KeyIdRequest) throws 
+    
+    func disableKeyRotation(request: KeyIdRequest) throws 
+    
+    func enableKey(request: KeyIdRequest) throws 
+    
+    func enableKeyRotation(request: EnableKeyRotationRequest) throws 
+    
+    func encrypt(request: EncryptRequest) throws  -> EncryptResponse
     
     /**
      * Make buffered audit events durable.
      */
     func flush() throws 
     
-    func generateDataKey(keyId: String, encryptionContext: [String: String]) throws  -> DataKey
+    func generateDataKey(request: GenerateDataKeyRequest) throws  -> GenerateDataKeyResponse
     
-    func generateMac(keyId: String, message: Data, macAlgorithm: MacAlgorithm) throws  -> Data
+    func generateDataKeyPair(request: GenerateDataKeyPairRequest) throws  -> GenerateDataKeyPairResponse
     
-    /**
-     * DER SubjectPublicKeyInfo.
-     */
-    func getPublicKey(keyId: String) throws  -> Data
+    func generateDataKeyPairWithoutPlaintext(request: GenerateDataKeyPairRequest) throws  -> GenerateDataKeyPairWithoutPlaintextResponse
     
-    /**
-     * Every key id (all pages).
-     */
-    func listKeys() throws  -> [String]
+    func generateDataKeyWithoutPlaintext(request: GenerateDataKeyRequest) throws  -> GenerateDataKeyWithoutPlaintextResponse
     
-    func putKeyPolicy(keyId: String, policy: String, bypassPolicyLockoutSafetyCheck: Bool) throws 
+    func generateMac(request: GenerateMacRequest) throws  -> GenerateMacResponse
+    
+    func generateRandom(request: GenerateRandomRequest) throws  -> GenerateRandomResponse
+    
+    func getIdentityPolicy(request: IdentityPolicyRequest) throws  -> GetIdentityPolicyResponse
+    
+    func getKeyPolicy(request: GetKeyPolicyRequest) throws  -> GetKeyPolicyResponse
+    
+    func getKeyRotationStatus(request: KeyIdRequest) throws  -> GetKeyRotationStatusResponse
+    
+    func getParametersForImport(request: GetParametersForImportRequest) throws  -> GetParametersForImportResponse
+    
+    func getPublicKey(request: GetPublicKeyRequest) throws  -> GetPublicKeyResponse
+    
+    func importKeyMaterial(request: ImportKeyMaterialRequest) throws 
+    
+    func listAliases(request: ListAliasesRequest) throws  -> ListAliasesResponse
+    
+    func listGrants(request: ListGrantsRequest) throws  -> ListGrantsResponse
+    
+    func listKeyPolicies(request: ListKeyPoliciesRequest) throws  -> ListKeyPoliciesResponse
+    
+    func listKeyRotations(request: ListKeyRotationsRequest) throws  -> ListKeyRotationsResponse
+    
+    func listKeys(request: ListKeysRequest) throws  -> ListKeysResponse
+    
+    func listResourceTags(request: ListResourceTagsRequest) throws  -> ListResourceTagsResponse
+    
+    func listRetirableGrants(request: ListRetirableGrantsRequest) throws  -> ListGrantsResponse
+    
+    func putIdentityPolicy(request: PutIdentityPolicyRequest) throws 
+    
+    func putKeyPolicy(request: PutKeyPolicyRequest) throws 
+    
+    func reEncrypt(request: ReEncryptRequest) throws  -> ReEncryptResponse
     
     func region()  -> String
     
     func replicateKey(requestJson: String, replica: Kms) throws  -> String
     
-    /**
-     * Returns the deletion date (ms since the epoch).
-     */
-    func scheduleKeyDeletion(keyId: String, pendingWindowInDays: UInt32?) throws  -> UInt64?
+    func retireGrant(request: RetireGrantRequest) throws 
     
-    func sign(keyId: String, message: Data, signingAlgorithm: SigningAlgorithm) throws  -> Data
+    func revokeGrant(request: RevokeGrantRequest) throws 
+    
+    func rotateKeyOnDemand(request: KeyIdRequest) throws  -> KeyIdResponse
+    
+    func scheduleKeyDeletion(request: ScheduleKeyDeletionRequest) throws  -> ScheduleKeyDeletionResponse
+    
+    func sign(request: SignRequest) throws  -> SignResponse
+    
+    func tagResource(request: TagResourceRequest) throws 
+    
+    func untagResource(request: UntagResourceRequest) throws 
+    
+    func updateAlias(request: UpdateAliasRequest) throws 
+    
+    func updateKeyDescription(request: UpdateKeyDescriptionRequest) throws 
     
     func updatePrimaryRegion(keyId: String, newPrimary: Kms) throws 
     
-    func verify(keyId: String, message: Data, signature: Data, signingAlgorithm: SigningAlgorithm) throws  -> Bool
+    func verify(request: VerifyRequest) throws  -> VerifyResponse
+    
+    func verifyMac(request: VerifyMacRequest) throws  -> VerifyMacResponse
     
 }
 /**
@@ -1282,97 +1335,144 @@ open func call(operation: String, requestJson: String)throws  -> String  {
 })
 }
     
-open func cancelKeyDeletion(keyId: String)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func cancelKeyDeletion(request: KeyIdRequest)throws  -> KeyIdResponse  {
+    return try  FfiConverterTypeKeyIdResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_kms_cancel_key_deletion(
             self.uniffiCloneHandle(),
-        FfiConverterString.lower(keyId),uniffiCallStatus
+        FfiConverterTypeKeyIdRequest_lower(request),uniffiCallStatus
     )
-}
+})
 }
     
-open func createAlias(aliasName: String, targetKeyId: String)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func createAlias(request: CreateAliasRequest)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_kms_create_alias(
             self.uniffiCloneHandle(),
-        FfiConverterString.lower(aliasName),
-        FfiConverterString.lower(targetKeyId),uniffiCallStatus
+        FfiConverterTypeCreateAliasRequest_lower(request),uniffiCallStatus
     )
 }
 }
     
-open func createGrant(keyId: String, granteePrincipal: String, operations: [GrantOperation])throws  -> Grant  {
-    return try  FfiConverterTypeGrant_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func createGrant(request: CreateGrantRequest)throws  -> CreateGrantResponse  {
+    return try  FfiConverterTypeCreateGrantResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_kms_create_grant(
             self.uniffiCloneHandle(),
-        FfiConverterString.lower(keyId),
-        FfiConverterString.lower(granteePrincipal),
-        FfiConverterSequenceTypeGrantOperation.lower(operations),uniffiCallStatus
+        FfiConverterTypeCreateGrantRequest_lower(request),uniffiCallStatus
     )
 })
 }
     
-open func createKey(description: String? = nil, keySpec: KeySpec? = nil, keyUsage: KeyUsage? = nil)throws  -> KeyMetadata  {
-    return try  FfiConverterTypeKeyMetadata_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func createKey(request: CreateKeyRequest)throws  -> CreateKeyResponse  {
+    return try  FfiConverterTypeCreateKeyResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_kms_create_key(
             self.uniffiCloneHandle(),
-        FfiConverterOptionString.lower(description),
-        FfiConverterOptionTypeKeySpec.lower(keySpec),
-        FfiConverterOptionTypeKeyUsage.lower(keyUsage),uniffiCallStatus
+        FfiConverterTypeCreateKeyRequest_lower(request),uniffiCallStatus
     )
 })
 }
     
-open func decrypt(ciphertextBlob: Data, encryptionContext: [String: String], keyId: String? = nil)throws  -> DecryptResult  {
-    return try  FfiConverterTypeDecryptResult_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func decrypt(request: DecryptRequest)throws  -> DecryptResponse  {
+    return try  FfiConverterTypeDecryptResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_kms_decrypt(
             self.uniffiCloneHandle(),
-        FfiConverterData.lower(ciphertextBlob),
-        FfiConverterDictionaryStringString.lower(encryptionContext),
-        FfiConverterOptionString.lower(keyId),uniffiCallStatus
+        FfiConverterTypeDecryptRequest_lower(request),uniffiCallStatus
     )
 })
 }
     
-open func describeKey(keyId: String)throws  -> KeyMetadata  {
-    return try  FfiConverterTypeKeyMetadata_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func deleteAlias(request: DeleteAliasRequest)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_delete_alias(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeDeleteAliasRequest_lower(request),uniffiCallStatus
+    )
+}
+}
+    
+open func deleteIdentityPolicy(request: IdentityPolicyRequest)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_delete_identity_policy(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeIdentityPolicyRequest_lower(request),uniffiCallStatus
+    )
+}
+}
+    
+open func deleteImportedKeyMaterial(request: KeyIdRequest)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_delete_imported_key_material(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeKeyIdRequest_lower(request),uniffiCallStatus
+    )
+}
+}
+    
+open func deriveSharedSecret(request: DeriveSharedSecretRequest)throws  -> DeriveSharedSecretResponse  {
+    return try  FfiConverterTypeDeriveSharedSecretResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_derive_shared_secret(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeDeriveSharedSecretRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+open func describeKey(request: DescribeKeyRequest)throws  -> DescribeKeyResponse  {
+    return try  FfiConverterTypeDescribeKeyResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_kms_describe_key(
             self.uniffiCloneHandle(),
-        FfiConverterString.lower(keyId),uniffiCallStatus
+        FfiConverterTypeDescribeKeyRequest_lower(request),uniffiCallStatus
     )
 })
 }
     
-open func disableKey(keyId: String)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func disableKey(request: KeyIdRequest)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_kms_disable_key(
             self.uniffiCloneHandle(),
-        FfiConverterString.lower(keyId),uniffiCallStatus
+        FfiConverterTypeKeyIdRequest_lower(request),uniffiCallStatus
     )
 }
 }
     
-open func enableKey(keyId: String)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func disableKeyRotation(request: KeyIdRequest)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_disable_key_rotation(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeKeyIdRequest_lower(request),uniffiCallStatus
+    )
+}
+}
+    
+open func enableKey(request: KeyIdRequest)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_kms_enable_key(
             self.uniffiCloneHandle(),
-        FfiConverterString.lower(keyId),uniffiCallStatus
+        FfiConverterTypeKeyIdRequest_lower(request),uniffiCallStatus
     )
 }
 }
     
-open func encrypt(keyId: String, plaintext: Data, encryptionContext: [String: String])throws  -> Data  {
-    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func enableKeyRotation(request: EnableKeyRotationRequest)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_enable_key_rotation(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeEnableKeyRotationRequest_lower(request),uniffiCallStatus
+    )
+}
+}
+    
+open func encrypt(request: EncryptRequest)throws  -> EncryptResponse  {
+    return try  FfiConverterTypeEncryptResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_kms_encrypt(
             self.uniffiCloneHandle(),
-        FfiConverterString.lower(keyId),
-        FfiConverterData.lower(plaintext),
-        FfiConverterDictionaryStringString.lower(encryptionContext),uniffiCallStatus
+        FfiConverterTypeEncryptRequest_lower(request),uniffiCallStatus
     )
 })
 }
@@ -1388,63 +1488,221 @@ open func flush()throws   {try rustCallWithError(FfiConverterTypeKmsException_li
 }
 }
     
-open func generateDataKey(keyId: String, encryptionContext: [String: String])throws  -> DataKey  {
-    return try  FfiConverterTypeDataKey_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func generateDataKey(request: GenerateDataKeyRequest)throws  -> GenerateDataKeyResponse  {
+    return try  FfiConverterTypeGenerateDataKeyResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_kms_generate_data_key(
             self.uniffiCloneHandle(),
-        FfiConverterString.lower(keyId),
-        FfiConverterDictionaryStringString.lower(encryptionContext),uniffiCallStatus
+        FfiConverterTypeGenerateDataKeyRequest_lower(request),uniffiCallStatus
     )
 })
 }
     
-open func generateMac(keyId: String, message: Data, macAlgorithm: MacAlgorithm)throws  -> Data  {
-    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func generateDataKeyPair(request: GenerateDataKeyPairRequest)throws  -> GenerateDataKeyPairResponse  {
+    return try  FfiConverterTypeGenerateDataKeyPairResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_generate_data_key_pair(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeGenerateDataKeyPairRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+open func generateDataKeyPairWithoutPlaintext(request: GenerateDataKeyPairRequest)throws  -> GenerateDataKeyPairWithoutPlaintextResponse  {
+    return try  FfiConverterTypeGenerateDataKeyPairWithoutPlaintextResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_generate_data_key_pair_without_plaintext(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeGenerateDataKeyPairRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+open func generateDataKeyWithoutPlaintext(request: GenerateDataKeyRequest)throws  -> GenerateDataKeyWithoutPlaintextResponse  {
+    return try  FfiConverterTypeGenerateDataKeyWithoutPlaintextResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_generate_data_key_without_plaintext(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeGenerateDataKeyRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+open func generateMac(request: GenerateMacRequest)throws  -> GenerateMacResponse  {
+    return try  FfiConverterTypeGenerateMacResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_kms_generate_mac(
             self.uniffiCloneHandle(),
-        FfiConverterString.lower(keyId),
-        FfiConverterData.lower(message),
-        FfiConverterTypeMacAlgorithm_lower(macAlgorithm),uniffiCallStatus
+        FfiConverterTypeGenerateMacRequest_lower(request),uniffiCallStatus
     )
 })
 }
     
-    /**
-     * DER SubjectPublicKeyInfo.
-     */
-open func getPublicKey(keyId: String)throws  -> Data  {
-    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func generateRandom(request: GenerateRandomRequest)throws  -> GenerateRandomResponse  {
+    return try  FfiConverterTypeGenerateRandomResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_generate_random(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeGenerateRandomRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+open func getIdentityPolicy(request: IdentityPolicyRequest)throws  -> GetIdentityPolicyResponse  {
+    return try  FfiConverterTypeGetIdentityPolicyResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_get_identity_policy(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeIdentityPolicyRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+open func getKeyPolicy(request: GetKeyPolicyRequest)throws  -> GetKeyPolicyResponse  {
+    return try  FfiConverterTypeGetKeyPolicyResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_get_key_policy(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeGetKeyPolicyRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+open func getKeyRotationStatus(request: KeyIdRequest)throws  -> GetKeyRotationStatusResponse  {
+    return try  FfiConverterTypeGetKeyRotationStatusResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_get_key_rotation_status(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeKeyIdRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+open func getParametersForImport(request: GetParametersForImportRequest)throws  -> GetParametersForImportResponse  {
+    return try  FfiConverterTypeGetParametersForImportResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_get_parameters_for_import(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeGetParametersForImportRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+open func getPublicKey(request: GetPublicKeyRequest)throws  -> GetPublicKeyResponse  {
+    return try  FfiConverterTypeGetPublicKeyResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_kms_get_public_key(
             self.uniffiCloneHandle(),
-        FfiConverterString.lower(keyId),uniffiCallStatus
+        FfiConverterTypeGetPublicKeyRequest_lower(request),uniffiCallStatus
     )
 })
 }
     
-    /**
-     * Every key id (all pages).
-     */
-open func listKeys()throws  -> [String]  {
-    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func importKeyMaterial(request: ImportKeyMaterialRequest)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_import_key_material(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeImportKeyMaterialRequest_lower(request),uniffiCallStatus
+    )
+}
+}
+    
+open func listAliases(request: ListAliasesRequest)throws  -> ListAliasesResponse  {
+    return try  FfiConverterTypeListAliasesResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_list_aliases(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeListAliasesRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+open func listGrants(request: ListGrantsRequest)throws  -> ListGrantsResponse  {
+    return try  FfiConverterTypeListGrantsResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_list_grants(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeListGrantsRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+open func listKeyPolicies(request: ListKeyPoliciesRequest)throws  -> ListKeyPoliciesResponse  {
+    return try  FfiConverterTypeListKeyPoliciesResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_list_key_policies(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeListKeyPoliciesRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+open func listKeyRotations(request: ListKeyRotationsRequest)throws  -> ListKeyRotationsResponse  {
+    return try  FfiConverterTypeListKeyRotationsResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_list_key_rotations(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeListKeyRotationsRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+open func listKeys(request: ListKeysRequest)throws  -> ListKeysResponse  {
+    return try  FfiConverterTypeListKeysResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_kms_list_keys(
-            self.uniffiCloneHandle(),uniffiCallStatus
+            self.uniffiCloneHandle(),
+        FfiConverterTypeListKeysRequest_lower(request),uniffiCallStatus
     )
 })
 }
     
-open func putKeyPolicy(keyId: String, policy: String, bypassPolicyLockoutSafetyCheck: Bool)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func listResourceTags(request: ListResourceTagsRequest)throws  -> ListResourceTagsResponse  {
+    return try  FfiConverterTypeListResourceTagsResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_list_resource_tags(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeListResourceTagsRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+open func listRetirableGrants(request: ListRetirableGrantsRequest)throws  -> ListGrantsResponse  {
+    return try  FfiConverterTypeListGrantsResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_list_retirable_grants(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeListRetirableGrantsRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+open func putIdentityPolicy(request: PutIdentityPolicyRequest)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_put_identity_policy(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePutIdentityPolicyRequest_lower(request),uniffiCallStatus
+    )
+}
+}
+    
+open func putKeyPolicy(request: PutKeyPolicyRequest)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_kms_put_key_policy(
             self.uniffiCloneHandle(),
-        FfiConverterString.lower(keyId),
-        FfiConverterString.lower(policy),
-        FfiConverterBool.lower(bypassPolicyLockoutSafetyCheck),uniffiCallStatus
+        FfiConverterTypePutKeyPolicyRequest_lower(request),uniffiCallStatus
     )
 }
+}
+    
+open func reEncrypt(request: ReEncryptRequest)throws  -> ReEncryptResponse  {
+    return try  FfiConverterTypeReEncryptResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_re_encrypt(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeReEncryptRequest_lower(request),uniffiCallStatus
+    )
+})
 }
     
 open func region() -> String  {
@@ -1467,30 +1725,88 @@ open func replicateKey(requestJson: String, replica: Kms)throws  -> String  {
 })
 }
     
-    /**
-     * Returns the deletion date (ms since the epoch).
-     */
-open func scheduleKeyDeletion(keyId: String, pendingWindowInDays: UInt32?)throws  -> UInt64?  {
-    return try  FfiConverterOptionUInt64.lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func retireGrant(request: RetireGrantRequest)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
-    uniffi_strongroom_ffi_fn_method_kms_schedule_key_deletion(
+    uniffi_strongroom_ffi_fn_method_kms_retire_grant(
             self.uniffiCloneHandle(),
-        FfiConverterString.lower(keyId),
-        FfiConverterOptionUInt32.lower(pendingWindowInDays),uniffiCallStatus
+        FfiConverterTypeRetireGrantRequest_lower(request),uniffiCallStatus
+    )
+}
+}
+    
+open func revokeGrant(request: RevokeGrantRequest)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_revoke_grant(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeRevokeGrantRequest_lower(request),uniffiCallStatus
+    )
+}
+}
+    
+open func rotateKeyOnDemand(request: KeyIdRequest)throws  -> KeyIdResponse  {
+    return try  FfiConverterTypeKeyIdResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_rotate_key_on_demand(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeKeyIdRequest_lower(request),uniffiCallStatus
     )
 })
 }
     
-open func sign(keyId: String, message: Data, signingAlgorithm: SigningAlgorithm)throws  -> Data  {
-    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func scheduleKeyDeletion(request: ScheduleKeyDeletionRequest)throws  -> ScheduleKeyDeletionResponse  {
+    return try  FfiConverterTypeScheduleKeyDeletionResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_schedule_key_deletion(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeScheduleKeyDeletionRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+open func sign(request: SignRequest)throws  -> SignResponse  {
+    return try  FfiConverterTypeSignResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_kms_sign(
             self.uniffiCloneHandle(),
-        FfiConverterString.lower(keyId),
-        FfiConverterData.lower(message),
-        FfiConverterTypeSigningAlgorithm_lower(signingAlgorithm),uniffiCallStatus
+        FfiConverterTypeSignRequest_lower(request),uniffiCallStatus
     )
 })
+}
+    
+open func tagResource(request: TagResourceRequest)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_tag_resource(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeTagResourceRequest_lower(request),uniffiCallStatus
+    )
+}
+}
+    
+open func untagResource(request: UntagResourceRequest)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_untag_resource(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeUntagResourceRequest_lower(request),uniffiCallStatus
+    )
+}
+}
+    
+open func updateAlias(request: UpdateAliasRequest)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_update_alias(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeUpdateAliasRequest_lower(request),uniffiCallStatus
+    )
+}
+}
+    
+open func updateKeyDescription(request: UpdateKeyDescriptionRequest)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_update_key_description(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeUpdateKeyDescriptionRequest_lower(request),uniffiCallStatus
+    )
+}
 }
     
 open func updatePrimaryRegion(keyId: String, newPrimary: Kms)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
@@ -1503,15 +1819,22 @@ open func updatePrimaryRegion(keyId: String, newPrimary: Kms)throws   {try rustC
 }
 }
     
-open func verify(keyId: String, message: Data, signature: Data, signingAlgorithm: SigningAlgorithm)throws  -> Bool  {
-    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func verify(request: VerifyRequest)throws  -> VerifyResponse  {
+    return try  FfiConverterTypeVerifyResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_kms_verify(
             self.uniffiCloneHandle(),
-        FfiConverterString.lower(keyId),
-        FfiConverterData.lower(message),
-        FfiConverterData.lower(signature),
-        FfiConverterTypeSigningAlgorithm_lower(signingAlgorithm),uniffiCallStatus
+        FfiConverterTypeVerifyRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+open func verifyMac(request: VerifyMacRequest)throws  -> VerifyMacResponse  {
+    return try  FfiConverterTypeVerifyMacResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_verify_mac(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeVerifyMacRequest_lower(request),uniffiCallStatus
     )
 })
 }
@@ -1776,118 +2099,6 @@ public func FfiConverterTypeCacheConfig_lower(_ value: CacheConfig) -> RustBuffe
 }
 
 
-public struct DataKey: Equatable, Hashable {
-    public var keyId: String
-    public var plaintext: Data
-    public var ciphertextBlob: Data
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(keyId: String, plaintext: Data, ciphertextBlob: Data) {
-        self.keyId = keyId
-        self.plaintext = plaintext
-        self.ciphertextBlob = ciphertextBlob
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension DataKey: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeDataKey: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DataKey {
-        return
-            try DataKey(
-                keyId: FfiConverterString.read(from: &buf), 
-                plaintext: FfiConverterData.read(from: &buf), 
-                ciphertextBlob: FfiConverterData.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: DataKey, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.keyId, into: &buf)
-        FfiConverterData.write(value.plaintext, into: &buf)
-        FfiConverterData.write(value.ciphertextBlob, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDataKey_lift(_ buf: RustBuffer) throws -> DataKey {
-    return try FfiConverterTypeDataKey.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDataKey_lower(_ value: DataKey) -> RustBuffer {
-    return FfiConverterTypeDataKey.lower(value)
-}
-
-
-public struct DecryptResult: Equatable, Hashable {
-    public var keyId: String
-    public var plaintext: Data
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(keyId: String, plaintext: Data) {
-        self.keyId = keyId
-        self.plaintext = plaintext
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension DecryptResult: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeDecryptResult: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DecryptResult {
-        return
-            try DecryptResult(
-                keyId: FfiConverterString.read(from: &buf), 
-                plaintext: FfiConverterData.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: DecryptResult, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.keyId, into: &buf)
-        FfiConverterData.write(value.plaintext, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDecryptResult_lift(_ buf: RustBuffer) throws -> DecryptResult {
-    return try FfiConverterTypeDecryptResult.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeDecryptResult_lower(_ value: DecryptResult) -> RustBuffer {
-    return FfiConverterTypeDecryptResult.lower(value)
-}
-
-
 /**
  * A decrypted message (or, from a stream's `finish`, its last bytes) and
  * which key opened it.
@@ -1962,128 +2173,160 @@ public func FfiConverterTypeDecryptedMessage_lower(_ value: DecryptedMessage) ->
 }
 
 
-public struct Grant: Equatable, Hashable {
-    public var grantId: String
-    public var grantToken: String
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(grantId: String, grantToken: String) {
-        self.grantId = grantId
-        self.grantToken = grantToken
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension Grant: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeGrant: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Grant {
-        return
-            try Grant(
-                grantId: FfiConverterString.read(from: &buf), 
-                grantToken: FfiConverterString.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: Grant, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.grantId, into: &buf)
-        FfiConverterString.write(value.grantToken, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeGrant_lift(_ buf: RustBuffer) throws -> Grant {
-    return try FfiConverterTypeGrant.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeGrant_lower(_ value: Grant) -> RustBuffer {
-    return FfiConverterTypeGrant.lower(value)
-}
-
-
-/**
- * Every failure, by its stable code (the AWS exception name where AWS has
- * one). `message` never contains key bytes or plaintext.
- */
 public 
 enum KmsException: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
 
     
     
-    case NotFoundException(message: String)
+    /**
+     * the key, alias or ARN does not exist (or belongs to another account/region); a blob whose key was deleted
+     */
+    case NotFound(message: String)
     
-    case DisabledException(message: String)
+    /**
+     * the key is Disabled
+     */
+    case Disabled(message: String)
     
-    case KmsInvalidStateException(message: String)
+    /**
+     * the operation is not allowed in the key's state (pending deletion, ...)
+     */
+    case KmsInvalidState(message: String)
     
-    case InvalidCiphertextException(message: String)
+    /**
+     * any malformed or tampered blob, or a wrong/missing/extra encryption context pair — deliberately indistinguishable
+     */
+    case InvalidCiphertext(message: String)
     
-    case IncorrectKeyException(message: String)
+    /**
+     * Decrypt/ReEncrypt named a key that did not encrypt the blob
+     */
+    case IncorrectKey(message: String)
     
-    case InvalidKeyUsageException(message: String)
+    /**
+     * wrong key usage or algorithm for the operation
+     */
+    case InvalidKeyUsage(message: String)
     
-    case ValidationException(message: String)
+    /**
+     * a request parameter breaks a documented constraint
+     */
+    case Validation(message: String)
     
-    case LimitExceededException(message: String)
+    /**
+     * per-key or per-region quotas (aliases, tags, 25 on-demand rotations, 100 000 keys)
+     */
+    case LimitExceeded(message: String)
     
-    case AlreadyExistsException(message: String)
+    /**
+     * alias name in use
+     */
+    case AlreadyExists(message: String)
     
-    case InvalidAliasNameException(message: String)
+    /**
+     * alias without `alias/`, or the reserved `alias/aws/` prefix
+     */
+    case InvalidAliasName(message: String)
     
-    case InvalidArnException(message: String)
+    /**
+     * reserved (AWS's code for a malformed ARN); Strongroom reports a key ARN it cannot resolve — malformed, or for another account or region — as `NotFoundException`
+     */
+    case InvalidArn(message: String)
     
-    case InvalidMarkerException(message: String)
+    /**
+     * a pagination marker this KMS did not issue
+     */
+    case InvalidMarker(message: String)
     
-    case UnsupportedOperationException(message: String)
+    /**
+     * a key kind or origin this build does not support; changing an AWS managed key
+     */
+    case UnsupportedOperation(message: String)
     
-    case DryRunOperationException(message: String)
+    /**
+     * `DryRun` was set and the call would have succeeded
+     */
+    case DryRunOperation(message: String)
     
-    case ConflictException(message: String)
+    /**
+     * on-demand rotation while an automatic one is due within 20 minutes; a replication package that is not newer than the last applied (a replay)
+     */
+    case Conflict(message: String)
     
-    case TagException(message: String)
+    /**
+     * invalid or reserved (`aws:`) tag keys, duplicate tag keys
+     */
+    case Tag(message: String)
     
-    case AccessDeniedException(message: String)
+    /**
+     * the key policy, identity policies and grants do not allow the call (the message names principal, action, key and reason; see `authorization.md`), or store policy refuses it (disabling rotation while "rotation required" is on)
+     */
+    case AccessDenied(message: String)
     
-    case MalformedPolicyDocumentException(message: String)
+    /**
+     * a policy document that does not parse or validate (with the reason), or fails the lockout safety check
+     */
+    case MalformedPolicyDocument(message: String)
     
-    case InvalidGrantTokenException(message: String)
+    /**
+     * a grant token this store did not issue
+     */
+    case InvalidGrantToken(message: String)
     
-    case InvalidGrantIdException(message: String)
+    /**
+     * a grant id that is not well-formed
+     */
+    case InvalidGrantId(message: String)
     
-    case KmsInvalidSignatureException(message: String)
+    /**
+     * Verify: the signature does not verify (never a `false` result)
+     */
+    case KmsInvalidSignature(message: String)
     
-    case KmsInvalidMacException(message: String)
+    /**
+     * VerifyMac: the MAC does not match (compared in constant time)
+     */
+    case KmsInvalidMac(message: String)
     
-    case ExpiredImportTokenException(message: String)
+    /**
+     * ImportKeyMaterial with a token older than 24 hours
+     */
+    case ExpiredImportToken(message: String)
     
-    case InvalidImportTokenException(message: String)
+    /**
+     * an import token not issued for this key by this store
+     */
+    case InvalidImportToken(message: String)
     
-    case IncorrectKeyMaterialException(message: String)
+    /**
+     * re-imported material that is not byte-identical to the first import, or material of the wrong size
+     */
+    case IncorrectKeyMaterial(message: String)
     
-    case KmsInternalException(message: String)
+    /**
+     * RNG failure or another internal fault
+     */
+    case KmsInternal(message: String)
     
-    case InvalidRootKeyException(message: String)
+    /**
+     * the root key or passphrase does not open this store (nothing is written)
+     */
+    case InvalidRootKey(message: String)
     
-    case StoreCorruptedException(message: String)
+    /**
+     * store bytes fail checksums or authentication; a broken audit chain
+     */
+    case StoreCorrupted(message: String)
     
-    case UnsupportedStoreVersionException(message: String)
+    /**
+     * the store was written by a newer format
+     */
+    case UnsupportedStoreVersion(message: String)
     
-    case StoreIoException(message: String)
+    /**
+     * the store could not be read or written, or is locked by another process
+     */
+    case StoreIo(message: String)
     
 
     
@@ -2114,123 +2357,123 @@ public struct FfiConverterTypeKmsException: FfiConverterRustBuffer {
         
 
         
-        case 1: return .NotFoundException(
+        case 1: return .NotFound(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 2: return .DisabledException(
+        case 2: return .Disabled(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 3: return .KmsInvalidStateException(
+        case 3: return .KmsInvalidState(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 4: return .InvalidCiphertextException(
+        case 4: return .InvalidCiphertext(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 5: return .IncorrectKeyException(
+        case 5: return .IncorrectKey(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 6: return .InvalidKeyUsageException(
+        case 6: return .InvalidKeyUsage(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 7: return .ValidationException(
+        case 7: return .Validation(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 8: return .LimitExceededException(
+        case 8: return .LimitExceeded(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 9: return .AlreadyExistsException(
+        case 9: return .AlreadyExists(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 10: return .InvalidAliasNameException(
+        case 10: return .InvalidAliasName(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 11: return .InvalidArnException(
+        case 11: return .InvalidArn(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 12: return .InvalidMarkerException(
+        case 12: return .InvalidMarker(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 13: return .UnsupportedOperationException(
+        case 13: return .UnsupportedOperation(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 14: return .DryRunOperationException(
+        case 14: return .DryRunOperation(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 15: return .ConflictException(
+        case 15: return .Conflict(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 16: return .TagException(
+        case 16: return .Tag(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 17: return .AccessDeniedException(
+        case 17: return .AccessDenied(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 18: return .MalformedPolicyDocumentException(
+        case 18: return .MalformedPolicyDocument(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 19: return .InvalidGrantTokenException(
+        case 19: return .InvalidGrantToken(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 20: return .InvalidGrantIdException(
+        case 20: return .InvalidGrantId(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 21: return .KmsInvalidSignatureException(
+        case 21: return .KmsInvalidSignature(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 22: return .KmsInvalidMacException(
+        case 22: return .KmsInvalidMac(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 23: return .ExpiredImportTokenException(
+        case 23: return .ExpiredImportToken(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 24: return .InvalidImportTokenException(
+        case 24: return .InvalidImportToken(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 25: return .IncorrectKeyMaterialException(
+        case 25: return .IncorrectKeyMaterial(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 26: return .KmsInternalException(
+        case 26: return .KmsInternal(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 27: return .InvalidRootKeyException(
+        case 27: return .InvalidRootKey(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 28: return .StoreCorruptedException(
+        case 28: return .StoreCorrupted(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 29: return .UnsupportedStoreVersionException(
+        case 29: return .UnsupportedStoreVersion(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 30: return .StoreIoException(
+        case 30: return .StoreIo(
             message: try FfiConverterString.read(from: &buf)
         )
         
@@ -2245,65 +2488,65 @@ public struct FfiConverterTypeKmsException: FfiConverterRustBuffer {
         
 
         
-        case .NotFoundException(_ /* message is ignored*/):
+        case .NotFound(_ /* message is ignored*/):
             writeInt(&buf, Int32(1))
-        case .DisabledException(_ /* message is ignored*/):
+        case .Disabled(_ /* message is ignored*/):
             writeInt(&buf, Int32(2))
-        case .KmsInvalidStateException(_ /* message is ignored*/):
+        case .KmsInvalidState(_ /* message is ignored*/):
             writeInt(&buf, Int32(3))
-        case .InvalidCiphertextException(_ /* message is ignored*/):
+        case .InvalidCiphertext(_ /* message is ignored*/):
             writeInt(&buf, Int32(4))
-        case .IncorrectKeyException(_ /* message is ignored*/):
+        case .IncorrectKey(_ /* message is ignored*/):
             writeInt(&buf, Int32(5))
-        case .InvalidKeyUsageException(_ /* message is ignored*/):
+        case .InvalidKeyUsage(_ /* message is ignored*/):
             writeInt(&buf, Int32(6))
-        case .ValidationException(_ /* message is ignored*/):
+        case .Validation(_ /* message is ignored*/):
             writeInt(&buf, Int32(7))
-        case .LimitExceededException(_ /* message is ignored*/):
+        case .LimitExceeded(_ /* message is ignored*/):
             writeInt(&buf, Int32(8))
-        case .AlreadyExistsException(_ /* message is ignored*/):
+        case .AlreadyExists(_ /* message is ignored*/):
             writeInt(&buf, Int32(9))
-        case .InvalidAliasNameException(_ /* message is ignored*/):
+        case .InvalidAliasName(_ /* message is ignored*/):
             writeInt(&buf, Int32(10))
-        case .InvalidArnException(_ /* message is ignored*/):
+        case .InvalidArn(_ /* message is ignored*/):
             writeInt(&buf, Int32(11))
-        case .InvalidMarkerException(_ /* message is ignored*/):
+        case .InvalidMarker(_ /* message is ignored*/):
             writeInt(&buf, Int32(12))
-        case .UnsupportedOperationException(_ /* message is ignored*/):
+        case .UnsupportedOperation(_ /* message is ignored*/):
             writeInt(&buf, Int32(13))
-        case .DryRunOperationException(_ /* message is ignored*/):
+        case .DryRunOperation(_ /* message is ignored*/):
             writeInt(&buf, Int32(14))
-        case .ConflictException(_ /* message is ignored*/):
+        case .Conflict(_ /* message is ignored*/):
             writeInt(&buf, Int32(15))
-        case .TagException(_ /* message is ignored*/):
+        case .Tag(_ /* message is ignored*/):
             writeInt(&buf, Int32(16))
-        case .AccessDeniedException(_ /* message is ignored*/):
+        case .AccessDenied(_ /* message is ignored*/):
             writeInt(&buf, Int32(17))
-        case .MalformedPolicyDocumentException(_ /* message is ignored*/):
+        case .MalformedPolicyDocument(_ /* message is ignored*/):
             writeInt(&buf, Int32(18))
-        case .InvalidGrantTokenException(_ /* message is ignored*/):
+        case .InvalidGrantToken(_ /* message is ignored*/):
             writeInt(&buf, Int32(19))
-        case .InvalidGrantIdException(_ /* message is ignored*/):
+        case .InvalidGrantId(_ /* message is ignored*/):
             writeInt(&buf, Int32(20))
-        case .KmsInvalidSignatureException(_ /* message is ignored*/):
+        case .KmsInvalidSignature(_ /* message is ignored*/):
             writeInt(&buf, Int32(21))
-        case .KmsInvalidMacException(_ /* message is ignored*/):
+        case .KmsInvalidMac(_ /* message is ignored*/):
             writeInt(&buf, Int32(22))
-        case .ExpiredImportTokenException(_ /* message is ignored*/):
+        case .ExpiredImportToken(_ /* message is ignored*/):
             writeInt(&buf, Int32(23))
-        case .InvalidImportTokenException(_ /* message is ignored*/):
+        case .InvalidImportToken(_ /* message is ignored*/):
             writeInt(&buf, Int32(24))
-        case .IncorrectKeyMaterialException(_ /* message is ignored*/):
+        case .IncorrectKeyMaterial(_ /* message is ignored*/):
             writeInt(&buf, Int32(25))
-        case .KmsInternalException(_ /* message is ignored*/):
+        case .KmsInternal(_ /* message is ignored*/):
             writeInt(&buf, Int32(26))
-        case .InvalidRootKeyException(_ /* message is ignored*/):
+        case .InvalidRootKey(_ /* message is ignored*/):
             writeInt(&buf, Int32(27))
-        case .StoreCorruptedException(_ /* message is ignored*/):
+        case .StoreCorrupted(_ /* message is ignored*/):
             writeInt(&buf, Int32(28))
-        case .UnsupportedStoreVersionException(_ /* message is ignored*/):
+        case .UnsupportedStoreVersion(_ /* message is ignored*/):
             writeInt(&buf, Int32(29))
-        case .StoreIoException(_ /* message is ignored*/):
+        case .StoreIo(_ /* message is ignored*/):
             writeInt(&buf, Int32(30))
 
         
@@ -2324,54 +2567,6 @@ public func FfiConverterTypeKmsException_lift(_ buf: RustBuffer) throws -> KmsEx
 #endif
 public func FfiConverterTypeKmsException_lower(_ value: KmsException) -> RustBuffer {
     return FfiConverterTypeKmsException.lower(value)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
-    typealias SwiftType = UInt32?
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        guard let value = value else {
-            writeInt(&buf, Int8(0))
-            return
-        }
-        writeInt(&buf, Int8(1))
-        FfiConverterUInt32.write(value, into: &buf)
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
-        switch try readInt(&buf) as Int8 {
-        case 0: return nil
-        case 1: return try FfiConverterUInt32.read(from: &buf)
-        default: throw UniffiInternalError.unexpectedOptionalTag
-        }
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
-    typealias SwiftType = UInt64?
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        guard let value = value else {
-            writeInt(&buf, Int8(0))
-            return
-        }
-        writeInt(&buf, Int8(1))
-        FfiConverterUInt64.write(value, into: &buf)
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
-        switch try readInt(&buf) as Int8 {
-        case 0: return nil
-        case 1: return try FfiConverterUInt64.read(from: &buf)
-        default: throw UniffiInternalError.unexpectedOptionalTag
-        }
-    }
 }
 
 #if swift(>=5.8)
@@ -2473,54 +2668,6 @@ fileprivate struct FfiConverterOptionTypeCacheConfig: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterOptionTypeKeySpec: FfiConverterRustBuffer {
-    typealias SwiftType = KeySpec?
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        guard let value = value else {
-            writeInt(&buf, Int8(0))
-            return
-        }
-        writeInt(&buf, Int8(1))
-        FfiConverterTypeKeySpec.write(value, into: &buf)
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
-        switch try readInt(&buf) as Int8 {
-        case 0: return nil
-        case 1: return try FfiConverterTypeKeySpec.read(from: &buf)
-        default: throw UniffiInternalError.unexpectedOptionalTag
-        }
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterOptionTypeKeyUsage: FfiConverterRustBuffer {
-    typealias SwiftType = KeyUsage?
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        guard let value = value else {
-            writeInt(&buf, Int8(0))
-            return
-        }
-        writeInt(&buf, Int8(1))
-        FfiConverterTypeKeyUsage.write(value, into: &buf)
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
-        switch try readInt(&buf) as Int8 {
-        case 0: return nil
-        case 1: return try FfiConverterTypeKeyUsage.read(from: &buf)
-        default: throw UniffiInternalError.unexpectedOptionalTag
-        }
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -2538,31 +2685,6 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterString.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceTypeGrantOperation: FfiConverterRustBuffer {
-    typealias SwiftType = [GrantOperation]
-
-    public static func write(_ value: [GrantOperation], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeGrantOperation.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [GrantOperation] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [GrantOperation]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeGrantOperation.read(from: &buf))
         }
         return seq
     }
@@ -2603,6 +2725,28 @@ public func errorCodes() -> [String]  {
     )
 })
 }
+/**
+ * The `KmsException` variant of each stable code, in the order of
+ * [`error_codes`] (Kotlin's `KmsException.code` reads it).
+ */
+public func errorVariants() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_func_error_variants(uniffiCallStatus
+    )
+})
+}
+/**
+ * The AWS name of every operation, in the core's table order (each is a
+ * typed method on [`Kms`]).
+ */
+public func operationNames() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_func_operation_names(uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -2620,6 +2764,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.contractVersionMismatch
     }
     if (uniffi_strongroom_ffi_checksum_func_error_codes() != 33931) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_func_error_variants() != 11439) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_func_operation_names() != 31945) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_method_decryptstream_finish() != 52199) {
@@ -2658,49 +2808,118 @@ private let initializationResult: InitializationResult = {
     if (uniffi_strongroom_ffi_checksum_method_kms_call() != 12883) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_cancel_key_deletion() != 62142) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_cancel_key_deletion() != 61433) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_create_alias() != 811) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_create_alias() != 30960) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_create_grant() != 2131) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_create_grant() != 38589) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_create_key() != 32252) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_create_key() != 33964) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_decrypt() != 65043) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_decrypt() != 21790) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_describe_key() != 4888) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_delete_alias() != 49242) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_disable_key() != 59202) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_delete_identity_policy() != 235) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_enable_key() != 23394) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_delete_imported_key_material() != 41667) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_encrypt() != 35156) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_derive_shared_secret() != 53349) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_describe_key() != 53849) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_disable_key() != 44761) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_disable_key_rotation() != 16658) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_enable_key() != 6103) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_enable_key_rotation() != 56596) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_encrypt() != 27736) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_method_kms_flush() != 46246) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_generate_data_key() != 53575) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_generate_data_key() != 8951) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_generate_mac() != 55539) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_generate_data_key_pair() != 21890) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_get_public_key() != 17126) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_generate_data_key_pair_without_plaintext() != 29473) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_list_keys() != 38755) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_generate_data_key_without_plaintext() != 17480) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_put_key_policy() != 23465) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_generate_mac() != 32111) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_generate_random() != 52441) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_get_identity_policy() != 53695) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_get_key_policy() != 65217) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_get_key_rotation_status() != 3402) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_get_parameters_for_import() != 25414) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_get_public_key() != 50562) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_import_key_material() != 12839) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_list_aliases() != 11486) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_list_grants() != 11309) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_list_key_policies() != 4105) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_list_key_rotations() != 7931) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_list_keys() != 52597) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_list_resource_tags() != 37136) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_list_retirable_grants() != 10268) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_put_identity_policy() != 45426) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_put_key_policy() != 43587) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_re_encrypt() != 1946) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_method_kms_region() != 36924) {
@@ -2709,16 +2928,40 @@ private let initializationResult: InitializationResult = {
     if (uniffi_strongroom_ffi_checksum_method_kms_replicate_key() != 12897) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_schedule_key_deletion() != 4734) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_retire_grant() != 35505) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_sign() != 58437) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_revoke_grant() != 56166) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_rotate_key_on_demand() != 13498) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_schedule_key_deletion() != 37260) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_sign() != 8976) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_tag_resource() != 42093) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_untag_resource() != 35837) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_update_alias() != 2024) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_update_key_description() != 48668) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_method_kms_update_primary_region() != 12988) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_verify() != 42045) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_verify() != 55088) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_verify_mac() != 3251) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_method_manualclock_advance_ms() != 45251) {

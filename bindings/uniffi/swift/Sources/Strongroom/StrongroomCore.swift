@@ -564,6 +564,93 @@ fileprivate struct FfiConverterString: FfiConverter {
     }
 }
 
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterData: FfiConverterRustBuffer {
+    typealias SwiftType = Data
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Data {
+        let len: Int32 = try readInt(&buf)
+        return Data(try readBytes(&buf, count: Int(len)))
+    }
+
+    public static func write(_ value: Data, into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        writeBytes(&buf, value)
+    }
+}
+
+
+/**
+ * An alias record.
+ */
+public struct AliasEntry: Equatable, Hashable {
+    public var aliasName: String
+    public var aliasArn: String
+    public var targetKeyId: String
+    public var creationDateMs: UInt64
+    public var lastUpdatedDateMs: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(aliasName: String, aliasArn: String, targetKeyId: String, creationDateMs: UInt64, lastUpdatedDateMs: UInt64) {
+        self.aliasName = aliasName
+        self.aliasArn = aliasArn
+        self.targetKeyId = targetKeyId
+        self.creationDateMs = creationDateMs
+        self.lastUpdatedDateMs = lastUpdatedDateMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AliasEntry: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAliasEntry: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AliasEntry {
+        return
+            try AliasEntry(
+                aliasName: FfiConverterString.read(from: &buf), 
+                aliasArn: FfiConverterString.read(from: &buf), 
+                targetKeyId: FfiConverterString.read(from: &buf), 
+                creationDateMs: FfiConverterUInt64.read(from: &buf), 
+                lastUpdatedDateMs: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AliasEntry, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.aliasName, into: &buf)
+        FfiConverterString.write(value.aliasArn, into: &buf)
+        FfiConverterString.write(value.targetKeyId, into: &buf)
+        FfiConverterUInt64.write(value.creationDateMs, into: &buf)
+        FfiConverterUInt64.write(value.lastUpdatedDateMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAliasEntry_lift(_ buf: RustBuffer) throws -> AliasEntry {
+    return try FfiConverterTypeAliasEntry.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAliasEntry_lower(_ value: AliasEntry) -> RustBuffer {
+    return FfiConverterTypeAliasEntry.lower(value)
+}
+
 
 /**
  * Cache statistics. Serialises with these (one-word) field names, which
@@ -663,6 +750,2487 @@ public func FfiConverterTypeCacheStats_lift(_ buf: RustBuffer) throws -> CacheSt
 #endif
 public func FfiConverterTypeCacheStats_lower(_ value: CacheStats) -> RustBuffer {
     return FfiConverterTypeCacheStats.lower(value)
+}
+
+
+public struct CreateAliasRequest: Equatable, Hashable {
+    public var aliasName: String
+    public var targetKeyId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(aliasName: String = "", targetKeyId: String = "") {
+        self.aliasName = aliasName
+        self.targetKeyId = targetKeyId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CreateAliasRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCreateAliasRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CreateAliasRequest {
+        return
+            try CreateAliasRequest(
+                aliasName: FfiConverterString.read(from: &buf), 
+                targetKeyId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CreateAliasRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.aliasName, into: &buf)
+        FfiConverterString.write(value.targetKeyId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreateAliasRequest_lift(_ buf: RustBuffer) throws -> CreateAliasRequest {
+    return try FfiConverterTypeCreateAliasRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreateAliasRequest_lower(_ value: CreateAliasRequest) -> RustBuffer {
+    return FfiConverterTypeCreateAliasRequest.lower(value)
+}
+
+
+public struct CreateGrantRequest: Equatable, Hashable {
+    public var keyId: String
+    public var granteePrincipal: String
+    public var retiringPrincipal: String?
+    public var operations: [GrantOperation]
+    public var constraints: GrantConstraints?
+    public var grantTokens: [String]
+    public var name: String?
+    public var dryRun: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", granteePrincipal: String = "", retiringPrincipal: String? = nil, operations: [GrantOperation] = [], constraints: GrantConstraints? = nil, grantTokens: [String] = [], name: String? = nil, dryRun: Bool = false) {
+        self.keyId = keyId
+        self.granteePrincipal = granteePrincipal
+        self.retiringPrincipal = retiringPrincipal
+        self.operations = operations
+        self.constraints = constraints
+        self.grantTokens = grantTokens
+        self.name = name
+        self.dryRun = dryRun
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CreateGrantRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCreateGrantRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CreateGrantRequest {
+        return
+            try CreateGrantRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                granteePrincipal: FfiConverterString.read(from: &buf), 
+                retiringPrincipal: FfiConverterOptionString.read(from: &buf), 
+                operations: FfiConverterSequenceTypeGrantOperation.read(from: &buf), 
+                constraints: FfiConverterOptionTypeGrantConstraints.read(from: &buf), 
+                grantTokens: FfiConverterSequenceString.read(from: &buf), 
+                name: FfiConverterOptionString.read(from: &buf), 
+                dryRun: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CreateGrantRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterString.write(value.granteePrincipal, into: &buf)
+        FfiConverterOptionString.write(value.retiringPrincipal, into: &buf)
+        FfiConverterSequenceTypeGrantOperation.write(value.operations, into: &buf)
+        FfiConverterOptionTypeGrantConstraints.write(value.constraints, into: &buf)
+        FfiConverterSequenceString.write(value.grantTokens, into: &buf)
+        FfiConverterOptionString.write(value.name, into: &buf)
+        FfiConverterBool.write(value.dryRun, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreateGrantRequest_lift(_ buf: RustBuffer) throws -> CreateGrantRequest {
+    return try FfiConverterTypeCreateGrantRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreateGrantRequest_lower(_ value: CreateGrantRequest) -> RustBuffer {
+    return FfiConverterTypeCreateGrantRequest.lower(value)
+}
+
+
+public struct CreateGrantResponse: Equatable, Hashable {
+    public var grantToken: String
+    public var grantId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(grantToken: String, grantId: String) {
+        self.grantToken = grantToken
+        self.grantId = grantId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CreateGrantResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCreateGrantResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CreateGrantResponse {
+        return
+            try CreateGrantResponse(
+                grantToken: FfiConverterString.read(from: &buf), 
+                grantId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CreateGrantResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.grantToken, into: &buf)
+        FfiConverterString.write(value.grantId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreateGrantResponse_lift(_ buf: RustBuffer) throws -> CreateGrantResponse {
+    return try FfiConverterTypeCreateGrantResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreateGrantResponse_lower(_ value: CreateGrantResponse) -> RustBuffer {
+    return FfiConverterTypeCreateGrantResponse.lower(value)
+}
+
+
+public struct CreateKeyRequest: Equatable, Hashable {
+    public var description: String?
+    public var keyUsage: KeyUsage?
+    public var keySpec: KeySpec?
+    public var origin: Origin?
+    public var tags: [Tag]
+    public var multiRegion: Bool
+    public var policy: String?
+    public var bypassPolicyLockoutSafetyCheck: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(description: String? = nil, keyUsage: KeyUsage? = nil, keySpec: KeySpec? = nil, origin: Origin? = nil, tags: [Tag] = [], multiRegion: Bool = false, policy: String? = nil, bypassPolicyLockoutSafetyCheck: Bool = false) {
+        self.description = description
+        self.keyUsage = keyUsage
+        self.keySpec = keySpec
+        self.origin = origin
+        self.tags = tags
+        self.multiRegion = multiRegion
+        self.policy = policy
+        self.bypassPolicyLockoutSafetyCheck = bypassPolicyLockoutSafetyCheck
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CreateKeyRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCreateKeyRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CreateKeyRequest {
+        return
+            try CreateKeyRequest(
+                description: FfiConverterOptionString.read(from: &buf), 
+                keyUsage: FfiConverterOptionTypeKeyUsage.read(from: &buf), 
+                keySpec: FfiConverterOptionTypeKeySpec.read(from: &buf), 
+                origin: FfiConverterOptionTypeOrigin.read(from: &buf), 
+                tags: FfiConverterSequenceTypeTag.read(from: &buf), 
+                multiRegion: FfiConverterBool.read(from: &buf), 
+                policy: FfiConverterOptionString.read(from: &buf), 
+                bypassPolicyLockoutSafetyCheck: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CreateKeyRequest, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.description, into: &buf)
+        FfiConverterOptionTypeKeyUsage.write(value.keyUsage, into: &buf)
+        FfiConverterOptionTypeKeySpec.write(value.keySpec, into: &buf)
+        FfiConverterOptionTypeOrigin.write(value.origin, into: &buf)
+        FfiConverterSequenceTypeTag.write(value.tags, into: &buf)
+        FfiConverterBool.write(value.multiRegion, into: &buf)
+        FfiConverterOptionString.write(value.policy, into: &buf)
+        FfiConverterBool.write(value.bypassPolicyLockoutSafetyCheck, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreateKeyRequest_lift(_ buf: RustBuffer) throws -> CreateKeyRequest {
+    return try FfiConverterTypeCreateKeyRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreateKeyRequest_lower(_ value: CreateKeyRequest) -> RustBuffer {
+    return FfiConverterTypeCreateKeyRequest.lower(value)
+}
+
+
+public struct CreateKeyResponse: Equatable, Hashable {
+    public var keyMetadata: KeyMetadata
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyMetadata: KeyMetadata) {
+        self.keyMetadata = keyMetadata
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CreateKeyResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCreateKeyResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CreateKeyResponse {
+        return
+            try CreateKeyResponse(
+                keyMetadata: FfiConverterTypeKeyMetadata.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CreateKeyResponse, into buf: inout [UInt8]) {
+        FfiConverterTypeKeyMetadata.write(value.keyMetadata, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreateKeyResponse_lift(_ buf: RustBuffer) throws -> CreateKeyResponse {
+    return try FfiConverterTypeCreateKeyResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreateKeyResponse_lower(_ value: CreateKeyResponse) -> RustBuffer {
+    return FfiConverterTypeCreateKeyResponse.lower(value)
+}
+
+
+public struct DecryptRequest: Equatable, Hashable {
+    public var ciphertextBlob: Data
+    public var keyId: String?
+    public var encryptionContext: EncryptionContext
+    public var encryptionAlgorithm: EncryptionAlgorithm?
+    public var grantTokens: [String]
+    public var dryRun: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(ciphertextBlob: Data = Data([]), keyId: String? = nil, encryptionContext: EncryptionContext = [:], encryptionAlgorithm: EncryptionAlgorithm? = nil, grantTokens: [String] = [], dryRun: Bool = false) {
+        self.ciphertextBlob = ciphertextBlob
+        self.keyId = keyId
+        self.encryptionContext = encryptionContext
+        self.encryptionAlgorithm = encryptionAlgorithm
+        self.grantTokens = grantTokens
+        self.dryRun = dryRun
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DecryptRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDecryptRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DecryptRequest {
+        return
+            try DecryptRequest(
+                ciphertextBlob: FfiConverterData.read(from: &buf), 
+                keyId: FfiConverterOptionString.read(from: &buf), 
+                encryptionContext: FfiConverterTypeEncryptionContext.read(from: &buf), 
+                encryptionAlgorithm: FfiConverterOptionTypeEncryptionAlgorithm.read(from: &buf), 
+                grantTokens: FfiConverterSequenceString.read(from: &buf), 
+                dryRun: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DecryptRequest, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.ciphertextBlob, into: &buf)
+        FfiConverterOptionString.write(value.keyId, into: &buf)
+        FfiConverterTypeEncryptionContext.write(value.encryptionContext, into: &buf)
+        FfiConverterOptionTypeEncryptionAlgorithm.write(value.encryptionAlgorithm, into: &buf)
+        FfiConverterSequenceString.write(value.grantTokens, into: &buf)
+        FfiConverterBool.write(value.dryRun, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDecryptRequest_lift(_ buf: RustBuffer) throws -> DecryptRequest {
+    return try FfiConverterTypeDecryptRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDecryptRequest_lower(_ value: DecryptRequest) -> RustBuffer {
+    return FfiConverterTypeDecryptRequest.lower(value)
+}
+
+
+/**
+ * Decrypt's answer. `plaintext` is zeroized on drop and redacted in Debug.
+ */
+public struct DecryptResponse: Equatable, Hashable {
+    public var keyId: String
+    public var plaintext: SecretBytes
+    public var encryptionAlgorithm: EncryptionAlgorithm
+    public var keyMaterialId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String, plaintext: SecretBytes, encryptionAlgorithm: EncryptionAlgorithm, keyMaterialId: String) {
+        self.keyId = keyId
+        self.plaintext = plaintext
+        self.encryptionAlgorithm = encryptionAlgorithm
+        self.keyMaterialId = keyMaterialId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DecryptResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDecryptResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DecryptResponse {
+        return
+            try DecryptResponse(
+                keyId: FfiConverterString.read(from: &buf), 
+                plaintext: FfiConverterTypeSecretBytes.read(from: &buf), 
+                encryptionAlgorithm: FfiConverterTypeEncryptionAlgorithm.read(from: &buf), 
+                keyMaterialId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DecryptResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterTypeSecretBytes.write(value.plaintext, into: &buf)
+        FfiConverterTypeEncryptionAlgorithm.write(value.encryptionAlgorithm, into: &buf)
+        FfiConverterString.write(value.keyMaterialId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDecryptResponse_lift(_ buf: RustBuffer) throws -> DecryptResponse {
+    return try FfiConverterTypeDecryptResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDecryptResponse_lower(_ value: DecryptResponse) -> RustBuffer {
+    return FfiConverterTypeDecryptResponse.lower(value)
+}
+
+
+public struct DeleteAliasRequest: Equatable, Hashable {
+    public var aliasName: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(aliasName: String = "") {
+        self.aliasName = aliasName
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeleteAliasRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeleteAliasRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeleteAliasRequest {
+        return
+            try DeleteAliasRequest(
+                aliasName: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeleteAliasRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.aliasName, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeleteAliasRequest_lift(_ buf: RustBuffer) throws -> DeleteAliasRequest {
+    return try FfiConverterTypeDeleteAliasRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeleteAliasRequest_lower(_ value: DeleteAliasRequest) -> RustBuffer {
+    return FfiConverterTypeDeleteAliasRequest.lower(value)
+}
+
+
+public struct DeriveSharedSecretRequest: Equatable, Hashable {
+    public var keyId: String
+    /**
+     * Must be `ECDH`.
+     */
+    public var keyAgreementAlgorithm: String?
+    /**
+     * The peer's DER SubjectPublicKeyInfo.
+     */
+    public var publicKey: Data
+    public var grantTokens: [String]
+    public var dryRun: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", 
+        /**
+         * Must be `ECDH`.
+         */keyAgreementAlgorithm: String? = nil, 
+        /**
+         * The peer's DER SubjectPublicKeyInfo.
+         */publicKey: Data = Data([]), grantTokens: [String] = [], dryRun: Bool = false) {
+        self.keyId = keyId
+        self.keyAgreementAlgorithm = keyAgreementAlgorithm
+        self.publicKey = publicKey
+        self.grantTokens = grantTokens
+        self.dryRun = dryRun
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeriveSharedSecretRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeriveSharedSecretRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeriveSharedSecretRequest {
+        return
+            try DeriveSharedSecretRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                keyAgreementAlgorithm: FfiConverterOptionString.read(from: &buf), 
+                publicKey: FfiConverterData.read(from: &buf), 
+                grantTokens: FfiConverterSequenceString.read(from: &buf), 
+                dryRun: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeriveSharedSecretRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterOptionString.write(value.keyAgreementAlgorithm, into: &buf)
+        FfiConverterData.write(value.publicKey, into: &buf)
+        FfiConverterSequenceString.write(value.grantTokens, into: &buf)
+        FfiConverterBool.write(value.dryRun, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeriveSharedSecretRequest_lift(_ buf: RustBuffer) throws -> DeriveSharedSecretRequest {
+    return try FfiConverterTypeDeriveSharedSecretRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeriveSharedSecretRequest_lower(_ value: DeriveSharedSecretRequest) -> RustBuffer {
+    return FfiConverterTypeDeriveSharedSecretRequest.lower(value)
+}
+
+
+/**
+ * DeriveSharedSecret's answer; the secret is zeroized on drop.
+ */
+public struct DeriveSharedSecretResponse: Equatable, Hashable {
+    public var keyId: String
+    public var sharedSecret: SecretBytes
+    public var keyAgreementAlgorithm: String
+    public var keyOrigin: Origin
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String, sharedSecret: SecretBytes, keyAgreementAlgorithm: String, keyOrigin: Origin) {
+        self.keyId = keyId
+        self.sharedSecret = sharedSecret
+        self.keyAgreementAlgorithm = keyAgreementAlgorithm
+        self.keyOrigin = keyOrigin
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeriveSharedSecretResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeriveSharedSecretResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeriveSharedSecretResponse {
+        return
+            try DeriveSharedSecretResponse(
+                keyId: FfiConverterString.read(from: &buf), 
+                sharedSecret: FfiConverterTypeSecretBytes.read(from: &buf), 
+                keyAgreementAlgorithm: FfiConverterString.read(from: &buf), 
+                keyOrigin: FfiConverterTypeOrigin.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeriveSharedSecretResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterTypeSecretBytes.write(value.sharedSecret, into: &buf)
+        FfiConverterString.write(value.keyAgreementAlgorithm, into: &buf)
+        FfiConverterTypeOrigin.write(value.keyOrigin, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeriveSharedSecretResponse_lift(_ buf: RustBuffer) throws -> DeriveSharedSecretResponse {
+    return try FfiConverterTypeDeriveSharedSecretResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeriveSharedSecretResponse_lower(_ value: DeriveSharedSecretResponse) -> RustBuffer {
+    return FfiConverterTypeDeriveSharedSecretResponse.lower(value)
+}
+
+
+public struct DescribeKeyRequest: Equatable, Hashable {
+    public var keyId: String
+    public var grantTokens: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", grantTokens: [String] = []) {
+        self.keyId = keyId
+        self.grantTokens = grantTokens
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DescribeKeyRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDescribeKeyRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DescribeKeyRequest {
+        return
+            try DescribeKeyRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                grantTokens: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DescribeKeyRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterSequenceString.write(value.grantTokens, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDescribeKeyRequest_lift(_ buf: RustBuffer) throws -> DescribeKeyRequest {
+    return try FfiConverterTypeDescribeKeyRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDescribeKeyRequest_lower(_ value: DescribeKeyRequest) -> RustBuffer {
+    return FfiConverterTypeDescribeKeyRequest.lower(value)
+}
+
+
+public struct DescribeKeyResponse: Equatable, Hashable {
+    public var keyMetadata: KeyMetadata
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyMetadata: KeyMetadata) {
+        self.keyMetadata = keyMetadata
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DescribeKeyResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDescribeKeyResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DescribeKeyResponse {
+        return
+            try DescribeKeyResponse(
+                keyMetadata: FfiConverterTypeKeyMetadata.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DescribeKeyResponse, into buf: inout [UInt8]) {
+        FfiConverterTypeKeyMetadata.write(value.keyMetadata, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDescribeKeyResponse_lift(_ buf: RustBuffer) throws -> DescribeKeyResponse {
+    return try FfiConverterTypeDescribeKeyResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDescribeKeyResponse_lower(_ value: DescribeKeyResponse) -> RustBuffer {
+    return FfiConverterTypeDescribeKeyResponse.lower(value)
+}
+
+
+public struct EnableKeyRotationRequest: Equatable, Hashable {
+    public var keyId: String
+    public var rotationPeriodInDays: UInt32?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", rotationPeriodInDays: UInt32? = nil) {
+        self.keyId = keyId
+        self.rotationPeriodInDays = rotationPeriodInDays
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension EnableKeyRotationRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEnableKeyRotationRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EnableKeyRotationRequest {
+        return
+            try EnableKeyRotationRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                rotationPeriodInDays: FfiConverterOptionUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: EnableKeyRotationRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterOptionUInt32.write(value.rotationPeriodInDays, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEnableKeyRotationRequest_lift(_ buf: RustBuffer) throws -> EnableKeyRotationRequest {
+    return try FfiConverterTypeEnableKeyRotationRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEnableKeyRotationRequest_lower(_ value: EnableKeyRotationRequest) -> RustBuffer {
+    return FfiConverterTypeEnableKeyRotationRequest.lower(value)
+}
+
+
+public struct EncryptRequest: Equatable, Hashable {
+    public var keyId: String
+    public var plaintext: SecretBytes
+    public var encryptionContext: EncryptionContext
+    public var encryptionAlgorithm: EncryptionAlgorithm?
+    public var grantTokens: [String]
+    public var dryRun: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", plaintext: SecretBytes = Data([]), encryptionContext: EncryptionContext = [:], encryptionAlgorithm: EncryptionAlgorithm? = nil, grantTokens: [String] = [], dryRun: Bool = false) {
+        self.keyId = keyId
+        self.plaintext = plaintext
+        self.encryptionContext = encryptionContext
+        self.encryptionAlgorithm = encryptionAlgorithm
+        self.grantTokens = grantTokens
+        self.dryRun = dryRun
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension EncryptRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEncryptRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EncryptRequest {
+        return
+            try EncryptRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                plaintext: FfiConverterTypeSecretBytes.read(from: &buf), 
+                encryptionContext: FfiConverterTypeEncryptionContext.read(from: &buf), 
+                encryptionAlgorithm: FfiConverterOptionTypeEncryptionAlgorithm.read(from: &buf), 
+                grantTokens: FfiConverterSequenceString.read(from: &buf), 
+                dryRun: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: EncryptRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterTypeSecretBytes.write(value.plaintext, into: &buf)
+        FfiConverterTypeEncryptionContext.write(value.encryptionContext, into: &buf)
+        FfiConverterOptionTypeEncryptionAlgorithm.write(value.encryptionAlgorithm, into: &buf)
+        FfiConverterSequenceString.write(value.grantTokens, into: &buf)
+        FfiConverterBool.write(value.dryRun, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEncryptRequest_lift(_ buf: RustBuffer) throws -> EncryptRequest {
+    return try FfiConverterTypeEncryptRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEncryptRequest_lower(_ value: EncryptRequest) -> RustBuffer {
+    return FfiConverterTypeEncryptRequest.lower(value)
+}
+
+
+public struct EncryptResponse: Equatable, Hashable {
+    public var ciphertextBlob: Data
+    public var keyId: String
+    public var encryptionAlgorithm: EncryptionAlgorithm
+    public var keyMaterialId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(ciphertextBlob: Data, keyId: String, encryptionAlgorithm: EncryptionAlgorithm, keyMaterialId: String) {
+        self.ciphertextBlob = ciphertextBlob
+        self.keyId = keyId
+        self.encryptionAlgorithm = encryptionAlgorithm
+        self.keyMaterialId = keyMaterialId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension EncryptResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEncryptResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EncryptResponse {
+        return
+            try EncryptResponse(
+                ciphertextBlob: FfiConverterData.read(from: &buf), 
+                keyId: FfiConverterString.read(from: &buf), 
+                encryptionAlgorithm: FfiConverterTypeEncryptionAlgorithm.read(from: &buf), 
+                keyMaterialId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: EncryptResponse, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.ciphertextBlob, into: &buf)
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterTypeEncryptionAlgorithm.write(value.encryptionAlgorithm, into: &buf)
+        FfiConverterString.write(value.keyMaterialId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEncryptResponse_lift(_ buf: RustBuffer) throws -> EncryptResponse {
+    return try FfiConverterTypeEncryptResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEncryptResponse_lower(_ value: EncryptResponse) -> RustBuffer {
+    return FfiConverterTypeEncryptResponse.lower(value)
+}
+
+
+public struct GenerateDataKeyPairRequest: Equatable, Hashable {
+    public var keyId: String
+    public var keyPairSpec: KeySpec?
+    public var encryptionContext: EncryptionContext
+    public var grantTokens: [String]
+    public var dryRun: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", keyPairSpec: KeySpec? = nil, encryptionContext: EncryptionContext = [:], grantTokens: [String] = [], dryRun: Bool = false) {
+        self.keyId = keyId
+        self.keyPairSpec = keyPairSpec
+        self.encryptionContext = encryptionContext
+        self.grantTokens = grantTokens
+        self.dryRun = dryRun
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GenerateDataKeyPairRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGenerateDataKeyPairRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GenerateDataKeyPairRequest {
+        return
+            try GenerateDataKeyPairRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                keyPairSpec: FfiConverterOptionTypeKeySpec.read(from: &buf), 
+                encryptionContext: FfiConverterTypeEncryptionContext.read(from: &buf), 
+                grantTokens: FfiConverterSequenceString.read(from: &buf), 
+                dryRun: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GenerateDataKeyPairRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterOptionTypeKeySpec.write(value.keyPairSpec, into: &buf)
+        FfiConverterTypeEncryptionContext.write(value.encryptionContext, into: &buf)
+        FfiConverterSequenceString.write(value.grantTokens, into: &buf)
+        FfiConverterBool.write(value.dryRun, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateDataKeyPairRequest_lift(_ buf: RustBuffer) throws -> GenerateDataKeyPairRequest {
+    return try FfiConverterTypeGenerateDataKeyPairRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateDataKeyPairRequest_lower(_ value: GenerateDataKeyPairRequest) -> RustBuffer {
+    return FfiConverterTypeGenerateDataKeyPairRequest.lower(value)
+}
+
+
+/**
+ * GenerateDataKeyPair's answer; the private key is zeroized on drop.
+ */
+public struct GenerateDataKeyPairResponse: Equatable, Hashable {
+    public var privateKeyCiphertextBlob: Data
+    /**
+     * PKCS#8 DER.
+     */
+    public var privateKeyPlaintext: SecretBytes
+    /**
+     * DER SubjectPublicKeyInfo.
+     */
+    public var publicKey: Data
+    public var keyId: String
+    public var keyPairSpec: KeySpec
+    public var keyMaterialId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(privateKeyCiphertextBlob: Data, 
+        /**
+         * PKCS#8 DER.
+         */privateKeyPlaintext: SecretBytes, 
+        /**
+         * DER SubjectPublicKeyInfo.
+         */publicKey: Data, keyId: String, keyPairSpec: KeySpec, keyMaterialId: String) {
+        self.privateKeyCiphertextBlob = privateKeyCiphertextBlob
+        self.privateKeyPlaintext = privateKeyPlaintext
+        self.publicKey = publicKey
+        self.keyId = keyId
+        self.keyPairSpec = keyPairSpec
+        self.keyMaterialId = keyMaterialId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GenerateDataKeyPairResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGenerateDataKeyPairResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GenerateDataKeyPairResponse {
+        return
+            try GenerateDataKeyPairResponse(
+                privateKeyCiphertextBlob: FfiConverterData.read(from: &buf), 
+                privateKeyPlaintext: FfiConverterTypeSecretBytes.read(from: &buf), 
+                publicKey: FfiConverterData.read(from: &buf), 
+                keyId: FfiConverterString.read(from: &buf), 
+                keyPairSpec: FfiConverterTypeKeySpec.read(from: &buf), 
+                keyMaterialId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GenerateDataKeyPairResponse, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.privateKeyCiphertextBlob, into: &buf)
+        FfiConverterTypeSecretBytes.write(value.privateKeyPlaintext, into: &buf)
+        FfiConverterData.write(value.publicKey, into: &buf)
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterTypeKeySpec.write(value.keyPairSpec, into: &buf)
+        FfiConverterString.write(value.keyMaterialId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateDataKeyPairResponse_lift(_ buf: RustBuffer) throws -> GenerateDataKeyPairResponse {
+    return try FfiConverterTypeGenerateDataKeyPairResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateDataKeyPairResponse_lower(_ value: GenerateDataKeyPairResponse) -> RustBuffer {
+    return FfiConverterTypeGenerateDataKeyPairResponse.lower(value)
+}
+
+
+public struct GenerateDataKeyPairWithoutPlaintextResponse: Equatable, Hashable {
+    public var privateKeyCiphertextBlob: Data
+    public var publicKey: Data
+    public var keyId: String
+    public var keyPairSpec: KeySpec
+    public var keyMaterialId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(privateKeyCiphertextBlob: Data, publicKey: Data, keyId: String, keyPairSpec: KeySpec, keyMaterialId: String) {
+        self.privateKeyCiphertextBlob = privateKeyCiphertextBlob
+        self.publicKey = publicKey
+        self.keyId = keyId
+        self.keyPairSpec = keyPairSpec
+        self.keyMaterialId = keyMaterialId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GenerateDataKeyPairWithoutPlaintextResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGenerateDataKeyPairWithoutPlaintextResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GenerateDataKeyPairWithoutPlaintextResponse {
+        return
+            try GenerateDataKeyPairWithoutPlaintextResponse(
+                privateKeyCiphertextBlob: FfiConverterData.read(from: &buf), 
+                publicKey: FfiConverterData.read(from: &buf), 
+                keyId: FfiConverterString.read(from: &buf), 
+                keyPairSpec: FfiConverterTypeKeySpec.read(from: &buf), 
+                keyMaterialId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GenerateDataKeyPairWithoutPlaintextResponse, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.privateKeyCiphertextBlob, into: &buf)
+        FfiConverterData.write(value.publicKey, into: &buf)
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterTypeKeySpec.write(value.keyPairSpec, into: &buf)
+        FfiConverterString.write(value.keyMaterialId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateDataKeyPairWithoutPlaintextResponse_lift(_ buf: RustBuffer) throws -> GenerateDataKeyPairWithoutPlaintextResponse {
+    return try FfiConverterTypeGenerateDataKeyPairWithoutPlaintextResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateDataKeyPairWithoutPlaintextResponse_lower(_ value: GenerateDataKeyPairWithoutPlaintextResponse) -> RustBuffer {
+    return FfiConverterTypeGenerateDataKeyPairWithoutPlaintextResponse.lower(value)
+}
+
+
+public struct GenerateDataKeyRequest: Equatable, Hashable {
+    public var keyId: String
+    public var encryptionContext: EncryptionContext
+    public var numberOfBytes: UInt32?
+    public var keySpec: DataKeySpec?
+    public var grantTokens: [String]
+    public var dryRun: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", encryptionContext: EncryptionContext = [:], numberOfBytes: UInt32? = nil, keySpec: DataKeySpec? = nil, grantTokens: [String] = [], dryRun: Bool = false) {
+        self.keyId = keyId
+        self.encryptionContext = encryptionContext
+        self.numberOfBytes = numberOfBytes
+        self.keySpec = keySpec
+        self.grantTokens = grantTokens
+        self.dryRun = dryRun
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GenerateDataKeyRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGenerateDataKeyRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GenerateDataKeyRequest {
+        return
+            try GenerateDataKeyRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                encryptionContext: FfiConverterTypeEncryptionContext.read(from: &buf), 
+                numberOfBytes: FfiConverterOptionUInt32.read(from: &buf), 
+                keySpec: FfiConverterOptionTypeDataKeySpec.read(from: &buf), 
+                grantTokens: FfiConverterSequenceString.read(from: &buf), 
+                dryRun: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GenerateDataKeyRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterTypeEncryptionContext.write(value.encryptionContext, into: &buf)
+        FfiConverterOptionUInt32.write(value.numberOfBytes, into: &buf)
+        FfiConverterOptionTypeDataKeySpec.write(value.keySpec, into: &buf)
+        FfiConverterSequenceString.write(value.grantTokens, into: &buf)
+        FfiConverterBool.write(value.dryRun, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateDataKeyRequest_lift(_ buf: RustBuffer) throws -> GenerateDataKeyRequest {
+    return try FfiConverterTypeGenerateDataKeyRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateDataKeyRequest_lower(_ value: GenerateDataKeyRequest) -> RustBuffer {
+    return FfiConverterTypeGenerateDataKeyRequest.lower(value)
+}
+
+
+/**
+ * GenerateDataKey's answer. `plaintext` is zeroized on drop.
+ */
+public struct GenerateDataKeyResponse: Equatable, Hashable {
+    public var ciphertextBlob: Data
+    public var plaintext: SecretBytes
+    public var keyId: String
+    public var keyMaterialId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(ciphertextBlob: Data, plaintext: SecretBytes, keyId: String, keyMaterialId: String) {
+        self.ciphertextBlob = ciphertextBlob
+        self.plaintext = plaintext
+        self.keyId = keyId
+        self.keyMaterialId = keyMaterialId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GenerateDataKeyResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGenerateDataKeyResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GenerateDataKeyResponse {
+        return
+            try GenerateDataKeyResponse(
+                ciphertextBlob: FfiConverterData.read(from: &buf), 
+                plaintext: FfiConverterTypeSecretBytes.read(from: &buf), 
+                keyId: FfiConverterString.read(from: &buf), 
+                keyMaterialId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GenerateDataKeyResponse, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.ciphertextBlob, into: &buf)
+        FfiConverterTypeSecretBytes.write(value.plaintext, into: &buf)
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterString.write(value.keyMaterialId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateDataKeyResponse_lift(_ buf: RustBuffer) throws -> GenerateDataKeyResponse {
+    return try FfiConverterTypeGenerateDataKeyResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateDataKeyResponse_lower(_ value: GenerateDataKeyResponse) -> RustBuffer {
+    return FfiConverterTypeGenerateDataKeyResponse.lower(value)
+}
+
+
+public struct GenerateDataKeyWithoutPlaintextResponse: Equatable, Hashable {
+    public var ciphertextBlob: Data
+    public var keyId: String
+    public var keyMaterialId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(ciphertextBlob: Data, keyId: String, keyMaterialId: String) {
+        self.ciphertextBlob = ciphertextBlob
+        self.keyId = keyId
+        self.keyMaterialId = keyMaterialId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GenerateDataKeyWithoutPlaintextResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGenerateDataKeyWithoutPlaintextResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GenerateDataKeyWithoutPlaintextResponse {
+        return
+            try GenerateDataKeyWithoutPlaintextResponse(
+                ciphertextBlob: FfiConverterData.read(from: &buf), 
+                keyId: FfiConverterString.read(from: &buf), 
+                keyMaterialId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GenerateDataKeyWithoutPlaintextResponse, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.ciphertextBlob, into: &buf)
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterString.write(value.keyMaterialId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateDataKeyWithoutPlaintextResponse_lift(_ buf: RustBuffer) throws -> GenerateDataKeyWithoutPlaintextResponse {
+    return try FfiConverterTypeGenerateDataKeyWithoutPlaintextResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateDataKeyWithoutPlaintextResponse_lower(_ value: GenerateDataKeyWithoutPlaintextResponse) -> RustBuffer {
+    return FfiConverterTypeGenerateDataKeyWithoutPlaintextResponse.lower(value)
+}
+
+
+public struct GenerateMacRequest: Equatable, Hashable {
+    public var keyId: String
+    public var message: Data
+    public var macAlgorithm: MacAlgorithm?
+    public var grantTokens: [String]
+    public var dryRun: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", message: Data = Data([]), macAlgorithm: MacAlgorithm? = nil, grantTokens: [String] = [], dryRun: Bool = false) {
+        self.keyId = keyId
+        self.message = message
+        self.macAlgorithm = macAlgorithm
+        self.grantTokens = grantTokens
+        self.dryRun = dryRun
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GenerateMacRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGenerateMacRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GenerateMacRequest {
+        return
+            try GenerateMacRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                message: FfiConverterData.read(from: &buf), 
+                macAlgorithm: FfiConverterOptionTypeMacAlgorithm.read(from: &buf), 
+                grantTokens: FfiConverterSequenceString.read(from: &buf), 
+                dryRun: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GenerateMacRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterData.write(value.message, into: &buf)
+        FfiConverterOptionTypeMacAlgorithm.write(value.macAlgorithm, into: &buf)
+        FfiConverterSequenceString.write(value.grantTokens, into: &buf)
+        FfiConverterBool.write(value.dryRun, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateMacRequest_lift(_ buf: RustBuffer) throws -> GenerateMacRequest {
+    return try FfiConverterTypeGenerateMacRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateMacRequest_lower(_ value: GenerateMacRequest) -> RustBuffer {
+    return FfiConverterTypeGenerateMacRequest.lower(value)
+}
+
+
+public struct GenerateMacResponse: Equatable, Hashable {
+    public var keyId: String
+    public var mac: Data
+    public var macAlgorithm: MacAlgorithm
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String, mac: Data, macAlgorithm: MacAlgorithm) {
+        self.keyId = keyId
+        self.mac = mac
+        self.macAlgorithm = macAlgorithm
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GenerateMacResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGenerateMacResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GenerateMacResponse {
+        return
+            try GenerateMacResponse(
+                keyId: FfiConverterString.read(from: &buf), 
+                mac: FfiConverterData.read(from: &buf), 
+                macAlgorithm: FfiConverterTypeMacAlgorithm.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GenerateMacResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterData.write(value.mac, into: &buf)
+        FfiConverterTypeMacAlgorithm.write(value.macAlgorithm, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateMacResponse_lift(_ buf: RustBuffer) throws -> GenerateMacResponse {
+    return try FfiConverterTypeGenerateMacResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateMacResponse_lower(_ value: GenerateMacResponse) -> RustBuffer {
+    return FfiConverterTypeGenerateMacResponse.lower(value)
+}
+
+
+public struct GenerateRandomRequest: Equatable, Hashable {
+    public var numberOfBytes: UInt32?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(numberOfBytes: UInt32? = nil) {
+        self.numberOfBytes = numberOfBytes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GenerateRandomRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGenerateRandomRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GenerateRandomRequest {
+        return
+            try GenerateRandomRequest(
+                numberOfBytes: FfiConverterOptionUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GenerateRandomRequest, into buf: inout [UInt8]) {
+        FfiConverterOptionUInt32.write(value.numberOfBytes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateRandomRequest_lift(_ buf: RustBuffer) throws -> GenerateRandomRequest {
+    return try FfiConverterTypeGenerateRandomRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateRandomRequest_lower(_ value: GenerateRandomRequest) -> RustBuffer {
+    return FfiConverterTypeGenerateRandomRequest.lower(value)
+}
+
+
+/**
+ * GenerateRandom's answer; the bytes are zeroized on drop.
+ */
+public struct GenerateRandomResponse: Equatable, Hashable {
+    public var plaintext: SecretBytes
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(plaintext: SecretBytes) {
+        self.plaintext = plaintext
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GenerateRandomResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGenerateRandomResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GenerateRandomResponse {
+        return
+            try GenerateRandomResponse(
+                plaintext: FfiConverterTypeSecretBytes.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GenerateRandomResponse, into buf: inout [UInt8]) {
+        FfiConverterTypeSecretBytes.write(value.plaintext, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateRandomResponse_lift(_ buf: RustBuffer) throws -> GenerateRandomResponse {
+    return try FfiConverterTypeGenerateRandomResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGenerateRandomResponse_lower(_ value: GenerateRandomResponse) -> RustBuffer {
+    return FfiConverterTypeGenerateRandomResponse.lower(value)
+}
+
+
+public struct GetIdentityPolicyResponse: Equatable, Hashable {
+    public var principalArn: String
+    public var policyName: String
+    public var policyDocument: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(principalArn: String, policyName: String, policyDocument: String) {
+        self.principalArn = principalArn
+        self.policyName = policyName
+        self.policyDocument = policyDocument
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GetIdentityPolicyResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGetIdentityPolicyResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GetIdentityPolicyResponse {
+        return
+            try GetIdentityPolicyResponse(
+                principalArn: FfiConverterString.read(from: &buf), 
+                policyName: FfiConverterString.read(from: &buf), 
+                policyDocument: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GetIdentityPolicyResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.principalArn, into: &buf)
+        FfiConverterString.write(value.policyName, into: &buf)
+        FfiConverterString.write(value.policyDocument, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetIdentityPolicyResponse_lift(_ buf: RustBuffer) throws -> GetIdentityPolicyResponse {
+    return try FfiConverterTypeGetIdentityPolicyResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetIdentityPolicyResponse_lower(_ value: GetIdentityPolicyResponse) -> RustBuffer {
+    return FfiConverterTypeGetIdentityPolicyResponse.lower(value)
+}
+
+
+public struct GetKeyPolicyRequest: Equatable, Hashable {
+    public var keyId: String
+    public var policyName: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", policyName: String? = nil) {
+        self.keyId = keyId
+        self.policyName = policyName
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GetKeyPolicyRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGetKeyPolicyRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GetKeyPolicyRequest {
+        return
+            try GetKeyPolicyRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                policyName: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GetKeyPolicyRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterOptionString.write(value.policyName, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetKeyPolicyRequest_lift(_ buf: RustBuffer) throws -> GetKeyPolicyRequest {
+    return try FfiConverterTypeGetKeyPolicyRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetKeyPolicyRequest_lower(_ value: GetKeyPolicyRequest) -> RustBuffer {
+    return FfiConverterTypeGetKeyPolicyRequest.lower(value)
+}
+
+
+public struct GetKeyPolicyResponse: Equatable, Hashable {
+    public var policy: String
+    public var policyName: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(policy: String, policyName: String) {
+        self.policy = policy
+        self.policyName = policyName
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GetKeyPolicyResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGetKeyPolicyResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GetKeyPolicyResponse {
+        return
+            try GetKeyPolicyResponse(
+                policy: FfiConverterString.read(from: &buf), 
+                policyName: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GetKeyPolicyResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.policy, into: &buf)
+        FfiConverterString.write(value.policyName, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetKeyPolicyResponse_lift(_ buf: RustBuffer) throws -> GetKeyPolicyResponse {
+    return try FfiConverterTypeGetKeyPolicyResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetKeyPolicyResponse_lower(_ value: GetKeyPolicyResponse) -> RustBuffer {
+    return FfiConverterTypeGetKeyPolicyResponse.lower(value)
+}
+
+
+public struct GetKeyRotationStatusResponse: Equatable, Hashable {
+    public var keyId: String
+    public var keyRotationEnabled: Bool
+    public var rotationPeriodInDays: UInt32?
+    public var nextRotationDateMs: UInt64?
+    public var onDemandRotationStartDateMs: UInt64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String, keyRotationEnabled: Bool, rotationPeriodInDays: UInt32?, nextRotationDateMs: UInt64?, onDemandRotationStartDateMs: UInt64?) {
+        self.keyId = keyId
+        self.keyRotationEnabled = keyRotationEnabled
+        self.rotationPeriodInDays = rotationPeriodInDays
+        self.nextRotationDateMs = nextRotationDateMs
+        self.onDemandRotationStartDateMs = onDemandRotationStartDateMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GetKeyRotationStatusResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGetKeyRotationStatusResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GetKeyRotationStatusResponse {
+        return
+            try GetKeyRotationStatusResponse(
+                keyId: FfiConverterString.read(from: &buf), 
+                keyRotationEnabled: FfiConverterBool.read(from: &buf), 
+                rotationPeriodInDays: FfiConverterOptionUInt32.read(from: &buf), 
+                nextRotationDateMs: FfiConverterOptionUInt64.read(from: &buf), 
+                onDemandRotationStartDateMs: FfiConverterOptionUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GetKeyRotationStatusResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterBool.write(value.keyRotationEnabled, into: &buf)
+        FfiConverterOptionUInt32.write(value.rotationPeriodInDays, into: &buf)
+        FfiConverterOptionUInt64.write(value.nextRotationDateMs, into: &buf)
+        FfiConverterOptionUInt64.write(value.onDemandRotationStartDateMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetKeyRotationStatusResponse_lift(_ buf: RustBuffer) throws -> GetKeyRotationStatusResponse {
+    return try FfiConverterTypeGetKeyRotationStatusResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetKeyRotationStatusResponse_lower(_ value: GetKeyRotationStatusResponse) -> RustBuffer {
+    return FfiConverterTypeGetKeyRotationStatusResponse.lower(value)
+}
+
+
+public struct GetParametersForImportRequest: Equatable, Hashable {
+    public var keyId: String
+    public var wrappingAlgorithm: WrappingAlgorithm?
+    /**
+     * RSA_2048, RSA_3072 or RSA_4096.
+     */
+    public var wrappingKeySpec: KeySpec?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", wrappingAlgorithm: WrappingAlgorithm? = nil, 
+        /**
+         * RSA_2048, RSA_3072 or RSA_4096.
+         */wrappingKeySpec: KeySpec? = nil) {
+        self.keyId = keyId
+        self.wrappingAlgorithm = wrappingAlgorithm
+        self.wrappingKeySpec = wrappingKeySpec
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GetParametersForImportRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGetParametersForImportRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GetParametersForImportRequest {
+        return
+            try GetParametersForImportRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                wrappingAlgorithm: FfiConverterOptionTypeWrappingAlgorithm.read(from: &buf), 
+                wrappingKeySpec: FfiConverterOptionTypeKeySpec.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GetParametersForImportRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterOptionTypeWrappingAlgorithm.write(value.wrappingAlgorithm, into: &buf)
+        FfiConverterOptionTypeKeySpec.write(value.wrappingKeySpec, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetParametersForImportRequest_lift(_ buf: RustBuffer) throws -> GetParametersForImportRequest {
+    return try FfiConverterTypeGetParametersForImportRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetParametersForImportRequest_lower(_ value: GetParametersForImportRequest) -> RustBuffer {
+    return FfiConverterTypeGetParametersForImportRequest.lower(value)
+}
+
+
+public struct GetParametersForImportResponse: Equatable, Hashable {
+    public var keyId: String
+    public var importToken: String
+    /**
+     * DER SubjectPublicKeyInfo of the RSA wrapping key.
+     */
+    public var publicKey: Data
+    public var parametersValidToMs: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String, importToken: String, 
+        /**
+         * DER SubjectPublicKeyInfo of the RSA wrapping key.
+         */publicKey: Data, parametersValidToMs: UInt64) {
+        self.keyId = keyId
+        self.importToken = importToken
+        self.publicKey = publicKey
+        self.parametersValidToMs = parametersValidToMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GetParametersForImportResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGetParametersForImportResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GetParametersForImportResponse {
+        return
+            try GetParametersForImportResponse(
+                keyId: FfiConverterString.read(from: &buf), 
+                importToken: FfiConverterString.read(from: &buf), 
+                publicKey: FfiConverterData.read(from: &buf), 
+                parametersValidToMs: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GetParametersForImportResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterString.write(value.importToken, into: &buf)
+        FfiConverterData.write(value.publicKey, into: &buf)
+        FfiConverterUInt64.write(value.parametersValidToMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetParametersForImportResponse_lift(_ buf: RustBuffer) throws -> GetParametersForImportResponse {
+    return try FfiConverterTypeGetParametersForImportResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetParametersForImportResponse_lower(_ value: GetParametersForImportResponse) -> RustBuffer {
+    return FfiConverterTypeGetParametersForImportResponse.lower(value)
+}
+
+
+public struct GetPublicKeyRequest: Equatable, Hashable {
+    public var keyId: String
+    public var grantTokens: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", grantTokens: [String] = []) {
+        self.keyId = keyId
+        self.grantTokens = grantTokens
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GetPublicKeyRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGetPublicKeyRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GetPublicKeyRequest {
+        return
+            try GetPublicKeyRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                grantTokens: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GetPublicKeyRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterSequenceString.write(value.grantTokens, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetPublicKeyRequest_lift(_ buf: RustBuffer) throws -> GetPublicKeyRequest {
+    return try FfiConverterTypeGetPublicKeyRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetPublicKeyRequest_lower(_ value: GetPublicKeyRequest) -> RustBuffer {
+    return FfiConverterTypeGetPublicKeyRequest.lower(value)
+}
+
+
+public struct GetPublicKeyResponse: Equatable, Hashable {
+    public var keyId: String
+    /**
+     * DER SubjectPublicKeyInfo.
+     */
+    public var publicKey: Data
+    public var keySpec: KeySpec
+    public var keyUsage: KeyUsage
+    public var encryptionAlgorithms: [EncryptionAlgorithm]
+    public var signingAlgorithms: [SigningAlgorithm]
+    public var keyAgreementAlgorithms: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String, 
+        /**
+         * DER SubjectPublicKeyInfo.
+         */publicKey: Data, keySpec: KeySpec, keyUsage: KeyUsage, encryptionAlgorithms: [EncryptionAlgorithm], signingAlgorithms: [SigningAlgorithm], keyAgreementAlgorithms: [String]) {
+        self.keyId = keyId
+        self.publicKey = publicKey
+        self.keySpec = keySpec
+        self.keyUsage = keyUsage
+        self.encryptionAlgorithms = encryptionAlgorithms
+        self.signingAlgorithms = signingAlgorithms
+        self.keyAgreementAlgorithms = keyAgreementAlgorithms
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GetPublicKeyResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGetPublicKeyResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GetPublicKeyResponse {
+        return
+            try GetPublicKeyResponse(
+                keyId: FfiConverterString.read(from: &buf), 
+                publicKey: FfiConverterData.read(from: &buf), 
+                keySpec: FfiConverterTypeKeySpec.read(from: &buf), 
+                keyUsage: FfiConverterTypeKeyUsage.read(from: &buf), 
+                encryptionAlgorithms: FfiConverterSequenceTypeEncryptionAlgorithm.read(from: &buf), 
+                signingAlgorithms: FfiConverterSequenceTypeSigningAlgorithm.read(from: &buf), 
+                keyAgreementAlgorithms: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GetPublicKeyResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterData.write(value.publicKey, into: &buf)
+        FfiConverterTypeKeySpec.write(value.keySpec, into: &buf)
+        FfiConverterTypeKeyUsage.write(value.keyUsage, into: &buf)
+        FfiConverterSequenceTypeEncryptionAlgorithm.write(value.encryptionAlgorithms, into: &buf)
+        FfiConverterSequenceTypeSigningAlgorithm.write(value.signingAlgorithms, into: &buf)
+        FfiConverterSequenceString.write(value.keyAgreementAlgorithms, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetPublicKeyResponse_lift(_ buf: RustBuffer) throws -> GetPublicKeyResponse {
+    return try FfiConverterTypeGetPublicKeyResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetPublicKeyResponse_lower(_ value: GetPublicKeyResponse) -> RustBuffer {
+    return FfiConverterTypeGetPublicKeyResponse.lower(value)
+}
+
+
+/**
+ * Encryption-context constraints of a grant. Keys match
+ * case-insensitively, values case-sensitively (as in AWS).
+ */
+public struct GrantConstraints: Equatable, Hashable {
+    public var encryptionContextSubset: EncryptionContext?
+    public var encryptionContextEquals: EncryptionContext?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(encryptionContextSubset: EncryptionContext?, encryptionContextEquals: EncryptionContext?) {
+        self.encryptionContextSubset = encryptionContextSubset
+        self.encryptionContextEquals = encryptionContextEquals
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GrantConstraints: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGrantConstraints: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GrantConstraints {
+        return
+            try GrantConstraints(
+                encryptionContextSubset: FfiConverterOptionTypeEncryptionContext.read(from: &buf), 
+                encryptionContextEquals: FfiConverterOptionTypeEncryptionContext.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GrantConstraints, into buf: inout [UInt8]) {
+        FfiConverterOptionTypeEncryptionContext.write(value.encryptionContextSubset, into: &buf)
+        FfiConverterOptionTypeEncryptionContext.write(value.encryptionContextEquals, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGrantConstraints_lift(_ buf: RustBuffer) throws -> GrantConstraints {
+    return try FfiConverterTypeGrantConstraints.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGrantConstraints_lower(_ value: GrantConstraints) -> RustBuffer {
+    return FfiConverterTypeGrantConstraints.lower(value)
+}
+
+
+public struct GrantListEntry: Equatable, Hashable {
+    public var keyId: String
+    public var grantId: String
+    public var name: String?
+    public var creationDateMs: UInt64
+    public var granteePrincipal: String
+    public var retiringPrincipal: String?
+    public var issuingAccount: String
+    public var operations: [GrantOperation]
+    public var constraints: GrantConstraints?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String, grantId: String, name: String?, creationDateMs: UInt64, granteePrincipal: String, retiringPrincipal: String?, issuingAccount: String, operations: [GrantOperation], constraints: GrantConstraints?) {
+        self.keyId = keyId
+        self.grantId = grantId
+        self.name = name
+        self.creationDateMs = creationDateMs
+        self.granteePrincipal = granteePrincipal
+        self.retiringPrincipal = retiringPrincipal
+        self.issuingAccount = issuingAccount
+        self.operations = operations
+        self.constraints = constraints
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GrantListEntry: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGrantListEntry: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GrantListEntry {
+        return
+            try GrantListEntry(
+                keyId: FfiConverterString.read(from: &buf), 
+                grantId: FfiConverterString.read(from: &buf), 
+                name: FfiConverterOptionString.read(from: &buf), 
+                creationDateMs: FfiConverterUInt64.read(from: &buf), 
+                granteePrincipal: FfiConverterString.read(from: &buf), 
+                retiringPrincipal: FfiConverterOptionString.read(from: &buf), 
+                issuingAccount: FfiConverterString.read(from: &buf), 
+                operations: FfiConverterSequenceTypeGrantOperation.read(from: &buf), 
+                constraints: FfiConverterOptionTypeGrantConstraints.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GrantListEntry, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterString.write(value.grantId, into: &buf)
+        FfiConverterOptionString.write(value.name, into: &buf)
+        FfiConverterUInt64.write(value.creationDateMs, into: &buf)
+        FfiConverterString.write(value.granteePrincipal, into: &buf)
+        FfiConverterOptionString.write(value.retiringPrincipal, into: &buf)
+        FfiConverterString.write(value.issuingAccount, into: &buf)
+        FfiConverterSequenceTypeGrantOperation.write(value.operations, into: &buf)
+        FfiConverterOptionTypeGrantConstraints.write(value.constraints, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGrantListEntry_lift(_ buf: RustBuffer) throws -> GrantListEntry {
+    return try FfiConverterTypeGrantListEntry.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGrantListEntry_lower(_ value: GrantListEntry) -> RustBuffer {
+    return FfiConverterTypeGrantListEntry.lower(value)
+}
+
+
+public struct IdentityPolicyRequest: Equatable, Hashable {
+    public var principalArn: String
+    public var policyName: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(principalArn: String = "", policyName: String = "") {
+        self.principalArn = principalArn
+        self.policyName = policyName
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension IdentityPolicyRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIdentityPolicyRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> IdentityPolicyRequest {
+        return
+            try IdentityPolicyRequest(
+                principalArn: FfiConverterString.read(from: &buf), 
+                policyName: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: IdentityPolicyRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.principalArn, into: &buf)
+        FfiConverterString.write(value.policyName, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIdentityPolicyRequest_lift(_ buf: RustBuffer) throws -> IdentityPolicyRequest {
+    return try FfiConverterTypeIdentityPolicyRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIdentityPolicyRequest_lower(_ value: IdentityPolicyRequest) -> RustBuffer {
+    return FfiConverterTypeIdentityPolicyRequest.lower(value)
+}
+
+
+public struct ImportKeyMaterialRequest: Equatable, Hashable {
+    public var keyId: String
+    public var importToken: String
+    public var encryptedKeyMaterial: Data
+    public var validToMs: UInt64?
+    public var expirationModel: ExpirationModel?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", importToken: String = "", encryptedKeyMaterial: Data = Data([]), validToMs: UInt64? = nil, expirationModel: ExpirationModel? = nil) {
+        self.keyId = keyId
+        self.importToken = importToken
+        self.encryptedKeyMaterial = encryptedKeyMaterial
+        self.validToMs = validToMs
+        self.expirationModel = expirationModel
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ImportKeyMaterialRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeImportKeyMaterialRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ImportKeyMaterialRequest {
+        return
+            try ImportKeyMaterialRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                importToken: FfiConverterString.read(from: &buf), 
+                encryptedKeyMaterial: FfiConverterData.read(from: &buf), 
+                validToMs: FfiConverterOptionUInt64.read(from: &buf), 
+                expirationModel: FfiConverterOptionTypeExpirationModel.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ImportKeyMaterialRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterString.write(value.importToken, into: &buf)
+        FfiConverterData.write(value.encryptedKeyMaterial, into: &buf)
+        FfiConverterOptionUInt64.write(value.validToMs, into: &buf)
+        FfiConverterOptionTypeExpirationModel.write(value.expirationModel, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeImportKeyMaterialRequest_lift(_ buf: RustBuffer) throws -> ImportKeyMaterialRequest {
+    return try FfiConverterTypeImportKeyMaterialRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeImportKeyMaterialRequest_lower(_ value: ImportKeyMaterialRequest) -> RustBuffer {
+    return FfiConverterTypeImportKeyMaterialRequest.lower(value)
+}
+
+
+public struct KeyIdRequest: Equatable, Hashable {
+    public var keyId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "") {
+        self.keyId = keyId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension KeyIdRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeyIdRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyIdRequest {
+        return
+            try KeyIdRequest(
+                keyId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: KeyIdRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyIdRequest_lift(_ buf: RustBuffer) throws -> KeyIdRequest {
+    return try FfiConverterTypeKeyIdRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyIdRequest_lower(_ value: KeyIdRequest) -> RustBuffer {
+    return FfiConverterTypeKeyIdRequest.lower(value)
+}
+
+
+public struct KeyIdResponse: Equatable, Hashable {
+    public var keyId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String) {
+        self.keyId = keyId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension KeyIdResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeyIdResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyIdResponse {
+        return
+            try KeyIdResponse(
+                keyId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: KeyIdResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyIdResponse_lift(_ buf: RustBuffer) throws -> KeyIdResponse {
+    return try FfiConverterTypeKeyIdResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyIdResponse_lower(_ value: KeyIdResponse) -> RustBuffer {
+    return FfiConverterTypeKeyIdResponse.lower(value)
+}
+
+
+public struct KeyListEntry: Equatable, Hashable {
+    public var keyId: String
+    public var keyArn: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String, keyArn: String) {
+        self.keyId = keyId
+        self.keyArn = keyArn
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension KeyListEntry: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeyListEntry: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyListEntry {
+        return
+            try KeyListEntry(
+                keyId: FfiConverterString.read(from: &buf), 
+                keyArn: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: KeyListEntry, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterString.write(value.keyArn, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyListEntry_lift(_ buf: RustBuffer) throws -> KeyListEntry {
+    return try FfiConverterTypeKeyListEntry.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyListEntry_lower(_ value: KeyListEntry) -> RustBuffer {
+    return FfiConverterTypeKeyListEntry.lower(value)
 }
 
 
@@ -813,6 +3381,778 @@ public func FfiConverterTypeKeyMetadata_lower(_ value: KeyMetadata) -> RustBuffe
 }
 
 
+public struct ListAliasesRequest: Equatable, Hashable {
+    public var keyId: String?
+    public var limit: UInt32?
+    public var marker: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String? = nil, limit: UInt32? = nil, marker: String? = nil) {
+        self.keyId = keyId
+        self.limit = limit
+        self.marker = marker
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ListAliasesRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeListAliasesRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ListAliasesRequest {
+        return
+            try ListAliasesRequest(
+                keyId: FfiConverterOptionString.read(from: &buf), 
+                limit: FfiConverterOptionUInt32.read(from: &buf), 
+                marker: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ListAliasesRequest, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.keyId, into: &buf)
+        FfiConverterOptionUInt32.write(value.limit, into: &buf)
+        FfiConverterOptionString.write(value.marker, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListAliasesRequest_lift(_ buf: RustBuffer) throws -> ListAliasesRequest {
+    return try FfiConverterTypeListAliasesRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListAliasesRequest_lower(_ value: ListAliasesRequest) -> RustBuffer {
+    return FfiConverterTypeListAliasesRequest.lower(value)
+}
+
+
+public struct ListAliasesResponse: Equatable, Hashable {
+    public var aliases: [AliasEntry]
+    public var nextMarker: String?
+    public var truncated: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(aliases: [AliasEntry], nextMarker: String?, truncated: Bool) {
+        self.aliases = aliases
+        self.nextMarker = nextMarker
+        self.truncated = truncated
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ListAliasesResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeListAliasesResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ListAliasesResponse {
+        return
+            try ListAliasesResponse(
+                aliases: FfiConverterSequenceTypeAliasEntry.read(from: &buf), 
+                nextMarker: FfiConverterOptionString.read(from: &buf), 
+                truncated: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ListAliasesResponse, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeAliasEntry.write(value.aliases, into: &buf)
+        FfiConverterOptionString.write(value.nextMarker, into: &buf)
+        FfiConverterBool.write(value.truncated, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListAliasesResponse_lift(_ buf: RustBuffer) throws -> ListAliasesResponse {
+    return try FfiConverterTypeListAliasesResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListAliasesResponse_lower(_ value: ListAliasesResponse) -> RustBuffer {
+    return FfiConverterTypeListAliasesResponse.lower(value)
+}
+
+
+public struct ListGrantsRequest: Equatable, Hashable {
+    public var keyId: String
+    public var limit: UInt32?
+    public var marker: String?
+    public var grantId: String?
+    public var granteePrincipal: String?
+    public var grantTokens: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", limit: UInt32? = nil, marker: String? = nil, grantId: String? = nil, granteePrincipal: String? = nil, grantTokens: [String] = []) {
+        self.keyId = keyId
+        self.limit = limit
+        self.marker = marker
+        self.grantId = grantId
+        self.granteePrincipal = granteePrincipal
+        self.grantTokens = grantTokens
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ListGrantsRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeListGrantsRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ListGrantsRequest {
+        return
+            try ListGrantsRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                limit: FfiConverterOptionUInt32.read(from: &buf), 
+                marker: FfiConverterOptionString.read(from: &buf), 
+                grantId: FfiConverterOptionString.read(from: &buf), 
+                granteePrincipal: FfiConverterOptionString.read(from: &buf), 
+                grantTokens: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ListGrantsRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterOptionUInt32.write(value.limit, into: &buf)
+        FfiConverterOptionString.write(value.marker, into: &buf)
+        FfiConverterOptionString.write(value.grantId, into: &buf)
+        FfiConverterOptionString.write(value.granteePrincipal, into: &buf)
+        FfiConverterSequenceString.write(value.grantTokens, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListGrantsRequest_lift(_ buf: RustBuffer) throws -> ListGrantsRequest {
+    return try FfiConverterTypeListGrantsRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListGrantsRequest_lower(_ value: ListGrantsRequest) -> RustBuffer {
+    return FfiConverterTypeListGrantsRequest.lower(value)
+}
+
+
+public struct ListGrantsResponse: Equatable, Hashable {
+    public var grants: [GrantListEntry]
+    public var nextMarker: String?
+    public var truncated: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(grants: [GrantListEntry], nextMarker: String?, truncated: Bool) {
+        self.grants = grants
+        self.nextMarker = nextMarker
+        self.truncated = truncated
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ListGrantsResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeListGrantsResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ListGrantsResponse {
+        return
+            try ListGrantsResponse(
+                grants: FfiConverterSequenceTypeGrantListEntry.read(from: &buf), 
+                nextMarker: FfiConverterOptionString.read(from: &buf), 
+                truncated: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ListGrantsResponse, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeGrantListEntry.write(value.grants, into: &buf)
+        FfiConverterOptionString.write(value.nextMarker, into: &buf)
+        FfiConverterBool.write(value.truncated, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListGrantsResponse_lift(_ buf: RustBuffer) throws -> ListGrantsResponse {
+    return try FfiConverterTypeListGrantsResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListGrantsResponse_lower(_ value: ListGrantsResponse) -> RustBuffer {
+    return FfiConverterTypeListGrantsResponse.lower(value)
+}
+
+
+public struct ListKeyPoliciesRequest: Equatable, Hashable {
+    public var keyId: String
+    public var limit: UInt32?
+    public var marker: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", limit: UInt32? = nil, marker: String? = nil) {
+        self.keyId = keyId
+        self.limit = limit
+        self.marker = marker
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ListKeyPoliciesRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeListKeyPoliciesRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ListKeyPoliciesRequest {
+        return
+            try ListKeyPoliciesRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                limit: FfiConverterOptionUInt32.read(from: &buf), 
+                marker: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ListKeyPoliciesRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterOptionUInt32.write(value.limit, into: &buf)
+        FfiConverterOptionString.write(value.marker, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListKeyPoliciesRequest_lift(_ buf: RustBuffer) throws -> ListKeyPoliciesRequest {
+    return try FfiConverterTypeListKeyPoliciesRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListKeyPoliciesRequest_lower(_ value: ListKeyPoliciesRequest) -> RustBuffer {
+    return FfiConverterTypeListKeyPoliciesRequest.lower(value)
+}
+
+
+public struct ListKeyPoliciesResponse: Equatable, Hashable {
+    public var policyNames: [String]
+    public var nextMarker: String?
+    public var truncated: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(policyNames: [String], nextMarker: String?, truncated: Bool) {
+        self.policyNames = policyNames
+        self.nextMarker = nextMarker
+        self.truncated = truncated
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ListKeyPoliciesResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeListKeyPoliciesResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ListKeyPoliciesResponse {
+        return
+            try ListKeyPoliciesResponse(
+                policyNames: FfiConverterSequenceString.read(from: &buf), 
+                nextMarker: FfiConverterOptionString.read(from: &buf), 
+                truncated: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ListKeyPoliciesResponse, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.policyNames, into: &buf)
+        FfiConverterOptionString.write(value.nextMarker, into: &buf)
+        FfiConverterBool.write(value.truncated, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListKeyPoliciesResponse_lift(_ buf: RustBuffer) throws -> ListKeyPoliciesResponse {
+    return try FfiConverterTypeListKeyPoliciesResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListKeyPoliciesResponse_lower(_ value: ListKeyPoliciesResponse) -> RustBuffer {
+    return FfiConverterTypeListKeyPoliciesResponse.lower(value)
+}
+
+
+public struct ListKeyRotationsRequest: Equatable, Hashable {
+    public var keyId: String
+    public var limit: UInt32?
+    public var marker: String?
+    /**
+     * `ROTATIONS_ONLY` (default) or `ALL_KEY_MATERIAL`.
+     */
+    public var includeKeyMaterial: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", limit: UInt32? = nil, marker: String? = nil, 
+        /**
+         * `ROTATIONS_ONLY` (default) or `ALL_KEY_MATERIAL`.
+         */includeKeyMaterial: String? = nil) {
+        self.keyId = keyId
+        self.limit = limit
+        self.marker = marker
+        self.includeKeyMaterial = includeKeyMaterial
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ListKeyRotationsRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeListKeyRotationsRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ListKeyRotationsRequest {
+        return
+            try ListKeyRotationsRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                limit: FfiConverterOptionUInt32.read(from: &buf), 
+                marker: FfiConverterOptionString.read(from: &buf), 
+                includeKeyMaterial: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ListKeyRotationsRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterOptionUInt32.write(value.limit, into: &buf)
+        FfiConverterOptionString.write(value.marker, into: &buf)
+        FfiConverterOptionString.write(value.includeKeyMaterial, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListKeyRotationsRequest_lift(_ buf: RustBuffer) throws -> ListKeyRotationsRequest {
+    return try FfiConverterTypeListKeyRotationsRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListKeyRotationsRequest_lower(_ value: ListKeyRotationsRequest) -> RustBuffer {
+    return FfiConverterTypeListKeyRotationsRequest.lower(value)
+}
+
+
+public struct ListKeyRotationsResponse: Equatable, Hashable {
+    public var rotations: [RotationsListEntry]
+    public var nextMarker: String?
+    public var truncated: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(rotations: [RotationsListEntry], nextMarker: String?, truncated: Bool) {
+        self.rotations = rotations
+        self.nextMarker = nextMarker
+        self.truncated = truncated
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ListKeyRotationsResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeListKeyRotationsResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ListKeyRotationsResponse {
+        return
+            try ListKeyRotationsResponse(
+                rotations: FfiConverterSequenceTypeRotationsListEntry.read(from: &buf), 
+                nextMarker: FfiConverterOptionString.read(from: &buf), 
+                truncated: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ListKeyRotationsResponse, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeRotationsListEntry.write(value.rotations, into: &buf)
+        FfiConverterOptionString.write(value.nextMarker, into: &buf)
+        FfiConverterBool.write(value.truncated, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListKeyRotationsResponse_lift(_ buf: RustBuffer) throws -> ListKeyRotationsResponse {
+    return try FfiConverterTypeListKeyRotationsResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListKeyRotationsResponse_lower(_ value: ListKeyRotationsResponse) -> RustBuffer {
+    return FfiConverterTypeListKeyRotationsResponse.lower(value)
+}
+
+
+public struct ListKeysRequest: Equatable, Hashable {
+    public var limit: UInt32?
+    public var marker: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(limit: UInt32? = nil, marker: String? = nil) {
+        self.limit = limit
+        self.marker = marker
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ListKeysRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeListKeysRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ListKeysRequest {
+        return
+            try ListKeysRequest(
+                limit: FfiConverterOptionUInt32.read(from: &buf), 
+                marker: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ListKeysRequest, into buf: inout [UInt8]) {
+        FfiConverterOptionUInt32.write(value.limit, into: &buf)
+        FfiConverterOptionString.write(value.marker, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListKeysRequest_lift(_ buf: RustBuffer) throws -> ListKeysRequest {
+    return try FfiConverterTypeListKeysRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListKeysRequest_lower(_ value: ListKeysRequest) -> RustBuffer {
+    return FfiConverterTypeListKeysRequest.lower(value)
+}
+
+
+public struct ListKeysResponse: Equatable, Hashable {
+    public var keys: [KeyListEntry]
+    public var nextMarker: String?
+    public var truncated: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keys: [KeyListEntry], nextMarker: String?, truncated: Bool) {
+        self.keys = keys
+        self.nextMarker = nextMarker
+        self.truncated = truncated
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ListKeysResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeListKeysResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ListKeysResponse {
+        return
+            try ListKeysResponse(
+                keys: FfiConverterSequenceTypeKeyListEntry.read(from: &buf), 
+                nextMarker: FfiConverterOptionString.read(from: &buf), 
+                truncated: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ListKeysResponse, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeKeyListEntry.write(value.keys, into: &buf)
+        FfiConverterOptionString.write(value.nextMarker, into: &buf)
+        FfiConverterBool.write(value.truncated, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListKeysResponse_lift(_ buf: RustBuffer) throws -> ListKeysResponse {
+    return try FfiConverterTypeListKeysResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListKeysResponse_lower(_ value: ListKeysResponse) -> RustBuffer {
+    return FfiConverterTypeListKeysResponse.lower(value)
+}
+
+
+public struct ListResourceTagsRequest: Equatable, Hashable {
+    public var keyId: String
+    public var limit: UInt32?
+    public var marker: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", limit: UInt32? = nil, marker: String? = nil) {
+        self.keyId = keyId
+        self.limit = limit
+        self.marker = marker
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ListResourceTagsRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeListResourceTagsRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ListResourceTagsRequest {
+        return
+            try ListResourceTagsRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                limit: FfiConverterOptionUInt32.read(from: &buf), 
+                marker: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ListResourceTagsRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterOptionUInt32.write(value.limit, into: &buf)
+        FfiConverterOptionString.write(value.marker, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListResourceTagsRequest_lift(_ buf: RustBuffer) throws -> ListResourceTagsRequest {
+    return try FfiConverterTypeListResourceTagsRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListResourceTagsRequest_lower(_ value: ListResourceTagsRequest) -> RustBuffer {
+    return FfiConverterTypeListResourceTagsRequest.lower(value)
+}
+
+
+public struct ListResourceTagsResponse: Equatable, Hashable {
+    public var tags: [Tag]
+    public var nextMarker: String?
+    public var truncated: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(tags: [Tag], nextMarker: String?, truncated: Bool) {
+        self.tags = tags
+        self.nextMarker = nextMarker
+        self.truncated = truncated
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ListResourceTagsResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeListResourceTagsResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ListResourceTagsResponse {
+        return
+            try ListResourceTagsResponse(
+                tags: FfiConverterSequenceTypeTag.read(from: &buf), 
+                nextMarker: FfiConverterOptionString.read(from: &buf), 
+                truncated: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ListResourceTagsResponse, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeTag.write(value.tags, into: &buf)
+        FfiConverterOptionString.write(value.nextMarker, into: &buf)
+        FfiConverterBool.write(value.truncated, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListResourceTagsResponse_lift(_ buf: RustBuffer) throws -> ListResourceTagsResponse {
+    return try FfiConverterTypeListResourceTagsResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListResourceTagsResponse_lower(_ value: ListResourceTagsResponse) -> RustBuffer {
+    return FfiConverterTypeListResourceTagsResponse.lower(value)
+}
+
+
+public struct ListRetirableGrantsRequest: Equatable, Hashable {
+    public var retiringPrincipal: String
+    public var limit: UInt32?
+    public var marker: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(retiringPrincipal: String = "", limit: UInt32? = nil, marker: String? = nil) {
+        self.retiringPrincipal = retiringPrincipal
+        self.limit = limit
+        self.marker = marker
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ListRetirableGrantsRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeListRetirableGrantsRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ListRetirableGrantsRequest {
+        return
+            try ListRetirableGrantsRequest(
+                retiringPrincipal: FfiConverterString.read(from: &buf), 
+                limit: FfiConverterOptionUInt32.read(from: &buf), 
+                marker: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ListRetirableGrantsRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.retiringPrincipal, into: &buf)
+        FfiConverterOptionUInt32.write(value.limit, into: &buf)
+        FfiConverterOptionString.write(value.marker, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListRetirableGrantsRequest_lift(_ buf: RustBuffer) throws -> ListRetirableGrantsRequest {
+    return try FfiConverterTypeListRetirableGrantsRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListRetirableGrantsRequest_lower(_ value: ListRetirableGrantsRequest) -> RustBuffer {
+    return FfiConverterTypeListRetirableGrantsRequest.lower(value)
+}
+
+
 public struct MultiRegionConfiguration: Equatable, Hashable {
     /**
      * PRIMARY or REPLICA.
@@ -928,6 +4268,1391 @@ public func FfiConverterTypeMultiRegionKey_lift(_ buf: RustBuffer) throws -> Mul
 #endif
 public func FfiConverterTypeMultiRegionKey_lower(_ value: MultiRegionKey) -> RustBuffer {
     return FfiConverterTypeMultiRegionKey.lower(value)
+}
+
+
+public struct PutIdentityPolicyRequest: Equatable, Hashable {
+    public var principalArn: String
+    public var policyName: String
+    public var policyDocument: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(principalArn: String = "", policyName: String = "", policyDocument: String = "") {
+        self.principalArn = principalArn
+        self.policyName = policyName
+        self.policyDocument = policyDocument
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PutIdentityPolicyRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePutIdentityPolicyRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PutIdentityPolicyRequest {
+        return
+            try PutIdentityPolicyRequest(
+                principalArn: FfiConverterString.read(from: &buf), 
+                policyName: FfiConverterString.read(from: &buf), 
+                policyDocument: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PutIdentityPolicyRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.principalArn, into: &buf)
+        FfiConverterString.write(value.policyName, into: &buf)
+        FfiConverterString.write(value.policyDocument, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePutIdentityPolicyRequest_lift(_ buf: RustBuffer) throws -> PutIdentityPolicyRequest {
+    return try FfiConverterTypePutIdentityPolicyRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePutIdentityPolicyRequest_lower(_ value: PutIdentityPolicyRequest) -> RustBuffer {
+    return FfiConverterTypePutIdentityPolicyRequest.lower(value)
+}
+
+
+public struct PutKeyPolicyRequest: Equatable, Hashable {
+    public var keyId: String
+    /**
+     * Must be `default` (the only key policy name), or omitted.
+     */
+    public var policyName: String?
+    public var policy: String
+    public var bypassPolicyLockoutSafetyCheck: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", 
+        /**
+         * Must be `default` (the only key policy name), or omitted.
+         */policyName: String? = nil, policy: String = "", bypassPolicyLockoutSafetyCheck: Bool = false) {
+        self.keyId = keyId
+        self.policyName = policyName
+        self.policy = policy
+        self.bypassPolicyLockoutSafetyCheck = bypassPolicyLockoutSafetyCheck
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PutKeyPolicyRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePutKeyPolicyRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PutKeyPolicyRequest {
+        return
+            try PutKeyPolicyRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                policyName: FfiConverterOptionString.read(from: &buf), 
+                policy: FfiConverterString.read(from: &buf), 
+                bypassPolicyLockoutSafetyCheck: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PutKeyPolicyRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterOptionString.write(value.policyName, into: &buf)
+        FfiConverterString.write(value.policy, into: &buf)
+        FfiConverterBool.write(value.bypassPolicyLockoutSafetyCheck, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePutKeyPolicyRequest_lift(_ buf: RustBuffer) throws -> PutKeyPolicyRequest {
+    return try FfiConverterTypePutKeyPolicyRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePutKeyPolicyRequest_lower(_ value: PutKeyPolicyRequest) -> RustBuffer {
+    return FfiConverterTypePutKeyPolicyRequest.lower(value)
+}
+
+
+public struct ReEncryptRequest: Equatable, Hashable {
+    public var ciphertextBlob: Data
+    public var sourceEncryptionContext: EncryptionContext
+    public var sourceKeyId: String?
+    public var destinationKeyId: String
+    public var destinationEncryptionContext: EncryptionContext
+    public var sourceEncryptionAlgorithm: EncryptionAlgorithm?
+    public var destinationEncryptionAlgorithm: EncryptionAlgorithm?
+    public var grantTokens: [String]
+    public var dryRun: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(ciphertextBlob: Data = Data([]), sourceEncryptionContext: EncryptionContext = [:], sourceKeyId: String? = nil, destinationKeyId: String = "", destinationEncryptionContext: EncryptionContext = [:], sourceEncryptionAlgorithm: EncryptionAlgorithm? = nil, destinationEncryptionAlgorithm: EncryptionAlgorithm? = nil, grantTokens: [String] = [], dryRun: Bool = false) {
+        self.ciphertextBlob = ciphertextBlob
+        self.sourceEncryptionContext = sourceEncryptionContext
+        self.sourceKeyId = sourceKeyId
+        self.destinationKeyId = destinationKeyId
+        self.destinationEncryptionContext = destinationEncryptionContext
+        self.sourceEncryptionAlgorithm = sourceEncryptionAlgorithm
+        self.destinationEncryptionAlgorithm = destinationEncryptionAlgorithm
+        self.grantTokens = grantTokens
+        self.dryRun = dryRun
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ReEncryptRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReEncryptRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReEncryptRequest {
+        return
+            try ReEncryptRequest(
+                ciphertextBlob: FfiConverterData.read(from: &buf), 
+                sourceEncryptionContext: FfiConverterTypeEncryptionContext.read(from: &buf), 
+                sourceKeyId: FfiConverterOptionString.read(from: &buf), 
+                destinationKeyId: FfiConverterString.read(from: &buf), 
+                destinationEncryptionContext: FfiConverterTypeEncryptionContext.read(from: &buf), 
+                sourceEncryptionAlgorithm: FfiConverterOptionTypeEncryptionAlgorithm.read(from: &buf), 
+                destinationEncryptionAlgorithm: FfiConverterOptionTypeEncryptionAlgorithm.read(from: &buf), 
+                grantTokens: FfiConverterSequenceString.read(from: &buf), 
+                dryRun: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ReEncryptRequest, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.ciphertextBlob, into: &buf)
+        FfiConverterTypeEncryptionContext.write(value.sourceEncryptionContext, into: &buf)
+        FfiConverterOptionString.write(value.sourceKeyId, into: &buf)
+        FfiConverterString.write(value.destinationKeyId, into: &buf)
+        FfiConverterTypeEncryptionContext.write(value.destinationEncryptionContext, into: &buf)
+        FfiConverterOptionTypeEncryptionAlgorithm.write(value.sourceEncryptionAlgorithm, into: &buf)
+        FfiConverterOptionTypeEncryptionAlgorithm.write(value.destinationEncryptionAlgorithm, into: &buf)
+        FfiConverterSequenceString.write(value.grantTokens, into: &buf)
+        FfiConverterBool.write(value.dryRun, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReEncryptRequest_lift(_ buf: RustBuffer) throws -> ReEncryptRequest {
+    return try FfiConverterTypeReEncryptRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReEncryptRequest_lower(_ value: ReEncryptRequest) -> RustBuffer {
+    return FfiConverterTypeReEncryptRequest.lower(value)
+}
+
+
+public struct ReEncryptResponse: Equatable, Hashable {
+    public var ciphertextBlob: Data
+    public var sourceKeyId: String
+    public var keyId: String
+    public var sourceEncryptionAlgorithm: EncryptionAlgorithm
+    public var destinationEncryptionAlgorithm: EncryptionAlgorithm
+    public var sourceKeyMaterialId: String
+    public var destinationKeyMaterialId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(ciphertextBlob: Data, sourceKeyId: String, keyId: String, sourceEncryptionAlgorithm: EncryptionAlgorithm, destinationEncryptionAlgorithm: EncryptionAlgorithm, sourceKeyMaterialId: String, destinationKeyMaterialId: String) {
+        self.ciphertextBlob = ciphertextBlob
+        self.sourceKeyId = sourceKeyId
+        self.keyId = keyId
+        self.sourceEncryptionAlgorithm = sourceEncryptionAlgorithm
+        self.destinationEncryptionAlgorithm = destinationEncryptionAlgorithm
+        self.sourceKeyMaterialId = sourceKeyMaterialId
+        self.destinationKeyMaterialId = destinationKeyMaterialId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ReEncryptResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReEncryptResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReEncryptResponse {
+        return
+            try ReEncryptResponse(
+                ciphertextBlob: FfiConverterData.read(from: &buf), 
+                sourceKeyId: FfiConverterString.read(from: &buf), 
+                keyId: FfiConverterString.read(from: &buf), 
+                sourceEncryptionAlgorithm: FfiConverterTypeEncryptionAlgorithm.read(from: &buf), 
+                destinationEncryptionAlgorithm: FfiConverterTypeEncryptionAlgorithm.read(from: &buf), 
+                sourceKeyMaterialId: FfiConverterString.read(from: &buf), 
+                destinationKeyMaterialId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ReEncryptResponse, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.ciphertextBlob, into: &buf)
+        FfiConverterString.write(value.sourceKeyId, into: &buf)
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterTypeEncryptionAlgorithm.write(value.sourceEncryptionAlgorithm, into: &buf)
+        FfiConverterTypeEncryptionAlgorithm.write(value.destinationEncryptionAlgorithm, into: &buf)
+        FfiConverterString.write(value.sourceKeyMaterialId, into: &buf)
+        FfiConverterString.write(value.destinationKeyMaterialId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReEncryptResponse_lift(_ buf: RustBuffer) throws -> ReEncryptResponse {
+    return try FfiConverterTypeReEncryptResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReEncryptResponse_lower(_ value: ReEncryptResponse) -> RustBuffer {
+    return FfiConverterTypeReEncryptResponse.lower(value)
+}
+
+
+public struct ReplicateKeyRequest: Equatable, Hashable {
+    public var keyId: String
+    public var replicaRegion: String
+    public var policy: String?
+    public var bypassPolicyLockoutSafetyCheck: Bool
+    public var description: String?
+    public var tags: [Tag]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", replicaRegion: String = "", policy: String? = nil, bypassPolicyLockoutSafetyCheck: Bool = false, description: String? = nil, tags: [Tag] = []) {
+        self.keyId = keyId
+        self.replicaRegion = replicaRegion
+        self.policy = policy
+        self.bypassPolicyLockoutSafetyCheck = bypassPolicyLockoutSafetyCheck
+        self.description = description
+        self.tags = tags
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ReplicateKeyRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReplicateKeyRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReplicateKeyRequest {
+        return
+            try ReplicateKeyRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                replicaRegion: FfiConverterString.read(from: &buf), 
+                policy: FfiConverterOptionString.read(from: &buf), 
+                bypassPolicyLockoutSafetyCheck: FfiConverterBool.read(from: &buf), 
+                description: FfiConverterOptionString.read(from: &buf), 
+                tags: FfiConverterSequenceTypeTag.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ReplicateKeyRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterString.write(value.replicaRegion, into: &buf)
+        FfiConverterOptionString.write(value.policy, into: &buf)
+        FfiConverterBool.write(value.bypassPolicyLockoutSafetyCheck, into: &buf)
+        FfiConverterOptionString.write(value.description, into: &buf)
+        FfiConverterSequenceTypeTag.write(value.tags, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReplicateKeyRequest_lift(_ buf: RustBuffer) throws -> ReplicateKeyRequest {
+    return try FfiConverterTypeReplicateKeyRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReplicateKeyRequest_lower(_ value: ReplicateKeyRequest) -> RustBuffer {
+    return FfiConverterTypeReplicateKeyRequest.lower(value)
+}
+
+
+public struct ReplicateKeyResponse: Equatable, Hashable {
+    public var replicaKeyMetadata: KeyMetadata
+    public var replicaPolicy: String
+    public var replicaTags: [Tag]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(replicaKeyMetadata: KeyMetadata, replicaPolicy: String, replicaTags: [Tag]) {
+        self.replicaKeyMetadata = replicaKeyMetadata
+        self.replicaPolicy = replicaPolicy
+        self.replicaTags = replicaTags
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ReplicateKeyResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReplicateKeyResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReplicateKeyResponse {
+        return
+            try ReplicateKeyResponse(
+                replicaKeyMetadata: FfiConverterTypeKeyMetadata.read(from: &buf), 
+                replicaPolicy: FfiConverterString.read(from: &buf), 
+                replicaTags: FfiConverterSequenceTypeTag.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ReplicateKeyResponse, into buf: inout [UInt8]) {
+        FfiConverterTypeKeyMetadata.write(value.replicaKeyMetadata, into: &buf)
+        FfiConverterString.write(value.replicaPolicy, into: &buf)
+        FfiConverterSequenceTypeTag.write(value.replicaTags, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReplicateKeyResponse_lift(_ buf: RustBuffer) throws -> ReplicateKeyResponse {
+    return try FfiConverterTypeReplicateKeyResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReplicateKeyResponse_lower(_ value: ReplicateKeyResponse) -> RustBuffer {
+    return FfiConverterTypeReplicateKeyResponse.lower(value)
+}
+
+
+public struct RetireGrantRequest: Equatable, Hashable {
+    public var grantToken: String?
+    public var keyId: String?
+    public var grantId: String?
+    public var dryRun: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(grantToken: String? = nil, keyId: String? = nil, grantId: String? = nil, dryRun: Bool = false) {
+        self.grantToken = grantToken
+        self.keyId = keyId
+        self.grantId = grantId
+        self.dryRun = dryRun
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RetireGrantRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRetireGrantRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RetireGrantRequest {
+        return
+            try RetireGrantRequest(
+                grantToken: FfiConverterOptionString.read(from: &buf), 
+                keyId: FfiConverterOptionString.read(from: &buf), 
+                grantId: FfiConverterOptionString.read(from: &buf), 
+                dryRun: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RetireGrantRequest, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.grantToken, into: &buf)
+        FfiConverterOptionString.write(value.keyId, into: &buf)
+        FfiConverterOptionString.write(value.grantId, into: &buf)
+        FfiConverterBool.write(value.dryRun, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRetireGrantRequest_lift(_ buf: RustBuffer) throws -> RetireGrantRequest {
+    return try FfiConverterTypeRetireGrantRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRetireGrantRequest_lower(_ value: RetireGrantRequest) -> RustBuffer {
+    return FfiConverterTypeRetireGrantRequest.lower(value)
+}
+
+
+public struct RevokeGrantRequest: Equatable, Hashable {
+    public var keyId: String
+    public var grantId: String
+    public var dryRun: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", grantId: String = "", dryRun: Bool = false) {
+        self.keyId = keyId
+        self.grantId = grantId
+        self.dryRun = dryRun
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RevokeGrantRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRevokeGrantRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RevokeGrantRequest {
+        return
+            try RevokeGrantRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                grantId: FfiConverterString.read(from: &buf), 
+                dryRun: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RevokeGrantRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterString.write(value.grantId, into: &buf)
+        FfiConverterBool.write(value.dryRun, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRevokeGrantRequest_lift(_ buf: RustBuffer) throws -> RevokeGrantRequest {
+    return try FfiConverterTypeRevokeGrantRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRevokeGrantRequest_lower(_ value: RevokeGrantRequest) -> RustBuffer {
+    return FfiConverterTypeRevokeGrantRequest.lower(value)
+}
+
+
+public struct RotationsListEntry: Equatable, Hashable {
+    public var keyId: String
+    public var keyMaterialId: String
+    public var keyMaterialState: KeyMaterialState
+    public var rotationDateMs: UInt64
+    public var rotationType: RotationType?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String, keyMaterialId: String, keyMaterialState: KeyMaterialState, rotationDateMs: UInt64, rotationType: RotationType?) {
+        self.keyId = keyId
+        self.keyMaterialId = keyMaterialId
+        self.keyMaterialState = keyMaterialState
+        self.rotationDateMs = rotationDateMs
+        self.rotationType = rotationType
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RotationsListEntry: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRotationsListEntry: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RotationsListEntry {
+        return
+            try RotationsListEntry(
+                keyId: FfiConverterString.read(from: &buf), 
+                keyMaterialId: FfiConverterString.read(from: &buf), 
+                keyMaterialState: FfiConverterTypeKeyMaterialState.read(from: &buf), 
+                rotationDateMs: FfiConverterUInt64.read(from: &buf), 
+                rotationType: FfiConverterOptionTypeRotationType.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RotationsListEntry, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterString.write(value.keyMaterialId, into: &buf)
+        FfiConverterTypeKeyMaterialState.write(value.keyMaterialState, into: &buf)
+        FfiConverterUInt64.write(value.rotationDateMs, into: &buf)
+        FfiConverterOptionTypeRotationType.write(value.rotationType, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRotationsListEntry_lift(_ buf: RustBuffer) throws -> RotationsListEntry {
+    return try FfiConverterTypeRotationsListEntry.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRotationsListEntry_lower(_ value: RotationsListEntry) -> RustBuffer {
+    return FfiConverterTypeRotationsListEntry.lower(value)
+}
+
+
+public struct ScheduleKeyDeletionRequest: Equatable, Hashable {
+    public var keyId: String
+    public var pendingWindowInDays: UInt32?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", pendingWindowInDays: UInt32? = nil) {
+        self.keyId = keyId
+        self.pendingWindowInDays = pendingWindowInDays
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ScheduleKeyDeletionRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeScheduleKeyDeletionRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ScheduleKeyDeletionRequest {
+        return
+            try ScheduleKeyDeletionRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                pendingWindowInDays: FfiConverterOptionUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ScheduleKeyDeletionRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterOptionUInt32.write(value.pendingWindowInDays, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeScheduleKeyDeletionRequest_lift(_ buf: RustBuffer) throws -> ScheduleKeyDeletionRequest {
+    return try FfiConverterTypeScheduleKeyDeletionRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeScheduleKeyDeletionRequest_lower(_ value: ScheduleKeyDeletionRequest) -> RustBuffer {
+    return FfiConverterTypeScheduleKeyDeletionRequest.lower(value)
+}
+
+
+public struct ScheduleKeyDeletionResponse: Equatable, Hashable {
+    public var keyId: String
+    public var deletionDateMs: UInt64?
+    public var keyState: KeyState
+    public var pendingWindowInDays: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String, deletionDateMs: UInt64?, keyState: KeyState, pendingWindowInDays: UInt32) {
+        self.keyId = keyId
+        self.deletionDateMs = deletionDateMs
+        self.keyState = keyState
+        self.pendingWindowInDays = pendingWindowInDays
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ScheduleKeyDeletionResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeScheduleKeyDeletionResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ScheduleKeyDeletionResponse {
+        return
+            try ScheduleKeyDeletionResponse(
+                keyId: FfiConverterString.read(from: &buf), 
+                deletionDateMs: FfiConverterOptionUInt64.read(from: &buf), 
+                keyState: FfiConverterTypeKeyState.read(from: &buf), 
+                pendingWindowInDays: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ScheduleKeyDeletionResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterOptionUInt64.write(value.deletionDateMs, into: &buf)
+        FfiConverterTypeKeyState.write(value.keyState, into: &buf)
+        FfiConverterUInt32.write(value.pendingWindowInDays, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeScheduleKeyDeletionResponse_lift(_ buf: RustBuffer) throws -> ScheduleKeyDeletionResponse {
+    return try FfiConverterTypeScheduleKeyDeletionResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeScheduleKeyDeletionResponse_lower(_ value: ScheduleKeyDeletionResponse) -> RustBuffer {
+    return FfiConverterTypeScheduleKeyDeletionResponse.lower(value)
+}
+
+
+public struct SignRequest: Equatable, Hashable {
+    public var keyId: String
+    public var message: Data
+    /**
+     * RAW (default) or DIGEST.
+     */
+    public var messageType: MessageType?
+    public var signingAlgorithm: SigningAlgorithm?
+    public var grantTokens: [String]
+    public var dryRun: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", message: Data = Data([]), 
+        /**
+         * RAW (default) or DIGEST.
+         */messageType: MessageType? = nil, signingAlgorithm: SigningAlgorithm? = nil, grantTokens: [String] = [], dryRun: Bool = false) {
+        self.keyId = keyId
+        self.message = message
+        self.messageType = messageType
+        self.signingAlgorithm = signingAlgorithm
+        self.grantTokens = grantTokens
+        self.dryRun = dryRun
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SignRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSignRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SignRequest {
+        return
+            try SignRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                message: FfiConverterData.read(from: &buf), 
+                messageType: FfiConverterOptionTypeMessageType.read(from: &buf), 
+                signingAlgorithm: FfiConverterOptionTypeSigningAlgorithm.read(from: &buf), 
+                grantTokens: FfiConverterSequenceString.read(from: &buf), 
+                dryRun: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SignRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterData.write(value.message, into: &buf)
+        FfiConverterOptionTypeMessageType.write(value.messageType, into: &buf)
+        FfiConverterOptionTypeSigningAlgorithm.write(value.signingAlgorithm, into: &buf)
+        FfiConverterSequenceString.write(value.grantTokens, into: &buf)
+        FfiConverterBool.write(value.dryRun, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSignRequest_lift(_ buf: RustBuffer) throws -> SignRequest {
+    return try FfiConverterTypeSignRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSignRequest_lower(_ value: SignRequest) -> RustBuffer {
+    return FfiConverterTypeSignRequest.lower(value)
+}
+
+
+public struct SignResponse: Equatable, Hashable {
+    public var keyId: String
+    /**
+     * DER (ECDSA) or raw RSA signature.
+     */
+    public var signature: Data
+    public var signingAlgorithm: SigningAlgorithm
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String, 
+        /**
+         * DER (ECDSA) or raw RSA signature.
+         */signature: Data, signingAlgorithm: SigningAlgorithm) {
+        self.keyId = keyId
+        self.signature = signature
+        self.signingAlgorithm = signingAlgorithm
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SignResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSignResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SignResponse {
+        return
+            try SignResponse(
+                keyId: FfiConverterString.read(from: &buf), 
+                signature: FfiConverterData.read(from: &buf), 
+                signingAlgorithm: FfiConverterTypeSigningAlgorithm.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SignResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterData.write(value.signature, into: &buf)
+        FfiConverterTypeSigningAlgorithm.write(value.signingAlgorithm, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSignResponse_lift(_ buf: RustBuffer) throws -> SignResponse {
+    return try FfiConverterTypeSignResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSignResponse_lower(_ value: SignResponse) -> RustBuffer {
+    return FfiConverterTypeSignResponse.lower(value)
+}
+
+
+/**
+ * A tag as AWS writes it.
+ */
+public struct Tag: Equatable, Hashable {
+    public var tagKey: String
+    public var tagValue: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(tagKey: String, tagValue: String) {
+        self.tagKey = tagKey
+        self.tagValue = tagValue
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Tag: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTag: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Tag {
+        return
+            try Tag(
+                tagKey: FfiConverterString.read(from: &buf), 
+                tagValue: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Tag, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.tagKey, into: &buf)
+        FfiConverterString.write(value.tagValue, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTag_lift(_ buf: RustBuffer) throws -> Tag {
+    return try FfiConverterTypeTag.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTag_lower(_ value: Tag) -> RustBuffer {
+    return FfiConverterTypeTag.lower(value)
+}
+
+
+public struct TagResourceRequest: Equatable, Hashable {
+    public var keyId: String
+    public var tags: [Tag]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", tags: [Tag] = []) {
+        self.keyId = keyId
+        self.tags = tags
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TagResourceRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTagResourceRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TagResourceRequest {
+        return
+            try TagResourceRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                tags: FfiConverterSequenceTypeTag.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TagResourceRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterSequenceTypeTag.write(value.tags, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTagResourceRequest_lift(_ buf: RustBuffer) throws -> TagResourceRequest {
+    return try FfiConverterTypeTagResourceRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTagResourceRequest_lower(_ value: TagResourceRequest) -> RustBuffer {
+    return FfiConverterTypeTagResourceRequest.lower(value)
+}
+
+
+public struct UntagResourceRequest: Equatable, Hashable {
+    public var keyId: String
+    public var tagKeys: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", tagKeys: [String] = []) {
+        self.keyId = keyId
+        self.tagKeys = tagKeys
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension UntagResourceRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeUntagResourceRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UntagResourceRequest {
+        return
+            try UntagResourceRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                tagKeys: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: UntagResourceRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterSequenceString.write(value.tagKeys, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUntagResourceRequest_lift(_ buf: RustBuffer) throws -> UntagResourceRequest {
+    return try FfiConverterTypeUntagResourceRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUntagResourceRequest_lower(_ value: UntagResourceRequest) -> RustBuffer {
+    return FfiConverterTypeUntagResourceRequest.lower(value)
+}
+
+
+public struct UpdateAliasRequest: Equatable, Hashable {
+    public var aliasName: String
+    public var targetKeyId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(aliasName: String = "", targetKeyId: String = "") {
+        self.aliasName = aliasName
+        self.targetKeyId = targetKeyId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension UpdateAliasRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeUpdateAliasRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UpdateAliasRequest {
+        return
+            try UpdateAliasRequest(
+                aliasName: FfiConverterString.read(from: &buf), 
+                targetKeyId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: UpdateAliasRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.aliasName, into: &buf)
+        FfiConverterString.write(value.targetKeyId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUpdateAliasRequest_lift(_ buf: RustBuffer) throws -> UpdateAliasRequest {
+    return try FfiConverterTypeUpdateAliasRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUpdateAliasRequest_lower(_ value: UpdateAliasRequest) -> RustBuffer {
+    return FfiConverterTypeUpdateAliasRequest.lower(value)
+}
+
+
+public struct UpdateKeyDescriptionRequest: Equatable, Hashable {
+    public var keyId: String
+    public var description: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", description: String = "") {
+        self.keyId = keyId
+        self.description = description
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension UpdateKeyDescriptionRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeUpdateKeyDescriptionRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UpdateKeyDescriptionRequest {
+        return
+            try UpdateKeyDescriptionRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                description: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: UpdateKeyDescriptionRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterString.write(value.description, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUpdateKeyDescriptionRequest_lift(_ buf: RustBuffer) throws -> UpdateKeyDescriptionRequest {
+    return try FfiConverterTypeUpdateKeyDescriptionRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUpdateKeyDescriptionRequest_lower(_ value: UpdateKeyDescriptionRequest) -> RustBuffer {
+    return FfiConverterTypeUpdateKeyDescriptionRequest.lower(value)
+}
+
+
+public struct VerifyMacRequest: Equatable, Hashable {
+    public var keyId: String
+    public var message: Data
+    public var macAlgorithm: MacAlgorithm?
+    public var mac: Data
+    public var grantTokens: [String]
+    public var dryRun: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", message: Data = Data([]), macAlgorithm: MacAlgorithm? = nil, mac: Data = Data([]), grantTokens: [String] = [], dryRun: Bool = false) {
+        self.keyId = keyId
+        self.message = message
+        self.macAlgorithm = macAlgorithm
+        self.mac = mac
+        self.grantTokens = grantTokens
+        self.dryRun = dryRun
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension VerifyMacRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVerifyMacRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VerifyMacRequest {
+        return
+            try VerifyMacRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                message: FfiConverterData.read(from: &buf), 
+                macAlgorithm: FfiConverterOptionTypeMacAlgorithm.read(from: &buf), 
+                mac: FfiConverterData.read(from: &buf), 
+                grantTokens: FfiConverterSequenceString.read(from: &buf), 
+                dryRun: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: VerifyMacRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterData.write(value.message, into: &buf)
+        FfiConverterOptionTypeMacAlgorithm.write(value.macAlgorithm, into: &buf)
+        FfiConverterData.write(value.mac, into: &buf)
+        FfiConverterSequenceString.write(value.grantTokens, into: &buf)
+        FfiConverterBool.write(value.dryRun, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifyMacRequest_lift(_ buf: RustBuffer) throws -> VerifyMacRequest {
+    return try FfiConverterTypeVerifyMacRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifyMacRequest_lower(_ value: VerifyMacRequest) -> RustBuffer {
+    return FfiConverterTypeVerifyMacRequest.lower(value)
+}
+
+
+public struct VerifyMacResponse: Equatable, Hashable {
+    public var keyId: String
+    public var macValid: Bool
+    public var macAlgorithm: MacAlgorithm
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String, macValid: Bool, macAlgorithm: MacAlgorithm) {
+        self.keyId = keyId
+        self.macValid = macValid
+        self.macAlgorithm = macAlgorithm
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension VerifyMacResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVerifyMacResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VerifyMacResponse {
+        return
+            try VerifyMacResponse(
+                keyId: FfiConverterString.read(from: &buf), 
+                macValid: FfiConverterBool.read(from: &buf), 
+                macAlgorithm: FfiConverterTypeMacAlgorithm.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: VerifyMacResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterBool.write(value.macValid, into: &buf)
+        FfiConverterTypeMacAlgorithm.write(value.macAlgorithm, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifyMacResponse_lift(_ buf: RustBuffer) throws -> VerifyMacResponse {
+    return try FfiConverterTypeVerifyMacResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifyMacResponse_lower(_ value: VerifyMacResponse) -> RustBuffer {
+    return FfiConverterTypeVerifyMacResponse.lower(value)
+}
+
+
+public struct VerifyRequest: Equatable, Hashable {
+    public var keyId: String
+    public var message: Data
+    public var messageType: MessageType?
+    public var signature: Data
+    public var signingAlgorithm: SigningAlgorithm?
+    public var grantTokens: [String]
+    public var dryRun: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", message: Data = Data([]), messageType: MessageType? = nil, signature: Data = Data([]), signingAlgorithm: SigningAlgorithm? = nil, grantTokens: [String] = [], dryRun: Bool = false) {
+        self.keyId = keyId
+        self.message = message
+        self.messageType = messageType
+        self.signature = signature
+        self.signingAlgorithm = signingAlgorithm
+        self.grantTokens = grantTokens
+        self.dryRun = dryRun
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension VerifyRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVerifyRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VerifyRequest {
+        return
+            try VerifyRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                message: FfiConverterData.read(from: &buf), 
+                messageType: FfiConverterOptionTypeMessageType.read(from: &buf), 
+                signature: FfiConverterData.read(from: &buf), 
+                signingAlgorithm: FfiConverterOptionTypeSigningAlgorithm.read(from: &buf), 
+                grantTokens: FfiConverterSequenceString.read(from: &buf), 
+                dryRun: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: VerifyRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterData.write(value.message, into: &buf)
+        FfiConverterOptionTypeMessageType.write(value.messageType, into: &buf)
+        FfiConverterData.write(value.signature, into: &buf)
+        FfiConverterOptionTypeSigningAlgorithm.write(value.signingAlgorithm, into: &buf)
+        FfiConverterSequenceString.write(value.grantTokens, into: &buf)
+        FfiConverterBool.write(value.dryRun, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifyRequest_lift(_ buf: RustBuffer) throws -> VerifyRequest {
+    return try FfiConverterTypeVerifyRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifyRequest_lower(_ value: VerifyRequest) -> RustBuffer {
+    return FfiConverterTypeVerifyRequest.lower(value)
+}
+
+
+public struct VerifyResponse: Equatable, Hashable {
+    public var keyId: String
+    public var signatureValid: Bool
+    public var signingAlgorithm: SigningAlgorithm
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String, signatureValid: Bool, signingAlgorithm: SigningAlgorithm) {
+        self.keyId = keyId
+        self.signatureValid = signatureValid
+        self.signingAlgorithm = signingAlgorithm
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension VerifyResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVerifyResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VerifyResponse {
+        return
+            try VerifyResponse(
+                keyId: FfiConverterString.read(from: &buf), 
+                signatureValid: FfiConverterBool.read(from: &buf), 
+                signingAlgorithm: FfiConverterTypeSigningAlgorithm.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: VerifyResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterBool.write(value.signatureValid, into: &buf)
+        FfiConverterTypeSigningAlgorithm.write(value.signingAlgorithm, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifyResponse_lift(_ buf: RustBuffer) throws -> VerifyResponse {
+    return try FfiConverterTypeVerifyResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVerifyResponse_lower(_ value: VerifyResponse) -> RustBuffer {
+    return FfiConverterTypeVerifyResponse.lower(value)
 }
 
 
@@ -1896,6 +6621,72 @@ public func FfiConverterTypeMacAlgorithm_lower(_ value: MacAlgorithm) -> RustBuf
 
 
 
+public enum MessageType: Equatable, Hashable {
+    
+    case raw
+    case digest
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension MessageType: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMessageType: FfiConverterRustBuffer {
+    typealias SwiftType = MessageType
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MessageType {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .raw
+        
+        case 2: return .digest
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: MessageType, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .raw:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .digest:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMessageType_lift(_ buf: RustBuffer) throws -> MessageType {
+    return try FfiConverterTypeMessageType.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMessageType_lower(_ value: MessageType) -> RustBuffer {
+    return FfiConverterTypeMessageType.lower(value)
+}
+
+
+
+
 public enum Origin: Equatable, Hashable {
     
     case awsKms
@@ -2313,6 +7104,30 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeGrantConstraints: FfiConverterRustBuffer {
+    typealias SwiftType = GrantConstraints?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeGrantConstraints.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeGrantConstraints.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeMultiRegionConfiguration: FfiConverterRustBuffer {
     typealias SwiftType = MultiRegionConfiguration?
 
@@ -2337,6 +7152,54 @@ fileprivate struct FfiConverterOptionTypeMultiRegionConfiguration: FfiConverterR
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeDataKeySpec: FfiConverterRustBuffer {
+    typealias SwiftType = DataKeySpec?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeDataKeySpec.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeDataKeySpec.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeEncryptionAlgorithm: FfiConverterRustBuffer {
+    typealias SwiftType = EncryptionAlgorithm?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeEncryptionAlgorithm.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeEncryptionAlgorithm.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeExpirationModel: FfiConverterRustBuffer {
     typealias SwiftType = ExpirationModel?
 
@@ -2353,6 +7216,222 @@ fileprivate struct FfiConverterOptionTypeExpirationModel: FfiConverterRustBuffer
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeExpirationModel.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeKeySpec: FfiConverterRustBuffer {
+    typealias SwiftType = KeySpec?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeKeySpec.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeKeySpec.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeKeyUsage: FfiConverterRustBuffer {
+    typealias SwiftType = KeyUsage?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeKeyUsage.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeKeyUsage.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeMacAlgorithm: FfiConverterRustBuffer {
+    typealias SwiftType = MacAlgorithm?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeMacAlgorithm.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeMacAlgorithm.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeMessageType: FfiConverterRustBuffer {
+    typealias SwiftType = MessageType?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeMessageType.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeMessageType.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeOrigin: FfiConverterRustBuffer {
+    typealias SwiftType = Origin?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeOrigin.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeOrigin.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeRotationType: FfiConverterRustBuffer {
+    typealias SwiftType = RotationType?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeRotationType.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeRotationType.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeSigningAlgorithm: FfiConverterRustBuffer {
+    typealias SwiftType = SigningAlgorithm?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeSigningAlgorithm.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeSigningAlgorithm.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeWrappingAlgorithm: FfiConverterRustBuffer {
+    typealias SwiftType = WrappingAlgorithm?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeWrappingAlgorithm.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeWrappingAlgorithm.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeEncryptionContext: FfiConverterRustBuffer {
+    typealias SwiftType = EncryptionContext?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeEncryptionContext.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeEncryptionContext.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -2386,6 +7465,81 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeAliasEntry: FfiConverterRustBuffer {
+    typealias SwiftType = [AliasEntry]
+
+    public static func write(_ value: [AliasEntry], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeAliasEntry.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [AliasEntry] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [AliasEntry]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeAliasEntry.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeGrantListEntry: FfiConverterRustBuffer {
+    typealias SwiftType = [GrantListEntry]
+
+    public static func write(_ value: [GrantListEntry], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeGrantListEntry.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [GrantListEntry] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [GrantListEntry]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeGrantListEntry.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeKeyListEntry: FfiConverterRustBuffer {
+    typealias SwiftType = [KeyListEntry]
+
+    public static func write(_ value: [KeyListEntry], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeKeyListEntry.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [KeyListEntry] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [KeyListEntry]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeKeyListEntry.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeMultiRegionKey: FfiConverterRustBuffer {
     typealias SwiftType = [MultiRegionKey]
 
@@ -2411,6 +7565,56 @@ fileprivate struct FfiConverterSequenceTypeMultiRegionKey: FfiConverterRustBuffe
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeRotationsListEntry: FfiConverterRustBuffer {
+    typealias SwiftType = [RotationsListEntry]
+
+    public static func write(_ value: [RotationsListEntry], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRotationsListEntry.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RotationsListEntry] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RotationsListEntry]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRotationsListEntry.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeTag: FfiConverterRustBuffer {
+    typealias SwiftType = [Tag]
+
+    public static func write(_ value: [Tag], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTag.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Tag] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Tag]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTag.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeEncryptionAlgorithm: FfiConverterRustBuffer {
     typealias SwiftType = [EncryptionAlgorithm]
 
@@ -2428,6 +7632,31 @@ fileprivate struct FfiConverterSequenceTypeEncryptionAlgorithm: FfiConverterRust
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeEncryptionAlgorithm.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeGrantOperation: FfiConverterRustBuffer {
+    typealias SwiftType = [GrantOperation]
+
+    public static func write(_ value: [GrantOperation], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeGrantOperation.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [GrantOperation] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [GrantOperation]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeGrantOperation.read(from: &buf))
         }
         return seq
     }
@@ -2482,6 +7711,112 @@ fileprivate struct FfiConverterSequenceTypeSigningAlgorithm: FfiConverterRustBuf
         return seq
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
+    public static func write(_ value: [String: String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterString.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: String] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: String]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterString.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
+    }
+}
+
+
+public typealias EncryptionContext = [String: String]
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEncryptionContext: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EncryptionContext {
+        return try FfiConverterDictionaryStringString.read(from: &buf)
+    }
+
+    public static func write(_ value: EncryptionContext, into buf: inout [UInt8]) {
+        return FfiConverterDictionaryStringString.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> EncryptionContext {
+        return try FfiConverterDictionaryStringString.lift(value)
+    }
+
+    public static func lower(_ value: EncryptionContext) -> RustBuffer {
+        return FfiConverterDictionaryStringString.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEncryptionContext_lift(_ value: RustBuffer) throws -> EncryptionContext {
+    return try FfiConverterTypeEncryptionContext.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEncryptionContext_lower(_ value: EncryptionContext) -> RustBuffer {
+    return FfiConverterTypeEncryptionContext.lower(value)
+}
+
+
+
+public typealias SecretBytes = Data
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSecretBytes: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SecretBytes {
+        return try FfiConverterData.read(from: &buf)
+    }
+
+    public static func write(_ value: SecretBytes, into buf: inout [UInt8]) {
+        return FfiConverterData.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> SecretBytes {
+        return try FfiConverterData.lift(value)
+    }
+
+    public static func lower(_ value: SecretBytes) -> RustBuffer {
+        return FfiConverterData.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSecretBytes_lift(_ value: RustBuffer) throws -> SecretBytes {
+    return try FfiConverterTypeSecretBytes.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSecretBytes_lower(_ value: SecretBytes) -> RustBuffer {
+    return FfiConverterTypeSecretBytes.lower(value)
+}
+
 
 private enum InitializationResult {
     case ok

@@ -365,47 +365,77 @@ RustBuffer uniffi_strongroom_ffi_fn_method_kms_call(uint64_t ptr, RustBuffer ope
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_CANCEL_KEY_DELETION
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_CANCEL_KEY_DELETION
-void uniffi_strongroom_ffi_fn_method_kms_cancel_key_deletion(uint64_t ptr, RustBuffer key_id, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_cancel_key_deletion(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_CREATE_ALIAS
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_CREATE_ALIAS
-void uniffi_strongroom_ffi_fn_method_kms_create_alias(uint64_t ptr, RustBuffer alias_name, RustBuffer target_key_id, RustCallStatus *_Nonnull out_status
+void uniffi_strongroom_ffi_fn_method_kms_create_alias(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_CREATE_GRANT
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_CREATE_GRANT
-RustBuffer uniffi_strongroom_ffi_fn_method_kms_create_grant(uint64_t ptr, RustBuffer key_id, RustBuffer grantee_principal, RustBuffer operations, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_create_grant(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_CREATE_KEY
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_CREATE_KEY
-RustBuffer uniffi_strongroom_ffi_fn_method_kms_create_key(uint64_t ptr, RustBuffer description, RustBuffer key_spec, RustBuffer key_usage, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_create_key(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DECRYPT
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DECRYPT
-RustBuffer uniffi_strongroom_ffi_fn_method_kms_decrypt(uint64_t ptr, RustBuffer ciphertext_blob, RustBuffer encryption_context, RustBuffer key_id, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_decrypt(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DELETE_ALIAS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DELETE_ALIAS
+void uniffi_strongroom_ffi_fn_method_kms_delete_alias(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DELETE_IDENTITY_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DELETE_IDENTITY_POLICY
+void uniffi_strongroom_ffi_fn_method_kms_delete_identity_policy(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DELETE_IMPORTED_KEY_MATERIAL
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DELETE_IMPORTED_KEY_MATERIAL
+void uniffi_strongroom_ffi_fn_method_kms_delete_imported_key_material(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DERIVE_SHARED_SECRET
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DERIVE_SHARED_SECRET
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_derive_shared_secret(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DESCRIBE_KEY
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DESCRIBE_KEY
-RustBuffer uniffi_strongroom_ffi_fn_method_kms_describe_key(uint64_t ptr, RustBuffer key_id, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_describe_key(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DISABLE_KEY
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DISABLE_KEY
-void uniffi_strongroom_ffi_fn_method_kms_disable_key(uint64_t ptr, RustBuffer key_id, RustCallStatus *_Nonnull out_status
+void uniffi_strongroom_ffi_fn_method_kms_disable_key(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DISABLE_KEY_ROTATION
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DISABLE_KEY_ROTATION
+void uniffi_strongroom_ffi_fn_method_kms_disable_key_rotation(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_ENABLE_KEY
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_ENABLE_KEY
-void uniffi_strongroom_ffi_fn_method_kms_enable_key(uint64_t ptr, RustBuffer key_id, RustCallStatus *_Nonnull out_status
+void uniffi_strongroom_ffi_fn_method_kms_enable_key(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_ENABLE_KEY_ROTATION
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_ENABLE_KEY_ROTATION
+void uniffi_strongroom_ffi_fn_method_kms_enable_key_rotation(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_ENCRYPT
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_ENCRYPT
-RustBuffer uniffi_strongroom_ffi_fn_method_kms_encrypt(uint64_t ptr, RustBuffer key_id, RustBuffer plaintext, RustBuffer encryption_context, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_encrypt(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_FLUSH
@@ -415,27 +445,112 @@ void uniffi_strongroom_ffi_fn_method_kms_flush(uint64_t ptr, RustCallStatus *_No
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GENERATE_DATA_KEY
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GENERATE_DATA_KEY
-RustBuffer uniffi_strongroom_ffi_fn_method_kms_generate_data_key(uint64_t ptr, RustBuffer key_id, RustBuffer encryption_context, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_generate_data_key(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GENERATE_DATA_KEY_PAIR
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GENERATE_DATA_KEY_PAIR
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_generate_data_key_pair(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GENERATE_DATA_KEY_PAIR_WITHOUT_PLAINTEXT
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GENERATE_DATA_KEY_PAIR_WITHOUT_PLAINTEXT
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_generate_data_key_pair_without_plaintext(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GENERATE_DATA_KEY_WITHOUT_PLAINTEXT
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GENERATE_DATA_KEY_WITHOUT_PLAINTEXT
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_generate_data_key_without_plaintext(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GENERATE_MAC
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GENERATE_MAC
-RustBuffer uniffi_strongroom_ffi_fn_method_kms_generate_mac(uint64_t ptr, RustBuffer key_id, RustBuffer message, RustBuffer mac_algorithm, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_generate_mac(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GENERATE_RANDOM
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GENERATE_RANDOM
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_generate_random(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GET_IDENTITY_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GET_IDENTITY_POLICY
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_get_identity_policy(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GET_KEY_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GET_KEY_POLICY
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_get_key_policy(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GET_KEY_ROTATION_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GET_KEY_ROTATION_STATUS
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_get_key_rotation_status(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GET_PARAMETERS_FOR_IMPORT
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GET_PARAMETERS_FOR_IMPORT
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_get_parameters_for_import(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GET_PUBLIC_KEY
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GET_PUBLIC_KEY
-RustBuffer uniffi_strongroom_ffi_fn_method_kms_get_public_key(uint64_t ptr, RustBuffer key_id, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_get_public_key(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_IMPORT_KEY_MATERIAL
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_IMPORT_KEY_MATERIAL
+void uniffi_strongroom_ffi_fn_method_kms_import_key_material(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_LIST_ALIASES
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_LIST_ALIASES
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_list_aliases(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_LIST_GRANTS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_LIST_GRANTS
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_list_grants(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_LIST_KEY_POLICIES
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_LIST_KEY_POLICIES
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_list_key_policies(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_LIST_KEY_ROTATIONS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_LIST_KEY_ROTATIONS
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_list_key_rotations(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_LIST_KEYS
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_LIST_KEYS
-RustBuffer uniffi_strongroom_ffi_fn_method_kms_list_keys(uint64_t ptr, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_list_keys(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_LIST_RESOURCE_TAGS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_LIST_RESOURCE_TAGS
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_list_resource_tags(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_LIST_RETIRABLE_GRANTS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_LIST_RETIRABLE_GRANTS
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_list_retirable_grants(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_PUT_IDENTITY_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_PUT_IDENTITY_POLICY
+void uniffi_strongroom_ffi_fn_method_kms_put_identity_policy(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_PUT_KEY_POLICY
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_PUT_KEY_POLICY
-void uniffi_strongroom_ffi_fn_method_kms_put_key_policy(uint64_t ptr, RustBuffer key_id, RustBuffer policy, int8_t bypass_policy_lockout_safety_check, RustCallStatus *_Nonnull out_status
+void uniffi_strongroom_ffi_fn_method_kms_put_key_policy(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_RE_ENCRYPT
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_RE_ENCRYPT
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_re_encrypt(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_REGION
@@ -448,14 +563,49 @@ RustBuffer uniffi_strongroom_ffi_fn_method_kms_region(uint64_t ptr, RustCallStat
 RustBuffer uniffi_strongroom_ffi_fn_method_kms_replicate_key(uint64_t ptr, RustBuffer request_json, uint64_t replica, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_RETIRE_GRANT
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_RETIRE_GRANT
+void uniffi_strongroom_ffi_fn_method_kms_retire_grant(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_REVOKE_GRANT
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_REVOKE_GRANT
+void uniffi_strongroom_ffi_fn_method_kms_revoke_grant(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_ROTATE_KEY_ON_DEMAND
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_ROTATE_KEY_ON_DEMAND
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_rotate_key_on_demand(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_SCHEDULE_KEY_DELETION
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_SCHEDULE_KEY_DELETION
-RustBuffer uniffi_strongroom_ffi_fn_method_kms_schedule_key_deletion(uint64_t ptr, RustBuffer key_id, RustBuffer pending_window_in_days, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_schedule_key_deletion(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_SIGN
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_SIGN
-RustBuffer uniffi_strongroom_ffi_fn_method_kms_sign(uint64_t ptr, RustBuffer key_id, RustBuffer message, RustBuffer signing_algorithm, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_sign(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_TAG_RESOURCE
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_TAG_RESOURCE
+void uniffi_strongroom_ffi_fn_method_kms_tag_resource(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_UNTAG_RESOURCE
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_UNTAG_RESOURCE
+void uniffi_strongroom_ffi_fn_method_kms_untag_resource(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_UPDATE_ALIAS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_UPDATE_ALIAS
+void uniffi_strongroom_ffi_fn_method_kms_update_alias(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_UPDATE_KEY_DESCRIPTION
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_UPDATE_KEY_DESCRIPTION
+void uniffi_strongroom_ffi_fn_method_kms_update_key_description(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_UPDATE_PRIMARY_REGION
@@ -465,7 +615,12 @@ void uniffi_strongroom_ffi_fn_method_kms_update_primary_region(uint64_t ptr, Rus
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_VERIFY
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_VERIFY
-int8_t uniffi_strongroom_ffi_fn_method_kms_verify(uint64_t ptr, RustBuffer key_id, RustBuffer message, RustBuffer signature, RustBuffer signing_algorithm, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_verify(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_VERIFY_MAC
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_VERIFY_MAC
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_verify_mac(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CLONE_MANUALCLOCK
@@ -496,6 +651,18 @@ void uniffi_strongroom_ffi_fn_method_manualclock_set_ms(uint64_t ptr, uint64_t m
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_FUNC_ERROR_CODES
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_FUNC_ERROR_CODES
 RustBuffer uniffi_strongroom_ffi_fn_func_error_codes(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_FUNC_ERROR_VARIANTS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_FUNC_ERROR_VARIANTS
+RustBuffer uniffi_strongroom_ffi_fn_func_error_variants(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_FUNC_OPERATION_NAMES
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_FUNC_OPERATION_NAMES
+RustBuffer uniffi_strongroom_ffi_fn_func_operation_names(RustCallStatus *_Nonnull out_status
     
 );
 #endif
@@ -765,6 +932,18 @@ uint16_t uniffi_strongroom_ffi_checksum_func_error_codes(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_FUNC_ERROR_VARIANTS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_FUNC_ERROR_VARIANTS
+uint16_t uniffi_strongroom_ffi_checksum_func_error_variants(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_FUNC_OPERATION_NAMES
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_FUNC_OPERATION_NAMES
+uint16_t uniffi_strongroom_ffi_checksum_func_operation_names(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_DECRYPTSTREAM_FINISH
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_DECRYPTSTREAM_FINISH
 uint16_t uniffi_strongroom_ffi_checksum_method_decryptstream_finish(void
@@ -867,6 +1046,30 @@ uint16_t uniffi_strongroom_ffi_checksum_method_kms_decrypt(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_DELETE_ALIAS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_DELETE_ALIAS
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_delete_alias(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_DELETE_IDENTITY_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_DELETE_IDENTITY_POLICY
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_delete_identity_policy(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_DELETE_IMPORTED_KEY_MATERIAL
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_DELETE_IMPORTED_KEY_MATERIAL
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_delete_imported_key_material(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_DERIVE_SHARED_SECRET
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_DERIVE_SHARED_SECRET
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_derive_shared_secret(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_DESCRIBE_KEY
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_DESCRIBE_KEY
 uint16_t uniffi_strongroom_ffi_checksum_method_kms_describe_key(void
@@ -879,9 +1082,21 @@ uint16_t uniffi_strongroom_ffi_checksum_method_kms_disable_key(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_DISABLE_KEY_ROTATION
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_DISABLE_KEY_ROTATION
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_disable_key_rotation(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_ENABLE_KEY
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_ENABLE_KEY
 uint16_t uniffi_strongroom_ffi_checksum_method_kms_enable_key(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_ENABLE_KEY_ROTATION
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_ENABLE_KEY_ROTATION
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_enable_key_rotation(void
     
 );
 #endif
@@ -903,9 +1118,57 @@ uint16_t uniffi_strongroom_ffi_checksum_method_kms_generate_data_key(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GENERATE_DATA_KEY_PAIR
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GENERATE_DATA_KEY_PAIR
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_generate_data_key_pair(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GENERATE_DATA_KEY_PAIR_WITHOUT_PLAINTEXT
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GENERATE_DATA_KEY_PAIR_WITHOUT_PLAINTEXT
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_generate_data_key_pair_without_plaintext(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GENERATE_DATA_KEY_WITHOUT_PLAINTEXT
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GENERATE_DATA_KEY_WITHOUT_PLAINTEXT
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_generate_data_key_without_plaintext(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GENERATE_MAC
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GENERATE_MAC
 uint16_t uniffi_strongroom_ffi_checksum_method_kms_generate_mac(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GENERATE_RANDOM
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GENERATE_RANDOM
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_generate_random(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GET_IDENTITY_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GET_IDENTITY_POLICY
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_get_identity_policy(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GET_KEY_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GET_KEY_POLICY
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_get_key_policy(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GET_KEY_ROTATION_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GET_KEY_ROTATION_STATUS
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_get_key_rotation_status(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GET_PARAMETERS_FOR_IMPORT
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GET_PARAMETERS_FOR_IMPORT
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_get_parameters_for_import(void
     
 );
 #endif
@@ -915,15 +1178,69 @@ uint16_t uniffi_strongroom_ffi_checksum_method_kms_get_public_key(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_IMPORT_KEY_MATERIAL
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_IMPORT_KEY_MATERIAL
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_import_key_material(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_LIST_ALIASES
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_LIST_ALIASES
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_list_aliases(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_LIST_GRANTS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_LIST_GRANTS
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_list_grants(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_LIST_KEY_POLICIES
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_LIST_KEY_POLICIES
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_list_key_policies(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_LIST_KEY_ROTATIONS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_LIST_KEY_ROTATIONS
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_list_key_rotations(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_LIST_KEYS
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_LIST_KEYS
 uint16_t uniffi_strongroom_ffi_checksum_method_kms_list_keys(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_LIST_RESOURCE_TAGS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_LIST_RESOURCE_TAGS
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_list_resource_tags(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_LIST_RETIRABLE_GRANTS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_LIST_RETIRABLE_GRANTS
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_list_retirable_grants(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_PUT_IDENTITY_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_PUT_IDENTITY_POLICY
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_put_identity_policy(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_PUT_KEY_POLICY
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_PUT_KEY_POLICY
 uint16_t uniffi_strongroom_ffi_checksum_method_kms_put_key_policy(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_RE_ENCRYPT
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_RE_ENCRYPT
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_re_encrypt(void
     
 );
 #endif
@@ -939,6 +1256,24 @@ uint16_t uniffi_strongroom_ffi_checksum_method_kms_replicate_key(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_RETIRE_GRANT
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_RETIRE_GRANT
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_retire_grant(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_REVOKE_GRANT
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_REVOKE_GRANT
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_revoke_grant(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_ROTATE_KEY_ON_DEMAND
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_ROTATE_KEY_ON_DEMAND
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_rotate_key_on_demand(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_SCHEDULE_KEY_DELETION
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_SCHEDULE_KEY_DELETION
 uint16_t uniffi_strongroom_ffi_checksum_method_kms_schedule_key_deletion(void
@@ -951,6 +1286,30 @@ uint16_t uniffi_strongroom_ffi_checksum_method_kms_sign(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_TAG_RESOURCE
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_TAG_RESOURCE
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_tag_resource(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_UNTAG_RESOURCE
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_UNTAG_RESOURCE
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_untag_resource(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_UPDATE_ALIAS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_UPDATE_ALIAS
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_update_alias(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_UPDATE_KEY_DESCRIPTION
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_UPDATE_KEY_DESCRIPTION
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_update_key_description(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_UPDATE_PRIMARY_REGION
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_UPDATE_PRIMARY_REGION
 uint16_t uniffi_strongroom_ffi_checksum_method_kms_update_primary_region(void
@@ -960,6 +1319,12 @@ uint16_t uniffi_strongroom_ffi_checksum_method_kms_update_primary_region(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_VERIFY
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_VERIFY
 uint16_t uniffi_strongroom_ffi_checksum_method_kms_verify(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_VERIFY_MAC
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_VERIFY_MAC
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_verify_mac(void
     
 );
 #endif

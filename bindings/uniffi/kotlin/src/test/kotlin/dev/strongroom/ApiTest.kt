@@ -32,7 +32,7 @@ class ApiTest {
         }
         assertTrue(!e.message!!.contains("secret"))
         assertEquals("InvalidCiphertextException", e.code)
-        val dk = kms.generateDataKey(GenerateDataKeyRequest(keyId = md.keyId, encryptionContext = ctx, keySpec = DataKeySpec.AES_256))
+        val dk = kms.generateDataKey(GenerateDataKeyRequest(keyId = md.keyId, encryptionContext = ctx, keySpec = DataKeySpec.AES256))
         assertEquals(32, dk.plaintext.size)
         assertContentEquals(dk.plaintext, kms.decrypt(DecryptRequest(ciphertextBlob = dk.ciphertextBlob, encryptionContext = ctx)).plaintext)
         val dkNoPlain = kms.generateDataKeyWithoutPlaintext(GenerateDataKeyRequest(keyId = md.keyId, numberOfBytes = 16u))
@@ -55,7 +55,7 @@ class ApiTest {
         assertNotNull(deletion.deletionDateMs)
         val e = assertFailsWith<KmsException.KmsInvalidState> { kms.encrypt(EncryptRequest(keyId = key, plaintext = byteArrayOf(1))) }
         assertEquals("KMSInvalidStateException", e.code)
-        assertEquals(key, kms.cancelKeyDeletion(KeyIdRequest(keyId = key)).keyId)
+        assertTrue(kms.cancelKeyDeletion(KeyIdRequest(keyId = key)).keyId.endsWith(key), "AWS answers the key ARN")
         val alice = kms.asCaller("""{"PrincipalArn":"arn:aws:iam::$account:user/alice","Account":"$account"}""")
         assertFailsWith<KmsException.AccessDenied> { alice.describeKey(DescribeKeyRequest(keyId = key)) }
         assertFailsWith<KmsException.Validation> { Kms.inMemory(account, "us-east-1").call("NoSuchOperation", "{}") }
@@ -108,9 +108,9 @@ class ApiTest {
         assertEquals(listOf(grant.grantId), kms.listGrants(ListGrantsRequest(keyId = sym)).grants.map { it.grantId })
         kms.revokeGrant(RevokeGrantRequest(keyId = sym, grantId = grant.grantId))
         assertFailsWith<KmsException.AccessDenied> { role.decrypt(DecryptRequest(ciphertextBlob = blob)) }
-        val mac = kms.createKey(CreateKeyRequest(keySpec = KeySpec.HMAC_256, keyUsage = KeyUsage.GENERATE_VERIFY_MAC)).keyMetadata.keyId
-        val tag = kms.generateMac(GenerateMacRequest(keyId = mac, message = msg, macAlgorithm = MacAlgorithm.HMAC_SHA_256)).mac
-        assertTrue(kms.verifyMac(VerifyMacRequest(keyId = mac, message = msg, mac = tag, macAlgorithm = MacAlgorithm.HMAC_SHA_256)).macValid)
+        val mac = kms.createKey(CreateKeyRequest(keySpec = KeySpec.HMAC256, keyUsage = KeyUsage.GENERATE_VERIFY_MAC)).keyMetadata.keyId
+        val tag = kms.generateMac(GenerateMacRequest(keyId = mac, message = msg, macAlgorithm = MacAlgorithm.HMAC_SHA256)).mac
+        assertTrue(kms.verifyMac(VerifyMacRequest(keyId = mac, message = msg, mac = tag, macAlgorithm = MacAlgorithm.HMAC_SHA256)).macValid)
     }
 
     @Test

@@ -130,7 +130,7 @@ class VectorsTest {
             val committing = c.getString("suite") in setOf("0478", "0578")
             if (!committing) {
                 val e = runCatching { env.decrypt(msg, false) }.exceptionOrNull()
-                assertTrue(e is KmsException.ValidationException, "suite ${c.getString("suite")}: $e")
+                assertTrue(e is KmsException.Validation, "suite ${c.getString("suite")}: $e")
             }
             val out = env.decrypt(msg, true)
             assertTrue(out.plaintext.contentEquals(hex(doc.getString("plaintext"))), c.getString("suite"))
