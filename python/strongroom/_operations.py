@@ -22,6 +22,10 @@ def _b(v):
     return v if type(v) is bytes else bytes(v)
 
 
+def _bt(v):
+    return v if type(v) is bytes or type(v) is str else bytes(v)
+
+
 def _policy(v):
     return v if isinstance(v, str) else json.dumps(v)
 
@@ -307,7 +311,7 @@ class Operations:
         """
         r = {}
         if ciphertext_blob is not None:
-            r["CiphertextBlob"] = _b(ciphertext_blob)
+            r["CiphertextBlob"] = _bt(ciphertext_blob)
         if dry_run is not None:
             r["DryRun"] = dry_run
         if dry_run_modifiers is not None:
@@ -343,7 +347,7 @@ class Operations:
         """
         r = {"DestinationKeyId": destination_key_id}
         if ciphertext_blob is not None:
-            r["CiphertextBlob"] = _b(ciphertext_blob)
+            r["CiphertextBlob"] = _bt(ciphertext_blob)
         if destination_encryption_algorithm is not None:
             r["DestinationEncryptionAlgorithm"] = destination_encryption_algorithm
         if destination_encryption_context is not None:
@@ -531,7 +535,7 @@ class Operations:
 
         Returns: `ImportKeyMaterialResponse`.
         """
-        r = {"EncryptedKeyMaterial": _b(encrypted_key_material), "ImportToken": _b(import_token), "KeyId": key_id}
+        r = {"EncryptedKeyMaterial": _bt(encrypted_key_material), "ImportToken": _bt(import_token), "KeyId": key_id}
         if expiration_model is not None:
             r["ExpirationModel"] = expiration_model
         if import_type is not None:
@@ -594,7 +598,7 @@ class Operations:
 
         Returns: `VerifyResponse`.
         """
-        r = {"KeyId": key_id, "Message": _b(message), "Signature": _b(signature), "SigningAlgorithm": signing_algorithm}
+        r = {"KeyId": key_id, "Message": _b(message), "Signature": _bt(signature), "SigningAlgorithm": signing_algorithm}
         if dry_run is not None:
             r["DryRun"] = dry_run
         if grant_tokens is not None:
@@ -630,7 +634,7 @@ class Operations:
 
         Returns: `DeriveSharedSecretResponse`.
         """
-        r = {"KeyAgreementAlgorithm": key_agreement_algorithm, "KeyId": key_id, "PublicKey": _b(public_key)}
+        r = {"KeyAgreementAlgorithm": key_agreement_algorithm, "KeyId": key_id, "PublicKey": _bt(public_key)}
         if dry_run is not None:
             r["DryRun"] = dry_run
         if grant_tokens is not None:
@@ -671,7 +675,7 @@ class Operations:
 
         Returns: `VerifyMacResponse`.
         """
-        r = {"KeyId": key_id, "Mac": _b(mac), "MacAlgorithm": mac_algorithm, "Message": _b(message)}
+        r = {"KeyId": key_id, "Mac": _bt(mac), "MacAlgorithm": mac_algorithm, "Message": _b(message)}
         if dry_run is not None:
             r["DryRun"] = dry_run
         if grant_tokens is not None:

@@ -26,11 +26,14 @@ class _Shape:
     def __delattr__(self, name):
         raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
 
+    def _present(self):
+        return {k: v for k, v in self._d.items() if v is not None}
+
     def __eq__(self, other):
-        return type(other) is type(self) and other._d == self._d
+        return type(other) is type(self) and other._present() == self._present()
 
     def __hash__(self):
-        return hash((type(self), tuple(sorted((k, repr(v)) for k, v in self._d.items()))))
+        return hash((type(self), tuple(sorted((k, repr(v)) for k, v in self._present().items()))))
 
     def __repr__(self):
         parts = []

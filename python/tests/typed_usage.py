@@ -20,7 +20,7 @@ def main() -> None:
     kms.create_alias(alias_name="alias/typed", target_key_id=md.key_id)
     blob: bytes = kms.encrypt(key_id="alias/typed", plaintext=b"x", encryption_context={"a": "b"}).ciphertext_blob
     plain: bytes = kms.decrypt(ciphertext_blob=blob, encryption_context={"a": "b"}).plaintext
-    dk: strongroom.GenerateDataKeyResponse = kms.generate_data_key(key_id=md.key_id)
+    dk: strongroom.GenerateDataKeyResponse = kms.generate_data_key(key_id=md.key_id, key_spec="AES_256")
     ids: List[str] = [k.key_id for k in kms.list_keys().keys]
     deletion: Optional[datetime] = kms.schedule_key_deletion(key_id=md.key_id, pending_window_in_days=7).deletion_date
     kms.cancel_key_deletion(key_id=md.key_id)

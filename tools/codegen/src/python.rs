@@ -143,7 +143,9 @@ impl Py<'_> {
     fn to_native(&self, member: &str, shape: &str, v: &str) -> String {
         match self.kind(shape) {
             "timestamp" => format!("_ts({v})"),
-            "blob" => format!("_b({v})"),
+            // secrets must be bytes-like (text would be taken for base64)
+            "blob" if self.sensitive(shape) => format!("_b({v})"),
+            "blob" => format!("_bt({v})"),
             "structure" => format!("_s({v})"),
             "list" => {
                 let m = self.shape(shape)["member"]["shape"]
@@ -389,11 +391,14 @@ class _Shape:
     def __delattr__(self, name):
         raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
 
+    def _present(self):
+        return {k: v for k, v in self._d.items() if v is not None}
+
     def __eq__(self, other):
-        return type(other) is type(self) and other._d == self._d
+        return type(other) is type(self) and other._present() == self._present()
 
     def __hash__(self):
-        return hash((type(self), tuple(sorted((k, repr(v)) for k, v in self._d.items()))))
+        return hash((type(self), tuple(sorted((k, repr(v)) for k, v in self._present().items()))))
 
     def __repr__(self):
         parts = []
@@ -633,6 +638,10 @@ def _ts(v):
 
 def _b(v):
     return v if type(v) is bytes else bytes(v)
+
+
+def _bt(v):
+    return v if type(v) is bytes or type(v) is str else bytes(v)
 
 
 def _policy(v):
