@@ -457,7 +457,7 @@ class ResourceOwner(str, enum.Enum):
         return self.value
 
 
-class MultiRegionKey(str, enum.Enum):
+class MultiRegionKeyType(str, enum.Enum):
     """AWS shape `MultiRegionKeyType`."""
 
     PRIMARY = "PRIMARY"
@@ -1552,7 +1552,7 @@ class MultiRegionConfiguration(_Shape):
 
     @property
     def multi_region_key_type(self):
-        return _enum(MultiRegionKey, self._d.get("MultiRegionKeyType"))
+        return _enum(MultiRegionKeyType, self._d.get("MultiRegionKeyType"))
 
     @property
     def primary_key(self):
@@ -1621,7 +1621,7 @@ __all__ = [
     "DryRunModifier",
     "KeyState",
     "ResourceOwner",
-    "MultiRegionKey",
+    "MultiRegionKeyType",
     "KeyManager",
     "ListGrantsResponse",
     "GrantListEntry",

@@ -11,6 +11,8 @@ class _Shape:
 class Response(_Shape):
     def __getattr__(self, name: str) -> Any: ...
 
+def _s(v: Any) -> Dict[str, Any]: ...
+
 class GrantOperation(str, enum.Enum):
     DECRYPT = "Decrypt"
     ENCRYPT = "Encrypt"
@@ -198,7 +200,7 @@ class ResourceOwner(str, enum.Enum):
     SELF = "SELF"
     OTHER_ACCOUNTS_VIA_RAM = "OTHER_ACCOUNTS_VIA_RAM"
 
-class MultiRegionKey(str, enum.Enum):
+class MultiRegionKeyType(str, enum.Enum):
     PRIMARY = "PRIMARY"
     REPLICA = "REPLICA"
 
@@ -658,9 +660,9 @@ class XksKeyConfigurationType(_Shape):
     def id(self) -> Optional[str]: ...
 
 class MultiRegionConfiguration(_Shape):
-    def __new__(cls, multi_region_key_type: Optional[Union[MultiRegionKey, str]] = None, primary_key: Optional[Union[MultiRegionKey, Mapping[str, Any]]] = None, replica_keys: Optional[Sequence[Union[MultiRegionKey, Mapping[str, Any]]]] = None) -> MultiRegionConfiguration: ...
+    def __new__(cls, multi_region_key_type: Optional[Union[MultiRegionKeyType, str]] = None, primary_key: Optional[Union[MultiRegionKey, Mapping[str, Any]]] = None, replica_keys: Optional[Sequence[Union[MultiRegionKey, Mapping[str, Any]]]] = None) -> MultiRegionConfiguration: ...
     @property
-    def multi_region_key_type(self) -> Optional[MultiRegionKey]: ...
+    def multi_region_key_type(self) -> Optional[MultiRegionKeyType]: ...
     @property
     def primary_key(self) -> Optional[MultiRegionKey]: ...
     @property
@@ -705,7 +707,7 @@ __all__ = [
     "DryRunModifier",
     "KeyState",
     "ResourceOwner",
-    "MultiRegionKey",
+    "MultiRegionKeyType",
     "KeyManager",
     "ListGrantsResponse",
     "GrantListEntry",

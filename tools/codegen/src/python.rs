@@ -75,9 +75,13 @@ fn enum_member(value: &str) -> String {
     m
 }
 
-/// The Python class name of an enum shape (`KeyUsageType` -> `KeyUsage`).
-fn enum_class(shape: &str) -> String {
-    shape.strip_suffix("Type").unwrap_or(shape).to_string()
+/// The Python class name of an enum shape (`KeyUsageType` -> `KeyUsage`,
+/// unless another shape has that name).
+fn enum_class(shapes: &Map<String, Value>, shape: &str) -> String {
+    match shape.strip_suffix("Type") {
+        Some(short) if !shapes.contains_key(short) => short.to_string(),
+        _ => shape.to_string(),
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -106,8 +110,8 @@ impl Py<'_> {
         let s = self.shape(name);
         match self.kind(name) {
             "string" if self.is_enum(name) => match dir {
-                Dir::In => format!("Union[{}, str]", enum_class(name)),
-                Dir::Out => enum_class(name),
+                Dir::In => format!("Union[{}, str]", enum_class(self.shapes, name)),
+                Dir::Out => enum_class(self.shapes, name),
             },
             "string" => "str".into(),
             "integer" | "long" => "int".into(),
@@ -167,7 +171,9 @@ impl Py<'_> {
         let get = format!("self._d.get({m:?})");
         match self.kind(shape) {
             "timestamp" => format!("_dt({get})"),
-            "string" if self.is_enum(shape) => format!("_enum({}, {get})", enum_class(shape)),
+            "string" if self.is_enum(shape) => {
+                format!("_enum({}, {get})", enum_class(self.shapes, shape))
+            }
             "structure" => format!("_wrap({shape}, {get})"),
             "list" => {
                 let item = self.shape(shape)["member"]["shape"]
@@ -496,6 +502,8 @@ class _Shape:
 
 class Response(_Shape):
     def __getattr__(self, name: str) -> Any: ...
+
+def _s(v: Any) -> Dict[str, Any]: ...
 "#;
 
 fn emit_types(model: &Value) -> (String, String) {
@@ -508,7 +516,7 @@ fn emit_types(model: &Value) -> (String, String) {
     pyi.push_str(TYPES_PYI_PRELUDE);
 
     for e in enum_shapes(&py) {
-        let cls = enum_class(&e);
+        let cls = enum_class(py.shapes, &e);
         s.push_str(&format!(
             "\n\nclass {cls}(str, enum.Enum):\n    \"\"\"AWS shape `{e}`.\"\"\"\n\n"
         ));
@@ -598,7 +606,7 @@ fn emit_types(model: &Value) -> (String, String) {
     }
     let all = all_list(
         std::iter::once("Response".to_string())
-            .chain(enum_shapes(&py).iter().map(|e| enum_class(e)))
+            .chain(enum_shapes(&py).iter().map(|e| enum_class(py.shapes, e)))
             .chain(structure_classes(model, &py)),
     );
     s.push_str(&all);
@@ -853,7 +861,7 @@ class NativeEnvelope:
 def error_codes() -> List[str]: ...
 def operations() -> List[Tuple[str, str]]: ...
 def canonical_encryption_context(context: _Ctx) -> bytes: ...
-def _register_errors(classes: Dict[str, Type[Exception]]) -> None: ...
+def _register_errors(classes: Mapping[str, Type[Exception]]) -> None: ...
 "#;
 
 fn emit_native_pyi(model: &Value) -> String {
@@ -902,6 +910,14 @@ mod tests {
         assert_eq!(enum_member("PendingDeletion"), "PENDING_DELETION");
         assert_eq!(enum_member("RSAES_OAEP_SHA_1"), "RSAES_OAEP_SHA_1");
         assert_eq!(enum_member("ECC_NIST_P256"), "ECC_NIST_P256");
-        assert_eq!(enum_class("KeyUsageType"), "KeyUsage");
+        let shapes: Map<String, Value> = serde_json::from_str(
+            r#"{"KeyUsageType": {}, "MultiRegionKey": {}, "MultiRegionKeyType": {}}"#,
+        )
+        .unwrap();
+        assert_eq!(enum_class(&shapes, "KeyUsageType"), "KeyUsage");
+        assert_eq!(
+            enum_class(&shapes, "MultiRegionKeyType"),
+            "MultiRegionKeyType"
+        );
     }
 }
