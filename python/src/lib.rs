@@ -73,15 +73,14 @@ fn redacted(e: &impl std::fmt::Display) -> String {
 /// A request from native Python values (a dict with AWS member names,
 /// blobs as `bytes`).
 fn from_py<T: serde::de::DeserializeOwned>(obj: &Bound<'_, PyAny>) -> PyResult<T> {
-    let obj = shim::to_core(obj)?;
-    pythonize::depythonize(&obj)
+    strongroom::native_values(|| pythonize::depythonize(obj))
         .map_err(|e| invalid(&format!("malformed request: {}", redacted(&e))))
 }
 
 /// A response as native Python values (dicts, lists, str, numbers, bytes).
 fn to_py<'py, T: serde::Serialize>(py: Python<'py>, v: &T) -> PyResult<Bound<'py, PyAny>> {
-    let out = pythonize::pythonize(py, v).map_err(|_| invalid("unserialisable response"))?;
-    shim::from_core(&out)
+    strongroom::native_values(|| pythonize::pythonize(py, v))
+        .map_err(|_| invalid("unserialisable response"))
 }
 
 type Ctx = BTreeMap<String, String>;
@@ -300,7 +299,7 @@ impl NativeKms {
     fn audit_log<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let k = self.get()?;
         let log = py.detach(|| k.audit_log()).map_err(err)?;
-        pythonize::pythonize(py, &log).map_err(|_| invalid("unserialisable audit log"))
+        to_py(py, &log)
     }
 }
 
@@ -346,96 +345,6 @@ macro_rules! native_operations {
     };
 }
 strongroom::for_each_operation!(native_operations);
-
-/// TEMPORARY (until the core's serde speaks AWS's shape with native
-/// values, branch i15-wire): today's core writes blobs as hex and dates as
-/// `…Ms` milliseconds. This converts between that and the AWS shape the
-/// Python layer already speaks (blobs as `bytes`, dates as epoch seconds).
-/// It goes away when the wire branch is merged.
-mod shim {
-    use pyo3::prelude::*;
-    use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
-
-    const BLOBS: &[&str] = &[
-        "CiphertextBlob",
-        "Plaintext",
-        "PublicKey",
-        "Signature",
-        "Message",
-        "Mac",
-        "PrivateKeyCiphertextBlob",
-        "PrivateKeyPlaintext",
-        "SharedSecret",
-        "EncryptedKeyMaterial",
-    ];
-    const DATES: &[&str] = &["ValidTo"];
-
-    pub fn to_core<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let py = obj.py();
-        if let Ok(d) = obj.cast::<PyDict>() {
-            let out = PyDict::new(py);
-            for (k, v) in d.iter() {
-                let key: String = k.extract()?;
-                if DATES.contains(&key.as_str()) && !v.is_none() {
-                    let secs: f64 = v.extract()?;
-                    out.set_item(format!("{key}Ms"), (secs * 1000.0).round() as u64)?;
-                } else {
-                    out.set_item(k, to_core(&v)?)?;
-                }
-            }
-            return Ok(out.into_any());
-        }
-        if let Ok(l) = obj.cast::<PyList>() {
-            let out = PyList::empty(py);
-            for v in l.iter() {
-                out.append(to_core(&v)?)?;
-            }
-            return Ok(out.into_any());
-        }
-        if let Ok(b) = obj.cast::<PyBytes>() {
-            return Ok(PyString::new(py, &hex::encode(b.as_bytes())).into_any());
-        }
-        if let Ok(b) = obj.cast::<PyByteArray>() {
-            return Ok(PyString::new(py, &hex::encode(b.to_vec())).into_any());
-        }
-        Ok(obj.clone())
-    }
-
-    pub fn from_core<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let py = obj.py();
-        if let Ok(d) = obj.cast::<PyDict>() {
-            let out = PyDict::new(py);
-            for (k, v) in d.iter() {
-                let key: String = k.extract()?;
-                if let (Some(base), true) = (key.strip_suffix("Ms"), v.is_none()) {
-                    out.set_item(base, v)?;
-                } else if let (Some(base), Ok(ms)) = (key.strip_suffix("Ms"), v.extract::<u64>()) {
-                    if ms % 1000 == 0 {
-                        out.set_item(base, ms / 1000)?;
-                    } else {
-                        out.set_item(base, ms as f64 / 1000.0)?;
-                    }
-                } else if BLOBS.contains(&key.as_str()) {
-                    match v.extract::<String>().ok().and_then(|h| hex::decode(h).ok()) {
-                        Some(b) => out.set_item(k, PyBytes::new(py, &b))?,
-                        None => out.set_item(k, v)?,
-                    }
-                } else {
-                    out.set_item(k, from_core(&v)?)?;
-                }
-            }
-            return Ok(out.into_any());
-        }
-        if let Ok(l) = obj.cast::<PyList>() {
-            let out = PyList::empty(py);
-            for v in l.iter() {
-                out.append(from_core(&v)?)?;
-            }
-            return Ok(out.into_any());
-        }
-        Ok(obj.clone())
-    }
-}
 
 /// Envelope encryption (AWS Encryption SDK format) with a fixed keyring and
 /// optional data key cache.
