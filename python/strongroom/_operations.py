@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from strongroom._types import Response, _s, _wrap
+from strongroom._types import Response, _new, _s, _set_d, _wrap
 from strongroom._types import *  # noqa: F401,F403  (the response classes)
 
 
@@ -81,7 +81,9 @@ class Operations:
             r["Tags"] = [_s(x) for x in tags]
         if xks_key_id is not None:
             r["XksKeyId"] = xks_key_id
-        return _wrap(CreateKeyResponse, self._native.create_key(r))
+        o = _new(CreateKeyResponse)
+        _set_d(o, self._native.create_key(r))
+        return o
 
     def describe_key(self, *, key_id, grant_tokens=None):
         """`DescribeKey` (IAM action `kms:DescribeKey`; reads).
@@ -95,7 +97,9 @@ class Operations:
         r = {"KeyId": key_id}
         if grant_tokens is not None:
             r["GrantTokens"] = grant_tokens
-        return _wrap(DescribeKeyResponse, self._native.describe_key(r))
+        o = _new(DescribeKeyResponse)
+        _set_d(o, self._native.describe_key(r))
+        return o
 
     def list_keys(self, *, limit=None, marker=None, resource_owners=None):
         """`ListKeys` (IAM action `kms:ListKeys`; reads).
@@ -114,7 +118,9 @@ class Operations:
             r["Marker"] = marker
         if resource_owners is not None:
             r["ResourceOwners"] = resource_owners
-        return _wrap(ListKeysResponse, self._native.list_keys(r))
+        o = _new(ListKeysResponse)
+        _set_d(o, self._native.list_keys(r))
+        return o
 
     def update_key_description(self, *, description, key_id):
         """`UpdateKeyDescription` (IAM action `kms:UpdateKeyDescription`; changes the store).
@@ -167,7 +173,9 @@ class Operations:
             r["Limit"] = limit
         if marker is not None:
             r["Marker"] = marker
-        return _wrap(ListResourceTagsResponse, self._native.list_resource_tags(r))
+        o = _new(ListResourceTagsResponse)
+        _set_d(o, self._native.list_resource_tags(r))
+        return o
 
     def enable_key(self, *, key_id):
         """`EnableKey` (IAM action `kms:EnableKey`; changes the store).
@@ -203,7 +211,9 @@ class Operations:
         r = {"KeyId": key_id}
         if pending_window_in_days is not None:
             r["PendingWindowInDays"] = pending_window_in_days
-        return _wrap(ScheduleKeyDeletionResponse, self._native.schedule_key_deletion(r))
+        o = _new(ScheduleKeyDeletionResponse)
+        _set_d(o, self._native.schedule_key_deletion(r))
+        return o
 
     def cancel_key_deletion(self, *, key_id):
         """`CancelKeyDeletion` (IAM action `kms:CancelKeyDeletion`; changes the store).
@@ -214,7 +224,9 @@ class Operations:
         Returns: `CancelKeyDeletionResponse`.
         """
         r = {"KeyId": key_id}
-        return _wrap(CancelKeyDeletionResponse, self._native.cancel_key_deletion(r))
+        o = _new(CancelKeyDeletionResponse)
+        _set_d(o, self._native.cancel_key_deletion(r))
+        return o
 
     def create_alias(self, *, alias_name, target_key_id):
         """`CreateAlias` (IAM action `kms:CreateAlias`; changes the store).
@@ -268,7 +280,9 @@ class Operations:
             r["Limit"] = limit
         if marker is not None:
             r["Marker"] = marker
-        return _wrap(ListAliasesResponse, self._native.list_aliases(r))
+        o = _new(ListAliasesResponse)
+        _set_d(o, self._native.list_aliases(r))
+        return o
 
     def encrypt(self, *, key_id, plaintext, dry_run=None, encryption_algorithm=None, encryption_context=None, grant_tokens=None):
         """`Encrypt` (IAM action `kms:Encrypt`; reads).
@@ -292,7 +306,9 @@ class Operations:
             r["EncryptionContext"] = encryption_context
         if grant_tokens is not None:
             r["GrantTokens"] = grant_tokens
-        return _wrap(EncryptResponse, self._native.encrypt(r))
+        o = _new(EncryptResponse)
+        _set_d(o, self._native.encrypt(r))
+        return o
 
     def decrypt(self, *, ciphertext_blob=None, dry_run=None, dry_run_modifiers=None, encryption_algorithm=None, encryption_context=None, grant_tokens=None, key_id=None, recipient=None):
         """`Decrypt` (IAM action `kms:Decrypt`; reads).
@@ -326,7 +342,9 @@ class Operations:
             r["KeyId"] = key_id
         if recipient is not None:
             r["Recipient"] = _s(recipient)
-        return _wrap(DecryptResponse, self._native.decrypt(r))
+        o = _new(DecryptResponse)
+        _set_d(o, self._native.decrypt(r))
+        return o
 
     def re_encrypt(self, *, destination_key_id, ciphertext_blob=None, destination_encryption_algorithm=None, destination_encryption_context=None, dry_run=None, dry_run_modifiers=None, grant_tokens=None, source_encryption_algorithm=None, source_encryption_context=None, source_key_id=None):
         """`ReEncrypt` (IAM action `kms:ReEncryptFrom`; reads).
@@ -364,7 +382,9 @@ class Operations:
             r["SourceEncryptionContext"] = source_encryption_context
         if source_key_id is not None:
             r["SourceKeyId"] = source_key_id
-        return _wrap(ReEncryptResponse, self._native.re_encrypt(r))
+        o = _new(ReEncryptResponse)
+        _set_d(o, self._native.re_encrypt(r))
+        return o
 
     def generate_data_key(self, *, key_id, dry_run=None, encryption_context=None, grant_tokens=None, key_spec=None, number_of_bytes=None, recipient=None):
         """`GenerateDataKey` (IAM action `kms:GenerateDataKey`; reads).
@@ -393,7 +413,9 @@ class Operations:
             r["NumberOfBytes"] = number_of_bytes
         if recipient is not None:
             r["Recipient"] = _s(recipient)
-        return _wrap(GenerateDataKeyResponse, self._native.generate_data_key(r))
+        o = _new(GenerateDataKeyResponse)
+        _set_d(o, self._native.generate_data_key(r))
+        return o
 
     def generate_data_key_without_plaintext(self, *, key_id, dry_run=None, encryption_context=None, grant_tokens=None, key_spec=None, number_of_bytes=None):
         """`GenerateDataKeyWithoutPlaintext` (IAM action `kms:GenerateDataKeyWithoutPlaintext`; reads).
@@ -419,7 +441,9 @@ class Operations:
             r["KeySpec"] = key_spec
         if number_of_bytes is not None:
             r["NumberOfBytes"] = number_of_bytes
-        return _wrap(GenerateDataKeyWithoutPlaintextResponse, self._native.generate_data_key_without_plaintext(r))
+        o = _new(GenerateDataKeyWithoutPlaintextResponse)
+        _set_d(o, self._native.generate_data_key_without_plaintext(r))
+        return o
 
     def generate_random(self, *, custom_key_store_id=None, number_of_bytes=None, recipient=None):
         """`GenerateRandom` (IAM action `kms:GenerateRandom`; reads).
@@ -438,7 +462,9 @@ class Operations:
             r["NumberOfBytes"] = number_of_bytes
         if recipient is not None:
             r["Recipient"] = _s(recipient)
-        return _wrap(GenerateRandomResponse, self._native.generate_random(r))
+        o = _new(GenerateRandomResponse)
+        _set_d(o, self._native.generate_random(r))
+        return o
 
     def enable_key_rotation(self, *, key_id, rotation_period_in_days=None):
         """`EnableKeyRotation` (IAM action `kms:EnableKeyRotation`; changes the store).
@@ -474,7 +500,9 @@ class Operations:
         Returns: `GetKeyRotationStatusResponse`.
         """
         r = {"KeyId": key_id}
-        return _wrap(GetKeyRotationStatusResponse, self._native.get_key_rotation_status(r))
+        o = _new(GetKeyRotationStatusResponse)
+        _set_d(o, self._native.get_key_rotation_status(r))
+        return o
 
     def rotate_key_on_demand(self, *, key_id):
         """`RotateKeyOnDemand` (IAM action `kms:RotateKeyOnDemand`; changes the store).
@@ -485,7 +513,9 @@ class Operations:
         Returns: `RotateKeyOnDemandResponse`.
         """
         r = {"KeyId": key_id}
-        return _wrap(RotateKeyOnDemandResponse, self._native.rotate_key_on_demand(r))
+        o = _new(RotateKeyOnDemandResponse)
+        _set_d(o, self._native.rotate_key_on_demand(r))
+        return o
 
     def list_key_rotations(self, *, key_id, include_key_material=None, limit=None, marker=None):
         """`ListKeyRotations` (IAM action `kms:ListKeyRotations`; reads).
@@ -505,7 +535,9 @@ class Operations:
             r["Limit"] = limit
         if marker is not None:
             r["Marker"] = marker
-        return _wrap(ListKeyRotationsResponse, self._native.list_key_rotations(r))
+        o = _new(ListKeyRotationsResponse)
+        _set_d(o, self._native.list_key_rotations(r))
+        return o
 
     def get_parameters_for_import(self, *, key_id, wrapping_algorithm, wrapping_key_spec):
         """`GetParametersForImport` (IAM action `kms:GetParametersForImport`; changes the store).
@@ -518,7 +550,9 @@ class Operations:
         Returns: `GetParametersForImportResponse`.
         """
         r = {"KeyId": key_id, "WrappingAlgorithm": wrapping_algorithm, "WrappingKeySpec": wrapping_key_spec}
-        return _wrap(GetParametersForImportResponse, self._native.get_parameters_for_import(r))
+        o = _new(GetParametersForImportResponse)
+        _set_d(o, self._native.get_parameters_for_import(r))
+        return o
 
     def import_key_material(self, *, encrypted_key_material, import_token, key_id, expiration_model=None, import_type=None, key_material_description=None, key_material_id=None, valid_to=None):
         """`ImportKeyMaterial` (IAM action `kms:ImportKeyMaterial`; changes the store).
@@ -546,7 +580,9 @@ class Operations:
             r["KeyMaterialId"] = key_material_id
         if valid_to is not None:
             r["ValidTo"] = _ts(valid_to)
-        return _wrap(ImportKeyMaterialResponse, self._native.import_key_material(r))
+        o = _new(ImportKeyMaterialResponse)
+        _set_d(o, self._native.import_key_material(r))
+        return o
 
     def delete_imported_key_material(self, *, key_id, key_material_id=None):
         """`DeleteImportedKeyMaterial` (IAM action `kms:DeleteImportedKeyMaterial`; changes the store).
@@ -560,7 +596,9 @@ class Operations:
         r = {"KeyId": key_id}
         if key_material_id is not None:
             r["KeyMaterialId"] = key_material_id
-        return _wrap(DeleteImportedKeyMaterialResponse, self._native.delete_imported_key_material(r))
+        o = _new(DeleteImportedKeyMaterialResponse)
+        _set_d(o, self._native.delete_imported_key_material(r))
+        return o
 
     def sign(self, *, key_id, message, signing_algorithm, dry_run=None, grant_tokens=None, message_type=None):
         """`Sign` (IAM action `kms:Sign`; reads).
@@ -582,7 +620,9 @@ class Operations:
             r["GrantTokens"] = grant_tokens
         if message_type is not None:
             r["MessageType"] = message_type
-        return _wrap(SignResponse, self._native.sign(r))
+        o = _new(SignResponse)
+        _set_d(o, self._native.sign(r))
+        return o
 
     def verify(self, *, key_id, message, signature, signing_algorithm, dry_run=None, grant_tokens=None, message_type=None):
         """`Verify` (IAM action `kms:Verify`; reads).
@@ -605,7 +645,9 @@ class Operations:
             r["GrantTokens"] = grant_tokens
         if message_type is not None:
             r["MessageType"] = message_type
-        return _wrap(VerifyResponse, self._native.verify(r))
+        o = _new(VerifyResponse)
+        _set_d(o, self._native.verify(r))
+        return o
 
     def get_public_key(self, *, key_id, grant_tokens=None):
         """`GetPublicKey` (IAM action `kms:GetPublicKey`; reads).
@@ -619,7 +661,9 @@ class Operations:
         r = {"KeyId": key_id}
         if grant_tokens is not None:
             r["GrantTokens"] = grant_tokens
-        return _wrap(GetPublicKeyResponse, self._native.get_public_key(r))
+        o = _new(GetPublicKeyResponse)
+        _set_d(o, self._native.get_public_key(r))
+        return o
 
     def derive_shared_secret(self, *, key_agreement_algorithm, key_id, public_key, dry_run=None, grant_tokens=None, recipient=None):
         """`DeriveSharedSecret` (IAM action `kms:DeriveSharedSecret`; reads).
@@ -641,7 +685,9 @@ class Operations:
             r["GrantTokens"] = grant_tokens
         if recipient is not None:
             r["Recipient"] = _s(recipient)
-        return _wrap(DeriveSharedSecretResponse, self._native.derive_shared_secret(r))
+        o = _new(DeriveSharedSecretResponse)
+        _set_d(o, self._native.derive_shared_secret(r))
+        return o
 
     def generate_mac(self, *, key_id, mac_algorithm, message, dry_run=None, grant_tokens=None):
         """`GenerateMac` (IAM action `kms:GenerateMac`; reads).
@@ -660,7 +706,9 @@ class Operations:
             r["DryRun"] = dry_run
         if grant_tokens is not None:
             r["GrantTokens"] = grant_tokens
-        return _wrap(GenerateMacResponse, self._native.generate_mac(r))
+        o = _new(GenerateMacResponse)
+        _set_d(o, self._native.generate_mac(r))
+        return o
 
     def verify_mac(self, *, key_id, mac, mac_algorithm, message, dry_run=None, grant_tokens=None):
         """`VerifyMac` (IAM action `kms:VerifyMac`; reads).
@@ -680,7 +728,9 @@ class Operations:
             r["DryRun"] = dry_run
         if grant_tokens is not None:
             r["GrantTokens"] = grant_tokens
-        return _wrap(VerifyMacResponse, self._native.verify_mac(r))
+        o = _new(VerifyMacResponse)
+        _set_d(o, self._native.verify_mac(r))
+        return o
 
     def generate_data_key_pair(self, *, key_id, key_pair_spec, dry_run=None, encryption_context=None, grant_tokens=None, recipient=None):
         """`GenerateDataKeyPair` (IAM action `kms:GenerateDataKeyPair`; reads).
@@ -704,7 +754,9 @@ class Operations:
             r["GrantTokens"] = grant_tokens
         if recipient is not None:
             r["Recipient"] = _s(recipient)
-        return _wrap(GenerateDataKeyPairResponse, self._native.generate_data_key_pair(r))
+        o = _new(GenerateDataKeyPairResponse)
+        _set_d(o, self._native.generate_data_key_pair(r))
+        return o
 
     def generate_data_key_pair_without_plaintext(self, *, key_id, key_pair_spec, dry_run=None, encryption_context=None, grant_tokens=None):
         """`GenerateDataKeyPairWithoutPlaintext` (IAM action `kms:GenerateDataKeyPairWithoutPlaintext`; reads).
@@ -725,7 +777,9 @@ class Operations:
             r["EncryptionContext"] = encryption_context
         if grant_tokens is not None:
             r["GrantTokens"] = grant_tokens
-        return _wrap(GenerateDataKeyPairWithoutPlaintextResponse, self._native.generate_data_key_pair_without_plaintext(r))
+        o = _new(GenerateDataKeyPairWithoutPlaintextResponse)
+        _set_d(o, self._native.generate_data_key_pair_without_plaintext(r))
+        return o
 
     def put_key_policy(self, *, key_id, policy, bypass_policy_lockout_safety_check=None, policy_name=None):
         """`PutKeyPolicy` (IAM action `kms:PutKeyPolicy`; changes the store).
@@ -757,7 +811,9 @@ class Operations:
         r = {"KeyId": key_id}
         if policy_name is not None:
             r["PolicyName"] = policy_name
-        return _wrap(GetKeyPolicyResponse, self._native.get_key_policy(r))
+        o = _new(GetKeyPolicyResponse)
+        _set_d(o, self._native.get_key_policy(r))
+        return o
 
     def list_key_policies(self, *, key_id, limit=None, marker=None):
         """`ListKeyPolicies` (IAM action `kms:ListKeyPolicies`; reads).
@@ -774,7 +830,9 @@ class Operations:
             r["Limit"] = limit
         if marker is not None:
             r["Marker"] = marker
-        return _wrap(ListKeyPoliciesResponse, self._native.list_key_policies(r))
+        o = _new(ListKeyPoliciesResponse)
+        _set_d(o, self._native.list_key_policies(r))
+        return o
 
     def create_grant(self, *, key_id, operations, constraints=None, dry_run=None, grant_tokens=None, grantee_principal=None, grantee_service_principal=None, name=None, retiring_principal=None, retiring_service_principal=None):
         """`CreateGrant` (IAM action `kms:CreateGrant`; changes the store).
@@ -810,7 +868,9 @@ class Operations:
             r["RetiringPrincipal"] = retiring_principal
         if retiring_service_principal is not None:
             r["RetiringServicePrincipal"] = retiring_service_principal
-        return _wrap(CreateGrantResponse, self._native.create_grant(r))
+        o = _new(CreateGrantResponse)
+        _set_d(o, self._native.create_grant(r))
+        return o
 
     def list_grants(self, *, key_id, grant_id=None, grantee_principal=None, grantee_service_principal=None, limit=None, marker=None):
         """`ListGrants` (IAM action `kms:ListGrants`; reads).
@@ -836,7 +896,9 @@ class Operations:
             r["Limit"] = limit
         if marker is not None:
             r["Marker"] = marker
-        return _wrap(ListGrantsResponse, self._native.list_grants(r))
+        o = _new(ListGrantsResponse)
+        _set_d(o, self._native.list_grants(r))
+        return o
 
     def list_retirable_grants(self, *, limit=None, marker=None, retiring_principal=None, retiring_service_principal=None):
         """`ListRetirableGrants` (IAM action `kms:ListRetirableGrants`; reads).
@@ -858,7 +920,9 @@ class Operations:
             r["RetiringPrincipal"] = retiring_principal
         if retiring_service_principal is not None:
             r["RetiringServicePrincipal"] = retiring_service_principal
-        return _wrap(ListGrantsResponse, self._native.list_retirable_grants(r))
+        o = _new(ListGrantsResponse)
+        _set_d(o, self._native.list_retirable_grants(r))
+        return o
 
     def retire_grant(self, *, dry_run=None, grant_id=None, grant_token=None, key_id=None):
         """`RetireGrant` (IAM action `kms:RetireGrant`; changes the store).

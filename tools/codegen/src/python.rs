@@ -636,7 +636,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from strongroom._types import Response, _s, _wrap
+from strongroom._types import Response, _new, _s, _set_d, _wrap
 from strongroom._types import *  # noqa: F401,F403  (the response classes)
 
 
@@ -773,8 +773,9 @@ fn emit_operations(model: &Value) -> (String, String) {
         if ret == "None" {
             s.push_str(&format!("        self._native.{method}(r)\n"));
         } else {
+            // _wrap inlined: the hot path is one object and one slot store
             s.push_str(&format!(
-                "        return _wrap({ret}, self._native.{method}(r))\n"
+                "        o = _new({ret})\n        _set_d(o, self._native.{method}(r))\n        return o\n"
             ));
         }
         pyi.push_str(&format!(
