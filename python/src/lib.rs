@@ -244,6 +244,21 @@ impl NativeKms {
         }
     }
 
+    /// For benchmarks (python/bench.py): seconds for `n` runs of an
+    /// operation inside the core alone, no crossing per run. The request
+    /// is deserialised once; nothing is returned but the time.
+    fn _repeat(
+        &self,
+        py: Python<'_>,
+        operation: &str,
+        request: &Bound<'_, PyAny>,
+        n: u32,
+    ) -> PyResult<f64> {
+        let op = Operation::from_name(operation)
+            .ok_or_else(|| invalid(&format!("unknown operation '{operation}'")))?;
+        self.repeat_op(py, op, request, n)
+    }
+
     /// A handle acting as the caller given as a dict (`PrincipalArn`,
     /// `Account`, optional `ViaService`, `SourceAccount`).
     fn as_caller(&self, caller: &Bound<'_, PyAny>) -> PyResult<Self> {
@@ -329,6 +344,32 @@ macro_rules! native_operations {
         }
 
         impl NativeKms {
+            /// `_repeat`'s body: the core's own cost of an operation, the
+            /// request deserialised once and run `n` times without the GIL
+            /// (answers dropped, errors counted as runs).
+            fn repeat_op(
+                &self,
+                py: Python<'_>,
+                op: Operation,
+                request: &Bound<'_, PyAny>,
+                n: u32,
+            ) -> PyResult<f64> {
+                let kms = self.get()?;
+                match op {
+                    $(Operation::$name => {
+                        let req: $req = from_py(request)?;
+                        Ok(py.detach(|| {
+                            let start = std::time::Instant::now();
+                            for _ in 0..n {
+                                drop(kms.$method(req.clone()));
+                            }
+                            start.elapsed().as_secs_f64()
+                        }))
+                    })*
+                    _ => Err(invalid(&format!("operation {op} is not served by this module"))),
+                }
+            }
+
             /// `call`'s dispatch: the same generated method as the typed layer's.
             fn call_op<'py>(
                 &self,
