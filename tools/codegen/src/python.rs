@@ -144,7 +144,7 @@ impl Py<'_> {
     }
 
     /// Python expression converting a request value `v` to native values.
-    fn to_native(&self, member: &str, shape: &str, v: &str) -> String {
+    fn write_expr(&self, member: &str, shape: &str, v: &str) -> String {
         match self.kind(shape) {
             "timestamp" => format!("_ts({v})"),
             // secrets must be bytes-like (text would be taken for base64)
@@ -167,7 +167,7 @@ impl Py<'_> {
     }
 
     /// Python expression reading member `m` of shape `shape` from `self._d`.
-    fn from_native(&self, m: &str, shape: &str) -> String {
+    fn read_expr(&self, m: &str, shape: &str) -> String {
         let get = format!("self._d.get({m:?})");
         match self.kind(shape) {
             "timestamp" => format!("_dt({get})"),
@@ -591,7 +591,7 @@ fn emit_types(model: &Value) -> (String, String) {
             let attr = snake(m);
             s.push_str(&format!(
                 "\n    @property\n    def {attr}(self):\n        return {}\n",
-                py.from_native(m, sh)
+                py.read_expr(m, sh)
             ));
             let t = py.ty(sh, Dir::Out);
             let t = if required.contains(m) {
@@ -759,7 +759,7 @@ fn emit_operations(model: &Value) -> (String, String) {
         let required_lits: Vec<String> = ordered
             .iter()
             .filter(|(m, _)| required.contains(m))
-            .map(|(m, sh)| format!("{}: {}", py_str(m), py.to_native(m, sh, &snake(m))))
+            .map(|(m, sh)| format!("{}: {}", py_str(m), py.write_expr(m, sh, &snake(m))))
             .collect();
         s.push_str(&format!("        r = {{{}}}\n", required_lits.join(", ")));
         for (m, sh) in ordered.iter().filter(|(m, _)| !required.contains(m)) {
@@ -767,7 +767,7 @@ fn emit_operations(model: &Value) -> (String, String) {
             s.push_str(&format!(
                 "        if {p} is not None:\n            r[{}] = {}\n",
                 py_str(m),
-                py.to_native(m, sh, &p)
+                py.write_expr(m, sh, &p)
             ));
         }
         if ret == "None" {
