@@ -97,7 +97,7 @@ async function refresh() {
   for (const a of (await kms.listAliases()).aliases) aliases.set(a.targetKeyId, a.aliasName);
   const rows = [];
   for (const k of (await kms.listKeys()).keys) rows.push((await kms.describeKey({ keyId: k.keyId })).keyMetadata);
-  rows.sort((a, b) => a.creationDateMs - b.creationDateMs);
+  rows.sort((a, b) => a.creationDate - b.creationDate);
   const body = $('keys').querySelector('tbody');
   body.replaceChildren();
   for (const m of rows) {
@@ -106,7 +106,7 @@ async function refresh() {
     const alias = aliases.get(m.keyId) ?? '';
     const type = Object.values(TYPES).find((t) => t.keySpec === m.keySpec)?.label ?? m.keySpec;
     let state = m.keyState;
-    if (m.deletionDateMs) state += ` (deleted ${new Date(m.deletionDateMs).toLocaleDateString()})`;
+    if (m.deletionDate) state += ` (deleted ${new Date(m.deletionDate * 1000).toLocaleDateString()})`;
     tr.innerHTML = '<td class="alias"></td><td><code></code></td><td></td><td class="state"></td><td></td>';
     tr.children[0].textContent = alias;
     tr.children[1].firstChild.textContent = m.keyId;
@@ -131,7 +131,7 @@ async function refresh() {
     } else {
       button('Schedule deletion', async () => {
         const r = await kms.scheduleKeyDeletion({ keyId: m.keyId, pendingWindowInDays: 7 });
-        log(`${alias || m.keyId} will be deleted on ${new Date(r.deletionDateMs ?? 0).toLocaleDateString()}; unusable now`);
+        log(`${alias || m.keyId} will be deleted on ${new Date((r.deletionDate ?? 0) * 1000).toLocaleDateString()}; unusable now`);
       });
     }
     body.append(tr);

@@ -93,6 +93,9 @@ export type EncryptionContext = Record<string, string>;
 export type PolicyDocument = string | object;
 /** Dates are Unix milliseconds. */
 export type Millis = number;
+/** A timestamp as AWS writes it: seconds since the Unix epoch (fractional
+ * when the milliseconds are not whole). */
+export type EpochSeconds = number;
 
 export interface Tag { tagKey: string; tagValue: string }
 
@@ -107,12 +110,12 @@ export interface KeyMetadata {
   awsAccountId: string;
   keyId: string;
   arn: string;
-  creationDateMs: Millis;
+  creationDate: EpochSeconds;
   enabled: boolean;
   description: string;
   keyUsage: KeyUsage;
   keyState: KeyState;
-  deletionDateMs: Millis | null;
+  deletionDate?: EpochSeconds;
   origin: Origin;
   keyManager: KeyManager;
   keySpec: KeySpec;
@@ -122,19 +125,19 @@ export interface KeyMetadata {
   macAlgorithms: MacAlgorithm[];
   keyAgreementAlgorithms: string[];
   multiRegion: boolean;
-  pendingDeletionWindowInDays: number | null;
-  currentKeyMaterialId: string | null;
-  validToMs: Millis | null;
-  expirationModel: ExpirationModel | null;
-  multiRegionConfiguration: MultiRegionConfiguration | null;
+  pendingDeletionWindowInDays?: number;
+  currentKeyMaterialId?: string;
+  validTo?: EpochSeconds;
+  expirationModel?: ExpirationModel;
+  multiRegionConfiguration?: MultiRegionConfiguration;
 }
 
 export interface AliasEntry {
   aliasName: string;
   aliasArn: string;
   targetKeyId: string;
-  creationDateMs: Millis;
-  lastUpdatedDateMs: Millis;
+  creationDate: EpochSeconds;
+  lastUpdatedDate: EpochSeconds;
 }
 
 export interface GrantConstraints {
@@ -145,21 +148,21 @@ export interface GrantConstraints {
 export interface GrantListEntry {
   keyId: string;
   grantId: string;
-  name: string | null;
-  creationDateMs: Millis;
+  name?: string;
+  creationDate: EpochSeconds;
   granteePrincipal: string;
-  retiringPrincipal: string | null;
+  retiringPrincipal?: string;
   issuingAccount: string;
   operations: GrantOperation[];
-  constraints: GrantConstraints | null;
+  constraints?: GrantConstraints;
 }
 
 export interface RotationsListEntry {
   keyId: string;
   keyMaterialId: string;
   keyMaterialState: KeyMaterialState;
-  rotationDateMs: Millis;
-  rotationType: RotationType | null;
+  rotationDate: EpochSeconds;
+  rotationType?: RotationType;
 }
 
 /** Who is calling (for policies and grants). */
@@ -197,7 +200,7 @@ export interface ListResourceTagsResponse extends PagedResponse { tags: Tag[] }
 export interface ScheduleKeyDeletionRequest extends KeyIdRequest { pendingWindowInDays?: number }
 export interface ScheduleKeyDeletionResponse {
   keyId: string;
-  deletionDateMs: Millis | null;
+  deletionDate?: EpochSeconds;
   keyState: KeyState;
   pendingWindowInDays: number;
 }
@@ -268,9 +271,9 @@ export interface EnableKeyRotationRequest extends KeyIdRequest { rotationPeriodI
 export interface GetKeyRotationStatusResponse {
   keyId: string;
   keyRotationEnabled: boolean;
-  rotationPeriodInDays: number | null;
-  nextRotationDateMs: Millis | null;
-  onDemandRotationStartDateMs: Millis | null;
+  rotationPeriodInDays?: number;
+  nextRotationDate?: EpochSeconds;
+  onDemandRotationStartDate?: EpochSeconds;
 }
 export interface ListKeyRotationsRequest extends KeyIdRequest, Paged { includeKeyMaterial?: string }
 export interface ListKeyRotationsResponse extends PagedResponse { rotations: RotationsListEntry[] }
@@ -365,12 +368,12 @@ export interface GetParametersForImportResponse {
   keyId: string;
   importToken: string;
   publicKey: Uint8Array;
-  parametersValidToMs: Millis;
+  parametersValidTo: EpochSeconds;
 }
 export interface ImportKeyMaterialRequest extends KeyIdRequest {
   importToken: string;
   encryptedKeyMaterial: Uint8Array;
-  validToMs?: Millis;
+  validTo?: EpochSeconds;
   expirationModel?: ExpirationModel;
 }
 export interface ReplicateKeyRequest extends KeyIdRequest {

@@ -80,35 +80,38 @@ export const ManualClock = raw.ManualClock;
 
 const lowerFirst = (s) => s[0].toLowerCase() + s.slice(1);
 
-// Requests cross into the module as one camelCase JSON string (bytes as
-// hex); responses come back as objects (serde-wasm-bindgen) whose byte
-// fields, all at the top level, are hex until fixBytes turns them into
-// Uint8Arrays. Secrets never take that road: see SECRET_OPERATIONS.
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-function toHex(bytes) {
+// Requests cross into the module as one camelCase JSON string (blobs as
+// base64, AWS's encoding); responses come back as objects
+// (serde-wasm-bindgen) whose blob fields, all at the top level, are base64
+// until fixBytes turns them into Uint8Arrays. Secrets never take that road:
+// see SECRET_OPERATIONS.
+function toBase64(bytes) {
   let s = '';
-  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i]];
-  return s;
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
 }
-function fromHex(h) {
-  const out = new Uint8Array(h.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.substr(i * 2, 2), 16);
+function fromBase64(b) {
+  const s = atob(b);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
 }
-const bytesAsHex = (_k, v) => (v instanceof Uint8Array ? toHex(v) : v);
+const bytesAsBase64 = (_k, v) => (v instanceof Uint8Array ? toBase64(v) : v);
 /** Response fields holding bytes; always at the top level. */
 const BYTE_FIELDS = ['ciphertextBlob', 'plaintext', 'publicKey', 'signature', 'mac', 'sharedSecret',
   'privateKeyCiphertextBlob', 'privateKeyPlaintext'];
 function fixBytes(r) {
-  for (const k of BYTE_FIELDS) if (typeof r[k] === 'string') r[k] = fromHex(r[k]);
+  for (const k of BYTE_FIELDS) if (typeof r[k] === 'string') r[k] = fromBase64(r[k]);
   return r;
 }
-const requestJson = (request) => JSON.stringify(request ?? {}, bytesAsHex);
+const requestJson = (request) => JSON.stringify(request ?? {}, bytesAsBase64);
 
 /** The operations that carry plaintexts or key bytes go through the
  * module's typed, byte-based entry points: the secret crosses as a
  * Uint8Array (copied straight into a wasm buffer that is wiped after the
- * call) and comes back as one, never as hex text (immutable JS strings
+ * call) and comes back as one, never as base64 text (immutable JS strings
  * that no one can wipe). Encrypt's plaintext is taken out of the request
  * and passed beside it; the JS layer makes no copy of it. */
 const SECRET_OPERATIONS = {

@@ -3,9 +3,9 @@
 //! The package's JS layer (`js/lib.js`) is the public face.
 //!
 //! KMS requests arrive as camelCase JSON text (AWS's request parameters in
-//! camelCase, bytes as hex: the JS layer writes it with `JSON.stringify`);
+//! camelCase, blobs as base64: the JS layer writes it with `JSON.stringify`);
 //! responses and every other record leave as JS objects through
-//! serde-wasm-bindgen (camelCase; KMS response bytes as hex, which the JS
+//! serde-wasm-bindgen (camelCase; KMS response blobs as base64, which the JS
 //! layer turns into `Uint8Array`s; envelope bytes as `Uint8Array`). Errors
 //! are thrown as JS `Error`s whose `code` property is the core's stable
 //! error code.
@@ -16,7 +16,7 @@
 //! take and give them as `Uint8Array`s, copied straight between the JS
 //! array and a wasm buffer reserved at its full size and wiped on drop
 //! (`Zeroizing`, the core's `SecretBytes`). Only `call`/`callJson` still
-//! carry them as hex, as the AWS-shaped escape hatch.
+//! carry them as base64, as the AWS-shaped escape hatch.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -197,12 +197,17 @@ fn typed_request<T: DeserializeOwned>(
     request_json: &str,
     secret: Option<&str>,
 ) -> Result<T, JsValue> {
-    let v = to_core(parse_json(request_json)?);
+    let mut v = to_core(parse_json(request_json)?);
     if let Some(f) = secret {
         if v.get(f).is_some() {
             return Err(invalid(&format!(
                 "{f} goes in its own Uint8Array argument, not in the request JSON"
             )));
+        }
+        // A required member of AWS's request: an empty one stands in for
+        // it here, the bytes are set from the Uint8Array afterwards.
+        if let Some(o) = v.as_object_mut() {
+            o.insert(f.into(), Value::String(String::new()));
         }
     }
     serde_json::from_value(v).map_err(|e| invalid(&format!("malformed request: {e}")))

@@ -14,7 +14,7 @@ import type {
 const kms: Kms = Kms.inMemory({ region: 'eu-west-1' });
 const meta: KeyMetadata = kms.createKey({ description: 'orders', keySpec: 'SYMMETRIC_DEFAULT' }).keyMetadata;
 const state: KeyState = meta.keyState;
-const deletion: number | null = meta.deletionDateMs;
+const deletion: number | undefined = meta.deletionDate;
 kms.createAlias({ aliasName: 'alias/orders', targetKeyId: meta.keyId });
 const enc: EncryptResponse = kms.encrypt({
   keyId: 'alias/orders',
@@ -48,7 +48,7 @@ enc.plaintext;
 // @ts-expect-error no such operation
 kms.call('DeleteKey', {});
 // @ts-expect-error nullable fields stay nullable
-const notNull: number = meta.deletionDateMs;
+const notNull: number = meta.deletionDate;
 
 const env = Envelope.forKms(kms, [meta.keyId], { cache: { capacity: 10, maxAgeMs: 60_000 } });
 const msg: Uint8Array = env.encrypt(plain, { encryptionContext: { a: 'b' }, suite: SUITE_UNSIGNED, frameLength: 4096 });
