@@ -19,8 +19,9 @@ fi
   "$PY" -m venv --clear "$VENV"
 }
 PIP=("$VENV/bin/pip" install -q --disable-pip-version-check)
-# Test tools and the official SDK (interop and benchmark peers).
-"${PIP[@]}" "pytest==8.*" "mypy==1.*" "aws-encryption-sdk==$ESDK_PY_VERSION" "cryptography"
+# Test tools, the official SDK (interop and benchmark peer) and moto's
+# mocked KMS with boto3 (the KMS benchmark's peer).
+"${PIP[@]}" "pytest==8.*" "mypy==1.*" "aws-encryption-sdk==$ESDK_PY_VERSION" "cryptography" "moto[kms]==5.*" "boto3==1.*"
 # The package itself, exactly as a user installs it (no deterministic RNG:
 # tests/test_hardening.py checks that the installed module has none).
 "${PIP[@]}" ./python

@@ -11,52 +11,82 @@ use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
-use serde_json::json;
-use strongroom::api::{
-    DecryptRequest, DeriveSharedSecretRequest, EncryptRequest, GenerateDataKeyPairRequest,
-    GenerateDataKeyRequest, GenerateRandomRequest, SecretBytes,
-};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyType};
+use strongroom::api::*;
 use strongroom::esdk::{
     CachingCmm, CachingConfig, CommitmentPolicy, DecryptOptions, Decryptor, EncryptOptions,
     Encryptor, KmsKeyring, MaterialsCache, MaterialsManager, MessageInfo, RawAesKeyring,
 };
-use strongroom::{Caller, Kms, ManualClock, OsRng, RootKey, SystemClock};
+use strongroom::{Caller, Kms, ManualClock, Operation, OsRng, RootKey, SystemClock};
 use zeroize::Zeroizing;
 
 pyo3::create_exception!(_native, NativeError, PyException);
 
+/// The Python layer's exception classes by code (`_register_errors`): a
+/// core error is raised directly as its class, so no Python wrapper runs
+/// per call. Before registration (or for a code the layer lacks),
+/// `NativeError(code, message)`.
+static ERROR_CLASSES: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+
 fn err(e: strongroom::Error) -> PyErr {
-    NativeError::new_err((e.code().as_str(), e.message().to_string()))
+    raise(e.code().as_str(), e.message().to_string())
+}
+
+fn raise(code: &'static str, message: String) -> PyErr {
+    Python::attach(|py| {
+        let class = ERROR_CLASSES
+            .get(py)
+            .and_then(|d| d.bind(py).get_item(code).ok().flatten())
+            .and_then(|c| c.cast_into::<PyType>().ok());
+        match class {
+            Some(c) => PyErr::from_type(c, (message,)),
+            None => NativeError::new_err((code, message)),
+        }
+    })
 }
 
 fn invalid(msg: &str) -> PyErr {
-    NativeError::new_err(("ValidationException", msg.to_string()))
+    raise(strongroom::ErrorCode::Validation.as_str(), msg.to_string())
+}
+
+/// A serde error's text without the values it quotes (a wrongly typed
+/// plaintext must not come back in the message): `invalid type: string
+/// "…", expected …`.
+fn redacted(e: &impl std::fmt::Display) -> String {
+    let text = e.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut quoted = false;
+    for ch in text.chars() {
+        if ch == '"' {
+            if !quoted {
+                out.push_str("\"…");
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// A request from native Python values (a dict with AWS member names,
+/// blobs as `bytes`).
+fn from_py<T: serde::de::DeserializeOwned>(obj: &Bound<'_, PyAny>) -> PyResult<T> {
+    strongroom::native_values(|| T::deserialize(dict_de::De(obj)))
+        .map_err(|e| invalid(&format!("malformed request: {}", redacted(&e))))
+}
+
+/// A response as native Python values (dicts, lists, str, numbers, bytes).
+fn to_py<'py, T: serde::Serialize>(py: Python<'py>, v: &T) -> PyResult<Bound<'py, PyAny>> {
+    strongroom::native_values(|| pythonize::pythonize(py, v))
+        .map_err(|_| invalid("unserialisable response"))
 }
 
 type Ctx = BTreeMap<String, String>;
 /// (suite, frame length, context, provider id, key name)
 type Info = (u16, u32, Ctx, String, String);
 type Opened<'py> = (Bound<'py, PyBytes>, Info);
-/// A response's JSON without its secret field, and the secret as bytes.
-type WithSecret<'py> = (String, Bound<'py, PyBytes>);
-
-/// A typed request from JSON text (AWS field names) that carries no
-/// secret: the secret-bearing operations take and return their secrets as
-/// bytes, beside the JSON.
-fn request<T: serde::de::DeserializeOwned>(json: &str) -> PyResult<T> {
-    serde_json::from_str(json).map_err(|e| invalid(&format!("malformed request: {e}")))
-}
-
-/// A non-secret blob as AWS writes it in JSON (standard base64, padded).
-fn b64(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn to_json(v: &impl serde::Serialize) -> PyResult<String> {
-    serde_json::to_string(v).map_err(|_| invalid("unserialisable response"))
-}
 
 // Per-thread output buffers reused across calls: a fresh multi-megabyte
 // allocation per message costs more in page faults than the AES itself.
@@ -196,153 +226,58 @@ impl NativeKms {
         Ok(())
     }
 
-    /// One AWS-named operation with a JSON request in AWS's wire shape
-    /// (AWS member names, blobs as base64); returns the JSON response.
-    fn call(&self, py: Python<'_>, operation: &str, request: &str) -> PyResult<String> {
-        let req: serde_json::Value = serde_json::from_str(request)
-            .map_err(|e| invalid(&format!("malformed request: {e}")))?;
-        let kms = self.get()?;
-        let out = py
-            .detach(|| strongroom::json::call(&kms, operation, req))
-            .map_err(err)?;
-        Ok(out.to_string())
-    }
-
-    /// Encrypt, the plaintext as bytes (never in JSON text); `request` is
-    /// the JSON request without `Plaintext`. Returns the JSON response.
-    fn encrypt(&self, py: Python<'_>, request_json: &str, plaintext: &[u8]) -> PyResult<String> {
-        // `Plaintext` is a required member of AWS's request: it crosses as
-        // bytes beside the JSON, which carries an empty one in its place.
-        let mut v: serde_json::Value = serde_json::from_str(request_json)
-            .map_err(|e| invalid(&format!("malformed request: {e}")))?;
-        let obj = v
-            .as_object_mut()
-            .ok_or_else(|| invalid("malformed request: not a JSON object"))?;
-        if obj.contains_key("Plaintext") {
-            return Err(invalid("pass the plaintext as bytes, not in the request"));
+    /// Any operation by its AWS name, with an AWS-shaped request as native
+    /// values (a dict; blobs as `bytes`): the same path as the typed
+    /// methods, which are one per row of the operation table.
+    #[pyo3(signature = (operation, request=None))]
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        operation: &str,
+        request: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let op = Operation::from_name(operation)
+            .ok_or_else(|| invalid(&format!("unknown operation '{operation}'")))?;
+        match request {
+            Some(r) => self.call_op(py, op, r),
+            None => self.call_op(py, op, &PyDict::new(py).into_any()),
         }
-        obj.insert("Plaintext".into(), "".into());
-        let mut req: EncryptRequest =
-            serde_json::from_value(v).map_err(|e| invalid(&format!("malformed request: {e}")))?;
-        req.plaintext = SecretBytes::from(plaintext);
-        let kms = self.get()?;
-        to_json(&py.detach(|| kms.encrypt(req)).map_err(err)?)
     }
 
-    /// Decrypt: (the JSON response without `Plaintext`, the plaintext).
-    fn decrypt<'py>(&self, py: Python<'py>, request_json: &str) -> PyResult<WithSecret<'py>> {
-        let req: DecryptRequest = request(request_json)?;
-        let kms = self.get()?;
-        let r = py.detach(|| kms.decrypt(req)).map_err(err)?;
-        let meta = json!({
-            "KeyId": r.key_id,
-            "EncryptionAlgorithm": r.encryption_algorithm,
-            "KeyMaterialId": r.key_material_id,
-        });
-        Ok((meta.to_string(), PyBytes::new(py, r.plaintext.as_bytes())))
-    }
-
-    /// GenerateDataKey: (the JSON response without `Plaintext`, the data key).
-    fn generate_data_key<'py>(
+    /// For benchmarks (python/bench.py): seconds for `n` runs of an
+    /// operation inside the core alone, no crossing per run. The request
+    /// is deserialised once; nothing is returned but the time.
+    fn _repeat(
         &self,
-        py: Python<'py>,
-        request_json: &str,
-    ) -> PyResult<WithSecret<'py>> {
-        let req: GenerateDataKeyRequest = request(request_json)?;
-        let kms = self.get()?;
-        let r = py.detach(|| kms.generate_data_key(req)).map_err(err)?;
-        let meta = json!({
-            "CiphertextBlob": b64(&r.ciphertext_blob),
-            "KeyId": r.key_id,
-            "KeyMaterialId": r.key_material_id,
-        });
-        Ok((meta.to_string(), PyBytes::new(py, r.plaintext.as_bytes())))
+        py: Python<'_>,
+        operation: &str,
+        request: &Bound<'_, PyAny>,
+        n: u32,
+    ) -> PyResult<f64> {
+        let op = Operation::from_name(operation)
+            .ok_or_else(|| invalid(&format!("unknown operation '{operation}'")))?;
+        self.repeat_op(py, op, request, n)
     }
 
-    /// GenerateDataKeyPair: (the JSON response without
-    /// `PrivateKeyPlaintext`, the PKCS#8 DER private key).
-    fn generate_data_key_pair<'py>(
-        &self,
-        py: Python<'py>,
-        request_json: &str,
-    ) -> PyResult<WithSecret<'py>> {
-        let req: GenerateDataKeyPairRequest = request(request_json)?;
-        let kms = self.get()?;
-        let r = py.detach(|| kms.generate_data_key_pair(req)).map_err(err)?;
-        let meta = json!({
-            "PrivateKeyCiphertextBlob": b64(&r.private_key_ciphertext_blob),
-            "PublicKey": b64(&r.public_key),
-            "KeyId": r.key_id,
-            "KeyPairSpec": r.key_pair_spec,
-            "KeyMaterialId": r.key_material_id,
-        });
-        Ok((
-            meta.to_string(),
-            PyBytes::new(py, r.private_key_plaintext.as_bytes()),
-        ))
-    }
-
-    /// DeriveSharedSecret: (the JSON response without `SharedSecret`, the
-    /// secret).
-    fn derive_shared_secret<'py>(
-        &self,
-        py: Python<'py>,
-        request_json: &str,
-    ) -> PyResult<WithSecret<'py>> {
-        let req: DeriveSharedSecretRequest = request(request_json)?;
-        let kms = self.get()?;
-        let r = py.detach(|| kms.derive_shared_secret(req)).map_err(err)?;
-        let meta = json!({
-            "KeyId": r.key_id,
-            "KeyAgreementAlgorithm": r.key_agreement_algorithm,
-            "KeyOrigin": r.key_origin,
-        });
-        Ok((
-            meta.to_string(),
-            PyBytes::new(py, r.shared_secret.as_bytes()),
-        ))
-    }
-
-    /// GenerateRandom, as bytes.
-    fn generate_random<'py>(
-        &self,
-        py: Python<'py>,
-        number_of_bytes: u32,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        let kms = self.get()?;
-        let req = GenerateRandomRequest {
-            number_of_bytes: Some(number_of_bytes),
-        };
-        let r = py
-            .detach(|| kms.generate_random(req))
-            .map_err(err)?
-            .plaintext;
-        Ok(PyBytes::new(py, r.as_bytes()))
-    }
-
-    /// A handle acting as the caller given as JSON (`PrincipalArn`,
+    /// A handle acting as the caller given as a dict (`PrincipalArn`,
     /// `Account`, optional `ViaService`, `SourceAccount`).
-    fn as_caller(&self, caller_json: &str) -> PyResult<Self> {
-        let c: Caller = serde_json::from_str(caller_json)
-            .map_err(|e| invalid(&format!("malformed caller: {e}")))?;
+    fn as_caller(&self, caller: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let c: Caller = from_py(caller)?;
         Ok(NativeKms::new(self.get()?.as_caller(c)))
     }
 
-    fn caller_json(&self) -> PyResult<String> {
-        Ok(serde_json::to_string(self.get()?.caller()).unwrap_or_default())
-    }
-
-    fn replicate_key(
+    /// ReplicateKey (two stores, so not in the one-store operation table):
+    /// an AWS-shaped dict in and out.
+    fn replicate_key<'py>(
         &self,
-        py: Python<'_>,
-        request: &str,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
         replica: &NativeKms,
-    ) -> PyResult<String> {
-        let req = serde_json::from_str(request)
-            .map_err(|e| invalid(&format!("malformed request: {e}")))?;
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let req: strongroom::api::ReplicateKeyRequest = from_py(request)?;
         let (k, dest) = (self.get()?, replica.get()?);
         let r = py.detach(|| k.replicate_key(req, &dest)).map_err(err)?;
-        Ok(serde_json::to_string(&r).unwrap_or_default())
+        to_py(py, &r)
     }
 
     fn update_primary_region(
@@ -375,10 +310,283 @@ impl NativeKms {
         py.detach(|| k.flush()).map_err(err)
     }
 
-    fn audit_log_json(&self, py: Python<'_>) -> PyResult<String> {
+    /// Every audited call, oldest first, as dicts.
+    fn audit_log<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let k = self.get()?;
         let log = py.detach(|| k.audit_log()).map_err(err)?;
-        Ok(serde_json::to_string(&log).unwrap_or_default())
+        to_py(py, &log)
+    }
+}
+
+/// One Python method per row of the operation table: a dict (AWS member
+/// names, native values) is deserialised straight into the core's request
+/// type, the operation runs with the GIL released, and the response is
+/// built as Python objects (`None` for an empty answer). Secrets never pass
+/// through JSON text: request secrets are copied from `bytes` into the
+/// core's wiped buffers, response secrets are wiped once copied out.
+macro_rules! native_operations {
+    ($($name:ident => $method:ident($req:ty) -> $resp:ty, $action:tt, $class:ident, $mode:ident;)*) => {
+        #[pymethods]
+        impl NativeKms {
+            $(
+                #[doc = concat!("`", stringify!($name), "`: a `", stringify!($req), "` dict in, the response's dict out.")]
+                fn $method<'py>(
+                    &self,
+                    py: Python<'py>,
+                    request: &Bound<'py, PyAny>,
+                ) -> PyResult<Bound<'py, PyAny>> {
+                    let req: $req = from_py(request)?;
+                    let kms = self.get()?;
+                    let out = py.detach(|| kms.$method(req)).map_err(err)?;
+                    to_py(py, &out)
+                }
+            )*
+        }
+
+        impl NativeKms {
+            /// `_repeat`'s body: the core's own cost of an operation, the
+            /// request deserialised once and run `n` times without the GIL
+            /// (answers dropped, errors counted as runs).
+            fn repeat_op(
+                &self,
+                py: Python<'_>,
+                op: Operation,
+                request: &Bound<'_, PyAny>,
+                n: u32,
+            ) -> PyResult<f64> {
+                let kms = self.get()?;
+                match op {
+                    $(Operation::$name => {
+                        let req: $req = from_py(request)?;
+                        Ok(py.detach(|| {
+                            let start = std::time::Instant::now();
+                            for _ in 0..n {
+                                drop(kms.$method(req.clone()));
+                            }
+                            start.elapsed().as_secs_f64()
+                        }))
+                    })*
+                    _ => Err(invalid(&format!("operation {op} is not served by this module"))),
+                }
+            }
+
+            /// `call`'s dispatch: the same generated method as the typed layer's.
+            fn call_op<'py>(
+                &self,
+                py: Python<'py>,
+                op: Operation,
+                request: &Bound<'py, PyAny>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                match op {
+                    $(Operation::$name => self.$method(py, request),)*
+                    _ => Err(invalid(&format!("operation {op} is not served by this module"))),
+                }
+            }
+        }
+    };
+}
+strongroom::for_each_operation!(native_operations);
+
+/// pythonize's deserialiser, except that dicts and lists are walked
+/// directly: pythonize asks every mapping for `__dataclass_fields__` first,
+/// a failed attribute lookup (a Python exception made and dropped) per
+/// struct and per map, about a fifth of an Encrypt crossing in a profile.
+/// Everything else (strings, numbers, bytes, enums) is pythonize's own.
+mod dict_de {
+    use pyo3::prelude::*;
+    use pyo3::types::{PyDict, PyList};
+    use pythonize::{Depythonizer, PythonizeError};
+    use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+
+    pub struct De<'a, 'py>(pub &'a Bound<'py, PyAny>);
+
+    macro_rules! forward {
+        ($($method:ident),*) => {$(
+            fn $method<V: Visitor<'de>>(self, v: V) -> Result<V::Value, PythonizeError> {
+                de::Deserializer::$method(&mut Depythonizer::from_object(self.0), v)
+            }
+        )*};
+    }
+
+    impl<'de> de::Deserializer<'de> for De<'_, '_> {
+        type Error = PythonizeError;
+
+        forward!(
+            deserialize_any,
+            deserialize_bool,
+            deserialize_i8,
+            deserialize_i16,
+            deserialize_i32,
+            deserialize_i64,
+            deserialize_u8,
+            deserialize_u16,
+            deserialize_u32,
+            deserialize_u64,
+            deserialize_f32,
+            deserialize_f64,
+            deserialize_char,
+            deserialize_str,
+            deserialize_string,
+            deserialize_bytes,
+            deserialize_byte_buf,
+            deserialize_unit,
+            deserialize_identifier,
+            deserialize_ignored_any
+        );
+
+        fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, PythonizeError> {
+            if self.0.is_none() {
+                v.visit_none()
+            } else {
+                v.visit_some(self)
+            }
+        }
+
+        fn deserialize_unit_struct<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            v: V,
+        ) -> Result<V::Value, PythonizeError> {
+            de::Deserializer::deserialize_unit_struct(
+                &mut Depythonizer::from_object(self.0),
+                name,
+                v,
+            )
+        }
+
+        fn deserialize_newtype_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            v: V,
+        ) -> Result<V::Value, PythonizeError> {
+            v.visit_newtype_struct(self)
+        }
+
+        fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, PythonizeError> {
+            match self.0.cast::<PyList>() {
+                Ok(list) => v.visit_seq(ListAccess {
+                    list: list.clone(),
+                    next: 0,
+                }),
+                Err(_) => {
+                    de::Deserializer::deserialize_seq(&mut Depythonizer::from_object(self.0), v)
+                }
+            }
+        }
+
+        fn deserialize_tuple<V: Visitor<'de>>(
+            self,
+            len: usize,
+            v: V,
+        ) -> Result<V::Value, PythonizeError> {
+            de::Deserializer::deserialize_tuple(&mut Depythonizer::from_object(self.0), len, v)
+        }
+
+        fn deserialize_tuple_struct<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            len: usize,
+            v: V,
+        ) -> Result<V::Value, PythonizeError> {
+            de::Deserializer::deserialize_tuple_struct(
+                &mut Depythonizer::from_object(self.0),
+                name,
+                len,
+                v,
+            )
+        }
+
+        fn deserialize_map<V: Visitor<'de>>(self, v: V) -> Result<V::Value, PythonizeError> {
+            match self.0.cast_exact::<PyDict>() {
+                Ok(d) => v.visit_map(DictAccess {
+                    items: d.iter().collect(),
+                    next: 0,
+                }),
+                Err(_) => {
+                    de::Deserializer::deserialize_map(&mut Depythonizer::from_object(self.0), v)
+                }
+            }
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            _fields: &'static [&'static str],
+            v: V,
+        ) -> Result<V::Value, PythonizeError> {
+            self.deserialize_map(v)
+        }
+
+        fn deserialize_enum<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            variants: &'static [&'static str],
+            v: V,
+        ) -> Result<V::Value, PythonizeError> {
+            de::Deserializer::deserialize_enum(
+                &mut Depythonizer::from_object(self.0),
+                name,
+                variants,
+                v,
+            )
+        }
+    }
+
+    struct DictAccess<'py> {
+        items: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>,
+        next: usize,
+    }
+
+    impl<'de> MapAccess<'de> for DictAccess<'_> {
+        type Error = PythonizeError;
+
+        fn next_key_seed<K: DeserializeSeed<'de>>(
+            &mut self,
+            seed: K,
+        ) -> Result<Option<K::Value>, PythonizeError> {
+            match self.items.get(self.next) {
+                Some((k, _)) => seed.deserialize(De(k)).map(Some),
+                None => Ok(None),
+            }
+        }
+
+        fn next_value_seed<S: DeserializeSeed<'de>>(
+            &mut self,
+            seed: S,
+        ) -> Result<S::Value, PythonizeError> {
+            let i = self.next;
+            self.next += 1;
+            seed.deserialize(De(&self.items[i].1))
+        }
+
+        fn size_hint(&self) -> Option<usize> {
+            Some(self.items.len() - self.next)
+        }
+    }
+
+    struct ListAccess<'py> {
+        list: Bound<'py, PyList>,
+        next: usize,
+    }
+
+    impl<'de> SeqAccess<'de> for ListAccess<'_> {
+        type Error = PythonizeError;
+
+        fn next_element_seed<S: DeserializeSeed<'de>>(
+            &mut self,
+            seed: S,
+        ) -> Result<Option<S::Value>, PythonizeError> {
+            if self.next >= self.list.len() {
+                return Ok(None);
+            }
+            let item = self.list.get_item(self.next)?;
+            self.next += 1;
+            seed.deserialize(De(&item)).map(Some)
+        }
+
+        fn size_hint(&self) -> Option<usize> {
+            Some(self.list.len().saturating_sub(self.next))
+        }
     }
 }
 
@@ -667,8 +875,25 @@ fn error_codes() -> Vec<&'static str> {
         .collect()
 }
 
+/// Every row of the operation table: (AWS name, method name).
+#[pyfunction]
+fn operations() -> Vec<(&'static str, &'static str)> {
+    Operation::ALL
+        .iter()
+        .map(|o| (o.name(), o.method()))
+        .collect()
+}
+
+/// Raise core errors as these classes (code -> class) from now on.
+#[pyfunction]
+fn _register_errors(py: Python<'_>, classes: Bound<'_, PyDict>) {
+    let _ = ERROR_CLASSES.set(py, classes.unbind());
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_register_errors, m)?)?;
+    m.add_function(wrap_pyfunction!(operations, m)?)?;
     m.add("NativeError", m.py().get_type::<NativeError>())?;
     m.add_class::<NativeClock>()?;
     m.add_class::<NativeKms>()?;

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 from typing import IO, TYPE_CHECKING, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 from strongroom import _native
 from strongroom._errors import translated
-from strongroom._types import Suite
+
+
+class Suite(enum.IntEnum):
+    """Envelope message algorithm suites this package encrypts with."""
+
+    AES_256_GCM_HKDF_SHA512_COMMIT_KEY = 0x0478
+    AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384 = 0x0578
+
 
 if TYPE_CHECKING:
     from strongroom._kms import Kms, ManualClock

@@ -52,21 +52,21 @@ def test_secret_bearing_operations_pass_bytes_not_json(kms: strongroom.Kms) -> N
     assert out.plaintext == secret and out.key_id.endswith(key)
     assert kms.encrypt(key_id=key, plaintext=bytearray(b"ba")).key_id.endswith(key)
 
-    dk = kms.generate_data_key(key_id=key)
+    dk = kms.generate_data_key(key_id=key, key_spec="AES_256")
     assert len(dk.plaintext) == 32 and dk.key_id.endswith(key) and dk.key_material_id
     assert kms.decrypt(ciphertext_blob=dk.ciphertext_blob).plaintext == dk.plaintext
 
-    r = kms.generate_random(number_of_bytes=77)
+    r = kms.generate_random(number_of_bytes=77).plaintext
     assert isinstance(r, bytes) and len(r) == 77
 
     pair = kms.generate_data_key_pair(key_id=key, key_pair_spec="ECC_NIST_P256")
-    assert pair.key_pair_spec is strongroom.KeySpec.ECC_NIST_P256
+    assert pair.key_pair_spec is strongroom.DataKeyPairSpec.ECC_NIST_P256 and pair.key_pair_spec == "ECC_NIST_P256"
     assert pair.private_key_plaintext and pair.private_key_plaintext[0] == 0x30
     assert pair.public_key[0] == 0x30 and pair.key_id.endswith(key)
     assert kms.decrypt(ciphertext_blob=pair.private_key_ciphertext_blob).plaintext == pair.private_key_plaintext
 
-    ab = kms.derive_shared_secret(key_id=a, public_key=pub_b)
-    ba = kms.derive_shared_secret(key_id=b, public_key=pub_a)
+    ab = kms.derive_shared_secret(key_id=a, key_agreement_algorithm="ECDH", public_key=pub_b)
+    ba = kms.derive_shared_secret(key_id=b, key_agreement_algorithm="ECDH", public_key=pub_a)
     assert ab.shared_secret == ba.shared_secret and len(ab.shared_secret) == 32
     assert ab.key_agreement_algorithm == "ECDH" and ab.key_origin == "AWS_KMS"
 
@@ -80,8 +80,16 @@ def test_byte_entry_points_keep_errors_and_refuse_plaintext_in_json(kms: strongr
     with pytest.raises(strongroom.InvalidCiphertextException):
         kms.decrypt(ciphertext_blob=b"\x01" * 80)
     with pytest.raises(strongroom.NotFoundException):
-        kms.generate_data_key(key_id="alias/none")
+        kms.generate_data_key(key_id="alias/none", key_spec="AES_256")
     with pytest.raises(strongroom.ValidationException):
         kms.generate_random(number_of_bytes=0)
-    with pytest.raises(strongroom.ValidationException, match="as bytes"):
-        kms._wrap(kms._native.encrypt, '{"KeyId": "%s", "Plaintext": "00"}' % key, b"x")
+    # A plaintext must be bytes-like: text is refused before it crosses.
+    with pytest.raises(TypeError):
+        kms.encrypt(key_id=key, plaintext="S3CRET")  # type: ignore[arg-type]
+    # A malformed request's message names the member, never the value.
+    with pytest.raises(strongroom.ValidationException) as e:
+        kms.call("Encrypt", {"KeyId": key, "Plaintext": b"x", "EncryptionContext": "S3CRET-context"})
+    assert "S3CRET" not in str(e.value), e.value
+    with pytest.raises(strongroom.ValidationException) as e:
+        kms.call("Encrypt", {"KeyId": key, "Plaintext": b"x", "Bogus": "S3CRET"})
+    assert "Bogus" in str(e.value) and "S3CRET" not in str(e.value), e.value
