@@ -69,7 +69,7 @@ build() {
   "$BIN/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-mutable-globals "$bg" -o "$bg.opt"
   mv "$bg.opt" "$bg"
-  cp bindings/wasm/js/{lib.js,browser.js,node.js,index.d.ts,README.md} "$PKG/"
+  cp bindings/wasm/js/{lib.js,browser.js,node.js,index.d.ts,operations.d.ts,README.md} "$PKG/"
   sed -e "s/@VERSION@/$VERSION/" -e "s/@LICENSE@/$LICENSE/" bindings/wasm/js/package.json > "$PKG/package.json"
   # The production module is built without dangerous-test-rng: refuse to
   # ship one that has the seeded RNG's entry point.
