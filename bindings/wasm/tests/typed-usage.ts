@@ -12,45 +12,49 @@ import type {
 } from 'strongroom';
 
 const kms: Kms = Kms.inMemory({ region: 'eu-west-1' });
-const meta: KeyMetadata = kms.createKey({ Description: 'orders', KeySpec: 'SYMMETRIC_DEFAULT' }).KeyMetadata;
-const state: KeyState = meta.keyState;
-const deletion: number | null = meta.deletionDateMs;
-kms.createAlias({ AliasName: 'alias/orders', TargetKeyId: meta.KeyId });
+// AWS's shapes: members AWS marks required are required; every response
+// member is optional (as in AWS's SDK for JavaScript v3).
+const meta: KeyMetadata = kms.createKey({ Description: 'orders', KeySpec: 'SYMMETRIC_DEFAULT' }).KeyMetadata!;
+const state: KeyState | undefined = meta.KeyState;
+const deletion: number | undefined = meta.DeletionDate;
+kms.createAlias({ AliasName: 'alias/orders', TargetKeyId: meta.KeyId! });
 const enc: EncryptResponse = kms.encrypt({
-  keyId: 'alias/orders',
-  plaintext: new TextEncoder().encode('hi'),
-  encryptionContext: { tenant: 'a' },
+  KeyId: 'alias/orders',
+  Plaintext: new TextEncoder().encode('hi'),
+  EncryptionContext: { tenant: 'a' },
 });
-const blob: Uint8Array = enc.ciphertextBlob;
-const plain: Uint8Array = kms.decrypt({ CiphertextBlob: blob, EncryptionContext: { tenant: 'a' } }).Plaintext;
-const viaCall: ResponseOf<'GenerateDataKey'> = kms.call('GenerateDataKey', { KeyId: meta.KeyId, KeySpec: 'AES_256' });
-const dk: Uint8Array = viaCall.plaintext;
-const keys: { KeyId: string; keyArn: string }[] = kms.listKeys().Keys;
-const signer = kms.createKey({ KeyUsage: 'SIGN_VERIFY', KeySpec: 'ECC_NIST_P256' }).KeyMetadata;
-const sig = kms.sign({ KeyId: signer.KeyId, Message: plain, SigningAlgorithm: 'ECDSA_SHA_256' });
-const ok: boolean = kms.verify({ KeyId: signer.KeyId, Message: plain, Signature: sig.Signature, SigningAlgorithm: 'ECDSA_SHA_256' }).SignatureValid;
-const sched = kms.scheduleKeyDeletion({ KeyId: meta.KeyId, PendingWindowInDays: 7 });
-const pending: KeyState = sched.keyState;
-const grant: string = kms.createGrant({
-  keyId: signer.keyId, granteePrincipal: 'arn:aws:iam::111122223333:role/app', operations: ['Sign'],
-}).grantToken;
+const blob: Uint8Array = enc.CiphertextBlob!;
+const plain: Uint8Array = kms.decrypt({ CiphertextBlob: blob, EncryptionContext: { tenant: 'a' } }).Plaintext!;
+const viaCall: ResponseOf<'GenerateDataKey'> = kms.call('GenerateDataKey', { KeyId: meta.KeyId!, KeySpec: 'AES_256' });
+const dk: Uint8Array = viaCall.Plaintext!;
+const keys: { KeyId?: string; KeyArn?: string }[] = kms.listKeys().Keys!;
+const signer = kms.createKey({ KeyUsage: 'SIGN_VERIFY', KeySpec: 'ECC_NIST_P256' }).KeyMetadata!;
+const sig = kms.sign({ KeyId: signer.KeyId!, Message: plain, SigningAlgorithm: 'ECDSA_SHA_256' });
+const ok: boolean = kms.verify({ KeyId: signer.KeyId!, Message: plain, Signature: sig.Signature!, SigningAlgorithm: 'ECDSA_SHA_256' }).SignatureValid!;
+const sched = kms.scheduleKeyDeletion({ KeyId: meta.KeyId!, PendingWindowInDays: 7 });
+const pending: KeyState | undefined = sched.KeyState;
+const grant: string | undefined = kms.createGrant({
+  KeyId: signer.KeyId!, GranteePrincipal: 'arn:aws:iam::111122223333:role/app', Operations: ['Sign'],
+}).GrantToken;
 const other: Kms = kms.asCaller({ PrincipalArn: 'arn:aws:iam::111122223333:role/app', Account: '111122223333' });
-kms.putKeyPolicy({ KeyId: signer.KeyId, Policy: { Version: '2012-10-17', Statement: [] } });
+kms.putKeyPolicy({ KeyId: signer.KeyId!, Policy: JSON.stringify({ Version: '2012-10-17', Statement: [] }) });
 
-// @ts-expect-error keyId is required
+// @ts-expect-error KeyId is required
 kms.encrypt({ Plaintext: plain });
 // @ts-expect-error not a key state
 const badState: KeyState = 'Deleted';
 // @ts-expect-error bytes are Uint8Array, not strings
-kms.sign({ KeyId: signer.KeyId, Message: 'text' });
+kms.sign({ KeyId: signer.KeyId!, Message: 'text' });
 // @ts-expect-error no such response field
-enc.plaintext;
+enc.Plaintext;
 // @ts-expect-error no such operation
 kms.call('DeleteKey', {});
-// @ts-expect-error nullable fields stay nullable
-const notNull: number = meta.deletionDateMs;
+// @ts-expect-error optional members stay optional
+const notNull: number = meta.DeletionDate;
+// @ts-expect-error members are AWS's PascalCase names
+kms.encrypt({ keyId: 'alias/orders', Plaintext: plain });
 
-const env = Envelope.forKms(kms, [meta.keyId], { cache: { capacity: 10, maxAgeMs: 60_000 } });
+const env = Envelope.forKms(kms, [meta.KeyId!], { cache: { capacity: 10, maxAgeMs: 60_000 } });
 const msg: Uint8Array = env.encrypt(plain, { encryptionContext: { a: 'b' }, suite: SUITE_UNSIGNED, frameLength: 4096 });
 const opened: DecryptedMessage = env.decrypt(msg);
 const ctx: Record<string, string> = opened.encryptionContext;
@@ -78,13 +82,13 @@ async function bulk(): Promise<DecryptedMessage> {
 async function persistent(): Promise<void> {
   const p: PersistentKms = await Kms.openPersistent({ rootKey: new Uint8Array(32), storage });
   // Durable before acknowledged: every call is a Promise.
-  const created: KeyMetadata = (await p.createKey({ Description: 'saved' })).KeyMetadata;
+  const created: KeyMetadata = (await p.createKey({ Description: 'saved' })).KeyMetadata!;
   const listed: Promise<ResponseOf<'ListKeys'>> = p.listKeys();
-  const viaCall: EncryptResponse = await p.call('Encrypt', { KeyId: created.KeyId, Plaintext: new Uint8Array(1) });
+  const viaCall: EncryptResponse = await p.call('Encrypt', { KeyId: created.KeyId!, Plaintext: new Uint8Array(1) });
   // @ts-expect-error a persistent KMS's answers must be awaited
-  const notAwaited: KeyMetadata = p.createKey({}).KeyMetadata;
+  const notAwaited: KeyMetadata | undefined = p.createKey({}).KeyMetadata;
   const asOther: PersistentKms = p.asCaller({ PrincipalArn: 'arn:aws:iam::111122223333:role/app', Account: '111122223333' });
-  const env2: Envelope = Envelope.forKms(p, [created.keyId]);
+  const env2: Envelope = Envelope.forKms(p, [created.KeyId!]);
   await listed;
   await p.flush();
   await p.close();
