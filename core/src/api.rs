@@ -1,7 +1,13 @@
-//! Request and response shapes, named after the AWS KMS API. Field names
-//! serialise in AWS's PascalCase so JSON test vectors (and bindings) use the
-//! same names as the AWS documentation. Bytes serialise as lowercase hex.
-//! Dates are Unix milliseconds.
+//! Request and response shapes, named after the AWS KMS API, serialising
+//! in AWS's own JSON 1.1 wire shape (botocore's KMS model): PascalCase
+//! members named as AWS names them, blobs as base64 (native bytes inside
+//! [`crate::shape::native_values`]), timestamps as epoch seconds, enums as
+//! their AWS strings, absent members omitted. On input, AWS's required
+//! members are required (a missing one is a `ValidationException` naming
+//! it), optional ones may be left out, unknown ones are rejected.
+//!
+//! The Rust fields keep their Rust names and types: dates are `Millis`
+//! (`*_ms`) in Rust and seconds on the wire.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +23,7 @@ macro_rules! request {
     ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ty),* $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-        #[serde(rename_all = "PascalCase", default, deny_unknown_fields)]
+        #[serde(rename_all = "PascalCase", deny_unknown_fields)]
         pub struct $name { $($(#[$fm])* pub $field: $ty),* }
     };
 }
@@ -49,68 +55,148 @@ impl Tag {
 }
 
 request!(CreateKeyRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     key_usage: Option<KeyUsage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     key_spec: Option<KeySpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     origin: Option<Origin>,
+    #[serde(default)]
     tags: Vec<Tag>,
+    #[serde(default)]
     multi_region: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     policy: Option<String>,
+    #[serde(default)]
     bypass_policy_lockout_safety_check: bool,
 });
 response!(CreateKeyResponse {
-    key_metadata: KeyMetadata
+    key_metadata: KeyMetadata,
 });
 
-request!(DescribeKeyRequest { key_id: String, grant_tokens: Vec<String> });
+request!(DescribeKeyRequest {
+    key_id: String,
+    #[serde(default)]
+    grant_tokens: Vec<String>,
+});
 response!(DescribeKeyResponse {
-    key_metadata: KeyMetadata
+    key_metadata: KeyMetadata,
 });
 
-request!(ListKeysRequest { limit: Option<u32>, marker: Option<String> });
+request!(ListKeysRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    marker: Option<String>,
+});
 response!(KeyListEntry {
     key_id: String,
-    key_arn: String
+    key_arn: String,
 });
-response!(ListKeysResponse { keys: Vec<KeyListEntry>, next_marker: Option<String>, truncated: bool });
+response!(ListKeysResponse {
+    keys: Vec<KeyListEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_marker: Option<String>,
+    truncated: bool,
+});
 
 request!(KeyIdRequest { key_id: String });
 
 request!(UpdateKeyDescriptionRequest {
     key_id: String,
-    description: String
+    description: String,
 });
 
-request!(TagResourceRequest { key_id: String, tags: Vec<Tag> });
-request!(UntagResourceRequest { key_id: String, tag_keys: Vec<String> });
-request!(ListResourceTagsRequest { key_id: String, limit: Option<u32>, marker: Option<String> });
-response!(ListResourceTagsResponse { tags: Vec<Tag>, next_marker: Option<String>, truncated: bool });
+request!(TagResourceRequest {
+    key_id: String,
+    tags: Vec<Tag>,
+});
+request!(UntagResourceRequest {
+    key_id: String,
+    tag_keys: Vec<String>,
+});
+request!(ListResourceTagsRequest {
+    key_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    marker: Option<String>,
+});
+response!(ListResourceTagsResponse {
+    tags: Vec<Tag>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_marker: Option<String>,
+    truncated: bool,
+});
 
 request!(CreateAliasRequest {
     alias_name: String,
-    target_key_id: String
+    target_key_id: String,
 });
 request!(UpdateAliasRequest {
     alias_name: String,
-    target_key_id: String
+    target_key_id: String,
 });
 request!(DeleteAliasRequest { alias_name: String });
-request!(ListAliasesRequest { key_id: Option<String>, limit: Option<u32>, marker: Option<String> });
-response!(ListAliasesResponse { aliases: Vec<AliasEntry>, next_marker: Option<String>, truncated: bool });
+request!(ListAliasesRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    marker: Option<String>,
+});
+response!(
+    /// An alias as ListAliases answers it (the stored [`AliasEntry`] keeps
+    /// its own, frozen, serialisation).
+    AliasListEntry {
+    alias_name: String,
+    alias_arn: String,
+    target_key_id: String,
+    #[serde(rename = "CreationDate", with = "crate::shape::timestamp")]
+    creation_date_ms: Millis,
+    #[serde(rename = "LastUpdatedDate", with = "crate::shape::timestamp")]
+    last_updated_date_ms: Millis,
+});
+
+impl From<&AliasEntry> for AliasListEntry {
+    fn from(a: &AliasEntry) -> Self {
+        AliasListEntry {
+            alias_name: a.alias_name.clone(),
+            alias_arn: a.alias_arn.clone(),
+            target_key_id: a.target_key_id.clone(),
+            creation_date_ms: a.creation_date_ms,
+            last_updated_date_ms: a.last_updated_date_ms,
+        }
+    }
+}
+
+response!(ListAliasesResponse {
+    aliases: Vec<AliasListEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_marker: Option<String>,
+    truncated: bool,
+});
 
 pub use crate::secret::SecretBytes;
 
 request!(EncryptRequest {
     key_id: String,
     plaintext: SecretBytes,
+    #[serde(default)]
     encryption_context: EncryptionContext,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     encryption_algorithm: Option<EncryptionAlgorithm>,
+    #[serde(default)]
     grant_tokens: Vec<String>,
+    #[serde(default)]
     dry_run: bool,
 });
 
 response!(EncryptResponse {
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     ciphertext_blob: Vec<u8>,
     key_id: String,
     encryption_algorithm: EncryptionAlgorithm,
@@ -118,12 +204,17 @@ response!(EncryptResponse {
 });
 
 request!(DecryptRequest {
-    #[serde(with = "hex::serde")]
+    #[serde(default, with = "crate::shape::blob")]
     ciphertext_blob: Vec<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     key_id: Option<String>,
+    #[serde(default)]
     encryption_context: EncryptionContext,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     encryption_algorithm: Option<EncryptionAlgorithm>,
+    #[serde(default)]
     grant_tokens: Vec<String>,
+    #[serde(default)]
     dry_run: bool,
 });
 
@@ -138,19 +229,26 @@ pub struct DecryptResponse {
 }
 
 request!(ReEncryptRequest {
-    #[serde(with = "hex::serde")]
+    #[serde(default, with = "crate::shape::blob")]
     ciphertext_blob: Vec<u8>,
+    #[serde(default)]
     source_encryption_context: EncryptionContext,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     source_key_id: Option<String>,
     destination_key_id: String,
+    #[serde(default)]
     destination_encryption_context: EncryptionContext,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     source_encryption_algorithm: Option<EncryptionAlgorithm>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     destination_encryption_algorithm: Option<EncryptionAlgorithm>,
+    #[serde(default)]
     grant_tokens: Vec<String>,
+    #[serde(default)]
     dry_run: bool,
 });
 response!(ReEncryptResponse {
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     ciphertext_blob: Vec<u8>,
     source_key_id: String,
     key_id: String,
@@ -162,10 +260,15 @@ response!(ReEncryptResponse {
 
 request!(GenerateDataKeyRequest {
     key_id: String,
+    #[serde(default)]
     encryption_context: EncryptionContext,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     number_of_bytes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     key_spec: Option<DataKeySpec>,
+    #[serde(default)]
     grant_tokens: Vec<String>,
+    #[serde(default)]
     dry_run: bool,
 });
 
@@ -173,7 +276,7 @@ request!(GenerateDataKeyRequest {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateDataKeyResponse {
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     pub ciphertext_blob: Vec<u8>,
     pub plaintext: Plaintext,
     pub key_id: String,
@@ -181,13 +284,16 @@ pub struct GenerateDataKeyResponse {
 }
 
 response!(GenerateDataKeyWithoutPlaintextResponse {
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     ciphertext_blob: Vec<u8>,
     key_id: String,
     key_material_id: String,
 });
 
-request!(GenerateRandomRequest { number_of_bytes: Option<u32> });
+request!(GenerateRandomRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    number_of_bytes: Option<u32>,
+});
 
 /// GenerateRandom's answer; the bytes are zeroized on drop.
 #[derive(Debug, Serialize)]
@@ -196,39 +302,61 @@ pub struct GenerateRandomResponse {
     pub plaintext: Plaintext,
 }
 
-request!(ScheduleKeyDeletionRequest { key_id: String, pending_window_in_days: Option<u32> });
+request!(ScheduleKeyDeletionRequest {
+    key_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending_window_in_days: Option<u32>,
+});
 response!(ScheduleKeyDeletionResponse {
     key_id: String,
+    #[serde(rename = "DeletionDate", default, with = "crate::shape::opt_timestamp", skip_serializing_if = "Option::is_none")]
     deletion_date_ms: Option<Millis>,
     key_state: KeyState,
     pending_window_in_days: u32,
 });
 response!(KeyIdResponse { key_id: String });
 
-request!(EnableKeyRotationRequest { key_id: String, rotation_period_in_days: Option<u32> });
+request!(EnableKeyRotationRequest {
+    key_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rotation_period_in_days: Option<u32>,
+});
 response!(GetKeyRotationStatusResponse {
     key_id: String,
     key_rotation_enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     rotation_period_in_days: Option<u32>,
+    #[serde(rename = "NextRotationDate", default, with = "crate::shape::opt_timestamp", skip_serializing_if = "Option::is_none")]
     next_rotation_date_ms: Option<Millis>,
+    #[serde(rename = "OnDemandRotationStartDate", default, with = "crate::shape::opt_timestamp", skip_serializing_if = "Option::is_none")]
     on_demand_rotation_start_date_ms: Option<Millis>,
 });
 
 request!(ListKeyRotationsRequest {
     key_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     marker: Option<String>,
     /// `ROTATIONS_ONLY` (default) or `ALL_KEY_MATERIAL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     include_key_material: Option<String>,
 });
 response!(RotationsListEntry {
     key_id: String,
     key_material_id: String,
     key_material_state: KeyMaterialState,
+    #[serde(rename = "RotationDate", with = "crate::shape::timestamp")]
     rotation_date_ms: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     rotation_type: Option<RotationType>,
 });
-response!(ListKeyRotationsResponse { rotations: Vec<RotationsListEntry>, next_marker: Option<String>, truncated: bool });
+response!(ListKeyRotationsResponse {
+    rotations: Vec<RotationsListEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_marker: Option<String>,
+    truncated: bool,
+});
 
 /// Helper for building an encryption context from pairs.
 pub fn context<K: Into<String>, V: Into<String>>(
@@ -245,66 +373,115 @@ pub fn context<K: Into<String>, V: Into<String>>(
 request!(PutKeyPolicyRequest {
     key_id: String,
     /// Must be `default` (the only key policy name), or omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     policy_name: Option<String>,
     policy: String,
+    #[serde(default)]
     bypass_policy_lockout_safety_check: bool,
 });
-request!(GetKeyPolicyRequest { key_id: String, policy_name: Option<String> });
+request!(GetKeyPolicyRequest {
+    key_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    policy_name: Option<String>,
+});
 response!(GetKeyPolicyResponse {
     policy: String,
-    policy_name: String
+    policy_name: String,
 });
-request!(ListKeyPoliciesRequest { key_id: String, limit: Option<u32>, marker: Option<String> });
-response!(ListKeyPoliciesResponse { policy_names: Vec<String>, next_marker: Option<String>, truncated: bool });
+request!(ListKeyPoliciesRequest {
+    key_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    marker: Option<String>,
+});
+response!(ListKeyPoliciesResponse {
+    policy_names: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_marker: Option<String>,
+    truncated: bool,
+});
 
 // ------------------------------------------------------------ grants
 
 request!(CreateGrantRequest {
     key_id: String,
+    #[serde(default)]
     grantee_principal: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     retiring_principal: Option<String>,
     operations: Vec<GrantOperation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     constraints: Option<GrantConstraints>,
+    #[serde(default)]
     grant_tokens: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
+    #[serde(default)]
     dry_run: bool,
 });
 response!(CreateGrantResponse {
     grant_token: String,
-    grant_id: String
+    grant_id: String,
 });
 
 request!(ListGrantsRequest {
     key_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     marker: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     grant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     grantee_principal: Option<String>,
+    #[serde(default)]
     grant_tokens: Vec<String>,
 });
 response!(GrantListEntry {
     key_id: String,
     grant_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
+    #[serde(rename = "CreationDate", with = "crate::shape::timestamp")]
     creation_date_ms: Millis,
     grantee_principal: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     retiring_principal: Option<String>,
     issuing_account: String,
     operations: Vec<GrantOperation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     constraints: Option<GrantConstraints>,
 });
-response!(ListGrantsResponse { grants: Vec<GrantListEntry>, next_marker: Option<String>, truncated: bool });
-request!(ListRetirableGrantsRequest { retiring_principal: String, limit: Option<u32>, marker: Option<String> });
+response!(ListGrantsResponse {
+    grants: Vec<GrantListEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_marker: Option<String>,
+    truncated: bool,
+});
+request!(ListRetirableGrantsRequest {
+    #[serde(default)]
+    retiring_principal: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    marker: Option<String>,
+});
 request!(RetireGrantRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     grant_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     grant_id: Option<String>,
+    #[serde(default)]
     dry_run: bool,
 });
 request!(RevokeGrantRequest {
     key_id: String,
     grant_id: String,
-    dry_run: bool
+    #[serde(default)]
+    dry_run: bool,
 });
 
 impl GrantListEntry {
@@ -328,59 +505,71 @@ impl GrantListEntry {
 request!(PutIdentityPolicyRequest {
     principal_arn: String,
     policy_name: String,
-    policy_document: String
+    policy_document: String,
 });
 request!(IdentityPolicyRequest {
     principal_arn: String,
-    policy_name: String
+    policy_name: String,
 });
 response!(GetIdentityPolicyResponse {
     principal_arn: String,
     policy_name: String,
-    policy_document: String
+    policy_document: String,
 });
 
 // ------------------------------------------------------------ asymmetric and HMAC
 
 request!(SignRequest {
     key_id: String,
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     message: Vec<u8>,
     /// RAW (default) or DIGEST.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     message_type: Option<MessageType>,
+    #[serde(deserialize_with = "Option::deserialize", skip_serializing_if = "Option::is_none")]
     signing_algorithm: Option<SigningAlgorithm>,
+    #[serde(default)]
     grant_tokens: Vec<String>,
+    #[serde(default)]
     dry_run: bool,
 });
 response!(SignResponse {
     key_id: String,
     /// DER (ECDSA) or raw RSA signature.
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     signature: Vec<u8>,
     signing_algorithm: SigningAlgorithm,
 });
 request!(VerifyRequest {
     key_id: String,
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     message: Vec<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     message_type: Option<MessageType>,
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     signature: Vec<u8>,
+    #[serde(deserialize_with = "Option::deserialize", skip_serializing_if = "Option::is_none")]
     signing_algorithm: Option<SigningAlgorithm>,
+    #[serde(default)]
     grant_tokens: Vec<String>,
+    #[serde(default)]
     dry_run: bool,
 });
 response!(VerifyResponse {
     key_id: String,
     signature_valid: bool,
-    signing_algorithm: SigningAlgorithm
+    signing_algorithm: SigningAlgorithm,
 });
 
-request!(GetPublicKeyRequest { key_id: String, grant_tokens: Vec<String> });
+request!(GetPublicKeyRequest {
+    key_id: String,
+    #[serde(default)]
+    grant_tokens: Vec<String>,
+});
 response!(GetPublicKeyResponse {
     key_id: String,
     /// DER SubjectPublicKeyInfo.
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     public_key: Vec<u8>,
     key_spec: KeySpec,
     key_usage: KeyUsage,
@@ -392,11 +581,14 @@ response!(GetPublicKeyResponse {
 request!(DeriveSharedSecretRequest {
     key_id: String,
     /// Must be `ECDH`.
+    #[serde(deserialize_with = "Option::deserialize", skip_serializing_if = "Option::is_none")]
     key_agreement_algorithm: Option<String>,
     /// The peer's DER SubjectPublicKeyInfo.
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     public_key: Vec<u8>,
+    #[serde(default)]
     grant_tokens: Vec<String>,
+    #[serde(default)]
     dry_run: bool,
 });
 
@@ -412,39 +604,49 @@ pub struct DeriveSharedSecretResponse {
 
 request!(GenerateMacRequest {
     key_id: String,
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     message: Vec<u8>,
+    #[serde(deserialize_with = "Option::deserialize", skip_serializing_if = "Option::is_none")]
     mac_algorithm: Option<MacAlgorithm>,
+    #[serde(default)]
     grant_tokens: Vec<String>,
+    #[serde(default)]
     dry_run: bool,
 });
 response!(GenerateMacResponse {
     key_id: String,
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     mac: Vec<u8>,
     mac_algorithm: MacAlgorithm,
 });
 request!(VerifyMacRequest {
     key_id: String,
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     message: Vec<u8>,
+    #[serde(deserialize_with = "Option::deserialize", skip_serializing_if = "Option::is_none")]
     mac_algorithm: Option<MacAlgorithm>,
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     mac: Vec<u8>,
+    #[serde(default)]
     grant_tokens: Vec<String>,
+    #[serde(default)]
     dry_run: bool,
 });
 response!(VerifyMacResponse {
     key_id: String,
     mac_valid: bool,
-    mac_algorithm: MacAlgorithm
+    mac_algorithm: MacAlgorithm,
 });
 
 request!(GenerateDataKeyPairRequest {
     key_id: String,
+    #[serde(deserialize_with = "Option::deserialize", skip_serializing_if = "Option::is_none")]
     key_pair_spec: Option<KeySpec>,
+    #[serde(default)]
     encryption_context: EncryptionContext,
+    #[serde(default)]
     grant_tokens: Vec<String>,
+    #[serde(default)]
     dry_run: bool,
 });
 
@@ -452,12 +654,12 @@ request!(GenerateDataKeyPairRequest {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateDataKeyPairResponse {
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     pub private_key_ciphertext_blob: Vec<u8>,
     /// PKCS#8 DER.
     pub private_key_plaintext: Plaintext,
     /// DER SubjectPublicKeyInfo.
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     pub public_key: Vec<u8>,
     pub key_id: String,
     pub key_pair_spec: KeySpec,
@@ -465,9 +667,9 @@ pub struct GenerateDataKeyPairResponse {
 }
 
 response!(GenerateDataKeyPairWithoutPlaintextResponse {
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     private_key_ciphertext_blob: Vec<u8>,
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     public_key: Vec<u8>,
     key_id: String,
     key_pair_spec: KeySpec,
@@ -478,24 +680,31 @@ response!(GenerateDataKeyPairWithoutPlaintextResponse {
 
 request!(GetParametersForImportRequest {
     key_id: String,
+    #[serde(deserialize_with = "Option::deserialize", skip_serializing_if = "Option::is_none")]
     wrapping_algorithm: Option<WrappingAlgorithm>,
     /// RSA_2048, RSA_3072 or RSA_4096.
+    #[serde(deserialize_with = "Option::deserialize", skip_serializing_if = "Option::is_none")]
     wrapping_key_spec: Option<KeySpec>,
 });
 response!(GetParametersForImportResponse {
     key_id: String,
+    #[serde(with = "crate::shape::text_blob")]
     import_token: String,
     /// DER SubjectPublicKeyInfo of the RSA wrapping key.
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     public_key: Vec<u8>,
+    #[serde(rename = "ParametersValidTo", with = "crate::shape::timestamp")]
     parameters_valid_to_ms: Millis,
 });
 request!(ImportKeyMaterialRequest {
     key_id: String,
+    #[serde(with = "crate::shape::text_blob")]
     import_token: String,
-    #[serde(with = "hex::serde")]
+    #[serde(with = "crate::shape::blob")]
     encrypted_key_material: Vec<u8>,
+    #[serde(rename = "ValidTo", default, with = "crate::shape::opt_timestamp", skip_serializing_if = "Option::is_none")]
     valid_to_ms: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     expiration_model: Option<ExpirationModel>,
 });
 
@@ -504,9 +713,13 @@ request!(ImportKeyMaterialRequest {
 request!(ReplicateKeyRequest {
     key_id: String,
     replica_region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     policy: Option<String>,
+    #[serde(default)]
     bypass_policy_lockout_safety_check: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     description: Option<String>,
+    #[serde(default)]
     tags: Vec<Tag>,
 });
 response!(ReplicateKeyResponse {

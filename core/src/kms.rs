@@ -3017,7 +3017,7 @@ impl Kms {
             let (aliases, next_marker, truncated) =
                 paginate(all, |a| a.alias_name.clone(), limit, req.marker.as_deref())?;
             Ok(ListAliasesResponse {
-                aliases,
+                aliases: aliases.iter().map(AliasListEntry::from).collect(),
                 next_marker,
                 truncated,
             })

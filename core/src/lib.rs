@@ -54,6 +54,7 @@ pub mod model;
 pub mod operations;
 pub mod policy;
 mod secret;
+pub mod shape;
 mod state_root;
 pub mod store;
 mod wire;
@@ -70,6 +71,7 @@ pub use kms::{
 };
 pub use operations::Operation;
 pub use secret::{wipe, Plaintext, SecretBytes};
+pub use shape::native_values;
 #[cfg(not(target_arch = "wasm32"))]
 pub use store::FileStore;
 pub use store::{MemoryStore, Mutation, Store};

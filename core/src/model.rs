@@ -289,7 +289,9 @@ impl KeyRecord {
     }
 }
 
-/// DescribeKey's `KeyMetadata`. Dates are Unix milliseconds.
+/// DescribeKey's `KeyMetadata`, in AWS's wire shape: dates are `Millis` in
+/// Rust and epoch seconds on the wire (`CreationDate`, `DeletionDate`,
+/// `ValidTo`), absent members are omitted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
@@ -298,11 +300,18 @@ pub struct KeyMetadata {
     pub aws_account_id: String,
     pub key_id: String,
     pub arn: String,
+    #[serde(rename = "CreationDate", with = "crate::shape::timestamp")]
     pub creation_date_ms: Millis,
     pub enabled: bool,
     pub description: String,
     pub key_usage: KeyUsage,
     pub key_state: KeyState,
+    #[serde(
+        rename = "DeletionDate",
+        default,
+        with = "crate::shape::opt_timestamp",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deletion_date_ms: Option<Millis>,
     pub origin: Origin,
     pub key_manager: KeyManager,
@@ -316,14 +325,21 @@ pub struct KeyMetadata {
     #[serde(default)]
     pub key_agreement_algorithms: Vec<String>,
     pub multi_region: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_deletion_window_in_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_key_material_id: Option<String>,
     /// Imported material: when it expires.
-    #[serde(default)]
+    #[serde(
+        rename = "ValidTo",
+        default,
+        with = "crate::shape::opt_timestamp",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub valid_to_ms: Option<Millis>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiration_model: Option<ExpirationModel>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_region_configuration: Option<MultiRegionConfiguration>,
 }
 
@@ -345,7 +361,8 @@ pub struct MultiRegionKey {
     pub region: String,
 }
 
-/// An alias record.
+/// An alias record as stored (frozen serialisation: `CreationDateMs`,
+/// `LastUpdatedDateMs`); ListAliases answers [`crate::api::AliasListEntry`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AliasEntry {
@@ -401,10 +418,41 @@ impl GrantOperation {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct GrantConstraints {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_context_subset: Option<BTreeMap<String, String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_context_equals: Option<BTreeMap<String, String>>,
+}
+
+/// A stored grant's constraints keep their frozen serialisation (an absent
+/// member is written as `null`); the API omits absent members.
+mod stored_constraints {
+    use super::*;
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Frozen<'a> {
+        encryption_context_subset: &'a Option<BTreeMap<String, String>>,
+        encryption_context_equals: &'a Option<BTreeMap<String, String>>,
+    }
+
+    pub fn serialize<S: serde::Serializer>(
+        v: &Option<GrantConstraints>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        v.as_ref()
+            .map(|c| Frozen {
+                encryption_context_subset: &c.encryption_context_subset,
+                encryption_context_equals: &c.encryption_context_equals,
+            })
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<GrantConstraints>, D::Error> {
+        Option::<GrantConstraints>::deserialize(d)
+    }
 }
 
 fn ctx_has(ctx: &BTreeMap<String, String>, k: &str, v: &str) -> bool {
@@ -466,5 +514,6 @@ pub struct Grant {
     pub retiring_principal: Option<String>,
     pub issuing_account: String,
     pub operations: Vec<GrantOperation>,
+    #[serde(default, with = "stored_constraints")]
     pub constraints: Option<GrantConstraints>,
 }

@@ -53,7 +53,8 @@ impl std::ops::Deref for WipedVec {
 }
 
 /// Build with `.into()` from `Vec<u8>`, `&[u8]`, `&[u8; N]` or `&str`.
-/// Serialises as hex (for JSON vectors).
+/// Serialises as an AWS blob: base64 text made in a zeroizing buffer, or
+/// native bytes inside [`crate::shape::native_values`].
 #[derive(Clone, Default)]
 pub struct SecretBytes(WipedVec);
 
@@ -108,13 +109,12 @@ impl From<&str> for SecretBytes {
 
 impl Serialize for SecretBytes {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        hex::serde::serialize(&self.0[..], s)
+        crate::shape::secret_blob::serialize(self, s)
     }
 }
 impl<'de> Deserialize<'de> for SecretBytes {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v: Vec<u8> = hex::serde::deserialize(d)?;
-        Ok(v.into())
+        crate::shape::secret_blob::deserialize(d)
     }
 }
 

@@ -255,6 +255,7 @@ fn fixture_root(expect: &serde_json::Value) -> [u8; 32] {
 
 #[test]
 fn the_v1_fixture_is_upgraded_on_first_write() {
+    use base64::{engine::general_purpose::STANDARD, Engine};
     let (dir, expect) = fixture_copy();
     let root = fixture_root(&expect);
     let now = expect["now_ms"].as_u64().unwrap();
@@ -268,12 +269,13 @@ fn the_v1_fixture_is_upgraded_on_first_write() {
     let blob = &expect["blobs"][0];
     let pt = kms
         .decrypt(DecryptRequest {
-            ciphertext_blob: hex::decode(blob["blob"].as_str().unwrap()).unwrap(),
+            ciphertext_blob: STANDARD.decode(blob["blob"].as_str().unwrap()).unwrap(),
             ..Default::default()
         })
         .unwrap();
+    // expect.json holds blobs as AWS does: base64.
     assert_eq!(
-        hex::encode(pt.plaintext.as_bytes()),
+        STANDARD.encode(pt.plaintext.as_bytes()),
         blob["plaintext"].as_str().unwrap()
     );
     // ... the first write upgrades.
@@ -294,13 +296,13 @@ fn the_v1_fixture_is_upgraded_on_first_write() {
     for b in expect["blobs"].as_array().unwrap() {
         let pt = kms
             .decrypt(DecryptRequest {
-                ciphertext_blob: hex::decode(b["blob"].as_str().unwrap()).unwrap(),
+                ciphertext_blob: STANDARD.decode(b["blob"].as_str().unwrap()).unwrap(),
                 encryption_context: serde_json::from_value(b["context"].clone()).unwrap(),
                 ..Default::default()
             })
             .unwrap();
         assert_eq!(
-            hex::encode(pt.plaintext.as_bytes()),
+            STANDARD.encode(pt.plaintext.as_bytes()),
             b["plaintext"].as_str().unwrap()
         );
     }

@@ -4,6 +4,9 @@ asymmetric and HMAC keys (kms-semantics §4-5). Expectations are written by
 hand; signatures, MACs and shared secrets are checked by round trip and by
 agreement between two sides, not by frozen bytes."""
 import json, os, hashlib
+import sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from to_aws_shape import convert_doc  # noqa: E402  (AWS's wire shape)
 
 T0 = 1767225600000
 msg = "6d657373616765"  # "message"
@@ -103,5 +106,5 @@ scen = [
  ]),
 ]
 out = os.path.join(os.path.dirname(__file__), "..", "core", "asymmetric.json")
-json.dump({"format": "strongroom-scenarios/1", "description": "Hand-written asymmetric and HMAC cases (kms-semantics §4-5); generated from tests/vectors/tools/gen_asymmetric.py.", "account": "111122223333", "region": "us-east-1", "scenarios": scen}, open(out, "w"), indent=1)
+json.dump(convert_doc({"format": "strongroom-scenarios/1", "description": "Hand-written asymmetric and HMAC cases (kms-semantics §4-5); generated from tests/vectors/tools/gen_asymmetric.py.", "account": "111122223333", "region": "us-east-1", "scenarios": scen}, "asymmetric.json"), open(out, "w"), indent=1)
 print(sum(len(s["steps"]) for s in scen), "steps")

@@ -3,6 +3,9 @@
 cases (kms-semantics §6-7). Every expected outcome below is written by hand;
 nothing is computed by Strongroom. Run: python3 tests/vectors/tools/gen_authorization.py"""
 import json, os
+import sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from to_aws_shape import convert_doc  # noqa: E402  (AWS's wire shape)
 
 A = "111122223333"
 B = "444455556666"
@@ -385,6 +388,7 @@ doc = {
     "description": "Hand-written authorization cases (kms-semantics §6-7): key policies, identity policies, grants, condition keys, lockout, cross-account. Generated from tests/vectors/tools/gen_authorization.py, whose expectations are written by hand.",
     "account": A, "region": "us-east-1", "scenarios": scenarios,
 }
+doc = convert_doc(doc, "authorization.json")
 with open(open_path, "w") as f:
     json.dump(doc, f, indent=1)
     f.write("\n")

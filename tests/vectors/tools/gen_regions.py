@@ -2,6 +2,9 @@
 """Writes tests/vectors/core/regions-and-import.json: hand-written cases for
 imported-key states and multi-Region keys (kms-semantics §8-9)."""
 import json, os
+import sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from to_aws_shape import convert_doc  # noqa: E402  (AWS's wire shape)
 T0 = 1767225600000
 DAY = 86400000
 
@@ -78,5 +81,5 @@ scen = [
  ]},
 ]
 out = os.path.join(os.path.dirname(__file__), "..", "core", "regions-and-import.json")
-json.dump({"format": "strongroom-scenarios/1", "description": "Hand-written cases for imported-key states and multi-Region keys (kms-semantics §8-9); generated from tests/vectors/tools/gen_regions.py. Scenarios with \"regions\" open one KMS per region (first is the default; same account and clock; RNG seed with its last byte XORed with the region's index); a step's \"Region\" picks one; ReplicateKey and UpdatePrimaryRegion name the other region in the request.", "account": "111122223333", "region": US, "scenarios": scen}, open(out, "w"), indent=1)
+json.dump(convert_doc({"format": "strongroom-scenarios/1", "description": "Hand-written cases for imported-key states and multi-Region keys (kms-semantics §8-9); generated from tests/vectors/tools/gen_regions.py. Scenarios with \"regions\" open one KMS per region (first is the default; same account and clock; RNG seed with its last byte XORed with the region's index); a step's \"Region\" picks one; ReplicateKey and UpdatePrimaryRegion name the other region in the request.", "account": "111122223333", "region": US, "scenarios": scen}, "regions-and-import.json"), open(out, "w"), indent=1)
 print(sum(len(s["steps"]) for s in scen), "steps")
