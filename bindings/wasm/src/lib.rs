@@ -59,8 +59,7 @@ fn invalid(message: &str) -> JsValue {
 /// Blob members as native bytes (`Uint8Array`) both ways: the core's
 /// native-values mode around one crossing.
 fn native<R>(f: impl FnOnce() -> R) -> R {
-    // PRE-WIRE: becomes strongroom::shape::native_values(f) with i15-wire.
-    f()
+    strongroom::shape::native_values(f)
 }
 
 /// The serializer every value leaves by: maps (encryption contexts) as
