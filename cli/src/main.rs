@@ -374,8 +374,67 @@ fn print(format: Format, v: Value, text: impl FnOnce() -> String, to_stderr: boo
     }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
+/// The KMS commands' `--output json`: exactly what `aws kms <operation>
+/// --output json` prints for the same response with AWS CLI v1's default
+/// timestamp format (`cli_timestamp_format = wire`, also available in v2):
+/// the response as the service sent it (blobs base64, timestamps epoch
+/// seconds, members in AWS's order, absent members left out), indented by
+/// four spaces; nothing at all for an operation whose response is empty.
+fn aws_json<T: serde::Serialize>(v: &T) -> Option<String> {
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    v.serialize(&mut ser).ok()?;
+    let s = String::from_utf8(out).ok()?;
+    (s != "{}").then_some(s)
+}
+
+/// A KMS command's result: AWS CLI JSON or the human text.
+fn print_aws<T: serde::Serialize>(format: Format, v: &T, text: impl FnOnce() -> String) {
+    match format {
+        Format::Json => {
+            if let Some(s) = aws_json(v) {
+                println!("{s}");
+            }
+        }
+        Format::Text => println!("{}", text()),
+    }
+}
+
+/// An operation with an empty response (`aws` prints nothing for those).
+#[derive(serde::Serialize)]
+struct Empty {}
+
+/// What `aws kms list-keys` prints: its paginator joins the pages' `Keys`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AllKeys<'a> {
+    keys: &'a [KeyListEntry],
+}
+
+/// What `aws kms list-aliases` prints: the pages' `Aliases` joined.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AllAliases<'a> {
+    aliases: &'a [AliasListEntry],
+}
+
+fn all_aliases(kms: &Kms, key_id: Option<String>) -> Res<Vec<AliasListEntry>> {
+    let mut aliases = Vec::new();
+    let mut marker = None;
+    loop {
+        let r = kms.list_aliases(ListAliasesRequest {
+            key_id: key_id.clone(),
+            limit: Some(100),
+            marker: marker.take(),
+        })?;
+        aliases.extend(r.aliases);
+        match r.next_marker {
+            Some(m) if r.truncated => marker = Some(m),
+            _ => break,
+        }
+    }
+    Ok(aliases)
 }
 
 fn run(cli: Cli) -> Res<()> {
@@ -420,15 +479,11 @@ fn run(cli: Cli) -> Res<()> {
                     target_key_id: md.key_id.clone(),
                 })?;
             }
-            print(
-                f,
-                json!({"KeyMetadata": to_json(&md), "AliasName": alias}),
-                || match alias {
-                    Some(a) => format!("{}  {}", md.arn, a),
-                    None => md.arn.clone(),
-                },
-                false,
-            );
+            let text = match alias {
+                Some(a) => format!("{}  {}", md.arn, a),
+                None => md.arn.clone(),
+            };
+            print_aws(f, &CreateKeyResponse { key_metadata: md }, || text);
         }
         Cmd::ListKeys => {
             let mut keys = Vec::new();
@@ -444,20 +499,7 @@ fn run(cli: Cli) -> Res<()> {
                     _ => break,
                 }
             }
-            let mut aliases = Vec::new();
-            let mut marker = None;
-            loop {
-                let r = kms.list_aliases(ListAliasesRequest {
-                    limit: Some(100),
-                    marker: marker.take(),
-                    ..Default::default()
-                })?;
-                aliases.extend(r.aliases);
-                match r.next_marker {
-                    Some(m) if r.truncated => marker = Some(m),
-                    _ => break,
-                }
-            }
+            let aliases = all_aliases(&kms, None)?;
             let mut rows = Vec::new();
             for k in &keys {
                 let md = kms
@@ -473,25 +515,20 @@ fn run(cli: Cli) -> Res<()> {
                     .collect();
                 rows.push((md, names.join(",")));
             }
-            print(
-                f,
-                json!({"Keys": to_json(&keys)}),
-                || {
-                    rows.iter()
-                        .map(|(md, names)| {
-                            format!(
-                                "{}  {:<16} {:<20} {}",
-                                md.key_id,
-                                md.key_state.as_str(),
-                                md.key_spec.as_str(),
-                                names
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                },
-                false,
-            );
+            print_aws(f, &AllKeys { keys: &keys }, || {
+                rows.iter()
+                    .map(|(md, names)| {
+                        format!(
+                            "{}  {:<16} {:<20} {}",
+                            md.key_id,
+                            md.key_state.as_str(),
+                            md.key_spec.as_str(),
+                            names
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
         }
         Cmd::DescribeKey { key } => {
             let md = kms
@@ -500,11 +537,8 @@ fn run(cli: Cli) -> Res<()> {
                     ..Default::default()
                 })?
                 .key_metadata;
-            print(
-                f,
-                json!({"KeyMetadata": to_json(&md)}),
-                || {
-                    let mut s = format!(
+            let text = || {
+                let mut s = format!(
                         "KeyId        {}\nArn          {}\nState        {}\nSpec         {}\nUsage        {}\nCreated      {}\nDescription  {}",
                         md.key_id,
                         md.arn,
@@ -514,12 +548,17 @@ fn run(cli: Cli) -> Res<()> {
                         when(md.creation_date_ms),
                         md.description
                     );
-                    if let Some(d) = md.deletion_date_ms {
-                        s.push_str(&format!("\nDeletion     {}", when(d)));
-                    }
-                    s
+                if let Some(d) = md.deletion_date_ms {
+                    s.push_str(&format!("\nDeletion     {}", when(d)));
+                }
+                s
+            };
+            print_aws(
+                f,
+                &DescribeKeyResponse {
+                    key_metadata: md.clone(),
                 },
-                false,
+                text,
             );
         }
         Cmd::Alias { cmd } => match cmd {
@@ -528,72 +567,43 @@ fn run(cli: Cli) -> Res<()> {
                     alias_name: name.clone(),
                     target_key_id: key.clone(),
                 })?;
-                print(
-                    f,
-                    json!({"AliasName": name}),
-                    || format!("{name} → {key}"),
-                    false,
-                );
+                print_aws(f, &Empty {}, || format!("{name} → {key}"));
             }
             AliasCmd::Update { name, key } => {
                 kms.update_alias(UpdateAliasRequest {
                     alias_name: name.clone(),
                     target_key_id: key.clone(),
                 })?;
-                print(
-                    f,
-                    json!({"AliasName": name}),
-                    || format!("{name} → {key}"),
-                    false,
-                );
+                print_aws(f, &Empty {}, || format!("{name} → {key}"));
             }
             AliasCmd::Delete { name } => {
                 kms.delete_alias(DeleteAliasRequest {
                     alias_name: name.clone(),
                 })?;
-                print(
-                    f,
-                    json!({"AliasName": name}),
-                    || format!("deleted {name}"),
-                    false,
-                );
+                print_aws(f, &Empty {}, || format!("deleted {name}"));
             }
             AliasCmd::List { key } => {
-                let r = kms.list_aliases(ListAliasesRequest {
-                    key_id: key.clone(),
-                    limit: Some(100),
-                    ..Default::default()
-                })?;
-                print(
-                    f,
-                    json!({"Aliases": to_json(&r.aliases)}),
-                    || {
-                        r.aliases
-                            .iter()
-                            .map(|a| format!("{}  {}", a.alias_name, a.target_key_id))
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    },
-                    false,
-                );
+                let aliases = all_aliases(&kms, key.clone())?;
+                print_aws(f, &AllAliases { aliases: &aliases }, || {
+                    aliases
+                        .iter()
+                        .map(|a| format!("{}  {}", a.alias_name, a.target_key_id))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                });
             }
         },
         Cmd::EnableKey { key } => {
             kms.enable_key(KeyIdRequest {
                 key_id: key.clone(),
             })?;
-            print(f, json!({"KeyId": key}), || format!("enabled {key}"), false);
+            print_aws(f, &Empty {}, || format!("enabled {key}"));
         }
         Cmd::DisableKey { key } => {
             kms.disable_key(KeyIdRequest {
                 key_id: key.clone(),
             })?;
-            print(
-                f,
-                json!({"KeyId": key}),
-                || format!("disabled {key}"),
-                false,
-            );
+            print_aws(f, &Empty {}, || format!("disabled {key}"));
         }
         Cmd::ScheduleKeyDeletion {
             key,
@@ -603,29 +613,21 @@ fn run(cli: Cli) -> Res<()> {
                 key_id: key.clone(),
                 pending_window_in_days: Some(*pending_window_in_days),
             })?;
-            print(
-                f,
-                to_json(&r),
-                || {
-                    format!(
-                        "{} will be deleted at {}",
-                        r.key_id,
-                        r.deletion_date_ms.map(when).unwrap_or_default()
-                    )
-                },
-                false,
-            );
+            print_aws(f, &r, || {
+                format!(
+                    "{} will be deleted at {}",
+                    r.key_id,
+                    r.deletion_date_ms.map(when).unwrap_or_default()
+                )
+            });
         }
         Cmd::CancelKeyDeletion { key } => {
             let r = kms.cancel_key_deletion(KeyIdRequest {
                 key_id: key.clone(),
             })?;
-            print(
-                f,
-                to_json(&r),
-                || format!("deletion of {} cancelled; the key is disabled", r.key_id),
-                false,
-            );
+            print_aws(f, &r, || {
+                format!("deletion of {} cancelled; the key is disabled", r.key_id)
+            });
         }
         Cmd::RecoverKeyPolicy { key } => {
             kms.recover_key_policy(key, root)?;

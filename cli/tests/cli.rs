@@ -484,3 +484,151 @@ fn loose_store_permissions_are_reported() {
         "{err}"
     );
 }
+
+/// `--output json` prints exactly what the AWS CLI (`aws kms ... --output
+/// json`, v1's default `cli_timestamp_format = wire`) prints for the same
+/// response: `aws` is pointed (`--endpoint-url`) at a stand-in endpoint
+/// (tests/wire_server.py) that answers with Strongroom's own JSON 1.1
+/// response for the operation, read from the same store through the
+/// library. Needs the `aws` command (PyPI `awscli`) and python3; run by
+/// `make test-rust` when `aws` is installed (STRONGROOM_AWS_CLI names it).
+#[test]
+#[ignore]
+fn aws_cli_prints_the_same_json() {
+    use serde_json::json;
+    use std::io::BufRead;
+    let aws = std::env::var("STRONGROOM_AWS_CLI").unwrap_or_else(|_| "aws".into());
+    let e = Env::new();
+    let body = e.path("body.json");
+    let log = e.path("targets.log");
+    std::fs::write(&body, "{}").unwrap();
+    let mut server = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/wire_server.py"))
+        .args([s(&body), s(&log)])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut port = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", port.trim());
+    // What `aws kms <op>` prints when the service answers `response`.
+    let aws_prints = |args: &[&str], response: &serde_json::Value| -> String {
+        std::fs::write(&body, serde_json::to_vec(response).unwrap()).unwrap();
+        let o = Command::new(&aws)
+            .arg("kms")
+            .args(args)
+            .args(["--endpoint-url", &endpoint, "--output", "json"])
+            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "example")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", e.path("no-config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", e.path("no-credentials"))
+            .output()
+            .unwrap_or_else(|err| {
+                panic!("{aws}: {err} (install awscli or set STRONGROOM_AWS_CLI)")
+            });
+        assert!(
+            o.status.success(),
+            "aws {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    // The core's wire JSON for an operation on the store the CLI wrote.
+    let wire = |op: &str, request: serde_json::Value| -> serde_json::Value {
+        let mut raw = [0u8; 32];
+        hex::decode_to_slice(ROOT, &mut raw).unwrap();
+        let kms = strongroom::Kms::builder("111122223333", "us-east-1")
+            .open_file(e.store(), strongroom::RootKey::raw(raw))
+            .unwrap();
+        strongroom::json::call(&kms, op, request).unwrap()
+    };
+    let mine = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend(["--output", "json"]);
+        e.ok(&a)
+    };
+
+    let created = mine(&["create-key", "--description", "files ✓ \"q\""]);
+    let id = serde_json::from_str::<serde_json::Value>(&created).unwrap()["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let described = wire("DescribeKey", json!({"KeyId": id}));
+    assert_eq!(created, aws_prints(&["create-key"], &described));
+    assert_eq!(
+        mine(&["describe-key", &id]),
+        aws_prints(&["describe-key", "--key-id", &id], &described)
+    );
+    mine(&[
+        "create-key",
+        "--key-spec",
+        "ECC_NIST_P256",
+        "--key-usage",
+        "SIGN_VERIFY",
+        "--multi-region",
+    ]);
+    assert_eq!(
+        mine(&["list-keys"]),
+        aws_prints(&["list-keys"], &wire("ListKeys", json!({})))
+    );
+    assert_eq!(mine(&["alias", "create", "alias/files", &id]), "");
+    assert_eq!(
+        aws_prints(
+            &[
+                "create-alias",
+                "--alias-name",
+                "alias/x",
+                "--target-key-id",
+                &id
+            ],
+            &json!({})
+        ),
+        ""
+    );
+    assert_eq!(
+        mine(&["alias", "list"]),
+        aws_prints(&["list-aliases"], &wire("ListAliases", json!({})))
+    );
+    let scheduled = mine(&[
+        "schedule-key-deletion",
+        &id,
+        "--pending-window-in-days",
+        "7",
+    ]);
+    let md = wire("DescribeKey", json!({"KeyId": id}))["KeyMetadata"].clone();
+    let response = json!({
+        "KeyId": md["Arn"],
+        "DeletionDate": md["DeletionDate"],
+        "KeyState": "PendingDeletion",
+        "PendingWindowInDays": 7,
+    });
+    assert_eq!(
+        scheduled,
+        aws_prints(&["schedule-key-deletion", "--key-id", &id], &response)
+    );
+    // A key pending deletion shows DeletionDate and the window.
+    let described = wire("DescribeKey", json!({"KeyId": id}));
+    assert!(described["KeyMetadata"]["DeletionDate"].is_number());
+    assert_eq!(
+        mine(&["describe-key", &id]),
+        aws_prints(&["describe-key", "--key-id", &id], &described)
+    );
+    assert_eq!(
+        mine(&["cancel-key-deletion", &id]),
+        aws_prints(
+            &["cancel-key-deletion", "--key-id", &id],
+            &wire("DescribeKey", json!({"KeyId": id}))["KeyMetadata"]
+                .as_object()
+                .map(|m| json!({"KeyId": m["Arn"]}))
+                .unwrap()
+        )
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let targets = std::fs::read_to_string(&log).unwrap();
+    assert!(targets.contains("TrentService.DescribeKey"), "{targets}");
+    assert!(targets.contains("TrentService.ListAliases"), "{targets}");
+}

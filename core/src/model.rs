@@ -291,7 +291,8 @@ impl KeyRecord {
 
 /// DescribeKey's `KeyMetadata`, in AWS's wire shape: dates are `Millis` in
 /// Rust and epoch seconds on the wire (`CreationDate`, `DeletionDate`,
-/// `ValidTo`), absent members are omitted.
+/// `ValidTo`), absent members are omitted, members in AWS's order (as
+/// botocore's model lists them, which is the order `aws` prints them in).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
@@ -313,22 +314,6 @@ pub struct KeyMetadata {
         skip_serializing_if = "Option::is_none"
     )]
     pub deletion_date_ms: Option<Millis>,
-    pub origin: Origin,
-    pub key_manager: KeyManager,
-    pub key_spec: KeySpec,
-    pub customer_master_key_spec: KeySpec,
-    pub encryption_algorithms: Vec<EncryptionAlgorithm>,
-    #[serde(default)]
-    pub signing_algorithms: Vec<crate::asym::SigningAlgorithm>,
-    #[serde(default)]
-    pub mac_algorithms: Vec<crate::asym::MacAlgorithm>,
-    #[serde(default)]
-    pub key_agreement_algorithms: Vec<String>,
-    pub multi_region: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_deletion_window_in_days: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub current_key_material_id: Option<String>,
     /// Imported material: when it expires.
     #[serde(
         rename = "ValidTo",
@@ -337,10 +322,26 @@ pub struct KeyMetadata {
         skip_serializing_if = "Option::is_none"
     )]
     pub valid_to_ms: Option<Millis>,
+    pub origin: Origin,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiration_model: Option<ExpirationModel>,
+    pub key_manager: KeyManager,
+    pub customer_master_key_spec: KeySpec,
+    pub key_spec: KeySpec,
+    pub encryption_algorithms: Vec<EncryptionAlgorithm>,
+    #[serde(default)]
+    pub signing_algorithms: Vec<crate::asym::SigningAlgorithm>,
+    #[serde(default)]
+    pub key_agreement_algorithms: Vec<String>,
+    pub multi_region: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_region_configuration: Option<MultiRegionConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_deletion_window_in_days: Option<u32>,
+    #[serde(default)]
+    pub mac_algorithms: Vec<crate::asym::MacAlgorithm>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_key_material_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -215,7 +215,7 @@ pub mod text_blob {
 
 /// Milliseconds as epoch seconds: an integer when whole, else fractional.
 fn serialize_ms<S: Serializer>(ms: Millis, s: S) -> Result<S::Ok, S::Error> {
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         s.serialize_u64(ms / 1000)
     } else {
         s.serialize_f64(ms as f64 / 1000.0)

@@ -48,6 +48,12 @@ fn request<T: serde::de::DeserializeOwned>(json: &str) -> PyResult<T> {
     serde_json::from_str(json).map_err(|e| invalid(&format!("malformed request: {e}")))
 }
 
+/// A non-secret blob as AWS writes it in JSON (standard base64, padded).
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 fn to_json(v: &impl serde::Serialize) -> PyResult<String> {
     serde_json::to_string(v).map_err(|_| invalid("unserialisable response"))
 }
@@ -190,8 +196,8 @@ impl NativeKms {
         Ok(())
     }
 
-    /// One AWS-named operation with a JSON request (AWS field names, bytes
-    /// as hex); returns the JSON response.
+    /// One AWS-named operation with a JSON request in AWS's wire shape
+    /// (AWS member names, blobs as base64); returns the JSON response.
     fn call(&self, py: Python<'_>, operation: &str, request: &str) -> PyResult<String> {
         let req: serde_json::Value = serde_json::from_str(request)
             .map_err(|e| invalid(&format!("malformed request: {e}")))?;
@@ -205,10 +211,19 @@ impl NativeKms {
     /// Encrypt, the plaintext as bytes (never in JSON text); `request` is
     /// the JSON request without `Plaintext`. Returns the JSON response.
     fn encrypt(&self, py: Python<'_>, request_json: &str, plaintext: &[u8]) -> PyResult<String> {
-        let mut req: EncryptRequest = request(request_json)?;
-        if !req.plaintext.as_bytes().is_empty() {
+        // `Plaintext` is a required member of AWS's request: it crosses as
+        // bytes beside the JSON, which carries an empty one in its place.
+        let mut v: serde_json::Value = serde_json::from_str(request_json)
+            .map_err(|e| invalid(&format!("malformed request: {e}")))?;
+        let obj = v
+            .as_object_mut()
+            .ok_or_else(|| invalid("malformed request: not a JSON object"))?;
+        if obj.contains_key("Plaintext") {
             return Err(invalid("pass the plaintext as bytes, not in the request"));
         }
+        obj.insert("Plaintext".into(), "".into());
+        let mut req: EncryptRequest =
+            serde_json::from_value(v).map_err(|e| invalid(&format!("malformed request: {e}")))?;
         req.plaintext = SecretBytes::from(plaintext);
         let kms = self.get()?;
         to_json(&py.detach(|| kms.encrypt(req)).map_err(err)?)
@@ -237,7 +252,7 @@ impl NativeKms {
         let kms = self.get()?;
         let r = py.detach(|| kms.generate_data_key(req)).map_err(err)?;
         let meta = json!({
-            "CiphertextBlob": hex::encode(&r.ciphertext_blob),
+            "CiphertextBlob": b64(&r.ciphertext_blob),
             "KeyId": r.key_id,
             "KeyMaterialId": r.key_material_id,
         });
@@ -255,8 +270,8 @@ impl NativeKms {
         let kms = self.get()?;
         let r = py.detach(|| kms.generate_data_key_pair(req)).map_err(err)?;
         let meta = json!({
-            "PrivateKeyCiphertextBlob": hex::encode(&r.private_key_ciphertext_blob),
-            "PublicKey": hex::encode(&r.public_key),
+            "PrivateKeyCiphertextBlob": b64(&r.private_key_ciphertext_blob),
+            "PublicKey": b64(&r.public_key),
             "KeyId": r.key_id,
             "KeyPairSpec": r.key_pair_spec,
             "KeyMaterialId": r.key_material_id,

@@ -215,7 +215,8 @@ class Kms:
 
     def call(self, operation: str, request: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """Any operation by its AWS name with an AWS-shaped request
-        (PascalCase; bytes as hex or ``bytes``); the raw JSON answer."""
+        (AWS's JSON shape: PascalCase, blobs as base64 or ``bytes``,
+        timestamps as epoch seconds); the raw JSON answer."""
         body = json.dumps(to_aws(dict(request or {})))
         out: Dict[str, Any] = json.loads(self._wrap(self._native.call, operation, body))
         return out
@@ -225,8 +226,7 @@ class Kms:
         for k, v in params.items():
             if v is None:
                 continue
-            key = aws_name(k) + ("Ms" if isinstance(v, datetime) else "")
-            req[key] = to_aws(v)
+            req[aws_name(k)] = to_aws(v)
         return req
 
     def _op(self, operation: str, result: Type[T], params: Mapping[str, Any]) -> T:

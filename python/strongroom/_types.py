@@ -4,6 +4,7 @@ enums for key states and specs, built from the core's JSON answers."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import enum
 import re
@@ -374,8 +375,15 @@ def snake_name(pascal: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", pascal).lower()
 
 
-def _from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+def _from_seconds(seconds: float) -> datetime:
+    """An AWS timestamp (epoch seconds, fractional for milliseconds)."""
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+def _to_seconds(value: datetime) -> Any:
+    """Epoch seconds as AWS writes them: whole seconds an integer."""
+    ms = round(value.timestamp() * 1000)
+    return ms // 1000 if ms % 1000 == 0 else ms / 1000
 
 
 def _convert(tp: Any, value: Any) -> Any:
@@ -391,10 +399,11 @@ def _convert(tp: Any, value: Any) -> Any:
     if origin in (dict, Dict):
         return dict(value)
     if tp is bytes:
-        # Secrets arrive as bytes from the native entry points; the rest as hex.
-        return value if isinstance(value, bytes) else bytes.fromhex(value)
+        # Secrets arrive as bytes from the native entry points; the rest as
+        # AWS blobs (base64).
+        return value if isinstance(value, bytes) else base64.b64decode(value, validate=True)
     if tp is datetime:
-        return _from_ms(value)
+        return _from_seconds(value)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return tp(value)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
@@ -409,24 +418,21 @@ def from_aws(cls: Type[T], data: Mapping[str, Any]) -> T:
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         tp = hints[f.name]
         key = aws_name(f.name)
-        base = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
-        if base[0] is datetime:
-            key += "Ms"
         if key in data:
             kwargs[f.name] = _convert(tp, data[key])
     return cls(**kwargs)
 
 
 def to_aws(value: Any) -> Any:
-    """A request value in the core's JSON shape: bytes as hex, enums by
-    value, dataclasses with AWS field names, datetimes as milliseconds.
+    """A request value in AWS's JSON shape: bytes as base64, enums by
+    value, dataclasses with AWS field names, datetimes as epoch seconds.
     Plain dicts (encryption contexts) keep their keys."""
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
+        return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
+        return _to_seconds(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
             aws_name(f.name): to_aws(getattr(value, f.name))

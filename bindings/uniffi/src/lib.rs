@@ -217,7 +217,8 @@ impl Kms {
     }
 
     /// Any operation by its AWS name with an AWS-shaped JSON request
-    /// (PascalCase, bytes as hex); returns the JSON response.
+    /// (AWS's wire shape: PascalCase, blobs as base64, timestamps as epoch
+    /// seconds); returns the JSON response.
     pub fn call(&self, operation: String, request_json: String) -> R<String> {
         Ok(strongroom::json::call(&self.0, &operation, json(&request_json)?)?.to_string())
     }
