@@ -181,7 +181,10 @@ pub fn platform_randomness_and_clock() {
 
 pub fn envelope_streams_and_cache() {
     let kms = Kms::in_memory(None, None).unwrap();
-    let key = text(&kms.CreateKey(JsValue::UNDEFINED).unwrap(), "KeyMetadata.Arn");
+    let key = text(
+        &kms.CreateKey(JsValue::UNDEFINED).unwrap(),
+        "KeyMetadata.Arn",
+    );
     let cache = obj(&[("cache", obj(&[("capacity", 4.into())]))]);
     let env = Envelope::for_kms(&kms, vec![key.clone()], cache).unwrap();
     let data: Vec<u8> = (0..50_000u32).map(|i| (i * 13) as u8).collect();
@@ -222,7 +225,10 @@ pub fn envelope_streams_and_cache() {
 /// leave a copy of the plaintext in freed memory), whatever the chunking.
 pub fn decrypt_stream_buffers_never_grow() {
     let kms = Kms::in_memory(None, None).unwrap();
-    let key = text(&kms.CreateKey(JsValue::UNDEFINED).unwrap(), "KeyMetadata.Arn");
+    let key = text(
+        &kms.CreateKey(JsValue::UNDEFINED).unwrap(),
+        "KeyMetadata.Arn",
+    );
     let env = Envelope::for_kms(&kms, vec![key], JsValue::UNDEFINED).unwrap();
     let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + 3) as u8).collect();
     for suite in [0x0578u16, 0x0478] {
@@ -251,7 +257,10 @@ pub fn decrypt_stream_buffers_never_grow() {
 pub fn snapshots() {
     let root = vec![7u8; 32];
     let kms = Kms::open_snapshot(None, Some(root.clone()), None, None, None).unwrap();
-    let id = text(&kms.CreateKey(JsValue::UNDEFINED).unwrap(), "KeyMetadata.KeyId");
+    let id = text(
+        &kms.CreateKey(JsValue::UNDEFINED).unwrap(),
+        "KeyMetadata.KeyId",
+    );
     assert!(kms.store_writes() >= 1.0);
     let snap = kms.export_snapshot().unwrap();
     let again = Kms::open_snapshot(Some(snap.clone()), Some(root), None, None, None).unwrap();
