@@ -11,8 +11,8 @@
 // Every operation's request and response type, the Operations map and the
 // ErrorCode union: generated from the core's operation and error tables
 // (tools/codegen writes operations.d.ts).
-import type { ErrorCode, KeyMetadata, OperationName, RequestOf, ResponseOf, Tag } from './operations';
-export * from './operations';
+import type { ErrorCode, KeyMetadata, OperationName, RequestOf, ResponseOf, Tag } from './operations.js';
+export * from './operations.js';
 
 /** `ReplicateKey` (a call between two KMSs in this page, so not a row of
  * the operation table): AWS's members. */

@@ -76,12 +76,20 @@ const lowerFirst = (s) => s[0].toLowerCase() + s.slice(1);
 
 /** The module reads only the members a request type names: a misspelt
  * one is refused here (one level, the request's own keys) rather than
- * silently ignored. */
+ * silently ignored. Returns the request, without its `undefined` members
+ * if it has any. */
 function knownMembers(op, request, known) {
-  if (request === null || typeof request !== 'object') return;
+  if (request === null || typeof request !== 'object') return request;
+  let undef = false;
   for (const k in request) {
     if (!known.has(k)) throw validation(`${op} has no request member '${k}'`);
+    if (request[k] === undefined) undef = true;
   }
+  // A member set to `undefined` is an absent one (as in AWS's SDK).
+  if (!undef) return request;
+  const out = {};
+  for (const k in request) if (request[k] !== undefined) out[k] = request[k];
+  return out;
 }
 
 /** A key policy may be given as an object: it crosses as its JSON text
@@ -308,8 +316,7 @@ export function _ready() {
     const known = new Set(members[op]);
     Object.defineProperty(Kms.prototype, lowerFirst(op), {
       value: function (request) {
-        knownMembers(op, request, known);
-        const r = withPolicyText(request);
+        const r = withPolicyText(knownMembers(op, request, known));
         if (!this._saver) return method.call(this._raw, r);
         return saving([this], () => method.call(this._raw, r));
       },
