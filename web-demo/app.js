@@ -69,7 +69,7 @@ async function unlock() {
   $('app').hidden = false;
   $('unlock-form').hidden = true;
   await refresh();
-  const n = (await kms.listKeys()).keys.length;
+  const n = (await kms.listKeys()).Keys.length;
   show('store-status', `Store open: ${n} key${n === 1 ? '' : 's'} in IndexedDB.`);
   log(`opened the store (${n} keys)`);
 }
@@ -94,25 +94,25 @@ const TYPES = {
 
 async function refresh() {
   const aliases = new Map();
-  for (const a of (await kms.listAliases()).aliases) aliases.set(a.targetKeyId, a.aliasName);
+  for (const a of (await kms.listAliases()).Aliases) aliases.set(a.TargetKeyId, a.AliasName);
   const rows = [];
-  for (const k of (await kms.listKeys()).keys) rows.push((await kms.describeKey({ keyId: k.keyId })).keyMetadata);
-  rows.sort((a, b) => a.creationDate - b.creationDate);
+  for (const k of (await kms.listKeys()).Keys) rows.push((await kms.describeKey({ KeyId: k.KeyId })).KeyMetadata);
+  rows.sort((a, b) => a.CreationDate - b.CreationDate);
   const body = $('keys').querySelector('tbody');
   body.replaceChildren();
   for (const m of rows) {
     const tr = document.createElement('tr');
-    tr.dataset.keyId = m.keyId;
-    const alias = aliases.get(m.keyId) ?? '';
-    const type = Object.values(TYPES).find((t) => t.keySpec === m.keySpec)?.label ?? m.keySpec;
-    let state = m.keyState;
-    if (m.deletionDate) state += ` (deleted ${new Date(m.deletionDate * 1000).toLocaleDateString()})`;
+    tr.dataset.keyId = m.KeyId;
+    const alias = aliases.get(m.KeyId) ?? '';
+    const type = Object.values(TYPES).find((t) => t.keySpec === m.KeySpec)?.label ?? m.KeySpec;
+    let state = m.KeyState;
+    if (m.DeletionDate) state += ` (deleted ${new Date(m.DeletionDate * 1000).toLocaleDateString()})`;
     tr.innerHTML = '<td class="alias"></td><td><code></code></td><td></td><td class="state"></td><td></td>';
     tr.children[0].textContent = alias;
-    tr.children[1].firstChild.textContent = m.keyId;
+    tr.children[1].firstChild.textContent = m.KeyId;
     tr.children[2].textContent = type;
     tr.children[3].textContent = state;
-    tr.children[3].classList.add(`state-${m.keyState}`);
+    tr.children[3].classList.add(`state-${m.KeyState}`);
     const buttons = tr.children[4];
     const button = (label, f) => {
       const b = document.createElement('button');
@@ -121,17 +121,17 @@ async function refresh() {
       b.addEventListener('click', action(null, async () => { await f(); await refresh(); }));
       buttons.append(b);
     };
-    if (m.keyState === 'Enabled') {
-      button('Disable', async () => { await kms.disableKey({ keyId: m.keyId }); log(`disabled ${alias || m.keyId}`); });
-    } else if (m.keyState === 'Disabled') {
-      button('Enable', async () => { await kms.enableKey({ keyId: m.keyId }); log(`enabled ${alias || m.keyId}`); });
+    if (m.KeyState === 'Enabled') {
+      button('Disable', async () => { await kms.disableKey({ KeyId: m.KeyId }); log(`disabled ${alias || m.KeyId}`); });
+    } else if (m.KeyState === 'Disabled') {
+      button('Enable', async () => { await kms.enableKey({ KeyId: m.KeyId }); log(`enabled ${alias || m.KeyId}`); });
     }
-    if (m.keyState === 'PendingDeletion') {
-      button('Cancel deletion', async () => { await kms.cancelKeyDeletion({ keyId: m.keyId }); log(`cancelled deletion of ${alias || m.keyId}`); });
+    if (m.KeyState === 'PendingDeletion') {
+      button('Cancel deletion', async () => { await kms.cancelKeyDeletion({ KeyId: m.KeyId }); log(`cancelled deletion of ${alias || m.KeyId}`); });
     } else {
       button('Schedule deletion', async () => {
-        const r = await kms.scheduleKeyDeletion({ keyId: m.keyId, pendingWindowInDays: 7 });
-        log(`${alias || m.keyId} will be deleted on ${new Date((r.deletionDate ?? 0) * 1000).toLocaleDateString()}; unusable now`);
+        const r = await kms.scheduleKeyDeletion({ KeyId: m.KeyId, PendingWindowInDays: 7 });
+        log(`${alias || m.KeyId} will be deleted on ${new Date((r.DeletionDate ?? 0) * 1000).toLocaleDateString()}; unusable now`);
       });
     }
     body.append(tr);
@@ -139,10 +139,10 @@ async function refresh() {
   for (const select of document.querySelectorAll('.key-select')) {
     const keep = select.value;
     select.replaceChildren();
-    for (const m of rows.filter((r) => r.keyUsage === select.dataset.usage)) {
+    for (const m of rows.filter((r) => r.KeyUsage === select.dataset.usage)) {
       const o = document.createElement('option');
-      o.value = m.keyId;
-      o.textContent = `${aliases.get(m.keyId) ?? m.keyId}${m.keyState === 'Enabled' ? '' : ` (${m.keyState})`}`;
+      o.value = m.KeyId;
+      o.textContent = `${aliases.get(m.KeyId) ?? m.KeyId}${m.KeyState === 'Enabled' ? '' : ` (${m.KeyState})`}`;
       select.append(o);
     }
     if ([...select.options].some((o) => o.value === keep)) select.value = keep;
@@ -152,10 +152,10 @@ async function refresh() {
 $('create-form').addEventListener('submit', action(null, async () => {
   const t = TYPES[$('key-type').value];
   // Each await resolves once the change is in IndexedDB.
-  const { keyMetadata } = await kms.createKey({ description: $('description').value, keySpec: t.keySpec, keyUsage: t.keyUsage });
+  const { KeyMetadata: keyMetadata } = await kms.createKey({ Description: $('description').value, KeySpec: t.keySpec, KeyUsage: t.keyUsage });
   const alias = $('alias').value.trim();
-  if (alias) await kms.createAlias({ aliasName: alias.startsWith('alias/') ? alias : `alias/${alias}`, targetKeyId: keyMetadata.keyId });
-  log(`created ${t.label} key ${alias || keyMetadata.keyId}`, 'ok');
+  if (alias) await kms.createAlias({ AliasName: alias.startsWith('alias/') ? alias : `alias/${alias}`, TargetKeyId: keyMetadata.KeyId });
+  log(`created ${t.label} key ${alias || keyMetadata.KeyId}`, 'ok');
   $('alias').value = '';
   $('description').value = '';
   await refresh();
@@ -165,25 +165,25 @@ $('create-form').addEventListener('submit', action(null, async () => {
 
 $('encrypt').addEventListener('click', action('dec-result', async () => {
   const r = await kms.encrypt({
-    keyId: $('enc-key').value,
-    plaintext: enc.encode($('enc-plaintext').value),
-    encryptionContext: parseContext($('enc-context').value),
+    KeyId: $('enc-key').value,
+    Plaintext: enc.encode($('enc-plaintext').value),
+    EncryptionContext: parseContext($('enc-context').value),
   });
-  $('ciphertext').value = b64(r.ciphertextBlob);
+  $('ciphertext').value = b64(r.CiphertextBlob);
   show('dec-result', '');
-  log(`encrypted ${r.ciphertextBlob.length}-byte blob under ${r.keyId}`, 'ok');
+  log(`encrypted ${r.CiphertextBlob.length}-byte blob under ${r.KeyId}`, 'ok');
 }));
 
 $('decrypt').addEventListener('click', action('dec-result', async () => {
-  const r = await kms.decrypt({ ciphertextBlob: unb64($('ciphertext').value), encryptionContext: parseContext($('dec-context').value) });
-  show('dec-result', dec.decode(r.plaintext));
+  const r = await kms.decrypt({ CiphertextBlob: unb64($('ciphertext').value), EncryptionContext: parseContext($('dec-context').value) });
+  show('dec-result', dec.decode(r.Plaintext));
   log('decrypted', 'ok');
 }));
 
 $('data-key').addEventListener('click', action('data-key-result', async () => {
-  const r = await kms.generateDataKey({ keyId: $('enc-key').value, keySpec: 'AES_256', encryptionContext: parseContext($('enc-context').value) });
-  show('data-key-result', `${r.plaintext.length * 8}-bit key ${b64(r.plaintext).slice(0, 8)}… (shown in part), wrapped: ${r.ciphertextBlob.length} bytes`);
-  r.plaintext.fill(0);
+  const r = await kms.generateDataKey({ KeyId: $('enc-key').value, KeySpec: 'AES_256', EncryptionContext: parseContext($('enc-context').value) });
+  show('data-key-result', `${r.Plaintext.length * 8}-bit key ${b64(r.Plaintext).slice(0, 8)}… (shown in part), wrapped: ${r.CiphertextBlob.length} bytes`);
+  r.Plaintext.fill(0);
   log('generated a data key', 'ok');
 }));
 
@@ -253,20 +253,20 @@ $('file-dec-in').addEventListener('change', action('file-dec-result', async () =
 // ------------------------------------------------------------- signing
 
 $('sign').addEventListener('click', action('verify-result', async () => {
-  const r = await kms.sign({ keyId: $('sign-key').value, message: enc.encode($('sign-message').value), signingAlgorithm: 'ECDSA_SHA_256' });
-  $('signature').value = b64(r.signature);
+  const r = await kms.sign({ KeyId: $('sign-key').value, Message: enc.encode($('sign-message').value), SigningAlgorithm: 'ECDSA_SHA_256' });
+  $('signature').value = b64(r.Signature);
   show('verify-result', '');
   log('signed', 'ok');
 }));
 
 $('verify').addEventListener('click', action('verify-result', async () => {
   const r = await kms.verify({
-    keyId: $('sign-key').value,
-    message: enc.encode($('sign-message').value),
-    signature: unb64($('signature').value),
-    signingAlgorithm: 'ECDSA_SHA_256',
+    KeyId: $('sign-key').value,
+    Message: enc.encode($('sign-message').value),
+    Signature: unb64($('signature').value),
+    SigningAlgorithm: 'ECDSA_SHA_256',
   });
-  show('verify-result', r.signatureValid ? 'valid signature' : 'INVALID signature', r.signatureValid);
+  show('verify-result', r.SignatureValid ? 'valid signature' : 'INVALID signature', r.SignatureValid);
 }));
 
 show('store-status', 'Enter a passphrase to open (or create) the key store kept in this browser.');

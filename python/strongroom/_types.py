@@ -120,124 +120,13 @@ class Response(_Shape):
     __slots__ = ()
 
 
-class GrantOperation(str, enum.Enum):
-    """AWS shape `GrantOperation`."""
-
-    DECRYPT = "Decrypt"
-    ENCRYPT = "Encrypt"
-    GENERATE_DATA_KEY = "GenerateDataKey"
-    GENERATE_DATA_KEY_WITHOUT_PLAINTEXT = "GenerateDataKeyWithoutPlaintext"
-    RE_ENCRYPT_FROM = "ReEncryptFrom"
-    RE_ENCRYPT_TO = "ReEncryptTo"
-    SIGN = "Sign"
-    VERIFY = "Verify"
-    GET_PUBLIC_KEY = "GetPublicKey"
-    CREATE_GRANT = "CreateGrant"
-    RETIRE_GRANT = "RetireGrant"
-    DESCRIBE_KEY = "DescribeKey"
-    GENERATE_DATA_KEY_PAIR = "GenerateDataKeyPair"
-    GENERATE_DATA_KEY_PAIR_WITHOUT_PLAINTEXT = "GenerateDataKeyPairWithoutPlaintext"
-    GENERATE_MAC = "GenerateMac"
-    VERIFY_MAC = "VerifyMac"
-    DERIVE_SHARED_SECRET = "DeriveSharedSecret"
-    ENCAPSULATE = "Encapsulate"
-    DECAPSULATE = "Decapsulate"
-
-    def __str__(self):
-        return self.value
-
-
-class DataKeyPairSpec(str, enum.Enum):
-    """AWS shape `DataKeyPairSpec`."""
-
-    RSA_2048 = "RSA_2048"
-    RSA_3072 = "RSA_3072"
-    RSA_4096 = "RSA_4096"
-    ECC_NIST_P256 = "ECC_NIST_P256"
-    ECC_NIST_P384 = "ECC_NIST_P384"
-    ECC_NIST_P521 = "ECC_NIST_P521"
-    ECC_SECG_P256K1 = "ECC_SECG_P256K1"
-    SM2 = "SM2"
-    ECC_NIST_EDWARDS25519 = "ECC_NIST_EDWARDS25519"
-    ML_KEM_512 = "ML_KEM_512"
-    ML_KEM_768 = "ML_KEM_768"
-    ML_KEM_1024 = "ML_KEM_1024"
-
-    def __str__(self):
-        return self.value
-
-
-class KeyEncryptionMechanism(str, enum.Enum):
-    """AWS shape `KeyEncryptionMechanism`."""
-
-    RSAES_OAEP_SHA_256 = "RSAES_OAEP_SHA_256"
-
-    def __str__(self):
-        return self.value
-
-
-class MacAlgorithmSpec(str, enum.Enum):
-    """AWS shape `MacAlgorithmSpec`."""
-
-    HMAC_SHA_224 = "HMAC_SHA_224"
-    HMAC_SHA_256 = "HMAC_SHA_256"
-    HMAC_SHA_384 = "HMAC_SHA_384"
-    HMAC_SHA_512 = "HMAC_SHA_512"
-
-    def __str__(self):
-        return self.value
-
-
-class Origin(str, enum.Enum):
-    """AWS shape `OriginType`."""
-
-    AWS_KMS = "AWS_KMS"
-    EXTERNAL = "EXTERNAL"
-    AWS_CLOUDHSM = "AWS_CLOUDHSM"
-    EXTERNAL_KEY_STORE = "EXTERNAL_KEY_STORE"
-
-    def __str__(self):
-        return self.value
-
-
-class KeyAgreementAlgorithmSpec(str, enum.Enum):
-    """AWS shape `KeyAgreementAlgorithmSpec`."""
-
-    ECDH = "ECDH"
-
-    def __str__(self):
-        return self.value
-
-
-class SigningAlgorithmSpec(str, enum.Enum):
-    """AWS shape `SigningAlgorithmSpec`."""
-
-    RSASSA_PSS_SHA_256 = "RSASSA_PSS_SHA_256"
-    RSASSA_PSS_SHA_384 = "RSASSA_PSS_SHA_384"
-    RSASSA_PSS_SHA_512 = "RSASSA_PSS_SHA_512"
-    RSASSA_PKCS1_V1_5_SHA_256 = "RSASSA_PKCS1_V1_5_SHA_256"
-    RSASSA_PKCS1_V1_5_SHA_384 = "RSASSA_PKCS1_V1_5_SHA_384"
-    RSASSA_PKCS1_V1_5_SHA_512 = "RSASSA_PKCS1_V1_5_SHA_512"
-    ECDSA_SHA_256 = "ECDSA_SHA_256"
-    ECDSA_SHA_384 = "ECDSA_SHA_384"
-    ECDSA_SHA_512 = "ECDSA_SHA_512"
-    SM2DSA = "SM2DSA"
-    ML_DSA_SHAKE_256 = "ML_DSA_SHAKE_256"
-    ED25519_SHA_512 = "ED25519_SHA_512"
-    ED25519_PH_SHA_512 = "ED25519_PH_SHA_512"
-
-    def __str__(self):
-        return self.value
-
-
 class KeyUsage(str, enum.Enum):
-    """AWS shape `KeyUsageType`."""
+    """AWS shape `KeyUsage`."""
 
-    SIGN_VERIFY = "SIGN_VERIFY"
     ENCRYPT_DECRYPT = "ENCRYPT_DECRYPT"
+    SIGN_VERIFY = "SIGN_VERIFY"
     GENERATE_VERIFY_MAC = "GENERATE_VERIFY_MAC"
     KEY_AGREEMENT = "KEY_AGREEMENT"
-    ENCAPSULATE_DECAPSULATE = "ENCAPSULATE_DECAPSULATE"
 
     def __str__(self):
         return self.value
@@ -246,6 +135,7 @@ class KeyUsage(str, enum.Enum):
 class KeySpec(str, enum.Enum):
     """AWS shape `KeySpec`."""
 
+    SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
     RSA_2048 = "RSA_2048"
     RSA_3072 = "RSA_3072"
     RSA_4096 = "RSA_4096"
@@ -253,179 +143,27 @@ class KeySpec(str, enum.Enum):
     ECC_NIST_P384 = "ECC_NIST_P384"
     ECC_NIST_P521 = "ECC_NIST_P521"
     ECC_SECG_P256K1 = "ECC_SECG_P256K1"
-    SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
+    ECC_NIST_EDWARDS25519 = "ECC_NIST_EDWARDS25519"
     HMAC_224 = "HMAC_224"
     HMAC_256 = "HMAC_256"
     HMAC_384 = "HMAC_384"
     HMAC_512 = "HMAC_512"
-    SM2 = "SM2"
     ML_DSA_44 = "ML_DSA_44"
     ML_DSA_65 = "ML_DSA_65"
     ML_DSA_87 = "ML_DSA_87"
-    ECC_NIST_EDWARDS25519 = "ECC_NIST_EDWARDS25519"
-    ML_KEM_512 = "ML_KEM_512"
-    ML_KEM_768 = "ML_KEM_768"
-    ML_KEM_1024 = "ML_KEM_1024"
-
-    def __str__(self):
-        return self.value
-
-
-class EncryptionAlgorithmSpec(str, enum.Enum):
-    """AWS shape `EncryptionAlgorithmSpec`."""
-
-    SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
-    RSAES_OAEP_SHA_1 = "RSAES_OAEP_SHA_1"
-    RSAES_OAEP_SHA_256 = "RSAES_OAEP_SHA_256"
-    SM2PKE = "SM2PKE"
-
-    def __str__(self):
-        return self.value
-
-
-class EncapsulationAlgorithmSpec(str, enum.Enum):
-    """AWS shape `EncapsulationAlgorithmSpec`."""
-
-    ML_KEM = "ML_KEM"
-
-    def __str__(self):
-        return self.value
-
-
-class CustomerMasterKeySpec(str, enum.Enum):
-    """AWS shape `CustomerMasterKeySpec`."""
-
-    RSA_2048 = "RSA_2048"
-    RSA_3072 = "RSA_3072"
-    RSA_4096 = "RSA_4096"
-    ECC_NIST_P256 = "ECC_NIST_P256"
-    ECC_NIST_P384 = "ECC_NIST_P384"
-    ECC_NIST_P521 = "ECC_NIST_P521"
-    ECC_SECG_P256K1 = "ECC_SECG_P256K1"
-    SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
-    HMAC_224 = "HMAC_224"
-    HMAC_256 = "HMAC_256"
-    HMAC_384 = "HMAC_384"
-    HMAC_512 = "HMAC_512"
     SM2 = "SM2"
 
     def __str__(self):
         return self.value
 
 
-class Message(str, enum.Enum):
-    """AWS shape `MessageType`."""
+class Origin(str, enum.Enum):
+    """AWS shape `Origin`."""
 
-    RAW = "RAW"
-    DIGEST = "DIGEST"
-    EXTERNAL_MU = "EXTERNAL_MU"
-
-    def __str__(self):
-        return self.value
-
-
-class Import(str, enum.Enum):
-    """AWS shape `ImportType`."""
-
-    NEW_KEY_MATERIAL = "NEW_KEY_MATERIAL"
-    EXISTING_KEY_MATERIAL = "EXISTING_KEY_MATERIAL"
-
-    def __str__(self):
-        return self.value
-
-
-class ExpirationModel(str, enum.Enum):
-    """AWS shape `ExpirationModelType`."""
-
-    KEY_MATERIAL_EXPIRES = "KEY_MATERIAL_EXPIRES"
-    KEY_MATERIAL_DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
-
-    def __str__(self):
-        return self.value
-
-
-class WrappingKeySpec(str, enum.Enum):
-    """AWS shape `WrappingKeySpec`."""
-
-    RSA_2048 = "RSA_2048"
-    RSA_3072 = "RSA_3072"
-    RSA_4096 = "RSA_4096"
-    SM2 = "SM2"
-
-    def __str__(self):
-        return self.value
-
-
-class AlgorithmSpec(str, enum.Enum):
-    """AWS shape `AlgorithmSpec`."""
-
-    RSAES_PKCS1_V1_5 = "RSAES_PKCS1_V1_5"
-    RSAES_OAEP_SHA_1 = "RSAES_OAEP_SHA_1"
-    RSAES_OAEP_SHA_256 = "RSAES_OAEP_SHA_256"
-    RSA_AES_KEY_WRAP_SHA_1 = "RSA_AES_KEY_WRAP_SHA_1"
-    RSA_AES_KEY_WRAP_SHA_256 = "RSA_AES_KEY_WRAP_SHA_256"
-    SM2PKE = "SM2PKE"
-
-    def __str__(self):
-        return self.value
-
-
-class Rotation(str, enum.Enum):
-    """AWS shape `RotationType`."""
-
-    AUTOMATIC = "AUTOMATIC"
-    ON_DEMAND = "ON_DEMAND"
-
-    def __str__(self):
-        return self.value
-
-
-class KeyMaterialState(str, enum.Enum):
-    """AWS shape `KeyMaterialState`."""
-
-    NON_CURRENT = "NON_CURRENT"
-    CURRENT = "CURRENT"
-    PENDING_ROTATION = "PENDING_ROTATION"
-    PENDING_MULTI_REGION_IMPORT_AND_ROTATION = "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
-
-    def __str__(self):
-        return self.value
-
-
-class ImportState(str, enum.Enum):
-    """AWS shape `ImportState`."""
-
-    IMPORTED = "IMPORTED"
-    PENDING_IMPORT = "PENDING_IMPORT"
-
-    def __str__(self):
-        return self.value
-
-
-class IncludeKeyMaterial(str, enum.Enum):
-    """AWS shape `IncludeKeyMaterial`."""
-
-    ALL_KEY_MATERIAL = "ALL_KEY_MATERIAL"
-    ROTATIONS_ONLY = "ROTATIONS_ONLY"
-
-    def __str__(self):
-        return self.value
-
-
-class DataKeySpec(str, enum.Enum):
-    """AWS shape `DataKeySpec`."""
-
-    AES_256 = "AES_256"
-    AES_128 = "AES_128"
-
-    def __str__(self):
-        return self.value
-
-
-class DryRunModifier(str, enum.Enum):
-    """AWS shape `DryRunModifierType`."""
-
-    IGNORE_CIPHERTEXT = "IGNORE_CIPHERTEXT"
+    AWS_KMS = "AWS_KMS"
+    EXTERNAL = "EXTERNAL"
+    AWS_CLOUDHSM = "AWS_CLOUDHSM"
+    EXTERNAL_KEY_STORE = "EXTERNAL_KEY_STORE"
 
     def __str__(self):
         return self.value
@@ -447,776 +185,403 @@ class KeyState(str, enum.Enum):
         return self.value
 
 
-class ResourceOwner(str, enum.Enum):
-    """AWS shape `ResourceOwnerType`."""
+class ExpirationModel(str, enum.Enum):
+    """AWS shape `ExpirationModel`."""
 
-    SELF = "SELF"
-    OTHER_ACCOUNTS_VIA_RAM = "OTHER_ACCOUNTS_VIA_RAM"
-
-    def __str__(self):
-        return self.value
-
-
-class MultiRegionKeyType(str, enum.Enum):
-    """AWS shape `MultiRegionKeyType`."""
-
-    PRIMARY = "PRIMARY"
-    REPLICA = "REPLICA"
+    KEY_MATERIAL_EXPIRES = "KEY_MATERIAL_EXPIRES"
 
     def __str__(self):
         return self.value
 
 
 class KeyManager(str, enum.Enum):
-    """AWS shape `KeyManagerType`."""
+    """AWS shape `KeyManager`."""
 
-    AWS = "AWS"
     CUSTOMER = "CUSTOMER"
+    AWS = "AWS"
 
     def __str__(self):
         return self.value
 
 
-class ListGrantsResponse(_Shape):
-    """AWS shape `ListGrantsResponse`."""
+class EncryptionAlgorithm(str, enum.Enum):
+    """AWS shape `EncryptionAlgorithm`."""
+
+    SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
+    RSAES_OAEP_SHA_1 = "RSAES_OAEP_SHA_1"
+    RSAES_OAEP_SHA_256 = "RSAES_OAEP_SHA_256"
+    SM2PKE = "SM2PKE"
+
+    def __str__(self):
+        return self.value
+
+
+class SigningAlgorithm(str, enum.Enum):
+    """AWS shape `SigningAlgorithm`."""
+
+    ECDSA_SHA_256 = "ECDSA_SHA_256"
+    ECDSA_SHA_384 = "ECDSA_SHA_384"
+    RSASSA_PSS_SHA_256 = "RSASSA_PSS_SHA_256"
+    RSASSA_PSS_SHA_384 = "RSASSA_PSS_SHA_384"
+    RSASSA_PSS_SHA_512 = "RSASSA_PSS_SHA_512"
+    RSASSA_PKCS1_V1_5_SHA_256 = "RSASSA_PKCS1_V1_5_SHA_256"
+    RSASSA_PKCS1_V1_5_SHA_384 = "RSASSA_PKCS1_V1_5_SHA_384"
+    RSASSA_PKCS1_V1_5_SHA_512 = "RSASSA_PKCS1_V1_5_SHA_512"
+
+    def __str__(self):
+        return self.value
+
+
+class MacAlgorithm(str, enum.Enum):
+    """AWS shape `MacAlgorithm`."""
+
+    HMAC_SHA_224 = "HMAC_SHA_224"
+    HMAC_SHA_256 = "HMAC_SHA_256"
+    HMAC_SHA_384 = "HMAC_SHA_384"
+    HMAC_SHA_512 = "HMAC_SHA_512"
+
+    def __str__(self):
+        return self.value
+
+
+class DataKeySpec(str, enum.Enum):
+    """AWS shape `DataKeySpec`."""
+
+    AES_256 = "AES_256"
+
+    def __str__(self):
+        return self.value
+
+
+class KeyMaterialState(str, enum.Enum):
+    """AWS shape `KeyMaterialState`."""
+
+    CURRENT = "CURRENT"
+
+    def __str__(self):
+        return self.value
+
+
+class Rotation(str, enum.Enum):
+    """AWS shape `RotationType`."""
+
+    AUTOMATIC = "AUTOMATIC"
+
+    def __str__(self):
+        return self.value
+
+
+class WrappingAlgorithm(str, enum.Enum):
+    """AWS shape `WrappingAlgorithm`."""
+
+    RSAES_OAEP_SHA_256 = "RSAES_OAEP_SHA_256"
+
+    def __str__(self):
+        return self.value
+
+
+class Message(str, enum.Enum):
+    """AWS shape `MessageType`."""
+
+    RAW = "RAW"
+
+    def __str__(self):
+        return self.value
+
+
+class GrantOperation(str, enum.Enum):
+    """AWS shape `GrantOperation`."""
+
+    DECRYPT = "Decrypt"
+
+    def __str__(self):
+        return self.value
+
+
+class Tag(_Shape):
+    """AWS shape `Tag`."""
 
     __slots__ = ()
-    _names = {"Grants": "grants", "NextMarker": "next_marker", "Truncated": "truncated"}
+    _names = {"TagKey": "tag_key", "TagValue": "tag_value"}
 
-    def __new__(cls, grants=None, next_marker=None, truncated=None):
-        return _build(cls, ["Grants", "NextMarker", "Truncated"], (grants, next_marker, truncated,))
-
-    @property
-    def grants(self):
-        return _wrap_list(GrantListEntry, self._d.get("Grants"))
+    def __new__(cls, tag_key=None, tag_value=None):
+        return _build(cls, ["TagKey", "TagValue"], (tag_key, tag_value,))
 
     @property
-    def next_marker(self):
-        return self._d.get("NextMarker")
+    def tag_key(self):
+        return self._d.get("TagKey")
 
     @property
-    def truncated(self):
-        return self._d.get("Truncated")
+    def tag_value(self):
+        return self._d.get("TagValue")
 
 
-class GrantListEntry(_Shape):
-    """AWS shape `GrantListEntry`."""
+class CreateKeyResponse(_Shape):
+    """AWS shape `CreateKeyResponse`."""
 
     __slots__ = ()
-    _names = {"Constraints": "constraints", "CreationDate": "creation_date", "GrantId": "grant_id", "GranteePrincipal": "grantee_principal", "GranteeServicePrincipal": "grantee_service_principal", "IssuingAccount": "issuing_account", "KeyId": "key_id", "Name": "name", "Operations": "operations", "RetiringPrincipal": "retiring_principal", "RetiringServicePrincipal": "retiring_service_principal"}
+    _names = {"KeyMetadata": "key_metadata"}
 
-    def __new__(cls, constraints=None, creation_date=None, grant_id=None, grantee_principal=None, grantee_service_principal=None, issuing_account=None, key_id=None, name=None, operations=None, retiring_principal=None, retiring_service_principal=None):
-        return _build(cls, ["Constraints", "CreationDate", "GrantId", "GranteePrincipal", "GranteeServicePrincipal", "IssuingAccount", "KeyId", "Name", "Operations", "RetiringPrincipal", "RetiringServicePrincipal"], (constraints, creation_date, grant_id, grantee_principal, grantee_service_principal, issuing_account, key_id, name, operations, retiring_principal, retiring_service_principal,))
+    def __new__(cls, key_metadata=None):
+        return _build(cls, ["KeyMetadata"], (key_metadata,))
 
     @property
-    def constraints(self):
-        return _wrap(GrantConstraints, self._d.get("Constraints"))
+    def key_metadata(self):
+        return _wrap(KeyMetadata, self._d.get("KeyMetadata"))
+
+
+class KeyMetadata(_Shape):
+    """AWS shape `KeyMetadata`."""
+
+    __slots__ = ()
+    _names = {"AWSAccountId": "aws_account_id", "KeyId": "key_id", "Arn": "arn", "CreationDate": "creation_date", "Enabled": "enabled", "Description": "description", "KeyUsage": "key_usage", "KeyState": "key_state", "DeletionDate": "deletion_date", "ValidTo": "valid_to", "Origin": "origin", "ExpirationModel": "expiration_model", "KeyManager": "key_manager", "CustomerMasterKeySpec": "customer_master_key_spec", "KeySpec": "key_spec", "EncryptionAlgorithms": "encryption_algorithms", "SigningAlgorithms": "signing_algorithms", "KeyAgreementAlgorithms": "key_agreement_algorithms", "MultiRegion": "multi_region", "MultiRegionConfiguration": "multi_region_configuration", "PendingDeletionWindowInDays": "pending_deletion_window_in_days", "MacAlgorithms": "mac_algorithms", "CurrentKeyMaterialId": "current_key_material_id"}
+
+    def __new__(cls, aws_account_id=None, key_id=None, arn=None, creation_date=None, enabled=None, description=None, key_usage=None, key_state=None, deletion_date=None, valid_to=None, origin=None, expiration_model=None, key_manager=None, customer_master_key_spec=None, key_spec=None, encryption_algorithms=None, signing_algorithms=None, key_agreement_algorithms=None, multi_region=None, multi_region_configuration=None, pending_deletion_window_in_days=None, mac_algorithms=None, current_key_material_id=None):
+        return _build(cls, ["AWSAccountId", "KeyId", "Arn", "CreationDate", "Enabled", "Description", "KeyUsage", "KeyState", "DeletionDate", "ValidTo", "Origin", "ExpirationModel", "KeyManager", "CustomerMasterKeySpec", "KeySpec", "EncryptionAlgorithms", "SigningAlgorithms", "KeyAgreementAlgorithms", "MultiRegion", "MultiRegionConfiguration", "PendingDeletionWindowInDays", "MacAlgorithms", "CurrentKeyMaterialId"], (aws_account_id, key_id, arn, creation_date, enabled, description, key_usage, key_state, deletion_date, valid_to, origin, expiration_model, key_manager, customer_master_key_spec, key_spec, encryption_algorithms, signing_algorithms, key_agreement_algorithms, multi_region, multi_region_configuration, pending_deletion_window_in_days, mac_algorithms, current_key_material_id,))
+
+    @property
+    def aws_account_id(self):
+        return self._d.get("AWSAccountId")
+
+    @property
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def arn(self):
+        return self._d.get("Arn")
 
     @property
     def creation_date(self):
         return _dt(self._d.get("CreationDate"))
 
     @property
-    def grant_id(self):
-        return self._d.get("GrantId")
+    def enabled(self):
+        return self._d.get("Enabled")
 
     @property
-    def grantee_principal(self):
-        return self._d.get("GranteePrincipal")
-
-    @property
-    def grantee_service_principal(self):
-        return self._d.get("GranteeServicePrincipal")
-
-    @property
-    def issuing_account(self):
-        return self._d.get("IssuingAccount")
-
-    @property
-    def key_id(self):
-        return self._d.get("KeyId")
-
-    @property
-    def name(self):
-        return self._d.get("Name")
-
-    @property
-    def operations(self):
-        return self._d.get("Operations")
-
-    @property
-    def retiring_principal(self):
-        return self._d.get("RetiringPrincipal")
-
-    @property
-    def retiring_service_principal(self):
-        return self._d.get("RetiringServicePrincipal")
-
-
-class GrantConstraints(_Shape):
-    """AWS shape `GrantConstraints`."""
-
-    __slots__ = ()
-    _names = {"EncryptionContextEquals": "encryption_context_equals", "EncryptionContextSubset": "encryption_context_subset", "SourceArn": "source_arn"}
-
-    def __new__(cls, encryption_context_equals=None, encryption_context_subset=None, source_arn=None):
-        return _build(cls, ["EncryptionContextEquals", "EncryptionContextSubset", "SourceArn"], (encryption_context_equals, encryption_context_subset, source_arn,))
-
-    @property
-    def encryption_context_equals(self):
-        return self._d.get("EncryptionContextEquals")
-
-    @property
-    def encryption_context_subset(self):
-        return self._d.get("EncryptionContextSubset")
-
-    @property
-    def source_arn(self):
-        return self._d.get("SourceArn")
-
-
-class CreateGrantResponse(_Shape):
-    """AWS shape `CreateGrantResponse`."""
-
-    __slots__ = ()
-    _names = {"GrantId": "grant_id", "GrantToken": "grant_token"}
-
-    def __new__(cls, grant_id=None, grant_token=None):
-        return _build(cls, ["GrantId", "GrantToken"], (grant_id, grant_token,))
-
-    @property
-    def grant_id(self):
-        return self._d.get("GrantId")
-
-    @property
-    def grant_token(self):
-        return self._d.get("GrantToken")
-
-
-class ListKeyPoliciesResponse(_Shape):
-    """AWS shape `ListKeyPoliciesResponse`."""
-
-    __slots__ = ()
-    _names = {"NextMarker": "next_marker", "PolicyNames": "policy_names", "Truncated": "truncated"}
-
-    def __new__(cls, next_marker=None, policy_names=None, truncated=None):
-        return _build(cls, ["NextMarker", "PolicyNames", "Truncated"], (next_marker, policy_names, truncated,))
-
-    @property
-    def next_marker(self):
-        return self._d.get("NextMarker")
-
-    @property
-    def policy_names(self):
-        return self._d.get("PolicyNames")
-
-    @property
-    def truncated(self):
-        return self._d.get("Truncated")
-
-
-class GetKeyPolicyResponse(_Shape):
-    """AWS shape `GetKeyPolicyResponse`."""
-
-    __slots__ = ()
-    _names = {"Policy": "policy", "PolicyName": "policy_name"}
-
-    def __new__(cls, policy=None, policy_name=None):
-        return _build(cls, ["Policy", "PolicyName"], (policy, policy_name,))
-
-    @property
-    def policy(self):
-        return self._d.get("Policy")
-
-    @property
-    def policy_name(self):
-        return self._d.get("PolicyName")
-
-
-class GenerateDataKeyPairWithoutPlaintextResponse(_Shape):
-    """AWS shape `GenerateDataKeyPairWithoutPlaintextResponse`."""
-
-    __slots__ = ()
-    _names = {"KeyId": "key_id", "KeyMaterialId": "key_material_id", "KeyPairSpec": "key_pair_spec", "PrivateKeyCiphertextBlob": "private_key_ciphertext_blob", "PublicKey": "public_key"}
-
-    def __new__(cls, key_id=None, key_material_id=None, key_pair_spec=None, private_key_ciphertext_blob=None, public_key=None):
-        return _build(cls, ["KeyId", "KeyMaterialId", "KeyPairSpec", "PrivateKeyCiphertextBlob", "PublicKey"], (key_id, key_material_id, key_pair_spec, private_key_ciphertext_blob, public_key,))
-
-    @property
-    def key_id(self):
-        return self._d.get("KeyId")
-
-    @property
-    def key_material_id(self):
-        return self._d.get("KeyMaterialId")
-
-    @property
-    def key_pair_spec(self):
-        return _enum(DataKeyPairSpec, self._d.get("KeyPairSpec"))
-
-    @property
-    def private_key_ciphertext_blob(self):
-        return self._d.get("PrivateKeyCiphertextBlob")
-
-    @property
-    def public_key(self):
-        return self._d.get("PublicKey")
-
-
-class GenerateDataKeyPairResponse(_Shape):
-    """AWS shape `GenerateDataKeyPairResponse` (secret members redacted in repr: PrivateKeyPlaintext)."""
-
-    __slots__ = ()
-    _names = {"CiphertextForRecipient": "ciphertext_for_recipient", "KeyId": "key_id", "KeyMaterialId": "key_material_id", "KeyPairSpec": "key_pair_spec", "PrivateKeyCiphertextBlob": "private_key_ciphertext_blob", "PrivateKeyPlaintext": "private_key_plaintext", "PublicKey": "public_key"}
-    _secret = ("PrivateKeyPlaintext",)
-
-    def __new__(cls, ciphertext_for_recipient=None, key_id=None, key_material_id=None, key_pair_spec=None, private_key_ciphertext_blob=None, private_key_plaintext=None, public_key=None):
-        return _build(cls, ["CiphertextForRecipient", "KeyId", "KeyMaterialId", "KeyPairSpec", "PrivateKeyCiphertextBlob", "PrivateKeyPlaintext", "PublicKey"], (ciphertext_for_recipient, key_id, key_material_id, key_pair_spec, private_key_ciphertext_blob, private_key_plaintext, public_key,))
-
-    @property
-    def ciphertext_for_recipient(self):
-        return self._d.get("CiphertextForRecipient")
-
-    @property
-    def key_id(self):
-        return self._d.get("KeyId")
-
-    @property
-    def key_material_id(self):
-        return self._d.get("KeyMaterialId")
-
-    @property
-    def key_pair_spec(self):
-        return _enum(DataKeyPairSpec, self._d.get("KeyPairSpec"))
-
-    @property
-    def private_key_ciphertext_blob(self):
-        return self._d.get("PrivateKeyCiphertextBlob")
-
-    @property
-    def private_key_plaintext(self):
-        return self._d.get("PrivateKeyPlaintext")
-
-    @property
-    def public_key(self):
-        return self._d.get("PublicKey")
-
-
-class RecipientInfo(_Shape):
-    """AWS shape `RecipientInfo`."""
-
-    __slots__ = ()
-    _names = {"AttestationDocument": "attestation_document", "KeyEncryptionAlgorithm": "key_encryption_algorithm"}
-
-    def __new__(cls, attestation_document=None, key_encryption_algorithm=None):
-        return _build(cls, ["AttestationDocument", "KeyEncryptionAlgorithm"], (attestation_document, key_encryption_algorithm,))
-
-    @property
-    def attestation_document(self):
-        return self._d.get("AttestationDocument")
-
-    @property
-    def key_encryption_algorithm(self):
-        return _enum(KeyEncryptionMechanism, self._d.get("KeyEncryptionAlgorithm"))
-
-
-class VerifyMacResponse(_Shape):
-    """AWS shape `VerifyMacResponse`."""
-
-    __slots__ = ()
-    _names = {"KeyId": "key_id", "MacAlgorithm": "mac_algorithm", "MacValid": "mac_valid"}
-
-    def __new__(cls, key_id=None, mac_algorithm=None, mac_valid=None):
-        return _build(cls, ["KeyId", "MacAlgorithm", "MacValid"], (key_id, mac_algorithm, mac_valid,))
-
-    @property
-    def key_id(self):
-        return self._d.get("KeyId")
-
-    @property
-    def mac_algorithm(self):
-        return _enum(MacAlgorithmSpec, self._d.get("MacAlgorithm"))
-
-    @property
-    def mac_valid(self):
-        return self._d.get("MacValid")
-
-
-class GenerateMacResponse(_Shape):
-    """AWS shape `GenerateMacResponse`."""
-
-    __slots__ = ()
-    _names = {"KeyId": "key_id", "Mac": "mac", "MacAlgorithm": "mac_algorithm"}
-
-    def __new__(cls, key_id=None, mac=None, mac_algorithm=None):
-        return _build(cls, ["KeyId", "Mac", "MacAlgorithm"], (key_id, mac, mac_algorithm,))
-
-    @property
-    def key_id(self):
-        return self._d.get("KeyId")
-
-    @property
-    def mac(self):
-        return self._d.get("Mac")
-
-    @property
-    def mac_algorithm(self):
-        return _enum(MacAlgorithmSpec, self._d.get("MacAlgorithm"))
-
-
-class DeriveSharedSecretResponse(_Shape):
-    """AWS shape `DeriveSharedSecretResponse` (secret members redacted in repr: SharedSecret)."""
-
-    __slots__ = ()
-    _names = {"CiphertextForRecipient": "ciphertext_for_recipient", "KeyAgreementAlgorithm": "key_agreement_algorithm", "KeyId": "key_id", "KeyOrigin": "key_origin", "SharedSecret": "shared_secret"}
-    _secret = ("SharedSecret",)
-
-    def __new__(cls, ciphertext_for_recipient=None, key_agreement_algorithm=None, key_id=None, key_origin=None, shared_secret=None):
-        return _build(cls, ["CiphertextForRecipient", "KeyAgreementAlgorithm", "KeyId", "KeyOrigin", "SharedSecret"], (ciphertext_for_recipient, key_agreement_algorithm, key_id, key_origin, shared_secret,))
-
-    @property
-    def ciphertext_for_recipient(self):
-        return self._d.get("CiphertextForRecipient")
-
-    @property
-    def key_agreement_algorithm(self):
-        return _enum(KeyAgreementAlgorithmSpec, self._d.get("KeyAgreementAlgorithm"))
-
-    @property
-    def key_id(self):
-        return self._d.get("KeyId")
-
-    @property
-    def key_origin(self):
-        return _enum(Origin, self._d.get("KeyOrigin"))
-
-    @property
-    def shared_secret(self):
-        return self._d.get("SharedSecret")
-
-
-class GetPublicKeyResponse(_Shape):
-    """AWS shape `GetPublicKeyResponse`."""
-
-    __slots__ = ()
-    _names = {"CustomerMasterKeySpec": "customer_master_key_spec", "EncapsulationAlgorithms": "encapsulation_algorithms", "EncryptionAlgorithms": "encryption_algorithms", "KeyAgreementAlgorithms": "key_agreement_algorithms", "KeyId": "key_id", "KeySpec": "key_spec", "KeyUsage": "key_usage", "PublicKey": "public_key", "SigningAlgorithms": "signing_algorithms"}
-
-    def __new__(cls, customer_master_key_spec=None, encapsulation_algorithms=None, encryption_algorithms=None, key_agreement_algorithms=None, key_id=None, key_spec=None, key_usage=None, public_key=None, signing_algorithms=None):
-        return _build(cls, ["CustomerMasterKeySpec", "EncapsulationAlgorithms", "EncryptionAlgorithms", "KeyAgreementAlgorithms", "KeyId", "KeySpec", "KeyUsage", "PublicKey", "SigningAlgorithms"], (customer_master_key_spec, encapsulation_algorithms, encryption_algorithms, key_agreement_algorithms, key_id, key_spec, key_usage, public_key, signing_algorithms,))
-
-    @property
-    def customer_master_key_spec(self):
-        return _enum(CustomerMasterKeySpec, self._d.get("CustomerMasterKeySpec"))
-
-    @property
-    def encapsulation_algorithms(self):
-        return self._d.get("EncapsulationAlgorithms")
-
-    @property
-    def encryption_algorithms(self):
-        return self._d.get("EncryptionAlgorithms")
-
-    @property
-    def key_agreement_algorithms(self):
-        return self._d.get("KeyAgreementAlgorithms")
-
-    @property
-    def key_id(self):
-        return self._d.get("KeyId")
-
-    @property
-    def key_spec(self):
-        return _enum(KeySpec, self._d.get("KeySpec"))
+    def description(self):
+        return self._d.get("Description")
 
     @property
     def key_usage(self):
         return _enum(KeyUsage, self._d.get("KeyUsage"))
 
     @property
-    def public_key(self):
-        return self._d.get("PublicKey")
+    def key_state(self):
+        return _enum(KeyState, self._d.get("KeyState"))
 
     @property
-    def signing_algorithms(self):
-        return self._d.get("SigningAlgorithms")
-
-
-class VerifyResponse(_Shape):
-    """AWS shape `VerifyResponse`."""
-
-    __slots__ = ()
-    _names = {"KeyId": "key_id", "SignatureValid": "signature_valid", "SigningAlgorithm": "signing_algorithm"}
-
-    def __new__(cls, key_id=None, signature_valid=None, signing_algorithm=None):
-        return _build(cls, ["KeyId", "SignatureValid", "SigningAlgorithm"], (key_id, signature_valid, signing_algorithm,))
+    def deletion_date(self):
+        return _dt(self._d.get("DeletionDate"))
 
     @property
-    def key_id(self):
-        return self._d.get("KeyId")
+    def valid_to(self):
+        return _dt(self._d.get("ValidTo"))
 
     @property
-    def signature_valid(self):
-        return self._d.get("SignatureValid")
-
-    @property
-    def signing_algorithm(self):
-        return _enum(SigningAlgorithmSpec, self._d.get("SigningAlgorithm"))
-
-
-class SignResponse(_Shape):
-    """AWS shape `SignResponse`."""
-
-    __slots__ = ()
-    _names = {"KeyId": "key_id", "Signature": "signature", "SigningAlgorithm": "signing_algorithm"}
-
-    def __new__(cls, key_id=None, signature=None, signing_algorithm=None):
-        return _build(cls, ["KeyId", "Signature", "SigningAlgorithm"], (key_id, signature, signing_algorithm,))
-
-    @property
-    def key_id(self):
-        return self._d.get("KeyId")
-
-    @property
-    def signature(self):
-        return self._d.get("Signature")
-
-    @property
-    def signing_algorithm(self):
-        return _enum(SigningAlgorithmSpec, self._d.get("SigningAlgorithm"))
-
-
-class DeleteImportedKeyMaterialResponse(_Shape):
-    """AWS shape `DeleteImportedKeyMaterialResponse`."""
-
-    __slots__ = ()
-    _names = {"KeyId": "key_id", "KeyMaterialId": "key_material_id"}
-
-    def __new__(cls, key_id=None, key_material_id=None):
-        return _build(cls, ["KeyId", "KeyMaterialId"], (key_id, key_material_id,))
-
-    @property
-    def key_id(self):
-        return self._d.get("KeyId")
-
-    @property
-    def key_material_id(self):
-        return self._d.get("KeyMaterialId")
-
-
-class ImportKeyMaterialResponse(_Shape):
-    """AWS shape `ImportKeyMaterialResponse`."""
-
-    __slots__ = ()
-    _names = {"KeyId": "key_id", "KeyMaterialId": "key_material_id"}
-
-    def __new__(cls, key_id=None, key_material_id=None):
-        return _build(cls, ["KeyId", "KeyMaterialId"], (key_id, key_material_id,))
-
-    @property
-    def key_id(self):
-        return self._d.get("KeyId")
-
-    @property
-    def key_material_id(self):
-        return self._d.get("KeyMaterialId")
-
-
-class GetParametersForImportResponse(_Shape):
-    """AWS shape `GetParametersForImportResponse` (secret members redacted in repr: PublicKey)."""
-
-    __slots__ = ()
-    _names = {"ImportToken": "import_token", "KeyId": "key_id", "ParametersValidTo": "parameters_valid_to", "PublicKey": "public_key"}
-    _secret = ("PublicKey",)
-
-    def __new__(cls, import_token=None, key_id=None, parameters_valid_to=None, public_key=None):
-        return _build(cls, ["ImportToken", "KeyId", "ParametersValidTo", "PublicKey"], (import_token, key_id, parameters_valid_to, public_key,))
-
-    @property
-    def import_token(self):
-        return self._d.get("ImportToken")
-
-    @property
-    def key_id(self):
-        return self._d.get("KeyId")
-
-    @property
-    def parameters_valid_to(self):
-        return _dt(self._d.get("ParametersValidTo"))
-
-    @property
-    def public_key(self):
-        return self._d.get("PublicKey")
-
-
-class ListKeyRotationsResponse(_Shape):
-    """AWS shape `ListKeyRotationsResponse`."""
-
-    __slots__ = ()
-    _names = {"NextMarker": "next_marker", "Rotations": "rotations", "Truncated": "truncated"}
-
-    def __new__(cls, next_marker=None, rotations=None, truncated=None):
-        return _build(cls, ["NextMarker", "Rotations", "Truncated"], (next_marker, rotations, truncated,))
-
-    @property
-    def next_marker(self):
-        return self._d.get("NextMarker")
-
-    @property
-    def rotations(self):
-        return _wrap_list(RotationsListEntry, self._d.get("Rotations"))
-
-    @property
-    def truncated(self):
-        return self._d.get("Truncated")
-
-
-class RotationsListEntry(_Shape):
-    """AWS shape `RotationsListEntry`."""
-
-    __slots__ = ()
-    _names = {"ExpirationModel": "expiration_model", "ImportState": "import_state", "KeyId": "key_id", "KeyMaterialDescription": "key_material_description", "KeyMaterialId": "key_material_id", "KeyMaterialState": "key_material_state", "RotationDate": "rotation_date", "RotationType": "rotation_type", "ValidTo": "valid_to"}
-
-    def __new__(cls, expiration_model=None, import_state=None, key_id=None, key_material_description=None, key_material_id=None, key_material_state=None, rotation_date=None, rotation_type=None, valid_to=None):
-        return _build(cls, ["ExpirationModel", "ImportState", "KeyId", "KeyMaterialDescription", "KeyMaterialId", "KeyMaterialState", "RotationDate", "RotationType", "ValidTo"], (expiration_model, import_state, key_id, key_material_description, key_material_id, key_material_state, rotation_date, rotation_type, valid_to,))
+    def origin(self):
+        return _enum(Origin, self._d.get("Origin"))
 
     @property
     def expiration_model(self):
         return _enum(ExpirationModel, self._d.get("ExpirationModel"))
 
     @property
-    def import_state(self):
-        return _enum(ImportState, self._d.get("ImportState"))
+    def key_manager(self):
+        return _enum(KeyManager, self._d.get("KeyManager"))
+
+    @property
+    def customer_master_key_spec(self):
+        return _enum(KeySpec, self._d.get("CustomerMasterKeySpec"))
+
+    @property
+    def key_spec(self):
+        return _enum(KeySpec, self._d.get("KeySpec"))
+
+    @property
+    def encryption_algorithms(self):
+        return self._d.get("EncryptionAlgorithms")
+
+    @property
+    def signing_algorithms(self):
+        return self._d.get("SigningAlgorithms")
+
+    @property
+    def key_agreement_algorithms(self):
+        return self._d.get("KeyAgreementAlgorithms")
+
+    @property
+    def multi_region(self):
+        return self._d.get("MultiRegion")
+
+    @property
+    def multi_region_configuration(self):
+        return _wrap(MultiRegionConfiguration, self._d.get("MultiRegionConfiguration"))
+
+    @property
+    def pending_deletion_window_in_days(self):
+        return self._d.get("PendingDeletionWindowInDays")
+
+    @property
+    def mac_algorithms(self):
+        return self._d.get("MacAlgorithms")
+
+    @property
+    def current_key_material_id(self):
+        return self._d.get("CurrentKeyMaterialId")
+
+
+class MultiRegionConfiguration(_Shape):
+    """AWS shape `MultiRegionConfiguration`."""
+
+    __slots__ = ()
+    _names = {"MultiRegionKeyType": "multi_region_key_type", "PrimaryKey": "primary_key", "ReplicaKeys": "replica_keys"}
+
+    def __new__(cls, multi_region_key_type=None, primary_key=None, replica_keys=None):
+        return _build(cls, ["MultiRegionKeyType", "PrimaryKey", "ReplicaKeys"], (multi_region_key_type, primary_key, replica_keys,))
+
+    @property
+    def multi_region_key_type(self):
+        return self._d.get("MultiRegionKeyType")
+
+    @property
+    def primary_key(self):
+        return _wrap(MultiRegionKey, self._d.get("PrimaryKey"))
+
+    @property
+    def replica_keys(self):
+        return _wrap_list(MultiRegionKey, self._d.get("ReplicaKeys"))
+
+
+class MultiRegionKey(_Shape):
+    """AWS shape `MultiRegionKey`."""
+
+    __slots__ = ()
+    _names = {"Arn": "arn", "Region": "region"}
+
+    def __new__(cls, arn=None, region=None):
+        return _build(cls, ["Arn", "Region"], (arn, region,))
+
+    @property
+    def arn(self):
+        return self._d.get("Arn")
+
+    @property
+    def region(self):
+        return self._d.get("Region")
+
+
+class DescribeKeyResponse(_Shape):
+    """AWS shape `DescribeKeyResponse`."""
+
+    __slots__ = ()
+    _names = {"KeyMetadata": "key_metadata"}
+
+    def __new__(cls, key_metadata=None):
+        return _build(cls, ["KeyMetadata"], (key_metadata,))
+
+    @property
+    def key_metadata(self):
+        return _wrap(KeyMetadata, self._d.get("KeyMetadata"))
+
+
+class ListKeysResponse(_Shape):
+    """AWS shape `ListKeysResponse`."""
+
+    __slots__ = ()
+    _names = {"Keys": "keys", "NextMarker": "next_marker", "Truncated": "truncated"}
+
+    def __new__(cls, keys=None, next_marker=None, truncated=None):
+        return _build(cls, ["Keys", "NextMarker", "Truncated"], (keys, next_marker, truncated,))
+
+    @property
+    def keys(self):
+        return _wrap_list(KeyListEntry, self._d.get("Keys"))
+
+    @property
+    def next_marker(self):
+        return self._d.get("NextMarker")
+
+    @property
+    def truncated(self):
+        return self._d.get("Truncated")
+
+
+class KeyListEntry(_Shape):
+    """AWS shape `KeyListEntry`."""
+
+    __slots__ = ()
+    _names = {"KeyId": "key_id", "KeyArn": "key_arn"}
+
+    def __new__(cls, key_id=None, key_arn=None):
+        return _build(cls, ["KeyId", "KeyArn"], (key_id, key_arn,))
 
     @property
     def key_id(self):
         return self._d.get("KeyId")
 
     @property
-    def key_material_description(self):
-        return self._d.get("KeyMaterialDescription")
+    def key_arn(self):
+        return self._d.get("KeyArn")
+
+
+class ListResourceTagsResponse(_Shape):
+    """AWS shape `ListResourceTagsResponse`."""
+
+    __slots__ = ()
+    _names = {"Tags": "tags", "NextMarker": "next_marker", "Truncated": "truncated"}
+
+    def __new__(cls, tags=None, next_marker=None, truncated=None):
+        return _build(cls, ["Tags", "NextMarker", "Truncated"], (tags, next_marker, truncated,))
 
     @property
-    def key_material_id(self):
-        return self._d.get("KeyMaterialId")
+    def tags(self):
+        return _wrap_list(Tag, self._d.get("Tags"))
 
     @property
-    def key_material_state(self):
-        return _enum(KeyMaterialState, self._d.get("KeyMaterialState"))
+    def next_marker(self):
+        return self._d.get("NextMarker")
 
     @property
-    def rotation_date(self):
-        return _dt(self._d.get("RotationDate"))
+    def truncated(self):
+        return self._d.get("Truncated")
+
+
+class ScheduleKeyDeletionResponse(_Shape):
+    """AWS shape `ScheduleKeyDeletionResponse`."""
+
+    __slots__ = ()
+    _names = {"KeyId": "key_id", "DeletionDate": "deletion_date", "KeyState": "key_state", "PendingWindowInDays": "pending_window_in_days"}
+
+    def __new__(cls, key_id=None, deletion_date=None, key_state=None, pending_window_in_days=None):
+        return _build(cls, ["KeyId", "DeletionDate", "KeyState", "PendingWindowInDays"], (key_id, deletion_date, key_state, pending_window_in_days,))
 
     @property
-    def rotation_type(self):
-        return _enum(Rotation, self._d.get("RotationType"))
+    def key_id(self):
+        return self._d.get("KeyId")
 
     @property
-    def valid_to(self):
-        return _dt(self._d.get("ValidTo"))
+    def deletion_date(self):
+        return _dt(self._d.get("DeletionDate"))
+
+    @property
+    def key_state(self):
+        return _enum(KeyState, self._d.get("KeyState"))
+
+    @property
+    def pending_window_in_days(self):
+        return self._d.get("PendingWindowInDays")
 
 
-class RotateKeyOnDemandResponse(_Shape):
-    """AWS shape `RotateKeyOnDemandResponse`."""
+class CancelKeyDeletionResponse(_Shape):
+    """AWS shape `CancelKeyDeletionResponse`."""
 
     __slots__ = ()
     _names = {"KeyId": "key_id"}
 
     def __new__(cls, key_id=None):
         return _build(cls, ["KeyId"], (key_id,))
-
-    @property
-    def key_id(self):
-        return self._d.get("KeyId")
-
-
-class GetKeyRotationStatusResponse(_Shape):
-    """AWS shape `GetKeyRotationStatusResponse`."""
-
-    __slots__ = ()
-    _names = {"KeyId": "key_id", "KeyRotationEnabled": "key_rotation_enabled", "NextRotationDate": "next_rotation_date", "OnDemandRotationStartDate": "on_demand_rotation_start_date", "RotationPeriodInDays": "rotation_period_in_days"}
-
-    def __new__(cls, key_id=None, key_rotation_enabled=None, next_rotation_date=None, on_demand_rotation_start_date=None, rotation_period_in_days=None):
-        return _build(cls, ["KeyId", "KeyRotationEnabled", "NextRotationDate", "OnDemandRotationStartDate", "RotationPeriodInDays"], (key_id, key_rotation_enabled, next_rotation_date, on_demand_rotation_start_date, rotation_period_in_days,))
-
-    @property
-    def key_id(self):
-        return self._d.get("KeyId")
-
-    @property
-    def key_rotation_enabled(self):
-        return self._d.get("KeyRotationEnabled")
-
-    @property
-    def next_rotation_date(self):
-        return _dt(self._d.get("NextRotationDate"))
-
-    @property
-    def on_demand_rotation_start_date(self):
-        return _dt(self._d.get("OnDemandRotationStartDate"))
-
-    @property
-    def rotation_period_in_days(self):
-        return self._d.get("RotationPeriodInDays")
-
-
-class GenerateRandomResponse(_Shape):
-    """AWS shape `GenerateRandomResponse` (secret members redacted in repr: Plaintext)."""
-
-    __slots__ = ()
-    _names = {"CiphertextForRecipient": "ciphertext_for_recipient", "Plaintext": "plaintext"}
-    _secret = ("Plaintext",)
-
-    def __new__(cls, ciphertext_for_recipient=None, plaintext=None):
-        return _build(cls, ["CiphertextForRecipient", "Plaintext"], (ciphertext_for_recipient, plaintext,))
-
-    @property
-    def ciphertext_for_recipient(self):
-        return self._d.get("CiphertextForRecipient")
-
-    @property
-    def plaintext(self):
-        return self._d.get("Plaintext")
-
-
-class GenerateDataKeyWithoutPlaintextResponse(_Shape):
-    """AWS shape `GenerateDataKeyWithoutPlaintextResponse`."""
-
-    __slots__ = ()
-    _names = {"CiphertextBlob": "ciphertext_blob", "KeyId": "key_id", "KeyMaterialId": "key_material_id"}
-
-    def __new__(cls, ciphertext_blob=None, key_id=None, key_material_id=None):
-        return _build(cls, ["CiphertextBlob", "KeyId", "KeyMaterialId"], (ciphertext_blob, key_id, key_material_id,))
-
-    @property
-    def ciphertext_blob(self):
-        return self._d.get("CiphertextBlob")
-
-    @property
-    def key_id(self):
-        return self._d.get("KeyId")
-
-    @property
-    def key_material_id(self):
-        return self._d.get("KeyMaterialId")
-
-
-class GenerateDataKeyResponse(_Shape):
-    """AWS shape `GenerateDataKeyResponse` (secret members redacted in repr: Plaintext)."""
-
-    __slots__ = ()
-    _names = {"CiphertextBlob": "ciphertext_blob", "CiphertextForRecipient": "ciphertext_for_recipient", "KeyId": "key_id", "KeyMaterialId": "key_material_id", "Plaintext": "plaintext"}
-    _secret = ("Plaintext",)
-
-    def __new__(cls, ciphertext_blob=None, ciphertext_for_recipient=None, key_id=None, key_material_id=None, plaintext=None):
-        return _build(cls, ["CiphertextBlob", "CiphertextForRecipient", "KeyId", "KeyMaterialId", "Plaintext"], (ciphertext_blob, ciphertext_for_recipient, key_id, key_material_id, plaintext,))
-
-    @property
-    def ciphertext_blob(self):
-        return self._d.get("CiphertextBlob")
-
-    @property
-    def ciphertext_for_recipient(self):
-        return self._d.get("CiphertextForRecipient")
-
-    @property
-    def key_id(self):
-        return self._d.get("KeyId")
-
-    @property
-    def key_material_id(self):
-        return self._d.get("KeyMaterialId")
-
-    @property
-    def plaintext(self):
-        return self._d.get("Plaintext")
-
-
-class ReEncryptResponse(_Shape):
-    """AWS shape `ReEncryptResponse`."""
-
-    __slots__ = ()
-    _names = {"CiphertextBlob": "ciphertext_blob", "DestinationEncryptionAlgorithm": "destination_encryption_algorithm", "DestinationKeyMaterialId": "destination_key_material_id", "KeyId": "key_id", "SourceEncryptionAlgorithm": "source_encryption_algorithm", "SourceKeyId": "source_key_id", "SourceKeyMaterialId": "source_key_material_id"}
-
-    def __new__(cls, ciphertext_blob=None, destination_encryption_algorithm=None, destination_key_material_id=None, key_id=None, source_encryption_algorithm=None, source_key_id=None, source_key_material_id=None):
-        return _build(cls, ["CiphertextBlob", "DestinationEncryptionAlgorithm", "DestinationKeyMaterialId", "KeyId", "SourceEncryptionAlgorithm", "SourceKeyId", "SourceKeyMaterialId"], (ciphertext_blob, destination_encryption_algorithm, destination_key_material_id, key_id, source_encryption_algorithm, source_key_id, source_key_material_id,))
-
-    @property
-    def ciphertext_blob(self):
-        return self._d.get("CiphertextBlob")
-
-    @property
-    def destination_encryption_algorithm(self):
-        return _enum(EncryptionAlgorithmSpec, self._d.get("DestinationEncryptionAlgorithm"))
-
-    @property
-    def destination_key_material_id(self):
-        return self._d.get("DestinationKeyMaterialId")
-
-    @property
-    def key_id(self):
-        return self._d.get("KeyId")
-
-    @property
-    def source_encryption_algorithm(self):
-        return _enum(EncryptionAlgorithmSpec, self._d.get("SourceEncryptionAlgorithm"))
-
-    @property
-    def source_key_id(self):
-        return self._d.get("SourceKeyId")
-
-    @property
-    def source_key_material_id(self):
-        return self._d.get("SourceKeyMaterialId")
-
-
-class DecryptResponse(_Shape):
-    """AWS shape `DecryptResponse` (secret members redacted in repr: Plaintext)."""
-
-    __slots__ = ()
-    _names = {"CiphertextForRecipient": "ciphertext_for_recipient", "EncryptionAlgorithm": "encryption_algorithm", "KeyId": "key_id", "KeyMaterialId": "key_material_id", "Plaintext": "plaintext"}
-    _secret = ("Plaintext",)
-
-    def __new__(cls, ciphertext_for_recipient=None, encryption_algorithm=None, key_id=None, key_material_id=None, plaintext=None):
-        return _build(cls, ["CiphertextForRecipient", "EncryptionAlgorithm", "KeyId", "KeyMaterialId", "Plaintext"], (ciphertext_for_recipient, encryption_algorithm, key_id, key_material_id, plaintext,))
-
-    @property
-    def ciphertext_for_recipient(self):
-        return self._d.get("CiphertextForRecipient")
-
-    @property
-    def encryption_algorithm(self):
-        return _enum(EncryptionAlgorithmSpec, self._d.get("EncryptionAlgorithm"))
-
-    @property
-    def key_id(self):
-        return self._d.get("KeyId")
-
-    @property
-    def key_material_id(self):
-        return self._d.get("KeyMaterialId")
-
-    @property
-    def plaintext(self):
-        return self._d.get("Plaintext")
-
-
-class EncryptResponse(_Shape):
-    """AWS shape `EncryptResponse`."""
-
-    __slots__ = ()
-    _names = {"CiphertextBlob": "ciphertext_blob", "EncryptionAlgorithm": "encryption_algorithm", "KeyId": "key_id"}
-
-    def __new__(cls, ciphertext_blob=None, encryption_algorithm=None, key_id=None):
-        return _build(cls, ["CiphertextBlob", "EncryptionAlgorithm", "KeyId"], (ciphertext_blob, encryption_algorithm, key_id,))
-
-    @property
-    def ciphertext_blob(self):
-        return self._d.get("CiphertextBlob")
-
-    @property
-    def encryption_algorithm(self):
-        return _enum(EncryptionAlgorithmSpec, self._d.get("EncryptionAlgorithm"))
 
     @property
     def key_id(self):
@@ -1249,18 +614,22 @@ class AliasListEntry(_Shape):
     """AWS shape `AliasListEntry`."""
 
     __slots__ = ()
-    _names = {"AliasArn": "alias_arn", "AliasName": "alias_name", "CreationDate": "creation_date", "LastUpdatedDate": "last_updated_date", "TargetKeyId": "target_key_id"}
+    _names = {"AliasName": "alias_name", "AliasArn": "alias_arn", "TargetKeyId": "target_key_id", "CreationDate": "creation_date", "LastUpdatedDate": "last_updated_date"}
 
-    def __new__(cls, alias_arn=None, alias_name=None, creation_date=None, last_updated_date=None, target_key_id=None):
-        return _build(cls, ["AliasArn", "AliasName", "CreationDate", "LastUpdatedDate", "TargetKeyId"], (alias_arn, alias_name, creation_date, last_updated_date, target_key_id,))
+    def __new__(cls, alias_name=None, alias_arn=None, target_key_id=None, creation_date=None, last_updated_date=None):
+        return _build(cls, ["AliasName", "AliasArn", "TargetKeyId", "CreationDate", "LastUpdatedDate"], (alias_name, alias_arn, target_key_id, creation_date, last_updated_date,))
+
+    @property
+    def alias_name(self):
+        return self._d.get("AliasName")
 
     @property
     def alias_arn(self):
         return self._d.get("AliasArn")
 
     @property
-    def alias_name(self):
-        return self._d.get("AliasName")
+    def target_key_id(self):
+        return self._d.get("TargetKeyId")
 
     @property
     def creation_date(self):
@@ -1270,13 +639,191 @@ class AliasListEntry(_Shape):
     def last_updated_date(self):
         return _dt(self._d.get("LastUpdatedDate"))
 
+
+class EncryptResponse(_Shape):
+    """AWS shape `EncryptResponse`."""
+
+    __slots__ = ()
+    _names = {"CiphertextBlob": "ciphertext_blob", "KeyId": "key_id", "EncryptionAlgorithm": "encryption_algorithm", "KeyMaterialId": "key_material_id"}
+
+    def __new__(cls, ciphertext_blob=None, key_id=None, encryption_algorithm=None, key_material_id=None):
+        return _build(cls, ["CiphertextBlob", "KeyId", "EncryptionAlgorithm", "KeyMaterialId"], (ciphertext_blob, key_id, encryption_algorithm, key_material_id,))
+
     @property
-    def target_key_id(self):
-        return self._d.get("TargetKeyId")
+    def ciphertext_blob(self):
+        return self._d.get("CiphertextBlob")
+
+    @property
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def encryption_algorithm(self):
+        return _enum(EncryptionAlgorithm, self._d.get("EncryptionAlgorithm"))
+
+    @property
+    def key_material_id(self):
+        return self._d.get("KeyMaterialId")
 
 
-class CancelKeyDeletionResponse(_Shape):
-    """AWS shape `CancelKeyDeletionResponse`."""
+class DecryptResponse(_Shape):
+    """AWS shape `DecryptResponse`."""
+
+    __slots__ = ()
+    _names = {"KeyId": "key_id", "Plaintext": "plaintext", "EncryptionAlgorithm": "encryption_algorithm", "KeyMaterialId": "key_material_id"}
+
+    def __new__(cls, key_id=None, plaintext=None, encryption_algorithm=None, key_material_id=None):
+        return _build(cls, ["KeyId", "Plaintext", "EncryptionAlgorithm", "KeyMaterialId"], (key_id, plaintext, encryption_algorithm, key_material_id,))
+
+    @property
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def plaintext(self):
+        return self._d.get("Plaintext")
+
+    @property
+    def encryption_algorithm(self):
+        return _enum(EncryptionAlgorithm, self._d.get("EncryptionAlgorithm"))
+
+    @property
+    def key_material_id(self):
+        return self._d.get("KeyMaterialId")
+
+
+class ReEncryptResponse(_Shape):
+    """AWS shape `ReEncryptResponse`."""
+
+    __slots__ = ()
+    _names = {"CiphertextBlob": "ciphertext_blob", "SourceKeyId": "source_key_id", "KeyId": "key_id", "SourceEncryptionAlgorithm": "source_encryption_algorithm", "DestinationEncryptionAlgorithm": "destination_encryption_algorithm", "SourceKeyMaterialId": "source_key_material_id", "DestinationKeyMaterialId": "destination_key_material_id"}
+
+    def __new__(cls, ciphertext_blob=None, source_key_id=None, key_id=None, source_encryption_algorithm=None, destination_encryption_algorithm=None, source_key_material_id=None, destination_key_material_id=None):
+        return _build(cls, ["CiphertextBlob", "SourceKeyId", "KeyId", "SourceEncryptionAlgorithm", "DestinationEncryptionAlgorithm", "SourceKeyMaterialId", "DestinationKeyMaterialId"], (ciphertext_blob, source_key_id, key_id, source_encryption_algorithm, destination_encryption_algorithm, source_key_material_id, destination_key_material_id,))
+
+    @property
+    def ciphertext_blob(self):
+        return self._d.get("CiphertextBlob")
+
+    @property
+    def source_key_id(self):
+        return self._d.get("SourceKeyId")
+
+    @property
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def source_encryption_algorithm(self):
+        return _enum(EncryptionAlgorithm, self._d.get("SourceEncryptionAlgorithm"))
+
+    @property
+    def destination_encryption_algorithm(self):
+        return _enum(EncryptionAlgorithm, self._d.get("DestinationEncryptionAlgorithm"))
+
+    @property
+    def source_key_material_id(self):
+        return self._d.get("SourceKeyMaterialId")
+
+    @property
+    def destination_key_material_id(self):
+        return self._d.get("DestinationKeyMaterialId")
+
+
+class GenerateDataKeyResponse(_Shape):
+    """AWS shape `GenerateDataKeyResponse`."""
+
+    __slots__ = ()
+    _names = {"CiphertextBlob": "ciphertext_blob", "Plaintext": "plaintext", "KeyId": "key_id", "KeyMaterialId": "key_material_id"}
+
+    def __new__(cls, ciphertext_blob=None, plaintext=None, key_id=None, key_material_id=None):
+        return _build(cls, ["CiphertextBlob", "Plaintext", "KeyId", "KeyMaterialId"], (ciphertext_blob, plaintext, key_id, key_material_id,))
+
+    @property
+    def ciphertext_blob(self):
+        return self._d.get("CiphertextBlob")
+
+    @property
+    def plaintext(self):
+        return self._d.get("Plaintext")
+
+    @property
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def key_material_id(self):
+        return self._d.get("KeyMaterialId")
+
+
+class GenerateDataKeyWithoutPlaintextResponse(_Shape):
+    """AWS shape `GenerateDataKeyWithoutPlaintextResponse`."""
+
+    __slots__ = ()
+    _names = {"CiphertextBlob": "ciphertext_blob", "KeyId": "key_id", "KeyMaterialId": "key_material_id"}
+
+    def __new__(cls, ciphertext_blob=None, key_id=None, key_material_id=None):
+        return _build(cls, ["CiphertextBlob", "KeyId", "KeyMaterialId"], (ciphertext_blob, key_id, key_material_id,))
+
+    @property
+    def ciphertext_blob(self):
+        return self._d.get("CiphertextBlob")
+
+    @property
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def key_material_id(self):
+        return self._d.get("KeyMaterialId")
+
+
+class GenerateRandomResponse(_Shape):
+    """AWS shape `GenerateRandomResponse`."""
+
+    __slots__ = ()
+    _names = {"Plaintext": "plaintext"}
+
+    def __new__(cls, plaintext=None):
+        return _build(cls, ["Plaintext"], (plaintext,))
+
+    @property
+    def plaintext(self):
+        return self._d.get("Plaintext")
+
+
+class GetKeyRotationStatusResponse(_Shape):
+    """AWS shape `GetKeyRotationStatusResponse`."""
+
+    __slots__ = ()
+    _names = {"KeyId": "key_id", "KeyRotationEnabled": "key_rotation_enabled", "RotationPeriodInDays": "rotation_period_in_days", "NextRotationDate": "next_rotation_date", "OnDemandRotationStartDate": "on_demand_rotation_start_date"}
+
+    def __new__(cls, key_id=None, key_rotation_enabled=None, rotation_period_in_days=None, next_rotation_date=None, on_demand_rotation_start_date=None):
+        return _build(cls, ["KeyId", "KeyRotationEnabled", "RotationPeriodInDays", "NextRotationDate", "OnDemandRotationStartDate"], (key_id, key_rotation_enabled, rotation_period_in_days, next_rotation_date, on_demand_rotation_start_date,))
+
+    @property
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def key_rotation_enabled(self):
+        return self._d.get("KeyRotationEnabled")
+
+    @property
+    def rotation_period_in_days(self):
+        return self._d.get("RotationPeriodInDays")
+
+    @property
+    def next_rotation_date(self):
+        return _dt(self._d.get("NextRotationDate"))
+
+    @property
+    def on_demand_rotation_start_date(self):
+        return _dt(self._d.get("OnDemandRotationStartDate"))
+
+
+class RotateKeyOnDemandResponse(_Shape):
+    """AWS shape `RotateKeyOnDemandResponse`."""
 
     __slots__ = ()
     _names = {"KeyId": "key_id"}
@@ -1289,84 +836,18 @@ class CancelKeyDeletionResponse(_Shape):
         return self._d.get("KeyId")
 
 
-class ScheduleKeyDeletionResponse(_Shape):
-    """AWS shape `ScheduleKeyDeletionResponse`."""
+class ListKeyRotationsResponse(_Shape):
+    """AWS shape `ListKeyRotationsResponse`."""
 
     __slots__ = ()
-    _names = {"DeletionDate": "deletion_date", "KeyId": "key_id", "KeyState": "key_state", "PendingWindowInDays": "pending_window_in_days"}
+    _names = {"Rotations": "rotations", "NextMarker": "next_marker", "Truncated": "truncated"}
 
-    def __new__(cls, deletion_date=None, key_id=None, key_state=None, pending_window_in_days=None):
-        return _build(cls, ["DeletionDate", "KeyId", "KeyState", "PendingWindowInDays"], (deletion_date, key_id, key_state, pending_window_in_days,))
-
-    @property
-    def deletion_date(self):
-        return _dt(self._d.get("DeletionDate"))
+    def __new__(cls, rotations=None, next_marker=None, truncated=None):
+        return _build(cls, ["Rotations", "NextMarker", "Truncated"], (rotations, next_marker, truncated,))
 
     @property
-    def key_id(self):
-        return self._d.get("KeyId")
-
-    @property
-    def key_state(self):
-        return _enum(KeyState, self._d.get("KeyState"))
-
-    @property
-    def pending_window_in_days(self):
-        return self._d.get("PendingWindowInDays")
-
-
-class ListResourceTagsResponse(_Shape):
-    """AWS shape `ListResourceTagsResponse`."""
-
-    __slots__ = ()
-    _names = {"NextMarker": "next_marker", "Tags": "tags", "Truncated": "truncated"}
-
-    def __new__(cls, next_marker=None, tags=None, truncated=None):
-        return _build(cls, ["NextMarker", "Tags", "Truncated"], (next_marker, tags, truncated,))
-
-    @property
-    def next_marker(self):
-        return self._d.get("NextMarker")
-
-    @property
-    def tags(self):
-        return _wrap_list(Tag, self._d.get("Tags"))
-
-    @property
-    def truncated(self):
-        return self._d.get("Truncated")
-
-
-class Tag(_Shape):
-    """AWS shape `Tag`."""
-
-    __slots__ = ()
-    _names = {"TagKey": "tag_key", "TagValue": "tag_value"}
-
-    def __new__(cls, tag_key=None, tag_value=None):
-        return _build(cls, ["TagKey", "TagValue"], (tag_key, tag_value,))
-
-    @property
-    def tag_key(self):
-        return self._d.get("TagKey")
-
-    @property
-    def tag_value(self):
-        return self._d.get("TagValue")
-
-
-class ListKeysResponse(_Shape):
-    """AWS shape `ListKeysResponse`."""
-
-    __slots__ = ()
-    _names = {"Keys": "keys", "NextMarker": "next_marker", "Truncated": "truncated"}
-
-    def __new__(cls, keys=None, next_marker=None, truncated=None):
-        return _build(cls, ["Keys", "NextMarker", "Truncated"], (keys, next_marker, truncated,))
-
-    @property
-    def keys(self):
-        return _wrap_list(KeyListEntry, self._d.get("Keys"))
+    def rotations(self):
+        return _wrap_list(RotationsListEntry, self._d.get("Rotations"))
 
     @property
     def next_marker(self):
@@ -1377,292 +858,520 @@ class ListKeysResponse(_Shape):
         return self._d.get("Truncated")
 
 
-class KeyListEntry(_Shape):
-    """AWS shape `KeyListEntry`."""
+class RotationsListEntry(_Shape):
+    """AWS shape `RotationsListEntry`."""
 
     __slots__ = ()
-    _names = {"KeyArn": "key_arn", "KeyId": "key_id"}
+    _names = {"KeyId": "key_id", "KeyMaterialId": "key_material_id", "KeyMaterialState": "key_material_state", "RotationDate": "rotation_date", "RotationType": "rotation_type"}
 
-    def __new__(cls, key_arn=None, key_id=None):
-        return _build(cls, ["KeyArn", "KeyId"], (key_arn, key_id,))
-
-    @property
-    def key_arn(self):
-        return self._d.get("KeyArn")
-
-    @property
-    def key_id(self):
-        return self._d.get("KeyId")
-
-
-class DescribeKeyResponse(_Shape):
-    """AWS shape `DescribeKeyResponse`."""
-
-    __slots__ = ()
-    _names = {"KeyMetadata": "key_metadata"}
-
-    def __new__(cls, key_metadata=None):
-        return _build(cls, ["KeyMetadata"], (key_metadata,))
-
-    @property
-    def key_metadata(self):
-        return _wrap(KeyMetadata, self._d.get("KeyMetadata"))
-
-
-class KeyMetadata(_Shape):
-    """AWS shape `KeyMetadata`."""
-
-    __slots__ = ()
-    _names = {"AWSAccountId": "aws_account_id", "Arn": "arn", "CloudHsmClusterId": "cloud_hsm_cluster_id", "CreationDate": "creation_date", "CurrentKeyMaterialId": "current_key_material_id", "CustomKeyStoreId": "custom_key_store_id", "CustomerMasterKeySpec": "customer_master_key_spec", "DeletionDate": "deletion_date", "Description": "description", "Enabled": "enabled", "EncapsulationAlgorithms": "encapsulation_algorithms", "EncryptionAlgorithms": "encryption_algorithms", "ExpirationModel": "expiration_model", "KeyAgreementAlgorithms": "key_agreement_algorithms", "KeyId": "key_id", "KeyManager": "key_manager", "KeySpec": "key_spec", "KeyState": "key_state", "KeyUsage": "key_usage", "MacAlgorithms": "mac_algorithms", "MultiRegion": "multi_region", "MultiRegionConfiguration": "multi_region_configuration", "Origin": "origin", "PendingDeletionWindowInDays": "pending_deletion_window_in_days", "SigningAlgorithms": "signing_algorithms", "ValidTo": "valid_to", "XksKeyConfiguration": "xks_key_configuration"}
-
-    def __new__(cls, aws_account_id=None, arn=None, cloud_hsm_cluster_id=None, creation_date=None, current_key_material_id=None, custom_key_store_id=None, customer_master_key_spec=None, deletion_date=None, description=None, enabled=None, encapsulation_algorithms=None, encryption_algorithms=None, expiration_model=None, key_agreement_algorithms=None, key_id=None, key_manager=None, key_spec=None, key_state=None, key_usage=None, mac_algorithms=None, multi_region=None, multi_region_configuration=None, origin=None, pending_deletion_window_in_days=None, signing_algorithms=None, valid_to=None, xks_key_configuration=None):
-        return _build(cls, ["AWSAccountId", "Arn", "CloudHsmClusterId", "CreationDate", "CurrentKeyMaterialId", "CustomKeyStoreId", "CustomerMasterKeySpec", "DeletionDate", "Description", "Enabled", "EncapsulationAlgorithms", "EncryptionAlgorithms", "ExpirationModel", "KeyAgreementAlgorithms", "KeyId", "KeyManager", "KeySpec", "KeyState", "KeyUsage", "MacAlgorithms", "MultiRegion", "MultiRegionConfiguration", "Origin", "PendingDeletionWindowInDays", "SigningAlgorithms", "ValidTo", "XksKeyConfiguration"], (aws_account_id, arn, cloud_hsm_cluster_id, creation_date, current_key_material_id, custom_key_store_id, customer_master_key_spec, deletion_date, description, enabled, encapsulation_algorithms, encryption_algorithms, expiration_model, key_agreement_algorithms, key_id, key_manager, key_spec, key_state, key_usage, mac_algorithms, multi_region, multi_region_configuration, origin, pending_deletion_window_in_days, signing_algorithms, valid_to, xks_key_configuration,))
-
-    @property
-    def aws_account_id(self):
-        return self._d.get("AWSAccountId")
-
-    @property
-    def arn(self):
-        return self._d.get("Arn")
-
-    @property
-    def cloud_hsm_cluster_id(self):
-        return self._d.get("CloudHsmClusterId")
-
-    @property
-    def creation_date(self):
-        return _dt(self._d.get("CreationDate"))
-
-    @property
-    def current_key_material_id(self):
-        return self._d.get("CurrentKeyMaterialId")
-
-    @property
-    def custom_key_store_id(self):
-        return self._d.get("CustomKeyStoreId")
-
-    @property
-    def customer_master_key_spec(self):
-        return _enum(CustomerMasterKeySpec, self._d.get("CustomerMasterKeySpec"))
-
-    @property
-    def deletion_date(self):
-        return _dt(self._d.get("DeletionDate"))
-
-    @property
-    def description(self):
-        return self._d.get("Description")
-
-    @property
-    def enabled(self):
-        return self._d.get("Enabled")
-
-    @property
-    def encapsulation_algorithms(self):
-        return self._d.get("EncapsulationAlgorithms")
-
-    @property
-    def encryption_algorithms(self):
-        return self._d.get("EncryptionAlgorithms")
-
-    @property
-    def expiration_model(self):
-        return _enum(ExpirationModel, self._d.get("ExpirationModel"))
-
-    @property
-    def key_agreement_algorithms(self):
-        return self._d.get("KeyAgreementAlgorithms")
+    def __new__(cls, key_id=None, key_material_id=None, key_material_state=None, rotation_date=None, rotation_type=None):
+        return _build(cls, ["KeyId", "KeyMaterialId", "KeyMaterialState", "RotationDate", "RotationType"], (key_id, key_material_id, key_material_state, rotation_date, rotation_type,))
 
     @property
     def key_id(self):
         return self._d.get("KeyId")
 
     @property
-    def key_manager(self):
-        return _enum(KeyManager, self._d.get("KeyManager"))
+    def key_material_id(self):
+        return self._d.get("KeyMaterialId")
+
+    @property
+    def key_material_state(self):
+        return _enum(KeyMaterialState, self._d.get("KeyMaterialState"))
+
+    @property
+    def rotation_date(self):
+        return _dt(self._d.get("RotationDate"))
+
+    @property
+    def rotation_type(self):
+        return _enum(Rotation, self._d.get("RotationType"))
+
+
+class GetParametersForImportResponse(_Shape):
+    """AWS shape `GetParametersForImportResponse`."""
+
+    __slots__ = ()
+    _names = {"KeyId": "key_id", "ImportToken": "import_token", "PublicKey": "public_key", "ParametersValidTo": "parameters_valid_to"}
+
+    def __new__(cls, key_id=None, import_token=None, public_key=None, parameters_valid_to=None):
+        return _build(cls, ["KeyId", "ImportToken", "PublicKey", "ParametersValidTo"], (key_id, import_token, public_key, parameters_valid_to,))
+
+    @property
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def import_token(self):
+        return self._d.get("ImportToken")
+
+    @property
+    def public_key(self):
+        return self._d.get("PublicKey")
+
+    @property
+    def parameters_valid_to(self):
+        return _dt(self._d.get("ParametersValidTo"))
+
+
+class SignResponse(_Shape):
+    """AWS shape `SignResponse`."""
+
+    __slots__ = ()
+    _names = {"KeyId": "key_id", "Signature": "signature", "SigningAlgorithm": "signing_algorithm"}
+
+    def __new__(cls, key_id=None, signature=None, signing_algorithm=None):
+        return _build(cls, ["KeyId", "Signature", "SigningAlgorithm"], (key_id, signature, signing_algorithm,))
+
+    @property
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def signature(self):
+        return self._d.get("Signature")
+
+    @property
+    def signing_algorithm(self):
+        return _enum(SigningAlgorithm, self._d.get("SigningAlgorithm"))
+
+
+class VerifyResponse(_Shape):
+    """AWS shape `VerifyResponse`."""
+
+    __slots__ = ()
+    _names = {"KeyId": "key_id", "SignatureValid": "signature_valid", "SigningAlgorithm": "signing_algorithm"}
+
+    def __new__(cls, key_id=None, signature_valid=None, signing_algorithm=None):
+        return _build(cls, ["KeyId", "SignatureValid", "SigningAlgorithm"], (key_id, signature_valid, signing_algorithm,))
+
+    @property
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def signature_valid(self):
+        return self._d.get("SignatureValid")
+
+    @property
+    def signing_algorithm(self):
+        return _enum(SigningAlgorithm, self._d.get("SigningAlgorithm"))
+
+
+class GetPublicKeyResponse(_Shape):
+    """AWS shape `GetPublicKeyResponse`."""
+
+    __slots__ = ()
+    _names = {"KeyId": "key_id", "PublicKey": "public_key", "KeySpec": "key_spec", "KeyUsage": "key_usage", "EncryptionAlgorithms": "encryption_algorithms", "SigningAlgorithms": "signing_algorithms", "KeyAgreementAlgorithms": "key_agreement_algorithms"}
+
+    def __new__(cls, key_id=None, public_key=None, key_spec=None, key_usage=None, encryption_algorithms=None, signing_algorithms=None, key_agreement_algorithms=None):
+        return _build(cls, ["KeyId", "PublicKey", "KeySpec", "KeyUsage", "EncryptionAlgorithms", "SigningAlgorithms", "KeyAgreementAlgorithms"], (key_id, public_key, key_spec, key_usage, encryption_algorithms, signing_algorithms, key_agreement_algorithms,))
+
+    @property
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def public_key(self):
+        return self._d.get("PublicKey")
 
     @property
     def key_spec(self):
         return _enum(KeySpec, self._d.get("KeySpec"))
 
     @property
-    def key_state(self):
-        return _enum(KeyState, self._d.get("KeyState"))
-
-    @property
     def key_usage(self):
         return _enum(KeyUsage, self._d.get("KeyUsage"))
 
     @property
-    def mac_algorithms(self):
-        return self._d.get("MacAlgorithms")
-
-    @property
-    def multi_region(self):
-        return self._d.get("MultiRegion")
-
-    @property
-    def multi_region_configuration(self):
-        return _wrap(MultiRegionConfiguration, self._d.get("MultiRegionConfiguration"))
-
-    @property
-    def origin(self):
-        return _enum(Origin, self._d.get("Origin"))
-
-    @property
-    def pending_deletion_window_in_days(self):
-        return self._d.get("PendingDeletionWindowInDays")
+    def encryption_algorithms(self):
+        return self._d.get("EncryptionAlgorithms")
 
     @property
     def signing_algorithms(self):
         return self._d.get("SigningAlgorithms")
 
     @property
-    def valid_to(self):
-        return _dt(self._d.get("ValidTo"))
-
-    @property
-    def xks_key_configuration(self):
-        return _wrap(XksKeyConfigurationType, self._d.get("XksKeyConfiguration"))
+    def key_agreement_algorithms(self):
+        return self._d.get("KeyAgreementAlgorithms")
 
 
-class XksKeyConfigurationType(_Shape):
-    """AWS shape `XksKeyConfigurationType`."""
+class DeriveSharedSecretResponse(_Shape):
+    """AWS shape `DeriveSharedSecretResponse`."""
 
     __slots__ = ()
-    _names = {"Id": "id"}
+    _names = {"KeyId": "key_id", "SharedSecret": "shared_secret", "KeyAgreementAlgorithm": "key_agreement_algorithm", "KeyOrigin": "key_origin"}
 
-    def __new__(cls, id=None):
-        return _build(cls, ["Id"], (id,))
+    def __new__(cls, key_id=None, shared_secret=None, key_agreement_algorithm=None, key_origin=None):
+        return _build(cls, ["KeyId", "SharedSecret", "KeyAgreementAlgorithm", "KeyOrigin"], (key_id, shared_secret, key_agreement_algorithm, key_origin,))
 
     @property
-    def id(self):
-        return self._d.get("Id")
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def shared_secret(self):
+        return self._d.get("SharedSecret")
+
+    @property
+    def key_agreement_algorithm(self):
+        return self._d.get("KeyAgreementAlgorithm")
+
+    @property
+    def key_origin(self):
+        return _enum(Origin, self._d.get("KeyOrigin"))
 
 
-class MultiRegionConfiguration(_Shape):
-    """AWS shape `MultiRegionConfiguration`."""
+class GenerateMacResponse(_Shape):
+    """AWS shape `GenerateMacResponse`."""
 
     __slots__ = ()
-    _names = {"MultiRegionKeyType": "multi_region_key_type", "PrimaryKey": "primary_key", "ReplicaKeys": "replica_keys"}
+    _names = {"KeyId": "key_id", "Mac": "mac", "MacAlgorithm": "mac_algorithm"}
 
-    def __new__(cls, multi_region_key_type=None, primary_key=None, replica_keys=None):
-        return _build(cls, ["MultiRegionKeyType", "PrimaryKey", "ReplicaKeys"], (multi_region_key_type, primary_key, replica_keys,))
-
-    @property
-    def multi_region_key_type(self):
-        return _enum(MultiRegionKeyType, self._d.get("MultiRegionKeyType"))
+    def __new__(cls, key_id=None, mac=None, mac_algorithm=None):
+        return _build(cls, ["KeyId", "Mac", "MacAlgorithm"], (key_id, mac, mac_algorithm,))
 
     @property
-    def primary_key(self):
-        return _wrap(MultiRegionKey, self._d.get("PrimaryKey"))
+    def key_id(self):
+        return self._d.get("KeyId")
 
     @property
-    def replica_keys(self):
-        return _wrap_list(MultiRegionKey, self._d.get("ReplicaKeys"))
+    def mac(self):
+        return self._d.get("Mac")
+
+    @property
+    def mac_algorithm(self):
+        return _enum(MacAlgorithm, self._d.get("MacAlgorithm"))
 
 
-class MultiRegionKey(_Shape):
-    """AWS shape `MultiRegionKey`."""
+class VerifyMacResponse(_Shape):
+    """AWS shape `VerifyMacResponse`."""
 
     __slots__ = ()
-    _names = {"Arn": "arn", "Region": "region"}
+    _names = {"KeyId": "key_id", "MacValid": "mac_valid", "MacAlgorithm": "mac_algorithm"}
 
-    def __new__(cls, arn=None, region=None):
-        return _build(cls, ["Arn", "Region"], (arn, region,))
-
-    @property
-    def arn(self):
-        return self._d.get("Arn")
+    def __new__(cls, key_id=None, mac_valid=None, mac_algorithm=None):
+        return _build(cls, ["KeyId", "MacValid", "MacAlgorithm"], (key_id, mac_valid, mac_algorithm,))
 
     @property
-    def region(self):
-        return self._d.get("Region")
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def mac_valid(self):
+        return self._d.get("MacValid")
+
+    @property
+    def mac_algorithm(self):
+        return _enum(MacAlgorithm, self._d.get("MacAlgorithm"))
 
 
-class CreateKeyResponse(_Shape):
-    """AWS shape `CreateKeyResponse`."""
+class GenerateDataKeyPairResponse(_Shape):
+    """AWS shape `GenerateDataKeyPairResponse`."""
 
     __slots__ = ()
-    _names = {"KeyMetadata": "key_metadata"}
+    _names = {"PrivateKeyCiphertextBlob": "private_key_ciphertext_blob", "PrivateKeyPlaintext": "private_key_plaintext", "PublicKey": "public_key", "KeyId": "key_id", "KeyPairSpec": "key_pair_spec", "KeyMaterialId": "key_material_id"}
 
-    def __new__(cls, key_metadata=None):
-        return _build(cls, ["KeyMetadata"], (key_metadata,))
+    def __new__(cls, private_key_ciphertext_blob=None, private_key_plaintext=None, public_key=None, key_id=None, key_pair_spec=None, key_material_id=None):
+        return _build(cls, ["PrivateKeyCiphertextBlob", "PrivateKeyPlaintext", "PublicKey", "KeyId", "KeyPairSpec", "KeyMaterialId"], (private_key_ciphertext_blob, private_key_plaintext, public_key, key_id, key_pair_spec, key_material_id,))
 
     @property
-    def key_metadata(self):
-        return _wrap(KeyMetadata, self._d.get("KeyMetadata"))
+    def private_key_ciphertext_blob(self):
+        return self._d.get("PrivateKeyCiphertextBlob")
+
+    @property
+    def private_key_plaintext(self):
+        return self._d.get("PrivateKeyPlaintext")
+
+    @property
+    def public_key(self):
+        return self._d.get("PublicKey")
+
+    @property
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def key_pair_spec(self):
+        return _enum(KeySpec, self._d.get("KeyPairSpec"))
+
+    @property
+    def key_material_id(self):
+        return self._d.get("KeyMaterialId")
+
+
+class GenerateDataKeyPairWithoutPlaintextResponse(_Shape):
+    """AWS shape `GenerateDataKeyPairWithoutPlaintextResponse`."""
+
+    __slots__ = ()
+    _names = {"PrivateKeyCiphertextBlob": "private_key_ciphertext_blob", "PublicKey": "public_key", "KeyId": "key_id", "KeyPairSpec": "key_pair_spec", "KeyMaterialId": "key_material_id"}
+
+    def __new__(cls, private_key_ciphertext_blob=None, public_key=None, key_id=None, key_pair_spec=None, key_material_id=None):
+        return _build(cls, ["PrivateKeyCiphertextBlob", "PublicKey", "KeyId", "KeyPairSpec", "KeyMaterialId"], (private_key_ciphertext_blob, public_key, key_id, key_pair_spec, key_material_id,))
+
+    @property
+    def private_key_ciphertext_blob(self):
+        return self._d.get("PrivateKeyCiphertextBlob")
+
+    @property
+    def public_key(self):
+        return self._d.get("PublicKey")
+
+    @property
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def key_pair_spec(self):
+        return _enum(KeySpec, self._d.get("KeyPairSpec"))
+
+    @property
+    def key_material_id(self):
+        return self._d.get("KeyMaterialId")
+
+
+class GetKeyPolicyResponse(_Shape):
+    """AWS shape `GetKeyPolicyResponse`."""
+
+    __slots__ = ()
+    _names = {"Policy": "policy", "PolicyName": "policy_name"}
+
+    def __new__(cls, policy=None, policy_name=None):
+        return _build(cls, ["Policy", "PolicyName"], (policy, policy_name,))
+
+    @property
+    def policy(self):
+        return self._d.get("Policy")
+
+    @property
+    def policy_name(self):
+        return self._d.get("PolicyName")
+
+
+class ListKeyPoliciesResponse(_Shape):
+    """AWS shape `ListKeyPoliciesResponse`."""
+
+    __slots__ = ()
+    _names = {"PolicyNames": "policy_names", "NextMarker": "next_marker", "Truncated": "truncated"}
+
+    def __new__(cls, policy_names=None, next_marker=None, truncated=None):
+        return _build(cls, ["PolicyNames", "NextMarker", "Truncated"], (policy_names, next_marker, truncated,))
+
+    @property
+    def policy_names(self):
+        return self._d.get("PolicyNames")
+
+    @property
+    def next_marker(self):
+        return self._d.get("NextMarker")
+
+    @property
+    def truncated(self):
+        return self._d.get("Truncated")
+
+
+class GrantConstraints(_Shape):
+    """AWS shape `GrantConstraints`."""
+
+    __slots__ = ()
+    _names = {"EncryptionContextSubset": "encryption_context_subset", "EncryptionContextEquals": "encryption_context_equals"}
+
+    def __new__(cls, encryption_context_subset=None, encryption_context_equals=None):
+        return _build(cls, ["EncryptionContextSubset", "EncryptionContextEquals"], (encryption_context_subset, encryption_context_equals,))
+
+    @property
+    def encryption_context_subset(self):
+        return self._d.get("EncryptionContextSubset")
+
+    @property
+    def encryption_context_equals(self):
+        return self._d.get("EncryptionContextEquals")
+
+
+class CreateGrantResponse(_Shape):
+    """AWS shape `CreateGrantResponse`."""
+
+    __slots__ = ()
+    _names = {"GrantToken": "grant_token", "GrantId": "grant_id"}
+
+    def __new__(cls, grant_token=None, grant_id=None):
+        return _build(cls, ["GrantToken", "GrantId"], (grant_token, grant_id,))
+
+    @property
+    def grant_token(self):
+        return self._d.get("GrantToken")
+
+    @property
+    def grant_id(self):
+        return self._d.get("GrantId")
+
+
+class ListGrantsResponse(_Shape):
+    """AWS shape `ListGrantsResponse`."""
+
+    __slots__ = ()
+    _names = {"Grants": "grants", "NextMarker": "next_marker", "Truncated": "truncated"}
+
+    def __new__(cls, grants=None, next_marker=None, truncated=None):
+        return _build(cls, ["Grants", "NextMarker", "Truncated"], (grants, next_marker, truncated,))
+
+    @property
+    def grants(self):
+        return _wrap_list(GrantListEntry, self._d.get("Grants"))
+
+    @property
+    def next_marker(self):
+        return self._d.get("NextMarker")
+
+    @property
+    def truncated(self):
+        return self._d.get("Truncated")
+
+
+class GrantListEntry(_Shape):
+    """AWS shape `GrantListEntry`."""
+
+    __slots__ = ()
+    _names = {"KeyId": "key_id", "GrantId": "grant_id", "Name": "name", "CreationDate": "creation_date", "GranteePrincipal": "grantee_principal", "RetiringPrincipal": "retiring_principal", "IssuingAccount": "issuing_account", "Operations": "operations", "Constraints": "constraints"}
+
+    def __new__(cls, key_id=None, grant_id=None, name=None, creation_date=None, grantee_principal=None, retiring_principal=None, issuing_account=None, operations=None, constraints=None):
+        return _build(cls, ["KeyId", "GrantId", "Name", "CreationDate", "GranteePrincipal", "RetiringPrincipal", "IssuingAccount", "Operations", "Constraints"], (key_id, grant_id, name, creation_date, grantee_principal, retiring_principal, issuing_account, operations, constraints,))
+
+    @property
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def grant_id(self):
+        return self._d.get("GrantId")
+
+    @property
+    def name(self):
+        return self._d.get("Name")
+
+    @property
+    def creation_date(self):
+        return _dt(self._d.get("CreationDate"))
+
+    @property
+    def grantee_principal(self):
+        return self._d.get("GranteePrincipal")
+
+    @property
+    def retiring_principal(self):
+        return self._d.get("RetiringPrincipal")
+
+    @property
+    def issuing_account(self):
+        return self._d.get("IssuingAccount")
+
+    @property
+    def operations(self):
+        return self._d.get("Operations")
+
+    @property
+    def constraints(self):
+        return _wrap(GrantConstraints, self._d.get("Constraints"))
+
+
+class ListRetirableGrantsResponse(_Shape):
+    """AWS shape `ListRetirableGrantsResponse`."""
+
+    __slots__ = ()
+    _names = {"Grants": "grants", "NextMarker": "next_marker", "Truncated": "truncated"}
+
+    def __new__(cls, grants=None, next_marker=None, truncated=None):
+        return _build(cls, ["Grants", "NextMarker", "Truncated"], (grants, next_marker, truncated,))
+
+    @property
+    def grants(self):
+        return _wrap_list(GrantListEntry, self._d.get("Grants"))
+
+    @property
+    def next_marker(self):
+        return self._d.get("NextMarker")
+
+    @property
+    def truncated(self):
+        return self._d.get("Truncated")
+
+
+class GetIdentityPolicyResponse(_Shape):
+    """AWS shape `GetIdentityPolicyResponse`."""
+
+    __slots__ = ()
+    _names = {"PrincipalArn": "principal_arn", "PolicyName": "policy_name", "PolicyDocument": "policy_document"}
+
+    def __new__(cls, principal_arn=None, policy_name=None, policy_document=None):
+        return _build(cls, ["PrincipalArn", "PolicyName", "PolicyDocument"], (principal_arn, policy_name, policy_document,))
+
+    @property
+    def principal_arn(self):
+        return self._d.get("PrincipalArn")
+
+    @property
+    def policy_name(self):
+        return self._d.get("PolicyName")
+
+    @property
+    def policy_document(self):
+        return self._d.get("PolicyDocument")
 
 __all__ = [
     "Response",
-    "GrantOperation",
-    "DataKeyPairSpec",
-    "KeyEncryptionMechanism",
-    "MacAlgorithmSpec",
-    "Origin",
-    "KeyAgreementAlgorithmSpec",
-    "SigningAlgorithmSpec",
     "KeyUsage",
     "KeySpec",
-    "EncryptionAlgorithmSpec",
-    "EncapsulationAlgorithmSpec",
-    "CustomerMasterKeySpec",
-    "Message",
-    "Import",
-    "ExpirationModel",
-    "WrappingKeySpec",
-    "AlgorithmSpec",
-    "Rotation",
-    "KeyMaterialState",
-    "ImportState",
-    "IncludeKeyMaterial",
-    "DataKeySpec",
-    "DryRunModifier",
+    "Origin",
     "KeyState",
-    "ResourceOwner",
-    "MultiRegionKeyType",
+    "ExpirationModel",
     "KeyManager",
-    "ListGrantsResponse",
-    "GrantListEntry",
-    "GrantConstraints",
-    "CreateGrantResponse",
-    "ListKeyPoliciesResponse",
-    "GetKeyPolicyResponse",
-    "GenerateDataKeyPairWithoutPlaintextResponse",
-    "GenerateDataKeyPairResponse",
-    "RecipientInfo",
-    "VerifyMacResponse",
-    "GenerateMacResponse",
-    "DeriveSharedSecretResponse",
-    "GetPublicKeyResponse",
-    "VerifyResponse",
-    "SignResponse",
-    "DeleteImportedKeyMaterialResponse",
-    "ImportKeyMaterialResponse",
-    "GetParametersForImportResponse",
-    "ListKeyRotationsResponse",
-    "RotationsListEntry",
-    "RotateKeyOnDemandResponse",
-    "GetKeyRotationStatusResponse",
-    "GenerateRandomResponse",
-    "GenerateDataKeyWithoutPlaintextResponse",
-    "GenerateDataKeyResponse",
-    "ReEncryptResponse",
-    "DecryptResponse",
-    "EncryptResponse",
-    "ListAliasesResponse",
-    "AliasListEntry",
-    "CancelKeyDeletionResponse",
-    "ScheduleKeyDeletionResponse",
-    "ListResourceTagsResponse",
+    "EncryptionAlgorithm",
+    "SigningAlgorithm",
+    "MacAlgorithm",
+    "DataKeySpec",
+    "KeyMaterialState",
+    "Rotation",
+    "WrappingAlgorithm",
+    "Message",
+    "GrantOperation",
     "Tag",
-    "ListKeysResponse",
-    "KeyListEntry",
-    "DescribeKeyResponse",
+    "CreateKeyResponse",
     "KeyMetadata",
-    "XksKeyConfigurationType",
     "MultiRegionConfiguration",
     "MultiRegionKey",
-    "CreateKeyResponse",
+    "DescribeKeyResponse",
+    "ListKeysResponse",
+    "KeyListEntry",
+    "ListResourceTagsResponse",
+    "ScheduleKeyDeletionResponse",
+    "CancelKeyDeletionResponse",
+    "ListAliasesResponse",
+    "AliasListEntry",
+    "EncryptResponse",
+    "DecryptResponse",
+    "ReEncryptResponse",
+    "GenerateDataKeyResponse",
+    "GenerateDataKeyWithoutPlaintextResponse",
+    "GenerateRandomResponse",
+    "GetKeyRotationStatusResponse",
+    "RotateKeyOnDemandResponse",
+    "ListKeyRotationsResponse",
+    "RotationsListEntry",
+    "GetParametersForImportResponse",
+    "SignResponse",
+    "VerifyResponse",
+    "GetPublicKeyResponse",
+    "DeriveSharedSecretResponse",
+    "GenerateMacResponse",
+    "VerifyMacResponse",
+    "GenerateDataKeyPairResponse",
+    "GenerateDataKeyPairWithoutPlaintextResponse",
+    "GetKeyPolicyResponse",
+    "ListKeyPoliciesResponse",
+    "GrantConstraints",
+    "CreateGrantResponse",
+    "ListGrantsResponse",
+    "GrantListEntry",
+    "ListRetirableGrantsResponse",
+    "GetIdentityPolicyResponse",
 ]

@@ -3,8 +3,8 @@
 import { Kms, Envelope } from 'strongroom';
 
 const kms = Kms.inMemory();
-const { keyMetadata } = kms.createKey({ description: 'bundled' });
-const env = Envelope.forKms(kms, [keyMetadata.keyId]);
+const { KeyMetadata } = kms.createKey({ Description: 'bundled' });
+const env = Envelope.forKms(kms, [KeyMetadata.KeyId]);
 const data = new TextEncoder().encode('bundled and round-tripped');
 const message = await env.encryptAsync(data, { encryptionContext: { via: 'esbuild' } });
 const back = await env.decryptAsync(message);

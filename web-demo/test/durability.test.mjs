@@ -43,13 +43,13 @@ test('IndexedDB: acknowledged after the commit; a tab closed right after loses n
       };
       const kms = await sr.Kms.openPersistent({ rootKey: new Uint8Array(32).fill(1), storage });
       log.length = 0;
-      const pending = kms.createKey({ description: 'durable' });
+      const pending = kms.createKey({ Description: 'durable' });
       const isPromise = pending instanceof Promise;
       const r = await pending;
       log.push('acknowledged');
-      const blob = (await kms.encrypt({ keyId: r.keyMetadata.keyId, plaintext: new Uint8Array([7, 7, 7]) })).ciphertextBlob;
+      const blob = (await kms.encrypt({ KeyId: r.KeyMetadata.KeyId, Plaintext: new Uint8Array([7, 7, 7]) })).CiphertextBlob;
       // No flush(), no close(): the tab goes away now.
-      return { isPromise, log, keyId: r.keyMetadata.keyId, blob: Array.from(blob) };
+      return { isPromise, log, keyId: r.KeyMetadata.KeyId, blob: Array.from(blob) };
     });
     await page.close();
 
@@ -67,9 +67,9 @@ test('IndexedDB: acknowledged after the commit; a tab closed right after loses n
           await new Promise((r) => setTimeout(r, 100));
         }
       }
-      const keys = (await Promise.resolve(kms.listKeys())).keys.map((k) => k.keyId);
-      const plain = await (async () => kms.decrypt({ ciphertextBlob: new Uint8Array(blob) }))()
-        .then((r) => Array.from(r.plaintext), (e) => e.code);
+      const keys = (await Promise.resolve(kms.listKeys())).Keys.map((k) => k.KeyId);
+      const plain = await (async () => kms.decrypt({ CiphertextBlob: new Uint8Array(blob) }))()
+        .then((r) => Array.from(r.Plaintext), (e) => e.code);
       await kms.close();
       return { keys, plain };
     }, first.blob);

@@ -1,19 +1,36 @@
 // Type declarations for the `strongroom` npm package (browsers, bundlers
-// and Node). Written by hand to describe exactly what the JS layer
-// (lib.js) and the wasm module return, except what types.d.ts (generated
-// from the core's tables and types) declares; `make test` checks them with
-// `tsc --noEmit --strict` against tests/typed-usage.ts and checks at run
-// time that the operation and error-code lists below match the module's.
+// and Node). The classes are described here by hand; every operation's
+// request and response, the Operations map and the ErrorCode union are
+// generated from the core's tables into operations.d.ts. `make test`
+// checks them with `tsc --noEmit --strict` against tests/typed-usage.ts
+// and checks at run time that the operation and error-code lists match the
+// module's.
+
+// ------------------------------------------------------------------ operations
+
+// Every operation's request and response type, the Operations map and the
+// ErrorCode union: generated from the core's operation and error tables
+// (tools/codegen writes operations.d.ts).
+import type { ErrorCode, KeyMetadata, OperationName, RequestOf, ResponseOf, Tag } from './operations.js';
+export * from './operations.js';
+
+/** `ReplicateKey` (a call between two KMSs in this page, so not a row of
+ * the operation table): AWS's members. */
+export interface ReplicateKeyRequest {
+  KeyId: string;
+  ReplicaRegion: string;
+  Policy?: string | object;
+  BypassPolicyLockoutSafetyCheck?: boolean;
+  Description?: string;
+  Tags?: Tag[];
+}
+export interface ReplicateKeyResponse {
+  ReplicaKeyMetadata?: KeyMetadata;
+  ReplicaPolicy?: string;
+  ReplicaTags?: Tag[];
+}
 
 // ------------------------------------------------------------------ errors
-
-/** Every stable error code (generated from the error table into types.d.ts). */
-import type { ErrorCode } from './types.js';
-export type { ErrorCode };
-/** Every request and response in AWS's own shape (AWS's member names), as
- * generated from the core's types into types.d.ts: `aws.EncryptRequest`,
- * `aws.Operations`, ... */
-export type * as aws from './types.js';
 
 /** What every Strongroom call throws: an `Error` whose `name` and `code`
  * are the stable error code. Messages never contain key material. */
@@ -28,399 +45,23 @@ export function isStrongroomError(e: unknown): e is StrongroomError;
 /** The stable error codes, as the module reports them. */
 export function errorCodes(): ErrorCode[];
 
-// ------------------------------------------------------------------ enums
-
-export type KeyState =
-  | 'Creating' | 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport'
-  | 'PendingReplicaDeletion' | 'Unavailable' | 'Updating';
-export type KeySpec =
-  | 'SYMMETRIC_DEFAULT' | 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'ECC_NIST_P256'
-  | 'ECC_NIST_P384' | 'ECC_NIST_P521' | 'ECC_SECG_P256K1' | 'ECC_NIST_EDWARDS25519'
-  | 'HMAC_224' | 'HMAC_256' | 'HMAC_384' | 'HMAC_512' | 'ML_DSA_44' | 'ML_DSA_65'
-  | 'ML_DSA_87' | 'SM2';
-export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | 'GENERATE_VERIFY_MAC' | 'KEY_AGREEMENT';
-export type Origin = 'AWS_KMS' | 'EXTERNAL' | 'AWS_CLOUDHSM' | 'EXTERNAL_KEY_STORE';
-export type KeyManager = 'CUSTOMER' | 'AWS';
-export type EncryptionAlgorithm = 'SYMMETRIC_DEFAULT' | 'RSAES_OAEP_SHA_1' | 'RSAES_OAEP_SHA_256' | 'SM2PKE';
-export type DataKeySpec = 'AES_256' | 'AES_128';
-export type RotationType = 'AUTOMATIC' | 'ON_DEMAND';
-export type KeyMaterialState = 'CURRENT' | 'NON_CURRENT';
-export type ExpirationModel = 'KEY_MATERIAL_EXPIRES' | 'KEY_MATERIAL_DOES_NOT_EXPIRE';
-export type WrappingAlgorithm =
-  | 'RSAES_OAEP_SHA_256' | 'RSA_AES_KEY_WRAP_SHA_256' | 'RSAES_OAEP_SHA_1'
-  | 'RSAES_PKCS1_V1_5' | 'RSA_AES_KEY_WRAP_SHA_1';
-export type SigningAlgorithm =
-  | 'ECDSA_SHA_256' | 'ECDSA_SHA_384' | 'RSASSA_PSS_SHA_256' | 'RSASSA_PSS_SHA_384'
-  | 'RSASSA_PSS_SHA_512' | 'RSASSA_PKCS1_V1_5_SHA_256' | 'RSASSA_PKCS1_V1_5_SHA_384'
-  | 'RSASSA_PKCS1_V1_5_SHA_512';
-export type MessageType = 'RAW' | 'DIGEST';
-export type MacAlgorithm = 'HMAC_SHA_224' | 'HMAC_SHA_256' | 'HMAC_SHA_384' | 'HMAC_SHA_512';
-export type GrantOperation =
-  | 'Decrypt' | 'Encrypt' | 'GenerateDataKey' | 'GenerateDataKeyWithoutPlaintext'
-  | 'ReEncryptFrom' | 'ReEncryptTo' | 'Sign' | 'Verify' | 'GetPublicKey' | 'CreateGrant'
-  | 'RetireGrant' | 'DescribeKey' | 'GenerateDataKeyPair'
-  | 'GenerateDataKeyPairWithoutPlaintext' | 'GenerateMac' | 'VerifyMac' | 'DeriveSharedSecret';
-
 // ------------------------------------------------------------------ records
 
 /** Encryption context: user data, keys kept exactly as given. */
 export type EncryptionContext = Record<string, string>;
-/** A key policy: JSON text, or an object (sent as its JSON). */
-export type PolicyDocument = string | object;
-/** Dates are Unix milliseconds. */
-export type Millis = number;
-/** A timestamp as AWS writes it: seconds since the Unix epoch (fractional
- * when the milliseconds are not whole). */
-export type EpochSeconds = number;
-
-export interface Tag { tagKey: string; tagValue: string }
-
-export interface MultiRegionKey { arn: string; region: string }
-export interface MultiRegionConfiguration {
-  multiRegionKeyType: string;
-  primaryKey: MultiRegionKey;
-  replicaKeys: MultiRegionKey[];
-}
-
-export interface KeyMetadata {
-  awsAccountId: string;
-  keyId: string;
-  arn: string;
-  creationDate: EpochSeconds;
-  enabled: boolean;
-  description: string;
-  keyUsage: KeyUsage;
-  keyState: KeyState;
-  deletionDate?: EpochSeconds;
-  origin: Origin;
-  keyManager: KeyManager;
-  keySpec: KeySpec;
-  customerMasterKeySpec: KeySpec;
-  encryptionAlgorithms: EncryptionAlgorithm[];
-  signingAlgorithms: SigningAlgorithm[];
-  macAlgorithms: MacAlgorithm[];
-  keyAgreementAlgorithms: string[];
-  multiRegion: boolean;
-  pendingDeletionWindowInDays?: number;
-  currentKeyMaterialId?: string;
-  validTo?: EpochSeconds;
-  expirationModel?: ExpirationModel;
-  multiRegionConfiguration?: MultiRegionConfiguration;
-}
-
-export interface AliasEntry {
-  aliasName: string;
-  aliasArn: string;
-  targetKeyId: string;
-  creationDate: EpochSeconds;
-  lastUpdatedDate: EpochSeconds;
-}
-
-export interface GrantConstraints {
-  encryptionContextSubset?: EncryptionContext | null;
-  encryptionContextEquals?: EncryptionContext | null;
-}
-
-export interface GrantListEntry {
-  keyId: string;
-  grantId: string;
-  name?: string;
-  creationDate: EpochSeconds;
-  granteePrincipal: string;
-  retiringPrincipal?: string;
-  issuingAccount: string;
-  operations: GrantOperation[];
-  constraints?: GrantConstraints;
-}
-
-export interface RotationsListEntry {
-  keyId: string;
-  keyMaterialId: string;
-  keyMaterialState: KeyMaterialState;
-  rotationDate: EpochSeconds;
-  rotationType?: RotationType;
-}
-
 /** Who is calling (for policies and grants). */
-export interface Caller { principalArn: string; account: string }
-
-interface Paged { limit?: number; marker?: string }
-interface PagedResponse { nextMarker: string | null; truncated: boolean }
-interface WithGrants { grantTokens?: string[] }
-interface DryRun { dryRun?: boolean }
-interface KeyIdRequest { keyId: string }
-interface KeyIdResponse { keyId: string }
-/** Operations with no response fields return an empty object. */
-export type Empty = Record<string, never>;
-
-// ------------------------------------------------------------------ requests and responses
-
-export interface CreateKeyRequest {
-  description?: string;
-  keyUsage?: KeyUsage;
-  keySpec?: KeySpec;
-  origin?: Origin;
-  tags?: Tag[];
-  multiRegion?: boolean;
-  policy?: PolicyDocument;
-  bypassPolicyLockoutSafetyCheck?: boolean;
-}
-export interface KeyMetadataResponse { keyMetadata: KeyMetadata }
-export interface DescribeKeyRequest extends KeyIdRequest, WithGrants {}
-export interface ListKeysResponse extends PagedResponse { keys: { keyId: string; keyArn: string }[] }
-export interface UpdateKeyDescriptionRequest extends KeyIdRequest { description: string }
-export interface TagResourceRequest extends KeyIdRequest { tags: Tag[] }
-export interface UntagResourceRequest extends KeyIdRequest { tagKeys: string[] }
-export interface ListResourceTagsRequest extends KeyIdRequest, Paged {}
-export interface ListResourceTagsResponse extends PagedResponse { tags: Tag[] }
-export interface ScheduleKeyDeletionRequest extends KeyIdRequest { pendingWindowInDays?: number }
-export interface ScheduleKeyDeletionResponse {
-  keyId: string;
-  deletionDate?: EpochSeconds;
-  keyState: KeyState;
-  pendingWindowInDays: number;
-}
-export interface AliasRequest { aliasName: string; targetKeyId: string }
-export interface ListAliasesRequest extends Paged { keyId?: string }
-export interface ListAliasesResponse extends PagedResponse { aliases: AliasEntry[] }
-
-export interface EncryptRequest extends KeyIdRequest, WithGrants, DryRun {
-  plaintext: Uint8Array;
-  encryptionContext?: EncryptionContext;
-  encryptionAlgorithm?: EncryptionAlgorithm;
-}
-export interface EncryptResponse {
-  ciphertextBlob: Uint8Array;
-  keyId: string;
-  encryptionAlgorithm: EncryptionAlgorithm;
-  keyMaterialId: string;
-}
-export interface DecryptRequest extends WithGrants, DryRun {
-  ciphertextBlob: Uint8Array;
-  keyId?: string;
-  encryptionContext?: EncryptionContext;
-  encryptionAlgorithm?: EncryptionAlgorithm;
-}
-export interface DecryptResponse {
-  keyId: string;
-  plaintext: Uint8Array;
-  encryptionAlgorithm: EncryptionAlgorithm;
-  keyMaterialId: string;
-}
-export interface ReEncryptRequest extends WithGrants, DryRun {
-  ciphertextBlob: Uint8Array;
-  sourceEncryptionContext?: EncryptionContext;
-  sourceKeyId?: string;
-  destinationKeyId: string;
-  destinationEncryptionContext?: EncryptionContext;
-  sourceEncryptionAlgorithm?: EncryptionAlgorithm;
-  destinationEncryptionAlgorithm?: EncryptionAlgorithm;
-}
-export interface ReEncryptResponse {
-  ciphertextBlob: Uint8Array;
-  sourceKeyId: string;
-  keyId: string;
-  sourceEncryptionAlgorithm: EncryptionAlgorithm;
-  destinationEncryptionAlgorithm: EncryptionAlgorithm;
-  sourceKeyMaterialId: string;
-  destinationKeyMaterialId: string;
-}
-export interface GenerateDataKeyRequest extends KeyIdRequest, WithGrants, DryRun {
-  encryptionContext?: EncryptionContext;
-  numberOfBytes?: number;
-  keySpec?: DataKeySpec;
-}
-export interface GenerateDataKeyResponse {
-  ciphertextBlob: Uint8Array;
-  plaintext: Uint8Array;
-  keyId: string;
-  keyMaterialId: string;
-}
-export interface GenerateDataKeyWithoutPlaintextResponse {
-  ciphertextBlob: Uint8Array;
-  keyId: string;
-  keyMaterialId: string;
-}
-export interface GenerateRandomRequest { numberOfBytes?: number }
-export interface GenerateRandomResponse { plaintext: Uint8Array }
-export interface EnableKeyRotationRequest extends KeyIdRequest { rotationPeriodInDays?: number }
-export interface GetKeyRotationStatusResponse {
-  keyId: string;
-  keyRotationEnabled: boolean;
-  rotationPeriodInDays?: number;
-  nextRotationDate?: EpochSeconds;
-  onDemandRotationStartDate?: EpochSeconds;
-}
-export interface ListKeyRotationsRequest extends KeyIdRequest, Paged { includeKeyMaterial?: string }
-export interface ListKeyRotationsResponse extends PagedResponse { rotations: RotationsListEntry[] }
-export interface PutKeyPolicyRequest extends KeyIdRequest {
-  policyName?: string;
-  policy: PolicyDocument;
-  bypassPolicyLockoutSafetyCheck?: boolean;
-}
-export interface GetKeyPolicyRequest extends KeyIdRequest { policyName?: string }
-export interface GetKeyPolicyResponse { policy: string; policyName: string }
-export interface ListKeyPoliciesRequest extends KeyIdRequest, Paged {}
-export interface ListKeyPoliciesResponse extends PagedResponse { policyNames: string[] }
-export interface CreateGrantRequest extends KeyIdRequest, WithGrants, DryRun {
-  granteePrincipal: string;
-  retiringPrincipal?: string;
-  operations: GrantOperation[];
-  constraints?: GrantConstraints;
-  name?: string;
-}
-export interface CreateGrantResponse { grantToken: string; grantId: string }
-export interface ListGrantsRequest extends KeyIdRequest, Paged, WithGrants {
-  grantId?: string;
-  granteePrincipal?: string;
-}
-export interface ListGrantsResponse extends PagedResponse { grants: GrantListEntry[] }
-export interface ListRetirableGrantsRequest extends Paged { retiringPrincipal: string }
-export interface RetireGrantRequest extends DryRun { grantToken?: string; keyId?: string; grantId?: string }
-export interface RevokeGrantRequest extends KeyIdRequest, DryRun { grantId: string }
-export interface PutIdentityPolicyRequest { principalArn: string; policyName: string; policyDocument: PolicyDocument }
-export interface IdentityPolicyRequest { principalArn: string; policyName: string }
-export interface GetIdentityPolicyResponse { principalArn: string; policyName: string; policyDocument: string }
-export interface SignRequest extends KeyIdRequest, WithGrants, DryRun {
-  message: Uint8Array;
-  messageType?: MessageType;
-  signingAlgorithm?: SigningAlgorithm;
-}
-export interface SignResponse { keyId: string; signature: Uint8Array; signingAlgorithm: SigningAlgorithm }
-export interface VerifyRequest extends SignRequest { signature: Uint8Array }
-export interface VerifyResponse { keyId: string; signatureValid: boolean; signingAlgorithm: SigningAlgorithm }
-export interface GetPublicKeyRequest extends KeyIdRequest, WithGrants {}
-export interface GetPublicKeyResponse {
-  keyId: string;
-  /** DER SubjectPublicKeyInfo. */
-  publicKey: Uint8Array;
-  keySpec: KeySpec;
-  keyUsage: KeyUsage;
-  encryptionAlgorithms: EncryptionAlgorithm[];
-  signingAlgorithms: SigningAlgorithm[];
-  keyAgreementAlgorithms: string[];
-}
-export interface DeriveSharedSecretRequest extends KeyIdRequest, WithGrants, DryRun {
-  keyAgreementAlgorithm?: string;
-  publicKey: Uint8Array;
-}
-export interface DeriveSharedSecretResponse {
-  keyId: string;
-  sharedSecret: Uint8Array;
-  keyAgreementAlgorithm: string;
-  keyOrigin: Origin;
-}
-export interface GenerateMacRequest extends KeyIdRequest, WithGrants, DryRun {
-  message: Uint8Array;
-  macAlgorithm?: MacAlgorithm;
-}
-export interface GenerateMacResponse { keyId: string; mac: Uint8Array; macAlgorithm: MacAlgorithm }
-export interface VerifyMacRequest extends GenerateMacRequest { mac: Uint8Array }
-export interface VerifyMacResponse { keyId: string; macValid: boolean; macAlgorithm: MacAlgorithm }
-export interface GenerateDataKeyPairRequest extends KeyIdRequest, WithGrants, DryRun {
-  keyPairSpec?: KeySpec;
-  encryptionContext?: EncryptionContext;
-}
-export interface GenerateDataKeyPairResponse {
-  privateKeyCiphertextBlob: Uint8Array;
-  privateKeyPlaintext: Uint8Array;
-  publicKey: Uint8Array;
-  keyId: string;
-  keyPairSpec: KeySpec;
-  keyMaterialId: string;
-}
-export interface GenerateDataKeyPairWithoutPlaintextResponse {
-  privateKeyCiphertextBlob: Uint8Array;
-  publicKey: Uint8Array;
-  keyId: string;
-  keyPairSpec: KeySpec;
-  keyMaterialId: string;
-}
-export interface GetParametersForImportRequest extends KeyIdRequest {
-  wrappingAlgorithm?: WrappingAlgorithm;
-  wrappingKeySpec?: KeySpec;
-}
-export interface GetParametersForImportResponse {
-  keyId: string;
-  importToken: string;
-  publicKey: Uint8Array;
-  parametersValidTo: EpochSeconds;
-}
-export interface ImportKeyMaterialRequest extends KeyIdRequest {
-  importToken: string;
-  encryptedKeyMaterial: Uint8Array;
-  validTo?: EpochSeconds;
-  expirationModel?: ExpirationModel;
-}
-export interface ReplicateKeyRequest extends KeyIdRequest {
-  replicaRegion: string;
-  policy?: PolicyDocument;
-  bypassPolicyLockoutSafetyCheck?: boolean;
-  description?: string;
-  tags?: Tag[];
-}
-export interface ReplicateKeyResponse {
-  replicaKeyMetadata: KeyMetadata;
-  replicaPolicy: string;
-  replicaTags: Tag[];
+export interface Caller {
+  PrincipalArn: string;
+  Account: string;
+  ViaService?: string;
+  SourceAccount?: string;
 }
 
-/** Every operation by its AWS name: [request, response]. */
-export interface Operations {
-  CreateKey: [CreateKeyRequest, KeyMetadataResponse];
-  DescribeKey: [DescribeKeyRequest, KeyMetadataResponse];
-  ListKeys: [Paged, ListKeysResponse];
-  UpdateKeyDescription: [UpdateKeyDescriptionRequest, Empty];
-  TagResource: [TagResourceRequest, Empty];
-  UntagResource: [UntagResourceRequest, Empty];
-  ListResourceTags: [ListResourceTagsRequest, ListResourceTagsResponse];
-  EnableKey: [KeyIdRequest, Empty];
-  DisableKey: [KeyIdRequest, Empty];
-  ScheduleKeyDeletion: [ScheduleKeyDeletionRequest, ScheduleKeyDeletionResponse];
-  CancelKeyDeletion: [KeyIdRequest, KeyIdResponse];
-  CreateAlias: [AliasRequest, Empty];
-  UpdateAlias: [AliasRequest, Empty];
-  DeleteAlias: [{ aliasName: string }, Empty];
-  ListAliases: [ListAliasesRequest, ListAliasesResponse];
-  Encrypt: [EncryptRequest, EncryptResponse];
-  Decrypt: [DecryptRequest, DecryptResponse];
-  ReEncrypt: [ReEncryptRequest, ReEncryptResponse];
-  GenerateDataKey: [GenerateDataKeyRequest, GenerateDataKeyResponse];
-  GenerateDataKeyWithoutPlaintext: [GenerateDataKeyRequest, GenerateDataKeyWithoutPlaintextResponse];
-  GenerateRandom: [GenerateRandomRequest, GenerateRandomResponse];
-  EnableKeyRotation: [EnableKeyRotationRequest, Empty];
-  DisableKeyRotation: [KeyIdRequest, Empty];
-  GetKeyRotationStatus: [KeyIdRequest, GetKeyRotationStatusResponse];
-  RotateKeyOnDemand: [KeyIdRequest, KeyIdResponse];
-  ListKeyRotations: [ListKeyRotationsRequest, ListKeyRotationsResponse];
-  PutKeyPolicy: [PutKeyPolicyRequest, Empty];
-  GetKeyPolicy: [GetKeyPolicyRequest, GetKeyPolicyResponse];
-  ListKeyPolicies: [ListKeyPoliciesRequest, ListKeyPoliciesResponse];
-  CreateGrant: [CreateGrantRequest, CreateGrantResponse];
-  ListGrants: [ListGrantsRequest, ListGrantsResponse];
-  ListRetirableGrants: [ListRetirableGrantsRequest, ListGrantsResponse];
-  RetireGrant: [RetireGrantRequest, Empty];
-  RevokeGrant: [RevokeGrantRequest, Empty];
-  PutIdentityPolicy: [PutIdentityPolicyRequest, Empty];
-  GetIdentityPolicy: [IdentityPolicyRequest, GetIdentityPolicyResponse];
-  DeleteIdentityPolicy: [IdentityPolicyRequest, Empty];
-  Sign: [SignRequest, SignResponse];
-  Verify: [VerifyRequest, VerifyResponse];
-  GetPublicKey: [GetPublicKeyRequest, GetPublicKeyResponse];
-  DeriveSharedSecret: [DeriveSharedSecretRequest, DeriveSharedSecretResponse];
-  GenerateMac: [GenerateMacRequest, GenerateMacResponse];
-  VerifyMac: [VerifyMacRequest, VerifyMacResponse];
-  GenerateDataKeyPair: [GenerateDataKeyPairRequest, GenerateDataKeyPairResponse];
-  GenerateDataKeyPairWithoutPlaintext: [GenerateDataKeyPairRequest, GenerateDataKeyPairWithoutPlaintextResponse];
-  GetParametersForImport: [GetParametersForImportRequest, GetParametersForImportResponse];
-  ImportKeyMaterial: [ImportKeyMaterialRequest, Empty];
-  DeleteImportedKeyMaterial: [KeyIdRequest, Empty];
-}
-export type OperationName = keyof Operations;
-export type RequestOf<Op extends OperationName> = Operations[Op][0];
-export type ResponseOf<Op extends OperationName> = Operations[Op][1];
-
-/** `createKey` for `CreateKey`: the camelCase method names. */
+/** `createKey` for `CreateKey`: the methods are named in camelCase; their
+ * requests and responses are AWS's own objects (PascalCase members, as
+ * AWS's SDK for JavaScript v3 takes and gives them). A `Policy` or
+ * `PolicyDocument` member may also be given as an object: it is sent as
+ * its JSON text. */
 type MethodName<Op extends string> = Op extends `${infer F}${infer R}` ? `${Lowercase<F>}${R}` : Op;
 /** A method per operation, named in camelCase, one options object in. */
 export type OperationMethods = {
@@ -437,7 +78,8 @@ export type AsyncOperationMethods = {
     : (request: RequestOf<Op>) => Promise<ResponseOf<Op>>;
 };
 
-/** The operation names, in the order of `Operations`. */
+/** The operation names, in the order of the core's operation table (read
+ * from the wasm module). */
 export const OPERATIONS: readonly OperationName[];
 
 // ------------------------------------------------------------------ Kms
@@ -487,9 +129,9 @@ export class Kms {
   static openPersistent(options: OpenPersistentOptions): Promise<PersistentKms>;
 
   readonly region: string;
-  /** Any operation by its AWS name. */
+  /** Any operation by its AWS name (the same as its camelCase method). */
   call<Op extends OperationName>(operation: Op, request?: RequestOf<Op>): ResponseOf<Op>;
-  /** Any operation with the core's own JSON (PascalCase, bytes as hex). */
+  /** Any operation with the core's own JSON text (AWS's wire shape). */
   callJson(operation: OperationName, requestJson: string): string;
   /** The same KMS acting as another caller. */
   asCaller(caller: Caller): Kms;
@@ -529,7 +171,7 @@ export class PersistentKms {
   readonly region: string;
   /** Any operation by its AWS name. */
   call<Op extends OperationName>(operation: Op, request?: RequestOf<Op>): Promise<ResponseOf<Op>>;
-  /** Any operation with the core's own JSON (PascalCase, bytes as hex). */
+  /** Any operation with the core's own JSON text (AWS's wire shape). */
   callJson(operation: OperationName, requestJson: string): Promise<string>;
   /** The same KMS (and store) acting as another caller. */
   asCaller(caller: Caller): PersistentKms;

@@ -1,27 +1,21 @@
 // The JS layer of the `strongroom` package, shared by the browser and Node
-// entry points (which initialise the wasm module first). Thin: it gives the
-// wasm classes options-object constructors, keeps persistent stores saved
-// (a persistent KMS acknowledges a call only once what it changed is
-// saved), and adapts the push-style streams to WHATWG TransformStreams.
+// entry points (which initialise the wasm module first, then call
+// `_ready()`). Thin: it gives the wasm classes options-object constructors,
+// names the KMS methods from the module's operation list (the core's
+// operation table: no list is kept here), keeps persistent stores saved (a
+// persistent KMS acknowledges a call only once what it changed is saved),
+// and adapts the push-style streams to WHATWG TransformStreams.
 // Types: index.d.ts.
 import * as raw from './wasm/strongroom_wasm.js';
 
 export const SUITE_SIGNED = 0x0578;
 export const SUITE_UNSIGNED = 0x0478;
 
-/** Every operation by its AWS name (index.d.ts `Operations`, same order). */
-export const OPERATIONS = Object.freeze([
-  'CreateKey', 'DescribeKey', 'ListKeys', 'UpdateKeyDescription', 'TagResource', 'UntagResource',
-  'ListResourceTags', 'EnableKey', 'DisableKey', 'ScheduleKeyDeletion', 'CancelKeyDeletion',
-  'CreateAlias', 'UpdateAlias', 'DeleteAlias', 'ListAliases', 'Encrypt', 'Decrypt', 'ReEncrypt',
-  'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'GenerateRandom', 'EnableKeyRotation',
-  'DisableKeyRotation', 'GetKeyRotationStatus', 'RotateKeyOnDemand', 'ListKeyRotations',
-  'PutKeyPolicy', 'GetKeyPolicy', 'ListKeyPolicies', 'CreateGrant', 'ListGrants',
-  'ListRetirableGrants', 'RetireGrant', 'RevokeGrant', 'PutIdentityPolicy', 'GetIdentityPolicy',
-  'DeleteIdentityPolicy', 'Sign', 'Verify', 'GetPublicKey', 'DeriveSharedSecret', 'GenerateMac',
-  'VerifyMac', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext',
-  'GetParametersForImport', 'ImportKeyMaterial', 'DeleteImportedKeyMaterial',
-]);
+/** Every operation by its AWS name, in the order of the core's operation
+ * table (`strongroom::for_each_operation!`): read from the module by
+ * `_ready()`, never written down here. */
+export let OPERATIONS = Object.freeze([]);
+let operationSet = new Set();
 
 // Read lazily: this module is evaluated before the entry point has
 // instantiated the wasm module.
@@ -80,55 +74,36 @@ export const ManualClock = raw.ManualClock;
 
 const lowerFirst = (s) => s[0].toLowerCase() + s.slice(1);
 
-// Requests cross into the module as one camelCase JSON string (blobs as
-// base64, AWS's encoding); responses come back as objects
-// (serde-wasm-bindgen) whose blob fields, all at the top level, are base64
-// until fixBytes turns them into Uint8Arrays. Secrets never take that road:
-// see SECRET_OPERATIONS.
-function toBase64(bytes) {
-  let s = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+/** The module reads only the members a request type names: a misspelt
+ * one is refused here (one level, the request's own keys) rather than
+ * silently ignored. Returns the request, without its `undefined` members
+ * if it has any. */
+function knownMembers(op, request, known) {
+  if (request === null || typeof request !== 'object') return request;
+  let undef = false;
+  for (const k in request) {
+    if (!known.has(k)) throw validation(`${op} has no request member '${k}'`);
+    if (request[k] === undefined) undef = true;
   }
-  return btoa(s);
-}
-function fromBase64(b) {
-  const s = atob(b);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  // A member set to `undefined` is an absent one (as in AWS's SDK).
+  if (!undef) return request;
+  const out = {};
+  for (const k in request) if (request[k] !== undefined) out[k] = request[k];
   return out;
 }
-const bytesAsBase64 = (_k, v) => (v instanceof Uint8Array ? toBase64(v) : v);
-/** Response fields holding bytes; always at the top level. */
-const BYTE_FIELDS = ['ciphertextBlob', 'plaintext', 'publicKey', 'signature', 'mac', 'sharedSecret',
-  'privateKeyCiphertextBlob', 'privateKeyPlaintext'];
-function fixBytes(r) {
-  for (const k of BYTE_FIELDS) if (typeof r[k] === 'string') r[k] = fromBase64(r[k]);
-  return r;
-}
-const requestJson = (request) => JSON.stringify(request ?? {}, bytesAsBase64);
 
-/** The operations that carry plaintexts or key bytes go through the
- * module's typed, byte-based entry points: the secret crosses as a
- * Uint8Array (copied straight into a wasm buffer that is wiped after the
- * call) and comes back as one, never as base64 text (immutable JS strings
- * that no one can wipe). Encrypt's plaintext is taken out of the request
- * and passed beside it; the JS layer makes no copy of it. */
-const SECRET_OPERATIONS = {
-  Encrypt: (raw, request) => {
-    const { plaintext, ...rest } = request ?? {};
-    return raw.encrypt(requestJson(rest), bytes(plaintext, 'plaintext', true));
-  },
-  Decrypt: (raw, request) => raw.decrypt(requestJson(request)),
-  GenerateDataKey: (raw, request) => raw.generateDataKey(requestJson(request)),
-  GenerateDataKeyPair: (raw, request) => raw.generateDataKeyPair(requestJson(request)),
-  GenerateRandom: (raw, request) => raw.generateRandom(requestJson(request)),
-  DeriveSharedSecret: (raw, request) => raw.deriveSharedSecret(requestJson(request)),
-};
-function callRaw(raw, operation, request) {
-  const typed = Object.hasOwn(SECRET_OPERATIONS, operation) ? SECRET_OPERATIONS[operation] : undefined;
-  if (typed) return fixBytes(typed(raw, request));
-  return fixBytes(raw.call(operation, requestJson(request)));
+/** A key policy may be given as an object: it crosses as its JSON text
+ * (AWS's member is a string). Only the two top-level policy members are
+ * looked at, never a walk of the request. */
+function withPolicyText(request) {
+  if (request === null || typeof request !== 'object') return request;
+  const p = request.Policy;
+  const d = request.PolicyDocument;
+  if ((p === undefined || typeof p === 'string') && (d === undefined || typeof d === 'string')) return request;
+  const out = { ...request };
+  if (p !== undefined && typeof p !== 'string') out.Policy = JSON.stringify(p);
+  if (d !== undefined && typeof d !== 'string') out.PolicyDocument = JSON.stringify(d);
+  return out;
 }
 
 /** Saves a persistent KMS's store after each call that changed it. Saves
@@ -260,8 +235,10 @@ export class Kms {
     return this._raw.region;
   }
 
+  /** Any operation by its AWS name, AWS's request shape in and out. */
   call(operation, request) {
-    return saving([this], () => callRaw(this._raw, operation, request));
+    if (!operationSet.has(operation)) throw validation(`unknown operation '${operation}'`);
+    return this[lowerFirst(operation)](request);
   }
 
   callJson(operation, json) {
@@ -269,12 +246,12 @@ export class Kms {
   }
 
   asCaller(caller) {
-    return new this.constructor(this._raw.asCaller(requestJson(caller)), this._saver);
+    return new this.constructor(this._raw.asCaller(optionsOf(caller, 'the caller')), this._saver);
   }
 
   replicateKey(request, replica) {
-    const json = requestJson(request);
-    return saving([this, replica], () => fixBytes(this._raw.replicateKey(json, replica._raw)));
+    const r = withPolicyText(request);
+    return saving([this, replica], () => this._raw.replicateKey(r, replica._raw));
   }
 
   replicateKeyJson(json, replica) {
@@ -322,14 +299,31 @@ export class Kms {
  * StoreIOException until the store is reopened. */
 export class PersistentKms extends Kms {}
 
-for (const op of OPERATIONS) {
-  Object.defineProperty(Kms.prototype, lowerFirst(op), {
-    value: function (request) {
-      return this.call(op, request);
-    },
-    writable: true,
-    configurable: true,
-  });
+/** @internal Called by the entry points once the wasm module is
+ * instantiated: one camelCase method per operation of the module's list
+ * (`kms.encrypt(r)` is the module's `Encrypt(r)`), AWS's request object in,
+ * AWS's response object out, both native values (blobs as Uint8Array). An
+ * in-memory KMS calls straight through; a persistent one answers once what
+ * the call changed is saved. */
+export function _ready() {
+  if (operationSet.size) return;
+  OPERATIONS = Object.freeze(raw.operations());
+  operationSet = new Set(OPERATIONS);
+  const members = raw.requestMembers();
+  for (const op of OPERATIONS) {
+    const method = raw.Kms.prototype[op];
+    if (typeof method !== 'function') throw new Error(`the wasm module has no method ${op}`);
+    const known = new Set(members[op]);
+    Object.defineProperty(Kms.prototype, lowerFirst(op), {
+      value: function (request) {
+        const r = withPolicyText(knownMembers(op, request, known));
+        if (!this._saver) return method.call(this._raw, r);
+        return saving([this], () => method.call(this._raw, r));
+      },
+      writable: true,
+      configurable: true,
+    });
+  }
 }
 
 /** Frame length of `encryptAsync` messages: large frames mean few

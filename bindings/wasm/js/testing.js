@@ -5,9 +5,10 @@
 // production package has no `deterministic` anywhere (tested).
 import { readFileSync } from 'node:fs';
 import { initSync, Kms as RawKms } from './wasm/strongroom_wasm.js';
-import { Kms, ManualClock } from './lib.js';
+import { Kms, ManualClock, _ready } from './lib.js';
 
 initSync({ module: readFileSync(new URL('./wasm/strongroom_wasm_bg.wasm', import.meta.url)) });
+_ready();
 
 export * from './lib.js';
 

@@ -1,36 +1,38 @@
-//! Strongroom for browsers and Node (wasm-bindgen). Thin: every method
-//! forwards to the core's AWS-shaped JSON entry point or its envelope API.
-//! The package's JS layer (`js/lib.js`) is the public face.
+//! Strongroom for browsers and Node (wasm-bindgen). Thin: every KMS
+//! operation is one method generated from the core's operation table
+//! (`strongroom::for_each_operation!`), the envelope API forwards to
+//! `strongroom::esdk`. The package's JS layer (`js/lib.js`) is the public
+//! face; it names its methods from [`operations`], the same table.
 //!
-//! KMS requests arrive as camelCase JSON text (AWS's request parameters in
-//! camelCase, blobs as base64: the JS layer writes it with `JSON.stringify`);
-//! responses and every other record leave as JS objects through
-//! serde-wasm-bindgen (camelCase; KMS response blobs as base64, which the JS
-//! layer turns into `Uint8Array`s; envelope bytes as `Uint8Array`). Errors
+//! Requests and responses cross as native JS values both ways
+//! (serde-wasm-bindgen straight from and to the core's request and response
+//! types): AWS's own shape, the members AWS's SDK for JavaScript v3 uses
+//! (`{KeyId, Plaintext}` in, `{CiphertextBlob, KeyId, …}` out), blobs as
+//! `Uint8Array`s inside the core's native-values mode
+//! ([`strongroom::shape::native_values`]). No JSON text, no hex, no renaming
+//! walk: serde-wasm-bindgen reads each member the type names straight off
+//! the JS object and writes each response member onto a new one. Errors
 //! are thrown as JS `Error`s whose `code` property is the core's stable
 //! error code.
 //!
-//! Secrets never travel as text: the operations that carry plaintexts or
-//! key bytes (Encrypt, Decrypt, GenerateDataKey, GenerateDataKeyPair,
-//! GenerateRandom, DeriveSharedSecret) and the envelope and stream methods
-//! take and give them as `Uint8Array`s, copied straight between the JS
-//! array and a wasm buffer reserved at its full size and wiped on drop
-//! (`Zeroizing`, the core's `SecretBytes`). Only `call`/`callJson` still
-//! carry them as base64, as the AWS-shaped escape hatch.
+//! Secrets never travel as text: a `Uint8Array` plaintext is copied once,
+//! straight from the JS array into a wasm buffer of its size that the core
+//! owns and wipes (`SecretBytes`), and secret responses are copied once
+//! from the core's wiped buffer into a new `Uint8Array`. The calls run
+//! below a stack area that is wiped afterwards ([`scrubbed`]), and the
+//! randomness every call needs comes from a wiped pool ([`PooledRng`])
+//! instead of one `crypto.getRandomValues` crossing per request. Only
+//! `callJson` carries the core's JSON text, for the language-neutral
+//! vectors.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use js_sys::{Reflect, Uint8Array};
-use serde::de::DeserializeOwned;
+use js_sys::{Object, Reflect, Uint8Array};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
-use strongroom::api::{
-    DecryptRequest, DeriveSharedSecretRequest, EncryptRequest, GenerateDataKeyPairRequest,
-    GenerateDataKeyRequest, GenerateRandomRequest,
-};
 use strongroom::esdk::{
     self, CachingCmm, CachingConfig, CommitmentPolicy, DecryptOptions, Decryptor, EncryptOptions,
     Encryptor, KmsKeyring, MaterialsCache, MaterialsManager, RawAesKeyring,
@@ -54,91 +56,49 @@ fn invalid(message: &str) -> JsValue {
     js_error("ValidationException", message)
 }
 
-/// Fields whose values are maps of user data: their keys are never renamed.
-const MAP_FIELDS: &[&str] = &[
-    "EncryptionContext",
-    "EncryptionContextSubset",
-    "EncryptionContextEquals",
-    "SourceEncryptionContext",
-    "DestinationEncryptionContext",
-];
-
-fn to_aws_name(camel: &str) -> String {
-    if camel == "awsAccountId" {
-        return "AWSAccountId".into();
-    }
-    let mut c = camel.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
+/// Blob members as native bytes (`Uint8Array`) both ways: the core's
+/// native-values mode around one crossing.
+fn native<R>(f: impl FnOnce() -> R) -> R {
+    strongroom::shape::native_values(f)
 }
 
-fn to_camel(pascal: &str) -> String {
-    if pascal == "AWSAccountId" {
-        return "awsAccountId".into();
-    }
-    let mut c = pascal.chars();
-    c.next()
-        .map(|f| f.to_lowercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
-}
+/// The serializer every value leaves by: maps (encryption contexts) as
+/// plain objects, `None` as `null`, bytes as `Uint8Array`.
+const TO_JS: serde_wasm_bindgen::Serializer = serde_wasm_bindgen::Serializer::new()
+    .serialize_maps_as_objects(true)
+    .serialize_missing_as_null(true);
 
-/// A camelCase request → the core's JSON (PascalCase keys; user maps such
-/// as encryption contexts kept as given; policy objects as their text).
-fn to_core(v: Value) -> Value {
-    match v {
-        Value::Array(a) => Value::Array(a.into_iter().map(to_core).collect()),
-        Value::Object(m) => Value::Object(
-            m.into_iter()
-                .map(|(k, x)| {
-                    let key = to_aws_name(&k);
-                    let val = if MAP_FIELDS.contains(&key.as_str()) {
-                        x
-                    } else if (key == "Policy" || key == "PolicyDocument") && x.is_object() {
-                        Value::String(x.to_string())
-                    } else {
-                        to_core(x)
-                    };
-                    (key, val)
-                })
-                .collect(),
-        ),
-        other => other,
-    }
-}
-
-/// The core's JSON → camelCase (user maps kept as they are).
-fn from_core(v: Value) -> Value {
-    match v {
-        Value::Array(a) => Value::Array(a.into_iter().map(from_core).collect()),
-        Value::Object(m) => Value::Object(
-            m.into_iter()
-                .map(|(k, x)| {
-                    let val = if MAP_FIELDS.contains(&k.as_str()) {
-                        x
-                    } else {
-                        from_core(x)
-                    };
-                    (to_camel(&k), val)
-                })
-                .collect(),
-        ),
-        other => other,
-    }
-}
-
-/// A record → a JS object (maps as plain objects, `None` as `null`, bytes
-/// as `Uint8Array`).
+/// A record → a JS object.
 fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
-    let ser = serde_wasm_bindgen::Serializer::new()
-        .serialize_maps_as_objects(true)
-        .serialize_missing_as_null(true);
-    v.serialize(&ser).map_err(|e| invalid(&e.to_string()))
+    v.serialize(&TO_JS).map_err(|e| invalid(&e.to_string()))
+}
+
+/// A KMS request from a JS object (`undefined`/`null`: the empty request),
+/// read member by member by serde-wasm-bindgen.
+fn request_in<T: for<'de> Deserialize<'de> + Default>(v: JsValue) -> Result<T, JsValue> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(T::default());
+    }
+    if !v.is_object() || js_sys::Array::is_array(&v) {
+        return Err(invalid("the request must be an object"));
+    }
+    serde_wasm_bindgen::from_value(v).map_err(|e| invalid(&format!("malformed request: {e}")))
+}
+
+/// A KMS response as a JS object (operations with nothing to answer: `{}`).
+fn response_out<T: Serialize>(r: &T) -> Result<JsValue, JsValue> {
+    let v = to_js(r)?;
+    Ok(if v.is_undefined() || v.is_null() {
+        Object::new().into()
+    } else {
+        v
+    })
 }
 
 /// A JS options object → a record (`undefined`/`null` → its default).
 /// Through a JSON value, so `deny_unknown_fields` catches misspelt options
-/// (serde-wasm-bindgen reads only the fields a struct names).
+/// (serde-wasm-bindgen reads only the fields a struct names). For the
+/// envelope API's options, not for KMS requests.
 fn from_js<T: for<'de> Deserialize<'de> + Default>(v: JsValue) -> Result<T, JsValue> {
     if v.is_undefined() || v.is_null() {
         return Ok(T::default());
@@ -166,15 +126,28 @@ fn secret_in(v: &JsValue, what: &str) -> Result<Zeroizing<Vec<u8>>, JsValue> {
     Ok(buf)
 }
 
+fn context_from(v: JsValue) -> Result<BTreeMap<String, String>, JsValue> {
+    from_js(v).map_err(|_| invalid("the encryption context must be an object of strings"))
+}
+
+/// How much of the stack below the caller's frame [`scrub_stack`] wipes.
+const SCRUB_BYTES: usize = 32 * 1024;
+
 /// Overwrite the stack below the caller's frame, where the core's callees
 /// may have left key bytes: wasm's shadow stack lives in linear memory and
 /// is never cleared (a test found the root key there after `openSnapshot`
-/// returned). 32 KiB of volatile writes, a few µs.
+/// returned). One `memory.fill` of 32 KiB (bulk memory) that the compiler
+/// may not drop: `black_box` makes the area observed after the fill. A
+/// volatile write per word (what `zeroize` does) cost ~4 µs a call here;
+/// this costs well under one.
 #[inline(never)]
 fn scrub_stack() {
-    let mut area = [0u64; 4096];
-    zeroize::Zeroize::zeroize(&mut area[..]);
-    std::hint::black_box(&area);
+    let mut area = std::mem::MaybeUninit::<[u8; SCRUB_BYTES]>::uninit();
+    // SAFETY: writing SCRUB_BYTES zero bytes into an area of exactly that
+    // size that this frame owns.
+    unsafe { std::ptr::write_bytes(area.as_mut_ptr().cast::<u8>(), 0, SCRUB_BYTES) };
+    std::hint::black_box(&mut area);
+    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
 }
 
 /// `f` in a frame of its own below the caller's (so that nothing it copies
@@ -191,37 +164,58 @@ fn run_below<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
-/// A typed KMS request from camelCase JSON that must not carry the secret
-/// field `secret` (that one crosses as bytes).
-fn typed_request<T: DeserializeOwned>(
-    request_json: &str,
-    secret: Option<&str>,
-) -> Result<T, JsValue> {
-    let mut v = to_core(parse_json(request_json)?);
-    if let Some(f) = secret {
-        if v.get(f).is_some() {
-            return Err(invalid(&format!(
-                "{f} goes in its own Uint8Array argument, not in the request JSON"
-            )));
-        }
-        // A required member of AWS's request: an empty one stands in for
-        // it here, the bytes are set from the Uint8Array afterwards.
-        if let Some(o) = v.as_object_mut() {
-            o.insert(f.into(), Value::String(String::new()));
-        }
+/// Randomness for a KMS in this module: the platform's
+/// `crypto.getRandomValues` fills a pool of [`PooledRng::POOL`] bytes at a
+/// time (one crossing into JS instead of one per request: each costs a JS
+/// array and a copy), and every byte handed out is wiped from the pool at
+/// once, so the pool holds only bytes nobody has used yet (and those are
+/// wiped when the KMS is freed). Requests of more than half a pool go to
+/// the platform directly.
+struct PooledRng(Mutex<Pool>);
+
+struct Pool {
+    bytes: Box<[u8; PooledRng::POOL]>,
+    /// Bytes before `at` are used (and zero).
+    at: usize,
+}
+
+impl PooledRng {
+    const POOL: usize = 4096;
+
+    fn new() -> PooledRng {
+        PooledRng(Mutex::new(Pool {
+            bytes: Box::new([0; PooledRng::POOL]),
+            at: PooledRng::POOL,
+        }))
     }
-    serde_json::from_value(v).map_err(|e| invalid(&format!("malformed request: {e}")))
 }
 
-/// A core response record → the camelCase JS object `call` gives.
-fn response_js<T: Serialize>(r: T) -> Result<JsValue, JsValue> {
-    to_js(&from_core(
-        serde_json::to_value(r).map_err(|e| invalid(&e.to_string()))?,
-    ))
+impl strongroom::Rng for PooledRng {
+    fn fill(&self, dest: &mut [u8]) -> strongroom::Result<()> {
+        if dest.len() > Self::POOL / 2 {
+            return strongroom::OsRng.fill(dest);
+        }
+        // A panic cannot leave the pool half-updated in a way that matters
+        // (every step below keeps `at` and the wiped prefix consistent), so
+        // a poisoned lock is taken over rather than failing every call.
+        let mut p = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if Self::POOL - p.at < dest.len() {
+            strongroom::OsRng.fill(&mut p.bytes[..])?;
+            p.at = 0;
+        }
+        let at = p.at;
+        let taken = &mut p.bytes[at..at + dest.len()];
+        dest.copy_from_slice(taken);
+        taken.zeroize();
+        p.at = at + dest.len();
+        Ok(())
+    }
 }
 
-fn context_from(v: JsValue) -> Result<BTreeMap<String, String>, JsValue> {
-    from_js(v).map_err(|_| invalid("the encryption context must be an object of strings"))
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.bytes.zeroize();
+    }
 }
 
 /// A clock that moves only when told to (ms since the Unix epoch).
@@ -246,219 +240,121 @@ impl ManualClock {
 #[wasm_bindgen]
 pub struct Kms(strongroom::Kms, Option<strongroom::MemoryStore>);
 
-macro_rules! operations {
-    ($($js:ident => $op:literal),+ $(,)?) => {
-        #[wasm_bindgen]
-        #[allow(non_snake_case)]
-        impl Kms {
-            $(
-                #[doc = concat!("AWS `", $op, "`: camelCase request JSON in, response object out.")]
-                pub fn $js(&self, request_json: &str) -> Result<JsValue, JsValue> {
-                    self.call($op, request_json)
-                }
-            )+
+/// One method per row of the core's operation table, named by its AWS
+/// name (`kms.Encrypt({KeyId, Plaintext})`): the request read straight off
+/// the JS object into the row's request type, the row's `Kms` method, its
+/// response written straight onto a new JS object. The JS layer gives them
+/// their camelCase aliases from [`operations`].
+macro_rules! operation_methods {
+    ($($name:ident => $method:ident($req:ty) -> $resp:ty, $action:tt, $class:ident, $mode:ident;)*) => {
+        mod generated {
+            use super::*;
+            use strongroom::api::*;
+
+            #[wasm_bindgen]
+            #[allow(non_snake_case)]
+            impl Kms {
+                $(
+                    #[doc = concat!("AWS `", stringify!($name), "` (`", stringify!($req),
+                        "` in, `", stringify!($resp), "` out), as a native JS object.")]
+                    pub fn $name(&self, request: JsValue) -> Result<JsValue, JsValue> {
+                        scrubbed(|| native(|| {
+                            let req: $req = request_in(request)?;
+                            response_out(&self.0.$method(req).map_err(err)?)
+                        }))
+                    }
+                )*
+            }
         }
     };
 }
+strongroom::for_each_operation!(operation_methods);
 
-operations! {
-    createKey => "CreateKey",
-    describeKey => "DescribeKey",
-    listKeys => "ListKeys",
-    updateKeyDescription => "UpdateKeyDescription",
-    tagResource => "TagResource",
-    untagResource => "UntagResource",
-    listResourceTags => "ListResourceTags",
-    enableKey => "EnableKey",
-    disableKey => "DisableKey",
-    scheduleKeyDeletion => "ScheduleKeyDeletion",
-    cancelKeyDeletion => "CancelKeyDeletion",
-    createAlias => "CreateAlias",
-    updateAlias => "UpdateAlias",
-    deleteAlias => "DeleteAlias",
-    listAliases => "ListAliases",
-    reEncrypt => "ReEncrypt",
-    generateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
-    enableKeyRotation => "EnableKeyRotation",
-    disableKeyRotation => "DisableKeyRotation",
-    getKeyRotationStatus => "GetKeyRotationStatus",
-    rotateKeyOnDemand => "RotateKeyOnDemand",
-    listKeyRotations => "ListKeyRotations",
-    putKeyPolicy => "PutKeyPolicy",
-    getKeyPolicy => "GetKeyPolicy",
-    listKeyPolicies => "ListKeyPolicies",
-    createGrant => "CreateGrant",
-    listGrants => "ListGrants",
-    listRetirableGrants => "ListRetirableGrants",
-    retireGrant => "RetireGrant",
-    revokeGrant => "RevokeGrant",
-    putIdentityPolicy => "PutIdentityPolicy",
-    getIdentityPolicy => "GetIdentityPolicy",
-    deleteIdentityPolicy => "DeleteIdentityPolicy",
-    sign => "Sign",
-    verify => "Verify",
-    getPublicKey => "GetPublicKey",
-    generateMac => "GenerateMac",
-    verifyMac => "VerifyMac",
-    generateDataKeyPairWithoutPlaintext => "GenerateDataKeyPairWithoutPlaintext",
-    getParametersForImport => "GetParametersForImport",
-    importKeyMaterial => "ImportKeyMaterial",
-    deleteImportedKeyMaterial => "DeleteImportedKeyMaterial",
+/// The members a request type reads: serde's own field list, caught by a
+/// deserializer that only answers `deserialize_struct`. For the JS layer's
+/// one-level check that a request names no unknown member
+/// (serde-wasm-bindgen reads only the members a type names, so a misspelt
+/// one would otherwise be silently ignored).
+fn members_of<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+    #[derive(Debug)]
+    struct Caught(&'static [&'static str]);
+    impl std::fmt::Display for Caught {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("not a struct")
+        }
+    }
+    impl std::error::Error for Caught {}
+    impl serde::de::Error for Caught {
+        fn custom<M: std::fmt::Display>(_: M) -> Self {
+            Caught(&[])
+        }
+    }
+    struct Probe;
+    impl<'de> serde::Deserializer<'de> for Probe {
+        type Error = Caught;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Caught> {
+            Err(Caught(&[]))
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Caught> {
+            Err(Caught(fields))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
+            enum identifier ignored_any
+        }
+    }
+    match T::deserialize(Probe) {
+        Err(Caught(fields)) => fields,
+        Ok(_) => &[],
+    }
 }
 
-/// Decrypt's answer, the plaintext as a `Uint8Array`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DecryptOut<'a> {
-    key_id: &'a str,
-    #[serde(with = "serde_bytes")]
-    plaintext: &'a [u8],
-    encryption_algorithm: strongroom::model::EncryptionAlgorithm,
-    key_material_id: &'a str,
+macro_rules! members_table {
+    ($($name:ident => $method:ident($req:ty) -> $resp:ty, $action:tt, $class:ident, $mode:ident;)*) => {
+        /// Every row's request members, by AWS name.
+        fn members_table() -> BTreeMap<&'static str, &'static [&'static str]> {
+            use strongroom::api::*;
+            [$((stringify!($name), members_of::<$req>())),*].into()
+        }
+    };
+}
+strongroom::for_each_operation!(members_table);
+
+/// `{OperationName: [request member, …]}` for every row of the table.
+#[wasm_bindgen(js_name = requestMembers)]
+pub fn request_members() -> Result<JsValue, JsValue> {
+    to_js(&members_table())
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DataKeyOut<'a> {
-    #[serde(with = "serde_bytes")]
-    ciphertext_blob: &'a [u8],
-    #[serde(with = "serde_bytes")]
-    plaintext: &'a [u8],
-    key_id: &'a str,
-    key_material_id: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RandomOut<'a> {
-    #[serde(with = "serde_bytes")]
-    plaintext: &'a [u8],
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SharedSecretOut<'a> {
-    key_id: &'a str,
-    #[serde(with = "serde_bytes")]
-    shared_secret: &'a [u8],
-    key_agreement_algorithm: &'a str,
-    key_origin: strongroom::model::Origin,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DataKeyPairOut<'a> {
-    #[serde(with = "serde_bytes")]
-    private_key_ciphertext_blob: &'a [u8],
-    #[serde(with = "serde_bytes")]
-    private_key_plaintext: &'a [u8],
-    #[serde(with = "serde_bytes")]
-    public_key: &'a [u8],
-    key_id: &'a str,
-    key_pair_spec: strongroom::model::KeySpec,
-    key_material_id: &'a str,
-}
-
-/// The secret-bearing operations, typed and byte-based: camelCase request
-/// JSON for the other fields; secrets in and out as `Uint8Array`s (see the
-/// crate docs), never as hex text. The JS layer's camelCase methods and
-/// `call` use these.
+/// Every operation's AWS name, in table order: the method names above
+/// (the JS layer's operation list is this, never a list of its own).
 #[wasm_bindgen]
-impl Kms {
-    /// AWS `Encrypt`: `plaintext` as bytes, the rest of the request as JSON.
-    pub fn encrypt(&self, request_json: &str, plaintext: JsValue) -> Result<JsValue, JsValue> {
-        scrubbed(|| {
-            let mut req: EncryptRequest = typed_request(request_json, Some("Plaintext"))?;
-            let mut p = secret_in(&plaintext, "plaintext")?;
-            req.plaintext = std::mem::take(&mut *p).into();
-            response_js(self.0.encrypt(req).map_err(err)?)
-        })
-    }
-
-    /// AWS `Decrypt`; `plaintext` comes back as a `Uint8Array`.
-    pub fn decrypt(&self, request_json: &str) -> Result<JsValue, JsValue> {
-        scrubbed(|| {
-            let req: DecryptRequest = typed_request(request_json, None)?;
-            let d = self.0.decrypt(req).map_err(err)?;
-            to_js(&DecryptOut {
-                key_id: &d.key_id,
-                plaintext: d.plaintext.as_bytes(),
-                encryption_algorithm: d.encryption_algorithm,
-                key_material_id: &d.key_material_id,
-            })
-        })
-    }
-
-    /// AWS `GenerateDataKey`; both blobs as `Uint8Array`s.
-    #[wasm_bindgen(js_name = generateDataKey)]
-    pub fn generate_data_key(&self, request_json: &str) -> Result<JsValue, JsValue> {
-        scrubbed(|| {
-            let req: GenerateDataKeyRequest = typed_request(request_json, None)?;
-            let d = self.0.generate_data_key(req).map_err(err)?;
-            to_js(&DataKeyOut {
-                ciphertext_blob: &d.ciphertext_blob,
-                plaintext: d.plaintext.as_bytes(),
-                key_id: &d.key_id,
-                key_material_id: &d.key_material_id,
-            })
-        })
-    }
-
-    /// AWS `GenerateRandom`; `plaintext` as a `Uint8Array`.
-    #[wasm_bindgen(js_name = generateRandom)]
-    pub fn generate_random(&self, request_json: &str) -> Result<JsValue, JsValue> {
-        scrubbed(|| {
-            let req: GenerateRandomRequest = typed_request(request_json, None)?;
-            let p = self.0.generate_random(req).map_err(err)?.plaintext;
-            to_js(&RandomOut {
-                plaintext: p.as_bytes(),
-            })
-        })
-    }
-
-    /// AWS `DeriveSharedSecret`; `sharedSecret` as a `Uint8Array`.
-    #[wasm_bindgen(js_name = deriveSharedSecret)]
-    pub fn derive_shared_secret(&self, request_json: &str) -> Result<JsValue, JsValue> {
-        scrubbed(|| {
-            let req: DeriveSharedSecretRequest = typed_request(request_json, None)?;
-            let d = self.0.derive_shared_secret(req).map_err(err)?;
-            to_js(&SharedSecretOut {
-                key_id: &d.key_id,
-                shared_secret: d.shared_secret.as_bytes(),
-                key_agreement_algorithm: &d.key_agreement_algorithm,
-                key_origin: d.key_origin,
-            })
-        })
-    }
-
-    /// AWS `GenerateDataKeyPair`; every byte field as a `Uint8Array`.
-    #[wasm_bindgen(js_name = generateDataKeyPair)]
-    pub fn generate_data_key_pair(&self, request_json: &str) -> Result<JsValue, JsValue> {
-        scrubbed(|| {
-            let req: GenerateDataKeyPairRequest = typed_request(request_json, None)?;
-            let d = self.0.generate_data_key_pair(req).map_err(err)?;
-            to_js(&DataKeyPairOut {
-                private_key_ciphertext_blob: &d.private_key_ciphertext_blob,
-                private_key_plaintext: d.private_key_plaintext.as_bytes(),
-                public_key: &d.public_key,
-                key_id: &d.key_id,
-                key_pair_spec: d.key_pair_spec,
-                key_material_id: &d.key_material_id,
-            })
-        })
-    }
+pub fn operations() -> Vec<String> {
+    strongroom::Operation::ALL
+        .iter()
+        .map(|o| o.name().to_string())
+        .collect()
 }
 
 #[wasm_bindgen]
 impl Kms {
-    /// An in-memory KMS (randomness from the platform's crypto).
+    /// An in-memory KMS (randomness from the platform's crypto, pooled).
     #[wasm_bindgen(js_name = inMemory)]
     pub fn in_memory(account: Option<String>, region: Option<String>) -> Result<Kms, JsValue> {
-        let account = account.unwrap_or_else(|| "111122223333".into());
-        let region = region.unwrap_or_else(|| "us-east-1".into());
-        strongroom::Kms::in_memory(&account, &region)
-            .map(|k| Kms(k, None))
-            .map_err(err)
+        strongroom::Kms::builder(
+            account.unwrap_or_else(|| "111122223333".into()),
+            region.unwrap_or_else(|| "us-east-1".into()),
+        )
+        .rng(PooledRng::new())
+        .in_memory()
+        .map(|k| Kms(k, None))
+        .map_err(err)
     }
 
     /// Open a sealed store kept as a snapshot (`undefined` for a new one)
@@ -487,6 +383,7 @@ impl Kms {
                 account.unwrap_or_else(|| "111122223333".into()),
                 region.unwrap_or_else(|| "us-east-1".into()),
             )
+            .rng(PooledRng::new())
             .open(store.clone(), root)
             .map_err(err)?;
             Ok(Kms(k, Some(store)))
@@ -527,42 +424,33 @@ impl Kms {
             .map_err(err)
     }
 
-    /// Any operation by its AWS name: camelCase request JSON (bytes as
-    /// hex) in, camelCase response object (bytes as hex) out.
-    pub fn call(&self, operation: &str, request_json: &str) -> Result<JsValue, JsValue> {
-        let req = to_core(parse_json(request_json)?);
-        let out = strongroom::json::call(&self.0, operation, req).map_err(err)?;
-        to_js(&from_core(out))
-    }
-
-    /// Any operation with the core's own JSON (PascalCase, bytes as hex), as
+    /// Any operation with the core's own JSON text (AWS's wire shape), as
     /// the language-neutral vectors are written.
     #[wasm_bindgen(js_name = callJson)]
     pub fn call_json(&self, operation: &str, request_json: &str) -> Result<String, JsValue> {
-        let req = parse_json(request_json)?;
-        Ok(strongroom::json::call(&self.0, operation, req)
-            .map_err(err)?
-            .to_string())
+        scrubbed(|| {
+            let req = parse_json(request_json)?;
+            Ok(strongroom::json::call(&self.0, operation, req)
+                .map_err(err)?
+                .to_string())
+        })
     }
 
-    /// The same KMS acting as another caller (camelCase JSON:
-    /// `{principalArn, account, …}`).
+    /// The same KMS acting as another caller (`{PrincipalArn, Account, …}`).
     #[wasm_bindgen(js_name = asCaller)]
-    pub fn as_caller(&self, caller_json: &str) -> Result<Kms, JsValue> {
-        let c = serde_json::from_value(to_core(parse_json(caller_json)?))
+    pub fn as_caller(&self, caller: JsValue) -> Result<Kms, JsValue> {
+        let c = serde_wasm_bindgen::from_value(caller)
             .map_err(|e| invalid(&format!("malformed caller: {e}")))?;
         Ok(Kms(self.0.as_caller(c), self.1.clone()))
     }
 
     /// `ReplicateKey` into `replica` (another region's KMS in this process).
     #[wasm_bindgen(js_name = replicateKey)]
-    pub fn replicate_key(&self, request_json: &str, replica: &Kms) -> Result<JsValue, JsValue> {
-        let req = serde_json::from_value(to_core(parse_json(request_json)?))
-            .map_err(|e| invalid(&format!("malformed request: {e}")))?;
-        let r = self.0.replicate_key(req, &replica.0).map_err(err)?;
-        to_js(&from_core(
-            serde_json::to_value(r).map_err(|e| invalid(&e.to_string()))?,
-        ))
+    pub fn replicate_key(&self, request: JsValue, replica: &Kms) -> Result<JsValue, JsValue> {
+        native(|| {
+            let req = request_in(request)?;
+            response_out(&self.0.replicate_key(req, &replica.0).map_err(err)?)
+        })
     }
 
     /// `ReplicateKey` with the core's own JSON (for the vectors).

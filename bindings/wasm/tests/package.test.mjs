@@ -1,5 +1,6 @@
-// The npm package as users install it: the camelCase object API, typed
-// errors, envelopes, streams, persistence and the WebCrypto path.
+// The npm package as users install it: camelCase methods taking and giving
+// AWS's own request and response objects (as AWS's SDK for JavaScript v3:
+// PascalCase members, blobs as Uint8Array), typed errors, envelopes, streams, persistence and the WebCrypto path.
 // scripts/wasm.sh (make test) packs the package, installs it into
 // build/npm/consumer and runs this there, so `import 'strongroom'` resolves
 // exactly as in a user's project.
@@ -31,43 +32,43 @@ test('official AWS Encryption SDK messages decrypt', async () => {
   }
 });
 
-test('camelCase object API, Uint8Array bytes, errors with a code', () => {
+test('AWS-shaped native objects, Uint8Array bytes, errors with a code', () => {
   const kms = sr.Kms.inMemory();
-  const { keyMetadata } = kms.createKey({ description: 'browser' });
-  assert.equal(keyMetadata.keyState, 'Enabled');
-  assert.equal(keyMetadata.description, 'browser');
-  kms.createAlias({ aliasName: 'alias/web', targetKeyId: keyMetadata.keyId });
+  const { KeyMetadata: keyMetadata } = kms.createKey({ Description: 'browser' });
+  assert.equal(keyMetadata.KeyState, 'Enabled');
+  assert.equal(keyMetadata.Description, 'browser');
+  kms.createAlias({ AliasName: 'alias/web', TargetKeyId: keyMetadata.KeyId });
   const ctx = { tenant: 'acme', KeepThisCase: 'yes' };
-  const { ciphertextBlob, keyId } = kms.encrypt({ keyId: 'alias/web', plaintext: new TextEncoder().encode('hello'), encryptionContext: ctx });
+  const { CiphertextBlob: ciphertextBlob, KeyId: keyId } = kms.encrypt({ KeyId: 'alias/web', Plaintext: new TextEncoder().encode('hello'), EncryptionContext: ctx });
   assert.ok(ciphertextBlob instanceof Uint8Array);
-  assert.equal(keyId, keyMetadata.arn);
-  const out = kms.decrypt({ ciphertextBlob, encryptionContext: ctx });
-  assert.equal(new TextDecoder().decode(out.plaintext), 'hello');
-  assert.throws(() => kms.decrypt({ ciphertextBlob, encryptionContext: { tenant: 'other' } }),
+  assert.equal(keyId, keyMetadata.Arn);
+  const out = kms.decrypt({ CiphertextBlob: ciphertextBlob, EncryptionContext: ctx });
+  assert.equal(new TextDecoder().decode(out.Plaintext), 'hello');
+  assert.throws(() => kms.decrypt({ CiphertextBlob: ciphertextBlob, EncryptionContext: { tenant: 'other' } }),
     (e) => e instanceof Error && e.code === 'InvalidCiphertextException' && !e.message.includes('hello'));
-  assert.throws(() => kms.describeKey({ keyId: 'alias/missing' }), (e) => e.code === 'NotFoundException');
+  assert.throws(() => kms.describeKey({ KeyId: 'alias/missing' }), (e) => e.code === 'NotFoundException');
   assert.throws(() => kms.call('Nope', {}), (e) => e.code === 'ValidationException');
-  const dk = kms.generateDataKey({ keyId: keyMetadata.keyId, keySpec: 'AES_256' });
-  assert.equal(dk.plaintext.length, 32);
-  const grants = kms.createGrant({ keyId: keyMetadata.keyId, granteePrincipal: 'arn:aws:iam::111122223333:role/r',
-    operations: ['Decrypt'], constraints: { encryptionContextSubset: { KeepThisCase: 'yes' } } });
-  assert.ok(grants.grantToken);
-  const listed = kms.listGrants({ keyId: keyMetadata.keyId }).grants[0];
-  assert.deepEqual(listed.constraints.encryptionContextSubset, { KeepThisCase: 'yes' });
+  const dk = kms.generateDataKey({ KeyId: keyMetadata.KeyId, KeySpec: 'AES_256' });
+  assert.equal(dk.Plaintext.length, 32);
+  const grants = kms.createGrant({ KeyId: keyMetadata.KeyId, GranteePrincipal: 'arn:aws:iam::111122223333:role/r',
+    Operations: ['Decrypt'], Constraints: { EncryptionContextSubset: { KeepThisCase: 'yes' } } });
+  assert.ok(grants.GrantToken);
+  const listed = kms.listGrants({ KeyId: keyMetadata.KeyId }).Grants[0];
+  assert.deepEqual(listed.Constraints.EncryptionContextSubset, { KeepThisCase: 'yes' });
   assert.ok(sr.errorCodes().includes('KMSInvalidStateException'));
   // A policy may be given as an object; it is stored as its JSON text.
   const policy = { Version: '2012-10-17', Statement: [{ Sid: 'root', Effect: 'Allow',
     Principal: { AWS: 'arn:aws:iam::111122223333:root' }, Action: 'kms:*', Resource: '*' }] };
-  kms.putKeyPolicy({ keyId: keyMetadata.keyId, policy });
-  assert.deepEqual(JSON.parse(kms.getKeyPolicy({ keyId: keyMetadata.keyId }).policy), policy);
-  // Undefined fields are simply absent from the request; absent response
+  kms.putKeyPolicy({ KeyId: keyMetadata.KeyId, Policy: policy });
+  assert.deepEqual(JSON.parse(kms.getKeyPolicy({ KeyId: keyMetadata.KeyId }).Policy), policy);
+  // Undefined members are simply absent from the request; absent response
   // members are absent too (AWS's wire shape leaves them out).
-  assert.equal(kms.describeKey({ keyId: keyMetadata.keyId, grantTokens: undefined }).keyMetadata.deletionDate, undefined);
+  assert.equal(kms.describeKey({ KeyId: keyMetadata.KeyId, GrantTokens: undefined }).KeyMetadata.DeletionDate, undefined);
 });
 
 test('envelope encryption with a KMS key', () => {
   const kms = sr.Kms.inMemory();
-  const key = kms.createKey({}).keyMetadata.arn;
+  const key = kms.createKey({}).KeyMetadata.Arn;
   const env = sr.Envelope.forKms(kms, [key]);
   const data = new Uint8Array(100000).map((_, i) => i * 7);
   for (const suite of [0x0578, 0x0478]) {
@@ -77,23 +78,23 @@ test('envelope encryption with a KMS key', () => {
     assert.equal(out.keyName, key);
     assert.equal(out.encryptionContext.file, 'a');
   }
-  kms.disableKey({ keyId: key });
+  kms.disableKey({ KeyId: key });
   assert.throws(() => env.decrypt(env.encrypt(data, { suite: 0x0478, frameLength: 4096 })), (e) => e.code === 'DisabledException');
 });
 
 test('the sealed store survives a reload through a snapshot', () => {
   const root = new Uint8Array(32).fill(9);
   const kms = sr.Kms.openSnapshot({ snapshot: undefined, rootKey: root });
-  const keyId = kms.createKey({ description: 'persisted' }).keyMetadata.keyId;
-  kms.createAlias({ aliasName: 'alias/kept', targetKeyId: keyId });
-  const blob = kms.encrypt({ keyId, plaintext: new TextEncoder().encode('after reload') }).ciphertextBlob;
+  const keyId = kms.createKey({ Description: 'persisted' }).KeyMetadata.KeyId;
+  kms.createAlias({ AliasName: 'alias/kept', TargetKeyId: keyId });
+  const blob = kms.encrypt({ KeyId: keyId, Plaintext: new TextEncoder().encode('after reload') }).CiphertextBlob;
   const snapshot = kms.exportSnapshot();
   assert.ok(snapshot instanceof Uint8Array && snapshot.length > 100);
   assert.ok(!Buffer.from(snapshot).includes(Buffer.from('after reload')), 'no plaintext in the snapshot');
   // "Reload": a new module-level Kms from the saved bytes.
   const again = sr.Kms.openSnapshot({ snapshot: snapshot, rootKey: root });
-  assert.equal(again.describeKey({ keyId: 'alias/kept' }).keyMetadata.description, 'persisted');
-  assert.equal(new TextDecoder().decode(again.decrypt({ ciphertextBlob: blob }).plaintext), 'after reload');
+  assert.equal(again.describeKey({ KeyId: 'alias/kept' }).KeyMetadata.Description, 'persisted');
+  assert.equal(new TextDecoder().decode(again.decrypt({ CiphertextBlob: blob }).Plaintext), 'after reload');
   assert.throws(() => sr.Kms.openSnapshot({ snapshot: snapshot, rootKey: new Uint8Array(32) }), (e) => e.code === 'InvalidRootKeyException');
   assert.throws(() => sr.Kms.openSnapshot({ snapshot: snapshot.slice(0, snapshot.length - 3), rootKey: root }), (e) => e.code === 'StoreCorruptedException');
   assert.throws(() => sr.Kms.inMemory().exportSnapshot(), (e) => e.code === 'ValidationException');
@@ -101,43 +102,48 @@ test('the sealed store survives a reload through a snapshot', () => {
   const p = sr.Kms.openSnapshot({ snapshot: undefined, passphrase: 'correct horse' });
   p.createKey({});
   const snap2 = p.exportSnapshot();
-  assert.equal(sr.Kms.openSnapshot({ snapshot: snap2, passphrase: 'correct horse' }).listKeys({}).keys.length, 1);
+  assert.equal(sr.Kms.openSnapshot({ snapshot: snap2, passphrase: 'correct horse' }).listKeys({}).Keys.length, 1);
   assert.throws(() => sr.Kms.openSnapshot({ snapshot: snap2, passphrase: 'wrong' }), (e) => e.code === 'InvalidRootKeyException');
 });
 
 test('the declarations and the module agree on operations and error codes', () => {
-  const dts = readFileSync(new URL(import.meta.resolve('strongroom')).pathname.replace(/node\.js$/, 'index.d.ts'), 'utf8');
+  const dts = readFileSync(new URL(import.meta.resolve('strongroom')).pathname.replace(/node\.js$/, 'operations.d.ts'), 'utf8');
   const declaredOps = [...dts.slice(dts.indexOf('export interface Operations {')).matchAll(/^ {2}(\w+): \[/gm)].map((m) => m[1]);
   assert.deepEqual(declaredOps, [...sr.OPERATIONS]);
-  const types = readFileSync(new URL(import.meta.resolve('strongroom')).pathname.replace(/node\.js$/, 'types.d.ts'), 'utf8');
-  const union = types.slice(types.indexOf('export type ErrorCode ='), types.indexOf(';', types.indexOf('export type ErrorCode =')));
+  const union = dts.slice(dts.indexOf('export type ErrorCode ='), dts.indexOf(';', dts.indexOf('export type ErrorCode =')));
   assert.deepEqual([...union.matchAll(/'(\w+)'/g)].map((m) => m[1]).sort(), sr.errorCodes().sort());
   const kms = sr.Kms.inMemory();
   for (const op of sr.OPERATIONS) {
     const m = op[0].toLowerCase() + op.slice(1);
     assert.equal(typeof kms[m], 'function', m);
   }
-  // A key record has exactly the declared KeyMetadata fields.
-  const meta = kms.createKey({}).keyMetadata;
+  // A key record has only declared KeyMetadata members (AWS's), and every
+  // member AWS requires.
+  const meta = kms.createKey({}).KeyMetadata;
   const block = dts.slice(dts.indexOf('export interface KeyMetadata {'));
-  const fields = [...block.slice(0, block.indexOf('}')).matchAll(/^ {2}(\w+):/gm)].map((x) => x[1]);
-  assert.deepEqual(Object.keys(meta).sort(), fields.sort());
+  const decl = block.slice(0, block.indexOf('}'));
+  const fields = [...decl.matchAll(/^ {2}(\w+)\??:/gm)].map((x) => x[1]);
+  const required = [...decl.matchAll(/^ {2}(\w+):/gm)].map((x) => x[1]);
+  assert.deepEqual(Object.keys(meta).filter((k) => !fields.includes(k)), [], 'undeclared members');
+  assert.deepEqual(required.filter((k) => !(k in meta)), [], 'missing required members');
+  assert.ok(fields.includes('KeyId') && fields.length > 10);
 });
 
 test('every error is a StrongroomError with its code as name', async () => {
   const kms = sr.Kms.inMemory();
   try {
-    kms.describeKey({ keyId: 'alias/none' });
+    kms.describeKey({ KeyId: 'alias/none' });
     assert.fail('no error');
   } catch (e) {
     assert.ok(sr.isStrongroomError(e));
     assert.equal(e.name, 'NotFoundException');
   }
-  assert.throws(() => kms.encrypt({ keyId: 'x', plaintext: new Uint8Array(1), bogusField: 1 }), (e) => e.code === 'ValidationException');
+  assert.throws(() => kms.encrypt({ KeyId: 'x', Plaintext: new Uint8Array(1), bogusField: 1 }), (e) => e.code === 'ValidationException' && e.message.includes('bogusField'));
+  assert.throws(() => kms.describeKey({ keyID: 'x' }), (e) => e.code === 'ValidationException' && e.message.includes('keyID'));
   assert.throws(() => sr.Envelope.rawAes({ keyNamespace: 'n', keyName: 'k', wrappingKey: new Uint8Array(31) }), (e) => e.code === 'ValidationException');
   assert.ok(!sr.isStrongroomError(new Error('other')));
   // Bad input anywhere in the API is a ValidationException, never a TypeError.
-  const env = sr.Envelope.forKms(kms, [kms.createKey({}).keyMetadata.keyId]);
+  const env = sr.Envelope.forKms(kms, [kms.createKey({}).KeyMetadata.KeyId]);
   const invalid = (e) => sr.isStrongroomError(e) && e.code === 'ValidationException';
   for (const f of [
     () => env.encrypt('text'),
@@ -152,7 +158,7 @@ test('every error is a StrongroomError with its code as name', async () => {
     () => sr.Kms.openSnapshot({ rootKey: new Uint8Array(32), passphrase: 'x' }),
     () => sr.Kms.openSnapshot({ rootKey: 'not bytes' }),
     () => sr.Kms.inMemory({ region: 5 }),
-    () => kms.encrypt({ keyId: 'x', plaintext: 'not bytes' }),
+    () => kms.encrypt({ KeyId: 'x', Plaintext: 'not bytes' }),
   ]) assert.throws(f, invalid, f.toString());
   await assert.rejects(env.encryptAsync('text'), invalid);
   await assert.rejects(env.decryptAsync(undefined), invalid);
@@ -168,7 +174,7 @@ const concat = (parts) => {
 
 test('streaming over chunks matches whole-buffer encryption', async () => {
   const kms = sr.Kms.inMemory();
-  const key = kms.createKey({}).keyMetadata.arn;
+  const key = kms.createKey({}).KeyMetadata.Arn;
   const env = sr.Envelope.forKms(kms, [key]);
   const data = new Uint8Array(300001).map((_, i) => (i * 31) & 255);
   for (const suite of [sr.SUITE_SIGNED, sr.SUITE_UNSIGNED]) {
@@ -195,7 +201,7 @@ test('streaming over chunks matches whole-buffer encryption', async () => {
 
 test('TransformStream helpers pipe files through', async () => {
   const kms = sr.Kms.inMemory();
-  const env = sr.Envelope.forKms(kms, [kms.createKey({}).keyMetadata.keyId]);
+  const env = sr.Envelope.forKms(kms, [kms.createKey({}).KeyMetadata.KeyId]);
   const data = new Uint8Array(200000).map((_, i) => i & 255);
   const source = () => new ReadableStream({
     start(c) { for (let i = 0; i < data.length; i += 65536) c.enqueue(data.slice(i, i + 65536)); c.close(); },
@@ -215,7 +221,7 @@ test('TransformStream helpers pipe files through', async () => {
 
 test('data key cache: hits, and invalidation when the key changes', () => {
   const kms = sr.Kms.inMemory();
-  const key = kms.createKey({}).keyMetadata.keyId;
+  const key = kms.createKey({}).KeyMetadata.KeyId;
   const env = sr.Envelope.forKms(kms, [key], { cache: { capacity: 10, maxAgeMs: 60000, maxMessagesEncrypted: 100 } });
   const msgs = [];
   for (let i = 0; i < 5; i++) msgs.push(env.encrypt(new Uint8Array([i]), { encryptionContext: { t: 'a' } }));
@@ -223,7 +229,7 @@ test('data key cache: hits, and invalidation when the key changes', () => {
   assert.equal(s.misses, 1);
   assert.equal(s.hits, 4);
   for (const m of msgs) env.decrypt(m);
-  kms.disableKey({ keyId: key });
+  kms.disableKey({ KeyId: key });
   s = env.cacheStats();
   assert.ok(s.invalidations >= 1);
   assert.equal(s.entries, 0);
@@ -242,19 +248,19 @@ test('openPersistent saves after each change and reopens', async () => {
   const kms = await sr.Kms.openPersistent({ rootKey, storage });
   assert.ok(kms instanceof sr.PersistentKms && kms instanceof sr.Kms);
   const n0 = saved.length;
-  const keyId = (await kms.createKey({ description: 'kept' })).keyMetadata.keyId;
-  await kms.createAlias({ aliasName: 'alias/p', targetKeyId: keyId });
-  await kms.describeKey({ keyId });
+  const keyId = (await kms.createKey({ Description: 'kept' })).KeyMetadata.KeyId;
+  await kms.createAlias({ AliasName: 'alias/p', TargetKeyId: keyId });
+  await kms.describeKey({ KeyId: keyId });
   assert.equal(saved.length, n0 + 2, 'one save per change, none for reads');
   const again = await sr.Kms.openPersistent({ rootKey, storage });
-  assert.equal((await again.describeKey({ keyId: 'alias/p' })).keyMetadata.description, 'kept');
-  await again.scheduleKeyDeletion({ keyId, pendingWindowInDays: 7 });
+  assert.equal((await again.describeKey({ KeyId: 'alias/p' })).KeyMetadata.Description, 'kept');
+  await again.scheduleKeyDeletion({ KeyId: keyId, PendingWindowInDays: 7 });
   const third = await sr.Kms.openPersistent({ rootKey, storage });
-  assert.equal((await third.describeKey({ keyId })).keyMetadata.keyState, 'PendingDeletion');
+  assert.equal((await third.describeKey({ KeyId: keyId })).KeyMetadata.KeyState, 'PendingDeletion');
   const other = await third.createKey({});
-  await third.enableKeyRotation({ keyId: other.keyMetadata.keyId });
+  await third.enableKeyRotation({ KeyId: other.KeyMetadata.KeyId });
   await third.close();
-  assert.equal((await (await sr.Kms.openPersistent({ rootKey, storage })).listKeys()).keys.length, 2);
+  assert.equal((await (await sr.Kms.openPersistent({ rootKey, storage })).listKeys()).Keys.length, 2);
   await assert.rejects(sr.Kms.openPersistent({ rootKey: new Uint8Array(32), storage }), (e) => e.code === 'InvalidRootKeyException');
   // A storage that cannot save a new store fails the open itself.
   await assert.rejects(sr.Kms.openPersistent({ rootKey, storage: { load: async () => undefined, save: async () => { throw new Error('quota'); } } }),
@@ -297,7 +303,7 @@ async function settles(p) {
 }
 const keyCount = async (storage, rootKey) => {
   const k = sr.Kms.openSnapshot({ snapshot: storage.stored, rootKey });
-  const ids = k.listKeys().keys.map((x) => x.keyId);
+  const ids = k.listKeys().Keys.map((x) => x.KeyId);
   k.free();
   return ids;
 };
@@ -309,7 +315,7 @@ test('a persistent KMS is durable before it acknowledges: calls resolve only aft
   (await storage.next()).commit(); // the new, empty store
   const kms = await opening;
 
-  const creating = kms.createKey({ description: 'acknowledged' });
+  const creating = kms.createKey({ Description: 'acknowledged' });
   assert.ok(creating instanceof Promise, 'a mutating call returns a Promise');
   const save = await storage.next();
   assert.equal(await settles(creating), false, 'not acknowledged while the save is pending');
@@ -317,17 +323,17 @@ test('a persistent KMS is durable before it acknowledges: calls resolve only aft
   const listing = kms.listKeys();
   assert.equal(await settles(listing), false, 'a read behind a pending save waits for it');
   save.commit();
-  const keyId = (await creating).keyMetadata.keyId;
-  assert.deepEqual((await listing).keys.map((k) => k.keyId), [keyId]);
+  const keyId = (await creating).KeyMetadata.KeyId;
+  assert.deepEqual((await listing).Keys.map((k) => k.KeyId), [keyId]);
   assert.deepEqual(await keyCount(storage, rootKey), [keyId], 'acknowledged means it is in storage');
 
   // Encrypt under the acknowledged key, then drop the KMS without flush or
   // close (a tab closed at that moment): nothing acknowledged is lost.
   storage.auto = true;
-  const blob = (await kms.encrypt({ keyId, plaintext: new Uint8Array([1, 2, 3]) })).ciphertextBlob;
+  const blob = (await kms.encrypt({ KeyId: keyId, Plaintext: new Uint8Array([1, 2, 3]) })).CiphertextBlob;
   kms.free();
   const reopened = sr.Kms.openSnapshot({ snapshot: storage.stored, rootKey });
-  assert.deepEqual(reopened.decrypt({ ciphertextBlob: blob }).plaintext, new Uint8Array([1, 2, 3]));
+  assert.deepEqual(reopened.decrypt({ CiphertextBlob: blob }).Plaintext, new Uint8Array([1, 2, 3]));
   reopened.free();
 });
 
@@ -337,11 +343,11 @@ test('a failed save rejects the call that caused it; the store is not used past 
   const opening = sr.Kms.openPersistent({ rootKey, storage });
   (await storage.next()).commit();
   const kms = await opening;
-  const kept = kms.createKey({ description: 'kept' });
+  const kept = kms.createKey({ Description: 'kept' });
   (await storage.next()).commit();
-  const keptId = (await kept).keyMetadata.keyId;
+  const keptId = (await kept).KeyMetadata.KeyId;
 
-  const lost = kms.createKey({ description: 'lost' });
+  const lost = kms.createKey({ Description: 'lost' });
   const save = await storage.next();
   const seenMeanwhile = kms.listKeys(); // saw the unsaved key
   const outcomes = Promise.allSettled([lost, seenMeanwhile]);
@@ -352,7 +358,7 @@ test('a failed save rejects the call that caused it; the store is not used past 
   assert.equal(m.status, 'rejected');
   assert.equal(m.reason.message, 'quota', 'so does one that saw the unsaved change');
   // From then on the in-memory store (ahead of storage) is never used.
-  await assert.rejects(kms.describeKey({ keyId: keptId }),
+  await assert.rejects(kms.describeKey({ KeyId: keptId }),
     (e) => sr.isStrongroomError(e) && e.code === 'StoreIOException' && e.cause?.message === 'quota');
   assert.throws(() => kms.exportSnapshot(), (e) => e.code === 'StoreIOException');
   await assert.rejects(kms.flush(), (e) => e.message === 'quota');
@@ -362,17 +368,17 @@ test('a failed save rejects the call that caused it; the store is not used past 
   storage.auto = true;
   const again = sr.Kms.openPersistent({ rootKey, storage });
   const back = await again;
-  assert.deepEqual((await back.listKeys()).keys.map((k) => k.keyId), [keptId]);
+  assert.deepEqual((await back.listKeys()).Keys.map((k) => k.KeyId), [keptId]);
   // A call that fails by itself rejects with its own error (after waiting
   // for anything it wrote).
-  await assert.rejects(back.describeKey({ keyId: 'alias/none' }), (e) => e.code === 'NotFoundException');
+  await assert.rejects(back.describeKey({ KeyId: 'alias/none' }), (e) => e.code === 'NotFoundException');
   await back.close();
 });
 
 test('encryptAsync/decryptAsync hand bulk AES-GCM to WebCrypto, same message format', async () => {
   assert.ok(globalThis.crypto?.subtle, 'Node has WebCrypto');
   const kms = sr.Kms.inMemory();
-  const env = sr.Envelope.forKms(kms, [kms.createKey({}).keyMetadata.keyId]);
+  const env = sr.Envelope.forKms(kms, [kms.createKey({}).KeyMetadata.KeyId]);
   for (const len of [0, 1, 65536, 1048576 + 3]) {
     const data = new Uint8Array(len).map((_, i) => (i * 5) & 255);
     for (const [frameLength, suite] of [[undefined, undefined], [4096, sr.SUITE_UNSIGNED], [undefined, sr.SUITE_UNSIGNED], [1000, sr.SUITE_SIGNED]]) {
@@ -423,7 +429,7 @@ test('the npm package has no deterministic (seeded) RNG: not in the module, the 
   assert.ok(exported.some((n) => n.startsWith('kms_')), 'the module exports the Kms methods');
   assert.deepEqual(exported.filter((n) => /determin|seed/i.test(n)), []);
   // The generated glue, the JS layer and the declarations.
-  for (const f of ['wasm/strongroom_wasm.js', 'lib.js', 'node.js', 'browser.js', 'index.d.ts', 'types.d.ts']) {
+  for (const f of ['wasm/strongroom_wasm.js', 'lib.js', 'node.js', 'browser.js', 'index.d.ts', 'operations.d.ts']) {
     assert.doesNotMatch(readFileSync(path.join(pkgDir, f), 'utf8'), /deterministic|DangerousSeeded/i, f);
   }
   const glue = await import(new URL('wasm/strongroom_wasm.js', import.meta.resolve('strongroom')));
@@ -436,54 +442,52 @@ test('the npm package has no deterministic (seeded) RNG: not in the module, the 
 
 test('secret-bearing methods take and give bytes, with the same results as the JSON path', () => {
   const kms = sr.Kms.inMemory();
-  const keyId = kms.createKey({}).keyMetadata.keyId;
+  const keyId = kms.createKey({}).KeyMetadata.KeyId;
   const ctx = { purpose: 'typed' };
   const plain = new TextEncoder().encode('typed bytes');
   const before = plain.slice();
-  const enc = kms.encrypt({ keyId, plaintext: plain, encryptionContext: ctx });
+  const enc = kms.encrypt({ KeyId: keyId, Plaintext: plain, EncryptionContext: ctx });
   assert.deepEqual(plain, before, "the caller's plaintext is left as it was");
   const viaJson = JSON.parse(kms.callJson('Decrypt', JSON.stringify({
-    CiphertextBlob: Buffer.from(enc.ciphertextBlob).toString('base64'), EncryptionContext: ctx })));
-  const dec = kms.decrypt({ ciphertextBlob: enc.ciphertextBlob, encryptionContext: ctx });
-  assert.deepEqual(Object.keys(dec).sort(), Object.keys(viaJson).map((k) => k[0].toLowerCase() + k.slice(1)).sort());
-  assert.ok(dec.plaintext instanceof Uint8Array);
-  assert.equal(Buffer.from(dec.plaintext).toString('base64'), viaJson.Plaintext);
-  assert.equal(dec.keyId, viaJson.KeyId);
-  assert.deepEqual(kms.call('Decrypt', { ciphertextBlob: enc.ciphertextBlob, encryptionContext: ctx }).plaintext, plain);
-  // The JSON text never carries the plaintext on the typed path.
-  assert.throws(() => kms._raw.encrypt(JSON.stringify({ keyId, plaintext: '00' }), undefined), (e) => e.code === 'ValidationException');
+    CiphertextBlob: Buffer.from(enc.CiphertextBlob).toString('base64'), EncryptionContext: ctx })));
+  const dec = kms.decrypt({ CiphertextBlob: enc.CiphertextBlob, EncryptionContext: ctx });
+  assert.deepEqual(Object.keys(dec).sort(), Object.keys(viaJson).sort());
+  assert.ok(dec.Plaintext instanceof Uint8Array);
+  assert.equal(Buffer.from(dec.Plaintext).toString('base64'), viaJson.Plaintext);
+  assert.equal(dec.KeyId, viaJson.KeyId);
+  assert.deepEqual(kms.call('Decrypt', { CiphertextBlob: enc.CiphertextBlob, EncryptionContext: ctx }).Plaintext, plain);
 
-  const dk = kms.generateDataKey({ keyId, keySpec: 'AES_256', encryptionContext: ctx });
-  assert.deepEqual(Object.keys(dk).sort(), ['ciphertextBlob', 'keyId', 'keyMaterialId', 'plaintext']);
-  assert.ok(dk.plaintext instanceof Uint8Array && dk.ciphertextBlob instanceof Uint8Array);
-  assert.equal(dk.plaintext.length, 32);
-  assert.deepEqual(kms.decrypt({ ciphertextBlob: dk.ciphertextBlob, encryptionContext: ctx }).plaintext, dk.plaintext);
-  assert.equal(kms.generateDataKey({ keyId, numberOfBytes: 17 }).plaintext.length, 17);
+  const dk = kms.generateDataKey({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: ctx });
+  assert.deepEqual(Object.keys(dk).sort(), ['CiphertextBlob', 'KeyId', 'KeyMaterialId', 'Plaintext']);
+  assert.ok(dk.Plaintext instanceof Uint8Array && dk.CiphertextBlob instanceof Uint8Array);
+  assert.equal(dk.Plaintext.length, 32);
+  assert.deepEqual(kms.decrypt({ CiphertextBlob: dk.CiphertextBlob, EncryptionContext: ctx }).Plaintext, dk.Plaintext);
+  assert.equal(kms.generateDataKey({ KeyId: keyId, NumberOfBytes: 17 }).Plaintext.length, 17);
 
-  const r = kms.generateRandom({ numberOfBytes: 48 });
-  assert.deepEqual(Object.keys(r), ['plaintext']);
-  assert.ok(r.plaintext instanceof Uint8Array && r.plaintext.length === 48);
-  assert.throws(() => kms.generateRandom({ numberOfBytes: 0 }), (e) => e.code === 'ValidationException');
+  const r = kms.generateRandom({ NumberOfBytes: 48 });
+  assert.deepEqual(Object.keys(r), ['Plaintext']);
+  assert.ok(r.Plaintext instanceof Uint8Array && r.Plaintext.length === 48);
+  assert.throws(() => kms.generateRandom({ NumberOfBytes: 0 }), (e) => e.code === 'ValidationException');
 
-  const pair = kms.generateDataKeyPair({ keyId, keyPairSpec: 'ECC_NIST_P256', encryptionContext: ctx });
+  const pair = kms.generateDataKeyPair({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: ctx });
   assert.deepEqual(Object.keys(pair).sort(),
-    ['keyId', 'keyMaterialId', 'keyPairSpec', 'privateKeyCiphertextBlob', 'privateKeyPlaintext', 'publicKey']);
-  for (const f of ['privateKeyCiphertextBlob', 'privateKeyPlaintext', 'publicKey']) assert.ok(pair[f] instanceof Uint8Array, f);
-  assert.equal(pair.keyPairSpec, 'ECC_NIST_P256');
-  assert.deepEqual(kms.decrypt({ ciphertextBlob: pair.privateKeyCiphertextBlob, encryptionContext: ctx }).plaintext, pair.privateKeyPlaintext);
+    ['KeyId', 'KeyMaterialId', 'KeyPairSpec', 'PrivateKeyCiphertextBlob', 'PrivateKeyPlaintext', 'PublicKey']);
+  for (const f of ['PrivateKeyCiphertextBlob', 'PrivateKeyPlaintext', 'PublicKey']) assert.ok(pair[f] instanceof Uint8Array, f);
+  assert.equal(pair.KeyPairSpec, 'ECC_NIST_P256');
+  assert.deepEqual(kms.decrypt({ CiphertextBlob: pair.PrivateKeyCiphertextBlob, EncryptionContext: ctx }).Plaintext, pair.PrivateKeyPlaintext);
 
-  const agree = kms.createKey({ keyUsage: 'KEY_AGREEMENT', keySpec: 'ECC_NIST_P256' }).keyMetadata.keyId;
-  const peer = kms.createKey({ keyUsage: 'KEY_AGREEMENT', keySpec: 'ECC_NIST_P256' }).keyMetadata.keyId;
-  const req = { keyId: agree, keyAgreementAlgorithm: 'ECDH', publicKey: kms.getPublicKey({ keyId: peer }).publicKey };
+  const agree = kms.createKey({ KeyUsage: 'KEY_AGREEMENT', KeySpec: 'ECC_NIST_P256' }).KeyMetadata.KeyId;
+  const peer = kms.createKey({ KeyUsage: 'KEY_AGREEMENT', KeySpec: 'ECC_NIST_P256' }).KeyMetadata.KeyId;
+  const req = { KeyId: agree, KeyAgreementAlgorithm: 'ECDH', PublicKey: kms.getPublicKey({ KeyId: peer }).PublicKey };
   const shared = kms.deriveSharedSecret(req);
-  assert.deepEqual(Object.keys(shared).sort(), ['keyAgreementAlgorithm', 'keyId', 'keyOrigin', 'sharedSecret']);
-  assert.ok(shared.sharedSecret instanceof Uint8Array && shared.sharedSecret.length === 32);
-  const back = kms.deriveSharedSecret({ keyId: peer, keyAgreementAlgorithm: 'ECDH', publicKey: kms.getPublicKey({ keyId: agree }).publicKey });
-  assert.deepEqual(back.sharedSecret, shared.sharedSecret);
+  assert.deepEqual(Object.keys(shared).sort(), ['KeyAgreementAlgorithm', 'KeyId', 'KeyOrigin', 'SharedSecret']);
+  assert.ok(shared.SharedSecret instanceof Uint8Array && shared.SharedSecret.length === 32);
+  const back = kms.deriveSharedSecret({ KeyId: peer, KeyAgreementAlgorithm: 'ECDH', PublicKey: kms.getPublicKey({ KeyId: agree }).PublicKey });
+  assert.deepEqual(back.SharedSecret, shared.SharedSecret);
   const sharedJson = JSON.parse(kms.callJson('DeriveSharedSecret', JSON.stringify({ KeyId: agree, KeyAgreementAlgorithm: 'ECDH',
-    PublicKey: Buffer.from(req.publicKey).toString('base64') })));
-  assert.equal(Buffer.from(shared.sharedSecret).toString('base64'), sharedJson.SharedSecret);
-  assert.equal(shared.keyOrigin, sharedJson.KeyOrigin);
+    PublicKey: Buffer.from(req.PublicKey).toString('base64') })));
+  assert.equal(Buffer.from(shared.SharedSecret).toString('base64'), sharedJson.SharedSecret);
+  assert.equal(shared.KeyOrigin, sharedJson.KeyOrigin);
 });
 
 /** The module's linear memory (the instance node.js initialised). */
@@ -503,17 +507,17 @@ test('plaintexts and key bytes leave no copies in wasm memory (wiped buffers, no
     return mem.includes(Buffer.from(s)) || seen('hex') || seen('base64');
   };
   const kms = sr.Kms.inMemory();
-  const keyId = kms.createKey({}).keyMetadata.keyId;
+  const keyId = kms.createKey({}).KeyMetadata.KeyId;
   const checks = [];
   const check = (what, s) => checks.push([what, leftIn(s)]);
 
   const p1 = secret();
-  const blob = kms.encrypt({ keyId, plaintext: p1 }).ciphertextBlob;
+  const blob = kms.encrypt({ KeyId: keyId, Plaintext: p1 }).CiphertextBlob;
   check('Encrypt plaintext', p1);
-  check('Decrypt plaintext', kms.decrypt({ ciphertextBlob: blob }).plaintext);
-  check('GenerateDataKey data key', kms.generateDataKey({ keyId, keySpec: 'AES_256' }).plaintext);
-  check('GenerateRandom bytes', kms.generateRandom({ numberOfBytes: 40 }).plaintext);
-  check('GenerateDataKeyPair private key', kms.generateDataKeyPair({ keyId, keyPairSpec: 'ECC_NIST_P256' }).privateKeyPlaintext);
+  check('Decrypt plaintext', kms.decrypt({ CiphertextBlob: blob }).Plaintext);
+  check('GenerateDataKey data key', kms.generateDataKey({ KeyId: keyId, KeySpec: 'AES_256' }).Plaintext);
+  check('GenerateRandom bytes', kms.generateRandom({ NumberOfBytes: 40 }).Plaintext);
+  check('GenerateDataKeyPair private key', kms.generateDataKeyPair({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_P256' }).PrivateKeyPlaintext);
 
   const env = sr.Envelope.forKms(kms, [keyId]);
   const p2 = secret();

@@ -8,49 +8,53 @@ import {
 } from 'strongroom';
 import type {
   KeyMetadata, KeyState, ErrorCode, DecryptedMessage, CacheStats, SnapshotStorage,
-  ResponseOf, EncryptResponse, StrongroomError, aws,
+  ResponseOf, RequestOf, EncryptResponse, StrongroomError, DescribeKeyRequest,
 } from 'strongroom';
 
 const kms: Kms = Kms.inMemory({ region: 'eu-west-1' });
-const meta: KeyMetadata = kms.createKey({ description: 'orders', keySpec: 'SYMMETRIC_DEFAULT' }).keyMetadata;
-const state: KeyState = meta.keyState;
-const deletion: number | undefined = meta.deletionDate;
-kms.createAlias({ aliasName: 'alias/orders', targetKeyId: meta.keyId });
+// AWS's shapes: members AWS marks required are required; every response
+// member is optional (as in AWS's SDK for JavaScript v3).
+const meta: KeyMetadata = kms.createKey({ Description: 'orders', KeySpec: 'SYMMETRIC_DEFAULT' }).KeyMetadata!;
+const state: KeyState | undefined = meta.KeyState;
+const deletion: number | undefined = meta.DeletionDate;
+kms.createAlias({ AliasName: 'alias/orders', TargetKeyId: meta.KeyId! });
 const enc: EncryptResponse = kms.encrypt({
-  keyId: 'alias/orders',
-  plaintext: new TextEncoder().encode('hi'),
-  encryptionContext: { tenant: 'a' },
+  KeyId: 'alias/orders',
+  Plaintext: new TextEncoder().encode('hi'),
+  EncryptionContext: { tenant: 'a' },
 });
-const blob: Uint8Array = enc.ciphertextBlob;
-const plain: Uint8Array = kms.decrypt({ ciphertextBlob: blob, encryptionContext: { tenant: 'a' } }).plaintext;
-const viaCall: ResponseOf<'GenerateDataKey'> = kms.call('GenerateDataKey', { keyId: meta.keyId, keySpec: 'AES_256' });
-const dk: Uint8Array = viaCall.plaintext;
-const keys: { keyId: string; keyArn: string }[] = kms.listKeys().keys;
-const signer = kms.createKey({ keyUsage: 'SIGN_VERIFY', keySpec: 'ECC_NIST_P256' }).keyMetadata;
-const sig = kms.sign({ keyId: signer.keyId, message: plain, signingAlgorithm: 'ECDSA_SHA_256' });
-const ok: boolean = kms.verify({ keyId: signer.keyId, message: plain, signature: sig.signature, signingAlgorithm: 'ECDSA_SHA_256' }).signatureValid;
-const sched = kms.scheduleKeyDeletion({ keyId: meta.keyId, pendingWindowInDays: 7 });
-const pending: KeyState = sched.keyState;
-const grant: string = kms.createGrant({
-  keyId: signer.keyId, granteePrincipal: 'arn:aws:iam::111122223333:role/app', operations: ['Sign'],
-}).grantToken;
-const other: Kms = kms.asCaller({ principalArn: 'arn:aws:iam::111122223333:role/app', account: '111122223333' });
-kms.putKeyPolicy({ keyId: signer.keyId, policy: { Version: '2012-10-17', Statement: [] } });
+const blob: Uint8Array = enc.CiphertextBlob!;
+const plain: Uint8Array = kms.decrypt({ CiphertextBlob: blob, EncryptionContext: { tenant: 'a' } }).Plaintext!;
+const viaCall: ResponseOf<'GenerateDataKey'> = kms.call('GenerateDataKey', { KeyId: meta.KeyId!, KeySpec: 'AES_256' });
+const dk: Uint8Array = viaCall.Plaintext!;
+const keys: { KeyId?: string; KeyArn?: string }[] = kms.listKeys().Keys!;
+const signer = kms.createKey({ KeyUsage: 'SIGN_VERIFY', KeySpec: 'ECC_NIST_P256' }).KeyMetadata!;
+const sig = kms.sign({ KeyId: signer.KeyId!, Message: plain, SigningAlgorithm: 'ECDSA_SHA_256' });
+const ok: boolean = kms.verify({ KeyId: signer.KeyId!, Message: plain, Signature: sig.Signature!, SigningAlgorithm: 'ECDSA_SHA_256' }).SignatureValid!;
+const sched = kms.scheduleKeyDeletion({ KeyId: meta.KeyId!, PendingWindowInDays: 7 });
+const pending: KeyState | undefined = sched.KeyState;
+const grant: string | undefined = kms.createGrant({
+  KeyId: signer.KeyId!, GranteePrincipal: 'arn:aws:iam::111122223333:role/app', Operations: ['Sign'],
+}).GrantToken;
+const other: Kms = kms.asCaller({ PrincipalArn: 'arn:aws:iam::111122223333:role/app', Account: '111122223333' });
+kms.putKeyPolicy({ KeyId: signer.KeyId!, Policy: JSON.stringify({ Version: '2012-10-17', Statement: [] }) });
 
-// @ts-expect-error keyId is required
-kms.encrypt({ plaintext: plain });
+// @ts-expect-error KeyId is required
+kms.encrypt({ Plaintext: plain });
 // @ts-expect-error not a key state
 const badState: KeyState = 'Deleted';
 // @ts-expect-error bytes are Uint8Array, not strings
-kms.sign({ keyId: signer.keyId, message: 'text' });
+kms.sign({ KeyId: signer.KeyId!, Message: 'text' });
 // @ts-expect-error no such response field
-enc.plaintext;
+enc.Plaintext;
 // @ts-expect-error no such operation
 kms.call('DeleteKey', {});
-// @ts-expect-error nullable fields stay nullable
-const notNull: number = meta.deletionDate;
+// @ts-expect-error optional members stay optional
+const notNull: number = meta.DeletionDate;
+// @ts-expect-error members are AWS's PascalCase names
+kms.encrypt({ keyId: 'alias/orders', Plaintext: plain });
 
-const env = Envelope.forKms(kms, [meta.keyId], { cache: { capacity: 10, maxAgeMs: 60_000 } });
+const env = Envelope.forKms(kms, [meta.KeyId!], { cache: { capacity: 10, maxAgeMs: 60_000 } });
 const msg: Uint8Array = env.encrypt(plain, { encryptionContext: { a: 'b' }, suite: SUITE_UNSIGNED, frameLength: 4096 });
 const opened: DecryptedMessage = env.decrypt(msg);
 const ctx: Record<string, string> = opened.encryptionContext;
@@ -78,13 +82,13 @@ async function bulk(): Promise<DecryptedMessage> {
 async function persistent(): Promise<void> {
   const p: PersistentKms = await Kms.openPersistent({ rootKey: new Uint8Array(32), storage });
   // Durable before acknowledged: every call is a Promise.
-  const created: KeyMetadata = (await p.createKey({ description: 'saved' })).keyMetadata;
+  const created: KeyMetadata = (await p.createKey({ Description: 'saved' })).KeyMetadata!;
   const listed: Promise<ResponseOf<'ListKeys'>> = p.listKeys();
-  const viaCall: EncryptResponse = await p.call('Encrypt', { keyId: created.keyId, plaintext: new Uint8Array(1) });
+  const viaCall: EncryptResponse = await p.call('Encrypt', { KeyId: created.KeyId!, Plaintext: new Uint8Array(1) });
   // @ts-expect-error a persistent KMS's answers must be awaited
-  const notAwaited: KeyMetadata = p.createKey({}).keyMetadata;
-  const asOther: PersistentKms = p.asCaller({ principalArn: 'arn:aws:iam::111122223333:role/app', account: '111122223333' });
-  const env2: Envelope = Envelope.forKms(p, [created.keyId]);
+  const notAwaited: KeyMetadata | undefined = p.createKey({}).KeyMetadata;
+  const asOther: PersistentKms = p.asCaller({ PrincipalArn: 'arn:aws:iam::111122223333:role/app', Account: '111122223333' });
+  const env2: Envelope = Envelope.forKms(p, [created.KeyId!]);
   await listed;
   await p.flush();
   await p.close();
@@ -92,7 +96,7 @@ async function persistent(): Promise<void> {
 }
 
 try {
-  kms.describeKey({ keyId: 'alias/missing' });
+  kms.describeKey({ KeyId: 'alias/missing' });
 } catch (e: unknown) {
   if (isStrongroomError(e)) {
     const code: ErrorCode = e.code;
@@ -102,15 +106,15 @@ try {
 const codes: ErrorCode[] = errorCodes();
 const names: readonly string[] = OPERATIONS;
 
-// The generated AWS-shaped declarations (types.d.ts, from the core's types).
-const wireKeyId: aws.RequestOf<'DescribeKey'>['KeyId'] = 'alias/orders';
-const wireCode: aws.ErrorCode = 'NotFoundException';
+// The generated AWS-shaped declarations (operations.d.ts, from the core's types).
+const wireKeyId: RequestOf<'DescribeKey'>['KeyId'] = 'alias/orders';
+const wireCode: ErrorCode = 'NotFoundException';
 // @ts-expect-error a member AWS's DescribeKeyRequest does not have
-const wireBad: aws.DescribeKeyRequest = { KeyIdentifier: 'alias/orders' };
+const wireBad: DescribeKeyRequest = { KeyIdentifier: 'alias/orders' };
 // @ts-expect-error an operation not in the table
-type WireNone = aws.RequestOf<'Rot13'>;
+type WireNone = RequestOf<'Rot13'>;
 // @ts-expect-error not an error code
-const wireBadCode: aws.ErrorCode = 'NoSuchException';
+const wireBadCode: ErrorCode = 'NoSuchException';
 
 export {
   state, deletion, dk, keys, ok, pending, grant, other, badState, notNull, opened, ctx, stats, ts,

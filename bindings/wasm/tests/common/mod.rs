@@ -57,12 +57,6 @@ pub fn bytes(v: &JsValue, path: &str) -> Vec<u8> {
     b.unchecked_into::<Uint8Array>().to_vec()
 }
 
-/// Bytes as an AWS blob in JSON text (standard base64).
-pub fn b64(b: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(b)
-}
-
 pub fn js_bytes(b: &[u8]) -> JsValue {
     Uint8Array::from(b).into()
 }
@@ -72,78 +66,94 @@ pub fn code(e: JsValue) -> String {
     get(&e, "code").as_string().expect("a code property")
 }
 
+/// A JSON value as a JS object (the shape a JS caller writes).
+pub fn js(v: Value) -> JsValue {
+    js_sys::JSON::parse(&v.to_string()).unwrap()
+}
+
+/// `v` with member `k` set to `x` (for byte members: a Uint8Array).
+pub fn with(v: JsValue, k: &str, x: JsValue) -> JsValue {
+    Reflect::set(&v, &k.into(), &x).unwrap();
+    v
+}
+
 pub fn object_api() {
     let kms = Kms::in_memory(None, None).unwrap();
     let created = kms
-        .createKey(&json!({"description": "wasm test"}).to_string())
+        .CreateKey(js(json!({"Description": "wasm test"})))
         .unwrap();
-    assert_eq!(text(&created, "keyMetadata.keyState"), "Enabled");
-    // Absent members are left out (AWS's wire shape), not null.
-    assert!(get(&created, "keyMetadata.deletionDate").is_undefined());
-    let key_id = text(&created, "keyMetadata.keyId");
-    kms.createAlias(&json!({"aliasName": "alias/t", "targetKeyId": key_id}).to_string())
+    assert_eq!(text(&created, "KeyMetadata.KeyState"), "Enabled");
+    assert!(get(&created, "KeyMetadata.DeletionDate").is_undefined());
+    let key_id = text(&created, "KeyMetadata.KeyId");
+    kms.CreateAlias(js(json!({"AliasName": "alias/t", "TargetKeyId": key_id})))
         .unwrap();
     let ctx = json!({"Tenant": "acme"});
-    // Secrets cross as bytes: the plaintext in its own argument, never in
-    // the JSON; the decrypted plaintext back as a Uint8Array.
+    // Blobs cross as Uint8Arrays both ways, members as AWS names them.
     let enc = kms
-        .encrypt(
-            &json!({"keyId": "alias/t", "encryptionContext": ctx}).to_string(),
+        .Encrypt(with(
+            js(json!({"KeyId": "alias/t", "EncryptionContext": ctx})),
+            "Plaintext",
             js_bytes(b"secret"),
-        )
+        ))
         .unwrap();
-    let in_json = kms.encrypt(
-        &json!({"keyId": "alias/t", "plaintext": b64(b"secret")}).to_string(),
-        JsValue::UNDEFINED,
-    );
-    assert_eq!(code(in_json.unwrap_err()), "ValidationException");
-    let blob = text(&enc, "ciphertextBlob");
+    let blob = bytes(&enc, "CiphertextBlob");
     let dec = kms
-        .decrypt(&json!({"ciphertextBlob": blob, "encryptionContext": ctx}).to_string())
+        .Decrypt(with(
+            js(json!({"EncryptionContext": ctx})),
+            "CiphertextBlob",
+            js_bytes(&blob),
+        ))
         .unwrap();
-    assert_eq!(bytes(&dec, "plaintext"), b"secret");
+    assert_eq!(bytes(&dec, "Plaintext"), b"secret");
     let dk = kms
-        .generate_data_key(&json!({"keyId": key_id, "keySpec": "AES_256"}).to_string())
+        .GenerateDataKey(js(json!({"KeyId": key_id, "KeySpec": "AES_256"})))
         .unwrap();
     let again = kms
-        .decrypt(&json!({"ciphertextBlob": b64(&bytes(&dk, "ciphertextBlob"))}).to_string())
+        .Decrypt(with(
+            js(json!({})),
+            "CiphertextBlob",
+            js_bytes(&bytes(&dk, "CiphertextBlob")),
+        ))
         .unwrap();
-    assert_eq!(bytes(&dk, "plaintext").len(), 32);
-    assert_eq!(bytes(&again, "plaintext"), bytes(&dk, "plaintext"));
+    assert_eq!(bytes(&dk, "Plaintext").len(), 32);
+    assert_eq!(bytes(&again, "Plaintext"), bytes(&dk, "Plaintext"));
     let wrong = kms
-        .decrypt(
-            &json!({"ciphertextBlob": blob, "encryptionContext": {"Tenant": "other"}}).to_string(),
-        )
+        .Decrypt(with(
+            js(json!({"EncryptionContext": {"Tenant": "other"}})),
+            "CiphertextBlob",
+            js_bytes(&blob),
+        ))
         .unwrap_err();
     let message = get(&wrong, "message").as_string().unwrap();
     assert_eq!(code(wrong), "InvalidCiphertextException");
     assert!(!message.contains("secret"));
     let missing = kms
-        .describeKey(&json!({"keyId": "alias/none"}).to_string())
+        .DescribeKey(js(json!({"KeyId": "alias/none"})))
         .unwrap_err();
     assert_eq!(code(missing), "NotFoundException");
     assert_eq!(
-        code(kms.call("Nope", "{}").unwrap_err()),
+        code(kms.call_json("Nope", "{}").unwrap_err()),
         "ValidationException"
     );
     assert_eq!(
-        code(kms.call("ListKeys", "{not json").unwrap_err()),
+        code(kms.call_json("ListKeys", "{not json").unwrap_err()),
+        "ValidationException"
+    );
+    assert_eq!(
+        code(kms.ListKeys("not an object".into()).unwrap_err()),
         "ValidationException"
     );
     let grants = kms
-        .createGrant(
-            &json!({"keyId": key_id, "granteePrincipal": "arn:aws:iam::111122223333:role/r",
-                "operations": ["Decrypt"], "constraints": {"encryptionContextSubset": {"KeepCase": "x"}}})
-            .to_string(),
-        )
+        .CreateGrant(js(
+            json!({"KeyId": key_id, "GranteePrincipal": "arn:aws:iam::111122223333:role/r",
+                "Operations": ["Decrypt"], "Constraints": {"EncryptionContextSubset": {"KeepCase": "x"}}}),
+        ))
         .unwrap();
-    assert!(!text(&grants, "grantToken").is_empty());
-    let listed = kms
-        .listGrants(&json!({"keyId": key_id}).to_string())
-        .unwrap();
-    let first = Array::from(&get(&listed, "grants")).get(0);
+    assert!(!text(&grants, "GrantToken").is_empty());
+    let listed = kms.ListGrants(js(json!({"KeyId": key_id}))).unwrap();
+    let first = Array::from(&get(&listed, "Grants")).get(0);
     assert_eq!(
-        text(&first, "constraints.encryptionContextSubset.KeepCase"),
+        text(&first, "Constraints.EncryptionContextSubset.KeepCase"),
         "x"
     );
 }
@@ -152,27 +162,29 @@ pub fn object_api() {
 pub fn platform_randomness_and_clock() {
     let a = Kms::in_memory(None, None).unwrap();
     let r1 = bytes(
-        &a.generate_random(r#"{"numberOfBytes": 32}"#).unwrap(),
-        "plaintext",
+        &a.GenerateRandom(js(json!({"NumberOfBytes": 32}))).unwrap(),
+        "Plaintext",
     );
     let r2 = bytes(
-        &a.generate_random(r#"{"numberOfBytes": 32}"#).unwrap(),
-        "plaintext",
+        &a.GenerateRandom(js(json!({"NumberOfBytes": 32}))).unwrap(),
+        "Plaintext",
     );
     assert_eq!(r1.len(), 32);
     assert_ne!(r1, r2);
-    let created = a.createKey("{}").unwrap();
-    // Epoch seconds, as AWS writes timestamps.
-    let when = get(&created, "keyMetadata.creationDate").as_f64().unwrap() * 1000.0;
+    let created = a.CreateKey(JsValue::UNDEFINED).unwrap();
+    let when = get(&created, "KeyMetadata.CreationDate").as_f64().unwrap();
     assert!(
-        (when - js_sys::Date::now()).abs() < 60_000.0,
+        (when * 1000.0 - js_sys::Date::now()).abs() < 60_000.0,
         "clock is Date.now()"
     );
 }
 
 pub fn envelope_streams_and_cache() {
     let kms = Kms::in_memory(None, None).unwrap();
-    let key = text(&kms.createKey("{}").unwrap(), "keyMetadata.arn");
+    let key = text(
+        &kms.CreateKey(JsValue::UNDEFINED).unwrap(),
+        "KeyMetadata.Arn",
+    );
     let cache = obj(&[("cache", obj(&[("capacity", 4.into())]))]);
     let env = Envelope::for_kms(&kms, vec![key.clone()], cache).unwrap();
     let data: Vec<u8> = (0..50_000u32).map(|i| (i * 13) as u8).collect();
@@ -213,7 +225,10 @@ pub fn envelope_streams_and_cache() {
 /// leave a copy of the plaintext in freed memory), whatever the chunking.
 pub fn decrypt_stream_buffers_never_grow() {
     let kms = Kms::in_memory(None, None).unwrap();
-    let key = text(&kms.createKey("{}").unwrap(), "keyMetadata.arn");
+    let key = text(
+        &kms.CreateKey(JsValue::UNDEFINED).unwrap(),
+        "KeyMetadata.Arn",
+    );
     let env = Envelope::for_kms(&kms, vec![key], JsValue::UNDEFINED).unwrap();
     let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + 3) as u8).collect();
     for suite in [0x0578u16, 0x0478] {
@@ -242,13 +257,14 @@ pub fn decrypt_stream_buffers_never_grow() {
 pub fn snapshots() {
     let root = vec![7u8; 32];
     let kms = Kms::open_snapshot(None, Some(root.clone()), None, None, None).unwrap();
-    let id = text(&kms.createKey("{}").unwrap(), "keyMetadata.keyId");
+    let id = text(
+        &kms.CreateKey(JsValue::UNDEFINED).unwrap(),
+        "KeyMetadata.KeyId",
+    );
     assert!(kms.store_writes() >= 1.0);
     let snap = kms.export_snapshot().unwrap();
     let again = Kms::open_snapshot(Some(snap.clone()), Some(root), None, None, None).unwrap();
-    again
-        .describeKey(&json!({ "keyId": id }).to_string())
-        .unwrap();
+    again.DescribeKey(js(json!({ "KeyId": id }))).unwrap();
     let wrong = Kms::open_snapshot(Some(snap), Some(vec![8u8; 32]), None, None, None);
     assert_eq!(code(wrong.err().unwrap()), "InvalidRootKeyException");
 }
