@@ -2,7 +2,6 @@
 mod common;
 use common::*;
 
-
 // ------------------------------------------------------------ AWS wire shape
 
 /// botocore's KMS model (service-2.json), as checked in.
