@@ -48,6 +48,7 @@ export type Origin = 'AWS_KMS' | 'EXTERNAL' | 'AWS_CLOUDHSM' | 'EXTERNAL_KEY_STO
 export type KeyState = 'Creating' | 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport' | 'PendingReplicaDeletion' | 'Unavailable' | 'Updating';
 export type ExpirationModel = 'KEY_MATERIAL_EXPIRES';
 export type KeyManager = 'CUSTOMER' | 'AWS';
+export type CustomerMasterKeySpec = 'RSA_2048';
 export type EncryptionAlgorithm = 'SYMMETRIC_DEFAULT' | 'RSAES_OAEP_SHA_1' | 'RSAES_OAEP_SHA_256' | 'SM2PKE';
 export type SigningAlgorithm = 'ECDSA_SHA_256' | 'ECDSA_SHA_384' | 'RSASSA_PSS_SHA_256' | 'RSASSA_PSS_SHA_384' | 'RSASSA_PSS_SHA_512' | 'RSASSA_PKCS1_V1_5_SHA_256' | 'RSASSA_PKCS1_V1_5_SHA_384' | 'RSASSA_PKCS1_V1_5_SHA_512';
 export type MacAlgorithm = 'HMAC_SHA_224' | 'HMAC_SHA_256' | 'HMAC_SHA_384' | 'HMAC_SHA_512';
@@ -55,7 +56,9 @@ export type DataKeySpec = 'AES_256';
 export type KeyMaterialState = 'CURRENT';
 export type RotationType = 'AUTOMATIC';
 export type WrappingAlgorithm = 'RSAES_OAEP_SHA_256';
+export type WrappingKeySpec = 'RSA_2048';
 export type MessageType = 'RAW';
+export type DataKeyPairSpec = 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521' | 'ECC_SECG_P256K1' | 'SM2' | 'ECC_NIST_EDWARDS25519';
 export type GrantOperation = 'Decrypt';
 
 // ------------------------------------------------------------------ structures
@@ -98,7 +101,7 @@ export interface KeyMetadata {
   Origin: Origin;
   ExpirationModel?: ExpirationModel;
   KeyManager: KeyManager;
-  CustomerMasterKeySpec: KeySpec;
+  CustomerMasterKeySpec?: CustomerMasterKeySpec;
   KeySpec: KeySpec;
   EncryptionAlgorithms: EncryptionAlgorithm[];
   SigningAlgorithms?: SigningAlgorithm[];
@@ -427,7 +430,7 @@ export interface RotationsListEntry {
 export interface GetParametersForImportRequest {
   KeyId: string;
   WrappingAlgorithm: WrappingAlgorithm;
-  WrappingKeySpec: KeySpec;
+  WrappingKeySpec: WrappingKeySpec;
 }
 
 /** `strongroom::api::GetParametersForImportResponse` (or the core's type of that name). */
@@ -447,9 +450,21 @@ export interface ImportKeyMaterialRequest {
   ExpirationModel?: ExpirationModel;
 }
 
+/** `strongroom::api::ImportKeyMaterialResponse` (or the core's type of that name). */
+export interface ImportKeyMaterialResponse {
+  KeyId: string;
+  KeyMaterialId: string;
+}
+
 /** `strongroom::api::KeyIdRequest` (or the core's type of that name). */
 export interface DeleteImportedKeyMaterialRequest {
   KeyId: string;
+}
+
+/** `strongroom::api::DeleteImportedKeyMaterialResponse` (or the core's type of that name). */
+export interface DeleteImportedKeyMaterialResponse {
+  KeyId: string;
+  KeyMaterialId?: string;
 }
 
 /** `strongroom::api::SignRequest` (or the core's type of that name). */
@@ -557,7 +572,7 @@ export interface VerifyMacResponse {
 /** `strongroom::api::GenerateDataKeyPairRequest` (or the core's type of that name). */
 export interface GenerateDataKeyPairRequest {
   KeyId: string;
-  KeyPairSpec: KeySpec;
+  KeyPairSpec: DataKeyPairSpec;
   EncryptionContext?: Record<string, string>;
   GrantTokens?: string[];
   DryRun?: boolean;
@@ -569,14 +584,14 @@ export interface GenerateDataKeyPairResponse {
   PrivateKeyPlaintext: Uint8Array;
   PublicKey: Uint8Array;
   KeyId: string;
-  KeyPairSpec: KeySpec;
+  KeyPairSpec: DataKeyPairSpec;
   KeyMaterialId: string;
 }
 
 /** `strongroom::api::GenerateDataKeyPairRequest` (or the core's type of that name). */
 export interface GenerateDataKeyPairWithoutPlaintextRequest {
   KeyId: string;
-  KeyPairSpec: KeySpec;
+  KeyPairSpec: DataKeyPairSpec;
   EncryptionContext?: Record<string, string>;
   GrantTokens?: string[];
   DryRun?: boolean;
@@ -587,7 +602,7 @@ export interface GenerateDataKeyPairWithoutPlaintextResponse {
   PrivateKeyCiphertextBlob: Uint8Array;
   PublicKey: Uint8Array;
   KeyId: string;
-  KeyPairSpec: KeySpec;
+  KeyPairSpec: DataKeyPairSpec;
   KeyMaterialId: string;
 }
 
@@ -766,8 +781,8 @@ export interface Operations {
   RotateKeyOnDemand: [RotateKeyOnDemandRequest, RotateKeyOnDemandResponse];
   ListKeyRotations: [ListKeyRotationsRequest, ListKeyRotationsResponse];
   GetParametersForImport: [GetParametersForImportRequest, GetParametersForImportResponse];
-  ImportKeyMaterial: [ImportKeyMaterialRequest, Empty];
-  DeleteImportedKeyMaterial: [DeleteImportedKeyMaterialRequest, Empty];
+  ImportKeyMaterial: [ImportKeyMaterialRequest, ImportKeyMaterialResponse];
+  DeleteImportedKeyMaterial: [DeleteImportedKeyMaterialRequest, DeleteImportedKeyMaterialResponse];
   Sign: [SignRequest, SignResponse];
   Verify: [VerifyRequest, VerifyResponse];
   GetPublicKey: [GetPublicKeyRequest, GetPublicKeyResponse];
