@@ -654,7 +654,7 @@ response!(VerifyMacResponse {
 request!(GenerateDataKeyPairRequest {
     key_id: String,
     #[serde(deserialize_with = "Option::deserialize", skip_serializing_if = "Option::is_none")]
-    key_pair_spec: Option<KeySpec>,
+    key_pair_spec: Option<DataKeyPairSpec>,
     #[serde(default)]
     encryption_context: EncryptionContext,
     #[serde(default)]
@@ -676,7 +676,7 @@ pub struct GenerateDataKeyPairResponse {
     #[serde(with = "crate::shape::blob")]
     pub public_key: Vec<u8>,
     pub key_id: String,
-    pub key_pair_spec: KeySpec,
+    pub key_pair_spec: DataKeyPairSpec,
     pub key_material_id: String,
 }
 
@@ -686,7 +686,7 @@ response!(GenerateDataKeyPairWithoutPlaintextResponse {
     #[serde(with = "crate::shape::blob")]
     public_key: Vec<u8>,
     key_id: String,
-    key_pair_spec: KeySpec,
+    key_pair_spec: DataKeyPairSpec,
     key_material_id: String,
 });
 
@@ -696,9 +696,9 @@ request!(GetParametersForImportRequest {
     key_id: String,
     #[serde(deserialize_with = "Option::deserialize", skip_serializing_if = "Option::is_none")]
     wrapping_algorithm: Option<WrappingAlgorithm>,
-    /// RSA_2048, RSA_3072 or RSA_4096.
+    /// RSA_2048, RSA_3072 or RSA_4096 (SM2 is refused).
     #[serde(deserialize_with = "Option::deserialize", skip_serializing_if = "Option::is_none")]
-    wrapping_key_spec: Option<KeySpec>,
+    wrapping_key_spec: Option<WrappingKeySpec>,
 });
 response!(GetParametersForImportResponse {
     key_id: String,
@@ -720,6 +720,22 @@ request!(ImportKeyMaterialRequest {
     valid_to_ms: Option<Millis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expiration_model: Option<ExpirationModel>,
+});
+
+response!(
+    /// ImportKeyMaterial's answer: the key's ARN and the id of the material
+    /// imported (64 hex chars, the same on every re-import).
+    ImportKeyMaterialResponse {
+    key_id: String,
+    key_material_id: String,
+});
+response!(
+    /// DeleteImportedKeyMaterial's answer: the key's ARN and the id of the
+    /// material deleted (absent when the key never had material).
+    DeleteImportedKeyMaterialResponse {
+    key_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_material_id: Option<String>,
 });
 
 // ------------------------------------------------------------ multi-Region keys

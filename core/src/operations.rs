@@ -66,8 +66,8 @@ macro_rules! for_each_operation {
             ListKeyRotations => list_key_rotations(ListKeyRotationsRequest) -> ListKeyRotationsResponse, "kms:ListKeyRotations", RotationRead, read;
             // imported key material
             GetParametersForImport => get_parameters_for_import(GetParametersForImportRequest) -> GetParametersForImportResponse, "kms:GetParametersForImport", ImportParams, write;
-            ImportKeyMaterial => import_key_material(ImportKeyMaterialRequest) -> (), "kms:ImportKeyMaterial", ImportMaterial, write;
-            DeleteImportedKeyMaterial => delete_imported_key_material(KeyIdRequest) -> (), "kms:DeleteImportedKeyMaterial", Metadata, write;
+            ImportKeyMaterial => import_key_material(ImportKeyMaterialRequest) -> ImportKeyMaterialResponse, "kms:ImportKeyMaterial", ImportMaterial, write;
+            DeleteImportedKeyMaterial => delete_imported_key_material(KeyIdRequest) -> DeleteImportedKeyMaterialResponse, "kms:DeleteImportedKeyMaterial", Metadata, write;
             // asymmetric keys and HMAC
             Sign => sign(SignRequest) -> SignResponse, "kms:Sign", Crypto, read;
             Verify => verify(VerifyRequest) -> VerifyResponse, "kms:Verify", Crypto, read;

@@ -515,7 +515,7 @@ class Operations:
         Args:
             key_id (str, required): AWS member `KeyId`.
             wrapping_algorithm (Union[WrappingAlgorithm, str], required): AWS member `WrappingAlgorithm`.
-            wrapping_key_spec (Union[KeySpec, str], required): AWS member `WrappingKeySpec`.
+            wrapping_key_spec (Union[WrappingKeySpec, str], required): AWS member `WrappingKeySpec`.
 
         Returns: `GetParametersForImportResponse`.
         """
@@ -534,14 +534,16 @@ class Operations:
             valid_to (Union[datetime, int, float]): AWS member `ValidTo`.
             expiration_model (Union[ExpirationModel, str]): AWS member `ExpirationModel`.
 
-        Returns: None.
+        Returns: `ImportKeyMaterialResponse`.
         """
         r = {"KeyId": key_id, "ImportToken": _bt(import_token), "EncryptedKeyMaterial": _bt(encrypted_key_material)}
         if valid_to is not None:
             r["ValidTo"] = _ts(valid_to)
         if expiration_model is not None:
             r["ExpirationModel"] = expiration_model
-        self._native.import_key_material(r)
+        o = _new(ImportKeyMaterialResponse)
+        _set_d(o, self._native.import_key_material(r))
+        return o
 
     def delete_imported_key_material(self, *, key_id):
         """`DeleteImportedKeyMaterial` (IAM action `kms:DeleteImportedKeyMaterial`; changes the store).
@@ -549,10 +551,12 @@ class Operations:
         Args:
             key_id (str, required): AWS member `KeyId`.
 
-        Returns: None.
+        Returns: `DeleteImportedKeyMaterialResponse`.
         """
         r = {"KeyId": key_id}
-        self._native.delete_imported_key_material(r)
+        o = _new(DeleteImportedKeyMaterialResponse)
+        _set_d(o, self._native.delete_imported_key_material(r))
+        return o
 
     def sign(self, *, key_id, message, signing_algorithm, message_type=None, grant_tokens=None, dry_run=None):
         """`Sign` (IAM action `kms:Sign`; reads).
@@ -688,7 +692,7 @@ class Operations:
 
         Args:
             key_id (str, required): AWS member `KeyId`.
-            key_pair_spec (Union[KeySpec, str], required): AWS member `KeyPairSpec`.
+            key_pair_spec (Union[DataKeyPairSpec, str], required): AWS member `KeyPairSpec`.
             encryption_context (Mapping[str, str]): AWS member `EncryptionContext`.
             grant_tokens (Sequence[str]): AWS member `GrantTokens`.
             dry_run (bool): AWS member `DryRun`.
@@ -711,7 +715,7 @@ class Operations:
 
         Args:
             key_id (str, required): AWS member `KeyId`.
-            key_pair_spec (Union[KeySpec, str], required): AWS member `KeyPairSpec`.
+            key_pair_spec (Union[DataKeyPairSpec, str], required): AWS member `KeyPairSpec`.
             encryption_context (Mapping[str, str]): AWS member `EncryptionContext`.
             grant_tokens (Sequence[str]): AWS member `GrantTokens`.
             dry_run (bool): AWS member `DryRun`.

@@ -204,6 +204,15 @@ class KeyManager(str, enum.Enum):
         return self.value
 
 
+class CustomerMasterKeySpec(str, enum.Enum):
+    """AWS shape `CustomerMasterKeySpec`."""
+
+    RSA_2048 = "RSA_2048"
+
+    def __str__(self):
+        return self.value
+
+
 class EncryptionAlgorithm(str, enum.Enum):
     """AWS shape `EncryptionAlgorithm`."""
 
@@ -280,10 +289,36 @@ class WrappingAlgorithm(str, enum.Enum):
         return self.value
 
 
+class WrappingKeySpec(str, enum.Enum):
+    """AWS shape `WrappingKeySpec`."""
+
+    RSA_2048 = "RSA_2048"
+
+    def __str__(self):
+        return self.value
+
+
 class Message(str, enum.Enum):
     """AWS shape `MessageType`."""
 
     RAW = "RAW"
+
+    def __str__(self):
+        return self.value
+
+
+class DataKeyPairSpec(str, enum.Enum):
+    """AWS shape `DataKeyPairSpec`."""
+
+    RSA_2048 = "RSA_2048"
+    RSA_3072 = "RSA_3072"
+    RSA_4096 = "RSA_4096"
+    ECC_NIST_P256 = "ECC_NIST_P256"
+    ECC_NIST_P384 = "ECC_NIST_P384"
+    ECC_NIST_P521 = "ECC_NIST_P521"
+    ECC_SECG_P256K1 = "ECC_SECG_P256K1"
+    SM2 = "SM2"
+    ECC_NIST_EDWARDS25519 = "ECC_NIST_EDWARDS25519"
 
     def __str__(self):
         return self.value
@@ -393,7 +428,7 @@ class KeyMetadata(_Shape):
 
     @property
     def customer_master_key_spec(self):
-        return _enum(KeySpec, self._d.get("CustomerMasterKeySpec"))
+        return _enum(CustomerMasterKeySpec, self._d.get("CustomerMasterKeySpec"))
 
     @property
     def key_spec(self):
@@ -914,6 +949,42 @@ class GetParametersForImportResponse(_Shape):
         return _dt(self._d.get("ParametersValidTo"))
 
 
+class ImportKeyMaterialResponse(_Shape):
+    """AWS shape `ImportKeyMaterialResponse`."""
+
+    __slots__ = ()
+    _names = {"KeyId": "key_id", "KeyMaterialId": "key_material_id"}
+
+    def __new__(cls, key_id=None, key_material_id=None):
+        return _build(cls, ["KeyId", "KeyMaterialId"], (key_id, key_material_id,))
+
+    @property
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def key_material_id(self):
+        return self._d.get("KeyMaterialId")
+
+
+class DeleteImportedKeyMaterialResponse(_Shape):
+    """AWS shape `DeleteImportedKeyMaterialResponse`."""
+
+    __slots__ = ()
+    _names = {"KeyId": "key_id", "KeyMaterialId": "key_material_id"}
+
+    def __new__(cls, key_id=None, key_material_id=None):
+        return _build(cls, ["KeyId", "KeyMaterialId"], (key_id, key_material_id,))
+
+    @property
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def key_material_id(self):
+        return self._d.get("KeyMaterialId")
+
+
 class SignResponse(_Shape):
     """AWS shape `SignResponse`."""
 
@@ -1093,7 +1164,7 @@ class GenerateDataKeyPairResponse(_Shape):
 
     @property
     def key_pair_spec(self):
-        return _enum(KeySpec, self._d.get("KeyPairSpec"))
+        return _enum(DataKeyPairSpec, self._d.get("KeyPairSpec"))
 
     @property
     def key_material_id(self):
@@ -1123,7 +1194,7 @@ class GenerateDataKeyPairWithoutPlaintextResponse(_Shape):
 
     @property
     def key_pair_spec(self):
-        return _enum(KeySpec, self._d.get("KeyPairSpec"))
+        return _enum(DataKeyPairSpec, self._d.get("KeyPairSpec"))
 
     @property
     def key_material_id(self):
@@ -1325,6 +1396,7 @@ __all__ = [
     "KeyState",
     "ExpirationModel",
     "KeyManager",
+    "CustomerMasterKeySpec",
     "EncryptionAlgorithm",
     "SigningAlgorithm",
     "MacAlgorithm",
@@ -1332,7 +1404,9 @@ __all__ = [
     "KeyMaterialState",
     "Rotation",
     "WrappingAlgorithm",
+    "WrappingKeySpec",
     "Message",
+    "DataKeyPairSpec",
     "GrantOperation",
     "Tag",
     "CreateKeyResponse",
@@ -1358,6 +1432,8 @@ __all__ = [
     "ListKeyRotationsResponse",
     "RotationsListEntry",
     "GetParametersForImportResponse",
+    "ImportKeyMaterialResponse",
+    "DeleteImportedKeyMaterialResponse",
     "SignResponse",
     "VerifyResponse",
     "GetPublicKeyResponse",

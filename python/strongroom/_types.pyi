@@ -61,6 +61,9 @@ class KeyManager(str, enum.Enum):
     CUSTOMER = "CUSTOMER"
     AWS = "AWS"
 
+class CustomerMasterKeySpec(str, enum.Enum):
+    RSA_2048 = "RSA_2048"
+
 class EncryptionAlgorithm(str, enum.Enum):
     SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
     RSAES_OAEP_SHA_1 = "RSAES_OAEP_SHA_1"
@@ -95,8 +98,22 @@ class Rotation(str, enum.Enum):
 class WrappingAlgorithm(str, enum.Enum):
     RSAES_OAEP_SHA_256 = "RSAES_OAEP_SHA_256"
 
+class WrappingKeySpec(str, enum.Enum):
+    RSA_2048 = "RSA_2048"
+
 class Message(str, enum.Enum):
     RAW = "RAW"
+
+class DataKeyPairSpec(str, enum.Enum):
+    RSA_2048 = "RSA_2048"
+    RSA_3072 = "RSA_3072"
+    RSA_4096 = "RSA_4096"
+    ECC_NIST_P256 = "ECC_NIST_P256"
+    ECC_NIST_P384 = "ECC_NIST_P384"
+    ECC_NIST_P521 = "ECC_NIST_P521"
+    ECC_SECG_P256K1 = "ECC_SECG_P256K1"
+    SM2 = "SM2"
+    ECC_NIST_EDWARDS25519 = "ECC_NIST_EDWARDS25519"
 
 class GrantOperation(str, enum.Enum):
     DECRYPT = "Decrypt"
@@ -114,7 +131,7 @@ class CreateKeyResponse(_Shape):
     def key_metadata(self) -> KeyMetadata: ...
 
 class KeyMetadata(_Shape):
-    def __new__(cls, aws_account_id: Optional[str] = None, key_id: Optional[str] = None, arn: Optional[str] = None, creation_date: Optional[Union[datetime, int, float]] = None, enabled: Optional[bool] = None, description: Optional[str] = None, key_usage: Optional[Union[KeyUsage, str]] = None, key_state: Optional[Union[KeyState, str]] = None, deletion_date: Optional[Union[datetime, int, float]] = None, valid_to: Optional[Union[datetime, int, float]] = None, origin: Optional[Union[Origin, str]] = None, expiration_model: Optional[Union[ExpirationModel, str]] = None, key_manager: Optional[Union[KeyManager, str]] = None, customer_master_key_spec: Optional[Union[KeySpec, str]] = None, key_spec: Optional[Union[KeySpec, str]] = None, encryption_algorithms: Optional[Sequence[Union[EncryptionAlgorithm, str]]] = None, signing_algorithms: Optional[Sequence[Union[SigningAlgorithm, str]]] = None, key_agreement_algorithms: Optional[Sequence[str]] = None, multi_region: Optional[bool] = None, multi_region_configuration: Optional[Union[MultiRegionConfiguration, Mapping[str, Any]]] = None, pending_deletion_window_in_days: Optional[int] = None, mac_algorithms: Optional[Sequence[Union[MacAlgorithm, str]]] = None, current_key_material_id: Optional[str] = None) -> KeyMetadata: ...
+    def __new__(cls, aws_account_id: Optional[str] = None, key_id: Optional[str] = None, arn: Optional[str] = None, creation_date: Optional[Union[datetime, int, float]] = None, enabled: Optional[bool] = None, description: Optional[str] = None, key_usage: Optional[Union[KeyUsage, str]] = None, key_state: Optional[Union[KeyState, str]] = None, deletion_date: Optional[Union[datetime, int, float]] = None, valid_to: Optional[Union[datetime, int, float]] = None, origin: Optional[Union[Origin, str]] = None, expiration_model: Optional[Union[ExpirationModel, str]] = None, key_manager: Optional[Union[KeyManager, str]] = None, customer_master_key_spec: Optional[Union[CustomerMasterKeySpec, str]] = None, key_spec: Optional[Union[KeySpec, str]] = None, encryption_algorithms: Optional[Sequence[Union[EncryptionAlgorithm, str]]] = None, signing_algorithms: Optional[Sequence[Union[SigningAlgorithm, str]]] = None, key_agreement_algorithms: Optional[Sequence[str]] = None, multi_region: Optional[bool] = None, multi_region_configuration: Optional[Union[MultiRegionConfiguration, Mapping[str, Any]]] = None, pending_deletion_window_in_days: Optional[int] = None, mac_algorithms: Optional[Sequence[Union[MacAlgorithm, str]]] = None, current_key_material_id: Optional[str] = None) -> KeyMetadata: ...
     @property
     def aws_account_id(self) -> str: ...
     @property
@@ -142,7 +159,7 @@ class KeyMetadata(_Shape):
     @property
     def key_manager(self) -> KeyManager: ...
     @property
-    def customer_master_key_spec(self) -> KeySpec: ...
+    def customer_master_key_spec(self) -> Optional[CustomerMasterKeySpec]: ...
     @property
     def key_spec(self) -> KeySpec: ...
     @property
@@ -361,6 +378,20 @@ class GetParametersForImportResponse(_Shape):
     @property
     def parameters_valid_to(self) -> datetime: ...
 
+class ImportKeyMaterialResponse(_Shape):
+    def __new__(cls, key_id: Optional[str] = None, key_material_id: Optional[str] = None) -> ImportKeyMaterialResponse: ...
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def key_material_id(self) -> str: ...
+
+class DeleteImportedKeyMaterialResponse(_Shape):
+    def __new__(cls, key_id: Optional[str] = None, key_material_id: Optional[str] = None) -> DeleteImportedKeyMaterialResponse: ...
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def key_material_id(self) -> Optional[str]: ...
+
 class SignResponse(_Shape):
     def __new__(cls, key_id: Optional[str] = None, signature: Optional[bytes] = None, signing_algorithm: Optional[Union[SigningAlgorithm, str]] = None) -> SignResponse: ...
     @property
@@ -426,7 +457,7 @@ class VerifyMacResponse(_Shape):
     def mac_algorithm(self) -> MacAlgorithm: ...
 
 class GenerateDataKeyPairResponse(_Shape):
-    def __new__(cls, private_key_ciphertext_blob: Optional[bytes] = None, private_key_plaintext: Optional[bytes] = None, public_key: Optional[bytes] = None, key_id: Optional[str] = None, key_pair_spec: Optional[Union[KeySpec, str]] = None, key_material_id: Optional[str] = None) -> GenerateDataKeyPairResponse: ...
+    def __new__(cls, private_key_ciphertext_blob: Optional[bytes] = None, private_key_plaintext: Optional[bytes] = None, public_key: Optional[bytes] = None, key_id: Optional[str] = None, key_pair_spec: Optional[Union[DataKeyPairSpec, str]] = None, key_material_id: Optional[str] = None) -> GenerateDataKeyPairResponse: ...
     @property
     def private_key_ciphertext_blob(self) -> bytes: ...
     @property
@@ -436,12 +467,12 @@ class GenerateDataKeyPairResponse(_Shape):
     @property
     def key_id(self) -> str: ...
     @property
-    def key_pair_spec(self) -> KeySpec: ...
+    def key_pair_spec(self) -> DataKeyPairSpec: ...
     @property
     def key_material_id(self) -> str: ...
 
 class GenerateDataKeyPairWithoutPlaintextResponse(_Shape):
-    def __new__(cls, private_key_ciphertext_blob: Optional[bytes] = None, public_key: Optional[bytes] = None, key_id: Optional[str] = None, key_pair_spec: Optional[Union[KeySpec, str]] = None, key_material_id: Optional[str] = None) -> GenerateDataKeyPairWithoutPlaintextResponse: ...
+    def __new__(cls, private_key_ciphertext_blob: Optional[bytes] = None, public_key: Optional[bytes] = None, key_id: Optional[str] = None, key_pair_spec: Optional[Union[DataKeyPairSpec, str]] = None, key_material_id: Optional[str] = None) -> GenerateDataKeyPairWithoutPlaintextResponse: ...
     @property
     def private_key_ciphertext_blob(self) -> bytes: ...
     @property
@@ -449,7 +480,7 @@ class GenerateDataKeyPairWithoutPlaintextResponse(_Shape):
     @property
     def key_id(self) -> str: ...
     @property
-    def key_pair_spec(self) -> KeySpec: ...
+    def key_pair_spec(self) -> DataKeyPairSpec: ...
     @property
     def key_material_id(self) -> str: ...
 
@@ -539,6 +570,7 @@ __all__ = [
     "KeyState",
     "ExpirationModel",
     "KeyManager",
+    "CustomerMasterKeySpec",
     "EncryptionAlgorithm",
     "SigningAlgorithm",
     "MacAlgorithm",
@@ -546,7 +578,9 @@ __all__ = [
     "KeyMaterialState",
     "Rotation",
     "WrappingAlgorithm",
+    "WrappingKeySpec",
     "Message",
+    "DataKeyPairSpec",
     "GrantOperation",
     "Tag",
     "CreateKeyResponse",
@@ -572,6 +606,8 @@ __all__ = [
     "ListKeyRotationsResponse",
     "RotationsListEntry",
     "GetParametersForImportResponse",
+    "ImportKeyMaterialResponse",
+    "DeleteImportedKeyMaterialResponse",
     "SignResponse",
     "VerifyResponse",
     "GetPublicKeyResponse",

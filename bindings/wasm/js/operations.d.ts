@@ -88,6 +88,8 @@ export interface CreateKeyRequest {
 export interface CreateKeyResponse {
   KeyMetadata: KeyMetadata;
 }
+export type CustomerMasterKeySpec = 'RSA_2048';
+export type DataKeyPairSpec = 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521' | 'ECC_SECG_P256K1' | 'SM2' | 'ECC_NIST_EDWARDS25519';
 export type DataKeySpec = 'AES_256';
 export interface DecryptRequest {
   CiphertextBlob?: Uint8Array;
@@ -112,6 +114,10 @@ export interface DeleteIdentityPolicyRequest {
 }
 export interface DeleteImportedKeyMaterialRequest {
   KeyId: string;
+}
+export interface DeleteImportedKeyMaterialResponse {
+  KeyId: string;
+  KeyMaterialId?: string;
 }
 export interface DeriveSharedSecretRequest {
   KeyId: string;
@@ -164,7 +170,7 @@ export type EncryptionAlgorithm = 'SYMMETRIC_DEFAULT' | 'RSAES_OAEP_SHA_1' | 'RS
 export type ExpirationModel = 'KEY_MATERIAL_EXPIRES';
 export interface GenerateDataKeyPairRequest {
   KeyId: string;
-  KeyPairSpec: KeySpec;
+  KeyPairSpec: DataKeyPairSpec;
   EncryptionContext?: Record<string, string>;
   GrantTokens?: string[];
   DryRun?: boolean;
@@ -174,12 +180,12 @@ export interface GenerateDataKeyPairResponse {
   PrivateKeyPlaintext: Uint8Array;
   PublicKey: Uint8Array;
   KeyId: string;
-  KeyPairSpec: KeySpec;
+  KeyPairSpec: DataKeyPairSpec;
   KeyMaterialId: string;
 }
 export interface GenerateDataKeyPairWithoutPlaintextRequest {
   KeyId: string;
-  KeyPairSpec: KeySpec;
+  KeyPairSpec: DataKeyPairSpec;
   EncryptionContext?: Record<string, string>;
   GrantTokens?: string[];
   DryRun?: boolean;
@@ -188,7 +194,7 @@ export interface GenerateDataKeyPairWithoutPlaintextResponse {
   PrivateKeyCiphertextBlob: Uint8Array;
   PublicKey: Uint8Array;
   KeyId: string;
-  KeyPairSpec: KeySpec;
+  KeyPairSpec: DataKeyPairSpec;
   KeyMaterialId: string;
 }
 export interface GenerateDataKeyRequest {
@@ -266,7 +272,7 @@ export interface GetKeyRotationStatusResponse {
 export interface GetParametersForImportRequest {
   KeyId: string;
   WrappingAlgorithm: WrappingAlgorithm;
-  WrappingKeySpec: KeySpec;
+  WrappingKeySpec: WrappingKeySpec;
 }
 export interface GetParametersForImportResponse {
   KeyId: string;
@@ -310,6 +316,10 @@ export interface ImportKeyMaterialRequest {
   ValidTo?: EpochSeconds;
   ExpirationModel?: ExpirationModel;
 }
+export interface ImportKeyMaterialResponse {
+  KeyId: string;
+  KeyMaterialId: string;
+}
 export interface KeyListEntry {
   KeyId: string;
   KeyArn: string;
@@ -330,7 +340,7 @@ export interface KeyMetadata {
   Origin: Origin;
   ExpirationModel?: ExpirationModel;
   KeyManager: KeyManager;
-  CustomerMasterKeySpec: KeySpec;
+  CustomerMasterKeySpec?: CustomerMasterKeySpec;
   KeySpec: KeySpec;
   EncryptionAlgorithms: EncryptionAlgorithm[];
   SigningAlgorithms?: SigningAlgorithm[];
@@ -557,6 +567,7 @@ export interface VerifyResponse {
   SigningAlgorithm: SigningAlgorithm;
 }
 export type WrappingAlgorithm = 'RSAES_OAEP_SHA_256';
+export type WrappingKeySpec = 'RSA_2048';
 
 /** Every operation by its AWS name: [request, response]. */
 export interface Operations {
@@ -587,8 +598,8 @@ export interface Operations {
   RotateKeyOnDemand: [RotateKeyOnDemandRequest, RotateKeyOnDemandResponse];
   ListKeyRotations: [ListKeyRotationsRequest, ListKeyRotationsResponse];
   GetParametersForImport: [GetParametersForImportRequest, GetParametersForImportResponse];
-  ImportKeyMaterial: [ImportKeyMaterialRequest, Empty];
-  DeleteImportedKeyMaterial: [DeleteImportedKeyMaterialRequest, Empty];
+  ImportKeyMaterial: [ImportKeyMaterialRequest, ImportKeyMaterialResponse];
+  DeleteImportedKeyMaterial: [DeleteImportedKeyMaterialRequest, DeleteImportedKeyMaterialResponse];
   Sign: [SignRequest, SignResponse];
   Verify: [VerifyRequest, VerifyResponse];
   GetPublicKey: [GetPublicKeyRequest, GetPublicKeyResponse];

@@ -79,6 +79,95 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// The key pair specs GenerateDataKeyPair takes (AWS `DataKeyPairSpec`,
+    /// without the ML-KEM specs `KeySpec` has no variant for). This build
+    /// generates RSA_2048/3072/4096 and ECC_NIST_P256/P384 pairs; the others
+    /// are recognised so requests for them get a precise error.
+    DataKeyPairSpec {
+        Rsa2048 => "RSA_2048",
+        Rsa3072 => "RSA_3072",
+        Rsa4096 => "RSA_4096",
+        EccNistP256 => "ECC_NIST_P256",
+        EccNistP384 => "ECC_NIST_P384",
+        EccNistP521 => "ECC_NIST_P521",
+        EccSecgP256k1 => "ECC_SECG_P256K1",
+        Sm2 => "SM2",
+        EccNistEdwards25519 => "ECC_NIST_EDWARDS25519",
+    }
+);
+
+impl DataKeyPairSpec {
+    /// The same spec as a [`KeySpec`] (every `DataKeyPairSpec` here is one).
+    pub fn key_spec(self) -> KeySpec {
+        match self {
+            DataKeyPairSpec::Rsa2048 => KeySpec::Rsa2048,
+            DataKeyPairSpec::Rsa3072 => KeySpec::Rsa3072,
+            DataKeyPairSpec::Rsa4096 => KeySpec::Rsa4096,
+            DataKeyPairSpec::EccNistP256 => KeySpec::EccNistP256,
+            DataKeyPairSpec::EccNistP384 => KeySpec::EccNistP384,
+            DataKeyPairSpec::EccNistP521 => KeySpec::EccNistP521,
+            DataKeyPairSpec::EccSecgP256k1 => KeySpec::EccSecgP256k1,
+            DataKeyPairSpec::Sm2 => KeySpec::Sm2,
+            DataKeyPairSpec::EccNistEdwards25519 => KeySpec::EccNistEdwards25519,
+        }
+    }
+}
+
+aws_enum!(
+    /// The specs of GetParametersForImport's wrapping key (AWS
+    /// `WrappingKeySpec`). This build makes RSA wrapping keys; `SM2` is
+    /// recognised so a request for it gets a precise error.
+    WrappingKeySpec {
+        Rsa2048 => "RSA_2048",
+        Rsa3072 => "RSA_3072",
+        Rsa4096 => "RSA_4096",
+        Sm2 => "SM2",
+    }
+);
+
+impl WrappingKeySpec {
+    /// The same spec as a [`KeySpec`].
+    pub fn key_spec(self) -> KeySpec {
+        match self {
+            WrappingKeySpec::Rsa2048 => KeySpec::Rsa2048,
+            WrappingKeySpec::Rsa3072 => KeySpec::Rsa3072,
+            WrappingKeySpec::Rsa4096 => KeySpec::Rsa4096,
+            WrappingKeySpec::Sm2 => KeySpec::Sm2,
+        }
+    }
+}
+
+aws_enum!(
+    /// AWS's deprecated `CustomerMasterKeySpec`: KeyMetadata still carries
+    /// it, with the same value as `KeySpec` (AWS: "The KeySpec and
+    /// CustomerMasterKeySpec fields have the same value"), but AWS froze the
+    /// enum before ECC_NIST_EDWARDS25519 and ML_DSA_* existed, so a key of
+    /// such a spec has no value for it and the member is omitted.
+    CustomerMasterKeySpec {
+        Rsa2048 => "RSA_2048",
+        Rsa3072 => "RSA_3072",
+        Rsa4096 => "RSA_4096",
+        EccNistP256 => "ECC_NIST_P256",
+        EccNistP384 => "ECC_NIST_P384",
+        EccNistP521 => "ECC_NIST_P521",
+        EccSecgP256k1 => "ECC_SECG_P256K1",
+        SymmetricDefault => "SYMMETRIC_DEFAULT",
+        Hmac224 => "HMAC_224",
+        Hmac256 => "HMAC_256",
+        Hmac384 => "HMAC_384",
+        Hmac512 => "HMAC_512",
+        Sm2 => "SM2",
+    }
+);
+
+impl CustomerMasterKeySpec {
+    /// The deprecated name of `spec`, if AWS's deprecated enum has one.
+    pub fn from_key_spec(spec: KeySpec) -> Option<Self> {
+        Self::parse(spec.as_str())
+    }
+}
+
+aws_enum!(
     KeyUsage {
         EncryptDecrypt => "ENCRYPT_DECRYPT",
         SignVerify => "SIGN_VERIFY",
@@ -241,7 +330,7 @@ impl KeyRecord {
             origin: self.origin,
             key_manager: self.key_manager,
             key_spec: self.key_spec,
-            customer_master_key_spec: self.key_spec,
+            customer_master_key_spec: CustomerMasterKeySpec::from_key_spec(self.key_spec),
             encryption_algorithms: match (self.key_usage, self.key_spec) {
                 (KeyUsage::EncryptDecrypt, KeySpec::SymmetricDefault) => {
                     vec![EncryptionAlgorithm::SymmetricDefault]
@@ -331,7 +420,10 @@ pub struct KeyMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiration_model: Option<ExpirationModel>,
     pub key_manager: KeyManager,
-    pub customer_master_key_spec: KeySpec,
+    /// AWS's deprecated twin of `key_spec`; omitted for the specs its
+    /// frozen enum lacks (see [`CustomerMasterKeySpec`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_master_key_spec: Option<CustomerMasterKeySpec>,
     pub key_spec: KeySpec,
     pub encryption_algorithms: Vec<EncryptionAlgorithm>,
     #[serde(default)]

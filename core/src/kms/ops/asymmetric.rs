@@ -266,12 +266,12 @@ impl Kms {
         // seconds); only the RNG is used.
         let pair = match req.key_pair_spec {
             Some(
-                spec @ (KeySpec::EccNistP256
-                | KeySpec::EccNistP384
-                | KeySpec::Rsa2048
-                | KeySpec::Rsa3072
-                | KeySpec::Rsa4096),
-            ) if !req.dry_run => Some(AsymKey::generate(spec, &*self.shared.rng)),
+                spec @ (DataKeyPairSpec::EccNistP256
+                | DataKeyPairSpec::EccNistP384
+                | DataKeyPairSpec::Rsa2048
+                | DataKeyPairSpec::Rsa3072
+                | DataKeyPairSpec::Rsa4096),
+            ) if !req.dry_run => Some(AsymKey::generate(spec.key_spec(), &*self.shared.rng)),
             _ => None,
         };
         self.call(op.name(), |st, cx, au| {
@@ -282,15 +282,15 @@ impl Kms {
                 .key_pair_spec
                 .ok_or_else(|| Error::validation("KeyPairSpec is required"))?;
             match spec {
-                KeySpec::EccNistP256
-                | KeySpec::EccNistP384
-                | KeySpec::Rsa2048
-                | KeySpec::Rsa3072
-                | KeySpec::Rsa4096 => {}
-                KeySpec::EccNistP521
-                | KeySpec::EccSecgP256k1
-                | KeySpec::EccNistEdwards25519
-                | KeySpec::Sm2 => {
+                DataKeyPairSpec::EccNistP256
+                | DataKeyPairSpec::EccNistP384
+                | DataKeyPairSpec::Rsa2048
+                | DataKeyPairSpec::Rsa3072
+                | DataKeyPairSpec::Rsa4096 => {}
+                DataKeyPairSpec::EccNistP521
+                | DataKeyPairSpec::EccSecgP256k1
+                | DataKeyPairSpec::EccNistEdwards25519
+                | DataKeyPairSpec::Sm2 => {
                     return Err(Error::new(
                         ErrorCode::UnsupportedOperation,
                         format!(
@@ -298,7 +298,6 @@ impl Kms {
                         ),
                     ))
                 }
-                _ => return Err(Error::validation(format!("{spec} is not a key pair spec"))),
             }
             let facts = Facts {
                 encryption_context: Some(&req.encryption_context),

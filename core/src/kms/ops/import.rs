@@ -46,15 +46,16 @@ impl Kms {
         // The token id and the RSA wrapping key are made before the state
         // lock (RSA-4096 takes seconds), in the order they always were.
         let fresh = match req.wrapping_key_spec {
-            Some(spec @ (KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096))
-                if matches!(
-                    req.wrapping_algorithm,
-                    Some(
-                        WrappingAlgorithm::RsaesOaepSha256 | WrappingAlgorithm::RsaAesKeyWrapSha256
-                    )
-                ) =>
+            Some(
+                spec @ (WrappingKeySpec::Rsa2048
+                | WrappingKeySpec::Rsa3072
+                | WrappingKeySpec::Rsa4096),
+            ) if matches!(
+                req.wrapping_algorithm,
+                Some(WrappingAlgorithm::RsaesOaepSha256 | WrappingAlgorithm::RsaAesKeyWrapSha256)
+            ) =>
             {
-                Some(Pregenerated::new(&*self.shared.rng, spec))
+                Some(Pregenerated::new(&*self.shared.rng, spec.key_spec()))
             }
             _ => None,
         };
@@ -65,7 +66,7 @@ impl Kms {
                 other => return Err(Error::new(ErrorCode::UnsupportedOperation, format!("WrappingAlgorithm {other} is not supported (use RSAES_OAEP_SHA_256 or RSA_AES_KEY_WRAP_SHA_256)"))),
             }
             let spec = req.wrapping_key_spec.ok_or_else(|| Error::validation("WrappingKeySpec is required"))?;
-            if !matches!(spec, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096) {
+            if !matches!(spec, WrappingKeySpec::Rsa2048 | WrappingKeySpec::Rsa3072 | WrappingKeySpec::Rsa4096) {
                 return Err(Error::validation("WrappingKeySpec must be RSA_2048, RSA_3072 or RSA_4096"));
             }
             let id = Self::external_key(st, cx, au, "kms:GetParametersForImport", &req.key_id)?;
@@ -96,7 +97,10 @@ impl Kms {
     /// Import key material wrapped with a token's public key. Re-imports
     /// must be byte-identical; the key becomes Enabled (a key pending
     /// deletion stays pending deletion).
-    pub fn import_key_material(&self, req: ImportKeyMaterialRequest) -> Result<()> {
+    pub fn import_key_material(
+        &self,
+        req: ImportKeyMaterialRequest,
+    ) -> Result<ImportKeyMaterialResponse> {
         self.call("ImportKeyMaterial", |st, cx, au| {
             if req.encrypted_key_material.is_empty() || req.encrypted_key_material.len() > 6144 {
                 return Err(Error::validation("EncryptedKeyMaterial must be 1 to 6144 bytes"));
@@ -141,6 +145,7 @@ impl Kms {
             let (handle, sealed) = st.hsm.import_material(&id, &token_id, entry.wrapping_algorithm, &req.encrypted_key_material, expected.as_ref())?;
             let hexid = handle.material_id_hex();
             st.batch.push(Mutation::Put { name: material_name(&id, &hexid), value: sealed });
+            let answer = ImportKeyMaterialResponse { key_id: rec.arn.clone(), key_material_id: hexid.clone() };
             let mut rec = rec;
             if rec.materials.is_empty() {
                 rec.materials.push(MaterialVersion { material_id: hexid, created_ms: cx.now, rotation_type: None });
@@ -155,20 +160,30 @@ impl Kms {
             }
             // The token is spent: its RSA private key goes at once.
             st.drop_import_token(&token_id);
-            st.save_key(rec)
+            st.save_key(rec)?;
+            Ok(answer)
         })
     }
 
     /// Delete imported material now: the key goes to PendingImport until
     /// the same material is imported again.
-    pub fn delete_imported_key_material(&self, req: KeyIdRequest) -> Result<()> {
+    pub fn delete_imported_key_material(
+        &self,
+        req: KeyIdRequest,
+    ) -> Result<DeleteImportedKeyMaterialResponse> {
         self.call("DeleteImportedKeyMaterial", |st, cx, au| {
             let id = Self::external_key(st, cx, au, "kms:DeleteImportedKeyMaterial", &req.key_id)?;
             let rec = st.rec(&id);
+            // The key keeps the id of the material it had (a re-import must
+            // be the same material), so the answer names it either way.
+            let answer = DeleteImportedKeyMaterialResponse {
+                key_id: rec.arn.clone(),
+                key_material_id: rec.materials.first().map(|m| m.material_id.clone()),
+            };
             if rec.state == KeyState::PendingImport
                 || rec.import.as_ref().is_some_and(|i| !i.present)
             {
-                return Ok(()); // no material: no effect
+                return Ok(answer); // no material: no effect
             }
             check_state(OpClass::Metadata, rec.state, &rec.arn).or_else(|e| {
                 // Allowed while pending deletion too (state unchanged).
@@ -178,7 +193,8 @@ impl Kms {
                     Err(e)
                 }
             })?;
-            st.delete_imported_material(&id)
+            st.delete_imported_material(&id)?;
+            Ok(answer)
         })
     }
 }
