@@ -543,7 +543,11 @@ fn data_key_pairs() {
     let (kms, _) = kms();
     let wrap = new_key(&kms);
     let ctx = context([("purpose", "pairs")]);
-    for spec in [KeySpec::EccNistP256, KeySpec::EccNistP384, KeySpec::Rsa2048] {
+    for spec in [
+        DataKeyPairSpec::EccNistP256,
+        DataKeyPairSpec::EccNistP384,
+        DataKeyPairSpec::Rsa2048,
+    ] {
         let r = kms
             .generate_data_key_pair(GenerateDataKeyPairRequest {
                 key_id: wrap.clone(),
@@ -564,12 +568,12 @@ fn data_key_pairs() {
         );
         // The public key belongs to the private key.
         let public_from_private = match spec {
-            KeySpec::EccNistP256 => p256::SecretKey::from_pkcs8_der(&back)
+            DataKeyPairSpec::EccNistP256 => p256::SecretKey::from_pkcs8_der(&back)
                 .unwrap()
                 .public_key()
                 .to_public_key_der()
                 .unwrap(),
-            KeySpec::EccNistP384 => p384::SecretKey::from_pkcs8_der(&back)
+            DataKeyPairSpec::EccNistP384 => p384::SecretKey::from_pkcs8_der(&back)
                 .unwrap()
                 .public_key()
                 .to_public_key_der()
@@ -584,7 +588,7 @@ fn data_key_pairs() {
     let w = kms
         .generate_data_key_pair_without_plaintext(GenerateDataKeyPairRequest {
             key_id: wrap.clone(),
-            key_pair_spec: Some(KeySpec::EccNistP256),
+            key_pair_spec: Some(DataKeyPairSpec::EccNistP256),
             ..Default::default()
         })
         .unwrap();
@@ -600,17 +604,24 @@ fn data_key_pairs() {
         })
     };
     assert_eq!(bad(None, &wrap).unwrap_err().code(), ErrorCode::Validation);
+    // A spec that is not a key pair spec is refused as AWS refuses it:
+    // when the request is read.
+    let e = strongroom::json::call(
+        &kms,
+        "GenerateDataKeyPair",
+        serde_json::json!({"KeyId": wrap, "KeyPairSpec": "HMAC_256"}),
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Validation);
     assert_eq!(
-        bad(Some(KeySpec::Hmac256), &wrap).unwrap_err().code(),
-        ErrorCode::Validation
-    );
-    assert_eq!(
-        bad(Some(KeySpec::EccSecgP256k1), &wrap).unwrap_err().code(),
+        bad(Some(DataKeyPairSpec::EccSecgP256k1), &wrap)
+            .unwrap_err()
+            .code(),
         ErrorCode::UnsupportedOperation
     );
     let signer = create(&kms, KeySpec::EccNistP256, KeyUsage::SignVerify);
     assert_eq!(
-        bad(Some(KeySpec::EccNistP256), &signer.key_id)
+        bad(Some(DataKeyPairSpec::EccNistP256), &signer.key_id)
             .unwrap_err()
             .code(),
         ErrorCode::InvalidKeyUsage

@@ -634,7 +634,7 @@ fn do_step(
             let p = kms.get_parameters_for_import(GetParametersForImportRequest {
                 key_id: id.clone(),
                 wrapping_algorithm: Some(WrappingAlgorithm::RsaesOaepSha256),
-                wrapping_key_spec: Some(KeySpec::Rsa2048),
+                wrapping_key_spec: Some(strongroom::model::WrappingKeySpec::Rsa2048),
             })?;
             let mut material = [0u8; 32];
             material[..8].copy_from_slice(&n.to_be_bytes());

@@ -233,7 +233,7 @@ fn generate_data_key_pair_generates_rsa_outside_the_state_lock() {
             let r = kms
                 .generate_data_key_pair(GenerateDataKeyPairRequest {
                     key_id: key,
-                    key_pair_spec: Some(KeySpec::Rsa2048),
+                    key_pair_spec: Some(DataKeyPairSpec::Rsa2048),
                     ..Default::default()
                 })
                 .unwrap();
@@ -260,7 +260,7 @@ fn get_parameters_for_import_generates_rsa_outside_the_state_lock() {
                 .get_parameters_for_import(GetParametersForImportRequest {
                     key_id: key,
                     wrapping_algorithm: Some(WrappingAlgorithm::RsaesOaepSha256),
-                    wrapping_key_spec: Some(KeySpec::Rsa3072),
+                    wrapping_key_spec: Some(WrappingKeySpec::Rsa3072),
                 })
                 .unwrap();
             assert!(p.import_token.starts_with("srim1"));

@@ -599,7 +599,7 @@ fn cache_entry_dies_when_imported_material_is_deleted() {
         .get_parameters_for_import(GetParametersForImportRequest {
             key_id: key.clone(),
             wrapping_algorithm: Some(WrappingAlgorithm::RsaesOaepSha256),
-            wrapping_key_spec: Some(KeySpec::Rsa2048),
+            wrapping_key_spec: Some(WrappingKeySpec::Rsa2048),
         })
         .unwrap();
     use rsa::pkcs8::DecodePublicKey;

@@ -284,7 +284,7 @@ fn deletion_is_durable() {
 #[test]
 fn deleted_imported_material_leaves_the_journal() {
     use p256::pkcs8::DecodePublicKey;
-    use strongroom::model::{ExpirationModel, KeySpec, Origin, WrappingAlgorithm};
+    use strongroom::model::{ExpirationModel, Origin, WrappingAlgorithm, WrappingKeySpec};
     let dir = tempfile::tempdir().unwrap();
     let kms = open(dir.path(), RootKey::raw(ROOT)).unwrap();
     let key = kms
@@ -299,7 +299,7 @@ fn deleted_imported_material_leaves_the_journal() {
         .get_parameters_for_import(GetParametersForImportRequest {
             key_id: key.clone(),
             wrapping_algorithm: Some(WrappingAlgorithm::RsaesOaepSha256),
-            wrapping_key_spec: Some(KeySpec::Rsa2048),
+            wrapping_key_spec: Some(WrappingKeySpec::Rsa2048),
         })
         .unwrap();
     let pk = rsa::PublicKey::from_public_key_der(&p.public_key).unwrap();

@@ -23,7 +23,7 @@ fn params(kms: &Kms, key: &str, alg: WrappingAlgorithm) -> GetParametersForImpor
     kms.get_parameters_for_import(GetParametersForImportRequest {
         key_id: key.into(),
         wrapping_algorithm: Some(alg),
-        wrapping_key_spec: Some(KeySpec::Rsa2048),
+        wrapping_key_spec: Some(WrappingKeySpec::Rsa2048),
     })
     .unwrap()
 }
@@ -47,13 +47,21 @@ fn import(
     valid_to: Option<u64>,
     model: ExpirationModel,
 ) -> strongroom::Result<()> {
-    kms.import_key_material(ImportKeyMaterialRequest {
+    let r = kms.import_key_material(ImportKeyMaterialRequest {
         key_id: key.into(),
         import_token: token.into(),
         encrypted_key_material: wrapped,
         valid_to_ms: valid_to,
         expiration_model: Some(model),
-    })
+    })?;
+    // AWS's answer: the key's ARN and the imported material's id.
+    assert!(
+        r.key_id.starts_with("arn:aws:kms:") && r.key_id.ends_with(key.rsplit('/').next().unwrap()),
+        "{}",
+        r.key_id
+    );
+    assert_eq!(r.key_material_id.len(), 64);
+    Ok(())
 }
 
 fn state(kms: &Kms, key: &str) -> KeyState {
@@ -292,19 +300,19 @@ fn tokens_and_wrapping_are_checked() {
     let r = kms.get_parameters_for_import(GetParametersForImportRequest {
         key_id: normal,
         wrapping_algorithm: Some(WrappingAlgorithm::RsaesOaepSha256),
-        wrapping_key_spec: Some(KeySpec::Rsa2048),
+        wrapping_key_spec: Some(WrappingKeySpec::Rsa2048),
     });
     assert_eq!(r.unwrap_err().code(), ErrorCode::UnsupportedOperation);
     let r = kms.get_parameters_for_import(GetParametersForImportRequest {
         key_id: b.clone(),
         wrapping_algorithm: Some(WrappingAlgorithm::RsaesOaepSha256),
-        wrapping_key_spec: Some(KeySpec::EccNistP256),
+        wrapping_key_spec: Some(WrappingKeySpec::Sm2),
     });
     assert_eq!(r.unwrap_err().code(), ErrorCode::Validation);
     let r = kms.get_parameters_for_import(GetParametersForImportRequest {
         key_id: b.clone(),
         wrapping_algorithm: Some(WrappingAlgorithm::RsaesPkcs1V15),
-        wrapping_key_spec: Some(KeySpec::Rsa2048),
+        wrapping_key_spec: Some(WrappingKeySpec::Rsa2048),
     });
     assert_eq!(r.unwrap_err().code(), ErrorCode::UnsupportedOperation);
     let r = kms.create_key(CreateKeyRequest {
@@ -623,7 +631,7 @@ fn pending_import_states_and_reopen() {
 #[test]
 fn every_wrapping_key_size_imports() {
     let (kms, _) = kms();
-    for spec in [KeySpec::Rsa3072, KeySpec::Rsa4096] {
+    for spec in [WrappingKeySpec::Rsa3072, WrappingKeySpec::Rsa4096] {
         for alg in [
             WrappingAlgorithm::RsaesOaepSha256,
             WrappingAlgorithm::RsaAesKeyWrapSha256,
@@ -651,7 +659,7 @@ fn every_wrapping_key_size_imports() {
                 }
             };
             let modulus = match spec {
-                KeySpec::Rsa3072 => 384,
+                WrappingKeySpec::Rsa3072 => 384,
                 _ => 512,
             };
             assert_eq!(wrap(&p.public_key, &material).len(), modulus);

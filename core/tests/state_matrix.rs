@@ -295,7 +295,7 @@ fn imported_key(kms: &Kms) -> String {
         .get_parameters_for_import(GetParametersForImportRequest {
             key_id: key.clone(),
             wrapping_algorithm: Some(strongroom::model::WrappingAlgorithm::RsaesOaepSha256),
-            wrapping_key_spec: Some(strongroom::model::KeySpec::Rsa2048),
+            wrapping_key_spec: Some(strongroom::model::WrappingKeySpec::Rsa2048),
         })
         .unwrap();
     let pk = rsa::PublicKey::from_public_key_der(&p.public_key).unwrap();
