@@ -130,6 +130,10 @@ impl<'de> Visitor<'de> for BlobVisitor {
 pub const BLOB: &str = "Blob";
 /// See [`BLOB`].
 pub const TIMESTAMP: &str = "Timestamp";
+/// The marker of a blob that holds a secret (plaintexts, data keys,
+/// private keys): the derived model marks its shape `sensitive`, which the
+/// generated bindings use to redact it from `repr`/`Debug` text.
+pub const SECRET_BLOB: &str = "SecretBlob";
 
 /// Unwraps the [`BLOB`] newtype marker.
 struct MarkedBlob;
@@ -148,6 +152,12 @@ impl<'de> Visitor<'de> for MarkedBlob {
 
 fn deserialize_blob<'de, D: Deserializer<'de>>(d: D) -> Result<Zeroizing<Vec<u8>>, D::Error> {
     d.deserialize_newtype_struct(BLOB, MarkedBlob)
+}
+
+fn deserialize_secret_blob<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Zeroizing<Vec<u8>>, D::Error> {
+    d.deserialize_newtype_struct(SECRET_BLOB, MarkedBlob)
 }
 
 fn deserialize_unmarked_blob<'de, D: Deserializer<'de>>(
@@ -221,7 +231,7 @@ pub mod secret_blob {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretBytes, D::Error> {
-        deserialize_blob(d).map(SecretBytes::new)
+        deserialize_secret_blob(d).map(SecretBytes::new)
     }
 }
 

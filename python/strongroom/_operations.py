@@ -285,7 +285,7 @@ class Operations:
 
         Returns: `EncryptResponse`.
         """
-        r = {"KeyId": key_id, "Plaintext": _bt(plaintext)}
+        r = {"KeyId": key_id, "Plaintext": _b(plaintext)}
         if encryption_context is not None:
             r["EncryptionContext"] = encryption_context
         if encryption_algorithm is not None:

@@ -702,10 +702,11 @@ class EncryptResponse(_Shape):
 
 
 class DecryptResponse(_Shape):
-    """AWS shape `DecryptResponse`."""
+    """AWS shape `DecryptResponse` (secret members redacted in repr: Plaintext)."""
 
     __slots__ = ()
     _names = {"KeyId": "key_id", "Plaintext": "plaintext", "EncryptionAlgorithm": "encryption_algorithm", "KeyMaterialId": "key_material_id"}
+    _secret = ("Plaintext",)
 
     def __new__(cls, key_id=None, plaintext=None, encryption_algorithm=None, key_material_id=None):
         return _build(cls, ["KeyId", "Plaintext", "EncryptionAlgorithm", "KeyMaterialId"], (key_id, plaintext, encryption_algorithm, key_material_id,))
@@ -766,10 +767,11 @@ class ReEncryptResponse(_Shape):
 
 
 class GenerateDataKeyResponse(_Shape):
-    """AWS shape `GenerateDataKeyResponse`."""
+    """AWS shape `GenerateDataKeyResponse` (secret members redacted in repr: Plaintext)."""
 
     __slots__ = ()
     _names = {"CiphertextBlob": "ciphertext_blob", "Plaintext": "plaintext", "KeyId": "key_id", "KeyMaterialId": "key_material_id"}
+    _secret = ("Plaintext",)
 
     def __new__(cls, ciphertext_blob=None, plaintext=None, key_id=None, key_material_id=None):
         return _build(cls, ["CiphertextBlob", "Plaintext", "KeyId", "KeyMaterialId"], (ciphertext_blob, plaintext, key_id, key_material_id,))
@@ -814,10 +816,11 @@ class GenerateDataKeyWithoutPlaintextResponse(_Shape):
 
 
 class GenerateRandomResponse(_Shape):
-    """AWS shape `GenerateRandomResponse`."""
+    """AWS shape `GenerateRandomResponse` (secret members redacted in repr: Plaintext)."""
 
     __slots__ = ()
     _names = {"Plaintext": "plaintext"}
+    _secret = ("Plaintext",)
 
     def __new__(cls, plaintext=None):
         return _build(cls, ["Plaintext"], (plaintext,))
@@ -1068,10 +1071,11 @@ class GetPublicKeyResponse(_Shape):
 
 
 class DeriveSharedSecretResponse(_Shape):
-    """AWS shape `DeriveSharedSecretResponse`."""
+    """AWS shape `DeriveSharedSecretResponse` (secret members redacted in repr: SharedSecret)."""
 
     __slots__ = ()
     _names = {"KeyId": "key_id", "SharedSecret": "shared_secret", "KeyAgreementAlgorithm": "key_agreement_algorithm", "KeyOrigin": "key_origin"}
+    _secret = ("SharedSecret",)
 
     def __new__(cls, key_id=None, shared_secret=None, key_agreement_algorithm=None, key_origin=None):
         return _build(cls, ["KeyId", "SharedSecret", "KeyAgreementAlgorithm", "KeyOrigin"], (key_id, shared_secret, key_agreement_algorithm, key_origin,))
@@ -1138,10 +1142,11 @@ class VerifyMacResponse(_Shape):
 
 
 class GenerateDataKeyPairResponse(_Shape):
-    """AWS shape `GenerateDataKeyPairResponse`."""
+    """AWS shape `GenerateDataKeyPairResponse` (secret members redacted in repr: PrivateKeyPlaintext)."""
 
     __slots__ = ()
     _names = {"PrivateKeyCiphertextBlob": "private_key_ciphertext_blob", "PrivateKeyPlaintext": "private_key_plaintext", "PublicKey": "public_key", "KeyId": "key_id", "KeyPairSpec": "key_pair_spec", "KeyMaterialId": "key_material_id"}
+    _secret = ("PrivateKeyPlaintext",)
 
     def __new__(cls, private_key_ciphertext_blob=None, private_key_plaintext=None, public_key=None, key_id=None, key_pair_spec=None, key_material_id=None):
         return _build(cls, ["PrivateKeyCiphertextBlob", "PrivateKeyPlaintext", "PublicKey", "KeyId", "KeyPairSpec", "KeyMaterialId"], (private_key_ciphertext_blob, private_key_plaintext, public_key, key_id, key_pair_spec, key_material_id,))

@@ -37,7 +37,7 @@ use crate::Output;
 
 /// The serde newtype-struct names under which the core deserializes blob
 /// and timestamp members: the tracer sees them, JSON does not.
-pub use strongroom::shape::{BLOB, TIMESTAMP};
+pub use strongroom::shape::{BLOB, SECRET_BLOB, TIMESTAMP};
 
 /// A tracer (no samples: every visitor of the core's types names the
 /// primitive it expects).
@@ -231,6 +231,12 @@ impl Builder<'_> {
                     }
                     ContainerFormat::NewTypeStruct(_) if name == BLOB => {
                         scalar("Blob", "blob", &mut self.shapes)
+                    }
+                    ContainerFormat::NewTypeStruct(_) if name == SECRET_BLOB => {
+                        self.shapes
+                            .entry(SECRET_BLOB.to_string())
+                            .or_insert_with(|| json!({"type": "blob", "sensitive": true}));
+                        Ok(SECRET_BLOB.to_string())
                     }
                     ContainerFormat::NewTypeStruct(inner) => self.shape(&inner, root, at),
                     ContainerFormat::Enum(variants) => {

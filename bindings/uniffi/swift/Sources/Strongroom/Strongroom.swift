@@ -1103,7 +1103,8 @@ public protocol KmsProtocol: AnyObject, Sendable {
     
     /**
      * Any operation by its AWS name with an AWS-shaped JSON request
-     * (PascalCase, bytes as hex); returns the JSON response.
+     * (AWS's wire shape: PascalCase, blobs as base64, timestamps as epoch
+     * seconds); returns the JSON response.
      */
     func call(operation: String, requestJson: String) throws  -> String
     
@@ -1121,7 +1122,7 @@ public protocol KmsProtocol: AnyObject, Sendable {
     
     func deleteIdentityPolicy(request: IdentityPolicyRequest) throws 
     
-    func deleteImportedKeyMaterial(request: KeyIdRequest) throws 
+    func deleteImportedKeyMaterial(request: KeyIdRequest) throws  -> DeleteImportedKeyMaterialResponse
     
     func deriveSharedSecret(request: DeriveSharedSecretRequest) throws  -> DeriveSharedSecretResponse
     
@@ -1164,7 +1165,7 @@ public protocol KmsProtocol: AnyObject, Sendable {
     
     func getPublicKey(request: GetPublicKeyRequest) throws  -> GetPublicKeyResponse
     
-    func importKeyMaterial(request: ImportKeyMaterialRequest) throws 
+    func importKeyMaterial(request: ImportKeyMaterialRequest) throws  -> ImportKeyMaterialResponse
     
     func listAliases(request: ListAliasesRequest) throws  -> ListAliasesResponse
     
@@ -1322,7 +1323,8 @@ open func asCaller(callerJson: String)throws  -> Kms  {
     
     /**
      * Any operation by its AWS name with an AWS-shaped JSON request
-     * (PascalCase, bytes as hex); returns the JSON response.
+     * (AWS's wire shape: PascalCase, blobs as base64, timestamps as epoch
+     * seconds); returns the JSON response.
      */
 open func call(operation: String, requestJson: String)throws  -> String  {
     return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
@@ -1402,13 +1404,14 @@ open func deleteIdentityPolicy(request: IdentityPolicyRequest)throws   {try rust
 }
 }
     
-open func deleteImportedKeyMaterial(request: KeyIdRequest)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func deleteImportedKeyMaterial(request: KeyIdRequest)throws  -> DeleteImportedKeyMaterialResponse  {
+    return try  FfiConverterTypeDeleteImportedKeyMaterialResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_kms_delete_imported_key_material(
             self.uniffiCloneHandle(),
         FfiConverterTypeKeyIdRequest_lower(request),uniffiCallStatus
     )
-}
+})
 }
     
 open func deriveSharedSecret(request: DeriveSharedSecretRequest)throws  -> DeriveSharedSecretResponse  {
@@ -1598,13 +1601,14 @@ open func getPublicKey(request: GetPublicKeyRequest)throws  -> GetPublicKeyRespo
 })
 }
     
-open func importKeyMaterial(request: ImportKeyMaterialRequest)throws   {try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func importKeyMaterial(request: ImportKeyMaterialRequest)throws  -> ImportKeyMaterialResponse  {
+    return try  FfiConverterTypeImportKeyMaterialResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_kms_import_key_material(
             self.uniffiCloneHandle(),
         FfiConverterTypeImportKeyMaterialRequest_lower(request),uniffiCallStatus
     )
-}
+})
 }
     
 open func listAliases(request: ListAliasesRequest)throws  -> ListAliasesResponse  {
@@ -2805,7 +2809,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_strongroom_ffi_checksum_method_kms_as_caller() != 14427) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_call() != 12883) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_call() != 26765) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_method_kms_cancel_key_deletion() != 61433) {
@@ -2829,7 +2833,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_strongroom_ffi_checksum_method_kms_delete_identity_policy() != 235) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_delete_imported_key_material() != 41667) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_delete_imported_key_material() != 13674) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_method_kms_derive_shared_secret() != 53349) {
@@ -2889,7 +2893,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_strongroom_ffi_checksum_method_kms_get_public_key() != 50562) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_import_key_material() != 12839) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_import_key_material() != 18088) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_method_kms_list_aliases() != 11486) {

@@ -584,7 +584,8 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
- * An alias record.
+ * An alias record as stored (frozen serialisation: `CreationDateMs`,
+ * `LastUpdatedDateMs`); ListAliases answers [`crate::api::AliasListEntry`].
  */
 public struct AliasEntry: Equatable, Hashable {
     public var aliasName: String
@@ -649,6 +650,76 @@ public func FfiConverterTypeAliasEntry_lift(_ buf: RustBuffer) throws -> AliasEn
 #endif
 public func FfiConverterTypeAliasEntry_lower(_ value: AliasEntry) -> RustBuffer {
     return FfiConverterTypeAliasEntry.lower(value)
+}
+
+
+/**
+ * An alias as ListAliases answers it (the stored [`AliasEntry`] keeps
+ * its own, frozen, serialisation).
+ */
+public struct AliasListEntry: Equatable, Hashable {
+    public var aliasName: String
+    public var aliasArn: String
+    public var targetKeyId: String
+    public var creationDateMs: UInt64
+    public var lastUpdatedDateMs: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(aliasName: String, aliasArn: String, targetKeyId: String, creationDateMs: UInt64, lastUpdatedDateMs: UInt64) {
+        self.aliasName = aliasName
+        self.aliasArn = aliasArn
+        self.targetKeyId = targetKeyId
+        self.creationDateMs = creationDateMs
+        self.lastUpdatedDateMs = lastUpdatedDateMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AliasListEntry: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAliasListEntry: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AliasListEntry {
+        return
+            try AliasListEntry(
+                aliasName: FfiConverterString.read(from: &buf), 
+                aliasArn: FfiConverterString.read(from: &buf), 
+                targetKeyId: FfiConverterString.read(from: &buf), 
+                creationDateMs: FfiConverterUInt64.read(from: &buf), 
+                lastUpdatedDateMs: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AliasListEntry, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.aliasName, into: &buf)
+        FfiConverterString.write(value.aliasArn, into: &buf)
+        FfiConverterString.write(value.targetKeyId, into: &buf)
+        FfiConverterUInt64.write(value.creationDateMs, into: &buf)
+        FfiConverterUInt64.write(value.lastUpdatedDateMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAliasListEntry_lift(_ buf: RustBuffer) throws -> AliasListEntry {
+    return try FfiConverterTypeAliasListEntry.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAliasListEntry_lower(_ value: AliasListEntry) -> RustBuffer {
+    return FfiConverterTypeAliasListEntry.lower(value)
 }
 
 
@@ -1252,6 +1323,64 @@ public func FfiConverterTypeDeleteAliasRequest_lower(_ value: DeleteAliasRequest
 }
 
 
+/**
+ * DeleteImportedKeyMaterial's answer: the key's ARN and the id of the
+ * material deleted (absent when the key never had material).
+ */
+public struct DeleteImportedKeyMaterialResponse: Equatable, Hashable {
+    public var keyId: String
+    public var keyMaterialId: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String, keyMaterialId: String?) {
+        self.keyId = keyId
+        self.keyMaterialId = keyMaterialId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeleteImportedKeyMaterialResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeleteImportedKeyMaterialResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeleteImportedKeyMaterialResponse {
+        return
+            try DeleteImportedKeyMaterialResponse(
+                keyId: FfiConverterString.read(from: &buf), 
+                keyMaterialId: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeleteImportedKeyMaterialResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterOptionString.write(value.keyMaterialId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeleteImportedKeyMaterialResponse_lift(_ buf: RustBuffer) throws -> DeleteImportedKeyMaterialResponse {
+    return try FfiConverterTypeDeleteImportedKeyMaterialResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeleteImportedKeyMaterialResponse_lower(_ value: DeleteImportedKeyMaterialResponse) -> RustBuffer {
+    return FfiConverterTypeDeleteImportedKeyMaterialResponse.lower(value)
+}
+
+
 public struct DeriveSharedSecretRequest: Equatable, Hashable {
     public var keyId: String
     /**
@@ -1687,14 +1816,14 @@ public func FfiConverterTypeEncryptResponse_lower(_ value: EncryptResponse) -> R
 
 public struct GenerateDataKeyPairRequest: Equatable, Hashable {
     public var keyId: String
-    public var keyPairSpec: KeySpec?
+    public var keyPairSpec: DataKeyPairSpec?
     public var encryptionContext: EncryptionContext
     public var grantTokens: [String]
     public var dryRun: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(keyId: String = "", keyPairSpec: KeySpec? = nil, encryptionContext: EncryptionContext = [:], grantTokens: [String] = [], dryRun: Bool = false) {
+    public init(keyId: String = "", keyPairSpec: DataKeyPairSpec? = nil, encryptionContext: EncryptionContext = [:], grantTokens: [String] = [], dryRun: Bool = false) {
         self.keyId = keyId
         self.keyPairSpec = keyPairSpec
         self.encryptionContext = encryptionContext
@@ -1719,7 +1848,7 @@ public struct FfiConverterTypeGenerateDataKeyPairRequest: FfiConverterRustBuffer
         return
             try GenerateDataKeyPairRequest(
                 keyId: FfiConverterString.read(from: &buf), 
-                keyPairSpec: FfiConverterOptionTypeKeySpec.read(from: &buf), 
+                keyPairSpec: FfiConverterOptionTypeDataKeyPairSpec.read(from: &buf), 
                 encryptionContext: FfiConverterTypeEncryptionContext.read(from: &buf), 
                 grantTokens: FfiConverterSequenceString.read(from: &buf), 
                 dryRun: FfiConverterBool.read(from: &buf)
@@ -1728,7 +1857,7 @@ public struct FfiConverterTypeGenerateDataKeyPairRequest: FfiConverterRustBuffer
 
     public static func write(_ value: GenerateDataKeyPairRequest, into buf: inout [UInt8]) {
         FfiConverterString.write(value.keyId, into: &buf)
-        FfiConverterOptionTypeKeySpec.write(value.keyPairSpec, into: &buf)
+        FfiConverterOptionTypeDataKeyPairSpec.write(value.keyPairSpec, into: &buf)
         FfiConverterTypeEncryptionContext.write(value.encryptionContext, into: &buf)
         FfiConverterSequenceString.write(value.grantTokens, into: &buf)
         FfiConverterBool.write(value.dryRun, into: &buf)
@@ -1765,7 +1894,7 @@ public struct GenerateDataKeyPairResponse: Equatable, Hashable {
      */
     public var publicKey: Data
     public var keyId: String
-    public var keyPairSpec: KeySpec
+    public var keyPairSpec: DataKeyPairSpec
     public var keyMaterialId: String
 
     // Default memberwise initializers are never public by default, so we
@@ -1776,7 +1905,7 @@ public struct GenerateDataKeyPairResponse: Equatable, Hashable {
          */privateKeyPlaintext: SecretBytes, 
         /**
          * DER SubjectPublicKeyInfo.
-         */publicKey: Data, keyId: String, keyPairSpec: KeySpec, keyMaterialId: String) {
+         */publicKey: Data, keyId: String, keyPairSpec: DataKeyPairSpec, keyMaterialId: String) {
         self.privateKeyCiphertextBlob = privateKeyCiphertextBlob
         self.privateKeyPlaintext = privateKeyPlaintext
         self.publicKey = publicKey
@@ -1805,7 +1934,7 @@ public struct FfiConverterTypeGenerateDataKeyPairResponse: FfiConverterRustBuffe
                 privateKeyPlaintext: FfiConverterTypeSecretBytes.read(from: &buf), 
                 publicKey: FfiConverterData.read(from: &buf), 
                 keyId: FfiConverterString.read(from: &buf), 
-                keyPairSpec: FfiConverterTypeKeySpec.read(from: &buf), 
+                keyPairSpec: FfiConverterTypeDataKeyPairSpec.read(from: &buf), 
                 keyMaterialId: FfiConverterString.read(from: &buf)
         )
     }
@@ -1815,7 +1944,7 @@ public struct FfiConverterTypeGenerateDataKeyPairResponse: FfiConverterRustBuffe
         FfiConverterTypeSecretBytes.write(value.privateKeyPlaintext, into: &buf)
         FfiConverterData.write(value.publicKey, into: &buf)
         FfiConverterString.write(value.keyId, into: &buf)
-        FfiConverterTypeKeySpec.write(value.keyPairSpec, into: &buf)
+        FfiConverterTypeDataKeyPairSpec.write(value.keyPairSpec, into: &buf)
         FfiConverterString.write(value.keyMaterialId, into: &buf)
     }
 }
@@ -1840,12 +1969,12 @@ public struct GenerateDataKeyPairWithoutPlaintextResponse: Equatable, Hashable {
     public var privateKeyCiphertextBlob: Data
     public var publicKey: Data
     public var keyId: String
-    public var keyPairSpec: KeySpec
+    public var keyPairSpec: DataKeyPairSpec
     public var keyMaterialId: String
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(privateKeyCiphertextBlob: Data, publicKey: Data, keyId: String, keyPairSpec: KeySpec, keyMaterialId: String) {
+    public init(privateKeyCiphertextBlob: Data, publicKey: Data, keyId: String, keyPairSpec: DataKeyPairSpec, keyMaterialId: String) {
         self.privateKeyCiphertextBlob = privateKeyCiphertextBlob
         self.publicKey = publicKey
         self.keyId = keyId
@@ -1872,7 +2001,7 @@ public struct FfiConverterTypeGenerateDataKeyPairWithoutPlaintextResponse: FfiCo
                 privateKeyCiphertextBlob: FfiConverterData.read(from: &buf), 
                 publicKey: FfiConverterData.read(from: &buf), 
                 keyId: FfiConverterString.read(from: &buf), 
-                keyPairSpec: FfiConverterTypeKeySpec.read(from: &buf), 
+                keyPairSpec: FfiConverterTypeDataKeyPairSpec.read(from: &buf), 
                 keyMaterialId: FfiConverterString.read(from: &buf)
         )
     }
@@ -1881,7 +2010,7 @@ public struct FfiConverterTypeGenerateDataKeyPairWithoutPlaintextResponse: FfiCo
         FfiConverterData.write(value.privateKeyCiphertextBlob, into: &buf)
         FfiConverterData.write(value.publicKey, into: &buf)
         FfiConverterString.write(value.keyId, into: &buf)
-        FfiConverterTypeKeySpec.write(value.keyPairSpec, into: &buf)
+        FfiConverterTypeDataKeyPairSpec.write(value.keyPairSpec, into: &buf)
         FfiConverterString.write(value.keyMaterialId, into: &buf)
     }
 }
@@ -2558,16 +2687,16 @@ public struct GetParametersForImportRequest: Equatable, Hashable {
     public var keyId: String
     public var wrappingAlgorithm: WrappingAlgorithm?
     /**
-     * RSA_2048, RSA_3072 or RSA_4096.
+     * RSA_2048, RSA_3072 or RSA_4096 (SM2 is refused).
      */
-    public var wrappingKeySpec: KeySpec?
+    public var wrappingKeySpec: WrappingKeySpec?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(keyId: String = "", wrappingAlgorithm: WrappingAlgorithm? = nil, 
         /**
-         * RSA_2048, RSA_3072 or RSA_4096.
-         */wrappingKeySpec: KeySpec? = nil) {
+         * RSA_2048, RSA_3072 or RSA_4096 (SM2 is refused).
+         */wrappingKeySpec: WrappingKeySpec? = nil) {
         self.keyId = keyId
         self.wrappingAlgorithm = wrappingAlgorithm
         self.wrappingKeySpec = wrappingKeySpec
@@ -2591,14 +2720,14 @@ public struct FfiConverterTypeGetParametersForImportRequest: FfiConverterRustBuf
             try GetParametersForImportRequest(
                 keyId: FfiConverterString.read(from: &buf), 
                 wrappingAlgorithm: FfiConverterOptionTypeWrappingAlgorithm.read(from: &buf), 
-                wrappingKeySpec: FfiConverterOptionTypeKeySpec.read(from: &buf)
+                wrappingKeySpec: FfiConverterOptionTypeWrappingKeySpec.read(from: &buf)
         )
     }
 
     public static func write(_ value: GetParametersForImportRequest, into buf: inout [UInt8]) {
         FfiConverterString.write(value.keyId, into: &buf)
         FfiConverterOptionTypeWrappingAlgorithm.write(value.wrappingAlgorithm, into: &buf)
-        FfiConverterOptionTypeKeySpec.write(value.wrappingKeySpec, into: &buf)
+        FfiConverterOptionTypeWrappingKeySpec.write(value.wrappingKeySpec, into: &buf)
     }
 }
 
@@ -3080,6 +3209,64 @@ public func FfiConverterTypeImportKeyMaterialRequest_lower(_ value: ImportKeyMat
 }
 
 
+/**
+ * ImportKeyMaterial's answer: the key's ARN and the id of the material
+ * imported (64 hex chars, the same on every re-import).
+ */
+public struct ImportKeyMaterialResponse: Equatable, Hashable {
+    public var keyId: String
+    public var keyMaterialId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String, keyMaterialId: String) {
+        self.keyId = keyId
+        self.keyMaterialId = keyMaterialId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ImportKeyMaterialResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeImportKeyMaterialResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ImportKeyMaterialResponse {
+        return
+            try ImportKeyMaterialResponse(
+                keyId: FfiConverterString.read(from: &buf), 
+                keyMaterialId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ImportKeyMaterialResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterString.write(value.keyMaterialId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeImportKeyMaterialResponse_lift(_ buf: RustBuffer) throws -> ImportKeyMaterialResponse {
+    return try FfiConverterTypeImportKeyMaterialResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeImportKeyMaterialResponse_lower(_ value: ImportKeyMaterialResponse) -> RustBuffer {
+    return FfiConverterTypeImportKeyMaterialResponse.lower(value)
+}
+
+
 public struct KeyIdRequest: Equatable, Hashable {
     public var keyId: String
 
@@ -3235,7 +3422,10 @@ public func FfiConverterTypeKeyListEntry_lower(_ value: KeyListEntry) -> RustBuf
 
 
 /**
- * DescribeKey's `KeyMetadata`. Dates are Unix milliseconds.
+ * DescribeKey's `KeyMetadata`, in AWS's wire shape: dates are `Millis` in
+ * Rust and epoch seconds on the wire (`CreationDate`, `DeletionDate`,
+ * `ValidTo`), absent members are omitted, members in AWS's order (as
+ * botocore's model lists them, which is the order `aws` prints them in).
  */
 public struct KeyMetadata: Equatable, Hashable {
     public var awsAccountId: String
@@ -3247,30 +3437,38 @@ public struct KeyMetadata: Equatable, Hashable {
     public var keyUsage: KeyUsage
     public var keyState: KeyState
     public var deletionDateMs: UInt64?
-    public var origin: Origin
-    public var keyManager: KeyManager
-    public var keySpec: KeySpec
-    public var customerMasterKeySpec: KeySpec
-    public var encryptionAlgorithms: [EncryptionAlgorithm]
-    public var signingAlgorithms: [SigningAlgorithm]
-    public var macAlgorithms: [MacAlgorithm]
-    public var keyAgreementAlgorithms: [String]
-    public var multiRegion: Bool
-    public var pendingDeletionWindowInDays: UInt32?
-    public var currentKeyMaterialId: String?
     /**
      * Imported material: when it expires.
      */
     public var validToMs: UInt64?
+    public var origin: Origin
     public var expirationModel: ExpirationModel?
+    public var keyManager: KeyManager
+    /**
+     * AWS's deprecated twin of `key_spec`; omitted for the specs its
+     * frozen enum lacks (see [`CustomerMasterKeySpec`]).
+     */
+    public var customerMasterKeySpec: CustomerMasterKeySpec?
+    public var keySpec: KeySpec
+    public var encryptionAlgorithms: [EncryptionAlgorithm]
+    public var signingAlgorithms: [SigningAlgorithm]
+    public var keyAgreementAlgorithms: [String]
+    public var multiRegion: Bool
     public var multiRegionConfiguration: MultiRegionConfiguration?
+    public var pendingDeletionWindowInDays: UInt32?
+    public var macAlgorithms: [MacAlgorithm]
+    public var currentKeyMaterialId: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(awsAccountId: String, keyId: String, arn: String, creationDateMs: UInt64, enabled: Bool, description: String, keyUsage: KeyUsage, keyState: KeyState, deletionDateMs: UInt64?, origin: Origin, keyManager: KeyManager, keySpec: KeySpec, customerMasterKeySpec: KeySpec, encryptionAlgorithms: [EncryptionAlgorithm], signingAlgorithms: [SigningAlgorithm], macAlgorithms: [MacAlgorithm], keyAgreementAlgorithms: [String], multiRegion: Bool, pendingDeletionWindowInDays: UInt32?, currentKeyMaterialId: String?, 
+    public init(awsAccountId: String, keyId: String, arn: String, creationDateMs: UInt64, enabled: Bool, description: String, keyUsage: KeyUsage, keyState: KeyState, deletionDateMs: UInt64?, 
         /**
          * Imported material: when it expires.
-         */validToMs: UInt64?, expirationModel: ExpirationModel?, multiRegionConfiguration: MultiRegionConfiguration?) {
+         */validToMs: UInt64?, origin: Origin, expirationModel: ExpirationModel?, keyManager: KeyManager, 
+        /**
+         * AWS's deprecated twin of `key_spec`; omitted for the specs its
+         * frozen enum lacks (see [`CustomerMasterKeySpec`]).
+         */customerMasterKeySpec: CustomerMasterKeySpec?, keySpec: KeySpec, encryptionAlgorithms: [EncryptionAlgorithm], signingAlgorithms: [SigningAlgorithm], keyAgreementAlgorithms: [String], multiRegion: Bool, multiRegionConfiguration: MultiRegionConfiguration?, pendingDeletionWindowInDays: UInt32?, macAlgorithms: [MacAlgorithm], currentKeyMaterialId: String?) {
         self.awsAccountId = awsAccountId
         self.keyId = keyId
         self.arn = arn
@@ -3280,20 +3478,20 @@ public struct KeyMetadata: Equatable, Hashable {
         self.keyUsage = keyUsage
         self.keyState = keyState
         self.deletionDateMs = deletionDateMs
+        self.validToMs = validToMs
         self.origin = origin
+        self.expirationModel = expirationModel
         self.keyManager = keyManager
-        self.keySpec = keySpec
         self.customerMasterKeySpec = customerMasterKeySpec
+        self.keySpec = keySpec
         self.encryptionAlgorithms = encryptionAlgorithms
         self.signingAlgorithms = signingAlgorithms
-        self.macAlgorithms = macAlgorithms
         self.keyAgreementAlgorithms = keyAgreementAlgorithms
         self.multiRegion = multiRegion
-        self.pendingDeletionWindowInDays = pendingDeletionWindowInDays
-        self.currentKeyMaterialId = currentKeyMaterialId
-        self.validToMs = validToMs
-        self.expirationModel = expirationModel
         self.multiRegionConfiguration = multiRegionConfiguration
+        self.pendingDeletionWindowInDays = pendingDeletionWindowInDays
+        self.macAlgorithms = macAlgorithms
+        self.currentKeyMaterialId = currentKeyMaterialId
     }
 
     
@@ -3321,20 +3519,20 @@ public struct FfiConverterTypeKeyMetadata: FfiConverterRustBuffer {
                 keyUsage: FfiConverterTypeKeyUsage.read(from: &buf), 
                 keyState: FfiConverterTypeKeyState.read(from: &buf), 
                 deletionDateMs: FfiConverterOptionUInt64.read(from: &buf), 
+                validToMs: FfiConverterOptionUInt64.read(from: &buf), 
                 origin: FfiConverterTypeOrigin.read(from: &buf), 
+                expirationModel: FfiConverterOptionTypeExpirationModel.read(from: &buf), 
                 keyManager: FfiConverterTypeKeyManager.read(from: &buf), 
+                customerMasterKeySpec: FfiConverterOptionTypeCustomerMasterKeySpec.read(from: &buf), 
                 keySpec: FfiConverterTypeKeySpec.read(from: &buf), 
-                customerMasterKeySpec: FfiConverterTypeKeySpec.read(from: &buf), 
                 encryptionAlgorithms: FfiConverterSequenceTypeEncryptionAlgorithm.read(from: &buf), 
                 signingAlgorithms: FfiConverterSequenceTypeSigningAlgorithm.read(from: &buf), 
-                macAlgorithms: FfiConverterSequenceTypeMacAlgorithm.read(from: &buf), 
                 keyAgreementAlgorithms: FfiConverterSequenceString.read(from: &buf), 
                 multiRegion: FfiConverterBool.read(from: &buf), 
+                multiRegionConfiguration: FfiConverterOptionTypeMultiRegionConfiguration.read(from: &buf), 
                 pendingDeletionWindowInDays: FfiConverterOptionUInt32.read(from: &buf), 
-                currentKeyMaterialId: FfiConverterOptionString.read(from: &buf), 
-                validToMs: FfiConverterOptionUInt64.read(from: &buf), 
-                expirationModel: FfiConverterOptionTypeExpirationModel.read(from: &buf), 
-                multiRegionConfiguration: FfiConverterOptionTypeMultiRegionConfiguration.read(from: &buf)
+                macAlgorithms: FfiConverterSequenceTypeMacAlgorithm.read(from: &buf), 
+                currentKeyMaterialId: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -3348,20 +3546,20 @@ public struct FfiConverterTypeKeyMetadata: FfiConverterRustBuffer {
         FfiConverterTypeKeyUsage.write(value.keyUsage, into: &buf)
         FfiConverterTypeKeyState.write(value.keyState, into: &buf)
         FfiConverterOptionUInt64.write(value.deletionDateMs, into: &buf)
+        FfiConverterOptionUInt64.write(value.validToMs, into: &buf)
         FfiConverterTypeOrigin.write(value.origin, into: &buf)
+        FfiConverterOptionTypeExpirationModel.write(value.expirationModel, into: &buf)
         FfiConverterTypeKeyManager.write(value.keyManager, into: &buf)
+        FfiConverterOptionTypeCustomerMasterKeySpec.write(value.customerMasterKeySpec, into: &buf)
         FfiConverterTypeKeySpec.write(value.keySpec, into: &buf)
-        FfiConverterTypeKeySpec.write(value.customerMasterKeySpec, into: &buf)
         FfiConverterSequenceTypeEncryptionAlgorithm.write(value.encryptionAlgorithms, into: &buf)
         FfiConverterSequenceTypeSigningAlgorithm.write(value.signingAlgorithms, into: &buf)
-        FfiConverterSequenceTypeMacAlgorithm.write(value.macAlgorithms, into: &buf)
         FfiConverterSequenceString.write(value.keyAgreementAlgorithms, into: &buf)
         FfiConverterBool.write(value.multiRegion, into: &buf)
-        FfiConverterOptionUInt32.write(value.pendingDeletionWindowInDays, into: &buf)
-        FfiConverterOptionString.write(value.currentKeyMaterialId, into: &buf)
-        FfiConverterOptionUInt64.write(value.validToMs, into: &buf)
-        FfiConverterOptionTypeExpirationModel.write(value.expirationModel, into: &buf)
         FfiConverterOptionTypeMultiRegionConfiguration.write(value.multiRegionConfiguration, into: &buf)
+        FfiConverterOptionUInt32.write(value.pendingDeletionWindowInDays, into: &buf)
+        FfiConverterSequenceTypeMacAlgorithm.write(value.macAlgorithms, into: &buf)
+        FfiConverterOptionString.write(value.currentKeyMaterialId, into: &buf)
     }
 }
 
@@ -3440,13 +3638,13 @@ public func FfiConverterTypeListAliasesRequest_lower(_ value: ListAliasesRequest
 
 
 public struct ListAliasesResponse: Equatable, Hashable {
-    public var aliases: [AliasEntry]
+    public var aliases: [AliasListEntry]
     public var nextMarker: String?
     public var truncated: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(aliases: [AliasEntry], nextMarker: String?, truncated: Bool) {
+    public init(aliases: [AliasListEntry], nextMarker: String?, truncated: Bool) {
         self.aliases = aliases
         self.nextMarker = nextMarker
         self.truncated = truncated
@@ -3468,14 +3666,14 @@ public struct FfiConverterTypeListAliasesResponse: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ListAliasesResponse {
         return
             try ListAliasesResponse(
-                aliases: FfiConverterSequenceTypeAliasEntry.read(from: &buf), 
+                aliases: FfiConverterSequenceTypeAliasListEntry.read(from: &buf), 
                 nextMarker: FfiConverterOptionString.read(from: &buf), 
                 truncated: FfiConverterBool.read(from: &buf)
         )
     }
 
     public static func write(_ value: ListAliasesResponse, into buf: inout [UInt8]) {
-        FfiConverterSequenceTypeAliasEntry.write(value.aliases, into: &buf)
+        FfiConverterSequenceTypeAliasListEntry.write(value.aliases, into: &buf)
         FfiConverterOptionString.write(value.nextMarker, into: &buf)
         FfiConverterBool.write(value.truncated, into: &buf)
     }
@@ -5656,6 +5854,277 @@ public func FfiConverterTypeVerifyResponse_lower(_ value: VerifyResponse) -> Rus
 }
 
 
+/**
+ * AWS's deprecated `CustomerMasterKeySpec`: KeyMetadata still carries
+ * it, with the same value as `KeySpec` (AWS: "The KeySpec and
+ * CustomerMasterKeySpec fields have the same value"), but AWS froze the
+ * enum before ECC_NIST_EDWARDS25519 and ML_DSA_* existed, so a key of
+ * such a spec has no value for it and the member is omitted.
+ */
+
+public enum CustomerMasterKeySpec: Equatable, Hashable {
+    
+    case rsa2048
+    case rsa3072
+    case rsa4096
+    case eccNistP256
+    case eccNistP384
+    case eccNistP521
+    case eccSecgP256k1
+    case symmetricDefault
+    case hmac224
+    case hmac256
+    case hmac384
+    case hmac512
+    case sm2
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension CustomerMasterKeySpec: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCustomerMasterKeySpec: FfiConverterRustBuffer {
+    typealias SwiftType = CustomerMasterKeySpec
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CustomerMasterKeySpec {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .rsa2048
+        
+        case 2: return .rsa3072
+        
+        case 3: return .rsa4096
+        
+        case 4: return .eccNistP256
+        
+        case 5: return .eccNistP384
+        
+        case 6: return .eccNistP521
+        
+        case 7: return .eccSecgP256k1
+        
+        case 8: return .symmetricDefault
+        
+        case 9: return .hmac224
+        
+        case 10: return .hmac256
+        
+        case 11: return .hmac384
+        
+        case 12: return .hmac512
+        
+        case 13: return .sm2
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: CustomerMasterKeySpec, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .rsa2048:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .rsa3072:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .rsa4096:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .eccNistP256:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .eccNistP384:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .eccNistP521:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .eccSecgP256k1:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .symmetricDefault:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .hmac224:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .hmac256:
+            writeInt(&buf, Int32(10))
+        
+        
+        case .hmac384:
+            writeInt(&buf, Int32(11))
+        
+        
+        case .hmac512:
+            writeInt(&buf, Int32(12))
+        
+        
+        case .sm2:
+            writeInt(&buf, Int32(13))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCustomerMasterKeySpec_lift(_ buf: RustBuffer) throws -> CustomerMasterKeySpec {
+    return try FfiConverterTypeCustomerMasterKeySpec.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCustomerMasterKeySpec_lower(_ value: CustomerMasterKeySpec) -> RustBuffer {
+    return FfiConverterTypeCustomerMasterKeySpec.lower(value)
+}
+
+
+
+/**
+ * The key pair specs GenerateDataKeyPair takes (AWS `DataKeyPairSpec`,
+ * without the ML-KEM specs `KeySpec` has no variant for). This build
+ * generates RSA_2048/3072/4096 and ECC_NIST_P256/P384 pairs; the others
+ * are recognised so requests for them get a precise error.
+ */
+
+public enum DataKeyPairSpec: Equatable, Hashable {
+    
+    case rsa2048
+    case rsa3072
+    case rsa4096
+    case eccNistP256
+    case eccNistP384
+    case eccNistP521
+    case eccSecgP256k1
+    case sm2
+    case eccNistEdwards25519
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension DataKeyPairSpec: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDataKeyPairSpec: FfiConverterRustBuffer {
+    typealias SwiftType = DataKeyPairSpec
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DataKeyPairSpec {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .rsa2048
+        
+        case 2: return .rsa3072
+        
+        case 3: return .rsa4096
+        
+        case 4: return .eccNistP256
+        
+        case 5: return .eccNistP384
+        
+        case 6: return .eccNistP521
+        
+        case 7: return .eccSecgP256k1
+        
+        case 8: return .sm2
+        
+        case 9: return .eccNistEdwards25519
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: DataKeyPairSpec, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .rsa2048:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .rsa3072:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .rsa4096:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .eccNistP256:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .eccNistP384:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .eccNistP521:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .eccSecgP256k1:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .sm2:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .eccNistEdwards25519:
+            writeInt(&buf, Int32(9))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDataKeyPairSpec_lift(_ buf: RustBuffer) throws -> DataKeyPairSpec {
+    return try FfiConverterTypeDataKeyPairSpec.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDataKeyPairSpec_lower(_ value: DataKeyPairSpec) -> RustBuffer {
+    return FfiConverterTypeDataKeyPairSpec.lower(value)
+}
+
+
+
 
 public enum DataKeySpec: Equatable, Hashable {
     
@@ -6175,8 +6644,10 @@ public func FfiConverterTypeKeyMaterialState_lower(_ value: KeyMaterialState) ->
 
 
 /**
- * Key specs. This build creates `SYMMETRIC_DEFAULT`; the others are
- * recognised so requests for them get a precise error.
+ * Key specs. This build creates `SYMMETRIC_DEFAULT`, `RSA_2048/3072/4096`,
+ * `ECC_NIST_P256/P384` and `HMAC_224/256/384/512` keys (see
+ * `asym::supported`); the others are recognised so requests for them
+ * get a precise error.
  */
 
 public enum KeySpec: Equatable, Hashable {
@@ -7029,6 +7500,91 @@ public func FfiConverterTypeWrappingAlgorithm_lower(_ value: WrappingAlgorithm) 
 }
 
 
+
+/**
+ * The specs of GetParametersForImport's wrapping key (AWS
+ * `WrappingKeySpec`). This build makes RSA wrapping keys; `SM2` is
+ * recognised so a request for it gets a precise error.
+ */
+
+public enum WrappingKeySpec: Equatable, Hashable {
+    
+    case rsa2048
+    case rsa3072
+    case rsa4096
+    case sm2
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension WrappingKeySpec: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWrappingKeySpec: FfiConverterRustBuffer {
+    typealias SwiftType = WrappingKeySpec
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WrappingKeySpec {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .rsa2048
+        
+        case 2: return .rsa3072
+        
+        case 3: return .rsa4096
+        
+        case 4: return .sm2
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: WrappingKeySpec, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .rsa2048:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .rsa3072:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .rsa4096:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .sm2:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWrappingKeySpec_lift(_ buf: RustBuffer) throws -> WrappingKeySpec {
+    return try FfiConverterTypeWrappingKeySpec.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWrappingKeySpec_lower(_ value: WrappingKeySpec) -> RustBuffer {
+    return FfiConverterTypeWrappingKeySpec.lower(value)
+}
+
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -7144,6 +7700,54 @@ fileprivate struct FfiConverterOptionTypeMultiRegionConfiguration: FfiConverterR
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeMultiRegionConfiguration.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeCustomerMasterKeySpec: FfiConverterRustBuffer {
+    typealias SwiftType = CustomerMasterKeySpec?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeCustomerMasterKeySpec.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeCustomerMasterKeySpec.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeDataKeyPairSpec: FfiConverterRustBuffer {
+    typealias SwiftType = DataKeyPairSpec?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeDataKeyPairSpec.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeDataKeyPairSpec.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -7416,6 +8020,30 @@ fileprivate struct FfiConverterOptionTypeWrappingAlgorithm: FfiConverterRustBuff
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeWrappingKeySpec: FfiConverterRustBuffer {
+    typealias SwiftType = WrappingKeySpec?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeWrappingKeySpec.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeWrappingKeySpec.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeEncryptionContext: FfiConverterRustBuffer {
     typealias SwiftType = EncryptionContext?
 
@@ -7465,23 +8093,23 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterSequenceTypeAliasEntry: FfiConverterRustBuffer {
-    typealias SwiftType = [AliasEntry]
+fileprivate struct FfiConverterSequenceTypeAliasListEntry: FfiConverterRustBuffer {
+    typealias SwiftType = [AliasListEntry]
 
-    public static func write(_ value: [AliasEntry], into buf: inout [UInt8]) {
+    public static func write(_ value: [AliasListEntry], into buf: inout [UInt8]) {
         let len = Int32(value.count)
         writeInt(&buf, len)
         for item in value {
-            FfiConverterTypeAliasEntry.write(item, into: &buf)
+            FfiConverterTypeAliasListEntry.write(item, into: &buf)
         }
     }
 
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [AliasEntry] {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [AliasListEntry] {
         let len: Int32 = try readInt(&buf)
-        var seq = [AliasEntry]()
+        var seq = [AliasListEntry]()
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeAliasEntry.read(from: &buf))
+            seq.append(try FfiConverterTypeAliasListEntry.read(from: &buf))
         }
         return seq
     }

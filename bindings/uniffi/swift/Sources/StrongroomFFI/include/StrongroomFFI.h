@@ -400,7 +400,7 @@ void uniffi_strongroom_ffi_fn_method_kms_delete_identity_policy(uint64_t ptr, Ru
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DELETE_IMPORTED_KEY_MATERIAL
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DELETE_IMPORTED_KEY_MATERIAL
-void uniffi_strongroom_ffi_fn_method_kms_delete_imported_key_material(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_delete_imported_key_material(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DERIVE_SHARED_SECRET
@@ -500,7 +500,7 @@ RustBuffer uniffi_strongroom_ffi_fn_method_kms_get_public_key(uint64_t ptr, Rust
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_IMPORT_KEY_MATERIAL
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_IMPORT_KEY_MATERIAL
-void uniffi_strongroom_ffi_fn_method_kms_import_key_material(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_import_key_material(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_LIST_ALIASES
