@@ -189,6 +189,7 @@ class ExpirationModel(str, enum.Enum):
     """AWS shape `ExpirationModel`."""
 
     KEY_MATERIAL_EXPIRES = "KEY_MATERIAL_EXPIRES"
+    KEY_MATERIAL_DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
 
     def __str__(self):
         return self.value
@@ -208,6 +209,18 @@ class CustomerMasterKeySpec(str, enum.Enum):
     """AWS shape `CustomerMasterKeySpec`."""
 
     RSA_2048 = "RSA_2048"
+    RSA_3072 = "RSA_3072"
+    RSA_4096 = "RSA_4096"
+    ECC_NIST_P256 = "ECC_NIST_P256"
+    ECC_NIST_P384 = "ECC_NIST_P384"
+    ECC_NIST_P521 = "ECC_NIST_P521"
+    ECC_SECG_P256K1 = "ECC_SECG_P256K1"
+    SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
+    HMAC_224 = "HMAC_224"
+    HMAC_256 = "HMAC_256"
+    HMAC_384 = "HMAC_384"
+    HMAC_512 = "HMAC_512"
+    SM2 = "SM2"
 
     def __str__(self):
         return self.value
@@ -257,6 +270,7 @@ class DataKeySpec(str, enum.Enum):
     """AWS shape `DataKeySpec`."""
 
     AES_256 = "AES_256"
+    AES_128 = "AES_128"
 
     def __str__(self):
         return self.value
@@ -266,6 +280,7 @@ class KeyMaterialState(str, enum.Enum):
     """AWS shape `KeyMaterialState`."""
 
     CURRENT = "CURRENT"
+    NON_CURRENT = "NON_CURRENT"
 
     def __str__(self):
         return self.value
@@ -275,6 +290,7 @@ class Rotation(str, enum.Enum):
     """AWS shape `RotationType`."""
 
     AUTOMATIC = "AUTOMATIC"
+    ON_DEMAND = "ON_DEMAND"
 
     def __str__(self):
         return self.value
@@ -284,6 +300,10 @@ class WrappingAlgorithm(str, enum.Enum):
     """AWS shape `WrappingAlgorithm`."""
 
     RSAES_OAEP_SHA_256 = "RSAES_OAEP_SHA_256"
+    RSA_AES_KEY_WRAP_SHA_256 = "RSA_AES_KEY_WRAP_SHA_256"
+    RSAES_OAEP_SHA_1 = "RSAES_OAEP_SHA_1"
+    RSAES_PKCS1_V1_5 = "RSAES_PKCS1_V1_5"
+    RSA_AES_KEY_WRAP_SHA_1 = "RSA_AES_KEY_WRAP_SHA_1"
 
     def __str__(self):
         return self.value
@@ -293,6 +313,9 @@ class WrappingKeySpec(str, enum.Enum):
     """AWS shape `WrappingKeySpec`."""
 
     RSA_2048 = "RSA_2048"
+    RSA_3072 = "RSA_3072"
+    RSA_4096 = "RSA_4096"
+    SM2 = "SM2"
 
     def __str__(self):
         return self.value
@@ -302,6 +325,7 @@ class Message(str, enum.Enum):
     """AWS shape `MessageType`."""
 
     RAW = "RAW"
+    DIGEST = "DIGEST"
 
     def __str__(self):
         return self.value
@@ -328,6 +352,22 @@ class GrantOperation(str, enum.Enum):
     """AWS shape `GrantOperation`."""
 
     DECRYPT = "Decrypt"
+    ENCRYPT = "Encrypt"
+    GENERATE_DATA_KEY = "GenerateDataKey"
+    GENERATE_DATA_KEY_WITHOUT_PLAINTEXT = "GenerateDataKeyWithoutPlaintext"
+    RE_ENCRYPT_FROM = "ReEncryptFrom"
+    RE_ENCRYPT_TO = "ReEncryptTo"
+    SIGN = "Sign"
+    VERIFY = "Verify"
+    GET_PUBLIC_KEY = "GetPublicKey"
+    CREATE_GRANT = "CreateGrant"
+    RETIRE_GRANT = "RetireGrant"
+    DESCRIBE_KEY = "DescribeKey"
+    GENERATE_DATA_KEY_PAIR = "GenerateDataKeyPair"
+    GENERATE_DATA_KEY_PAIR_WITHOUT_PLAINTEXT = "GenerateDataKeyPairWithoutPlaintext"
+    GENERATE_MAC = "GenerateMac"
+    VERIFY_MAC = "VerifyMac"
+    DERIVE_SHARED_SECRET = "DeriveSharedSecret"
 
     def __str__(self):
         return self.value

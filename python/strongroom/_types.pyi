@@ -56,6 +56,7 @@ class KeyState(str, enum.Enum):
 
 class ExpirationModel(str, enum.Enum):
     KEY_MATERIAL_EXPIRES = "KEY_MATERIAL_EXPIRES"
+    KEY_MATERIAL_DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
 
 class KeyManager(str, enum.Enum):
     CUSTOMER = "CUSTOMER"
@@ -63,6 +64,18 @@ class KeyManager(str, enum.Enum):
 
 class CustomerMasterKeySpec(str, enum.Enum):
     RSA_2048 = "RSA_2048"
+    RSA_3072 = "RSA_3072"
+    RSA_4096 = "RSA_4096"
+    ECC_NIST_P256 = "ECC_NIST_P256"
+    ECC_NIST_P384 = "ECC_NIST_P384"
+    ECC_NIST_P521 = "ECC_NIST_P521"
+    ECC_SECG_P256K1 = "ECC_SECG_P256K1"
+    SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
+    HMAC_224 = "HMAC_224"
+    HMAC_256 = "HMAC_256"
+    HMAC_384 = "HMAC_384"
+    HMAC_512 = "HMAC_512"
+    SM2 = "SM2"
 
 class EncryptionAlgorithm(str, enum.Enum):
     SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
@@ -88,21 +101,32 @@ class MacAlgorithm(str, enum.Enum):
 
 class DataKeySpec(str, enum.Enum):
     AES_256 = "AES_256"
+    AES_128 = "AES_128"
 
 class KeyMaterialState(str, enum.Enum):
     CURRENT = "CURRENT"
+    NON_CURRENT = "NON_CURRENT"
 
 class Rotation(str, enum.Enum):
     AUTOMATIC = "AUTOMATIC"
+    ON_DEMAND = "ON_DEMAND"
 
 class WrappingAlgorithm(str, enum.Enum):
     RSAES_OAEP_SHA_256 = "RSAES_OAEP_SHA_256"
+    RSA_AES_KEY_WRAP_SHA_256 = "RSA_AES_KEY_WRAP_SHA_256"
+    RSAES_OAEP_SHA_1 = "RSAES_OAEP_SHA_1"
+    RSAES_PKCS1_V1_5 = "RSAES_PKCS1_V1_5"
+    RSA_AES_KEY_WRAP_SHA_1 = "RSA_AES_KEY_WRAP_SHA_1"
 
 class WrappingKeySpec(str, enum.Enum):
     RSA_2048 = "RSA_2048"
+    RSA_3072 = "RSA_3072"
+    RSA_4096 = "RSA_4096"
+    SM2 = "SM2"
 
 class Message(str, enum.Enum):
     RAW = "RAW"
+    DIGEST = "DIGEST"
 
 class DataKeyPairSpec(str, enum.Enum):
     RSA_2048 = "RSA_2048"
@@ -117,6 +141,22 @@ class DataKeyPairSpec(str, enum.Enum):
 
 class GrantOperation(str, enum.Enum):
     DECRYPT = "Decrypt"
+    ENCRYPT = "Encrypt"
+    GENERATE_DATA_KEY = "GenerateDataKey"
+    GENERATE_DATA_KEY_WITHOUT_PLAINTEXT = "GenerateDataKeyWithoutPlaintext"
+    RE_ENCRYPT_FROM = "ReEncryptFrom"
+    RE_ENCRYPT_TO = "ReEncryptTo"
+    SIGN = "Sign"
+    VERIFY = "Verify"
+    GET_PUBLIC_KEY = "GetPublicKey"
+    CREATE_GRANT = "CreateGrant"
+    RETIRE_GRANT = "RetireGrant"
+    DESCRIBE_KEY = "DescribeKey"
+    GENERATE_DATA_KEY_PAIR = "GenerateDataKeyPair"
+    GENERATE_DATA_KEY_PAIR_WITHOUT_PLAINTEXT = "GenerateDataKeyPairWithoutPlaintext"
+    GENERATE_MAC = "GenerateMac"
+    VERIFY_MAC = "VerifyMac"
+    DERIVE_SHARED_SECRET = "DeriveSharedSecret"
 
 class Tag(_Shape):
     def __new__(cls, tag_key: Optional[str] = None, tag_value: Optional[str] = None) -> Tag: ...

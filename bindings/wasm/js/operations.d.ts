@@ -88,9 +88,9 @@ export interface CreateKeyRequest {
 export interface CreateKeyResponse {
   KeyMetadata: KeyMetadata;
 }
-export type CustomerMasterKeySpec = 'RSA_2048';
+export type CustomerMasterKeySpec = 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521' | 'ECC_SECG_P256K1' | 'SYMMETRIC_DEFAULT' | 'HMAC_224' | 'HMAC_256' | 'HMAC_384' | 'HMAC_512' | 'SM2';
 export type DataKeyPairSpec = 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521' | 'ECC_SECG_P256K1' | 'SM2' | 'ECC_NIST_EDWARDS25519';
-export type DataKeySpec = 'AES_256';
+export type DataKeySpec = 'AES_256' | 'AES_128';
 export interface DecryptRequest {
   CiphertextBlob?: Uint8Array;
   KeyId?: string;
@@ -167,7 +167,7 @@ export interface EncryptResponse {
   KeyMaterialId: string;
 }
 export type EncryptionAlgorithm = 'SYMMETRIC_DEFAULT' | 'RSAES_OAEP_SHA_1' | 'RSAES_OAEP_SHA_256' | 'SM2PKE';
-export type ExpirationModel = 'KEY_MATERIAL_EXPIRES';
+export type ExpirationModel = 'KEY_MATERIAL_EXPIRES' | 'KEY_MATERIAL_DOES_NOT_EXPIRE';
 export interface GenerateDataKeyPairRequest {
   KeyId: string;
   KeyPairSpec: DataKeyPairSpec;
@@ -308,7 +308,7 @@ export interface GrantListEntry {
   Operations: GrantOperation[];
   Constraints?: GrantConstraints;
 }
-export type GrantOperation = 'Decrypt';
+export type GrantOperation = 'Decrypt' | 'Encrypt' | 'GenerateDataKey' | 'GenerateDataKeyWithoutPlaintext' | 'ReEncryptFrom' | 'ReEncryptTo' | 'Sign' | 'Verify' | 'GetPublicKey' | 'CreateGrant' | 'RetireGrant' | 'DescribeKey' | 'GenerateDataKeyPair' | 'GenerateDataKeyPairWithoutPlaintext' | 'GenerateMac' | 'VerifyMac' | 'DeriveSharedSecret';
 export interface ImportKeyMaterialRequest {
   KeyId: string;
   ImportToken: Uint8Array;
@@ -325,7 +325,7 @@ export interface KeyListEntry {
   KeyArn: string;
 }
 export type KeyManager = 'CUSTOMER' | 'AWS';
-export type KeyMaterialState = 'CURRENT';
+export type KeyMaterialState = 'CURRENT' | 'NON_CURRENT';
 export interface KeyMetadata {
   AWSAccountId: string;
   KeyId: string;
@@ -428,7 +428,7 @@ export interface ListRetirableGrantsResponse {
   Truncated: boolean;
 }
 export type MacAlgorithm = 'HMAC_SHA_224' | 'HMAC_SHA_256' | 'HMAC_SHA_384' | 'HMAC_SHA_512';
-export type MessageType = 'RAW';
+export type MessageType = 'RAW' | 'DIGEST';
 export interface MultiRegionConfiguration {
   MultiRegionKeyType: string;
   PrimaryKey: MultiRegionKey;
@@ -487,7 +487,7 @@ export interface RotateKeyOnDemandRequest {
 export interface RotateKeyOnDemandResponse {
   KeyId: string;
 }
-export type RotationType = 'AUTOMATIC';
+export type RotationType = 'AUTOMATIC' | 'ON_DEMAND';
 export interface RotationsListEntry {
   KeyId: string;
   KeyMaterialId: string;
@@ -566,8 +566,8 @@ export interface VerifyResponse {
   SignatureValid: boolean;
   SigningAlgorithm: SigningAlgorithm;
 }
-export type WrappingAlgorithm = 'RSAES_OAEP_SHA_256';
-export type WrappingKeySpec = 'RSA_2048';
+export type WrappingAlgorithm = 'RSAES_OAEP_SHA_256' | 'RSA_AES_KEY_WRAP_SHA_256' | 'RSAES_OAEP_SHA_1' | 'RSAES_PKCS1_V1_5' | 'RSA_AES_KEY_WRAP_SHA_1';
+export type WrappingKeySpec = 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'SM2';
 
 /** Every operation by its AWS name: [request, response]. */
 export interface Operations {

@@ -89,6 +89,38 @@ macro_rules! trace_rows {
 }
 strongroom::for_each_operation!(trace_rows);
 
+macro_rules! trace_enums {
+    ($($t:ident),* $(,)?) => {
+        const TRACED_ENUMS: &[&str] = &[$(stringify!($t)),*];
+        fn trace_enums(tracer: &mut Tracer) -> Result<(), String> {
+            $(tracer
+                .trace_simple_type::<strongroom::model::$t>()
+                .map_err(|e| format!("tracing {}: {e}", stringify!($t)))?;)*
+            Ok(())
+        }
+    };
+}
+trace_enums!(
+    KeyUsage,
+    KeySpec,
+    Origin,
+    KeyState,
+    ExpirationModel,
+    KeyManager,
+    CustomerMasterKeySpec,
+    EncryptionAlgorithm,
+    SigningAlgorithm,
+    MacAlgorithm,
+    DataKeySpec,
+    KeyMaterialState,
+    RotationType,
+    WrappingAlgorithm,
+    WrappingKeySpec,
+    MessageType,
+    DataKeyPairSpec,
+    GrantOperation,
+);
+
 /// Trace every row until every enum's variants are known. One pass sees
 /// one more variant of each enum reached through a member, so the rows are
 /// traced again (with the enums' "incomplete" marks cleared) until no enum
@@ -103,6 +135,18 @@ fn trace_all() -> Result<(Vec<Row>, Registry), String> {
         .map(|(name, _)| name)
         .collect();
     let (mut tracer, samples) = seeded_tracer()?;
+    // An enum reached only through an `Option` or a list is seen with one
+    // variant: once the option's format is known the tracer takes `None`.
+    // Each enum is therefore traced on its own first, to all its variants;
+    // an enum of the model missing from this list fails below.
+    trace_enums(&mut tracer)?;
+    for name in &enums {
+        if !TRACED_ENUMS.contains(&name.as_str()) {
+            return Err(format!(
+                "tracing: enum {name} is not in tools/codegen's trace_enums! list"
+            ));
+        }
+    }
     for _ in 0..1000 {
         let rows = trace_rows(&mut tracer, &samples)?;
         let mut incomplete = false;
