@@ -13,26 +13,26 @@ impl State {
     /// operation table (`operations.rs`). Returns the key's id.
     pub(in crate::kms) fn key_for(
         &self,
-        cx: &CallContext,
-        au: &mut AuditInfo,
+        call: &CallContext,
+        audit: &mut AuditInfo,
         op: Operation,
         key_id: &str,
         facts: Facts<'_>,
     ) -> Result<String> {
-        let id = self.resolve(cx, key_id)?;
-        au.key_arn = Some(cx.key_arn(&id));
+        let id = self.resolve(call, key_id)?;
+        audit.key_arn = Some(call.key_arn(&id));
         let action = op
             .action()
             .ok_or_else(|| Error::internal(format!("{op} has no IAM action")))?;
         self.authorize(
-            cx,
+            call,
             action,
             Some(&id),
             Facts {
                 request_key_id: Some(key_id),
                 ..facts
             },
-            au,
+            audit,
         )?;
         let rec = self.rec(&id);
         if let Some(class) = op.class() {
@@ -41,25 +41,25 @@ impl State {
         Ok(id)
     }
 
-    /// Decide whether `cx.caller` may perform `action` (on `key_id`, or at
+    /// Decide whether `call.caller` may perform `action` (on `key_id`, or at
     /// account level). Records the decision for the audit log.
     pub(in crate::kms) fn authorize(
         &self,
-        cx: &CallContext,
+        call: &CallContext,
         action: &str,
         key_id: Option<&str>,
         facts: Facts<'_>,
-        au: &mut AuditInfo,
+        audit: &mut AuditInfo,
     ) -> Result<Option<String>> {
-        if let Err(e) = cx.caller.validate() {
-            au.decision = Some(format!("deny {action}: inconsistent caller"));
+        if let Err(e) = call.caller.validate() {
+            audit.decision = Some(format!("deny {action}: inconsistent caller"));
             return Err(e);
         }
         let key = key_id.and_then(|id| self.keys.get(id));
         let key_policy = key_id
             .and_then(|id| self.policies.get(id))
             .map(|(_, p)| &**p);
-        let identity = self.identity_policies(&cx.caller.principal_arn);
+        let identity = self.identity_policies(&call.caller.principal_arn);
         let grants = key_id.and_then(|id| self.grants.get(id));
         let aliases = || {
             self.aliases
@@ -69,9 +69,9 @@ impl State {
                 .collect()
         };
         let req = authz::Request {
-            caller: cx.caller,
-            store_account: cx.account,
-            now_ms: cx.now,
+            caller: call.caller,
+            store_account: call.account,
+            now_ms: call.now,
             action,
             key,
             key_policy,
@@ -81,26 +81,26 @@ impl State {
             facts,
         };
         let decision = req.decide();
-        let note = |d: &str| match &au.decision {
+        let note = |d: &str| match &audit.decision {
             Some(prev) => format!("{prev}; {d}"),
             None => d.to_string(),
         };
         match decision {
             Decision::Allow(why, grant) => {
-                au.decision = Some(match &au.decision {
+                audit.decision = Some(match &audit.decision {
                     None => ["allow ", action, ": ", &why].concat(),
                     Some(prev) => [prev.as_str(), "; allow ", action, ": ", &why].concat(),
                 });
                 Ok(grant)
             }
             Decision::Deny(why, tail) => {
-                au.decision = Some(note(&format!("deny {action}: {why}")));
+                audit.decision = Some(note(&format!("deny {action}: {why}")));
                 let resource = key.map(|k| k.arn.clone()).unwrap_or_else(|| "*".into());
                 Err(Error::new(
                     ErrorCode::AccessDenied,
                     format!(
                         "User: {} is not authorized to perform: {action} on resource: {resource} {tail}",
-                        cx.caller.principal_arn
+                        call.caller.principal_arn
                     ),
                 ))
             }
@@ -111,32 +111,32 @@ impl State {
     /// pruning): the account root only.
     pub(in crate::kms) fn require_root(
         &self,
-        cx: &CallContext,
+        call: &CallContext,
         what: &str,
-        au: &mut AuditInfo,
+        audit: &mut AuditInfo,
     ) -> Result<()> {
-        if cx.caller.validate().is_ok()
-            && cx.caller.is_account_root()
-            && cx.caller.account == cx.account
+        if call.caller.validate().is_ok()
+            && call.caller.is_account_root()
+            && call.caller.account == call.account
         {
-            au.decision = Some(format!("allow {what}: account root"));
+            audit.decision = Some(format!("allow {what}: account root"));
             return Ok(());
         }
-        au.decision = Some(format!("deny {what}: only the account root may"));
+        audit.decision = Some(format!("deny {what}: only the account root may"));
         Err(Error::new(
             ErrorCode::AccessDenied,
             format!(
                 "User: {} is not authorized to perform: {what} (account root only)",
-                cx.caller.principal_arn
+                call.caller.principal_arn
             ),
         ))
     }
 
     /// The lockout safety check: would `rec`'s policy still let the caller
     /// call PutKeyPolicy?
-    pub(in crate::kms) fn lockout_check(&self, cx: &CallContext, rec: &KeyRecord) -> Result<()> {
+    pub(in crate::kms) fn lockout_check(&self, call: &CallContext, rec: &KeyRecord) -> Result<()> {
         let parsed = policy::parse(rec.policy.as_deref().unwrap_or(""), PolicyKind::Key)?;
-        if self.allows_put_policy(cx.caller, cx.now, rec, &parsed) {
+        if self.allows_put_policy(call.caller, call.now, rec, &parsed) {
             Ok(())
         } else {
             Err(lockout_error())

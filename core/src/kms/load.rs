@@ -135,7 +135,7 @@ pub(in crate::kms) fn load_state(
             argon2_derive(&pass, &salt, kdf.params)?
         }
     };
-    let mut st = State {
+    let mut state = State {
         hsm: Hsm::new(root_key, rng),
         store,
         keys: BTreeMap::new(),
@@ -167,25 +167,25 @@ pub(in crate::kms) fn load_state(
         clock_mark_stored: None,
     };
     if is_new {
-        st.put_sealed(CHECK_NAME.into(), CHECK_VALUE)?;
-        st.put_json(IDENTITY_NAME.into(), ident)?;
-        let settings = st.settings.clone();
-        st.put_json(SETTINGS_NAME.into(), &settings)?;
-        let batch = std::mem::take(&mut st.batch);
-        st.apply_batch(batch)?;
-        return Ok(st);
+        state.put_sealed(CHECK_NAME.into(), CHECK_VALUE)?;
+        state.put_json(IDENTITY_NAME.into(), ident)?;
+        let settings = state.settings.clone();
+        state.put_json(SETTINGS_NAME.into(), &settings)?;
+        let batch = std::mem::take(&mut state.batch);
+        state.apply_batch(batch)?;
+        return Ok(state);
     }
     // An existing store: check the root key before anything else; write nothing.
     let check = entries
         .get(CHECK_NAME)
         .ok_or_else(|| Error::corrupted("the store has no root key check entry"))?;
-    if !matches!(st.hsm.open_value(CHECK_NAME, check), Some(v) if v.as_slice() == CHECK_VALUE) {
+    if !matches!(state.hsm.open_value(CHECK_NAME, check), Some(v) if v.as_slice() == CHECK_VALUE) {
         return Err(Error::new(
             ErrorCode::InvalidRootKey,
             "the root key does not open this store",
         ));
     }
-    let id_json = st.open_entry(
+    let id_json = state.open_entry(
         IDENTITY_NAME,
         entries
             .get(IDENTITY_NAME)
@@ -211,8 +211,8 @@ pub(in crate::kms) fn load_state(
             stored.account, stored.region, stored.partition, ident.account, ident.region
         )));
     }
-    st.rebuild(&entries)?;
-    Ok(st)
+    state.rebuild(&entries)?;
+    Ok(state)
 }
 
 impl State {
@@ -242,21 +242,21 @@ impl State {
         self.settings = StoreSettings::default();
         self.audit_head = AuditHead::default();
         self.audit_base = AuditBase::default();
-        let st = &mut *self;
+        let state = &mut *self;
         for (name, v) in entries {
             let parse_err = || Error::corrupted(format!("store entry '{name}' is unreadable"));
             if let Some(id) = name.strip_prefix("key/") {
                 let rec: KeyRecord =
-                    serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
+                    serde_json::from_slice(&state.open_entry(name, v)?).map_err(|_| parse_err())?;
                 if rec.key_id != id {
                     return Err(parse_err());
                 }
-                st.keys.insert(rec.key_id.clone(), rec);
+                state.keys.insert(rec.key_id.clone(), rec);
             } else if let Some(rest) = name.strip_prefix("mat/") {
                 let (id, mat) = rest.split_once('/').ok_or_else(parse_err)?;
                 let mut material_id = [0u8; 32];
                 hex::decode_to_slice(mat, &mut material_id).map_err(|_| parse_err())?;
-                st.hsm.load_material(
+                state.hsm.load_material(
                     &MaterialHandle {
                         key_id: id.to_string(),
                         material_id,
@@ -265,59 +265,61 @@ impl State {
                 )?;
             } else if name.starts_with("alias/") {
                 let a: AliasEntry =
-                    serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
-                st.aliases.insert(a.alias_name.clone(), a);
+                    serde_json::from_slice(&state.open_entry(name, v)?).map_err(|_| parse_err())?;
+                state.aliases.insert(a.alias_name.clone(), a);
             } else if name == IDENTITY_KEY_NAME {
-                st.hsm.load_or_create_identity(Some(v))?;
-                st.identity_loaded = true;
+                state.hsm.load_or_create_identity(Some(v))?;
+                state.identity_loaded = true;
             } else if let Some(token) = name.strip_prefix("import/") {
                 let t: ImportTokenEntry =
-                    serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
+                    serde_json::from_slice(&state.open_entry(name, v)?).map_err(|_| parse_err())?;
                 let sealed = hex::decode(&t.sealed_wrapping_key).map_err(|_| parse_err())?;
-                st.hsm.load_wrapping_key(token, &sealed)?;
-                st.import_tokens.insert(token.to_string(), t);
+                state.hsm.load_wrapping_key(token, &sealed)?;
+                state.import_tokens.insert(token.to_string(), t);
             } else if name.starts_with("grant/") {
                 let g: Grant =
-                    serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
-                st.grants
+                    serde_json::from_slice(&state.open_entry(name, v)?).map_err(|_| parse_err())?;
+                state
+                    .grants
                     .entry(g.key_id.clone())
                     .or_default()
                     .insert(g.grant_id.clone(), g);
             } else if name.starts_with("iam/") {
                 let e: IdentityEntry =
-                    serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
+                    serde_json::from_slice(&state.open_entry(name, v)?).map_err(|_| parse_err())?;
                 let parsed = policy::parse_stored(&e.document, PolicyKind::Identity)
                     .map_err(|_| parse_err())?;
-                st.identity
+                state
+                    .identity
                     .entry(e.principal_arn)
                     .or_default()
                     .insert(e.policy_name, (e.document, Arc::new(parsed)));
             } else if let Some(fp) = name.strip_prefix(TRUST_PREFIX) {
                 let d: ReplicationDestination =
-                    serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
+                    serde_json::from_slice(&state.open_entry(name, v)?).map_err(|_| parse_err())?;
                 if d.fingerprint != fp {
                     return Err(parse_err());
                 }
-                st.trust.insert(d.fingerprint.clone(), d);
+                state.trust.insert(d.fingerprint.clone(), d);
             } else if name == SETTINGS_NAME {
-                st.settings =
-                    serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
+                state.settings =
+                    serde_json::from_slice(&state.open_entry(name, v)?).map_err(|_| parse_err())?;
             } else if name == AUDIT_HEAD_NAME {
-                st.audit_head =
-                    serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
+                state.audit_head =
+                    serde_json::from_slice(&state.open_entry(name, v)?).map_err(|_| parse_err())?;
             } else if name == AUDIT_BASE_NAME {
-                st.audit_base =
-                    serde_json::from_slice(&st.open_entry(name, v)?).map_err(|_| parse_err())?;
+                state.audit_base =
+                    serde_json::from_slice(&state.open_entry(name, v)?).map_err(|_| parse_err())?;
             }
         }
-        st.audit_last = decode_hash(&st.audit_head.hash)?;
-        let recs: Vec<KeyRecord> = st.keys.values().cloned().collect();
+        state.audit_last = decode_hash(&state.audit_head.hash)?;
+        let recs: Vec<KeyRecord> = state.keys.values().cloned().collect();
         for rec in &recs {
-            st.cache_policy(rec)?;
+            state.cache_policy(rec)?;
         }
         // Every recorded material version must be present (imported material
         // may be deleted or expired: then the key is PendingImport).
-        for rec in st.keys.values() {
+        for rec in state.keys.values() {
             if rec.import.as_ref().is_some_and(|i| !i.present) {
                 continue;
             }
@@ -329,7 +331,7 @@ impl State {
                     key_id: rec.key_id.clone(),
                     material_id,
                 };
-                if !st.hsm.has_material(&h) {
+                if !state.hsm.has_material(&h) {
                     return Err(Error::corrupted(format!(
                         "{} is missing a key material version",
                         rec.arn
@@ -337,7 +339,7 @@ impl State {
                 }
             }
         }
-        st.recompute_deadline();
+        state.recompute_deadline();
         Ok(())
     }
 }

@@ -210,9 +210,9 @@ pub trait KeyChangeListener: Send + Sync {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        if let Ok(st) = self.state.get_mut() {
+        if let Ok(state) = self.state.get_mut() {
             // Best effort: buffered audit events of read-only calls.
-            let _ = st.commit(true);
+            let _ = state.commit(true);
         }
     }
 }
@@ -279,43 +279,44 @@ impl Kms {
         op: &'static str,
         f: impl FnOnce(&mut State, &CallContext, &mut AuditInfo<'r>) -> Result<T>,
     ) -> Result<T> {
-        let mut st = self.lock()?;
+        let mut state = self.lock()?;
         let sh = &*self.shared;
-        let cx = CallContext {
+        let call = CallContext {
             now: sh.clock.now_ms(),
             caller: &self.caller,
             account: &sh.account,
             region: &sh.region,
             partition: &sh.partition,
         };
-        if st.stale {
-            st.discard_changes()?;
+        if state.stale {
+            state.discard_changes()?;
         }
         let mut info = AuditInfo::default();
-        st.alias_targets.clear();
+        state.alias_targets.clear();
         // The sweep's changes (due deletions, rotations, expiries, the
         // clock's high-water mark) do not depend on the call: they are
         // committed on their own first, so that a call that fails can be
         // discarded whole.
-        let swept = st
-            .sweep(cx.now)
-            .and_then(|_| st.stage_clock_mark())
-            .and_then(|_| st.commit(false));
+        let swept = state
+            .sweep(call.now)
+            .and_then(|_| state.stage_clock_mark())
+            .and_then(|_| state.commit(false));
         let result = match swept {
             Err(e) => {
-                st.discard_changes()?;
+                state.discard_changes()?;
                 Err(e)
             }
             Ok(()) => {
-                let marks = (st.mrk_dirty.len(), st.replicas_purged.len());
-                let r = f(&mut st, &cx, &mut info).and_then(|v| st.stage_clock_mark().map(|_| v));
+                let marks = (state.mrk_dirty.len(), state.replicas_purged.len());
+                let r = f(&mut state, &call, &mut info)
+                    .and_then(|v| state.stage_clock_mark().map(|_| v));
                 if r.is_err() {
                     // A failed call leaves no trace but its audit event.
-                    st.mrk_dirty.truncate(marks.0);
-                    st.replicas_purged.truncate(marks.1);
-                    st.alias_targets.clear();
-                    if !st.batch.is_empty() {
-                        st.discard_changes()?;
+                    state.mrk_dirty.truncate(marks.0);
+                    state.replicas_purged.truncate(marks.1);
+                    state.alias_targets.clear();
+                    if !state.batch.is_empty() {
+                        state.discard_changes()?;
                     }
                 }
                 r
@@ -327,7 +328,7 @@ impl Kms {
         };
         let body = |outcome| BodyRef {
             seq: 0,
-            time_ms: cx.now,
+            time_ms: call.now,
             operation: op,
             principal_arn: &self.caller.principal_arn,
             caller_account: &self.caller.account,
@@ -337,38 +338,38 @@ impl Kms {
             outcome,
             decision: info.decision.as_deref(),
         };
-        let seq = st.next_audit_seq();
-        st.audit(&BodyRef {
+        let seq = state.next_audit_seq();
+        state.audit(&BodyRef {
             seq,
             ..body(outcome)
         })?;
-        let identity_changed = st.batch.iter().any(|m| {
+        let identity_changed = state.batch.iter().any(|m| {
             matches!(m, Mutation::Put { name, .. } | Mutation::Delete { name } if name.starts_with("iam/"))
         });
-        if let Err(e) = st.commit(false) {
+        if let Err(e) = state.commit(false) {
             // Nothing was written. Record the call as failed with the store
             // error (it stays buffered for the next successful write), then
             // rebuild memory from the store before anyone else can act on
             // it: the lock is held throughout.
-            st.pop_audit();
-            st.audit(&BodyRef {
+            state.pop_audit();
+            state.audit(&BodyRef {
                 seq,
                 ..body(e.code().as_str())
             })?;
-            st.discard_changes()?;
+            state.discard_changes()?;
             return Err(e);
         }
-        let dirty = std::mem::take(&mut st.mrk_dirty);
-        let purged = std::mem::take(&mut st.replicas_purged);
-        let mut changed = std::mem::take(&mut st.changed_keys);
-        changed.append(&mut st.alias_targets);
+        let dirty = std::mem::take(&mut state.mrk_dirty);
+        let purged = std::mem::take(&mut state.replicas_purged);
+        let mut changed = std::mem::take(&mut state.changed_keys);
+        changed.append(&mut state.alias_targets);
         // Bumped under the state lock, before any listener hears of it: a
         // cache that read the epoch before its KMS call sees the change at
         // insert, or its entry is dropped by the notification after it.
         if !changed.is_empty() || identity_changed {
             self.record_changes(&changed, identity_changed);
         }
-        drop(st);
+        drop(state);
         if !changed.is_empty() || identity_changed {
             self.notify_key_changes(&changed, identity_changed);
         }

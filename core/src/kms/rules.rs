@@ -56,7 +56,7 @@ pub fn check_state(class: OpClass, state: KeyState, arn: &str) -> Result<()> {
             format!("{arn} does not support this operation in state {state}."),
         ))
     };
-    let state_word = |st: KeyState| match st {
+    let state_word = |state: KeyState| match state {
         PendingDeletion | PendingReplicaDeletion => "pending deletion",
         PendingImport => "pending import",
         Unavailable => "unavailable",
@@ -69,9 +69,9 @@ pub fn check_state(class: OpClass, state: KeyState, arn: &str) -> Result<()> {
         (Always, _) => Ok(()),
         (Crypto, Enabled | Updating) => Ok(()),
         (Crypto, Disabled) => d(),
-        (Crypto, st) => s(state_word(st)),
+        (Crypto, state) => s(state_word(state)),
         (EnableDisable, Enabled | Disabled | Unavailable) => Ok(()),
-        (EnableDisable, st) => s(state_word(st)),
+        (EnableDisable, state) => s(state_word(state)),
         (ScheduleDeletion, PendingDeletion | PendingReplicaDeletion | Updating) => {
             s(state_word(state))
         }
@@ -83,7 +83,7 @@ pub fn check_state(class: OpClass, state: KeyState, arn: &str) -> Result<()> {
         (RotationConfig, Enabled | Updating) => Ok(()),
         (RotationConfig, Disabled) => d(),
         (RotationConfig, PendingImport | Unavailable) => u(),
-        (RotationConfig, st) => s(state_word(st)),
+        (RotationConfig, state) => s(state_word(state)),
         (RotationRead, PendingDeletion | PendingReplicaDeletion | Creating) => s(state_word(state)),
         (RotationRead, PendingImport | Unavailable) => u(),
         (RotationRead, _) => Ok(()),
@@ -91,13 +91,13 @@ pub fn check_state(class: OpClass, state: KeyState, arn: &str) -> Result<()> {
         (AliasTarget, _) => Ok(()),
         (ImportParams, Enabled | Disabled | PendingImport) => Ok(()),
         (ImportParams, Unavailable) => u(),
-        (ImportParams, st) => s(state_word(st)),
+        (ImportParams, state) => s(state_word(state)),
         (ImportMaterial, Enabled | Disabled | PendingImport | Updating) => Ok(()),
         (ImportMaterial, Unavailable) => u(),
-        (ImportMaterial, st) => s(state_word(st)),
+        (ImportMaterial, state) => s(state_word(state)),
         (CreateGrant, Enabled | Updating | Unavailable) => Ok(()),
         (CreateGrant, Disabled) => d(),
-        (CreateGrant, st) => s(state_word(st)),
+        (CreateGrant, state) => s(state_word(state)),
     }
 }
 
@@ -198,7 +198,7 @@ pub(in crate::kms) fn paginate<T>(
 
 // ---------------------------------------------------------------- call context
 
-/// What one call runs under (`cx` in the operations): the time it started
+/// What one call runs under (`call` in the operations): the time it started
 /// at, the caller, and the store's account, region and partition. Not to be
 /// confused with a request's encryption context ([`EncryptionContext`]).
 pub(in crate::kms) struct CallContext<'a> {
@@ -225,16 +225,16 @@ impl CallContext<'_> {
 }
 
 impl State {
-    pub(in crate::kms) fn resolve(&self, cx: &CallContext, input: &str) -> Result<String> {
+    pub(in crate::kms) fn resolve(&self, call: &CallContext, input: &str) -> Result<String> {
         validate_key_id_input(input, "KeyId")?;
         let local = if let Some(rest) = input.strip_prefix("arn:") {
             // arn:PARTITION:kms:REGION:ACCOUNT:RESOURCE
             let parts: Vec<&str> = rest.splitn(5, ':').collect();
             let ok = parts.len() == 5
-                && parts[0] == cx.partition
+                && parts[0] == call.partition
                 && parts[1] == "kms"
-                && parts[2] == cx.region
-                && parts[3] == cx.account;
+                && parts[2] == call.region
+                && parts[3] == call.account;
             if !ok {
                 return Err(Error::new(
                     ErrorCode::NotFound,
@@ -253,7 +253,7 @@ impl State {
                 .ok_or_else(|| {
                     Error::new(
                         ErrorCode::NotFound,
-                        format!("Alias {} is not found.", cx.alias_arn(local)),
+                        format!("Alias {} is not found.", call.alias_arn(local)),
                     )
                 });
         }
@@ -267,7 +267,7 @@ impl State {
         if self.keys.contains_key(id) {
             Ok(id.to_string())
         } else {
-            Err(Error::not_found_arn(&cx.key_arn(id)))
+            Err(Error::not_found_arn(&call.key_arn(id)))
         }
     }
 
@@ -281,10 +281,10 @@ impl State {
 
     /// The record of a key whose id was resolved under an earlier lock:
     /// `NotFoundException` if it is gone since.
-    pub(in crate::kms) fn rec_checked(&self, cx: &CallContext, id: &str) -> Result<&KeyRecord> {
+    pub(in crate::kms) fn rec_checked(&self, call: &CallContext, id: &str) -> Result<&KeyRecord> {
         self.keys
             .get(id)
-            .ok_or_else(|| Error::not_found_arn(&cx.key_arn(id)))
+            .ok_or_else(|| Error::not_found_arn(&call.key_arn(id)))
     }
 }
 

@@ -23,13 +23,13 @@ impl Kms {
     /// automatic rotation (default period) on every customer-managed key
     /// that supports it and lacks it.
     pub fn set_rotation_required(&self, required: bool) -> Result<()> {
-        self.call("UpdateStoreSettings", |st, cx, au| {
-            st.require_root(cx, "UpdateStoreSettings", au)?;
-            st.settings.rotation_required = required;
-            let settings = st.settings.clone();
-            st.put_json(SETTINGS_NAME.into(), &settings)?;
+        self.call("UpdateStoreSettings", |state, call, audit| {
+            state.require_root(call, "UpdateStoreSettings", audit)?;
+            state.settings.rotation_required = required;
+            let settings = state.settings.clone();
+            state.put_json(SETTINGS_NAME.into(), &settings)?;
             if required {
-                let ids: Vec<String> = st
+                let ids: Vec<String> = state
                     .keys
                     .values()
                     .filter(|k| {
@@ -40,12 +40,12 @@ impl Kms {
                     .map(|k| k.key_id.clone())
                     .collect();
                 for id in ids {
-                    let mut rec = st.rec(&id).clone();
+                    let mut rec = state.rec(&id).clone();
                     rec.rotation.enabled = true;
                     rec.rotation.period_days = Some(DEFAULT_ROTATION_DAYS);
                     rec.rotation.next_rotation_ms =
-                        Some(cx.now + DEFAULT_ROTATION_DAYS as u64 * MS_PER_DAY);
-                    st.save_key(rec)?;
+                        Some(call.now + DEFAULT_ROTATION_DAYS as u64 * MS_PER_DAY);
+                    state.save_key(rec)?;
                 }
             }
             Ok(())
@@ -60,34 +60,34 @@ impl Kms {
     /// until then ordinary calls purge no key pending deletion and expire
     /// no imported material (a wrong clock must not destroy keys at once).
     pub fn run_maintenance(&self) -> Result<MaintenanceReport> {
-        self.call("RunMaintenance", |st, cx, au| {
-            st.require_root(cx, "RunMaintenance", au)?;
-            if st.clock_jumped(cx.now)? {
-                au.decision = Some(format!(
+        self.call("RunMaintenance", |state, call, audit| {
+            state.require_root(call, "RunMaintenance", audit)?;
+            if state.clock_jumped(call.now)? {
+                audit.decision = Some(format!(
                     "{}; clock accepted after a forward jump",
-                    au.decision.take().unwrap_or_default()
+                    audit.decision.take().unwrap_or_default()
                 ));
-                st.accept_clock(cx.now)?;
-                st.next_deadline = 0;
-                st.sweep(cx.now)?;
+                state.accept_clock(call.now)?;
+                state.next_deadline = 0;
+                state.sweep(call.now)?;
             }
-            Ok(std::mem::take(&mut st.report))
+            Ok(std::mem::take(&mut state.report))
         })
     }
 
     /// Write buffered audit events now.
     pub fn flush(&self) -> Result<()> {
-        let mut st = self.lock()?;
-        st.commit(true)
+        let mut state = self.lock()?;
+        state.commit(true)
     }
 
     pub(in crate::kms) fn stored_audit(&self) -> Result<Vec<(String, Vec<StoredEvent>)>> {
-        let mut st = self.lock()?;
-        st.commit(true)?;
-        let entries = st.store.load()?;
+        let mut state = self.lock()?;
+        state.commit(true)?;
+        let entries = state.store.load()?;
         let mut out = Vec::new();
         for (name, v) in entries.range("audit/".to_string().."audit0".to_string()) {
-            let bytes = st.hsm.open_value(name, v).ok_or_else(|| {
+            let bytes = state.hsm.open_value(name, v).ok_or_else(|| {
                 Error::corrupted(format!("audit entry '{name}' failed authentication"))
             })?;
             out.push((name.clone(), audit::decode_batch(name, &bytes)?));
@@ -101,7 +101,7 @@ impl Kms {
         if self.is_store_root() {
             return Ok(());
         }
-        self.call(op, |st, cx, au| st.require_root(cx, op, au))
+        self.call(op, |state, call, audit| state.require_root(call, op, audit))
     }
 
     /// Every stored audit event, oldest first (flushes the buffer first).
@@ -126,8 +126,8 @@ impl Kms {
             .into_iter()
             .flat_map(|(_, b)| b)
             .collect();
-        let st = self.lock()?;
-        verify_chain(&events, &st.audit_base, &st.audit_head)
+        let state = self.lock()?;
+        verify_chain(&events, &state.audit_base, &state.audit_head)
     }
 
     /// Delete the oldest audit events, keeping at least the newest
@@ -161,16 +161,16 @@ impl Kms {
             }
             deletes.push(name.clone());
         }
-        self.call("PruneAuditLog", |st, cx, au| {
-            st.require_root(cx, "PruneAuditLog", au)?;
+        self.call("PruneAuditLog", |state, call, audit| {
+            state.require_root(call, "PruneAuditLog", audit)?;
             if deletes.is_empty() {
                 return Ok(0);
             }
             for name in deletes {
-                st.batch.push(Mutation::Delete { name });
+                state.batch.push(Mutation::Delete { name });
             }
-            st.put_json(AUDIT_BASE_NAME.into(), &new_base)?;
-            st.audit_base = new_base;
+            state.put_json(AUDIT_BASE_NAME.into(), &new_base)?;
+            state.audit_base = new_base;
             Ok(removed)
         })
     }

@@ -31,7 +31,7 @@ impl Kms {
     // ------------------------------------------------------------ aliases
 
     pub fn create_alias(&self, req: CreateAliasRequest) -> Result<()> {
-        self.call("CreateAlias", |st, cx, au| {
+        self.call("CreateAlias", |state, call, audit| {
             validate_alias_name(&req.alias_name)?;
             if is_reserved_alias(&req.alias_name) {
                 return Err(Error::new(
@@ -44,23 +44,23 @@ impl Kms {
                     "TargetKeyId must be a key id or key ARN, not an alias",
                 ));
             }
-            let id = st.resolve(cx, &req.target_key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(cx, "kms:CreateAlias", Some(&id), Facts::default(), au)?;
-            let rec = st.rec(&id);
-            au.key_arn = Some(rec.arn.clone());
+            let id = state.resolve(call, &req.target_key_id)?;
+            audit.key_arn = Some(call.key_arn(&id));
+            state.authorize(call, "kms:CreateAlias", Some(&id), Facts::default(), audit)?;
+            let rec = state.rec(&id);
+            audit.key_arn = Some(rec.arn.clone());
             check_state(OpClass::Metadata, rec.state, &rec.arn)?;
             deny_aws_managed(rec)?;
-            if st.aliases.contains_key(&req.alias_name) {
+            if state.aliases.contains_key(&req.alias_name) {
                 return Err(Error::new(
                     ErrorCode::AlreadyExists,
                     format!(
                         "An alias with the name {} already exists",
-                        cx.alias_arn(&req.alias_name)
+                        call.alias_arn(&req.alias_name)
                     ),
                 ));
             }
-            if st
+            if state
                 .aliases
                 .values()
                 .filter(|a| a.target_key_id == id)
@@ -72,18 +72,18 @@ impl Kms {
                     format!("{} already has {MAX_ALIASES_PER_KEY} aliases", rec.arn),
                 ));
             }
-            st.save_alias(AliasEntry {
-                alias_arn: cx.alias_arn(&req.alias_name),
+            state.save_alias(AliasEntry {
+                alias_arn: call.alias_arn(&req.alias_name),
                 alias_name: req.alias_name,
                 target_key_id: id,
-                creation_date_ms: cx.now,
-                last_updated_date_ms: cx.now,
+                creation_date_ms: call.now,
+                last_updated_date_ms: call.now,
             })
         })
     }
 
     pub fn update_alias(&self, req: UpdateAliasRequest) -> Result<()> {
-        self.call("UpdateAlias", |st, cx, au| {
+        self.call("UpdateAlias", |state, call, audit| {
             validate_alias_name(&req.alias_name)?;
             if is_reserved_alias(&req.alias_name) {
                 return Err(Error::new(
@@ -96,34 +96,34 @@ impl Kms {
                     "TargetKeyId must be a key id or key ARN, not an alias",
                 ));
             }
-            let mut alias = st.aliases.get(&req.alias_name).cloned().ok_or_else(|| {
+            let mut alias = state.aliases.get(&req.alias_name).cloned().ok_or_else(|| {
                 Error::new(
                     ErrorCode::NotFound,
-                    format!("Alias {} is not found.", cx.alias_arn(&req.alias_name)),
+                    format!("Alias {} is not found.", call.alias_arn(&req.alias_name)),
                 )
             })?;
-            let id = st.resolve(cx, &req.target_key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
-                cx,
+            let id = state.resolve(call, &req.target_key_id)?;
+            audit.key_arn = Some(call.key_arn(&id));
+            state.authorize(
+                call,
                 "kms:UpdateAlias",
                 Some(&alias.target_key_id),
                 Facts::default(),
-                au,
+                audit,
             )?;
-            st.authorize(cx, "kms:UpdateAlias", Some(&id), Facts::default(), au)?;
-            let target = st.rec(&id);
-            au.key_arn = Some(target.arn.clone());
+            state.authorize(call, "kms:UpdateAlias", Some(&id), Facts::default(), audit)?;
+            let target = state.rec(&id);
+            audit.key_arn = Some(target.arn.clone());
             check_state(OpClass::AliasTarget, target.state, &target.arn)?;
             deny_aws_managed(target)?;
-            let source = st.rec(&alias.target_key_id);
+            let source = state.rec(&alias.target_key_id);
             if source.key_spec != target.key_spec || source.key_usage != target.key_usage {
                 return Err(Error::validation(format!(
                     "{} has a different key spec or key usage than the alias's current key",
                     target.arn
                 )));
             }
-            if st
+            if state
                 .aliases
                 .values()
                 .filter(|a| a.target_key_id == id)
@@ -136,13 +136,13 @@ impl Kms {
                 ));
             }
             alias.target_key_id = id;
-            alias.last_updated_date_ms = cx.now;
-            st.save_alias(alias)
+            alias.last_updated_date_ms = call.now;
+            state.save_alias(alias)
         })
     }
 
     pub fn delete_alias(&self, req: DeleteAliasRequest) -> Result<()> {
-        self.call("DeleteAlias", |st, cx, au| {
+        self.call("DeleteAlias", |state, call, audit| {
             validate_alias_name(&req.alias_name)?;
             if is_reserved_alias(&req.alias_name) {
                 return Err(Error::new(
@@ -150,33 +150,39 @@ impl Kms {
                     "Aliases beginning with 'alias/aws/' cannot be deleted",
                 ));
             }
-            let a = st.aliases.get(&req.alias_name).ok_or_else(|| {
+            let a = state.aliases.get(&req.alias_name).ok_or_else(|| {
                 Error::new(
                     ErrorCode::NotFound,
-                    format!("Alias {} is not found.", cx.alias_arn(&req.alias_name)),
+                    format!("Alias {} is not found.", call.alias_arn(&req.alias_name)),
                 )
             })?;
             let target = a.target_key_id.clone();
-            au.key_arn = Some(cx.key_arn(&target));
-            st.authorize(cx, "kms:DeleteAlias", Some(&target), Facts::default(), au)?;
-            st.remove_alias(&req.alias_name);
+            audit.key_arn = Some(call.key_arn(&target));
+            state.authorize(
+                call,
+                "kms:DeleteAlias",
+                Some(&target),
+                Facts::default(),
+                audit,
+            )?;
+            state.remove_alias(&req.alias_name);
             Ok(())
         })
     }
 
     pub fn list_aliases(&self, req: ListAliasesRequest) -> Result<ListAliasesResponse> {
-        self.call("ListAliases", |st, cx, au| {
+        self.call("ListAliases", |state, call, audit| {
             let limit = limit_of(req.limit, 50)?;
-            st.authorize(cx, "kms:ListAliases", None, Facts::default(), au)?;
+            state.authorize(call, "kms:ListAliases", None, Facts::default(), audit)?;
             let filter = match &req.key_id {
                 Some(k) => {
-                    let id = st.resolve(cx, k)?;
-                    au.key_arn = Some(cx.key_arn(&id));
+                    let id = state.resolve(call, k)?;
+                    audit.key_arn = Some(call.key_arn(&id));
                     Some(id)
                 }
                 None => None,
             };
-            let all: Vec<AliasEntry> = st
+            let all: Vec<AliasEntry> = state
                 .aliases
                 .values()
                 .filter(|a| filter.as_ref().is_none_or(|f| &a.target_key_id == f))

@@ -9,15 +9,15 @@ impl Kms {
     /// The preamble ([`State::key_for`]) plus the key usage check of an
     /// asymmetric/HMAC operation; returns the key id.
     pub(in crate::kms) fn asym_key(
-        st: &State,
-        cx: &CallContext,
-        au: &mut AuditInfo,
+        state: &State,
+        call: &CallContext,
+        audit: &mut AuditInfo,
         op: Operation,
         key_id: &str,
         usage: &[KeyUsage],
     ) -> Result<String> {
-        let id = st.key_for(cx, au, op, key_id, Facts::default())?;
-        let rec = st.rec(&id);
+        let id = state.key_for(call, audit, op, key_id, Facts::default())?;
+        let rec = state.rec(&id);
         if !usage.contains(&rec.key_usage) || rec.key_spec == KeySpec::SymmetricDefault {
             return Err(wrong_usage(rec, op.name()));
         }
@@ -53,27 +53,27 @@ impl Kms {
     }
 
     pub fn sign(&self, req: SignRequest) -> Result<SignResponse> {
-        self.call("Sign", |st, cx, au| {
-            st.validate_grant_tokens(&req.grant_tokens)?;
+        self.call("Sign", |state, call, audit| {
+            state.validate_grant_tokens(&req.grant_tokens)?;
             Self::check_message(&req.message)?;
             let mt = req.message_type.unwrap_or(MessageType::Raw);
             let id = Self::asym_key(
-                st,
-                cx,
-                au,
+                state,
+                call,
+                audit,
                 Operation::Sign,
                 &req.key_id,
                 &[KeyUsage::SignVerify],
             )?;
-            let rec = st.rec(&id);
+            let rec = state.rec(&id);
             let alg = Self::signing_alg(rec, req.signing_algorithm)?;
             if req.dry_run {
                 return Err(dry_run_ok());
             }
-            let h = st.current_handle(rec)?;
+            let h = state.current_handle(rec)?;
             Ok(SignResponse {
                 key_id: rec.arn.clone(),
-                signature: st.hsm.sign(&h, alg, mt, &req.message)?,
+                signature: state.hsm.sign(&h, alg, mt, &req.message)?,
                 signing_algorithm: alg,
             })
         })
@@ -82,28 +82,31 @@ impl Kms {
     /// A signature that does not verify is `KMSInvalidSignatureException`,
     /// never a `false` result.
     pub fn verify(&self, req: VerifyRequest) -> Result<VerifyResponse> {
-        self.call("Verify", |st, cx, au| {
-            st.validate_grant_tokens(&req.grant_tokens)?;
+        self.call("Verify", |state, call, audit| {
+            state.validate_grant_tokens(&req.grant_tokens)?;
             Self::check_message(&req.message)?;
             if req.signature.is_empty() || req.signature.len() > 6144 {
                 return Err(Error::validation("Signature must be 1 to 6144 bytes"));
             }
             let mt = req.message_type.unwrap_or(MessageType::Raw);
             let id = Self::asym_key(
-                st,
-                cx,
-                au,
+                state,
+                call,
+                audit,
                 Operation::Verify,
                 &req.key_id,
                 &[KeyUsage::SignVerify],
             )?;
-            let rec = st.rec(&id);
+            let rec = state.rec(&id);
             let alg = Self::signing_alg(rec, req.signing_algorithm)?;
             if req.dry_run {
                 return Err(dry_run_ok());
             }
-            let h = st.current_handle(rec)?;
-            if !st.hsm.verify(&h, alg, mt, &req.message, &req.signature)? {
+            let h = state.current_handle(rec)?;
+            if !state
+                .hsm
+                .verify(&h, alg, mt, &req.message, &req.signature)?
+            {
                 return Err(Error::new(
                     ErrorCode::KmsInvalidSignature,
                     format!("The signature does not verify with {}", rec.arn),
@@ -118,16 +121,16 @@ impl Kms {
     }
 
     pub fn get_public_key(&self, req: GetPublicKeyRequest) -> Result<GetPublicKeyResponse> {
-        self.call("GetPublicKey", |st, cx, au| {
-            st.validate_grant_tokens(&req.grant_tokens)?;
-            let id = st.key_for(
-                cx,
-                au,
+        self.call("GetPublicKey", |state, call, audit| {
+            state.validate_grant_tokens(&req.grant_tokens)?;
+            let id = state.key_for(
+                call,
+                audit,
                 Operation::GetPublicKey,
                 &req.key_id,
                 Facts::default(),
             )?;
-            let rec = st.rec(&id);
+            let rec = state.rec(&id);
             if rec.key_spec == KeySpec::SymmetricDefault
                 || rec.key_usage == KeyUsage::GenerateVerifyMac
             {
@@ -139,11 +142,11 @@ impl Kms {
                     ),
                 ));
             }
-            let h = st.current_handle(rec)?;
+            let h = state.current_handle(rec)?;
             let md = rec.metadata();
             Ok(GetPublicKeyResponse {
                 key_id: rec.arn.clone(),
-                public_key: st.hsm.public_key(&h)?,
+                public_key: state.hsm.public_key(&h)?,
                 key_spec: rec.key_spec,
                 key_usage: rec.key_usage,
                 encryption_algorithms: md.encryption_algorithms,
@@ -157,8 +160,8 @@ impl Kms {
         &self,
         req: DeriveSharedSecretRequest,
     ) -> Result<DeriveSharedSecretResponse> {
-        self.call("DeriveSharedSecret", |st, cx, au| {
-            st.validate_grant_tokens(&req.grant_tokens)?;
+        self.call("DeriveSharedSecret", |state, call, audit| {
+            state.validate_grant_tokens(&req.grant_tokens)?;
             match req.key_agreement_algorithm.as_deref() {
                 Some("ECDH") => {}
                 _ => return Err(Error::validation("KeyAgreementAlgorithm must be ECDH")),
@@ -167,21 +170,21 @@ impl Kms {
                 return Err(Error::validation("PublicKey must be 1 to 8192 bytes"));
             }
             let id = Self::asym_key(
-                st,
-                cx,
-                au,
+                state,
+                call,
+                audit,
                 Operation::DeriveSharedSecret,
                 &req.key_id,
                 &[KeyUsage::KeyAgreement],
             )?;
-            let rec = st.rec(&id);
+            let rec = state.rec(&id);
             if req.dry_run {
                 return Err(dry_run_ok());
             }
-            let h = st.current_handle(rec)?;
+            let h = state.current_handle(rec)?;
             Ok(DeriveSharedSecretResponse {
                 key_id: rec.arn.clone(),
-                shared_secret: st.hsm.derive_shared_secret(&h, &req.public_key)?,
+                shared_secret: state.hsm.derive_shared_secret(&h, &req.public_key)?,
                 key_agreement_algorithm: "ECDH".into(),
                 key_origin: rec.origin,
             })
@@ -189,28 +192,28 @@ impl Kms {
     }
 
     pub fn generate_mac(&self, req: GenerateMacRequest) -> Result<GenerateMacResponse> {
-        self.call("GenerateMac", |st, cx, au| {
-            st.validate_grant_tokens(&req.grant_tokens)?;
+        self.call("GenerateMac", |state, call, audit| {
+            state.validate_grant_tokens(&req.grant_tokens)?;
             Self::check_message(&req.message)?;
             let alg = req
                 .mac_algorithm
                 .ok_or_else(|| Error::validation("MacAlgorithm is required"))?;
             let id = Self::asym_key(
-                st,
-                cx,
-                au,
+                state,
+                call,
+                audit,
                 Operation::GenerateMac,
                 &req.key_id,
                 &[KeyUsage::GenerateVerifyMac],
             )?;
-            let rec = st.rec(&id);
+            let rec = state.rec(&id);
             if req.dry_run {
                 return Err(dry_run_ok());
             }
-            let h = st.current_handle(rec)?;
+            let h = state.current_handle(rec)?;
             Ok(GenerateMacResponse {
                 key_id: rec.arn.clone(),
-                mac: st.hsm.mac(&h, alg, &req.message)?,
+                mac: state.hsm.mac(&h, alg, &req.message)?,
                 mac_algorithm: alg,
             })
         })
@@ -219,8 +222,8 @@ impl Kms {
     /// A MAC that does not match is `KMSInvalidMacException` (compared in
     /// constant time), never a `false` result.
     pub fn verify_mac(&self, req: VerifyMacRequest) -> Result<VerifyMacResponse> {
-        self.call("VerifyMac", |st, cx, au| {
-            st.validate_grant_tokens(&req.grant_tokens)?;
+        self.call("VerifyMac", |state, call, audit| {
+            state.validate_grant_tokens(&req.grant_tokens)?;
             Self::check_message(&req.message)?;
             if req.mac.is_empty() || req.mac.len() > 6144 {
                 return Err(Error::validation("Mac must be 1 to 6144 bytes"));
@@ -229,19 +232,19 @@ impl Kms {
                 .mac_algorithm
                 .ok_or_else(|| Error::validation("MacAlgorithm is required"))?;
             let id = Self::asym_key(
-                st,
-                cx,
-                au,
+                state,
+                call,
+                audit,
                 Operation::VerifyMac,
                 &req.key_id,
                 &[KeyUsage::GenerateVerifyMac],
             )?;
-            let rec = st.rec(&id);
+            let rec = state.rec(&id);
             if req.dry_run {
                 return Err(dry_run_ok());
             }
-            let h = st.current_handle(rec)?;
-            if !st.hsm.verify_mac(&h, alg, &req.message, &req.mac)? {
+            let h = state.current_handle(rec)?;
+            if !state.hsm.verify_mac(&h, alg, &req.message, &req.mac)? {
                 return Err(Error::new(
                     ErrorCode::KmsInvalidMac,
                     format!("The MAC does not verify with {}", rec.arn),
@@ -274,10 +277,10 @@ impl Kms {
             ) if !req.dry_run => Some(AsymKey::generate(spec.key_spec(), &*self.shared.rng)),
             _ => None,
         };
-        self.call(op.name(), |st, cx, au| {
-            au.context = Some(&req.encryption_context);
+        self.call(op.name(), |state, call, audit| {
+            audit.context = Some(&req.encryption_context);
             let enc = canonical_encoding(&req.encryption_context)?;
-            st.validate_grant_tokens(&req.grant_tokens)?;
+            state.validate_grant_tokens(&req.grant_tokens)?;
             let spec = req
                 .key_pair_spec
                 .ok_or_else(|| Error::validation("KeyPairSpec is required"))?;
@@ -303,15 +306,15 @@ impl Kms {
                 encryption_context: Some(&req.encryption_context),
                 ..Default::default()
             };
-            let id = st.key_for(cx, au, op, &req.key_id, facts)?;
-            let rec = st.rec(&id);
+            let id = state.key_for(call, audit, op, &req.key_id, facts)?;
+            let rec = state.rec(&id);
             check_symmetric_encrypt(rec, None)?;
             if req.dry_run {
                 return Err(dry_run_ok());
             }
-            let h = st.current_handle(rec)?;
+            let h = state.current_handle(rec)?;
             let pair = pair.ok_or_else(|| Error::internal("the key pair was not generated"))??;
-            let (public_key, private, blob) = st.hsm.generate_data_key_pair(pair, &h, &enc)?;
+            let (public_key, private, blob) = state.hsm.generate_data_key_pair(pair, &h, &enc)?;
             Ok(GenerateDataKeyPairResponse {
                 private_key_ciphertext_blob: blob,
                 private_key_plaintext: private,

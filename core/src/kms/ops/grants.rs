@@ -6,8 +6,8 @@ impl Kms {
     // ------------------------------------------------------------ grants
 
     pub fn create_grant(&self, req: CreateGrantRequest) -> Result<CreateGrantResponse> {
-        self.call("CreateGrant", |st, cx, au| {
-            st.validate_grant_tokens(&req.grant_tokens)?;
+        self.call("CreateGrant", |state, call, audit| {
+            state.validate_grant_tokens(&req.grant_tokens)?;
             validate_grant_principal(&req.grantee_principal, "GranteePrincipal")?;
             if let Some(r) = &req.retiring_principal {
                 validate_grant_principal(r, "RetiringPrincipal")?;
@@ -29,10 +29,10 @@ impl Kms {
             if let Some(c) = &req.constraints {
                 validate_constraints(c)?;
             }
-            let id = st.resolve(cx, &req.key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            let via_grant = st.authorize(
-                cx,
+            let id = state.resolve(call, &req.key_id)?;
+            audit.key_arn = Some(call.key_arn(&id));
+            let via_grant = state.authorize(
+                call,
                 "kms:CreateGrant",
                 Some(&id),
                 Facts {
@@ -42,9 +42,9 @@ impl Kms {
                     retiring_principal: req.retiring_principal.as_deref(),
                     ..Default::default()
                 },
-                au,
+                audit,
             )?;
-            let rec = st.rec(&id);
+            let rec = state.rec(&id);
             check_state(OpClass::CreateGrant, rec.state, &rec.arn)?;
             for op in &ops {
                 if !op_fits_key(*op, rec) {
@@ -56,7 +56,7 @@ impl Kms {
             }
             // Allowed through a grant: the new grant must be at least as narrow.
             if let Some(parent_id) = via_grant {
-                let parent = &st.grants[&id][&parent_id];
+                let parent = &state.grants[&id][&parent_id];
                 let narrower_ops = ops.iter().all(|o| parent.operations.contains(o));
                 let narrower_constraints = match &parent.constraints {
                     None => true,
@@ -66,14 +66,14 @@ impl Kms {
                         .is_some_and(|c| c.at_least_as_narrow_as(pc)),
                 };
                 if !(narrower_ops && narrower_constraints) {
-                    au.decision = Some(format!(
+                    audit.decision = Some(format!(
                         "deny kms:CreateGrant: grant {parent_id} allows only grants at least as narrow as itself"
                     ));
                     return Err(Error::new(
                         ErrorCode::AccessDenied,
                         format!(
                             "User: {} is not authorized to create a grant wider than grant {parent_id} on {}",
-                            cx.caller.principal_arn, rec.arn
+                            call.caller.principal_arn, rec.arn
                         ),
                     ));
                 }
@@ -83,7 +83,7 @@ impl Kms {
             }
             // A repeated Name with the same parameters returns the same grant.
             if let Some(name) = &req.name {
-                if let Some(g) = st.grants.get(&id).and_then(|m| {
+                if let Some(g) = state.grants.get(&id).and_then(|m| {
                     m.values().find(|g| {
                         g.name.as_deref() == Some(name)
                             && g.grantee_principal == req.grantee_principal
@@ -93,44 +93,50 @@ impl Kms {
                     })
                 }) {
                     return Ok(CreateGrantResponse {
-                        grant_token: st.grant_token(&g.grant_id),
+                        grant_token: state.grant_token(&g.grant_id),
                         grant_id: g.grant_id.clone(),
                     });
                 }
             }
-            if st.grants.get(&id).map_or(0, |m| m.len()) >= MAX_GRANTS_PER_KEY {
+            if state.grants.get(&id).map_or(0, |m| m.len()) >= MAX_GRANTS_PER_KEY {
                 return Err(Error::new(
                     ErrorCode::LimitExceeded,
                     format!("{} already has {MAX_GRANTS_PER_KEY} grants", rec.arn),
                 ));
             }
-            let grant_id = hex::encode(&st.hsm.random_bytes(32)?[..]);
+            let grant_id = hex::encode(&state.hsm.random_bytes(32)?[..]);
             let g = Grant {
                 key_id: id.clone(),
                 grant_id: grant_id.clone(),
                 name: req.name.clone(),
-                creation_date_ms: cx.now,
+                creation_date_ms: call.now,
                 grantee_principal: req.grantee_principal.clone(),
                 retiring_principal: req.retiring_principal.clone(),
-                issuing_account: cx.caller.account.clone(),
+                issuing_account: call.caller.account.clone(),
                 operations: ops,
                 constraints: req.constraints.clone(),
             };
-            st.save_grant(g)?;
+            state.save_grant(g)?;
             Ok(CreateGrantResponse {
-                grant_token: st.grant_token(&grant_id),
+                grant_token: state.grant_token(&grant_id),
                 grant_id,
             })
         })
     }
 
     pub fn list_grants(&self, req: ListGrantsRequest) -> Result<ListGrantsResponse> {
-        self.call("ListGrants", |st, cx, au| {
-            st.validate_grant_tokens(&req.grant_tokens)?;
+        self.call("ListGrants", |state, call, audit| {
+            state.validate_grant_tokens(&req.grant_tokens)?;
             let limit = limit_of(req.limit, 50)?;
-            let id = st.key_for(cx, au, Operation::ListGrants, &req.key_id, Facts::default())?;
-            let arn = st.rec(&id).arn.clone();
-            let all: Vec<GrantListEntry> = st
+            let id = state.key_for(
+                call,
+                audit,
+                Operation::ListGrants,
+                &req.key_id,
+                Facts::default(),
+            )?;
+            let arn = state.rec(&id).arn.clone();
+            let all: Vec<GrantListEntry> = state
                 .grants
                 .get(&id)
                 .map(|m| {
@@ -159,18 +165,24 @@ impl Kms {
         &self,
         req: ListRetirableGrantsRequest,
     ) -> Result<ListGrantsResponse> {
-        self.call("ListRetirableGrants", |st, cx, au| {
+        self.call("ListRetirableGrants", |state, call, audit| {
             let limit = limit_of(req.limit, 50)?;
             validate_grant_principal(&req.retiring_principal, "RetiringPrincipal")?;
-            st.authorize(cx, "kms:ListRetirableGrants", None, Facts::default(), au)?;
-            let all: Vec<GrantListEntry> = st
+            state.authorize(
+                call,
+                "kms:ListRetirableGrants",
+                None,
+                Facts::default(),
+                audit,
+            )?;
+            let all: Vec<GrantListEntry> = state
                 .grants
                 .values()
                 .flat_map(|m| m.values())
                 .filter(|g| {
                     g.retiring_principal.as_deref() == Some(req.retiring_principal.as_str())
                 })
-                .map(|g| GrantListEntry::from_grant(g, cx.key_arn(&g.key_id)))
+                .map(|g| GrantListEntry::from_grant(g, call.key_arn(&g.key_id)))
                 .collect();
             let (grants, next_marker, truncated) = paginate(
                 all,
@@ -190,11 +202,11 @@ impl Kms {
     /// retiring principal, the grantee when the grant includes RetireGrant,
     /// and the key's account root.
     pub fn retire_grant(&self, req: RetireGrantRequest) -> Result<()> {
-        self.call("RetireGrant", |st, cx, au| {
+        self.call("RetireGrant", |state, call, audit| {
             let (key_id, grant_id) = match (&req.grant_token, &req.key_id, &req.grant_id) {
                 (Some(t), _, _) => {
-                    let gid = st.parse_grant_token(t)?;
-                    let kid = st
+                    let gid = state.parse_grant_token(t)?;
+                    let kid = state
                         .grants
                         .iter()
                         .find(|(_, m)| m.contains_key(&gid))
@@ -206,7 +218,7 @@ impl Kms {
                 }
                 (None, Some(k), Some(g)) => {
                     check_grant_id(g)?;
-                    (st.resolve(cx, k)?, g.clone())
+                    (state.resolve(call, k)?, g.clone())
                 }
                 _ => {
                     return Err(Error::validation(
@@ -214,8 +226,8 @@ impl Kms {
                     ))
                 }
             };
-            au.key_arn = Some(cx.key_arn(&key_id));
-            let g = st
+            audit.key_arn = Some(call.key_arn(&key_id));
+            let g = state
                 .grants
                 .get(&key_id)
                 .and_then(|m| m.get(&grant_id))
@@ -225,47 +237,47 @@ impl Kms {
                         format!("Grant {grant_id} does not exist"),
                     )
                 })?;
-            let me = &cx.caller.principal_arn;
+            let me = &call.caller.principal_arn;
             let why = if g.retiring_principal.as_deref() == Some(me.as_str()) {
                 "the retiring principal"
             } else if &g.grantee_principal == me
                 && g.operations.contains(&GrantOperation::RetireGrant)
             {
                 "the grantee, allowed RetireGrant by the grant"
-            } else if cx.caller.is_account_root() && cx.caller.account == cx.account {
+            } else if call.caller.is_account_root() && call.caller.account == call.account {
                 "the key's account root"
             } else {
-                au.decision = Some(format!(
+                audit.decision = Some(format!(
                     "deny RetireGrant: {me} may not retire grant {grant_id}"
                 ));
                 return Err(Error::new(
                     ErrorCode::AccessDenied,
                     format!(
                         "User: {me} is not authorized to retire grant {grant_id} on {}",
-                        cx.key_arn(&key_id)
+                        call.key_arn(&key_id)
                     ),
                 ));
             };
-            au.decision = Some(format!("allow RetireGrant: {why}"));
+            audit.decision = Some(format!("allow RetireGrant: {why}"));
             if req.dry_run {
                 return Err(dry_run_ok());
             }
-            st.remove_grant(&key_id, &grant_id);
+            state.remove_grant(&key_id, &grant_id);
             Ok(())
         })
     }
 
     pub fn revoke_grant(&self, req: RevokeGrantRequest) -> Result<()> {
-        self.call("RevokeGrant", |st, cx, au| {
+        self.call("RevokeGrant", |state, call, audit| {
             check_grant_id(&req.grant_id)?;
-            let id = st.key_for(
-                cx,
-                au,
+            let id = state.key_for(
+                call,
+                audit,
                 Operation::RevokeGrant,
                 &req.key_id,
                 Facts::default(),
             )?;
-            if !st
+            if !state
                 .grants
                 .get(&id)
                 .is_some_and(|m| m.contains_key(&req.grant_id))
@@ -278,7 +290,7 @@ impl Kms {
             if req.dry_run {
                 return Err(dry_run_ok());
             }
-            st.remove_grant(&id, &req.grant_id);
+            state.remove_grant(&id, &req.grant_id);
             Ok(())
         })
     }

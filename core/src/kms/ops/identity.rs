@@ -9,11 +9,11 @@ impl Kms {
     /// Identity policies count only where a key policy delegates to the
     /// account (`arn:aws:iam::ACCOUNT:root`), as in AWS.
     pub fn put_identity_policy(&self, req: PutIdentityPolicyRequest) -> Result<()> {
-        self.call("PutIdentityPolicy", |st, cx, au| {
-            st.require_root(cx, "PutIdentityPolicy", au)?;
+        self.call("PutIdentityPolicy", |state, call, audit| {
+            state.require_root(call, "PutIdentityPolicy", audit)?;
             validate_identity_target(&req.principal_arn, &req.policy_name)?;
             let parsed = policy::parse(&req.policy_document, PolicyKind::Identity)?;
-            st.put_json(
+            state.put_json(
                 identity_name(&req.principal_arn, &req.policy_name),
                 &IdentityEntry {
                     principal_arn: req.principal_arn.clone(),
@@ -21,7 +21,8 @@ impl Kms {
                     document: req.policy_document.clone(),
                 },
             )?;
-            st.identity
+            state
+                .identity
                 .entry(req.principal_arn.clone())
                 .or_default()
                 .insert(
@@ -36,9 +37,9 @@ impl Kms {
         &self,
         req: IdentityPolicyRequest,
     ) -> Result<GetIdentityPolicyResponse> {
-        self.call("GetIdentityPolicy", |st, cx, au| {
-            st.require_root(cx, "GetIdentityPolicy", au)?;
-            let doc = st
+        self.call("GetIdentityPolicy", |state, call, audit| {
+            state.require_root(call, "GetIdentityPolicy", audit)?;
+            let doc = state
                 .identity
                 .get(&req.principal_arn)
                 .and_then(|m| m.get(&req.policy_name))
@@ -61,9 +62,9 @@ impl Kms {
     }
 
     pub fn delete_identity_policy(&self, req: IdentityPolicyRequest) -> Result<()> {
-        self.call("DeleteIdentityPolicy", |st, cx, au| {
-            st.require_root(cx, "DeleteIdentityPolicy", au)?;
-            let removed = st
+        self.call("DeleteIdentityPolicy", |state, call, audit| {
+            state.require_root(call, "DeleteIdentityPolicy", audit)?;
+            let removed = state
                 .identity
                 .get_mut(&req.principal_arn)
                 .and_then(|m| m.remove(&req.policy_name));
@@ -76,7 +77,7 @@ impl Kms {
                     ),
                 ));
             }
-            st.batch.push(Mutation::Delete {
+            state.batch.push(Mutation::Delete {
                 name: identity_name(&req.principal_arn, &req.policy_name),
             });
             Ok(())
@@ -84,9 +85,9 @@ impl Kms {
     }
 
     pub fn list_identity_policies(&self, principal_arn: &str) -> Result<Vec<String>> {
-        self.call("ListIdentityPolicies", |st, cx, au| {
-            st.require_root(cx, "ListIdentityPolicies", au)?;
-            Ok(st
+        self.call("ListIdentityPolicies", |state, call, audit| {
+            state.require_root(call, "ListIdentityPolicies", audit)?;
+            Ok(state
                 .identity
                 .get(principal_arn)
                 .map(|m| m.keys().cloned().collect())

@@ -6,25 +6,25 @@ impl Kms {
     // ------------------------------------------------------------ imported key material
 
     pub(in crate::kms) fn external_key(
-        st: &State,
-        cx: &CallContext,
-        au: &mut AuditInfo,
+        state: &State,
+        call: &CallContext,
+        audit: &mut AuditInfo,
         action: &str,
         key_id: &str,
     ) -> Result<String> {
-        let id = st.resolve(cx, key_id)?;
-        au.key_arn = Some(cx.key_arn(&id));
-        st.authorize(
-            cx,
+        let id = state.resolve(call, key_id)?;
+        audit.key_arn = Some(call.key_arn(&id));
+        state.authorize(
+            call,
             action,
             Some(&id),
             Facts {
                 request_key_id: Some(key_id),
                 ..Default::default()
             },
-            au,
+            audit,
         )?;
-        let rec = st.rec(&id);
+        let rec = state.rec(&id);
         if rec.origin != Origin::External {
             return Err(Error::new(
                 ErrorCode::UnsupportedOperation,
@@ -59,7 +59,7 @@ impl Kms {
             }
             _ => None,
         };
-        self.call("GetParametersForImport", |st, cx, au| {
+        self.call("GetParametersForImport", |state, call, audit| {
             let alg = req.wrapping_algorithm.ok_or_else(|| Error::validation("WrappingAlgorithm is required"))?;
             match alg {
                 WrappingAlgorithm::RsaesOaepSha256 | WrappingAlgorithm::RsaAesKeyWrapSha256 => {}
@@ -69,25 +69,25 @@ impl Kms {
             if !matches!(spec, WrappingKeySpec::Rsa2048 | WrappingKeySpec::Rsa3072 | WrappingKeySpec::Rsa4096) {
                 return Err(Error::validation("WrappingKeySpec must be RSA_2048, RSA_3072 or RSA_4096"));
             }
-            let id = Self::external_key(st, cx, au, "kms:GetParametersForImport", &req.key_id)?;
-            let rec = st.rec(&id);
+            let id = Self::external_key(state, call, audit, "kms:GetParametersForImport", &req.key_id)?;
+            let rec = state.rec(&id);
             check_state(OpClass::ImportParams, rec.state, &rec.arn)?;
             let arn = rec.arn.clone();
             // Forget this key's expired tokens.
-            let stale: Vec<String> = st.import_tokens.iter().filter(|(_, t)| t.expires_ms <= cx.now).map(|(k, _)| k.clone()).collect();
+            let stale: Vec<String> = state.import_tokens.iter().filter(|(_, t)| t.expires_ms <= call.now).map(|(k, _)| k.clone()).collect();
             for t in stale {
-                st.drop_import_token(&t);
+                state.drop_import_token(&t);
             }
             let fresh = fresh.ok_or_else(|| Error::internal("the wrapping key was not generated"))??;
             let token_id = hex::encode(fresh.id_bytes);
-            let (public_key, sealed) = st.hsm.new_wrapping_key(&token_id, fresh.key)?;
-            let expires = cx.now + IMPORT_TOKEN_VALIDITY_MS;
+            let (public_key, sealed) = state.hsm.new_wrapping_key(&token_id, fresh.key)?;
+            let expires = call.now + IMPORT_TOKEN_VALIDITY_MS;
             let entry = ImportTokenEntry { key_id: id.clone(), wrapping_algorithm: alg, expires_ms: expires, sealed_wrapping_key: hex::encode(&sealed) };
-            st.put_json(import_token_name(&token_id), &entry)?;
-            st.import_tokens.insert(token_id.clone(), entry);
+            state.put_json(import_token_name(&token_id), &entry)?;
+            state.import_tokens.insert(token_id.clone(), entry);
             Ok(GetParametersForImportResponse {
                 key_id: arn,
-                import_token: st.import_token_string(&token_id, &id),
+                import_token: state.import_token_string(&token_id, &id),
                 public_key,
                 parameters_valid_to_ms: expires,
             })
@@ -101,7 +101,7 @@ impl Kms {
         &self,
         req: ImportKeyMaterialRequest,
     ) -> Result<ImportKeyMaterialResponse> {
-        self.call("ImportKeyMaterial", |st, cx, au| {
+        self.call("ImportKeyMaterial", |state, call, audit| {
             if req.encrypted_key_material.is_empty() || req.encrypted_key_material.len() > 6144 {
                 return Err(Error::validation("EncryptedKeyMaterial must be 1 to 6144 bytes"));
             }
@@ -110,7 +110,7 @@ impl Kms {
                 (ExpirationModel::KeyMaterialExpires, None) => {
                     return Err(Error::validation("ValidTo is required when ExpirationModel is KEY_MATERIAL_EXPIRES"))
                 }
-                (ExpirationModel::KeyMaterialExpires, Some(v)) if v <= cx.now || v > cx.now + MAX_IMPORT_VALIDITY_DAYS * MS_PER_DAY => {
+                (ExpirationModel::KeyMaterialExpires, Some(v)) if v <= call.now || v > call.now + MAX_IMPORT_VALIDITY_DAYS * MS_PER_DAY => {
                     return Err(Error::validation("ValidTo must be in the future and at most 365 days ahead"))
                 }
                 (ExpirationModel::KeyMaterialDoesNotExpire, Some(_)) => {
@@ -118,20 +118,20 @@ impl Kms {
                 }
                 _ => {}
             }
-            let id = Self::external_key(st, cx, au, "kms:ImportKeyMaterial", &req.key_id)?;
-            let rec = st.rec(&id).clone();
+            let id = Self::external_key(state, call, audit, "kms:ImportKeyMaterial", &req.key_id)?;
+            let rec = state.rec(&id).clone();
             check_state(OpClass::ImportMaterial, rec.state, &rec.arn)?;
-            let token_id = st.parse_import_token(&req.import_token, &id)?;
+            let token_id = state.parse_import_token(&req.import_token, &id)?;
             // A token this store issued for this key (its MAC checked) whose
             // entry is gone was swept when it expired or used by a
             // successful import: either way its wrapping key is destroyed.
-            let entry = st.import_tokens.get(&token_id).cloned().ok_or_else(|| {
+            let entry = state.import_tokens.get(&token_id).cloned().ok_or_else(|| {
                 Error::new(ErrorCode::ExpiredImportToken, "The import token has expired or was already used; call GetParametersForImport again")
             })?;
             if entry.key_id != id {
                 return Err(Error::new(ErrorCode::InvalidImportToken, "The import token is not valid for this key"));
             }
-            if entry.expires_ms <= cx.now {
+            if entry.expires_ms <= call.now {
                 return Err(Error::new(ErrorCode::ExpiredImportToken, "The import token has expired; call GetParametersForImport again"));
             }
             let expected = match rec.materials.first() {
@@ -142,13 +142,13 @@ impl Kms {
                 }
                 None => None,
             };
-            let (handle, sealed) = st.hsm.import_material(&id, &token_id, entry.wrapping_algorithm, &req.encrypted_key_material, expected.as_ref())?;
+            let (handle, sealed) = state.hsm.import_material(&id, &token_id, entry.wrapping_algorithm, &req.encrypted_key_material, expected.as_ref())?;
             let hexid = handle.material_id_hex();
-            st.batch.push(Mutation::Put { name: material_name(&id, &hexid), value: sealed });
+            state.batch.push(Mutation::Put { name: material_name(&id, &hexid), value: sealed });
             let answer = ImportKeyMaterialResponse { key_id: rec.arn.clone(), key_material_id: hexid.clone() };
             let mut rec = rec;
             if rec.materials.is_empty() {
-                rec.materials.push(MaterialVersion { material_id: hexid, created_ms: cx.now, rotation_type: None });
+                rec.materials.push(MaterialVersion { material_id: hexid, created_ms: call.now, rotation_type: None });
             }
             rec.import = Some(ImportState {
                 present: true,
@@ -159,8 +159,8 @@ impl Kms {
                 rec.state = KeyState::Enabled;
             }
             // The token is spent: its RSA private key goes at once.
-            st.drop_import_token(&token_id);
-            st.save_key(rec)?;
+            state.drop_import_token(&token_id);
+            state.save_key(rec)?;
             Ok(answer)
         })
     }
@@ -171,9 +171,15 @@ impl Kms {
         &self,
         req: KeyIdRequest,
     ) -> Result<DeleteImportedKeyMaterialResponse> {
-        self.call("DeleteImportedKeyMaterial", |st, cx, au| {
-            let id = Self::external_key(st, cx, au, "kms:DeleteImportedKeyMaterial", &req.key_id)?;
-            let rec = st.rec(&id);
+        self.call("DeleteImportedKeyMaterial", |state, call, audit| {
+            let id = Self::external_key(
+                state,
+                call,
+                audit,
+                "kms:DeleteImportedKeyMaterial",
+                &req.key_id,
+            )?;
+            let rec = state.rec(&id);
             // The key keeps the id of the material it had (a re-import must
             // be the same material), so the answer names it either way.
             let answer = DeleteImportedKeyMaterialResponse {
@@ -193,7 +199,7 @@ impl Kms {
                     Err(e)
                 }
             })?;
-            st.delete_imported_material(&id)?;
+            state.delete_imported_material(&id)?;
             Ok(answer)
         })
     }

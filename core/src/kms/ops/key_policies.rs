@@ -7,13 +7,13 @@ impl Kms {
     // ------------------------------------------------------------ key policies
 
     pub fn put_key_policy(&self, req: PutKeyPolicyRequest) -> Result<()> {
-        self.call("PutKeyPolicy", |st, cx, au| {
+        self.call("PutKeyPolicy", |state, call, audit| {
             check_policy_name(req.policy_name.as_deref())?;
             validate_policy_text(&req.policy)?;
             policy::parse(&req.policy, PolicyKind::Key)?;
-            let id = st.key_for(
-                cx,
-                au,
+            let id = state.key_for(
+                call,
+                audit,
                 Operation::PutKeyPolicy,
                 &req.key_id,
                 Facts {
@@ -21,28 +21,28 @@ impl Kms {
                     ..Default::default()
                 },
             )?;
-            let mut rec = st.rec(&id).clone();
+            let mut rec = state.rec(&id).clone();
             deny_aws_managed(&rec)?;
             rec.policy = Some(req.policy.clone());
             if !req.bypass_policy_lockout_safety_check {
-                st.lockout_check(cx, &rec)?;
+                state.lockout_check(call, &rec)?;
             }
-            st.save_key(rec)
+            state.save_key(rec)
         })
     }
 
     pub fn get_key_policy(&self, req: GetKeyPolicyRequest) -> Result<GetKeyPolicyResponse> {
-        self.call("GetKeyPolicy", |st, cx, au| {
+        self.call("GetKeyPolicy", |state, call, audit| {
             check_policy_name(req.policy_name.as_deref())?;
-            let id = st.key_for(
-                cx,
-                au,
+            let id = state.key_for(
+                call,
+                audit,
                 Operation::GetKeyPolicy,
                 &req.key_id,
                 Facts::default(),
             )?;
             Ok(GetKeyPolicyResponse {
-                policy: st.rec(&id).policy.clone().unwrap_or_default(),
+                policy: state.rec(&id).policy.clone().unwrap_or_default(),
                 policy_name: "default".into(),
             })
         })
@@ -52,11 +52,11 @@ impl Kms {
         &self,
         req: ListKeyPoliciesRequest,
     ) -> Result<ListKeyPoliciesResponse> {
-        self.call("ListKeyPolicies", |st, cx, au| {
+        self.call("ListKeyPolicies", |state, call, audit| {
             let limit = limit_of(req.limit, 100)?;
-            st.key_for(
-                cx,
-                au,
+            state.key_for(
+                call,
+                audit,
                 Operation::ListKeyPolicies,
                 &req.key_id,
                 Facts::default(),
@@ -81,28 +81,28 @@ impl Kms {
     /// there is no way back in.
     pub fn recover_key_policy(&self, key_id: &str, root: RootKey) -> Result<()> {
         let kdf = {
-            let mut st = self.lock()?;
-            st.store.load()?.get(KDF_NAME).cloned()
+            let mut state = self.lock()?;
+            state.store.load()?.get(KDF_NAME).cloned()
         };
         // Argon2 runs without the state lock (it is slow by design); the
         // outcome, error or not, is decided and audited inside the call.
         let candidate = candidate_root_key(root, kdf.as_deref());
-        self.call("RecoverKeyPolicy", |st, cx, au| {
+        self.call("RecoverKeyPolicy", |state, call, audit| {
             let candidate = candidate?;
-            if !st.hsm.root_matches(&candidate) {
-                au.decision = Some("deny RecoverKeyPolicy: the root key does not match".into());
+            if !state.hsm.root_matches(&candidate) {
+                audit.decision = Some("deny RecoverKeyPolicy: the root key does not match".into());
                 return Err(Error::new(
                     ErrorCode::InvalidRootKey,
                     "the root key does not open this store",
                 ));
             }
-            let id = st.resolve(cx, key_id)?;
-            let mut rec = st.rec(&id).clone();
-            au.key_arn = Some(rec.arn.clone());
+            let id = state.resolve(call, key_id)?;
+            let mut rec = state.rec(&id).clone();
+            audit.key_arn = Some(rec.arn.clone());
             deny_aws_managed(&rec)?;
-            au.decision = Some("allow RecoverKeyPolicy: store root key presented".into());
-            rec.policy = Some(default_policy(cx.account));
-            st.save_key(rec)
+            audit.decision = Some("allow RecoverKeyPolicy: store root key presented".into());
+            rec.policy = Some(default_policy(call.account));
+            state.save_key(rec)
         })
     }
 }

@@ -18,7 +18,7 @@ impl Kms {
                 && asym::supported(spec, usage).is_ok())
             .then(|| Pregenerated::new(&*self.shared.rng, spec))
         };
-        self.call("CreateKey", |st, cx, au| {
+        self.call("CreateKey", |state, call, audit| {
             let description = req.description.unwrap_or_default();
             if description.chars().count() > MAX_DESCRIPTION {
                 return Err(Error::validation(
@@ -36,15 +36,15 @@ impl Kms {
                 validate_policy_text(p)?;
                 policy::parse(p, PolicyKind::Key)?;
             }
-            st.authorize(
-                cx,
+            state.authorize(
+                call,
                 "kms:CreateKey",
                 None,
                 Facts {
                     bypass_lockout: Some(req.bypass_policy_lockout_safety_check),
                     ..Default::default()
                 },
-                au,
+                audit,
             )?;
             let spec = req.key_spec.unwrap_or(KeySpec::SymmetricDefault);
             let usage = req.key_usage.unwrap_or(KeyUsage::EncryptDecrypt);
@@ -66,15 +66,15 @@ impl Kms {
                     ))
                 }
             }
-            if st.keys.len() >= MAX_KEYS {
+            if state.keys.len() >= MAX_KEYS {
                 return Err(Error::new(
                     ErrorCode::LimitExceeded,
                     format!("The number of keys in this region is at its limit ({MAX_KEYS})"),
                 ));
             }
             let rec = new_key_record(
-                st,
-                cx,
+                state,
+                call,
                 NewKey {
                     pregenerated: pregenerated.transpose()?,
                     description,
@@ -84,15 +84,15 @@ impl Kms {
                     manager: KeyManager::Customer,
                     multi_region: req.multi_region,
                     tags: req.tags,
-                    policy: Some(req.policy.unwrap_or_else(|| default_policy(cx.account))),
+                    policy: Some(req.policy.unwrap_or_else(|| default_policy(call.account))),
                 },
             )?;
-            au.key_arn = Some(rec.arn.clone());
+            audit.key_arn = Some(rec.arn.clone());
             if !req.bypass_policy_lockout_safety_check {
-                st.lockout_check(cx, &rec)?;
+                state.lockout_check(call, &rec)?;
             }
             let md = rec.metadata();
-            st.save_key(rec)?;
+            state.save_key(rec)?;
             Ok(CreateKeyResponse { key_metadata: md })
         })
     }
@@ -104,7 +104,7 @@ impl Kms {
     /// gives that to the account), creating one needs `kms:CreateKey`
     /// (account level: the store's account only).
     pub fn aws_managed_key(&self, service: &str) -> Result<KeyMetadata> {
-        self.call("CreateKey", |st, cx, au| {
+        self.call("CreateKey", |state, call, audit| {
             if service.is_empty()
                 || service.len() > 64
                 || !service
@@ -116,29 +116,29 @@ impl Kms {
                 ));
             }
             let alias = format!("alias/aws/{service}");
-            if let Some(a) = st.aliases.get(&alias) {
+            if let Some(a) = state.aliases.get(&alias) {
                 let id = a.target_key_id.clone();
-                let md = st.rec_checked(cx, &id)?.metadata();
-                au.key_arn = Some(md.arn.clone());
-                st.authorize(
-                    cx,
+                let md = state.rec_checked(call, &id)?.metadata();
+                audit.key_arn = Some(md.arn.clone());
+                state.authorize(
+                    call,
                     "kms:DescribeKey",
                     Some(&id),
                     Facts {
                         request_key_id: Some(&alias),
                         ..Default::default()
                     },
-                    au,
+                    audit,
                 )?;
                 return Ok(md);
             }
-            st.authorize(cx, "kms:CreateKey", None, Facts::default(), au)?;
-            au.decision = au.decision.take().map(|d| {
+            state.authorize(call, "kms:CreateKey", None, Facts::default(), audit)?;
+            audit.decision = audit.decision.take().map(|d| {
                 format!("{d}; AWS managed key for {service}, created on the service's behalf")
             });
             let mut rec = new_key_record(
-                st,
-                cx,
+                state,
+                call,
                 NewKey {
                     pregenerated: None,
                     spec: KeySpec::SymmetricDefault,
@@ -150,51 +150,51 @@ impl Kms {
                     manager: KeyManager::Aws,
                     multi_region: false,
                     tags: vec![],
-                    policy: Some(aws_managed_policy(cx.account, cx.region, service)),
+                    policy: Some(aws_managed_policy(call.account, call.region, service)),
                 },
             )?;
             rec.rotation = RotationSettings {
                 enabled: true,
                 period_days: Some(DEFAULT_ROTATION_DAYS),
-                next_rotation_ms: Some(cx.now + DEFAULT_ROTATION_DAYS as u64 * MS_PER_DAY),
+                next_rotation_ms: Some(call.now + DEFAULT_ROTATION_DAYS as u64 * MS_PER_DAY),
                 ..Default::default()
             };
-            au.key_arn = Some(rec.arn.clone());
+            audit.key_arn = Some(rec.arn.clone());
             let md = rec.metadata();
             let id = rec.key_id.clone();
-            st.save_key(rec)?;
-            st.save_alias(AliasEntry {
-                alias_arn: cx.alias_arn(&alias),
+            state.save_key(rec)?;
+            state.save_alias(AliasEntry {
+                alias_arn: call.alias_arn(&alias),
                 alias_name: alias,
                 target_key_id: id,
-                creation_date_ms: cx.now,
-                last_updated_date_ms: cx.now,
+                creation_date_ms: call.now,
+                last_updated_date_ms: call.now,
             })?;
             Ok(md)
         })
     }
 
     pub fn describe_key(&self, req: DescribeKeyRequest) -> Result<DescribeKeyResponse> {
-        self.call("DescribeKey", |st, cx, au| {
-            st.validate_grant_tokens(&req.grant_tokens)?;
-            let id = st.key_for(
-                cx,
-                au,
+        self.call("DescribeKey", |state, call, audit| {
+            state.validate_grant_tokens(&req.grant_tokens)?;
+            let id = state.key_for(
+                call,
+                audit,
                 Operation::DescribeKey,
                 &req.key_id,
                 Facts::default(),
             )?;
-            let md = st.rec(&id).metadata();
-            au.key_arn = Some(md.arn.clone());
+            let md = state.rec(&id).metadata();
+            audit.key_arn = Some(md.arn.clone());
             Ok(DescribeKeyResponse { key_metadata: md })
         })
     }
 
     pub fn list_keys(&self, req: ListKeysRequest) -> Result<ListKeysResponse> {
-        self.call("ListKeys", |st, cx, au| {
+        self.call("ListKeys", |state, call, audit| {
             let limit = limit_of(req.limit, 100)?;
-            st.authorize(cx, "kms:ListKeys", None, Facts::default(), au)?;
-            let all: Vec<KeyListEntry> = st
+            state.authorize(call, "kms:ListKeys", None, Facts::default(), audit)?;
+            let all: Vec<KeyListEntry> = state
                 .keys
                 .values()
                 .map(|k| KeyListEntry {
@@ -213,37 +213,37 @@ impl Kms {
     }
 
     pub fn update_key_description(&self, req: UpdateKeyDescriptionRequest) -> Result<()> {
-        self.call("UpdateKeyDescription", |st, cx, au| {
+        self.call("UpdateKeyDescription", |state, call, audit| {
             if req.description.chars().count() > MAX_DESCRIPTION {
                 return Err(Error::validation(format!(
                     "Description must be at most {MAX_DESCRIPTION} characters"
                 )));
             }
-            let id = st.key_for(
-                cx,
-                au,
+            let id = state.key_for(
+                call,
+                audit,
                 Operation::UpdateKeyDescription,
                 &req.key_id,
                 Facts::default(),
             )?;
-            let mut rec = st.rec(&id).clone();
+            let mut rec = state.rec(&id).clone();
             deny_aws_managed(&rec)?;
             rec.description = req.description;
-            st.save_key(rec)
+            state.save_key(rec)
         })
     }
 
     pub fn tag_resource(&self, req: TagResourceRequest) -> Result<()> {
-        self.call("TagResource", |st, cx, au| {
+        self.call("TagResource", |state, call, audit| {
             validate_tags(&req.tags)?;
-            let id = st.key_for(
-                cx,
-                au,
+            let id = state.key_for(
+                call,
+                audit,
                 Operation::TagResource,
                 &req.key_id,
                 Facts::default(),
             )?;
-            let mut rec = st.rec(&id).clone();
+            let mut rec = state.rec(&id).clone();
             deny_aws_managed(&rec)?;
             for t in req.tags {
                 rec.tags.insert(t.tag_key, t.tag_value);
@@ -254,12 +254,12 @@ impl Kms {
                     format!("{} would have more than {MAX_TAGS_PER_KEY} tags", rec.arn),
                 ));
             }
-            st.save_key(rec)
+            state.save_key(rec)
         })
     }
 
     pub fn untag_resource(&self, req: UntagResourceRequest) -> Result<()> {
-        self.call("UntagResource", |st, cx, au| {
+        self.call("UntagResource", |state, call, audit| {
             if req
                 .tag_keys
                 .iter()
@@ -270,19 +270,19 @@ impl Kms {
                     "Tag keys are 1 to 128 characters",
                 ));
             }
-            let id = st.key_for(
-                cx,
-                au,
+            let id = state.key_for(
+                call,
+                audit,
                 Operation::UntagResource,
                 &req.key_id,
                 Facts::default(),
             )?;
-            let mut rec = st.rec(&id).clone();
+            let mut rec = state.rec(&id).clone();
             deny_aws_managed(&rec)?;
             for k in &req.tag_keys {
                 rec.tags.remove(k);
             }
-            st.save_key(rec)
+            state.save_key(rec)
         })
     }
 
@@ -290,16 +290,16 @@ impl Kms {
         &self,
         req: ListResourceTagsRequest,
     ) -> Result<ListResourceTagsResponse> {
-        self.call("ListResourceTags", |st, cx, au| {
+        self.call("ListResourceTags", |state, call, audit| {
             let limit = limit_of(req.limit, 50)?;
-            let id = st.key_for(
-                cx,
-                au,
+            let id = state.key_for(
+                call,
+                audit,
                 Operation::ListResourceTags,
                 &req.key_id,
                 Facts::default(),
             )?;
-            let rec = st.rec(&id);
+            let rec = state.rec(&id);
             let all: Vec<Tag> = rec
                 .tags
                 .iter()
@@ -350,8 +350,8 @@ impl Pregenerated {
 }
 
 pub(in crate::kms) fn new_key_record(
-    st: &mut State,
-    cx: &CallContext,
+    state: &mut State,
+    call: &CallContext,
     k: NewKey,
 ) -> Result<KeyRecord> {
     let external = k.origin == Origin::External;
@@ -359,7 +359,7 @@ pub(in crate::kms) fn new_key_record(
         Some(p) => (p.id_bytes, Some(p.key)),
         None => {
             let mut raw = [0u8; 16];
-            st.hsm.rng().fill(&mut raw)?;
+            state.hsm.rng().fill(&mut raw)?;
             (raw, None)
         }
     };
@@ -371,34 +371,34 @@ pub(in crate::kms) fn new_key_record(
             .hyphenated()
             .to_string()
     };
-    if st.keys.contains_key(&key_id) {
+    if state.keys.contains_key(&key_id) {
         return Err(Error::internal("key id collision"));
     }
     let materials = if external {
         vec![]
     } else if k.spec == KeySpec::SymmetricDefault {
-        vec![st.new_material(&key_id, cx.now, None)?]
+        vec![state.new_material(&key_id, call.now, None)?]
     } else {
         let key =
             asym_key.ok_or_else(|| Error::internal("asymmetric key material was not generated"))?;
-        vec![st.new_asym_material(&key_id, key, cx.now)?]
+        vec![state.new_asym_material(&key_id, key, call.now)?]
     };
     let mut rotation = RotationSettings::default();
-    if st.settings.rotation_required
+    if state.settings.rotation_required
         && k.manager == KeyManager::Customer
         && k.spec == KeySpec::SymmetricDefault
         && !external
     {
         rotation.enabled = true;
         rotation.period_days = Some(DEFAULT_ROTATION_DAYS);
-        rotation.next_rotation_ms = Some(cx.now + DEFAULT_ROTATION_DAYS as u64 * MS_PER_DAY);
+        rotation.next_rotation_ms = Some(call.now + DEFAULT_ROTATION_DAYS as u64 * MS_PER_DAY);
     }
     Ok(KeyRecord {
-        arn: cx.key_arn(&key_id),
+        arn: call.key_arn(&key_id),
         key_id,
-        account: cx.account.to_string(),
-        region: cx.region.to_string(),
-        created_ms: cx.now,
+        account: call.account.to_string(),
+        region: call.region.to_string(),
+        created_ms: call.now,
         description: k.description,
         state: if external {
             KeyState::PendingImport
@@ -422,7 +422,7 @@ pub(in crate::kms) fn new_key_record(
         policy: k.policy,
         import: external.then(ImportState::default),
         mrk: k.multi_region.then(|| MultiRegionState {
-            primary_region: cx.region.to_string(),
+            primary_region: call.region.to_string(),
             replica_regions: vec![],
             sequence: 0,
         }),

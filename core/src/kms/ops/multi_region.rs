@@ -152,12 +152,12 @@ impl State {
     /// destination. The caller has checked that the account root asks.
     pub(in crate::kms) fn register_destination(
         &mut self,
-        cx: &CallContext,
+        call: &CallContext,
         region: &str,
         spki: &[u8],
     ) -> Result<ReplicationDestination> {
         validate_region_name(region)?;
-        if region == cx.region {
+        if region == call.region {
             return Err(Error::validation(
                 "a replication destination is in another region than this store",
             ));
@@ -183,7 +183,7 @@ impl State {
             region: region.to_string(),
             identity: hex::encode(&der),
             fingerprint: fp.clone(),
-            registered_ms: cx.now,
+            registered_ms: call.now,
         };
         self.put_json(format!("{TRUST_PREFIX}{fp}"), &d)?;
         self.trust.insert(fp, d.clone());
@@ -196,7 +196,7 @@ impl State {
     /// ReplicateKey and the propagation of a primary's changes).
     pub(in crate::kms) fn export_package(
         &mut self,
-        cx: &CallContext,
+        call: &CallContext,
         id: &str,
         dest_region: &str,
         dest_identity: &[u8],
@@ -205,11 +205,11 @@ impl State {
             let (_, fp) = canonical_identity(dest_identity)?;
             return Err(untrusted_destination(dest_region, &fp));
         }
-        let mut rec = self.rec_checked(cx, id)?.clone();
+        let mut rec = self.rec_checked(call, id)?.clone();
         let is_primary = rec
             .mrk
             .as_ref()
-            .is_some_and(|m| m.primary_region == cx.region);
+            .is_some_and(|m| m.primary_region == call.region);
         if !rec.multi_region || !is_primary {
             return Err(Error::new(
                 ErrorCode::UnsupportedOperation,
@@ -219,7 +219,7 @@ impl State {
                 ),
             ));
         }
-        if dest_region == cx.region {
+        if dest_region == call.region {
             return Err(Error::validation(
                 "the replica region must differ from the primary's",
             ));
@@ -255,7 +255,7 @@ impl State {
             primary_region: m.primary_region.clone(),
             material_present,
         };
-        let header = write_package_header(cx.region, dest_region, id, seq, &props)?;
+        let header = write_package_header(call.region, dest_region, id, seq, &props)?;
         let pkg = self
             .hsm
             .seal_replication_package(&header, &handles, dest_identity)?;
@@ -272,9 +272,9 @@ impl Kms {
     /// This store's identity public key (DER SPKI, P-256): other stores
     /// seal replication packages to it.
     pub fn replication_public_key(&self) -> Result<Vec<u8>> {
-        self.call("GetReplicationPublicKey", |st, _cx, _au| {
-            st.ensure_identity()?;
-            st.hsm.identity_public_key()
+        self.call("GetReplicationPublicKey", |state, _cx, _au| {
+            state.ensure_identity()?;
+            state.hsm.identity_public_key()
         })
     }
 
@@ -296,9 +296,9 @@ impl Kms {
         region: &str,
         identity: &[u8],
     ) -> Result<ReplicationDestination> {
-        self.call("RegisterReplicationDestination", |st, cx, au| {
-            st.require_root(cx, "RegisterReplicationDestination", au)?;
-            st.register_destination(cx, region, identity)
+        self.call("RegisterReplicationDestination", |state, call, audit| {
+            state.require_root(call, "RegisterReplicationDestination", audit)?;
+            state.register_destination(call, region, identity)
         })
     }
 
@@ -306,16 +306,16 @@ impl Kms {
     /// exported to it (packages already made stay valid for it). Account
     /// root only; audited.
     pub fn remove_replication_destination(&self, identity: &[u8]) -> Result<()> {
-        self.call("RemoveReplicationDestination", |st, cx, au| {
-            st.require_root(cx, "RemoveReplicationDestination", au)?;
+        self.call("RemoveReplicationDestination", |state, call, audit| {
+            state.require_root(call, "RemoveReplicationDestination", audit)?;
             let (_, fp) = canonical_identity(identity)?;
-            if st.trust.remove(&fp).is_none() {
+            if state.trust.remove(&fp).is_none() {
                 return Err(Error::new(
                     ErrorCode::NotFound,
                     format!("no replication destination with identity {fp} is registered"),
                 ));
             }
-            st.batch.push(Mutation::Delete {
+            state.batch.push(Mutation::Delete {
                 name: format!("{TRUST_PREFIX}{fp}"),
             });
             Ok(())
@@ -325,9 +325,9 @@ impl Kms {
     /// The registered replication destinations, by fingerprint. Account
     /// root only.
     pub fn list_replication_destinations(&self) -> Result<Vec<ReplicationDestination>> {
-        self.call("ListReplicationDestinations", |st, cx, au| {
-            st.require_root(cx, "ListReplicationDestinations", au)?;
-            Ok(st.trust.values().cloned().collect())
+        self.call("ListReplicationDestinations", |state, call, audit| {
+            state.require_root(call, "ListReplicationDestinations", audit)?;
+            Ok(state.trust.values().cloned().collect())
         })
     }
 
@@ -364,25 +364,25 @@ impl Kms {
         dest_region: &str,
         dest_identity: &[u8],
     ) -> Result<Vec<u8>> {
-        self.call(op, |st, cx, au| {
+        self.call(op, |state, call, audit| {
             if op == "ExportReplicationPackage" {
-                st.require_root(cx, op, au)?;
+                state.require_root(call, op, audit)?;
             }
-            let id = st.resolve(cx, key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
-                cx,
+            let id = state.resolve(call, key_id)?;
+            audit.key_arn = Some(call.key_arn(&id));
+            state.authorize(
+                call,
                 "kms:ReplicateKey",
                 Some(&id),
                 Facts {
                     request_key_id: Some(key_id),
                     ..Default::default()
                 },
-                au,
+                audit,
             )?;
-            let rec = st.rec(&id);
+            let rec = state.rec(&id);
             check_state(OpClass::Metadata, rec.state, &rec.arn)?;
-            st.export_package(cx, &id, dest_region, dest_identity)
+            state.export_package(call, &id, dest_region, dest_identity)
         })
     }
 
@@ -407,20 +407,20 @@ impl Kms {
         package: &[u8],
         source_identity: &[u8],
     ) -> Result<KeyMetadata> {
-        self.call("ImportReplicationPackage", |st, cx, au| {
-            st.require_root(cx, "ImportReplicationPackage", au)?;
+        self.call("ImportReplicationPackage", |state, call, audit| {
+            state.require_root(call, "ImportReplicationPackage", audit)?;
             let h = parse_package_header(package)?;
-            au.key_arn = Some(cx.key_arn(&h.key_id));
-            if h.dest_region != cx.region {
+            audit.key_arn = Some(call.key_arn(&h.key_id));
+            if h.dest_region != call.region {
                 return Err(Error::validation(format!(
                     "this package is for region {}, not {}",
-                    h.dest_region, cx.region
+                    h.dest_region, call.region
                 )));
             }
-            if h.source_region == cx.region {
+            if h.source_region == call.region {
                 return Err(Error::validation("a package cannot come from this same region"));
             }
-            let existing = st.keys.get(&h.key_id).cloned();
+            let existing = state.keys.get(&h.key_id).cloned();
             if let Some(e) = &existing {
                 match &e.mrk {
                     None => {
@@ -438,13 +438,13 @@ impl Kms {
                             ),
                         ))
                     }
-                    Some(m) if m.primary_region == cx.region && h.props.primary_region == cx.region => {
+                    Some(m) if m.primary_region == call.region && h.props.primary_region == call.region => {
                         return Err(Error::new(ErrorCode::Conflict, format!("{} is the primary here", e.arn)))
                     }
                     _ => {}
                 }
             }
-            st.ensure_identity()?;
+            state.ensure_identity()?;
             // The payload must carry exactly the material versions the
             // properties list (none when the material is absent): a record
             // naming a version the store does not hold would fail the whole
@@ -463,9 +463,9 @@ impl Kms {
             } else {
                 vec![]
             };
-            let installed = st.hsm.open_replication_package(package, h.len, &h.key_id, source_identity, &expected)?;
+            let installed = state.hsm.open_replication_package(package, h.len, &h.key_id, source_identity, &expected)?;
             for (handle, sealed) in installed {
-                st.batch.push(Mutation::Put { name: material_name(&h.key_id, &handle.material_id_hex()), value: sealed });
+                state.batch.push(Mutation::Put { name: material_name(&h.key_id, &handle.material_id_hex()), value: sealed });
             }
             let p = h.props;
             let import = (p.origin == Origin::External).then(|| ImportState {
@@ -482,22 +482,22 @@ impl Kms {
                     if let Some(m) = r.mrk.as_mut() {
                         m.primary_region = p.primary_region;
                         m.sequence = h.sequence;
-                        if m.primary_region != cx.region {
+                        if m.primary_region != call.region {
                             m.replica_regions.clear();
                         }
                     }
                     r
                 }
                 None => {
-                    if st.keys.len() >= MAX_KEYS {
+                    if state.keys.len() >= MAX_KEYS {
                         return Err(Error::new(ErrorCode::LimitExceeded, "The number of keys in this region is at its limit"));
                     }
                     KeyRecord {
-                        arn: cx.key_arn(&h.key_id),
+                        arn: call.key_arn(&h.key_id),
                         key_id: h.key_id.clone(),
-                        account: cx.account.to_string(),
-                        region: cx.region.to_string(),
-                        created_ms: cx.now,
+                        account: call.account.to_string(),
+                        region: call.region.to_string(),
+                        created_ms: call.now,
                         description: String::new(),
                         state: if import.as_ref().is_some_and(|i| !i.present) { KeyState::PendingImport } else { KeyState::Enabled },
                         key_spec: p.key_spec,
@@ -510,14 +510,14 @@ impl Kms {
                         tags: BTreeMap::new(),
                         materials: p.materials,
                         rotation: p.rotation,
-                        policy: Some(default_policy(cx.account)),
+                        policy: Some(default_policy(call.account)),
                         import,
                         mrk: Some(MultiRegionState { primary_region: p.primary_region, replica_regions: vec![], sequence: h.sequence }),
                     }
                 }
             };
             let md = rec.metadata();
-            st.save_key(rec)?;
+            state.save_key(rec)?;
             Ok(md)
         })
     }
@@ -538,8 +538,8 @@ impl Kms {
         }
         for k in [self, other] {
             if !k.is_store_root() {
-                return k.call("LinkRegion", |st, cx, au| {
-                    st.require_root(cx, "LinkRegion", au)
+                return k.call("LinkRegion", |state, call, audit| {
+                    state.require_root(call, "LinkRegion", audit)
                 });
             }
         }
@@ -572,8 +572,9 @@ impl Kms {
             .insert(self.region().into(), Arc::downgrade(&self.shared));
         for (a, b) in [(self, other), (other, self)] {
             let primaries: Vec<String> = {
-                let st = a.lock()?;
-                st.keys
+                let state = a.lock()?;
+                state
+                    .keys
                     .values()
                     .filter(|k| {
                         k.mrk.as_ref().is_some_and(|m| {
@@ -586,10 +587,10 @@ impl Kms {
             };
             // Replicas deleted while unlinked: tell the primary.
             let gone: Vec<(String, String)> = {
-                let st = b.lock()?;
+                let state = b.lock()?;
                 primaries
                     .iter()
-                    .filter(|k| !st.keys.contains_key(*k))
+                    .filter(|k| !state.keys.contains_key(*k))
                     .map(|k| (k.clone(), a.region().to_string()))
                     .collect()
             };
@@ -610,25 +611,25 @@ impl Kms {
         dest_region: &str,
         dest_identity: &[u8],
     ) -> Result<Vec<u8>> {
-        root_of(self).call("ReplicateKey", |st, cx, au| {
-            au.key_arn = Some(cx.key_arn(key_id));
-            au.decision =
+        root_of(self).call("ReplicateKey", |state, call, audit| {
+            audit.key_arn = Some(call.key_arn(key_id));
+            audit.decision =
                 Some("allow: propagation of a multi-Region primary's change to its replica".into());
-            st.export_package(cx, key_id, dest_region, dest_identity)
+            state.export_package(call, key_id, dest_region, dest_identity)
         })
     }
 
     pub(in crate::kms) fn resolve_id(&self, key_id: &str) -> Result<String> {
-        let st = self.lock()?;
+        let state = self.lock()?;
         let sh = &*self.shared;
-        let cx = CallContext {
+        let call = CallContext {
             now: sh.clock.now_ms(),
             caller: &self.caller,
             account: &sh.account,
             region: &sh.region,
             partition: &sh.partition,
         };
-        st.resolve(&cx, key_id)
+        state.resolve(&call, key_id)
     }
 
     pub(in crate::kms) fn linked(&self, region: &str) -> Option<Kms> {
@@ -645,7 +646,7 @@ impl Kms {
     pub(in crate::kms) fn propagate(&self, dirty: &[String], purged: &[(String, String)]) {
         for key in dirty {
             let regions: Vec<String> = match self.lock() {
-                Ok(st) => st
+                Ok(state) => state
                     .keys
                     .get(key)
                     .and_then(|k| k.mrk.as_ref())
@@ -679,9 +680,9 @@ impl Kms {
     /// waiting in PendingReplicaDeletion starts its own window when the
     /// last replica is gone.
     pub(in crate::kms) fn replica_gone(&self, key_id: &str, region: &str) -> Result<()> {
-        self.call("ReplicaDeleted", |st, cx, au| {
-            au.key_arn = Some(cx.key_arn(key_id));
-            let Some(mut rec) = st.keys.get(key_id).cloned() else {
+        self.call("ReplicaDeleted", |state, call, audit| {
+            audit.key_arn = Some(call.key_arn(key_id));
+            let Some(mut rec) = state.keys.get(key_id).cloned() else {
                 return Ok(());
             };
             let Some(m) = rec.mrk.as_mut() else {
@@ -691,7 +692,7 @@ impl Kms {
             if m.replica_regions.is_empty() && rec.state == KeyState::PendingReplicaDeletion {
                 rec.state = KeyState::PendingDeletion;
                 rec.deletion_date_ms = Some(
-                    cx.now
+                    call.now
                         + rec
                             .pending_window_days
                             .unwrap_or(DEFAULT_PENDING_WINDOW_DAYS)
@@ -699,7 +700,7 @@ impl Kms {
                             * MS_PER_DAY,
                 );
             }
-            st.save_key(rec)
+            state.save_key(rec)
         })
     }
 
@@ -753,9 +754,10 @@ impl Kms {
         // The caller needs kms:CreateKey in the replica region too.
         replica
             .as_caller(self.caller.clone())
-            .call("ReplicateKey", |st, cx, au| {
-                au.key_arn = Some(cx.key_arn(&key_id));
-                st.authorize(cx, "kms:CreateKey", None, Facts::default(), au)
+            .call("ReplicateKey", |state, call, audit| {
+                audit.key_arn = Some(call.key_arn(&key_id));
+                state
+                    .authorize(call, "kms:CreateKey", None, Facts::default(), audit)
                     .map(drop)
             })?;
         let dest_id = root_of(replica).replication_public_key()?;
@@ -784,29 +786,30 @@ impl Kms {
             })?;
         }
         if let Some(p) = &req.policy {
-            dest.call("PutKeyPolicy", |st, cx, au| {
-                au.key_arn = Some(cx.key_arn(&key_id));
-                au.decision = Some("allow PutKeyPolicy: replica policy set by ReplicateKey".into());
-                let mut rec = st.rec_checked(cx, &key_id)?.clone();
+            dest.call("PutKeyPolicy", |state, call, audit| {
+                audit.key_arn = Some(call.key_arn(&key_id));
+                audit.decision =
+                    Some("allow PutKeyPolicy: replica policy set by ReplicateKey".into());
+                let mut rec = state.rec_checked(call, &key_id)?.clone();
                 rec.policy = Some(p.clone());
-                st.save_key(rec)
+                state.save_key(rec)
             })?;
         }
         let region = req.replica_region.clone();
-        self.call("ReplicateKey", |st, cx, au| {
-            au.key_arn = Some(cx.key_arn(&key_id));
-            let mut rec = st.rec_checked(cx, &key_id)?.clone();
+        self.call("ReplicateKey", |state, call, audit| {
+            audit.key_arn = Some(call.key_arn(&key_id));
+            let mut rec = state.rec_checked(call, &key_id)?.clone();
             if let Some(m) = rec.mrk.as_mut() {
                 if !m.replica_regions.contains(&region) {
                     m.replica_regions.push(region.clone());
                 }
             }
-            st.save_key(rec)
+            state.save_key(rec)
         })?;
         self.link_unchecked(replica)?;
         let (md, policy, tags) = {
-            let st = replica.lock()?;
-            let rec = st.keys.get(&key_id).ok_or_else(|| {
+            let state = replica.lock()?;
+            let rec = state.keys.get(&key_id).ok_or_else(|| {
                 Error::not_found_arn(&format!(
                     "arn:{}:kms:{}:{}:key/{key_id}",
                     replica.shared.partition,
@@ -849,23 +852,25 @@ impl Kms {
         // before anything changes.
         let id = self.resolve_id(key_id)?;
         let as_me = new_primary.as_caller(self.caller.clone());
-        as_me.call("UpdatePrimaryRegion", |st, cx, au| {
-            let rid = st.resolve(cx, &id)?;
-            au.key_arn = Some(cx.key_arn(&rid));
-            st.authorize(
-                cx,
-                "kms:UpdatePrimaryRegion",
-                Some(&rid),
-                Facts::default(),
-                au,
-            )
-            .map(drop)
+        as_me.call("UpdatePrimaryRegion", |state, call, audit| {
+            let rid = state.resolve(call, &id)?;
+            audit.key_arn = Some(call.key_arn(&rid));
+            state
+                .authorize(
+                    call,
+                    "kms:UpdatePrimaryRegion",
+                    Some(&rid),
+                    Facts::default(),
+                    audit,
+                )
+                .map(drop)
         })?;
         // Where the new primary will push: this store and the other linked
         // replicas. Each must be a registered destination of its store.
         let replica_regions: Vec<String> = {
-            let st = self.lock()?;
-            st.keys
+            let state = self.lock()?;
+            state
+                .keys
                 .get(&id)
                 .and_then(|k| k.mrk.as_ref())
                 .map(|m| m.replica_regions.clone())
@@ -885,9 +890,9 @@ impl Kms {
                 root_of(new_primary).register_replication_destination(t.region(), &t_id)?;
             } else if !new_primary.lock()?.trusts(&t_id, t.region())? {
                 let (_, fp) = canonical_identity(&t_id)?;
-                return as_me.call("UpdatePrimaryRegion", |_, cx, au| {
-                    au.key_arn = Some(cx.key_arn(&id));
-                    au.decision = Some(format!(
+                return as_me.call("UpdatePrimaryRegion", |_, call, audit| {
+                    audit.key_arn = Some(call.key_arn(&id));
+                    audit.decision = Some(format!(
                         "deny UpdatePrimaryRegion: {} is not a registered replication destination",
                         t.region()
                     ));
@@ -895,22 +900,22 @@ impl Kms {
                 });
             }
         }
-        let (id, others, seq) = self.call("UpdatePrimaryRegion", |st, cx, au| {
-            let id = st.resolve(cx, key_id)?;
-            au.key_arn = Some(cx.key_arn(&id));
-            st.authorize(
-                cx,
+        let (id, others, seq) = self.call("UpdatePrimaryRegion", |state, call, audit| {
+            let id = state.resolve(call, key_id)?;
+            audit.key_arn = Some(call.key_arn(&id));
+            state.authorize(
+                call,
                 "kms:UpdatePrimaryRegion",
                 Some(&id),
                 Facts {
                     request_key_id: Some(key_id),
                     ..Default::default()
                 },
-                au,
+                audit,
             )?;
-            let mut rec = st.rec(&id).clone();
+            let mut rec = state.rec(&id).clone();
             check_state(OpClass::EnableDisable, rec.state, &rec.arn)?;
-            let Some(m) = rec.mrk.as_mut().filter(|m| m.primary_region == cx.region) else {
+            let Some(m) = rec.mrk.as_mut().filter(|m| m.primary_region == call.region) else {
                 return Err(Error::new(
                     ErrorCode::UnsupportedOperation,
                     format!("{} is not a multi-Region primary key", rec.arn),
@@ -928,11 +933,11 @@ impl Kms {
                 .filter(|r| **r != new_region)
                 .cloned()
                 .collect();
-            others.push(cx.region.to_string());
+            others.push(call.region.to_string());
             m.primary_region = new_region.clone();
             m.replica_regions.clear();
             let seq = m.sequence;
-            st.save_key(rec)?;
+            state.save_key(rec)?;
             Ok((id, others, seq))
         })?;
         // The new primary must reach every replica: give it the old
@@ -951,16 +956,16 @@ impl Kms {
             new_primary.link_unchecked(peer)?;
         }
         let to = root_of(new_primary);
-        to.call("UpdatePrimaryRegion", |st, cx, au| {
-            au.key_arn = Some(cx.key_arn(&id));
-            let mut rec = st.rec_checked(cx, &id)?.clone();
+        to.call("UpdatePrimaryRegion", |state, call, audit| {
+            audit.key_arn = Some(call.key_arn(&id));
+            let mut rec = state.rec_checked(call, &id)?.clone();
             if let Some(m) = rec.mrk.as_mut() {
-                m.primary_region = cx.region.to_string();
+                m.primary_region = call.region.to_string();
                 m.replica_regions = others.clone();
                 m.sequence = m.sequence.max(seq);
             }
-            st.save_key(rec)?;
-            st.mark_mrk_dirty(&id);
+            state.save_key(rec)?;
+            state.mark_mrk_dirty(&id);
             Ok(())
         })
     }
@@ -972,17 +977,17 @@ impl Kms {
         key_id: &str,
         policy: &Policy,
     ) -> Result<bool> {
-        let st = self.lock()?;
+        let state = self.lock()?;
         let sh = &*self.shared;
-        let cx = CallContext {
+        let call = CallContext {
             now: sh.clock.now_ms(),
             caller: &self.caller,
             account: &sh.account,
             region: &sh.region,
             partition: &sh.partition,
         };
-        let rec = st.rec_checked(&cx, key_id)?;
-        Ok(st.allows_put_policy(&self.caller, cx.now, rec, policy))
+        let rec = state.rec_checked(&call, key_id)?;
+        Ok(state.allows_put_policy(&self.caller, call.now, rec, policy))
     }
 
     /// ReEncrypt from a key in this region to a key in `dest`'s region
@@ -996,36 +1001,36 @@ impl Kms {
     ) -> Result<ReEncryptResponse> {
         // DryRun: both halves are checked (kms:ReEncryptFrom here,
         // kms:ReEncryptTo and the key's state there); nothing is decrypted.
-        let src = match self.call("ReEncrypt", |st, cx, au| {
-            au.context = Some(&req.source_encryption_context);
-            st.validate_grant_tokens(&req.grant_tokens)?;
+        let src = match self.call("ReEncrypt", |state, call, audit| {
+            audit.context = Some(&req.source_encryption_context);
+            state.validate_grant_tokens(&req.grant_tokens)?;
             let src_enc = canonical_encoding(&req.source_encryption_context)?;
             let (parsed, rec) = Self::source_key(
-                st,
-                cx,
+                state,
+                call,
                 "kms:ReEncryptFrom",
                 &req.ciphertext_blob,
                 req.source_key_id.as_deref(),
                 req.source_encryption_algorithm,
                 &req.source_encryption_context,
-                au,
+                audit,
             )?;
             if req.dry_run {
                 return Err(dry_run_ok());
             }
-            let pt = st.hsm.decrypt(&parsed, &src_enc)?;
+            let pt = state.hsm.decrypt(&parsed, &src_enc)?;
             Ok((pt, rec.arn.clone(), crate::hsm::hex_id(parsed.material_id)))
         }) {
             Err(e) if req.dry_run && e.code() == ErrorCode::DryRunOperation => None,
             other => Some(other?),
         };
         let to = dest.as_caller(self.caller.clone());
-        to.call("ReEncrypt", |st, cx, au| {
-            au.context = Some(&req.destination_encryption_context);
+        to.call("ReEncrypt", |state, call, audit| {
+            audit.context = Some(&req.destination_encryption_context);
             let dst_enc = canonical_encoding(&req.destination_encryption_context)?;
-            let dst_id = st.resolve(cx, &req.destination_key_id)?;
-            st.authorize(
-                cx,
+            let dst_id = state.resolve(call, &req.destination_key_id)?;
+            state.authorize(
+                call,
                 "kms:ReEncryptTo",
                 Some(&dst_id),
                 Facts {
@@ -1033,17 +1038,17 @@ impl Kms {
                     encryption_context: Some(&req.destination_encryption_context),
                     ..Default::default()
                 },
-                au,
+                audit,
             )?;
-            let dst = st.rec(&dst_id);
-            au.key_arn = Some(dst.arn.clone());
+            let dst = state.rec(&dst_id);
+            audit.key_arn = Some(dst.arn.clone());
             check_state(OpClass::Crypto, dst.state, &dst.arn)?;
             check_symmetric_encrypt(dst, req.destination_encryption_algorithm)?;
             let Some((pt, source_arn, source_material)) = &src else {
                 return Err(dry_run_ok());
             };
-            let handle = st.current_handle(dst)?;
-            let blob = st.hsm.encrypt(&handle, &dst_enc, pt.as_bytes())?;
+            let handle = state.current_handle(dst)?;
+            let blob = state.hsm.encrypt(&handle, &dst_enc, pt.as_bytes())?;
             Ok(ReEncryptResponse {
                 ciphertext_blob: blob,
                 source_key_id: source_arn.clone(),
@@ -1102,8 +1107,8 @@ mod replication_tests {
         // properties list both versions but whose payload holds only the
         // first (or none, or a version twice).
         let forge = |which: &[usize]| -> Vec<u8> {
-            let st = us.lock().unwrap();
-            let rec = st.rec(&key).clone();
+            let state = us.lock().unwrap();
+            let rec = state.rec(&key).clone();
             let handles: Vec<MaterialHandle> = rec
                 .materials
                 .iter()
@@ -1129,7 +1134,8 @@ mod replication_tests {
             assert_eq!(props.materials.len(), 2);
             let header = write_package_header("us-east-1", "eu-west-1", &key, 1, &props).unwrap();
             let chosen: Vec<MaterialHandle> = which.iter().map(|i| handles[*i].clone()).collect();
-            st.hsm
+            state
+                .hsm
                 .seal_replication_package(&header, &chosen, &eu_id)
                 .unwrap()
         };

@@ -7,45 +7,45 @@ impl Kms {
     // ------------------------------------------------------------ rotation
 
     pub fn enable_key_rotation(&self, req: EnableKeyRotationRequest) -> Result<()> {
-        self.call("EnableKeyRotation", |st, cx, au| {
+        self.call("EnableKeyRotation", |state, call, audit| {
             let period = req.rotation_period_in_days.unwrap_or(DEFAULT_ROTATION_DAYS);
             if !(MIN_ROTATION_DAYS..=MAX_ROTATION_DAYS).contains(&period) {
                 return Err(Error::validation(
                     format!("RotationPeriodInDays must be between {MIN_ROTATION_DAYS} and {MAX_ROTATION_DAYS}"),
                 ));
             }
-            let id = st.key_for(cx, au, Operation::EnableKeyRotation, &req.key_id, Facts {
+            let id = state.key_for(call, audit, Operation::EnableKeyRotation, &req.key_id, Facts {
                 rotation_period_days: Some(period),
                 ..Default::default()
             })?;
-            let mut rec = st.rec(&id).clone();
+            let mut rec = state.rec(&id).clone();
             check_rotatable(&rec)?;
             deny_aws_managed(&rec)?;
             deny_replica(&rec)?;
-            st.mark_mrk_dirty(&id);
+            state.mark_mrk_dirty(&id);
             let r = &mut rec.rotation;
             let base = match (r.enabled, r.next_rotation_ms, r.period_days) {
                 // Changing the period keeps the schedule's start.
                 (true, Some(next), Some(old)) => next.saturating_sub(old as u64 * MS_PER_DAY),
-                _ => cx.now,
+                _ => call.now,
             };
             r.enabled = true;
             r.period_days = Some(period);
             r.next_rotation_ms = Some(base + period as u64 * MS_PER_DAY);
-            st.save_key(rec)?;
-            st.rotate_if_overdue(&id, cx.now)
+            state.save_key(rec)?;
+            state.rotate_if_overdue(&id, call.now)
         })
     }
 
     pub fn disable_key_rotation(&self, req: KeyIdRequest) -> Result<()> {
-        self.call("DisableKeyRotation", |st, cx, au| {
-            let id = st.key_for(cx, au, Operation::DisableKeyRotation, &req.key_id, Facts::default())?;
-            let mut rec = st.rec(&id).clone();
+        self.call("DisableKeyRotation", |state, call, audit| {
+            let id = state.key_for(call, audit, Operation::DisableKeyRotation, &req.key_id, Facts::default())?;
+            let mut rec = state.rec(&id).clone();
             check_rotatable(&rec)?;
             deny_aws_managed(&rec)?;
             deny_replica(&rec)?;
-            st.mark_mrk_dirty(&id);
-            if st.settings.rotation_required {
+            state.mark_mrk_dirty(&id);
+            if state.settings.rotation_required {
                 return Err(Error::new(
                     ErrorCode::AccessDenied,
                     format!(
@@ -56,7 +56,7 @@ impl Kms {
             }
             rec.rotation.enabled = false;
             rec.rotation.next_rotation_ms = None;
-            st.save_key(rec)
+            state.save_key(rec)
         })
     }
 
@@ -64,15 +64,15 @@ impl Kms {
         &self,
         req: KeyIdRequest,
     ) -> Result<GetKeyRotationStatusResponse> {
-        self.call("GetKeyRotationStatus", |st, cx, au| {
-            let id = st.key_for(
-                cx,
-                au,
+        self.call("GetKeyRotationStatus", |state, call, audit| {
+            let id = state.key_for(
+                call,
+                audit,
                 Operation::GetKeyRotationStatus,
                 &req.key_id,
                 Facts::default(),
             )?;
-            let rec = st.rec(&id);
+            let rec = state.rec(&id);
             Ok(GetKeyRotationStatusResponse {
                 key_id: rec.arn.clone(),
                 key_rotation_enabled: rec.rotation.enabled,
@@ -84,15 +84,15 @@ impl Kms {
     }
 
     pub fn rotate_key_on_demand(&self, req: KeyIdRequest) -> Result<KeyIdResponse> {
-        self.call("RotateKeyOnDemand", |st, cx, au| {
-            let id = st.key_for(
-                cx,
-                au,
+        self.call("RotateKeyOnDemand", |state, call, audit| {
+            let id = state.key_for(
+                call,
+                audit,
                 Operation::RotateKeyOnDemand,
                 &req.key_id,
                 Facts::default(),
             )?;
-            let rec = st.rec(&id).clone();
+            let rec = state.rec(&id).clone();
             check_rotatable(&rec)?;
             deny_aws_managed(&rec)?;
             deny_replica(&rec)?;
@@ -109,7 +109,7 @@ impl Kms {
                 && rec
                     .rotation
                     .next_rotation_ms
-                    .is_some_and(|n| n <= cx.now + CONFLICT_WINDOW_MS)
+                    .is_some_and(|n| n <= call.now + CONFLICT_WINDOW_MS)
             {
                 return Err(Error::new(
                     ErrorCode::Conflict,
@@ -119,12 +119,12 @@ impl Kms {
                     ),
                 ));
             }
-            st.rotate(&id, cx.now, RotationType::OnDemand)?;
-            let mut rec = st.rec(&id).clone();
+            state.rotate(&id, call.now, RotationType::OnDemand)?;
+            let mut rec = state.rec(&id).clone();
             rec.rotation.on_demand_count += 1;
-            rec.rotation.last_on_demand_ms = Some(cx.now);
+            rec.rotation.last_on_demand_ms = Some(call.now);
             let arn = rec.arn.clone();
-            st.save_key(rec)?;
+            state.save_key(rec)?;
             Ok(KeyIdResponse { key_id: arn })
         })
     }
@@ -133,7 +133,7 @@ impl Kms {
         &self,
         req: ListKeyRotationsRequest,
     ) -> Result<ListKeyRotationsResponse> {
-        self.call("ListKeyRotations", |st, cx, au| {
+        self.call("ListKeyRotations", |state, call, audit| {
             let limit = limit_of(req.limit, 100)?;
             let all_material = match req.include_key_material.as_deref() {
                 None | Some("ROTATIONS_ONLY") => false,
@@ -144,14 +144,14 @@ impl Kms {
                     ))
                 }
             };
-            let id = st.key_for(
-                cx,
-                au,
+            let id = state.key_for(
+                call,
+                audit,
                 Operation::ListKeyRotations,
                 &req.key_id,
                 Facts::default(),
             )?;
-            let rec = st.rec(&id);
+            let rec = state.rec(&id);
             check_rotatable(rec)?;
             let n = rec.materials.len();
             let all: Vec<(usize, RotationsListEntry)> = rec

@@ -29,10 +29,10 @@ impl Kms {
     // ------------------------------------------------------------ crypto
 
     pub fn encrypt(&self, req: EncryptRequest) -> Result<EncryptResponse> {
-        self.call("Encrypt", |st, cx, au| {
-            au.context = Some(&req.encryption_context);
+        self.call("Encrypt", |state, call, audit| {
+            audit.context = Some(&req.encryption_context);
             let enc = canonical_encoding(&req.encryption_context)?;
-            st.validate_grant_tokens(&req.grant_tokens)?;
+            state.validate_grant_tokens(&req.grant_tokens)?;
             if req.plaintext.is_empty() || req.plaintext.len() > MAX_PLAINTEXT {
                 return Err(Error::validation(format!(
                     "Plaintext must be 1 to {MAX_PLAINTEXT} bytes"
@@ -46,15 +46,15 @@ impl Kms {
                 encryption_algorithm: Some(alg.as_str()),
                 ..Default::default()
             };
-            let id = st.key_for(cx, au, Operation::Encrypt, &req.key_id, facts)?;
-            let rec = st.rec(&id);
+            let id = state.key_for(call, audit, Operation::Encrypt, &req.key_id, facts)?;
+            let rec = state.rec(&id);
             if is_rsa(rec) && rec.key_usage == KeyUsage::EncryptDecrypt {
-                check_rsa_encryption(rec, req.encryption_algorithm, au.context)?;
+                check_rsa_encryption(rec, req.encryption_algorithm, audit.context)?;
                 if req.dry_run {
                     return Err(dry_run_ok());
                 }
-                let handle = st.current_handle(rec)?;
-                let ct = st.hsm.rsa_encrypt(&handle, req.plaintext.as_bytes())?;
+                let handle = state.current_handle(rec)?;
+                let ct = state.hsm.rsa_encrypt(&handle, req.plaintext.as_bytes())?;
                 return Ok(EncryptResponse {
                     ciphertext_blob: ct,
                     key_id: rec.arn.clone(),
@@ -66,8 +66,8 @@ impl Kms {
             if req.dry_run {
                 return Err(dry_run_ok());
             }
-            let handle = st.current_handle(rec)?;
-            let blob = st.hsm.encrypt(&handle, &enc, req.plaintext.as_bytes())?;
+            let handle = state.current_handle(rec)?;
+            let blob = state.hsm.encrypt(&handle, &enc, req.plaintext.as_bytes())?;
             Ok(EncryptResponse {
                 ciphertext_blob: blob,
                 key_id: rec.arn.clone(),
@@ -80,42 +80,42 @@ impl Kms {
     /// Resolve and check the key that made `blob` (Decrypt / ReEncrypt source).
     #[allow(clippy::too_many_arguments)]
     pub(in crate::kms) fn source_key<'s>(
-        st: &'s State,
-        cx: &CallContext,
+        state: &'s State,
+        call: &CallContext,
         action: &str,
         blob_bytes: &'s [u8],
         key_id: Option<&str>,
         alg: Option<EncryptionAlgorithm>,
         ctx: &EncryptionContext,
-        au: &mut AuditInfo,
+        audit: &mut AuditInfo,
     ) -> Result<(blob::ParsedBlob<'s>, &'s KeyRecord)> {
         if blob_bytes.is_empty() || blob_bytes.len() > blob::MAX_BLOB_LEN {
             return Err(Error::validation("CiphertextBlob must be 1 to 6144 bytes"));
         }
         let requested = match key_id {
-            Some(k) => Some(st.resolve(cx, k)?),
+            Some(k) => Some(state.resolve(call, k)?),
             None => None,
         };
         let parsed = blob::parse(blob_bytes)?;
         if let Some(r) = &requested {
             if r != parsed.key_id {
-                au.key_arn = Some(cx.key_arn(r));
+                audit.key_arn = Some(call.key_arn(r));
                 return Err(Error::new(
                     ErrorCode::IncorrectKey,
                     format!(
                         "The key ID in the request does not identify the key that encrypted the ciphertext ({})",
-                        cx.key_arn(r)
+                        call.key_arn(r)
                     ),
                 ));
             }
         }
-        let rec = st
+        let rec = state
             .keys
             .get(parsed.key_id)
-            .ok_or_else(|| Error::not_found_arn(&cx.key_arn(parsed.key_id)))?;
-        au.key_arn = Some(rec.arn.clone());
-        st.authorize(
-            cx,
+            .ok_or_else(|| Error::not_found_arn(&call.key_arn(parsed.key_id)))?;
+        audit.key_arn = Some(rec.arn.clone());
+        state.authorize(
+            call,
             action,
             Some(&rec.key_id),
             Facts {
@@ -127,7 +127,7 @@ impl Kms {
                 ),
                 ..Default::default()
             },
-            au,
+            audit,
         )?;
         check_state(OpClass::Crypto, rec.state, &rec.arn)?;
         check_symmetric_encrypt(rec, alg)?;
@@ -135,17 +135,17 @@ impl Kms {
     }
 
     pub fn decrypt(&self, req: DecryptRequest) -> Result<DecryptResponse> {
-        self.call("Decrypt", |st, cx, au| {
-            au.context = Some(&req.encryption_context);
+        self.call("Decrypt", |state, call, audit| {
+            audit.context = Some(&req.encryption_context);
             let enc = canonical_encoding(&req.encryption_context)?;
-            st.validate_grant_tokens(&req.grant_tokens)?;
+            state.validate_grant_tokens(&req.grant_tokens)?;
             if let Some(k) = req.key_id.as_deref() {
-                let id = st.resolve(cx, k)?;
-                let rec = st.rec(&id);
+                let id = state.resolve(call, k)?;
+                let rec = state.rec(&id);
                 if is_rsa(rec) {
-                    au.key_arn = Some(rec.arn.clone());
-                    st.authorize(
-                        cx,
+                    audit.key_arn = Some(rec.arn.clone());
+                    state.authorize(
+                        call,
                         "kms:Decrypt",
                         Some(&id),
                         Facts {
@@ -154,14 +154,14 @@ impl Kms {
                             encryption_algorithm: req.encryption_algorithm.map(|a| a.as_str()),
                             ..Default::default()
                         },
-                        au,
+                        audit,
                     )?;
-                    let rec = st.rec(&id);
+                    let rec = state.rec(&id);
                     check_state(OpClass::Crypto, rec.state, &rec.arn)?;
                     if rec.key_usage != KeyUsage::EncryptDecrypt {
                         return Err(wrong_usage(rec, "decrypt"));
                     }
-                    check_rsa_encryption(rec, req.encryption_algorithm, au.context)?;
+                    check_rsa_encryption(rec, req.encryption_algorithm, audit.context)?;
                     if req.ciphertext_blob.is_empty()
                         || req.ciphertext_blob.len() > blob::MAX_BLOB_LEN
                     {
@@ -170,8 +170,8 @@ impl Kms {
                     if req.dry_run {
                         return Err(dry_run_ok());
                     }
-                    let handle = st.current_handle(rec)?;
-                    let plaintext = st.hsm.rsa_decrypt(&handle, &req.ciphertext_blob)?;
+                    let handle = state.current_handle(rec)?;
+                    let plaintext = state.hsm.rsa_decrypt(&handle, &req.ciphertext_blob)?;
                     return Ok(DecryptResponse {
                         key_id: rec.arn.clone(),
                         plaintext,
@@ -181,19 +181,19 @@ impl Kms {
                 }
             }
             let (parsed, rec) = Self::source_key(
-                st,
-                cx,
+                state,
+                call,
                 "kms:Decrypt",
                 &req.ciphertext_blob,
                 req.key_id.as_deref(),
                 req.encryption_algorithm,
                 &req.encryption_context,
-                au,
+                audit,
             )?;
             if req.dry_run {
                 return Err(dry_run_ok());
             }
-            let plaintext = st.hsm.decrypt(&parsed, &enc)?;
+            let plaintext = state.hsm.decrypt(&parsed, &enc)?;
             Ok(DecryptResponse {
                 key_id: rec.arn.clone(),
                 plaintext,
@@ -204,24 +204,24 @@ impl Kms {
     }
 
     pub fn re_encrypt(&self, req: ReEncryptRequest) -> Result<ReEncryptResponse> {
-        self.call("ReEncrypt", |st, cx, au| {
-            au.context = Some(&req.destination_encryption_context);
-            st.validate_grant_tokens(&req.grant_tokens)?;
+        self.call("ReEncrypt", |state, call, audit| {
+            audit.context = Some(&req.destination_encryption_context);
+            state.validate_grant_tokens(&req.grant_tokens)?;
             let src_enc = canonical_encoding(&req.source_encryption_context)?;
             let dst_enc = canonical_encoding(&req.destination_encryption_context)?;
             let (parsed, src) = Self::source_key(
-                st,
-                cx,
+                state,
+                call,
                 "kms:ReEncryptFrom",
                 &req.ciphertext_blob,
                 req.source_key_id.as_deref(),
                 req.source_encryption_algorithm,
                 &req.source_encryption_context,
-                au,
+                audit,
             )?;
-            let dst_id = st.resolve(cx, &req.destination_key_id)?;
-            st.authorize(
-                cx,
+            let dst_id = state.resolve(call, &req.destination_key_id)?;
+            state.authorize(
+                call,
                 "kms:ReEncryptTo",
                 Some(&dst_id),
                 Facts {
@@ -234,17 +234,17 @@ impl Kms {
                     ),
                     ..Default::default()
                 },
-                au,
+                audit,
             )?;
-            let dst = st.rec(&dst_id);
+            let dst = state.rec(&dst_id);
             check_state(OpClass::Crypto, dst.state, &dst.arn)?;
             check_symmetric_encrypt(dst, req.destination_encryption_algorithm)?;
-            au.key_arn = Some(dst.arn.clone());
+            audit.key_arn = Some(dst.arn.clone());
             if req.dry_run {
                 return Err(dry_run_ok());
             }
-            let handle = st.current_handle(dst)?;
-            let blob = st.hsm.reencrypt(&parsed, &src_enc, &handle, &dst_enc)?;
+            let handle = state.current_handle(dst)?;
+            let blob = state.hsm.reencrypt(&parsed, &src_enc, &handle, &dst_enc)?;
             Ok(ReEncryptResponse {
                 ciphertext_blob: blob,
                 source_key_id: src.arn.clone(),
@@ -282,23 +282,23 @@ impl Kms {
         op: Operation,
         req: GenerateDataKeyRequest,
     ) -> Result<GenerateDataKeyResponse> {
-        self.call(op.name(), |st, cx, au| {
-            au.context = Some(&req.encryption_context);
+        self.call(op.name(), |state, call, audit| {
+            audit.context = Some(&req.encryption_context);
             let enc = canonical_encoding(&req.encryption_context)?;
-            st.validate_grant_tokens(&req.grant_tokens)?;
+            state.validate_grant_tokens(&req.grant_tokens)?;
             let n = Self::data_key_len(req.number_of_bytes, req.key_spec)?;
             let facts = Facts {
                 encryption_context: Some(&req.encryption_context),
                 ..Default::default()
             };
-            let id = st.key_for(cx, au, op, &req.key_id, facts)?;
-            let rec = st.rec(&id);
+            let id = state.key_for(call, audit, op, &req.key_id, facts)?;
+            let rec = state.rec(&id);
             check_symmetric_encrypt(rec, None)?;
             if req.dry_run {
                 return Err(dry_run_ok());
             }
-            let handle = st.current_handle(rec)?;
-            let (plaintext, blob) = st.hsm.generate_data_key(&handle, &enc, n)?;
+            let handle = state.current_handle(rec)?;
+            let (plaintext, blob) = state.hsm.generate_data_key(&handle, &enc, n)?;
             Ok(GenerateDataKeyResponse {
                 ciphertext_blob: blob,
                 plaintext,
@@ -330,16 +330,18 @@ impl Kms {
     }
 
     pub fn generate_random(&self, req: GenerateRandomRequest) -> Result<GenerateRandomResponse> {
-        self.call("GenerateRandom", |st, cx, au| match req.number_of_bytes {
-            Some(n) if (1..=MAX_RANDOM_BYTES).contains(&n) => {
-                st.authorize(cx, "kms:GenerateRandom", None, Facts::default(), au)?;
-                Ok(GenerateRandomResponse {
-                    plaintext: Plaintext::new(st.hsm.random_bytes(n as usize)?),
-                })
+        self.call("GenerateRandom", |state, call, audit| {
+            match req.number_of_bytes {
+                Some(n) if (1..=MAX_RANDOM_BYTES).contains(&n) => {
+                    state.authorize(call, "kms:GenerateRandom", None, Facts::default(), audit)?;
+                    Ok(GenerateRandomResponse {
+                        plaintext: Plaintext::new(state.hsm.random_bytes(n as usize)?),
+                    })
+                }
+                _ => Err(Error::validation(format!(
+                    "NumberOfBytes must be 1 to {MAX_RANDOM_BYTES}"
+                ))),
             }
-            _ => Err(Error::validation(format!(
-                "NumberOfBytes must be 1 to {MAX_RANDOM_BYTES}"
-            ))),
         })
     }
 }
