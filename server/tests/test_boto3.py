@@ -14,6 +14,7 @@ import boto3
 import botocore.auth
 import botocore.config
 import pytest
+import botocore.exceptions
 from botocore.exceptions import ClientError
 
 ACCOUNT = "111122223333"
@@ -206,3 +207,40 @@ def test_multi_region(url):
     assert md["MultiRegionConfiguration"]["PrimaryKey"]["Region"] == "eu-west-1"
     health = __import__("urllib.request").request.urlopen(url + "/health").read()
     assert b"eu-west-1" in health
+
+
+def test_tls(tmp_path):
+    """--tls-cert/--tls-key: HTTPS with rustls; boto3 verifies the
+    certificate (self-signed for 127.0.0.1, made with openssl here)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    (tmp_path / "cfg.toml").write_text(CONFIG)
+    proc = subprocess.Popen(
+        [os.environ["STRONGROOM_BIN"], "serve", "--in-memory", "--listen", "127.0.0.1:0",
+         "--config", str(tmp_path / "cfg.toml"), "--tls-cert", str(cert), "--tls-key", str(key),
+         "--access-log", "off"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        line = proc.stdout.readline().decode()
+        assert line.startswith("listening on https://127.0.0.1:"), line
+        tls_url = line.split()[-1]
+        kms = boto3.client("kms", endpoint_url=tls_url, region_name="us-east-1", verify=str(cert),
+                           aws_access_key_id="AKIDROOT", aws_secret_access_key="root-secret")
+        k = kms.create_key()["KeyMetadata"]["KeyId"]
+        ct = kms.encrypt(KeyId=k, Plaintext=b"over tls")["CiphertextBlob"]
+        assert kms.decrypt(CiphertextBlob=ct)["Plaintext"] == b"over tls"
+        # Without trusting the certificate, the client refuses the server.
+        untrusting = boto3.client("kms", endpoint_url=tls_url, region_name="us-east-1",
+                                  aws_access_key_id="AKIDROOT", aws_secret_access_key="root-secret",
+                                  config=botocore.config.Config(retries={"max_attempts": 1}))
+        with pytest.raises(botocore.exceptions.SSLError):
+            untrusting.list_keys()
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
