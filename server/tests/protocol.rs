@@ -257,17 +257,19 @@ fn principals_reach_the_authorization() {
     );
 }
 
+type Headers = Vec<(String, String)>;
+
 #[test]
 fn protocol_errors() {
     let s = server();
     let a = s.local_addr();
     let now = SystemTime::now();
-    let send = |op: &str, body: &[u8], edit: &dyn Fn(&mut Vec<(String, String)>)| {
+    let send = |op: &str, body: &[u8], edit: &dyn Fn(&mut Headers)| {
         let mut h = signed_headers(a, op, body, &ROOT, "us-east-1", now);
         edit(&mut h);
         exchange(a, &head_of(&h, body.len()), body).unwrap()
     };
-    let none = |_: &mut Vec<(String, String)>| {};
+    let none = |_: &mut Headers| {};
     // Unknown operation, missing target.
     let r = send("Frobnicate", b"{}", &none);
     assert_eq!(
@@ -532,5 +534,27 @@ fn graceful_stop_flushes() {
     let a = s.local_addr();
     ok(a, "CreateKey", json!({}), &ROOT);
     s.stop().unwrap();
+    assert!(TcpStream::connect(a).is_err());
+}
+
+/// A request in flight when shutdown starts is answered; new connections
+/// are refused once the listener is gone.
+#[test]
+fn shutdown_finishes_in_flight_requests() {
+    let s = server();
+    let a = s.local_addr();
+    let body = b"{\"Limit\": 5}";
+    let h = signed_headers(a, "ListKeys", body, &ROOT, "us-east-1", SystemTime::now());
+    let mut c = TcpStream::connect(a).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(head_of(&h, body.len()).as_bytes()).unwrap();
+    c.write_all(&body[..3]).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let stopper = std::thread::spawn(move || s.stop());
+    std::thread::sleep(Duration::from_millis(200));
+    c.write_all(&body[3..]).unwrap();
+    let r = read_answer(&mut c).unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    stopper.join().unwrap().unwrap();
     assert!(TcpStream::connect(a).is_err());
 }
