@@ -110,6 +110,48 @@ enum Cmd {
     /// Reset a key's policy to the default, with the store's root key (for a
     /// policy that locks everyone out).
     RecoverKeyPolicy { key: String },
+    /// Serve the KMS API over HTTP (AWS JSON 1.1, SigV4) for boto3, the AWS
+    /// CLI and every AWS SDK (`AWS_ENDPOINT_URL_KMS=http://127.0.0.1:4599`).
+    /// One store per region under --data (DATA/<region>/). See docs/server.md.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Directory of the region stores (DATA/<region>/) [default: <data dir>/strongroom/server].
+    #[arg(long, value_name = "DIR", conflicts_with = "in_memory")]
+    data: Option<PathBuf>,
+    /// Address to listen on (port 0: any free port; see --port-file).
+    #[arg(long, default_value = "127.0.0.1:4599")]
+    listen: std::net::SocketAddr,
+    /// Config file (TOML): account, access keys and principals, identity
+    /// policies, kms:ViaService header, limits. Without it, no access key is
+    /// known: only --no-verify serves requests.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Memory stores with random root keys: everything is gone on exit.
+    #[arg(long)]
+    in_memory: bool,
+    /// Do not verify signatures: every request runs as the account root, or
+    /// as the principal the config gives its access key id.
+    #[arg(long)]
+    no_verify: bool,
+    /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Once listening, write the URL (http://127.0.0.1:PORT) to this file
+    /// (also printed on stdout as `listening on URL`).
+    #[arg(long, value_name = "FILE")]
+    port_file: Option<PathBuf>,
+    /// Access log: `-` (stderr), `off`, or a file to append to.
+    #[arg(long, default_value = "-", value_name = "DEST")]
+    access_log: String,
+    /// Async worker threads [default: one per CPU].
+    #[arg(long, default_value_t = 0)]
+    workers: usize,
 }
 
 #[derive(Subcommand)]
@@ -437,7 +479,84 @@ fn all_aliases(kms: &Kms, key_id: Option<String>) -> Res<Vec<AliasListEntry>> {
     Ok(aliases)
 }
 
+fn serve(cli: &Cli, args: &ServeArgs) -> Res<()> {
+    use strongroom_server::{AccessLog, Config, Hooks, ServerOptions, Storage, TlsFiles};
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config {
+            account: cli.account.clone(),
+            default_region: cli.region.clone(),
+            ..Config::default()
+        },
+    };
+    if args.config.is_none() {
+        config.check()?;
+    }
+    let storage = if args.in_memory {
+        Storage::Memory
+    } else {
+        let dir = args.data.clone().unwrap_or_else(|| {
+            dirs::data_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("strongroom")
+                .join("server")
+        });
+        let root = root_key(cli, &dir)?;
+        Storage::Files { dir, root }
+    };
+    let access_log = AccessLog::open(&args.access_log).map_err(|e| {
+        io_fail(
+            "cannot open the access log",
+            Some(Path::new(&args.access_log)),
+            e,
+        )
+    })?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
+    // Extension points: the seed file (applied as each region's store
+    // opens: `on_region_open`) and the request-quota simulation (checked
+    // per request: `quota`) plug in here.
+    let hooks = Hooks::default();
+    let opts = ServerOptions {
+        listen: args.listen,
+        storage,
+        config,
+        verify: !args.no_verify,
+        tls,
+        access_log,
+        hooks,
+    };
+    let port_file = args.port_file.clone();
+    strongroom_server::serve_until_signal(opts, args.workers, move |url| {
+        println!("listening on {url}");
+        let _ = std::io::stdout().flush();
+        if let Some(p) = &port_file {
+            // Written whole, then renamed: a script polling for the file
+            // never reads half a URL.
+            let tmp = p.with_extension("tmp");
+            std::fs::write(&tmp, format!("{url}\n"))
+                .and_then(|_| std::fs::rename(&tmp, p))
+                .map_err(|e| {
+                    Error::new(
+                        ErrorCode::StoreIo,
+                        format!("cannot write {}: {e}", p.display()),
+                    )
+                })?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
 fn run(cli: Cli) -> Res<()> {
+    if let Cmd::Serve(args) = &cli.cmd {
+        return serve(&cli, args);
+    }
     let (kms, root) = open(&cli)?;
     let f = cli.output;
     match &cli.cmd {
@@ -641,6 +760,8 @@ fn run(cli: Cli) -> Res<()> {
         Cmd::Encrypt(a) => encrypt(&kms, f, a)?,
         Cmd::Decrypt(a) => decrypt(&kms, f, a)?,
         Cmd::Rewrap(a) => rewrap(&kms, f, a)?,
+        // Served above, before a store is opened.
+        Cmd::Serve(_) => {}
     }
     Ok(())
 }

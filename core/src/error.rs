@@ -22,8 +22,8 @@ macro_rules! for_each_error_code {
     ($callback:path) => {
         $callback! {
             NotFound = "NotFoundException", 400, aws, "the key, alias or ARN does not exist (or belongs to another account/region); a blob whose key was deleted";
-            Disabled = "DisabledException", 400, aws, "the key is Disabled";
-            KmsInvalidState = "KMSInvalidStateException", 400, aws, "the operation is not allowed in the key's state (pending deletion, ...)";
+            Disabled = "DisabledException", 409, aws, "the key is Disabled";
+            KmsInvalidState = "KMSInvalidStateException", 409, aws, "the operation is not allowed in the key's state (pending deletion, ...)";
             InvalidCiphertext = "InvalidCiphertextException", 400, aws, "any malformed or tampered blob, or a wrong/missing/extra encryption context pair — deliberately indistinguishable";
             IncorrectKey = "IncorrectKeyException", 400, aws, "Decrypt/ReEncrypt named a key that did not encrypt the blob";
             InvalidKeyUsage = "InvalidKeyUsageException", 400, aws, "wrong key usage or algorithm for the operation";
@@ -34,8 +34,8 @@ macro_rules! for_each_error_code {
             InvalidArn = "InvalidArnException", 400, aws, "reserved (AWS's code for a malformed ARN); Strongroom reports a key ARN it cannot resolve — malformed, or for another account or region — as `NotFoundException`";
             InvalidMarker = "InvalidMarkerException", 400, aws, "a pagination marker this KMS did not issue";
             UnsupportedOperation = "UnsupportedOperationException", 400, aws, "a key kind or origin this build does not support; changing an AWS managed key";
-            DryRunOperation = "DryRunOperationException", 400, aws, "`DryRun` was set and the call would have succeeded";
-            Conflict = "ConflictException", 400, aws, "on-demand rotation while an automatic one is due within 20 minutes; a replication package that is not newer than the last applied (a replay)";
+            DryRunOperation = "DryRunOperationException", 412, aws, "`DryRun` was set and the call would have succeeded";
+            Conflict = "ConflictException", 409, aws, "on-demand rotation while an automatic one is due within 20 minutes; a replication package that is not newer than the last applied (a replay)";
             Tag = "TagException", 400, aws, "invalid or reserved (`aws:`) tag keys, duplicate tag keys";
             AccessDenied = "AccessDeniedException", 400, aws, "the key policy, identity policies and grants do not allow the call (the message names principal, action, key and reason; see `authorization.md`), or store policy refuses it (disabling rotation while \"rotation required\" is on)";
             MalformedPolicyDocument = "MalformedPolicyDocumentException", 400, aws, "a policy document that does not parse or validate (with the reason), or fails the lockout safety check";
@@ -74,7 +74,14 @@ macro_rules! error_code_enum {
                 match self { $(ErrorCode::$variant => $code),* }
             }
 
-            /// The HTTP status AWS answers this code with (the endpoint's).
+            /// The HTTP status AWS answers this code with (the endpoint's):
+            /// 400 for client errors, except the state conflicts
+            /// (`DisabledException`, `KMSInvalidStateException`,
+            /// `ConflictException`: 409) and `DryRunOperationException`
+            /// (412), as the AWS KMS API reference gives them; 500 for
+            /// internal and store faults (store faults cannot come from one
+            /// request's input: a wrong root key is refused when the store
+            /// opens, never per request).
             pub const fn http_status(self) -> u16 {
                 match self { $(ErrorCode::$variant => $status),* }
             }
@@ -156,3 +163,25 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The statuses AWS's KMS API reference gives: 409 for the state
+    /// conflicts, 412 for a dry run, 500 for internal faults, 400 for the
+    /// rest of AWS's codes.
+    #[test]
+    fn http_statuses_are_aws_s() {
+        for c in ErrorCode::ALL {
+            let want = match c {
+                ErrorCode::Disabled | ErrorCode::KmsInvalidState | ErrorCode::Conflict => 409,
+                ErrorCode::DryRunOperation => 412,
+                ErrorCode::KmsInternal => 500,
+                c if !c.is_aws() => 500,
+                _ => 400,
+            };
+            assert_eq!(c.http_status(), want, "{c}");
+        }
+    }
+}

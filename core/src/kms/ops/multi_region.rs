@@ -115,8 +115,10 @@ pub(in crate::kms) fn canonical_identity(spki: &[u8]) -> Result<(Vec<u8>, String
 }
 
 /// A region name as a store may have one (the builder's rule, also the
-/// rule for a replication destination's region: it names a store).
-pub(in crate::kms) fn validate_region_name(region: &str) -> Result<()> {
+/// rule for a replication destination's region: it names a store): 1 to 32
+/// characters of a-z, 0-9 and `-`. Public for front ends that pick a store
+/// by region (the server, before it makes a directory for one).
+pub fn validate_region_name(region: &str) -> Result<()> {
     if region.is_empty()
         || region.len() > 32
         || !region
