@@ -14,10 +14,11 @@ Usage:
       closing "N passed, N failed" line.
   esdk_kms.py create-key
       print the ARN of a new symmetric key.
-  esdk_kms.py encrypt KEY_ARN IN OUT CONTEXT_JSON
+  esdk_kms.py encrypt KEY_ARN IN OUT CONTEXT_JSON [SUITE]
   esdk_kms.py decrypt KEY_ARN IN OUT
       one message, for the interop test with Strongroom's own ESDK KMS
-      keyring (clients/rust/tests/esdk_interop.rs); decrypt prints the
+      keyring (clients/rust/tests/esdk_interop.rs); SUITE is the algorithm
+      suite id in hex (default: the SDK's, 0578); decrypt prints the
       message's encryption context as JSON on stdout.
 """
 import json
@@ -27,7 +28,7 @@ import sys
 
 import aws_encryption_sdk
 import boto3
-from aws_encryption_sdk.identifiers import CommitmentPolicy
+from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy
 from cryptography.exceptions import InvalidTag
 
 CLIENT = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
@@ -117,11 +118,12 @@ def main(argv):
     if cmd == "create-key":
         print(create_key("strongroom esdk interop"))
         return 0
-    if cmd == "encrypt" and len(argv) == 6:
+    if cmd == "encrypt" and len(argv) in (6, 7):
         arn, src, dst, ctx = argv[2:6]
         with open(src, "rb") as f:
             data = f.read()
-        msg, _ = CLIENT.encrypt(source=data, key_provider=provider(arn), encryption_context=json.loads(ctx))
+        extra = {"algorithm": Algorithm.get_by_id(int(argv[6], 16))} if len(argv) == 7 else {}
+        msg, _ = CLIENT.encrypt(source=data, key_provider=provider(arn), encryption_context=json.loads(ctx), **extra)
         with open(dst, "wb") as f:
             f.write(msg)
         return 0

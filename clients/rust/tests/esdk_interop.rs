@@ -29,6 +29,7 @@ const ACCESS_KEY: &str = "AKIDESDKINTEROP";
 /// A test credential of a throw-away server, never a real one.
 const SECRET: &str = "esdk-interop-test-secret";
 const ROOT_KEY: [u8; 32] = [0x5a; 32];
+const SUITES: [&str; 2] = ["0478", "0578"];
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("set {name} (scripts/clients.sh does)"))
@@ -71,7 +72,10 @@ impl Server {
                     };
                 }
             }
-            assert!(t0.elapsed() < Duration::from_secs(30), "the server did not start");
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "the server did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -154,16 +158,24 @@ principal = "arn:aws:iam::{ACCOUNT}:root"
     // 1. Python SDK -> server.
     let server = Server::start(dir);
     let arn = server.python_ok(&["create-key"]).trim().to_string();
-    assert!(arn.starts_with(&format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/")), "{arn}");
+    assert!(
+        arn.starts_with(&format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/")),
+        "{arn}"
+    );
     let pt1: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 256) as u8).collect();
     std::fs::write(f("pt1"), &pt1).unwrap();
-    server.python_ok(&[
-        "encrypt",
-        &arn,
-        &f("pt1"),
-        &f("ct1"),
-        r#"{"tenant":"acme","from":"python"}"#,
-    ]);
+    // The SDK's default suite (0578, ECDSA-signed: the public key is in the
+    // encryption context KMS sees) and the unsigned committing one (0478).
+    for suite in SUITES {
+        server.python_ok(&[
+            "encrypt",
+            &arn,
+            &f("pt1"),
+            &f(&format!("ct1-{suite}")),
+            r#"{"tenant":"acme","from":"python"}"#,
+            suite,
+        ]);
+    }
     server.stop();
 
     // 2. Strongroom's KMS keyring on the same store, in process.
@@ -172,19 +184,30 @@ principal = "arn:aws:iam::{ACCOUNT}:root"
         let kms = Kms::builder(ACCOUNT, REGION)
             .open(store, RootKey::raw(ROOT_KEY))
             .expect("the store opens with its root key");
-        let keyring = KmsKeyring::new(&kms, arn.clone());
-        let (back, ctx) =
-            esdk::decrypt(&keyring, &std::fs::read(f("ct1")).unwrap()).expect("Strongroom opens the SDK's message");
-        assert_eq!(back.as_bytes(), &pt1[..]);
-        assert_eq!(ctx["tenant"], "acme");
-        assert_eq!(ctx["from"], "python");
+        // EDKs under `aws-kms`, the official SDKs' provider id (the SDK
+        // reads no other); Strongroom's keyring reads both ids.
+        let keyring = KmsKeyring::new(&kms, arn.clone()).with_aws_kms_provider_id();
+        for suite in SUITES {
+            let (back, ctx) = esdk::decrypt(
+                &keyring,
+                &std::fs::read(f(&format!("ct1-{suite}"))).unwrap(),
+            )
+            .unwrap_or_else(|e| panic!("Strongroom opens the SDK's {suite} message: {e}"));
+            assert_eq!(back.as_bytes(), &pt1[..]);
+            assert_eq!(ctx["tenant"], "acme");
+            assert_eq!(ctx["from"], "python");
+        }
         // A keyring for another key cannot open it.
         let other = kms
             .create_key(Default::default())
             .expect("another key")
             .key_metadata
             .arn;
-        assert!(esdk::decrypt(&KmsKeyring::new(&kms, other), &std::fs::read(f("ct1")).unwrap()).is_err());
+        assert!(esdk::decrypt(
+            &KmsKeyring::new(&kms, other),
+            &std::fs::read(f("ct1-0478")).unwrap()
+        )
+        .is_err());
 
         let pt2 = b"written by Strongroom's KMS keyring".to_vec();
         let ct2 = esdk::encrypt(
@@ -203,7 +226,10 @@ principal = "arn:aws:iam::{ACCOUNT}:root"
     // 3. The server again, on the same store: the Python SDK opens it.
     let server = Server::start(dir);
     let printed = server.python_ok(&["decrypt", &arn, &f("ct2"), &f("pt2")]);
-    assert_eq!(std::fs::read(f("pt2")).unwrap(), b"written by Strongroom's KMS keyring");
+    assert_eq!(
+        std::fs::read(f("pt2")).unwrap(),
+        b"written by Strongroom's KMS keyring"
+    );
     let seen: serde_json::Value = serde_json::from_str(printed.trim()).expect("context JSON");
     assert_eq!(seen["tenant"], "acme");
     assert_eq!(seen["from"], "strongroom");
@@ -212,7 +238,10 @@ principal = "arn:aws:iam::{ACCOUNT}:root"
     tampered[n - 20] ^= 1;
     std::fs::write(f("ct3"), &tampered).unwrap();
     assert!(
-        !server.python(&["decrypt", &arn, &f("ct3"), &f("pt3")]).status.success(),
+        !server
+            .python(&["decrypt", &arn, &f("ct3"), &f("pt3")])
+            .status
+            .success(),
         "the SDK refuses a tampered message"
     );
     server.stop();

@@ -51,7 +51,10 @@ async fn aws_sdk_for_rust_round_trip_errors_and_denial() {
     let meta = created.key_metadata().expect("KeyMetadata");
     let arn = meta.arn().expect("Arn").to_string();
     let key_id = meta.key_id().to_string();
-    assert!(arn.starts_with("arn:aws") && arn.ends_with(&format!(":key/{key_id}")), "{arn}");
+    assert!(
+        arn.starts_with("arn:aws") && arn.ends_with(&format!(":key/{key_id}")),
+        "{arn}"
+    );
     assert_eq!(meta.key_spec(), Some(&KeySpec::SymmetricDefault));
     assert!(meta.enabled());
 
@@ -146,7 +149,12 @@ async fn aws_sdk_for_rust_round_trip_errors_and_denial() {
         .await
         .expect("ScheduleKeyDeletion");
     assert!(s.deletion_date().is_some());
-    let d = kms.describe_key().key_id(&arn).send().await.expect("DescribeKey");
+    let d = kms
+        .describe_key()
+        .key_id(&arn)
+        .send()
+        .await
+        .expect("DescribeKey");
     assert_eq!(
         d.key_metadata().and_then(|m| m.key_state()),
         Some(&KeyState::PendingDeletion)
