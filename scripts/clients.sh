@@ -17,7 +17,9 @@
 #                                         access keys), run the clients, stop it
 #   scripts/clients.sh test-moto [CLIENT...]  the same clients against moto's
 #                                         server (no policy-denial check)
-#   scripts/clients.sh bench              scripts/bench-endpoint.sh
+#   scripts/clients.sh install-bench      what the benchmark needs (release
+#                                         build, loadgen, local-kms, moto)
+#   scripts/clients.sh bench [REQUESTS]   scripts/bench-endpoint.sh
 # CLIENT is js, java, go, rust, esdk, loadgen (default: all).
 #
 # Every install step is timed (on stderr) and skipped when its inputs did
@@ -144,6 +146,11 @@ rust_env() { eval "$(scripts/rust-env.sh)"; }
 install_strongroom() {
   rust_env
   cargo build -q -p strongroom-cli --bin strongroom >&2
+}
+
+install_strongroom_release() {
+  rust_env
+  cargo build -q --release -p strongroom-cli --bin strongroom >&2
 }
 
 install_loadgen() {
@@ -333,6 +340,13 @@ case $cmd in
       start_moto
     fi
     run_clients "$@"
+    ;;
+  install-bench)
+    need_bc
+    timed "strongroom (cargo, release)" install_strongroom_release
+    timed "loadgen (cargo, release)" install_loadgen
+    timed "local-kms (go install)" install_local_kms
+    timed "moto venv (pip)" install_moto
     ;;
   bench)
     exec scripts/bench-endpoint.sh "$@"
