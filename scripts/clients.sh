@@ -92,8 +92,11 @@ find_go() {
   done
   command -v go >/dev/null || apt_install golang-go
   local dir
-  dir=$(GOFLAGS=-mod=mod GOTOOLCHAIN=local go mod download -json "$GO_TOOLCHAIN_MODULE" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')
-  [ -n "$dir" ] && [ -x "$dir/bin/go" ] || { log "cannot get $GO_TOOLCHAIN_MODULE"; return 1; }
+  dir=$(cd /tmp && GOFLAGS=-mod=mod GOTOOLCHAIN=local go mod download -json "$GO_TOOLCHAIN_MODULE" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$dir" ] && [ -f "$dir/bin/go" ] || { log "cannot get $GO_TOOLCHAIN_MODULE"; return 1; }
+  # The module zip keeps no file modes (the go command's own toolchain
+  # switch sets them the same way).
+  chmod +x "$dir"/bin/* "$dir"/pkg/tool/*/*
   ln -sfn "$dir" "$CACHE/go-toolchain"
   GO="$CACHE/go-toolchain/bin/go"
   go_ok "$GO"
