@@ -11,7 +11,7 @@ export CARGO_TARGET_DIR
 
 RUST_ENV = eval "$$(scripts/rust-env.sh)"
 
-.PHONY: demo test test-rust test-python test-kotlin test-wasm lint codegen bench bench-python bench-web fuzz vectors-regenerate
+.PHONY: demo test test-rust test-python test-kotlin test-wasm test-server lint codegen bench bench-python bench-web fuzz vectors-regenerate
 
 # The Rust demo on the embedded file store, then the web demo (built on the
 # npm package) served on 127.0.0.1 until Ctrl-C. DEMO_PORT picks the port.
@@ -20,7 +20,7 @@ demo:
 	@$(RUST_ENV) && cargo run -q -p strongroom --example demo
 	@$(RUST_ENV) && scripts/wasm.sh serve $(DEMO_PORT)
 
-test: lint test-rust test-python test-kotlin test-wasm
+test: lint test-rust test-python test-kotlin test-wasm test-server
 
 # Formatting, clippy over every crate, target and feature, and the check
 # that every file generated from the operation and error tables is current.
@@ -43,6 +43,12 @@ test-rust:
 
 # Criterion benches; the envelope group is summarised beside OpenSSL's
 # AES-256-GCM on 1 MiB blocks measured in the same run.
+# `strongroom serve` with real clients (boto3 vectors and suite, the AWS
+# CLI) and the kill -9 durability test (the Rust protocol tests run in
+# test-rust).
+test-server:
+	@$(RUST_ENV) && scripts/server-test.sh
+
 # The Python package: pip install ./python into a fresh venv, pytest, mypy.
 test-python:
 	@$(RUST_ENV) && scripts/py-test.sh

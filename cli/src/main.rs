@@ -533,8 +533,6 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Res<()> {
     };
     let port_file = args.port_file.clone();
     strongroom_server::serve_until_signal(opts, args.workers, move |url| {
-        println!("listening on {url}");
-        let _ = std::io::stdout().flush();
         if let Some(p) = &port_file {
             // Written whole, then renamed: a script polling for the file
             // never reads half a URL.
@@ -548,6 +546,9 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Res<()> {
                     )
                 })?;
         }
+        // After the port file: whoever reads this line finds the file.
+        println!("listening on {url}");
+        let _ = std::io::stdout().flush();
         Ok(())
     })?;
     Ok(())

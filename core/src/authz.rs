@@ -167,6 +167,7 @@ impl Request<'_> {
             "aws:principalarn" => b(&self.caller.principal_arn),
             "aws:principalaccount" => b(&self.caller.account),
             "aws:sourceaccount" => bo(self.caller.source_account.as_deref()),
+            "aws:sourceip" => bo(self.caller.source_ip.as_deref()),
             "aws:currenttime" => owned(
                 humantime::format_rfc3339_seconds(
                     std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.now_ms),

@@ -260,6 +260,8 @@ pub enum Operator {
     ArnNotEquals,
     ArnLike,
     ArnNotLike,
+    IpAddress,
+    NotIpAddress,
 }
 
 impl Operator {
@@ -290,6 +292,8 @@ impl Operator {
             "ArnNotEquals" => ArnNotEquals,
             "ArnLike" => ArnLike,
             "ArnNotLike" => ArnNotLike,
+            "IpAddress" => IpAddress,
+            "NotIpAddress" => NotIpAddress,
             _ => return None,
         })
     }
@@ -307,6 +311,7 @@ impl Operator {
                 | DateNotEquals
                 | ArnNotEquals
                 | ArnNotLike
+                | NotIpAddress
         )
     }
 
@@ -323,6 +328,7 @@ impl Operator {
                 pattern.matches(request)
             }
             Bool => request.eq_ignore_ascii_case(policy),
+            IpAddress | NotIpAddress => ip_in(request, policy),
             NumericEquals | NumericNotEquals => num(request, policy, |a, b| a == b),
             NumericLessThan => num(request, policy, |a, b| a < b),
             NumericLessThanEquals => num(request, policy, |a, b| a <= b),
@@ -335,6 +341,20 @@ impl Operator {
             DateGreaterThanEquals => date(request, policy, |a, b| a >= b),
             Null => false,
         }
+    }
+}
+
+/// Is the request's address (`aws:SourceIp`) in the policy's CIDR block
+/// (`203.0.113.0/24`, `2001:db8::/32`) or equal to its single address?
+/// Anything that does not parse never matches.
+fn ip_in(request: &str, policy: &str) -> bool {
+    let Ok(ip) = request.trim().parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    let policy = policy.trim();
+    match policy.parse::<ipnet::IpNet>() {
+        Ok(net) => net.contains(&ip),
+        Err(_) => policy.parse::<std::net::IpAddr>() == Ok(ip),
     }
 }
 
@@ -1244,6 +1264,41 @@ mod tests {
                 True,
             ),
             ("ArnNotEquals", &["arn:a"], Some(&["arn:a"]), False),
+            // aws:SourceIp: CIDR blocks and single addresses, v4 and v6.
+            (
+                "IpAddress",
+                &["203.0.113.0/24"],
+                Some(&["203.0.113.7"]),
+                True,
+            ),
+            (
+                "IpAddress",
+                &["203.0.113.0/24"],
+                Some(&["203.0.114.7"]),
+                False,
+            ),
+            ("IpAddress", &["127.0.0.1"], Some(&["127.0.0.1"]), True),
+            (
+                "IpAddress",
+                &["2001:db8::/32"],
+                Some(&["2001:db8::1"]),
+                True,
+            ),
+            (
+                "IpAddress",
+                &["2001:db8::/32"],
+                Some(&["203.0.113.7"]),
+                False,
+            ),
+            ("IpAddress", &["not-a-cidr"], Some(&["203.0.113.7"]), False),
+            ("IpAddress", &["10.0.0.0/8"], None, False),
+            (
+                "NotIpAddress",
+                &["10.0.0.0/8"],
+                Some(&["203.0.113.7"]),
+                True,
+            ),
+            ("NotIpAddress", &["10.0.0.0/8"], Some(&["10.1.2.3"]), False),
             // Set qualifiers over multi-valued keys.
             (
                 "ForAnyValue:StringEquals",

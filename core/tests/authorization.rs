@@ -1002,6 +1002,7 @@ fn inconsistent_callers_are_refused() {
             account: account.into(),
             via_service: None,
             source_account: None,
+            source_ip: None,
         };
         let h = kms.as_caller(c);
         for r in [
@@ -1036,4 +1037,49 @@ fn inconsistent_callers_are_refused() {
         let json = serde_json::to_value(&c).unwrap();
         assert_eq!(serde_json::from_value::<Caller>(json).unwrap(), c);
     }
+}
+
+/// `aws:SourceIp` (the server sets it from the peer address) with
+/// IpAddress/NotIpAddress conditions: an allow only from 10.0.0.0/8, and a
+/// deny of one address; a caller with no address (in process) matches no
+/// IpAddress condition.
+#[test]
+fn source_ip_conditions() {
+    let (kms, _) = kms();
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": ALICE}, "Action": "kms:Encrypt", "Resource": "*",
+         "Condition": {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "2001:db8::/32"]}}},
+        {"Effect": "Deny", "Principal": "*", "Action": "kms:Encrypt", "Resource": "*",
+         "Condition": {"IpAddress": {"aws:SourceIp": "10.6.6.6"}}},
+    ]});
+    let key = key_with(&kms, policy.to_string(), false);
+    let encrypt = |ip: Option<&str>| {
+        let mut c = Caller::iam_user(ACCOUNT, "alice");
+        if let Some(ip) = ip {
+            c = c.with_source_ip(ip);
+        }
+        kms.as_caller(c)
+            .encrypt(EncryptRequest {
+                key_id: key.clone(),
+                plaintext: b"x".to_vec().into(),
+                ..Default::default()
+            })
+            .map(drop)
+            .map_err(|e| e.code())
+    };
+    assert_eq!(encrypt(Some("10.1.2.3")), Ok(()));
+    assert_eq!(encrypt(Some("2001:db8::7")), Ok(()));
+    assert_eq!(encrypt(Some("192.168.1.1")), Err(ErrorCode::AccessDenied));
+    assert_eq!(encrypt(Some("10.6.6.6")), Err(ErrorCode::AccessDenied));
+    assert_eq!(encrypt(None), Err(ErrorCode::AccessDenied));
+    // Serialized callers keep their address; an absent one stays absent.
+    let c = Caller::iam_user(ACCOUNT, "alice").with_source_ip("10.1.2.3");
+    let v = serde_json::to_value(&c).unwrap();
+    assert_eq!(v["SourceIp"], "10.1.2.3");
+    assert_eq!(serde_json::from_value::<Caller>(v).unwrap(), c);
+    assert!(serde_json::to_value(Caller::iam_user(ACCOUNT, "alice"))
+        .unwrap()
+        .get("SourceIp")
+        .is_none());
 }

@@ -42,7 +42,7 @@ use tokio::sync::Semaphore;
 pub use config::Config;
 pub use hooks::{Hooks, QuotaCheck, QuotaRequest, RegionOpenHook, Throttled};
 pub use log::AccessLog;
-pub use regions::{Regions, Storage};
+pub use regions::{Regions, Storage, StoreFactory};
 
 /// A certificate chain and private key, PEM files.
 #[derive(Debug, Clone)]

@@ -391,7 +391,14 @@ fn authenticate(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     caller.via_service = header_via.or(key_via);
-    let _ = peer;
+    // aws:SourceIp: the peer address (IPv4-mapped IPv6 as IPv4).
+    let ip = match peer.ip() {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    caller.source_ip = Some(ip.to_string());
     Ok((caller, region))
 }
 

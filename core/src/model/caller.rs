@@ -25,6 +25,11 @@ pub struct Caller {
     /// (`aws:SourceAccount`).
     #[serde(default)]
     pub source_account: Option<String>,
+    /// The address the request came from (`aws:SourceIp`), as a front end
+    /// that received it over the network saw it (the server: the peer
+    /// address). `None` in process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
 }
 
 /// The serialized form of a [`Caller`], validated on the way in.
@@ -36,6 +41,8 @@ struct CallerFields {
     via_service: Option<String>,
     #[serde(default)]
     source_account: Option<String>,
+    #[serde(default)]
+    source_ip: Option<String>,
 }
 
 impl TryFrom<CallerFields> for Caller {
@@ -46,6 +53,7 @@ impl TryFrom<CallerFields> for Caller {
             account: f.account,
             via_service: f.via_service,
             source_account: f.source_account,
+            source_ip: f.source_ip,
         };
         c.validate()?;
         Ok(c)
@@ -61,6 +69,7 @@ impl Caller {
             account: account.to_string(),
             via_service: None,
             source_account: None,
+            source_ip: None,
         };
         c.validate()?;
         Ok(c)
@@ -122,6 +131,7 @@ impl Caller {
             account: account.to_string(),
             via_service: None,
             source_account: None,
+            source_ip: None,
         }
     }
     pub fn iam_user(account: &str, name: &str) -> Self {
@@ -130,6 +140,7 @@ impl Caller {
             account: account.to_string(),
             via_service: None,
             source_account: None,
+            source_ip: None,
         }
     }
     pub fn iam_role(account: &str, name: &str) -> Self {
@@ -138,6 +149,7 @@ impl Caller {
             account: account.to_string(),
             via_service: None,
             source_account: None,
+            source_ip: None,
         }
     }
     /// An AWS service principal (`s3.amazonaws.com`) acting for `source_account`.
@@ -147,7 +159,13 @@ impl Caller {
             account: source_account.to_string(),
             via_service: None,
             source_account: Some(source_account.to_string()),
+            source_ip: None,
         }
+    }
+    /// The caller with `aws:SourceIp` set.
+    pub fn with_source_ip(mut self, ip: &str) -> Self {
+        self.source_ip = Some(ip.to_string());
+        self
     }
     pub fn via_service(mut self, service: &str) -> Self {
         self.via_service = Some(service.to_string());

@@ -1,0 +1,560 @@
+//! The wire protocol against an in-process server on 127.0.0.1:0: SigV4
+//! refusals, protocol errors, limits, a property test over random requests,
+//! many connections, slow clients.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant, SystemTime};
+
+use common::*;
+use proptest::prelude::*;
+use serde_json::json;
+use strongroom_server::{Config, Running, ServerOptions};
+
+fn server() -> Running {
+    let mut opts = ServerOptions::in_memory("127.0.0.1:0".parse().unwrap());
+    opts.config = Config::parse(CONFIG).unwrap();
+    strongroom_server::spawn(opts, 2).unwrap()
+}
+
+#[test]
+fn round_trip_and_request_ids() {
+    let s = server();
+    let a = s.local_addr();
+    let key = ok(a, "CreateKey", json!({"Description": "t"}), &ROOT)["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ct = ok(
+        a,
+        "Encrypt",
+        json!({"KeyId": key, "Plaintext": "aGVsbG8=", "EncryptionContext": {"a": "b"}}),
+        &ROOT,
+    );
+    let r = call(
+        a,
+        "Decrypt",
+        &json!({"CiphertextBlob": ct["CiphertextBlob"], "EncryptionContext": {"a": "b"}}),
+        &ROOT,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["Plaintext"], "aGVsbG8=");
+    assert_eq!(r.header("content-type"), Some("application/x-amz-json-1.1"));
+    let id = r.header("x-amzn-requestid").unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    // A wrong context: the core's error, AWS-shaped, with its status.
+    let r = call(
+        a,
+        "Decrypt",
+        &json!({"CiphertextBlob": ct["CiphertextBlob"], "EncryptionContext": {"a": "c"}}),
+        &ROOT,
+    );
+    assert_eq!(
+        (r.status, r.error_type().as_str()),
+        (400, "InvalidCiphertextException")
+    );
+    assert!(r.header("x-amzn-requestid").is_some());
+    // A state conflict is 409, as AWS answers it.
+    ok(a, "DisableKey", json!({"KeyId": key}), &ROOT);
+    let r = call(
+        a,
+        "Encrypt",
+        &json!({"KeyId": key, "Plaintext": "aGk="}),
+        &ROOT,
+    );
+    assert_eq!(
+        (r.status, r.error_type().as_str()),
+        (409, "DisabledException")
+    );
+    // The health endpoint needs no signature.
+    let h = exchange(
+        a,
+        "GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        b"",
+    )
+    .unwrap();
+    assert_eq!(h.status, 200);
+    assert_eq!(h.json()["status"], "ok");
+}
+
+#[test]
+fn sigv4_refusals() {
+    let s = server();
+    let a = s.local_addr();
+    let body = b"{}";
+    let refuse = |headers: Vec<(String, String)>| {
+        let r = exchange(a, &head_of(&headers, body.len()), body).unwrap();
+        assert_eq!(r.status, 400);
+        (
+            r.error_type(),
+            r.json()["message"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let now = SystemTime::now();
+    // Wrong secret.
+    let wrong = Key {
+        id: "AKIDALICE",
+        secret: "not-it",
+        token: None,
+    };
+    let (t, m) = refuse(signed_headers(
+        a,
+        "ListKeys",
+        body,
+        &wrong,
+        "us-east-1",
+        now,
+    ));
+    assert_eq!(t, "InvalidSignatureException");
+    assert!(m.contains("does not match"), "{m}");
+    // Unknown access key.
+    let unknown = Key {
+        id: "AKIDNOBODY",
+        secret: "x",
+        token: None,
+    };
+    let (t, _) = refuse(signed_headers(
+        a,
+        "ListKeys",
+        body,
+        &unknown,
+        "us-east-1",
+        now,
+    ));
+    assert_eq!(t, "UnrecognizedClientException");
+    // Stale and future dates (beyond 15 minutes); 14 minutes is fine.
+    for (when, good) in [
+        (now - Duration::from_secs(16 * 60), false),
+        (now + Duration::from_secs(16 * 60), false),
+        (now - Duration::from_secs(14 * 60), true),
+    ] {
+        let h = signed_headers(a, "ListKeys", body, &ROOT, "us-east-1", when);
+        let r = exchange(a, &head_of(&h, body.len()), body).unwrap();
+        if good {
+            assert_eq!(r.status, 200, "{:?}", r.json());
+        } else {
+            assert_eq!(r.error_type(), "InvalidSignatureException");
+            assert!(r.json()["message"].as_str().unwrap().contains("Signature"));
+        }
+    }
+    // A body changed after signing.
+    let h = signed_headers(a, "ListKeys", body, &ALICE, "us-east-1", now);
+    let r = exchange(a, &head_of(&h, 11), b"{\"Limit\":1}").unwrap();
+    assert_eq!(r.error_type(), "InvalidSignatureException");
+    // A signed header changed after signing (the target).
+    let mut h = signed_headers(a, "ListKeys", body, &ALICE, "us-east-1", now);
+    for (k, v) in h.iter_mut() {
+        if k == "x-amz-target" {
+            *v = "TrentService.ListAliases".into();
+        }
+    }
+    assert_eq!(refuse(h).0, "InvalidSignatureException");
+    // No Authorization header; a malformed one.
+    let mut h = signed_headers(a, "ListKeys", body, &ALICE, "us-east-1", now);
+    h.retain(|(k, _)| k != "authorization");
+    assert_eq!(refuse(h.clone()).0, "MissingAuthenticationTokenException");
+    h.push((
+        "authorization".into(),
+        "AWS4-HMAC-SHA256 Credential=AKIDALICE".into(),
+    ));
+    assert_eq!(refuse(h).0, "IncompleteSignatureException");
+    // Another service's scope.
+    let mut h = signed_headers(a, "ListKeys", body, &ALICE, "us-east-1", now);
+    for (k, v) in h.iter_mut() {
+        if k == "authorization" {
+            *v = v.replace("/kms/", "/s3/");
+        }
+    }
+    assert_eq!(refuse(h).0, "InvalidSignatureException");
+    // Session tokens: required for the role's key, refused for others,
+    // and must be the configured one.
+    let role = Key {
+        id: "ASIAROLE",
+        secret: "role-secret",
+        token: Some("the-token"),
+    };
+    let r = call(a, "ListKeys", &json!({}), &role);
+    assert_ne!(
+        r.error_type(),
+        "UnrecognizedClientException",
+        "{:?}",
+        r.json()
+    );
+    let bad_token = Key {
+        token: Some("other"),
+        ..role
+    };
+    let (t, _) = refuse(signed_headers(
+        a,
+        "ListKeys",
+        body,
+        &bad_token,
+        "us-east-1",
+        now,
+    ));
+    assert_eq!(t, "UnrecognizedClientException");
+    let no_token = Key {
+        token: None,
+        ..bad_token
+    };
+    let (t, _) = refuse(signed_headers(
+        a,
+        "ListKeys",
+        body,
+        &no_token,
+        "us-east-1",
+        now,
+    ));
+    assert_eq!(t, "UnrecognizedClientException");
+    let alice_token = Key {
+        token: Some("the-token"),
+        ..ALICE
+    };
+    let (t, _) = refuse(signed_headers(
+        a,
+        "ListKeys",
+        body,
+        &alice_token,
+        "us-east-1",
+        now,
+    ));
+    assert_eq!(t, "UnrecognizedClientException");
+}
+
+#[test]
+fn principals_reach_the_authorization() {
+    let s = server();
+    let a = s.local_addr();
+    // Alice has no identity policy: the default key policy delegates to
+    // IAM, so she is denied; the root is allowed.
+    let key = ok(a, "CreateKey", json!({}), &ROOT)["KeyMetadata"]["KeyId"].clone();
+    let r = call(
+        a,
+        "Encrypt",
+        &json!({"KeyId": key, "Plaintext": "aGk="}),
+        &ALICE,
+    );
+    assert_eq!(
+        (r.status, r.error_type().as_str()),
+        (400, "AccessDeniedException")
+    );
+    assert!(r.json()["message"].as_str().unwrap().contains("user/alice"));
+    // Only the root may put identity policies.
+    let put = json!({"PrincipalArn": "arn:aws:iam::111122223333:user/alice", "PolicyName": "p",
+        "PolicyDocument": r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"}]}"#});
+    assert_eq!(
+        call(a, "PutIdentityPolicy", &put, &ALICE).error_type(),
+        "AccessDeniedException"
+    );
+    ok(a, "PutIdentityPolicy", put, &ROOT);
+    ok(
+        a,
+        "Encrypt",
+        json!({"KeyId": key, "Plaintext": "aGk="}),
+        &ALICE,
+    );
+}
+
+type Headers = Vec<(String, String)>;
+
+#[test]
+fn protocol_errors() {
+    let s = server();
+    let a = s.local_addr();
+    let now = SystemTime::now();
+    let send = |op: &str, body: &[u8], edit: &dyn Fn(&mut Headers)| {
+        let mut h = signed_headers(a, op, body, &ROOT, "us-east-1", now);
+        edit(&mut h);
+        exchange(a, &head_of(&h, body.len()), body).unwrap()
+    };
+    let none = |_: &mut Headers| {};
+    // Unknown operation, missing target.
+    let r = send("Frobnicate", b"{}", &none);
+    assert_eq!(
+        (r.status, r.error_type().as_str()),
+        (400, "UnknownOperationException")
+    );
+    let r = send("ListKeys", b"{}", &|h| {
+        h.retain(|(k, _)| k != "x-amz-target")
+    });
+    assert_eq!(
+        (r.status, r.error_type().as_str()),
+        (400, "UnknownOperationException")
+    );
+    // Malformed JSON, a non-object, an ill-typed member.
+    for body in [&b"{\"KeyId\":"[..], b"[1,2]", b"\xff\xfe"] {
+        let r = send("DescribeKey", body, &none);
+        assert_eq!(
+            (r.status, r.error_type().as_str()),
+            (400, "SerializationException"),
+            "{body:?}"
+        );
+    }
+    let r = send("DescribeKey", br#"{"KeyId": 5}"#, &none);
+    assert_eq!(
+        (r.status, r.error_type().as_str()),
+        (400, "ValidationException")
+    );
+    // An empty body is an empty request.
+    let r = send("ListKeys", b"", &none);
+    assert_eq!(r.status, 200);
+    // Wrong content type.
+    let r = send("ListKeys", b"{}", &|h| {
+        for (k, v) in h.iter_mut() {
+            if k == "content-type" {
+                *v = "text/plain".into();
+            }
+        }
+    });
+    assert_eq!(
+        (r.status, r.error_type().as_str()),
+        (400, "SerializationException")
+    );
+    // Wrong path and method.
+    let r = exchange(
+        a,
+        "GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        b"",
+    )
+    .unwrap();
+    assert_eq!(
+        (r.status, r.error_type().as_str()),
+        (405, "UnknownOperationException")
+    );
+    let r = exchange(
+        a,
+        "POST /x HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        b"",
+    )
+    .unwrap();
+    assert_eq!(r.status, 404);
+    // A region that is not a region name.
+    let h = signed_headers(a, "ListKeys", b"{}", &ROOT, "US_EAST", now);
+    let r = exchange(a, &head_of(&h, 2), b"{}").unwrap();
+    assert_eq!(r.error_type(), "UnrecognizedClientException");
+}
+
+#[test]
+fn oversized_bodies_are_413() {
+    let s = server();
+    let a = s.local_addr();
+    let big = vec![b' '; 65537];
+    // Declared too large: refused before the body is read.
+    let h = signed_headers(a, "ListKeys", &big, &ROOT, "us-east-1", SystemTime::now());
+    let r = exchange(a, &head_of(&h, big.len()), &big).unwrap();
+    assert_eq!(
+        (r.status, r.error_type().as_str()),
+        (413, "RequestEntityTooLargeException")
+    );
+    // Chunked, without a length: cut off at the limit.
+    let mut head = String::from("POST / HTTP/1.1\r\n");
+    for (k, v) in &h {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("transfer-encoding: chunked\r\nconnection: close\r\n\r\n");
+    let mut body = Vec::new();
+    for _ in 0..3 {
+        body.extend_from_slice(format!("{:x}\r\n", 30000).as_bytes());
+        body.extend_from_slice(&vec![b' '; 30000]);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"0\r\n\r\n");
+    let r = exchange(a, &head, &body).unwrap();
+    assert_eq!(r.status, 413);
+    // The server still answers.
+    assert_eq!(call(a, "ListKeys", &json!({}), &ROOT).status, 200);
+}
+
+#[test]
+fn slow_clients_are_cut_off() {
+    let s = server();
+    let a = s.local_addr();
+    // Headers never finished: the connection is closed after the header
+    // timeout (1 s here), with no answer.
+    let start = Instant::now();
+    let mut c = TcpStream::connect(a).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"POST / HTTP/1.1\r\nhost: x\r\n").unwrap();
+    let mut buf = [0u8; 1024];
+    let n = c.read(&mut buf).unwrap_or(0);
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        n == 0 || String::from_utf8_lossy(&buf[..n]).contains("408"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    // A body that stops halfway: 408 after the body timeout.
+    let body = b"{\"Limit\": 10}";
+    let h = signed_headers(a, "ListKeys", body, &ROOT, "us-east-1", SystemTime::now());
+    let start = Instant::now();
+    let mut c = TcpStream::connect(a).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(head_of(&h, body.len()).as_bytes()).unwrap();
+    c.write_all(&body[..4]).unwrap();
+    let r = read_answer(&mut c).unwrap();
+    assert_eq!(
+        (r.status, r.error_type().as_str()),
+        (408, "RequestTimeoutException")
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // An idle kept-alive connection is closed too.
+    let mut c = TcpStream::connect(a).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let start = Instant::now();
+    let n = c.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0);
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+fn open_fds() -> Option<usize> {
+    std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count())
+}
+
+#[test]
+fn ten_thousand_connections_opened_and_dropped() {
+    let s = server();
+    let a = s.local_addr();
+    assert_eq!(call(a, "ListKeys", &json!({}), &ROOT).status, 200);
+    std::thread::sleep(Duration::from_millis(200));
+    let before = open_fds();
+    for i in 0..10_000 {
+        let mut c = TcpStream::connect(a).unwrap();
+        match i % 3 {
+            0 => {}
+            1 => {
+                let _ = c.write_all(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{");
+            }
+            _ => {
+                let _ = c.write_all(b"GARBAGE\r\n\r\n");
+            }
+        }
+        drop(c);
+    }
+    // Still answering, and every connection's socket was closed (the
+    // server runs in this process: its descriptors are ours).
+    assert_eq!(call(a, "ListKeys", &json!({}), &ROOT).status, 200);
+    if let (Some(b), Some(_)) = (before, open_fds()) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = open_fds().unwrap();
+            if now <= b + 8 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "fds: {b} before, {now} after");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Random requests — headers, targets, bodies — never crash or hang the
+/// server; every answer is an AWS-shaped JSON error (or a 200) with a
+/// request id.
+#[test]
+fn random_requests_get_aws_shaped_answers() {
+    let s = server();
+    let a = s.local_addr();
+    let ops: Vec<&str> = strongroom::Operation::ALL
+        .iter()
+        .map(|o| o.name())
+        .collect();
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 300,
+        ..ProptestConfig::default()
+    });
+    let strategy = (
+        proptest::sample::select(ops),
+        proptest::collection::vec(any::<u8>(), 0..300),
+        any::<bool>(),
+        any::<u8>(),
+        "[ -~]{0,40}",
+    );
+    runner
+        .run(&strategy, |(op, body, json_body, mode, junk)| {
+            let body = if json_body {
+                // A JSON object with random members.
+                serde_json::to_vec(&json!({
+                    "KeyId": junk.clone(), "Plaintext": junk.clone(),
+                    "Limit": mode, "GrantTokens": [junk.clone()],
+                }))
+                .unwrap()
+            } else {
+                body
+            };
+            let mut h = signed_headers(a, op, &body, &ROOT, "us-east-1", SystemTime::now());
+            match mode % 6 {
+                0 => {}
+                1 => h.push(("x-extra".into(), junk.clone())),
+                2 => h.retain(|(k, _)| k != "content-type"),
+                3 => {
+                    for (k, v) in h.iter_mut() {
+                        if k == "x-amz-date" {
+                            *v = junk.clone();
+                        }
+                    }
+                }
+                4 => {
+                    for (k, v) in h.iter_mut() {
+                        if k == "authorization" {
+                            *v = format!("AWS4-HMAC-SHA256 {junk}");
+                        }
+                    }
+                }
+                _ => {
+                    for (k, v) in h.iter_mut() {
+                        if k == "x-amz-target" {
+                            *v = junk.clone();
+                        }
+                    }
+                }
+            }
+            let r = exchange(a, &head_of(&h, body.len()), &body).expect("an answer");
+            prop_assert!(r.header("x-amzn-requestid").is_some());
+            if r.status != 200 {
+                let v: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON error");
+                prop_assert!(v["__type"].as_str().is_some_and(|t| !t.is_empty()), "{v}");
+                prop_assert!(v["message"].is_string(), "{v}");
+                prop_assert!(
+                    r.status == 400 || r.status == 409 || r.status == 412 || r.status == 413,
+                    "{}",
+                    r.status
+                );
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(call(a, "ListKeys", &json!({}), &ROOT).status, 200);
+}
+
+#[test]
+fn graceful_stop_flushes() {
+    let s = server();
+    let a = s.local_addr();
+    ok(a, "CreateKey", json!({}), &ROOT);
+    s.stop().unwrap();
+    assert!(TcpStream::connect(a).is_err());
+}
+
+/// A request in flight when shutdown starts is answered; new connections
+/// are refused once the listener is gone.
+#[test]
+fn shutdown_finishes_in_flight_requests() {
+    let s = server();
+    let a = s.local_addr();
+    let body = b"{\"Limit\": 5}";
+    let h = signed_headers(a, "ListKeys", body, &ROOT, "us-east-1", SystemTime::now());
+    let mut c = TcpStream::connect(a).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(head_of(&h, body.len()).as_bytes()).unwrap();
+    c.write_all(&body[..3]).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let stopper = std::thread::spawn(move || s.stop());
+    std::thread::sleep(Duration::from_millis(200));
+    c.write_all(&body[3..]).unwrap();
+    let r = read_answer(&mut c).unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    stopper.join().unwrap().unwrap();
+    assert!(TcpStream::connect(a).is_err());
+}
