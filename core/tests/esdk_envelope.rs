@@ -7,7 +7,7 @@ use std::sync::Arc;
 use strongroom::api::*;
 use strongroom::esdk::{
     self, CachingCmm, CachingConfig, DecryptOptions, EncryptOptions, Keyring, KmsKeyring,
-    MaterialsCache, MultiKeyring, RawAesKeyring, KMS_PROVIDER_ID,
+    MaterialsCache, MultiKeyring, RawAesKeyring, AWS_KMS_PROVIDER_ID, KMS_PROVIDER_ID,
 };
 use strongroom::model::*;
 use strongroom::{Caller, DangerousSeededRng, ErrorCode, Kms, ManualClock, OsRng};
@@ -233,6 +233,45 @@ fn kms_at(region: &str, clock: &ManualClock, seed: u8) -> Kms {
 
 fn arn(kms: &Kms, key: &str) -> String {
     describe(kms, key).arn
+}
+
+/// `with_aws_kms_provider_id` writes EDKs as the official SDKs' AWS KMS
+/// keyrings do (provider id `aws-kms`, the ARN as provider info); every KMS
+/// keyring reads both ids (the official SDK itself, through `strongroom
+/// serve`, is checked by clients/rust/tests/esdk_interop.rs).
+#[test]
+fn kms_keyring_writes_and_reads_aws_kms_edks() {
+    let (kms, _clock) = kms();
+    let key = new_key(&kms);
+    let needle = arn(&kms, &key);
+    let aws = KmsKeyring::new(&kms, key.clone()).with_aws_kms_provider_id();
+    let ctx = context([("tenant", "acme")]);
+    for suite in [UNSIGNED, SIGNED] {
+        let msg = esdk::encrypt_with_suite(&aws, b"payload", &ctx, 4096, suite, &OsRng).unwrap();
+        let mut id_then_arn = (AWS_KMS_PROVIDER_ID.len() as u16).to_be_bytes().to_vec();
+        id_then_arn.extend_from_slice(AWS_KMS_PROVIDER_ID.as_bytes());
+        id_then_arn.extend_from_slice(&(needle.len() as u16).to_be_bytes());
+        id_then_arn.extend_from_slice(needle.as_bytes());
+        assert!(
+            msg.windows(id_then_arn.len()).any(|w| w == id_then_arn),
+            "an aws-kms EDK naming the key ARN"
+        );
+        assert!(!msg
+            .windows(KMS_PROVIDER_ID.len())
+            .any(|w| w == KMS_PROVIDER_ID.as_bytes()));
+        for ring in [
+            KmsKeyring::new(&kms, key.clone()),
+            KmsKeyring::discovery(&kms),
+            aws.clone(),
+        ] {
+            let d = esdk::decrypt_with(&ring, &msg, &DecryptOptions::default()).unwrap();
+            assert_eq!(d.plaintext.as_bytes(), b"payload");
+            assert_eq!(d.info.opened_by.provider_id, AWS_KMS_PROVIDER_ID);
+            assert_eq!(d.info.opened_by.key_name, needle);
+        }
+        let other = KmsKeyring::new(&kms, new_key(&kms));
+        assert!(esdk::decrypt(&other, &msg).is_err());
+    }
 }
 
 #[test]

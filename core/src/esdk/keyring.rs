@@ -17,6 +17,14 @@ use crate::kms::Kms;
 /// the KMS key ARN (UTF-8).
 pub const KMS_PROVIDER_ID: &str = "strongroom-kms";
 
+/// The provider id of the official AWS Encryption SDKs' AWS KMS keyrings and
+/// master key providers (provider info: the key ARN). [`KmsKeyring`] reads
+/// such EDKs, and writes them when made with
+/// [`KmsKeyring::with_aws_kms_provider_id`]: with those SDKs pointed at
+/// `strongroom serve` on the same store, their EDKs are Strongroom
+/// ciphertext blobs, so messages go both ways.
+pub const AWS_KMS_PROVIDER_ID: &str = "aws-kms";
+
 /// Which wrapping key opened a message: the provider id and, for KMS
 /// keyrings, the key ARN; for raw AES keyrings, the key name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,7 +293,11 @@ impl Keyring for RawAesKeyring {
 /// [`KMS_PROVIDER_ID`] and the key ARN as provider info. The KMS encryption
 /// context is the message's full context.
 ///
-/// Decrypt: EDKs are tried in order; one is attempted if its ARN is one of
+/// With [`KmsKeyring::with_aws_kms_provider_id`] the EDKs are written under
+/// [`AWS_KMS_PROVIDER_ID`] instead, as the official SDKs' AWS KMS keyrings
+/// write them.
+///
+/// Decrypt: EDKs of either provider id are tried in order; one is attempted if its ARN is one of
 /// the keyring's keys (given as ARN or key id; aliases are resolved only on
 /// encrypt), or any ARN in discovery mode. `Decrypt` is called with the
 /// ARN as `KeyId` and the answer must name the same key.
@@ -296,6 +308,7 @@ pub struct KmsKeyring {
     others: Vec<String>,
     grant_tokens: Vec<String>,
     discovery: bool,
+    provider_id: &'static str,
 }
 
 impl fmt::Debug for KmsKeyring {
@@ -304,6 +317,7 @@ impl fmt::Debug for KmsKeyring {
             .field("generator", &self.generator)
             .field("others", &self.others)
             .field("discovery", &self.discovery)
+            .field("provider_id", &self.provider_id)
             .finish_non_exhaustive()
     }
 }
@@ -317,6 +331,7 @@ impl KmsKeyring {
             others: Vec::new(),
             grant_tokens: Vec::new(),
             discovery: false,
+            provider_id: KMS_PROVIDER_ID,
         }
     }
 
@@ -329,10 +344,11 @@ impl KmsKeyring {
             others,
             grant_tokens: Vec::new(),
             discovery: false,
+            provider_id: KMS_PROVIDER_ID,
         }
     }
 
-    /// Decrypt-only: try every `strongroom-kms` EDK (the KMS still decides
+    /// Decrypt-only: try every `strongroom-kms` and `aws-kms` EDK (the KMS still decides
     /// whether this caller may use the key).
     pub fn discovery(kms: &Kms) -> Self {
         KmsKeyring {
@@ -341,12 +357,22 @@ impl KmsKeyring {
             others: Vec::new(),
             grant_tokens: Vec::new(),
             discovery: true,
+            provider_id: KMS_PROVIDER_ID,
         }
     }
 
     /// Grant tokens passed with every KMS call.
     pub fn with_grant_tokens(mut self, tokens: Vec<String>) -> Self {
         self.grant_tokens = tokens;
+        self
+    }
+
+    /// Write EDKs under [`AWS_KMS_PROVIDER_ID`] (`aws-kms`), so the
+    /// official AWS Encryption SDKs' AWS KMS keyrings, pointed at
+    /// `strongroom serve` over this store, open the messages. Decrypting
+    /// reads both provider ids either way.
+    pub fn with_aws_kms_provider_id(mut self) -> Self {
+        self.provider_id = AWS_KMS_PROVIDER_ID;
         self
     }
 
@@ -379,7 +405,7 @@ impl Keyring for KmsKeyring {
             })?;
             m.set_data_key(Zeroizing::new(r.plaintext.as_bytes().to_vec()))?;
             m.edks.push(Edk {
-                provider_id: KMS_PROVIDER_ID.into(),
+                provider_id: self.provider_id.into(),
                 provider_info: r.key_id.as_bytes().to_vec(),
                 ciphertext: r.ciphertext_blob,
             });
@@ -396,7 +422,7 @@ impl Keyring for KmsKeyring {
                 ..Default::default()
             })?;
             m.edks.push(Edk {
-                provider_id: KMS_PROVIDER_ID.into(),
+                provider_id: self.provider_id.into(),
                 provider_info: r.key_id.as_bytes().to_vec(),
                 ciphertext: r.ciphertext_blob,
             });
@@ -410,7 +436,7 @@ impl Keyring for KmsKeyring {
             return Ok(());
         }
         for edk in edks {
-            if edk.provider_id != KMS_PROVIDER_ID {
+            if edk.provider_id != KMS_PROVIDER_ID && edk.provider_id != AWS_KMS_PROVIDER_ID {
                 continue;
             }
             let Ok(arn) = std::str::from_utf8(&edk.provider_info) else {
@@ -436,7 +462,7 @@ impl Keyring for KmsKeyring {
                     return m.set_data_key(
                         key,
                         OpenedBy {
-                            provider_id: KMS_PROVIDER_ID.into(),
+                            provider_id: edk.provider_id.clone(),
                             key_name: arn.to_string(),
                         },
                     );

@@ -47,7 +47,7 @@ pub use cmm::{
 };
 pub use keyring::{
     DecryptionMaterials, EncryptionMaterials, Keyring, KmsKeyring, MultiKeyring, OpenedBy,
-    RawAesKeyring, KMS_PROVIDER_ID,
+    RawAesKeyring, AWS_KMS_PROVIDER_ID, KMS_PROVIDER_ID,
 };
 pub use stream::{
     decrypt_stream, encrypt_stream, reserve_wiped, rewrap_stream, signature_footer,
