@@ -11,7 +11,7 @@ export CARGO_TARGET_DIR
 
 RUST_ENV = eval "$$(scripts/rust-env.sh)"
 
-.PHONY: demo test test-rust test-python test-kotlin test-wasm test-server lint codegen bench bench-python bench-web fuzz vectors-regenerate
+.PHONY: demo test test-rust test-python test-kotlin test-wasm test-server test-clients bench-endpoint lint codegen bench bench-python bench-web fuzz vectors-regenerate
 
 # The Rust demo on the embedded file store, then the web demo (built on the
 # npm package) served on 127.0.0.1 until Ctrl-C. DEMO_PORT picks the port.
@@ -20,7 +20,7 @@ demo:
 	@$(RUST_ENV) && cargo run -q -p strongroom --example demo
 	@$(RUST_ENV) && scripts/wasm.sh serve $(DEMO_PORT)
 
-test: lint test-rust test-python test-kotlin test-wasm test-server
+test: lint test-rust test-python test-kotlin test-wasm test-server test-clients
 
 # Formatting, clippy over every crate, target and feature, and the check
 # that every file generated from the operation and error tables is current.
@@ -93,3 +93,14 @@ vectors-regenerate:
 	  && STRONGROOM_REGENERATE=1 cargo test -p strongroom --test esdk frozen_strongroom_messages \
 	  && STRONGROOM_REGENERATE=1 cargo test -p strongroom --test file_store snapshot_known_answer \
 	  && STRONGROOM_REGENERATE=1 cargo test -p strongroom --test file_store journal_v2_known_answer
+
+# The real AWS SDKs (JS v3, Java v2, Go v2, Rust aws-sdk-kms), the official
+# Encryption SDK (Python) and a load-generator smoke run against
+# `strongroom serve` (installs the npm, Maven and Go dependencies itself).
+test-clients:
+	@$(RUST_ENV) && scripts/clients.sh test
+
+# Benchmark: Strongroom vs nsmithuk/local-kms vs moto's server under the same
+# SigV4-signed load, one run (root: it runs in a loopback-only namespace).
+bench-endpoint:
+	@$(RUST_ENV) && scripts/bench-endpoint.sh
