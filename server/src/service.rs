@@ -339,6 +339,7 @@ fn authenticate(
             parts,
             body,
             &state.keys,
+            state.config.via_service_header.as_deref(),
             SystemTime::now(),
             std::time::Duration::from_secs(state.config.limits.max_skew_seconds),
         )

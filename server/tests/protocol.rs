@@ -534,3 +534,141 @@ fn graceful_stop_flushes() {
     s.stop().unwrap();
     assert!(TcpStream::connect(a).is_err());
 }
+
+/// Headers for `op` where only `signed` (plus host and x-amz-date, which
+/// the signer always adds) are covered by the signature; `extra` headers
+/// are sent as well, unsigned.
+fn partly_signed(
+    a: std::net::SocketAddr,
+    op: &str,
+    body: &[u8],
+    signed: &[&str],
+    extra: &[(&str, &str)],
+    now: SystemTime,
+) -> Vec<(String, String)> {
+    use aws_credential_types::Credentials;
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    use aws_sigv4::sign::v4;
+    use aws_smithy_runtime_api::client::identity::Identity;
+    let all: Vec<(String, String)> = vec![
+        ("host".into(), a.to_string()),
+        ("content-type".into(), "application/x-amz-json-1.1".into()),
+        ("x-amz-target".into(), format!("TrentService.{op}")),
+    ];
+    let covered: Vec<(String, String)> = all
+        .iter()
+        .filter(|(k, _)| k == "host" || signed.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    let identity: Identity = Credentials::new(ROOT.id, ROOT.secret, None, None, "t").into();
+    let mut settings = SigningSettings::default();
+    settings.excluded_headers = None;
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("kms")
+        .time(now)
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        "/",
+        covered.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut headers = all;
+    for (k, v) in instructions.headers() {
+        headers.push((k.to_string(), v.to_string()));
+    }
+    for (k, v) in extra {
+        headers.push((k.to_string(), v.to_string()));
+    }
+    headers
+}
+
+#[test]
+fn unsigned_target_or_content_type_is_refused() {
+    let s = server();
+    let a = s.local_addr();
+    let key = ok(a, "CreateKey", json!({}), &ROOT)["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = serde_json::to_vec(&json!({"KeyId": key})).unwrap();
+    let now = SystemTime::now();
+    // A DescribeKey whose signature does not cover X-Amz-Target, replayed
+    // as DisableKey: refused, and the key stays enabled.
+    let mut h = partly_signed(a, "DescribeKey", &body, &["content-type"], &[], now);
+    for (k, v) in h.iter_mut() {
+        if k == "x-amz-target" {
+            *v = "TrentService.DisableKey".into();
+        }
+    }
+    let r = exchange(a, &head_of(&h, body.len()), &body).unwrap();
+    assert_eq!(
+        (r.status, r.error_type().as_str()),
+        (400, "InvalidSignatureException"),
+        "{:?}",
+        r.json()
+    );
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("x-amz-target"),
+        "{:?}",
+        r.json()
+    );
+    let d = ok(a, "DescribeKey", json!({"KeyId": key}), &ROOT);
+    assert_eq!(d["KeyMetadata"]["Enabled"], true);
+    // Content-Type unsigned.
+    let h = partly_signed(a, "DescribeKey", &body, &["x-amz-target"], &[], now);
+    let r = exchange(a, &head_of(&h, body.len()), &body).unwrap();
+    assert_eq!(r.error_type(), "InvalidSignatureException");
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("content-type"));
+    // An x-amz-* header sent but not signed.
+    let h = partly_signed(
+        a,
+        "DescribeKey",
+        &body,
+        &["x-amz-target", "content-type"],
+        &[("x-amz-user-agent", "replayed")],
+        now,
+    );
+    let r = exchange(a, &head_of(&h, body.len()), &body).unwrap();
+    assert_eq!(r.error_type(), "InvalidSignatureException");
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("x-amz-user-agent"));
+    // Everything signed: accepted (the same helper is not refusing by itself).
+    let h = partly_signed(
+        a,
+        "DescribeKey",
+        &body,
+        &["x-amz-target", "content-type"],
+        &[],
+        now,
+    );
+    let r = exchange(a, &head_of(&h, body.len()), &body).unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    // A duplicated X-Amz-Target (the second one unsigned-looking) is refused.
+    let mut h = signed_headers(a, "DescribeKey", &body, &ROOT, "us-east-1", now);
+    h.push(("x-amz-target".into(), "TrentService.DisableKey".into()));
+    let r = exchange(a, &head_of(&h, body.len()), &body).unwrap();
+    assert_eq!(
+        (r.status, r.error_type().as_str()),
+        (400, "IncompleteSignatureException"),
+        "{:?}",
+        r.json()
+    );
+    let d = ok(a, "DescribeKey", json!({"KeyId": key}), &ROOT);
+    assert_eq!(d["KeyMetadata"]["Enabled"], true);
+}
