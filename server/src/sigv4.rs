@@ -60,6 +60,8 @@ pub enum AuthError {
     WrongService(String),
     /// A header that must be signed is not in `SignedHeaders` (the name).
     Unsigned(String),
+    /// The credential scope's date is not X-Amz-Date's (the message).
+    ScopeDate(String),
 }
 
 impl AuthError {
@@ -90,6 +92,7 @@ impl AuthError {
             // AWS's JSON services answer an unsigned Host this way
             // ("'Host' or ':authority' must be a 'SignedHeader' in the AWS
             // Authorization.").
+            AuthError::ScopeDate(m) => ("InvalidSignatureException", m.clone()),
             AuthError::Unsigned(h) => (
                 "InvalidSignatureException",
                 format!("'{h}' must be a 'SignedHeader' in the AWS Authorization."),
@@ -272,6 +275,13 @@ pub fn verify(
         })?;
     let signed_at = parse_amz_date(date_text)
         .ok_or_else(|| incomplete(format!("X-Amz-Date '{date_text}' is not yyyyMMddTHHmmssZ")))?;
+    if !date_text.starts_with(auth.date.as_str()) {
+        return Err(AuthError::ScopeDate(format!(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{date_text}'.",
+            auth.date,
+            &date_text[..8],
+        )));
+    }
     let key = keys.get(&auth.access_key_id).ok_or(AuthError::UnknownKey)?;
     // Temporary credentials: the token must be the configured one, and a
     // key without one must not be used with a token.

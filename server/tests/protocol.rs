@@ -160,6 +160,23 @@ fn sigv4_refusals() {
         "AWS4-HMAC-SHA256 Credential=AKIDALICE".into(),
     ));
     assert_eq!(refuse(h).0, "IncompleteSignatureException");
+    // A credential scope dated another day than X-Amz-Date.
+    let mut h = signed_headers(a, "ListKeys", body, &ALICE, "us-east-1", now);
+    let date = h
+        .iter()
+        .find(|(k, _)| k == "x-amz-date")
+        .map(|(_, v)| v[..8].to_string())
+        .unwrap();
+    let other = if date.ends_with('1') { "02" } else { "01" };
+    let other_date = format!("{}{other}", &date[..6]);
+    for (k, v) in h.iter_mut() {
+        if k == "authorization" {
+            *v = v.replace(&format!("/{date}/"), &format!("/{other_date}/"));
+        }
+    }
+    let (t, m) = refuse(h);
+    assert_eq!(t, "InvalidSignatureException");
+    assert!(m.contains("Date in Credential scope does not match"), "{m}");
     // Another service's scope.
     let mut h = signed_headers(a, "ListKeys", body, &ALICE, "us-east-1", now);
     for (k, v) in h.iter_mut() {
