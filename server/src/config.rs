@@ -97,6 +97,10 @@ pub struct Limits {
     pub shutdown_grace_ms: u64,
     /// Allowed clock skew of `X-Amz-Date` (AWS: 15 minutes).
     pub max_skew_seconds: u64,
+    /// Region stores open at once.
+    pub max_open_regions: usize,
+    /// Operations run at once (each on tokio's blocking pool); more wait.
+    pub max_concurrent_ops: usize,
 }
 
 impl Default for Limits {
@@ -109,6 +113,8 @@ impl Default for Limits {
             tls_handshake_timeout_ms: 10_000,
             shutdown_grace_ms: 30_000,
             max_skew_seconds: 15 * 60,
+            max_open_regions: crate::regions::DEFAULT_MAX_OPEN,
+            max_concurrent_ops: 64,
         }
     }
 }
@@ -130,8 +136,10 @@ pub struct Config {
     pub account: String,
     /// The region of unsigned requests under `--no-verify`.
     pub default_region: String,
-    /// When non-empty, the only regions served (others are refused with
-    /// UnrecognizedClientException before any store is made for them).
+    /// The regions served besides `default_region` (empty: only
+    /// `default_region`). Others are refused with
+    /// UnrecognizedClientException (signed for) or ValidationException
+    /// (named in a request body) before any store is made for them.
     pub regions: Vec<String>,
     pub access_keys: Vec<AccessKey>,
     pub identity_policies: Vec<IdentityPolicy>,
@@ -139,6 +147,10 @@ pub struct Config {
     /// trusted front proxy that says which service it calls for). Unset: no
     /// header is trusted.
     pub via_service_header: Option<String>,
+    /// The peers (CIDR blocks, `10.0.0.0/8`, `::1/128`) whose
+    /// `via_service_header` is believed; from any other peer it is ignored.
+    /// Empty: from none.
+    pub trusted_proxies: Vec<String>,
     pub limits: Limits,
 }
 
@@ -151,6 +163,7 @@ impl Default for Config {
             access_keys: Vec::new(),
             identity_policies: Vec::new(),
             via_service_header: None,
+            trusted_proxies: Vec::new(),
             limits: Limits::default(),
         }
     }
@@ -209,10 +222,44 @@ impl Config {
             hyper::header::HeaderName::from_bytes(h.as_bytes())
                 .map_err(|_| invalid(format!("config: bad header name '{h}'")))?;
         }
-        if self.limits.max_connections == 0 || self.limits.max_body_bytes == 0 {
+        self.trusted_proxy_nets()?;
+        if self.served_regions().len() > self.limits.max_open_regions {
+            return Err(invalid(format!(
+                "config: {} regions listed but limits.max_open_regions is {}",
+                self.served_regions().len(),
+                self.limits.max_open_regions
+            )));
+        }
+        if self.limits.max_connections == 0
+            || self.limits.max_body_bytes == 0
+            || self.limits.max_concurrent_ops == 0
+        {
             return Err(invalid("config: limits must be positive"));
         }
         Ok(())
+    }
+
+    /// `trusted_proxies`, parsed (a bare address is a /32 or /128).
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, Error> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| invalid(format!("config: trusted_proxies: bad CIDR block '{p}'")))
+            })
+            .collect()
+    }
+
+    /// The regions served: `default_region` and `regions`.
+    pub fn served_regions(&self) -> Vec<String> {
+        let mut v = vec![self.default_region.clone()];
+        for r in &self.regions {
+            if !v.contains(r) {
+                v.push(r.clone());
+            }
+        }
+        v
     }
 
     /// The access keys by id.

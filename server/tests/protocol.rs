@@ -689,3 +689,84 @@ fn unsigned_target_or_content_type_is_refused() {
     let d = ok(a, "DescribeKey", json!({"KeyId": key}), &ROOT);
     assert_eq!(d["KeyMetadata"]["Enabled"], true);
 }
+
+#[test]
+fn only_configured_regions_are_opened() {
+    // CONFIG lists no regions: only the default region (us-east-1) is served.
+    let s = server();
+    let a = s.local_addr();
+    let key = ok(a, "CreateKey", json!({"MultiRegion": true}), &ROOT)["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Regions named in a body: refused before any store is made.
+    let r = call(
+        a,
+        "ReplicateKey",
+        &json!({"KeyId": key, "ReplicaRegion": "eu-west-1"}),
+        &ROOT,
+    );
+    assert_eq!(r.error_type(), "ValidationException", "{:?}", r.json());
+    let r = call(
+        a,
+        "UpdatePrimaryRegion",
+        &json!({"KeyId": key, "PrimaryRegion": "ap-south-1"}),
+        &ROOT,
+    );
+    assert_eq!(r.error_type(), "ValidationException", "{:?}", r.json());
+    let r = call(
+        a,
+        "ReEncrypt",
+        &json!({"CiphertextBlob": "AAAA",
+                "DestinationKeyId": "arn:aws:kms:sa-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}),
+        &ROOT,
+    );
+    assert_eq!(r.status, 400, "{:?}", r.json());
+    // A credential scope of another region.
+    let body = b"{}";
+    let h = signed_headers(a, "ListKeys", body, &ROOT, "eu-west-2", SystemTime::now());
+    let r = exchange(a, &head_of(&h, body.len()), body).unwrap();
+    assert_eq!(r.error_type(), "UnrecognizedClientException");
+    assert_eq!(s.regions().open_regions(), ["us-east-1"]);
+}
+
+#[test]
+fn listed_regions_are_served_up_to_the_cap() {
+    let mut opts = ServerOptions::in_memory("127.0.0.1:0".parse().unwrap());
+    opts.config = Config::parse(&format!("regions = [\"eu-west-1\"]\n{CONFIG}")).unwrap();
+    let s = strongroom_server::spawn(opts, 2).unwrap();
+    let a = s.local_addr();
+    let key = ok(a, "CreateKey", json!({"MultiRegion": true}), &ROOT)["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(
+        a,
+        "ReplicateKey",
+        json!({"KeyId": key, "ReplicaRegion": "eu-west-1"}),
+        &ROOT,
+    );
+    assert_eq!(s.regions().open_regions(), ["eu-west-1", "us-east-1"]);
+    // More regions listed than may be open: the config is refused.
+    let three = format!("regions = [\"eu-west-1\", \"eu-west-2\"]\n{CONFIG}")
+        .replace("[limits]", "[limits]\nmax_open_regions = 2");
+    assert!(Config::parse(&three).is_err());
+    // The cap holds at run time too.
+    let r = strongroom_server::Regions::new(
+        "111122223333".into(),
+        strongroom_server::Storage::Memory,
+        vec!["us-east-1".into(), "eu-west-1".into()],
+        vec![],
+        None,
+    )
+    .with_max_open(1);
+    r.get("us-east-1").unwrap();
+    assert_eq!(
+        r.get("eu-west-1").unwrap_err().code(),
+        strongroom::ErrorCode::LimitExceeded
+    );
+    assert_eq!(
+        r.get("ap-south-1").unwrap_err().code(),
+        strongroom::ErrorCode::Validation
+    );
+}

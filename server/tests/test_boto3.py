@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 ACCOUNT = "111122223333"
 CONFIG = f"""
 account = "{ACCOUNT}"
+regions = ["us-east-1", "eu-west-1"]
 [[access_keys]]
 id = "AKIDROOT"
 secret = "root-secret"
