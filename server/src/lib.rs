@@ -142,6 +142,8 @@ impl Server {
         // store is reported now, not at the first request.
         regions.get(&opts.config.default_region)?;
         let state = Arc::new(service::State {
+            ops: tokio::sync::Semaphore::new(opts.config.limits.max_concurrent_ops),
+            trusted_proxies: opts.config.trusted_proxy_nets()?,
             regions,
             keys: opts.config.access_key_map(),
             verify: opts.verify,

@@ -56,12 +56,6 @@ impl Target {
             Target::UpdatePrimaryRegion => "UpdatePrimaryRegion",
         }
     }
-    fn mutates(self) -> bool {
-        match self {
-            Target::Table(op) => op.mutates(),
-            _ => true,
-        }
-    }
 }
 
 /// An error answer: AWS's code, HTTP status and message.
@@ -100,12 +94,16 @@ impl From<AuthError> for WireError {
 
 /// Everything a request needs, shared by every connection.
 pub struct State {
+    /// Permits to run an operation (`limits.max_concurrent_ops`).
+    pub ops: tokio::sync::Semaphore,
     pub regions: Arc<Regions>,
     pub keys: BTreeMap<String, AccessKey>,
     pub config: Config,
     pub verify: bool,
     pub hooks: Hooks,
     pub log: AccessLog,
+    /// `config.trusted_proxies`, parsed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// What the access log says about a request (filled in as it is handled).
@@ -312,15 +310,16 @@ async fn route(
     }
 
     let regions = state.regions.clone();
-    let out = if target.mutates() {
-        // Mutating calls commit (fsync) before answering: off the
-        // async workers.
+    // Every operation runs off the async workers: mutating calls commit
+    // (fsync), others may be CPU-heavy (Sign, GenerateDataKeyPair's RSA
+    // keygen, ReEncrypt) or open a region's store. At most
+    // `max_concurrent_ops` at once; the others wait for a permit.
+    let internal = || WireError::new(500, "KMSInternalException", "the operation failed");
+    let _permit = state.ops.acquire().await.map_err(|_| internal())?;
+    let out =
         tokio::task::spawn_blocking(move || execute(&regions, &region, caller, target, request))
             .await
-            .map_err(|_| WireError::new(500, "KMSInternalException", "the operation failed"))?
-    } else {
-        execute(&regions, &region, caller, target, request)
-    }?;
+            .map_err(|_| internal())??;
     serde_json::to_vec(&out)
         .map_err(|_| WireError::new(500, "KMSInternalException", "cannot encode the answer"))
 }
