@@ -383,14 +383,6 @@ fn authenticate(
             format!("region '{region}' is not served by this endpoint"),
         ));
     }
-    let header_via = state
-        .config
-        .via_service_header
-        .as_deref()
-        .and_then(|h| parts.headers.get(h))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    caller.via_service = header_via.or(key_via);
     // aws:SourceIp: the peer address (IPv4-mapped IPv6 as IPv4).
     let ip = match peer.ip() {
         std::net::IpAddr::V6(v6) => v6
@@ -398,6 +390,25 @@ fn authenticate(
             .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
         v4 => v4,
     };
+    // kms:ViaService: the access key's own value if it has one; otherwise
+    // the configured header, believed only from a trusted proxy, and only
+    // when it appears once.
+    let header_via = match state.config.via_service_header.as_deref() {
+        Some(h) if state.trusted_proxies.iter().any(|n| n.contains(&ip)) => {
+            let mut values = parts.headers.get_all(h).iter();
+            let first = values.next();
+            if values.next().is_some() {
+                return Err(WireError::new(
+                    400,
+                    "ValidationException",
+                    format!("the '{h}' header appears more than once"),
+                ));
+            }
+            first.and_then(|v| v.to_str().ok()).map(str::to_string)
+        }
+        _ => None,
+    };
+    caller.via_service = key_via.or(header_via);
     caller.source_ip = Some(ip.to_string());
     Ok((caller, region))
 }

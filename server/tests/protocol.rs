@@ -770,3 +770,115 @@ fn listed_regions_are_served_up_to_the_cap() {
         strongroom::ErrorCode::Validation
     );
 }
+
+/// Signed headers for `op` with `extra` headers, all signed.
+fn signed_with(
+    a: std::net::SocketAddr,
+    op: &str,
+    body: &[u8],
+    key: &Key<'_>,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    use aws_credential_types::Credentials;
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    use aws_sigv4::sign::v4;
+    use aws_smithy_runtime_api::client::identity::Identity;
+    let mut headers: Vec<(String, String)> = vec![
+        ("host".into(), a.to_string()),
+        ("content-type".into(), "application/x-amz-json-1.1".into()),
+        ("x-amz-target".into(), format!("TrentService.{op}")),
+    ];
+    for (k, v) in extra {
+        headers.push((k.to_string(), v.to_string()));
+    }
+    let identity: Identity = Credentials::new(key.id, key.secret, None, None, "t").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("kms")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        "/",
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    for (k, v) in instructions.headers() {
+        headers.push((k.to_string(), v.to_string()));
+    }
+    headers
+}
+
+#[test]
+fn via_service_header_only_from_trusted_proxies() {
+    const VIA: &str = "x-strongroom-via-service";
+    let via_key = Key {
+        id: "AKIDVIA",
+        secret: "via-secret",
+        token: None,
+    };
+    let serve = |trusted: &str| {
+        let mut opts = ServerOptions::in_memory("127.0.0.1:0".parse().unwrap());
+        opts.config = Config::parse(&format!(
+            "via_service_header = \"{VIA}\"\ntrusted_proxies = [{trusted}]\n{CONFIG}\n\
+             [[access_keys]]\nid = \"AKIDVIA\"\nsecret = \"via-secret\"\n\
+             principal = \"arn:aws:iam::111122223333:user/alice\"\n\
+             via_service = \"ec2.us-east-1.amazonaws.com\"\n"
+        ))
+        .unwrap();
+        let s = strongroom_server::spawn(opts, 2).unwrap();
+        let a = s.local_addr();
+        let key = ok(a, "CreateKey", json!({}), &ROOT)["KeyMetadata"]["KeyId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // Alice may encrypt only via S3.
+        ok(
+            a,
+            "PutIdentityPolicy",
+            json!({"PrincipalArn": "arn:aws:iam::111122223333:user/alice", "PolicyName": "via",
+                "PolicyDocument": r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*","Condition":{"StringEquals":{"kms:ViaService":"s3.us-east-1.amazonaws.com"}}}]}"#}),
+            &ROOT,
+        );
+        (s, key)
+    };
+    let encrypt =
+        |a, key: &str, who: &Key<'_>, extra: &[(&str, &str)], unsigned: &[(&str, &str)]| {
+            let body = serde_json::to_vec(&json!({"KeyId": key, "Plaintext": "aGk="})).unwrap();
+            let mut h = signed_with(a, "Encrypt", &body, who, extra);
+            for (k, v) in unsigned {
+                h.push((k.to_string(), v.to_string()));
+            }
+            exchange(a, &head_of(&h, body.len()), &body).unwrap()
+        };
+    let s3 = [(VIA, "s3.us-east-1.amazonaws.com")];
+    // 127.0.0.1 is trusted: the header counts.
+    let (s, key) = serve("\"127.0.0.1/32\", \"::1\"");
+    let a = s.local_addr();
+    let r = encrypt(a, &key, &ALICE, &s3, &[]);
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert_eq!(
+        encrypt(a, &key, &ALICE, &[], &[]).error_type(),
+        "AccessDeniedException"
+    );
+    // Twice: refused.
+    let r = encrypt(a, &key, &ALICE, &s3, &[(VIA, "s3.us-east-1.amazonaws.com")]);
+    assert_eq!(r.status, 400, "{:?}", r.json());
+    // Never overrides an access key's own via_service.
+    assert_eq!(
+        encrypt(a, &key, &via_key, &s3, &[]).error_type(),
+        "AccessDeniedException"
+    );
+    // No trusted proxy: the header is ignored.
+    let (s, key) = serve("");
+    let r = encrypt(s.local_addr(), &key, &ALICE, &s3, &[]);
+    assert_eq!(r.error_type(), "AccessDeniedException", "{:?}", r.json());
+    // A bad CIDR block is a config error.
+    assert!(Config::parse(&format!("trusted_proxies = [\"10.0.0.0/99\"]\n{CONFIG}")).is_err());
+}
