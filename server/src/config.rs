@@ -19,9 +19,30 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 
 /// A secret string from the config file (secret access key, session
 /// token): zeroized on drop, never printed.
-#[derive(Clone, Deserialize)]
-#[serde(from = "String")]
+#[derive(Clone)]
 pub struct Secret(Zeroizing<String>);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Secret;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret::new(v))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Secret, E> {
+                Ok(Secret::from(v))
+            }
+        }
+        // serde's own "invalid type" error would quote the value (a
+        // mistyped secret): replace it with one that does not.
+        d.deserialize_string(Text)
+            .map_err(|_| serde::de::Error::custom("a secret must be a string"))
+    }
+}
 
 impl From<String> for Secret {
     fn from(s: String) -> Self {
@@ -176,8 +197,11 @@ fn invalid(msg: impl Into<String>) -> Error {
 impl Config {
     /// Read and check a config file.
     pub fn load(path: &Path) -> Result<Config, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+        // The file holds secrets: its text is wiped once parsed.
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?,
+        );
         Config::parse(&text)
     }
 
@@ -200,7 +224,20 @@ impl Config {
             strongroom::kms::validate_region_name(r)?;
         }
         let mut ids = std::collections::BTreeSet::new();
-        for k in &self.access_keys {
+        for (i, k) in self.access_keys.iter().enumerate() {
+            // Two keys with one secret: either's holder can sign as the
+            // other (compared in constant time; never printed).
+            if let Some(other) = self.access_keys[..i].iter().find(|o| {
+                bool::from(subtle::ConstantTimeEq::ct_eq(
+                    o.secret.expose().as_bytes(),
+                    k.secret.expose().as_bytes(),
+                ))
+            }) {
+                return Err(invalid(format!(
+                    "config: access keys '{}' and '{}' have the same secret",
+                    other.id, k.id
+                )));
+            }
             if k.id.is_empty() || k.id.contains(['/', ',', '=', ' ']) {
                 return Err(invalid(format!("config: bad access key id '{}'", k.id)));
             }
@@ -318,5 +355,24 @@ max_body_bytes = 1000
             let e = Config::parse(bad).unwrap_err();
             assert_eq!(e.code(), ErrorCode::Validation, "{bad}");
         }
+        // Two keys with one secret; the message names the keys, not it.
+        let key = |id: &str, secret: &str| {
+            format!("[[access_keys]]\nid = \"{id}\"\nsecret = \"{secret}\"\nprincipal = \"arn:aws:iam::111122223333:user/{id}\"\n")
+        };
+        let e = Config::parse(&(key("A", "same-secret") + &key("B", "same-secret"))).unwrap_err();
+        assert!(e.message().contains("same secret"), "{}", e.message());
+        assert!(!e.message().contains("same-secret"), "{}", e.message());
+        Config::parse(&(key("A", "one-secret") + &key("B", "two-secret"))).unwrap();
+        // A secret that is not a string: the error does not quote it.
+        let e = Config::parse(
+            "[[access_keys]]\nid = \"A\"\nsecret = 98765432123\nprincipal = \"arn:aws:iam::111122223333:user/a\"\n",
+        )
+        .unwrap_err();
+        assert!(!e.message().contains("98765432123"), "{}", e.message());
+        assert!(
+            e.message().contains("secret must be a string"),
+            "{}",
+            e.message()
+        );
     }
 }

@@ -77,6 +77,7 @@ fn round_trip_and_request_ids() {
     .unwrap();
     assert_eq!(h.status, 200);
     assert_eq!(h.json()["status"], "ok");
+    assert_eq!(h.json(), json!({"status": "ok"}));
 }
 
 #[test]
