@@ -280,6 +280,7 @@ fn protocol_errors() {
     let s = server();
     let a = s.local_addr();
     let now = SystemTime::now();
+    #[allow(clippy::type_complexity)]
     let send = |op: &str, body: &[u8], edit: &dyn Fn(&mut Vec<(String, String)>)| {
         let mut h = signed_headers(a, op, body, &ROOT, "us-east-1", now);
         edit(&mut h);
