@@ -136,6 +136,10 @@ struct ServeArgs {
     /// as the principal the config gives its access key id.
     #[arg(long)]
     no_verify: bool,
+    /// Allow --no-verify on a non-loopback --listen address (anyone who can
+    /// reach it is the account root).
+    #[arg(long, requires = "no_verify")]
+    allow_remote: bool,
     /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -481,6 +485,16 @@ fn all_aliases(kms: &Kms, key_id: Option<String>) -> Res<Vec<AliasListEntry>> {
 
 fn serve(cli: &Cli, args: &ServeArgs) -> Res<()> {
     use strongroom_server::{AccessLog, Config, Hooks, ServerOptions, Storage, TlsFiles};
+    if args.no_verify && !args.listen.ip().is_loopback() && !args.allow_remote {
+        return Err(fail(
+            "ValidationException",
+            format!(
+                "--no-verify on {} would serve anyone who can reach it as the account root; \
+                 listen on 127.0.0.1 / ::1, or add --allow-remote",
+                args.listen
+            ),
+        ));
+    }
     let config = match &args.config {
         Some(path) => Config::load(path)?,
         None => Config {

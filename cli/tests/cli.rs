@@ -632,3 +632,19 @@ fn aws_cli_prints_the_same_json() {
     assert!(targets.contains("TrentService.DescribeKey"), "{targets}");
     assert!(targets.contains("TrentService.ListAliases"), "{targets}");
 }
+
+#[test]
+fn serve_no_verify_refuses_a_non_loopback_address() {
+    let e = Env::new();
+    // Refused before anything is bound.
+    let o = e.run(&[
+        "serve",
+        "--in-memory",
+        "--no-verify",
+        "--listen",
+        "0.0.0.0:0",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--allow-remote"), "{err}");
+}

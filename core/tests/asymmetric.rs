@@ -796,3 +796,61 @@ fn grants_and_policies_cover_asymmetric_operations() {
     );
     assert_eq!(r.unwrap_err().code(), ErrorCode::AccessDenied);
 }
+
+/// Counts the bytes drawn from a seeded generator.
+struct CountingRng(
+    strongroom::DangerousSeededRng,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+);
+
+impl strongroom::Rng for CountingRng {
+    fn fill(&self, dest: &mut [u8]) -> strongroom::Result<()> {
+        self.1
+            .fetch_add(dest.len(), std::sync::atomic::Ordering::SeqCst);
+        strongroom::Rng::fill(&self.0, dest)
+    }
+}
+
+#[test]
+fn refused_data_key_pairs_generate_nothing() {
+    use std::sync::atomic::Ordering::SeqCst;
+    use strongroom::Caller;
+    let drawn = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let kms = Kms::builder(ACCOUNT, REGION)
+        .clock(strongroom::ManualClock::new(T0))
+        .rng(CountingRng(
+            strongroom::DangerousSeededRng::new([9; 32]),
+            drawn.clone(),
+        ))
+        .in_memory()
+        .unwrap();
+    let wrap = new_key(&kms);
+    let req = |key: &str| GenerateDataKeyPairRequest {
+        key_id: key.into(),
+        key_pair_spec: Some(DataKeyPairSpec::Rsa2048),
+        ..Default::default()
+    };
+    // An RSA-2048 pair draws (far) more than 256 bytes.
+    let before = drawn.load(SeqCst);
+    kms.generate_data_key_pair(req(&wrap)).unwrap();
+    assert!(drawn.load(SeqCst) - before > 256);
+    // Bob has no permission: AccessDenied, and no pair was generated.
+    let bob = kms.as_caller(Caller::iam_user(ACCOUNT, "bob"));
+    let before = drawn.load(SeqCst);
+    let e = bob.generate_data_key_pair(req(&wrap)).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::AccessDenied);
+    let e = bob
+        .generate_data_key_pair_without_plaintext(req(&wrap))
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::AccessDenied);
+    // A key that does not exist: NotFound, nothing generated either.
+    let e = kms
+        .generate_data_key_pair(req("1234abcd-12ab-34cd-56ef-1234567890ab"))
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::NotFound);
+    assert!(
+        drawn.load(SeqCst) - before < 256,
+        "{}",
+        drawn.load(SeqCst) - before
+    );
+}

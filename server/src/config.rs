@@ -19,9 +19,30 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 
 /// A secret string from the config file (secret access key, session
 /// token): zeroized on drop, never printed.
-#[derive(Clone, Deserialize)]
-#[serde(from = "String")]
+#[derive(Clone)]
 pub struct Secret(Zeroizing<String>);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Secret;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret::new(v))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Secret, E> {
+                Ok(Secret::from(v))
+            }
+        }
+        // serde's own "invalid type" error would quote the value (a
+        // mistyped secret): replace it with one that does not.
+        d.deserialize_string(Text)
+            .map_err(|_| serde::de::Error::custom("a secret must be a string"))
+    }
+}
 
 impl From<String> for Secret {
     fn from(s: String) -> Self {
@@ -97,6 +118,10 @@ pub struct Limits {
     pub shutdown_grace_ms: u64,
     /// Allowed clock skew of `X-Amz-Date` (AWS: 15 minutes).
     pub max_skew_seconds: u64,
+    /// Region stores open at once.
+    pub max_open_regions: usize,
+    /// Operations run at once (each on tokio's blocking pool); more wait.
+    pub max_concurrent_ops: usize,
 }
 
 impl Default for Limits {
@@ -109,6 +134,8 @@ impl Default for Limits {
             tls_handshake_timeout_ms: 10_000,
             shutdown_grace_ms: 30_000,
             max_skew_seconds: 15 * 60,
+            max_open_regions: crate::regions::DEFAULT_MAX_OPEN,
+            max_concurrent_ops: 64,
         }
     }
 }
@@ -130,8 +157,10 @@ pub struct Config {
     pub account: String,
     /// The region of unsigned requests under `--no-verify`.
     pub default_region: String,
-    /// When non-empty, the only regions served (others are refused with
-    /// UnrecognizedClientException before any store is made for them).
+    /// The regions served besides `default_region` (empty: only
+    /// `default_region`). Others are refused with
+    /// UnrecognizedClientException (signed for) or ValidationException
+    /// (named in a request body) before any store is made for them.
     pub regions: Vec<String>,
     pub access_keys: Vec<AccessKey>,
     pub identity_policies: Vec<IdentityPolicy>,
@@ -139,6 +168,10 @@ pub struct Config {
     /// trusted front proxy that says which service it calls for). Unset: no
     /// header is trusted.
     pub via_service_header: Option<String>,
+    /// The peers (CIDR blocks, `10.0.0.0/8`, `::1/128`) whose
+    /// `via_service_header` is believed; from any other peer it is ignored.
+    /// Empty: from none.
+    pub trusted_proxies: Vec<String>,
     pub limits: Limits,
 }
 
@@ -151,6 +184,7 @@ impl Default for Config {
             access_keys: Vec::new(),
             identity_policies: Vec::new(),
             via_service_header: None,
+            trusted_proxies: Vec::new(),
             limits: Limits::default(),
         }
     }
@@ -163,8 +197,11 @@ fn invalid(msg: impl Into<String>) -> Error {
 impl Config {
     /// Read and check a config file.
     pub fn load(path: &Path) -> Result<Config, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+        // The file holds secrets: its text is wiped once parsed.
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?,
+        );
         Config::parse(&text)
     }
 
@@ -187,7 +224,20 @@ impl Config {
             strongroom::kms::validate_region_name(r)?;
         }
         let mut ids = std::collections::BTreeSet::new();
-        for k in &self.access_keys {
+        for (i, k) in self.access_keys.iter().enumerate() {
+            // Two keys with one secret: either's holder can sign as the
+            // other (compared in constant time; never printed).
+            if let Some(other) = self.access_keys[..i].iter().find(|o| {
+                bool::from(subtle::ConstantTimeEq::ct_eq(
+                    o.secret.expose().as_bytes(),
+                    k.secret.expose().as_bytes(),
+                ))
+            }) {
+                return Err(invalid(format!(
+                    "config: access keys '{}' and '{}' have the same secret",
+                    other.id, k.id
+                )));
+            }
             if k.id.is_empty() || k.id.contains(['/', ',', '=', ' ']) {
                 return Err(invalid(format!("config: bad access key id '{}'", k.id)));
             }
@@ -209,10 +259,44 @@ impl Config {
             hyper::header::HeaderName::from_bytes(h.as_bytes())
                 .map_err(|_| invalid(format!("config: bad header name '{h}'")))?;
         }
-        if self.limits.max_connections == 0 || self.limits.max_body_bytes == 0 {
+        self.trusted_proxy_nets()?;
+        if self.served_regions().len() > self.limits.max_open_regions {
+            return Err(invalid(format!(
+                "config: {} regions listed but limits.max_open_regions is {}",
+                self.served_regions().len(),
+                self.limits.max_open_regions
+            )));
+        }
+        if self.limits.max_connections == 0
+            || self.limits.max_body_bytes == 0
+            || self.limits.max_concurrent_ops == 0
+        {
             return Err(invalid("config: limits must be positive"));
         }
         Ok(())
+    }
+
+    /// `trusted_proxies`, parsed (a bare address is a /32 or /128).
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, Error> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| invalid(format!("config: trusted_proxies: bad CIDR block '{p}'")))
+            })
+            .collect()
+    }
+
+    /// The regions served: `default_region` and `regions`.
+    pub fn served_regions(&self) -> Vec<String> {
+        let mut v = vec![self.default_region.clone()];
+        for r in &self.regions {
+            if !v.contains(r) {
+                v.push(r.clone());
+            }
+        }
+        v
     }
 
     /// The access keys by id.
@@ -271,5 +355,24 @@ max_body_bytes = 1000
             let e = Config::parse(bad).unwrap_err();
             assert_eq!(e.code(), ErrorCode::Validation, "{bad}");
         }
+        // Two keys with one secret; the message names the keys, not it.
+        let key = |id: &str, secret: &str| {
+            format!("[[access_keys]]\nid = \"{id}\"\nsecret = \"{secret}\"\nprincipal = \"arn:aws:iam::111122223333:user/{id}\"\n")
+        };
+        let e = Config::parse(&(key("A", "same-secret") + &key("B", "same-secret"))).unwrap_err();
+        assert!(e.message().contains("same secret"), "{}", e.message());
+        assert!(!e.message().contains("same-secret"), "{}", e.message());
+        Config::parse(&(key("A", "one-secret") + &key("B", "two-secret"))).unwrap();
+        // A secret that is not a string: the error does not quote it.
+        let e = Config::parse(
+            "[[access_keys]]\nid = \"A\"\nsecret = 98765432123\nprincipal = \"arn:aws:iam::111122223333:user/a\"\n",
+        )
+        .unwrap_err();
+        assert!(!e.message().contains("98765432123"), "{}", e.message());
+        assert!(
+            e.message().contains("secret must be a string"),
+            "{}",
+            e.message()
+        );
     }
 }

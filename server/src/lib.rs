@@ -128,17 +128,22 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|e| io_error("local address", e))?;
-        let regions = Arc::new(Regions::new(
-            opts.config.account.clone(),
-            opts.storage,
-            opts.config.regions.clone(),
-            opts.config.identity_policies.clone(),
-            opts.hooks.on_region_open.clone(),
-        ));
+        let regions = Arc::new(
+            Regions::new(
+                opts.config.account.clone(),
+                opts.storage,
+                opts.config.served_regions(),
+                opts.config.identity_policies.clone(),
+                opts.hooks.on_region_open.clone(),
+            )
+            .with_max_open(opts.config.limits.max_open_regions),
+        );
         // Open the default region at start: a wrong root key or a locked
         // store is reported now, not at the first request.
         regions.get(&opts.config.default_region)?;
         let state = Arc::new(service::State {
+            ops: tokio::sync::Semaphore::new(opts.config.limits.max_concurrent_ops),
+            trusted_proxies: opts.config.trusted_proxy_nets()?,
             regions,
             keys: opts.config.access_key_map(),
             verify: opts.verify,

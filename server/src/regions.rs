@@ -9,6 +9,9 @@ use std::sync::{Arc, Mutex};
 use strongroom::api::PutIdentityPolicyRequest;
 use strongroom::{Error, ErrorCode, Kms, RootKey};
 
+/// How many region stores may be open at once unless set otherwise.
+pub const DEFAULT_MAX_OPEN: usize = 16;
+
 use crate::config::IdentityPolicy;
 use crate::hooks::RegionOpenHook;
 
@@ -44,7 +47,13 @@ pub struct Regions {
     allowed: Vec<String>,
     identity_policies: Vec<IdentityPolicy>,
     on_open: Option<RegionOpenHook>,
+    max_open: usize,
+    /// The open stores. Held only to look up or insert, never over I/O.
     open: Mutex<BTreeMap<String, Kms>>,
+    /// Held while a store is opened and linked to the others (so that two
+    /// regions opened at once still link to each other); requests for
+    /// regions already open never wait for it.
+    opening: Mutex<()>,
 }
 
 impl Regions {
@@ -61,8 +70,16 @@ impl Regions {
             allowed,
             identity_policies,
             on_open,
+            max_open: DEFAULT_MAX_OPEN,
             open: Mutex::new(BTreeMap::new()),
+            opening: Mutex::new(()),
         }
+    }
+
+    /// At most `n` region stores open at once (more: LimitExceededException).
+    pub fn with_max_open(mut self, n: usize) -> Self {
+        self.max_open = n;
+        self
     }
 
     pub fn account(&self) -> &str {
@@ -70,9 +87,11 @@ impl Regions {
     }
 
     /// Is this region one the server may serve (before any store exists)?
+    /// Only the regions given to [`Regions::new`] are (none if it was
+    /// given none).
     pub fn allowed(&self, region: &str) -> bool {
         strongroom::kms::validate_region_name(region).is_ok()
-            && (self.allowed.is_empty() || self.allowed.iter().any(|r| r == region))
+            && self.allowed.iter().any(|r| r == region)
     }
 
     /// The regions open now.
@@ -86,17 +105,39 @@ impl Regions {
     /// The region's store (as the account root), opened and linked on
     /// first use.
     pub fn get(&self, region: &str) -> Result<Kms, Error> {
-        let mut open = self
-            .open
-            .lock()
-            .map_err(|_| Error::new(ErrorCode::KmsInternal, "region table lock poisoned"))?;
-        if let Some(k) = open.get(region) {
-            return Ok(k.clone());
+        let poisoned = || Error::new(ErrorCode::KmsInternal, "region table lock poisoned");
+        let lookup = || -> Result<Option<Kms>, Error> {
+            Ok(self
+                .open
+                .lock()
+                .map_err(|_| poisoned())?
+                .get(region)
+                .cloned())
+        };
+        if let Some(k) = lookup()? {
+            return Ok(k);
         }
         if !self.allowed(region) {
             return Err(Error::new(
                 ErrorCode::Validation,
                 format!("region '{region}' is not served here"),
+            ));
+        }
+        let _opening = self.opening.lock().map_err(|_| poisoned())?;
+        if let Some(k) = lookup()? {
+            return Ok(k);
+        }
+        let others: Vec<Kms> = self
+            .open
+            .lock()
+            .map_err(|_| poisoned())?
+            .values()
+            .cloned()
+            .collect();
+        if others.len() >= self.max_open {
+            return Err(Error::new(
+                ErrorCode::LimitExceeded,
+                format!("at most {} regions may be open at once", self.max_open),
             ));
         }
         let builder = Kms::builder(self.account.clone(), region.to_string());
@@ -134,10 +175,13 @@ impl Regions {
         if let Some(hook) = &self.on_open {
             hook(&kms)?;
         }
-        for other in open.values() {
+        for other in &others {
             kms.link_region(other)?;
         }
-        open.insert(region.to_string(), kms.clone());
+        self.open
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(region.to_string(), kms.clone());
         Ok(kms)
     }
 

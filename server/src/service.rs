@@ -56,12 +56,6 @@ impl Target {
             Target::UpdatePrimaryRegion => "UpdatePrimaryRegion",
         }
     }
-    fn mutates(self) -> bool {
-        match self {
-            Target::Table(op) => op.mutates(),
-            _ => true,
-        }
-    }
 }
 
 /// An error answer: AWS's code, HTTP status and message.
@@ -100,12 +94,16 @@ impl From<AuthError> for WireError {
 
 /// Everything a request needs, shared by every connection.
 pub struct State {
+    /// Permits to run an operation (`limits.max_concurrent_ops`).
+    pub ops: tokio::sync::Semaphore,
     pub regions: Arc<Regions>,
     pub keys: BTreeMap<String, AccessKey>,
     pub config: Config,
     pub verify: bool,
     pub hooks: Hooks,
     pub log: AccessLog,
+    /// `config.trusted_proxies`, parsed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// What the access log says about a request (filled in as it is handled).
@@ -176,11 +174,8 @@ async fn route(
             return Err(WireError::new(405, "MethodNotAllowed", "GET /health"));
         }
         facts.op = Some("Health");
-        return Ok(
-            json!({"status": "ok", "regions": state.regions.open_regions()})
-                .to_string()
-                .into_bytes(),
-        );
+        // Unsigned: says nothing about what the server holds.
+        return Ok(json!({"status": "ok"}).to_string().into_bytes());
     }
     if req.uri().path() != "/" {
         return Err(WireError::new(
@@ -312,15 +307,16 @@ async fn route(
     }
 
     let regions = state.regions.clone();
-    let out = if target.mutates() {
-        // Mutating calls commit (fsync) before answering: off the
-        // async workers.
+    // Every operation runs off the async workers: mutating calls commit
+    // (fsync), others may be CPU-heavy (Sign, GenerateDataKeyPair's RSA
+    // keygen, ReEncrypt) or open a region's store. At most
+    // `max_concurrent_ops` at once; the others wait for a permit.
+    let internal = || WireError::new(500, "KMSInternalException", "the operation failed");
+    let _permit = state.ops.acquire().await.map_err(|_| internal())?;
+    let out =
         tokio::task::spawn_blocking(move || execute(&regions, &region, caller, target, request))
             .await
-            .map_err(|_| WireError::new(500, "KMSInternalException", "the operation failed"))?
-    } else {
-        execute(&regions, &region, caller, target, request)
-    }?;
+            .map_err(|_| internal())??;
     serde_json::to_vec(&out)
         .map_err(|_| WireError::new(500, "KMSInternalException", "cannot encode the answer"))
 }
@@ -339,6 +335,7 @@ fn authenticate(
             parts,
             body,
             &state.keys,
+            state.config.via_service_header.as_deref(),
             SystemTime::now(),
             std::time::Duration::from_secs(state.config.limits.max_skew_seconds),
         )
@@ -383,14 +380,6 @@ fn authenticate(
             format!("region '{region}' is not served by this endpoint"),
         ));
     }
-    let header_via = state
-        .config
-        .via_service_header
-        .as_deref()
-        .and_then(|h| parts.headers.get(h))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    caller.via_service = header_via.or(key_via);
     // aws:SourceIp: the peer address (IPv4-mapped IPv6 as IPv4).
     let ip = match peer.ip() {
         std::net::IpAddr::V6(v6) => v6
@@ -398,6 +387,25 @@ fn authenticate(
             .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
         v4 => v4,
     };
+    // kms:ViaService: the access key's own value if it has one; otherwise
+    // the configured header, believed only from a trusted proxy, and only
+    // when it appears once.
+    let header_via = match state.config.via_service_header.as_deref() {
+        Some(h) if state.trusted_proxies.iter().any(|n| n.contains(&ip)) => {
+            let mut values = parts.headers.get_all(h).iter();
+            let first = values.next();
+            if values.next().is_some() {
+                return Err(WireError::new(
+                    400,
+                    "ValidationException",
+                    format!("the '{h}' header appears more than once"),
+                ));
+            }
+            first.and_then(|v| v.to_str().ok()).map(str::to_string)
+        }
+        _ => None,
+    };
+    caller.via_service = key_via.or(header_via);
     caller.source_ip = Some(ip.to_string());
     Ok((caller, region))
 }

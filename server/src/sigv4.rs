@@ -10,8 +10,18 @@
 //! compared in constant time (`subtle`).
 //!
 //! The signer always signs `host` and `x-amz-date` (it adds them when
-//! absent), so a request that does not sign both is refused as incomplete;
-//! every AWS SDK signs both.
+//! absent), so a request that does not sign both is refused. So is one
+//! that does not sign `content-type`, `x-amz-target` (else a captured
+//! DescribeKey could be replayed as DisableKey), every `x-amz-*` header it
+//! carries (`x-amz-security-token` included) and the configured
+//! via-service header when present: what the server acts on must be
+//! signed. Every AWS SDK signs all of these: botocore signs every header
+//! but a hop-by-hop/User-Agent/X-Amzn-Trace-Id blacklist
+//! (`SIGNED_HEADERS_BLACKLIST`), aws-sigv4 (Rust SDK) excludes only
+//! authorization, user-agent, x-amzn-trace-id and transfer-encoding, and the
+//! JS v3, Java v2 and Go v2 signers likewise exclude only such headers.
+//! Headers the server reads (`authorization`, `host`, `content-type`,
+//! `x-amz-target`, `x-amz-date`, `x-amz-security-token`) must appear once.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -48,6 +58,10 @@ pub enum AuthError {
     Expired(String),
     /// The credential scope names another service.
     WrongService(String),
+    /// A header that must be signed is not in `SignedHeaders` (the name).
+    Unsigned(String),
+    /// The credential scope's date is not X-Amz-Date's (the message).
+    ScopeDate(String),
 }
 
 impl AuthError {
@@ -74,6 +88,14 @@ impl AuthError {
             AuthError::WrongService(s) => (
                 "InvalidSignatureException",
                 format!("Credential should be scoped to correct service: '{SERVICE}'. (got '{s}')"),
+            ),
+            // AWS's JSON services answer an unsigned Host this way
+            // ("'Host' or ':authority' must be a 'SignedHeader' in the AWS
+            // Authorization.").
+            AuthError::ScopeDate(m) => ("InvalidSignatureException", m.clone()),
+            AuthError::Unsigned(h) => (
+                "InvalidSignatureException",
+                format!("'{h}' must be a 'SignedHeader' in the AWS Authorization."),
             ),
         }
     }
@@ -193,11 +215,13 @@ pub struct Verified {
     pub via_service: Option<String>,
 }
 
-/// Verify a request's signature against the access keys.
+/// Verify a request's signature against the access keys. `also_signed`:
+/// a header that must be signed when present (the via-service header).
 pub fn verify(
     parts: &Parts,
     body: &[u8],
     keys: &BTreeMap<String, AccessKey>,
+    also_signed: Option<&str>,
     now: SystemTime,
     max_skew: Duration,
 ) -> Result<Verified, AuthError> {
@@ -211,11 +235,35 @@ pub fn verify(
     if auth.service != SERVICE {
         return Err(AuthError::WrongService(auth.service));
     }
-    for required in ["host", "x-amz-date"] {
-        if !auth.signed_headers.iter().any(|h| h == required) {
+    for name in [
+        "authorization",
+        "host",
+        "content-type",
+        "x-amz-target",
+        "x-amz-date",
+        "x-amz-security-token",
+    ]
+    .into_iter()
+    .chain(also_signed)
+    {
+        if parts.headers.get_all(name).iter().nth(1).is_some() {
             return Err(incomplete(format!(
-                "SignedHeaders must include '{required}'"
+                "the '{name}' header appears more than once"
             )));
+        }
+    }
+    let is_signed = |name: &str| auth.signed_headers.iter().any(|h| h == name);
+    for required in ["host", "x-amz-date", "content-type", "x-amz-target"] {
+        if !is_signed(required) {
+            return Err(AuthError::Unsigned(required.into()));
+        }
+    }
+    for name in parts.headers.keys() {
+        let name = name.as_str();
+        let needs =
+            name.starts_with("x-amz-") || also_signed.is_some_and(|h| h.eq_ignore_ascii_case(name));
+        if needs && !is_signed(name) {
+            return Err(AuthError::Unsigned(name.into()));
         }
     }
     let date_text = parts
@@ -227,6 +275,13 @@ pub fn verify(
         })?;
     let signed_at = parse_amz_date(date_text)
         .ok_or_else(|| incomplete(format!("X-Amz-Date '{date_text}' is not yyyyMMddTHHmmssZ")))?;
+    if !date_text.starts_with(auth.date.as_str()) {
+        return Err(AuthError::ScopeDate(format!(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{date_text}'.",
+            auth.date,
+            &date_text[..8],
+        )));
+    }
     let key = keys.get(&auth.access_key_id).ok_or(AuthError::UnknownKey)?;
     // Temporary credentials: the token must be the configured one, and a
     // key without one must not be used with a token.

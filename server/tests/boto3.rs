@@ -56,8 +56,11 @@ fn keys_of(scn: &Value) -> Option<Vec<Value>> {
     Some(keys)
 }
 
-fn config_of(keys: &[Value], region: &str) -> Config {
-    let mut toml = format!("account = \"{ACCOUNT}\"\ndefault_region = \"{region}\"\n");
+fn config_of(keys: &[Value], regions: &[String]) -> Config {
+    let mut toml = format!(
+        "account = \"{ACCOUNT}\"\ndefault_region = \"{}\"\nregions = {regions:?}\n",
+        regions[0]
+    );
     for k in keys {
         toml.push_str(&format!(
             "[[access_keys]]\nid = \"{}\"\nsecret = \"{}\"\nprincipal = \"{}\"\n",
@@ -131,7 +134,7 @@ fn vectors_through_boto3() {
             });
             let mut opts = ServerOptions::in_memory("127.0.0.1:0".parse().unwrap());
             opts.storage = Storage::Custom(factory);
-            opts.config = config_of(&keys, &regions[0]);
+            opts.config = config_of(&keys, &regions);
             let server = strongroom_server::spawn(opts, 2).unwrap();
             // Open every region now, in order, so each store's RNG draws
             // happen as in the in-process runners.

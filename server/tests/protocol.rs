@@ -77,6 +77,7 @@ fn round_trip_and_request_ids() {
     .unwrap();
     assert_eq!(h.status, 200);
     assert_eq!(h.json()["status"], "ok");
+    assert_eq!(h.json(), json!({"status": "ok"}));
 }
 
 #[test]
@@ -160,6 +161,23 @@ fn sigv4_refusals() {
         "AWS4-HMAC-SHA256 Credential=AKIDALICE".into(),
     ));
     assert_eq!(refuse(h).0, "IncompleteSignatureException");
+    // A credential scope dated another day than X-Amz-Date.
+    let mut h = signed_headers(a, "ListKeys", body, &ALICE, "us-east-1", now);
+    let date = h
+        .iter()
+        .find(|(k, _)| k == "x-amz-date")
+        .map(|(_, v)| v[..8].to_string())
+        .unwrap();
+    let other = if date.ends_with('1') { "02" } else { "01" };
+    let other_date = format!("{}{other}", &date[..6]);
+    for (k, v) in h.iter_mut() {
+        if k == "authorization" {
+            *v = v.replace(&format!("/{date}/"), &format!("/{other_date}/"));
+        }
+    }
+    let (t, m) = refuse(h);
+    assert_eq!(t, "InvalidSignatureException");
+    assert!(m.contains("Date in Credential scope does not match"), "{m}");
     // Another service's scope.
     let mut h = signed_headers(a, "ListKeys", body, &ALICE, "us-east-1", now);
     for (k, v) in h.iter_mut() {
@@ -557,4 +575,335 @@ fn shutdown_finishes_in_flight_requests() {
     assert_eq!(r.status, 200, "{:?}", r.json());
     stopper.join().unwrap().unwrap();
     assert!(TcpStream::connect(a).is_err());
+}
+
+/// Headers for `op` where only `signed` (plus host and x-amz-date, which
+/// the signer always adds) are covered by the signature; `extra` headers
+/// are sent as well, unsigned.
+fn partly_signed(
+    a: std::net::SocketAddr,
+    op: &str,
+    body: &[u8],
+    signed: &[&str],
+    extra: &[(&str, &str)],
+    now: SystemTime,
+) -> Vec<(String, String)> {
+    use aws_credential_types::Credentials;
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    use aws_sigv4::sign::v4;
+    use aws_smithy_runtime_api::client::identity::Identity;
+    let all: Vec<(String, String)> = vec![
+        ("host".into(), a.to_string()),
+        ("content-type".into(), "application/x-amz-json-1.1".into()),
+        ("x-amz-target".into(), format!("TrentService.{op}")),
+    ];
+    let covered: Vec<(String, String)> = all
+        .iter()
+        .filter(|(k, _)| k == "host" || signed.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    let identity: Identity = Credentials::new(ROOT.id, ROOT.secret, None, None, "t").into();
+    let mut settings = SigningSettings::default();
+    settings.excluded_headers = None;
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("kms")
+        .time(now)
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        "/",
+        covered.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut headers = all;
+    for (k, v) in instructions.headers() {
+        headers.push((k.to_string(), v.to_string()));
+    }
+    for (k, v) in extra {
+        headers.push((k.to_string(), v.to_string()));
+    }
+    headers
+}
+
+#[test]
+fn unsigned_target_or_content_type_is_refused() {
+    let s = server();
+    let a = s.local_addr();
+    let key = ok(a, "CreateKey", json!({}), &ROOT)["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = serde_json::to_vec(&json!({"KeyId": key})).unwrap();
+    let now = SystemTime::now();
+    // A DescribeKey whose signature does not cover X-Amz-Target, replayed
+    // as DisableKey: refused, and the key stays enabled.
+    let mut h = partly_signed(a, "DescribeKey", &body, &["content-type"], &[], now);
+    for (k, v) in h.iter_mut() {
+        if k == "x-amz-target" {
+            *v = "TrentService.DisableKey".into();
+        }
+    }
+    let r = exchange(a, &head_of(&h, body.len()), &body).unwrap();
+    assert_eq!(
+        (r.status, r.error_type().as_str()),
+        (400, "InvalidSignatureException"),
+        "{:?}",
+        r.json()
+    );
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("x-amz-target"),
+        "{:?}",
+        r.json()
+    );
+    let d = ok(a, "DescribeKey", json!({"KeyId": key}), &ROOT);
+    assert_eq!(d["KeyMetadata"]["Enabled"], true);
+    // Content-Type unsigned.
+    let h = partly_signed(a, "DescribeKey", &body, &["x-amz-target"], &[], now);
+    let r = exchange(a, &head_of(&h, body.len()), &body).unwrap();
+    assert_eq!(r.error_type(), "InvalidSignatureException");
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("content-type"));
+    // An x-amz-* header sent but not signed.
+    let h = partly_signed(
+        a,
+        "DescribeKey",
+        &body,
+        &["x-amz-target", "content-type"],
+        &[("x-amz-user-agent", "replayed")],
+        now,
+    );
+    let r = exchange(a, &head_of(&h, body.len()), &body).unwrap();
+    assert_eq!(r.error_type(), "InvalidSignatureException");
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("x-amz-user-agent"));
+    // Everything signed: accepted (the same helper is not refusing by itself).
+    let h = partly_signed(
+        a,
+        "DescribeKey",
+        &body,
+        &["x-amz-target", "content-type"],
+        &[],
+        now,
+    );
+    let r = exchange(a, &head_of(&h, body.len()), &body).unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    // A duplicated X-Amz-Target (the second one unsigned-looking) is refused.
+    let mut h = signed_headers(a, "DescribeKey", &body, &ROOT, "us-east-1", now);
+    h.push(("x-amz-target".into(), "TrentService.DisableKey".into()));
+    let r = exchange(a, &head_of(&h, body.len()), &body).unwrap();
+    assert_eq!(
+        (r.status, r.error_type().as_str()),
+        (400, "IncompleteSignatureException"),
+        "{:?}",
+        r.json()
+    );
+    let d = ok(a, "DescribeKey", json!({"KeyId": key}), &ROOT);
+    assert_eq!(d["KeyMetadata"]["Enabled"], true);
+}
+
+#[test]
+fn only_configured_regions_are_opened() {
+    // CONFIG lists no regions: only the default region (us-east-1) is served.
+    let s = server();
+    let a = s.local_addr();
+    let key = ok(a, "CreateKey", json!({"MultiRegion": true}), &ROOT)["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Regions named in a body: refused before any store is made.
+    let r = call(
+        a,
+        "ReplicateKey",
+        &json!({"KeyId": key, "ReplicaRegion": "eu-west-1"}),
+        &ROOT,
+    );
+    assert_eq!(r.error_type(), "ValidationException", "{:?}", r.json());
+    let r = call(
+        a,
+        "UpdatePrimaryRegion",
+        &json!({"KeyId": key, "PrimaryRegion": "ap-south-1"}),
+        &ROOT,
+    );
+    assert_eq!(r.error_type(), "ValidationException", "{:?}", r.json());
+    let r = call(
+        a,
+        "ReEncrypt",
+        &json!({"CiphertextBlob": "AAAA",
+                "DestinationKeyId": "arn:aws:kms:sa-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}),
+        &ROOT,
+    );
+    assert_eq!(r.status, 400, "{:?}", r.json());
+    // A credential scope of another region.
+    let body = b"{}";
+    let h = signed_headers(a, "ListKeys", body, &ROOT, "eu-west-2", SystemTime::now());
+    let r = exchange(a, &head_of(&h, body.len()), body).unwrap();
+    assert_eq!(r.error_type(), "UnrecognizedClientException");
+    assert_eq!(s.regions().open_regions(), ["us-east-1"]);
+}
+
+#[test]
+fn listed_regions_are_served_up_to_the_cap() {
+    let mut opts = ServerOptions::in_memory("127.0.0.1:0".parse().unwrap());
+    opts.config = Config::parse(&format!("regions = [\"eu-west-1\"]\n{CONFIG}")).unwrap();
+    let s = strongroom_server::spawn(opts, 2).unwrap();
+    let a = s.local_addr();
+    let key = ok(a, "CreateKey", json!({"MultiRegion": true}), &ROOT)["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(
+        a,
+        "ReplicateKey",
+        json!({"KeyId": key, "ReplicaRegion": "eu-west-1"}),
+        &ROOT,
+    );
+    assert_eq!(s.regions().open_regions(), ["eu-west-1", "us-east-1"]);
+    // More regions listed than may be open: the config is refused.
+    let three = format!("regions = [\"eu-west-1\", \"eu-west-2\"]\n{CONFIG}")
+        .replace("[limits]", "[limits]\nmax_open_regions = 2");
+    assert!(Config::parse(&three).is_err());
+    // The cap holds at run time too.
+    let r = strongroom_server::Regions::new(
+        "111122223333".into(),
+        strongroom_server::Storage::Memory,
+        vec!["us-east-1".into(), "eu-west-1".into()],
+        vec![],
+        None,
+    )
+    .with_max_open(1);
+    r.get("us-east-1").unwrap();
+    assert_eq!(
+        r.get("eu-west-1").unwrap_err().code(),
+        strongroom::ErrorCode::LimitExceeded
+    );
+    assert_eq!(
+        r.get("ap-south-1").unwrap_err().code(),
+        strongroom::ErrorCode::Validation
+    );
+}
+
+/// Signed headers for `op` with `extra` headers, all signed.
+fn signed_with(
+    a: std::net::SocketAddr,
+    op: &str,
+    body: &[u8],
+    key: &Key<'_>,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    use aws_credential_types::Credentials;
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    use aws_sigv4::sign::v4;
+    use aws_smithy_runtime_api::client::identity::Identity;
+    let mut headers: Vec<(String, String)> = vec![
+        ("host".into(), a.to_string()),
+        ("content-type".into(), "application/x-amz-json-1.1".into()),
+        ("x-amz-target".into(), format!("TrentService.{op}")),
+    ];
+    for (k, v) in extra {
+        headers.push((k.to_string(), v.to_string()));
+    }
+    let identity: Identity = Credentials::new(key.id, key.secret, None, None, "t").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("kms")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        "/",
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    for (k, v) in instructions.headers() {
+        headers.push((k.to_string(), v.to_string()));
+    }
+    headers
+}
+
+#[test]
+fn via_service_header_only_from_trusted_proxies() {
+    const VIA: &str = "x-strongroom-via-service";
+    let via_key = Key {
+        id: "AKIDVIA",
+        secret: "via-secret",
+        token: None,
+    };
+    let serve = |trusted: &str| {
+        let mut opts = ServerOptions::in_memory("127.0.0.1:0".parse().unwrap());
+        opts.config = Config::parse(&format!(
+            "via_service_header = \"{VIA}\"\ntrusted_proxies = [{trusted}]\n{CONFIG}\n\
+             [[access_keys]]\nid = \"AKIDVIA\"\nsecret = \"via-secret\"\n\
+             principal = \"arn:aws:iam::111122223333:user/alice\"\n\
+             via_service = \"ec2.us-east-1.amazonaws.com\"\n"
+        ))
+        .unwrap();
+        let s = strongroom_server::spawn(opts, 2).unwrap();
+        let a = s.local_addr();
+        let key = ok(a, "CreateKey", json!({}), &ROOT)["KeyMetadata"]["KeyId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // Alice may encrypt only via S3.
+        ok(
+            a,
+            "PutIdentityPolicy",
+            json!({"PrincipalArn": "arn:aws:iam::111122223333:user/alice", "PolicyName": "via",
+                "PolicyDocument": r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*","Condition":{"StringEquals":{"kms:ViaService":"s3.us-east-1.amazonaws.com"}}}]}"#}),
+            &ROOT,
+        );
+        (s, key)
+    };
+    let encrypt =
+        |a, key: &str, who: &Key<'_>, extra: &[(&str, &str)], unsigned: &[(&str, &str)]| {
+            let body = serde_json::to_vec(&json!({"KeyId": key, "Plaintext": "aGk="})).unwrap();
+            let mut h = signed_with(a, "Encrypt", &body, who, extra);
+            for (k, v) in unsigned {
+                h.push((k.to_string(), v.to_string()));
+            }
+            exchange(a, &head_of(&h, body.len()), &body).unwrap()
+        };
+    let s3 = [(VIA, "s3.us-east-1.amazonaws.com")];
+    // 127.0.0.1 is trusted: the header counts.
+    let (s, key) = serve("\"127.0.0.1/32\", \"::1\"");
+    let a = s.local_addr();
+    let r = encrypt(a, &key, &ALICE, &s3, &[]);
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert_eq!(
+        encrypt(a, &key, &ALICE, &[], &[]).error_type(),
+        "AccessDeniedException"
+    );
+    // Twice: refused.
+    let r = encrypt(a, &key, &ALICE, &s3, &[(VIA, "s3.us-east-1.amazonaws.com")]);
+    assert_eq!(r.status, 400, "{:?}", r.json());
+    // Never overrides an access key's own via_service.
+    assert_eq!(
+        encrypt(a, &key, &via_key, &s3, &[]).error_type(),
+        "AccessDeniedException"
+    );
+    // No trusted proxy: the header is ignored.
+    let (s, key) = serve("");
+    let r = encrypt(s.local_addr(), &key, &ALICE, &s3, &[]);
+    assert_eq!(r.error_type(), "AccessDeniedException", "{:?}", r.json());
+    // A bad CIDR block is a config error.
+    assert!(Config::parse(&format!("trusted_proxies = [\"10.0.0.0/99\"]\n{CONFIG}")).is_err());
 }

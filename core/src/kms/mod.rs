@@ -271,6 +271,30 @@ impl Kms {
             .map_err(|_| Error::internal("the KMS state lock is poisoned"))
     }
 
+    /// Would `op` on `key_id` be allowed now (the key resolves and the
+    /// caller is authorized)? A read-only pre-check, neither audited nor
+    /// committed: [`Kms::call`] decides and audits for real. Used to spare
+    /// work (an RSA key generation) done before the state lock for a call
+    /// that will be refused.
+    pub(in crate::kms) fn would_authorize(
+        &self,
+        op: Operation,
+        key_id: &str,
+        facts: Facts<'_>,
+    ) -> bool {
+        let Ok(st) = self.lock() else { return false };
+        let sh = &*self.shared;
+        let cx = CallContext {
+            now: sh.clock.now_ms(),
+            caller: &self.caller,
+            account: &sh.account,
+            region: &sh.region,
+            partition: &sh.partition,
+        };
+        let mut au = AuditInfo::default();
+        st.key_for(&cx, &mut au, op, key_id, facts).is_ok()
+    }
+
     /// Run one operation: sweep due deletions/rotations, run `f`, audit the
     /// outcome, commit. If the commit fails the in-memory state is reloaded
     /// from the store so memory never runs ahead of disk.

@@ -266,7 +266,16 @@ impl Kms {
         req: GenerateDataKeyPairRequest,
     ) -> Result<GenerateDataKeyPairResponse> {
         // The pair is generated before the state lock (RSA-4096 takes
-        // seconds); only the RNG is used.
+        // seconds); only the RNG is used. Not for a caller the key would
+        // refuse (or a key that does not resolve): `call` then answers
+        // with that error, before it needs the pair.
+        let allowed = || {
+            let facts = Facts {
+                encryption_context: Some(&req.encryption_context),
+                ..Default::default()
+            };
+            self.would_authorize(op, &req.key_id, facts)
+        };
         let pair = match req.key_pair_spec {
             Some(
                 spec @ (DataKeyPairSpec::EccNistP256
@@ -274,7 +283,9 @@ impl Kms {
                 | DataKeyPairSpec::Rsa2048
                 | DataKeyPairSpec::Rsa3072
                 | DataKeyPairSpec::Rsa4096),
-            ) if !req.dry_run => Some(AsymKey::generate(spec.key_spec(), &*self.shared.rng)),
+            ) if !req.dry_run && allowed() => {
+                Some(AsymKey::generate(spec.key_spec(), &*self.shared.rng))
+            }
             _ => None,
         };
         self.call(op.name(), |state, call, audit| {
