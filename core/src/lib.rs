@@ -77,6 +77,7 @@ pub mod model;
 pub mod operations;
 pub mod policy;
 mod secret;
+pub mod seed;
 pub mod shape;
 mod state_root;
 pub mod store;
