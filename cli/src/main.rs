@@ -110,6 +110,10 @@ enum Cmd {
     /// Reset a key's policy to the default, with the store's root key (for a
     /// policy that locks everyone out).
     RecoverKeyPolicy { key: String },
+    /// Apply a seed file (YAML or JSON, docs/seed.md) to the store: keys with
+    /// fixed key ids, aliases, grants, identity policies. Idempotent: what
+    /// exists and is the same is left alone, what differs is an error.
+    Seed { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -638,10 +642,50 @@ fn run(cli: Cli) -> Res<()> {
                 false,
             );
         }
+        Cmd::Seed { file } => seed(&kms, f, file)?,
         Cmd::Encrypt(a) => encrypt(&kms, f, a)?,
         Cmd::Decrypt(a) => decrypt(&kms, f, a)?,
         Cmd::Rewrap(a) => rewrap(&kms, f, a)?,
     }
+    Ok(())
+}
+
+/// `strongroom seed FILE`.
+fn seed(kms: &Kms, f: Format, file: &Path) -> Res<()> {
+    // The file may hold key material: read into a buffer wiped on drop.
+    let text = Zeroizing::new(
+        std::fs::read_to_string(file).map_err(|e| io_fail("cannot read", Some(file), e))?,
+    );
+    let seed = strongroom::seed::Seed::parse(&text)?;
+    let report = seed.apply(kms)?;
+    if !report.insecure_keys.is_empty() {
+        eprintln!(
+            "strongroom: {}\nstrongroom: keys: {}",
+            strongroom::seed::INSECURE_WARNING,
+            report.insecure_keys.join(", ")
+        );
+    }
+    print(
+        f,
+        json!({
+            "Created": report.created,
+            "Unchanged": report.unchanged,
+            "InsecureKeys": report.insecure_keys,
+        }),
+        || {
+            let mut lines: Vec<String> = report
+                .created
+                .iter()
+                .map(|c| format!("created    {c}"))
+                .collect();
+            lines.extend(report.unchanged.iter().map(|c| format!("unchanged  {c}")));
+            if lines.is_empty() {
+                lines.push("the seed file has nothing for this region".into());
+            }
+            lines.join("\n")
+        },
+        false,
+    );
     Ok(())
 }
 
