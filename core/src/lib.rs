@@ -76,6 +76,7 @@ pub mod kms;
 pub mod model;
 pub mod operations;
 pub mod policy;
+pub mod quota;
 mod secret;
 pub mod seed;
 pub mod shape;

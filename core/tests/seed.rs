@@ -462,3 +462,22 @@ fn debug_output_redacts_fixed_material() {
     assert!(!dbg.contains("BEGIN PRIVATE KEY"));
     assert!(dbg.contains("InsecureMaterial(<redacted>)"));
 }
+
+#[test]
+fn key_spec_of_classifies_keys_for_the_quota_simulation() {
+    let kms = seeded(REGION, 12);
+    assert_eq!(kms.key_spec_of(K4), Some(KeySpec::Rsa2048));
+    assert_eq!(kms.key_spec_of("alias/signing"), Some(KeySpec::EccNistP256));
+    assert_eq!(
+        kms.key_spec_of(&format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{K1}")),
+        Some(KeySpec::SymmetricDefault)
+    );
+    assert_eq!(kms.key_spec_of("alias/none"), None);
+    assert_eq!(kms.key_spec_of(K6), None);
+    // Not audited: it is the front end's bookkeeping, not a call.
+    let n1 = kms.audit_log().unwrap().len();
+    let n2 = kms.audit_log().unwrap().len();
+    kms.key_spec_of(K1);
+    let n3 = kms.audit_log().unwrap().len();
+    assert_eq!(n3 - n2, n2 - n1);
+}

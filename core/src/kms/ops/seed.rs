@@ -310,6 +310,28 @@ impl Kms {
     }
 }
 
+impl Kms {
+    /// The key spec of the key `key_id` (key id, key ARN, alias name or
+    /// alias ARN of this store) names, if it exists: for the request-quota
+    /// simulation (`crate::quota`), which classifies a request by its key
+    /// before the request runs. Not audited and not authorized: a front
+    /// end uses it for its own bookkeeping and must not answer callers
+    /// with it.
+    pub fn key_spec_of(&self, key_id: &str) -> Option<KeySpec> {
+        let state = self.lock().ok()?;
+        let sh = &*self.shared;
+        let call = CallContext {
+            now: 0,
+            caller: &self.caller,
+            account: &sh.account,
+            region: &sh.region,
+            partition: &sh.partition,
+        };
+        let id = state.resolve(&call, key_id).ok()?;
+        state.keys.get(&id).map(|k| k.key_spec)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::valid_chosen_key_id;
