@@ -114,6 +114,17 @@ enum Cmd {
     /// fixed key ids, aliases, grants, identity policies. Idempotent: what
     /// exists and is the same is left alone, what differs is an error.
     Seed { file: PathBuf },
+    /// Request counts per operation and per key from the audit log, and what
+    /// they and the store's keys would cost at AWS KMS's published prices
+    /// (docs/usage.md).
+    Usage {
+        /// Count requests from this time on (RFC 3339, e.g. 2026-01-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Count requests up to this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -643,6 +654,7 @@ fn run(cli: Cli) -> Res<()> {
             );
         }
         Cmd::Seed { file } => seed(&kms, f, file)?,
+        Cmd::Usage { since, until } => usage(&kms, f, since.as_deref(), until.as_deref())?,
         Cmd::Encrypt(a) => encrypt(&kms, f, a)?,
         Cmd::Decrypt(a) => decrypt(&kms, f, a)?,
         Cmd::Rewrap(a) => rewrap(&kms, f, a)?,
@@ -686,6 +698,78 @@ fn seed(kms: &Kms, f: Format, file: &Path) -> Res<()> {
         },
         false,
     );
+    Ok(())
+}
+
+/// `strongroom usage`.
+fn usage(kms: &Kms, f: Format, since: Option<&str>, until: Option<&str>) -> Res<()> {
+    use strongroom::usage::{self, dollars};
+    let time = |s: Option<&str>| -> Res<Option<u64>> {
+        s.map(|s| {
+            humantime::parse_rfc3339_weak(s)
+                .map_err(|_| {
+                    fail(
+                        "ValidationException",
+                        format!("not an RFC 3339 time: {s:?}"),
+                    )
+                })
+                .and_then(|t| {
+                    t.duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as u64)
+                        .map_err(|_| fail("ValidationException", "a time before 1970"))
+                })
+        })
+        .transpose()
+    };
+    let (since, until) = (time(since)?, time(until)?);
+    // The chain is checked first: counts from a tampered log mean nothing.
+    kms.verify_audit_log()?;
+    let events = kms.audit_log()?;
+    let keys = usage::key_facts(kms)?;
+    let r = usage::report(&events, &keys, since, until);
+    let text = || {
+        let mut out = vec![match (r.first_ms, r.last_ms) {
+            (Some(a), Some(b)) => format!("Requests from {} to {}", when(a), when(b)),
+            _ => "No requests in the audit log for this period".to_string(),
+        }];
+        out.push("\nBy operation                       requests  ok        failed".into());
+        for (op, c) in &r.by_operation {
+            out.push(format!(
+                "  {op:<32} {:<9} {:<9} {}",
+                c.requests, c.succeeded, c.failed
+            ));
+        }
+        out.push("\nBy key                                                                      requests".into());
+        for (k, c) in &r.by_key {
+            out.push(format!("  {k:<75} {}", c.requests));
+        }
+        out.push(format!(
+            "\nKeys: {} customer managed × {} + {} rotations × {} = {} per month; {} AWS managed (free); {} pending deletion (not charged)",
+            r.customer_keys,
+            dollars(usage::KEY_MONTH_MICRO_USD),
+            r.billed_rotations,
+            dollars(usage::ROTATION_MONTH_MICRO_USD),
+            dollars(r.monthly_key_micro_usd),
+            r.aws_managed_keys,
+            r.keys_pending_deletion
+        ));
+        for c in &r.requests {
+            out.push(format!(
+                "Requests ({:?}): {} × {} = {}",
+                c.class,
+                c.requests,
+                dollars(c.micro_usd_per_request),
+                dollars(c.micro_usd)
+            ));
+        }
+        out.push(format!(
+            "Requests in the period: {} (successful requests; AWS's free tier of 20,000 a month not deducted)",
+            dollars(r.request_micro_usd)
+        ));
+        out.join("\n")
+    };
+    let v = serde_json::to_value(&r).map_err(|e| fail("KMSInternalException", e.to_string()))?;
+    print(f, v, text, false);
     Ok(())
 }
 

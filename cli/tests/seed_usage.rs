@@ -149,3 +149,76 @@ fn a_conflicting_or_malformed_seed_file_fails_and_changes_nothing() {
         .unwrap()
         .contains("ValidationException"));
 }
+
+#[test]
+fn usage_counts_requests_and_prices_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = Store::new(tmp.path(), "a", 0x55);
+    a.ok(&["seed", SEED]);
+    std::fs::write(tmp.path().join("in.txt"), b"x").unwrap();
+    let msg = tmp.path().join("msg");
+    for _ in 0..3 {
+        a.ok(&[
+            "encrypt",
+            "--key",
+            "alias/payments",
+            "--in",
+            s(&tmp.path().join("in.txt")),
+            "--out",
+            s(&msg),
+            "--force",
+        ]);
+    }
+    a.ok(&[
+        "decrypt",
+        "--in",
+        s(&msg),
+        "--out",
+        s(&tmp.path().join("o")),
+        "--force",
+    ]);
+    // One refused call: disabled key.
+    let o = a.run(&[
+        "encrypt",
+        "--key",
+        "1a2b3c4d-0000-4000-8000-000000000002",
+        "--in",
+        s(&tmp.path().join("in.txt")),
+        "--out",
+        s(&tmp.path().join("m2")),
+    ]);
+    assert!(!o.status.success());
+
+    let (out, _) = a.ok(&["usage", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ops = &v["ByOperation"];
+    assert_eq!(ops["GenerateDataKey"]["Requests"], 4, "{v}");
+    assert_eq!(ops["GenerateDataKey"]["Succeeded"], 3, "{v}");
+    assert_eq!(ops["GenerateDataKey"]["Failed"], 1, "{v}");
+    assert_eq!(ops["Decrypt"]["Succeeded"], 1, "{v}");
+    assert!(ops.get("SeedKey").is_none(), "not an AWS operation: {v}");
+    let k1 = "arn:aws:kms:us-east-1:111122223333:key/1a2b3c4d-0000-4000-8000-000000000001";
+    assert!(v["ByKey"][k1]["Requests"].as_u64().unwrap() >= 4, "{v}");
+    // us-east-1 has six seeded keys; K1 has two rotations, K2 one.
+    assert_eq!(v["CustomerKeys"], 6, "{v}");
+    assert_eq!(v["BilledRotations"], 3, "{v}");
+    assert_eq!(v["MonthlyKeyMicroUsd"], 9_000_000, "{v}");
+    assert!(v["RequestMicroUsd"].as_u64().unwrap() > 0, "{v}");
+
+    let (text, _) = a.ok(&["usage"]);
+    assert!(text.contains("GenerateDataKey"), "{text}");
+    assert!(text.contains("$9.000000 per month"), "{text}");
+
+    // A window before everything: nothing counted.
+    let (out, _) = a.ok(&[
+        "usage",
+        "--until",
+        "2000-01-01T00:00:00Z",
+        "--output",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ByOperation"], serde_json::json!({}), "{v}");
+    let o = a.run(&["usage", "--since", "yesterday"]);
+    assert!(!o.status.success());
+}

@@ -82,6 +82,7 @@ pub mod seed;
 pub mod shape;
 mod state_root;
 pub mod store;
+pub mod usage;
 mod wire;
 
 pub use audit::{AuditEvent, AuditVerification};

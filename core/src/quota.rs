@@ -103,8 +103,11 @@ pub fn classify(operation: &str, key_spec: Option<KeySpec>, pair_spec: Option<&s
         "Encrypt" | "Decrypt" | "ReEncrypt" | "Sign" | "Verify" | "DeriveSharedSecret" => {
             crypto_class(key_spec)
         }
-        "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" | "GenerateRandom"
-        | "GenerateMac" | "VerifyMac" => QuotaClass::Symmetric,
+        "GenerateDataKey"
+        | "GenerateDataKeyWithoutPlaintext"
+        | "GenerateRandom"
+        | "GenerateMac"
+        | "VerifyMac" => QuotaClass::Symmetric,
         "GenerateDataKeyPair" | "GenerateDataKeyPairWithoutPlaintext" => {
             QuotaClass::DataKeyPair(pair_spec.unwrap_or("RSA_2048").to_string())
         }
@@ -129,21 +132,34 @@ pub fn default_rps(class: &QuotaClass, config: &QuotaConfig) -> Option<f64> {
             _ => return None,
         },
         QuotaClass::Operation(op) => match op.as_str() {
-            "CancelKeyDeletion" | "CreateAlias" | "CreateKey" | "DescribeCustomKeyStores"
-            | "DisableKey" | "DisableKeyRotation" | "EnableKey" | "ImportKeyMaterial"
-            | "ReplicateKey" | "UntagResource" | "UpdateAlias" | "UpdateKeyDescription"
-            | "UpdatePrimaryRegion" | "ConnectCustomKeyStore" | "CreateCustomKeyStore"
-            | "DeleteCustomKeyStore" | "DisconnectCustomKeyStore" | "UpdateCustomKeyStore" => {
-                5.0
-            }
+            "CancelKeyDeletion"
+            | "CreateAlias"
+            | "CreateKey"
+            | "DescribeCustomKeyStores"
+            | "DisableKey"
+            | "DisableKeyRotation"
+            | "EnableKey"
+            | "ImportKeyMaterial"
+            | "ReplicateKey"
+            | "UntagResource"
+            | "UpdateAlias"
+            | "UpdateKeyDescription"
+            | "UpdatePrimaryRegion"
+            | "ConnectCustomKeyStore"
+            | "CreateCustomKeyStore"
+            | "DeleteCustomKeyStore"
+            | "DisconnectCustomKeyStore"
+            | "UpdateCustomKeyStore" => 5.0,
             "TagResource" => 10.0,
-            "DeleteAlias" | "DeleteImportedKeyMaterial" | "EnableKeyRotation"
-            | "PutKeyPolicy" | "ScheduleKeyDeletion" | "RotateKeyOnDemand" => 15.0,
+            "DeleteAlias"
+            | "DeleteImportedKeyMaterial"
+            | "EnableKeyRotation"
+            | "PutKeyPolicy"
+            | "ScheduleKeyDeletion"
+            | "RotateKeyOnDemand" => 15.0,
             "RetireGrant" | "RevokeGrant" => 30.0,
             "CreateGrant" => 50.0,
-            "ListGrants" | "ListKeyPolicies" | "ListRetirableGrants" | "ListKeyRotations" => {
-                100.0
-            }
+            "ListGrants" | "ListKeyPolicies" | "ListRetirableGrants" | "ListKeyRotations" => 100.0,
             "ListAliases" | "ListKeys" => 500.0,
             "GetKeyPolicy" | "GetKeyRotationStatus" => 1_000.0,
             "DescribeKey" | "GetPublicKey" | "ListResourceTags" => 2_000.0,
@@ -321,7 +337,10 @@ mod tests {
         assert_eq!(e.code().http_status(), 400);
         assert_eq!(e.message(), "Rate exceeded");
         // Symmetric crypto: 10,000 in the first second.
-        assert_eq!(passes(&l, "Encrypt", Some(KeySpec::SymmetricDefault), T), 10_000);
+        assert_eq!(
+            passes(&l, "Encrypt", Some(KeySpec::SymmetricDefault), T),
+            10_000
+        );
         // Shared: GenerateDataKey and Decrypt draw from the same bucket.
         assert!(l.check(A, R, "GenerateDataKey", None, T).is_err());
         assert!(l.check(A, R, "Decrypt", None, T).is_err());
@@ -354,7 +373,12 @@ mod tests {
     fn fractional_quotas_allow_one_request_per_interval() {
         let l = QuotaLimiter::new(QuotaConfig::default()).unwrap();
         let pair = |spec: &str, now| {
-            l.check_class(A, R, &classify("GenerateDataKeyPair", None, Some(spec)), now)
+            l.check_class(
+                A,
+                R,
+                &classify("GenerateDataKeyPair", None, Some(spec)),
+                now,
+            )
         };
         // RSA_4096 pairs: 0.1 per second, one in each 10 seconds.
         pair("RSA_4096", T).unwrap();
@@ -381,7 +405,8 @@ mod tests {
         let off = QuotaLimiter::new(QuotaConfig {
             enabled: false,
             ..Default::default()
-        }).unwrap();
+        })
+        .unwrap();
         assert_eq!(passes(&off, "CreateKey", None, T), 100_000);
 
         let mut c = QuotaConfig {
@@ -415,24 +440,39 @@ mod tests {
         assert_eq!(classify("Encrypt", None, None), Symmetric);
         assert_eq!(classify("Encrypt", Some(KeySpec::Rsa4096), None), Rsa);
         assert_eq!(classify("Sign", Some(KeySpec::EccNistP384), None), Ecc);
-        assert_eq!(classify("DeriveSharedSecret", Some(KeySpec::EccNistP256), None), Ecc);
-        assert_eq!(classify("GenerateMac", Some(KeySpec::Hmac256), None), Symmetric);
+        assert_eq!(
+            classify("DeriveSharedSecret", Some(KeySpec::EccNistP256), None),
+            Ecc
+        );
+        assert_eq!(
+            classify("GenerateMac", Some(KeySpec::Hmac256), None),
+            Symmetric
+        );
         assert_eq!(classify("GenerateRandom", None, None), Symmetric);
         assert_eq!(
-            classify("GenerateDataKeyPairWithoutPlaintext", Some(KeySpec::SymmetricDefault), Some("ECC_NIST_P384")),
+            classify(
+                "GenerateDataKeyPairWithoutPlaintext",
+                Some(KeySpec::SymmetricDefault),
+                Some("ECC_NIST_P384")
+            ),
             DataKeyPair("ECC_NIST_P384".into())
         );
-        assert_eq!(classify("CreateKey", None, None), Operation("CreateKey".into()));
+        assert_eq!(
+            classify("CreateKey", None, None),
+            Operation("CreateKey".into())
+        );
         assert_eq!(classify("CreateKey", None, None).name(), "CreateKey");
-        assert_eq!(DataKeyPair("RSA_2048".into()).name(), "GenerateDataKeyPair:RSA_2048");
+        assert_eq!(
+            DataKeyPair("RSA_2048".into()).name(),
+            "GenerateDataKeyPair:RSA_2048"
+        );
     }
 
     #[test]
     fn config_reads_from_json() {
-        let c: QuotaConfig = serde_json::from_str(
-            r#"{"symmetric_rps": 5500, "overrides": {"CreateKey": 1}}"#,
-        )
-        .unwrap();
+        let c: QuotaConfig =
+            serde_json::from_str(r#"{"symmetric_rps": 5500, "overrides": {"CreateKey": 1}}"#)
+                .unwrap();
         assert!(c.enabled);
         assert_eq!(c.symmetric_rps, 5500.0);
         assert_eq!(c.rps(&classify("CreateKey", None, None)), Some(1.0));
