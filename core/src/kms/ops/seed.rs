@@ -185,7 +185,7 @@ impl Kms {
             };
             let ids: Vec<String> = chosen
                 .iter()
-                .map(|k| Hsm::chosen_material_id(&req.key_id, k).map(|id| hex::encode(id)))
+                .map(|k| Hsm::chosen_material_id(&req.key_id, k).map(hex::encode))
                 .collect::<Result<_>>()?;
 
             if let Some(rec) = state.keys.get(&req.key_id) {
