@@ -110,6 +110,21 @@ enum Cmd {
     /// Reset a key's policy to the default, with the store's root key (for a
     /// policy that locks everyone out).
     RecoverKeyPolicy { key: String },
+    /// Apply a seed file (YAML or JSON, docs/seed.md) to the store: keys with
+    /// fixed key ids, aliases, grants, identity policies. Idempotent: what
+    /// exists and is the same is left alone, what differs is an error.
+    Seed { file: PathBuf },
+    /// Request counts per operation and per key from the audit log, and what
+    /// they and the store's keys would cost at AWS KMS's published prices
+    /// (docs/usage.md).
+    Usage {
+        /// Count requests from this time on (RFC 3339, e.g. 2026-01-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Count requests up to this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+    },
     /// Serve the KMS API over HTTP (AWS JSON 1.1, SigV4) for boto3, the AWS
     /// CLI and every AWS SDK (`AWS_ENDPOINT_URL_KMS=http://127.0.0.1:4599`).
     /// One store per region under --data (DATA/<region>/). See docs/server.md.
@@ -156,6 +171,11 @@ struct ServeArgs {
     /// Async worker threads [default: one per CPU].
     #[arg(long, default_value_t = 0)]
     workers: usize,
+    /// Seed file (YAML or JSON, docs/seed.md) applied to every region's
+    /// store as it opens: keys with fixed key ids (and, for tests only,
+    /// fixed material), aliases, grants, identity policies. Idempotent.
+    #[arg(long, value_name = "FILE")]
+    seed: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -532,10 +552,24 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Res<()> {
         }),
         _ => None,
     };
-    // Extension points: the seed file (applied as each region's store
-    // opens: `on_region_open`) and the request-quota simulation (checked
-    // per request: `quota`) plug in here.
-    let hooks = Hooks::default();
+    // The seed file is applied as each region's store opens (before it
+    // serves a request or is linked to the other regions).
+    let mut hooks = Hooks::default();
+    if let Some(path) = &args.seed {
+        let seed = std::sync::Arc::new(read_seed(path)?);
+        hooks.on_region_open = Some(std::sync::Arc::new(move |kms: &Kms| {
+            let report = seed.apply(kms)?;
+            if !report.insecure_keys.is_empty() {
+                eprintln!(
+                    "strongroom: {}\nstrongroom: keys in {}: {}",
+                    strongroom::seed::INSECURE_WARNING,
+                    kms.region(),
+                    report.insecure_keys.join(", ")
+                );
+            }
+            Ok(())
+        }));
+    }
     let opts = ServerOptions {
         listen: args.listen,
         storage,
@@ -772,12 +806,129 @@ fn run(cli: Cli) -> Res<()> {
                 false,
             );
         }
+        Cmd::Seed { file } => seed(&kms, f, file)?,
+        Cmd::Usage { since, until } => usage(&kms, f, since.as_deref(), until.as_deref())?,
         Cmd::Encrypt(a) => encrypt(&kms, f, a)?,
         Cmd::Decrypt(a) => decrypt(&kms, f, a)?,
         Cmd::Rewrap(a) => rewrap(&kms, f, a)?,
         // Served above, before a store is opened.
         Cmd::Serve(_) => {}
     }
+    Ok(())
+}
+
+/// A seed file, read into a buffer wiped on drop (it may hold key material).
+fn read_seed(file: &Path) -> Res<strongroom::seed::Seed> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(file).map_err(|e| io_fail("cannot read", Some(file), e))?,
+    );
+    Ok(strongroom::seed::Seed::parse(&text)?)
+}
+
+/// `strongroom seed FILE`.
+fn seed(kms: &Kms, f: Format, file: &Path) -> Res<()> {
+    let seed = read_seed(file)?;
+    let report = seed.apply(kms)?;
+    if !report.insecure_keys.is_empty() {
+        eprintln!(
+            "strongroom: {}\nstrongroom: keys: {}",
+            strongroom::seed::INSECURE_WARNING,
+            report.insecure_keys.join(", ")
+        );
+    }
+    print(
+        f,
+        json!({
+            "Created": report.created,
+            "Unchanged": report.unchanged,
+            "InsecureKeys": report.insecure_keys,
+        }),
+        || {
+            let mut lines: Vec<String> = report
+                .created
+                .iter()
+                .map(|c| format!("created    {c}"))
+                .collect();
+            lines.extend(report.unchanged.iter().map(|c| format!("unchanged  {c}")));
+            if lines.is_empty() {
+                lines.push("the seed file has nothing for this region".into());
+            }
+            lines.join("\n")
+        },
+        false,
+    );
+    Ok(())
+}
+
+/// `strongroom usage`.
+fn usage(kms: &Kms, f: Format, since: Option<&str>, until: Option<&str>) -> Res<()> {
+    use strongroom::usage::{self, dollars};
+    let time = |s: Option<&str>| -> Res<Option<u64>> {
+        s.map(|s| {
+            humantime::parse_rfc3339_weak(s)
+                .map_err(|_| {
+                    fail(
+                        "ValidationException",
+                        format!("not an RFC 3339 time: {s:?}"),
+                    )
+                })
+                .and_then(|t| {
+                    t.duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as u64)
+                        .map_err(|_| fail("ValidationException", "a time before 1970"))
+                })
+        })
+        .transpose()
+    };
+    let (since, until) = (time(since)?, time(until)?);
+    // The chain is checked first: counts from a tampered log mean nothing.
+    kms.verify_audit_log()?;
+    let events = kms.audit_log()?;
+    let keys = usage::key_facts(kms)?;
+    let r = usage::report(&events, &keys, since, until);
+    let text = || {
+        let mut out = vec![match (r.first_ms, r.last_ms) {
+            (Some(a), Some(b)) => format!("Requests from {} to {}", when(a), when(b)),
+            _ => "No requests in the audit log for this period".to_string(),
+        }];
+        out.push("\nBy operation                       requests  ok        failed".into());
+        for (op, c) in &r.by_operation {
+            out.push(format!(
+                "  {op:<32} {:<9} {:<9} {}",
+                c.requests, c.succeeded, c.failed
+            ));
+        }
+        out.push("\nBy key                                                                      requests".into());
+        for (k, c) in &r.by_key {
+            out.push(format!("  {k:<75} {}", c.requests));
+        }
+        out.push(format!(
+            "\nKeys: {} customer managed × {} + {} rotations × {} = {} per month; {} AWS managed (free); {} pending deletion (not charged)",
+            r.customer_keys,
+            dollars(usage::KEY_MONTH_MICRO_USD),
+            r.billed_rotations,
+            dollars(usage::ROTATION_MONTH_MICRO_USD),
+            dollars(r.monthly_key_micro_usd),
+            r.aws_managed_keys,
+            r.keys_pending_deletion
+        ));
+        for c in &r.requests {
+            out.push(format!(
+                "Requests ({:?}): {} × {} = {}",
+                c.class,
+                c.requests,
+                dollars(c.micro_usd_per_request),
+                dollars(c.micro_usd)
+            ));
+        }
+        out.push(format!(
+            "Requests in the period: {} (successful requests; AWS's free tier of 20,000 a month not deducted)",
+            dollars(r.request_micro_usd)
+        ));
+        out.join("\n")
+    };
+    let v = serde_json::to_value(&r).map_err(|e| fail("KMSInternalException", e.to_string()))?;
+    print(f, v, text, false);
     Ok(())
 }
 

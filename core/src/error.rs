@@ -46,6 +46,7 @@ macro_rules! for_each_error_code {
             ExpiredImportToken = "ExpiredImportTokenException", 400, aws, "ImportKeyMaterial with a token older than 24 hours";
             InvalidImportToken = "InvalidImportTokenException", 400, aws, "an import token not issued for this key by this store";
             IncorrectKeyMaterial = "IncorrectKeyMaterialException", 400, aws, "re-imported material that is not byte-identical to the first import, or material of the wrong size";
+            Throttling = "ThrottlingException", 400, aws, "a request over one of AWS's per-second request quotas, when the request-quota simulation (`strongroom::quota`) is on: message \"Rate exceeded\"";
             KmsInternal = "KMSInternalException", 500, aws, "RNG failure or another internal fault";
             InvalidRootKey = "InvalidRootKeyException", 500, strongroom, "the root key or passphrase does not open this store (nothing is written)";
             StoreCorrupted = "StoreCorruptedException", 500, strongroom, "store bytes fail checksums or authentication; a broken audit chain";

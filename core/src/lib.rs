@@ -76,10 +76,13 @@ pub mod kms;
 pub mod model;
 pub mod operations;
 pub mod policy;
+pub mod quota;
 mod secret;
+pub mod seed;
 pub mod shape;
 mod state_root;
 pub mod store;
+pub mod usage;
 mod wire;
 
 pub use audit::{AuditEvent, AuditVerification};

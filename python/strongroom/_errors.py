@@ -179,6 +179,12 @@ class IncorrectKeyMaterialException(KmsError):
     code = "IncorrectKeyMaterialException"
 
 
+class ThrottlingException(KmsError):
+    "Raised when: a request over one of AWS's per-second request quotas, when the request-quota simulation (`strongroom::quota`) is on: message \"Rate exceeded\"."
+
+    code = "ThrottlingException"
+
+
 class KMSInternalException(KmsError):
     "Raised when: RNG failure or another internal fault."
 
@@ -235,6 +241,7 @@ ERRORS: Dict[str, Type[KmsError]] = {
     "ExpiredImportTokenException": ExpiredImportTokenException,
     "InvalidImportTokenException": InvalidImportTokenException,
     "IncorrectKeyMaterialException": IncorrectKeyMaterialException,
+    "ThrottlingException": ThrottlingException,
     "KMSInternalException": KMSInternalException,
     "InvalidRootKeyException": InvalidRootKeyException,
     "StoreCorruptedException": StoreCorruptedException,
@@ -294,6 +301,7 @@ __all__ = [
     "ExpiredImportTokenException",
     "InvalidImportTokenException",
     "IncorrectKeyMaterialException",
+    "ThrottlingException",
     "KMSInternalException",
     "InvalidRootKeyException",
     "StoreCorruptedException",

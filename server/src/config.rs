@@ -173,6 +173,9 @@ pub struct Config {
     /// Empty: from none.
     pub trusted_proxies: Vec<String>,
     pub limits: Limits,
+    /// AWS's request quotas, simulated (`docs/quotas.md`): absent, no
+    /// request is throttled; `[quotas]` turns them on at AWS's defaults.
+    pub quotas: Option<strongroom::quota::QuotaConfig>,
 }
 
 impl Default for Config {
@@ -186,6 +189,7 @@ impl Default for Config {
             via_service_header: None,
             trusted_proxies: Vec::new(),
             limits: Limits::default(),
+            quotas: None,
         }
     }
 }

@@ -40,7 +40,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub use config::Config;
-pub use hooks::{Hooks, QuotaCheck, QuotaRequest, RegionOpenHook, Throttled};
+pub use hooks::{Hooks, RegionOpenHook};
 pub use log::AccessLog;
 pub use regions::{Regions, Storage, StoreFactory};
 
@@ -148,6 +148,10 @@ impl Server {
             keys: opts.config.access_key_map(),
             verify: opts.verify,
             hooks: opts.hooks,
+            quotas: match &opts.config.quotas {
+                Some(q) => Some(strongroom::quota::QuotaLimiter::new(q.clone())?),
+                None => None,
+            },
             log: opts.access_log,
             config: opts.config,
         });

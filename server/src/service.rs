@@ -17,7 +17,7 @@ use strongroom::api::{ReEncryptRequest, ReplicateKeyRequest};
 use strongroom::{Caller, Error, ErrorCode, Kms, Operation};
 
 use crate::config::{principal_caller, AccessKey, Config};
-use crate::hooks::{Hooks, QuotaRequest};
+use crate::hooks::Hooks;
 use crate::log::{AccessLog, LogLine};
 use crate::regions::Regions;
 use crate::sigv4::{self, AuthError};
@@ -101,6 +101,8 @@ pub struct State {
     pub config: Config,
     pub verify: bool,
     pub hooks: Hooks,
+    /// The request-quota simulation (`[quotas]` in the config).
+    pub quotas: Option<strongroom::quota::QuotaLimiter>,
     pub log: AccessLog,
     /// `config.trusted_proxies`, parsed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -292,20 +294,6 @@ async fn route(
         ));
     }
 
-    if let Some(q) = &state.hooks.quota {
-        let key_id = ["KeyId", "SourceKeyId", "DestinationKeyId"]
-            .iter()
-            .find_map(|k| request.get(*k).and_then(Value::as_str));
-        q.check(&QuotaRequest {
-            region: &region,
-            operation: target.name(),
-            caller: &caller,
-            key_id,
-            request: &request,
-        })
-        .map_err(|t| WireError::new(400, "ThrottlingException", t.0))?;
-    }
-
     let regions = state.regions.clone();
     // Every operation runs off the async workers: mutating calls commit
     // (fsync), others may be CPU-heavy (Sign, GenerateDataKeyPair's RSA
@@ -313,10 +301,13 @@ async fn route(
     // `max_concurrent_ops` at once; the others wait for a permit.
     let internal = || WireError::new(500, "KMSInternalException", "the operation failed");
     let _permit = state.ops.acquire().await.map_err(|_| internal())?;
-    let out =
-        tokio::task::spawn_blocking(move || execute(&regions, &region, caller, target, request))
-            .await
-            .map_err(|_| internal())??;
+    let quota_state = state.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        check_quota(&quota_state, &region, &caller, target, &request)?;
+        execute(&regions, &region, caller, target, request).map_err(WireError::from)
+    })
+    .await
+    .map_err(|_| internal())??;
     serde_json::to_vec(&out)
         .map_err(|_| WireError::new(500, "KMSInternalException", "cannot encode the answer"))
 }
@@ -430,6 +421,37 @@ fn arn_region(id: &str) -> Option<&str> {
 }
 
 /// Run the operation on the region's store as the caller.
+/// AWS's request quotas (`[quotas]`): the request is classified by its
+/// operation and, for the cryptographic ones, by the spec of the key it
+/// names (symmetric, RSA, ECC quotas; `GenerateDataKeyPair` by pair spec),
+/// and counted against the store account's bucket of its region.
+fn check_quota(
+    state: &State,
+    region: &str,
+    caller: &Caller,
+    target: Target,
+    request: &Value,
+) -> Result<(), WireError> {
+    let Some(limiter) = &state.quotas else {
+        return Ok(());
+    };
+    let spec = ["KeyId", "SourceKeyId"]
+        .iter()
+        .find_map(|k| request.get(*k).and_then(Value::as_str))
+        .and_then(|k| {
+            let kms = state.regions.get(region).ok()?;
+            kms.as_caller(caller.clone()).key_spec_of(k)
+        });
+    let pair = request.get("KeyPairSpec").and_then(Value::as_str);
+    let class = strongroom::quota::classify(target.name(), spec, pair);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    limiter
+        .check_class(state.regions.account(), region, &class, now)
+        .map_err(WireError::from)
+}
+
 pub fn execute(
     regions: &Regions,
     region: &str,

@@ -40,6 +40,7 @@ export type ErrorCode =
   | 'StoreCorruptedException'
   | 'StoreIOException'
   | 'TagException'
+  | 'ThrottlingException'
   | 'UnsupportedOperationException'
   | 'UnsupportedStoreVersionException'
   | 'ValidationException';

@@ -128,6 +128,54 @@ impl AsymKey {
         })
     }
 
+    /// Caller-chosen material for a key of `spec` (seed files, INSECURE:
+    /// for tests only): the PKCS#8 DER private key of an RSA or ECC key
+    /// (its size or curve must be the spec's), or the raw secret of an
+    /// HMAC key (28/32/48/64 bytes for HMAC_224/256/384/512). The error
+    /// names the spec and what is wrong, never the bytes.
+    pub fn from_chosen(spec: KeySpec, material: &[u8]) -> Result<AsymKey> {
+        let bad = |what: &str| {
+            Error::validation(format!(
+                "the chosen key material is not {what} for a {spec} key"
+            ))
+        };
+        Ok(match spec {
+            KeySpec::EccNistP256 => AsymKey::P256(
+                p256::ecdsa::SigningKey::from_pkcs8_der(material)
+                    .map_err(|_| bad("a PKCS#8 P-256 private key"))?,
+            ),
+            KeySpec::EccNistP384 => AsymKey::P384(
+                p384::ecdsa::SigningKey::from_pkcs8_der(material)
+                    .map_err(|_| bad("a PKCS#8 P-384 private key"))?,
+            ),
+            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => {
+                let bytes = match spec {
+                    KeySpec::Rsa2048 => 256,
+                    KeySpec::Rsa3072 => 384,
+                    _ => 512,
+                };
+                let k = rsa::PrivateKey::from_pkcs8_der(material)
+                    .map_err(|_| bad("a PKCS#8 RSA private key"))?;
+                if k.size() != bytes {
+                    return Err(bad("an RSA private key of the spec's size"));
+                }
+                AsymKey::Rsa(Box::new(k))
+            }
+            KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
+                if material.len() != hmac_key_len(spec) {
+                    return Err(bad(&format!("{} bytes", hmac_key_len(spec))));
+                }
+                AsymKey::Hmac(spec, Zeroizing::new(material.to_vec()))
+            }
+            other => {
+                return Err(Error::new(
+                    ErrorCode::UnsupportedOperation,
+                    format!("KeySpec {other} is not supported"),
+                ))
+            }
+        })
+    }
+
     /// The sealed-at-rest form: a kind tag and PKCS#8 DER (raw for HMAC).
     pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
         let (tag, der): (u8, Zeroizing<Vec<u8>>) = match self {

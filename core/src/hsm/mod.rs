@@ -52,6 +52,14 @@ impl SecretKey {
     }
 }
 
+/// Caller-chosen key material (see [`Hsm::chosen_key`]): wiped on drop,
+/// redacted Debug, no Clone.
+#[derive(Debug)]
+pub(crate) enum ChosenKey {
+    Aes(SecretKey),
+    Asym(AsymKey),
+}
+
 /// Which key's material, and which version of it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct MaterialHandle {
@@ -363,6 +371,45 @@ impl Hsm {
         )?;
         self.asym.insert(handle.clone(), key);
         Ok((handle, sealed))
+    }
+
+    /// Caller-chosen material for a new key version (seed files, INSECURE:
+    /// for tests only), checked against `spec` but not installed: its id is
+    /// [`Hsm::chosen_material_id`], [`Hsm::install_chosen`] installs it.
+    /// Symmetric keys take 32 raw bytes; see [`AsymKey::from_chosen`] for
+    /// the others.
+    pub fn chosen_key(spec: crate::model::KeySpec, material: &[u8]) -> Result<ChosenKey> {
+        if spec == crate::model::KeySpec::SymmetricDefault {
+            let bytes: [u8; KEY_LEN] = material.try_into().map_err(|_| {
+                Error::validation(
+                    "the chosen key material of a SYMMETRIC_DEFAULT key must be 32 bytes",
+                )
+            })?;
+            return Ok(ChosenKey::Aes(SecretKey::from_bytes(bytes)));
+        }
+        Ok(ChosenKey::Asym(AsymKey::from_chosen(spec, material)?))
+    }
+
+    /// The material id `key` would have as a version of `key_id` (the same
+    /// in every store: it depends only on the key id and the material).
+    pub fn chosen_material_id(key_id: &str, key: &ChosenKey) -> Result<[u8; MATERIAL_ID_LEN]> {
+        Ok(match key {
+            ChosenKey::Aes(k) => material_id_for(key_id, &k.0),
+            ChosenKey::Asym(k) => material_id_for(key_id, &k.to_bytes()?),
+        })
+    }
+
+    /// Install chosen material as a version of `key_id`, as generated or
+    /// imported material is: its handle and its sealed form for the store.
+    pub fn install_chosen(
+        &mut self,
+        key_id: &str,
+        key: ChosenKey,
+    ) -> Result<(MaterialHandle, Vec<u8>)> {
+        match key {
+            ChosenKey::Aes(k) => self.install_aes(key_id, k, None),
+            ChosenKey::Asym(k) => self.install_asym(key_id, k),
+        }
     }
 
     fn asym_key(&self, handle: &MaterialHandle) -> Result<&AsymKey> {

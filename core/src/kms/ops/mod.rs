@@ -13,6 +13,7 @@ mod keys;
 mod lifecycle;
 mod multi_region;
 mod rotation;
+mod seed;
 mod symmetric;
 
 pub use self::grants::*;
@@ -20,4 +21,5 @@ pub use self::key_policies::*;
 pub use self::keys::*;
 pub use self::multi_region::*;
 pub(in crate::kms) use self::rotation::*;
+pub use self::seed::*;
 pub(in crate::kms) use self::symmetric::*;

@@ -2308,6 +2308,11 @@ enum KmsException: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case IncorrectKeyMaterial(message: String)
     
     /**
+     * a request over one of AWS's per-second request quotas, when the request-quota simulation (`strongroom::quota`) is on: message "Rate exceeded"
+     */
+    case Throttling(message: String)
+    
+    /**
      * RNG failure or another internal fault
      */
     case KmsInternal(message: String)
@@ -2461,23 +2466,27 @@ public struct FfiConverterTypeKmsException: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 26: return .KmsInternal(
+        case 26: return .Throttling(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 27: return .InvalidRootKey(
+        case 27: return .KmsInternal(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 28: return .StoreCorrupted(
+        case 28: return .InvalidRootKey(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 29: return .UnsupportedStoreVersion(
+        case 29: return .StoreCorrupted(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 30: return .StoreIo(
+        case 30: return .UnsupportedStoreVersion(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 31: return .StoreIo(
             message: try FfiConverterString.read(from: &buf)
         )
         
@@ -2542,16 +2551,18 @@ public struct FfiConverterTypeKmsException: FfiConverterRustBuffer {
             writeInt(&buf, Int32(24))
         case .IncorrectKeyMaterial(_ /* message is ignored*/):
             writeInt(&buf, Int32(25))
-        case .KmsInternal(_ /* message is ignored*/):
+        case .Throttling(_ /* message is ignored*/):
             writeInt(&buf, Int32(26))
-        case .InvalidRootKey(_ /* message is ignored*/):
+        case .KmsInternal(_ /* message is ignored*/):
             writeInt(&buf, Int32(27))
-        case .StoreCorrupted(_ /* message is ignored*/):
+        case .InvalidRootKey(_ /* message is ignored*/):
             writeInt(&buf, Int32(28))
-        case .UnsupportedStoreVersion(_ /* message is ignored*/):
+        case .StoreCorrupted(_ /* message is ignored*/):
             writeInt(&buf, Int32(29))
-        case .StoreIo(_ /* message is ignored*/):
+        case .UnsupportedStoreVersion(_ /* message is ignored*/):
             writeInt(&buf, Int32(30))
+        case .StoreIo(_ /* message is ignored*/):
+            writeInt(&buf, Int32(31))
 
         
         }
