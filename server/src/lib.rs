@@ -149,7 +149,7 @@ impl Server {
             verify: opts.verify,
             hooks: opts.hooks,
             quotas: match &opts.config.quotas {
-                Some(q) => Some(strongroom::quota::QuotaLimiter::new(q.clone())?),
+                Some(q) => Some(Arc::new(strongroom::quota::QuotaLimiter::new(q.clone())?)),
                 None => None,
             },
             log: opts.access_log,

@@ -102,7 +102,7 @@ pub struct State {
     pub verify: bool,
     pub hooks: Hooks,
     /// The request-quota simulation (`[quotas]` in the config).
-    pub quotas: Option<strongroom::quota::QuotaLimiter>,
+    pub quotas: Option<Arc<strongroom::quota::QuotaLimiter>>,
     pub log: AccessLog,
     /// `config.trusted_proxies`, parsed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -301,9 +301,11 @@ async fn route(
     // `max_concurrent_ops` at once; the others wait for a permit.
     let internal = || WireError::new(500, "KMSInternalException", "the operation failed");
     let _permit = state.ops.acquire().await.map_err(|_| internal())?;
-    let quota_state = state.clone();
+    let quotas = state.quotas.clone();
     let out = tokio::task::spawn_blocking(move || {
-        check_quota(&quota_state, &region, &caller, target, &request)?;
+        if let Some(limiter) = &quotas {
+            check_quota(limiter, &regions, &region, &caller, target, &request)?;
+        }
         execute(&regions, &region, caller, target, request).map_err(WireError::from)
     })
     .await
@@ -426,20 +428,18 @@ fn arn_region(id: &str) -> Option<&str> {
 /// names (symmetric, RSA, ECC quotas; `GenerateDataKeyPair` by pair spec),
 /// and counted against the store account's bucket of its region.
 fn check_quota(
-    state: &State,
+    limiter: &strongroom::quota::QuotaLimiter,
+    regions: &Regions,
     region: &str,
     caller: &Caller,
     target: Target,
     request: &Value,
 ) -> Result<(), WireError> {
-    let Some(limiter) = &state.quotas else {
-        return Ok(());
-    };
     let spec = ["KeyId", "SourceKeyId"]
         .iter()
         .find_map(|k| request.get(*k).and_then(Value::as_str))
         .and_then(|k| {
-            let kms = state.regions.get(region).ok()?;
+            let kms = regions.get(region).ok()?;
             kms.as_caller(caller.clone()).key_spec_of(k)
         });
     let pair = request.get("KeyPairSpec").and_then(Value::as_str);
@@ -448,7 +448,7 @@ fn check_quota(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     limiter
-        .check_class(state.regions.account(), region, &class, now)
+        .check_class(regions.account(), region, &class, now)
         .map_err(WireError::from)
 }
 

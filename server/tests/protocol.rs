@@ -907,3 +907,92 @@ fn via_service_header_only_from_trusted_proxies() {
     // A bad CIDR block is a config error.
     assert!(Config::parse(&format!("trusted_proxies = [\"10.0.0.0/99\"]\n{CONFIG}")).is_err());
 }
+
+/// `[quotas]` on: AWS's per-operation quota (CreateKey: 5 per second)
+/// answers the sixth and later CreateKey of one second with
+/// ThrottlingException (400, "Rate exceeded"); without `[quotas]` the same
+/// burst is served whole (every other test here).
+#[test]
+fn quotas_throttle_a_burst_over_the_rate() {
+    let mut opts = ServerOptions::in_memory("127.0.0.1:0".parse().unwrap());
+    opts.config = Config::parse(&format!("{CONFIG}\n[quotas]\nenabled = true\n")).unwrap();
+    let s = strongroom_server::spawn(opts, 2).unwrap();
+    let a = s.local_addr();
+    let answers: Vec<Answer> = (0..12)
+        .map(|_| call(a, "CreateKey", &json!({}), &ROOT))
+        .collect();
+    let served = answers.iter().filter(|r| r.status == 200).count();
+    let throttled: Vec<&Answer> = answers
+        .iter()
+        .filter(|r| r.error_type() == "ThrottlingException")
+        .collect();
+    assert!(
+        served >= 5,
+        "the first 5 are within the quota ({served} served)"
+    );
+    assert!(
+        !throttled.is_empty(),
+        "12 CreateKey in about a second exceed 5/s"
+    );
+    assert_eq!(served + throttled.len(), 12);
+    for r in throttled {
+        assert_eq!(r.status, 400);
+        assert_eq!(r.json()["message"], "Rate exceeded");
+    }
+    // Encrypt has its own (shared symmetric) quota: not throttled.
+    let key = answers.iter().find(|r| r.status == 200).unwrap().json()["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(
+        a,
+        "Encrypt",
+        json!({"KeyId": key, "Plaintext": "aGk="}),
+        &ROOT,
+    );
+}
+
+/// `--seed`: the seed is applied to each region's store as it opens, so two
+/// servers seeded from one file have the same fixed-material key: what one
+/// encrypts, the other decrypts.
+#[test]
+fn a_seed_applies_as_each_region_opens() {
+    const SEED: &str = r#"{"version": 1, "keys": [{
+        "key_id": "1a2b3c4d-0000-4000-8000-0000000000aa",
+        "description": "seeded",
+        "insecure_fixed_material": "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    }], "aliases": [{"alias_name": "alias/seeded", "target_key_id": "1a2b3c4d-0000-4000-8000-0000000000aa"}]}"#;
+    let seeded = || {
+        let seed = std::sync::Arc::new(strongroom::seed::Seed::parse(SEED).unwrap());
+        let mut opts = ServerOptions::in_memory("127.0.0.1:0".parse().unwrap());
+        opts.config = Config::parse(CONFIG).unwrap();
+        opts.hooks.on_region_open = Some(std::sync::Arc::new(move |kms: &strongroom::Kms| {
+            seed.apply(kms).map(|_| ())
+        }));
+        strongroom_server::spawn(opts, 2).unwrap()
+    };
+    let (one, two) = (seeded(), seeded());
+    let d = ok(
+        one.local_addr(),
+        "DescribeKey",
+        json!({"KeyId": "alias/seeded"}),
+        &ROOT,
+    );
+    assert_eq!(
+        d["KeyMetadata"]["KeyId"],
+        "1a2b3c4d-0000-4000-8000-0000000000aa"
+    );
+    let ct = ok(
+        one.local_addr(),
+        "Encrypt",
+        json!({"KeyId": "alias/seeded", "Plaintext": "c2VlZGVk", "EncryptionContext": {"t": "1"}}),
+        &ROOT,
+    );
+    let pt = ok(
+        two.local_addr(),
+        "Decrypt",
+        json!({"CiphertextBlob": ct["CiphertextBlob"], "EncryptionContext": {"t": "1"}}),
+        &ROOT,
+    );
+    assert_eq!(pt["Plaintext"], "c2VlZGVk");
+}
