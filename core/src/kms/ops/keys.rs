@@ -3,6 +3,32 @@
 
 use crate::kms::*;
 
+/// What CreateKey (and the seed's `seed_key`) check of a new key's
+/// description, tags and key policy, before anything else.
+pub(in crate::kms) fn validate_new_key(
+    description: &str,
+    tags: &[Tag],
+    policy: Option<&str>,
+) -> Result<()> {
+    if description.chars().count() > MAX_DESCRIPTION {
+        return Err(Error::validation(format!(
+            "Description must be at most {MAX_DESCRIPTION} characters"
+        )));
+    }
+    validate_tags(tags)?;
+    if tags.len() > MAX_TAGS_PER_KEY {
+        return Err(Error::new(
+            ErrorCode::LimitExceeded,
+            format!("A key can have at most {MAX_TAGS_PER_KEY} tags"),
+        ));
+    }
+    if let Some(p) = policy {
+        validate_policy_text(p)?;
+        policy::parse(p, PolicyKind::Key)?;
+    }
+    Ok(())
+}
+
 impl Kms {
     // ------------------------------------------------------------ keys
 
@@ -20,22 +46,7 @@ impl Kms {
         };
         self.call("CreateKey", |state, call, audit| {
             let description = req.description.unwrap_or_default();
-            if description.chars().count() > MAX_DESCRIPTION {
-                return Err(Error::validation(
-                    format!("Description must be at most {MAX_DESCRIPTION} characters"),
-                ));
-            }
-            validate_tags(&req.tags)?;
-            if req.tags.len() > MAX_TAGS_PER_KEY {
-                return Err(Error::new(
-                    ErrorCode::LimitExceeded,
-                    format!("A key can have at most {MAX_TAGS_PER_KEY} tags"),
-                ));
-            }
-            if let Some(p) = &req.policy {
-                validate_policy_text(p)?;
-                policy::parse(p, PolicyKind::Key)?;
-            }
+            validate_new_key(&description, &req.tags, req.policy.as_deref())?;
             state.authorize(
                 call,
                 "kms:CreateKey",

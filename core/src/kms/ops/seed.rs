@@ -110,22 +110,7 @@ impl Kms {
             let spec = req.key_spec;
             asym::supported(spec, req.key_usage)?;
             let symmetric = spec == KeySpec::SymmetricDefault;
-            if req.description.chars().count() > MAX_DESCRIPTION {
-                return Err(Error::validation(format!(
-                    "Description must be at most {MAX_DESCRIPTION} characters"
-                )));
-            }
-            validate_tags(&req.tags)?;
-            if req.tags.len() > MAX_TAGS_PER_KEY {
-                return Err(Error::new(
-                    ErrorCode::LimitExceeded,
-                    format!("A key can have at most {MAX_TAGS_PER_KEY} tags"),
-                ));
-            }
-            if let Some(p) = &req.policy {
-                validate_policy_text(p)?;
-                policy::parse(p, PolicyKind::Key)?;
-            }
+            validate_new_key(&req.description, &req.tags, req.policy.as_deref())?;
             if let Some(days) = req.rotation_period_days {
                 if !symmetric {
                     return Err(Error::new(
