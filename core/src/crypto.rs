@@ -195,6 +195,18 @@ impl Gcm {
         })
     }
 
+    /// RustCrypto only (its key schedules are zeroized on drop), for
+    /// long-lived wrapping keys such as a raw AES keyring's: `ring` would
+    /// keep a copy of the schedule it never wipes.
+    pub(crate) fn new_wiped(key: &[u8]) -> Option<Gcm> {
+        Some(match key.len() {
+            16 => Gcm::A128(Box::new(aes_gcm::Aes128Gcm::new_from_slice(key).ok()?)),
+            24 => Gcm::A192(Box::new(KeyInit::new_from_slice(key).ok()?)),
+            32 => Gcm::A256(Box::new(Aes256Gcm::new_from_slice(key).ok()?)),
+            _ => return None,
+        })
+    }
+
     /// Encrypt `buf` in place; returns the tag.
     pub(crate) fn seal(&self, iv: &[u8; NONCE_LEN], aad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
         let n = Nonce::from_slice(iv);

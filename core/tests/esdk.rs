@@ -6,7 +6,7 @@ use strongroom::{DangerousSeededRng, ErrorCode, OsRng};
 const KEY: [u8; 32] = [0x11; 32];
 
 fn keyring() -> RawAesKeyring {
-    RawAesKeyring::new("strongroom-test", "key1", KEY).unwrap()
+    RawAesKeyring::new("strongroom-test", "key1", &KEY).unwrap()
 }
 
 #[test]
@@ -109,9 +109,9 @@ fn every_bit_flip_and_truncation_is_rejected() {
 #[test]
 fn wrong_keys_reserved_context_and_unsupported_suites() {
     let msg = esdk::encrypt(&keyring(), b"x", &Default::default(), 4096, &OsRng).unwrap();
-    let other_key = RawAesKeyring::new("strongroom-test", "key1", [0x12; 32]).unwrap();
-    let other_name = RawAesKeyring::new("strongroom-test", "key2", KEY).unwrap();
-    let other_ns = RawAesKeyring::new("other", "key1", KEY).unwrap();
+    let other_key = RawAesKeyring::new("strongroom-test", "key1", &[0x12; 32]).unwrap();
+    let other_name = RawAesKeyring::new("strongroom-test", "key2", &KEY).unwrap();
+    let other_ns = RawAesKeyring::new("other", "key1", &KEY).unwrap();
     for k in [other_key, other_name, other_ns] {
         assert_eq!(
             esdk::decrypt(&k, &msg).unwrap_err().code(),
@@ -128,7 +128,7 @@ fn wrong_keys_reserved_context_and_unsupported_suites() {
     .unwrap_err();
     assert_eq!(e.code(), ErrorCode::Validation);
     assert_eq!(
-        RawAesKeyring::new("aws-kms", "k", KEY).unwrap_err().code(),
+        RawAesKeyring::new("aws-kms", "k", &KEY).unwrap_err().code(),
         ErrorCode::Validation
     );
     let mut v1 = msg.clone();
@@ -344,7 +344,7 @@ fn frozen_messages_from_the_official_sdk() {
     let kr = RawAesKeyring::new(
         doc["key_namespace"].as_str().unwrap(),
         doc["key_name"].as_str().unwrap(),
-        hex_field(&doc, "key").try_into().unwrap(),
+        &hex_field(&doc, "key"),
     )
     .unwrap();
     let pt = hex_field(&doc, "plaintext");

@@ -16,7 +16,7 @@ const SIGNED: u16 = esdk::SUITE_AES256_HKDF_SHA512_COMMIT_ECDSA_P384;
 const UNSIGNED: u16 = esdk::SUITE_AES256_HKDF_SHA512_COMMIT;
 
 fn raw() -> RawAesKeyring {
-    RawAesKeyring::new("ns", "k1", [9; 32]).unwrap()
+    RawAesKeyring::new("ns", "k1", &[9; 32]).unwrap()
 }
 
 fn opts(suite: u16, frame: u32, len: Option<u64>) -> EncryptOptions {
@@ -187,7 +187,7 @@ fn hostile_limits_are_typed_errors() {
     let ctx = strongroom::EncryptionContext::new();
     // Eleven EDKs: over the default limit of ten.
     let many: Vec<Arc<dyn Keyring>> = (0..10)
-        .map(|i| Arc::new(RawAesKeyring::new("ns", format!("c{i}"), [i as u8; 32]).unwrap()) as _)
+        .map(|i| Arc::new(RawAesKeyring::new("ns", format!("c{i}"), &[i as u8; 32]).unwrap()) as _)
         .collect();
     let multi = MultiKeyring::new(Some(Arc::new(raw())), many).unwrap();
     let msg = esdk::encrypt(&multi, b"x", &ctx, 4096, &OsRng).unwrap();

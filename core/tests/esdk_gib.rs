@@ -63,11 +63,11 @@ fn peak_rss_kib() -> u64 {
 
 #[test]
 fn one_gib_round_trip_in_constant_memory() {
-    let keyring = RawAesKeyring::new("ns", "big", [3; 32]).unwrap();
+    let keyring = RawAesKeyring::new("ns", "big", &[3; 32]).unwrap();
     let ctx = strongroom::api::context([("size", "1GiB")]);
     let before = peak_rss_kib();
     let started = std::time::Instant::now();
-    let r2 = RawAesKeyring::new("ns", "big", [3; 32]).unwrap();
+    let r2 = RawAesKeyring::new("ns", "big", &[3; 32]).unwrap();
     let decrypting = esdk::DecryptingWriter::new(&r2, DecryptOptions::default(), Check { pos: 0 });
     let mut source = Source { pos: 0, end: GIB };
     let mut enc = esdk::EncryptingWriter::new(

@@ -675,7 +675,7 @@ impl NativeEnvelope {
             key.try_into()
                 .map_err(|_| invalid("the wrapping key must be 32 bytes"))?,
         );
-        let ring = RawAesKeyring::new(namespace, name, *k).map_err(err)?;
+        let ring = RawAesKeyring::new(namespace, name, &k[..]).map_err(err)?;
         Ok(NativeEnvelope {
             cmm: Arc::new(ring),
             cache: None,

@@ -329,7 +329,7 @@ impl Envelope {
                 .map_err(|_| invalid("the wrapping key must be 32 bytes"))?,
         );
         Ok(Arc::new(Envelope {
-            cmm: Arc::new(RawAesKeyring::new(key_namespace, key_name, *k)?),
+            cmm: Arc::new(RawAesKeyring::new(key_namespace, key_name, &k[..])?),
             cache: None,
         }))
     }

@@ -664,7 +664,7 @@ impl Envelope {
             strongroom::wipe(&mut wrapping_key);
             let k = k.map_err(|_| invalid("the wrapping key must be 32 bytes"))?;
             Ok(Envelope {
-                cmm: Arc::new(RawAesKeyring::new(key_namespace, key_name, k).map_err(err)?),
+                cmm: Arc::new(RawAesKeyring::new(key_namespace, key_name, &k[..]).map_err(err)?),
                 cache: None,
             })
         })

@@ -11,7 +11,7 @@ use libfuzzer_sys::fuzz_target;
 use strongroom::esdk::{self, CommitmentPolicy, DecryptOptions, RawAesKeyring};
 
 fuzz_target!(|data: &[u8]| {
-    let k = RawAesKeyring::new("fuzz", "key", [7u8; 32]).unwrap();
+    let k = RawAesKeyring::new("fuzz", "key", &[7u8; 32]).unwrap();
     let whole = esdk::decrypt_with_policy(&k, data, CommitmentPolicy::RequireEncryptAllowDecrypt);
     let _ = esdk::decrypt(&k, data);
     let opts = DecryptOptions::with_policy(CommitmentPolicy::RequireEncryptAllowDecrypt);
@@ -70,6 +70,6 @@ fuzz_target!(|data: &[u8]| {
             (Err(_), Err(_)) => {}
         }
     }
-    let k2 = RawAesKeyring::new("fuzz", "other", [8u8; 32]).unwrap();
+    let k2 = RawAesKeyring::new("fuzz", "other", &[8u8; 32]).unwrap();
     let _ = esdk::rewrap_stream(&k, &k2, &mut &data[..], &mut Vec::new(), &opts, &strongroom::OsRng);
 });

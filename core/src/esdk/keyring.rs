@@ -177,15 +177,16 @@ fn random_data_key(m: &EncryptionMaterials, rng: &dyn Rng) -> Result<Zeroizing<V
 
 // ------------------------------------------------------------ raw AES
 
-/// A raw AES-256 wrapping key, wire-identical to the official SDKs' raw
-/// AES keyring / master key: provider id = namespace; provider info = name
-/// ‖ u32 128 (tag bits) ‖ u32 12 (IV length) ‖ IV; ciphertext =
-/// AES-256-GCM(key, IV, AAD = serialized context, data key) ‖ tag. The key
-/// is zeroized on drop, never printed.
+/// A raw AES-128, -192 or -256 wrapping key (the key's length picks the
+/// size), wire-identical to the official SDKs' raw AES keyring / master
+/// key: provider id = namespace; provider info = name ‖ u32 128 (tag bits)
+/// ‖ u32 12 (IV length) ‖ IV; ciphertext = AES-GCM(key, IV, AAD =
+/// serialized context, data key) ‖ tag. The key (and its RustCrypto key
+/// schedule) is zeroized on drop, never printed.
 pub struct RawAesKeyring {
     namespace: String,
     name: String,
-    key: Zeroizing<[u8; 32]>,
+    gcm: crypto::Gcm,
 }
 
 impl fmt::Debug for RawAesKeyring {
@@ -198,11 +199,7 @@ impl fmt::Debug for RawAesKeyring {
 }
 
 impl RawAesKeyring {
-    pub fn new(
-        namespace: impl Into<String>,
-        name: impl Into<String>,
-        key: [u8; 32],
-    ) -> Result<Self> {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>, key: &[u8]) -> Result<Self> {
         let namespace = namespace.into();
         if namespace.starts_with("aws-kms")
             || namespace == "raw-ecdh"
@@ -212,10 +209,13 @@ impl RawAesKeyring {
                 "provider id '{namespace}' is reserved"
             )));
         }
+        let gcm = crypto::Gcm::new_wiped(key).ok_or_else(|| {
+            Error::validation("a raw AES wrapping key must be 16, 24 or 32 bytes")
+        })?;
         Ok(RawAesKeyring {
             namespace,
             name: name.into(),
-            key: Zeroizing::new(key),
+            gcm,
         })
     }
 
@@ -234,8 +234,12 @@ impl RawAesKeyring {
         {
             return None;
         }
-        let iv: [u8; 12] = edk.provider_info[prefix.len()..].try_into().ok()?;
-        crypto::aes256gcm_open(&self.key, &iv, ctx, &edk.ciphertext)
+        let iv = &edk.provider_info[prefix.len()..];
+        let n = edk.ciphertext.len().checked_sub(crypto::TAG_LEN)?;
+        let mut key = Zeroizing::new(edk.ciphertext[..n].to_vec());
+        self.gcm
+            .open(iv, ctx, &mut key, &edk.ciphertext[n..])
+            .then_some(key)
     }
 }
 
@@ -251,7 +255,8 @@ impl Keyring for RawAesKeyring {
         let mut info = self.info_prefix();
         info.extend_from_slice(&iv);
         let mut ct = m.data_key().expect("set above").to_vec();
-        crypto::aes256gcm_seal_in_place(&self.key, &iv, &ctx, &mut ct, 0);
+        let tag = self.gcm.seal(&iv, &ctx, &mut ct);
+        ct.extend_from_slice(&tag);
         m.edks.push(Edk {
             provider_id: self.namespace.clone(),
             provider_info: info,

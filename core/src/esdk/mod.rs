@@ -39,6 +39,7 @@ use crate::secret::Plaintext;
 
 mod cmm;
 mod keyring;
+mod spec;
 mod stream;
 
 pub use cmm::{
@@ -49,6 +50,7 @@ pub use keyring::{
     DecryptionMaterials, EncryptionMaterials, Keyring, KmsKeyring, MultiKeyring, OpenedBy,
     RawAesKeyring, AWS_KMS_PROVIDER_ID, KMS_PROVIDER_ID,
 };
+pub use spec::{multi, KeyringSpec};
 pub use stream::{
     decrypt_stream, encrypt_stream, reserve_wiped, rewrap_stream, signature_footer,
     DecryptingWriter, Decryptor, DelegatedDecryption, DelegatedEncryption, EncryptingWriter,

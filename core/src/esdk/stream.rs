@@ -1596,7 +1596,7 @@ mod tests {
     use crate::OsRng;
 
     fn ring() -> RawAesKeyring {
-        RawAesKeyring::new("strongroom-test", "stream", [7u8; 32]).unwrap()
+        RawAesKeyring::new("strongroom-test", "stream", &[7u8; 32]).unwrap()
     }
 
     fn opts(suite: u16, frame_length: u32, plaintext_length: Option<u64>) -> EncryptOptions {
