@@ -304,8 +304,10 @@ impl Keyring for RawAesKeyring {
 ///
 /// Decrypt: EDKs of either provider id are tried in order; one is attempted if its ARN is one of
 /// the keyring's keys (given as ARN or key id; aliases are resolved only on
-/// encrypt), or any ARN in discovery mode. `Decrypt` is called with the
-/// ARN as `KeyId` and the answer must name the same key.
+/// encrypt), or any ARN in discovery mode (within its
+/// [`DiscoveryFilter`], if it has one). Multi-Region keys match across
+/// Regions: a replica opens what its primary wrapped. `Decrypt` is called
+/// with the key ARN as `KeyId` and the answer must name the same key.
 #[derive(Clone)]
 pub struct KmsKeyring {
     kms: Kms,
@@ -313,7 +315,55 @@ pub struct KmsKeyring {
     others: Vec<String>,
     grant_tokens: Vec<String>,
     discovery: bool,
+    filter: Option<DiscoveryFilter>,
     provider_id: &'static str,
+}
+
+/// Which EDKs a discovery keyring attempts: only those whose key ARN is in
+/// this partition and one of these accounts (the SDKs' discovery filter).
+/// EDKs outside it are skipped without a KMS call.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct DiscoveryFilter {
+    pub partition: String,
+    pub account_ids: Vec<String>,
+}
+
+/// The parts of a KMS key ARN `arn:partition:kms:region:account:key/id`.
+struct KeyArn<'a> {
+    partition: &'a str,
+    region: &'a str,
+    account: &'a str,
+    resource: &'a str,
+}
+
+fn parse_key_arn(arn: &str) -> Option<KeyArn<'_>> {
+    let mut it = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("kms"), Some(region), Some(account), Some(resource)) = (
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+    ) else {
+        return None;
+    };
+    if partition.is_empty() || region.is_empty() || account.is_empty() {
+        return None;
+    }
+    resource.strip_prefix("key/").filter(|id| !id.is_empty())?;
+    Some(KeyArn {
+        partition,
+        region,
+        account,
+        resource,
+    })
+}
+
+fn is_mrk(a: &KeyArn<'_>) -> bool {
+    a.resource.starts_with("key/mrk-")
 }
 
 impl fmt::Debug for KmsKeyring {
@@ -322,6 +372,7 @@ impl fmt::Debug for KmsKeyring {
             .field("generator", &self.generator)
             .field("others", &self.others)
             .field("discovery", &self.discovery)
+            .field("filter", &self.filter)
             .field("provider_id", &self.provider_id)
             .finish_non_exhaustive()
     }
@@ -336,6 +387,7 @@ impl KmsKeyring {
             others: Vec::new(),
             grant_tokens: Vec::new(),
             discovery: false,
+            filter: None,
             provider_id: KMS_PROVIDER_ID,
         }
     }
@@ -349,6 +401,7 @@ impl KmsKeyring {
             others,
             grant_tokens: Vec::new(),
             discovery: false,
+            filter: None,
             provider_id: KMS_PROVIDER_ID,
         }
     }
@@ -362,6 +415,7 @@ impl KmsKeyring {
             others: Vec::new(),
             grant_tokens: Vec::new(),
             discovery: true,
+            filter: None,
             provider_id: KMS_PROVIDER_ID,
         }
     }
@@ -381,11 +435,64 @@ impl KmsKeyring {
         self
     }
 
-    fn wants(&self, arn: &str) -> bool {
-        self.discovery
-            || self.generator.iter().chain(&self.others).any(|k| {
-                k == arn || (!k.starts_with("arn:") && arn.ends_with(&format!(":key/{k}")))
-            })
+    /// Decrypt only EDKs whose key ARN is in `filter`'s partition and
+    /// accounts (discovery keyrings; a keyring with named keys already
+    /// attempts only those).
+    pub fn with_discovery_filter(mut self, filter: DiscoveryFilter) -> Result<Self> {
+        if !self.discovery {
+            return Err(Error::validation(
+                "a discovery filter applies to discovery KMS keyrings only",
+            ));
+        }
+        if filter.partition.is_empty() || filter.account_ids.is_empty() {
+            return Err(Error::validation(
+                "a discovery filter needs a partition and at least one account id",
+            ));
+        }
+        self.filter = Some(filter);
+        Ok(self)
+    }
+
+    /// The key id to call `Decrypt` with for an EDK whose provider info is
+    /// `arn`, or `None` if this keyring does not attempt it.
+    ///
+    /// Multi-Region keys (`mrk-…`) are matched across Regions, as the SDKs'
+    /// multi-Region-aware keyrings do: a configured replica ARN attempts
+    /// an EDK its primary (or any other replica) wrapped, calling `Decrypt`
+    /// with the configured ARN; a discovery keyring calls it with the EDK's
+    /// ARN moved to this KMS handle's Region. Single-Region keys match
+    /// exactly (or by bare key id).
+    fn decrypt_key_for(&self, arn: &str) -> Option<String> {
+        let edk = parse_key_arn(arn)?;
+        if self.discovery {
+            if let Some(f) = &self.filter {
+                if edk.partition != f.partition || !f.account_ids.iter().any(|a| a == edk.account) {
+                    return None;
+                }
+            }
+            if is_mrk(&edk) && edk.region != self.kms.region() {
+                return Some(format!(
+                    "arn:{}:kms:{}:{}:{}",
+                    edk.partition,
+                    self.kms.region(),
+                    edk.account,
+                    edk.resource
+                ));
+            }
+            return Some(arn.to_string());
+        }
+        self.generator.iter().chain(&self.others).find_map(|k| {
+            if k == arn || (!k.starts_with("arn:") && arn.ends_with(&format!(":key/{k}"))) {
+                return Some(arn.to_string());
+            }
+            let mine = parse_key_arn(k)?;
+            (is_mrk(&mine)
+                && is_mrk(&edk)
+                && mine.partition == edk.partition
+                && mine.account == edk.account
+                && mine.resource == edk.resource)
+                .then(|| k.clone())
+        })
     }
 }
 
@@ -447,28 +554,28 @@ impl Keyring for KmsKeyring {
             let Ok(arn) = std::str::from_utf8(&edk.provider_info) else {
                 continue;
             };
-            if !arn.starts_with("arn:") || !self.wants(arn) {
+            let Some(key_id) = self.decrypt_key_for(arn) else {
                 continue;
-            }
+            };
             match self.kms.decrypt(DecryptRequest {
                 ciphertext_blob: edk.ciphertext.clone(),
-                key_id: Some(arn.to_string()),
+                key_id: Some(key_id.clone()),
                 encryption_context: m.context.clone(),
                 grant_tokens: self.grant_tokens.clone(),
                 ..Default::default()
             }) {
-                Ok(r) if r.key_id == arn => {
+                Ok(r) if r.key_id == key_id => {
                     let key = Zeroizing::new(r.plaintext.as_bytes().to_vec());
                     if key.len() != m.suite.key_len {
                         m.failures.push(Error::invalid_ciphertext());
                         continue;
                     }
-                    m.kms_keys.push(arn.to_string());
+                    m.kms_keys.push(key_id.clone());
                     return m.set_data_key(
                         key,
                         OpenedBy {
                             provider_id: edk.provider_id.clone(),
-                            key_name: arn.to_string(),
+                            key_name: key_id,
                         },
                     );
                 }

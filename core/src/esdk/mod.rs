@@ -47,8 +47,8 @@ pub use cmm::{
     MaterialsManager,
 };
 pub use keyring::{
-    DecryptionMaterials, EncryptionMaterials, Keyring, KmsKeyring, MultiKeyring, OpenedBy,
-    RawAesKeyring, AWS_KMS_PROVIDER_ID, KMS_PROVIDER_ID,
+    DecryptionMaterials, DiscoveryFilter, EncryptionMaterials, Keyring, KmsKeyring, MultiKeyring,
+    OpenedBy, RawAesKeyring, AWS_KMS_PROVIDER_ID, KMS_PROVIDER_ID,
 };
 pub use spec::{multi, KeyringSpec};
 pub use stream::{

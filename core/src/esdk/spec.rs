@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::keyring::{Keyring, KmsKeyring, MultiKeyring, RawAesKeyring};
+use super::keyring::{DiscoveryFilter, Keyring, KmsKeyring, MultiKeyring, RawAesKeyring};
 use crate::error::{Error, Result};
 use crate::kms::Kms;
 use crate::secret::SecretBytes;
@@ -45,11 +45,15 @@ pub enum KeyringSpec {
         #[serde(default)]
         grant_tokens: Vec<String>,
     },
-    /// Decrypt-only: any KMS key the caller may use.
+    /// Decrypt-only: any KMS key the caller may use, or only keys of the
+    /// filter's partition and accounts. Multi-Region keys open in this
+    /// handle's Region whichever Region wrapped them.
     #[serde(rename_all = "camelCase")]
     AwsKmsDiscovery {
         #[serde(default)]
         grant_tokens: Vec<String>,
+        #[serde(default)]
+        discovery_filter: Option<DiscoveryFilter>,
     },
 }
 
@@ -101,8 +105,15 @@ impl KeyringSpec {
                         .with_grant_tokens(grant_tokens.clone()),
                 )
             }
-            KeyringSpec::AwsKmsDiscovery { grant_tokens } => {
-                Arc::new(KmsKeyring::discovery(need_kms()?).with_grant_tokens(grant_tokens.clone()))
+            KeyringSpec::AwsKmsDiscovery {
+                grant_tokens,
+                discovery_filter,
+            } => {
+                let k = KmsKeyring::discovery(need_kms()?).with_grant_tokens(grant_tokens.clone());
+                Arc::new(match discovery_filter {
+                    Some(f) => k.with_discovery_filter(f.clone())?,
+                    None => k,
+                })
             }
         })
     }
