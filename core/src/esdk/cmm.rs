@@ -30,8 +30,13 @@ pub struct EncryptionRequest<'a> {
 pub struct DecryptionRequest<'a> {
     pub suite: u16,
     pub encrypted_data_keys: &'a [Edk],
-    /// The message's full context (with `aws-crypto-public-key` if signed).
+    /// The context the message stores (with `aws-crypto-public-key` if signed).
     pub encryption_context: &'a EncryptionContext,
+    /// The context the caller supplied to decrypt, if any: every pair it
+    /// shares with the stored context must be equal, and its other pairs
+    /// are taken as authenticated-only (not stored) context; the header's
+    /// tag then proves them.
+    pub reproduced_encryption_context: Option<&'a EncryptionContext>,
 }
 
 /// Turns requests into materials (the ESDK "cryptographic materials
@@ -89,7 +94,9 @@ impl<K: Keyring> MaterialsManager for K {
 
     fn decrypt_materials(&self, req: &DecryptionRequest<'_>) -> Result<DecryptionMaterials> {
         let s = suite(req.suite).ok_or_else(Error::invalid_ciphertext)?;
-        let mut m = new_decryption_materials(s, req.encryption_context.clone());
+        let (ctx, required) = merge_reproduced(req)?;
+        let mut m = new_decryption_materials(s, ctx);
+        m.required_keys = required;
         self.on_decrypt(&mut m, req.encrypted_data_keys)?;
         if m.data_key.is_none() {
             return Err(nothing_opened(&m));
@@ -99,6 +106,127 @@ impl<K: Keyring> MaterialsManager for K {
 
     fn kms_handles(&self) -> Vec<Kms> {
         Keyring::kms_handles(self)
+    }
+}
+
+/// The default materials manager's handling of a reproduced context
+/// (MPL default CMM): pairs shared with the stored context must be equal;
+/// the union is the materials' context, and the reproduced keys the
+/// message does not store are its authenticated-only keys.
+fn merge_reproduced(req: &DecryptionRequest<'_>) -> Result<(EncryptionContext, Vec<String>)> {
+    let mut ctx = req.encryption_context.clone();
+    let mut required = Vec::new();
+    if let Some(r) = req.reproduced_encryption_context {
+        for (k, v) in r {
+            match ctx.get(k) {
+                Some(stored) if stored != v => {
+                    return Err(Error::validation(format!(
+                        "the encryption context given for '{k}' differs from the message's"
+                    )))
+                }
+                Some(_) => {}
+                None => {
+                    if k.starts_with(RESERVED_PREFIX) {
+                        return Err(Error::validation(
+                            "encryption context keys starting with 'aws-crypto-' are reserved",
+                        ));
+                    }
+                    ctx.insert(k.clone(), v.clone());
+                    required.push(k.clone());
+                }
+            }
+        }
+    }
+    Ok((ctx, required))
+}
+
+// ------------------------------------------------------------ required context
+
+/// The required-encryption-context materials manager (MPL
+/// `RequiredEncryptionContextCMM`): on encrypt, each of `keys` must be in
+/// the caller's context, and those pairs are authenticated by the message
+/// but **not stored** in it; on decrypt, the caller must supply them again
+/// (the reproduced context), or decryption fails before any key is opened.
+/// Wire-compatible with the official SDKs' (4.x with the MPL).
+pub struct RequiredEncryptionContextCmm<M> {
+    inner: M,
+    keys: Vec<String>,
+}
+
+impl<M> fmt::Debug for RequiredEncryptionContextCmm<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequiredEncryptionContextCmm")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: MaterialsManager> RequiredEncryptionContextCmm<M> {
+    /// `keys` must be non-empty and may not use the reserved `aws-crypto-`
+    /// prefix.
+    pub fn new(inner: M, keys: Vec<String>) -> Result<Self> {
+        if keys.is_empty() {
+            return Err(Error::validation(
+                "a required encryption context CMM needs at least one key",
+            ));
+        }
+        if keys.iter().any(|k| k.starts_with(RESERVED_PREFIX)) {
+            return Err(Error::validation(
+                "encryption context keys starting with 'aws-crypto-' are reserved",
+            ));
+        }
+        Ok(RequiredEncryptionContextCmm { inner, keys })
+    }
+
+    fn missing<'k>(&'k self, ctx: Option<&EncryptionContext>) -> Option<&'k str> {
+        self.keys
+            .iter()
+            .find(|k| !ctx.is_some_and(|c| c.contains_key(*k)))
+            .map(|k| k.as_str())
+    }
+}
+
+impl<M: MaterialsManager> MaterialsManager for RequiredEncryptionContextCmm<M> {
+    fn get_encryption_materials(
+        &self,
+        req: &EncryptionRequest<'_>,
+        rng: &dyn Rng,
+    ) -> Result<EncryptionMaterials> {
+        if let Some(k) = self.missing(Some(req.encryption_context)) {
+            return Err(Error::validation(format!(
+                "the encryption context must contain the required key '{k}'"
+            )));
+        }
+        let mut m = self.inner.get_encryption_materials(req, rng)?;
+        for k in &self.keys {
+            if !m.required_keys.contains(k) {
+                m.required_keys.push(k.clone());
+            }
+        }
+        Ok(m)
+    }
+
+    fn decrypt_materials(&self, req: &DecryptionRequest<'_>) -> Result<DecryptionMaterials> {
+        if let Some(k) = self.missing(req.reproduced_encryption_context) {
+            return Err(Error::validation(format!(
+                "decrypting needs the required encryption context key '{k}'"
+            )));
+        }
+        let m = self.inner.decrypt_materials(req)?;
+        // The inner manager must keep every required pair as given.
+        let reproduced = req.reproduced_encryption_context.expect("checked above");
+        if self
+            .keys
+            .iter()
+            .any(|k| m.context.get(k) != reproduced.get(k))
+        {
+            return Err(Error::invalid_ciphertext());
+        }
+        Ok(m)
+    }
+
+    fn kms_handles(&self) -> Vec<Kms> {
+        self.inner.kms_handles()
     }
 }
 
@@ -434,6 +562,15 @@ impl<M: MaterialsManager> CachingCmm<M> {
             h.update(e);
         }
         Self::hash_ctx(&mut h, req.encryption_context);
+        // The reproduced context changes the materials (their context and
+        // authenticated-only keys), so it is part of the entry's identity.
+        match req.reproduced_encryption_context {
+            None => h.update([0u8]),
+            Some(r) => {
+                h.update([1u8]);
+                Self::hash_ctx(&mut h, r);
+            }
+        }
         h.finalize().into()
     }
 

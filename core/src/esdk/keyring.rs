@@ -45,6 +45,9 @@ pub struct EncryptionMaterials {
     pub(crate) signing_key: Option<p384::ecdsa::SigningKey>,
     /// ARNs of the KMS keys that generated or wrapped the data key.
     pub(crate) kms_keys: Vec<String>,
+    /// Context keys authenticated but not stored in the message (set by
+    /// [`RequiredEncryptionContextCmm`](super::RequiredEncryptionContextCmm)).
+    pub(crate) required_keys: Vec<String>,
 }
 
 impl fmt::Debug for EncryptionMaterials {
@@ -91,6 +94,10 @@ impl EncryptionMaterials {
     pub fn add_encrypted_data_key(&mut self, edk: Edk) {
         self.edks.push(edk);
     }
+    /// Context keys authenticated but not stored in the message.
+    pub fn required_encryption_context_keys(&self) -> &[String] {
+        &self.required_keys
+    }
 }
 
 /// What decryption needs: the data key once a keyring has opened an EDK.
@@ -103,6 +110,9 @@ pub struct DecryptionMaterials {
     pub(crate) kms_keys: Vec<String>,
     /// Errors of KMS calls that failed (reported if nothing opens).
     pub(crate) failures: Vec<Error>,
+    /// Context keys the message authenticates but does not store: their
+    /// values come from the caller's reproduced encryption context.
+    pub(crate) required_keys: Vec<String>,
 }
 
 impl fmt::Debug for DecryptionMaterials {
@@ -126,6 +136,10 @@ impl DecryptionMaterials {
     }
     pub fn opened_by(&self) -> Option<&OpenedBy> {
         self.opened_by.as_ref()
+    }
+    /// Context keys the message authenticates but does not store.
+    pub fn required_encryption_context_keys(&self) -> &[String] {
+        &self.required_keys
     }
     /// Set the data key an EDK opened to.
     pub fn set_data_key(&mut self, key: Zeroizing<Vec<u8>>, by: OpenedBy) -> Result<()> {
@@ -678,6 +692,7 @@ pub(crate) fn new_encryption_materials(
         edks: Vec::new(),
         signing_key,
         kms_keys: Vec::new(),
+        required_keys: Vec::new(),
     }
 }
 
@@ -692,7 +707,31 @@ pub(crate) fn new_decryption_materials(
         opened_by: None,
         kms_keys: Vec::new(),
         failures: Vec::new(),
+        required_keys: Vec::new(),
     }
+}
+
+/// The part of `ctx` whose keys are in `keys`, serialized as the message
+/// header serializes a context: the "encryption context to only
+/// authenticate", appended to the header's authenticated bytes.
+pub(crate) fn auth_only_context(ctx: &EncryptionContext, keys: &[String]) -> Result<Vec<u8>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let only: EncryptionContext = ctx
+        .iter()
+        .filter(|(k, _)| keys.contains(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    serialize_context(&only)
+}
+
+/// `ctx` without the keys in `keys`: what the header stores.
+pub(crate) fn stored_context(ctx: &EncryptionContext, keys: &[String]) -> EncryptionContext {
+    ctx.iter()
+        .filter(|(k, _)| !keys.contains(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// The error when no keyring opened any EDK: the first KMS refusal that is

@@ -44,7 +44,7 @@ mod stream;
 
 pub use cmm::{
     CacheStats, CachingCmm, CachingConfig, DecryptionRequest, EncryptionRequest, MaterialsCache,
-    MaterialsManager,
+    MaterialsManager, RequiredEncryptionContextCmm,
 };
 pub use keyring::{
     DecryptionMaterials, DiscoveryFilter, EncryptionMaterials, Keyring, KmsKeyring, MultiKeyring,
@@ -397,7 +397,23 @@ pub fn decrypt_with(
     message: &[u8],
     opts: &DecryptOptions,
 ) -> Result<Decrypted> {
+    decrypt_expecting(cmm, message, opts, None)
+}
+
+/// [`decrypt_with`], with the encryption context the caller expects (see
+/// [`Decryptor::with_encryption_context`]): needed for messages made
+/// through a [`RequiredEncryptionContextCmm`], whose required pairs are
+/// not stored in the message.
+pub fn decrypt_expecting(
+    cmm: &dyn MaterialsManager,
+    message: &[u8],
+    opts: &DecryptOptions,
+    encryption_context: Option<&EncryptionContext>,
+) -> Result<Decrypted> {
     let mut d = Decryptor::new(cmm, *opts);
+    if let Some(c) = encryption_context {
+        d = d.with_encryption_context(c.clone());
+    }
     // Capacity for the whole plaintext up front: no reallocation leaves
     // unwiped copies behind; the buffer is wiped on every failure.
     let mut out = Zeroizing::new(Vec::with_capacity(message.len()));

@@ -8,7 +8,8 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::keyring::{
-    new_encryption_materials, DecryptionMaterials, EncryptionMaterials, Keyring, OpenedBy,
+    auth_only_context, new_encryption_materials, stored_context, DecryptionMaterials,
+    EncryptionMaterials, Keyring, OpenedBy,
 };
 use super::{
     derive_keys, encrypt_suite, frame_aad, frame_iv, serialize_context, suite, CommitmentPolicy,
@@ -161,17 +162,22 @@ fn parse_header(b: &[u8], opts: &DecryptOptions) -> Result<Option<Header>> {
 }
 
 /// Get the header's data key from `cmm`, derive the content key, check
-/// the key commitment and the header's tag (`auth`: the bytes it covers).
+/// the key commitment and the header's tag (`auth`: the header bytes it
+/// covers, to which the materials' authenticated-only context is
+/// appended). `reproduced`: the context the caller gave to decrypt.
 fn open_header(
     cmm: &dyn MaterialsManager,
     h: &Header,
     auth: &[u8],
+    reproduced: Option<&EncryptionContext>,
 ) -> Result<(DecryptionMaterials, Zeroizing<Vec<u8>>, Gcm)> {
     let m = cmm.decrypt_materials(&DecryptionRequest {
         suite: h.suite.id,
         encrypted_data_keys: &h.edks,
         encryption_context: &h.ctx,
+        reproduced_encryption_context: reproduced,
     })?;
+    let extra = auth_only_context(&m.context, &m.required_keys)?;
     let data_key = m.data_key.as_ref().ok_or_else(Error::invalid_ciphertext)?;
     let (derived, commit) = derive_keys(&h.suite, data_key, &h.message_id)?;
     if let (Some(want), Some(got)) = (commit, h.commit) {
@@ -180,7 +186,12 @@ fn open_header(
         }
     }
     let gcm = Gcm::new(&derived).ok_or_else(Error::invalid_ciphertext)?;
-    if !gcm.open(&h.iv, auth, &mut [], &h.tag) {
+    let ok = if extra.is_empty() {
+        gcm.open(&h.iv, auth, &mut [], &h.tag)
+    } else {
+        gcm.open(&h.iv, &[auth, &extra].concat(), &mut [], &h.tag)
+    };
+    if !ok {
         return Err(Error::invalid_ciphertext());
     }
     Ok((m, derived, gcm))
@@ -300,11 +311,15 @@ fn parse_header_inner(b: &[u8], opts: &DecryptOptions) -> Result<Header, P> {
     })
 }
 
-/// Serialize a v2 header and its tag.
+/// Serialize a v2 header and its tag. `ctx` is the stored context;
+/// `auth_only` the serialized authenticated-only context the tag also
+/// covers (empty without required keys).
+#[allow(clippy::too_many_arguments)]
 fn write_header(
     s: &Suite,
     message_id: &[u8],
     ctx: &EncryptionContext,
+    auth_only: &[u8],
     edks: &[Edk],
     frame_length: u32,
     commit: &[u8; 32],
@@ -333,7 +348,11 @@ fn write_header(
     out.push(0x02);
     out.extend_from_slice(&frame_length.to_be_bytes());
     out.extend_from_slice(commit);
-    let tag = gcm.seal(&[0u8; 12], &out, &mut []);
+    let tag = if auth_only.is_empty() {
+        gcm.seal(&[0u8; 12], &out, &mut [])
+    } else {
+        gcm.seal(&[0u8; 12], &[&out[..], auth_only].concat(), &mut [])
+    };
     out.extend_from_slice(&tag);
     Ok(out)
 }
@@ -501,7 +520,8 @@ fn begin_message(
     let header = write_header(
         s,
         &message_id,
-        &m.context,
+        &stored_context(&m.context, &m.required_keys),
+        &auth_only_context(&m.context, &m.required_keys)?,
         &m.edks,
         opts.frame_length,
         &commit.expect("committing suite"),
@@ -717,6 +737,7 @@ pub struct Decryptor<'a> {
     held: Zeroizing<Vec<u8>>,
     info: Option<MessageInfo>,
     rewrap: Option<Rewrap<'a>>,
+    reproduced: Option<EncryptionContext>,
 }
 
 impl std::fmt::Debug for Decryptor<'_> {
@@ -772,7 +793,18 @@ impl<'a> Decryptor<'a> {
             held: Zeroizing::new(Vec::new()),
             info: None,
             rewrap: None,
+            reproduced: None,
         }
+    }
+
+    /// The encryption context the caller expects (the SDKs' decrypt
+    /// `encryptionContext`): pairs the message stores must be equal, and
+    /// the others are the message's authenticated-only context (see
+    /// [`RequiredEncryptionContextCmm`](super::RequiredEncryptionContextCmm)),
+    /// proved by the header's tag. Call before the first `update`.
+    pub fn with_encryption_context(mut self, ctx: EncryptionContext) -> Self {
+        self.reproduced = Some(ctx);
+        self
     }
 
     /// The header's facts once it has been read and opened.
@@ -926,12 +958,17 @@ impl<'a> Decryptor<'a> {
             return Ok(false);
         };
         let check = verifier(&h.suite, &h.ctx)?;
-        let (m, _, gcm) = open_header(self.cmm.get(), &h, &data[*pos..*pos + h.auth_len])?;
+        let (m, _, gcm) = open_header(
+            self.cmm.get(),
+            &h,
+            &data[*pos..*pos + h.auth_len],
+            self.reproduced.as_ref(),
+        )?;
         let data_key = m.data_key.as_ref().ok_or_else(Error::invalid_ciphertext)?;
         let opened_by = m.opened_by.clone().ok_or_else(Error::invalid_ciphertext)?;
         self.info = Some(MessageInfo {
             suite: h.suite.id,
-            encryption_context: h.ctx.clone(),
+            encryption_context: m.context.clone(),
             frame_length: h.frame_length,
             opened_by,
         });
@@ -958,7 +995,16 @@ impl<'a> Decryptor<'a> {
                 ctx.insert(PUBLIC_KEY_CONTEXT_KEY.into(), public_key_b64(&sk));
                 Some(sk)
             };
-            let mut nm = new_encryption_materials(h.suite, ctx.clone(), None);
+            // The destination keyrings wrap under the full context (the
+            // stored pairs and any authenticated-only ones), as on encrypt.
+            let mut full = ctx.clone();
+            for k in &m.required_keys {
+                if let Some(v) = m.context.get(k) {
+                    full.insert(k.clone(), v.clone());
+                }
+            }
+            let mut nm = new_encryption_materials(h.suite, full, None);
+            nm.required_keys = m.required_keys.clone();
             nm.data_key = Some(data_key.clone());
             rw.dest.on_encrypt(&mut nm, rw.rng)?;
             if nm.edks.is_empty() {
@@ -968,6 +1014,7 @@ impl<'a> Decryptor<'a> {
                 &h.suite,
                 &h.message_id,
                 &ctx,
+                &auth_only_context(&m.context, &m.required_keys)?,
                 &nm.edks,
                 h.frame_length,
                 &h.commit.expect("v2"),
@@ -980,7 +1027,7 @@ impl<'a> Decryptor<'a> {
             });
             out.extend_from_slice(&header);
             if let Some(i) = &mut self.info {
-                i.encryption_context = ctx;
+                i.encryption_context = nm.context;
             }
         } else {
             self.consume(data, pos, h.len, None);
@@ -1388,7 +1435,7 @@ impl DelegatedDecryption {
             None if pos != message.len() => return Err(Error::invalid_ciphertext()),
             None => None,
         };
-        let (m, content_key, _) = open_header(cmm, &h, &message[..h.auth_len])?;
+        let (m, content_key, _) = open_header(cmm, &h, &message[..h.auth_len], None)?;
         let opened_by = m.opened_by.clone().ok_or_else(Error::invalid_ciphertext)?;
         Ok(DelegatedDecryption {
             content_key,
