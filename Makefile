@@ -38,6 +38,8 @@ test-rust:
 	@$(RUST_ENV) && cargo test --workspace
 	@# Interop with the official AWS Encryption SDK (Python).
 	@$(RUST_ENV) && PYBIN="$$(scripts/py-env.sh)" && STRONGROOM_ESDK_PYTHON="$$PYBIN" cargo test -p strongroom --test esdk -- --ignored
+	@# The canonical ESDK manifest: 2,860 official messages decrypt here; the official SDK decrypts ours.
+	@$(RUST_ENV) && PYBIN="$$(scripts/py-env.sh)" && STRONGROOM_ESDK_PYTHON="$$PYBIN" cargo test -p strongroom --test esdk_manifest -- --ignored
 	@# The required encryption context CMM against the official SDK with the MPL.
 	@$(RUST_ENV) && MPLBIN="$$(scripts/mpl-env.sh)" && STRONGROOM_MPL_PYTHON="$$MPLBIN" cargo test -p strongroom --test esdk_required_context -- --ignored
 	@# `--output json` against the real AWS CLI (v1, from the same venv).

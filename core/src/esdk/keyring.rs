@@ -183,6 +183,17 @@ impl<K: Keyring + ?Sized> Keyring for Arc<K> {
     }
 }
 
+/// Raw keyrings may not use the provider ids of the KMS, hierarchical and
+/// ECDH keyrings.
+pub(crate) fn check_namespace(namespace: &str) -> Result<()> {
+    if namespace.starts_with("aws-kms") || namespace == "raw-ecdh" || namespace == KMS_PROVIDER_ID {
+        return Err(Error::validation(format!(
+            "provider id '{namespace}' is reserved"
+        )));
+    }
+    Ok(())
+}
+
 fn random_data_key(m: &EncryptionMaterials, rng: &dyn Rng) -> Result<Zeroizing<Vec<u8>>> {
     let mut k = Zeroizing::new(vec![0u8; m.suite.key_len]);
     rng.fill(&mut k)?;
@@ -215,14 +226,7 @@ impl fmt::Debug for RawAesKeyring {
 impl RawAesKeyring {
     pub fn new(namespace: impl Into<String>, name: impl Into<String>, key: &[u8]) -> Result<Self> {
         let namespace = namespace.into();
-        if namespace.starts_with("aws-kms")
-            || namespace == "raw-ecdh"
-            || namespace == KMS_PROVIDER_ID
-        {
-            return Err(Error::validation(format!(
-                "provider id '{namespace}' is reserved"
-            )));
-        }
+        check_namespace(&namespace)?;
         let gcm = crypto::Gcm::new_wiped(key).ok_or_else(|| {
             Error::validation("a raw AES wrapping key must be 16, 24 or 32 bytes")
         })?;

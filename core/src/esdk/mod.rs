@@ -39,6 +39,7 @@ use crate::secret::Plaintext;
 
 mod cmm;
 mod keyring;
+mod raw_rsa;
 mod spec;
 mod stream;
 
@@ -50,6 +51,7 @@ pub use keyring::{
     DecryptionMaterials, DiscoveryFilter, EncryptionMaterials, Keyring, KmsKeyring, MultiKeyring,
     OpenedBy, RawAesKeyring, AWS_KMS_PROVIDER_ID, KMS_PROVIDER_ID,
 };
+pub use raw_rsa::{RawRsaKeyring, RsaPadding};
 pub use spec::{multi, KeyringSpec};
 pub use stream::{
     decrypt_stream, encrypt_stream, reserve_wiped, rewrap_stream, signature_footer,

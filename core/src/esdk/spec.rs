@@ -20,6 +20,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::keyring::{DiscoveryFilter, Keyring, KmsKeyring, MultiKeyring, RawAesKeyring};
+use super::raw_rsa::{RawRsaKeyring, RsaPadding};
 use crate::error::{Error, Result};
 use crate::kms::Kms;
 use crate::secret::SecretBytes;
@@ -36,6 +37,18 @@ pub enum KeyringSpec {
         key_namespace: String,
         key_name: String,
         wrapping_key: SecretBytes,
+    },
+    /// A raw RSA key pair (PEM text or DER bytes of either or both keys):
+    /// the public key encrypts, the private key decrypts.
+    #[serde(rename_all = "camelCase")]
+    RawRsa {
+        key_namespace: String,
+        key_name: String,
+        padding_scheme: RsaPadding,
+        #[serde(default, with = "crate::shape::opt_blob")]
+        public_key: Option<Vec<u8>>,
+        #[serde(default)]
+        private_key: Option<SecretBytes>,
     },
     /// Strongroom KMS keys through this KMS handle's public API: the first
     /// generates each data key, every one wraps it and can open it.
@@ -70,6 +83,7 @@ impl KeyringSpec {
     pub fn kind(&self) -> &'static str {
         match self {
             KeyringSpec::RawAes { .. } => "RawAes",
+            KeyringSpec::RawRsa { .. } => "RawRsa",
             KeyringSpec::AwsKms { .. } => "AwsKms",
             KeyringSpec::AwsKmsDiscovery { .. } => "AwsKmsDiscovery",
         }
@@ -92,6 +106,19 @@ impl KeyringSpec {
                 key_namespace.clone(),
                 key_name.clone(),
                 wrapping_key.as_bytes(),
+            )?),
+            KeyringSpec::RawRsa {
+                key_namespace,
+                key_name,
+                padding_scheme,
+                public_key,
+                private_key,
+            } => Arc::new(RawRsaKeyring::new(
+                key_namespace.clone(),
+                key_name.clone(),
+                *padding_scheme,
+                public_key.as_deref(),
+                private_key.as_ref().map(|k| k.as_bytes()),
             )?),
             KeyringSpec::AwsKms {
                 key_ids,
