@@ -84,6 +84,12 @@ fn official_manifest() -> PathBuf {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::rename(&tmp, &dir).unwrap();
     }
+    // `current`: where the Python package's test (python/tests/
+    // test_keyrings.py) finds the same manifest.
+    let current = dir.with_file_name("current");
+    let _ = std::fs::remove_file(&current);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&dir, &current).unwrap();
     dir
 }
 

@@ -668,14 +668,41 @@ impl NativeEnvelope {
         }
     }
 
-    /// A raw AES-256 wrapping key, wire-identical to the official SDKs'.
+    /// A raw AES-128, -192 or -256 wrapping key, wire-identical to the
+    /// official SDKs'.
     #[staticmethod]
     fn raw_aes(namespace: String, name: String, key: &[u8]) -> PyResult<Self> {
-        let k: Zeroizing<[u8; 32]> = Zeroizing::new(
-            key.try_into()
-                .map_err(|_| invalid("the wrapping key must be 32 bytes"))?,
-        );
-        let ring = RawAesKeyring::new(namespace, name, &k[..]).map_err(err)?;
+        let ring = RawAesKeyring::new(namespace, name, key).map_err(err)?;
+        Ok(NativeEnvelope {
+            cmm: Arc::new(ring),
+            cache: None,
+        })
+    }
+
+    /// Keyrings from the core's `KeyringSpec` table: one spec (a dict with
+    /// `type`), or a list of them (a multi-keyring; the first generates).
+    /// KMS-backed specs act through `kms`. No binding code per keyring.
+    #[staticmethod]
+    #[pyo3(signature = (specs, kms=None))]
+    fn from_specs(specs: Vec<Bound<'_, PyAny>>, kms: Option<&NativeKms>) -> PyResult<Self> {
+        let kms = kms.map(|k| k.get()).transpose()?;
+        let mut rings = specs
+            .iter()
+            .map(|s| {
+                from_py::<strongroom::esdk::KeyringSpec>(s)?
+                    .build(kms.as_ref())
+                    .map_err(err)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        if rings.is_empty() {
+            return Err(invalid("at least one keyring spec is needed"));
+        }
+        let first = rings.remove(0);
+        let ring = if rings.is_empty() {
+            first
+        } else {
+            strongroom::esdk::multi(Some(first), rings).map_err(err)?
+        };
         Ok(NativeEnvelope {
             cmm: Arc::new(ring),
             cache: None,

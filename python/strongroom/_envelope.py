@@ -111,8 +111,30 @@ class Envelope:
 
     @classmethod
     def raw_aes(cls, *, key_namespace: str, key_name: str, wrapping_key: bytes) -> "Envelope":
+        """A raw AES-128, -192 or -256 wrapping key (its length says which)."""
         with translated():
             return cls(_native.NativeEnvelope.raw_aes(key_namespace, key_name, wrapping_key))
+
+    @classmethod
+    def from_keyrings(
+        cls,
+        specs: Union[Mapping[str, object], Sequence[Mapping[str, object]]],
+        *,
+        kms: Optional["Kms"] = None,
+    ) -> "Envelope":
+        """Keyrings described as data, as the core's ``KeyringSpec`` defines
+        them (member names of the AWS Material Providers Library), e.g.
+        ``{"type": "RawRsa", "keyNamespace": "ns", "keyName": "k",
+        "paddingScheme": "OAEP_SHA256_MGF1", "privateKey": pem_bytes}``;
+        ``RawAes``, ``RawRsa``, ``AwsKms`` (``keyIds``, ``grantTokens``) and
+        ``AwsKmsDiscovery`` (``discoveryFilter``) today. A list is a
+        multi-keyring: the first generates the data key, every one wraps
+        it, any one opens the message. KMS keyrings act through ``kms``."""
+        items = [specs] if isinstance(specs, Mapping) else list(specs)
+        with translated():
+            return cls(
+                _native.NativeEnvelope.from_specs([dict(s) for s in items], kms._native if kms is not None else None)
+            )
 
     def encrypt(
         self,

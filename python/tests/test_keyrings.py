@@ -1,0 +1,141 @@
+"""Keyrings from the core's KeyringSpec table: raw AES of every size, raw
+RSA, multi-keyrings, and the canonical ESDK manifest decrypted through the
+Python package."""
+
+import base64
+import json
+import os
+import pathlib
+
+import pytest
+
+import strongroom
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+KEYS = json.loads((REPO / "tests/vectors/esdk/manifest/0002-keys.v3.json").read_text())["keys"]
+PUBLIC = KEYS["rsa-4096-public"]["material"].encode()
+PRIVATE = KEYS["rsa-4096-private"]["material"].encode()
+PADDINGS = ["PKCS1", "OAEP_SHA1_MGF1", "OAEP_SHA256_MGF1", "OAEP_SHA384_MGF1", "OAEP_SHA512_MGF1"]
+
+
+def aes(size: int, name: str = "k") -> dict:
+    return {"type": "RawAes", "keyNamespace": "ns", "keyName": name, "wrappingKey": bytes(range(size))}
+
+
+def rsa(padding: str, public: bool = True, private: bool = True) -> dict:
+    spec: dict = {"type": "RawRsa", "keyNamespace": "ns", "keyName": "rsa", "paddingScheme": padding}
+    if public:
+        spec["publicKey"] = PUBLIC
+    if private:
+        spec["privateKey"] = PRIVATE
+    return spec
+
+
+@pytest.mark.parametrize("size", [16, 24, 32])
+def test_raw_aes_of_every_size(size: int) -> None:
+    env = strongroom.Envelope.from_keyrings(aes(size))
+    msg = env.encrypt(b"aes", encryption_context={"a": "b"})
+    assert env.decrypt(msg).plaintext == b"aes"
+    # The legacy constructor takes every size too.
+    old = strongroom.Envelope.raw_aes(key_namespace="ns", key_name="k", wrapping_key=bytes(range(size)))
+    assert old.decrypt(msg).plaintext == b"aes"
+    with pytest.raises(strongroom.InvalidCiphertextException):
+        strongroom.Envelope.from_keyrings(aes(32 if size != 32 else 16)).decrypt(msg)
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+def test_raw_rsa_public_encrypts_private_decrypts(padding: str) -> None:
+    enc = strongroom.Envelope.from_keyrings(rsa(padding, private=False))
+    msg = enc.encrypt(b"rsa", encryption_context={"t": "1"})
+    assert strongroom.Envelope.from_keyrings(rsa(padding, public=False)).decrypt(msg).plaintext == b"rsa"
+    with pytest.raises(strongroom.ValidationException):
+        enc.decrypt(msg)
+
+
+def test_multi_keyring_opens_with_either_child() -> None:
+    env = strongroom.Envelope.from_keyrings([aes(16, "a"), rsa("OAEP_SHA256_MGF1", private=False)])
+    msg = env.encrypt(b"multi")
+    assert strongroom.Envelope.from_keyrings(aes(16, "a")).decrypt(msg).plaintext == b"multi"
+    assert strongroom.Envelope.from_keyrings(rsa("OAEP_SHA256_MGF1", public=False)).decrypt(msg).plaintext == b"multi"
+
+
+def test_kms_keyring_spec_needs_a_kms(kms: strongroom.Kms) -> None:
+    key = kms.create_key().key_metadata.arn
+    env = strongroom.Envelope.from_keyrings({"type": "AwsKms", "keyIds": [key]}, kms=kms)
+    msg = env.encrypt(b"kms")
+    disc = strongroom.Envelope.from_keyrings(
+        {"type": "AwsKmsDiscovery", "discoveryFilter": {"partition": "aws", "accountIds": [key.split(":")[4]]}}, kms=kms
+    )
+    assert disc.decrypt(msg).plaintext == b"kms"
+    with pytest.raises(strongroom.ValidationException):
+        strongroom.Envelope.from_keyrings({"type": "AwsKms", "keyIds": [key]})
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"type": "NoSuchKeyring"},
+        {"type": "RawAes", "keyNamespace": "ns", "keyName": "k", "wrappingKey": b"\x01" * 31},
+        {"type": "RawAes", "keyNamespace": "ns", "keyName": "k"},
+        {"type": "RawRsa", "keyNamespace": "ns", "keyName": "k", "paddingScheme": "PKCS1", "privateKey": b"secret-bytes"},
+    ],
+)
+def test_bad_specs_are_validation_errors_without_key_bytes(spec: dict) -> None:
+    with pytest.raises(strongroom.ValidationException) as e:
+        strongroom.Envelope.from_keyrings(spec)
+    assert "secret-bytes" not in str(e.value) and "\\x01" not in str(e.value)
+
+
+def manifest_dir() -> pathlib.Path:
+    d = pathlib.Path(os.environ.get("HOME", "/tmp")) / ".cache/strongroom-esdk-manifest/current"
+    if not (d / "manifest.json").exists():
+        pytest.fail(
+            "the canonical manifest has not been generated: `make test-rust` generates it "
+            "(core/tests/esdk_manifest.rs), and make test runs that first"
+        )
+    return d
+
+
+def keyring_specs(master_keys: list, keys: dict) -> list:
+    specs = []
+    for mk in master_keys:
+        key = keys[mk["key"]]
+        if mk["encryption-algorithm"] == "aes":
+            specs.append(
+                {
+                    "type": "RawAes",
+                    "keyNamespace": mk["provider-id"],
+                    "keyName": key["key-id"],
+                    "wrappingKey": base64.b64decode(key["material"]),
+                }
+            )
+        elif key["decrypt"]:
+            padding = "PKCS1" if mk["padding-algorithm"] == "pkcs1" else "OAEP_%s_MGF1" % mk["padding-hash"].upper()
+            specs.append(
+                {
+                    "type": "RawRsa",
+                    "keyNamespace": mk["provider-id"],
+                    "keyName": key["key-id"],
+                    "paddingScheme": padding,
+                    "privateKey": key["material"].encode(),
+                }
+            )
+    return specs
+
+
+def test_every_official_message_of_the_canonical_manifest_decrypts() -> None:
+    d = manifest_dir()
+    manifest = json.loads((d / "manifest.json").read_text())
+    keys = json.loads((d / "keys.json").read_text())["keys"]
+    envelopes: dict = {}
+    ok = 0
+    for name, t in manifest["tests"].items():
+        sig = json.dumps(t["master-keys"], sort_keys=True)
+        if sig not in envelopes:
+            envelopes[sig] = strongroom.Envelope.from_keyrings(keyring_specs(t["master-keys"], keys))
+        ct = (d / t["ciphertext"][len("file://") :]).read_bytes()
+        want = (d / t["plaintext"][len("file://") :]).read_bytes()
+        got = envelopes[sig].decrypt(ct, allow_legacy_suites=True)
+        assert got.plaintext == want, name
+        ok += 1
+    assert ok == 2860
