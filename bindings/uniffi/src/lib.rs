@@ -319,17 +319,13 @@ impl Envelope {
         }))
     }
 
-    /// A raw AES-256 wrapping key, wire-identical to the official SDKs'.
+    /// A raw AES-128, -192 or -256 wrapping key, wire-identical to the official SDKs'.
     #[uniffi::constructor]
     pub fn raw_aes(key_namespace: String, key_name: String, wrapping_key: Vec<u8>) -> R<Arc<Self>> {
+        // 16, 24 or 32 bytes (AES-128/192/256); the keyring checks.
         let wrapping_key = Zeroizing::new(wrapping_key);
-        let k: Zeroizing<[u8; 32]> = Zeroizing::new(
-            wrapping_key[..]
-                .try_into()
-                .map_err(|_| invalid("the wrapping key must be 32 bytes"))?,
-        );
         Ok(Arc::new(Envelope {
-            cmm: Arc::new(RawAesKeyring::new(key_namespace, key_name, &k[..])?),
+            cmm: Arc::new(RawAesKeyring::new(key_namespace, key_name, &wrapping_key)?),
             cache: None,
         }))
     }

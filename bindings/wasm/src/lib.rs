@@ -650,7 +650,7 @@ impl Envelope {
         })
     }
 
-    /// A raw AES-256 wrapping key, wire-identical to the official SDKs'.
+    /// A raw AES-128, -192 or -256 wrapping key, wire-identical to the official SDKs'.
     #[wasm_bindgen(js_name = rawAes)]
     pub fn raw_aes(
         key_namespace: String,
@@ -660,11 +660,12 @@ impl Envelope {
         // The key passes through stack arrays on its way into the keyring.
         scrubbed(|| {
             let mut wrapping_key = wrapping_key;
-            let k: Result<[u8; 32], _> = wrapping_key.as_slice().try_into();
+            // 16, 24 or 32 bytes: the keyring checks, and keeps only its
+            // zeroizing key schedule.
+            let ring = RawAesKeyring::new(key_namespace, key_name, &wrapping_key);
             strongroom::wipe(&mut wrapping_key);
-            let k = k.map_err(|_| invalid("the wrapping key must be 32 bytes"))?;
             Ok(Envelope {
-                cmm: Arc::new(RawAesKeyring::new(key_namespace, key_name, &k[..]).map_err(err)?),
+                cmm: Arc::new(ring.map_err(err)?),
                 cache: None,
             })
         })

@@ -965,7 +965,7 @@ public static func kms(kms: Kms, keyIds: [String], grantTokens: [String], cache:
 }
     
     /**
-     * A raw AES-256 wrapping key, wire-identical to the official SDKs'.
+     * A raw AES-128, -192 or -256 wrapping key, wire-identical to the official SDKs'.
      */
 public static func rawAes(keyNamespace: String, keyName: String, wrappingKey: Data)throws  -> Envelope  {
     return try  FfiConverterTypeEnvelope_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
@@ -2988,7 +2988,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_strongroom_ffi_checksum_constructor_envelope_kms() != 43070) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_constructor_envelope_raw_aes() != 4500) {
+    if (uniffi_strongroom_ffi_checksum_constructor_envelope_raw_aes() != 31561) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_constructor_kms_in_memory() != 2924) {

@@ -1628,6 +1628,65 @@ public func FfiConverterTypeDescribeKeyResponse_lower(_ value: DescribeKeyRespon
 }
 
 
+/**
+ * Which EDKs a discovery keyring attempts: only those whose key ARN is in
+ * this partition and one of these accounts (the SDKs' discovery filter).
+ * EDKs outside it are skipped without a KMS call.
+ */
+public struct DiscoveryFilter: Equatable, Hashable {
+    public var partition: String
+    public var accountIds: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(partition: String, accountIds: [String]) {
+        self.partition = partition
+        self.accountIds = accountIds
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DiscoveryFilter: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDiscoveryFilter: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DiscoveryFilter {
+        return
+            try DiscoveryFilter(
+                partition: FfiConverterString.read(from: &buf), 
+                accountIds: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DiscoveryFilter, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.partition, into: &buf)
+        FfiConverterSequenceString.write(value.accountIds, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDiscoveryFilter_lift(_ buf: RustBuffer) throws -> DiscoveryFilter {
+    return try FfiConverterTypeDiscoveryFilter.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDiscoveryFilter_lower(_ value: DiscoveryFilter) -> RustBuffer {
+    return FfiConverterTypeDiscoveryFilter.lower(value)
+}
+
+
 public struct EnableKeyRotationRequest: Equatable, Hashable {
     public var keyId: String
     public var rotationPeriodInDays: UInt32?
@@ -7011,6 +7070,126 @@ public func FfiConverterTypeKeyUsage_lower(_ value: KeyUsage) -> RustBuffer {
 
 
 
+/**
+ * One keyring, described as data. See the module docs.
+ */
+
+public enum KeyringSpec: Equatable, Hashable {
+    
+    /**
+     * A raw AES-128, -192 or -256 wrapping key (the key's length picks the
+     * size), wire-identical to the official SDKs' raw AES keyring.
+     */
+    case rawAes(keyNamespace: String, keyName: String, wrappingKey: SecretBytes
+    )
+    /**
+     * A raw RSA key pair (PEM text or DER bytes of either or both keys):
+     * the public key encrypts, the private key decrypts.
+     */
+    case rawRsa(keyNamespace: String, keyName: String, paddingScheme: RsaPadding, publicKey: Data?, privateKey: SecretBytes?
+    )
+    /**
+     * Strongroom KMS keys through this KMS handle's public API: the first
+     * generates each data key, every one wraps it and can open it.
+     */
+    case awsKms(keyIds: [String], grantTokens: [String]
+    )
+    /**
+     * Decrypt-only: any KMS key the caller may use, or only keys of the
+     * filter's partition and accounts. Multi-Region keys open in this
+     * handle's Region whichever Region wrapped them.
+     */
+    case awsKmsDiscovery(grantTokens: [String], discoveryFilter: DiscoveryFilter?
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension KeyringSpec: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeyringSpec: FfiConverterRustBuffer {
+    typealias SwiftType = KeyringSpec
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyringSpec {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .rawAes(keyNamespace: try FfiConverterString.read(from: &buf), keyName: try FfiConverterString.read(from: &buf), wrappingKey: try FfiConverterTypeSecretBytes.read(from: &buf)
+        )
+        
+        case 2: return .rawRsa(keyNamespace: try FfiConverterString.read(from: &buf), keyName: try FfiConverterString.read(from: &buf), paddingScheme: try FfiConverterTypeRsaPadding.read(from: &buf), publicKey: try FfiConverterOptionData.read(from: &buf), privateKey: try FfiConverterOptionTypeSecretBytes.read(from: &buf)
+        )
+        
+        case 3: return .awsKms(keyIds: try FfiConverterSequenceString.read(from: &buf), grantTokens: try FfiConverterSequenceString.read(from: &buf)
+        )
+        
+        case 4: return .awsKmsDiscovery(grantTokens: try FfiConverterSequenceString.read(from: &buf), discoveryFilter: try FfiConverterOptionTypeDiscoveryFilter.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: KeyringSpec, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .rawAes(keyNamespace,keyName,wrappingKey):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(keyNamespace, into: &buf)
+            FfiConverterString.write(keyName, into: &buf)
+            FfiConverterTypeSecretBytes.write(wrappingKey, into: &buf)
+            
+        
+        case let .rawRsa(keyNamespace,keyName,paddingScheme,publicKey,privateKey):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(keyNamespace, into: &buf)
+            FfiConverterString.write(keyName, into: &buf)
+            FfiConverterTypeRsaPadding.write(paddingScheme, into: &buf)
+            FfiConverterOptionData.write(publicKey, into: &buf)
+            FfiConverterOptionTypeSecretBytes.write(privateKey, into: &buf)
+            
+        
+        case let .awsKms(keyIds,grantTokens):
+            writeInt(&buf, Int32(3))
+            FfiConverterSequenceString.write(keyIds, into: &buf)
+            FfiConverterSequenceString.write(grantTokens, into: &buf)
+            
+        
+        case let .awsKmsDiscovery(grantTokens,discoveryFilter):
+            writeInt(&buf, Int32(4))
+            FfiConverterSequenceString.write(grantTokens, into: &buf)
+            FfiConverterOptionTypeDiscoveryFilter.write(discoveryFilter, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyringSpec_lift(_ buf: RustBuffer) throws -> KeyringSpec {
+    return try FfiConverterTypeKeyringSpec.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyringSpec_lower(_ value: KeyringSpec) -> RustBuffer {
+    return FfiConverterTypeKeyringSpec.lower(value)
+}
+
+
+
 
 public enum MacAlgorithm: Equatable, Hashable {
     
@@ -7299,6 +7478,98 @@ public func FfiConverterTypeRotationType_lift(_ buf: RustBuffer) throws -> Rotat
 #endif
 public func FfiConverterTypeRotationType_lower(_ value: RotationType) -> RustBuffer {
     return FfiConverterTypeRotationType.lower(value)
+}
+
+
+
+/**
+ * How the data key is padded before RSA encryption (the MPL's
+ * `PaddingScheme` names). OAEP uses MGF1 with the same hash, as every
+ * official SDK does.
+ */
+
+public enum RsaPadding: Equatable, Hashable {
+    
+    case pkcs1
+    case oaepSha1Mgf1
+    case oaepSha256Mgf1
+    case oaepSha384Mgf1
+    case oaepSha512Mgf1
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RsaPadding: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRsaPadding: FfiConverterRustBuffer {
+    typealias SwiftType = RsaPadding
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RsaPadding {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .pkcs1
+        
+        case 2: return .oaepSha1Mgf1
+        
+        case 3: return .oaepSha256Mgf1
+        
+        case 4: return .oaepSha384Mgf1
+        
+        case 5: return .oaepSha512Mgf1
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RsaPadding, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .pkcs1:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .oaepSha1Mgf1:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .oaepSha256Mgf1:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .oaepSha384Mgf1:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .oaepSha512Mgf1:
+            writeInt(&buf, Int32(5))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRsaPadding_lift(_ buf: RustBuffer) throws -> RsaPadding {
+    return try FfiConverterTypeRsaPadding.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRsaPadding_lower(_ value: RsaPadding) -> RustBuffer {
+    return FfiConverterTypeRsaPadding.lower(value)
 }
 
 
@@ -7652,6 +7923,54 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterString.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
+    typealias SwiftType = Data?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterData.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterData.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeDiscoveryFilter: FfiConverterRustBuffer {
+    typealias SwiftType = DiscoveryFilter?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeDiscoveryFilter.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeDiscoveryFilter.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -8060,6 +8379,30 @@ fileprivate struct FfiConverterOptionTypeEncryptionContext: FfiConverterRustBuff
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeEncryptionContext.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeSecretBytes: FfiConverterRustBuffer {
+    typealias SwiftType = SecretBytes?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeSecretBytes.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeSecretBytes.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
