@@ -1153,6 +1153,7 @@ fn encrypt(kms: &Kms, f: Format, a: &EncryptArgs) -> Res<()> {
         suite: a.suite,
         frame_length: a.frame_size,
         plaintext_length: None,
+        ..Default::default()
     };
     let n = esdk::encrypt_stream(&keyring, &mut reader, out.writer(), &ctx, &opts, &OsRng)?;
     if let Some(pb) = pb {

@@ -65,6 +65,7 @@ fn bench(c: &mut Criterion) {
                 suite,
                 frame_length: esdk::DEFAULT_FRAME_LENGTH,
                 plaintext_length: Some(size as u64),
+                ..Default::default()
             };
             let cmms: [(&str, &dyn MaterialsManager); 2] = [("kms", &ring), ("kms+cache", &cached)];
             for (name, cmm) in cmms {

@@ -68,7 +68,10 @@ fn signed_suite_round_trips_and_binds_its_signature() {
     let mut stripped = msg.clone();
     stripped.truncate(msg.len() - 40);
     assert!(esdk::decrypt(&keyring(), &stripped).is_err());
+    // A non-committing suite needs ForbidEncryptAllowDecrypt (esdk_legacy.rs).
     let e = esdk::encrypt_with_suite(&keyring(), b"x", &ctx, 4096, 0x0178, &OsRng).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Validation);
+    let e = esdk::encrypt_with_suite(&keyring(), b"x", &ctx, 4096, 0x1234, &OsRng).unwrap_err();
     assert_eq!(e.code(), ErrorCode::UnsupportedOperation);
 }
 

@@ -24,6 +24,7 @@ fn opts(suite: u16, frame: u32, len: Option<u64>) -> EncryptOptions {
         suite,
         frame_length: frame,
         plaintext_length: len,
+        ..Default::default()
     }
 }
 
@@ -165,7 +166,8 @@ fn declared_plaintext_length_is_enforced() {
         e.finish(&mut out).unwrap_err().code(),
         ErrorCode::Validation
     );
-    for bad in [0u32, u32::MAX] {
+    // 0 is a non-framed body (esdk_legacy.rs); beyond 2^31 - 1 is refused.
+    for bad in [1u32 << 31, u32::MAX] {
         assert_eq!(
             esdk::Encryptor::new(&raw(), &ctx, &opts(UNSIGNED, bad, None), &OsRng)
                 .unwrap_err()

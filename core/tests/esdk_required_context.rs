@@ -21,6 +21,7 @@ fn encrypt(m: &dyn MaterialsManager, pt: &[u8], ctx: &EncryptionContext, suite: 
         suite,
         frame_length: 64,
         plaintext_length: Some(pt.len() as u64),
+        ..Default::default()
     };
     let mut e = Encryptor::new(m, ctx, &opts, &OsRng).unwrap();
     let mut out = Vec::new();

@@ -716,11 +716,13 @@ impl NativeEnvelope {
         context: Ctx,
         suite: u16,
         frame_length: u32,
+        commitment_policy: &str,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let opts = EncryptOptions {
             suite,
             frame_length,
             plaintext_length: Some(plaintext.len() as u64),
+            commitment_policy: CommitmentPolicy::from_name(commitment_policy).map_err(err)?,
         };
         let mut out = take(&CIPHER_SCRATCH);
         let r = py.detach(|| {
@@ -757,19 +759,21 @@ impl NativeEnvelope {
         result
     }
 
-    #[pyo3(signature = (context, suite, frame_length, plaintext_length=None))]
+    #[pyo3(signature = (context, suite, frame_length, commitment_policy, plaintext_length=None))]
     fn encryptor(
         &self,
         py: Python<'_>,
         context: Ctx,
         suite: u16,
         frame_length: u32,
+        commitment_policy: &str,
         plaintext_length: Option<u64>,
     ) -> PyResult<NativeEncryptor> {
         let opts = EncryptOptions {
             suite,
             frame_length,
             plaintext_length,
+            commitment_policy: CommitmentPolicy::from_name(commitment_policy).map_err(err)?,
         };
         let e = py
             .detach(|| Encryptor::new(&*self.cmm, &context, &opts, &OsRng))

@@ -11,10 +11,32 @@ from strongroom._errors import translated
 
 
 class Suite(enum.IntEnum):
-    """Envelope message algorithm suites this package encrypts with."""
+    """Envelope message algorithm suites (the AWS Encryption SDK's). The
+    committing ones (``0x0478``, ``0x0578``) encrypt by default; the
+    others, for readers that predate key commitment, only under
+    ``CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT``."""
 
+    AES_128_GCM_IV12_TAG16_NO_KDF = 0x0014
+    AES_192_GCM_IV12_TAG16_NO_KDF = 0x0046
+    AES_256_GCM_IV12_TAG16_NO_KDF = 0x0078
+    AES_128_GCM_IV12_TAG16_HKDF_SHA256 = 0x0114
+    AES_192_GCM_IV12_TAG16_HKDF_SHA256 = 0x0146
+    AES_256_GCM_IV12_TAG16_HKDF_SHA256 = 0x0178
+    AES_128_GCM_IV12_TAG16_HKDF_SHA256_ECDSA_P256 = 0x0214
+    AES_192_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384 = 0x0346
+    AES_256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384 = 0x0378
     AES_256_GCM_HKDF_SHA512_COMMIT_KEY = 0x0478
     AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384 = 0x0578
+
+
+class CommitmentPolicy(str, enum.Enum):
+    """Which suites encrypt (the AWS Encryption SDK's commitment policies).
+    Decryption of legacy messages is chosen per call
+    (``allow_legacy_suites``)."""
+
+    REQUIRE_ENCRYPT_REQUIRE_DECRYPT = "REQUIRE_ENCRYPT_REQUIRE_DECRYPT"
+    REQUIRE_ENCRYPT_ALLOW_DECRYPT = "REQUIRE_ENCRYPT_ALLOW_DECRYPT"
+    FORBID_ENCRYPT_ALLOW_DECRYPT = "FORBID_ENCRYPT_ALLOW_DECRYPT"
 
 
 if TYPE_CHECKING:
@@ -143,10 +165,18 @@ class Envelope:
         encryption_context: Optional[Mapping[str, str]] = None,
         suite: Suite = Suite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384,
         frame_length: int = DEFAULT_FRAME_LENGTH,
+        commitment_policy: CommitmentPolicy = CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
     ) -> bytes:
-        """Encrypt a whole message."""
+        """Encrypt a whole message. ``frame_length=0`` writes a non-framed
+        body; a legacy ``suite`` needs ``FORBID_ENCRYPT_ALLOW_DECRYPT``."""
         with translated():
-            return self._native.encrypt(bytes(plaintext), dict(encryption_context or {}), int(suite), frame_length)
+            return self._native.encrypt(
+                bytes(plaintext),
+                dict(encryption_context or {}),
+                int(suite),
+                frame_length,
+                CommitmentPolicy(commitment_policy).value,
+            )
 
     def decrypt(
         self,
@@ -173,11 +203,19 @@ class Envelope:
         frame_length: int = DEFAULT_FRAME_LENGTH,
         plaintext_length: Optional[int] = None,
         chunk_size: int = CHUNK,
+        commitment_policy: CommitmentPolicy = CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
     ) -> int:
         """Encrypt everything ``source`` yields into ``destination`` in
-        constant memory; returns the plaintext length."""
+        constant memory (a non-framed body, ``frame_length=0``, is buffered
+        whole); returns the plaintext length."""
         with translated():
-            enc = self._native.encryptor(dict(encryption_context or {}), int(suite), frame_length, plaintext_length)
+            enc = self._native.encryptor(
+                dict(encryption_context or {}),
+                int(suite),
+                frame_length,
+                CommitmentPolicy(commitment_policy).value,
+                plaintext_length,
+            )
             total = 0
             while True:
                 chunk = source.read(chunk_size)
@@ -219,10 +257,13 @@ class Envelope:
         encryption_context: Optional[Mapping[str, str]] = None,
         suite: Suite = Suite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384,
         frame_length: int = DEFAULT_FRAME_LENGTH,
+        commitment_policy: CommitmentPolicy = CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
     ) -> Iterator[bytes]:
         """Encrypt an iterable of plaintext chunks, yielding message bytes."""
         with translated():
-            enc = self._native.encryptor(dict(encryption_context or {}), int(suite), frame_length, None)
+            enc = self._native.encryptor(
+                dict(encryption_context or {}), int(suite), frame_length, CommitmentPolicy(commitment_policy).value, None
+            )
             for c in chunks:
                 out = enc.update(c)
                 if out:

@@ -16,7 +16,9 @@ def raw() -> strongroom.Envelope:
     return strongroom.Envelope.raw_aes(key_namespace="ns", key_name="k1", wrapping_key=KEY)
 
 
-@pytest.mark.parametrize("suite", list(strongroom.Suite))
+@pytest.mark.parametrize(
+    "suite", [strongroom.Suite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY, strongroom.Suite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384]
+)
 @pytest.mark.parametrize("frame", [1, 4096, 65536])
 @pytest.mark.parametrize("length", [0, 1, 4096, 65536, 70001])
 def test_round_trips(suite: strongroom.Suite, frame: int, length: int) -> None:
@@ -140,8 +142,46 @@ def test_interop_with_the_official_sdk(length: int) -> None:
     ct, _ = client.encrypt(source=data, key_provider=mk, encryption_context={"who": "sdk"})
     out = raw().decrypt(ct)
     assert out.plaintext == data and out.encryption_context["who"] == "sdk"
-    # Strongroom → official SDK, both suites.
-    for suite in strongroom.Suite:
+    # Strongroom → official SDK, both committing suites.
+    for suite in COMMITTING:
         msg = raw().encrypt(data, encryption_context={"who": "strongroom"}, suite=suite)
         pt, header = client.decrypt(source=msg, key_provider=mk)
         assert pt == data and header.encryption_context["who"] == "strongroom"
+
+
+COMMITTING = (strongroom.Suite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY, strongroom.Suite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384)
+
+
+@pytest.mark.parametrize("frame", [0, 64])
+def test_every_suite_encrypts_for_the_official_sdk(frame: int) -> None:
+    aws, _, mk = _sdk()
+    from aws_encryption_sdk.identifiers import CommitmentPolicy
+
+    lenient = aws.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT)
+    data = os.urandom(1000)
+    for suite in strongroom.Suite:
+        legacy = suite not in COMMITTING
+        policy = (
+            strongroom.CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT
+            if legacy
+            else strongroom.CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
+        )
+        msg = raw().encrypt(data, encryption_context={"s": hex(suite)}, suite=suite, frame_length=frame, commitment_policy=policy)
+        assert msg[0] == (1 if legacy else 2)
+        pt, header = lenient.decrypt(source=msg, key_provider=mk)
+        assert pt == data and header.algorithm.algorithm_id == suite
+        out = raw().decrypt(msg, allow_legacy_suites=True)
+        assert out.plaintext == data and out.info.suite == suite
+        streamed = b"".join(
+            raw().encrypt_chunks([data[:10], data[10:]], suite=suite, frame_length=frame, commitment_policy=policy)
+        )
+        assert raw().decrypt(streamed, allow_legacy_suites=True).plaintext == data
+        if legacy:
+            # Only under FORBID_ENCRYPT_ALLOW_DECRYPT, and never read by default.
+            with pytest.raises(strongroom.ValidationException):
+                raw().encrypt(data, suite=suite)
+            with pytest.raises(strongroom.ValidationException):
+                raw().decrypt(msg)
+        else:
+            with pytest.raises(strongroom.ValidationException):
+                raw().encrypt(data, suite=suite, commitment_policy=strongroom.CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT)

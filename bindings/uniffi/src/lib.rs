@@ -330,19 +330,23 @@ impl Envelope {
         }))
     }
 
-    /// `suite`: 0x0578 (signed, the official default) or 0x0478.
+    /// `suite`: 0x0578 (signed, the official default) or 0x0478; a legacy
+    /// suite (0x0014 … 0x0378) only under `ForbidEncryptAllowDecrypt`.
+    /// `frame_length` 0 writes a non-framed body.
     pub fn encrypt(
         &self,
         plaintext: Vec<u8>,
         encryption_context: HashMap<String, String>,
         suite: u16,
         frame_length: u32,
+        commitment_policy: CommitmentPolicy,
     ) -> R<Vec<u8>> {
         let plaintext = Zeroizing::new(plaintext);
         let o = EncryptOptions {
             suite,
             frame_length,
             plaintext_length: Some(plaintext.len() as u64),
+            commitment_policy,
         };
         Ok(esdk::encrypt_with(
             &*self.cmm,
@@ -363,11 +367,13 @@ impl Envelope {
         encryption_context: HashMap<String, String>,
         suite: u16,
         frame_length: u32,
+        commitment_policy: CommitmentPolicy,
     ) -> R<Arc<EncryptStream>> {
         let o = EncryptOptions {
             suite,
             frame_length,
             plaintext_length: None,
+            commitment_policy,
         };
         let e = Encryptor::new(&*self.cmm, &ctx(encryption_context), &o, &OsRng)?;
         Ok(Arc::new(EncryptStream(Mutex::new(Some(e)))))

@@ -193,8 +193,16 @@ export class PersistentKms {
 // ------------------------------------------------------------------ envelopes
 
 /** 0x0578 (AES-256-GCM, HKDF-SHA512, key commitment, ECDSA P-384; the
- * default) or 0x0478 (the same without a signature). */
-export type Suite = 0x0578 | 0x0478;
+ * default) or 0x0478 (the same without a signature); the nine legacy
+ * suites without key commitment (0x0014 … 0x0378, for readers that
+ * predate it) only under `FORBID_ENCRYPT_ALLOW_DECRYPT`. */
+export type Suite = 0x0578 | 0x0478 | LegacySuite;
+export type LegacySuite = 0x0014 | 0x0046 | 0x0078 | 0x0114 | 0x0146 | 0x0178 | 0x0214 | 0x0346 | 0x0378;
+/** Which suites encrypt (the AWS Encryption SDK's commitment policies). */
+export type CommitmentPolicy =
+  | 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT'
+  | 'REQUIRE_ENCRYPT_ALLOW_DECRYPT'
+  | 'FORBID_ENCRYPT_ALLOW_DECRYPT';
 export const SUITE_SIGNED: 0x0578;
 export const SUITE_UNSIGNED: 0x0478;
 /** The frame length `encryptAsync` uses unless told otherwise (256 KiB). */
@@ -203,7 +211,10 @@ export const ASYNC_FRAME_LENGTH: number;
 export interface EncryptOptions {
   encryptionContext?: EncryptionContext;
   suite?: Suite;
+  /** Plaintext bytes per frame; 0 writes a non-framed body. */
   frameLength?: number;
+  /** Default `REQUIRE_ENCRYPT_REQUIRE_DECRYPT`. */
+  commitmentPolicy?: CommitmentPolicy;
 }
 export interface EncryptorOptions extends EncryptOptions {
   /** When known, lets a data key cache serve the message. */

@@ -401,7 +401,8 @@ export class Envelope {
 
   encrypt(plaintext, opts) {
     const o = optionsOf(opts, 'the options');
-    return this._raw.encrypt(bytes(plaintext, 'plaintext'), o.encryptionContext, o.suite, o.frameLength);
+    return this._raw.encrypt(bytes(plaintext, 'plaintext'), o.encryptionContext, o.suite, o.frameLength,
+      o.commitmentPolicy);
   }
 
   decrypt(message, opts) {
@@ -419,9 +420,10 @@ export class Envelope {
   }
 
   async _encryptAsync(plaintext, options) {
-    if (!subtle()) return this.encrypt(plaintext, options);
+    // Non-framed bodies and P-256 signatures (suite 0x0214) stay in wasm.
+    if (!subtle() || options.frameLength === 0 || options.suite === 0x0214) return this.encrypt(plaintext, options);
     const plan = this._raw.delegateEncrypt(options.encryptionContext, options.suite,
-      options.frameLength ?? ASYNC_FRAME_LENGTH, plaintext.length);
+      options.frameLength ?? ASYNC_FRAME_LENGTH, plaintext.length, options.commitmentPolicy);
     const key = await importContentKey(plan.contentKey, 'encrypt');
     const signer = plan.signingKey ? importSigningKey(plan.signingKey) : undefined;
     const sealed = await Promise.all(plan.frames.map((f) =>
@@ -483,7 +485,8 @@ export class Envelope {
   }
 
   encryptor(options = {}) {
-    return this._raw.encryptor(options.encryptionContext, options.suite, options.frameLength, options.plaintextLength);
+    return this._raw.encryptor(options.encryptionContext, options.suite, options.frameLength, options.plaintextLength,
+      options.commitmentPolicy);
   }
 
   decryptor(options = {}) {

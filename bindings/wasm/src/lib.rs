@@ -607,12 +607,17 @@ fn encrypt_options(
     suite: Option<u16>,
     frame_length: Option<u32>,
     len: Option<u64>,
-) -> EncryptOptions {
-    EncryptOptions {
+    commitment_policy: Option<String>,
+) -> Result<EncryptOptions, JsValue> {
+    Ok(EncryptOptions {
         suite: suite.unwrap_or(esdk::SUITE_AES256_HKDF_SHA512_COMMIT_ECDSA_P384),
         frame_length: frame_length.unwrap_or(esdk::DEFAULT_FRAME_LENGTH),
         plaintext_length: len,
-    }
+        commitment_policy: match commitment_policy {
+            None => CommitmentPolicy::default(),
+            Some(p) => CommitmentPolicy::from_name(&p).map_err(err)?,
+        },
+    })
 }
 
 #[wasm_bindgen]
@@ -671,18 +676,26 @@ impl Envelope {
         })
     }
 
-    /// `suite`: 0x0578 (signed, default) or 0x0478. `plaintext`: a
-    /// `Uint8Array`, copied into a wasm buffer wiped on return.
+    /// `suite`: 0x0578 (signed, default) or 0x0478; a legacy suite under
+    /// `commitmentPolicy` `FORBID_ENCRYPT_ALLOW_DECRYPT`. A frame length
+    /// of 0 writes a non-framed body. `plaintext`: a `Uint8Array`, copied
+    /// into a wasm buffer wiped on return.
     pub fn encrypt(
         &self,
         plaintext: JsValue,
         encryption_context: JsValue,
         suite: Option<u16>,
         frame_length: Option<u32>,
+        commitment_policy: Option<String>,
     ) -> Result<Vec<u8>, JsValue> {
         scrubbed(|| {
             let plaintext = secret_in(&plaintext, "plaintext")?;
-            let opts = encrypt_options(suite, frame_length, Some(plaintext.len() as u64));
+            let opts = encrypt_options(
+                suite,
+                frame_length,
+                Some(plaintext.len() as u64),
+                commitment_policy,
+            )?;
             esdk::encrypt_with(
                 &*self.cmm,
                 &plaintext,
@@ -716,8 +729,14 @@ impl Envelope {
         suite: Option<u16>,
         frame_length: Option<u32>,
         plaintext_length: Option<f64>,
+        commitment_policy: Option<String>,
     ) -> Result<EncryptStream, JsValue> {
-        let opts = encrypt_options(suite, frame_length, plaintext_length.map(|n| n as u64));
+        let opts = encrypt_options(
+            suite,
+            frame_length,
+            plaintext_length.map(|n| n as u64),
+            commitment_policy,
+        )?;
         let ctx = context_from(encryption_context)?;
         Encryptor::new(&*self.cmm, &ctx, &opts, &strongroom::OsRng)
             .map(|e| EncryptStream(Some(e)))
@@ -748,8 +767,14 @@ impl Envelope {
         suite: Option<u16>,
         frame_length: u32,
         plaintext_length: f64,
+        commitment_policy: Option<String>,
     ) -> Result<JsValue, JsValue> {
-        let opts = encrypt_options(suite, Some(frame_length), Some(plaintext_length as u64));
+        let opts = encrypt_options(
+            suite,
+            Some(frame_length),
+            Some(plaintext_length as u64),
+            commitment_policy,
+        )?;
         let ctx = context_from(encryption_context)?;
         let d = esdk::DelegatedEncryption::new(&*self.cmm, &ctx, &opts, &strongroom::OsRng)
             .map_err(err)?;

@@ -82,6 +82,40 @@ test('envelope encryption with a KMS key', () => {
   assert.throws(() => env.decrypt(env.encrypt(data, { suite: 0x0478, frameLength: 4096 })), (e) => e.code === 'DisabledException');
 });
 
+test('every suite encrypts under the commitment policy that allows it; non-framed bodies too', async () => {
+  const env = sr.Envelope.rawAes({ keyNamespace: 'ns', keyName: 'k', wrappingKey: new Uint8Array(24).fill(3) });
+  const data = new Uint8Array(5000).map((_, i) => i * 13);
+  const legacy = [0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378];
+  for (const suite of [...legacy, 0x0478, 0x0578]) {
+    const isLegacy = legacy.includes(suite);
+    const commitmentPolicy = isLegacy ? 'FORBID_ENCRYPT_ALLOW_DECRYPT' : 'REQUIRE_ENCRYPT_REQUIRE_DECRYPT';
+    for (const frameLength of [0, 1000]) {
+      const msg = env.encrypt(data, { suite, frameLength, commitmentPolicy });
+      assert.equal(msg[0], isLegacy ? 1 : 2);
+      const out = env.decrypt(msg, { allowLegacySuites: true });
+      assert.deepEqual(out.plaintext, data);
+      assert.equal(out.suite, suite);
+      assert.equal(out.frameLength, frameLength);
+      // encryptAsync: WebCrypto where it can, the same message format either way.
+      const amsg = await env.encryptAsync(data, { suite, frameLength, commitmentPolicy });
+      assert.deepEqual(env.decrypt(amsg, { allowLegacySuites: true }).plaintext, data);
+      const e = env.encryptor({ suite, frameLength, commitmentPolicy });
+      const parts = [e.update(data.subarray(0, 7)), e.update(data.subarray(7)), e.finish()];
+      const streamed = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      parts.reduce((at, p) => { streamed.set(p, at); return at + p.length; }, 0);
+      assert.deepEqual(env.decrypt(streamed, { allowLegacySuites: true }).plaintext, data);
+      if (isLegacy) {
+        assert.throws(() => env.encrypt(data, { suite, frameLength }), (e) => e.code === 'ValidationException');
+        assert.throws(() => env.decrypt(msg), (e) => e.code === 'ValidationException');
+      } else {
+        assert.throws(() => env.encrypt(data, { suite, frameLength, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' }),
+          (e) => e.code === 'ValidationException');
+      }
+    }
+  }
+  assert.throws(() => env.encrypt(data, { commitmentPolicy: 'LAX' }), (e) => e.code === 'ValidationException');
+});
+
 test('the sealed store survives a reload through a snapshot', () => {
   const root = new Uint8Array(32).fill(9);
   const kms = sr.Kms.openSnapshot({ snapshot: undefined, rootKey: root });

@@ -11,7 +11,7 @@ use super::keyring::{
     new_decryption_materials, new_encryption_materials, nothing_opened, DecryptionMaterials,
     EncryptionMaterials, Keyring,
 };
-use super::{encrypt_suite, suite, Edk, Kdf, PUBLIC_KEY_CONTEXT_KEY, RESERVED_PREFIX};
+use super::{known_suite, suite, Edk, Kdf, PUBLIC_KEY_CONTEXT_KEY, RESERVED_PREFIX};
 use crate::context::EncryptionContext;
 use crate::env::{Clock, Millis, OsRng, Rng};
 use crate::error::{Error, Result};
@@ -61,7 +61,7 @@ impl<K: Keyring> MaterialsManager for K {
         req: &EncryptionRequest<'_>,
         rng: &dyn Rng,
     ) -> Result<EncryptionMaterials> {
-        let s = encrypt_suite(req.suite)?;
+        let s = known_suite(req.suite)?;
         if req
             .encryption_context
             .keys()
@@ -72,16 +72,10 @@ impl<K: Keyring> MaterialsManager for K {
             ));
         }
         let mut ctx = req.encryption_context.clone();
-        let signing_key = if s.sig == super::Sig::None {
-            None
-        } else {
-            let sk = super::stream::new_signing_key(rng)?;
-            ctx.insert(
-                PUBLIC_KEY_CONTEXT_KEY.into(),
-                super::stream::public_key_b64(&sk),
-            );
-            Some(sk)
-        };
+        let signing_key = super::stream::SigningKey::new(s.sig, rng)?;
+        if let Some(sk) = &signing_key {
+            ctx.insert(PUBLIC_KEY_CONTEXT_KEY.into(), sk.public_b64());
+        }
         let mut m = new_encryption_materials(s, ctx, signing_key);
         self.on_encrypt(&mut m, rng)?;
         if m.data_key.is_none() || m.edks.is_empty() {
@@ -587,7 +581,7 @@ impl<M: MaterialsManager> MaterialsManager for CachingCmm<M> {
         req: &EncryptionRequest<'_>,
         rng: &dyn Rng,
     ) -> Result<EncryptionMaterials> {
-        let s = encrypt_suite(req.suite)?;
+        let s = known_suite(req.suite)?;
         let len = match req.plaintext_length {
             Some(n) if n <= self.cfg.max_bytes_encrypted && s.kdf != Kdf::Identity => n,
             _ => {

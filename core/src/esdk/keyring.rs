@@ -42,7 +42,7 @@ pub struct EncryptionMaterials {
     pub(crate) context: EncryptionContext,
     pub(crate) data_key: Option<Zeroizing<Vec<u8>>>,
     pub(crate) edks: Vec<Edk>,
-    pub(crate) signing_key: Option<p384::ecdsa::SigningKey>,
+    pub(crate) signing_key: Option<super::stream::SigningKey>,
     /// ARNs of the KMS keys that generated or wrapped the data key.
     pub(crate) kms_keys: Vec<String>,
     /// Context keys authenticated but not stored in the message (set by
@@ -687,7 +687,7 @@ impl Keyring for MultiKeyring {
 pub(crate) fn new_encryption_materials(
     suite: Suite,
     context: EncryptionContext,
-    signing_key: Option<p384::ecdsa::SigningKey>,
+    signing_key: Option<super::stream::SigningKey>,
 ) -> EncryptionMaterials {
     EncryptionMaterials {
         suite,

@@ -3,9 +3,13 @@
 //! data-format/*.md and framework/*.md; our summary and deviations are in
 //! `docs/formats/message.md`.
 //!
-//! * **Encrypt** with header v2 and the committing suites `0x0478`
-//!   (AES-256-GCM, HKDF-SHA512, key commitment) and `0x0578` (the same plus
-//!   an ECDSA P-384 signature footer; the official default), framed.
+//! * **Encrypt** with every ESDK suite the commitment policy allows: by
+//!   default the committing suites `0x0478` (AES-256-GCM, HKDF-SHA512, key
+//!   commitment, header v2) and `0x0578` (the same plus an ECDSA P-384
+//!   signature footer; the official default); under
+//!   [`CommitmentPolicy::ForbidEncryptAllowDecrypt`] the nine legacy suites
+//!   `0x0014` … `0x0378` (header v1), for readers that predate commitment.
+//!   Framed bodies, or non-framed ones with a frame length of 0.
 //! * **Decrypt** every ESDK suite `0x0014` … `0x0578`: v1 and v2 headers,
 //!   framed and non-framed bodies; the non-committing ones only under
 //!   [`CommitmentPolicy::RequireEncryptAllowDecrypt`].
@@ -68,6 +72,8 @@ pub const DEFAULT_FRAME_LENGTH: u32 = 4096;
 /// The largest frame length [`Encryptor`] accepts (the official SDKs' limit).
 pub const MAX_FRAME_LENGTH: u32 = i32::MAX as u32;
 pub(crate) const MESSAGE_ID_LEN: usize = 32;
+/// The message id length of v1 headers (the legacy suites).
+pub(crate) const MESSAGE_ID_LEN_V1: usize = 16;
 pub(crate) const FINAL_FRAME: u32 = 0xFFFF_FFFF;
 pub(crate) const RESERVED_PREFIX: &str = "aws-crypto-";
 
@@ -79,18 +85,41 @@ pub struct Edk {
     pub ciphertext: Vec<u8>,
 }
 
-/// How strictly decryption insists on key commitment (ESDK commitment
-/// policies). Encryption always commits.
+/// How strictly encryption and decryption insist on key commitment (the
+/// ESDK commitment policies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum CommitmentPolicy {
-    /// Only committing suites (0x0478, 0x0578) decrypt. The default.
+    /// Encrypt with committing suites only (0x0478, 0x0578); only they
+    /// decrypt. The default.
     #[default]
     RequireEncryptRequireDecrypt,
-    /// Messages from older SDKs (non-committing suites, v1 headers) decrypt too.
+    /// Encrypt with committing suites; messages from older SDKs
+    /// (non-committing suites, v1 headers) decrypt too.
     RequireEncryptAllowDecrypt,
+    /// Encrypt with the legacy non-committing suites only (0x0014 …
+    /// 0x0378, v1 headers), for readers that predate key commitment;
+    /// every suite decrypts. Use it only while such readers remain.
+    ForbidEncryptAllowDecrypt,
 }
 
 impl CommitmentPolicy {
+    /// The policy's name as the SDKs spell it (`REQUIRE_ENCRYPT_REQUIRE_DECRYPT`,
+    /// `REQUIRE_ENCRYPT_ALLOW_DECRYPT`, `FORBID_ENCRYPT_ALLOW_DECRYPT`): the
+    /// form the language bindings take.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Ok(match name {
+            "REQUIRE_ENCRYPT_REQUIRE_DECRYPT" => CommitmentPolicy::RequireEncryptRequireDecrypt,
+            "REQUIRE_ENCRYPT_ALLOW_DECRYPT" => CommitmentPolicy::RequireEncryptAllowDecrypt,
+            "FORBID_ENCRYPT_ALLOW_DECRYPT" => CommitmentPolicy::ForbidEncryptAllowDecrypt,
+            _ => {
+                return Err(Error::validation(
+                    "the commitment policy must be REQUIRE_ENCRYPT_REQUIRE_DECRYPT, REQUIRE_ENCRYPT_ALLOW_DECRYPT or FORBID_ENCRYPT_ALLOW_DECRYPT",
+                ))
+            }
+        })
+    }
+
     /// The policy for an "allow legacy suites" switch, as the CLI and the
     /// language bindings expose it.
     pub fn allowing_legacy(allow: bool) -> Self {
@@ -105,14 +134,20 @@ impl CommitmentPolicy {
 /// How to encrypt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncryptOptions {
-    /// `0x0578` (default, signed) or `0x0478`.
+    /// `0x0578` (default, signed) or `0x0478`; under
+    /// [`CommitmentPolicy::ForbidEncryptAllowDecrypt`] one of the nine
+    /// legacy suites (the SDKs' default there is `0x0378`).
     pub suite: u16,
-    /// Plaintext bytes per frame, 1 … 2^31 − 1 (default 4096).
+    /// Plaintext bytes per frame, 1 … 2^31 − 1 (default 4096); 0 writes a
+    /// non-framed body (one AES-GCM block of at most 2^36 − 32 bytes,
+    /// authenticated only at its end, so the whole plaintext is buffered).
     pub frame_length: u32,
     /// The plaintext length if known in advance. The caching materials
     /// manager only caches when it is known; encryption fails if the
     /// plaintext turns out to have another length.
     pub plaintext_length: Option<u64>,
+    /// Which suites may encrypt (default: committing ones only).
+    pub commitment_policy: CommitmentPolicy,
 }
 
 impl Default for EncryptOptions {
@@ -121,9 +156,13 @@ impl Default for EncryptOptions {
             suite: SUITE_AES256_HKDF_SHA512_COMMIT_ECDSA_P384,
             frame_length: DEFAULT_FRAME_LENGTH,
             plaintext_length: None,
+            commitment_policy: CommitmentPolicy::RequireEncryptRequireDecrypt,
         }
     }
 }
+
+/// The largest non-framed body (AES-GCM's limit for one message).
+pub const MAX_UNFRAMED_LENGTH: u64 = (1 << 36) - 32;
 
 /// How to decrypt, with the limits that protect against hostile messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,16 +249,29 @@ pub(crate) fn suite(id: u16) -> Option<Suite> {
     })
 }
 
-/// The suites this crate encrypts with.
-pub(crate) fn encrypt_suite(id: u16) -> Result<Suite> {
-    match id {
-        SUITE_AES256_HKDF_SHA512_COMMIT | SUITE_AES256_HKDF_SHA512_COMMIT_ECDSA_P384 => {
-            Ok(suite(id).expect("known suite"))
-        }
-        other => Err(Error::new(
+/// A suite materials can be made for (any ESDK message suite).
+pub(crate) fn known_suite(id: u16) -> Result<Suite> {
+    suite(id).ok_or_else(|| {
+        Error::new(
             ErrorCode::UnsupportedOperation,
-            format!("encrypting with suite 0x{other:04X} is not supported (0x0478 and 0x0578 are)"),
-        )),
+            format!("0x{id:04X} is not an ESDK message suite"),
+        )
+    })
+}
+
+/// The suite to encrypt with, if the commitment policy allows it.
+pub(crate) fn encrypt_suite(id: u16, policy: CommitmentPolicy) -> Result<Suite> {
+    let s = known_suite(id)?;
+    let committing = s.kdf == Kdf::Sha512Commit;
+    match (policy, committing) {
+        (CommitmentPolicy::ForbidEncryptAllowDecrypt, false) => Ok(s),
+        (CommitmentPolicy::ForbidEncryptAllowDecrypt, true) => Err(Error::validation(format!(
+            "suite 0x{id:04X} commits to its key, which CommitmentPolicy::ForbidEncryptAllowDecrypt forbids; use a legacy suite such as 0x0378"
+        ))),
+        (_, true) => Ok(s),
+        (_, false) => Err(Error::validation(format!(
+            "suite 0x{id:04X} does not commit to its key; encrypting with it needs CommitmentPolicy::ForbidEncryptAllowDecrypt"
+        ))),
     }
 }
 
@@ -324,9 +376,11 @@ pub fn encrypt(
     )
 }
 
-/// Encrypt a whole message with an explicit suite: `0x0478`, or `0x0578`
-/// (signed with a fresh ECDSA P-384 key whose compressed public key goes
-/// into the context as `aws-crypto-public-key`).
+/// Encrypt a whole message with an explicit committing suite: `0x0478`,
+/// or `0x0578` (signed with a fresh ECDSA P-384 key whose compressed
+/// public key goes into the context as `aws-crypto-public-key`). Legacy
+/// suites need [`encrypt_with`] and
+/// [`CommitmentPolicy::ForbidEncryptAllowDecrypt`].
 pub fn encrypt_with_suite(
     cmm: &dyn MaterialsManager,
     plaintext: &[u8],
@@ -343,6 +397,7 @@ pub fn encrypt_with_suite(
             suite,
             frame_length,
             plaintext_length: Some(plaintext.len() as u64),
+            ..Default::default()
         },
         rng,
     )

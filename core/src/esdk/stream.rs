@@ -14,8 +14,8 @@ use super::keyring::{
 use super::{
     derive_keys, encrypt_suite, frame_aad, frame_iv, serialize_context, suite, CommitmentPolicy,
     DecryptOptions, DecryptionRequest, Edk, EncryptOptions, EncryptionRequest, Kdf,
-    MaterialsManager, Sig, Suite, FINAL_FRAME, MAX_FRAME_LENGTH, MESSAGE_ID_LEN,
-    PUBLIC_KEY_CONTEXT_KEY,
+    MaterialsManager, Sig, Suite, FINAL_FRAME, MAX_FRAME_LENGTH, MAX_UNFRAMED_LENGTH,
+    MESSAGE_ID_LEN, MESSAGE_ID_LEN_V1, PUBLIC_KEY_CONTEXT_KEY,
 };
 use crate::context::EncryptionContext;
 use crate::crypto::Gcm;
@@ -37,7 +37,6 @@ pub struct MessageInfo {
 // ------------------------------------------------------------ header
 
 pub(crate) struct Header {
-    version: u8,
     suite: Suite,
     message_id: Vec<u8>,
     ctx: EncryptionContext,
@@ -296,7 +295,6 @@ fn parse_header_inner(b: &[u8], opts: &DecryptOptions) -> Result<Header, P> {
     };
     let tag = r.take(16)?.try_into().expect("16");
     Ok(Header {
-        version,
         suite: s,
         message_id,
         ctx,
@@ -311,9 +309,13 @@ fn parse_header_inner(b: &[u8], opts: &DecryptOptions) -> Result<Header, P> {
     })
 }
 
-/// Serialize a v2 header and its tag. `ctx` is the stored context;
-/// `auth_only` the serialized authenticated-only context the tag also
-/// covers (empty without required keys).
+/// Serialize a header (v1 or v2, as the suite says) and its tag. `ctx` is
+/// the stored context; `auth_only` the serialized authenticated-only
+/// context the tag also covers (empty without required keys); a frame
+/// length of 0 declares a non-framed body; `commit` is the v2 suites'
+/// commitment key. The v1 header IV is zero, as the SDKs write it: the
+/// content key is unique to the message (or, for the identity-KDF
+/// suites, the data key is), and no frame uses IV 0.
 #[allow(clippy::too_many_arguments)]
 fn write_header(
     s: &Suite,
@@ -322,11 +324,15 @@ fn write_header(
     auth_only: &[u8],
     edks: &[Edk],
     frame_length: u32,
-    commit: &[u8; 32],
+    commit: Option<&[u8; 32]>,
     gcm: &Gcm,
 ) -> Result<Vec<u8>> {
     let ser = serialize_context(ctx)?;
-    let mut out = vec![0x02];
+    let mut out = if s.version == 1 {
+        vec![0x01, 0x80]
+    } else {
+        vec![0x02]
+    };
     out.extend_from_slice(&s.id.to_be_bytes());
     out.extend_from_slice(message_id);
     out.extend_from_slice(&(ser.len() as u16).to_be_bytes());
@@ -345,14 +351,25 @@ fn write_header(
             out.extend_from_slice(f);
         }
     }
-    out.push(0x02);
+    out.push(if frame_length == 0 { 0x01 } else { 0x02 });
+    if s.version == 1 {
+        // Reserved, then the IV length.
+        out.extend_from_slice(&[0, 0, 0, 0, 12]);
+    }
     out.extend_from_slice(&frame_length.to_be_bytes());
-    out.extend_from_slice(commit);
+    match (s.version, commit) {
+        (2, Some(c)) => out.extend_from_slice(c),
+        (1, None) => {}
+        _ => return Err(Error::internal("commitment key does not match the suite")),
+    }
     let tag = if auth_only.is_empty() {
         gcm.seal(&[0u8; 12], &out, &mut [])
     } else {
         gcm.seal(&[0u8; 12], &[&out[..], auth_only].concat(), &mut [])
     };
+    if s.version == 1 {
+        out.extend_from_slice(&[0u8; 12]);
+    }
     out.extend_from_slice(&tag);
     Ok(out)
 }
@@ -418,30 +435,93 @@ fn verify(v: &Verifier, h: Hasher, der: &[u8]) -> bool {
     }
 }
 
-fn sign_footer(sk: &p384::ecdsa::SigningKey, h: Sha384) -> Result<Vec<u8>> {
-    use p384::ecdsa::signature::hazmat::PrehashSigner;
-    let sig: p384::ecdsa::Signature = sk
-        .sign_prehash(&h.finalize())
-        .map_err(|_| Error::internal("ECDSA signing failed"))?;
-    Ok(footer_of(&sig))
+/// A message's ECDSA signing key: P-256 with SHA-256 (suite 0x0214) or
+/// P-384 with SHA-384 (0x0346, 0x0378, 0x0578). Zeroized on drop (the
+/// `ecdsa` crate's keys are), never printed.
+#[derive(Clone)]
+pub(crate) enum SigningKey {
+    P256(p256::ecdsa::SigningKey),
+    P384(p384::ecdsa::SigningKey),
 }
 
-/// A fresh ECDSA P-384 signing key for one message (signed suites).
-pub(crate) fn new_signing_key(rng: &dyn Rng) -> Result<p384::ecdsa::SigningKey> {
-    let mut b = Zeroizing::new([0u8; 48]);
-    loop {
-        rng.fill(&mut b[..])?;
-        if let Ok(k) = p384::ecdsa::SigningKey::from_slice(&b[..]) {
-            return Ok(k);
+impl SigningKey {
+    /// A fresh key for one message of a suite that signs with `sig`.
+    pub(crate) fn new(sig: Sig, rng: &dyn Rng) -> Result<Option<SigningKey>> {
+        let mut b = Zeroizing::new([0u8; 48]);
+        loop {
+            match sig {
+                Sig::None => return Ok(None),
+                Sig::P256 => {
+                    rng.fill(&mut b[..32])?;
+                    if let Ok(k) = p256::ecdsa::SigningKey::from_slice(&b[..32]) {
+                        return Ok(Some(SigningKey::P256(k)));
+                    }
+                }
+                Sig::P384 => {
+                    rng.fill(&mut b[..])?;
+                    if let Ok(k) = p384::ecdsa::SigningKey::from_slice(&b[..]) {
+                        return Ok(Some(SigningKey::P384(k)));
+                    }
+                }
+            }
         }
     }
-}
 
-/// The `aws-crypto-public-key` context value: base64 of the compressed point.
-pub(crate) fn public_key_b64(sk: &p384::ecdsa::SigningKey) -> String {
-    use base64::Engine;
-    let point = sk.verifying_key().to_sec1_point(true);
-    base64::engine::general_purpose::STANDARD.encode(point.as_bytes())
+    /// The `aws-crypto-public-key` context value: base64 of the
+    /// compressed point.
+    pub(crate) fn public_b64(&self) -> String {
+        use base64::Engine;
+        let point = match self {
+            SigningKey::P256(k) => k.verifying_key().to_sec1_point(true).as_bytes().to_vec(),
+            SigningKey::P384(k) => k.verifying_key().to_sec1_point(true).as_bytes().to_vec(),
+        };
+        base64::engine::general_purpose::STANDARD.encode(point)
+    }
+
+    fn hasher(&self) -> Hasher {
+        match self {
+            SigningKey::P256(_) => Hasher::S256(Sha256::new()),
+            SigningKey::P384(_) => Hasher::S384(Sha384::new()),
+        }
+    }
+
+    /// The footer: the signature of everything hashed, DER, with its length.
+    fn sign_footer(&self, h: Hasher) -> Result<Vec<u8>> {
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        let fail = |_| Error::internal("ECDSA signing failed");
+        let der = match (self, h) {
+            (SigningKey::P256(k), Hasher::S256(h)) => {
+                let sig: p256::ecdsa::Signature = k.sign_prehash(&h.finalize()).map_err(fail)?;
+                sig.to_der().as_bytes().to_vec()
+            }
+            (SigningKey::P384(k), Hasher::S384(h)) => {
+                let sig: p384::ecdsa::Signature = k.sign_prehash(&h.finalize()).map_err(fail)?;
+                sig.to_der().as_bytes().to_vec()
+            }
+            _ => return Err(Error::internal("signing key and hash do not match")),
+        };
+        let mut out = (der.len() as u16).to_be_bytes().to_vec();
+        out.extend_from_slice(&der);
+        Ok(out)
+    }
+
+    /// The key as PKCS#8 DER (for delegated signing).
+    fn to_pkcs8(&self) -> Result<Zeroizing<Vec<u8>>> {
+        use p384::pkcs8::EncodePrivateKey;
+        let doc = match self {
+            SigningKey::P256(k) => k.to_pkcs8_der(),
+            SigningKey::P384(k) => k.to_pkcs8_der(),
+        }
+        .map_err(|_| Error::internal("PKCS#8 encoding failed"))?;
+        Ok(Zeroizing::new(doc.as_bytes().to_vec()))
+    }
+
+    /// A signer over bytes that start with `header`.
+    fn start(self, header: &[u8]) -> (SigningKey, Hasher) {
+        let mut h = self.hasher();
+        h.update(header);
+        (self, h)
+    }
 }
 
 // ------------------------------------------------------------ buffers
@@ -475,12 +555,13 @@ const ENCRYPT_RESERVE_LIMIT: usize = 64 << 20;
 /// bytes to `out`. Holds at most one frame of plaintext.
 pub struct Encryptor {
     gcm: Gcm,
-    message_id: [u8; MESSAGE_ID_LEN],
+    message_id: Vec<u8>,
+    /// 0: a non-framed body (the whole plaintext is buffered).
     frame_length: usize,
     seq: u32,
     buf: Zeroizing<Vec<u8>>,
     header: Option<Vec<u8>>,
-    signer: Option<(p384::ecdsa::SigningKey, Sha384)>,
+    signer: Option<(SigningKey, Hasher)>,
     declared: Option<u64>,
     total: u64,
 }
@@ -496,7 +577,7 @@ impl std::fmt::Debug for Encryptor {
 
 /// A new message's id, content key (and its cipher) and header.
 struct Begun {
-    message_id: [u8; MESSAGE_ID_LEN],
+    message_id: Vec<u8>,
     content_key: Zeroizing<Vec<u8>>,
     gcm: Gcm,
     header: Vec<u8>,
@@ -513,7 +594,14 @@ fn begin_message(
         .data_key
         .as_ref()
         .ok_or_else(|| Error::internal("the materials have no data key"))?;
-    let mut message_id = [0u8; MESSAGE_ID_LEN];
+    let mut message_id = vec![
+        0u8;
+        if s.version == 1 {
+            MESSAGE_ID_LEN_V1
+        } else {
+            MESSAGE_ID_LEN
+        }
+    ];
     rng.fill(&mut message_id)?;
     let (derived, commit) = derive_keys(s, data_key, &message_id)?;
     let gcm = Gcm::new(&derived).ok_or_else(|| Error::internal("bad derived key length"))?;
@@ -524,7 +612,7 @@ fn begin_message(
         &auth_only_context(&m.context, &m.required_keys)?,
         &m.edks,
         opts.frame_length,
-        &commit.expect("committing suite"),
+        commit.as_ref(),
         &gcm,
     )?;
     Ok(Begun {
@@ -543,18 +631,8 @@ impl Encryptor {
         opts: &EncryptOptions,
         rng: &dyn Rng,
     ) -> Result<Encryptor> {
-        let s = encrypt_suite(opts.suite)?;
-        if opts.frame_length == 0 || opts.frame_length > MAX_FRAME_LENGTH {
-            return Err(Error::validation(
-                "the frame length must be between 1 and 2^31 - 1",
-            ));
-        }
-        if let Some(n) = opts.plaintext_length {
-            let frames = n.div_ceil(opts.frame_length as u64).max(1);
-            if frames > FINAL_FRAME as u64 - 1 {
-                return Err(too_many_frames());
-            }
-        }
+        let s = encrypt_suite(opts.suite, opts.commitment_policy)?;
+        check_frame_length(opts)?;
         let m = cmm.get_encryption_materials(
             &EncryptionRequest {
                 encryption_context: ctx,
@@ -581,14 +659,14 @@ impl Encryptor {
             header,
             ..
         } = begin_message(&m, s, opts, rng)?;
-        let signer = m.signing_key.clone().map(|sk| {
-            let mut h = Sha384::new();
-            h.update(&header);
-            (sk, h)
-        });
-        // The frame is buffered whole: reserve it up front, so plaintext is
-        // never moved by a reallocation.
-        let reserve = (opts.frame_length as u64)
+        let signer = m.signing_key.clone().map(|sk| sk.start(&header));
+        // The frame (or a non-framed body) is buffered whole: reserve it up
+        // front, so plaintext is never moved by a reallocation.
+        let unit = match opts.frame_length {
+            0 => MAX_UNFRAMED_LENGTH,
+            n => n as u64,
+        };
+        let reserve = unit
             .min(opts.plaintext_length.unwrap_or(u64::MAX))
             .min(ENCRYPT_RESERVE_LIMIT as u64) as usize;
         Ok(Encryptor {
@@ -632,7 +710,8 @@ impl Encryptor {
     }
 
     /// Encrypt more plaintext. Full frames are written once a byte beyond
-    /// them arrives (the last frame is always the final frame).
+    /// them arrives (the last frame is always the final frame); a
+    /// non-framed body is written by [`Encryptor::finish`].
     pub fn update(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         self.total += input.len() as u64;
         if self.declared.is_some_and(|d| self.total > d) {
@@ -640,6 +719,14 @@ impl Encryptor {
         }
         self.emit_header(out);
         let fl = self.frame_length;
+        if fl == 0 {
+            if self.total > MAX_UNFRAMED_LENGTH {
+                return Err(unframed_too_large());
+            }
+            reserve_wiped(&mut self.buf, input.len());
+            self.buf.extend_from_slice(input);
+            return Ok(());
+        }
         while !input.is_empty() {
             if self.buf.len() == fl {
                 // A full frame and more input: it is not the last one.
@@ -679,12 +766,72 @@ impl Encryptor {
         self.emit_header(out);
         let last = std::mem::take(&mut *self.buf);
         let last = Zeroizing::new(last);
-        self.emit_frame(&last, true, out);
+        if self.frame_length == 0 {
+            self.emit_unframed(&last, out);
+        } else {
+            self.emit_frame(&last, true, out);
+        }
         if let Some((sk, h)) = self.signer.take() {
-            out.extend_from_slice(&sign_footer(&sk, h)?);
+            out.extend_from_slice(&sk.sign_footer(h)?);
         }
         Ok(())
     }
+
+    /// A non-framed body: IV (that of sequence number 1, as the SDKs
+    /// write it), the content length, the ciphertext and its tag.
+    fn emit_unframed(&mut self, plain: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
+        let iv = frame_iv(1);
+        out.extend_from_slice(&iv);
+        out.extend_from_slice(&(plain.len() as u64).to_be_bytes());
+        let body = out.len();
+        out.extend_from_slice(plain);
+        let tag = self.gcm.seal(
+            &iv,
+            &unframed_aad(&self.message_id, plain.len() as u64),
+            &mut out[body..],
+        );
+        out.extend_from_slice(&tag);
+        if let Some((_, h)) = &mut self.signer {
+            h.update(&out[start..]);
+        }
+    }
+}
+
+/// The AAD of a non-framed body.
+fn unframed_aad(message_id: &[u8], len: u64) -> Vec<u8> {
+    let mut aad = message_id.to_vec();
+    aad.extend_from_slice(b"AWSKMSEncryptionClient Single Block");
+    aad.extend_from_slice(&1u32.to_be_bytes());
+    aad.extend_from_slice(&len.to_be_bytes());
+    aad
+}
+
+/// The frame length is 0 (non-framed) or 1 … 2^31 − 1, and the declared
+/// plaintext fits the format.
+fn check_frame_length(opts: &EncryptOptions) -> Result<()> {
+    if opts.frame_length > MAX_FRAME_LENGTH {
+        return Err(Error::validation(
+            "the frame length must be between 1 and 2^31 - 1 (or 0 for a non-framed body)",
+        ));
+    }
+    if let Some(n) = opts.plaintext_length {
+        if opts.frame_length == 0 {
+            if n > MAX_UNFRAMED_LENGTH {
+                return Err(unframed_too_large());
+            }
+        } else if n.div_ceil(opts.frame_length as u64).max(1) > FINAL_FRAME as u64 - 1 {
+            return Err(too_many_frames());
+        }
+    }
+    Ok(())
+}
+
+fn unframed_too_large() -> Error {
+    Error::new(
+        ErrorCode::LimitExceeded,
+        "a non-framed body holds at most 2^36 - 32 bytes; use frames",
+    )
 }
 
 fn too_many_frames() -> Error {
@@ -713,7 +860,7 @@ enum St {
 struct Rewrap<'a> {
     dest: &'a dyn Keyring,
     rng: &'a dyn Rng,
-    signer: Option<(p384::ecdsa::SigningKey, Sha384)>,
+    signer: Option<(SigningKey, Hasher)>,
 }
 
 /// Decrypts one message, push style: [`Decryptor::update`] with message
@@ -981,20 +1128,11 @@ impl<'a> Decryptor<'a> {
                 hs.update(&data[*pos..*pos + h.len]);
             }
             *pos += h.len;
-            if h.version != 2 || !h.framed {
-                return Err(Error::new(
-                    ErrorCode::UnsupportedOperation,
-                    "only framed messages with a v2 header can be re-wrapped; decrypt and encrypt this one",
-                ));
-            }
             let mut ctx = h.ctx.clone();
-            let signer = if h.suite.sig == Sig::None {
-                None
-            } else {
-                let sk = new_signing_key(rw.rng)?;
-                ctx.insert(PUBLIC_KEY_CONTEXT_KEY.into(), public_key_b64(&sk));
-                Some(sk)
-            };
+            let signer = SigningKey::new(h.suite.sig, rw.rng)?;
+            if let Some(sk) = &signer {
+                ctx.insert(PUBLIC_KEY_CONTEXT_KEY.into(), sk.public_b64());
+            }
             // The destination keyrings wrap under the full context (the
             // stored pairs and any authenticated-only ones), as on encrypt.
             let mut full = ctx.clone();
@@ -1017,14 +1155,10 @@ impl<'a> Decryptor<'a> {
                 &auth_only_context(&m.context, &m.required_keys)?,
                 &nm.edks,
                 h.frame_length,
-                &h.commit.expect("v2"),
+                h.commit.as_ref(),
                 &gcm,
             )?;
-            rw.signer = signer.map(|sk| {
-                let mut hs = Sha384::new();
-                hs.update(&header);
-                (sk, hs)
-            });
+            rw.signer = signer.map(|sk| sk.start(&header));
             out.extend_from_slice(&header);
             if let Some(i) = &mut self.info {
                 i.encryption_context = nm.context;
@@ -1100,10 +1234,17 @@ impl<'a> Decryptor<'a> {
         if a.len() < total {
             return Ok(false);
         }
-        let mut aad = self.message_id.clone();
-        aad.extend_from_slice(b"AWSKMSEncryptionClient Single Block");
-        aad.extend_from_slice(&1u32.to_be_bytes());
-        aad.extend_from_slice(&len.to_be_bytes());
+        if self.rewrap.is_some() {
+            // Copied unchanged (the new header keeps the content key).
+            self.consume(data, pos, total, Some(out));
+            self.st = if self.check.is_some() {
+                St::Footer
+            } else {
+                St::Done
+            };
+            return Ok(true);
+        }
+        let aad = unframed_aad(&self.message_id, len);
         let dst: &mut Vec<u8> = if self.check.is_some() {
             &mut self.held
         } else {
@@ -1147,7 +1288,7 @@ impl<'a> Decryptor<'a> {
         *pos += 2 + n;
         if let Some(rw) = &mut self.rewrap {
             if let Some((sk, h)) = rw.signer.take() {
-                out.extend_from_slice(&sign_footer(&sk, h)?);
+                out.extend_from_slice(&sk.sign_footer(h)?);
             }
         }
         // `finish` now releases the held final frame.
@@ -1246,20 +1387,19 @@ impl DelegatedEncryption {
         opts: &EncryptOptions,
         rng: &dyn Rng,
     ) -> Result<DelegatedEncryption> {
-        let s = encrypt_suite(opts.suite)?;
+        let s = encrypt_suite(opts.suite, opts.commitment_policy)?;
         let total = opts
             .plaintext_length
             .ok_or_else(|| Error::validation("delegated encryption needs the plaintext length"))?;
-        if opts.frame_length == 0 || opts.frame_length > MAX_FRAME_LENGTH {
-            return Err(Error::validation(
-                "the frame length must be between 1 and 2^31 - 1",
+        if opts.frame_length == 0 || s.sig == Sig::P256 {
+            return Err(Error::new(
+                ErrorCode::UnsupportedOperation,
+                "delegated encryption writes framed messages with suites that sign with P-384 or not at all; use Encryptor",
             ));
         }
+        check_frame_length(opts)?;
         let fl = opts.frame_length as u64;
         let n = total.div_ceil(fl).max(1);
-        if n > FINAL_FRAME as u64 - 1 {
-            return Err(too_many_frames());
-        }
         let m = cmm.get_encryption_materials(
             &EncryptionRequest {
                 encryption_context: ctx,
@@ -1271,16 +1411,7 @@ impl DelegatedEncryption {
         if m.suite.id != s.id || (s.sig != Sig::None) != m.signing_key.is_some() {
             return Err(Error::internal("the materials do not match the suite"));
         }
-        let signing_key = match &m.signing_key {
-            None => None,
-            Some(sk) => {
-                use p384::pkcs8::EncodePrivateKey;
-                let doc = sk
-                    .to_pkcs8_der()
-                    .map_err(|_| Error::internal("PKCS#8 encoding failed"))?;
-                Some(Zeroizing::new(doc.as_bytes().to_vec()))
-            }
-        };
+        let signing_key = m.signing_key.as_ref().map(|k| k.to_pkcs8()).transpose()?;
         let Begun {
             message_id,
             content_key,
@@ -1651,6 +1782,7 @@ mod tests {
             suite,
             frame_length,
             plaintext_length,
+            ..Default::default()
         }
     }
 

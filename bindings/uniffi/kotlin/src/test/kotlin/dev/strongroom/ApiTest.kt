@@ -139,8 +139,8 @@ class ApiTest {
         val env = Envelope.kms(kms, listOf(key), emptyList(), CacheConfig(10u, 60_000u, 100u, 1_000_000_000u, null))
         val data = ByteArray(100_000) { (it * 7).toByte() }
         for (suite in listOf(0x0578, 0x0478)) {
-            env.encrypt(data, mapOf("k" to "v"), suite.toUShort(), 4096u)
-            val msg = env.encrypt(data, mapOf("k" to "v"), suite.toUShort(), 4096u)
+            env.encrypt(data, mapOf("k" to "v"), suite.toUShort(), 4096u, CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+            val msg = env.encrypt(data, mapOf("k" to "v"), suite.toUShort(), 4096u, CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
             val out = env.decrypt(msg, false)
             assertContentEquals(data, out.plaintext)
             assertEquals("strongroom-kms", out.providerId)
@@ -150,7 +150,7 @@ class ApiTest {
         val stats = assertNotNull(env.cacheStats())
         assertEquals(2uL, stats.hits, "$stats")
         // Streams.
-        val enc = env.encryptor(mapOf("file" to "x"), 0x0578.toUShort(), 1000u)
+        val enc = env.encryptor(mapOf("file" to "x"), 0x0578.toUShort(), 1000u, CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
         val parts = ArrayList<ByteArray>()
         data.toList().chunked(7777).forEach { parts.add(enc.update(it.toByteArray())) }
         parts.add(enc.finish())
@@ -170,5 +170,28 @@ class ApiTest {
         assertEquals(0uL, env.cacheStats()!!.entries)
         assertFailsWith<KmsException.Disabled> { env.decrypt(message, false) }
         assertNull(Envelope.rawAes("ns", "k", ByteArray(32)).cacheStats())
+    }
+
+    @Test
+    fun legacySuitesAndNonFramedBodies() {
+        val env = Envelope.rawAes("ns", "k", ByteArray(16) { 4 })
+        val data = ByteArray(3000) { (it * 11).toByte() }
+        val legacy = listOf(0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378)
+        for (suite in legacy + listOf(0x0478, 0x0578)) {
+            val policy = if (suite in legacy) CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT else CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
+            for (frame in listOf(0u, 512u)) {
+                val msg = env.encrypt(data, mapOf("s" to "$suite"), suite.toUShort(), frame, policy)
+                assertEquals(if (suite in legacy) 1 else 2, msg[0].toInt())
+                val out = env.decrypt(msg, true)
+                assertContentEquals(data, out.plaintext)
+                assertEquals(suite.toUShort(), out.suite)
+                if (suite in legacy) {
+                    assertFailsWith<KmsException.Validation> { env.decrypt(msg, false) }
+                    assertFailsWith<KmsException.Validation> {
+                        env.encrypt(data, emptyMap(), suite.toUShort(), frame, CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT)
+                    }
+                }
+            }
+        }
     }
 }
