@@ -105,7 +105,7 @@ enum Cmd {
     Encrypt(EncryptArgs),
     /// Decrypt a message from a file or stdin.
     Decrypt(DecryptArgs),
-    /// Give a message's data key to other keys without re-encrypting its payload.
+    /// Move a message to other keys: opened and encrypted again in one pass.
     Rewrap(RewrapArgs),
     /// Reset a key's policy to the default, with the store's root key (for a
     /// policy that locks everyone out).

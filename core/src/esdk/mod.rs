@@ -27,8 +27,9 @@
 //!   unauthenticated plaintext: each frame is released after its tag
 //!   verifies, and for signed suites the final frame is held until the
 //!   signature verifies.
-//! * **Re-wrap** ([`rewrap_stream`]): give a message's data key to other
-//!   keys without touching the payload — a new header, the body copied.
+//! * **Re-wrap** ([`rewrap_stream`]): move a message to other keys in one
+//!   streaming pass — a fresh data key and message id, the body
+//!   re-encrypted frame by frame as it verifies.
 //!
 //! Every malformed message gives a typed error, never a panic, and no
 //! allocation is sized by untrusted input beyond [`DecryptOptions`]' limits.

@@ -860,7 +860,8 @@ enum St {
 struct Rewrap<'a> {
     dest: &'a dyn Keyring,
     rng: &'a dyn Rng,
-    signer: Option<(SigningKey, Hasher)>,
+    /// The new message, made once the old header is open.
+    enc: Option<Encryptor>,
 }
 
 /// Decrypts one message, push style: [`Decryptor::update`] with message
@@ -980,9 +981,7 @@ impl<'a> Decryptor<'a> {
         if self.st == St::Failed {
             return Err(Error::invalid_ciphertext());
         }
-        if self.rewrap.is_none() {
-            reserve_wiped(out, self.output_bound(input.len()));
-        }
+        reserve_wiped(out, self.output_bound(input.len()));
         let r = self.update_inner(input, out);
         if r.is_err() {
             self.fail();
@@ -1068,11 +1067,6 @@ impl<'a> Decryptor<'a> {
         if let Some((_, h)) = &mut self.check {
             h.update(bytes);
         }
-        if let Some(rw) = &mut self.rewrap {
-            if let Some((_, h)) = &mut rw.signer {
-                h.update(bytes);
-            }
-        }
         if let Some(o) = copy_to {
             o.extend_from_slice(bytes);
         }
@@ -1082,10 +1076,10 @@ impl<'a> Decryptor<'a> {
     fn run(&mut self, data: &[u8], pos: &mut usize, out: &mut Vec<u8>) -> Result<()> {
         loop {
             let progressed = match self.st {
-                St::Header => self.step_header(data, pos, out)?,
+                St::Header => self.step_header(data, pos)?,
                 St::Frames => self.step_frame(data, pos, out)?,
                 St::Unframed => self.step_unframed(data, pos, out)?,
-                St::Footer => self.step_footer(data, pos, out)?,
+                St::Footer => self.step_footer(data, pos)?,
                 St::Done => {
                     if *pos != data.len() {
                         return Err(Error::invalid_ciphertext());
@@ -1100,7 +1094,7 @@ impl<'a> Decryptor<'a> {
         }
     }
 
-    fn step_header(&mut self, data: &[u8], pos: &mut usize, out: &mut Vec<u8>) -> Result<bool> {
+    fn step_header(&mut self, data: &[u8], pos: &mut usize) -> Result<bool> {
         let Some(h) = parse_header(&data[*pos..], &self.opts)? else {
             return Ok(false);
         };
@@ -1111,7 +1105,6 @@ impl<'a> Decryptor<'a> {
             &data[*pos..*pos + h.auth_len],
             self.reproduced.as_ref(),
         )?;
-        let data_key = m.data_key.as_ref().ok_or_else(Error::invalid_ciphertext)?;
         let opened_by = m.opened_by.clone().ok_or_else(Error::invalid_ciphertext)?;
         self.info = Some(MessageInfo {
             suite: h.suite.id,
@@ -1123,49 +1116,44 @@ impl<'a> Decryptor<'a> {
         self.message_id = h.message_id.clone();
         self.frame_length = h.frame_length;
         if let Some(rw) = &mut self.rewrap {
-            // Old header: hashed for the old signature, replaced in the output.
-            if let Some((_, hs)) = &mut self.check {
-                hs.update(&data[*pos..*pos + h.len]);
-            }
-            *pos += h.len;
-            let mut ctx = h.ctx.clone();
+            // A new message for the destination keyring: a fresh data key
+            // and message id (so a fresh content key: the old message's key
+            // never seals anything again), the same suite, frame length and
+            // context (a new signing key's public key for signed suites).
+            let mut stored = h.ctx.clone();
+            stored.remove(PUBLIC_KEY_CONTEXT_KEY);
             let signer = SigningKey::new(h.suite.sig, rw.rng)?;
+            let mut full = stored;
             if let Some(sk) = &signer {
-                ctx.insert(PUBLIC_KEY_CONTEXT_KEY.into(), sk.public_b64());
+                full.insert(PUBLIC_KEY_CONTEXT_KEY.into(), sk.public_b64());
             }
             // The destination keyrings wrap under the full context (the
             // stored pairs and any authenticated-only ones), as on encrypt.
-            let mut full = ctx.clone();
             for k in &m.required_keys {
                 if let Some(v) = m.context.get(k) {
                     full.insert(k.clone(), v.clone());
                 }
             }
-            let mut nm = new_encryption_materials(h.suite, full, None);
+            let mut nm = new_encryption_materials(h.suite, full, signer);
             nm.required_keys = m.required_keys.clone();
-            nm.data_key = Some(data_key.clone());
             rw.dest.on_encrypt(&mut nm, rw.rng)?;
-            if nm.edks.is_empty() {
-                return Err(Error::validation("the destination keyring wrapped nothing"));
+            if nm.data_key.is_none() || nm.edks.is_empty() {
+                return Err(Error::validation(
+                    "the destination keyring produced no data key or no encrypted data key",
+                ));
             }
-            let header = write_header(
-                &h.suite,
-                &h.message_id,
-                &ctx,
-                &auth_only_context(&m.context, &m.required_keys)?,
-                &nm.edks,
-                h.frame_length,
-                h.commit.as_ref(),
-                &gcm,
-            )?;
-            rw.signer = signer.map(|sk| sk.start(&header));
-            out.extend_from_slice(&header);
             if let Some(i) = &mut self.info {
-                i.encryption_context = nm.context;
+                i.encryption_context = nm.context.clone();
             }
-        } else {
-            self.consume(data, pos, h.len, None);
+            let o = EncryptOptions {
+                suite: h.suite.id,
+                frame_length: h.frame_length,
+                plaintext_length: None,
+                commitment_policy: CommitmentPolicy::RequireEncryptAllowDecrypt,
+            };
+            rw.enc = Some(Encryptor::from_materials(nm, &h.suite, &o, rw.rng)?);
         }
+        self.consume(data, pos, h.len, None);
         self.gcm = Some(gcm);
         self.st = if h.framed { St::Frames } else { St::Unframed };
         Ok(true)
@@ -1179,9 +1167,7 @@ impl<'a> Decryptor<'a> {
             Err(P::Bad(e)) => return Err(e),
         };
         let total = start + len + 16;
-        if self.rewrap.is_some() {
-            self.consume(data, pos, total, Some(out));
-        } else {
+        {
             let aad = frame_aad(&self.message_id, last, seq, len as u64);
             let signed_last = last && self.check.is_some();
             let dst: &mut Vec<u8> = if signed_last { &mut self.held } else { out };
@@ -1234,16 +1220,6 @@ impl<'a> Decryptor<'a> {
         if a.len() < total {
             return Ok(false);
         }
-        if self.rewrap.is_some() {
-            // Copied unchanged (the new header keeps the content key).
-            self.consume(data, pos, total, Some(out));
-            self.st = if self.check.is_some() {
-                St::Footer
-            } else {
-                St::Done
-            };
-            return Ok(true);
-        }
         let aad = unframed_aad(&self.message_id, len);
         let dst: &mut Vec<u8> = if self.check.is_some() {
             &mut self.held
@@ -1272,7 +1248,7 @@ impl<'a> Decryptor<'a> {
         Ok(true)
     }
 
-    fn step_footer(&mut self, data: &[u8], pos: &mut usize, out: &mut Vec<u8>) -> Result<bool> {
+    fn step_footer(&mut self, data: &[u8], pos: &mut usize) -> Result<bool> {
         let a = &data[*pos..];
         if a.len() < 2 {
             return Ok(false);
@@ -1286,11 +1262,6 @@ impl<'a> Decryptor<'a> {
             return Err(Error::invalid_ciphertext());
         }
         *pos += 2 + n;
-        if let Some(rw) = &mut self.rewrap {
-            if let Some((sk, h)) = rw.signer.take() {
-                out.extend_from_slice(&sk.sign_footer(h)?);
-            }
-        }
         // `finish` now releases the held final frame.
         self.st = St::Done;
         Ok(true)
@@ -1731,15 +1702,17 @@ pub fn decrypt_stream(
     Ok(w.finish()?.1)
 }
 
-/// Re-wrap a message for other keys without re-encrypting its payload:
-/// open its data key with `source`, wrap that key with `dest`, write a new
-/// header (same message id, suite, frame length and commitment; new
-/// encrypted data keys and header tag) and copy the frames unchanged. A
-/// signed message's old signature is verified and a new one made with a
-/// fresh signing key (its public key replaces the old in the context):
-/// that costs one SHA-384 pass over the body, never AES. Constant memory.
-/// Only framed v2 messages (everything this crate writes) can be
-/// re-wrapped. On error, discard what was written.
+/// Re-wrap a message for other keys: open it with `source` and write it
+/// again as a new message for `dest` (which generates a fresh data key),
+/// with the same suite, frame length and encryption context, in constant
+/// memory. Each frame is re-encrypted as soon as it verifies; a signed
+/// message's old signature is verified (the final frame is held until it
+/// does) and a new signing key signs the new message.
+///
+/// The body is re-encrypted, not copied: a header-only re-wrap would seal a
+/// second header tag under the old content key and the header's fixed IV,
+/// and anyone holding both messages could then recover that key's GHASH
+/// key and forge frames. On error, discard what was written.
 pub fn rewrap_stream(
     source: &dyn MaterialsManager,
     dest: &dyn Keyring,
@@ -1752,19 +1725,42 @@ pub fn rewrap_stream(
     d.rewrap = Some(Rewrap {
         dest,
         rng,
-        signer: None,
+        enc: None,
     });
+    let mut plain = Zeroizing::new(Vec::new());
     let mut out = Vec::new();
+    let reencrypt = |d: &mut Decryptor<'_>, plain: &mut Vec<u8>, out: &mut Vec<u8>| {
+        let enc = d.rewrap.as_mut().and_then(|r| r.enc.as_mut());
+        let r = match enc {
+            Some(e) => e.update(plain, out),
+            None if plain.is_empty() => Ok(()),
+            None => Err(Error::internal("plaintext before the header")),
+        };
+        plain.zeroize();
+        r
+    };
     pump(reader, |b| {
         out.clear();
-        d.update(b, &mut out)?;
+        d.update(b, &mut plain)?;
+        reencrypt(&mut d, &mut plain, &mut out)?;
         writer.write_all(&out).map_err(from_io)
     })?;
     out.clear();
-    let info = d.finish(&mut out)?;
+    let mut enc = d.rewrap.as_mut().and_then(|r| r.enc.take());
+    let mut info = None;
+    let r = (|| {
+        info = Some(d.finish(&mut plain)?);
+        let e = enc.as_mut().ok_or_else(Error::invalid_ciphertext)?;
+        e.update(&plain, &mut out)
+    })();
+    plain.zeroize();
+    r?;
+    enc.take()
+        .ok_or_else(Error::invalid_ciphertext)?
+        .finish(&mut out)?;
     writer.write_all(&out).map_err(from_io)?;
     writer.flush().map_err(from_io)?;
-    Ok(info)
+    info.ok_or_else(Error::invalid_ciphertext)
 }
 
 #[cfg(test)]
