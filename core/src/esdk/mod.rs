@@ -43,6 +43,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::secret::Plaintext;
 
 mod cmm;
+mod hierarchy;
 mod keyring;
 mod raw_rsa;
 mod spec;
@@ -51,6 +52,12 @@ mod stream;
 pub use cmm::{
     CacheStats, CachingCmm, CachingConfig, DecryptionRequest, EncryptionRequest, MaterialsCache,
     MaterialsManager, RequiredEncryptionContextCmm,
+};
+#[doc(hidden)]
+pub use hierarchy::{unwrap_edk as hierarchy_unwrap_edk, wrap_edk as hierarchy_wrap_edk};
+pub use hierarchy::{
+    BranchKeyCacheStats, BranchKeyIdSupplier, BranchKeyMaterials, BranchKeyStore,
+    HierarchicalKeyring, DEFAULT_BRANCH_KEY_CACHE_CAPACITY, HIERARCHY_PROVIDER_ID,
 };
 pub use keyring::{
     DecryptionMaterials, DiscoveryFilter, EncryptionMaterials, Keyring, KmsKeyring, MultiKeyring,
@@ -274,6 +281,12 @@ pub(crate) fn encrypt_suite(id: u16, policy: CommitmentPolicy) -> Result<Suite> 
             "suite 0x{id:04X} does not commit to its key; encrypting with it needs CommitmentPolicy::ForbidEncryptAllowDecrypt"
         ))),
     }
+}
+
+/// The ESDK serialization of an encryption context (without the outer
+/// length): what keyrings bind as AAD.
+pub fn serialized_context(ctx: &EncryptionContext) -> Result<Vec<u8>> {
+    serialize_context(ctx)
 }
 
 /// The ESDK encryption context serialization (without the outer length).

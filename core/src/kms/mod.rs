@@ -403,6 +403,11 @@ impl Kms {
         result
     }
 
+    /// The KMS's clock, in ms since the Unix epoch (injected: tests drive it).
+    pub fn now_ms(&self) -> u64 {
+        self.shared.clock.now_ms()
+    }
+
     /// Register a listener told of every committed change to a key of this
     /// KMS (any handle on it). Held weakly: dropping the listener
     /// unregisters it.
