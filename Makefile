@@ -75,8 +75,10 @@ test-wasm:
 bench-web:
 	@$(RUST_ENV) && scripts/wasm.sh bench
 
+# The hierarchical keyring's peer (the official SDK + MPL) runs in the MPL's
+# venv with moto for its DynamoDB branch key store and KMS.
 bench-python:
-	@$(RUST_ENV) && scripts/py-test.sh >/dev/null && $(HOME)/.cache/strongroom-pytest/bin/python python/bench.py
+	@$(RUST_ENV) && scripts/py-test.sh >/dev/null && MPLBIN="$$(scripts/mpl-env.sh)" && "$$MPLBIN" -m pip install -q --disable-pip-version-check "moto[kms,dynamodb]==5.*" && STRONGROOM_MPL_PYTHON="$$MPLBIN" $(HOME)/.cache/strongroom-pytest/bin/python python/bench.py
 
 bench:
 	@$(RUST_ENV) && cargo bench -p strongroom --bench ops

@@ -19,6 +19,14 @@ encrypt + decrypt round trips, interleaved in one run (each round measures
 every contender once, in rotating order; the median of the rounds is
 reported).
 
+3. Keyrings (``--keyrings``, part of the default run): 1 KiB encrypt +
+decrypt round trips, suite 0x0478, with the raw RSA-4096 keyring
+(OAEP-SHA256) beside the official SDK's raw RSA master key, and with the
+hierarchical keyring (cache warm) beside the official SDK's hierarchical
+keyring from the Material Providers Library. The MPL peer runs in its own
+venv (``bench_mpl.py`` under ``STRONGROOM_MPL_PYTHON``, which ``make
+bench-python`` sets up; without it that peer is reported as not measured).
+
     python bench.py [--rounds N] [--quick] [--kms-only]
 
 Prints a table and the ratios the issue sets targets for (Strongroom vs the
@@ -251,15 +259,103 @@ def time_one(fn: Callable[[], None], budget: float) -> float:
             return el / n
 
 
+def keyring_contenders() -> Dict[str, Callable[[], None]]:
+    from aws_encryption_sdk.key_providers.raw import RawMasterKey as _Raw
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    data = os.urandom(1 << 10)
+    ctx = {"tenant": "acme"}
+    unsigned = strongroom.Suite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=4096).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    ours_rsa = strongroom.Envelope.from_keyrings(
+        {"type": "RawRsa", "keyNamespace": "bench", "keyName": "rsa", "paddingScheme": "OAEP_SHA256_MGF1", "privateKey": pem}
+    )
+    client = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+    their_rsa = _Raw(
+        provider_id="bench",
+        key_id=b"rsa",
+        wrapping_key=WrappingKey(
+            wrapping_algorithm=WrappingAlgorithm.RSA_OAEP_SHA256_MGF1,
+            wrapping_key=pem,
+            wrapping_key_type=EncryptionKeyType.PRIVATE,
+        ),
+    )
+    kms = strongroom.Kms.in_memory()
+    key = kms.create_key().key_metadata.arn
+    store = strongroom.BranchKeyStore(kms, key, "branch-keys")
+    bk = store.create_branch_key()
+    ours_h = strongroom.Envelope.hierarchical(store, branch_key_id=bk, ttl_seconds=3600)
+
+    def rsa_ours() -> None:
+        m = ours_rsa.encrypt(data, encryption_context=ctx, suite=unsigned)
+        assert len(ours_rsa.decrypt(m).plaintext) == len(data)
+
+    def rsa_theirs() -> None:
+        ct, _ = client.encrypt(
+            source=data, key_provider=their_rsa, encryption_context=ctx, algorithm=Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
+        )
+        pt, _ = client.decrypt(source=ct, key_provider=their_rsa)
+        assert len(pt) == len(data)
+
+    def hier_ours() -> None:
+        m = ours_h.encrypt(data, encryption_context=ctx, suite=unsigned)
+        assert len(ours_h.decrypt(m).plaintext) == len(data)
+
+    hier_ours()  # warm the branch key cache
+    return {
+        "strongroom raw RSA-4096": rsa_ours,
+        "aws-encryption-sdk raw RSA-4096": rsa_theirs,
+        "strongroom hierarchical (warm)": hier_ours,
+    }
+
+
+def bench_keyrings(rounds: int, budget: float) -> None:
+    import subprocess
+
+    cs = keyring_contenders()
+    names = list(cs)
+    samples: Dict[str, List[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for n in order:
+            samples[n].append(time_one(cs[n], budget))
+    per = {n: statistics.median(v) for n, v in samples.items()}
+    mpl_py = os.environ.get("STRONGROOM_MPL_PYTHON")
+    peer = "aws-encryption-sdk + MPL hierarchical (warm)"
+    if mpl_py:
+        out = subprocess.run(
+            [mpl_py, str(_here / "bench_mpl.py"), str(rounds), str(budget)], check=True, capture_output=True, text=True
+        )
+        per[peer] = float(out.stdout.strip().splitlines()[-1])
+    print("Keyrings, 1 KiB encrypt + decrypt, suite 0x0478 (median of rounds):")
+    for n, t in per.items():
+        print(f"  {n:46} {t * 1e6:10.1f}µs")
+    rsa_ratio = per["aws-encryption-sdk raw RSA-4096"] / per["strongroom raw RSA-4096"]
+    print(f"  raw RSA-4096: strongroom {rsa_ratio:.2f}x the official SDK")
+    if peer in per:
+        print(f"  hierarchical: strongroom {per[peer] / per['strongroom hierarchical (warm)']:.1f}x the official SDK + MPL")
+    else:
+        print("  hierarchical: the official SDK + MPL peer not measured (set STRONGROOM_MPL_PYTHON; make bench-python does)")
+    print()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="one short round (CI smoke run)")
     ap.add_argument("--kms-only", action="store_true", help="only the KMS operations part")
+    ap.add_argument("--keyrings", action="store_true", help="only the keyrings part")
     a = ap.parse_args()
     rounds, budget = (1, 0.05) if a.quick else (a.rounds, 0.3)
-    bench_kms(rounds, budget)
+    if not a.keyrings:
+        bench_kms(rounds, budget)
     if a.kms_only:
+        return
+    bench_keyrings(rounds, budget)
+    if a.keyrings:
         return
     results: Dict[Tuple[str, str], float] = {}
     for label, size in SIZES:

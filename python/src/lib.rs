@@ -15,8 +15,9 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyType};
 use strongroom::api::*;
 use strongroom::esdk::{
-    CachingCmm, CachingConfig, CommitmentPolicy, DecryptOptions, Decryptor, EncryptOptions,
-    Encryptor, KmsKeyring, MaterialsCache, MaterialsManager, MessageInfo, RawAesKeyring,
+    BranchKeyIdSupplier, BranchKeyStore, CachingCmm, CachingConfig, CommitmentPolicy,
+    DecryptOptions, Decryptor, EncryptOptions, Encryptor, HierarchicalKeyring, KmsKeyring,
+    MaterialsCache, MaterialsManager, MessageInfo, RawAesKeyring,
 };
 use strongroom::{Caller, Kms, ManualClock, Operation, OsRng, RootKey, SystemClock};
 use zeroize::Zeroizing;
@@ -592,6 +593,67 @@ mod dict_de {
 
 /// Envelope encryption (AWS Encryption SDK format) with a fixed keyring and
 /// optional data key cache.
+/// Branch keys for the hierarchical keyring, wrapped by one KMS key, kept
+/// in a file store at `path` (or in memory).
+#[pyclass(frozen, module = "strongroom._native")]
+struct NativeBranchKeyStore(Arc<BranchKeyStore>);
+
+#[pymethods]
+impl NativeBranchKeyStore {
+    #[new]
+    #[pyo3(signature = (kms, kms_key_id, logical_name, path=None))]
+    fn new(
+        kms: &NativeKms,
+        kms_key_id: &str,
+        logical_name: &str,
+        path: Option<PathBuf>,
+    ) -> PyResult<Self> {
+        let kms = kms.get()?;
+        let store: Box<dyn strongroom::Store> = match path {
+            Some(p) => Box::new(strongroom::FileStore::open(p).map_err(err)?),
+            None => Box::new(strongroom::MemoryStore::new()),
+        };
+        BranchKeyStore::open(&kms, kms_key_id, logical_name, store)
+            .map(|s| NativeBranchKeyStore(Arc::new(s)))
+            .map_err(err)
+    }
+    #[pyo3(signature = (branch_key_id=None))]
+    fn create_branch_key(&self, py: Python<'_>, branch_key_id: Option<String>) -> PyResult<String> {
+        py.detach(|| self.0.create_branch_key(branch_key_id.as_deref(), &OsRng))
+            .map_err(err)
+    }
+    fn version_branch_key(&self, py: Python<'_>, branch_key_id: String) -> PyResult<String> {
+        py.detach(|| self.0.version_branch_key(&branch_key_id, &OsRng))
+            .map_err(err)
+    }
+    fn versions(&self, branch_key_id: String) -> PyResult<Vec<String>> {
+        self.0.versions(&branch_key_id).map_err(err)
+    }
+    fn kms_key_arn(&self) -> String {
+        self.0.kms_key_arn().to_string()
+    }
+}
+
+/// A Python callable `(encryption_context: dict) -> str` as the
+/// hierarchical keyring's branch key id supplier.
+struct PySupplier(Py<PyAny>);
+
+impl BranchKeyIdSupplier for PySupplier {
+    fn branch_key_id(&self, ctx: &strongroom::EncryptionContext) -> strongroom::Result<String> {
+        Python::attach(|py| {
+            self.0
+                .call1(py, (ctx.clone(),))
+                .and_then(|r| r.extract::<String>(py))
+                .map_err(|e| {
+                    strongroom::Error::new(
+                        strongroom::ErrorCode::Validation,
+                        format!("the branch key id supplier failed: {e}"),
+                    )
+                })
+        })
+    }
+}
+
 #[pyclass(frozen, module = "strongroom._native")]
 struct NativeEnvelope {
     cmm: Arc<dyn MaterialsManager>,
@@ -666,6 +728,40 @@ impl NativeEnvelope {
                 })
             }
         }
+    }
+
+    /// The hierarchical keyring: a fixed branch key id or a supplier
+    /// callable; opened branch keys cached for `ttl_ms`.
+    #[staticmethod]
+    #[pyo3(signature = (store, branch_key_id, supplier, ttl_ms, clock=None))]
+    fn hierarchical(
+        store: &NativeBranchKeyStore,
+        branch_key_id: Option<String>,
+        supplier: Option<Py<PyAny>>,
+        ttl_ms: u64,
+        clock: Option<&NativeClock>,
+    ) -> PyResult<Self> {
+        let s = store.0.clone();
+        let ring = match (branch_key_id, supplier, clock) {
+            (Some(id), None, Some(c)) => HierarchicalKeyring::new(s, id, ttl_ms, c.0.clone()),
+            (Some(id), None, None) => HierarchicalKeyring::new(s, id, ttl_ms, SystemClock),
+            (None, Some(f), Some(c)) => {
+                HierarchicalKeyring::with_supplier(s, Arc::new(PySupplier(f)), ttl_ms, c.0.clone())
+            }
+            (None, Some(f), None) => {
+                HierarchicalKeyring::with_supplier(s, Arc::new(PySupplier(f)), ttl_ms, SystemClock)
+            }
+            _ => {
+                return Err(invalid(
+                    "give either branch_key_id or branch_key_id_supplier, not both",
+                ))
+            }
+        }
+        .map_err(err)?;
+        Ok(NativeEnvelope {
+            cmm: Arc::new(ring),
+            cache: None,
+        })
     }
 
     /// A raw AES-128, -192 or -256 wrapping key, wire-identical to the
@@ -929,6 +1025,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeClock>()?;
     m.add_class::<NativeKms>()?;
     m.add_class::<NativeEnvelope>()?;
+    m.add_class::<NativeBranchKeyStore>()?;
     m.add_class::<NativeEncryptor>()?;
     m.add_class::<NativeDecryptor>()?;
     m.add_function(wrap_pyfunction!(error_codes, m)?)?;

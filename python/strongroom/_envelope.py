@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import IO, TYPE_CHECKING, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Tuple, Union
+from typing import IO, TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from strongroom import _native
 from strongroom._errors import translated
@@ -99,6 +99,37 @@ def _info(t: Tuple[int, int, Dict[str, str], str, str]) -> MessageInfo:
     return MessageInfo(suite=t[0], frame_length=t[1], encryption_context=dict(t[2]), provider_id=t[3], key_name=t[4])
 
 
+class BranchKeyStore:
+    """Branch keys for :meth:`Envelope.hierarchical` (the AWS Material
+    Providers Library's key store, kept in a Strongroom store instead of
+    DynamoDB): each version a 32-byte key wrapped by ``kms_key_id``, bound
+    to its id, version and ``logical_name``. ``path``: a directory for a
+    file store; in memory without one."""
+
+    def __init__(self, kms: "Kms", kms_key_id: str, logical_name: str, *, path: Optional[str] = None) -> None:
+        with translated():
+            self._native = _native.NativeBranchKeyStore(kms._native, kms_key_id, logical_name, path)
+
+    def create_branch_key(self, branch_key_id: Optional[str] = None) -> str:
+        """A new branch key (``branch_key_id``, or a random UUID) with its
+        first version active; returns its id."""
+        with translated():
+            return self._native.create_branch_key(branch_key_id)
+
+    def version_branch_key(self, branch_key_id: str) -> str:
+        """Rotate: a new version becomes active; old messages still open."""
+        with translated():
+            return self._native.version_branch_key(branch_key_id)
+
+    def versions(self, branch_key_id: str) -> List[str]:
+        with translated():
+            return self._native.versions(branch_key_id)
+
+    @property
+    def kms_key_arn(self) -> str:
+        return self._native.kms_key_arn()
+
+
 class Envelope:
     """Encrypts and decrypts messages of any size with one keyring.
 
@@ -128,6 +159,33 @@ class Envelope:
             return cls(
                 _native.NativeEnvelope.kms(
                     kms._native, ids, list(grant_tokens or []), cache=c, clock=clock._native if clock else None
+                )
+            )
+
+    @classmethod
+    def hierarchical(
+        cls,
+        store: BranchKeyStore,
+        *,
+        branch_key_id: Optional[str] = None,
+        branch_key_id_supplier: Optional[Callable[[Dict[str, str]], str]] = None,
+        ttl_seconds: float,
+        clock: Optional["ManualClock"] = None,
+    ) -> "Envelope":
+        """The hierarchical keyring (``aws-kms-hierarchy`` EDKs): data keys
+        wrapped under keys derived from a branch key, which is opened (one
+        KMS call) once per ``ttl_seconds`` and dropped at once if its KMS
+        key changes. Either a fixed ``branch_key_id`` or a
+        ``branch_key_id_supplier`` that picks it from the encryption
+        context (many tenants, one keyring)."""
+        with translated():
+            return cls(
+                _native.NativeEnvelope.hierarchical(
+                    store._native,
+                    branch_key_id,
+                    branch_key_id_supplier,
+                    int(ttl_seconds * 1000),
+                    clock._native if clock else None,
                 )
             )
 

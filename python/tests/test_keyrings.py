@@ -139,3 +139,40 @@ def test_every_official_message_of_the_canonical_manifest_decrypts() -> None:
         assert got.plaintext == want, name
         ok += 1
     assert ok == 2860
+
+
+def test_hierarchical_keyring_rotation_cache_and_tenants() -> None:
+    clock = strongroom.ManualClock(1_700_000_000_000)
+    kms = strongroom.Kms.in_memory(clock=clock)
+    key = kms.create_key().key_metadata.arn
+    store = strongroom.BranchKeyStore(kms, key, "branch-keys")
+    bk = store.create_branch_key("orders")
+    assert bk == "orders" and len(store.versions(bk)) == 1
+    env = strongroom.Envelope.hierarchical(store, branch_key_id=bk, ttl_seconds=60, clock=clock)
+    old = env.encrypt(b"old", encryption_context={"t": "1"})
+    store.version_branch_key(bk)
+    clock.advance(seconds=61)
+    new = env.encrypt(b"new", encryption_context={"t": "1"})
+    assert env.decrypt(old).plaintext == b"old" and env.decrypt(new).plaintext == b"new"
+    assert env.decrypt(new).info.provider_id == "aws-kms-hierarchy"
+    # Many tenants through a supplier.
+    for t in ("a", "b"):
+        store.create_branch_key(f"tenant-{t}")
+    multi = strongroom.Envelope.hierarchical(
+        store, branch_key_id_supplier=lambda ctx: f"tenant-{ctx['tenant']}", ttl_seconds=60, clock=clock
+    )
+    ma = multi.encrypt(b"for a", encryption_context={"tenant": "a"})
+    assert multi.decrypt(ma).plaintext == b"for a"
+    only_b = strongroom.Envelope.hierarchical(store, branch_key_id="tenant-b", ttl_seconds=60, clock=clock)
+    with pytest.raises(strongroom.InvalidCiphertextException):
+        only_b.decrypt(ma)
+    # A failing supplier, bad configuration, a disabled KMS key.
+    with pytest.raises(strongroom.ValidationException):
+        multi.encrypt(b"x", encryption_context={"no": "tenant"})
+    with pytest.raises(strongroom.ValidationException):
+        strongroom.Envelope.hierarchical(store, branch_key_id="orders", ttl_seconds=0)
+    with pytest.raises(strongroom.ValidationException):
+        strongroom.Envelope.hierarchical(store, ttl_seconds=60)
+    kms.disable_key(key_id=key)
+    with pytest.raises(strongroom.DisabledException):
+        env.encrypt(b"x")

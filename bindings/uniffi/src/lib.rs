@@ -276,6 +276,45 @@ fn dopts(allow_legacy: bool) -> DecryptOptions {
 }
 
 /// Envelope encryption (AWS Encryption SDK message format) with one keyring.
+/// Branch keys for the hierarchical keyring, wrapped by one KMS key, kept
+/// in a file store in `directory` (or in memory without one).
+#[derive(uniffi::Object)]
+pub struct BranchKeyStore(Arc<esdk::BranchKeyStore>);
+
+#[uniffi::export]
+impl BranchKeyStore {
+    #[uniffi::constructor(default(directory = None))]
+    pub fn open(
+        kms: Arc<Kms>,
+        kms_key_id: String,
+        logical_name: String,
+        directory: Option<String>,
+    ) -> R<Arc<Self>> {
+        let store: Box<dyn strongroom::Store> = match directory {
+            Some(d) => Box::new(strongroom::FileStore::open(d)?),
+            None => Box::new(strongroom::MemoryStore::new()),
+        };
+        Ok(Arc::new(BranchKeyStore(Arc::new(
+            esdk::BranchKeyStore::open(&kms.0, &kms_key_id, &logical_name, store)?,
+        ))))
+    }
+
+    /// A new branch key (the id given, or a random UUID); returns its id.
+    #[uniffi::method(default(branch_key_id = None))]
+    pub fn create_branch_key(&self, branch_key_id: Option<String>) -> R<String> {
+        Ok(self.0.create_branch_key(branch_key_id.as_deref(), &OsRng)?)
+    }
+
+    /// Rotate: a new active version; old messages still open.
+    pub fn version_branch_key(&self, branch_key_id: String) -> R<String> {
+        Ok(self.0.version_branch_key(&branch_key_id, &OsRng)?)
+    }
+
+    pub fn versions(&self, branch_key_id: String) -> R<Vec<String>> {
+        Ok(self.0.versions(&branch_key_id)?)
+    }
+}
+
 #[derive(uniffi::Object)]
 pub struct Envelope {
     cmm: Arc<dyn MaterialsManager>,
@@ -316,6 +355,53 @@ impl Envelope {
                     cache: Some(store),
                 }
             }
+        }))
+    }
+
+    /// Keyrings described as data (the core's `KeyringSpec`); several make
+    /// a multi-keyring (the first generates). KMS specs act through `kms`.
+    #[uniffi::constructor(default(kms = None))]
+    pub fn from_keyrings(specs: Vec<esdk::KeyringSpec>, kms: Option<Arc<Kms>>) -> R<Arc<Self>> {
+        let k = kms.as_ref().map(|k| &k.0);
+        let mut rings = specs
+            .into_iter()
+            .map(|s| s.build(k))
+            .collect::<strongroom::Result<Vec<_>>>()?;
+        if rings.is_empty() {
+            return Err(strongroom::Error::new(
+                ErrorCode::Validation,
+                "at least one keyring spec is needed",
+            )
+            .into());
+        }
+        let first = rings.remove(0);
+        let ring = if rings.is_empty() {
+            first
+        } else {
+            esdk::multi(Some(first), rings)?
+        };
+        Ok(Arc::new(Envelope {
+            cmm: Arc::new(ring),
+            cache: None,
+        }))
+    }
+
+    /// The hierarchical keyring (aws-kms-hierarchy EDKs) over one branch
+    /// key of `store`, opened branch keys cached for `ttl_ms`.
+    #[uniffi::constructor]
+    pub fn hierarchical(
+        store: Arc<BranchKeyStore>,
+        branch_key_id: String,
+        ttl_ms: u64,
+    ) -> R<Arc<Self>> {
+        Ok(Arc::new(Envelope {
+            cmm: Arc::new(esdk::HierarchicalKeyring::new(
+                store.0.clone(),
+                branch_key_id,
+                ttl_ms,
+                SystemClock,
+            )?),
+            cache: None,
         }))
     }
 

@@ -267,12 +267,42 @@ export class DecryptStream {
 }
 
 /** Envelope encryption in the AWS Encryption SDK message format. */
+/** Branch keys for `Envelope.hierarchical`: each version a 32-byte key
+ * wrapped by `kmsKeyId`, in memory (`exportSnapshot()` / `snapshot` keep
+ * them across page loads). */
+export class BranchKeyStore {
+  constructor(kms: Kms | PersistentKms, options: { kmsKeyId: string; logicalName: string; snapshot?: Uint8Array });
+  /** A new branch key (the id given, or a random UUID); returns its id. */
+  createBranchKey(branchKeyId?: string): string;
+  /** Rotate: a new active version; old messages still open. */
+  versionBranchKey(branchKeyId: string): string;
+  versions(branchKeyId: string): string[];
+  exportSnapshot(): Uint8Array;
+}
+
+/** One keyring described as data (the core's KeyringSpec; MPL member names). */
+export type KeyringSpec =
+  | { type: 'RawAes'; keyNamespace: string; keyName: string; wrappingKey: Uint8Array }
+  | {
+      type: 'RawRsa'; keyNamespace: string; keyName: string;
+      paddingScheme: 'PKCS1' | 'OAEP_SHA1_MGF1' | 'OAEP_SHA256_MGF1' | 'OAEP_SHA384_MGF1' | 'OAEP_SHA512_MGF1';
+      publicKey?: Uint8Array; privateKey?: Uint8Array;
+    }
+  | { type: 'AwsKms'; keyIds: string[]; grantTokens?: string[] }
+  | { type: 'AwsKmsDiscovery'; grantTokens?: string[]; discoveryFilter?: { partition: string; accountIds: string[] } };
+
 export class Envelope {
   private constructor();
+  /** Keyrings as data; an array is a multi-keyring (the first generates).
+   * KMS specs act through `options.kms`. */
+  static fromKeyrings(specs: KeyringSpec | KeyringSpec[], options?: { kms?: Kms | PersistentKms }): Envelope;
+  /** The hierarchical keyring: data keys wrapped under keys derived from a
+   * branch key opened once per `ttlSeconds` (aws-kms-hierarchy EDKs). */
+  static hierarchical(store: BranchKeyStore, options: { branchKeyId: string; ttlSeconds: number }): Envelope;
   /** KMS keys: the first generates each data key, any can decrypt; an
    * empty list decrypts with any key the caller may use. */
   static forKms(kms: Kms | PersistentKms, keyIds: string[], options?: { grantTokens?: string[]; cache?: CacheOptions }): Envelope;
-  /** A raw AES-256 wrapping key, wire-identical to the official SDKs'. */
+  /** A raw AES-128, -192 or -256 wrapping key, wire-identical to the official SDKs'. */
   static rawAes(options: { keyNamespace: string; keyName: string; wrappingKey: Uint8Array }): Envelope;
   encrypt(plaintext: Uint8Array, options?: EncryptOptions): Uint8Array;
   decrypt(message: Uint8Array, options?: DecryptOptions): DecryptedMessage;

@@ -379,6 +379,21 @@ function pushTransform(open, finish) {
   });
 }
 
+/** Branch keys for `Envelope.hierarchical`, wrapped by a KMS key of `kms`,
+ * kept in memory; `exportSnapshot()` and `snapshot` carry them across loads. */
+export class BranchKeyStore {
+  constructor(kms, opts) {
+    if (!(kms instanceof Kms)) throw validation('kms must be a Kms');
+    const { kmsKeyId, logicalName, snapshot } = optionsOf(opts, 'the options');
+    this._raw = raw.BranchKeyStore.open(kms._raw, text(kmsKeyId, 'kmsKeyId'), text(logicalName, 'logicalName'),
+      snapshot === undefined ? undefined : bytes(snapshot, 'snapshot'));
+  }
+  createBranchKey(branchKeyId) { return this._raw.createBranchKey(branchKeyId); }
+  versionBranchKey(branchKeyId) { return this._raw.versionBranchKey(text(branchKeyId, 'branchKeyId')); }
+  versions(branchKeyId) { return this._raw.versions(text(branchKeyId, 'branchKeyId')); }
+  exportSnapshot() { return this._raw.exportSnapshot(); }
+}
+
 export class Envelope {
   /** @internal use the static constructors. */
   constructor(inner) {
@@ -391,6 +406,26 @@ export class Envelope {
       throw validation('keyIds must be an array of key ids, ARNs or aliases');
     }
     return new Envelope(raw.Envelope.forKms(kms._raw, keyIds, optionsOf(opts, 'the options')));
+  }
+
+  /** Keyrings described as data (the core's KeyringSpec table): one spec
+   * or an array (a multi-keyring; the first generates). */
+  static fromKeyrings(specs, opts) {
+    const list = Array.isArray(specs) ? specs : [specs];
+    const { kms } = optionsOf(opts, 'the options');
+    if (kms !== undefined) {
+      if (!(kms instanceof Kms)) throw validation('kms must be a Kms');
+      return new Envelope(raw.Envelope.fromKeyringsWithKms(list, kms._raw));
+    }
+    return new Envelope(raw.Envelope.fromKeyrings(list));
+  }
+
+  /** The hierarchical keyring (aws-kms-hierarchy EDKs) over a BranchKeyStore. */
+  static hierarchical(store, opts) {
+    if (!(store instanceof BranchKeyStore)) throw validation('store must be a BranchKeyStore');
+    const { branchKeyId, ttlSeconds } = optionsOf(opts, 'the options');
+    if (typeof ttlSeconds !== 'number') throw validation('ttlSeconds must be a number');
+    return new Envelope(raw.Envelope.hierarchical(store._raw, text(branchKeyId, 'branchKeyId'), ttlSeconds * 1000));
   }
 
   static rawAes(opts) {

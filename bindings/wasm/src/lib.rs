@@ -34,8 +34,9 @@ use serde_json::Value;
 use zeroize::{Zeroize, Zeroizing};
 
 use strongroom::esdk::{
-    self, CachingCmm, CachingConfig, CommitmentPolicy, DecryptOptions, Decryptor, EncryptOptions,
-    Encryptor, KmsKeyring, MaterialsCache, MaterialsManager, RawAesKeyring,
+    self, BranchKeyStore as CoreBranchKeyStore, CachingCmm, CachingConfig, CommitmentPolicy,
+    DecryptOptions, Decryptor, EncryptOptions, Encryptor, HierarchicalKeyring, KeyringSpec,
+    KmsKeyring, MaterialsCache, MaterialsManager, RawAesKeyring,
 };
 use strongroom::SystemClock;
 use wasm_bindgen::prelude::*;
@@ -482,12 +483,87 @@ impl Kms {
     }
 }
 
+/// Branch keys for the hierarchical keyring, wrapped by one KMS key of
+/// `kms`, in memory; `exportSnapshot()` / a `snapshot` argument carry them
+/// across page loads (the entries are KMS ciphertext and public fields).
+#[wasm_bindgen]
+pub struct BranchKeyStore(Arc<CoreBranchKeyStore>, strongroom::MemoryStore);
+
+#[wasm_bindgen]
+impl BranchKeyStore {
+    pub fn open(
+        kms: &Kms,
+        kms_key_id: String,
+        logical_name: String,
+        snapshot: Option<Vec<u8>>,
+    ) -> Result<BranchKeyStore, JsValue> {
+        let mem = match snapshot {
+            Some(s) => strongroom::MemoryStore::from_snapshot(&s).map_err(err)?,
+            None => strongroom::MemoryStore::new(),
+        };
+        let s = CoreBranchKeyStore::open(&kms.0, &kms_key_id, &logical_name, Box::new(mem.clone()))
+            .map_err(err)?;
+        Ok(BranchKeyStore(Arc::new(s), mem))
+    }
+    #[wasm_bindgen(js_name = createBranchKey)]
+    pub fn create_branch_key(&self, branch_key_id: Option<String>) -> Result<String, JsValue> {
+        self.0
+            .create_branch_key(branch_key_id.as_deref(), &strongroom::OsRng)
+            .map_err(err)
+    }
+    #[wasm_bindgen(js_name = versionBranchKey)]
+    pub fn version_branch_key(&self, branch_key_id: String) -> Result<String, JsValue> {
+        self.0
+            .version_branch_key(&branch_key_id, &strongroom::OsRng)
+            .map_err(err)
+    }
+    pub fn versions(&self, branch_key_id: String) -> Result<Vec<String>, JsValue> {
+        self.0.versions(&branch_key_id).map_err(err)
+    }
+    #[wasm_bindgen(js_name = exportSnapshot)]
+    pub fn export_snapshot(&self) -> Result<Vec<u8>, JsValue> {
+        self.1.export_snapshot().map_err(err)
+    }
+}
+
 /// Envelope encryption (AWS Encryption SDK message format) with one keyring,
 /// optionally behind a data key cache.
 #[wasm_bindgen]
 pub struct Envelope {
     cmm: Arc<dyn MaterialsManager>,
     cache: Option<Arc<MaterialsCache>>,
+}
+
+impl Envelope {
+    fn build_from_specs(
+        specs: Vec<JsValue>,
+        kms: Option<&strongroom::Kms>,
+    ) -> Result<Envelope, JsValue> {
+        scrubbed(|| {
+            let mut rings = specs
+                .into_iter()
+                .map(|s| {
+                    serde_wasm_bindgen::from_value::<KeyringSpec>(s)
+                        .map_err(|e| invalid(&e.to_string()))?
+                        .build(kms)
+                        .map_err(err)
+                })
+                .collect::<Result<Vec<_>, JsValue>>()?;
+            if rings.is_empty() {
+                return Err(invalid("at least one keyring spec is needed"));
+            }
+            let first = rings.remove(0);
+            let ring = if rings.is_empty() {
+                first
+            } else {
+                esdk::multi(Some(first), rings).map_err(err)?
+            };
+            Ok(Envelope {
+                cmm: Arc::new(ring),
+                cache: None,
+            })
+        })
+    }
 }
 
 /// `Envelope.forKms` options.
@@ -652,6 +728,37 @@ impl Envelope {
         Ok(Envelope {
             cmm: Arc::new(CachingCmm::new(ring, store.clone(), cfg).map_err(err)?),
             cache: Some(store),
+        })
+    }
+
+    /// Keyrings from the core's `KeyringSpec` table (objects with `type`,
+    /// MPL member names; byte members as `Uint8Array`, PEM keys as text or
+    /// bytes); several make a multi-keyring (the first generates). KMS
+    /// specs act through `kms`.
+    #[wasm_bindgen(js_name = fromKeyrings)]
+    pub fn from_keyrings(specs: Vec<JsValue>) -> Result<Envelope, JsValue> {
+        Self::build_from_specs(specs, None)
+    }
+
+    /// `fromKeyrings` with KMS specs acting through `kms`.
+    #[wasm_bindgen(js_name = fromKeyringsWithKms)]
+    pub fn from_keyrings_with_kms(specs: Vec<JsValue>, kms: &Kms) -> Result<Envelope, JsValue> {
+        Self::build_from_specs(specs, Some(&kms.0))
+    }
+
+    /// The hierarchical keyring over `store`'s branch key `branchKeyId`,
+    /// opened branch keys cached for `ttlMs`.
+    pub fn hierarchical(
+        store: &BranchKeyStore,
+        branch_key_id: String,
+        ttl_ms: f64,
+    ) -> Result<Envelope, JsValue> {
+        let ring =
+            HierarchicalKeyring::new(store.0.clone(), branch_key_id, ttl_ms as u64, SystemClock)
+                .map_err(err)?;
+        Ok(Envelope {
+            cmm: Arc::new(ring),
+            cache: None,
         })
     }
 

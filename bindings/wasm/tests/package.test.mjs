@@ -116,6 +116,44 @@ test('every suite encrypts under the commitment policy that allows it; non-frame
   assert.throws(() => env.encrypt(data, { commitmentPolicy: 'LAX' }), (e) => e.code === 'ValidationException');
 });
 
+test('keyrings as data (raw RSA, multi) and the hierarchical keyring', async () => {
+  const { generateKeyPairSync } = await import('node:crypto');
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pem = (k, type) => new TextEncoder().encode(k.export({ type, format: 'pem' }));
+  const rsaSpec = { type: 'RawRsa', keyNamespace: 'ns', keyName: 'rsa', paddingScheme: 'OAEP_SHA256_MGF1',
+    privateKey: pem(privateKey, 'pkcs8'), publicKey: pem(publicKey, 'spki') };
+  const aesSpec = { type: 'RawAes', keyNamespace: 'ns', keyName: 'aes', wrappingKey: new Uint8Array(16).fill(1) };
+  const data = new TextEncoder().encode('keyrings as data');
+  const multi = sr.Envelope.fromKeyrings([aesSpec, rsaSpec]);
+  const msg = multi.encrypt(data);
+  assert.deepEqual(sr.Envelope.fromKeyrings(rsaSpec).decrypt(msg).plaintext, data);
+  assert.equal(sr.Envelope.fromKeyrings(aesSpec).decrypt(msg).keyName, 'aes');
+  const encryptOnly = sr.Envelope.fromKeyrings({ ...rsaSpec, privateKey: undefined });
+  assert.deepEqual(multi.decrypt(encryptOnly.encrypt(data)).plaintext, data);
+  assert.throws(() => sr.Envelope.fromKeyrings({ type: 'Nope' }), (e) => e.code === 'ValidationException');
+  assert.throws(() => sr.Envelope.fromKeyrings([]), (e) => e.code === 'ValidationException');
+  const kms = sr.Kms.inMemory();
+  const key = kms.createKey({}).KeyMetadata.Arn;
+  const viaKms = sr.Envelope.fromKeyrings({ type: 'AwsKms', keyIds: [key] }, { kms });
+  assert.deepEqual(viaKms.decrypt(viaKms.encrypt(data)).plaintext, data);
+  // Hierarchical: a branch key, rotation, a snapshot reload.
+  const store = new sr.BranchKeyStore(kms, { kmsKeyId: key, logicalName: 'branch-keys' });
+  const bk = store.createBranchKey('tenant-a');
+  const env = sr.Envelope.hierarchical(store, { branchKeyId: bk, ttlSeconds: 60 });
+  const old = env.encrypt(data, { encryptionContext: { tenant: 'a' } });
+  store.versionBranchKey(bk);
+  assert.equal(store.versions(bk).length, 2);
+  const fresh = sr.Envelope.hierarchical(store, { branchKeyId: bk, ttlSeconds: 60 });
+  const out = fresh.decrypt(old);
+  assert.deepEqual(out.plaintext, data);
+  assert.equal(out.providerId, 'aws-kms-hierarchy');
+  const reloaded = new sr.BranchKeyStore(kms, { kmsKeyId: key, logicalName: 'branch-keys', snapshot: store.exportSnapshot() });
+  assert.deepEqual(sr.Envelope.hierarchical(reloaded, { branchKeyId: bk, ttlSeconds: 60 }).decrypt(old).plaintext, data);
+  assert.throws(() => sr.Envelope.hierarchical(store, { branchKeyId: 'other', ttlSeconds: 60 }).decrypt(old),
+    (e) => e.code === 'InvalidCiphertextException');
+  assert.throws(() => sr.Envelope.hierarchical(store, { branchKeyId: bk, ttlSeconds: 0 }), (e) => e.code === 'ValidationException');
+});
+
 test('the sealed store survives a reload through a snapshot', () => {
   const root = new Uint8Array(32).fill(9);
   const kms = sr.Kms.openSnapshot({ snapshot: undefined, rootKey: root });

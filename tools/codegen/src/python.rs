@@ -788,7 +788,7 @@ fn emit_operations(model: &Value) -> (String, String) {
 
 // ----------------------------------------------------------------- native stubs
 
-const NATIVE_PYI: &str = r#"from typing import Any, Dict, List, Mapping, Optional, Tuple, Type
+const NATIVE_PYI: &str = r#"from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
 
 __version__: str
 
@@ -833,6 +833,13 @@ class NativeKms:
 "#;
 
 const NATIVE_PYI_END: &str = r#"
+class NativeBranchKeyStore:
+    def __init__(self, kms: NativeKms, kms_key_id: str, logical_name: str, path: Optional[str] = None) -> None: ...
+    def create_branch_key(self, branch_key_id: Optional[str] = None) -> str: ...
+    def version_branch_key(self, branch_key_id: str) -> str: ...
+    def versions(self, branch_key_id: str) -> List[str]: ...
+    def kms_key_arn(self) -> str: ...
+
 class NativeEncryptor:
     def update(self, data: bytes) -> bytes: ...
     def finish(self) -> bytes: ...
@@ -852,6 +859,14 @@ class NativeEnvelope:
     ) -> NativeEnvelope: ...
     @staticmethod
     def raw_aes(namespace: str, name: str, key: bytes) -> NativeEnvelope: ...
+    @staticmethod
+    def hierarchical(
+        store: NativeBranchKeyStore,
+        branch_key_id: Optional[str],
+        supplier: Optional[Callable[[Dict[str, str]], str]],
+        ttl_ms: int,
+        clock: Optional[NativeClock] = None,
+    ) -> NativeEnvelope: ...
     @staticmethod
     def from_specs(specs: List[Mapping[str, object]], kms: Optional[NativeKms] = None) -> NativeEnvelope: ...
     def encrypt(

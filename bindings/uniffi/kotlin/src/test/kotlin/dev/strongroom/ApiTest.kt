@@ -173,6 +173,38 @@ class ApiTest {
     }
 
     @Test
+    fun keyringsAsDataAndTheHierarchicalKeyring() {
+        val gen = java.security.KeyPairGenerator.getInstance("RSA")
+        gen.initialize(2048)
+        val pair = gen.generateKeyPair()
+        val rsa = KeyringSpec.RawRsa("ns", "rsa", RsaPadding.OAEP_SHA256_MGF1, pair.public.encoded, pair.private.encoded)
+        val aes = KeyringSpec.RawAes("ns", "aes", ByteArray(24) { 2 })
+        val data = "keyrings as data".toByteArray()
+        val multi = Envelope.fromKeyrings(listOf(aes, rsa))
+        val msg = multi.encrypt(data, emptyMap(), 0x0478.toUShort(), 4096u, CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+        val byRsa = Envelope.fromKeyrings(listOf(rsa)).decrypt(msg, false)
+        assertContentEquals(data, byRsa.plaintext)
+        assertEquals("rsa", byRsa.keyName)
+        assertFailsWith<KmsException.Validation> { Envelope.fromKeyrings(emptyList()) }
+        val kms = Kms.inMemory(account, "us-east-1")
+        val key = kms.createKey(CreateKeyRequest()).keyMetadata.arn
+        val viaKms = Envelope.fromKeyrings(listOf(KeyringSpec.AwsKms(listOf(key), emptyList())), kms)
+        assertContentEquals(data, viaKms.decrypt(viaKms.encrypt(data, emptyMap(), 0x0578.toUShort(), 4096u, CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT), false).plaintext)
+        // Hierarchical: a branch key, rotation, old messages still open.
+        val store = BranchKeyStore.open(kms, key, "branch-keys")
+        val bk = store.createBranchKey("tenant-a")
+        val env = Envelope.hierarchical(store, bk, 60_000u)
+        val old = env.encrypt(data, mapOf("tenant" to "a"), 0x0478.toUShort(), 4096u, CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+        store.versionBranchKey(bk)
+        assertEquals(2, store.versions(bk).size)
+        val out = Envelope.hierarchical(store, bk, 60_000u).decrypt(old, false)
+        assertContentEquals(data, out.plaintext)
+        assertEquals("aws-kms-hierarchy", out.providerId)
+        assertFailsWith<KmsException.InvalidCiphertext> { Envelope.hierarchical(store, "other", 60_000u).decrypt(old, false) }
+        assertFailsWith<KmsException.Validation> { Envelope.hierarchical(store, bk, 0u) }
+    }
+
+    @Test
     fun legacySuitesAndNonFramedBodies() {
         val env = Envelope.rawAes("ns", "k", ByteArray(16) { 4 })
         val data = ByteArray(3000) { (it * 11).toByte() }
