@@ -42,6 +42,8 @@ test-rust:
 	@$(RUST_ENV) && PYBIN="$$(scripts/py-env.sh)" && STRONGROOM_ESDK_PYTHON="$$PYBIN" cargo test -p strongroom --test esdk_manifest -- --ignored
 	@# The required encryption context CMM against the official SDK with the MPL.
 	@$(RUST_ENV) && MPLBIN="$$(scripts/mpl-env.sh)" && STRONGROOM_MPL_PYTHON="$$MPLBIN" cargo test -p strongroom --test esdk_required_context -- --ignored
+	@# The raw ECDH keyring both ways against the official SDK with the MPL.
+	@$(RUST_ENV) && MPLBIN="$$(scripts/mpl-env.sh)" && STRONGROOM_MPL_PYTHON="$$MPLBIN" cargo test -p strongroom --test esdk_ecdh -- --ignored
 	@# `--output json` against the real AWS CLI (v1, from the same venv).
 	@$(RUST_ENV) && PYBIN="$$(scripts/py-env.sh)" && STRONGROOM_AWS_CLI="$$(dirname "$$PYBIN")/aws" cargo test -p strongroom-cli --test cli aws_cli_prints_the_same_json -- --ignored
 

@@ -57,7 +57,7 @@ pub(crate) fn supported(spec: KeySpec, usage: KeyUsage) -> Result<()> {
     let ok = match spec {
         SymmetricDefault => usage == EncryptDecrypt,
         EccNistP256 => matches!(usage, SignVerify | KeyAgreement),
-        EccNistP384 => usage == SignVerify,
+        EccNistP384 => matches!(usage, SignVerify | KeyAgreement),
         Rsa2048 | Rsa3072 | Rsa4096 => matches!(usage, EncryptDecrypt | SignVerify),
         Hmac224 | Hmac256 | Hmac384 | Hmac512 => usage == GenerateVerifyMac,
         EccNistP521 | EccSecgP256k1 | EccNistEdwards25519 | MlDsa44 | MlDsa65 | MlDsa87 | Sm2 => {
@@ -359,6 +359,45 @@ mod wycheproof {
             }
         }
         assert_eq!(n, 612);
+        assert!(valid > 0 && invalid > 0);
+    }
+
+    #[test]
+    fn ecdh_p384() {
+        let doc = load("ecdh_secp384r1_test.json");
+        let (mut n, mut valid, mut invalid) = (0, 0, 0);
+        for g in doc["testGroups"].as_array().unwrap() {
+            assert_eq!(g["encoding"], "asn");
+            for t in g["tests"].as_array().unwrap() {
+                n += 1;
+                let b: Vec<u8> = h(&t["private"])
+                    .into_iter()
+                    .skip_while(|x| *x == 0)
+                    .collect();
+                let mut s = [0u8; 48];
+                s[48 - b.len()..].copy_from_slice(&b);
+                let sk = p384::SecretKey::from_slice(&s).unwrap();
+                let got =
+                    crate::hsm::asym_key::ecdh_p384(&sk.to_nonzero_scalar(), &h(&t["public"]));
+                match t["result"].as_str().unwrap() {
+                    "valid" => {
+                        assert_eq!(&got.unwrap()[..], &h(&t["shared"])[..], "tc {}", t["tcId"]);
+                        valid += 1;
+                    }
+                    "invalid" => {
+                        let e = got.expect_err(&format!("tc {} must fail", t["tcId"]));
+                        assert_eq!(e.code(), ErrorCode::Validation);
+                        invalid += 1;
+                    }
+                    _ => {
+                        if let Ok(s) = got {
+                            assert_eq!(&s[..], &h(&t["shared"])[..], "tc {}", t["tcId"]);
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(n, 1047);
         assert!(valid > 0 && invalid > 0);
     }
 

@@ -89,7 +89,7 @@ fn metadata_and_public_keys() {
         assert_eq!(e.code(), ErrorCode::UnsupportedOperation);
     }
     for (spec, usage) in [
-        (KeySpec::EccNistP384, KeyUsage::KeyAgreement),
+        (KeySpec::EccNistP384, KeyUsage::EncryptDecrypt),
         (KeySpec::Hmac256, KeyUsage::SignVerify),
         (KeySpec::Rsa2048, KeyUsage::KeyAgreement),
         (KeySpec::EccNistP256, KeyUsage::EncryptDecrypt),

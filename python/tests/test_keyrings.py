@@ -176,3 +176,60 @@ def test_hierarchical_keyring_rotation_cache_and_tenants() -> None:
     kms.disable_key(key_id=key)
     with pytest.raises(strongroom.DisabledException):
         env.encrypt(b"x")
+
+
+def test_ecdh_keyrings_from_specs() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    def pair(curve: ec.EllipticCurve) -> tuple:
+        k = ec.generate_private_key(curve)
+        return (
+            k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+            k.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo),
+        )
+
+    for name, curve in (("ECC_NIST_P256", ec.SECP256R1()), ("ECC_NIST_P384", ec.SECP384R1())):
+        s_priv, _ = pair(curve)
+        r_priv, r_pub = pair(curve)
+        static = strongroom.Envelope.from_keyrings(
+            {
+                "type": "RawEcdh",
+                "curveSpec": name,
+                "keyAgreementScheme": {
+                    "RawPrivateKeyToStaticPublicKey": {"senderStaticPrivateKey": s_priv, "recipientPublicKey": r_pub}
+                },
+            }
+        )
+        eph = strongroom.Envelope.from_keyrings(
+            {"type": "RawEcdh", "curveSpec": name, "keyAgreementScheme": {"EphemeralPrivateKeyToStaticPublicKey": {"recipientPublicKey": r_pub}}}
+        )
+        disc = strongroom.Envelope.from_keyrings(
+            {"type": "RawEcdh", "curveSpec": name, "keyAgreementScheme": {"PublicKeyDiscovery": {"recipientStaticPrivateKey": r_priv}}}
+        )
+        for env in (static, eph):
+            msg = env.encrypt(b"ecdh", encryption_context={"c": name})
+            out = disc.decrypt(msg)
+            assert out.plaintext == b"ecdh" and out.info.provider_id == "raw-ecdh"
+        with pytest.raises(strongroom.ValidationException):
+            disc.encrypt(b"x")
+    # KMS ECDH: the sender's key in the KMS, the recipient local.
+    kms = strongroom.Kms.in_memory()
+    sender = kms.create_key(key_usage="KEY_AGREEMENT", key_spec="ECC_NIST_P256").key_metadata.arn
+    r_priv, r_pub = pair(ec.SECP256R1())
+    via_kms = strongroom.Envelope.from_keyrings(
+        {
+            "type": "AwsKmsEcdh",
+            "curveSpec": "ECC_NIST_P256",
+            "keyAgreementScheme": {"KmsPrivateKeyToStaticPublicKey": {"senderKmsIdentifier": sender, "recipientPublicKey": r_pub}},
+        },
+        kms=kms,
+    )
+    msg = via_kms.encrypt(b"via kms")
+    local = strongroom.Envelope.from_keyrings(
+        {"type": "RawEcdh", "curveSpec": "ECC_NIST_P256", "keyAgreementScheme": {"PublicKeyDiscovery": {"recipientStaticPrivateKey": r_priv}}}
+    )
+    assert local.decrypt(msg).plaintext == b"via kms"
+    assert via_kms.decrypt(msg).info.provider_id == "aws-kms-ecdh"
+    with pytest.raises(strongroom.ValidationException):
+        strongroom.Envelope.from_keyrings({"type": "RawEcdh", "curveSpec": "ECC_NIST_P521", "keyAgreementScheme": {}})

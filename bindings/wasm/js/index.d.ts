@@ -288,6 +288,19 @@ export type KeyringSpec =
       paddingScheme: 'PKCS1' | 'OAEP_SHA1_MGF1' | 'OAEP_SHA256_MGF1' | 'OAEP_SHA384_MGF1' | 'OAEP_SHA512_MGF1';
       publicKey?: Uint8Array; privateKey?: Uint8Array;
     }
+  | {
+      type: 'RawEcdh'; curveSpec: 'ECC_NIST_P256' | 'ECC_NIST_P384';
+      keyAgreementScheme:
+        | { RawPrivateKeyToStaticPublicKey: { senderStaticPrivateKey: Uint8Array; recipientPublicKey: Uint8Array } }
+        | { EphemeralPrivateKeyToStaticPublicKey: { recipientPublicKey: Uint8Array } }
+        | { PublicKeyDiscovery: { recipientStaticPrivateKey: Uint8Array } };
+    }
+  | {
+      type: 'AwsKmsEcdh'; curveSpec: 'ECC_NIST_P256' | 'ECC_NIST_P384'; grantTokens?: string[];
+      keyAgreementScheme:
+        | { KmsPrivateKeyToStaticPublicKey: { senderKmsIdentifier: string; recipientPublicKey: Uint8Array } }
+        | { KmsPublicKeyDiscovery: { recipientKmsIdentifier: string } };
+    }
   | { type: 'AwsKms'; keyIds: string[]; grantTokens?: string[] }
   | { type: 'AwsKmsDiscovery'; grantTokens?: string[]; discoveryFilter?: { partition: string; accountIds: string[] } };
 

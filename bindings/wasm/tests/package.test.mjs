@@ -152,6 +152,14 @@ test('keyrings as data (raw RSA, multi) and the hierarchical keyring', async () 
   assert.throws(() => sr.Envelope.hierarchical(store, { branchKeyId: 'other', ttlSeconds: 60 }).decrypt(old),
     (e) => e.code === 'InvalidCiphertextException');
   assert.throws(() => sr.Envelope.hierarchical(store, { branchKeyId: bk, ttlSeconds: 0 }), (e) => e.code === 'ValidationException');
+  // ECDH: ephemeral sender, the recipient's private key discovers.
+  const r = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+  const ecdh = (scheme) => sr.Envelope.fromKeyrings({ type: 'RawEcdh', curveSpec: 'ECC_NIST_P384', keyAgreementScheme: scheme });
+  const sealed = ecdh({ EphemeralPrivateKeyToStaticPublicKey: { recipientPublicKey: new Uint8Array(r.publicKey.export({ type: 'spki', format: 'der' })) } })
+    .encrypt(data);
+  const opened = ecdh({ PublicKeyDiscovery: { recipientStaticPrivateKey: pem(r.privateKey, 'pkcs8') } }).decrypt(sealed);
+  assert.deepEqual(opened.plaintext, data);
+  assert.equal(opened.providerId, 'raw-ecdh');
 });
 
 test('the sealed store survives a reload through a snapshot', () => {

@@ -43,6 +43,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::secret::Plaintext;
 
 mod cmm;
+mod ecdh;
 mod hierarchy;
 mod keyring;
 mod raw_rsa;
@@ -52,6 +53,9 @@ mod stream;
 pub use cmm::{
     CacheStats, CachingCmm, CachingConfig, DecryptionRequest, EncryptionRequest, MaterialsCache,
     MaterialsManager, RequiredEncryptionContextCmm,
+};
+pub use ecdh::{
+    EcdhCurve, KmsEcdhKeyring, RawEcdhKeyring, KMS_ECDH_PROVIDER_ID, RAW_ECDH_PROVIDER_ID,
 };
 #[doc(hidden)]
 pub use hierarchy::{unwrap_edk as hierarchy_unwrap_edk, wrap_edk as hierarchy_wrap_edk};
@@ -64,7 +68,7 @@ pub use keyring::{
     OpenedBy, RawAesKeyring, AWS_KMS_PROVIDER_ID, KMS_PROVIDER_ID,
 };
 pub use raw_rsa::{RawRsaKeyring, RsaPadding};
-pub use spec::{multi, KeyringSpec};
+pub use spec::{multi, KeyringSpec, KmsEcdhScheme, RawEcdhScheme};
 pub use stream::{
     decrypt_stream, encrypt_stream, reserve_wiped, rewrap_stream, signature_footer,
     DecryptingWriter, Decryptor, DelegatedDecryption, DelegatedEncryption, EncryptingWriter,

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::ecdh::{EcdhCurve, KmsEcdhKeyring, RawEcdhKeyring};
 use super::keyring::{DiscoveryFilter, Keyring, KmsKeyring, MultiKeyring, RawAesKeyring};
 use super::raw_rsa::{RawRsaKeyring, RsaPadding};
 use crate::error::{Error, Result};
@@ -58,6 +59,20 @@ pub enum KeyringSpec {
         #[serde(default)]
         grant_tokens: Vec<String>,
     },
+    /// The raw ECDH keyring (`ECC_NIST_P256` or `ECC_NIST_P384`).
+    #[serde(rename_all = "camelCase")]
+    RawEcdh {
+        curve_spec: EcdhCurve,
+        key_agreement_scheme: RawEcdhScheme,
+    },
+    /// The KMS ECDH keyring, through this KMS handle's `DeriveSharedSecret`.
+    #[serde(rename_all = "camelCase")]
+    AwsKmsEcdh {
+        curve_spec: EcdhCurve,
+        key_agreement_scheme: KmsEcdhScheme,
+        #[serde(default)]
+        grant_tokens: Vec<String>,
+    },
     /// Decrypt-only: any KMS key the caller may use, or only keys of the
     /// filter's partition and accounts. Multi-Region keys open in this
     /// handle's Region whichever Region wrapped them.
@@ -68,6 +83,52 @@ pub enum KeyringSpec {
         #[serde(default)]
         discovery_filter: Option<DiscoveryFilter>,
     },
+}
+
+/// The raw ECDH keyring's key agreement schema (the MPL's
+/// `RawEcdhStaticConfigurations` union: one member naming the schema).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum RawEcdhScheme {
+    /// The sender's static private key (PKCS#8, PEM or DER) and the
+    /// recipient's public key (SPKI DER or PEM): encrypt and decrypt.
+    #[serde(rename_all = "camelCase")]
+    RawPrivateKeyToStaticPublicKey {
+        sender_static_private_key: SecretBytes,
+        #[serde(with = "crate::shape::blob")]
+        recipient_public_key: Vec<u8>,
+    },
+    /// A fresh sender key per message: encrypt only.
+    #[serde(rename_all = "camelCase")]
+    EphemeralPrivateKeyToStaticPublicKey {
+        #[serde(with = "crate::shape::blob")]
+        recipient_public_key: Vec<u8>,
+    },
+    /// The recipient's private key opens messages for its public key from
+    /// any sender: decrypt only.
+    #[serde(rename_all = "camelCase")]
+    PublicKeyDiscovery {
+        recipient_static_private_key: SecretBytes,
+    },
+}
+
+/// The KMS ECDH keyring's key agreement schema (the MPL's
+/// `KmsEcdhStaticConfigurations`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum KmsEcdhScheme {
+    /// The sender's KMS `KEY_AGREEMENT` key and the recipient's public key.
+    #[serde(rename_all = "camelCase")]
+    KmsPrivateKeyToStaticPublicKey {
+        sender_kms_identifier: String,
+        #[serde(with = "crate::shape::blob")]
+        recipient_public_key: Vec<u8>,
+    },
+    /// The recipient's KMS key opens messages for its public key: decrypt only.
+    #[serde(rename_all = "camelCase")]
+    KmsPublicKeyDiscovery { recipient_kms_identifier: String },
 }
 
 impl fmt::Debug for KeyringSpec {
@@ -86,6 +147,8 @@ impl KeyringSpec {
             KeyringSpec::RawRsa { .. } => "RawRsa",
             KeyringSpec::AwsKms { .. } => "AwsKms",
             KeyringSpec::AwsKmsDiscovery { .. } => "AwsKmsDiscovery",
+            KeyringSpec::RawEcdh { .. } => "RawEcdh",
+            KeyringSpec::AwsKmsEcdh { .. } => "AwsKmsEcdh",
         }
     }
 
@@ -132,6 +195,52 @@ impl KeyringSpec {
                         .with_grant_tokens(grant_tokens.clone()),
                 )
             }
+            KeyringSpec::RawEcdh {
+                curve_spec,
+                key_agreement_scheme,
+            } => Arc::new(match key_agreement_scheme {
+                RawEcdhScheme::RawPrivateKeyToStaticPublicKey {
+                    sender_static_private_key,
+                    recipient_public_key,
+                } => RawEcdhKeyring::static_keys(
+                    *curve_spec,
+                    sender_static_private_key.as_bytes(),
+                    recipient_public_key,
+                )?,
+                RawEcdhScheme::EphemeralPrivateKeyToStaticPublicKey {
+                    recipient_public_key,
+                } => RawEcdhKeyring::ephemeral(*curve_spec, recipient_public_key)?,
+                RawEcdhScheme::PublicKeyDiscovery {
+                    recipient_static_private_key,
+                } => {
+                    RawEcdhKeyring::discovery(*curve_spec, recipient_static_private_key.as_bytes())?
+                }
+            }),
+            KeyringSpec::AwsKmsEcdh {
+                curve_spec,
+                key_agreement_scheme,
+                grant_tokens,
+            } => Arc::new(
+                match key_agreement_scheme {
+                    KmsEcdhScheme::KmsPrivateKeyToStaticPublicKey {
+                        sender_kms_identifier,
+                        recipient_public_key,
+                    } => KmsEcdhKeyring::static_keys(
+                        need_kms()?,
+                        *curve_spec,
+                        sender_kms_identifier,
+                        recipient_public_key,
+                    )?,
+                    KmsEcdhScheme::KmsPublicKeyDiscovery {
+                        recipient_kms_identifier,
+                    } => KmsEcdhKeyring::discovery(
+                        need_kms()?,
+                        *curve_spec,
+                        recipient_kms_identifier,
+                    )?,
+                }
+                .with_grant_tokens(grant_tokens.clone()),
+            ),
             KeyringSpec::AwsKmsDiscovery {
                 grant_tokens,
                 discovery_filter,

@@ -314,9 +314,10 @@ impl AsymKey {
     pub fn derive_shared_secret(&self, peer_spki: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         match self {
             AsymKey::P256(k) => ecdh_p256(k.as_nonzero_scalar(), peer_spki),
+            AsymKey::P384(k) => ecdh_p384(k.as_nonzero_scalar(), peer_spki),
             _ => Err(Error::new(
                 ErrorCode::InvalidKeyUsage,
-                "key agreement needs an ECC_NIST_P256 KEY_AGREEMENT key",
+                "key agreement needs an ECC_NIST_P256 or ECC_NIST_P384 KEY_AGREEMENT key",
             )),
         }
     }
@@ -403,6 +404,16 @@ pub(crate) fn ecdh_p256(k: &p256::NonZeroScalar, peer_spki: &[u8]) -> Result<Zer
         )
     })?;
     let shared = p256::ecdh::diffie_hellman(k, peer.as_affine());
+    Ok(Zeroizing::new(shared.raw_secret_bytes().to_vec()))
+}
+
+pub(crate) fn ecdh_p384(k: &p384::NonZeroScalar, peer_spki: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let peer = p384::PublicKey::from_public_key_der(peer_spki).map_err(|_| {
+        Error::validation(
+            "PublicKey must be a DER SubjectPublicKeyInfo for a point on the ECC_NIST_P384 curve",
+        )
+    })?;
+    let shared = p384::ecdh::diffie_hellman(k, peer.as_affine());
     Ok(Zeroizing::new(shared.raw_secret_bytes().to_vec()))
 }
 

@@ -602,6 +602,182 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * Envelope encryption (AWS Encryption SDK message format) with one keyring.
+ * Branch keys for the hierarchical keyring, wrapped by one KMS key, kept
+ * in a file store in `directory` (or in memory without one).
+ */
+public protocol BranchKeyStoreProtocol: AnyObject, Sendable {
+    
+    /**
+     * A new branch key (the id given, or a random UUID); returns its id.
+     */
+    func createBranchKey(branchKeyId: String?) throws  -> String
+    
+    /**
+     * Rotate: a new active version; old messages still open.
+     */
+    func versionBranchKey(branchKeyId: String) throws  -> String
+    
+    func versions(branchKeyId: String) throws  -> [String]
+    
+}
+/**
+ * Envelope encryption (AWS Encryption SDK message format) with one keyring.
+ * Branch keys for the hierarchical keyring, wrapped by one KMS key, kept
+ * in a file store in `directory` (or in memory without one).
+ */
+open class BranchKeyStore: BranchKeyStoreProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_strongroom_ffi_fn_clone_branchkeystore(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_strongroom_ffi_fn_free_branchkeystore(handle, $0) }
+    }
+
+    
+public static func `open`(kms: Kms, kmsKeyId: String, logicalName: String, directory: String? = nil)throws  -> BranchKeyStore  {
+    return try  FfiConverterTypeBranchKeyStore_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_constructor_branchkeystore_open(
+        FfiConverterTypeKms_lower(kms),
+        FfiConverterString.lower(kmsKeyId),
+        FfiConverterString.lower(logicalName),
+        FfiConverterOptionString.lower(directory),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * A new branch key (the id given, or a random UUID); returns its id.
+     */
+open func createBranchKey(branchKeyId: String? = nil)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_branchkeystore_create_branch_key(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(branchKeyId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Rotate: a new active version; old messages still open.
+     */
+open func versionBranchKey(branchKeyId: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_branchkeystore_version_branch_key(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(branchKeyId),uniffiCallStatus
+    )
+})
+}
+    
+open func versions(branchKeyId: String)throws  -> [String]  {
+    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_branchkeystore_versions(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(branchKeyId),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeBranchKeyStore: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = BranchKeyStore
+
+    public static func lift(_ handle: UInt64) throws -> BranchKeyStore {
+        return BranchKeyStore(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: BranchKeyStore) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> BranchKeyStore {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: BranchKeyStore, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBranchKeyStore_lift(_ handle: UInt64) throws -> BranchKeyStore {
+    return try FfiConverterTypeBranchKeyStore.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBranchKeyStore_lower(_ value: BranchKeyStore) -> UInt64 {
+    return FfiConverterTypeBranchKeyStore.lower(value)
+}
+
+
+
+
+
+
+/**
  * Push-style decryption: `update` returns plaintext as frames verify;
  * only `finish` returning normally means the message was complete and
  * (for signed suites) its signature verified.
@@ -875,9 +1051,6 @@ public func FfiConverterTypeEncryptStream_lower(_ value: EncryptStream) -> UInt6
 
 
 
-/**
- * Envelope encryption (AWS Encryption SDK message format) with one keyring.
- */
 public protocol EnvelopeProtocol: AnyObject, Sendable {
     
     func cacheStats()  -> CacheStats?
@@ -887,16 +1060,15 @@ public protocol EnvelopeProtocol: AnyObject, Sendable {
     func decryptor(allowLegacy: Bool)  -> DecryptStream
     
     /**
-     * `suite`: 0x0578 (signed, the official default) or 0x0478.
+     * `suite`: 0x0578 (signed, the official default) or 0x0478; a legacy
+     * suite (0x0014 … 0x0378) only under `ForbidEncryptAllowDecrypt`.
+     * `frame_length` 0 writes a non-framed body.
      */
-    func encrypt(plaintext: Data, encryptionContext: [String: String], suite: UInt16, frameLength: UInt32) throws  -> Data
+    func encrypt(plaintext: Data, encryptionContext: [String: String], suite: UInt16, frameLength: UInt32, commitmentPolicy: CommitmentPolicy) throws  -> Data
     
-    func encryptor(encryptionContext: [String: String], suite: UInt16, frameLength: UInt32) throws  -> EncryptStream
+    func encryptor(encryptionContext: [String: String], suite: UInt16, frameLength: UInt32, commitmentPolicy: CommitmentPolicy) throws  -> EncryptStream
     
 }
-/**
- * Envelope encryption (AWS Encryption SDK message format) with one keyring.
- */
 open class Envelope: EnvelopeProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
 
@@ -947,6 +1119,35 @@ open class Envelope: EnvelopeProtocol, @unchecked Sendable {
         try! rustCall { uniffi_strongroom_ffi_fn_free_envelope(handle, $0) }
     }
 
+    
+    /**
+     * Keyrings described as data (the core's `KeyringSpec`); several make
+     * a multi-keyring (the first generates). KMS specs act through `kms`.
+     */
+public static func fromKeyrings(specs: [KeyringSpec], kms: Kms? = nil)throws  -> Envelope  {
+    return try  FfiConverterTypeEnvelope_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_constructor_envelope_from_keyrings(
+        FfiConverterSequenceTypeKeyringSpec.lower(specs),
+        FfiConverterOptionTypeKms.lower(kms),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The hierarchical keyring (aws-kms-hierarchy EDKs) over one branch
+     * key of `store`, opened branch keys cached for `ttl_ms`.
+     */
+public static func hierarchical(store: BranchKeyStore, branchKeyId: String, ttlMs: UInt64)throws  -> Envelope  {
+    return try  FfiConverterTypeEnvelope_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_constructor_envelope_hierarchical(
+        FfiConverterTypeBranchKeyStore_lower(store),
+        FfiConverterString.lower(branchKeyId),
+        FfiConverterUInt64.lower(ttlMs),uniffiCallStatus
+    )
+})
+}
     
     /**
      * KMS keys: the first generates each data key, every one can decrypt;
@@ -1011,9 +1212,11 @@ open func decryptor(allowLegacy: Bool) -> DecryptStream  {
 }
     
     /**
-     * `suite`: 0x0578 (signed, the official default) or 0x0478.
+     * `suite`: 0x0578 (signed, the official default) or 0x0478; a legacy
+     * suite (0x0014 … 0x0378) only under `ForbidEncryptAllowDecrypt`.
+     * `frame_length` 0 writes a non-framed body.
      */
-open func encrypt(plaintext: Data, encryptionContext: [String: String], suite: UInt16, frameLength: UInt32)throws  -> Data  {
+open func encrypt(plaintext: Data, encryptionContext: [String: String], suite: UInt16, frameLength: UInt32, commitmentPolicy: CommitmentPolicy)throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_envelope_encrypt(
@@ -1021,19 +1224,21 @@ open func encrypt(plaintext: Data, encryptionContext: [String: String], suite: U
         FfiConverterData.lower(plaintext),
         FfiConverterDictionaryStringString.lower(encryptionContext),
         FfiConverterUInt16.lower(suite),
-        FfiConverterUInt32.lower(frameLength),uniffiCallStatus
+        FfiConverterUInt32.lower(frameLength),
+        FfiConverterTypeCommitmentPolicy_lower(commitmentPolicy),uniffiCallStatus
     )
 })
 }
     
-open func encryptor(encryptionContext: [String: String], suite: UInt16, frameLength: UInt32)throws  -> EncryptStream  {
+open func encryptor(encryptionContext: [String: String], suite: UInt16, frameLength: UInt32, commitmentPolicy: CommitmentPolicy)throws  -> EncryptStream  {
     return try  FfiConverterTypeEncryptStream_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_envelope_encryptor(
             self.uniffiCloneHandle(),
         FfiConverterDictionaryStringString.lower(encryptionContext),
         FfiConverterUInt16.lower(suite),
-        FfiConverterUInt32.lower(frameLength),uniffiCallStatus
+        FfiConverterUInt32.lower(frameLength),
+        FfiConverterTypeCommitmentPolicy_lower(commitmentPolicy),uniffiCallStatus
     )
 })
 }
@@ -2635,6 +2840,30 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeKms: FfiConverterRustBuffer {
+    typealias SwiftType = Kms?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeKms.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeKms.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeCacheStats: FfiConverterRustBuffer {
     typealias SwiftType = CacheStats?
 
@@ -2700,6 +2929,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeKeyringSpec: FfiConverterRustBuffer {
+    typealias SwiftType = [KeyringSpec]
+
+    public static func write(_ value: [KeyringSpec], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeKeyringSpec.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [KeyringSpec] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [KeyringSpec]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeKeyringSpec.read(from: &buf))
         }
         return seq
     }
@@ -2787,6 +3041,15 @@ private let initializationResult: InitializationResult = {
     if (uniffi_strongroom_ffi_checksum_func_operation_names() != 31945) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_strongroom_ffi_checksum_method_branchkeystore_create_branch_key() != 59518) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_branchkeystore_version_branch_key() != 53250) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_branchkeystore_versions() != 2650) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_strongroom_ffi_checksum_method_decryptstream_finish() != 52199) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -2808,10 +3071,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_strongroom_ffi_checksum_method_envelope_decryptor() != 24917) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_envelope_encrypt() != 35581) {
+    if (uniffi_strongroom_ffi_checksum_method_envelope_encrypt() != 28805) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_envelope_encryptor() != 24009) {
+    if (uniffi_strongroom_ffi_checksum_method_envelope_encryptor() != 48407) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_method_kms_account() != 8698) {
@@ -2983,6 +3246,15 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_method_manualclock_set_ms() != 38941) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_constructor_branchkeystore_open() != 24765) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_constructor_envelope_from_keyrings() != 33611) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_constructor_envelope_hierarchical() != 4544) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_constructor_envelope_kms() != 43070) {

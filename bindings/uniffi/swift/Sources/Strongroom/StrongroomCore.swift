@@ -5914,6 +5914,96 @@ public func FfiConverterTypeVerifyResponse_lower(_ value: VerifyResponse) -> Rus
 
 
 /**
+ * How strictly encryption and decryption insist on key commitment (the
+ * ESDK commitment policies).
+ */
+
+public enum CommitmentPolicy: Equatable, Hashable {
+    
+    /**
+     * Encrypt with committing suites only (0x0478, 0x0578); only they
+     * decrypt. The default.
+     */
+    case requireEncryptRequireDecrypt
+    /**
+     * Encrypt with committing suites; messages from older SDKs
+     * (non-committing suites, v1 headers) decrypt too.
+     */
+    case requireEncryptAllowDecrypt
+    /**
+     * Encrypt with the legacy non-committing suites only (0x0014 …
+     * 0x0378, v1 headers), for readers that predate key commitment;
+     * every suite decrypts. Use it only while such readers remain.
+     */
+    case forbidEncryptAllowDecrypt
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension CommitmentPolicy: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCommitmentPolicy: FfiConverterRustBuffer {
+    typealias SwiftType = CommitmentPolicy
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CommitmentPolicy {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .requireEncryptRequireDecrypt
+        
+        case 2: return .requireEncryptAllowDecrypt
+        
+        case 3: return .forbidEncryptAllowDecrypt
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: CommitmentPolicy, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .requireEncryptRequireDecrypt:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .requireEncryptAllowDecrypt:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .forbidEncryptAllowDecrypt:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCommitmentPolicy_lift(_ buf: RustBuffer) throws -> CommitmentPolicy {
+    return try FfiConverterTypeCommitmentPolicy.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCommitmentPolicy_lower(_ value: CommitmentPolicy) -> RustBuffer {
+    return FfiConverterTypeCommitmentPolicy.lower(value)
+}
+
+
+
+/**
  * AWS's deprecated `CustomerMasterKeySpec`: KeyMetadata still carries
  * it, with the same value as `KeySpec` (AWS: "The KeySpec and
  * CustomerMasterKeySpec fields have the same value"), but AWS froze the

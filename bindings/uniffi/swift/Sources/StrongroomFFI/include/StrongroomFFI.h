@@ -243,6 +243,36 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CLONE_BRANCHKEYSTORE
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CLONE_BRANCHKEYSTORE
+uint64_t uniffi_strongroom_ffi_fn_clone_branchkeystore(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_FREE_BRANCHKEYSTORE
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_FREE_BRANCHKEYSTORE
+void uniffi_strongroom_ffi_fn_free_branchkeystore(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CONSTRUCTOR_BRANCHKEYSTORE_OPEN
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CONSTRUCTOR_BRANCHKEYSTORE_OPEN
+uint64_t uniffi_strongroom_ffi_fn_constructor_branchkeystore_open(uint64_t kms, RustBuffer kms_key_id, RustBuffer logical_name, RustBuffer directory, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_BRANCHKEYSTORE_CREATE_BRANCH_KEY
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_BRANCHKEYSTORE_CREATE_BRANCH_KEY
+RustBuffer uniffi_strongroom_ffi_fn_method_branchkeystore_create_branch_key(uint64_t ptr, RustBuffer branch_key_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_BRANCHKEYSTORE_VERSION_BRANCH_KEY
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_BRANCHKEYSTORE_VERSION_BRANCH_KEY
+RustBuffer uniffi_strongroom_ffi_fn_method_branchkeystore_version_branch_key(uint64_t ptr, RustBuffer branch_key_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_BRANCHKEYSTORE_VERSIONS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_BRANCHKEYSTORE_VERSIONS
+RustBuffer uniffi_strongroom_ffi_fn_method_branchkeystore_versions(uint64_t ptr, RustBuffer branch_key_id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CLONE_DECRYPTSTREAM
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CLONE_DECRYPTSTREAM
 uint64_t uniffi_strongroom_ffi_fn_clone_decryptstream(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -293,6 +323,16 @@ uint64_t uniffi_strongroom_ffi_fn_clone_envelope(uint64_t handle, RustCallStatus
 void uniffi_strongroom_ffi_fn_free_envelope(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CONSTRUCTOR_ENVELOPE_FROM_KEYRINGS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CONSTRUCTOR_ENVELOPE_FROM_KEYRINGS
+uint64_t uniffi_strongroom_ffi_fn_constructor_envelope_from_keyrings(RustBuffer specs, RustBuffer kms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CONSTRUCTOR_ENVELOPE_HIERARCHICAL
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CONSTRUCTOR_ENVELOPE_HIERARCHICAL
+uint64_t uniffi_strongroom_ffi_fn_constructor_envelope_hierarchical(uint64_t store, RustBuffer branch_key_id, uint64_t ttl_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CONSTRUCTOR_ENVELOPE_KMS
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CONSTRUCTOR_ENVELOPE_KMS
 uint64_t uniffi_strongroom_ffi_fn_constructor_envelope_kms(uint64_t kms, RustBuffer key_ids, RustBuffer grant_tokens, RustBuffer cache, RustCallStatus *_Nonnull out_status
@@ -320,12 +360,12 @@ uint64_t uniffi_strongroom_ffi_fn_method_envelope_decryptor(uint64_t ptr, int8_t
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_ENVELOPE_ENCRYPT
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_ENVELOPE_ENCRYPT
-RustBuffer uniffi_strongroom_ffi_fn_method_envelope_encrypt(uint64_t ptr, RustBuffer plaintext, RustBuffer encryption_context, uint16_t suite, uint32_t frame_length, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_strongroom_ffi_fn_method_envelope_encrypt(uint64_t ptr, RustBuffer plaintext, RustBuffer encryption_context, uint16_t suite, uint32_t frame_length, RustBuffer commitment_policy, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_ENVELOPE_ENCRYPTOR
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_ENVELOPE_ENCRYPTOR
-uint64_t uniffi_strongroom_ffi_fn_method_envelope_encryptor(uint64_t ptr, RustBuffer encryption_context, uint16_t suite, uint32_t frame_length, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_strongroom_ffi_fn_method_envelope_encryptor(uint64_t ptr, RustBuffer encryption_context, uint16_t suite, uint32_t frame_length, RustBuffer commitment_policy, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CLONE_KMS
@@ -944,6 +984,24 @@ uint16_t uniffi_strongroom_ffi_checksum_func_operation_names(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_BRANCHKEYSTORE_CREATE_BRANCH_KEY
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_BRANCHKEYSTORE_CREATE_BRANCH_KEY
+uint16_t uniffi_strongroom_ffi_checksum_method_branchkeystore_create_branch_key(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_BRANCHKEYSTORE_VERSION_BRANCH_KEY
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_BRANCHKEYSTORE_VERSION_BRANCH_KEY
+uint16_t uniffi_strongroom_ffi_checksum_method_branchkeystore_version_branch_key(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_BRANCHKEYSTORE_VERSIONS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_BRANCHKEYSTORE_VERSIONS
+uint16_t uniffi_strongroom_ffi_checksum_method_branchkeystore_versions(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_DECRYPTSTREAM_FINISH
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_DECRYPTSTREAM_FINISH
 uint16_t uniffi_strongroom_ffi_checksum_method_decryptstream_finish(void
@@ -1337,6 +1395,24 @@ uint16_t uniffi_strongroom_ffi_checksum_method_manualclock_advance_ms(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_MANUALCLOCK_SET_MS
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_MANUALCLOCK_SET_MS
 uint16_t uniffi_strongroom_ffi_checksum_method_manualclock_set_ms(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_CONSTRUCTOR_BRANCHKEYSTORE_OPEN
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_CONSTRUCTOR_BRANCHKEYSTORE_OPEN
+uint16_t uniffi_strongroom_ffi_checksum_constructor_branchkeystore_open(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_CONSTRUCTOR_ENVELOPE_FROM_KEYRINGS
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_CONSTRUCTOR_ENVELOPE_FROM_KEYRINGS
+uint16_t uniffi_strongroom_ffi_checksum_constructor_envelope_from_keyrings(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_CONSTRUCTOR_ENVELOPE_HIERARCHICAL
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_CONSTRUCTOR_ENVELOPE_HIERARCHICAL
+uint16_t uniffi_strongroom_ffi_checksum_constructor_envelope_hierarchical(void
     
 );
 #endif

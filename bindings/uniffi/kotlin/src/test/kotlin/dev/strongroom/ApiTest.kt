@@ -202,6 +202,16 @@ class ApiTest {
         assertEquals("aws-kms-hierarchy", out.providerId)
         assertFailsWith<KmsException.InvalidCiphertext> { Envelope.hierarchical(store, "other", 60_000u).decrypt(old, false) }
         assertFailsWith<KmsException.Validation> { Envelope.hierarchical(store, bk, 0u) }
+        // ECDH: an ephemeral sender, the recipient's private key discovers.
+        val ecGen = java.security.KeyPairGenerator.getInstance("EC")
+        ecGen.initialize(java.security.spec.ECGenParameterSpec("secp256r1"))
+        val rec = ecGen.generateKeyPair()
+        val eph = Envelope.fromKeyrings(listOf(KeyringSpec.RawEcdh(EcdhCurve.ECC_NIST_P256, RawEcdhScheme.EphemeralPrivateKeyToStaticPublicKey(rec.public.encoded))))
+        val sealed = eph.encrypt(data, emptyMap(), 0x0578.toUShort(), 4096u, CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+        val disc = Envelope.fromKeyrings(listOf(KeyringSpec.RawEcdh(EcdhCurve.ECC_NIST_P256, RawEcdhScheme.PublicKeyDiscovery(rec.private.encoded))))
+        val opened = disc.decrypt(sealed, false)
+        assertContentEquals(data, opened.plaintext)
+        assertEquals("raw-ecdh", opened.providerId)
     }
 
     @Test
