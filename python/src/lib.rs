@@ -764,6 +764,45 @@ impl NativeEnvelope {
         })
     }
 
+    /// The required encryption context CMM in front of this envelope:
+    /// `keys` must be in every encryption context, are authenticated but
+    /// not stored, and must be supplied again to decrypt.
+    fn with_required_encryption_context_keys(&self, keys: Vec<String>) -> PyResult<Self> {
+        let cmm = strongroom::esdk::RequiredEncryptionContextCmm::new(self.cmm.clone(), keys)
+            .map_err(err)?;
+        Ok(NativeEnvelope {
+            cmm: Arc::new(cmm),
+            cache: self.cache.clone(),
+        })
+    }
+
+    /// A data key cache in front of this envelope's keyrings.
+    /// `cache` = (capacity, max_age_ms, max_messages, max_bytes, partition).
+    #[pyo3(signature = (cache, clock=None))]
+    fn with_cache(
+        &self,
+        cache: (usize, u64, u64, u64, Option<String>),
+        clock: Option<&NativeClock>,
+    ) -> PyResult<Self> {
+        let (capacity, max_age_ms, max_messages_encrypted, max_bytes_encrypted, partition) = cache;
+        let c = match clock {
+            Some(c) => MaterialsCache::new(capacity, c.0.clone()),
+            None => MaterialsCache::new(capacity, SystemClock),
+        }
+        .map_err(err)?;
+        let cfg = CachingConfig {
+            max_age_ms,
+            max_messages_encrypted,
+            max_bytes_encrypted,
+            partition,
+        };
+        let cmm = CachingCmm::new(self.cmm.clone(), c.clone(), cfg).map_err(err)?;
+        Ok(NativeEnvelope {
+            cmm: Arc::new(cmm),
+            cache: Some(c),
+        })
+    }
+
     /// A raw AES-128, -192 or -256 wrapping key, wire-identical to the
     /// official SDKs'.
     #[staticmethod]
@@ -838,11 +877,15 @@ impl NativeEnvelope {
         message: &[u8],
         allow_legacy: bool,
         max_encrypted_data_keys: u16,
+        encryption_context: Option<Ctx>,
     ) -> PyResult<Opened<'py>> {
         let opts = decrypt_options(allow_legacy, max_encrypted_data_keys);
         let mut out = take(&PLAIN_SCRATCH);
         let r = py.detach(|| {
             let mut d = Decryptor::new(&*self.cmm, opts);
+            if let Some(c) = encryption_context {
+                d = d.with_encryption_context(c);
+            }
             out.reserve(message.len());
             d.update(message, &mut out)?;
             d.finish(&mut out)

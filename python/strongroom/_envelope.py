@@ -189,6 +189,20 @@ class Envelope:
                 )
             )
 
+    def with_required_encryption_context_keys(self, keys: Sequence[str]) -> "Envelope":
+        """The required encryption context CMM in front of this envelope:
+        each of ``keys`` must be in every encryption context; those pairs
+        are authenticated but not stored in the message, and must be given
+        again to decrypt (``decrypt(..., encryption_context=...)``)."""
+        with translated():
+            return Envelope(self._native.with_required_encryption_context_keys(list(keys)))
+
+    def with_cache(self, cache: "CacheConfig", *, clock: Optional["ManualClock"] = None) -> "Envelope":
+        """A data key cache in front of this envelope's keyrings (any of them)."""
+        c = (cache.capacity, int(cache.max_age * 1000), cache.max_messages_encrypted, cache.max_bytes_encrypted, cache.partition)
+        with translated():
+            return Envelope(self._native.with_cache(c, clock._native if clock else None))
+
     @classmethod
     def raw_aes(cls, *, key_namespace: str, key_name: str, wrapping_key: bytes) -> "Envelope":
         """A raw AES-128, -192 or -256 wrapping key (its length says which)."""
@@ -242,11 +256,20 @@ class Envelope:
         *,
         allow_legacy_suites: bool = False,
         max_encrypted_data_keys: int = 10,
+        encryption_context: Optional[Mapping[str, str]] = None,
     ) -> DecryptedMessage:
         """Decrypt a whole message; nothing is returned unless every frame
-        and any signature verified."""
+        and any signature verified. ``encryption_context``: the context the
+        caller expects (pairs the message stores must be equal; the others
+        are the authenticated-only pairs of a message made with
+        :meth:`with_required_encryption_context_keys`)."""
         with translated():
-            pt, info = self._native.decrypt(bytes(message), allow_legacy_suites, max_encrypted_data_keys)
+            pt, info = self._native.decrypt(
+                bytes(message),
+                allow_legacy_suites,
+                max_encrypted_data_keys,
+                None if encryption_context is None else dict(encryption_context),
+            )
         return DecryptedMessage(plaintext=pt, info=_info(info))
 
     # ----------------------------------------------------------- streaming

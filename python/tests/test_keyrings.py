@@ -233,3 +233,25 @@ def test_ecdh_keyrings_from_specs() -> None:
     assert via_kms.decrypt(msg).info.provider_id == "aws-kms-ecdh"
     with pytest.raises(strongroom.ValidationException):
         strongroom.Envelope.from_keyrings({"type": "RawEcdh", "curveSpec": "ECC_NIST_P521", "keyAgreementScheme": {}})
+
+
+def test_required_encryption_context_and_a_cache_in_front_of_any_keyring() -> None:
+    base = strongroom.Envelope.from_keyrings({"type": "RawAes", "keyNamespace": "ns", "keyName": "k", "wrappingKey": b"\x01" * 32})
+    req = base.with_required_encryption_context_keys(["tenant"])
+    msg = req.encrypt(b"bound", encryption_context={"tenant": "acme", "kind": "doc"})
+    # Not stored: the stored context has only "kind"; decrypting needs "tenant" again.
+    with pytest.raises(strongroom.KmsError):
+        base.decrypt(msg)
+    out = base.decrypt(msg, encryption_context={"tenant": "acme"})
+    assert out.plaintext == b"bound" and out.encryption_context["tenant"] == "acme"
+    with pytest.raises(strongroom.InvalidCiphertextException):
+        base.decrypt(msg, encryption_context={"tenant": "other"})
+    with pytest.raises(strongroom.ValidationException):
+        req.encrypt(b"x", encryption_context={"kind": "doc"})
+    with pytest.raises(strongroom.ValidationException):
+        base.with_required_encryption_context_keys([])
+    cached = base.with_cache(strongroom.CacheConfig(capacity=10, max_age=60))
+    for _ in range(3):
+        assert base.decrypt(cached.encrypt(b"c", encryption_context={"a": "b"})).plaintext == b"c"
+    stats = cached.cache_stats()
+    assert stats is not None and stats.hits == 2

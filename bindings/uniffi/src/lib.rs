@@ -443,9 +443,52 @@ impl Envelope {
         )?)
     }
 
-    pub fn decrypt(&self, message_bytes: Vec<u8>, allow_legacy: bool) -> R<DecryptedMessage> {
-        let d = esdk::decrypt_with(&*self.cmm, &message_bytes, &dopts(allow_legacy))?;
+    /// `encryption_context`: the context the caller expects (stored pairs
+    /// must be equal; the others are a required-context message's
+    /// authenticated-only pairs).
+    #[uniffi::method(default(encryption_context = None))]
+    pub fn decrypt(
+        &self,
+        message_bytes: Vec<u8>,
+        allow_legacy: bool,
+        encryption_context: Option<HashMap<String, String>>,
+    ) -> R<DecryptedMessage> {
+        let expected = encryption_context.map(ctx);
+        let d = esdk::decrypt_expecting(
+            &*self.cmm,
+            &message_bytes,
+            &dopts(allow_legacy),
+            expected.as_ref(),
+        )?;
         Ok(message(d.plaintext.as_bytes().to_vec(), d.info))
+    }
+
+    /// The required encryption context CMM in front of this envelope:
+    /// `keys` must be in every encryption context, are authenticated but
+    /// not stored, and must be given again to decrypt.
+    pub fn with_required_encryption_context_keys(&self, keys: Vec<String>) -> R<Arc<Envelope>> {
+        Ok(Arc::new(Envelope {
+            cmm: Arc::new(esdk::RequiredEncryptionContextCmm::new(
+                self.cmm.clone(),
+                keys,
+            )?),
+            cache: self.cache.clone(),
+        }))
+    }
+
+    /// A data key cache in front of this envelope's keyrings.
+    pub fn with_cache(&self, cache: CacheConfig) -> R<Arc<Envelope>> {
+        let store = MaterialsCache::new(cache.capacity as usize, SystemClock)?;
+        let cfg = CachingConfig {
+            max_age_ms: cache.max_age_ms,
+            max_messages_encrypted: cache.max_messages_encrypted,
+            max_bytes_encrypted: cache.max_bytes_encrypted,
+            partition: cache.partition,
+        };
+        Ok(Arc::new(Envelope {
+            cmm: Arc::new(CachingCmm::new(self.cmm.clone(), store.clone(), cfg)?),
+            cache: Some(store),
+        }))
     }
 
     pub fn encryptor(

@@ -223,6 +223,9 @@ export interface EncryptorOptions extends EncryptOptions {
 export interface DecryptOptions {
   /** Accept messages in suites without key commitment. */
   allowLegacySuites?: boolean;
+  /** The context the caller expects: stored pairs must be equal; the others
+   * are a required-context message's authenticated-only pairs. */
+  encryptionContext?: EncryptionContext;
 }
 export interface DecryptedMessage {
   plaintext: Uint8Array;
@@ -312,6 +315,12 @@ export class Envelope {
   /** The hierarchical keyring: data keys wrapped under keys derived from a
    * branch key opened once per `ttlSeconds` (aws-kms-hierarchy EDKs). */
   static hierarchical(store: BranchKeyStore, options: { branchKeyId: string; ttlSeconds: number }): Envelope;
+  /** The required encryption context CMM in front of this envelope: `keys`
+   * must be in every encryption context, are authenticated but not stored,
+   * and must be given again to decrypt (`decrypt(m, { encryptionContext })`). */
+  withRequiredEncryptionContextKeys(keys: string[]): Envelope;
+  /** A data key cache in front of this envelope's keyrings. */
+  withCache(cache: CacheOptions): Envelope;
   /** KMS keys: the first generates each data key, any can decrypt; an
    * empty list decrypts with any key the caller may use. */
   static forKms(kms: Kms | PersistentKms, keyIds: string[], options?: { grantTokens?: string[]; cache?: CacheOptions }): Envelope;

@@ -441,7 +441,19 @@ export class Envelope {
   }
 
   decrypt(message, opts) {
-    return this._raw.decrypt(bytes(message, 'message'), optionsOf(opts, 'the options').allowLegacySuites);
+    const o = optionsOf(opts, 'the options');
+    return this._raw.decrypt(bytes(message, 'message'), o.allowLegacySuites, o.encryptionContext);
+  }
+
+  /** The required encryption context CMM in front of this envelope. */
+  withRequiredEncryptionContextKeys(keys) {
+    if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) throw validation('keys must be an array of strings');
+    return new Envelope(this._raw.withRequiredEncryptionContextKeys(keys));
+  }
+
+  /** A data key cache in front of this envelope's keyrings. */
+  withCache(cache) {
+    return new Envelope(this._raw.withCache(optionsOf(cache, 'the cache options')));
   }
 
   async encryptAsync(plaintext, opts) {
@@ -484,7 +496,8 @@ export class Envelope {
   }
 
   async _decryptAsync(message, options) {
-    if (!subtle()) return this.decrypt(message, options);
+    // A caller-supplied context (required-context messages) is checked in wasm.
+    if (!subtle() || options.encryptionContext !== undefined) return this.decrypt(message, options);
     let plan;
     try {
       plan = this._raw.delegateDecrypt(message, options.allowLegacySuites);

@@ -576,7 +576,7 @@ struct EnvelopeOptions {
 }
 
 /// A data key cache's limits; omitted ones take the core's defaults.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CacheOptions {
     capacity: Option<u32>,
@@ -815,16 +815,62 @@ impl Envelope {
     }
 
     /// `{plaintext, encryptionContext, suite, frameLength, providerId, keyName}`.
+    /// `encryptionContext`: the context the caller expects (the
+    /// authenticated-only pairs of a required-context message included).
     pub fn decrypt(
         &self,
         message: &[u8],
         allow_legacy_suites: Option<bool>,
+        encryption_context: JsValue,
     ) -> Result<JsValue, JsValue> {
         scrubbed(|| {
             let policy = CommitmentPolicy::allowing_legacy(allow_legacy_suites.unwrap_or(false));
-            let d = esdk::decrypt_with(&*self.cmm, message, &DecryptOptions::with_policy(policy))
-                .map_err(err)?;
+            let expected = if encryption_context.is_undefined() || encryption_context.is_null() {
+                None
+            } else {
+                Some(context_from(encryption_context)?)
+            };
+            let d = esdk::decrypt_expecting(
+                &*self.cmm,
+                message,
+                &DecryptOptions::with_policy(policy),
+                expected.as_ref(),
+            )
+            .map_err(err)?;
             decrypted(d.plaintext.as_bytes(), &d.info)
+        })
+    }
+
+    /// The required encryption context CMM in front of this envelope.
+    #[wasm_bindgen(js_name = withRequiredEncryptionContextKeys)]
+    pub fn with_required_encryption_context_keys(
+        &self,
+        keys: Vec<String>,
+    ) -> Result<Envelope, JsValue> {
+        let cmm = esdk::RequiredEncryptionContextCmm::new(self.cmm.clone(), keys).map_err(err)?;
+        Ok(Envelope {
+            cmm: Arc::new(cmm),
+            cache: self.cache.clone(),
+        })
+    }
+
+    /// A data key cache in front of this envelope's keyrings:
+    /// `{capacity, maxAgeMs, maxMessagesEncrypted, maxBytesEncrypted, partition}`.
+    #[wasm_bindgen(js_name = withCache)]
+    pub fn with_cache(&self, options: JsValue) -> Result<Envelope, JsValue> {
+        let c: CacheOptions = from_js(options)?;
+        let d = CachingConfig::default();
+        let store =
+            MaterialsCache::new(c.capacity.unwrap_or(100) as usize, SystemClock).map_err(err)?;
+        let cfg = CachingConfig {
+            max_age_ms: c.max_age_ms.unwrap_or(d.max_age_ms),
+            max_messages_encrypted: c.max_messages_encrypted.unwrap_or(d.max_messages_encrypted),
+            max_bytes_encrypted: c.max_bytes_encrypted.unwrap_or(d.max_bytes_encrypted),
+            partition: c.partition,
+        };
+        Ok(Envelope {
+            cmm: Arc::new(CachingCmm::new(self.cmm.clone(), store.clone(), cfg).map_err(err)?),
+            cache: Some(store),
         })
     }
 

@@ -160,6 +160,16 @@ test('keyrings as data (raw RSA, multi) and the hierarchical keyring', async () 
   const opened = ecdh({ PublicKeyDiscovery: { recipientStaticPrivateKey: pem(r.privateKey, 'pkcs8') } }).decrypt(sealed);
   assert.deepEqual(opened.plaintext, data);
   assert.equal(opened.providerId, 'raw-ecdh');
+  // The required encryption context CMM and a cache, in front of any keyring.
+  const base = sr.Envelope.fromKeyrings(aesSpec);
+  const req = base.withRequiredEncryptionContextKeys(['tenant']);
+  const bound = req.encrypt(data, { encryptionContext: { tenant: 'acme', kind: 'doc' } });
+  assert.throws(() => base.decrypt(bound));
+  assert.equal(base.decrypt(bound, { encryptionContext: { tenant: 'acme' } }).encryptionContext.tenant, 'acme');
+  assert.throws(() => base.decrypt(bound, { encryptionContext: { tenant: 'other' } }), (e) => e.code === 'InvalidCiphertextException');
+  const cached = base.withCache({ capacity: 10, maxAgeMs: 60000 });
+  for (let i = 0; i < 3; i++) base.decrypt(cached.encrypt(data, { encryptionContext: { a: 'b' } }));
+  assert.equal(cached.cacheStats().hits, 2);
 });
 
 test('the sealed store survives a reload through a snapshot', () => {

@@ -180,6 +180,25 @@ impl<M: MaterialsManager> RequiredEncryptionContextCmm<M> {
     }
 }
 
+/// A shared materials manager is one (so the bindings compose managers on
+/// whatever they built: caching or required context in front of any
+/// keyring).
+impl MaterialsManager for Arc<dyn MaterialsManager> {
+    fn get_encryption_materials(
+        &self,
+        req: &EncryptionRequest<'_>,
+        rng: &dyn Rng,
+    ) -> Result<EncryptionMaterials> {
+        (**self).get_encryption_materials(req, rng)
+    }
+    fn decrypt_materials(&self, req: &DecryptionRequest<'_>) -> Result<DecryptionMaterials> {
+        (**self).decrypt_materials(req)
+    }
+    fn kms_handles(&self) -> Vec<Kms> {
+        (**self).kms_handles()
+    }
+}
+
 impl<M: MaterialsManager> MaterialsManager for RequiredEncryptionContextCmm<M> {
     fn get_encryption_materials(
         &self,

@@ -6340,6 +6340,75 @@ public func FfiConverterTypeDataKeySpec_lower(_ value: DataKeySpec) -> RustBuffe
 
 
 
+/**
+ * An ECDH curve (the MPL's `ECDHCurveSpec` names).
+ */
+
+public enum EcdhCurve: Equatable, Hashable {
+    
+    case eccNistP256
+    case eccNistP384
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension EcdhCurve: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEcdhCurve: FfiConverterRustBuffer {
+    typealias SwiftType = EcdhCurve
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EcdhCurve {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .eccNistP256
+        
+        case 2: return .eccNistP384
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: EcdhCurve, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .eccNistP256:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .eccNistP384:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEcdhCurve_lift(_ buf: RustBuffer) throws -> EcdhCurve {
+    return try FfiConverterTypeEcdhCurve.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEcdhCurve_lower(_ value: EcdhCurve) -> RustBuffer {
+    return FfiConverterTypeEcdhCurve.lower(value)
+}
+
+
+
 
 public enum EncryptionAlgorithm: Equatable, Hashable {
     
@@ -7185,6 +7254,16 @@ public enum KeyringSpec: Equatable, Hashable {
     case awsKms(keyIds: [String], grantTokens: [String]
     )
     /**
+     * The raw ECDH keyring (`ECC_NIST_P256` or `ECC_NIST_P384`).
+     */
+    case rawEcdh(curveSpec: EcdhCurve, keyAgreementScheme: RawEcdhScheme
+    )
+    /**
+     * The KMS ECDH keyring, through this KMS handle's `DeriveSharedSecret`.
+     */
+    case awsKmsEcdh(curveSpec: EcdhCurve, keyAgreementScheme: KmsEcdhScheme, grantTokens: [String]
+    )
+    /**
      * Decrypt-only: any KMS key the caller may use, or only keys of the
      * filter's partition and accounts. Multi-Region keys open in this
      * handle's Region whichever Region wrapped them.
@@ -7221,7 +7300,13 @@ public struct FfiConverterTypeKeyringSpec: FfiConverterRustBuffer {
         case 3: return .awsKms(keyIds: try FfiConverterSequenceString.read(from: &buf), grantTokens: try FfiConverterSequenceString.read(from: &buf)
         )
         
-        case 4: return .awsKmsDiscovery(grantTokens: try FfiConverterSequenceString.read(from: &buf), discoveryFilter: try FfiConverterOptionTypeDiscoveryFilter.read(from: &buf)
+        case 4: return .rawEcdh(curveSpec: try FfiConverterTypeEcdhCurve.read(from: &buf), keyAgreementScheme: try FfiConverterTypeRawEcdhScheme.read(from: &buf)
+        )
+        
+        case 5: return .awsKmsEcdh(curveSpec: try FfiConverterTypeEcdhCurve.read(from: &buf), keyAgreementScheme: try FfiConverterTypeKmsEcdhScheme.read(from: &buf), grantTokens: try FfiConverterSequenceString.read(from: &buf)
+        )
+        
+        case 6: return .awsKmsDiscovery(grantTokens: try FfiConverterSequenceString.read(from: &buf), discoveryFilter: try FfiConverterOptionTypeDiscoveryFilter.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -7254,8 +7339,21 @@ public struct FfiConverterTypeKeyringSpec: FfiConverterRustBuffer {
             FfiConverterSequenceString.write(grantTokens, into: &buf)
             
         
-        case let .awsKmsDiscovery(grantTokens,discoveryFilter):
+        case let .rawEcdh(curveSpec,keyAgreementScheme):
             writeInt(&buf, Int32(4))
+            FfiConverterTypeEcdhCurve.write(curveSpec, into: &buf)
+            FfiConverterTypeRawEcdhScheme.write(keyAgreementScheme, into: &buf)
+            
+        
+        case let .awsKmsEcdh(curveSpec,keyAgreementScheme,grantTokens):
+            writeInt(&buf, Int32(5))
+            FfiConverterTypeEcdhCurve.write(curveSpec, into: &buf)
+            FfiConverterTypeKmsEcdhScheme.write(keyAgreementScheme, into: &buf)
+            FfiConverterSequenceString.write(grantTokens, into: &buf)
+            
+        
+        case let .awsKmsDiscovery(grantTokens,discoveryFilter):
+            writeInt(&buf, Int32(6))
             FfiConverterSequenceString.write(grantTokens, into: &buf)
             FfiConverterOptionTypeDiscoveryFilter.write(discoveryFilter, into: &buf)
             
@@ -7276,6 +7374,89 @@ public func FfiConverterTypeKeyringSpec_lift(_ buf: RustBuffer) throws -> Keyrin
 #endif
 public func FfiConverterTypeKeyringSpec_lower(_ value: KeyringSpec) -> RustBuffer {
     return FfiConverterTypeKeyringSpec.lower(value)
+}
+
+
+
+/**
+ * The KMS ECDH keyring's key agreement schema (the MPL's
+ * `KmsEcdhStaticConfigurations`).
+ */
+
+public enum KmsEcdhScheme: Equatable, Hashable {
+    
+    /**
+     * The sender's KMS `KEY_AGREEMENT` key and the recipient's public key.
+     */
+    case kmsPrivateKeyToStaticPublicKey(senderKmsIdentifier: String, recipientPublicKey: Data
+    )
+    /**
+     * The recipient's KMS key opens messages for its public key: decrypt only.
+     */
+    case kmsPublicKeyDiscovery(recipientKmsIdentifier: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension KmsEcdhScheme: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKmsEcdhScheme: FfiConverterRustBuffer {
+    typealias SwiftType = KmsEcdhScheme
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KmsEcdhScheme {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .kmsPrivateKeyToStaticPublicKey(senderKmsIdentifier: try FfiConverterString.read(from: &buf), recipientPublicKey: try FfiConverterData.read(from: &buf)
+        )
+        
+        case 2: return .kmsPublicKeyDiscovery(recipientKmsIdentifier: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: KmsEcdhScheme, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .kmsPrivateKeyToStaticPublicKey(senderKmsIdentifier,recipientPublicKey):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(senderKmsIdentifier, into: &buf)
+            FfiConverterData.write(recipientPublicKey, into: &buf)
+            
+        
+        case let .kmsPublicKeyDiscovery(recipientKmsIdentifier):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(recipientKmsIdentifier, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKmsEcdhScheme_lift(_ buf: RustBuffer) throws -> KmsEcdhScheme {
+    return try FfiConverterTypeKmsEcdhScheme.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKmsEcdhScheme_lower(_ value: KmsEcdhScheme) -> RustBuffer {
+    return FfiConverterTypeKmsEcdhScheme.lower(value)
 }
 
 
@@ -7502,6 +7683,104 @@ public func FfiConverterTypeOrigin_lift(_ buf: RustBuffer) throws -> Origin {
 #endif
 public func FfiConverterTypeOrigin_lower(_ value: Origin) -> RustBuffer {
     return FfiConverterTypeOrigin.lower(value)
+}
+
+
+
+/**
+ * The raw ECDH keyring's key agreement schema (the MPL's
+ * `RawEcdhStaticConfigurations` union: one member naming the schema).
+ */
+
+public enum RawEcdhScheme: Equatable, Hashable {
+    
+    /**
+     * The sender's static private key (PKCS#8, PEM or DER) and the
+     * recipient's public key (SPKI DER or PEM): encrypt and decrypt.
+     */
+    case rawPrivateKeyToStaticPublicKey(senderStaticPrivateKey: SecretBytes, recipientPublicKey: Data
+    )
+    /**
+     * A fresh sender key per message: encrypt only.
+     */
+    case ephemeralPrivateKeyToStaticPublicKey(recipientPublicKey: Data
+    )
+    /**
+     * The recipient's private key opens messages for its public key from
+     * any sender: decrypt only.
+     */
+    case publicKeyDiscovery(recipientStaticPrivateKey: SecretBytes
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RawEcdhScheme: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRawEcdhScheme: FfiConverterRustBuffer {
+    typealias SwiftType = RawEcdhScheme
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RawEcdhScheme {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .rawPrivateKeyToStaticPublicKey(senderStaticPrivateKey: try FfiConverterTypeSecretBytes.read(from: &buf), recipientPublicKey: try FfiConverterData.read(from: &buf)
+        )
+        
+        case 2: return .ephemeralPrivateKeyToStaticPublicKey(recipientPublicKey: try FfiConverterData.read(from: &buf)
+        )
+        
+        case 3: return .publicKeyDiscovery(recipientStaticPrivateKey: try FfiConverterTypeSecretBytes.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RawEcdhScheme, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .rawPrivateKeyToStaticPublicKey(senderStaticPrivateKey,recipientPublicKey):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeSecretBytes.write(senderStaticPrivateKey, into: &buf)
+            FfiConverterData.write(recipientPublicKey, into: &buf)
+            
+        
+        case let .ephemeralPrivateKeyToStaticPublicKey(recipientPublicKey):
+            writeInt(&buf, Int32(2))
+            FfiConverterData.write(recipientPublicKey, into: &buf)
+            
+        
+        case let .publicKeyDiscovery(recipientStaticPrivateKey):
+            writeInt(&buf, Int32(3))
+            FfiConverterTypeSecretBytes.write(recipientStaticPrivateKey, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRawEcdhScheme_lift(_ buf: RustBuffer) throws -> RawEcdhScheme {
+    return try FfiConverterTypeRawEcdhScheme.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRawEcdhScheme_lower(_ value: RawEcdhScheme) -> RustBuffer {
+    return FfiConverterTypeRawEcdhScheme.lower(value)
 }
 
 

@@ -212,6 +212,16 @@ class ApiTest {
         val opened = disc.decrypt(sealed, false)
         assertContentEquals(data, opened.plaintext)
         assertEquals("raw-ecdh", opened.providerId)
+        // The required encryption context CMM and a cache, in front of any keyring.
+        val base = Envelope.fromKeyrings(listOf(aes))
+        val req = base.withRequiredEncryptionContextKeys(listOf("tenant"))
+        val bound = req.encrypt(data, mapOf("tenant" to "acme", "kind" to "doc"), 0x0478.toUShort(), 4096u, CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+        assertFailsWith<KmsException> { base.decrypt(bound, false) }
+        assertEquals("acme", base.decrypt(bound, false, mapOf("tenant" to "acme")).encryptionContext["tenant"])
+        assertFailsWith<KmsException.InvalidCiphertext> { base.decrypt(bound, false, mapOf("tenant" to "other")) }
+        val cached = base.withCache(CacheConfig(10u, 60_000u, 100u, 1_000_000_000u, null))
+        repeat(3) { base.decrypt(cached.encrypt(data, mapOf("a" to "b"), 0x0478.toUShort(), 4096u, CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT), false) }
+        assertEquals(2uL, cached.cacheStats()!!.hits)
     }
 
     @Test
