@@ -58,6 +58,10 @@ macro_rules! kms_exception {
             pub fn code(&self) -> &'static str {
                 match self { $(KmsException::$variant { .. } => ErrorCode::$variant.as_str(),)* }
             }
+            /// The core's code.
+            pub fn code_enum(&self) -> ErrorCode {
+                match self { $(KmsException::$variant { .. } => ErrorCode::$variant,)* }
+            }
             pub fn message(&self) -> &str {
                 match self { $(KmsException::$variant { message } => message,)* }
             }
@@ -73,6 +77,33 @@ impl std::fmt::Display for KmsException {
 }
 
 impl std::error::Error for KmsException {}
+
+/// A Kotlin/Swift callback that fails unexpectedly (not with a
+/// `KmsException`) is a validation failure of the caller's supplier.
+impl From<uniffi::UnexpectedUniFFICallbackError> for KmsException {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        KmsException::Validation {
+            message: format!("a callback failed: {}", e.reason),
+        }
+    }
+}
+
+/// Picks the hierarchical keyring's branch key from a message's encryption
+/// context (implemented in Kotlin or Swift): one keyring, many tenants.
+#[uniffi::export(with_foreign)]
+pub trait BranchKeyIdSupplier: Send + Sync {
+    fn branch_key_id(&self, encryption_context: HashMap<String, String>) -> R<String>;
+}
+
+struct SupplierAdapter(Arc<dyn BranchKeyIdSupplier>);
+
+impl esdk::BranchKeyIdSupplier for SupplierAdapter {
+    fn branch_key_id(&self, ctx: &strongroom::EncryptionContext) -> strongroom::Result<String> {
+        self.0
+            .branch_key_id(ctx.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .map_err(|e| strongroom::Error::new(e.code_enum(), e.message().to_string()))
+    }
+}
 
 type R<T> = Result<T, KmsException>;
 
@@ -398,6 +429,24 @@ impl Envelope {
             cmm: Arc::new(esdk::HierarchicalKeyring::new(
                 store.0.clone(),
                 branch_key_id,
+                ttl_ms,
+                SystemClock,
+            )?),
+            cache: None,
+        }))
+    }
+
+    /// The hierarchical keyring with a branch key id supplier (many tenants).
+    #[uniffi::constructor]
+    pub fn hierarchical_with_supplier(
+        store: Arc<BranchKeyStore>,
+        supplier: Arc<dyn BranchKeyIdSupplier>,
+        ttl_ms: u64,
+    ) -> R<Arc<Self>> {
+        Ok(Arc::new(Envelope {
+            cmm: Arc::new(esdk::HierarchicalKeyring::with_supplier(
+                store.0.clone(),
+                Arc::new(SupplierAdapter(supplier)),
                 ttl_ms,
                 SystemClock,
             )?),

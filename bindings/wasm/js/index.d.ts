@@ -314,7 +314,13 @@ export class Envelope {
   static fromKeyrings(specs: KeyringSpec | KeyringSpec[], options?: { kms?: Kms | PersistentKms }): Envelope;
   /** The hierarchical keyring: data keys wrapped under keys derived from a
    * branch key opened once per `ttlSeconds` (aws-kms-hierarchy EDKs). */
-  static hierarchical(store: BranchKeyStore, options: { branchKeyId: string; ttlSeconds: number }): Envelope;
+  static hierarchical(store: BranchKeyStore, options: {
+    /** One branch key ... */
+    branchKeyId?: string;
+    /** ... or the one this picks from each message's encryption context (many tenants). */
+    branchKeyIdSupplier?: (encryptionContext: EncryptionContext) => string;
+    ttlSeconds: number;
+  }): Envelope;
   /** The required encryption context CMM in front of this envelope: `keys`
    * must be in every encryption context, are authenticated but not stored,
    * and must be given again to decrypt (`decrypt(m, { encryptionContext })`). */

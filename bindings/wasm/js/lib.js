@@ -423,9 +423,13 @@ export class Envelope {
   /** The hierarchical keyring (aws-kms-hierarchy EDKs) over a BranchKeyStore. */
   static hierarchical(store, opts) {
     if (!(store instanceof BranchKeyStore)) throw validation('store must be a BranchKeyStore');
-    const { branchKeyId, ttlSeconds } = optionsOf(opts, 'the options');
+    const { branchKeyId, branchKeyIdSupplier, ttlSeconds } = optionsOf(opts, 'the options');
     if (typeof ttlSeconds !== 'number') throw validation('ttlSeconds must be a number');
-    return new Envelope(raw.Envelope.hierarchical(store._raw, text(branchKeyId, 'branchKeyId'), ttlSeconds * 1000));
+    if (branchKeyIdSupplier !== undefined && typeof branchKeyIdSupplier !== 'function') {
+      throw validation('branchKeyIdSupplier must be a function');
+    }
+    return new Envelope(raw.Envelope.hierarchical(store._raw,
+      branchKeyId === undefined ? undefined : text(branchKeyId, 'branchKeyId'), ttlSeconds * 1000, branchKeyIdSupplier));
   }
 
   static rawAes(opts) {

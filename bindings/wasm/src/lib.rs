@@ -526,6 +526,36 @@ impl BranchKeyStore {
     }
 }
 
+/// A JavaScript `(encryptionContext) => branchKeyId` function as the
+/// hierarchical keyring's supplier.
+struct JsSupplier(js_sys::Function);
+
+// SAFETY: this module is built for wasm32 without the `atomics` target
+// feature (the impls exist only then): there is one thread, so a JS
+// function can never be reached from another one. The core's supplier
+// trait is Send + Sync for its native users.
+#[cfg(not(target_feature = "atomics"))]
+unsafe impl Send for JsSupplier {}
+#[cfg(not(target_feature = "atomics"))]
+unsafe impl Sync for JsSupplier {}
+
+impl esdk::BranchKeyIdSupplier for JsSupplier {
+    fn branch_key_id(&self, ctx: &strongroom::EncryptionContext) -> strongroom::Result<String> {
+        let fail = |m: &str| {
+            strongroom::Error::new(
+                strongroom::ErrorCode::Validation,
+                format!("the branch key id supplier {m}"),
+            )
+        };
+        let arg = serde_wasm_bindgen::to_value(ctx).map_err(|_| fail("got no context"))?;
+        self.0
+            .call1(&JsValue::NULL, &arg)
+            .map_err(|_| fail("threw"))?
+            .as_string()
+            .ok_or_else(|| fail("did not return a string"))
+    }
+}
+
 /// Envelope encryption (AWS Encryption SDK message format) with one keyring,
 /// optionally behind a data key cache.
 #[wasm_bindgen]
@@ -746,16 +776,27 @@ impl Envelope {
         Self::build_from_specs(specs, Some(&kms.0))
     }
 
-    /// The hierarchical keyring over `store`'s branch key `branchKeyId`,
-    /// opened branch keys cached for `ttlMs`.
+    /// The hierarchical keyring over `store`'s branch key `branchKeyId`, or
+    /// the one a `supplier(encryptionContext) -> string` function picks per
+    /// message; opened branch keys cached for `ttlMs`.
     pub fn hierarchical(
         store: &BranchKeyStore,
-        branch_key_id: String,
+        branch_key_id: Option<String>,
         ttl_ms: f64,
+        supplier: Option<js_sys::Function>,
     ) -> Result<Envelope, JsValue> {
-        let ring =
-            HierarchicalKeyring::new(store.0.clone(), branch_key_id, ttl_ms as u64, SystemClock)
-                .map_err(err)?;
+        let s = store.0.clone();
+        let ring = match (branch_key_id, supplier) {
+            (Some(id), None) => HierarchicalKeyring::new(s, id, ttl_ms as u64, SystemClock),
+            (None, Some(f)) => HierarchicalKeyring::with_supplier(
+                s,
+                Arc::new(JsSupplier(f)),
+                ttl_ms as u64,
+                SystemClock,
+            ),
+            _ => return Err(invalid("give either branchKeyId or branchKeyIdSupplier")),
+        }
+        .map_err(err)?;
         Ok(Envelope {
             cmm: Arc::new(ring),
             cache: None,

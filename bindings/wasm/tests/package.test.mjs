@@ -152,6 +152,14 @@ test('keyrings as data (raw RSA, multi) and the hierarchical keyring', async () 
   assert.throws(() => sr.Envelope.hierarchical(store, { branchKeyId: 'other', ttlSeconds: 60 }).decrypt(old),
     (e) => e.code === 'InvalidCiphertextException');
   assert.throws(() => sr.Envelope.hierarchical(store, { branchKeyId: bk, ttlSeconds: 0 }), (e) => e.code === 'ValidationException');
+  store.createBranchKey('tenant-b');
+  const tenants = sr.Envelope.hierarchical(store, { branchKeyIdSupplier: (c) => `tenant-${c.tenant}`, ttlSeconds: 60 });
+  const forB = tenants.encrypt(data, { encryptionContext: { tenant: 'b' } });
+  assert.deepEqual(tenants.decrypt(forB).plaintext, data);
+  assert.throws(() => sr.Envelope.hierarchical(store, { branchKeyId: 'tenant-a', ttlSeconds: 60 }).decrypt(forB),
+    (e) => e.code === 'InvalidCiphertextException');
+  assert.throws(() => sr.Envelope.hierarchical(store, { branchKeyIdSupplier: () => { throw new Error('x'); }, ttlSeconds: 60 }).encrypt(data),
+    (e) => e.code === 'ValidationException');
   // ECDH: ephemeral sender, the recipient's private key discovers.
   const r = generateKeyPairSync('ec', { namedCurve: 'P-384' });
   const ecdh = (scheme) => sr.Envelope.fromKeyrings({ type: 'RawEcdh', curveSpec: 'ECC_NIST_P384', keyAgreementScheme: scheme });

@@ -190,7 +190,7 @@ pub fn envelope_streams_and_cache() {
     let data: Vec<u8> = (0..50_000u32).map(|i| (i * 13) as u8).collect();
     let ctx = obj(&[("file", "a".into())]);
     let mut e = env
-        .encryptor(ctx.clone(), Some(0x0478), Some(1024), None)
+        .encryptor(ctx.clone(), Some(0x0478), Some(1024), None, None)
         .unwrap();
     let mut msg = Vec::new();
     for c in data.chunks(999) {
@@ -209,15 +209,15 @@ pub fn envelope_streams_and_cache() {
     assert_eq!(out, data);
     assert_eq!(get(&last, "keyName").as_string().unwrap(), key);
     let whole = env
-        .encrypt(js_bytes(&data), ctx.clone(), None, None)
+        .encrypt(js_bytes(&data), ctx.clone(), None, None, None)
         .unwrap();
-    env.encrypt(js_bytes(&data), ctx, None, None).unwrap();
+    env.encrypt(js_bytes(&data), ctx, None, None, None).unwrap();
     let stats = env.cache_stats().unwrap();
     assert!(get(&stats, "hits").as_f64().unwrap() >= 1.0);
     let mut tampered = whole.clone();
     let n = tampered.len();
     tampered[n - 120] ^= 1;
-    assert!(env.decrypt(&tampered, None).is_err());
+    assert!(env.decrypt(&tampered, None, JsValue::UNDEFINED).is_err());
 }
 
 /// Every step of a decrypt stream writes into a buffer reserved at an
@@ -233,7 +233,13 @@ pub fn decrypt_stream_buffers_never_grow() {
     let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + 3) as u8).collect();
     for suite in [0x0578u16, 0x0478] {
         let msg = env
-            .encrypt(js_bytes(&data), JsValue::UNDEFINED, Some(suite), Some(1000))
+            .encrypt(
+                js_bytes(&data),
+                JsValue::UNDEFINED,
+                Some(suite),
+                Some(1000),
+                None,
+            )
             .unwrap();
         for chunking in [1usize, 7, 999, 1000, 1036, 1037, 4096, msg.len()] {
             let mut d = env.decryptor(None);

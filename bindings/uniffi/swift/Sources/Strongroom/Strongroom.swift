@@ -1055,7 +1055,12 @@ public protocol EnvelopeProtocol: AnyObject, Sendable {
     
     func cacheStats()  -> CacheStats?
     
-    func decrypt(messageBytes: Data, allowLegacy: Bool) throws  -> DecryptedMessage
+    /**
+     * `encryption_context`: the context the caller expects (stored pairs
+     * must be equal; the others are a required-context message's
+     * authenticated-only pairs).
+     */
+    func decrypt(messageBytes: Data, allowLegacy: Bool, encryptionContext: [String: String]?) throws  -> DecryptedMessage
     
     func decryptor(allowLegacy: Bool)  -> DecryptStream
     
@@ -1067,6 +1072,18 @@ public protocol EnvelopeProtocol: AnyObject, Sendable {
     func encrypt(plaintext: Data, encryptionContext: [String: String], suite: UInt16, frameLength: UInt32, commitmentPolicy: CommitmentPolicy) throws  -> Data
     
     func encryptor(encryptionContext: [String: String], suite: UInt16, frameLength: UInt32, commitmentPolicy: CommitmentPolicy) throws  -> EncryptStream
+    
+    /**
+     * A data key cache in front of this envelope's keyrings.
+     */
+    func withCache(cache: CacheConfig) throws  -> Envelope
+    
+    /**
+     * The required encryption context CMM in front of this envelope:
+     * `keys` must be in every encryption context, are authenticated but
+     * not stored, and must be given again to decrypt.
+     */
+    func withRequiredEncryptionContextKeys(keys: [String]) throws  -> Envelope
     
 }
 open class Envelope: EnvelopeProtocol, @unchecked Sendable {
@@ -1190,13 +1207,19 @@ open func cacheStats() -> CacheStats?  {
 })
 }
     
-open func decrypt(messageBytes: Data, allowLegacy: Bool)throws  -> DecryptedMessage  {
+    /**
+     * `encryption_context`: the context the caller expects (stored pairs
+     * must be equal; the others are a required-context message's
+     * authenticated-only pairs).
+     */
+open func decrypt(messageBytes: Data, allowLegacy: Bool, encryptionContext: [String: String]? = nil)throws  -> DecryptedMessage  {
     return try  FfiConverterTypeDecryptedMessage_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_envelope_decrypt(
             self.uniffiCloneHandle(),
         FfiConverterData.lower(messageBytes),
-        FfiConverterBool.lower(allowLegacy),uniffiCallStatus
+        FfiConverterBool.lower(allowLegacy),
+        FfiConverterOptionDictionaryStringString.lower(encryptionContext),uniffiCallStatus
     )
 })
 }
@@ -1239,6 +1262,34 @@ open func encryptor(encryptionContext: [String: String], suite: UInt16, frameLen
         FfiConverterUInt16.lower(suite),
         FfiConverterUInt32.lower(frameLength),
         FfiConverterTypeCommitmentPolicy_lower(commitmentPolicy),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A data key cache in front of this envelope's keyrings.
+     */
+open func withCache(cache: CacheConfig)throws  -> Envelope  {
+    return try  FfiConverterTypeEnvelope_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_envelope_with_cache(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeCacheConfig_lower(cache),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The required encryption context CMM in front of this envelope:
+     * `keys` must be in every encryption context, are authenticated but
+     * not stored, and must be given again to decrypt.
+     */
+open func withRequiredEncryptionContextKeys(keys: [String])throws  -> Envelope  {
+    return try  FfiConverterTypeEnvelope_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_envelope_with_required_encryption_context_keys(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceString.lower(keys),uniffiCallStatus
     )
 })
 }
@@ -2912,6 +2963,30 @@ fileprivate struct FfiConverterOptionTypeCacheConfig: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionDictionaryStringString: FfiConverterRustBuffer {
+    typealias SwiftType = [String: String]?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterDictionaryStringString.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterDictionaryStringString.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -3065,7 +3140,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_strongroom_ffi_checksum_method_envelope_cache_stats() != 7899) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_envelope_decrypt() != 40748) {
+    if (uniffi_strongroom_ffi_checksum_method_envelope_decrypt() != 43528) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_method_envelope_decryptor() != 24917) {
@@ -3075,6 +3150,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_method_envelope_encryptor() != 48407) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_envelope_with_cache() != 38036) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_envelope_with_required_encryption_context_keys() != 59043) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_method_kms_account() != 8698) {

@@ -202,6 +202,19 @@ class ApiTest {
         assertEquals("aws-kms-hierarchy", out.providerId)
         assertFailsWith<KmsException.InvalidCiphertext> { Envelope.hierarchical(store, "other", 60_000u).decrypt(old, false) }
         assertFailsWith<KmsException.Validation> { Envelope.hierarchical(store, bk, 0u) }
+        // Many tenants through a Kotlin supplier.
+        store.createBranchKey("tenant-b")
+        val supplier = object : BranchKeyIdSupplier {
+            override fun branchKeyId(encryptionContext: Map<String, String>): String =
+                "tenant-" + (encryptionContext["tenant"] ?: throw KmsException.Validation("no tenant"))
+        }
+        val multi = Envelope.hierarchicalWithSupplier(store, supplier, 60_000u)
+        val forB = multi.encrypt(data, mapOf("tenant" to "b"), 0x0478.toUShort(), 4096u, CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+        assertContentEquals(data, multi.decrypt(forB, false).plaintext)
+        assertFailsWith<KmsException.InvalidCiphertext> { Envelope.hierarchical(store, "tenant-a", 60_000u).decrypt(forB, false) }
+        assertFailsWith<KmsException.Validation> {
+            multi.encrypt(data, emptyMap(), 0x0478.toUShort(), 4096u, CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+        }
         // ECDH: an ephemeral sender, the recipient's private key discovers.
         val ecGen = java.security.KeyPairGenerator.getInstance("EC")
         ecGen.initialize(java.security.spec.ECGenParameterSpec("secp256r1"))
