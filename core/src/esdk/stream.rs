@@ -1136,6 +1136,11 @@ impl<'a> Decryptor<'a> {
             }
             let mut nm = new_encryption_materials(h.suite, full, signer);
             nm.required_keys = m.required_keys.clone();
+            // A fresh data key, made here so that a destination that only
+            // wraps (no generator) can take the message too.
+            let mut fresh = Zeroizing::new(vec![0u8; h.suite.key_len]);
+            rw.rng.fill(&mut fresh)?;
+            nm.data_key = Some(fresh);
             rw.dest.on_encrypt(&mut nm, rw.rng)?;
             if nm.data_key.is_none() || nm.edks.is_empty() {
                 return Err(Error::validation(
@@ -1703,7 +1708,7 @@ pub fn decrypt_stream(
 }
 
 /// Re-wrap a message for other keys: open it with `source` and write it
-/// again as a new message for `dest` (which generates a fresh data key),
+/// again as a new message under a fresh data key that `dest` wraps,
 /// with the same suite, frame length and encryption context, in constant
 /// memory. Each frame is re-encrypted as soon as it verifies; a signed
 /// message's old signature is verified (the final frame is held until it

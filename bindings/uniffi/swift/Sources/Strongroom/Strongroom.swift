@@ -460,7 +460,13 @@ fileprivate final class UniffiHandleMap<T>: @unchecked Sendable {
 
 
 // Public interface members begin here.
-
+// Magic number for the Rust proxy to call using the same mechanism as every other method,
+// to free the callback once it's dropped by Rust.
+private let IDX_CALLBACK_FREE: Int32 = 0
+// Callback return codes
+private let UNIFFI_CALLBACK_SUCCESS: Int32 = 0
+private let UNIFFI_CALLBACK_ERROR: Int32 = 1
+private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 
 #if swift(>=5.8)
 @_documentation(visibility: private)
@@ -597,6 +603,214 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
         writeBytes(&buf, value)
     }
 }
+
+
+
+
+/**
+ * Picks the hierarchical keyring's branch key from a message's encryption
+ * context (implemented in Kotlin or Swift): one keyring, many tenants.
+ */
+public protocol BranchKeyIdSupplier: AnyObject, Sendable {
+    
+    func branchKeyId(encryptionContext: [String: String]) throws  -> String
+    
+}
+/**
+ * Picks the hierarchical keyring's branch key from a message's encryption
+ * context (implemented in Kotlin or Swift): one keyring, many tenants.
+ */
+open class BranchKeyIdSupplierImpl: BranchKeyIdSupplier, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_strongroom_ffi_fn_clone_branchkeyidsupplier(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_strongroom_ffi_fn_free_branchkeyidsupplier(handle, $0) }
+    }
+
+    
+
+    
+open func branchKeyId(encryptionContext: [String: String])throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_branchkeyidsupplier_branch_key_id(
+            self.uniffiCloneHandle(),
+        FfiConverterDictionaryStringString.lower(encryptionContext),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceBranchKeyIdSupplier {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceBranchKeyIdSupplier = UniffiVTableCallbackInterfaceBranchKeyIdSupplier(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeBranchKeyIdSupplier.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface BranchKeyIdSupplier: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeBranchKeyIdSupplier.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface BranchKeyIdSupplier: handle missing in uniffiClone")
+            }
+        },
+        branchKeyId: { (
+            uniffiHandle: UInt64,
+            encryptionContext: RustBuffer,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> String in
+                guard let uniffiObj = try? FfiConverterTypeBranchKeyIdSupplier.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.branchKeyId(
+                     encryptionContext: try FfiConverterDictionaryStringString.lift(encryptionContext)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterString.lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeKmsException_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceBranchKeyIdSupplier> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceBranchKeyIdSupplier>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitBranchKeyIdSupplier() {
+    uniffi_strongroom_ffi_fn_init_callback_vtable_branchkeyidsupplier(UniffiCallbackInterfaceBranchKeyIdSupplier.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeBranchKeyIdSupplier: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<BranchKeyIdSupplier>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = BranchKeyIdSupplier
+
+    public static func lift(_ handle: UInt64) throws -> BranchKeyIdSupplier {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return BranchKeyIdSupplierImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: BranchKeyIdSupplier) -> UInt64 {
+         if let rustImpl = value as? BranchKeyIdSupplierImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> BranchKeyIdSupplier {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: BranchKeyIdSupplier, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBranchKeyIdSupplier_lift(_ handle: UInt64) throws -> BranchKeyIdSupplier {
+    return try FfiConverterTypeBranchKeyIdSupplier.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBranchKeyIdSupplier_lower(_ value: BranchKeyIdSupplier) -> UInt64 {
+    return FfiConverterTypeBranchKeyIdSupplier.lower(value)
+}
+
+
 
 
 
@@ -1161,6 +1375,20 @@ public static func hierarchical(store: BranchKeyStore, branchKeyId: String, ttlM
     uniffi_strongroom_ffi_fn_constructor_envelope_hierarchical(
         FfiConverterTypeBranchKeyStore_lower(store),
         FfiConverterString.lower(branchKeyId),
+        FfiConverterUInt64.lower(ttlMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The hierarchical keyring with a branch key id supplier (many tenants).
+     */
+public static func hierarchicalWithSupplier(store: BranchKeyStore, supplier: BranchKeyIdSupplier, ttlMs: UInt64)throws  -> Envelope  {
+    return try  FfiConverterTypeEnvelope_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_constructor_envelope_hierarchical_with_supplier(
+        FfiConverterTypeBranchKeyStore_lower(store),
+        FfiConverterTypeBranchKeyIdSupplier_lower(supplier),
         FfiConverterUInt64.lower(ttlMs),uniffiCallStatus
     )
 })
@@ -3116,6 +3344,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_strongroom_ffi_checksum_func_operation_names() != 31945) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_strongroom_ffi_checksum_method_branchkeyidsupplier_branch_key_id() != 12371) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_strongroom_ffi_checksum_method_branchkeystore_create_branch_key() != 59518) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3338,6 +3569,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_strongroom_ffi_checksum_constructor_envelope_hierarchical() != 4544) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_strongroom_ffi_checksum_constructor_envelope_hierarchical_with_supplier() != 10450) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_strongroom_ffi_checksum_constructor_envelope_kms() != 43070) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3354,6 +3588,7 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitBranchKeyIdSupplier()
     uniffiEnsureStrongroomInitialized()
     return InitializationResult.ok
 }()

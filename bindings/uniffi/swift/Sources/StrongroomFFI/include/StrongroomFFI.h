@@ -243,6 +243,42 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_BRANCH_KEY_ID_SUPPLIER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_BRANCH_KEY_ID_SUPPLIER_METHOD0
+typedef void (*UniffiCallbackInterfaceBranchKeyIdSupplierMethod0)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_BRANCH_KEY_ID_SUPPLIER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_BRANCH_KEY_ID_SUPPLIER
+typedef struct UniffiVTableCallbackInterfaceBranchKeyIdSupplier {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceBranchKeyIdSupplierMethod0 _Nonnull branchKeyId;
+} UniffiVTableCallbackInterfaceBranchKeyIdSupplier;
+
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CLONE_BRANCHKEYIDSUPPLIER
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CLONE_BRANCHKEYIDSUPPLIER
+uint64_t uniffi_strongroom_ffi_fn_clone_branchkeyidsupplier(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_FREE_BRANCHKEYIDSUPPLIER
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_FREE_BRANCHKEYIDSUPPLIER
+void uniffi_strongroom_ffi_fn_free_branchkeyidsupplier(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_INIT_CALLBACK_VTABLE_BRANCHKEYIDSUPPLIER
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_INIT_CALLBACK_VTABLE_BRANCHKEYIDSUPPLIER
+void uniffi_strongroom_ffi_fn_init_callback_vtable_branchkeyidsupplier(const UniffiVTableCallbackInterfaceBranchKeyIdSupplier* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_BRANCHKEYIDSUPPLIER_BRANCH_KEY_ID
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_BRANCHKEYIDSUPPLIER_BRANCH_KEY_ID
+RustBuffer uniffi_strongroom_ffi_fn_method_branchkeyidsupplier_branch_key_id(uint64_t ptr, RustBuffer encryption_context, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CLONE_BRANCHKEYSTORE
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CLONE_BRANCHKEYSTORE
 uint64_t uniffi_strongroom_ffi_fn_clone_branchkeystore(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -331,6 +367,11 @@ uint64_t uniffi_strongroom_ffi_fn_constructor_envelope_from_keyrings(RustBuffer 
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CONSTRUCTOR_ENVELOPE_HIERARCHICAL
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CONSTRUCTOR_ENVELOPE_HIERARCHICAL
 uint64_t uniffi_strongroom_ffi_fn_constructor_envelope_hierarchical(uint64_t store, RustBuffer branch_key_id, uint64_t ttl_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CONSTRUCTOR_ENVELOPE_HIERARCHICAL_WITH_SUPPLIER
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CONSTRUCTOR_ENVELOPE_HIERARCHICAL_WITH_SUPPLIER
+uint64_t uniffi_strongroom_ffi_fn_constructor_envelope_hierarchical_with_supplier(uint64_t store, uint64_t supplier, uint64_t ttl_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_CONSTRUCTOR_ENVELOPE_KMS
@@ -994,6 +1035,12 @@ uint16_t uniffi_strongroom_ffi_checksum_func_operation_names(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_BRANCHKEYIDSUPPLIER_BRANCH_KEY_ID
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_BRANCHKEYIDSUPPLIER_BRANCH_KEY_ID
+uint16_t uniffi_strongroom_ffi_checksum_method_branchkeyidsupplier_branch_key_id(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_BRANCHKEYSTORE_CREATE_BRANCH_KEY
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_BRANCHKEYSTORE_CREATE_BRANCH_KEY
 uint16_t uniffi_strongroom_ffi_checksum_method_branchkeystore_create_branch_key(void
@@ -1435,6 +1482,12 @@ uint16_t uniffi_strongroom_ffi_checksum_constructor_envelope_from_keyrings(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_CONSTRUCTOR_ENVELOPE_HIERARCHICAL
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_CONSTRUCTOR_ENVELOPE_HIERARCHICAL
 uint16_t uniffi_strongroom_ffi_checksum_constructor_envelope_hierarchical(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_CONSTRUCTOR_ENVELOPE_HIERARCHICAL_WITH_SUPPLIER
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_CONSTRUCTOR_ENVELOPE_HIERARCHICAL_WITH_SUPPLIER
+uint16_t uniffi_strongroom_ffi_checksum_constructor_envelope_hierarchical_with_supplier(void
     
 );
 #endif
