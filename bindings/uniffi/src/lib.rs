@@ -58,10 +58,7 @@ macro_rules! kms_exception {
             pub fn code(&self) -> &'static str {
                 match self { $(KmsException::$variant { .. } => ErrorCode::$variant.as_str(),)* }
             }
-            /// The core's code.
-            pub fn code_enum(&self) -> ErrorCode {
-                match self { $(KmsException::$variant { .. } => ErrorCode::$variant,)* }
-            }
+
             pub fn message(&self) -> &str {
                 match self { $(KmsException::$variant { message } => message,)* }
             }
@@ -78,21 +75,13 @@ impl std::fmt::Display for KmsException {
 
 impl std::error::Error for KmsException {}
 
-/// A Kotlin/Swift callback that fails unexpectedly (not with a
-/// `KmsException`) is a validation failure of the caller's supplier.
-impl From<uniffi::UnexpectedUniFFICallbackError> for KmsException {
-    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        KmsException::Validation {
-            message: format!("a callback failed: {}", e.reason),
-        }
-    }
-}
-
 /// Picks the hierarchical keyring's branch key from a message's encryption
 /// context (implemented in Kotlin or Swift): one keyring, many tenants.
+/// `null` / `nil` when the context names no branch key (the operation then
+/// fails with a validation error).
 #[uniffi::export(with_foreign)]
 pub trait BranchKeyIdSupplier: Send + Sync {
-    fn branch_key_id(&self, encryption_context: HashMap<String, String>) -> R<String>;
+    fn branch_key_id(&self, encryption_context: HashMap<String, String>) -> Option<String>;
 }
 
 struct SupplierAdapter(Arc<dyn BranchKeyIdSupplier>);
@@ -101,7 +90,12 @@ impl esdk::BranchKeyIdSupplier for SupplierAdapter {
     fn branch_key_id(&self, ctx: &strongroom::EncryptionContext) -> strongroom::Result<String> {
         self.0
             .branch_key_id(ctx.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .map_err(|e| strongroom::Error::new(e.code_enum(), e.message().to_string()))
+            .ok_or_else(|| {
+                strongroom::Error::new(
+                    ErrorCode::Validation,
+                    "the branch key id supplier found no branch key for this encryption context",
+                )
+            })
     }
 }
 

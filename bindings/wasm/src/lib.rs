@@ -547,7 +547,7 @@ impl esdk::BranchKeyIdSupplier for JsSupplier {
                 format!("the branch key id supplier {m}"),
             )
         };
-        let arg = serde_wasm_bindgen::to_value(ctx).map_err(|_| fail("got no context"))?;
+        let arg = ctx.serialize(&TO_JS).map_err(|_| fail("got no context"))?;
         self.0
             .call1(&JsValue::NULL, &arg)
             .map_err(|_| fail("threw"))?
@@ -573,7 +573,7 @@ impl Envelope {
             let mut rings = specs
                 .into_iter()
                 .map(|s| {
-                    serde_wasm_bindgen::from_value::<KeyringSpec>(s)
+                    native(|| serde_wasm_bindgen::from_value::<KeyringSpec>(s))
                         .map_err(|e| invalid(&e.to_string()))?
                         .build(kms)
                         .map_err(err)

@@ -64,8 +64,11 @@ const e2 = env.encryptor({ plaintextLength: 10 });
 const part: Uint8Array = e2.update(plain);
 const last: DecryptedMessage = env.decryptor().finish();
 const raw = Envelope.rawAes({ keyNamespace: 'ns', keyName: 'k', wrappingKey: new Uint8Array(32) });
-// @ts-expect-error suites are the two committing ones
-env.encrypt(plain, { suite: 0x0014 });
+// @ts-expect-error suites are the ESDK's eleven
+env.encrypt(plain, { suite: 0x1234 });
+env.encrypt(plain, { suite: 0x0014, frameLength: 0, commitmentPolicy: 'FORBID_ENCRYPT_ALLOW_DECRYPT' });
+// @ts-expect-error commitment policies are the SDKs' three names
+env.encrypt(plain, { commitmentPolicy: 'LAX' });
 
 const clock = new ManualClock(0);
 clock.advanceMs(1000);

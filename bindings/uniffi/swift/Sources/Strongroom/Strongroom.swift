@@ -610,15 +610,19 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 /**
  * Picks the hierarchical keyring's branch key from a message's encryption
  * context (implemented in Kotlin or Swift): one keyring, many tenants.
+ * `null` / `nil` when the context names no branch key (the operation then
+ * fails with a validation error).
  */
 public protocol BranchKeyIdSupplier: AnyObject, Sendable {
     
-    func branchKeyId(encryptionContext: [String: String]) throws  -> String
+    func branchKeyId(encryptionContext: [String: String])  -> String?
     
 }
 /**
  * Picks the hierarchical keyring's branch key from a message's encryption
  * context (implemented in Kotlin or Swift): one keyring, many tenants.
+ * `null` / `nil` when the context names no branch key (the operation then
+ * fails with a validation error).
  */
 open class BranchKeyIdSupplierImpl: BranchKeyIdSupplier, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -673,8 +677,8 @@ open class BranchKeyIdSupplierImpl: BranchKeyIdSupplier, @unchecked Sendable {
     
 
     
-open func branchKeyId(encryptionContext: [String: String])throws  -> String  {
-    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+open func branchKeyId(encryptionContext: [String: String]) -> String?  {
+    return try!  FfiConverterOptionString.lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_branchkeyidsupplier_branch_key_id(
             self.uniffiCloneHandle(),
@@ -718,22 +722,21 @@ fileprivate struct UniffiCallbackInterfaceBranchKeyIdSupplier {
             uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
         ) in
             let makeCall = {
-                () throws -> String in
+                () throws -> String? in
                 guard let uniffiObj = try? FfiConverterTypeBranchKeyIdSupplier.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return try uniffiObj.branchKeyId(
+                return uniffiObj.branchKeyId(
                      encryptionContext: try FfiConverterDictionaryStringString.lift(encryptionContext)
                 )
             }
 
             
-            let writeReturn = { uniffiOutReturn.pointee = FfiConverterString.lower($0) }
-            uniffiTraitInterfaceCallWithError(
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterOptionString.lower($0) }
+            uniffiTraitInterfaceCall(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
-                writeReturn: writeReturn,
-                lowerError: FfiConverterTypeKmsException_lower
+                writeReturn: writeReturn
             )
         }
     )
@@ -3344,7 +3347,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_strongroom_ffi_checksum_func_operation_names() != 31945) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_branchkeyidsupplier_branch_key_id() != 12371) {
+    if (uniffi_strongroom_ffi_checksum_method_branchkeyidsupplier_branch_key_id() != 9970) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_method_branchkeystore_create_branch_key() != 59518) {

@@ -205,15 +205,15 @@ class ApiTest {
         // Many tenants through a Kotlin supplier.
         store.createBranchKey("tenant-b")
         val supplier = object : BranchKeyIdSupplier {
-            override fun branchKeyId(encryptionContext: Map<String, String>): String =
-                "tenant-" + (encryptionContext["tenant"] ?: throw KmsException.Validation("no tenant"))
+            override fun branchKeyId(encryptionContext: Map<String, String>): String? =
+                encryptionContext["tenant"]?.let { "tenant-$it" }
         }
-        val multi = Envelope.hierarchicalWithSupplier(store, supplier, 60_000u)
-        val forB = multi.encrypt(data, mapOf("tenant" to "b"), 0x0478.toUShort(), 4096u, CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
-        assertContentEquals(data, multi.decrypt(forB, false).plaintext)
+        val tenants = Envelope.hierarchicalWithSupplier(store, supplier, 60_000u)
+        val forB = tenants.encrypt(data, mapOf("tenant" to "b"), 0x0478.toUShort(), 4096u, CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+        assertContentEquals(data, tenants.decrypt(forB, false).plaintext)
         assertFailsWith<KmsException.InvalidCiphertext> { Envelope.hierarchical(store, "tenant-a", 60_000u).decrypt(forB, false) }
         assertFailsWith<KmsException.Validation> {
-            multi.encrypt(data, emptyMap(), 0x0478.toUShort(), 4096u, CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+            tenants.encrypt(data, emptyMap(), 0x0478.toUShort(), 4096u, CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
         }
         // ECDH: an ephemeral sender, the recipient's private key discovers.
         val ecGen = java.security.KeyPairGenerator.getInstance("EC")
