@@ -316,7 +316,7 @@ impl BranchKeyStore {
             .hyphenated()
             .to_string();
         let create_time = humantime::format_rfc3339_seconds(
-            std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.kms_now_ms()),
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.kms.now_ms()),
         )
         .to_string();
         let r = self
@@ -339,15 +339,14 @@ impl BranchKeyStore {
             branch_key_id: id.to_string(),
             version: version.clone(),
         };
-        let json = |v: &dyn erased_json::Json| v.to_vec();
         let batch = vec![
             Mutation::Put {
                 name: version_name(id, &version),
-                value: json(&record)?,
+                value: to_json(&record)?,
             },
             Mutation::Put {
                 name: active_name(id),
-                value: json(&active)?,
+                value: to_json(&active)?,
             },
         ];
         inner.store.apply(batch.clone())?;
@@ -357,10 +356,6 @@ impl BranchKeyStore {
             }
         }
         Ok(version)
-    }
-
-    fn kms_now_ms(&self) -> u64 {
-        self.kms.now_ms()
     }
 
     /// Create a branch key (`id`, or a random UUID) with its first
@@ -471,16 +466,8 @@ impl BranchKeyStore {
     }
 }
 
-mod erased_json {
-    use crate::error::{Error, Result};
-    pub(super) trait Json {
-        fn to_vec(&self) -> Result<Vec<u8>>;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn to_vec(&self) -> Result<Vec<u8>> {
-            serde_json::to_vec(self).map_err(|_| Error::internal("serializing a branch key record"))
-        }
-    }
+fn to_json(v: &impl serde::Serialize) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|_| Error::internal("serializing a branch key record"))
 }
 
 // ------------------------------------------------------------ keyring
