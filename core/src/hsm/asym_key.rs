@@ -14,7 +14,10 @@ use rsa::traits::PublicKeyParts;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::asym::{check_digest, internal, rsa_verify, verify_p256_vk, verify_p384_vk, RngAdapter};
+use crate::asym::{
+    check_digest, internal, rsa_verify, verify_ed25519_vk, verify_k256_vk, verify_ml_dsa,
+    verify_p256_vk, verify_p384_vk, verify_p521_vk, Prehashed, RngAdapter,
+};
 use crate::env::Rng;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{KeySpec, MacAlgorithm, MessageType, SigningAlgorithm};
@@ -26,8 +29,156 @@ pub(crate) enum AsymKey {
     /// its scalar.
     P256(p256::ecdsa::SigningKey),
     P384(p384::ecdsa::SigningKey),
+    P521(Box<p521::ecdsa::SigningKey>),
+    K256(k256::ecdsa::SigningKey),
+    Ed25519(Box<ed25519_dalek::SigningKey>),
+    MlDsa(MlDsaKey),
     Rsa(Box<rsa::PrivateKey>),
     Hmac(KeySpec, Zeroizing<Vec<u8>>),
+}
+
+/// An ML-DSA private key: the 32-byte FIPS 204 seed ξ (what is stored and
+/// what PKCS#8 carries) and the expanded key signing uses. Both wipe
+/// themselves on drop.
+pub(crate) struct MlDsaKey {
+    seed: Zeroizing<[u8; 32]>,
+    expanded: MlDsaExpanded,
+}
+
+enum MlDsaExpanded {
+    L44(Box<ml_dsa::ExpandedSigningKey<ml_dsa::MlDsa44>>),
+    L65(Box<ml_dsa::ExpandedSigningKey<ml_dsa::MlDsa65>>),
+    L87(Box<ml_dsa::ExpandedSigningKey<ml_dsa::MlDsa87>>),
+}
+
+/// Run `$body` with `$k` bound to the expanded key of whichever parameter
+/// set `$m` holds (and `$p` to that parameter set's type).
+macro_rules! with_ml_dsa {
+    ($m:expr, $k:ident, $p:ident => $body:expr) => {
+        match &$m.expanded {
+            MlDsaExpanded::L44($k) => {
+                #[allow(dead_code)]
+                type $p = ml_dsa::MlDsa44;
+                $body
+            }
+            MlDsaExpanded::L65($k) => {
+                #[allow(dead_code)]
+                type $p = ml_dsa::MlDsa65;
+                $body
+            }
+            MlDsaExpanded::L87($k) => {
+                #[allow(dead_code)]
+                type $p = ml_dsa::MlDsa87;
+                $body
+            }
+        }
+    };
+}
+
+/// The parameter set byte of stored ML-DSA material (`TAG_ML_DSA ‖ code ‖ ξ`).
+const ML_DSA_SPEC_CODES: [(KeySpec, u8); 3] = [
+    (KeySpec::MlDsa44, 0x2c),
+    (KeySpec::MlDsa65, 0x41),
+    (KeySpec::MlDsa87, 0x57),
+];
+
+impl MlDsaKey {
+    fn from_seed(spec: KeySpec, seed: &[u8]) -> Option<MlDsaKey> {
+        let seed: [u8; 32] = seed.try_into().ok()?;
+        let xi = ml_dsa::Seed::from(seed);
+        let expanded = match spec {
+            KeySpec::MlDsa44 => {
+                MlDsaExpanded::L44(Box::new(ml_dsa::ExpandedSigningKey::from_seed(&xi)))
+            }
+            KeySpec::MlDsa65 => {
+                MlDsaExpanded::L65(Box::new(ml_dsa::ExpandedSigningKey::from_seed(&xi)))
+            }
+            KeySpec::MlDsa87 => {
+                MlDsaExpanded::L87(Box::new(ml_dsa::ExpandedSigningKey::from_seed(&xi)))
+            }
+            _ => return None,
+        };
+        Some(MlDsaKey {
+            seed: Zeroizing::new(seed),
+            expanded,
+        })
+    }
+
+    fn spec(&self) -> KeySpec {
+        match self.expanded {
+            MlDsaExpanded::L44(_) => KeySpec::MlDsa44,
+            MlDsaExpanded::L65(_) => KeySpec::MlDsa65,
+            MlDsaExpanded::L87(_) => KeySpec::MlDsa87,
+        }
+    }
+
+    /// PKCS#8 of the seed-only private key form (RFC 9881 `seed [0]`).
+    fn to_pkcs8(&self) -> Result<Zeroizing<Vec<u8>>> {
+        let xi = ml_dsa::Seed::from(*self.seed);
+        let der = match self.spec() {
+            KeySpec::MlDsa44 => {
+                ml_dsa::SigningKey::<ml_dsa::MlDsa44>::from_seed(&xi).to_pkcs8_der()
+            }
+            KeySpec::MlDsa65 => {
+                ml_dsa::SigningKey::<ml_dsa::MlDsa65>::from_seed(&xi).to_pkcs8_der()
+            }
+            _ => ml_dsa::SigningKey::<ml_dsa::MlDsa87>::from_seed(&xi).to_pkcs8_der(),
+        }
+        .map_err(|_| internal("PKCS#8 encoding"))?;
+        Ok(Zeroizing::new(der.as_bytes().to_vec()))
+    }
+
+    fn from_pkcs8(spec: KeySpec, der: &[u8]) -> Option<MlDsaKey> {
+        let seed = match spec {
+            KeySpec::MlDsa44 => ml_dsa::SigningKey::<ml_dsa::MlDsa44>::from_pkcs8_der(der)
+                .ok()?
+                .to_seed(),
+            KeySpec::MlDsa65 => ml_dsa::SigningKey::<ml_dsa::MlDsa65>::from_pkcs8_der(der)
+                .ok()?
+                .to_seed(),
+            KeySpec::MlDsa87 => ml_dsa::SigningKey::<ml_dsa::MlDsa87>::from_pkcs8_der(der)
+                .ok()?
+                .to_seed(),
+            _ => return None,
+        };
+        let seed = Zeroizing::new(<[u8; 32]>::from(seed));
+        MlDsaKey::from_seed(spec, &seed[..])
+    }
+
+    fn public_key_der(&self) -> Result<Vec<u8>> {
+        with_ml_dsa!(self, k, P => k
+            .verifying_key()
+            .to_public_key_der()
+            .map(|d| d.as_bytes().to_vec())
+            .map_err(|_| internal("SPKI encoding")))
+    }
+
+    /// Hedged ML-DSA.Sign (fresh 32-byte rnd from the HSM's RNG) with an
+    /// empty context, or Sign over a caller's μ (EXTERNAL_MU).
+    fn sign(&self, mt: MessageType, msg: &[u8], rng: &dyn Rng) -> Result<Vec<u8>> {
+        use ml_dsa::signature::SignatureEncoding;
+        let fail = |_| internal("signing");
+        with_ml_dsa!(self, k, P => {
+            let sig: ml_dsa::Signature<P> = match mt {
+                MessageType::ExternalMu => {
+                    let mu = crate::asym::MlDsaMu::try_from(msg).map_err(|_| internal("mu length"))?;
+                    k.sign_mu_randomized(&mu, &mut RngAdapter(rng)).map_err(fail)?
+                }
+                _ => k.sign_randomized(msg, &[], &mut RngAdapter(rng)).map_err(fail)?,
+            };
+            Ok(sig.to_vec())
+        })
+    }
+
+    fn verify(
+        &self,
+        alg: SigningAlgorithm,
+        mt: MessageType,
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<bool> {
+        with_ml_dsa!(self, k, P => verify_ml_dsa::<P>(&k.verifying_key(), alg, mt, msg, sig))
+    }
 }
 
 impl fmt::Debug for AsymKey {
@@ -35,6 +186,10 @@ impl fmt::Debug for AsymKey {
         let kind = match self {
             AsymKey::P256(_) => "P256",
             AsymKey::P384(_) => "P384",
+            AsymKey::P521(_) => "P521",
+            AsymKey::K256(_) => "K256",
+            AsymKey::Ed25519(_) => "Ed25519",
+            AsymKey::MlDsa(_) => "MlDsa",
             AsymKey::Rsa(_) => "RSA",
             AsymKey::Hmac(..) => "HMAC",
         };
@@ -46,6 +201,10 @@ const TAG_P256: u8 = 0x03;
 const TAG_P384: u8 = 0x04;
 const TAG_RSA: u8 = 0x05;
 const TAG_HMAC: u8 = 0x06;
+const TAG_P521: u8 = 0x07;
+const TAG_K256: u8 = 0x08;
+const TAG_ED25519: u8 = 0x09;
+const TAG_ML_DSA: u8 = 0x0a;
 
 /// The HMAC spec byte of sealed HMAC material (`TAG_HMAC ‖ code ‖ key`): a
 /// fixed table, independent of the order of [`KeySpec`]'s variants. The
@@ -106,6 +265,30 @@ impl AsymKey {
                     break AsymKey::P384(k);
                 }
             },
+            KeySpec::EccNistP521 => loop {
+                let b = random_scalar_bytes(rng, 66)?;
+                if let Ok(k) = p521::ecdsa::SigningKey::from_slice(&b) {
+                    break AsymKey::P521(Box::new(k));
+                }
+            },
+            KeySpec::EccSecgP256k1 => loop {
+                let b = random_scalar_bytes(rng, 32)?;
+                if let Ok(k) = k256::ecdsa::SigningKey::from_slice(&b) {
+                    break AsymKey::K256(k);
+                }
+            },
+            KeySpec::EccNistEdwards25519 => {
+                let b = random_scalar_bytes(rng, 32)?;
+                let seed: &[u8; 32] = b[..].try_into().map_err(|_| internal("Ed25519 seed"))?;
+                AsymKey::Ed25519(Box::new(ed25519_dalek::SigningKey::from_bytes(seed)))
+            }
+            KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => {
+                let b = random_scalar_bytes(rng, 32)?;
+                AsymKey::MlDsa(
+                    MlDsaKey::from_seed(spec, &b)
+                        .ok_or_else(|| internal("ML-DSA key generation"))?,
+                )
+            }
             KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => {
                 let bits = match spec {
                     KeySpec::Rsa2048 => 2048,
@@ -148,6 +331,23 @@ impl AsymKey {
                 p384::ecdsa::SigningKey::from_pkcs8_der(material)
                     .map_err(|_| bad("a PKCS#8 P-384 private key"))?,
             ),
+            KeySpec::EccNistP521 => AsymKey::P521(Box::new(
+                p521::ecdsa::SigningKey::from_pkcs8_der(material)
+                    .map_err(|_| bad("a PKCS#8 P-521 private key"))?,
+            )),
+            KeySpec::EccSecgP256k1 => AsymKey::K256(
+                k256::ecdsa::SigningKey::from_pkcs8_der(material)
+                    .map_err(|_| bad("a PKCS#8 secp256k1 private key"))?,
+            ),
+            KeySpec::EccNistEdwards25519 => AsymKey::Ed25519(Box::new(
+                ed25519_dalek::SigningKey::from_pkcs8_der(material)
+                    .map_err(|_| bad("a PKCS#8 Ed25519 private key"))?,
+            )),
+            KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => {
+                AsymKey::MlDsa(MlDsaKey::from_pkcs8(spec, material).ok_or_else(|| {
+                    bad("a PKCS#8 ML-DSA private key (seed form) of the spec's parameter set")
+                })?)
+            }
             KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => {
                 let bytes = match spec {
                     KeySpec::Rsa2048 => 256,
@@ -197,6 +397,14 @@ impl AsymKey {
                         .to_vec(),
                 ),
             ),
+            AsymKey::P521(k) => (TAG_P521, pkcs8_of(k.as_ref())?),
+            AsymKey::K256(k) => (TAG_K256, pkcs8_of(k)?),
+            AsymKey::Ed25519(k) => (TAG_ED25519, ed25519_pkcs8(k)?),
+            AsymKey::MlDsa(k) => {
+                let mut v = Zeroizing::new(vec![ml_dsa_code(k.spec())?]);
+                v.extend_from_slice(&k.seed[..]);
+                (TAG_ML_DSA, v)
+            }
             AsymKey::Rsa(k) => (
                 TAG_RSA,
                 Zeroizing::new(
@@ -224,6 +432,18 @@ impl AsymKey {
             TAG_P256 => AsymKey::P256(p256::ecdsa::SigningKey::from_pkcs8_der(rest).ok()?),
             TAG_P384 => AsymKey::P384(p384::ecdsa::SigningKey::from_pkcs8_der(rest).ok()?),
             TAG_RSA => AsymKey::Rsa(Box::new(rsa::PrivateKey::from_pkcs8_der(rest).ok()?)),
+            TAG_P521 => AsymKey::P521(Box::new(
+                p521::ecdsa::SigningKey::from_pkcs8_der(rest).ok()?,
+            )),
+            TAG_K256 => AsymKey::K256(k256::ecdsa::SigningKey::from_pkcs8_der(rest).ok()?),
+            TAG_ED25519 => AsymKey::Ed25519(Box::new(
+                ed25519_dalek::SigningKey::from_pkcs8_der(rest).ok()?,
+            )),
+            TAG_ML_DSA => {
+                let (code, seed) = rest.split_first()?;
+                let spec = ML_DSA_SPEC_CODES.iter().find(|(_, c)| c == code)?.0;
+                AsymKey::MlDsa(MlDsaKey::from_seed(spec, seed)?)
+            }
             TAG_HMAC => {
                 let (s, key) = rest.split_first()?;
                 let spec = hmac_spec_from_code(*s)?;
@@ -238,8 +458,14 @@ impl AsymKey {
 
     /// PKCS#8 DER of the private key (GenerateDataKeyPair's plaintext).
     pub fn private_pkcs8(&self) -> Result<Zeroizing<Vec<u8>>> {
-        let b = self.to_bytes()?;
-        Ok(Zeroizing::new(b[1..].to_vec()))
+        match self {
+            AsymKey::MlDsa(k) => k.to_pkcs8(),
+            AsymKey::Hmac(..) => Err(internal("PKCS#8 of an HMAC key")),
+            _ => {
+                let b = self.to_bytes()?;
+                Ok(Zeroizing::new(b[1..].to_vec()))
+            }
+        }
     }
 
     /// DER SubjectPublicKeyInfo.
@@ -247,6 +473,10 @@ impl AsymKey {
         let r = match self {
             AsymKey::P256(k) => k.verifying_key().to_public_key_der(),
             AsymKey::P384(k) => k.verifying_key().to_public_key_der(),
+            AsymKey::P521(k) => k.verifying_key().to_public_key_der(),
+            AsymKey::K256(k) => k.verifying_key().to_public_key_der(),
+            AsymKey::Ed25519(k) => k.verifying_key().to_public_key_der(),
+            AsymKey::MlDsa(k) => return k.public_key_der(),
             AsymKey::Rsa(k) => rsa::PublicKey::from(k.as_ref()).to_public_key_der(),
             AsymKey::Hmac(..) => {
                 return Err(Error::new(
@@ -273,17 +503,39 @@ impl AsymKey {
             (AsymKey::P256(sk), EcdsaSha256) => {
                 let sig: p256::ecdsa::Signature = match mt {
                     MessageType::Raw => sk.try_sign(msg).map_err(|_| fail())?,
-                    MessageType::Digest => sk.sign_prehash(msg).map_err(|_| fail())?,
+                    _ => sk.sign_prehash(msg).map_err(|_| fail())?,
                 };
                 Ok(sig.to_der().as_bytes().to_vec())
             }
             (AsymKey::P384(sk), EcdsaSha384) => {
                 let sig: p384::ecdsa::Signature = match mt {
                     MessageType::Raw => sk.try_sign(msg).map_err(|_| fail())?,
-                    MessageType::Digest => sk.sign_prehash(msg).map_err(|_| fail())?,
+                    _ => sk.sign_prehash(msg).map_err(|_| fail())?,
                 };
                 Ok(sig.to_der().as_bytes().to_vec())
             }
+            (AsymKey::P521(sk), EcdsaSha512) => {
+                let sig: p521::ecdsa::Signature = match mt {
+                    MessageType::Raw => sk.try_sign(msg).map_err(|_| fail())?,
+                    _ => sk.sign_prehash(msg).map_err(|_| fail())?,
+                };
+                Ok(sig.to_der().as_bytes().to_vec())
+            }
+            (AsymKey::K256(sk), EcdsaSha256) => {
+                let sig: k256::ecdsa::Signature = match mt {
+                    MessageType::Raw => sk.try_sign(msg).map_err(|_| fail())?,
+                    _ => sk.sign_prehash(msg).map_err(|_| fail())?,
+                };
+                Ok(sig.to_der().as_bytes().to_vec())
+            }
+            (AsymKey::Ed25519(sk), Ed25519Sha512) => {
+                Ok(sk.try_sign(msg).map_err(|_| fail())?.to_vec())
+            }
+            (AsymKey::Ed25519(sk), Ed25519PhSha512) => Ok(sk
+                .sign_prehashed(Prehashed::of(msg)?, None)
+                .map_err(|_| fail())?
+                .to_vec()),
+            (AsymKey::MlDsa(k), MlDsaShake256) => k.sign(mt, msg, rng),
             (AsymKey::Rsa(k), alg) => rsa_sign(k, alg, mt, msg, rng),
             _ => Err(Error::new(
                 ErrorCode::InvalidKeyUsage,
@@ -302,6 +554,10 @@ impl AsymKey {
         match self {
             AsymKey::P256(k) => verify_p256_vk(k.verifying_key(), alg, mt, msg, sig),
             AsymKey::P384(k) => verify_p384_vk(k.verifying_key(), alg, mt, msg, sig),
+            AsymKey::P521(k) => verify_p521_vk(k.verifying_key(), alg, mt, msg, sig),
+            AsymKey::K256(k) => verify_k256_vk(k.verifying_key(), alg, mt, msg, sig),
+            AsymKey::Ed25519(k) => verify_ed25519_vk(&k.verifying_key(), alg, mt, msg, sig),
+            AsymKey::MlDsa(k) => k.verify(alg, mt, msg, sig),
             AsymKey::Rsa(k) => rsa_verify(&rsa::PublicKey::from(k.as_ref()), alg, mt, msg, sig),
             AsymKey::Hmac(..) => Err(Error::new(
                 ErrorCode::InvalidKeyUsage,
@@ -315,37 +571,56 @@ impl AsymKey {
         match self {
             AsymKey::P256(k) => ecdh_p256(k.as_nonzero_scalar(), peer_spki),
             AsymKey::P384(k) => ecdh_p384(k.as_nonzero_scalar(), peer_spki),
+            AsymKey::P521(k) => ecdh_p521(k.as_nonzero_scalar(), peer_spki),
             _ => Err(Error::new(
                 ErrorCode::InvalidKeyUsage,
-                "key agreement needs an ECC_NIST_P256 or ECC_NIST_P384 KEY_AGREEMENT key",
+                "key agreement needs an ECC_NIST_P256, ECC_NIST_P384 or ECC_NIST_P521 KEY_AGREEMENT key",
             )),
         }
     }
 
-    pub fn rsa_encrypt(&self, pt: &[u8], rng: &dyn Rng) -> Result<Vec<u8>> {
+    /// RSA-OAEP encryption with SHA-256 or SHA-1 (hash and MGF1 alike,
+    /// empty label): AWS's RSAES_OAEP_SHA_256 / RSAES_OAEP_SHA_1.
+    pub fn rsa_encrypt(&self, pt: &[u8], oaep: OaepHash, rng: &dyn Rng) -> Result<Vec<u8>> {
         let AsymKey::Rsa(k) = self else {
             return Err(Error::new(ErrorCode::InvalidKeyUsage, "not an RSA key"));
         };
-        let max = k.size() - 2 * 32 - 2;
+        let max = k.size() - 2 * oaep.len() - 2;
         if pt.is_empty() || pt.len() > max {
             return Err(Error::validation(format!(
-                "Plaintext must be 1 to {max} bytes for this key with RSAES_OAEP_SHA_256"
+                "Plaintext must be 1 to {max} bytes for this key with {}",
+                oaep.aws_name()
             )));
         }
-        rsa::PublicKey::from(k.as_ref())
-            .encrypt(&mut RngAdapter(rng), rsa::Oaep::<Sha256_11>::new(), pt)
-            .map_err(|_| internal("RSA encryption"))
+        let pk = rsa::PublicKey::from(k.as_ref());
+        match oaep {
+            OaepHash::Sha256 => pk.encrypt(&mut RngAdapter(rng), rsa::Oaep::<Sha256_11>::new(), pt),
+            OaepHash::Sha1 => pk.encrypt(&mut RngAdapter(rng), rsa::Oaep::<sha1::Sha1>::new(), pt),
+        }
+        .map_err(|_| internal("RSA encryption"))
     }
 
     /// RSA-OAEP decryption, always blinded (the crate's recommended,
     /// constant-time-aware path). Failures are the opaque ciphertext error.
-    pub fn rsa_decrypt(&self, ct: &[u8], rng: &dyn Rng) -> Result<Zeroizing<Vec<u8>>> {
+    pub fn rsa_decrypt(
+        &self,
+        ct: &[u8],
+        oaep: OaepHash,
+        rng: &dyn Rng,
+    ) -> Result<Zeroizing<Vec<u8>>> {
         let AsymKey::Rsa(k) = self else {
             return Err(Error::new(ErrorCode::InvalidKeyUsage, "not an RSA key"));
         };
-        k.decrypt_blinded(&mut RngAdapter(rng), rsa::Oaep::<Sha256_11>::new(), ct)
-            .map(Zeroizing::new)
-            .map_err(|_| Error::invalid_ciphertext())
+        match oaep {
+            OaepHash::Sha256 => {
+                k.decrypt_blinded(&mut RngAdapter(rng), rsa::Oaep::<Sha256_11>::new(), ct)
+            }
+            OaepHash::Sha1 => {
+                k.decrypt_blinded(&mut RngAdapter(rng), rsa::Oaep::<sha1::Sha1>::new(), ct)
+            }
+        }
+        .map(Zeroizing::new)
+        .map_err(|_| Error::invalid_ciphertext())
     }
 
     /// Modulus length in bytes of an RSA key.
@@ -417,6 +692,67 @@ pub(crate) fn ecdh_p384(k: &p384::NonZeroScalar, peer_spki: &[u8]) -> Result<Zer
     Ok(Zeroizing::new(shared.raw_secret_bytes().to_vec()))
 }
 
+/// The hash (and MGF1 hash) of an RSA-OAEP operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OaepHash {
+    Sha1,
+    Sha256,
+}
+
+impl OaepHash {
+    fn len(self) -> usize {
+        match self {
+            OaepHash::Sha1 => 20,
+            OaepHash::Sha256 => 32,
+        }
+    }
+    fn aws_name(self) -> &'static str {
+        match self {
+            OaepHash::Sha1 => "RSAES_OAEP_SHA_1",
+            OaepHash::Sha256 => "RSAES_OAEP_SHA_256",
+        }
+    }
+}
+
+pub(crate) fn ecdh_p521(k: &p521::NonZeroScalar, peer_spki: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let peer = p521::PublicKey::from_public_key_der(peer_spki).map_err(|_| {
+        Error::validation(
+            "PublicKey must be a DER SubjectPublicKeyInfo for a point on the ECC_NIST_P521 curve",
+        )
+    })?;
+    let shared = p521::ecdh::diffie_hellman(k, peer.as_affine());
+    Ok(Zeroizing::new(shared.raw_secret_bytes().to_vec()))
+}
+
+fn pkcs8_of(k: &impl EncodePrivateKey) -> Result<Zeroizing<Vec<u8>>> {
+    Ok(Zeroizing::new(
+        k.to_pkcs8_der()
+            .map_err(|_| internal("PKCS#8 encoding"))?
+            .as_bytes()
+            .to_vec(),
+    ))
+}
+
+/// Ed25519 as a version-1 PKCS#8 `PrivateKeyInfo` (RFC 8410: the seed,
+/// no public key), the form OpenSSL writes and every reader takes.
+fn ed25519_pkcs8(k: &ed25519_dalek::SigningKey) -> Result<Zeroizing<Vec<u8>>> {
+    let pair = ed25519_dalek::pkcs8::KeypairBytes {
+        secret_key: k.to_bytes(),
+        public_key: None,
+    };
+    let der = ed25519_dalek::pkcs8::EncodePrivateKey::to_pkcs8_der(&pair)
+        .map_err(|_| internal("PKCS#8 encoding"))?;
+    Ok(Zeroizing::new(der.as_bytes().to_vec()))
+}
+
+fn ml_dsa_code(spec: KeySpec) -> Result<u8> {
+    ML_DSA_SPEC_CODES
+        .iter()
+        .find(|(s, _)| *s == spec)
+        .map(|(_, c)| *c)
+        .ok_or_else(|| internal("ML-DSA spec code"))
+}
+
 fn rsa_sign(
     k: &rsa::PrivateKey,
     alg: SigningAlgorithm,
@@ -434,7 +770,7 @@ fn rsa_sign(
                 MessageType::Raw => sk
                     .try_sign_with_rng(&mut RngAdapter(rng), msg)
                     .map_err(fail)?,
-                MessageType::Digest => {
+                _ => {
                     use p256::ecdsa::signature::hazmat::RandomizedPrehashSigner;
                     sk.sign_prehash_with_rng(&mut RngAdapter(rng), msg)
                         .map_err(fail)?
@@ -448,7 +784,7 @@ fn rsa_sign(
             let sk = rsa::pkcs1v15::SigningKey::<$d>::new(k.clone());
             match mt {
                 MessageType::Raw => sk.try_sign(msg).map_err(fail)?,
-                MessageType::Digest => sk.sign_prehash(msg).map_err(fail)?,
+                _ => sk.sign_prehash(msg).map_err(fail)?,
             }
             .into()
         }};
@@ -520,5 +856,168 @@ mod stored_form {
         short.extend_from_slice(&[7u8; 31]);
         assert!(AsymKey::from_bytes(&short).is_none());
         assert!(AsymKey::from_bytes(&[TAG_HMAC, 0x0c]).is_none());
+    }
+
+    /// A source that returns fixed bytes (ML-DSA's rnd) for a KAT.
+    struct Fixed(Vec<u8>);
+    impl Rng for Fixed {
+        fn fill(&self, dest: &mut [u8]) -> Result<()> {
+            dest.copy_from_slice(&self.0[..dest.len()]);
+            Ok(())
+        }
+    }
+
+    /// Wycheproof ML-DSA-44 sign-from-seed through the stored form and
+    /// `AsymKey::sign`: hedged signing with rnd = 0 is FIPS 204's
+    /// deterministic variant, so the signatures must equal the vectors';
+    /// the one randomized case gets its rnd from the source; μ-only cases
+    /// go through EXTERNAL_MU; seeds of the wrong length are unreadable
+    /// material. Cases with a context are counted (AWS signs with none).
+    #[test]
+    fn ml_dsa_44_sign_from_seed() {
+        use crate::testutil::{h, wycheproof};
+        let doc = wycheproof("mldsa_44_sign_seed_test.json");
+        let (mut n, mut with_ctx, mut bad_seed) = (0, 0, 0);
+        for g in doc["testGroups"].as_array().unwrap() {
+            let seed = h(&g["privateSeed"]);
+            let mut stored = vec![TAG_ML_DSA, 0x2c];
+            stored.extend_from_slice(&seed);
+            let key = AsymKey::from_bytes(&stored);
+            for t in g["tests"].as_array().unwrap() {
+                n += 1;
+                let Some(key) = &key else {
+                    assert_eq!(t["result"], "invalid", "tc {}", t["tcId"]);
+                    bad_seed += 1;
+                    continue;
+                };
+                if t.get("ctx").is_some() {
+                    with_ctx += 1;
+                    continue;
+                }
+                assert_eq!(t["result"], "valid", "tc {}", t["tcId"]);
+                let rnd = t.get("rnd").map(h).unwrap_or_else(|| vec![0u8; 32]);
+                let rng = Fixed(rnd);
+                let want = h(&t["sig"]);
+                if let Some(msg) = t.get("msg") {
+                    let sig = key
+                        .sign(
+                            SigningAlgorithm::MlDsaShake256,
+                            MessageType::Raw,
+                            &h(msg),
+                            &rng,
+                        )
+                        .unwrap();
+                    assert_eq!(sig, want, "tc {} ({})", t["tcId"], t["comment"]);
+                }
+                let mu = h(&t["mu"]);
+                let sig = key
+                    .sign(
+                        SigningAlgorithm::MlDsaShake256,
+                        MessageType::ExternalMu,
+                        &mu,
+                        &rng,
+                    )
+                    .unwrap();
+                assert_eq!(sig, want, "tc {} (mu)", t["tcId"]);
+                assert!(key
+                    .verify(
+                        SigningAlgorithm::MlDsaShake256,
+                        MessageType::ExternalMu,
+                        &mu,
+                        &sig
+                    )
+                    .unwrap());
+            }
+        }
+        assert_eq!(n, 86);
+        assert_eq!(bad_seed, 3);
+        assert!(with_ctx <= 5, "{with_ctx}");
+    }
+
+    /// Every new spec's material reads back as the same key (same public
+    /// key, same stored bytes), and Debug never shows it.
+    #[test]
+    fn new_specs_round_trip_through_the_stored_form() {
+        let rng = DangerousSeededRng::new([5; 32]);
+        for (spec, tag) in [
+            (KeySpec::EccNistP521, TAG_P521),
+            (KeySpec::EccSecgP256k1, TAG_K256),
+            (KeySpec::EccNistEdwards25519, TAG_ED25519),
+            (KeySpec::MlDsa44, TAG_ML_DSA),
+            (KeySpec::MlDsa65, TAG_ML_DSA),
+            (KeySpec::MlDsa87, TAG_ML_DSA),
+        ] {
+            let k = AsymKey::generate(spec, &rng).unwrap();
+            let b = k.to_bytes().unwrap();
+            assert_eq!(b[0], tag, "{spec}");
+            let back = AsymKey::from_bytes(&b).unwrap();
+            assert_eq!(
+                back.public_key_der().unwrap(),
+                k.public_key_der().unwrap(),
+                "{spec}"
+            );
+            assert_eq!(&back.to_bytes().unwrap()[..], &b[..], "{spec}");
+            let dbg = format!("{k:?}");
+            assert!(dbg.contains("<redacted>"), "{dbg}");
+            // The private key a data key pair or a seed file carries.
+            let der = k.private_pkcs8().unwrap();
+            let again = AsymKey::from_chosen(spec, &der).unwrap();
+            assert_eq!(
+                again.public_key_der().unwrap(),
+                k.public_key_der().unwrap(),
+                "{spec}"
+            );
+        }
+        // An ML-DSA code that is not a parameter set is unreadable.
+        let mut b = vec![TAG_ML_DSA, 0x2d];
+        b.extend_from_slice(&[1u8; 32]);
+        assert!(AsymKey::from_bytes(&b).is_none());
+    }
+
+    /// RFC 8032 section 7.3 (Ed25519ph, message "abc", no context):
+    /// ED25519_PH_SHA_512 over the SHA-512 DIGEST gives the RFC's signature.
+    #[test]
+    fn ed25519ph_rfc8032_test_vector() {
+        use sha2::Digest;
+        let secret: [u8; 32] =
+            hex::decode("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        let key = AsymKey::Ed25519(Box::new(ed25519_dalek::SigningKey::from_bytes(&secret)));
+        let spki = key.public_key_der().unwrap();
+        assert!(hex::encode(&spki)
+            .ends_with("ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf"));
+        let digest = sha2::Sha512::digest(b"abc");
+        let rng = DangerousSeededRng::new([1; 32]);
+        let sig = key
+            .sign(
+                SigningAlgorithm::Ed25519PhSha512,
+                MessageType::Digest,
+                &digest,
+                &rng,
+            )
+            .unwrap();
+        assert_eq!(
+            hex::encode(&sig),
+            "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae4131f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406"
+        );
+        assert!(key
+            .verify(
+                SigningAlgorithm::Ed25519PhSha512,
+                MessageType::Digest,
+                &digest,
+                &sig
+            )
+            .unwrap());
+        // The same signature is not a pure Ed25519 signature of "abc".
+        assert!(!key
+            .verify(
+                SigningAlgorithm::Ed25519Sha512,
+                MessageType::Raw,
+                b"abc",
+                &sig
+            )
+            .unwrap());
     }
 }

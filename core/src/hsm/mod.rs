@@ -16,7 +16,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use crate::model::WrappingAlgorithm;
 use crate::model::{MacAlgorithm, MessageType, SigningAlgorithm};
 use crate::secret::Plaintext;
-pub(crate) use asym_key::AsymKey;
+pub(crate) use asym_key::{AsymKey, OaepHash};
 
 use crate::blob::{self, ParsedBlob, MATERIAL_ID_LEN, SALT_LEN};
 use crate::crypto::{self, KEY_LEN, NONCE_LEN};
@@ -449,13 +449,13 @@ impl Hsm {
         ))
     }
 
-    pub fn rsa_encrypt(&self, h: &MaterialHandle, pt: &[u8]) -> Result<Vec<u8>> {
-        self.asym_key(h)?.rsa_encrypt(pt, &*self.rng)
+    pub fn rsa_encrypt(&self, h: &MaterialHandle, pt: &[u8], oaep: OaepHash) -> Result<Vec<u8>> {
+        self.asym_key(h)?.rsa_encrypt(pt, oaep, &*self.rng)
     }
 
-    pub fn rsa_decrypt(&self, h: &MaterialHandle, ct: &[u8]) -> Result<Plaintext> {
+    pub fn rsa_decrypt(&self, h: &MaterialHandle, ct: &[u8], oaep: OaepHash) -> Result<Plaintext> {
         Ok(Plaintext::new(
-            self.asym_key(h)?.rsa_decrypt(ct, &*self.rng)?,
+            self.asym_key(h)?.rsa_decrypt(ct, oaep, &*self.rng)?,
         ))
     }
 
@@ -534,13 +534,15 @@ impl Hsm {
             )
         })?;
         let material: Zeroizing<Vec<u8>> = match alg {
-            WrappingAlgorithm::RsaesOaepSha256 => wk.rsa_decrypt(wrapped, &*self.rng)?,
+            WrappingAlgorithm::RsaesOaepSha256 => {
+                wk.rsa_decrypt(wrapped, OaepHash::Sha256, &*self.rng)?
+            }
             WrappingAlgorithm::RsaAesKeyWrapSha256 => {
                 let k = wk.rsa_modulus_len()?;
                 if wrapped.len() <= k {
                     return Err(Error::invalid_ciphertext());
                 }
-                let aes = wk.rsa_decrypt(&wrapped[..k], &*self.rng)?;
+                let aes = wk.rsa_decrypt(&wrapped[..k], OaepHash::Sha256, &*self.rng)?;
                 let aes: [u8; 32] = aes[..]
                     .try_into()
                     .map_err(|_| Error::invalid_ciphertext())?;
@@ -913,16 +915,21 @@ impl Hsm {
             .ok_or_else(Error::invalid_ciphertext)
     }
 
-    /// Decrypt and re-encrypt inside the boundary: the plaintext never leaves.
+    /// Decrypt and re-encrypt inside the boundary: the plaintext never
+    /// leaves. Either side may be a symmetric blob or RSA-OAEP.
     pub fn reencrypt(
         &self,
-        parsed: &ParsedBlob<'_>,
-        source_context: &[u8],
-        dest: &MaterialHandle,
-        dest_context: &[u8],
+        source: ReEncryptSource<'_>,
+        dest: ReEncryptDest<'_>,
     ) -> Result<Vec<u8>> {
-        let pt = self.decrypt(parsed, source_context)?;
-        self.encrypt(dest, dest_context, pt.as_bytes())
+        let pt = match source {
+            ReEncryptSource::Blob(parsed, context) => self.decrypt(parsed, context)?,
+            ReEncryptSource::Rsa(h, ct, oaep) => self.rsa_decrypt(h, ct, oaep)?,
+        };
+        match dest {
+            ReEncryptDest::Blob(h, context) => self.encrypt(h, context, pt.as_bytes()),
+            ReEncryptDest::Rsa(h, oaep) => self.rsa_encrypt(h, pt.as_bytes(), oaep),
+        }
     }
 
     /// Fresh data key: plaintext (for the caller) and its blob.
@@ -941,6 +948,19 @@ impl Hsm {
         let blob = Self::encrypt_with_salt(key, handle, context_encoding, &dk, &salt);
         Ok((Plaintext::new(dk), blob))
     }
+}
+
+/// What ReEncrypt opens: a symmetric blob (with its context encoding) or
+/// an RSA-OAEP ciphertext under an RSA key.
+pub(crate) enum ReEncryptSource<'a> {
+    Blob(&'a ParsedBlob<'a>, &'a [u8]),
+    Rsa(&'a MaterialHandle, &'a [u8], OaepHash),
+}
+
+/// What ReEncrypt seals the plaintext to.
+pub(crate) enum ReEncryptDest<'a> {
+    Blob(&'a MaterialHandle, &'a [u8]),
+    Rsa(&'a MaterialHandle, OaepHash),
 }
 
 #[cfg(test)]

@@ -180,23 +180,39 @@ impl State {
             .unwrap_or_default()
     }
 
-    pub(in crate::kms) fn grant_token(&self, grant_id: &str) -> String {
-        format!(
-            "srg1{grant_id}{}",
-            hex::encode(&self.hsm.token_mac(grant_id.as_bytes())[..16])
-        )
+    /// A fresh token for a grant: `srg2 ‖ grant id ‖ nonce ‖ MAC`, the
+    /// nonce 16 random bytes and the MAC the first 16 bytes of the grant
+    /// token HMAC over `grant id ‖ nonce` (hex throughout). Every call makes
+    /// a new token, as AWS returns a new one for each CreateGrant, even a
+    /// repeated one that answers with the same grant id.
+    pub(in crate::kms) fn grant_token(&self, grant_id: &str) -> Result<String> {
+        let nonce = hex::encode(&self.hsm.random_bytes(16)?[..]);
+        let mac = self.hsm.token_mac(format!("{grant_id}{nonce}").as_bytes());
+        Ok(format!("srg2{grant_id}{nonce}{}", hex::encode(&mac[..16])))
     }
 
     /// The grant id inside a token; `InvalidGrantTokenException` if the
-    /// token is not one this store issued.
+    /// token is not one this store issued. Tokens of the first form
+    /// (`srg1 ‖ grant id ‖ MAC(grant id)`, one per grant) stay valid.
     pub(in crate::kms) fn parse_grant_token(&self, token: &str) -> Result<String> {
         let bad = || Error::new(ErrorCode::InvalidGrantToken, "The grant token is not valid");
-        let body = token.strip_prefix("srg1").ok_or_else(bad)?;
-        if body.len() != 96 || !body.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let hex_of = |body: &str, len: usize| {
+            body.len() == len && body.bytes().all(|b| b.is_ascii_hexdigit())
+        };
+        let (id, signed, mac) = if let Some(body) = token.strip_prefix("srg2") {
+            if !hex_of(body, 128) {
+                return Err(bad());
+            }
+            (&body[..64], &body[..96], &body[96..])
+        } else if let Some(body) = token.strip_prefix("srg1") {
+            if !hex_of(body, 96) {
+                return Err(bad());
+            }
+            (&body[..64], &body[..64], &body[64..])
+        } else {
             return Err(bad());
-        }
-        let (id, mac) = body.split_at(64);
-        let want = hex::encode(&self.hsm.token_mac(id.as_bytes())[..16]);
+        };
+        let want = hex::encode(&self.hsm.token_mac(signed.as_bytes())[..16]);
         if !bool::from(subtle::ConstantTimeEq::ct_eq(
             want.as_bytes(),
             mac.as_bytes(),

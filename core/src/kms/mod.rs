@@ -19,7 +19,9 @@ use crate::blob;
 use crate::context::{canonical_encoding, EncryptionContext};
 use crate::env::{Clock, Millis, OsRng, Rng, SystemClock, MS_PER_DAY};
 use crate::error::{Error, ErrorCode, Result};
-use crate::hsm::{AsymKey, Hsm, MaterialHandle, SealFormat, SecretKey};
+use crate::hsm::{
+    AsymKey, Hsm, MaterialHandle, OaepHash, ReEncryptDest, ReEncryptSource, SealFormat, SecretKey,
+};
 use crate::model::*;
 use crate::operations::Operation;
 use crate::policy::{self, Policy, PolicyKind};

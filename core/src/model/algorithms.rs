@@ -24,6 +24,20 @@ pub enum SigningAlgorithm {
     RsassaPkcs1V15Sha384,
     #[serde(rename = "RSASSA_PKCS1_V1_5_SHA_512")]
     RsassaPkcs1V15Sha512,
+    #[serde(rename = "ECDSA_SHA_512")]
+    EcdsaSha512,
+    /// SM2 keys (recognised; this build does not create SM2 keys).
+    #[serde(rename = "SM2DSA")]
+    Sm2dsa,
+    /// FIPS 204 ML-DSA (pure, empty context), hedged.
+    #[serde(rename = "ML_DSA_SHAKE_256")]
+    MlDsaShake256,
+    /// RFC 8032 Ed25519 (PureEdDSA): MessageType RAW only.
+    #[serde(rename = "ED25519_SHA_512")]
+    Ed25519Sha512,
+    /// RFC 8032 Ed25519ph over a SHA-512 digest: MessageType DIGEST only.
+    #[serde(rename = "ED25519_PH_SHA_512")]
+    Ed25519PhSha512,
 }
 
 impl SigningAlgorithm {
@@ -38,15 +52,34 @@ impl SigningAlgorithm {
             RsassaPkcs1V15Sha256 => "RSASSA_PKCS1_V1_5_SHA_256",
             RsassaPkcs1V15Sha384 => "RSASSA_PKCS1_V1_5_SHA_384",
             RsassaPkcs1V15Sha512 => "RSASSA_PKCS1_V1_5_SHA_512",
+            EcdsaSha512 => "ECDSA_SHA_512",
+            Sm2dsa => "SM2DSA",
+            MlDsaShake256 => "ML_DSA_SHAKE_256",
+            Ed25519Sha512 => "ED25519_SHA_512",
+            Ed25519PhSha512 => "ED25519_PH_SHA_512",
         }
     }
-    /// The digest length a DIGEST message must have.
-    pub fn digest_len(self) -> usize {
+    /// The length a DIGEST message must have, or `None` where the
+    /// algorithm takes no DIGEST message (ED25519_SHA_512, ML_DSA_SHAKE_256).
+    pub fn digest_len(self) -> Option<usize> {
         use SigningAlgorithm::*;
         match self {
-            EcdsaSha256 | RsassaPssSha256 | RsassaPkcs1V15Sha256 => 32,
-            EcdsaSha384 | RsassaPssSha384 | RsassaPkcs1V15Sha384 => 48,
-            RsassaPssSha512 | RsassaPkcs1V15Sha512 => 64,
+            EcdsaSha256 | RsassaPssSha256 | RsassaPkcs1V15Sha256 | Sm2dsa => Some(32),
+            EcdsaSha384 | RsassaPssSha384 | RsassaPkcs1V15Sha384 => Some(48),
+            RsassaPssSha512 | RsassaPkcs1V15Sha512 | EcdsaSha512 | Ed25519PhSha512 => Some(64),
+            MlDsaShake256 | Ed25519Sha512 => None,
+        }
+    }
+    /// The message types the algorithm signs (AWS: Ed25519 pure is RAW
+    /// only and Ed25519ph DIGEST only; ML-DSA is RAW or EXTERNAL_MU; the
+    /// rest RAW or DIGEST).
+    pub fn message_types(self) -> &'static [MessageType] {
+        use SigningAlgorithm::*;
+        match self {
+            Ed25519Sha512 => &[MessageType::Raw],
+            Ed25519PhSha512 => &[MessageType::Digest],
+            MlDsaShake256 => &[MessageType::Raw, MessageType::ExternalMu],
+            _ => &[MessageType::Raw, MessageType::Digest],
         }
     }
     pub fn for_spec(spec: KeySpec) -> &'static [SigningAlgorithm] {
@@ -54,6 +87,11 @@ impl SigningAlgorithm {
         match spec {
             KeySpec::EccNistP256 => &[EcdsaSha256],
             KeySpec::EccNistP384 => &[EcdsaSha384],
+            KeySpec::EccNistP521 => &[EcdsaSha512],
+            KeySpec::EccSecgP256k1 => &[EcdsaSha256],
+            KeySpec::EccNistEdwards25519 => &[Ed25519Sha512, Ed25519PhSha512],
+            KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => &[MlDsaShake256],
+            KeySpec::Sm2 => &[Sm2dsa],
             KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => &[
                 RsassaPssSha256,
                 RsassaPssSha384,
@@ -74,6 +112,19 @@ pub enum MessageType {
     Raw,
     #[serde(rename = "DIGEST")]
     Digest,
+    /// ML-DSA only: the 64-byte FIPS 204 μ, computed by the caller.
+    #[serde(rename = "EXTERNAL_MU")]
+    ExternalMu,
+}
+
+impl MessageType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageType::Raw => "RAW",
+            MessageType::Digest => "DIGEST",
+            MessageType::ExternalMu => "EXTERNAL_MU",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

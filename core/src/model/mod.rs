@@ -335,7 +335,10 @@ impl KeyRecord {
                 (KeyUsage::EncryptDecrypt, KeySpec::SymmetricDefault) => {
                     vec![EncryptionAlgorithm::SymmetricDefault]
                 }
-                (KeyUsage::EncryptDecrypt, _) => vec![EncryptionAlgorithm::RsaesOaepSha256],
+                (KeyUsage::EncryptDecrypt, _) => vec![
+                    EncryptionAlgorithm::RsaesOaepSha1,
+                    EncryptionAlgorithm::RsaesOaepSha256,
+                ],
                 _ => vec![],
             },
             signing_algorithms: if self.key_usage == KeyUsage::SignVerify {

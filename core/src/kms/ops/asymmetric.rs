@@ -280,6 +280,9 @@ impl Kms {
             Some(
                 spec @ (DataKeyPairSpec::EccNistP256
                 | DataKeyPairSpec::EccNistP384
+                | DataKeyPairSpec::EccNistP521
+                | DataKeyPairSpec::EccSecgP256k1
+                | DataKeyPairSpec::EccNistEdwards25519
                 | DataKeyPairSpec::Rsa2048
                 | DataKeyPairSpec::Rsa3072
                 | DataKeyPairSpec::Rsa4096),
@@ -298,13 +301,13 @@ impl Kms {
             match spec {
                 DataKeyPairSpec::EccNistP256
                 | DataKeyPairSpec::EccNistP384
+                | DataKeyPairSpec::EccNistP521
+                | DataKeyPairSpec::EccSecgP256k1
+                | DataKeyPairSpec::EccNistEdwards25519
                 | DataKeyPairSpec::Rsa2048
                 | DataKeyPairSpec::Rsa3072
                 | DataKeyPairSpec::Rsa4096 => {}
-                DataKeyPairSpec::EccNistP521
-                | DataKeyPairSpec::EccSecgP256k1
-                | DataKeyPairSpec::EccNistEdwards25519
-                | DataKeyPairSpec::Sm2 => {
+                DataKeyPairSpec::Sm2 => {
                     return Err(Error::new(
                         ErrorCode::UnsupportedOperation,
                         format!(

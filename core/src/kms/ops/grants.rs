@@ -81,7 +81,8 @@ impl Kms {
             if req.dry_run {
                 return Err(dry_run_ok());
             }
-            // A repeated Name with the same parameters returns the same grant.
+            // A repeated Name with the same parameters returns the same grant
+            // (same GrantId) with a new token.
             if let Some(name) = &req.name {
                 if let Some(g) = state.grants.get(&id).and_then(|m| {
                     m.values().find(|g| {
@@ -93,7 +94,7 @@ impl Kms {
                     })
                 }) {
                     return Ok(CreateGrantResponse {
-                        grant_token: state.grant_token(&g.grant_id),
+                        grant_token: state.grant_token(&g.grant_id)?,
                         grant_id: g.grant_id.clone(),
                     });
                 }
@@ -118,7 +119,7 @@ impl Kms {
             };
             state.save_grant(g)?;
             Ok(CreateGrantResponse {
-                grant_token: state.grant_token(&grant_id),
+                grant_token: state.grant_token(&grant_id)?,
                 grant_id,
             })
         })

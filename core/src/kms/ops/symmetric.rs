@@ -49,16 +49,19 @@ impl Kms {
             let id = state.key_for(call, audit, Operation::Encrypt, &req.key_id, facts)?;
             let rec = state.rec(&id);
             if is_rsa(rec) && rec.key_usage == KeyUsage::EncryptDecrypt {
-                check_rsa_encryption(rec, req.encryption_algorithm, audit.context)?;
+                let (alg, oaep) =
+                    check_rsa_encryption(rec, req.encryption_algorithm, audit.context)?;
                 if req.dry_run {
                     return Err(dry_run_ok());
                 }
                 let handle = state.current_handle(rec)?;
-                let ct = state.hsm.rsa_encrypt(&handle, req.plaintext.as_bytes())?;
+                let ct = state
+                    .hsm
+                    .rsa_encrypt(&handle, req.plaintext.as_bytes(), oaep)?;
                 return Ok(EncryptResponse {
                     ciphertext_blob: ct,
                     key_id: rec.arn.clone(),
-                    encryption_algorithm: EncryptionAlgorithm::RsaesOaepSha256,
+                    encryption_algorithm: alg,
                     key_material_id: rec.current_material_id().unwrap_or_default().to_string(),
                 });
             }
@@ -161,7 +164,8 @@ impl Kms {
                     if rec.key_usage != KeyUsage::EncryptDecrypt {
                         return Err(wrong_usage(rec, "decrypt"));
                     }
-                    check_rsa_encryption(rec, req.encryption_algorithm, audit.context)?;
+                    let (alg, oaep) =
+                        check_rsa_encryption(rec, req.encryption_algorithm, audit.context)?;
                     if req.ciphertext_blob.is_empty()
                         || req.ciphertext_blob.len() > blob::MAX_BLOB_LEN
                     {
@@ -171,11 +175,11 @@ impl Kms {
                         return Err(dry_run_ok());
                     }
                     let handle = state.current_handle(rec)?;
-                    let plaintext = state.hsm.rsa_decrypt(&handle, &req.ciphertext_blob)?;
+                    let plaintext = state.hsm.rsa_decrypt(&handle, &req.ciphertext_blob, oaep)?;
                     return Ok(DecryptResponse {
                         key_id: rec.arn.clone(),
                         plaintext,
-                        encryption_algorithm: EncryptionAlgorithm::RsaesOaepSha256,
+                        encryption_algorithm: alg,
                         key_material_id: rec.current_material_id().unwrap_or_default().to_string(),
                     });
                 }
@@ -203,22 +207,81 @@ impl Kms {
         })
     }
 
+    /// ReEncrypt between any two ENCRYPT_DECRYPT keys AWS allows: either
+    /// side symmetric (blob and encryption context) or RSA (OAEP, the
+    /// algorithm named, `SourceKeyId` required for an RSA source, no
+    /// context). The plaintext stays inside the HSM.
     pub fn re_encrypt(&self, req: ReEncryptRequest) -> Result<ReEncryptResponse> {
         self.call("ReEncrypt", |state, call, audit| {
             audit.context = Some(&req.destination_encryption_context);
             state.validate_grant_tokens(&req.grant_tokens)?;
             let src_enc = canonical_encoding(&req.source_encryption_context)?;
             let dst_enc = canonical_encoding(&req.destination_encryption_context)?;
-            let (parsed, src) = Self::source_key(
-                state,
-                call,
-                "kms:ReEncryptFrom",
-                &req.ciphertext_blob,
-                req.source_key_id.as_deref(),
-                req.source_encryption_algorithm,
-                &req.source_encryption_context,
-                audit,
-            )?;
+            // An RSA source is named by SourceKeyId (its ciphertext carries
+            // no key reference); everything else is a Strongroom blob.
+            let rsa_source = match req.source_key_id.as_deref() {
+                Some(k) => {
+                    let id = state.resolve(call, k)?;
+                    is_rsa(state.rec(&id)).then_some((id, k))
+                }
+                None => None,
+            };
+            let (src_arn, src_alg, src_material, rsa_src) = match rsa_source {
+                Some((id, k)) => {
+                    audit.key_arn = Some(state.rec(&id).arn.clone());
+                    state.authorize(
+                        call,
+                        "kms:ReEncryptFrom",
+                        Some(&id),
+                        Facts {
+                            request_key_id: Some(k),
+                            encryption_context: Some(&req.source_encryption_context),
+                            encryption_algorithm: req
+                                .source_encryption_algorithm
+                                .map(|a| a.as_str()),
+                            ..Default::default()
+                        },
+                        audit,
+                    )?;
+                    let rec = state.rec(&id);
+                    check_state(OpClass::Crypto, rec.state, &rec.arn)?;
+                    if rec.key_usage != KeyUsage::EncryptDecrypt {
+                        return Err(wrong_usage(rec, "decrypt"));
+                    }
+                    let (alg, oaep) = check_rsa_encryption(
+                        rec,
+                        req.source_encryption_algorithm,
+                        Some(&req.source_encryption_context),
+                    )?;
+                    if req.ciphertext_blob.is_empty()
+                        || req.ciphertext_blob.len() > blob::MAX_BLOB_LEN
+                    {
+                        return Err(Error::validation("CiphertextBlob must be 1 to 6144 bytes"));
+                    }
+                    let h = state.current_handle(rec)?;
+                    let material = h.material_id_hex();
+                    (rec.arn.clone(), alg, material, Some((h, oaep)))
+                }
+                None => (
+                    String::new(),
+                    EncryptionAlgorithm::SymmetricDefault,
+                    String::new(),
+                    None,
+                ),
+            };
+            let parsed_src = match rsa_src {
+                Some(_) => None,
+                None => Some(Self::source_key(
+                    state,
+                    call,
+                    "kms:ReEncryptFrom",
+                    &req.ciphertext_blob,
+                    req.source_key_id.as_deref(),
+                    req.source_encryption_algorithm,
+                    &req.source_encryption_context,
+                    audit,
+                )?),
+            };
             let dst_id = state.resolve(call, &req.destination_key_id)?;
             state.authorize(
                 call,
@@ -238,20 +301,49 @@ impl Kms {
             )?;
             let dst = state.rec(&dst_id);
             check_state(OpClass::Crypto, dst.state, &dst.arn)?;
-            check_symmetric_encrypt(dst, req.destination_encryption_algorithm)?;
+            let dst_rsa = if is_rsa(dst) && dst.key_usage == KeyUsage::EncryptDecrypt {
+                Some(check_rsa_encryption(
+                    dst,
+                    req.destination_encryption_algorithm,
+                    Some(&req.destination_encryption_context),
+                )?)
+            } else {
+                check_symmetric_encrypt(dst, req.destination_encryption_algorithm)?;
+                None
+            };
             audit.key_arn = Some(dst.arn.clone());
             if req.dry_run {
                 return Err(dry_run_ok());
             }
             let handle = state.current_handle(dst)?;
-            let blob = state.hsm.reencrypt(&parsed, &src_enc, &handle, &dst_enc)?;
+            let (source, src_arn, src_material) = match (&parsed_src, &rsa_src) {
+                (Some((parsed, src)), _) => (
+                    ReEncryptSource::Blob(parsed, &src_enc),
+                    src.arn.clone(),
+                    hex::encode(parsed.material_id),
+                ),
+                (None, Some((h, oaep))) => (
+                    ReEncryptSource::Rsa(h, &req.ciphertext_blob, *oaep),
+                    src_arn,
+                    src_material,
+                ),
+                (None, None) => return Err(Error::internal("ReEncrypt has no source")),
+            };
+            let (dest, dst_alg) = match dst_rsa {
+                Some((alg, oaep)) => (ReEncryptDest::Rsa(&handle, oaep), alg),
+                None => (
+                    ReEncryptDest::Blob(&handle, &dst_enc),
+                    EncryptionAlgorithm::SymmetricDefault,
+                ),
+            };
+            let blob = state.hsm.reencrypt(source, dest)?;
             Ok(ReEncryptResponse {
                 ciphertext_blob: blob,
-                source_key_id: src.arn.clone(),
+                source_key_id: src_arn,
                 key_id: dst.arn.clone(),
-                source_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
-                destination_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
-                source_key_material_id: hex::encode(parsed.material_id),
+                source_encryption_algorithm: src_alg,
+                destination_encryption_algorithm: dst_alg,
+                source_key_material_id: src_material,
                 destination_key_material_id: handle.material_id_hex(),
             })
         })
@@ -363,31 +455,35 @@ pub(in crate::kms) fn wrong_usage(rec: &KeyRecord, what: &str) -> Error {
     )
 }
 
-/// RSA encryption: RSAES_OAEP_SHA_256 must be named, and asymmetric keys take
-/// no encryption context (as in AWS).
+/// RSA encryption: RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1 must be named,
+/// and asymmetric keys take no encryption context (as in AWS).
 pub(in crate::kms) fn check_rsa_encryption(
     rec: &KeyRecord,
     alg: Option<EncryptionAlgorithm>,
     ctx: Option<&EncryptionContext>,
-) -> Result<()> {
-    match alg {
-        Some(EncryptionAlgorithm::RsaesOaepSha256) => {}
+) -> Result<(EncryptionAlgorithm, OaepHash)> {
+    let out = match alg {
+        Some(a @ EncryptionAlgorithm::RsaesOaepSha256) => (a, OaepHash::Sha256),
+        Some(a @ EncryptionAlgorithm::RsaesOaepSha1) => (a, OaepHash::Sha1),
         Some(other) => {
             return Err(Error::new(
                 ErrorCode::InvalidKeyUsage,
-                format!("{} supports RSAES_OAEP_SHA_256, not {other}", rec.arn),
+                format!(
+                    "{} supports RSAES_OAEP_SHA_1 and RSAES_OAEP_SHA_256, not {other}",
+                    rec.arn
+                ),
             ))
         }
         None => {
             return Err(Error::validation(
-                "EncryptionAlgorithm is required for asymmetric keys (RSAES_OAEP_SHA_256)",
+                "EncryptionAlgorithm is required for asymmetric keys (RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256)",
             ))
         }
-    }
+    };
     if ctx.is_some_and(|c| !c.is_empty()) {
         return Err(Error::validation(
             "EncryptionContext is not supported with asymmetric keys",
         ));
     }
-    Ok(())
+    Ok(out)
 }
