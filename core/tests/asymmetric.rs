@@ -70,7 +70,10 @@ fn metadata_and_public_keys() {
     let r = create(&kms, KeySpec::Rsa2048, KeyUsage::EncryptDecrypt);
     assert_eq!(
         r.encryption_algorithms,
-        vec![EncryptionAlgorithm::RsaesOaepSha256]
+        vec![
+            EncryptionAlgorithm::RsaesOaepSha1,
+            EncryptionAlgorithm::RsaesOaepSha256
+        ]
     );
     let a = create(&kms, KeySpec::EccNistP256, KeyUsage::KeyAgreement);
     assert_eq!(
@@ -93,6 +96,11 @@ fn metadata_and_public_keys() {
         (KeySpec::Hmac256, KeyUsage::SignVerify),
         (KeySpec::Rsa2048, KeyUsage::KeyAgreement),
         (KeySpec::EccNistP256, KeyUsage::EncryptDecrypt),
+        // AWS: secp256k1, Ed25519 and ML-DSA keys only sign.
+        (KeySpec::EccSecgP256k1, KeyUsage::KeyAgreement),
+        (KeySpec::EccNistEdwards25519, KeyUsage::KeyAgreement),
+        (KeySpec::MlDsa65, KeyUsage::EncryptDecrypt),
+        (KeySpec::EccNistP521, KeyUsage::EncryptDecrypt),
     ] {
         let e = kms.create_key(CreateKeyRequest {
             key_spec: Some(spec),
@@ -614,9 +622,7 @@ fn data_key_pairs() {
     .unwrap_err();
     assert_eq!(e.code(), ErrorCode::Validation);
     assert_eq!(
-        bad(Some(DataKeyPairSpec::EccSecgP256k1), &wrap)
-            .unwrap_err()
-            .code(),
+        bad(Some(DataKeyPairSpec::Sm2), &wrap).unwrap_err().code(),
         ErrorCode::UnsupportedOperation
     );
     let signer = create(&kms, KeySpec::EccNistP256, KeyUsage::SignVerify);
@@ -853,4 +859,140 @@ fn refused_data_key_pairs_generate_nothing() {
         "{}",
         drawn.load(SeqCst) - before
     );
+}
+
+/// The state × operation matrix for every key spec issue 17 added: each
+/// spec's own operations in Enabled, Disabled and PendingDeletion, with
+/// AWS's errors (`kms-semantics` §1), and DescribeKey in every state.
+#[test]
+fn new_specs_follow_the_state_matrix() {
+    let (kms, _) = kms();
+    let digest = [7u8; 64];
+    let cases: [(KeySpec, KeyUsage, SigningAlgorithm, MessageType, &[u8]); 7] = [
+        (
+            KeySpec::EccSecgP256k1,
+            KeyUsage::SignVerify,
+            SigningAlgorithm::EcdsaSha256,
+            MessageType::Digest,
+            &digest[..32],
+        ),
+        (
+            KeySpec::EccNistP521,
+            KeyUsage::SignVerify,
+            SigningAlgorithm::EcdsaSha512,
+            MessageType::Digest,
+            &digest,
+        ),
+        (
+            KeySpec::EccNistEdwards25519,
+            KeyUsage::SignVerify,
+            SigningAlgorithm::Ed25519Sha512,
+            MessageType::Raw,
+            b"m",
+        ),
+        (
+            KeySpec::EccNistEdwards25519,
+            KeyUsage::SignVerify,
+            SigningAlgorithm::Ed25519PhSha512,
+            MessageType::Digest,
+            &digest,
+        ),
+        (
+            KeySpec::MlDsa44,
+            KeyUsage::SignVerify,
+            SigningAlgorithm::MlDsaShake256,
+            MessageType::Raw,
+            b"m",
+        ),
+        (
+            KeySpec::MlDsa65,
+            KeyUsage::SignVerify,
+            SigningAlgorithm::MlDsaShake256,
+            MessageType::ExternalMu,
+            &digest,
+        ),
+        (
+            KeySpec::MlDsa87,
+            KeyUsage::SignVerify,
+            SigningAlgorithm::MlDsaShake256,
+            MessageType::Raw,
+            b"m",
+        ),
+    ];
+    let code = |r: strongroom::Result<()>| match r {
+        Ok(()) => "OK".to_string(),
+        Err(e) => e.code().as_str().to_string(),
+    };
+    for (spec, usage, alg, mt, msg) in cases {
+        let id = create(&kms, spec, usage).key_id;
+        let sig = sign(&kms, &id, alg, mt, msg);
+        let ops = |kms: &Kms| {
+            [
+                code(
+                    kms.sign(SignRequest {
+                        key_id: id.clone(),
+                        message: msg.to_vec(),
+                        message_type: Some(mt),
+                        signing_algorithm: Some(alg),
+                        ..Default::default()
+                    })
+                    .map(drop),
+                ),
+                code(verify(kms, &id, alg, mt, msg, &sig).map(drop)),
+                code(
+                    kms.get_public_key(GetPublicKeyRequest {
+                        key_id: id.clone(),
+                        ..Default::default()
+                    })
+                    .map(drop),
+                ),
+                code(
+                    kms.describe_key(DescribeKeyRequest {
+                        key_id: id.clone(),
+                        ..Default::default()
+                    })
+                    .map(drop),
+                ),
+            ]
+        };
+        assert_eq!(ops(&kms), ["OK", "OK", "OK", "OK"], "{spec} Enabled");
+        kms.disable_key(KeyIdRequest { key_id: id.clone() })
+            .unwrap();
+        let d = "DisabledException";
+        assert_eq!(ops(&kms), [d, d, d, "OK"], "{spec} Disabled");
+        kms.schedule_key_deletion(ScheduleKeyDeletionRequest {
+            key_id: id.clone(),
+            pending_window_in_days: Some(7),
+        })
+        .unwrap();
+        let s = "KMSInvalidStateException";
+        assert_eq!(ops(&kms), [s, s, s, "OK"], "{spec} PendingDeletion");
+    }
+    // P-521 key agreement in the same three states.
+    let a = create(&kms, KeySpec::EccNistP521, KeyUsage::KeyAgreement).key_id;
+    let peer = public_key(
+        &kms,
+        &create(&kms, KeySpec::EccNistP521, KeyUsage::KeyAgreement).key_id,
+    )
+    .public_key;
+    let derive = |kms: &Kms| {
+        code(
+            kms.derive_shared_secret(DeriveSharedSecretRequest {
+                key_id: a.clone(),
+                key_agreement_algorithm: Some("ECDH".into()),
+                public_key: peer.clone(),
+                ..Default::default()
+            })
+            .map(|r| assert_eq!(r.shared_secret.as_bytes().len(), 66)),
+        )
+    };
+    assert_eq!(derive(&kms), "OK");
+    kms.disable_key(KeyIdRequest { key_id: a.clone() }).unwrap();
+    assert_eq!(derive(&kms), "DisabledException");
+    kms.schedule_key_deletion(ScheduleKeyDeletionRequest {
+        key_id: a.clone(),
+        pending_window_in_days: Some(7),
+    })
+    .unwrap();
+    assert_eq!(derive(&kms), "KMSInvalidStateException");
 }

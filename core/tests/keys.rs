@@ -61,7 +61,7 @@ fn multi_region_ids() {
 fn unsupported_specs_are_clear_errors() {
     let (kms, _) = kms();
     let r = kms.create_key(CreateKeyRequest {
-        key_spec: Some(KeySpec::EccNistP521),
+        key_spec: Some(KeySpec::Sm2),
         key_usage: Some(KeyUsage::SignVerify),
         ..Default::default()
     });

@@ -65,7 +65,7 @@ class Operations:
         if origin is not None:
             r["Origin"] = origin
         if tags is not None:
-            r["Tags"] = [_s(x) for x in tags]
+            r["Tags"] = [_s(x, Tag) for x in tags]
         if multi_region is not None:
             r["MultiRegion"] = multi_region
         if policy is not None:
@@ -131,7 +131,7 @@ class Operations:
 
         Returns: None.
         """
-        r = {"KeyId": key_id, "Tags": [_s(x) for x in tags]}
+        r = {"KeyId": key_id, "Tags": [_s(x, Tag) for x in tags]}
         self._native.tag_resource(r)
 
     def untag_resource(self, *, key_id, tag_keys):
@@ -807,7 +807,7 @@ class Operations:
         if retiring_principal is not None:
             r["RetiringPrincipal"] = retiring_principal
         if constraints is not None:
-            r["Constraints"] = _s(constraints)
+            r["Constraints"] = _s(constraints, GrantConstraints)
         if grant_tokens is not None:
             r["GrantTokens"] = grant_tokens
         if name is not None:

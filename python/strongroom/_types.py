@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
 _new = object.__new__
@@ -19,6 +20,8 @@ class _Shape:
     __slots__ = ("_d",)
     _secret: tuple = ()
     _names: dict = {}
+    # structure-typed members: AWS name -> (class name, is a list)
+    _sub: dict = {}
 
     def __setattr__(self, name, value):
         raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
@@ -106,11 +109,38 @@ def _build(cls, members, values):
     return o
 
 
-def _s(v):
-    """A request structure as native values."""
+def _s(v, cls=None):
+    """A request structure as native values: an instance of its class, or a
+    mapping whose member names are the API's snake_case or AWS's
+    PascalCase (nested structures alike). Anything else, or a name the
+    structure does not have, is a TypeError that names the members."""
     if isinstance(v, _Shape):
+        if cls is not None and not isinstance(v, cls):
+            raise TypeError(f"expected {cls.__name__} or a mapping, not {type(v).__name__}")
         return v._d
-    return dict(v)
+    if not isinstance(v, Mapping):
+        what = cls.__name__ if cls is not None else "a structure"
+        raise TypeError(f"expected {what} or a mapping, not {type(v).__name__}")
+    if cls is None:
+        return dict(v)
+    names = cls._names
+    by_snake = {sn: aws for aws, sn in names.items()}
+    d = {}
+    for k, x in v.items():
+        aws = k if k in names else by_snake.get(k)
+        if aws is None:
+            raise TypeError(
+                f"{cls.__name__} has no member {k!r}; its members are "
+                + ", ".join(f"{sn} ({aws})" for aws, sn in names.items())
+            )
+        if aws in d:
+            raise TypeError(f"{cls.__name__} member {names[aws]} ({aws}) is given twice")
+        sub = cls._sub.get(aws)
+        if sub is not None and x is not None:
+            sub_cls = globals()[sub[0]]
+            x = [_s(i, sub_cls) for i in x] if sub[1] else _s(x, sub_cls)
+        d[aws] = x
+    return d
 
 
 class Response(_Shape):
@@ -249,6 +279,11 @@ class SigningAlgorithm(str, enum.Enum):
     RSASSA_PKCS1_V1_5_SHA_256 = "RSASSA_PKCS1_V1_5_SHA_256"
     RSASSA_PKCS1_V1_5_SHA_384 = "RSASSA_PKCS1_V1_5_SHA_384"
     RSASSA_PKCS1_V1_5_SHA_512 = "RSASSA_PKCS1_V1_5_SHA_512"
+    ECDSA_SHA_512 = "ECDSA_SHA_512"
+    SM2DSA = "SM2DSA"
+    ML_DSA_SHAKE_256 = "ML_DSA_SHAKE_256"
+    ED25519_SHA_512 = "ED25519_SHA_512"
+    ED25519_PH_SHA_512 = "ED25519_PH_SHA_512"
 
     def __str__(self):
         return self.value
@@ -326,6 +361,7 @@ class Message(str, enum.Enum):
 
     RAW = "RAW"
     DIGEST = "DIGEST"
+    EXTERNAL_MU = "EXTERNAL_MU"
 
     def __str__(self):
         return self.value
@@ -396,6 +432,7 @@ class CreateKeyResponse(_Shape):
 
     __slots__ = ()
     _names = {"KeyMetadata": "key_metadata"}
+    _sub = {"KeyMetadata": ("KeyMetadata", False)}
 
     def __new__(cls, key_metadata=None):
         return _build(cls, ["KeyMetadata"], (key_metadata,))
@@ -410,6 +447,7 @@ class KeyMetadata(_Shape):
 
     __slots__ = ()
     _names = {"AWSAccountId": "aws_account_id", "KeyId": "key_id", "Arn": "arn", "CreationDate": "creation_date", "Enabled": "enabled", "Description": "description", "KeyUsage": "key_usage", "KeyState": "key_state", "DeletionDate": "deletion_date", "ValidTo": "valid_to", "Origin": "origin", "ExpirationModel": "expiration_model", "KeyManager": "key_manager", "CustomerMasterKeySpec": "customer_master_key_spec", "KeySpec": "key_spec", "EncryptionAlgorithms": "encryption_algorithms", "SigningAlgorithms": "signing_algorithms", "KeyAgreementAlgorithms": "key_agreement_algorithms", "MultiRegion": "multi_region", "MultiRegionConfiguration": "multi_region_configuration", "PendingDeletionWindowInDays": "pending_deletion_window_in_days", "MacAlgorithms": "mac_algorithms", "CurrentKeyMaterialId": "current_key_material_id"}
+    _sub = {"MultiRegionConfiguration": ("MultiRegionConfiguration", False)}
 
     def __new__(cls, aws_account_id=None, key_id=None, arn=None, creation_date=None, enabled=None, description=None, key_usage=None, key_state=None, deletion_date=None, valid_to=None, origin=None, expiration_model=None, key_manager=None, customer_master_key_spec=None, key_spec=None, encryption_algorithms=None, signing_algorithms=None, key_agreement_algorithms=None, multi_region=None, multi_region_configuration=None, pending_deletion_window_in_days=None, mac_algorithms=None, current_key_material_id=None):
         return _build(cls, ["AWSAccountId", "KeyId", "Arn", "CreationDate", "Enabled", "Description", "KeyUsage", "KeyState", "DeletionDate", "ValidTo", "Origin", "ExpirationModel", "KeyManager", "CustomerMasterKeySpec", "KeySpec", "EncryptionAlgorithms", "SigningAlgorithms", "KeyAgreementAlgorithms", "MultiRegion", "MultiRegionConfiguration", "PendingDeletionWindowInDays", "MacAlgorithms", "CurrentKeyMaterialId"], (aws_account_id, key_id, arn, creation_date, enabled, description, key_usage, key_state, deletion_date, valid_to, origin, expiration_model, key_manager, customer_master_key_spec, key_spec, encryption_algorithms, signing_algorithms, key_agreement_algorithms, multi_region, multi_region_configuration, pending_deletion_window_in_days, mac_algorithms, current_key_material_id,))
@@ -512,6 +550,7 @@ class MultiRegionConfiguration(_Shape):
 
     __slots__ = ()
     _names = {"MultiRegionKeyType": "multi_region_key_type", "PrimaryKey": "primary_key", "ReplicaKeys": "replica_keys"}
+    _sub = {"PrimaryKey": ("MultiRegionKey", False), "ReplicaKeys": ("MultiRegionKey", True)}
 
     def __new__(cls, multi_region_key_type=None, primary_key=None, replica_keys=None):
         return _build(cls, ["MultiRegionKeyType", "PrimaryKey", "ReplicaKeys"], (multi_region_key_type, primary_key, replica_keys,))
@@ -552,6 +591,7 @@ class DescribeKeyResponse(_Shape):
 
     __slots__ = ()
     _names = {"KeyMetadata": "key_metadata"}
+    _sub = {"KeyMetadata": ("KeyMetadata", False)}
 
     def __new__(cls, key_metadata=None):
         return _build(cls, ["KeyMetadata"], (key_metadata,))
@@ -566,6 +606,7 @@ class ListKeysResponse(_Shape):
 
     __slots__ = ()
     _names = {"Keys": "keys", "NextMarker": "next_marker", "Truncated": "truncated"}
+    _sub = {"Keys": ("KeyListEntry", True)}
 
     def __new__(cls, keys=None, next_marker=None, truncated=None):
         return _build(cls, ["Keys", "NextMarker", "Truncated"], (keys, next_marker, truncated,))
@@ -606,6 +647,7 @@ class ListResourceTagsResponse(_Shape):
 
     __slots__ = ()
     _names = {"Tags": "tags", "NextMarker": "next_marker", "Truncated": "truncated"}
+    _sub = {"Tags": ("Tag", True)}
 
     def __new__(cls, tags=None, next_marker=None, truncated=None):
         return _build(cls, ["Tags", "NextMarker", "Truncated"], (tags, next_marker, truncated,))
@@ -668,6 +710,7 @@ class ListAliasesResponse(_Shape):
 
     __slots__ = ()
     _names = {"Aliases": "aliases", "NextMarker": "next_marker", "Truncated": "truncated"}
+    _sub = {"Aliases": ("AliasListEntry", True)}
 
     def __new__(cls, aliases=None, next_marker=None, truncated=None):
         return _build(cls, ["Aliases", "NextMarker", "Truncated"], (aliases, next_marker, truncated,))
@@ -919,6 +962,7 @@ class ListKeyRotationsResponse(_Shape):
 
     __slots__ = ()
     _names = {"Rotations": "rotations", "NextMarker": "next_marker", "Truncated": "truncated"}
+    _sub = {"Rotations": ("RotationsListEntry", True)}
 
     def __new__(cls, rotations=None, next_marker=None, truncated=None):
         return _build(cls, ["Rotations", "NextMarker", "Truncated"], (rotations, next_marker, truncated,))
@@ -1327,6 +1371,7 @@ class ListGrantsResponse(_Shape):
 
     __slots__ = ()
     _names = {"Grants": "grants", "NextMarker": "next_marker", "Truncated": "truncated"}
+    _sub = {"Grants": ("GrantListEntry", True)}
 
     def __new__(cls, grants=None, next_marker=None, truncated=None):
         return _build(cls, ["Grants", "NextMarker", "Truncated"], (grants, next_marker, truncated,))
@@ -1349,6 +1394,7 @@ class GrantListEntry(_Shape):
 
     __slots__ = ()
     _names = {"KeyId": "key_id", "GrantId": "grant_id", "Name": "name", "CreationDate": "creation_date", "GranteePrincipal": "grantee_principal", "RetiringPrincipal": "retiring_principal", "IssuingAccount": "issuing_account", "Operations": "operations", "Constraints": "constraints"}
+    _sub = {"Constraints": ("GrantConstraints", False)}
 
     def __new__(cls, key_id=None, grant_id=None, name=None, creation_date=None, grantee_principal=None, retiring_principal=None, issuing_account=None, operations=None, constraints=None):
         return _build(cls, ["KeyId", "GrantId", "Name", "CreationDate", "GranteePrincipal", "RetiringPrincipal", "IssuingAccount", "Operations", "Constraints"], (key_id, grant_id, name, creation_date, grantee_principal, retiring_principal, issuing_account, operations, constraints,))
@@ -1395,6 +1441,7 @@ class ListRetirableGrantsResponse(_Shape):
 
     __slots__ = ()
     _names = {"Grants": "grants", "NextMarker": "next_marker", "Truncated": "truncated"}
+    _sub = {"Grants": ("GrantListEntry", True)}
 
     def __new__(cls, grants=None, next_marker=None, truncated=None):
         return _build(cls, ["Grants", "NextMarker", "Truncated"], (grants, next_marker, truncated,))

@@ -11,7 +11,7 @@ class _Shape:
 class Response(_Shape):
     def __getattr__(self, name: str) -> Any: ...
 
-def _s(v: Any) -> Dict[str, Any]: ...
+def _s(v: Any, cls: Any = ...) -> Dict[str, Any]: ...
 
 class KeyUsage(str, enum.Enum):
     ENCRYPT_DECRYPT = "ENCRYPT_DECRYPT"
@@ -92,6 +92,11 @@ class SigningAlgorithm(str, enum.Enum):
     RSASSA_PKCS1_V1_5_SHA_256 = "RSASSA_PKCS1_V1_5_SHA_256"
     RSASSA_PKCS1_V1_5_SHA_384 = "RSASSA_PKCS1_V1_5_SHA_384"
     RSASSA_PKCS1_V1_5_SHA_512 = "RSASSA_PKCS1_V1_5_SHA_512"
+    ECDSA_SHA_512 = "ECDSA_SHA_512"
+    SM2DSA = "SM2DSA"
+    ML_DSA_SHAKE_256 = "ML_DSA_SHAKE_256"
+    ED25519_SHA_512 = "ED25519_SHA_512"
+    ED25519_PH_SHA_512 = "ED25519_PH_SHA_512"
 
 class MacAlgorithm(str, enum.Enum):
     HMAC_SHA_224 = "HMAC_SHA_224"
@@ -127,6 +132,7 @@ class WrappingKeySpec(str, enum.Enum):
 class Message(str, enum.Enum):
     RAW = "RAW"
     DIGEST = "DIGEST"
+    EXTERNAL_MU = "EXTERNAL_MU"
 
 class DataKeyPairSpec(str, enum.Enum):
     RSA_2048 = "RSA_2048"

@@ -429,7 +429,7 @@ export interface ListRetirableGrantsResponse {
   Truncated: boolean;
 }
 export type MacAlgorithm = 'HMAC_SHA_224' | 'HMAC_SHA_256' | 'HMAC_SHA_384' | 'HMAC_SHA_512';
-export type MessageType = 'RAW' | 'DIGEST';
+export type MessageType = 'RAW' | 'DIGEST' | 'EXTERNAL_MU';
 export interface MultiRegionConfiguration {
   MultiRegionKeyType: string;
   PrimaryKey: MultiRegionKey;
@@ -519,7 +519,7 @@ export interface SignResponse {
   Signature: Uint8Array;
   SigningAlgorithm: SigningAlgorithm;
 }
-export type SigningAlgorithm = 'ECDSA_SHA_256' | 'ECDSA_SHA_384' | 'RSASSA_PSS_SHA_256' | 'RSASSA_PSS_SHA_384' | 'RSASSA_PSS_SHA_512' | 'RSASSA_PKCS1_V1_5_SHA_256' | 'RSASSA_PKCS1_V1_5_SHA_384' | 'RSASSA_PKCS1_V1_5_SHA_512';
+export type SigningAlgorithm = 'ECDSA_SHA_256' | 'ECDSA_SHA_384' | 'RSASSA_PSS_SHA_256' | 'RSASSA_PSS_SHA_384' | 'RSASSA_PSS_SHA_512' | 'RSASSA_PKCS1_V1_5_SHA_256' | 'RSASSA_PKCS1_V1_5_SHA_384' | 'RSASSA_PKCS1_V1_5_SHA_512' | 'ECDSA_SHA_512' | 'SM2DSA' | 'ML_DSA_SHAKE_256' | 'ED25519_SHA_512' | 'ED25519_PH_SHA_512';
 export interface Tag {
   TagKey: string;
   TagValue: string;

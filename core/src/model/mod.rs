@@ -53,10 +53,9 @@ aws_enum!(
 );
 
 aws_enum!(
-    /// Key specs. This build creates `SYMMETRIC_DEFAULT`, `RSA_2048/3072/4096`,
-    /// `ECC_NIST_P256/P384` and `HMAC_224/256/384/512` keys (see
-    /// `asym::supported`); the others are recognised so requests for them
-    /// get a precise error.
+    /// Key specs. This build creates every spec but `SM2` (see
+    /// `asym::supported`), which is recognised so a request for it gets a
+    /// precise error.
     KeySpec {
         SymmetricDefault => "SYMMETRIC_DEFAULT",
         Rsa2048 => "RSA_2048",
@@ -81,8 +80,8 @@ aws_enum!(
 aws_enum!(
     /// The key pair specs GenerateDataKeyPair takes (AWS `DataKeyPairSpec`,
     /// without the ML-KEM specs `KeySpec` has no variant for). This build
-    /// generates RSA_2048/3072/4096 and ECC_NIST_P256/P384 pairs; the others
-    /// are recognised so requests for them get a precise error.
+    /// generates every pair but `SM2`, which is recognised so a request for
+    /// it gets a precise error.
     DataKeyPairSpec {
         Rsa2048 => "RSA_2048",
         Rsa3072 => "RSA_3072",

@@ -150,13 +150,13 @@ impl Py<'_> {
             // secrets must be bytes-like (text would be taken for base64)
             "blob" if self.sensitive(shape) => format!("_b({v})"),
             "blob" => format!("_bt({v})"),
-            "structure" => format!("_s({v})"),
+            "structure" => format!("_s({v}, {shape})"),
             "list" => {
                 let m = self.shape(shape)["member"]["shape"]
                     .as_str()
                     .expect("list member");
                 if self.kind(m) == "structure" {
-                    format!("[_s(x) for x in {v}]")
+                    format!("[_s(x, {m}) for x in {v}]")
                 } else {
                     v.into()
                 }
@@ -381,6 +381,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
 _new = object.__new__
@@ -390,6 +391,8 @@ class _Shape:
     __slots__ = ("_d",)
     _secret: tuple = ()
     _names: dict = {}
+    # structure-typed members: AWS name -> (class name, is a list)
+    _sub: dict = {}
 
     def __setattr__(self, name, value):
         raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
@@ -477,11 +480,38 @@ def _build(cls, members, values):
     return o
 
 
-def _s(v):
-    """A request structure as native values."""
+def _s(v, cls=None):
+    """A request structure as native values: an instance of its class, or a
+    mapping whose member names are the API's snake_case or AWS's
+    PascalCase (nested structures alike). Anything else, or a name the
+    structure does not have, is a TypeError that names the members."""
     if isinstance(v, _Shape):
+        if cls is not None and not isinstance(v, cls):
+            raise TypeError(f"expected {cls.__name__} or a mapping, not {type(v).__name__}")
         return v._d
-    return dict(v)
+    if not isinstance(v, Mapping):
+        what = cls.__name__ if cls is not None else "a structure"
+        raise TypeError(f"expected {what} or a mapping, not {type(v).__name__}")
+    if cls is None:
+        return dict(v)
+    names = cls._names
+    by_snake = {sn: aws for aws, sn in names.items()}
+    d = {}
+    for k, x in v.items():
+        aws = k if k in names else by_snake.get(k)
+        if aws is None:
+            raise TypeError(
+                f"{cls.__name__} has no member {k!r}; its members are "
+                + ", ".join(f"{sn} ({aws})" for aws, sn in names.items())
+            )
+        if aws in d:
+            raise TypeError(f"{cls.__name__} member {names[aws]} ({aws}) is given twice")
+        sub = cls._sub.get(aws)
+        if sub is not None and x is not None:
+            sub_cls = globals()[sub[0]]
+            x = [_s(i, sub_cls) for i in x] if sub[1] else _s(x, sub_cls)
+        d[aws] = x
+    return d
 
 
 class Response(_Shape):
@@ -503,7 +533,7 @@ class _Shape:
 class Response(_Shape):
     def __getattr__(self, name: str) -> Any: ...
 
-def _s(v: Any) -> Dict[str, Any]: ...
+def _s(v: Any, cls: Any = ...) -> Dict[str, Any]: ...
 "#;
 
 fn emit_types(model: &Value) -> (String, String) {
@@ -553,6 +583,21 @@ fn emit_types(model: &Value) -> (String, String) {
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
+        let sub: Vec<String> = members
+            .iter()
+            .filter_map(|(m, sh)| match py.kind(sh) {
+                "structure" => Some(format!("{}: ({}, False)", py_str(m), py_str(sh))),
+                "list" => {
+                    let item = py.shape(sh)["member"]["shape"].as_str()?;
+                    (py.kind(item) == "structure")
+                        .then(|| format!("{}: ({}, True)", py_str(m), py_str(item)))
+                }
+                _ => None,
+            })
+            .collect();
+        if !sub.is_empty() {
+            s.push_str(&format!("    _sub = {{{}}}\n", sub.join(", ")));
+        }
         if !secret.is_empty() {
             s.push_str(&format!(
                 "    _secret = ({},)\n",
