@@ -6156,8 +6156,8 @@ public func FfiConverterTypeCustomerMasterKeySpec_lower(_ value: CustomerMasterK
 /**
  * The key pair specs GenerateDataKeyPair takes (AWS `DataKeyPairSpec`,
  * without the ML-KEM specs `KeySpec` has no variant for). This build
- * generates RSA_2048/3072/4096 and ECC_NIST_P256/P384 pairs; the others
- * are recognised so requests for them get a precise error.
+ * generates every pair but `SM2`, which is recognised so a request for
+ * it gets a precise error.
  */
 
 public enum DataKeyPairSpec: Equatable, Hashable {
@@ -6862,10 +6862,9 @@ public func FfiConverterTypeKeyMaterialState_lower(_ value: KeyMaterialState) ->
 
 
 /**
- * Key specs. This build creates `SYMMETRIC_DEFAULT`, `RSA_2048/3072/4096`,
- * `ECC_NIST_P256/P384` and `HMAC_224/256/384/512` keys (see
- * `asym::supported`); the others are recognised so requests for them
- * get a precise error.
+ * Key specs. This build creates every spec but `SM2` (see
+ * `asym::supported`), which is recognised so a request for it gets a
+ * precise error.
  */
 
 public enum KeySpec: Equatable, Hashable {
@@ -7546,6 +7545,10 @@ public enum MessageType: Equatable, Hashable {
     
     case raw
     case digest
+    /**
+     * ML-DSA only: the 64-byte FIPS 204 μ, computed by the caller.
+     */
+    case externalMu
 
 
 
@@ -7571,6 +7574,8 @@ public struct FfiConverterTypeMessageType: FfiConverterRustBuffer {
         
         case 2: return .digest
         
+        case 3: return .externalMu
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -7585,6 +7590,10 @@ public struct FfiConverterTypeMessageType: FfiConverterRustBuffer {
         
         case .digest:
             writeInt(&buf, Int32(2))
+        
+        
+        case .externalMu:
+            writeInt(&buf, Int32(3))
         
         }
     }
@@ -7957,6 +7966,23 @@ public enum SigningAlgorithm: Equatable, Hashable {
     case rsassaPkcs1V15Sha256
     case rsassaPkcs1V15Sha384
     case rsassaPkcs1V15Sha512
+    case ecdsaSha512
+    /**
+     * SM2 keys (recognised; this build does not create SM2 keys).
+     */
+    case sm2dsa
+    /**
+     * FIPS 204 ML-DSA (pure, empty context), hedged.
+     */
+    case mlDsaShake256
+    /**
+     * RFC 8032 Ed25519 (PureEdDSA): MessageType RAW only.
+     */
+    case ed25519Sha512
+    /**
+     * RFC 8032 Ed25519ph over a SHA-512 digest: MessageType DIGEST only.
+     */
+    case ed25519PhSha512
 
 
 
@@ -7993,6 +8019,16 @@ public struct FfiConverterTypeSigningAlgorithm: FfiConverterRustBuffer {
         case 7: return .rsassaPkcs1V15Sha384
         
         case 8: return .rsassaPkcs1V15Sha512
+        
+        case 9: return .ecdsaSha512
+        
+        case 10: return .sm2dsa
+        
+        case 11: return .mlDsaShake256
+        
+        case 12: return .ed25519Sha512
+        
+        case 13: return .ed25519PhSha512
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -8032,6 +8068,26 @@ public struct FfiConverterTypeSigningAlgorithm: FfiConverterRustBuffer {
         
         case .rsassaPkcs1V15Sha512:
             writeInt(&buf, Int32(8))
+        
+        
+        case .ecdsaSha512:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .sm2dsa:
+            writeInt(&buf, Int32(10))
+        
+        
+        case .mlDsaShake256:
+            writeInt(&buf, Int32(11))
+        
+        
+        case .ed25519Sha512:
+            writeInt(&buf, Int32(12))
+        
+        
+        case .ed25519PhSha512:
+            writeInt(&buf, Int32(13))
         
         }
     }
