@@ -494,58 +494,17 @@ mod wycheproof {
         assert_eq!((pass, total), (total, 262));
     }
 
-    fn scalar32(hexs: &Value) -> [u8; 32] {
-        let b = h(hexs);
-        let b: Vec<u8> = b.into_iter().skip_while(|x| *x == 0).collect();
-        let mut out = [0u8; 32];
-        out[32 - b.len()..].copy_from_slice(&b);
-        out
-    }
-
-    #[test]
-    fn ecdh_p256() {
-        let doc = load("ecdh_secp256r1_test.json");
-        let (mut n, mut valid, mut invalid) = (0, 0, 0);
-        for g in doc["testGroups"].as_array().unwrap() {
-            assert_eq!(g["encoding"], "asn");
-            for t in g["tests"].as_array().unwrap() {
-                n += 1;
-                let sk = p256::SecretKey::from_slice(&scalar32(&t["private"])).unwrap();
-                let got =
-                    crate::hsm::asym_key::ecdh_p256(&sk.to_nonzero_scalar(), &h(&t["public"]));
-                match t["result"].as_str().unwrap() {
-                    "valid" => {
-                        assert_eq!(
-                            &got.unwrap()[..],
-                            &h(&t["shared"])[..],
-                            "tc {} ({})",
-                            t["tcId"],
-                            t["comment"]
-                        );
-                        valid += 1;
-                    }
-                    "invalid" => {
-                        let e = got
-                            .expect_err(&format!("tc {} must fail ({})", t["tcId"], t["comment"]));
-                        assert_eq!(e.code(), ErrorCode::Validation);
-                        invalid += 1;
-                    }
-                    _ => {
-                        // acceptable: if it succeeds it must give the right secret
-                        if let Ok(s) = got {
-                            assert_eq!(&s[..], &h(&t["shared"])[..], "tc {}", t["tcId"]);
-                        }
-                    }
-                }
-            }
-        }
-        assert_eq!(n, 612);
-        assert!(valid > 0 && invalid > 0);
-    }
-
-    #[test]
-    fn ecdh_p384() {
-        let doc = load("ecdh_secp384r1_test.json");
+    /// Wycheproof ECDH (DER SPKI peer keys) through `derive`, which gets
+    /// the private scalar left-padded to `len` bytes: a "valid" case must
+    /// give the vector's secret, an "invalid" one `ValidationException`,
+    /// an "acceptable" one either (the right secret if it succeeds).
+    /// Returns the number of cases.
+    fn ecdh_vectors(
+        file: &str,
+        len: usize,
+        derive: impl Fn(&[u8], &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>>,
+    ) -> usize {
+        let doc = load(file);
         let (mut n, mut valid, mut invalid) = (0, 0, 0);
         for g in doc["testGroups"].as_array().unwrap() {
             assert_eq!(g["encoding"], "asn");
@@ -555,31 +514,57 @@ mod wycheproof {
                     .into_iter()
                     .skip_while(|x| *x == 0)
                     .collect();
-                let mut s = [0u8; 48];
-                s[48 - b.len()..].copy_from_slice(&b);
-                let sk = p384::SecretKey::from_slice(&s).unwrap();
-                let got =
-                    crate::hsm::asym_key::ecdh_p384(&sk.to_nonzero_scalar(), &h(&t["public"]));
+                let mut scalar = vec![0u8; len];
+                scalar[len - b.len()..].copy_from_slice(&b);
+                let got = derive(&scalar, &h(&t["public"]));
+                let ctx = format!("{file} tc {} ({})", t["tcId"], t["comment"]);
                 match t["result"].as_str().unwrap() {
                     "valid" => {
-                        assert_eq!(&got.unwrap()[..], &h(&t["shared"])[..], "tc {}", t["tcId"]);
+                        assert_eq!(&got.unwrap()[..], &h(&t["shared"])[..], "{ctx}");
                         valid += 1;
                     }
                     "invalid" => {
-                        let e = got.expect_err(&format!("tc {} must fail", t["tcId"]));
-                        assert_eq!(e.code(), ErrorCode::Validation);
+                        let e = got.expect_err(&format!("{ctx} must fail"));
+                        assert_eq!(e.code(), ErrorCode::Validation, "{ctx}");
                         invalid += 1;
                     }
                     _ => {
                         if let Ok(s) = got {
-                            assert_eq!(&s[..], &h(&t["shared"])[..], "tc {}", t["tcId"]);
+                            assert_eq!(&s[..], &h(&t["shared"])[..], "{ctx}");
                         }
                     }
                 }
             }
         }
+        assert!(valid > 0 && invalid > 0, "{file}");
+        n
+    }
+
+    #[test]
+    fn ecdh_p256() {
+        let n = ecdh_vectors("ecdh_secp256r1_test.json", 32, |s, public| {
+            let sk = p256::SecretKey::from_slice(s).unwrap();
+            crate::hsm::asym_key::ecdh_p256(&sk.to_nonzero_scalar(), public)
+        });
+        assert_eq!(n, 612);
+    }
+
+    #[test]
+    fn ecdh_p384() {
+        let n = ecdh_vectors("ecdh_secp384r1_test.json", 48, |s, public| {
+            let sk = p384::SecretKey::from_slice(s).unwrap();
+            crate::hsm::asym_key::ecdh_p384(&sk.to_nonzero_scalar(), public)
+        });
         assert_eq!(n, 1047);
-        assert!(valid > 0 && invalid > 0);
+    }
+
+    #[test]
+    fn ecdh_p521() {
+        let n = ecdh_vectors("ecdh_secp521r1_test.json", 66, |s, public| {
+            let sk = p521::SecretKey::from_slice(s).unwrap();
+            crate::hsm::asym_key::ecdh_p521(&sk.to_nonzero_scalar(), public)
+        });
+        assert_eq!(n, 916);
     }
 
     /// "valid" must verify, "invalid" must not, "acceptable" may do either.
@@ -630,45 +615,6 @@ mod wycheproof {
             SigningAlgorithm::EcdsaSha512
         );
         assert_eq!(n, 542);
-    }
-
-    #[test]
-    fn ecdh_p521() {
-        let doc = load("ecdh_secp521r1_test.json");
-        let (mut n, mut valid, mut invalid) = (0, 0, 0);
-        for g in doc["testGroups"].as_array().unwrap() {
-            assert_eq!(g["encoding"], "asn");
-            for t in g["tests"].as_array().unwrap() {
-                n += 1;
-                let b: Vec<u8> = h(&t["private"])
-                    .into_iter()
-                    .skip_while(|x| *x == 0)
-                    .collect();
-                let mut s = [0u8; 66];
-                s[66 - b.len()..].copy_from_slice(&b);
-                let sk = p521::SecretKey::from_slice(&s).unwrap();
-                let got =
-                    crate::hsm::asym_key::ecdh_p521(&sk.to_nonzero_scalar(), &h(&t["public"]));
-                match t["result"].as_str().unwrap() {
-                    "valid" => {
-                        assert_eq!(&got.unwrap()[..], &h(&t["shared"])[..], "tc {}", t["tcId"]);
-                        valid += 1;
-                    }
-                    "invalid" => {
-                        let e = got.expect_err(&format!("tc {} must fail", t["tcId"]));
-                        assert_eq!(e.code(), ErrorCode::Validation);
-                        invalid += 1;
-                    }
-                    _ => {
-                        if let Ok(s) = got {
-                            assert_eq!(&s[..], &h(&t["shared"])[..], "tc {}", t["tcId"]);
-                        }
-                    }
-                }
-            }
-        }
-        assert_eq!(n, 916);
-        assert!(valid > 0 && invalid > 0);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use p256::ecdsa::signature::{RandomizedSigner, Signer};
+use p256::elliptic_curve;
 use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use rsa::sha2::{Sha256 as Sha256_11, Sha384 as Sha384_11, Sha512 as Sha512_11};
 use rsa::traits::PublicKeyParts;
@@ -499,35 +500,22 @@ impl AsymKey {
         use SigningAlgorithm::*;
         check_digest(alg, mt, msg)?;
         let fail = || internal("signing");
+        // ECDSA with the curve's hash over RAW, or over a DIGEST as given;
+        // DER signature.
+        macro_rules! ecdsa_sign {
+            ($sk:expr, $curve:ident) => {{
+                let sig: $curve::ecdsa::Signature = match mt {
+                    MessageType::Raw => $sk.try_sign(msg).map_err(|_| fail())?,
+                    _ => $sk.sign_prehash(msg).map_err(|_| fail())?,
+                };
+                Ok(sig.to_der().as_bytes().to_vec())
+            }};
+        }
         match (self, alg) {
-            (AsymKey::P256(sk), EcdsaSha256) => {
-                let sig: p256::ecdsa::Signature = match mt {
-                    MessageType::Raw => sk.try_sign(msg).map_err(|_| fail())?,
-                    _ => sk.sign_prehash(msg).map_err(|_| fail())?,
-                };
-                Ok(sig.to_der().as_bytes().to_vec())
-            }
-            (AsymKey::P384(sk), EcdsaSha384) => {
-                let sig: p384::ecdsa::Signature = match mt {
-                    MessageType::Raw => sk.try_sign(msg).map_err(|_| fail())?,
-                    _ => sk.sign_prehash(msg).map_err(|_| fail())?,
-                };
-                Ok(sig.to_der().as_bytes().to_vec())
-            }
-            (AsymKey::P521(sk), EcdsaSha512) => {
-                let sig: p521::ecdsa::Signature = match mt {
-                    MessageType::Raw => sk.try_sign(msg).map_err(|_| fail())?,
-                    _ => sk.sign_prehash(msg).map_err(|_| fail())?,
-                };
-                Ok(sig.to_der().as_bytes().to_vec())
-            }
-            (AsymKey::K256(sk), EcdsaSha256) => {
-                let sig: k256::ecdsa::Signature = match mt {
-                    MessageType::Raw => sk.try_sign(msg).map_err(|_| fail())?,
-                    _ => sk.sign_prehash(msg).map_err(|_| fail())?,
-                };
-                Ok(sig.to_der().as_bytes().to_vec())
-            }
+            (AsymKey::P256(sk), EcdsaSha256) => ecdsa_sign!(sk, p256),
+            (AsymKey::P384(sk), EcdsaSha384) => ecdsa_sign!(sk, p384),
+            (AsymKey::P521(sk), EcdsaSha512) => ecdsa_sign!(sk, p521),
+            (AsymKey::K256(sk), EcdsaSha256) => ecdsa_sign!(sk, k256),
             (AsymKey::Ed25519(sk), Ed25519Sha512) => {
                 Ok(sk.try_sign(msg).map_err(|_| fail())?.to_vec())
             }
@@ -670,26 +658,34 @@ pub(crate) fn hmac_raw(alg: MacAlgorithm, key: &[u8], msg: &[u8]) -> Vec<u8> {
     }
 }
 
-/// ECDH on P-256 with a peer DER SPKI public key (the path
-/// DeriveSharedSecret uses; Wycheproof runs through it).
-pub(crate) fn ecdh_p256(k: &p256::NonZeroScalar, peer_spki: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    let peer = p256::PublicKey::from_public_key_der(peer_spki).map_err(|_| {
-        Error::validation(
-            "PublicKey must be a DER SubjectPublicKeyInfo for a point on the ECC_NIST_P256 curve",
-        )
+/// ECDH on one curve with a peer DER SPKI public key (the path
+/// DeriveSharedSecret uses; Wycheproof runs through it): the raw
+/// x-coordinate of the shared point. A key that is not a point of the
+/// curve is `ValidationException`.
+fn ecdh<C>(
+    k: &elliptic_curve::NonZeroScalar<C>,
+    peer_spki: &[u8],
+    curve: &str,
+) -> Result<Zeroizing<Vec<u8>>>
+where
+    C: elliptic_curve::CurveArithmetic,
+    elliptic_curve::PublicKey<C>: DecodePublicKey,
+{
+    let peer = elliptic_curve::PublicKey::<C>::from_public_key_der(peer_spki).map_err(|_| {
+        Error::validation(format!(
+            "PublicKey must be a DER SubjectPublicKeyInfo for a point on the {curve} curve"
+        ))
     })?;
-    let shared = p256::ecdh::diffie_hellman(k, peer.as_affine());
+    let shared = elliptic_curve::ecdh::diffie_hellman(k, peer.as_affine());
     Ok(Zeroizing::new(shared.raw_secret_bytes().to_vec()))
 }
 
+pub(crate) fn ecdh_p256(k: &p256::NonZeroScalar, peer_spki: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    ecdh(k, peer_spki, "ECC_NIST_P256")
+}
+
 pub(crate) fn ecdh_p384(k: &p384::NonZeroScalar, peer_spki: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    let peer = p384::PublicKey::from_public_key_der(peer_spki).map_err(|_| {
-        Error::validation(
-            "PublicKey must be a DER SubjectPublicKeyInfo for a point on the ECC_NIST_P384 curve",
-        )
-    })?;
-    let shared = p384::ecdh::diffie_hellman(k, peer.as_affine());
-    Ok(Zeroizing::new(shared.raw_secret_bytes().to_vec()))
+    ecdh(k, peer_spki, "ECC_NIST_P384")
 }
 
 /// The hash (and MGF1 hash) of an RSA-OAEP operation.
@@ -715,13 +711,7 @@ impl OaepHash {
 }
 
 pub(crate) fn ecdh_p521(k: &p521::NonZeroScalar, peer_spki: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    let peer = p521::PublicKey::from_public_key_der(peer_spki).map_err(|_| {
-        Error::validation(
-            "PublicKey must be a DER SubjectPublicKeyInfo for a point on the ECC_NIST_P521 curve",
-        )
-    })?;
-    let shared = p521::ecdh::diffie_hellman(k, peer.as_affine());
-    Ok(Zeroizing::new(shared.raw_secret_bytes().to_vec()))
+    ecdh(k, peer_spki, "ECC_NIST_P521")
 }
 
 fn pkcs8_of(k: &impl EncodePrivateKey) -> Result<Zeroizing<Vec<u8>>> {

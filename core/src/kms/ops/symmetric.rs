@@ -137,6 +137,47 @@ impl Kms {
         Ok((parsed, rec))
     }
 
+    /// An RSA key as the key that opens a ciphertext (Decrypt, the source
+    /// of ReEncrypt), resolved to `id` from the request's `requested`:
+    /// authorized for `action`, usable, ENCRYPT_DECRYPT, the algorithm
+    /// named and no context (`check_rsa_encryption`), a ciphertext of 1 to
+    /// 6144 bytes.
+    #[allow(clippy::too_many_arguments)]
+    pub(in crate::kms) fn rsa_source_key(
+        state: &State,
+        call: &CallContext,
+        action: &str,
+        (id, requested): (&str, &str),
+        alg: Option<EncryptionAlgorithm>,
+        ctx: &EncryptionContext,
+        ciphertext: &[u8],
+        audit: &mut AuditInfo,
+    ) -> Result<(EncryptionAlgorithm, OaepHash)> {
+        audit.key_arn = Some(state.rec(id).arn.clone());
+        state.authorize(
+            call,
+            action,
+            Some(id),
+            Facts {
+                request_key_id: Some(requested),
+                encryption_context: Some(ctx),
+                encryption_algorithm: alg.map(|a| a.as_str()),
+                ..Default::default()
+            },
+            audit,
+        )?;
+        let rec = state.rec(id);
+        check_state(OpClass::Crypto, rec.state, &rec.arn)?;
+        if rec.key_usage != KeyUsage::EncryptDecrypt {
+            return Err(wrong_usage(rec, "decrypt"));
+        }
+        let out = check_rsa_encryption(rec, alg, Some(ctx))?;
+        if ciphertext.is_empty() || ciphertext.len() > blob::MAX_BLOB_LEN {
+            return Err(Error::validation("CiphertextBlob must be 1 to 6144 bytes"));
+        }
+        Ok(out)
+    }
+
     pub fn decrypt(&self, req: DecryptRequest) -> Result<DecryptResponse> {
         self.call("Decrypt", |state, call, audit| {
             audit.context = Some(&req.encryption_context);
@@ -146,31 +187,17 @@ impl Kms {
                 let id = state.resolve(call, k)?;
                 let rec = state.rec(&id);
                 if is_rsa(rec) {
-                    audit.key_arn = Some(rec.arn.clone());
-                    state.authorize(
+                    let (alg, oaep) = Self::rsa_source_key(
+                        state,
                         call,
                         "kms:Decrypt",
-                        Some(&id),
-                        Facts {
-                            request_key_id: Some(k),
-                            encryption_context: Some(&req.encryption_context),
-                            encryption_algorithm: req.encryption_algorithm.map(|a| a.as_str()),
-                            ..Default::default()
-                        },
+                        (&id, k),
+                        req.encryption_algorithm,
+                        &req.encryption_context,
+                        &req.ciphertext_blob,
                         audit,
                     )?;
                     let rec = state.rec(&id);
-                    check_state(OpClass::Crypto, rec.state, &rec.arn)?;
-                    if rec.key_usage != KeyUsage::EncryptDecrypt {
-                        return Err(wrong_usage(rec, "decrypt"));
-                    }
-                    let (alg, oaep) =
-                        check_rsa_encryption(rec, req.encryption_algorithm, audit.context)?;
-                    if req.ciphertext_blob.is_empty()
-                        || req.ciphertext_blob.len() > blob::MAX_BLOB_LEN
-                    {
-                        return Err(Error::validation("CiphertextBlob must be 1 to 6144 bytes"));
-                    }
                     if req.dry_run {
                         return Err(dry_run_ok());
                     }
@@ -228,36 +255,17 @@ impl Kms {
             };
             let (src_arn, src_alg, src_material, rsa_src) = match rsa_source {
                 Some((id, k)) => {
-                    audit.key_arn = Some(state.rec(&id).arn.clone());
-                    state.authorize(
+                    let (alg, oaep) = Self::rsa_source_key(
+                        state,
                         call,
                         "kms:ReEncryptFrom",
-                        Some(&id),
-                        Facts {
-                            request_key_id: Some(k),
-                            encryption_context: Some(&req.source_encryption_context),
-                            encryption_algorithm: req
-                                .source_encryption_algorithm
-                                .map(|a| a.as_str()),
-                            ..Default::default()
-                        },
+                        (&id, k),
+                        req.source_encryption_algorithm,
+                        &req.source_encryption_context,
+                        &req.ciphertext_blob,
                         audit,
                     )?;
                     let rec = state.rec(&id);
-                    check_state(OpClass::Crypto, rec.state, &rec.arn)?;
-                    if rec.key_usage != KeyUsage::EncryptDecrypt {
-                        return Err(wrong_usage(rec, "decrypt"));
-                    }
-                    let (alg, oaep) = check_rsa_encryption(
-                        rec,
-                        req.source_encryption_algorithm,
-                        Some(&req.source_encryption_context),
-                    )?;
-                    if req.ciphertext_blob.is_empty()
-                        || req.ciphertext_blob.len() > blob::MAX_BLOB_LEN
-                    {
-                        return Err(Error::validation("CiphertextBlob must be 1 to 6144 bytes"));
-                    }
                     let h = state.current_handle(rec)?;
                     let material = h.material_id_hex();
                     (rec.arn.clone(), alg, material, Some((h, oaep)))
