@@ -8,6 +8,10 @@ SHELL := /bin/bash
 # Builds live outside the clone so fresh CI clones reuse them.
 CARGO_TARGET_DIR ?= $(HOME)/.cache/strongroom-target
 export CARGO_TARGET_DIR
+# Each clone builds the workspace crates at its own path: incremental state
+# would only pile up (tens of GB across clones) without being reused.
+CARGO_INCREMENTAL ?= 0
+export CARGO_INCREMENTAL
 
 RUST_ENV = eval "$$(scripts/rust-env.sh)"
 

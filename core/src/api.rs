@@ -344,6 +344,29 @@ response!(GetKeyRotationStatusResponse {
     on_demand_rotation_start_date_ms: Option<Millis>,
 });
 
+request!(GetKeyLastUsageRequest { key_id: String });
+response!(KeyLastUsageData {
+    /// The AWS operation name of the last successful cryptographic call.
+    operation: String,
+    #[serde(rename = "Timestamp", with = "crate::shape::timestamp")]
+    timestamp_ms: Millis,
+    /// The call's event in Strongroom's audit log: its position (`seq`),
+    /// in decimal (AWS: the CloudTrail event id).
+    cloud_trail_event_id: String,
+});
+response!(GetKeyLastUsageResponse {
+    /// The key id (not the ARN), as AWS answers it.
+    key_id: String,
+    #[serde(rename = "KeyCreationDate", with = "crate::shape::timestamp")]
+    key_creation_date_ms: Millis,
+    /// When this store began tracking last usage, or the key's creation
+    /// if that is later.
+    #[serde(rename = "TrackingStartDate", with = "crate::shape::timestamp")]
+    tracking_start_date_ms: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_last_usage: Option<KeyLastUsageData>,
+});
+
 request!(ListKeyRotationsRequest {
     key_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -64,6 +64,8 @@ macro_rules! for_each_operation {
             GetKeyRotationStatus => get_key_rotation_status(KeyIdRequest) -> GetKeyRotationStatusResponse, "kms:GetKeyRotationStatus", RotationRead, read;
             RotateKeyOnDemand => rotate_key_on_demand(KeyIdRequest) -> KeyIdResponse, "kms:RotateKeyOnDemand", RotationConfig, write;
             ListKeyRotations => list_key_rotations(ListKeyRotationsRequest) -> ListKeyRotationsResponse, "kms:ListKeyRotations", RotationRead, read;
+            // last usage
+            GetKeyLastUsage => get_key_last_usage(GetKeyLastUsageRequest) -> GetKeyLastUsageResponse, "kms:GetKeyLastUsage", Always, read;
             // imported key material
             GetParametersForImport => get_parameters_for_import(GetParametersForImportRequest) -> GetParametersForImportResponse, "kms:GetParametersForImport", ImportParams, write;
             ImportKeyMaterial => import_key_material(ImportKeyMaterialRequest) -> ImportKeyMaterialResponse, "kms:ImportKeyMaterial", ImportMaterial, write;

@@ -509,6 +509,19 @@ class Operations:
         _set_d(o, self._native.list_key_rotations(r))
         return o
 
+    def get_key_last_usage(self, *, key_id):
+        """`GetKeyLastUsage` (IAM action `kms:GetKeyLastUsage`; reads).
+
+        Args:
+            key_id (str, required): AWS member `KeyId`.
+
+        Returns: `GetKeyLastUsageResponse`.
+        """
+        r = {"KeyId": key_id}
+        o = _new(GetKeyLastUsageResponse)
+        _set_d(o, self._native.get_key_last_usage(r))
+        return o
+
     def get_parameters_for_import(self, *, key_id, wrapping_algorithm, wrapping_key_spec):
         """`GetParametersForImport` (IAM action `kms:GetParametersForImport`; changes the store).
 

@@ -1010,6 +1010,55 @@ class RotationsListEntry(_Shape):
         return _enum(Rotation, self._d.get("RotationType"))
 
 
+class GetKeyLastUsageResponse(_Shape):
+    """AWS shape `GetKeyLastUsageResponse`."""
+
+    __slots__ = ()
+    _names = {"KeyId": "key_id", "KeyCreationDate": "key_creation_date", "TrackingStartDate": "tracking_start_date", "KeyLastUsage": "key_last_usage"}
+    _sub = {"KeyLastUsage": ("KeyLastUsageData", False)}
+
+    def __new__(cls, key_id=None, key_creation_date=None, tracking_start_date=None, key_last_usage=None):
+        return _build(cls, ["KeyId", "KeyCreationDate", "TrackingStartDate", "KeyLastUsage"], (key_id, key_creation_date, tracking_start_date, key_last_usage,))
+
+    @property
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def key_creation_date(self):
+        return _dt(self._d.get("KeyCreationDate"))
+
+    @property
+    def tracking_start_date(self):
+        return _dt(self._d.get("TrackingStartDate"))
+
+    @property
+    def key_last_usage(self):
+        return _wrap(KeyLastUsageData, self._d.get("KeyLastUsage"))
+
+
+class KeyLastUsageData(_Shape):
+    """AWS shape `KeyLastUsageData`."""
+
+    __slots__ = ()
+    _names = {"Operation": "operation", "Timestamp": "timestamp", "CloudTrailEventId": "cloud_trail_event_id"}
+
+    def __new__(cls, operation=None, timestamp=None, cloud_trail_event_id=None):
+        return _build(cls, ["Operation", "Timestamp", "CloudTrailEventId"], (operation, timestamp, cloud_trail_event_id,))
+
+    @property
+    def operation(self):
+        return self._d.get("Operation")
+
+    @property
+    def timestamp(self):
+        return _dt(self._d.get("Timestamp"))
+
+    @property
+    def cloud_trail_event_id(self):
+        return self._d.get("CloudTrailEventId")
+
+
 class GetParametersForImportResponse(_Shape):
     """AWS shape `GetParametersForImportResponse`."""
 
@@ -1523,6 +1572,8 @@ __all__ = [
     "RotateKeyOnDemandResponse",
     "ListKeyRotationsResponse",
     "RotationsListEntry",
+    "GetKeyLastUsageResponse",
+    "KeyLastUsageData",
     "GetParametersForImportResponse",
     "ImportKeyMaterialResponse",
     "DeleteImportedKeyMaterialResponse",

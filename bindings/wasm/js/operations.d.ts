@@ -252,6 +252,15 @@ export interface GetIdentityPolicyResponse {
   PolicyName: string;
   PolicyDocument: string;
 }
+export interface GetKeyLastUsageRequest {
+  KeyId: string;
+}
+export interface GetKeyLastUsageResponse {
+  KeyId: string;
+  KeyCreationDate: EpochSeconds;
+  TrackingStartDate: EpochSeconds;
+  KeyLastUsage?: KeyLastUsageData;
+}
 export interface GetKeyPolicyRequest {
   KeyId: string;
   PolicyName?: string;
@@ -320,6 +329,11 @@ export interface ImportKeyMaterialRequest {
 export interface ImportKeyMaterialResponse {
   KeyId: string;
   KeyMaterialId: string;
+}
+export interface KeyLastUsageData {
+  Operation: string;
+  Timestamp: EpochSeconds;
+  CloudTrailEventId: string;
 }
 export interface KeyListEntry {
   KeyId: string;
@@ -598,6 +612,7 @@ export interface Operations {
   GetKeyRotationStatus: [GetKeyRotationStatusRequest, GetKeyRotationStatusResponse];
   RotateKeyOnDemand: [RotateKeyOnDemandRequest, RotateKeyOnDemandResponse];
   ListKeyRotations: [ListKeyRotationsRequest, ListKeyRotationsResponse];
+  GetKeyLastUsage: [GetKeyLastUsageRequest, GetKeyLastUsageResponse];
   GetParametersForImport: [GetParametersForImportRequest, GetParametersForImportResponse];
   ImportKeyMaterial: [ImportKeyMaterialRequest, ImportKeyMaterialResponse];
   DeleteImportedKeyMaterial: [DeleteImportedKeyMaterialRequest, DeleteImportedKeyMaterialResponse];

@@ -165,6 +165,10 @@ pub(in crate::kms) fn load_state(
         alias_targets: BTreeSet::new(),
         clock_mark: None,
         clock_mark_stored: None,
+        usage: BTreeMap::new(),
+        usage_pending: BTreeMap::new(),
+        usage_start: None,
+        usage_start_new: None,
     };
     if is_new {
         state.put_sealed(CHECK_NAME.into(), CHECK_VALUE)?;
@@ -239,6 +243,8 @@ impl State {
         self.import_tokens.clear();
         self.policies.clear();
         self.trust.clear();
+        self.usage.clear();
+        self.usage_start = None;
         self.settings = StoreSettings::default();
         self.audit_head = AuditHead::default();
         self.audit_base = AuditBase::default();
@@ -307,6 +313,19 @@ impl State {
             } else if name == AUDIT_HEAD_NAME {
                 state.audit_head =
                     serde_json::from_slice(&state.open_entry(name, v)?).map_err(|_| parse_err())?;
+            } else if let Some(id) = name.strip_prefix("usage/") {
+                let u: LastUsage =
+                    serde_json::from_slice::<LastUsageEntry>(&state.open_entry(name, v)?)
+                        .map_err(|_| parse_err())?
+                        .try_into()
+                        .map_err(|_| parse_err())?;
+                state.usage.insert(id.to_string(), u);
+            } else if name == USAGE_START_NAME {
+                let t = std::str::from_utf8(&state.open_entry(name, v)?)
+                    .ok()
+                    .and_then(|s| s.parse::<Millis>().ok())
+                    .ok_or_else(parse_err)?;
+                state.usage_start = Some(t);
             } else if name == AUDIT_BASE_NAME {
                 state.audit_base =
                     serde_json::from_slice(&state.open_entry(name, v)?).map_err(|_| parse_err())?;

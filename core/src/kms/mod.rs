@@ -369,6 +369,32 @@ impl Kms {
             seq,
             ..body(outcome)
         })?;
+        // GetKeyLastUsage: a successful cryptographic call marks its key
+        // (ReEncrypt both keys), staged with its audit event.
+        if state.usage_start_new.is_none() {
+            state.usage_start_new = Some(call.now);
+        }
+        let tracked = TRACKED_OPERATIONS.iter().copied().find(|o| *o == op);
+        let mut usage_before: [Option<(&str, Option<LastUsage>)>; 2] = [None, None];
+        if let (Ok(_), Some(operation)) = (&result, tracked) {
+            let u = LastUsage {
+                operation,
+                time_ms: call.now,
+                seq,
+            };
+            let dest = info
+                .key_arn
+                .as_deref()
+                .and_then(|a| a.rsplit_once(":key/").map(|(_, id)| id));
+            for (slot, id) in usage_before
+                .iter_mut()
+                .zip([dest, info.source_key_id.as_deref()])
+            {
+                if let Some(id) = id {
+                    *slot = Some((id, state.mark_used(id, u)));
+                }
+            }
+        }
         let identity_changed = state.batch.iter().any(|m| {
             matches!(m, Mutation::Put { name, .. } | Mutation::Delete { name } if name.starts_with("iam/"))
         });
@@ -377,6 +403,9 @@ impl Kms {
             // error (it stays buffered for the next successful write), then
             // rebuild memory from the store before anyone else can act on
             // it: the lock is held throughout.
+            for (id, prev) in usage_before.into_iter().rev().flatten() {
+                state.unmark_used(id, prev);
+            }
             state.pop_audit();
             state.audit(&BodyRef {
                 seq,

@@ -36,6 +36,14 @@ pub const MAX_CLOCK_JUMP_MS: u64 = MIN_PENDING_WINDOW_DAYS as u64 * MS_PER_DAY;
 pub(in crate::kms) const CLOCK_MARK_GRANULARITY_MS: u64 = 60 * 60 * 1000;
 pub(in crate::kms) const STORE_SCHEMA: u32 = 1;
 
+/// GetKeyLastUsage: when this store began tracking (decimal ms).
+pub(in crate::kms) const USAGE_START_NAME: &str = "meta/usage-start";
+
+/// GetKeyLastUsage: one key's last successful cryptographic call.
+pub(in crate::kms) fn usage_name(id: &str) -> String {
+    format!("usage/{id}")
+}
+
 pub(in crate::kms) fn key_name(id: &str) -> String {
     format!("key/{id}")
 }

@@ -7,6 +7,8 @@ use super::*;
 #[derive(Default)]
 pub(in crate::kms) struct AuditInfo<'r> {
     pub(in crate::kms) key_arn: Option<String>,
+    /// ReEncrypt: the source key (the destination is `key_arn`).
+    pub(in crate::kms) source_key_id: Option<String>,
     pub(in crate::kms) context: Option<&'r EncryptionContext>,
     pub(in crate::kms) decision: Option<String>,
 }
@@ -63,6 +65,101 @@ pub(in crate::kms) struct State {
     pub(in crate::kms) clock_mark: Option<Millis>,
     /// The mark as last written to the store (`None`: not there yet).
     pub(in crate::kms) clock_mark_stored: Option<Millis>,
+    /// GetKeyLastUsage: the last successful cryptographic call per key id,
+    /// as the store holds it (`usage/<key id>`).
+    pub(in crate::kms) usage: BTreeMap<String, LastUsage>,
+    /// Calls whose audit events are still buffered: written with the next
+    /// audit batch (same commit), and kept across a rebuild, as the
+    /// buffered events are.
+    pub(in crate::kms) usage_pending: BTreeMap<String, LastUsage>,
+    /// When the store began tracking (`meta/usage-start`; `None` until the
+    /// first audit batch writes it).
+    pub(in crate::kms) usage_start: Option<Millis>,
+    /// The time of the first call since the store opened, the start to
+    /// write when the store has none yet.
+    pub(in crate::kms) usage_start_new: Option<Millis>,
+}
+
+/// One key's last successful cryptographic call (store entry
+/// `usage/<key id>`, JSON; see `docs/formats/store.md`). `Copy`, so that
+/// marking a key on the hot path allocates only for a key not yet marked.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(in crate::kms) struct LastUsage {
+    /// One of `TRACKED_OPERATIONS` (anything else is a parse error).
+    pub(in crate::kms) operation: &'static str,
+    pub(in crate::kms) time_ms: Millis,
+    /// The call's position in the audit log.
+    pub(in crate::kms) seq: u64,
+}
+
+/// `LastUsage` as read from the store.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub(in crate::kms) struct LastUsageEntry {
+    operation: String,
+    time_ms: Millis,
+    seq: u64,
+}
+
+impl TryFrom<LastUsageEntry> for LastUsage {
+    type Error = &'static str;
+    fn try_from(e: LastUsageEntry) -> Result<Self, Self::Error> {
+        let operation = TRACKED_OPERATIONS
+            .iter()
+            .copied()
+            .find(|o| *o == e.operation)
+            .ok_or("not a tracked operation")?;
+        Ok(LastUsage {
+            operation,
+            time_ms: e.time_ms,
+            seq: e.seq,
+        })
+    }
+}
+
+/// The operations GetKeyLastUsage tracks (AWS `KeyLastUsageTrackingOperation`).
+pub(in crate::kms) const TRACKED_OPERATIONS: &[&str] = &[
+    "Decrypt",
+    "DeriveSharedSecret",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateMac",
+    "ReEncrypt",
+    "Sign",
+    "Verify",
+    "VerifyMac",
+];
+
+impl State {
+    /// Mark `id` as used by `u` (staged with its audit event); returns
+    /// what to restore if the commit fails.
+    pub(in crate::kms) fn mark_used(&mut self, id: &str, u: LastUsage) -> Option<LastUsage> {
+        match self.usage_pending.get_mut(id) {
+            Some(slot) => Some(std::mem::replace(slot, u)),
+            None => {
+                self.usage_pending.insert(id.to_string(), u);
+                None
+            }
+        }
+    }
+
+    /// Undo `mark_used` (the commit failed).
+    pub(in crate::kms) fn unmark_used(&mut self, id: &str, prev: Option<LastUsage>) {
+        match prev {
+            Some(p) => {
+                if let Some(slot) = self.usage_pending.get_mut(id) {
+                    *slot = p;
+                }
+            }
+            None => {
+                self.usage_pending.remove(id);
+            }
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -248,6 +345,12 @@ impl State {
             self.batch.push(Mutation::Delete {
                 name: key_name(key_id),
             });
+            if self.usage.remove(key_id).is_some() {
+                self.batch.push(Mutation::Delete {
+                    name: usage_name(key_id),
+                });
+            }
+            self.usage_pending.remove(key_id);
             self.hsm.destroy_key(key_id);
             self.policies.remove(key_id);
             let tokens: Vec<String> = self
@@ -601,6 +704,21 @@ impl State {
                 value: sealed,
             });
             self.put_json(AUDIT_HEAD_NAME.to_string(), &head)?;
+            // Last usage goes with the audit events it comes from: both are
+            // in the store, or neither.
+            // Sealed like every entry: when a key was used is nobody's
+            // business but the store owner's.
+            let pending: Vec<(String, LastUsage)> = self
+                .usage_pending
+                .iter()
+                .map(|(id, u)| (usage_name(id), *u))
+                .collect();
+            for (name, u) in pending {
+                self.put_json(name, &u)?;
+            }
+            if let (None, Some(start)) = (self.usage_start, self.usage_start_new) {
+                self.put_sealed(USAGE_START_NAME.into(), start.to_string().as_bytes())?;
+            }
             new_head = Some(head);
         }
         if self.batch.is_empty() {
@@ -636,8 +754,13 @@ impl State {
         }
         self.changed_keys.extend(changed);
         if let Some(head) = new_head {
+            if self.usage_start.is_none() {
+                self.usage_start = self.usage_start_new;
+            }
             self.audit_head = head;
             self.audit_buf.clear();
+            let pending = std::mem::take(&mut self.usage_pending);
+            self.usage.extend(pending);
         }
         if state_changed {
             self.recompute_deadline();

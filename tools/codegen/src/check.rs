@@ -76,6 +76,11 @@ pub struct NotServed {
 /// AWS members Strongroom does not serve. The only place they are allowed.
 pub const NOT_SERVED: &[NotServed] = &[
     NotServed {
+        shape: "KeyLastUsageData",
+        member: "KmsRequestId",
+        why: "audit events carry no request id; CloudTrailEventId names the call's audit event (its sequence number)",
+    },
+    NotServed {
         shape: "CreateKeyRequest",
         member: "CustomKeyStoreId",
         why: "custom key stores (CloudHSM, external) are not served",

@@ -201,6 +201,52 @@ impl Kms {
         })
     }
 
+    /// The last successful cryptographic call with a key (the tracked
+    /// operations of AWS's `KeyLastUsageTrackingOperation`; ReEncrypt marks
+    /// both keys), durable with the audit event it comes from. Key id or
+    /// ARN only: an alias is `NotFoundException`, as in AWS.
+    pub fn get_key_last_usage(
+        &self,
+        req: GetKeyLastUsageRequest,
+    ) -> Result<GetKeyLastUsageResponse> {
+        self.call("GetKeyLastUsage", |state, call, audit| {
+            if req.key_id.starts_with("alias/") || req.key_id.contains(":alias/") {
+                return Err(Error::new(
+                    ErrorCode::NotFound,
+                    "GetKeyLastUsage takes a key id or key ARN, not an alias",
+                ));
+            }
+            let id = state.key_for(
+                call,
+                audit,
+                Operation::GetKeyLastUsage,
+                &req.key_id,
+                Facts::default(),
+            )?;
+            let rec = state.rec(&id);
+            audit.key_arn = Some(rec.arn.clone());
+            let last = state
+                .usage_pending
+                .get(&id)
+                .or_else(|| state.usage.get(&id));
+            // AWS: when tracking began, or the key's creation if later.
+            let start = state
+                .usage_start
+                .or(state.usage_start_new)
+                .unwrap_or(call.now);
+            Ok(GetKeyLastUsageResponse {
+                key_id: rec.key_id.clone(),
+                key_creation_date_ms: rec.created_ms,
+                tracking_start_date_ms: start.max(rec.created_ms),
+                key_last_usage: last.map(|u| KeyLastUsageData {
+                    operation: u.operation.to_string(),
+                    timestamp_ms: u.time_ms,
+                    cloud_trail_event_id: u.seq.to_string(),
+                }),
+            })
+        })
+    }
+
     pub fn list_keys(&self, req: ListKeysRequest) -> Result<ListKeysResponse> {
         self.call("ListKeys", |state, call, audit| {
             let limit = limit_of(req.limit, 100)?;

@@ -324,6 +324,10 @@ impl Kms {
                 return Err(dry_run_ok());
             }
             let handle = state.current_handle(dst)?;
+            audit.source_key_id = match (&parsed_src, &rsa_src) {
+                (Some((_, src)), _) => Some(src.key_id.clone()),
+                _ => src_arn.rsplit_once(":key/").map(|(_, id)| id.to_string()),
+            };
             let (source, src_arn, src_material) = match (&parsed_src, &rsa_src) {
                 (Some((parsed, src)), _) => (
                     ReEncryptSource::Blob(parsed, &src_enc),
