@@ -225,6 +225,9 @@ request!(DecryptRequest {
     grant_tokens: Vec<String>,
     #[serde(default)]
     dry_run: bool,
+    /// With `dry_run`: `IGNORE_CIPHERTEXT` checks authorization only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    dry_run_modifiers: Vec<DryRunModifier>,
 });
 
 /// Decrypt's answer. `plaintext` is zeroized on drop and redacted in Debug.
@@ -256,6 +259,9 @@ request!(ReEncryptRequest {
     grant_tokens: Vec<String>,
     #[serde(default)]
     dry_run: bool,
+    /// With `dry_run`: `IGNORE_CIPHERTEXT` checks authorization only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    dry_run_modifiers: Vec<DryRunModifier>,
 });
 response!(ReEncryptResponse {
     #[serde(with = "crate::shape::blob")]

@@ -298,7 +298,7 @@ class Operations:
         _set_d(o, self._native.encrypt(r))
         return o
 
-    def decrypt(self, *, ciphertext_blob=None, key_id=None, encryption_context=None, encryption_algorithm=None, grant_tokens=None, dry_run=None):
+    def decrypt(self, *, ciphertext_blob=None, key_id=None, encryption_context=None, encryption_algorithm=None, grant_tokens=None, dry_run=None, dry_run_modifiers=None):
         """`Decrypt` (IAM action `kms:Decrypt`; reads).
 
         Args:
@@ -308,6 +308,7 @@ class Operations:
             encryption_algorithm (Union[EncryptionAlgorithm, str]): AWS member `EncryptionAlgorithm`.
             grant_tokens (Sequence[str]): AWS member `GrantTokens`.
             dry_run (bool): AWS member `DryRun`.
+            dry_run_modifiers (Sequence[Union[DryRunModifier, str]]): AWS member `DryRunModifiers`.
 
         Returns: `DecryptResponse`.
         """
@@ -324,11 +325,13 @@ class Operations:
             r["GrantTokens"] = grant_tokens
         if dry_run is not None:
             r["DryRun"] = dry_run
+        if dry_run_modifiers is not None:
+            r["DryRunModifiers"] = dry_run_modifiers
         o = _new(DecryptResponse)
         _set_d(o, self._native.decrypt(r))
         return o
 
-    def re_encrypt(self, *, destination_key_id, ciphertext_blob=None, source_encryption_context=None, source_key_id=None, destination_encryption_context=None, source_encryption_algorithm=None, destination_encryption_algorithm=None, grant_tokens=None, dry_run=None):
+    def re_encrypt(self, *, destination_key_id, ciphertext_blob=None, source_encryption_context=None, source_key_id=None, destination_encryption_context=None, source_encryption_algorithm=None, destination_encryption_algorithm=None, grant_tokens=None, dry_run=None, dry_run_modifiers=None):
         """`ReEncrypt` (IAM action `kms:ReEncryptFrom`; reads).
 
         Args:
@@ -341,6 +344,7 @@ class Operations:
             destination_encryption_algorithm (Union[EncryptionAlgorithm, str]): AWS member `DestinationEncryptionAlgorithm`.
             grant_tokens (Sequence[str]): AWS member `GrantTokens`.
             dry_run (bool): AWS member `DryRun`.
+            dry_run_modifiers (Sequence[Union[DryRunModifier, str]]): AWS member `DryRunModifiers`.
 
         Returns: `ReEncryptResponse`.
         """
@@ -361,6 +365,8 @@ class Operations:
             r["GrantTokens"] = grant_tokens
         if dry_run is not None:
             r["DryRun"] = dry_run
+        if dry_run_modifiers is not None:
+            r["DryRunModifiers"] = dry_run_modifiers
         o = _new(ReEncryptResponse)
         _set_d(o, self._native.re_encrypt(r))
         return o

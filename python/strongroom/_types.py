@@ -301,6 +301,15 @@ class MacAlgorithm(str, enum.Enum):
         return self.value
 
 
+class DryRunModifier(str, enum.Enum):
+    """AWS shape `DryRunModifier`."""
+
+    IGNORE_CIPHERTEXT = "IGNORE_CIPHERTEXT"
+
+    def __str__(self):
+        return self.value
+
+
 class DataKeySpec(str, enum.Enum):
     """AWS shape `DataKeySpec`."""
 
@@ -1541,6 +1550,7 @@ __all__ = [
     "EncryptionAlgorithm",
     "SigningAlgorithm",
     "MacAlgorithm",
+    "DryRunModifier",
     "DataKeySpec",
     "KeyMaterialState",
     "Rotation",

@@ -104,6 +104,9 @@ class MacAlgorithm(str, enum.Enum):
     HMAC_SHA_384 = "HMAC_SHA_384"
     HMAC_SHA_512 = "HMAC_SHA_512"
 
+class DryRunModifier(str, enum.Enum):
+    IGNORE_CIPHERTEXT = "IGNORE_CIPHERTEXT"
+
 class DataKeySpec(str, enum.Enum):
     AES_256 = "AES_256"
     AES_128 = "AES_128"
@@ -640,6 +643,7 @@ __all__ = [
     "EncryptionAlgorithm",
     "SigningAlgorithm",
     "MacAlgorithm",
+    "DryRunModifier",
     "DataKeySpec",
     "KeyMaterialState",
     "Rotation",

@@ -99,6 +99,7 @@ export interface DecryptRequest {
   EncryptionAlgorithm?: EncryptionAlgorithm;
   GrantTokens?: string[];
   DryRun?: boolean;
+  DryRunModifiers?: DryRunModifier[];
 }
 export interface DecryptResponse {
   KeyId: string;
@@ -146,6 +147,7 @@ export interface DisableKeyRequest {
 export interface DisableKeyRotationRequest {
   KeyId: string;
 }
+export type DryRunModifier = 'IGNORE_CIPHERTEXT';
 export interface EnableKeyRequest {
   KeyId: string;
 }
@@ -475,6 +477,7 @@ export interface ReEncryptRequest {
   DestinationEncryptionAlgorithm?: EncryptionAlgorithm;
   GrantTokens?: string[];
   DryRun?: boolean;
+  DryRunModifiers?: DryRunModifier[];
 }
 export interface ReEncryptResponse {
   CiphertextBlob: Uint8Array;

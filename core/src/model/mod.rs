@@ -208,6 +208,15 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// How a dry run of Decrypt or ReEncrypt is checked (AWS
+    /// `DryRunModifierType`). `IGNORE_CIPHERTEXT`: authorization only, the
+    /// ciphertext is not read (the key comes from `KeyId` / `SourceKeyId`).
+    DryRunModifier {
+        IgnoreCiphertext => "IGNORE_CIPHERTEXT",
+    }
+);
+
+aws_enum!(
     RotationType {
         Automatic => "AUTOMATIC",
         OnDemand => "ON_DEMAND",

@@ -171,16 +171,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         why: "ML-KEM keys (Encapsulate/Decapsulate) are not served",
     },
     NotServed {
-        shape: "DecryptRequest",
-        member: "DryRunModifiers",
-        why: "`DryRunModifiers` (`IGNORE_CIPHERTEXT`) is not served: a dry run checks the ciphertext too",
-    },
-    NotServed {
-        shape: "ReEncryptRequest",
-        member: "DryRunModifiers",
-        why: "`DryRunModifiers` (`IGNORE_CIPHERTEXT`) is not served: a dry run checks the ciphertext too",
-    },
-    NotServed {
         shape: "CreateGrantRequest",
         member: "GranteeServicePrincipal",
         why: "AWS service principals do not exist in a local store",

@@ -114,6 +114,7 @@ trace_enums!(
     DataKeySpec,
     KeyMaterialState,
     RotationType,
+    DryRunModifier,
     WrappingAlgorithm,
     WrappingKeySpec,
     MessageType,

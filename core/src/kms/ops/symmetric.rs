@@ -116,6 +116,23 @@ impl Kms {
             .keys
             .get(parsed.key_id)
             .ok_or_else(|| Error::not_found_arn(&call.key_arn(parsed.key_id)))?;
+        Self::authorize_source_key(state, call, action, rec, key_id, alg, ctx, audit)?;
+        Ok((parsed, rec))
+    }
+
+    /// The checks of `source_key` once the key is known: authorized for
+    /// `action`, usable, symmetric.
+    #[allow(clippy::too_many_arguments)]
+    fn authorize_source_key(
+        state: &State,
+        call: &CallContext,
+        action: &str,
+        rec: &KeyRecord,
+        key_id: Option<&str>,
+        alg: Option<EncryptionAlgorithm>,
+        ctx: &EncryptionContext,
+        audit: &mut AuditInfo,
+    ) -> Result<()> {
         audit.key_arn = Some(rec.arn.clone());
         state.authorize(
             call,
@@ -133,8 +150,47 @@ impl Kms {
             audit,
         )?;
         check_state(OpClass::Crypto, rec.state, &rec.arn)?;
-        check_symmetric_encrypt(rec, alg)?;
-        Ok((parsed, rec))
+        check_symmetric_encrypt(rec, alg)
+    }
+
+    /// A dry run with `IGNORE_CIPHERTEXT`: the source key comes from the
+    /// request's key id alone (the ciphertext is not parsed), so the
+    /// request must name it. `None` when the modifier is not in effect.
+    #[allow(clippy::too_many_arguments)]
+    pub(in crate::kms) fn source_key_ignoring_ciphertext(
+        state: &State,
+        call: &CallContext,
+        action: &str,
+        (dry_run, modifiers): (bool, &[DryRunModifier]),
+        (blob_bytes, key_id, key_member): (&[u8], Option<&str>, &str),
+        alg: Option<EncryptionAlgorithm>,
+        ctx: &EncryptionContext,
+        audit: &mut AuditInfo,
+    ) -> Result<Option<()>> {
+        if !(dry_run && modifiers.contains(&DryRunModifier::IgnoreCiphertext)) {
+            return Ok(None);
+        }
+        // The request still has to be well formed.
+        if blob_bytes.is_empty() || blob_bytes.len() > blob::MAX_BLOB_LEN {
+            return Err(Error::validation("CiphertextBlob must be 1 to 6144 bytes"));
+        }
+        let k = key_id.ok_or_else(|| {
+            Error::validation(format!(
+                "DryRunModifiers IGNORE_CIPHERTEXT needs {key_member}: the key is not read from the ciphertext"
+            ))
+        })?;
+        let id = state.resolve(call, k)?;
+        Self::authorize_source_key(
+            state,
+            call,
+            action,
+            state.rec(&id),
+            Some(k),
+            alg,
+            ctx,
+            audit,
+        )?;
+        Ok(Some(()))
     }
 
     /// An RSA key as the key that opens a ciphertext (Decrypt, the source
@@ -211,6 +267,20 @@ impl Kms {
                     });
                 }
             }
+            if Self::source_key_ignoring_ciphertext(
+                state,
+                call,
+                "kms:Decrypt",
+                (req.dry_run, &req.dry_run_modifiers),
+                (&req.ciphertext_blob, req.key_id.as_deref(), "KeyId"),
+                req.encryption_algorithm,
+                &req.encryption_context,
+                audit,
+            )?
+            .is_some()
+            {
+                return Err(dry_run_ok());
+            }
             let (parsed, rec) = Self::source_key(
                 state,
                 call,
@@ -277,9 +347,26 @@ impl Kms {
                     None,
                 ),
             };
-            let parsed_src = match rsa_src {
+            let ignored = match rsa_src {
                 Some(_) => None,
-                None => Some(Self::source_key(
+                None => Self::source_key_ignoring_ciphertext(
+                    state,
+                    call,
+                    "kms:ReEncryptFrom",
+                    (req.dry_run, &req.dry_run_modifiers),
+                    (
+                        &req.ciphertext_blob,
+                        req.source_key_id.as_deref(),
+                        "SourceKeyId",
+                    ),
+                    req.source_encryption_algorithm,
+                    &req.source_encryption_context,
+                    audit,
+                )?,
+            };
+            let parsed_src = match (&rsa_src, ignored) {
+                (Some(_), _) | (None, Some(())) => None,
+                (None, None) => Some(Self::source_key(
                     state,
                     call,
                     "kms:ReEncryptFrom",
