@@ -8,7 +8,8 @@
 # workspace's [workspace.dependencies]).
 ESDK_PY_VERSION="4.0.7" # aws-encryption-sdk (Python): interop peer and benchmark peer
 MPL_PY_VERSION="1.11.3" # aws-cryptographic-material-providers (Python): interop peer for MPL-only keyrings and CMMs
-AWSCLI_VERSION="1.45.11" # awscli (PyPI, v1): the CLI's --output json is compared with it
+AWSCLI_VERSION="1.46.3" # awscli (PyPI, v1): the CLI's --output json is compared with it
+BOTO3_VERSION="1.44.3"  # boto3 for the endpoint tests: the botocore awscli pins (KMS model with ML-KEM)
 NPM_TOOLS=(binaryen@132.0.0 typescript@5.9.3 playwright-core@1.65.1 esbuild@0.28.2)
 
 as_root() {

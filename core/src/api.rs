@@ -617,7 +617,62 @@ response!(GetPublicKeyResponse {
     encryption_algorithms: Vec<EncryptionAlgorithm>,
     signing_algorithms: Vec<SigningAlgorithm>,
     key_agreement_algorithms: Vec<String>,
+    /// ML-KEM keys: `ML_KEM` (absent for every other key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    encapsulation_algorithms: Vec<EncapsulationAlgorithm>,
 });
+
+request!(EncapsulateRequest {
+    key_id: String,
+    /// Must be `ML_KEM`.
+    #[serde(deserialize_with = "Option::deserialize", skip_serializing_if = "Option::is_none")]
+    encapsulation_algorithm: Option<EncapsulationAlgorithm>,
+    #[serde(default)]
+    grant_tokens: Vec<String>,
+    #[serde(default)]
+    dry_run: bool,
+});
+/// Encapsulate's answer. `shared_secret` is zeroized on drop and redacted
+/// in Debug.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[serde(rename_all = "PascalCase")]
+pub struct EncapsulateResponse {
+    pub key_id: String,
+    /// The 32-byte shared secret.
+    pub shared_secret: Plaintext,
+    /// Its FIPS 203 ciphertext (768 / 1088 / 1568 bytes for ML_KEM_512 /
+    /// 768 / 1024), for Decapsulate.
+    #[serde(with = "crate::shape::blob")]
+    pub shared_secret_ciphertext_blob: Vec<u8>,
+    pub encapsulation_algorithm: EncapsulationAlgorithm,
+}
+
+request!(DecapsulateRequest {
+    key_id: String,
+    #[serde(with = "crate::shape::blob")]
+    shared_secret_ciphertext_blob: Vec<u8>,
+    /// Must be `ML_KEM`.
+    #[serde(deserialize_with = "Option::deserialize", skip_serializing_if = "Option::is_none")]
+    encapsulation_algorithm: Option<EncapsulationAlgorithm>,
+    #[serde(default)]
+    grant_tokens: Vec<String>,
+    #[serde(default)]
+    dry_run: bool,
+});
+/// Decapsulate's answer. `shared_secret` is zeroized on drop and redacted
+/// in Debug.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[serde(rename_all = "PascalCase")]
+pub struct DecapsulateResponse {
+    pub key_id: String,
+    /// The 32-byte shared secret (FIPS 203 implicit rejection: a wrong or
+    /// altered ciphertext of the right length gives a pseudo-random value,
+    /// never an error).
+    pub shared_secret: Plaintext,
+    pub encapsulation_algorithm: EncapsulationAlgorithm,
+}
 
 request!(DeriveSharedSecretRequest {
     key_id: String,

@@ -52,7 +52,7 @@ pub(crate) fn internal(what: &str) -> Error {
 
 /// Does this build create keys of `spec` with `usage`? (AWS's table:
 /// NIST curves sign or agree keys; secp256k1, Ed25519 and ML-DSA only
-/// sign; SM2 is recognised but not built here.)
+/// sign; ML-KEM only encapsulates; SM2 is recognised but not built here.)
 pub(crate) fn supported(spec: KeySpec, usage: KeyUsage) -> Result<()> {
     use KeySpec::*;
     use KeyUsage::*;
@@ -62,6 +62,7 @@ pub(crate) fn supported(spec: KeySpec, usage: KeyUsage) -> Result<()> {
         EccSecgP256k1 | EccNistEdwards25519 | MlDsa44 | MlDsa65 | MlDsa87 => usage == SignVerify,
         Rsa2048 | Rsa3072 | Rsa4096 => matches!(usage, EncryptDecrypt | SignVerify),
         Hmac224 | Hmac256 | Hmac384 | Hmac512 => usage == GenerateVerifyMac,
+        MlKem512 | MlKem768 | MlKem1024 => usage == EncapsulateDecapsulate,
         Sm2 => {
             return Err(Error::new(
                 ErrorCode::UnsupportedOperation,

@@ -75,6 +75,8 @@ macro_rules! for_each_operation {
             Verify => verify(VerifyRequest) -> VerifyResponse, "kms:Verify", Crypto, read;
             GetPublicKey => get_public_key(GetPublicKeyRequest) -> GetPublicKeyResponse, "kms:GetPublicKey", Crypto, read;
             DeriveSharedSecret => derive_shared_secret(DeriveSharedSecretRequest) -> DeriveSharedSecretResponse, "kms:DeriveSharedSecret", Crypto, read;
+            Encapsulate => encapsulate(EncapsulateRequest) -> EncapsulateResponse, "kms:Encapsulate", Crypto, read;
+            Decapsulate => decapsulate(DecapsulateRequest) -> DecapsulateResponse, "kms:Decapsulate", Crypto, read;
             GenerateMac => generate_mac(GenerateMacRequest) -> GenerateMacResponse, "kms:GenerateMac", Crypto, read;
             VerifyMac => verify_mac(VerifyMacRequest) -> VerifyMacResponse, "kms:VerifyMac", Crypto, read;
             GenerateDataKeyPair => generate_data_key_pair(GenerateDataKeyPairRequest) -> GenerateDataKeyPairResponse, "kms:GenerateDataKeyPair", Crypto, read;

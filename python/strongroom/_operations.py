@@ -663,6 +663,47 @@ class Operations:
         _set_d(o, self._native.derive_shared_secret(r))
         return o
 
+    def encapsulate(self, *, key_id, encapsulation_algorithm, grant_tokens=None, dry_run=None):
+        """`Encapsulate` (IAM action `kms:Encapsulate`; reads).
+
+        Args:
+            key_id (str, required): AWS member `KeyId`.
+            encapsulation_algorithm (Union[EncapsulationAlgorithm, str], required): AWS member `EncapsulationAlgorithm`.
+            grant_tokens (Sequence[str]): AWS member `GrantTokens`.
+            dry_run (bool): AWS member `DryRun`.
+
+        Returns: `EncapsulateResponse`.
+        """
+        r = {"KeyId": key_id, "EncapsulationAlgorithm": encapsulation_algorithm}
+        if grant_tokens is not None:
+            r["GrantTokens"] = grant_tokens
+        if dry_run is not None:
+            r["DryRun"] = dry_run
+        o = _new(EncapsulateResponse)
+        _set_d(o, self._native.encapsulate(r))
+        return o
+
+    def decapsulate(self, *, key_id, shared_secret_ciphertext_blob, encapsulation_algorithm, grant_tokens=None, dry_run=None):
+        """`Decapsulate` (IAM action `kms:Decapsulate`; reads).
+
+        Args:
+            key_id (str, required): AWS member `KeyId`.
+            shared_secret_ciphertext_blob (bytes, required): AWS member `SharedSecretCiphertextBlob`.
+            encapsulation_algorithm (Union[EncapsulationAlgorithm, str], required): AWS member `EncapsulationAlgorithm`.
+            grant_tokens (Sequence[str]): AWS member `GrantTokens`.
+            dry_run (bool): AWS member `DryRun`.
+
+        Returns: `DecapsulateResponse`.
+        """
+        r = {"KeyId": key_id, "SharedSecretCiphertextBlob": _bt(shared_secret_ciphertext_blob), "EncapsulationAlgorithm": encapsulation_algorithm}
+        if grant_tokens is not None:
+            r["GrantTokens"] = grant_tokens
+        if dry_run is not None:
+            r["DryRun"] = dry_run
+        o = _new(DecapsulateResponse)
+        _set_d(o, self._native.decapsulate(r))
+        return o
+
     def generate_mac(self, *, key_id, message, mac_algorithm, grant_tokens=None, dry_run=None):
         """`GenerateMac` (IAM action `kms:GenerateMac`; reads).
 

@@ -157,6 +157,7 @@ class KeyUsage(str, enum.Enum):
     SIGN_VERIFY = "SIGN_VERIFY"
     GENERATE_VERIFY_MAC = "GENERATE_VERIFY_MAC"
     KEY_AGREEMENT = "KEY_AGREEMENT"
+    ENCAPSULATE_DECAPSULATE = "ENCAPSULATE_DECAPSULATE"
 
     def __str__(self):
         return self.value
@@ -182,6 +183,9 @@ class KeySpec(str, enum.Enum):
     ML_DSA_65 = "ML_DSA_65"
     ML_DSA_87 = "ML_DSA_87"
     SM2 = "SM2"
+    ML_KEM_512 = "ML_KEM_512"
+    ML_KEM_768 = "ML_KEM_768"
+    ML_KEM_1024 = "ML_KEM_1024"
 
     def __str__(self):
         return self.value
@@ -289,6 +293,15 @@ class SigningAlgorithm(str, enum.Enum):
         return self.value
 
 
+class EncapsulationAlgorithm(str, enum.Enum):
+    """AWS shape `EncapsulationAlgorithm`."""
+
+    ML_KEM = "ML_KEM"
+
+    def __str__(self):
+        return self.value
+
+
 class MacAlgorithm(str, enum.Enum):
     """AWS shape `MacAlgorithm`."""
 
@@ -388,6 +401,9 @@ class DataKeyPairSpec(str, enum.Enum):
     ECC_SECG_P256K1 = "ECC_SECG_P256K1"
     SM2 = "SM2"
     ECC_NIST_EDWARDS25519 = "ECC_NIST_EDWARDS25519"
+    ML_KEM_512 = "ML_KEM_512"
+    ML_KEM_768 = "ML_KEM_768"
+    ML_KEM_1024 = "ML_KEM_1024"
 
     def __str__(self):
         return self.value
@@ -413,6 +429,8 @@ class GrantOperation(str, enum.Enum):
     GENERATE_MAC = "GenerateMac"
     VERIFY_MAC = "VerifyMac"
     DERIVE_SHARED_SECRET = "DeriveSharedSecret"
+    ENCAPSULATE = "Encapsulate"
+    DECAPSULATE = "Decapsulate"
 
     def __str__(self):
         return self.value
@@ -455,11 +473,11 @@ class KeyMetadata(_Shape):
     """AWS shape `KeyMetadata`."""
 
     __slots__ = ()
-    _names = {"AWSAccountId": "aws_account_id", "KeyId": "key_id", "Arn": "arn", "CreationDate": "creation_date", "Enabled": "enabled", "Description": "description", "KeyUsage": "key_usage", "KeyState": "key_state", "DeletionDate": "deletion_date", "ValidTo": "valid_to", "Origin": "origin", "ExpirationModel": "expiration_model", "KeyManager": "key_manager", "CustomerMasterKeySpec": "customer_master_key_spec", "KeySpec": "key_spec", "EncryptionAlgorithms": "encryption_algorithms", "SigningAlgorithms": "signing_algorithms", "KeyAgreementAlgorithms": "key_agreement_algorithms", "MultiRegion": "multi_region", "MultiRegionConfiguration": "multi_region_configuration", "PendingDeletionWindowInDays": "pending_deletion_window_in_days", "MacAlgorithms": "mac_algorithms", "CurrentKeyMaterialId": "current_key_material_id"}
+    _names = {"AWSAccountId": "aws_account_id", "KeyId": "key_id", "Arn": "arn", "CreationDate": "creation_date", "Enabled": "enabled", "Description": "description", "KeyUsage": "key_usage", "KeyState": "key_state", "DeletionDate": "deletion_date", "ValidTo": "valid_to", "Origin": "origin", "ExpirationModel": "expiration_model", "KeyManager": "key_manager", "CustomerMasterKeySpec": "customer_master_key_spec", "KeySpec": "key_spec", "EncryptionAlgorithms": "encryption_algorithms", "SigningAlgorithms": "signing_algorithms", "KeyAgreementAlgorithms": "key_agreement_algorithms", "EncapsulationAlgorithms": "encapsulation_algorithms", "MultiRegion": "multi_region", "MultiRegionConfiguration": "multi_region_configuration", "PendingDeletionWindowInDays": "pending_deletion_window_in_days", "MacAlgorithms": "mac_algorithms", "CurrentKeyMaterialId": "current_key_material_id"}
     _sub = {"MultiRegionConfiguration": ("MultiRegionConfiguration", False)}
 
-    def __new__(cls, aws_account_id=None, key_id=None, arn=None, creation_date=None, enabled=None, description=None, key_usage=None, key_state=None, deletion_date=None, valid_to=None, origin=None, expiration_model=None, key_manager=None, customer_master_key_spec=None, key_spec=None, encryption_algorithms=None, signing_algorithms=None, key_agreement_algorithms=None, multi_region=None, multi_region_configuration=None, pending_deletion_window_in_days=None, mac_algorithms=None, current_key_material_id=None):
-        return _build(cls, ["AWSAccountId", "KeyId", "Arn", "CreationDate", "Enabled", "Description", "KeyUsage", "KeyState", "DeletionDate", "ValidTo", "Origin", "ExpirationModel", "KeyManager", "CustomerMasterKeySpec", "KeySpec", "EncryptionAlgorithms", "SigningAlgorithms", "KeyAgreementAlgorithms", "MultiRegion", "MultiRegionConfiguration", "PendingDeletionWindowInDays", "MacAlgorithms", "CurrentKeyMaterialId"], (aws_account_id, key_id, arn, creation_date, enabled, description, key_usage, key_state, deletion_date, valid_to, origin, expiration_model, key_manager, customer_master_key_spec, key_spec, encryption_algorithms, signing_algorithms, key_agreement_algorithms, multi_region, multi_region_configuration, pending_deletion_window_in_days, mac_algorithms, current_key_material_id,))
+    def __new__(cls, aws_account_id=None, key_id=None, arn=None, creation_date=None, enabled=None, description=None, key_usage=None, key_state=None, deletion_date=None, valid_to=None, origin=None, expiration_model=None, key_manager=None, customer_master_key_spec=None, key_spec=None, encryption_algorithms=None, signing_algorithms=None, key_agreement_algorithms=None, encapsulation_algorithms=None, multi_region=None, multi_region_configuration=None, pending_deletion_window_in_days=None, mac_algorithms=None, current_key_material_id=None):
+        return _build(cls, ["AWSAccountId", "KeyId", "Arn", "CreationDate", "Enabled", "Description", "KeyUsage", "KeyState", "DeletionDate", "ValidTo", "Origin", "ExpirationModel", "KeyManager", "CustomerMasterKeySpec", "KeySpec", "EncryptionAlgorithms", "SigningAlgorithms", "KeyAgreementAlgorithms", "EncapsulationAlgorithms", "MultiRegion", "MultiRegionConfiguration", "PendingDeletionWindowInDays", "MacAlgorithms", "CurrentKeyMaterialId"], (aws_account_id, key_id, arn, creation_date, enabled, description, key_usage, key_state, deletion_date, valid_to, origin, expiration_model, key_manager, customer_master_key_spec, key_spec, encryption_algorithms, signing_algorithms, key_agreement_algorithms, encapsulation_algorithms, multi_region, multi_region_configuration, pending_deletion_window_in_days, mac_algorithms, current_key_material_id,))
 
     @property
     def aws_account_id(self):
@@ -532,6 +550,10 @@ class KeyMetadata(_Shape):
     @property
     def key_agreement_algorithms(self):
         return self._d.get("KeyAgreementAlgorithms")
+
+    @property
+    def encapsulation_algorithms(self):
+        return self._d.get("EncapsulationAlgorithms")
 
     @property
     def multi_region(self):
@@ -1178,10 +1200,10 @@ class GetPublicKeyResponse(_Shape):
     """AWS shape `GetPublicKeyResponse`."""
 
     __slots__ = ()
-    _names = {"KeyId": "key_id", "PublicKey": "public_key", "KeySpec": "key_spec", "KeyUsage": "key_usage", "EncryptionAlgorithms": "encryption_algorithms", "SigningAlgorithms": "signing_algorithms", "KeyAgreementAlgorithms": "key_agreement_algorithms"}
+    _names = {"KeyId": "key_id", "PublicKey": "public_key", "KeySpec": "key_spec", "KeyUsage": "key_usage", "EncryptionAlgorithms": "encryption_algorithms", "SigningAlgorithms": "signing_algorithms", "KeyAgreementAlgorithms": "key_agreement_algorithms", "EncapsulationAlgorithms": "encapsulation_algorithms"}
 
-    def __new__(cls, key_id=None, public_key=None, key_spec=None, key_usage=None, encryption_algorithms=None, signing_algorithms=None, key_agreement_algorithms=None):
-        return _build(cls, ["KeyId", "PublicKey", "KeySpec", "KeyUsage", "EncryptionAlgorithms", "SigningAlgorithms", "KeyAgreementAlgorithms"], (key_id, public_key, key_spec, key_usage, encryption_algorithms, signing_algorithms, key_agreement_algorithms,))
+    def __new__(cls, key_id=None, public_key=None, key_spec=None, key_usage=None, encryption_algorithms=None, signing_algorithms=None, key_agreement_algorithms=None, encapsulation_algorithms=None):
+        return _build(cls, ["KeyId", "PublicKey", "KeySpec", "KeyUsage", "EncryptionAlgorithms", "SigningAlgorithms", "KeyAgreementAlgorithms", "EncapsulationAlgorithms"], (key_id, public_key, key_spec, key_usage, encryption_algorithms, signing_algorithms, key_agreement_algorithms, encapsulation_algorithms,))
 
     @property
     def key_id(self):
@@ -1211,6 +1233,10 @@ class GetPublicKeyResponse(_Shape):
     def key_agreement_algorithms(self):
         return self._d.get("KeyAgreementAlgorithms")
 
+    @property
+    def encapsulation_algorithms(self):
+        return self._d.get("EncapsulationAlgorithms")
+
 
 class DeriveSharedSecretResponse(_Shape):
     """AWS shape `DeriveSharedSecretResponse` (secret members redacted in repr: SharedSecret)."""
@@ -1237,6 +1263,56 @@ class DeriveSharedSecretResponse(_Shape):
     @property
     def key_origin(self):
         return _enum(Origin, self._d.get("KeyOrigin"))
+
+
+class EncapsulateResponse(_Shape):
+    """AWS shape `EncapsulateResponse` (secret members redacted in repr: SharedSecret)."""
+
+    __slots__ = ()
+    _names = {"KeyId": "key_id", "SharedSecret": "shared_secret", "SharedSecretCiphertextBlob": "shared_secret_ciphertext_blob", "EncapsulationAlgorithm": "encapsulation_algorithm"}
+    _secret = ("SharedSecret",)
+
+    def __new__(cls, key_id=None, shared_secret=None, shared_secret_ciphertext_blob=None, encapsulation_algorithm=None):
+        return _build(cls, ["KeyId", "SharedSecret", "SharedSecretCiphertextBlob", "EncapsulationAlgorithm"], (key_id, shared_secret, shared_secret_ciphertext_blob, encapsulation_algorithm,))
+
+    @property
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def shared_secret(self):
+        return self._d.get("SharedSecret")
+
+    @property
+    def shared_secret_ciphertext_blob(self):
+        return self._d.get("SharedSecretCiphertextBlob")
+
+    @property
+    def encapsulation_algorithm(self):
+        return _enum(EncapsulationAlgorithm, self._d.get("EncapsulationAlgorithm"))
+
+
+class DecapsulateResponse(_Shape):
+    """AWS shape `DecapsulateResponse` (secret members redacted in repr: SharedSecret)."""
+
+    __slots__ = ()
+    _names = {"KeyId": "key_id", "SharedSecret": "shared_secret", "EncapsulationAlgorithm": "encapsulation_algorithm"}
+    _secret = ("SharedSecret",)
+
+    def __new__(cls, key_id=None, shared_secret=None, encapsulation_algorithm=None):
+        return _build(cls, ["KeyId", "SharedSecret", "EncapsulationAlgorithm"], (key_id, shared_secret, encapsulation_algorithm,))
+
+    @property
+    def key_id(self):
+        return self._d.get("KeyId")
+
+    @property
+    def shared_secret(self):
+        return self._d.get("SharedSecret")
+
+    @property
+    def encapsulation_algorithm(self):
+        return _enum(EncapsulationAlgorithm, self._d.get("EncapsulationAlgorithm"))
 
 
 class GenerateMacResponse(_Shape):
@@ -1549,6 +1625,7 @@ __all__ = [
     "CustomerMasterKeySpec",
     "EncryptionAlgorithm",
     "SigningAlgorithm",
+    "EncapsulationAlgorithm",
     "MacAlgorithm",
     "DryRunModifier",
     "DataKeySpec",
@@ -1591,6 +1668,8 @@ __all__ = [
     "VerifyResponse",
     "GetPublicKeyResponse",
     "DeriveSharedSecretResponse",
+    "EncapsulateResponse",
+    "DecapsulateResponse",
     "GenerateMacResponse",
     "VerifyMacResponse",
     "GenerateDataKeyPairResponse",

@@ -18,6 +18,7 @@ class KeyUsage(str, enum.Enum):
     SIGN_VERIFY = "SIGN_VERIFY"
     GENERATE_VERIFY_MAC = "GENERATE_VERIFY_MAC"
     KEY_AGREEMENT = "KEY_AGREEMENT"
+    ENCAPSULATE_DECAPSULATE = "ENCAPSULATE_DECAPSULATE"
 
 class KeySpec(str, enum.Enum):
     SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
@@ -37,6 +38,9 @@ class KeySpec(str, enum.Enum):
     ML_DSA_65 = "ML_DSA_65"
     ML_DSA_87 = "ML_DSA_87"
     SM2 = "SM2"
+    ML_KEM_512 = "ML_KEM_512"
+    ML_KEM_768 = "ML_KEM_768"
+    ML_KEM_1024 = "ML_KEM_1024"
 
 class Origin(str, enum.Enum):
     AWS_KMS = "AWS_KMS"
@@ -98,6 +102,9 @@ class SigningAlgorithm(str, enum.Enum):
     ED25519_SHA_512 = "ED25519_SHA_512"
     ED25519_PH_SHA_512 = "ED25519_PH_SHA_512"
 
+class EncapsulationAlgorithm(str, enum.Enum):
+    ML_KEM = "ML_KEM"
+
 class MacAlgorithm(str, enum.Enum):
     HMAC_SHA_224 = "HMAC_SHA_224"
     HMAC_SHA_256 = "HMAC_SHA_256"
@@ -147,6 +154,9 @@ class DataKeyPairSpec(str, enum.Enum):
     ECC_SECG_P256K1 = "ECC_SECG_P256K1"
     SM2 = "SM2"
     ECC_NIST_EDWARDS25519 = "ECC_NIST_EDWARDS25519"
+    ML_KEM_512 = "ML_KEM_512"
+    ML_KEM_768 = "ML_KEM_768"
+    ML_KEM_1024 = "ML_KEM_1024"
 
 class GrantOperation(str, enum.Enum):
     DECRYPT = "Decrypt"
@@ -166,6 +176,8 @@ class GrantOperation(str, enum.Enum):
     GENERATE_MAC = "GenerateMac"
     VERIFY_MAC = "VerifyMac"
     DERIVE_SHARED_SECRET = "DeriveSharedSecret"
+    ENCAPSULATE = "Encapsulate"
+    DECAPSULATE = "Decapsulate"
 
 class Tag(_Shape):
     def __new__(cls, tag_key: Optional[str] = None, tag_value: Optional[str] = None) -> Tag: ...
@@ -180,7 +192,7 @@ class CreateKeyResponse(_Shape):
     def key_metadata(self) -> KeyMetadata: ...
 
 class KeyMetadata(_Shape):
-    def __new__(cls, aws_account_id: Optional[str] = None, key_id: Optional[str] = None, arn: Optional[str] = None, creation_date: Optional[Union[datetime, int, float]] = None, enabled: Optional[bool] = None, description: Optional[str] = None, key_usage: Optional[Union[KeyUsage, str]] = None, key_state: Optional[Union[KeyState, str]] = None, deletion_date: Optional[Union[datetime, int, float]] = None, valid_to: Optional[Union[datetime, int, float]] = None, origin: Optional[Union[Origin, str]] = None, expiration_model: Optional[Union[ExpirationModel, str]] = None, key_manager: Optional[Union[KeyManager, str]] = None, customer_master_key_spec: Optional[Union[CustomerMasterKeySpec, str]] = None, key_spec: Optional[Union[KeySpec, str]] = None, encryption_algorithms: Optional[Sequence[Union[EncryptionAlgorithm, str]]] = None, signing_algorithms: Optional[Sequence[Union[SigningAlgorithm, str]]] = None, key_agreement_algorithms: Optional[Sequence[str]] = None, multi_region: Optional[bool] = None, multi_region_configuration: Optional[Union[MultiRegionConfiguration, Mapping[str, Any]]] = None, pending_deletion_window_in_days: Optional[int] = None, mac_algorithms: Optional[Sequence[Union[MacAlgorithm, str]]] = None, current_key_material_id: Optional[str] = None) -> KeyMetadata: ...
+    def __new__(cls, aws_account_id: Optional[str] = None, key_id: Optional[str] = None, arn: Optional[str] = None, creation_date: Optional[Union[datetime, int, float]] = None, enabled: Optional[bool] = None, description: Optional[str] = None, key_usage: Optional[Union[KeyUsage, str]] = None, key_state: Optional[Union[KeyState, str]] = None, deletion_date: Optional[Union[datetime, int, float]] = None, valid_to: Optional[Union[datetime, int, float]] = None, origin: Optional[Union[Origin, str]] = None, expiration_model: Optional[Union[ExpirationModel, str]] = None, key_manager: Optional[Union[KeyManager, str]] = None, customer_master_key_spec: Optional[Union[CustomerMasterKeySpec, str]] = None, key_spec: Optional[Union[KeySpec, str]] = None, encryption_algorithms: Optional[Sequence[Union[EncryptionAlgorithm, str]]] = None, signing_algorithms: Optional[Sequence[Union[SigningAlgorithm, str]]] = None, key_agreement_algorithms: Optional[Sequence[str]] = None, encapsulation_algorithms: Optional[Sequence[Union[EncapsulationAlgorithm, str]]] = None, multi_region: Optional[bool] = None, multi_region_configuration: Optional[Union[MultiRegionConfiguration, Mapping[str, Any]]] = None, pending_deletion_window_in_days: Optional[int] = None, mac_algorithms: Optional[Sequence[Union[MacAlgorithm, str]]] = None, current_key_material_id: Optional[str] = None) -> KeyMetadata: ...
     @property
     def aws_account_id(self) -> str: ...
     @property
@@ -217,6 +229,8 @@ class KeyMetadata(_Shape):
     def signing_algorithms(self) -> Optional[List[str]]: ...
     @property
     def key_agreement_algorithms(self) -> Optional[List[str]]: ...
+    @property
+    def encapsulation_algorithms(self) -> Optional[List[str]]: ...
     @property
     def multi_region(self) -> bool: ...
     @property
@@ -480,7 +494,7 @@ class VerifyResponse(_Shape):
     def signing_algorithm(self) -> SigningAlgorithm: ...
 
 class GetPublicKeyResponse(_Shape):
-    def __new__(cls, key_id: Optional[str] = None, public_key: Optional[bytes] = None, key_spec: Optional[Union[KeySpec, str]] = None, key_usage: Optional[Union[KeyUsage, str]] = None, encryption_algorithms: Optional[Sequence[Union[EncryptionAlgorithm, str]]] = None, signing_algorithms: Optional[Sequence[Union[SigningAlgorithm, str]]] = None, key_agreement_algorithms: Optional[Sequence[str]] = None) -> GetPublicKeyResponse: ...
+    def __new__(cls, key_id: Optional[str] = None, public_key: Optional[bytes] = None, key_spec: Optional[Union[KeySpec, str]] = None, key_usage: Optional[Union[KeyUsage, str]] = None, encryption_algorithms: Optional[Sequence[Union[EncryptionAlgorithm, str]]] = None, signing_algorithms: Optional[Sequence[Union[SigningAlgorithm, str]]] = None, key_agreement_algorithms: Optional[Sequence[str]] = None, encapsulation_algorithms: Optional[Sequence[Union[EncapsulationAlgorithm, str]]] = None) -> GetPublicKeyResponse: ...
     @property
     def key_id(self) -> str: ...
     @property
@@ -495,6 +509,8 @@ class GetPublicKeyResponse(_Shape):
     def signing_algorithms(self) -> List[str]: ...
     @property
     def key_agreement_algorithms(self) -> List[str]: ...
+    @property
+    def encapsulation_algorithms(self) -> Optional[List[str]]: ...
 
 class DeriveSharedSecretResponse(_Shape):
     def __new__(cls, key_id: Optional[str] = None, shared_secret: Optional[bytes] = None, key_agreement_algorithm: Optional[str] = None, key_origin: Optional[Union[Origin, str]] = None) -> DeriveSharedSecretResponse: ...
@@ -506,6 +522,26 @@ class DeriveSharedSecretResponse(_Shape):
     def key_agreement_algorithm(self) -> str: ...
     @property
     def key_origin(self) -> Origin: ...
+
+class EncapsulateResponse(_Shape):
+    def __new__(cls, key_id: Optional[str] = None, shared_secret: Optional[bytes] = None, shared_secret_ciphertext_blob: Optional[bytes] = None, encapsulation_algorithm: Optional[Union[EncapsulationAlgorithm, str]] = None) -> EncapsulateResponse: ...
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def shared_secret(self) -> bytes: ...
+    @property
+    def shared_secret_ciphertext_blob(self) -> bytes: ...
+    @property
+    def encapsulation_algorithm(self) -> EncapsulationAlgorithm: ...
+
+class DecapsulateResponse(_Shape):
+    def __new__(cls, key_id: Optional[str] = None, shared_secret: Optional[bytes] = None, encapsulation_algorithm: Optional[Union[EncapsulationAlgorithm, str]] = None) -> DecapsulateResponse: ...
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def shared_secret(self) -> bytes: ...
+    @property
+    def encapsulation_algorithm(self) -> EncapsulationAlgorithm: ...
 
 class GenerateMacResponse(_Shape):
     def __new__(cls, key_id: Optional[str] = None, mac: Optional[bytes] = None, mac_algorithm: Optional[Union[MacAlgorithm, str]] = None) -> GenerateMacResponse: ...
@@ -642,6 +678,7 @@ __all__ = [
     "CustomerMasterKeySpec",
     "EncryptionAlgorithm",
     "SigningAlgorithm",
+    "EncapsulationAlgorithm",
     "MacAlgorithm",
     "DryRunModifier",
     "DataKeySpec",
@@ -684,6 +721,8 @@ __all__ = [
     "VerifyResponse",
     "GetPublicKeyResponse",
     "DeriveSharedSecretResponse",
+    "EncapsulateResponse",
+    "DecapsulateResponse",
     "GenerateMacResponse",
     "VerifyMacResponse",
     "GenerateDataKeyPairResponse",

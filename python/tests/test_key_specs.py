@@ -2,7 +2,8 @@
 signature Strongroom makes is verified by pyca/cryptography (OpenSSL) with
 the public key GetPublicKey returned, every private key GenerateDataKeyPair
 returns loads in cryptography and matches its public key, and RSA-OAEP
-SHA-1 / P-521 ECDH agree with cryptography's own operations."""
+SHA-1 / P-521 ECDH agree with cryptography's own operations, and ML-KEM
+secrets agree with cryptography's encapsulation."""
 
 from __future__ import annotations
 
@@ -140,6 +141,55 @@ def test_new_data_key_pairs_load_in_cryptography(kms) -> None:
         assert spki == r.public_key
         again = kms.decrypt(ciphertext_blob=r.private_key_ciphertext_blob, encryption_context={"p": spec})
         assert again.plaintext == r.private_key_plaintext
+
+
+@pytest.mark.parametrize("level", ["768", "1024"])
+def test_ml_kem_with_cryptography(kms, level: str) -> None:
+    """ML-KEM (FIPS 203) against pyca/cryptography (OpenSSL; it has no
+    ML-KEM-512): cryptography encapsulates to the public key GetPublicKey
+    returns and Strongroom decapsulates the same secret; a data key pair's
+    seed-form PKCS#8 loads in cryptography and decapsulates what Strongroom
+    can't see."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import mlkem
+
+    key = _new(kms, f"ML_KEM_{level}", "ENCAPSULATE_DECAPSULATE")
+    md = kms.describe_key(key_id=key).key_metadata
+    assert md.encapsulation_algorithms == ["ML_KEM"] and md.signing_algorithms == []
+    pub = kms.get_public_key(key_id=key)
+    assert pub.encapsulation_algorithms == ["ML_KEM"]
+    pk = serialization.load_der_public_key(pub.public_key)
+    assert isinstance(pk, getattr(mlkem, f"MLKEM{level}PublicKey"))
+    ss, ct = pk.encapsulate()
+    got = kms.decapsulate(key_id=key, shared_secret_ciphertext_blob=ct, encapsulation_algorithm="ML_KEM")
+    assert got.shared_secret == ss
+    # Strongroom's own encapsulation round-trips.
+    e = kms.encapsulate(key_id=key, encapsulation_algorithm="ML_KEM")
+    assert len(e.shared_secret_ciphertext_blob) == {"768": 1088, "1024": 1568}[level]
+    back = kms.decapsulate(
+        key_id=key, shared_secret_ciphertext_blob=e.shared_secret_ciphertext_blob, encapsulation_algorithm="ML_KEM"
+    )
+    assert back.shared_secret == e.shared_secret
+    # Implicit rejection: an altered ciphertext gives another value, no error.
+    bad = bytearray(ct)
+    bad[7] ^= 1
+    other = kms.decapsulate(key_id=key, shared_secret_ciphertext_blob=bytes(bad), encapsulation_algorithm="ML_KEM")
+    assert other.shared_secret != ss and len(other.shared_secret) == 32
+    with pytest.raises(strongroom.InvalidCiphertextException):
+        kms.decapsulate(key_id=key, shared_secret_ciphertext_blob=ct[:-1], encapsulation_algorithm="ML_KEM")
+    # A data key pair: seed-form PKCS#8 (what cryptography writes too).
+    wrap = kms.create_key().key_metadata.key_id
+    r = kms.generate_data_key_pair(key_id=wrap, key_pair_spec=f"ML_KEM_{level}")
+    priv = serialization.load_der_private_key(r.private_key_plaintext, password=None)
+    assert isinstance(priv, getattr(mlkem, f"MLKEM{level}PrivateKey"))
+    assert priv.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ) == r.private_key_plaintext
+    assert priv.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) == r.public_key
+    ss2, ct2 = serialization.load_der_public_key(r.public_key).encapsulate()
+    assert priv.decapsulate(ct2) == ss2
 
 
 def test_rsa_oaep_sha1_both_ways_with_cryptography(kms) -> None:

@@ -90,8 +90,20 @@ export interface CreateKeyResponse {
   KeyMetadata: KeyMetadata;
 }
 export type CustomerMasterKeySpec = 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521' | 'ECC_SECG_P256K1' | 'SYMMETRIC_DEFAULT' | 'HMAC_224' | 'HMAC_256' | 'HMAC_384' | 'HMAC_512' | 'SM2';
-export type DataKeyPairSpec = 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521' | 'ECC_SECG_P256K1' | 'SM2' | 'ECC_NIST_EDWARDS25519';
+export type DataKeyPairSpec = 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521' | 'ECC_SECG_P256K1' | 'SM2' | 'ECC_NIST_EDWARDS25519' | 'ML_KEM_512' | 'ML_KEM_768' | 'ML_KEM_1024';
 export type DataKeySpec = 'AES_256' | 'AES_128';
+export interface DecapsulateRequest {
+  KeyId: string;
+  SharedSecretCiphertextBlob: Uint8Array;
+  EncapsulationAlgorithm: EncapsulationAlgorithm;
+  GrantTokens?: string[];
+  DryRun?: boolean;
+}
+export interface DecapsulateResponse {
+  KeyId: string;
+  SharedSecret: Uint8Array;
+  EncapsulationAlgorithm: EncapsulationAlgorithm;
+}
 export interface DecryptRequest {
   CiphertextBlob?: Uint8Array;
   KeyId?: string;
@@ -155,6 +167,19 @@ export interface EnableKeyRotationRequest {
   KeyId: string;
   RotationPeriodInDays?: number;
 }
+export interface EncapsulateRequest {
+  KeyId: string;
+  EncapsulationAlgorithm: EncapsulationAlgorithm;
+  GrantTokens?: string[];
+  DryRun?: boolean;
+}
+export interface EncapsulateResponse {
+  KeyId: string;
+  SharedSecret: Uint8Array;
+  SharedSecretCiphertextBlob: Uint8Array;
+  EncapsulationAlgorithm: EncapsulationAlgorithm;
+}
+export type EncapsulationAlgorithm = 'ML_KEM';
 export interface EncryptRequest {
   KeyId: string;
   Plaintext: Uint8Array;
@@ -304,6 +329,7 @@ export interface GetPublicKeyResponse {
   EncryptionAlgorithms: EncryptionAlgorithm[];
   SigningAlgorithms: SigningAlgorithm[];
   KeyAgreementAlgorithms: string[];
+  EncapsulationAlgorithms?: EncapsulationAlgorithm[];
 }
 export interface GrantConstraints {
   EncryptionContextSubset?: Record<string, string>;
@@ -320,7 +346,7 @@ export interface GrantListEntry {
   Operations: GrantOperation[];
   Constraints?: GrantConstraints;
 }
-export type GrantOperation = 'Decrypt' | 'Encrypt' | 'GenerateDataKey' | 'GenerateDataKeyWithoutPlaintext' | 'ReEncryptFrom' | 'ReEncryptTo' | 'Sign' | 'Verify' | 'GetPublicKey' | 'CreateGrant' | 'RetireGrant' | 'DescribeKey' | 'GenerateDataKeyPair' | 'GenerateDataKeyPairWithoutPlaintext' | 'GenerateMac' | 'VerifyMac' | 'DeriveSharedSecret';
+export type GrantOperation = 'Decrypt' | 'Encrypt' | 'GenerateDataKey' | 'GenerateDataKeyWithoutPlaintext' | 'ReEncryptFrom' | 'ReEncryptTo' | 'Sign' | 'Verify' | 'GetPublicKey' | 'CreateGrant' | 'RetireGrant' | 'DescribeKey' | 'GenerateDataKeyPair' | 'GenerateDataKeyPairWithoutPlaintext' | 'GenerateMac' | 'VerifyMac' | 'DeriveSharedSecret' | 'Encapsulate' | 'Decapsulate';
 export interface ImportKeyMaterialRequest {
   KeyId: string;
   ImportToken: Uint8Array;
@@ -362,15 +388,16 @@ export interface KeyMetadata {
   EncryptionAlgorithms: EncryptionAlgorithm[];
   SigningAlgorithms?: SigningAlgorithm[];
   KeyAgreementAlgorithms?: string[];
+  EncapsulationAlgorithms?: EncapsulationAlgorithm[];
   MultiRegion: boolean;
   MultiRegionConfiguration?: MultiRegionConfiguration;
   PendingDeletionWindowInDays?: number;
   MacAlgorithms?: MacAlgorithm[];
   CurrentKeyMaterialId?: string;
 }
-export type KeySpec = 'SYMMETRIC_DEFAULT' | 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521' | 'ECC_SECG_P256K1' | 'ECC_NIST_EDWARDS25519' | 'HMAC_224' | 'HMAC_256' | 'HMAC_384' | 'HMAC_512' | 'ML_DSA_44' | 'ML_DSA_65' | 'ML_DSA_87' | 'SM2';
+export type KeySpec = 'SYMMETRIC_DEFAULT' | 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521' | 'ECC_SECG_P256K1' | 'ECC_NIST_EDWARDS25519' | 'HMAC_224' | 'HMAC_256' | 'HMAC_384' | 'HMAC_512' | 'ML_DSA_44' | 'ML_DSA_65' | 'ML_DSA_87' | 'SM2' | 'ML_KEM_512' | 'ML_KEM_768' | 'ML_KEM_1024';
 export type KeyState = 'Creating' | 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport' | 'PendingReplicaDeletion' | 'Unavailable' | 'Updating';
-export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | 'GENERATE_VERIFY_MAC' | 'KEY_AGREEMENT';
+export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | 'GENERATE_VERIFY_MAC' | 'KEY_AGREEMENT' | 'ENCAPSULATE_DECAPSULATE';
 export interface ListAliasesRequest {
   KeyId?: string;
   Limit?: number;
@@ -623,6 +650,8 @@ export interface Operations {
   Verify: [VerifyRequest, VerifyResponse];
   GetPublicKey: [GetPublicKeyRequest, GetPublicKeyResponse];
   DeriveSharedSecret: [DeriveSharedSecretRequest, DeriveSharedSecretResponse];
+  Encapsulate: [EncapsulateRequest, EncapsulateResponse];
+  Decapsulate: [DecapsulateRequest, DecapsulateResponse];
   GenerateMac: [GenerateMacRequest, GenerateMacResponse];
   VerifyMac: [VerifyMacRequest, VerifyMacResponse];
   GenerateDataKeyPair: [GenerateDataKeyPairRequest, GenerateDataKeyPairResponse];

@@ -34,6 +34,7 @@ pub(crate) enum AsymKey {
     K256(k256::ecdsa::SigningKey),
     Ed25519(Box<ed25519_dalek::SigningKey>),
     MlDsa(MlDsaKey),
+    MlKem(MlKemKey),
     Rsa(Box<rsa::PrivateKey>),
     Hmac(KeySpec, Zeroizing<Vec<u8>>),
 }
@@ -182,6 +183,142 @@ impl MlDsaKey {
     }
 }
 
+/// An ML-KEM decapsulation key: the 64-byte FIPS 203 seed d ‖ z (what is
+/// stored and what PKCS#8 carries) and the expanded key. Both wipe
+/// themselves on drop.
+pub(crate) struct MlKemKey {
+    seed: Zeroizing<[u8; 64]>,
+    dk: MlKemDk,
+}
+
+enum MlKemDk {
+    L512(Box<ml_kem::ml_kem_512::DecapsulationKey>),
+    L768(Box<ml_kem::ml_kem_768::DecapsulationKey>),
+    L1024(Box<ml_kem::ml_kem_1024::DecapsulationKey>),
+}
+
+/// Run `$body` with `$k` bound to the decapsulation key of whichever
+/// parameter set `$m` holds.
+macro_rules! with_ml_kem {
+    ($m:expr, $k:ident => $body:expr) => {
+        match &$m.dk {
+            MlKemDk::L512($k) => $body,
+            MlKemDk::L768($k) => $body,
+            MlKemDk::L1024($k) => $body,
+        }
+    };
+}
+
+/// The parameter set byte of stored ML-KEM material (`TAG_ML_KEM ‖ code ‖
+/// d ‖ z`): FIPS 203's k.
+const ML_KEM_SPEC_CODES: [(KeySpec, u8); 3] = [
+    (KeySpec::MlKem512, 0x02),
+    (KeySpec::MlKem768, 0x03),
+    (KeySpec::MlKem1024, 0x04),
+];
+
+/// The ciphertext length of each ML-KEM parameter set (FIPS 203 table 3).
+pub(crate) fn ml_kem_ciphertext_len(spec: KeySpec) -> Option<usize> {
+    match spec {
+        KeySpec::MlKem512 => Some(768),
+        KeySpec::MlKem768 => Some(1088),
+        KeySpec::MlKem1024 => Some(1568),
+        _ => None,
+    }
+}
+
+impl MlKemKey {
+    fn from_seed(spec: KeySpec, seed: &[u8]) -> Option<MlKemKey> {
+        let seed: [u8; 64] = seed.try_into().ok()?;
+        let seed = Zeroizing::new(seed);
+        let s = Zeroizing::new(ml_kem::Seed::from(*seed));
+        let dk = match spec {
+            KeySpec::MlKem512 => MlKemDk::L512(Box::new(
+                ml_kem::ml_kem_512::DecapsulationKey::from_seed(*s),
+            )),
+            KeySpec::MlKem768 => MlKemDk::L768(Box::new(
+                ml_kem::ml_kem_768::DecapsulationKey::from_seed(*s),
+            )),
+            KeySpec::MlKem1024 => MlKemDk::L1024(Box::new(
+                ml_kem::ml_kem_1024::DecapsulationKey::from_seed(*s),
+            )),
+            _ => return None,
+        };
+        Some(MlKemKey { seed, dk })
+    }
+
+    fn spec(&self) -> KeySpec {
+        match self.dk {
+            MlKemDk::L512(_) => KeySpec::MlKem512,
+            MlKemDk::L768(_) => KeySpec::MlKem768,
+            MlKemDk::L1024(_) => KeySpec::MlKem1024,
+        }
+    }
+
+    /// PKCS#8 of the seed-only private key form (`seed [0]`, as
+    /// draft-ietf-lamps-kyber-certificates and pyca/cryptography write it).
+    fn to_pkcs8(&self) -> Result<Zeroizing<Vec<u8>>> {
+        let der =
+            with_ml_kem!(self, k => k.to_pkcs8_der()).map_err(|_| internal("PKCS#8 encoding"))?;
+        Ok(Zeroizing::new(der.as_bytes().to_vec()))
+    }
+
+    fn from_pkcs8(spec: KeySpec, der: &[u8]) -> Option<MlKemKey> {
+        let seed = match spec {
+            KeySpec::MlKem512 => ml_kem::ml_kem_512::DecapsulationKey::from_pkcs8_der(der)
+                .ok()?
+                .to_seed()?,
+            KeySpec::MlKem768 => ml_kem::ml_kem_768::DecapsulationKey::from_pkcs8_der(der)
+                .ok()?
+                .to_seed()?,
+            KeySpec::MlKem1024 => ml_kem::ml_kem_1024::DecapsulationKey::from_pkcs8_der(der)
+                .ok()?
+                .to_seed()?,
+            _ => return None,
+        };
+        let seed = Zeroizing::new(<[u8; 64]>::from(seed));
+        MlKemKey::from_seed(spec, &seed[..])
+    }
+
+    fn public_key_der(&self) -> Result<Vec<u8>> {
+        with_ml_kem!(self, k => k
+            .encapsulation_key()
+            .to_public_key_der()
+            .map(|d| d.as_bytes().to_vec())
+            .map_err(|_| internal("SPKI encoding")))
+    }
+
+    /// ML-KEM.Encaps with a fresh 32-byte m from the HSM's RNG (what the
+    /// crate's `encapsulate_with_rng` does, with Strongroom's injected
+    /// RNG): (ciphertext, shared secret).
+    fn encapsulate(&self, rng: &dyn Rng) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
+        let mut m = Zeroizing::new(ml_kem::B32::default());
+        rng.fill(&mut m[..])?;
+        with_ml_kem!(self, k => {
+            let (ct, ss) = k.encapsulation_key().encapsulate_deterministic(&m);
+            let ss = Zeroizing::new(ss);
+            Ok((ct.to_vec(), Zeroizing::new(ss.to_vec())))
+        })
+    }
+
+    /// ML-KEM.Decaps: a ciphertext of the wrong length is
+    /// InvalidCiphertextException; any other gives 32 bytes (implicit
+    /// rejection: a wrong ciphertext yields a pseudo-random secret).
+    fn decapsulate(&self, ct: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        use ml_kem::Decapsulate;
+        if Some(ct.len()) != ml_kem_ciphertext_len(self.spec()) {
+            return Err(Error::invalid_ciphertext());
+        }
+        with_ml_kem!(self, k => {
+            let ss = Zeroizing::new(
+                k.decapsulate_slice(ct)
+                    .map_err(|_| Error::invalid_ciphertext())?,
+            );
+            Ok(Zeroizing::new(ss.to_vec()))
+        })
+    }
+}
+
 impl fmt::Debug for AsymKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self {
@@ -191,6 +328,7 @@ impl fmt::Debug for AsymKey {
             AsymKey::K256(_) => "K256",
             AsymKey::Ed25519(_) => "Ed25519",
             AsymKey::MlDsa(_) => "MlDsa",
+            AsymKey::MlKem(_) => "MlKem",
             AsymKey::Rsa(_) => "RSA",
             AsymKey::Hmac(..) => "HMAC",
         };
@@ -206,6 +344,7 @@ const TAG_P521: u8 = 0x07;
 const TAG_K256: u8 = 0x08;
 const TAG_ED25519: u8 = 0x09;
 const TAG_ML_DSA: u8 = 0x0a;
+const TAG_ML_KEM: u8 = 0x0b;
 
 /// The HMAC spec byte of sealed HMAC material (`TAG_HMAC ‖ code ‖ key`): a
 /// fixed table, independent of the order of [`KeySpec`]'s variants. The
@@ -290,6 +429,13 @@ impl AsymKey {
                         .ok_or_else(|| internal("ML-DSA key generation"))?,
                 )
             }
+            KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024 => {
+                let b = random_scalar_bytes(rng, 64)?;
+                AsymKey::MlKem(
+                    MlKemKey::from_seed(spec, &b)
+                        .ok_or_else(|| internal("ML-KEM key generation"))?,
+                )
+            }
             KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => {
                 let bits = match spec {
                     KeySpec::Rsa2048 => 2048,
@@ -349,6 +495,11 @@ impl AsymKey {
                     bad("a PKCS#8 ML-DSA private key (seed form) of the spec's parameter set")
                 })?)
             }
+            KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024 => {
+                AsymKey::MlKem(MlKemKey::from_pkcs8(spec, material).ok_or_else(|| {
+                    bad("a PKCS#8 ML-KEM private key (seed form) of the spec's parameter set")
+                })?)
+            }
             KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => {
                 let bytes = match spec {
                     KeySpec::Rsa2048 => 256,
@@ -406,6 +557,16 @@ impl AsymKey {
                 v.extend_from_slice(&k.seed[..]);
                 (TAG_ML_DSA, v)
             }
+            AsymKey::MlKem(k) => {
+                let code = ML_KEM_SPEC_CODES
+                    .iter()
+                    .find(|(s, _)| *s == k.spec())
+                    .map(|(_, c)| *c)
+                    .ok_or_else(|| internal("ML-KEM spec code"))?;
+                let mut v = Zeroizing::new(vec![code]);
+                v.extend_from_slice(&k.seed[..]);
+                (TAG_ML_KEM, v)
+            }
             AsymKey::Rsa(k) => (
                 TAG_RSA,
                 Zeroizing::new(
@@ -445,6 +606,11 @@ impl AsymKey {
                 let spec = ML_DSA_SPEC_CODES.iter().find(|(_, c)| c == code)?.0;
                 AsymKey::MlDsa(MlDsaKey::from_seed(spec, seed)?)
             }
+            TAG_ML_KEM => {
+                let (code, seed) = rest.split_first()?;
+                let spec = ML_KEM_SPEC_CODES.iter().find(|(_, c)| c == code)?.0;
+                AsymKey::MlKem(MlKemKey::from_seed(spec, seed)?)
+            }
             TAG_HMAC => {
                 let (s, key) = rest.split_first()?;
                 let spec = hmac_spec_from_code(*s)?;
@@ -461,6 +627,7 @@ impl AsymKey {
     pub fn private_pkcs8(&self) -> Result<Zeroizing<Vec<u8>>> {
         match self {
             AsymKey::MlDsa(k) => k.to_pkcs8(),
+            AsymKey::MlKem(k) => k.to_pkcs8(),
             AsymKey::Hmac(..) => Err(internal("PKCS#8 of an HMAC key")),
             _ => {
                 let b = self.to_bytes()?;
@@ -478,6 +645,7 @@ impl AsymKey {
             AsymKey::K256(k) => k.verifying_key().to_public_key_der(),
             AsymKey::Ed25519(k) => k.verifying_key().to_public_key_der(),
             AsymKey::MlDsa(k) => return k.public_key_der(),
+            AsymKey::MlKem(k) => return k.public_key_der(),
             AsymKey::Rsa(k) => rsa::PublicKey::from(k.as_ref()).to_public_key_der(),
             AsymKey::Hmac(..) => {
                 return Err(Error::new(
@@ -547,10 +715,27 @@ impl AsymKey {
             AsymKey::Ed25519(k) => verify_ed25519_vk(&k.verifying_key(), alg, mt, msg, sig),
             AsymKey::MlDsa(k) => k.verify(alg, mt, msg, sig),
             AsymKey::Rsa(k) => rsa_verify(&rsa::PublicKey::from(k.as_ref()), alg, mt, msg, sig),
-            AsymKey::Hmac(..) => Err(Error::new(
+            AsymKey::Hmac(..) | AsymKey::MlKem(_) => Err(Error::new(
                 ErrorCode::InvalidKeyUsage,
-                "HMAC keys do not sign",
+                "this key does not sign",
             )),
+        }
+    }
+
+    /// ML-KEM encapsulation to this key's public key: (ciphertext, secret).
+    pub fn encapsulate(&self, rng: &dyn Rng) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
+        match self {
+            AsymKey::MlKem(k) => k.encapsulate(rng),
+            _ => Err(Error::new(ErrorCode::InvalidKeyUsage, "not an ML-KEM key")),
+        }
+    }
+
+    /// ML-KEM decapsulation (implicit rejection; wrong length is
+    /// InvalidCiphertextException).
+    pub fn decapsulate(&self, ct: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        match self {
+            AsymKey::MlKem(k) => k.decapsulate(ct),
+            _ => Err(Error::new(ErrorCode::InvalidKeyUsage, "not an ML-KEM key")),
         }
     }
 

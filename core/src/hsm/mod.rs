@@ -449,6 +449,16 @@ impl Hsm {
         ))
     }
 
+    /// ML-KEM: (ciphertext, shared secret); the secret leaves as Plaintext.
+    pub fn encapsulate(&self, h: &MaterialHandle) -> Result<(Vec<u8>, Plaintext)> {
+        let (ct, ss) = self.asym_key(h)?.encapsulate(&*self.rng)?;
+        Ok((ct, Plaintext::new(ss)))
+    }
+
+    pub fn decapsulate(&self, h: &MaterialHandle, ct: &[u8]) -> Result<Plaintext> {
+        Ok(Plaintext::new(self.asym_key(h)?.decapsulate(ct)?))
+    }
+
     pub fn rsa_encrypt(&self, h: &MaterialHandle, pt: &[u8], oaep: OaepHash) -> Result<Vec<u8>> {
         self.asym_key(h)?.rsa_encrypt(pt, oaep, &*self.rng)
     }

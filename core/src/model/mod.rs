@@ -74,14 +74,16 @@ aws_enum!(
         MlDsa65 => "ML_DSA_65",
         MlDsa87 => "ML_DSA_87",
         Sm2 => "SM2",
+        MlKem512 => "ML_KEM_512",
+        MlKem768 => "ML_KEM_768",
+        MlKem1024 => "ML_KEM_1024",
     }
 );
 
 aws_enum!(
-    /// The key pair specs GenerateDataKeyPair takes (AWS `DataKeyPairSpec`,
-    /// without the ML-KEM specs `KeySpec` has no variant for). This build
-    /// generates every pair but `SM2`, which is recognised so a request for
-    /// it gets a precise error.
+    /// The key pair specs GenerateDataKeyPair takes (AWS `DataKeyPairSpec`).
+    /// This build generates every pair but `SM2`, which is recognised so a
+    /// request for it gets a precise error.
     DataKeyPairSpec {
         Rsa2048 => "RSA_2048",
         Rsa3072 => "RSA_3072",
@@ -92,6 +94,9 @@ aws_enum!(
         EccSecgP256k1 => "ECC_SECG_P256K1",
         Sm2 => "SM2",
         EccNistEdwards25519 => "ECC_NIST_EDWARDS25519",
+        MlKem512 => "ML_KEM_512",
+        MlKem768 => "ML_KEM_768",
+        MlKem1024 => "ML_KEM_1024",
     }
 );
 
@@ -108,6 +113,9 @@ impl DataKeyPairSpec {
             DataKeyPairSpec::EccSecgP256k1 => KeySpec::EccSecgP256k1,
             DataKeyPairSpec::Sm2 => KeySpec::Sm2,
             DataKeyPairSpec::EccNistEdwards25519 => KeySpec::EccNistEdwards25519,
+            DataKeyPairSpec::MlKem512 => KeySpec::MlKem512,
+            DataKeyPairSpec::MlKem768 => KeySpec::MlKem768,
+            DataKeyPairSpec::MlKem1024 => KeySpec::MlKem1024,
         }
     }
 }
@@ -172,6 +180,7 @@ aws_enum!(
         SignVerify => "SIGN_VERIFY",
         GenerateVerifyMac => "GENERATE_VERIFY_MAC",
         KeyAgreement => "KEY_AGREEMENT",
+        EncapsulateDecapsulate => "ENCAPSULATE_DECAPSULATE",
     }
 );
 
@@ -204,6 +213,14 @@ aws_enum!(
     DataKeySpec {
         Aes256 => "AES_256",
         Aes128 => "AES_128",
+    }
+);
+
+aws_enum!(
+    /// Key encapsulation algorithms (AWS `EncapsulationAlgorithmSpec`):
+    /// FIPS 203 ML-KEM.
+    EncapsulationAlgorithm {
+        MlKem => "ML_KEM",
     }
 );
 
@@ -360,6 +377,11 @@ impl KeyRecord {
             } else {
                 vec![]
             },
+            encapsulation_algorithms: if self.key_usage == KeyUsage::EncapsulateDecapsulate {
+                vec![EncapsulationAlgorithm::MlKem]
+            } else {
+                vec![]
+            },
             multi_region: self.multi_region,
             pending_deletion_window_in_days: self.pending_window_days,
             current_key_material_id: self.current_material_id().map(str::to_string),
@@ -441,6 +463,9 @@ pub struct KeyMetadata {
     pub signing_algorithms: Vec<SigningAlgorithm>,
     #[serde(default)]
     pub key_agreement_algorithms: Vec<String>,
+    /// ML-KEM keys: `ML_KEM` (absent for every other key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub encapsulation_algorithms: Vec<EncapsulationAlgorithm>,
     pub multi_region: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_region_configuration: Option<MultiRegionConfiguration>,
@@ -503,6 +528,8 @@ aws_enum!(
         GenerateMac => "GenerateMac",
         VerifyMac => "VerifyMac",
         DeriveSharedSecret => "DeriveSharedSecret",
+        Encapsulate => "Encapsulate",
+        Decapsulate => "Decapsulate",
     }
 );
 

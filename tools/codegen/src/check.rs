@@ -65,6 +65,19 @@ pub const EXTENSIONS: &[Extension] = &[
     },
 ];
 
+/// AWS operations that are not rows of the operation table, each with the
+/// reason (docs/operations.md prints them; a test keeps the list exact).
+pub const OPERATIONS_OUTSIDE_THE_TABLE: &[(&str, &str)] = &[
+    ("ReplicateKey", "served, but not as a table row: a replica lives in another region's store, so the call takes two stores (`Kms::replicate_key(req, &replica)` in process; `strongroom serve` routes it across the regions it hosts; docs/authorization.md)"),
+    ("UpdatePrimaryRegion", "served, but not as a table row, for the same reason as ReplicateKey (`Kms::update_primary_region(key, &new_primary)`; routed by `strongroom serve`)"),
+    ("CreateCustomKeyStore", "not built yet: custom key stores (the AWS state machine, an XKS proxy client, CloudHSM refused with a clear error) are the open part of issue 17"),
+    ("DescribeCustomKeyStores", "not built yet (custom key stores, issue 17)"),
+    ("UpdateCustomKeyStore", "not built yet (custom key stores, issue 17)"),
+    ("DeleteCustomKeyStore", "not built yet (custom key stores, issue 17)"),
+    ("ConnectCustomKeyStore", "not built yet (custom key stores, issue 17)"),
+    ("DisconnectCustomKeyStore", "not built yet (custom key stores, issue 17)"),
+];
+
 /// An AWS member (by its shape name in AWS's model) that Strongroom's
 /// types do not have.
 pub struct NotServed {
@@ -159,16 +172,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         shape: "GenerateDataKeyPairResponse",
         member: "CiphertextForRecipient",
         why: "Nitro Enclaves attestation (`Recipient`) is not served: secrets are returned in plaintext to the caller only",
-    },
-    NotServed {
-        shape: "KeyMetadata",
-        member: "EncapsulationAlgorithms",
-        why: "ML-KEM keys (Encapsulate/Decapsulate) are not served",
-    },
-    NotServed {
-        shape: "GetPublicKeyResponse",
-        member: "EncapsulationAlgorithms",
-        why: "ML-KEM keys (Encapsulate/Decapsulate) are not served",
     },
     NotServed {
         shape: "CreateGrantRequest",
@@ -493,6 +496,28 @@ mod tests {
             diffs.len(),
             diffs.join("\n  ")
         );
+    }
+
+    /// Every AWS operation the table lacks has its reason, and the list
+    /// names nothing the table serves.
+    #[test]
+    fn operations_outside_the_table_are_exactly_listed() {
+        let (d, a) = (derived(), aws());
+        let served = d["operations"].as_object().unwrap();
+        let mut missing: Vec<&str> = a["operations"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !served.contains_key(*k))
+            .collect();
+        let mut listed: Vec<&str> = OPERATIONS_OUTSIDE_THE_TABLE
+            .iter()
+            .map(|(o, _)| *o)
+            .collect();
+        missing.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(missing, listed);
     }
 
     /// The check itself can fail: break one thing at a time in the derived

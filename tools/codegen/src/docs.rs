@@ -207,16 +207,22 @@ fn operations(model: &Value) -> String {
     for n in check::NOT_SERVED {
         doc.push_str(&format!("- `{}.{}`: {}\n", n.shape, n.member, n.why));
     }
-    doc.push_str("\n# AWS operations not served\n\n");
+    doc.push_str("\n# AWS operations outside the table\n\n");
+    doc.push_str("The operations of AWS's model that are not rows of the operation table (`OPERATIONS_OUTSIDE_THE_TABLE` in `tools/codegen/src/check.rs`), and why:\n\n");
     let aws = check::aws();
-    let missing: Vec<String> = aws["operations"]
+    let missing: Vec<&String> = aws["operations"]
         .as_object()
         .unwrap_or(&empty)
         .keys()
         .filter(|k| !ops.contains_key(*k))
-        .map(|k| format!("`{k}`"))
         .collect();
-    doc.push_str(&missing.join(", "));
-    doc.push_str(".\n");
+    for k in missing {
+        let why = check::OPERATIONS_OUTSIDE_THE_TABLE
+            .iter()
+            .find(|(o, _)| o == k)
+            .map(|(_, w)| *w)
+            .unwrap_or("(no reason recorded)");
+        doc.push_str(&format!("- `{k}`: {why}\n"));
+    }
     doc
 }

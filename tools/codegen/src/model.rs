@@ -115,6 +115,7 @@ trace_enums!(
     KeyMaterialState,
     RotationType,
     DryRunModifier,
+    EncapsulationAlgorithm,
     WrappingAlgorithm,
     WrappingKeySpec,
     MessageType,

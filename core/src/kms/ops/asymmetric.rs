@@ -152,6 +152,7 @@ impl Kms {
                 encryption_algorithms: md.encryption_algorithms,
                 signing_algorithms: md.signing_algorithms,
                 key_agreement_algorithms: md.key_agreement_algorithms,
+                encapsulation_algorithms: md.encapsulation_algorithms,
             })
         })
     }
@@ -187,6 +188,78 @@ impl Kms {
                 shared_secret: state.hsm.derive_shared_secret(&h, &req.public_key)?,
                 key_agreement_algorithm: "ECDH".into(),
                 key_origin: rec.origin,
+            })
+        })
+    }
+
+    /// ML-KEM: a fresh 32-byte shared secret and its ciphertext, under the
+    /// key's public key (FIPS 203 ML-KEM.Encaps).
+    pub fn encapsulate(&self, req: EncapsulateRequest) -> Result<EncapsulateResponse> {
+        self.call("Encapsulate", |state, call, audit| {
+            state.validate_grant_tokens(&req.grant_tokens)?;
+            let id = Self::asym_key(
+                state,
+                call,
+                audit,
+                Operation::Encapsulate,
+                &req.key_id,
+                &[KeyUsage::EncapsulateDecapsulate],
+            )?;
+            let rec = state.rec(&id);
+            let alg = Self::encapsulation_algorithm(req.encapsulation_algorithm)?;
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            let h = state.current_handle(rec)?;
+            let (ct, shared_secret) = state.hsm.encapsulate(&h)?;
+            Ok(EncapsulateResponse {
+                key_id: rec.arn.clone(),
+                shared_secret,
+                shared_secret_ciphertext_blob: ct,
+                encapsulation_algorithm: alg,
+            })
+        })
+    }
+
+    fn encapsulation_algorithm(
+        alg: Option<EncapsulationAlgorithm>,
+    ) -> Result<EncapsulationAlgorithm> {
+        alg.ok_or_else(|| Error::validation("EncapsulationAlgorithm is required (ML_KEM)"))
+    }
+
+    /// ML-KEM: the shared secret of a ciphertext (FIPS 203 ML-KEM.Decaps,
+    /// implicit rejection). A ciphertext of the wrong length for the key's
+    /// spec is InvalidCiphertextException, as in AWS.
+    pub fn decapsulate(&self, req: DecapsulateRequest) -> Result<DecapsulateResponse> {
+        self.call("Decapsulate", |state, call, audit| {
+            state.validate_grant_tokens(&req.grant_tokens)?;
+            if req.shared_secret_ciphertext_blob.is_empty()
+                || req.shared_secret_ciphertext_blob.len() > crate::blob::MAX_BLOB_LEN
+            {
+                return Err(Error::validation(
+                    "SharedSecretCiphertextBlob must be 1 to 6144 bytes",
+                ));
+            }
+            let id = Self::asym_key(
+                state,
+                call,
+                audit,
+                Operation::Decapsulate,
+                &req.key_id,
+                &[KeyUsage::EncapsulateDecapsulate],
+            )?;
+            let rec = state.rec(&id);
+            let alg = Self::encapsulation_algorithm(req.encapsulation_algorithm)?;
+            if req.dry_run {
+                return Err(dry_run_ok());
+            }
+            let h = state.current_handle(rec)?;
+            Ok(DecapsulateResponse {
+                key_id: rec.arn.clone(),
+                shared_secret: state
+                    .hsm
+                    .decapsulate(&h, &req.shared_secret_ciphertext_blob)?,
+                encapsulation_algorithm: alg,
             })
         })
     }
@@ -283,6 +356,9 @@ impl Kms {
                 | DataKeyPairSpec::EccNistP521
                 | DataKeyPairSpec::EccSecgP256k1
                 | DataKeyPairSpec::EccNistEdwards25519
+                | DataKeyPairSpec::MlKem512
+                | DataKeyPairSpec::MlKem768
+                | DataKeyPairSpec::MlKem1024
                 | DataKeyPairSpec::Rsa2048
                 | DataKeyPairSpec::Rsa3072
                 | DataKeyPairSpec::Rsa4096),
@@ -304,6 +380,9 @@ impl Kms {
                 | DataKeyPairSpec::EccNistP521
                 | DataKeyPairSpec::EccSecgP256k1
                 | DataKeyPairSpec::EccNistEdwards25519
+                | DataKeyPairSpec::MlKem512
+                | DataKeyPairSpec::MlKem768
+                | DataKeyPairSpec::MlKem1024
                 | DataKeyPairSpec::Rsa2048
                 | DataKeyPairSpec::Rsa3072
                 | DataKeyPairSpec::Rsa4096 => {}

@@ -361,5 +361,6 @@ pub(in crate::kms) fn op_fits_key(op: GrantOperation, rec: &KeyRecord) -> bool {
         GetPublicKey => rec.key_spec != KeySpec::SymmetricDefault,
         GenerateMac | VerifyMac => rec.key_usage == KeyUsage::GenerateVerifyMac,
         DeriveSharedSecret => rec.key_usage == KeyUsage::KeyAgreement,
+        Encapsulate | Decapsulate => rec.key_usage == KeyUsage::EncapsulateDecapsulate,
     }
 }
