@@ -314,14 +314,28 @@ fn tokens_and_wrapping_are_checked() {
         wrapping_algorithm: Some(WrappingAlgorithm::RsaesPkcs1V15),
         wrapping_key_spec: Some(WrappingKeySpec::Rsa2048),
     });
-    assert_eq!(r.unwrap_err().code(), ErrorCode::UnsupportedOperation);
-    let r = kms.create_key(CreateKeyRequest {
-        origin: Some(Origin::External),
-        key_spec: Some(KeySpec::Hmac256),
-        key_usage: Some(KeyUsage::GenerateVerifyMac),
-        ..Default::default()
-    });
-    assert_eq!(r.unwrap_err().code(), ErrorCode::UnsupportedOperation);
+    // AWS stopped accepting PKCS#1 v1.5 wrapping in 2023.
+    let e = r.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::UnsupportedOperation);
+    assert!(e.message().contains("RSAES_PKCS1_V1_5"), "{e}");
+    // Specs AWS does not import.
+    for (spec, usage) in [
+        (KeySpec::MlDsa44, KeyUsage::SignVerify),
+        (KeySpec::EccNistEdwards25519, KeyUsage::SignVerify),
+        (KeySpec::MlKem768, KeyUsage::EncapsulateDecapsulate),
+    ] {
+        let r = kms.create_key(CreateKeyRequest {
+            origin: Some(Origin::External),
+            key_spec: Some(spec),
+            key_usage: Some(usage),
+            ..Default::default()
+        });
+        assert_eq!(
+            r.unwrap_err().code(),
+            ErrorCode::UnsupportedOperation,
+            "{spec}"
+        );
+    }
 }
 
 /// The `import/…` entries of a store (each holds a sealed RSA wrapping key).
@@ -675,5 +689,499 @@ fn every_wrapping_key_size_imports() {
             let blob = enc(&kms, &key, b"any size", &Default::default());
             assert_eq!(dec(&kms, &blob, &Default::default()).unwrap(), b"any size");
         }
+    }
+}
+
+/// Wrap the material in file `material` for GetParametersForImport's public
+/// key `wrapping_der` with `alg`, using the openssl commands AWS documents
+/// for each wrapping algorithm ("Encrypt key material", AWS KMS developer
+/// guide): `pkeyutl` RSA-OAEP for RSAES_OAEP_SHA_*, and for
+/// RSA_AES_KEY_WRAP_SHA_* a random AES-256 key, `enc -id-aes256-wrap-pad`
+/// (RFC 5649) of the material, `pkeyutl` RSA-OAEP of the AES key,
+/// concatenated.
+fn openssl_wrap(
+    dir: &std::path::Path,
+    alg: WrappingAlgorithm,
+    wrapping_der: &[u8],
+    material: &str,
+) -> Vec<u8> {
+    let f = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    std::fs::write(f("wrapping.der"), wrapping_der).unwrap();
+    let md = match alg {
+        WrappingAlgorithm::RsaesOaepSha1 | WrappingAlgorithm::RsaAesKeyWrapSha1 => "sha1",
+        _ => "sha256",
+    };
+    let oaep = |input: &str, output: &str| {
+        openssl(&[
+            "pkeyutl",
+            "-encrypt",
+            "-pubin",
+            "-keyform",
+            "DER",
+            "-inkey",
+            &f("wrapping.der"),
+            "-in",
+            input,
+            "-out",
+            output,
+            "-pkeyopt",
+            "rsa_padding_mode:oaep",
+            "-pkeyopt",
+            &format!("rsa_oaep_md:{md}"),
+            "-pkeyopt",
+            &format!("rsa_mgf1_md:{md}"),
+        ]);
+    };
+    match alg {
+        WrappingAlgorithm::RsaesOaepSha1 | WrappingAlgorithm::RsaesOaepSha256 => {
+            oaep(material, &f("wrapped.bin"));
+            std::fs::read(f("wrapped.bin")).unwrap()
+        }
+        _ => {
+            openssl(&["rand", "-out", &f("aes.bin"), "32"]);
+            let aes_hex = hex::encode(std::fs::read(f("aes.bin")).unwrap());
+            openssl(&[
+                "enc",
+                "-id-aes256-wrap-pad",
+                "-K",
+                &aes_hex,
+                "-iv",
+                "A65959A6",
+                "-in",
+                material,
+                "-out",
+                &f("material_wrapped.bin"),
+            ]);
+            oaep(&f("aes.bin"), &f("aes_wrapped.bin"));
+            let mut w = std::fs::read(f("aes_wrapped.bin")).unwrap();
+            w.extend(std::fs::read(f("material_wrapped.bin")).unwrap());
+            w
+        }
+    }
+}
+
+/// PEM private key to PKCS#8 DER, as AWS's import guide converts it.
+fn topk8(pem: &str, der: &str) {
+    openssl(&[
+        "pkcs8", "-topk8", "-inform", "PEM", "-outform", "DER", "-nocrypt", "-in", pem, "-out", der,
+    ]);
+}
+
+fn openssl_out(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("the openssl command line is needed for this test");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn external_of(kms: &Kms, spec: KeySpec, usage: KeyUsage) -> String {
+    kms.create_key(CreateKeyRequest {
+        origin: Some(Origin::External),
+        key_spec: Some(spec),
+        key_usage: Some(usage),
+        ..Default::default()
+    })
+    .unwrap()
+    .key_metadata
+    .key_id
+}
+
+fn import_with(
+    kms: &Kms,
+    key: &str,
+    alg: WrappingAlgorithm,
+    dir: &std::path::Path,
+    material: &str,
+) -> strongroom::Result<()> {
+    let p = params(kms, key, alg);
+    let wrapped = openssl_wrap(dir, alg, &p.public_key, material);
+    import(
+        kms,
+        key,
+        &p.import_token,
+        wrapped,
+        None,
+        ExpirationModel::KeyMaterialDoesNotExpire,
+    )
+}
+
+const ALL_WRAPPING: [WrappingAlgorithm; 4] = [
+    WrappingAlgorithm::RsaesOaepSha1,
+    WrappingAlgorithm::RsaesOaepSha256,
+    WrappingAlgorithm::RsaAesKeyWrapSha1,
+    WrappingAlgorithm::RsaAesKeyWrapSha256,
+];
+
+/// ECC and RSA private keys made by openssl (PKCS#8 DER), imported with
+/// every wrapping algorithm they fit: GetPublicKey is openssl's public
+/// key, and openssl verifies what the imported key signs.
+#[test]
+fn openssl_made_asymmetric_keys_import_and_sign() {
+    let (kms, _) = kms();
+    let dir = tempfile::tempdir().unwrap();
+    let f = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    std::fs::write(f("msg.bin"), b"imported signing key").unwrap();
+    let cases: [(KeySpec, &[&str], SigningAlgorithm, &str); 4] = [
+        (
+            KeySpec::EccNistP256,
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            SigningAlgorithm::EcdsaSha256,
+            "-sha256",
+        ),
+        (
+            KeySpec::EccNistP384,
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
+            SigningAlgorithm::EcdsaSha384,
+            "-sha384",
+        ),
+        (
+            KeySpec::EccSecgP256k1,
+            &[
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:secp256k1",
+            ],
+            SigningAlgorithm::EcdsaSha256,
+            "-sha256",
+        ),
+        (
+            KeySpec::Rsa2048,
+            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+            SigningAlgorithm::RsassaPkcs1V15Sha256,
+            "-sha256",
+        ),
+    ];
+    for (spec, genargs, alg, dgst) in cases {
+        // As AWS documents: generate, then `openssl pkcs8 -topk8 -nocrypt`
+        // to PKCS#8 DER (genpkey's own DER of an EC key is SEC1, refused).
+        let mut args = vec!["genpkey"];
+        args.extend_from_slice(genargs);
+        let priv_pem = f("priv.pem");
+        let priv_der = f("priv.der");
+        args.extend_from_slice(&["-out", &priv_pem]);
+        openssl(&args);
+        topk8(&priv_pem, &priv_der);
+        let pem_pub = openssl_out(&["pkey", "-inform", "DER", "-in", &priv_der, "-pubout"]);
+        std::fs::write(f("pub.pem"), &pem_pub).unwrap();
+        let der_pub = openssl_out(&[
+            "pkey", "-inform", "DER", "-in", &priv_der, "-pubout", "-outform", "DER",
+        ]);
+        let material_len = std::fs::metadata(&priv_der).unwrap().len();
+        for wrap in ALL_WRAPPING {
+            // RSA-2048 OAEP holds at most 214 (SHA-1) / 190 (SHA-256)
+            // bytes: RSA private keys only go with the AES key wrap.
+            let oaep = matches!(
+                wrap,
+                WrappingAlgorithm::RsaesOaepSha1 | WrappingAlgorithm::RsaesOaepSha256
+            );
+            if oaep && material_len > 190 {
+                continue;
+            }
+            let key = external_of(&kms, spec, KeyUsage::SignVerify);
+            import_with(&kms, &key, wrap, dir.path(), &priv_der)
+                .unwrap_or_else(|e| panic!("{spec} {wrap}: {e}"));
+            let md = describe(&kms, key.as_str());
+            assert_eq!(
+                (md.key_state, md.origin),
+                (KeyState::Enabled, Origin::External),
+                "{spec} {wrap}"
+            );
+            let pk = kms
+                .get_public_key(GetPublicKeyRequest {
+                    key_id: key.clone(),
+                    ..Default::default()
+                })
+                .unwrap();
+            assert_eq!(
+                pk.public_key, der_pub,
+                "{spec} {wrap}: GetPublicKey is openssl's public key"
+            );
+            let sig = kms
+                .sign(SignRequest {
+                    key_id: key.clone(),
+                    message: b"imported signing key".to_vec(),
+                    signing_algorithm: Some(alg),
+                    ..Default::default()
+                })
+                .unwrap()
+                .signature;
+            std::fs::write(f("sig.bin"), &sig).unwrap();
+            let out = openssl_out(&[
+                "dgst",
+                dgst,
+                "-verify",
+                &f("pub.pem"),
+                "-signature",
+                &f("sig.bin"),
+                &f("msg.bin"),
+            ]);
+            assert!(
+                String::from_utf8_lossy(&out).contains("Verified OK"),
+                "{spec} {wrap}"
+            );
+            // The same material again: fine; another key's material: not.
+            import_with(&kms, &key, wrap, dir.path(), &priv_der).unwrap();
+        }
+    }
+    // Re-importing different material, and material of the wrong kind.
+    let key = external_of(&kms, KeySpec::EccNistP256, KeyUsage::SignVerify);
+    for (name, curve) in [("a", "P-256"), ("b", "P-256"), ("c", "P-384")] {
+        let pem = f(&format!("{name}.pem"));
+        openssl(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            &format!("ec_paramgen_curve:{curve}"),
+            "-out",
+            &pem,
+        ]);
+        topk8(&pem, &f(&format!("{name}.der")));
+    }
+    // SEC1 DER (what genpkey writes for EC keys) is not PKCS#8: refused.
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-outform",
+        "DER",
+        "-out",
+        &f("sec1.der"),
+    ]);
+    let sec1 = external_of(&kms, KeySpec::EccNistP256, KeyUsage::SignVerify);
+    let e = import_with(
+        &kms,
+        &sec1,
+        WrappingAlgorithm::RsaesOaepSha256,
+        dir.path(),
+        &f("sec1.der"),
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::IncorrectKeyMaterial);
+    import_with(
+        &kms,
+        &key,
+        WrappingAlgorithm::RsaAesKeyWrapSha256,
+        dir.path(),
+        &f("a.der"),
+    )
+    .unwrap();
+    let e = import_with(
+        &kms,
+        &key,
+        WrappingAlgorithm::RsaAesKeyWrapSha256,
+        dir.path(),
+        &f("b.der"),
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::IncorrectKeyMaterial);
+    let other = external_of(&kms, KeySpec::EccNistP256, KeyUsage::SignVerify);
+    let e = import_with(
+        &kms,
+        &other,
+        WrappingAlgorithm::RsaAesKeyWrapSha256,
+        dir.path(),
+        &f("c.der"),
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::IncorrectKeyMaterial);
+    assert!(
+        e.message().contains("ECC_NIST_P256") && e.message().contains("PKCS#8"),
+        "{e}"
+    );
+    assert_eq!(
+        describe(&kms, other.as_str()).key_state,
+        KeyState::PendingImport
+    );
+    // Deleting the material: the key waits for it again and signs nothing.
+    kms.delete_imported_key_material(KeyIdRequest {
+        key_id: key.clone(),
+    })
+    .unwrap();
+    assert_eq!(
+        describe(&kms, key.as_str()).key_state,
+        KeyState::PendingImport
+    );
+    let r = kms.sign(SignRequest {
+        key_id: key.clone(),
+        message: b"m".to_vec(),
+        signing_algorithm: Some(SigningAlgorithm::EcdsaSha256),
+        ..Default::default()
+    });
+    assert_eq!(code(r), "KMSInvalidStateException");
+    import_with(
+        &kms,
+        &key,
+        WrappingAlgorithm::RsaesOaepSha256,
+        dir.path(),
+        &f("a.der"),
+    )
+    .unwrap();
+    assert_eq!(describe(&kms, key.as_str()).key_state, KeyState::Enabled);
+}
+
+/// HMAC material of every length AWS accepts, with every wrapping
+/// algorithm; the MAC is openssl's HMAC of the same key; the lengths
+/// outside the spec's range are refused. It survives reopening the store
+/// (including a 30-byte HMAC_224 key, whose stored form is 32 bytes long,
+/// as long as AES material).
+#[test]
+fn openssl_wrapped_hmac_keys_import_and_mac() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let f = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    std::fs::write(f("msg.bin"), b"mac me").unwrap();
+    let open = || {
+        Kms::builder(ACCOUNT, REGION)
+            .clock(ManualClock::new(T0))
+            .argon2_params(strongroom::Argon2Params {
+                m_kib: 256,
+                t: 1,
+                p: 1,
+            })
+            .open_file(store.path(), RootKey::raw([0x42; 32]))
+            .unwrap()
+    };
+    let mut made = Vec::new();
+    {
+        let kms = open();
+        let cases = [
+            (
+                KeySpec::Hmac224,
+                MacAlgorithm::HmacSha224,
+                "SHA224",
+                [28usize, 30, 64],
+            ),
+            (
+                KeySpec::Hmac256,
+                MacAlgorithm::HmacSha256,
+                "SHA256",
+                [32, 48, 64],
+            ),
+            (
+                KeySpec::Hmac384,
+                MacAlgorithm::HmacSha384,
+                "SHA384",
+                [48, 100, 128],
+            ),
+            (
+                KeySpec::Hmac512,
+                MacAlgorithm::HmacSha512,
+                "SHA512",
+                [64, 65, 128],
+            ),
+        ];
+        for (i, (spec, alg, digest, lens)) in cases.into_iter().enumerate() {
+            for (j, len) in lens.into_iter().enumerate() {
+                let wrap = ALL_WRAPPING[(i + j) % 4];
+                openssl(&["rand", "-out", &f("hmac.bin"), &len.to_string()]);
+                let hexkey = hex::encode(std::fs::read(f("hmac.bin")).unwrap());
+                let key = external_of(&kms, spec, KeyUsage::GenerateVerifyMac);
+                import_with(&kms, &key, wrap, dir.path(), &f("hmac.bin"))
+                    .unwrap_or_else(|e| panic!("{spec} {len} {wrap}: {e}"));
+                let want = openssl_out(&[
+                    "dgst",
+                    &format!("-{}", digest.to_lowercase()),
+                    "-mac",
+                    "HMAC",
+                    "-macopt",
+                    &format!("hexkey:{hexkey}"),
+                    "-binary",
+                    &f("msg.bin"),
+                ]);
+                let mac = kms
+                    .generate_mac(GenerateMacRequest {
+                        key_id: key.clone(),
+                        message: b"mac me".to_vec(),
+                        mac_algorithm: Some(alg),
+                        ..Default::default()
+                    })
+                    .unwrap()
+                    .mac;
+                assert_eq!(mac, want, "{spec} {len} bytes {wrap}");
+                made.push((key, alg, want));
+            }
+            let (lo, hi) = (
+                lens[0],
+                if spec == KeySpec::Hmac224 || spec == KeySpec::Hmac256 {
+                    64
+                } else {
+                    128
+                },
+            );
+            for bad in [lo - 1, hi + 1] {
+                openssl(&["rand", "-out", &f("hmac.bin"), &bad.to_string()]);
+                let key = external_of(&kms, spec, KeyUsage::GenerateVerifyMac);
+                let e = import_with(
+                    &kms,
+                    &key,
+                    WrappingAlgorithm::RsaAesKeyWrapSha256,
+                    dir.path(),
+                    &f("hmac.bin"),
+                )
+                .unwrap_err();
+                assert_eq!(e.code(), ErrorCode::IncorrectKeyMaterial, "{spec} {bad}");
+                assert!(e.message().contains(&format!("{lo} to {hi} bytes")), "{e}");
+            }
+        }
+    }
+    let kms = open();
+    for (key, alg, want) in made {
+        let mac = kms
+            .generate_mac(GenerateMacRequest {
+                key_id: key.clone(),
+                message: b"mac me".to_vec(),
+                mac_algorithm: Some(alg),
+                ..Default::default()
+            })
+            .unwrap_or_else(|e| panic!("{key} after reopen: {e}"))
+            .mac;
+        assert_eq!(mac, want);
+    }
+}
+
+/// Symmetric material with the SHA-1 wrapping algorithms too.
+#[test]
+fn openssl_wrapped_symmetric_material_with_sha1_wrapping() {
+    let (kms, _) = kms();
+    let dir = tempfile::tempdir().unwrap();
+    let f = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    openssl(&["rand", "-out", &f("material.bin"), "32"]);
+    for wrap in [
+        WrappingAlgorithm::RsaesOaepSha1,
+        WrappingAlgorithm::RsaAesKeyWrapSha1,
+    ] {
+        let key = external(&kms);
+        import_with(&kms, &key, wrap, dir.path(), &f("material.bin")).unwrap();
+        let blob = enc(&kms, &key, b"sha1-wrapped", &Default::default());
+        assert_eq!(
+            dec(&kms, &blob, &Default::default()).unwrap(),
+            b"sha1-wrapped"
+        );
+        // Wrapped with the other hash than the token's algorithm: refused.
+        let p = params(&kms, &key, wrap);
+        let other = match wrap {
+            WrappingAlgorithm::RsaesOaepSha1 => WrappingAlgorithm::RsaesOaepSha256,
+            _ => WrappingAlgorithm::RsaAesKeyWrapSha256,
+        };
+        let wrapped = openssl_wrap(dir.path(), other, &p.public_key, &f("material.bin"));
+        let r = import(
+            &kms,
+            &key,
+            &p.import_token,
+            wrapped,
+            None,
+            ExpirationModel::KeyMaterialDoesNotExpire,
+        );
+        assert_eq!(r.unwrap_err().code(), ErrorCode::InvalidCiphertext);
     }
 }

@@ -379,6 +379,18 @@ fn random_scalar_bytes(rng: &dyn Rng, len: usize) -> Result<Zeroizing<Vec<u8>>> 
     Ok(b)
 }
 
+/// The key lengths AWS accepts for imported HMAC material of a spec
+/// (HMAC_224 28–64 bytes, HMAC_256 32–64, HMAC_384 48–128, HMAC_512
+/// 64–128: at least the digest, at most the hash block).
+pub(crate) fn hmac_import_len(spec: KeySpec) -> (usize, usize) {
+    match spec {
+        KeySpec::Hmac224 => (28, 64),
+        KeySpec::Hmac256 => (32, 64),
+        KeySpec::Hmac384 => (48, 128),
+        _ => (64, 128),
+    }
+}
+
 /// The key length of an HMAC spec (28/32/48/64 bytes).
 fn hmac_key_len(spec: KeySpec) -> usize {
     match spec {
@@ -528,6 +540,35 @@ impl AsymKey {
         })
     }
 
+    /// Imported material (ImportKeyMaterial) for a key of `spec`: the
+    /// specs AWS imports (RSA, the NIST curves, secp256k1: a PKCS#8 DER
+    /// private key of the spec; HMAC: a raw key in the spec's import
+    /// range). Anything else is refused.
+    pub fn from_imported(spec: KeySpec, material: &[u8]) -> Result<AsymKey> {
+        match spec {
+            KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
+                let (lo, hi) = hmac_import_len(spec);
+                if material.len() < lo || material.len() > hi {
+                    return Err(Error::validation(format!(
+                        "imported {spec} material must be {lo} to {hi} bytes"
+                    )));
+                }
+                Ok(AsymKey::Hmac(spec, Zeroizing::new(material.to_vec())))
+            }
+            KeySpec::Rsa2048
+            | KeySpec::Rsa3072
+            | KeySpec::Rsa4096
+            | KeySpec::EccNistP256
+            | KeySpec::EccNistP384
+            | KeySpec::EccNistP521
+            | KeySpec::EccSecgP256k1 => AsymKey::from_chosen(spec, material),
+            other => Err(Error::new(
+                ErrorCode::UnsupportedOperation,
+                format!("importing {other} key material is not supported"),
+            )),
+        }
+    }
+
     /// The sealed-at-rest form: a kind tag and PKCS#8 DER (raw for HMAC).
     pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
         let (tag, der): (u8, Zeroizing<Vec<u8>>) = match self {
@@ -614,7 +655,10 @@ impl AsymKey {
             TAG_HMAC => {
                 let (s, key) = rest.split_first()?;
                 let spec = hmac_spec_from_code(*s)?;
-                if key.len() != hmac_key_len(spec) {
+                // Generated keys have the spec's length; imported ones any
+                // length of its import range.
+                let (lo, hi) = hmac_import_len(spec);
+                if key.len() < lo || key.len() > hi {
                     return None;
                 }
                 AsymKey::Hmac(spec, Zeroizing::new(key.to_vec()))

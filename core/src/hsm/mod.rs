@@ -529,9 +529,19 @@ impl Hsm {
     /// The material must be 32 bytes; if `expected` is given (a re-import),
     /// it must be byte-identical to the material that had that id. Returns
     /// the handle and the sealed material; installs it in the HSM.
+    /// Unwrap imported material with a token's RSA wrapping key and
+    /// install it as `spec` material of `key_id`: 32 bytes for
+    /// SYMMETRIC_DEFAULT, the raw key for HMAC (the spec's length range), a
+    /// PKCS#8 DER private key of the spec for RSA and ECC keys. With
+    /// `expected`, it must be the material that had that id (re-import).
+    /// Unwrapping failures are InvalidCiphertextException; material that is
+    /// not right for the spec is IncorrectKeyMaterialException naming the
+    /// spec, never the bytes.
+    #[allow(clippy::too_many_arguments)]
     pub fn import_material(
         &mut self,
         key_id: &str,
+        spec: crate::model::KeySpec,
         token_id: &str,
         alg: WrappingAlgorithm,
         wrapped: &[u8],
@@ -543,16 +553,32 @@ impl Hsm {
                 "The import token is not valid",
             )
         })?;
-        let material: Zeroizing<Vec<u8>> = match alg {
-            WrappingAlgorithm::RsaesOaepSha256 => {
-                wk.rsa_decrypt(wrapped, OaepHash::Sha256, &*self.rng)?
+        let oaep = match alg {
+            WrappingAlgorithm::RsaesOaepSha1 | WrappingAlgorithm::RsaAesKeyWrapSha1 => {
+                OaepHash::Sha1
             }
-            WrappingAlgorithm::RsaAesKeyWrapSha256 => {
+            WrappingAlgorithm::RsaesOaepSha256 | WrappingAlgorithm::RsaAesKeyWrapSha256 => {
+                OaepHash::Sha256
+            }
+            other => {
+                return Err(Error::new(
+                    crate::error::ErrorCode::UnsupportedOperation,
+                    format!("wrapping algorithm {other} is not supported"),
+                ))
+            }
+        };
+        let material: Zeroizing<Vec<u8>> = match alg {
+            WrappingAlgorithm::RsaesOaepSha1 | WrappingAlgorithm::RsaesOaepSha256 => {
+                wk.rsa_decrypt(wrapped, oaep, &*self.rng)?
+            }
+            _ => {
+                // RSA-OAEP(ephemeral AES-256 key) ‖ AES-KWP (RFC 5649) of the
+                // material, the CKM_RSA_AES_KEY_WRAP layout.
                 let k = wk.rsa_modulus_len()?;
                 if wrapped.len() <= k {
                     return Err(Error::invalid_ciphertext());
                 }
-                let aes = wk.rsa_decrypt(&wrapped[..k], OaepHash::Sha256, &*self.rng)?;
+                let aes = wk.rsa_decrypt(&wrapped[..k], oaep, &*self.rng)?;
                 let aes: [u8; 32] = aes[..]
                     .try_into()
                     .map_err(|_| Error::invalid_ciphertext())?;
@@ -562,20 +588,42 @@ impl Hsm {
                         .map_err(|_| Error::invalid_ciphertext())?,
                 )
             }
-            other => {
-                return Err(Error::new(
-                    crate::error::ErrorCode::UnsupportedOperation,
-                    format!("wrapping algorithm {other} is not supported"),
-                ))
-            }
         };
-        let bytes: [u8; KEY_LEN] = material[..].try_into().map_err(|_| {
+        let incorrect = |what: String| {
             Error::new(
                 crate::error::ErrorCode::IncorrectKeyMaterial,
-                "imported key material for a SYMMETRIC_DEFAULT key must be 32 bytes",
+                format!("imported key material for a {spec} key must be {what}"),
             )
+        };
+        if spec == crate::model::KeySpec::SymmetricDefault {
+            let bytes: [u8; KEY_LEN] = material[..]
+                .try_into()
+                .map_err(|_| incorrect("32 bytes".into()))?;
+            return self.install_aes(key_id, SecretKey::from_bytes(bytes), expected);
+        }
+        let key = AsymKey::from_imported(spec, &material).map_err(|_| {
+            incorrect(match spec.as_str() {
+                s if s.starts_with("HMAC") => {
+                    let (lo, hi) = asym_key::hmac_import_len(spec);
+                    format!("{lo} to {hi} bytes")
+                }
+                _ => "a PKCS#8 DER private key of the spec".into(),
+            })
         })?;
-        self.install_aes(key_id, SecretKey::from_bytes(bytes), expected)
+        let bytes = key.to_bytes()?;
+        let handle = MaterialHandle {
+            key_id: key_id.to_string(),
+            material_id: material_id_for(key_id, &bytes),
+        };
+        if let Some(e) = expected {
+            if !bool::from(handle.material_id.ct_eq(e)) {
+                return Err(Error::new(
+                    crate::error::ErrorCode::IncorrectKeyMaterial,
+                    "the key material is not the material previously imported into this key",
+                ));
+            }
+        }
+        self.install_asym(key_id, key)
     }
 
     // ------------------------------------------------------------ replication
@@ -764,6 +812,7 @@ impl Hsm {
     /// Delete one material version (imported material being deleted).
     pub fn remove_material(&mut self, handle: &MaterialHandle) {
         self.materials.remove(handle);
+        self.asym.remove(handle);
     }
 
     /// Forget every loaded material and import wrapping key (before the
@@ -801,6 +850,20 @@ impl Hsm {
 
     /// Load sealed material from the store.
     pub fn load_material(&mut self, handle: &MaterialHandle, sealed: &[u8]) -> Result<()> {
+        self.load_material_of(handle, sealed, None)
+    }
+
+    /// Load sealed material; `symmetric` says whether the key it belongs to
+    /// is SYMMETRIC_DEFAULT (AES) or not. Without it (a package whose key
+    /// record is not known here) a 32-byte value is AES material; with it,
+    /// an imported HMAC key whose stored form is 32 bytes reads back as
+    /// HMAC.
+    pub fn load_material_of(
+        &mut self,
+        handle: &MaterialHandle,
+        sealed: &[u8],
+        symmetric: Option<bool>,
+    ) -> Result<()> {
         let opened = self
             .open(
                 &[
@@ -812,7 +875,7 @@ impl Hsm {
                 sealed,
             )
             .ok_or_else(|| Error::corrupted("sealed key material failed authentication"))?;
-        if opened.len() != KEY_LEN {
+        if !symmetric.unwrap_or(opened.len() == KEY_LEN) {
             let key = AsymKey::from_bytes(&opened)
                 .ok_or_else(|| Error::corrupted("sealed key material is unreadable"))?;
             let id = material_id_for(&handle.key_id, &opened);

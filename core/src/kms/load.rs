@@ -262,12 +262,18 @@ impl State {
                 let (id, mat) = rest.split_once('/').ok_or_else(parse_err)?;
                 let mut material_id = [0u8; 32];
                 hex::decode_to_slice(mat, &mut material_id).map_err(|_| parse_err())?;
-                state.hsm.load_material(
+                // Key records (`key/…`) sort before their materials.
+                let symmetric = state
+                    .keys
+                    .get(id)
+                    .map(|r| r.key_spec == KeySpec::SymmetricDefault);
+                state.hsm.load_material_of(
                     &MaterialHandle {
                         key_id: id.to_string(),
                         material_id,
                     },
                     v,
+                    symmetric,
                 )?;
             } else if name.starts_with("alias/") {
                 let a: AliasEntry =

@@ -35,7 +35,9 @@ scen = [
     step("CreateKey", {}, save={"n": "KeyMetadata.KeyId"}),
     step("GetParametersForImport", {"KeyId": "${n}", "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048"}, error="UnsupportedOperationException"),
     step("DeleteImportedKeyMaterial", {"KeyId": "${n}"}, error="UnsupportedOperationException"),
-    step("CreateKey", {"Origin": "EXTERNAL", "KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}, error="UnsupportedOperationException"),
+    step("CreateKey", {"Origin": "EXTERNAL", "KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}, expect={"KeyMetadata": {"KeyState": "PendingImport", "Origin": "EXTERNAL", "KeySpec": "HMAC_256"}}),
+    step("CreateKey", {"Origin": "EXTERNAL", "KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}, expect={"KeyMetadata": {"KeyState": "PendingImport", "Origin": "EXTERNAL"}}),
+    step("CreateKey", {"Origin": "EXTERNAL", "KeySpec": "ML_DSA_44", "KeyUsage": "SIGN_VERIFY"}, error="UnsupportedOperationException"),
     step("CreateKey", {"Origin": "AWS_CLOUDHSM"}, error="UnsupportedOperationException"),
  ]},
  {"name": "multi-Region keys", "rng_seed": "72" * 32, "start_time_ms": T0, "regions": [US, EU, AP], "steps": [

@@ -50,20 +50,17 @@ impl Kms {
                 spec @ (WrappingKeySpec::Rsa2048
                 | WrappingKeySpec::Rsa3072
                 | WrappingKeySpec::Rsa4096),
-            ) if matches!(
-                req.wrapping_algorithm,
-                Some(WrappingAlgorithm::RsaesOaepSha256 | WrappingAlgorithm::RsaAesKeyWrapSha256)
-            ) =>
-            {
+            ) if matches!(req.wrapping_algorithm, Some(a) if a != WrappingAlgorithm::RsaesPkcs1V15) => {
                 Some(Pregenerated::new(&*self.shared.rng, spec.key_spec()))
             }
             _ => None,
         };
         self.call("GetParametersForImport", |state, call, audit| {
             let alg = req.wrapping_algorithm.ok_or_else(|| Error::validation("WrappingAlgorithm is required"))?;
-            match alg {
-                WrappingAlgorithm::RsaesOaepSha256 | WrappingAlgorithm::RsaAesKeyWrapSha256 => {}
-                other => return Err(Error::new(ErrorCode::UnsupportedOperation, format!("WrappingAlgorithm {other} is not supported (use RSAES_OAEP_SHA_256 or RSA_AES_KEY_WRAP_SHA_256)"))),
+            if alg == WrappingAlgorithm::RsaesPkcs1V15 {
+                // AWS KMS stopped accepting it on 2023-10-10 (PKCS#1 v1.5
+                // decryption is a padding oracle waiting to happen).
+                return Err(Error::new(ErrorCode::UnsupportedOperation, "WrappingAlgorithm RSAES_PKCS1_V1_5 is no longer supported; use RSAES_OAEP_SHA_256, RSAES_OAEP_SHA_1, RSA_AES_KEY_WRAP_SHA_256 or RSA_AES_KEY_WRAP_SHA_1"));
             }
             let spec = req.wrapping_key_spec.ok_or_else(|| Error::validation("WrappingKeySpec is required"))?;
             if !matches!(spec, WrappingKeySpec::Rsa2048 | WrappingKeySpec::Rsa3072 | WrappingKeySpec::Rsa4096) {
@@ -142,7 +139,7 @@ impl Kms {
                 }
                 None => None,
             };
-            let (handle, sealed) = state.hsm.import_material(&id, &token_id, entry.wrapping_algorithm, &req.encrypted_key_material, expected.as_ref())?;
+            let (handle, sealed) = state.hsm.import_material(&id, rec.key_spec, &token_id, entry.wrapping_algorithm, &req.encrypted_key_material, expected.as_ref())?;
             let hexid = handle.material_id_hex();
             state.batch.push(Mutation::Put { name: material_name(&id, &hexid), value: sealed });
             let answer = ImportKeyMaterialResponse { key_id: rec.arn.clone(), key_material_id: hexid.clone() };

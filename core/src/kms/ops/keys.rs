@@ -63,11 +63,27 @@ impl Kms {
             asym::supported(spec, usage)?;
             match origin {
                 Origin::AwsKms => {}
-                Origin::External if spec == KeySpec::SymmetricDefault => {}
+                // AWS imports symmetric, HMAC, RSA and ECC material.
+                Origin::External
+                    if matches!(
+                        spec,
+                        KeySpec::SymmetricDefault
+                            | KeySpec::Hmac224
+                            | KeySpec::Hmac256
+                            | KeySpec::Hmac384
+                            | KeySpec::Hmac512
+                            | KeySpec::Rsa2048
+                            | KeySpec::Rsa3072
+                            | KeySpec::Rsa4096
+                            | KeySpec::EccNistP256
+                            | KeySpec::EccNistP384
+                            | KeySpec::EccNistP521
+                            | KeySpec::EccSecgP256k1
+                    ) => {}
                 Origin::External => {
                     return Err(Error::new(
                         ErrorCode::UnsupportedOperation,
-                        format!("importing {spec} key material is not supported by this version of Strongroom (SYMMETRIC_DEFAULT only)"),
+                        format!("importing {spec} key material is not supported (symmetric, HMAC, RSA and ECC material can be imported)"),
                     ))
                 }
                 _ => {
