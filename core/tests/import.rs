@@ -454,15 +454,7 @@ fn a_clock_jump_does_not_expire_imported_material() {
 }
 
 fn openssl(args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("the openssl command line is needed for this test");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    openssl_out(args);
 }
 
 /// Key material prepared with the openssl commands AWS documents for
@@ -480,54 +472,7 @@ fn openssl_wrapped_material_imports() {
     ] {
         let key = external(&kms);
         let p = params(&kms, &key, alg);
-        std::fs::write(f("wrapping.der"), &p.public_key).unwrap();
-        let rsa_oaep_sha256 = |input: &str, output: &str| {
-            openssl(&[
-                "pkeyutl",
-                "-encrypt",
-                "-pubin",
-                "-keyform",
-                "DER",
-                "-inkey",
-                &f("wrapping.der"),
-                "-in",
-                input,
-                "-out",
-                output,
-                "-pkeyopt",
-                "rsa_padding_mode:oaep",
-                "-pkeyopt",
-                "rsa_oaep_md:sha256",
-                "-pkeyopt",
-                "rsa_mgf1_md:sha256",
-            ]);
-        };
-        let wrapped = match alg {
-            WrappingAlgorithm::RsaesOaepSha256 => {
-                rsa_oaep_sha256(&f("material.bin"), &f("wrapped.bin"));
-                std::fs::read(f("wrapped.bin")).unwrap()
-            }
-            _ => {
-                openssl(&["rand", "-out", &f("aes.bin"), "32"]);
-                let aes_hex = hex::encode(std::fs::read(f("aes.bin")).unwrap());
-                openssl(&[
-                    "enc",
-                    "-id-aes256-wrap-pad",
-                    "-K",
-                    &aes_hex,
-                    "-iv",
-                    "A65959A6",
-                    "-in",
-                    &f("material.bin"),
-                    "-out",
-                    &f("material_wrapped.bin"),
-                ]);
-                rsa_oaep_sha256(&f("aes.bin"), &f("aes_wrapped.bin"));
-                let mut w = std::fs::read(f("aes_wrapped.bin")).unwrap();
-                w.extend(std::fs::read(f("material_wrapped.bin")).unwrap());
-                w
-            }
-        };
+        let wrapped = openssl_wrap(dir.path(), alg, &p.public_key, &f("material.bin"));
         import(
             &kms,
             &key,

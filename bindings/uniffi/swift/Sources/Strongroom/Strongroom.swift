@@ -1603,6 +1603,8 @@ public protocol KmsProtocol: AnyObject, Sendable {
     
     func createKey(request: CreateKeyRequest) throws  -> CreateKeyResponse
     
+    func decapsulate(request: DecapsulateRequest) throws  -> DecapsulateResponse
+    
     func decrypt(request: DecryptRequest) throws  -> DecryptResponse
     
     func deleteAlias(request: DeleteAliasRequest) throws 
@@ -1622,6 +1624,8 @@ public protocol KmsProtocol: AnyObject, Sendable {
     func enableKey(request: KeyIdRequest) throws 
     
     func enableKeyRotation(request: EnableKeyRotationRequest) throws 
+    
+    func encapsulate(request: EncapsulateRequest) throws  -> EncapsulateResponse
     
     func encrypt(request: EncryptRequest) throws  -> EncryptResponse
     
@@ -1643,6 +1647,8 @@ public protocol KmsProtocol: AnyObject, Sendable {
     func generateRandom(request: GenerateRandomRequest) throws  -> GenerateRandomResponse
     
     func getIdentityPolicy(request: IdentityPolicyRequest) throws  -> GetIdentityPolicyResponse
+    
+    func getKeyLastUsage(request: GetKeyLastUsageRequest) throws  -> GetKeyLastUsageResponse
     
     func getKeyPolicy(request: GetKeyPolicyRequest) throws  -> GetKeyPolicyResponse
     
@@ -1863,6 +1869,16 @@ open func createKey(request: CreateKeyRequest)throws  -> CreateKeyResponse  {
 })
 }
     
+open func decapsulate(request: DecapsulateRequest)throws  -> DecapsulateResponse  {
+    return try  FfiConverterTypeDecapsulateResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_decapsulate(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeDecapsulateRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
 open func decrypt(request: DecryptRequest)throws  -> DecryptResponse  {
     return try  FfiConverterTypeDecryptResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
@@ -1957,6 +1973,16 @@ open func enableKeyRotation(request: EnableKeyRotationRequest)throws   {try rust
 }
 }
     
+open func encapsulate(request: EncapsulateRequest)throws  -> EncapsulateResponse  {
+    return try  FfiConverterTypeEncapsulateResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_encapsulate(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeEncapsulateRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
 open func encrypt(request: EncryptRequest)throws  -> EncryptResponse  {
     return try  FfiConverterTypeEncryptResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
@@ -2044,6 +2070,16 @@ open func getIdentityPolicy(request: IdentityPolicyRequest)throws  -> GetIdentit
     uniffi_strongroom_ffi_fn_method_kms_get_identity_policy(
             self.uniffiCloneHandle(),
         FfiConverterTypeIdentityPolicyRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+open func getKeyLastUsage(request: GetKeyLastUsageRequest)throws  -> GetKeyLastUsageResponse  {
+    return try  FfiConverterTypeGetKeyLastUsageResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
+        uniffiCallStatus in
+    uniffi_strongroom_ffi_fn_method_kms_get_key_last_usage(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeGetKeyLastUsageRequest_lower(request),uniffiCallStatus
     )
 })
 }
@@ -3413,6 +3449,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_strongroom_ffi_checksum_method_kms_create_key() != 33964) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_strongroom_ffi_checksum_method_kms_decapsulate() != 13672) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_strongroom_ffi_checksum_method_kms_decrypt() != 21790) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3443,6 +3482,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_strongroom_ffi_checksum_method_kms_enable_key_rotation() != 56596) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_strongroom_ffi_checksum_method_kms_encapsulate() != 44742) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_strongroom_ffi_checksum_method_kms_encrypt() != 27736) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3468,6 +3510,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_method_kms_get_identity_policy() != 53695) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_strongroom_ffi_checksum_method_kms_get_key_last_usage() != 7362) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_method_kms_get_key_policy() != 65217) {

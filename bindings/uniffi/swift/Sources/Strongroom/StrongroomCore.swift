@@ -1138,6 +1138,150 @@ public func FfiConverterTypeCreateKeyResponse_lower(_ value: CreateKeyResponse) 
 }
 
 
+public struct DecapsulateRequest: Equatable, Hashable {
+    public var keyId: String
+    public var sharedSecretCiphertextBlob: Data
+    /**
+     * Must be `ML_KEM`.
+     */
+    public var encapsulationAlgorithm: EncapsulationAlgorithm?
+    public var grantTokens: [String]
+    public var dryRun: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", sharedSecretCiphertextBlob: Data = Data([]), 
+        /**
+         * Must be `ML_KEM`.
+         */encapsulationAlgorithm: EncapsulationAlgorithm? = nil, grantTokens: [String] = [], dryRun: Bool = false) {
+        self.keyId = keyId
+        self.sharedSecretCiphertextBlob = sharedSecretCiphertextBlob
+        self.encapsulationAlgorithm = encapsulationAlgorithm
+        self.grantTokens = grantTokens
+        self.dryRun = dryRun
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DecapsulateRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDecapsulateRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DecapsulateRequest {
+        return
+            try DecapsulateRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                sharedSecretCiphertextBlob: FfiConverterData.read(from: &buf), 
+                encapsulationAlgorithm: FfiConverterOptionTypeEncapsulationAlgorithm.read(from: &buf), 
+                grantTokens: FfiConverterSequenceString.read(from: &buf), 
+                dryRun: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DecapsulateRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterData.write(value.sharedSecretCiphertextBlob, into: &buf)
+        FfiConverterOptionTypeEncapsulationAlgorithm.write(value.encapsulationAlgorithm, into: &buf)
+        FfiConverterSequenceString.write(value.grantTokens, into: &buf)
+        FfiConverterBool.write(value.dryRun, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDecapsulateRequest_lift(_ buf: RustBuffer) throws -> DecapsulateRequest {
+    return try FfiConverterTypeDecapsulateRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDecapsulateRequest_lower(_ value: DecapsulateRequest) -> RustBuffer {
+    return FfiConverterTypeDecapsulateRequest.lower(value)
+}
+
+
+/**
+ * Decapsulate's answer. `shared_secret` is zeroized on drop and redacted
+ * in Debug.
+ */
+public struct DecapsulateResponse: Equatable, Hashable {
+    public var keyId: String
+    /**
+     * The 32-byte shared secret (FIPS 203 implicit rejection: a wrong or
+     * altered ciphertext of the right length gives a pseudo-random value,
+     * never an error).
+     */
+    public var sharedSecret: SecretBytes
+    public var encapsulationAlgorithm: EncapsulationAlgorithm
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String, 
+        /**
+         * The 32-byte shared secret (FIPS 203 implicit rejection: a wrong or
+         * altered ciphertext of the right length gives a pseudo-random value,
+         * never an error).
+         */sharedSecret: SecretBytes, encapsulationAlgorithm: EncapsulationAlgorithm) {
+        self.keyId = keyId
+        self.sharedSecret = sharedSecret
+        self.encapsulationAlgorithm = encapsulationAlgorithm
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DecapsulateResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDecapsulateResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DecapsulateResponse {
+        return
+            try DecapsulateResponse(
+                keyId: FfiConverterString.read(from: &buf), 
+                sharedSecret: FfiConverterTypeSecretBytes.read(from: &buf), 
+                encapsulationAlgorithm: FfiConverterTypeEncapsulationAlgorithm.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DecapsulateResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterTypeSecretBytes.write(value.sharedSecret, into: &buf)
+        FfiConverterTypeEncapsulationAlgorithm.write(value.encapsulationAlgorithm, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDecapsulateResponse_lift(_ buf: RustBuffer) throws -> DecapsulateResponse {
+    return try FfiConverterTypeDecapsulateResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDecapsulateResponse_lower(_ value: DecapsulateResponse) -> RustBuffer {
+    return FfiConverterTypeDecapsulateResponse.lower(value)
+}
+
+
 public struct DecryptRequest: Equatable, Hashable {
     public var ciphertextBlob: Data
     public var keyId: String?
@@ -1145,16 +1289,24 @@ public struct DecryptRequest: Equatable, Hashable {
     public var encryptionAlgorithm: EncryptionAlgorithm?
     public var grantTokens: [String]
     public var dryRun: Bool
+    /**
+     * With `dry_run`: `IGNORE_CIPHERTEXT` checks authorization only.
+     */
+    public var dryRunModifiers: [DryRunModifier]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(ciphertextBlob: Data = Data([]), keyId: String? = nil, encryptionContext: EncryptionContext = [:], encryptionAlgorithm: EncryptionAlgorithm? = nil, grantTokens: [String] = [], dryRun: Bool = false) {
+    public init(ciphertextBlob: Data = Data([]), keyId: String? = nil, encryptionContext: EncryptionContext = [:], encryptionAlgorithm: EncryptionAlgorithm? = nil, grantTokens: [String] = [], dryRun: Bool = false, 
+        /**
+         * With `dry_run`: `IGNORE_CIPHERTEXT` checks authorization only.
+         */dryRunModifiers: [DryRunModifier] = []) {
         self.ciphertextBlob = ciphertextBlob
         self.keyId = keyId
         self.encryptionContext = encryptionContext
         self.encryptionAlgorithm = encryptionAlgorithm
         self.grantTokens = grantTokens
         self.dryRun = dryRun
+        self.dryRunModifiers = dryRunModifiers
     }
 
     
@@ -1178,7 +1330,8 @@ public struct FfiConverterTypeDecryptRequest: FfiConverterRustBuffer {
                 encryptionContext: FfiConverterTypeEncryptionContext.read(from: &buf), 
                 encryptionAlgorithm: FfiConverterOptionTypeEncryptionAlgorithm.read(from: &buf), 
                 grantTokens: FfiConverterSequenceString.read(from: &buf), 
-                dryRun: FfiConverterBool.read(from: &buf)
+                dryRun: FfiConverterBool.read(from: &buf), 
+                dryRunModifiers: FfiConverterSequenceTypeDryRunModifier.read(from: &buf)
         )
     }
 
@@ -1189,6 +1342,7 @@ public struct FfiConverterTypeDecryptRequest: FfiConverterRustBuffer {
         FfiConverterOptionTypeEncryptionAlgorithm.write(value.encryptionAlgorithm, into: &buf)
         FfiConverterSequenceString.write(value.grantTokens, into: &buf)
         FfiConverterBool.write(value.dryRun, into: &buf)
+        FfiConverterSequenceTypeDryRunModifier.write(value.dryRunModifiers, into: &buf)
     }
 }
 
@@ -1738,6 +1892,154 @@ public func FfiConverterTypeEnableKeyRotationRequest_lift(_ buf: RustBuffer) thr
 #endif
 public func FfiConverterTypeEnableKeyRotationRequest_lower(_ value: EnableKeyRotationRequest) -> RustBuffer {
     return FfiConverterTypeEnableKeyRotationRequest.lower(value)
+}
+
+
+public struct EncapsulateRequest: Equatable, Hashable {
+    public var keyId: String
+    /**
+     * Must be `ML_KEM`.
+     */
+    public var encapsulationAlgorithm: EncapsulationAlgorithm?
+    public var grantTokens: [String]
+    public var dryRun: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", 
+        /**
+         * Must be `ML_KEM`.
+         */encapsulationAlgorithm: EncapsulationAlgorithm? = nil, grantTokens: [String] = [], dryRun: Bool = false) {
+        self.keyId = keyId
+        self.encapsulationAlgorithm = encapsulationAlgorithm
+        self.grantTokens = grantTokens
+        self.dryRun = dryRun
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension EncapsulateRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEncapsulateRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EncapsulateRequest {
+        return
+            try EncapsulateRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                encapsulationAlgorithm: FfiConverterOptionTypeEncapsulationAlgorithm.read(from: &buf), 
+                grantTokens: FfiConverterSequenceString.read(from: &buf), 
+                dryRun: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: EncapsulateRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterOptionTypeEncapsulationAlgorithm.write(value.encapsulationAlgorithm, into: &buf)
+        FfiConverterSequenceString.write(value.grantTokens, into: &buf)
+        FfiConverterBool.write(value.dryRun, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEncapsulateRequest_lift(_ buf: RustBuffer) throws -> EncapsulateRequest {
+    return try FfiConverterTypeEncapsulateRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEncapsulateRequest_lower(_ value: EncapsulateRequest) -> RustBuffer {
+    return FfiConverterTypeEncapsulateRequest.lower(value)
+}
+
+
+/**
+ * Encapsulate's answer. `shared_secret` is zeroized on drop and redacted
+ * in Debug.
+ */
+public struct EncapsulateResponse: Equatable, Hashable {
+    public var keyId: String
+    /**
+     * The 32-byte shared secret.
+     */
+    public var sharedSecret: SecretBytes
+    /**
+     * Its FIPS 203 ciphertext (768 / 1088 / 1568 bytes for ML_KEM_512 /
+     * 768 / 1024), for Decapsulate.
+     */
+    public var sharedSecretCiphertextBlob: Data
+    public var encapsulationAlgorithm: EncapsulationAlgorithm
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String, 
+        /**
+         * The 32-byte shared secret.
+         */sharedSecret: SecretBytes, 
+        /**
+         * Its FIPS 203 ciphertext (768 / 1088 / 1568 bytes for ML_KEM_512 /
+         * 768 / 1024), for Decapsulate.
+         */sharedSecretCiphertextBlob: Data, encapsulationAlgorithm: EncapsulationAlgorithm) {
+        self.keyId = keyId
+        self.sharedSecret = sharedSecret
+        self.sharedSecretCiphertextBlob = sharedSecretCiphertextBlob
+        self.encapsulationAlgorithm = encapsulationAlgorithm
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension EncapsulateResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEncapsulateResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EncapsulateResponse {
+        return
+            try EncapsulateResponse(
+                keyId: FfiConverterString.read(from: &buf), 
+                sharedSecret: FfiConverterTypeSecretBytes.read(from: &buf), 
+                sharedSecretCiphertextBlob: FfiConverterData.read(from: &buf), 
+                encapsulationAlgorithm: FfiConverterTypeEncapsulationAlgorithm.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: EncapsulateResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterTypeSecretBytes.write(value.sharedSecret, into: &buf)
+        FfiConverterData.write(value.sharedSecretCiphertextBlob, into: &buf)
+        FfiConverterTypeEncapsulationAlgorithm.write(value.encapsulationAlgorithm, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEncapsulateResponse_lift(_ buf: RustBuffer) throws -> EncapsulateResponse {
+    return try FfiConverterTypeEncapsulateResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEncapsulateResponse_lower(_ value: EncapsulateResponse) -> RustBuffer {
+    return FfiConverterTypeEncapsulateResponse.lower(value)
 }
 
 
@@ -2568,6 +2870,132 @@ public func FfiConverterTypeGetIdentityPolicyResponse_lower(_ value: GetIdentity
 }
 
 
+public struct GetKeyLastUsageRequest: Equatable, Hashable {
+    public var keyId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "") {
+        self.keyId = keyId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GetKeyLastUsageRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGetKeyLastUsageRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GetKeyLastUsageRequest {
+        return
+            try GetKeyLastUsageRequest(
+                keyId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GetKeyLastUsageRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetKeyLastUsageRequest_lift(_ buf: RustBuffer) throws -> GetKeyLastUsageRequest {
+    return try FfiConverterTypeGetKeyLastUsageRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetKeyLastUsageRequest_lower(_ value: GetKeyLastUsageRequest) -> RustBuffer {
+    return FfiConverterTypeGetKeyLastUsageRequest.lower(value)
+}
+
+
+public struct GetKeyLastUsageResponse: Equatable, Hashable {
+    /**
+     * The key id (not the ARN), as AWS answers it.
+     */
+    public var keyId: String
+    public var keyCreationDateMs: UInt64
+    /**
+     * When this store began tracking last usage, or the key's creation
+     * if that is later.
+     */
+    public var trackingStartDateMs: UInt64
+    public var keyLastUsage: KeyLastUsageData?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The key id (not the ARN), as AWS answers it.
+         */keyId: String, keyCreationDateMs: UInt64, 
+        /**
+         * When this store began tracking last usage, or the key's creation
+         * if that is later.
+         */trackingStartDateMs: UInt64, keyLastUsage: KeyLastUsageData?) {
+        self.keyId = keyId
+        self.keyCreationDateMs = keyCreationDateMs
+        self.trackingStartDateMs = trackingStartDateMs
+        self.keyLastUsage = keyLastUsage
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GetKeyLastUsageResponse: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGetKeyLastUsageResponse: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GetKeyLastUsageResponse {
+        return
+            try GetKeyLastUsageResponse(
+                keyId: FfiConverterString.read(from: &buf), 
+                keyCreationDateMs: FfiConverterUInt64.read(from: &buf), 
+                trackingStartDateMs: FfiConverterUInt64.read(from: &buf), 
+                keyLastUsage: FfiConverterOptionTypeKeyLastUsageData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GetKeyLastUsageResponse, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterUInt64.write(value.keyCreationDateMs, into: &buf)
+        FfiConverterUInt64.write(value.trackingStartDateMs, into: &buf)
+        FfiConverterOptionTypeKeyLastUsageData.write(value.keyLastUsage, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetKeyLastUsageResponse_lift(_ buf: RustBuffer) throws -> GetKeyLastUsageResponse {
+    return try FfiConverterTypeGetKeyLastUsageResponse.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGetKeyLastUsageResponse_lower(_ value: GetKeyLastUsageResponse) -> RustBuffer {
+    return FfiConverterTypeGetKeyLastUsageResponse.lower(value)
+}
+
+
 public struct GetKeyPolicyRequest: Equatable, Hashable {
     public var keyId: String
     public var policyName: String?
@@ -2939,13 +3367,20 @@ public struct GetPublicKeyResponse: Equatable, Hashable {
     public var encryptionAlgorithms: [EncryptionAlgorithm]
     public var signingAlgorithms: [SigningAlgorithm]
     public var keyAgreementAlgorithms: [String]
+    /**
+     * ML-KEM keys: `ML_KEM` (absent for every other key).
+     */
+    public var encapsulationAlgorithms: [EncapsulationAlgorithm]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(keyId: String, 
         /**
          * DER SubjectPublicKeyInfo.
-         */publicKey: Data, keySpec: KeySpec, keyUsage: KeyUsage, encryptionAlgorithms: [EncryptionAlgorithm], signingAlgorithms: [SigningAlgorithm], keyAgreementAlgorithms: [String]) {
+         */publicKey: Data, keySpec: KeySpec, keyUsage: KeyUsage, encryptionAlgorithms: [EncryptionAlgorithm], signingAlgorithms: [SigningAlgorithm], keyAgreementAlgorithms: [String], 
+        /**
+         * ML-KEM keys: `ML_KEM` (absent for every other key).
+         */encapsulationAlgorithms: [EncapsulationAlgorithm]) {
         self.keyId = keyId
         self.publicKey = publicKey
         self.keySpec = keySpec
@@ -2953,6 +3388,7 @@ public struct GetPublicKeyResponse: Equatable, Hashable {
         self.encryptionAlgorithms = encryptionAlgorithms
         self.signingAlgorithms = signingAlgorithms
         self.keyAgreementAlgorithms = keyAgreementAlgorithms
+        self.encapsulationAlgorithms = encapsulationAlgorithms
     }
 
     
@@ -2977,7 +3413,8 @@ public struct FfiConverterTypeGetPublicKeyResponse: FfiConverterRustBuffer {
                 keyUsage: FfiConverterTypeKeyUsage.read(from: &buf), 
                 encryptionAlgorithms: FfiConverterSequenceTypeEncryptionAlgorithm.read(from: &buf), 
                 signingAlgorithms: FfiConverterSequenceTypeSigningAlgorithm.read(from: &buf), 
-                keyAgreementAlgorithms: FfiConverterSequenceString.read(from: &buf)
+                keyAgreementAlgorithms: FfiConverterSequenceString.read(from: &buf), 
+                encapsulationAlgorithms: FfiConverterSequenceTypeEncapsulationAlgorithm.read(from: &buf)
         )
     }
 
@@ -2989,6 +3426,7 @@ public struct FfiConverterTypeGetPublicKeyResponse: FfiConverterRustBuffer {
         FfiConverterSequenceTypeEncryptionAlgorithm.write(value.encryptionAlgorithms, into: &buf)
         FfiConverterSequenceTypeSigningAlgorithm.write(value.signingAlgorithms, into: &buf)
         FfiConverterSequenceString.write(value.keyAgreementAlgorithms, into: &buf)
+        FfiConverterSequenceTypeEncapsulationAlgorithm.write(value.encapsulationAlgorithms, into: &buf)
     }
 }
 
@@ -3426,6 +3864,78 @@ public func FfiConverterTypeKeyIdResponse_lower(_ value: KeyIdResponse) -> RustB
 }
 
 
+public struct KeyLastUsageData: Equatable, Hashable {
+    /**
+     * The AWS operation name of the last successful cryptographic call.
+     */
+    public var operation: String
+    public var timestampMs: UInt64
+    /**
+     * The call's event in Strongroom's audit log: its position (`seq`),
+     * in decimal (AWS: the CloudTrail event id).
+     */
+    public var cloudTrailEventId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The AWS operation name of the last successful cryptographic call.
+         */operation: String, timestampMs: UInt64, 
+        /**
+         * The call's event in Strongroom's audit log: its position (`seq`),
+         * in decimal (AWS: the CloudTrail event id).
+         */cloudTrailEventId: String) {
+        self.operation = operation
+        self.timestampMs = timestampMs
+        self.cloudTrailEventId = cloudTrailEventId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension KeyLastUsageData: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeyLastUsageData: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyLastUsageData {
+        return
+            try KeyLastUsageData(
+                operation: FfiConverterString.read(from: &buf), 
+                timestampMs: FfiConverterUInt64.read(from: &buf), 
+                cloudTrailEventId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: KeyLastUsageData, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.operation, into: &buf)
+        FfiConverterUInt64.write(value.timestampMs, into: &buf)
+        FfiConverterString.write(value.cloudTrailEventId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyLastUsageData_lift(_ buf: RustBuffer) throws -> KeyLastUsageData {
+    return try FfiConverterTypeKeyLastUsageData.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyLastUsageData_lower(_ value: KeyLastUsageData) -> RustBuffer {
+    return FfiConverterTypeKeyLastUsageData.lower(value)
+}
+
+
 public struct KeyListEntry: Equatable, Hashable {
     public var keyId: String
     public var keyArn: String
@@ -3512,6 +4022,10 @@ public struct KeyMetadata: Equatable, Hashable {
     public var encryptionAlgorithms: [EncryptionAlgorithm]
     public var signingAlgorithms: [SigningAlgorithm]
     public var keyAgreementAlgorithms: [String]
+    /**
+     * ML-KEM keys: `ML_KEM` (absent for every other key).
+     */
+    public var encapsulationAlgorithms: [EncapsulationAlgorithm]
     public var multiRegion: Bool
     public var multiRegionConfiguration: MultiRegionConfiguration?
     public var pendingDeletionWindowInDays: UInt32?
@@ -3527,7 +4041,10 @@ public struct KeyMetadata: Equatable, Hashable {
         /**
          * AWS's deprecated twin of `key_spec`; omitted for the specs its
          * frozen enum lacks (see [`CustomerMasterKeySpec`]).
-         */customerMasterKeySpec: CustomerMasterKeySpec?, keySpec: KeySpec, encryptionAlgorithms: [EncryptionAlgorithm], signingAlgorithms: [SigningAlgorithm], keyAgreementAlgorithms: [String], multiRegion: Bool, multiRegionConfiguration: MultiRegionConfiguration?, pendingDeletionWindowInDays: UInt32?, macAlgorithms: [MacAlgorithm], currentKeyMaterialId: String?) {
+         */customerMasterKeySpec: CustomerMasterKeySpec?, keySpec: KeySpec, encryptionAlgorithms: [EncryptionAlgorithm], signingAlgorithms: [SigningAlgorithm], keyAgreementAlgorithms: [String], 
+        /**
+         * ML-KEM keys: `ML_KEM` (absent for every other key).
+         */encapsulationAlgorithms: [EncapsulationAlgorithm], multiRegion: Bool, multiRegionConfiguration: MultiRegionConfiguration?, pendingDeletionWindowInDays: UInt32?, macAlgorithms: [MacAlgorithm], currentKeyMaterialId: String?) {
         self.awsAccountId = awsAccountId
         self.keyId = keyId
         self.arn = arn
@@ -3546,6 +4063,7 @@ public struct KeyMetadata: Equatable, Hashable {
         self.encryptionAlgorithms = encryptionAlgorithms
         self.signingAlgorithms = signingAlgorithms
         self.keyAgreementAlgorithms = keyAgreementAlgorithms
+        self.encapsulationAlgorithms = encapsulationAlgorithms
         self.multiRegion = multiRegion
         self.multiRegionConfiguration = multiRegionConfiguration
         self.pendingDeletionWindowInDays = pendingDeletionWindowInDays
@@ -3587,6 +4105,7 @@ public struct FfiConverterTypeKeyMetadata: FfiConverterRustBuffer {
                 encryptionAlgorithms: FfiConverterSequenceTypeEncryptionAlgorithm.read(from: &buf), 
                 signingAlgorithms: FfiConverterSequenceTypeSigningAlgorithm.read(from: &buf), 
                 keyAgreementAlgorithms: FfiConverterSequenceString.read(from: &buf), 
+                encapsulationAlgorithms: FfiConverterSequenceTypeEncapsulationAlgorithm.read(from: &buf), 
                 multiRegion: FfiConverterBool.read(from: &buf), 
                 multiRegionConfiguration: FfiConverterOptionTypeMultiRegionConfiguration.read(from: &buf), 
                 pendingDeletionWindowInDays: FfiConverterOptionUInt32.read(from: &buf), 
@@ -3614,6 +4133,7 @@ public struct FfiConverterTypeKeyMetadata: FfiConverterRustBuffer {
         FfiConverterSequenceTypeEncryptionAlgorithm.write(value.encryptionAlgorithms, into: &buf)
         FfiConverterSequenceTypeSigningAlgorithm.write(value.signingAlgorithms, into: &buf)
         FfiConverterSequenceString.write(value.keyAgreementAlgorithms, into: &buf)
+        FfiConverterSequenceTypeEncapsulationAlgorithm.write(value.encapsulationAlgorithms, into: &buf)
         FfiConverterBool.write(value.multiRegion, into: &buf)
         FfiConverterOptionTypeMultiRegionConfiguration.write(value.multiRegionConfiguration, into: &buf)
         FfiConverterOptionUInt32.write(value.pendingDeletionWindowInDays, into: &buf)
@@ -4664,10 +5184,17 @@ public struct ReEncryptRequest: Equatable, Hashable {
     public var destinationEncryptionAlgorithm: EncryptionAlgorithm?
     public var grantTokens: [String]
     public var dryRun: Bool
+    /**
+     * With `dry_run`: `IGNORE_CIPHERTEXT` checks authorization only.
+     */
+    public var dryRunModifiers: [DryRunModifier]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(ciphertextBlob: Data = Data([]), sourceEncryptionContext: EncryptionContext = [:], sourceKeyId: String? = nil, destinationKeyId: String = "", destinationEncryptionContext: EncryptionContext = [:], sourceEncryptionAlgorithm: EncryptionAlgorithm? = nil, destinationEncryptionAlgorithm: EncryptionAlgorithm? = nil, grantTokens: [String] = [], dryRun: Bool = false) {
+    public init(ciphertextBlob: Data = Data([]), sourceEncryptionContext: EncryptionContext = [:], sourceKeyId: String? = nil, destinationKeyId: String = "", destinationEncryptionContext: EncryptionContext = [:], sourceEncryptionAlgorithm: EncryptionAlgorithm? = nil, destinationEncryptionAlgorithm: EncryptionAlgorithm? = nil, grantTokens: [String] = [], dryRun: Bool = false, 
+        /**
+         * With `dry_run`: `IGNORE_CIPHERTEXT` checks authorization only.
+         */dryRunModifiers: [DryRunModifier] = []) {
         self.ciphertextBlob = ciphertextBlob
         self.sourceEncryptionContext = sourceEncryptionContext
         self.sourceKeyId = sourceKeyId
@@ -4677,6 +5204,7 @@ public struct ReEncryptRequest: Equatable, Hashable {
         self.destinationEncryptionAlgorithm = destinationEncryptionAlgorithm
         self.grantTokens = grantTokens
         self.dryRun = dryRun
+        self.dryRunModifiers = dryRunModifiers
     }
 
     
@@ -4703,7 +5231,8 @@ public struct FfiConverterTypeReEncryptRequest: FfiConverterRustBuffer {
                 sourceEncryptionAlgorithm: FfiConverterOptionTypeEncryptionAlgorithm.read(from: &buf), 
                 destinationEncryptionAlgorithm: FfiConverterOptionTypeEncryptionAlgorithm.read(from: &buf), 
                 grantTokens: FfiConverterSequenceString.read(from: &buf), 
-                dryRun: FfiConverterBool.read(from: &buf)
+                dryRun: FfiConverterBool.read(from: &buf), 
+                dryRunModifiers: FfiConverterSequenceTypeDryRunModifier.read(from: &buf)
         )
     }
 
@@ -4717,6 +5246,7 @@ public struct FfiConverterTypeReEncryptRequest: FfiConverterRustBuffer {
         FfiConverterOptionTypeEncryptionAlgorithm.write(value.destinationEncryptionAlgorithm, into: &buf)
         FfiConverterSequenceString.write(value.grantTokens, into: &buf)
         FfiConverterBool.write(value.dryRun, into: &buf)
+        FfiConverterSequenceTypeDryRunModifier.write(value.dryRunModifiers, into: &buf)
     }
 }
 
@@ -6154,10 +6684,9 @@ public func FfiConverterTypeCustomerMasterKeySpec_lower(_ value: CustomerMasterK
 
 
 /**
- * The key pair specs GenerateDataKeyPair takes (AWS `DataKeyPairSpec`,
- * without the ML-KEM specs `KeySpec` has no variant for). This build
- * generates every pair but `SM2`, which is recognised so a request for
- * it gets a precise error.
+ * The key pair specs GenerateDataKeyPair takes (AWS `DataKeyPairSpec`).
+ * This build generates every pair but `SM2`, which is recognised so a
+ * request for it gets a precise error.
  */
 
 public enum DataKeyPairSpec: Equatable, Hashable {
@@ -6171,6 +6700,9 @@ public enum DataKeyPairSpec: Equatable, Hashable {
     case eccSecgP256k1
     case sm2
     case eccNistEdwards25519
+    case mlKem512
+    case mlKem768
+    case mlKem1024
 
 
 
@@ -6209,6 +6741,12 @@ public struct FfiConverterTypeDataKeyPairSpec: FfiConverterRustBuffer {
         case 8: return .sm2
         
         case 9: return .eccNistEdwards25519
+        
+        case 10: return .mlKem512
+        
+        case 11: return .mlKem768
+        
+        case 12: return .mlKem1024
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -6252,6 +6790,18 @@ public struct FfiConverterTypeDataKeyPairSpec: FfiConverterRustBuffer {
         
         case .eccNistEdwards25519:
             writeInt(&buf, Int32(9))
+        
+        
+        case .mlKem512:
+            writeInt(&buf, Int32(10))
+        
+        
+        case .mlKem768:
+            writeInt(&buf, Int32(11))
+        
+        
+        case .mlKem1024:
+            writeInt(&buf, Int32(12))
         
         }
     }
@@ -6341,6 +6891,70 @@ public func FfiConverterTypeDataKeySpec_lower(_ value: DataKeySpec) -> RustBuffe
 
 
 /**
+ * How a dry run of Decrypt or ReEncrypt is checked (AWS
+ * `DryRunModifierType`). `IGNORE_CIPHERTEXT`: authorization only, the
+ * ciphertext is not read (the key comes from `KeyId` / `SourceKeyId`).
+ */
+
+public enum DryRunModifier: Equatable, Hashable {
+    
+    case ignoreCiphertext
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension DryRunModifier: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDryRunModifier: FfiConverterRustBuffer {
+    typealias SwiftType = DryRunModifier
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DryRunModifier {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .ignoreCiphertext
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: DryRunModifier, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .ignoreCiphertext:
+            writeInt(&buf, Int32(1))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDryRunModifier_lift(_ buf: RustBuffer) throws -> DryRunModifier {
+    return try FfiConverterTypeDryRunModifier.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDryRunModifier_lower(_ value: DryRunModifier) -> RustBuffer {
+    return FfiConverterTypeDryRunModifier.lower(value)
+}
+
+
+
+/**
  * An ECDH curve (the MPL's `ECDHCurveSpec` names).
  */
 
@@ -6405,6 +7019,69 @@ public func FfiConverterTypeEcdhCurve_lift(_ buf: RustBuffer) throws -> EcdhCurv
 #endif
 public func FfiConverterTypeEcdhCurve_lower(_ value: EcdhCurve) -> RustBuffer {
     return FfiConverterTypeEcdhCurve.lower(value)
+}
+
+
+
+/**
+ * Key encapsulation algorithms (AWS `EncapsulationAlgorithmSpec`):
+ * FIPS 203 ML-KEM.
+ */
+
+public enum EncapsulationAlgorithm: Equatable, Hashable {
+    
+    case mlKem
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension EncapsulationAlgorithm: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEncapsulationAlgorithm: FfiConverterRustBuffer {
+    typealias SwiftType = EncapsulationAlgorithm
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EncapsulationAlgorithm {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .mlKem
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: EncapsulationAlgorithm, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .mlKem:
+            writeInt(&buf, Int32(1))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEncapsulationAlgorithm_lift(_ buf: RustBuffer) throws -> EncapsulationAlgorithm {
+    return try FfiConverterTypeEncapsulationAlgorithm.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEncapsulationAlgorithm_lower(_ value: EncapsulationAlgorithm) -> RustBuffer {
+    return FfiConverterTypeEncapsulationAlgorithm.lower(value)
 }
 
 
@@ -6578,6 +7255,8 @@ public enum GrantOperation: Equatable, Hashable {
     case generateMac
     case verifyMac
     case deriveSharedSecret
+    case encapsulate
+    case decapsulate
 
 
 
@@ -6632,6 +7311,10 @@ public struct FfiConverterTypeGrantOperation: FfiConverterRustBuffer {
         case 16: return .verifyMac
         
         case 17: return .deriveSharedSecret
+        
+        case 18: return .encapsulate
+        
+        case 19: return .decapsulate
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -6707,6 +7390,14 @@ public struct FfiConverterTypeGrantOperation: FfiConverterRustBuffer {
         
         case .deriveSharedSecret:
             writeInt(&buf, Int32(17))
+        
+        
+        case .encapsulate:
+            writeInt(&buf, Int32(18))
+        
+        
+        case .decapsulate:
+            writeInt(&buf, Int32(19))
         
         }
     }
@@ -6886,6 +7577,9 @@ public enum KeySpec: Equatable, Hashable {
     case mlDsa65
     case mlDsa87
     case sm2
+    case mlKem512
+    case mlKem768
+    case mlKem1024
 
 
 
@@ -6940,6 +7634,12 @@ public struct FfiConverterTypeKeySpec: FfiConverterRustBuffer {
         case 16: return .mlDsa87
         
         case 17: return .sm2
+        
+        case 18: return .mlKem512
+        
+        case 19: return .mlKem768
+        
+        case 20: return .mlKem1024
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -7015,6 +7715,18 @@ public struct FfiConverterTypeKeySpec: FfiConverterRustBuffer {
         
         case .sm2:
             writeInt(&buf, Int32(17))
+        
+        
+        case .mlKem512:
+            writeInt(&buf, Int32(18))
+        
+        
+        case .mlKem768:
+            writeInt(&buf, Int32(19))
+        
+        
+        case .mlKem1024:
+            writeInt(&buf, Int32(20))
         
         }
     }
@@ -7155,6 +7867,7 @@ public enum KeyUsage: Equatable, Hashable {
     case signVerify
     case generateVerifyMac
     case keyAgreement
+    case encapsulateDecapsulate
 
 
 
@@ -7184,6 +7897,8 @@ public struct FfiConverterTypeKeyUsage: FfiConverterRustBuffer {
         
         case 4: return .keyAgreement
         
+        case 5: return .encapsulateDecapsulate
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -7206,6 +7921,10 @@ public struct FfiConverterTypeKeyUsage: FfiConverterRustBuffer {
         
         case .keyAgreement:
             writeInt(&buf, Int32(4))
+        
+        
+        case .encapsulateDecapsulate:
+            writeInt(&buf, Int32(5))
         
         }
     }
@@ -8428,6 +9147,30 @@ fileprivate struct FfiConverterOptionTypeGrantConstraints: FfiConverterRustBuffe
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeKeyLastUsageData: FfiConverterRustBuffer {
+    typealias SwiftType = KeyLastUsageData?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeKeyLastUsageData.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeKeyLastUsageData.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeMultiRegionConfiguration: FfiConverterRustBuffer {
     typealias SwiftType = MultiRegionConfiguration?
 
@@ -8516,6 +9259,30 @@ fileprivate struct FfiConverterOptionTypeDataKeySpec: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeDataKeySpec.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeEncapsulationAlgorithm: FfiConverterRustBuffer {
+    typealias SwiftType = EncapsulationAlgorithm?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeEncapsulationAlgorithm.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeEncapsulationAlgorithm.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -9003,6 +9770,56 @@ fileprivate struct FfiConverterSequenceTypeTag: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeTag.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeDryRunModifier: FfiConverterRustBuffer {
+    typealias SwiftType = [DryRunModifier]
+
+    public static func write(_ value: [DryRunModifier], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeDryRunModifier.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [DryRunModifier] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [DryRunModifier]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeDryRunModifier.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeEncapsulationAlgorithm: FfiConverterRustBuffer {
+    typealias SwiftType = [EncapsulationAlgorithm]
+
+    public static func write(_ value: [EncapsulationAlgorithm], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeEncapsulationAlgorithm.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [EncapsulationAlgorithm] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [EncapsulationAlgorithm]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeEncapsulationAlgorithm.read(from: &buf))
         }
         return seq
     }

@@ -474,6 +474,11 @@ RustBuffer uniffi_strongroom_ffi_fn_method_kms_create_grant(uint64_t ptr, RustBu
 RustBuffer uniffi_strongroom_ffi_fn_method_kms_create_key(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DECAPSULATE
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DECAPSULATE
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_decapsulate(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DECRYPT
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_DECRYPT
 RustBuffer uniffi_strongroom_ffi_fn_method_kms_decrypt(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
@@ -524,6 +529,11 @@ void uniffi_strongroom_ffi_fn_method_kms_enable_key(uint64_t ptr, RustBuffer req
 void uniffi_strongroom_ffi_fn_method_kms_enable_key_rotation(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_ENCAPSULATE
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_ENCAPSULATE
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_encapsulate(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_ENCRYPT
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_ENCRYPT
 RustBuffer uniffi_strongroom_ffi_fn_method_kms_encrypt(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
@@ -567,6 +577,11 @@ RustBuffer uniffi_strongroom_ffi_fn_method_kms_generate_random(uint64_t ptr, Rus
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GET_IDENTITY_POLICY
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GET_IDENTITY_POLICY
 RustBuffer uniffi_strongroom_ffi_fn_method_kms_get_identity_policy(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GET_KEY_LAST_USAGE
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GET_KEY_LAST_USAGE
+RustBuffer uniffi_strongroom_ffi_fn_method_kms_get_key_last_usage(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_FN_METHOD_KMS_GET_KEY_POLICY
@@ -1167,6 +1182,12 @@ uint16_t uniffi_strongroom_ffi_checksum_method_kms_create_key(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_DECAPSULATE
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_DECAPSULATE
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_decapsulate(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_DECRYPT
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_DECRYPT
 uint16_t uniffi_strongroom_ffi_checksum_method_kms_decrypt(void
@@ -1227,6 +1248,12 @@ uint16_t uniffi_strongroom_ffi_checksum_method_kms_enable_key_rotation(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_ENCAPSULATE
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_ENCAPSULATE
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_encapsulate(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_ENCRYPT
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_ENCRYPT
 uint16_t uniffi_strongroom_ffi_checksum_method_kms_encrypt(void
@@ -1278,6 +1305,12 @@ uint16_t uniffi_strongroom_ffi_checksum_method_kms_generate_random(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GET_IDENTITY_POLICY
 #define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GET_IDENTITY_POLICY
 uint16_t uniffi_strongroom_ffi_checksum_method_kms_get_identity_policy(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GET_KEY_LAST_USAGE
+#define UNIFFI_FFIDEF_UNIFFI_STRONGROOM_FFI_CHECKSUM_METHOD_KMS_GET_KEY_LAST_USAGE
+uint16_t uniffi_strongroom_ffi_checksum_method_kms_get_key_last_usage(void
     
 );
 #endif
