@@ -1165,6 +1165,9 @@ mod stored_form {
             (KeySpec::MlDsa44, TAG_ML_DSA),
             (KeySpec::MlDsa65, TAG_ML_DSA),
             (KeySpec::MlDsa87, TAG_ML_DSA),
+            (KeySpec::MlKem512, TAG_ML_KEM),
+            (KeySpec::MlKem768, TAG_ML_KEM),
+            (KeySpec::MlKem1024, TAG_ML_KEM),
         ] {
             let k = AsymKey::generate(spec, &rng).unwrap();
             let b = k.to_bytes().unwrap();
@@ -1191,6 +1194,82 @@ mod stored_form {
         let mut b = vec![TAG_ML_DSA, 0x2d];
         b.extend_from_slice(&[1u8; 32]);
         assert!(AsymKey::from_bytes(&b).is_none());
+        // Nor is an ML-KEM code that is not k = 2, 3, 4, or a short seed.
+        let mut b = vec![TAG_ML_KEM, 0x05];
+        b.extend_from_slice(&[1u8; 64]);
+        assert!(AsymKey::from_bytes(&b).is_none());
+        let mut b = vec![TAG_ML_KEM, 0x03];
+        b.extend_from_slice(&[1u8; 63]);
+        assert!(AsymKey::from_bytes(&b).is_none());
+    }
+
+    /// Frozen stored forms of the tags 0x07-0x0b: fixed material (the
+    /// scalar or seed 01 02 03 ...), the stored bytes it must have, and the
+    /// SHA-256 of the public key (SPKI) they must read back as. The SPKI
+    /// hashes were computed independently with pyca/cryptography 51
+    /// (OpenSSL) from the same scalars and seeds (`derive_private_key`,
+    /// `from_private_bytes`, `from_seed_bytes`). A change to any stored
+    /// encoding fails here.
+    #[test]
+    fn stored_forms_are_frozen() {
+        use sha2::Digest;
+        let scalar = |n: usize| -> Vec<u8> { (1..=n as u8).collect() };
+        let cases: [(&str, Vec<u8>, &str, &str); 5] = [
+            (
+                "P-521",
+                AsymKey::P521(Box::new(
+                    p521::ecdsa::SigningKey::from_slice(&scalar(66)).unwrap(),
+                ))
+                .to_bytes()
+                .unwrap()
+                .to_vec(),
+                "073081ee020100301006072a8648ce3d020106052b810400230481d63081d302010104420102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f404142a181890381860004000366c8c3b22dfb87d0922163cd4b53cd43a24a29f79292fa4ef1288d69ed139a7fc0552120ea1bdb4f88ca0da4eb91de9b077018d5885dbff0e91a66639a9b72a500bd5e44e3a526e1051a4371c9bae5c7611ed489582ecdcc1ea277fe2379286a3a1c0c7224c7b1ebb0a8b6e5fbda5cead23f47c300917d4f98f2d2d4dc79d0109826",
+                "9e04208332e2ccfcc29dc54d400fc1c4f0bec15c30179f54b73749583208280e",
+            ),
+            (
+                "secp256k1",
+                AsymKey::K256(k256::ecdsa::SigningKey::from_slice(&scalar(32)).unwrap())
+                    .to_bytes()
+                    .unwrap()
+                    .to_vec(),
+                "08308184020100301006072a8648ce3d020106052b8104000a046d306b02010104200102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20a1440342000484bf7562262bbd6940085748f3be6afa52ae317155181ece31b66351ccffa4b08cc43d63b2859d469fee15f31c9edb5324266e6fd0407e87382d60fc4511acd8",
+                "f79769ad521add48e80320a22c37dd1f4885012dc0ad82d945f62dad654d3050",
+            ),
+            (
+                "Ed25519",
+                AsymKey::Ed25519(Box::new(ed25519_dalek::SigningKey::from_bytes(
+                    &scalar(32).try_into().unwrap(),
+                )))
+                .to_bytes()
+                .unwrap()
+                .to_vec(),
+                "09302e020100300506032b6570042204200102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20",
+                "646d6be49d9f0048f94f67749eca35156eed4f7a7be18e4fc4a94bfd44e300b0",
+            ),
+            (
+                "ML-DSA-65",
+                [vec![TAG_ML_DSA, 0x41], scalar(32)].concat(),
+                "0a410102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20",
+                "2266b89f3ba5a452f3a55bbb6f63a34a2d3797cf22ed40d0c23cba79bdb155bf",
+            ),
+            (
+                "ML-KEM-768",
+                [vec![TAG_ML_KEM, 0x03], scalar(64)].concat(),
+                "0b030102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f40",
+                "33022c658e84d13811999bd6ea792dd1fb729679ca7a162d9931cb8f84f4f952",
+            ),
+        ];
+        for (name, made, stored, spki) in cases {
+            assert_eq!(
+                hex::encode(&made),
+                stored,
+                "{name}: the stored form changed"
+            );
+            let k = AsymKey::from_bytes(&made).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(&k.to_bytes().unwrap()[..], &made[..], "{name}");
+            let got = sha2::Sha256::digest(k.public_key_der().unwrap());
+            assert_eq!(hex::encode(got), spki, "{name}: public key");
+        }
     }
 
     /// RFC 8032 section 7.3 (Ed25519ph, message "abc", no context):
