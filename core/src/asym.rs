@@ -79,6 +79,27 @@ pub(crate) fn supported(spec: KeySpec, usage: KeyUsage) -> Result<()> {
     }
 }
 
+/// The specs whose material can be imported (Origin EXTERNAL), as AWS
+/// imports them: symmetric, HMAC, RSA and ECC (SM2 is not built here).
+pub(crate) fn importable(spec: KeySpec) -> bool {
+    use KeySpec::*;
+    matches!(
+        spec,
+        SymmetricDefault
+            | Hmac224
+            | Hmac256
+            | Hmac384
+            | Hmac512
+            | Rsa2048
+            | Rsa3072
+            | Rsa4096
+            | EccNistP256
+            | EccNistP384
+            | EccNistP521
+            | EccSecgP256k1
+    )
+}
+
 /// The message rules of a signing algorithm: the message types it takes
 /// (`SigningAlgorithm::message_types`), a DIGEST of exactly the hash
 /// length, an EXTERNAL_MU of exactly 64 bytes.

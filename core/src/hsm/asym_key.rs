@@ -545,6 +545,12 @@ impl AsymKey {
     /// private key of the spec; HMAC: a raw key in the spec's import
     /// range). Anything else is refused.
     pub fn from_imported(spec: KeySpec, material: &[u8]) -> Result<AsymKey> {
+        if spec == KeySpec::SymmetricDefault || !crate::asym::importable(spec) {
+            return Err(Error::new(
+                ErrorCode::UnsupportedOperation,
+                format!("importing {spec} key material is not supported"),
+            ));
+        }
         match spec {
             KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 => {
                 let (lo, hi) = hmac_import_len(spec);
@@ -555,17 +561,8 @@ impl AsymKey {
                 }
                 Ok(AsymKey::Hmac(spec, Zeroizing::new(material.to_vec())))
             }
-            KeySpec::Rsa2048
-            | KeySpec::Rsa3072
-            | KeySpec::Rsa4096
-            | KeySpec::EccNistP256
-            | KeySpec::EccNistP384
-            | KeySpec::EccNistP521
-            | KeySpec::EccSecgP256k1 => AsymKey::from_chosen(spec, material),
-            other => Err(Error::new(
-                ErrorCode::UnsupportedOperation,
-                format!("importing {other} key material is not supported"),
-            )),
+            // RSA and ECC: a PKCS#8 DER private key of the spec.
+            _ => AsymKey::from_chosen(spec, material),
         }
     }
 

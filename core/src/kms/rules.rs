@@ -150,6 +150,17 @@ pub(in crate::kms) fn validate_tags(tags: &[Tag]) -> Result<()> {
     Ok(())
 }
 
+/// A binary request member of 1 to 6144 bytes (AWS's `CiphertextType` and
+/// kin): ValidationException naming the member otherwise.
+pub(in crate::kms) fn check_blob_len(member: &str, bytes: &[u8]) -> Result<()> {
+    if bytes.is_empty() || bytes.len() > blob::MAX_BLOB_LEN {
+        return Err(Error::validation(format!(
+            "{member} must be 1 to 6144 bytes"
+        )));
+    }
+    Ok(())
+}
+
 pub(in crate::kms) fn dry_run_ok() -> Error {
     Error::new(
         ErrorCode::DryRunOperation,

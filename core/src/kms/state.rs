@@ -275,7 +275,7 @@ impl State {
         key: AsymKey,
         now: Millis,
     ) -> Result<MaterialVersion> {
-        let (handle, sealed) = self.hsm.install_asym(key_id, key)?;
+        let (handle, sealed) = self.hsm.install_asym(key_id, key, None)?;
         let hexid = handle.material_id_hex();
         self.batch.push(Mutation::Put {
             name: material_name(key_id, &hexid),

@@ -85,9 +85,7 @@ impl Kms {
         self.call("Verify", |state, call, audit| {
             state.validate_grant_tokens(&req.grant_tokens)?;
             Self::check_message(&req.message)?;
-            if req.signature.is_empty() || req.signature.len() > 6144 {
-                return Err(Error::validation("Signature must be 1 to 6144 bytes"));
-            }
+            check_blob_len("Signature", &req.signature)?;
             let mt = req.message_type.unwrap_or(MessageType::Raw);
             let id = Self::asym_key(
                 state,
@@ -233,13 +231,10 @@ impl Kms {
     pub fn decapsulate(&self, req: DecapsulateRequest) -> Result<DecapsulateResponse> {
         self.call("Decapsulate", |state, call, audit| {
             state.validate_grant_tokens(&req.grant_tokens)?;
-            if req.shared_secret_ciphertext_blob.is_empty()
-                || req.shared_secret_ciphertext_blob.len() > crate::blob::MAX_BLOB_LEN
-            {
-                return Err(Error::validation(
-                    "SharedSecretCiphertextBlob must be 1 to 6144 bytes",
-                ));
-            }
+            check_blob_len(
+                "SharedSecretCiphertextBlob",
+                &req.shared_secret_ciphertext_blob,
+            )?;
             let id = Self::asym_key(
                 state,
                 call,
@@ -298,9 +293,7 @@ impl Kms {
         self.call("VerifyMac", |state, call, audit| {
             state.validate_grant_tokens(&req.grant_tokens)?;
             Self::check_message(&req.message)?;
-            if req.mac.is_empty() || req.mac.len() > 6144 {
-                return Err(Error::validation("Mac must be 1 to 6144 bytes"));
-            }
+            check_blob_len("Mac", &req.mac)?;
             let alg = req
                 .mac_algorithm
                 .ok_or_else(|| Error::validation("MacAlgorithm is required"))?;

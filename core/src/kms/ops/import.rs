@@ -99,9 +99,7 @@ impl Kms {
         req: ImportKeyMaterialRequest,
     ) -> Result<ImportKeyMaterialResponse> {
         self.call("ImportKeyMaterial", |state, call, audit| {
-            if req.encrypted_key_material.is_empty() || req.encrypted_key_material.len() > 6144 {
-                return Err(Error::validation("EncryptedKeyMaterial must be 1 to 6144 bytes"));
-            }
+            check_blob_len("EncryptedKeyMaterial", &req.encrypted_key_material)?;
             let model = req.expiration_model.unwrap_or(ExpirationModel::KeyMaterialExpires);
             match (model, req.valid_to_ms) {
                 (ExpirationModel::KeyMaterialExpires, None) => {

@@ -63,23 +63,7 @@ impl Kms {
             asym::supported(spec, usage)?;
             match origin {
                 Origin::AwsKms => {}
-                // AWS imports symmetric, HMAC, RSA and ECC material.
-                Origin::External
-                    if matches!(
-                        spec,
-                        KeySpec::SymmetricDefault
-                            | KeySpec::Hmac224
-                            | KeySpec::Hmac256
-                            | KeySpec::Hmac384
-                            | KeySpec::Hmac512
-                            | KeySpec::Rsa2048
-                            | KeySpec::Rsa3072
-                            | KeySpec::Rsa4096
-                            | KeySpec::EccNistP256
-                            | KeySpec::EccNistP384
-                            | KeySpec::EccNistP521
-                            | KeySpec::EccSecgP256k1
-                    ) => {}
+                Origin::External if asym::importable(spec) => {}
                 Origin::External => {
                     return Err(Error::new(
                         ErrorCode::UnsupportedOperation,

@@ -92,9 +92,7 @@ impl Kms {
         ctx: &EncryptionContext,
         audit: &mut AuditInfo,
     ) -> Result<(blob::ParsedBlob<'s>, &'s KeyRecord)> {
-        if blob_bytes.is_empty() || blob_bytes.len() > blob::MAX_BLOB_LEN {
-            return Err(Error::validation("CiphertextBlob must be 1 to 6144 bytes"));
-        }
+        check_blob_len("CiphertextBlob", blob_bytes)?;
         let requested = match key_id {
             Some(k) => Some(state.resolve(call, k)?),
             None => None,
@@ -155,7 +153,7 @@ impl Kms {
 
     /// A dry run with `IGNORE_CIPHERTEXT`: the source key comes from the
     /// request's key id alone (the ciphertext is not parsed), so the
-    /// request must name it. `None` when the modifier is not in effect.
+    /// request must name it. `false` when the modifier is not in effect.
     #[allow(clippy::too_many_arguments)]
     pub(in crate::kms) fn source_key_ignoring_ciphertext(
         state: &State,
@@ -166,14 +164,12 @@ impl Kms {
         alg: Option<EncryptionAlgorithm>,
         ctx: &EncryptionContext,
         audit: &mut AuditInfo,
-    ) -> Result<Option<()>> {
+    ) -> Result<bool> {
         if !(dry_run && modifiers.contains(&DryRunModifier::IgnoreCiphertext)) {
-            return Ok(None);
+            return Ok(false);
         }
         // The request still has to be well formed.
-        if blob_bytes.is_empty() || blob_bytes.len() > blob::MAX_BLOB_LEN {
-            return Err(Error::validation("CiphertextBlob must be 1 to 6144 bytes"));
-        }
+        check_blob_len("CiphertextBlob", blob_bytes)?;
         let k = key_id.ok_or_else(|| {
             Error::validation(format!(
                 "DryRunModifiers IGNORE_CIPHERTEXT needs {key_member}: the key is not read from the ciphertext"
@@ -190,7 +186,7 @@ impl Kms {
             ctx,
             audit,
         )?;
-        Ok(Some(()))
+        Ok(true)
     }
 
     /// An RSA key as the key that opens a ciphertext (Decrypt, the source
@@ -228,9 +224,7 @@ impl Kms {
             return Err(wrong_usage(rec, "decrypt"));
         }
         let out = check_rsa_encryption(rec, alg, Some(ctx))?;
-        if ciphertext.is_empty() || ciphertext.len() > blob::MAX_BLOB_LEN {
-            return Err(Error::validation("CiphertextBlob must be 1 to 6144 bytes"));
-        }
+        check_blob_len("CiphertextBlob", ciphertext)?;
         Ok(out)
     }
 
@@ -276,9 +270,7 @@ impl Kms {
                 req.encryption_algorithm,
                 &req.encryption_context,
                 audit,
-            )?
-            .is_some()
-            {
+            )? {
                 return Err(dry_run_ok());
             }
             let (parsed, rec) = Self::source_key(
@@ -347,9 +339,8 @@ impl Kms {
                     None,
                 ),
             };
-            let ignored = match rsa_src {
-                Some(_) => None,
-                None => Self::source_key_ignoring_ciphertext(
+            let ignored = rsa_src.is_none()
+                && Self::source_key_ignoring_ciphertext(
                     state,
                     call,
                     "kms:ReEncryptFrom",
@@ -362,11 +353,10 @@ impl Kms {
                     req.source_encryption_algorithm,
                     &req.source_encryption_context,
                     audit,
-                )?,
-            };
+                )?;
             let parsed_src = match (&rsa_src, ignored) {
-                (Some(_), _) | (None, Some(())) => None,
-                (None, None) => Some(Self::source_key(
+                (Some(_), _) | (None, true) => None,
+                (None, false) => Some(Self::source_key(
                     state,
                     call,
                     "kms:ReEncryptFrom",
