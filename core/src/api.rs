@@ -386,9 +386,23 @@ request!(ListKeyRotationsRequest {
 response!(RotationsListEntry {
     key_id: String,
     key_material_id: String,
+    /// Symmetric EXTERNAL keys: the material's description, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_material_description: Option<String>,
+    /// Symmetric EXTERNAL keys: whether the material is in the HSM now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    import_state: Option<ImportState>,
     key_material_state: KeyMaterialState,
-    #[serde(rename = "RotationDate", with = "crate::shape::timestamp")]
-    rotation_date_ms: Millis,
+    /// Symmetric EXTERNAL keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expiration_model: Option<ExpirationModel>,
+    /// Symmetric EXTERNAL keys whose material expires.
+    #[serde(rename = "ValidTo", default, with = "crate::shape::opt_timestamp", skip_serializing_if = "Option::is_none")]
+    valid_to_ms: Option<Millis>,
+    /// When the rotation that made this material current happened: absent
+    /// for a key's first material and for material pending rotation.
+    #[serde(rename = "RotationDate", default, with = "crate::shape::opt_timestamp", skip_serializing_if = "Option::is_none")]
+    rotation_date_ms: Option<Millis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rotation_type: Option<RotationType>,
 });
@@ -804,6 +818,25 @@ request!(ImportKeyMaterialRequest {
     valid_to_ms: Option<Millis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expiration_model: Option<ExpirationModel>,
+    /// Symmetric keys only: `NEW_KEY_MATERIAL` (the default for a key that
+    /// never had material) or `EXISTING_KEY_MATERIAL` (the default after).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    import_type: Option<ImportType>,
+    /// Symmetric keys only: 0 to 256 of `a-zA-Z0-9:/_` whitespace `.-`;
+    /// a re-import without one keeps the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_material_description: Option<String>,
+    /// Symmetric keys only, with `EXISTING_KEY_MATERIAL`: the id (64 hex)
+    /// of the material being imported again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_material_id: Option<String>,
+});
+
+request!(DeleteImportedKeyMaterialRequest {
+    key_id: String,
+    /// The material to delete (64 hex); the current one when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_material_id: Option<String>,
 });
 
 response!(

@@ -63,13 +63,13 @@ macro_rules! for_each_operation {
             DisableKeyRotation => disable_key_rotation(KeyIdRequest) -> (), "kms:DisableKeyRotation", RotationConfig, write;
             GetKeyRotationStatus => get_key_rotation_status(KeyIdRequest) -> GetKeyRotationStatusResponse, "kms:GetKeyRotationStatus", RotationRead, read;
             RotateKeyOnDemand => rotate_key_on_demand(KeyIdRequest) -> KeyIdResponse, "kms:RotateKeyOnDemand", RotationConfig, write;
-            ListKeyRotations => list_key_rotations(ListKeyRotationsRequest) -> ListKeyRotationsResponse, "kms:ListKeyRotations", RotationRead, read;
+            ListKeyRotations => list_key_rotations(ListKeyRotationsRequest) -> ListKeyRotationsResponse, "kms:ListKeyRotations", MaterialRead, read;
             // last usage
             GetKeyLastUsage => get_key_last_usage(GetKeyLastUsageRequest) -> GetKeyLastUsageResponse, "kms:GetKeyLastUsage", Always, read;
             // imported key material
             GetParametersForImport => get_parameters_for_import(GetParametersForImportRequest) -> GetParametersForImportResponse, "kms:GetParametersForImport", ImportParams, write;
             ImportKeyMaterial => import_key_material(ImportKeyMaterialRequest) -> ImportKeyMaterialResponse, "kms:ImportKeyMaterial", ImportMaterial, write;
-            DeleteImportedKeyMaterial => delete_imported_key_material(KeyIdRequest) -> DeleteImportedKeyMaterialResponse, "kms:DeleteImportedKeyMaterial", Metadata, write;
+            DeleteImportedKeyMaterial => delete_imported_key_material(DeleteImportedKeyMaterialRequest) -> DeleteImportedKeyMaterialResponse, "kms:DeleteImportedKeyMaterial", Metadata, write;
             // asymmetric keys and HMAC
             Sign => sign(SignRequest) -> SignResponse, "kms:Sign", Crypto, read;
             Verify => verify(VerifyRequest) -> VerifyResponse, "kms:Verify", Crypto, read;

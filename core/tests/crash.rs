@@ -648,6 +648,7 @@ fn do_step(
                 expiration_model: Some(
                     strongroom::model::ExpirationModel::KeyMaterialDoesNotExpire,
                 ),
+                ..Default::default()
             })?;
             let mid = describe(kms, id.clone()).current_key_material_id.unwrap();
             let k = m.keys.get_mut(&id).unwrap();

@@ -658,6 +658,7 @@ fn cache_entry_dies_when_imported_material_is_deleted() {
         encrypted_key_material: wrapped,
         valid_to_ms: None,
         expiration_model: Some(ExpirationModel::KeyMaterialDoesNotExpire),
+        ..Default::default()
     })
     .unwrap();
     let cache = MaterialsCache::new(4, clock).unwrap();
@@ -669,8 +670,11 @@ fn cache_entry_dies_when_imported_material_is_deleted() {
     .unwrap();
     enc_known(&cmm, b"x", &strongroom::EncryptionContext::new());
     assert_eq!(cmm.stats().entries, 1);
-    kms.delete_imported_key_material(KeyIdRequest { key_id: key })
-        .unwrap();
+    kms.delete_imported_key_material(DeleteImportedKeyMaterialRequest {
+        key_id: key,
+        ..Default::default()
+    })
+    .unwrap();
     assert_eq!(cmm.stats().entries, 0);
     assert_eq!(cmm.stats().invalidations, 1);
 }

@@ -316,6 +316,7 @@ fn deleted_imported_material_leaves_the_journal() {
         encrypted_key_material: wrapped,
         valid_to_ms: None,
         expiration_model: Some(ExpirationModel::KeyMaterialDoesNotExpire),
+        ..Default::default()
     })
     .unwrap();
     let name = format!("mat/{key}/");
@@ -326,8 +327,11 @@ fn deleted_imported_material_leaves_the_journal() {
             .any(|w| w == name.as_bytes())
     };
     assert!(in_journal());
-    kms.delete_imported_key_material(KeyIdRequest { key_id: key })
-        .unwrap();
+    kms.delete_imported_key_material(DeleteImportedKeyMaterialRequest {
+        key_id: key,
+        ..Default::default()
+    })
+    .unwrap();
     assert!(
         !in_journal(),
         "deleted imported material is still in the journal"

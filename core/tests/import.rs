@@ -53,6 +53,7 @@ fn import(
         encrypted_key_material: wrapped,
         valid_to_ms: valid_to,
         expiration_model: Some(model),
+        ..Default::default()
     })?;
     // AWS's answer: the key's ARN and the imported material's id.
     assert!(
@@ -178,8 +179,9 @@ fn import_lifecycle() {
     .unwrap();
     assert_eq!(describe(&kms, &key).valid_to_ms, None);
     // DeleteImportedKeyMaterial → PendingImport; same material restores it.
-    kms.delete_imported_key_material(KeyIdRequest {
+    kms.delete_imported_key_material(DeleteImportedKeyMaterialRequest {
         key_id: key.clone(),
+        ..Default::default()
     })
     .unwrap();
     assert_eq!(state(&kms, &key), KeyState::PendingImport);
@@ -187,8 +189,9 @@ fn import_lifecycle() {
         dec(&kms, &blob, &context([("a", "b")])).unwrap_err().code(),
         ErrorCode::KmsInvalidState
     );
-    kms.delete_imported_key_material(KeyIdRequest {
+    kms.delete_imported_key_material(DeleteImportedKeyMaterialRequest {
         key_id: key.clone(),
+        ..Default::default()
     })
     .unwrap(); // no effect
                // p2 was spent by the import above (its wrapping key is gone).
@@ -948,8 +951,9 @@ fn openssl_made_asymmetric_keys_import_and_sign() {
         KeyState::PendingImport
     );
     // Deleting the material: the key waits for it again and signs nothing.
-    kms.delete_imported_key_material(KeyIdRequest {
+    kms.delete_imported_key_material(DeleteImportedKeyMaterialRequest {
         key_id: key.clone(),
+        ..Default::default()
     })
     .unwrap();
     assert_eq!(

@@ -543,7 +543,7 @@ class Operations:
         _set_d(o, self._native.get_parameters_for_import(r))
         return o
 
-    def import_key_material(self, *, key_id, import_token, encrypted_key_material, valid_to=None, expiration_model=None):
+    def import_key_material(self, *, key_id, import_token, encrypted_key_material, valid_to=None, expiration_model=None, import_type=None, key_material_description=None, key_material_id=None):
         """`ImportKeyMaterial` (IAM action `kms:ImportKeyMaterial`; changes the store).
 
         Args:
@@ -552,6 +552,9 @@ class Operations:
             encrypted_key_material (bytes, required): AWS member `EncryptedKeyMaterial`.
             valid_to (Union[datetime, int, float]): AWS member `ValidTo`.
             expiration_model (Union[ExpirationModel, str]): AWS member `ExpirationModel`.
+            import_type (Union[Import, str]): AWS member `ImportType`.
+            key_material_description (str): AWS member `KeyMaterialDescription`.
+            key_material_id (str): AWS member `KeyMaterialId`.
 
         Returns: `ImportKeyMaterialResponse`.
         """
@@ -560,19 +563,28 @@ class Operations:
             r["ValidTo"] = _ts(valid_to)
         if expiration_model is not None:
             r["ExpirationModel"] = expiration_model
+        if import_type is not None:
+            r["ImportType"] = import_type
+        if key_material_description is not None:
+            r["KeyMaterialDescription"] = key_material_description
+        if key_material_id is not None:
+            r["KeyMaterialId"] = key_material_id
         o = _new(ImportKeyMaterialResponse)
         _set_d(o, self._native.import_key_material(r))
         return o
 
-    def delete_imported_key_material(self, *, key_id):
+    def delete_imported_key_material(self, *, key_id, key_material_id=None):
         """`DeleteImportedKeyMaterial` (IAM action `kms:DeleteImportedKeyMaterial`; changes the store).
 
         Args:
             key_id (str, required): AWS member `KeyId`.
+            key_material_id (str): AWS member `KeyMaterialId`.
 
         Returns: `DeleteImportedKeyMaterialResponse`.
         """
         r = {"KeyId": key_id}
+        if key_material_id is not None:
+            r["KeyMaterialId"] = key_material_id
         o = _new(DeleteImportedKeyMaterialResponse)
         _set_d(o, self._native.delete_imported_key_material(r))
         return o

@@ -333,11 +333,23 @@ class DataKeySpec(str, enum.Enum):
         return self.value
 
 
+class ImportState(str, enum.Enum):
+    """AWS shape `ImportState`."""
+
+    IMPORTED = "IMPORTED"
+    PENDING_IMPORT = "PENDING_IMPORT"
+
+    def __str__(self):
+        return self.value
+
+
 class KeyMaterialState(str, enum.Enum):
     """AWS shape `KeyMaterialState`."""
 
     CURRENT = "CURRENT"
     NON_CURRENT = "NON_CURRENT"
+    PENDING_ROTATION = "PENDING_ROTATION"
+    PENDING_MULTI_REGION_IMPORT_AND_ROTATION = "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
 
     def __str__(self):
         return self.value
@@ -373,6 +385,16 @@ class WrappingKeySpec(str, enum.Enum):
     RSA_3072 = "RSA_3072"
     RSA_4096 = "RSA_4096"
     SM2 = "SM2"
+
+    def __str__(self):
+        return self.value
+
+
+class Import(str, enum.Enum):
+    """AWS shape `ImportType`."""
+
+    NEW_KEY_MATERIAL = "NEW_KEY_MATERIAL"
+    EXISTING_KEY_MATERIAL = "EXISTING_KEY_MATERIAL"
 
     def __str__(self):
         return self.value
@@ -1015,10 +1037,10 @@ class RotationsListEntry(_Shape):
     """AWS shape `RotationsListEntry`."""
 
     __slots__ = ()
-    _names = {"KeyId": "key_id", "KeyMaterialId": "key_material_id", "KeyMaterialState": "key_material_state", "RotationDate": "rotation_date", "RotationType": "rotation_type"}
+    _names = {"KeyId": "key_id", "KeyMaterialId": "key_material_id", "KeyMaterialDescription": "key_material_description", "ImportState": "import_state", "KeyMaterialState": "key_material_state", "ExpirationModel": "expiration_model", "ValidTo": "valid_to", "RotationDate": "rotation_date", "RotationType": "rotation_type"}
 
-    def __new__(cls, key_id=None, key_material_id=None, key_material_state=None, rotation_date=None, rotation_type=None):
-        return _build(cls, ["KeyId", "KeyMaterialId", "KeyMaterialState", "RotationDate", "RotationType"], (key_id, key_material_id, key_material_state, rotation_date, rotation_type,))
+    def __new__(cls, key_id=None, key_material_id=None, key_material_description=None, import_state=None, key_material_state=None, expiration_model=None, valid_to=None, rotation_date=None, rotation_type=None):
+        return _build(cls, ["KeyId", "KeyMaterialId", "KeyMaterialDescription", "ImportState", "KeyMaterialState", "ExpirationModel", "ValidTo", "RotationDate", "RotationType"], (key_id, key_material_id, key_material_description, import_state, key_material_state, expiration_model, valid_to, rotation_date, rotation_type,))
 
     @property
     def key_id(self):
@@ -1029,8 +1051,24 @@ class RotationsListEntry(_Shape):
         return self._d.get("KeyMaterialId")
 
     @property
+    def key_material_description(self):
+        return self._d.get("KeyMaterialDescription")
+
+    @property
+    def import_state(self):
+        return _enum(ImportState, self._d.get("ImportState"))
+
+    @property
     def key_material_state(self):
         return _enum(KeyMaterialState, self._d.get("KeyMaterialState"))
+
+    @property
+    def expiration_model(self):
+        return _enum(ExpirationModel, self._d.get("ExpirationModel"))
+
+    @property
+    def valid_to(self):
+        return _dt(self._d.get("ValidTo"))
 
     @property
     def rotation_date(self):
@@ -1629,10 +1667,12 @@ __all__ = [
     "MacAlgorithm",
     "DryRunModifier",
     "DataKeySpec",
+    "ImportState",
     "KeyMaterialState",
     "Rotation",
     "WrappingAlgorithm",
     "WrappingKeySpec",
+    "Import",
     "Message",
     "DataKeyPairSpec",
     "GrantOperation",

@@ -118,9 +118,15 @@ class DataKeySpec(str, enum.Enum):
     AES_256 = "AES_256"
     AES_128 = "AES_128"
 
+class ImportState(str, enum.Enum):
+    IMPORTED = "IMPORTED"
+    PENDING_IMPORT = "PENDING_IMPORT"
+
 class KeyMaterialState(str, enum.Enum):
     CURRENT = "CURRENT"
     NON_CURRENT = "NON_CURRENT"
+    PENDING_ROTATION = "PENDING_ROTATION"
+    PENDING_MULTI_REGION_IMPORT_AND_ROTATION = "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
 
 class Rotation(str, enum.Enum):
     AUTOMATIC = "AUTOMATIC"
@@ -138,6 +144,10 @@ class WrappingKeySpec(str, enum.Enum):
     RSA_3072 = "RSA_3072"
     RSA_4096 = "RSA_4096"
     SM2 = "SM2"
+
+class Import(str, enum.Enum):
+    NEW_KEY_MATERIAL = "NEW_KEY_MATERIAL"
+    EXISTING_KEY_MATERIAL = "EXISTING_KEY_MATERIAL"
 
 class Message(str, enum.Enum):
     RAW = "RAW"
@@ -418,15 +428,23 @@ class ListKeyRotationsResponse(_Shape):
     def truncated(self) -> bool: ...
 
 class RotationsListEntry(_Shape):
-    def __new__(cls, key_id: Optional[str] = None, key_material_id: Optional[str] = None, key_material_state: Optional[Union[KeyMaterialState, str]] = None, rotation_date: Optional[Union[datetime, int, float]] = None, rotation_type: Optional[Union[Rotation, str]] = None) -> RotationsListEntry: ...
+    def __new__(cls, key_id: Optional[str] = None, key_material_id: Optional[str] = None, key_material_description: Optional[str] = None, import_state: Optional[Union[ImportState, str]] = None, key_material_state: Optional[Union[KeyMaterialState, str]] = None, expiration_model: Optional[Union[ExpirationModel, str]] = None, valid_to: Optional[Union[datetime, int, float]] = None, rotation_date: Optional[Union[datetime, int, float]] = None, rotation_type: Optional[Union[Rotation, str]] = None) -> RotationsListEntry: ...
     @property
     def key_id(self) -> str: ...
     @property
     def key_material_id(self) -> str: ...
     @property
+    def key_material_description(self) -> Optional[str]: ...
+    @property
+    def import_state(self) -> Optional[ImportState]: ...
+    @property
     def key_material_state(self) -> KeyMaterialState: ...
     @property
-    def rotation_date(self) -> datetime: ...
+    def expiration_model(self) -> Optional[ExpirationModel]: ...
+    @property
+    def valid_to(self) -> Optional[datetime]: ...
+    @property
+    def rotation_date(self) -> Optional[datetime]: ...
     @property
     def rotation_type(self) -> Optional[Rotation]: ...
 
@@ -682,10 +700,12 @@ __all__ = [
     "MacAlgorithm",
     "DryRunModifier",
     "DataKeySpec",
+    "ImportState",
     "KeyMaterialState",
     "Rotation",
     "WrappingAlgorithm",
     "WrappingKeySpec",
+    "Import",
     "Message",
     "DataKeyPairSpec",
     "GrantOperation",

@@ -288,3 +288,37 @@ def test_imported_key_material(kms) -> None:
     kms.delete_imported_key_material(key_id=key)
     with pytest.raises(strongroom.KMSInvalidStateException):
         kms.decrypt(ciphertext_blob=blob)
+
+
+def test_several_imported_materials(kms) -> None:
+    """ImportType NEW_KEY_MATERIAL, PENDING_ROTATION, RotateKeyOnDemand and
+    per-material deletion, wrapped by pyca/cryptography."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    key = kms.create_key(origin=strongroom.Origin.EXTERNAL).key_metadata.key_id
+
+    def imp(material: bytes, **kw):
+        p = kms.get_parameters_for_import(key_id=key, wrapping_algorithm="RSAES_OAEP_SHA_256", wrapping_key_spec="RSA_2048")
+        pub = serialization.load_der_public_key(p.public_key)
+        wrapped = pub.encrypt(material, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None))
+        return kms.import_key_material(key_id=key, import_token=p.import_token, encrypted_key_material=wrapped,
+                                       expiration_model="KEY_MATERIAL_DOES_NOT_EXPIRE", **kw).key_material_id
+
+    first = imp(b"\x01" * 32, key_material_description="first")
+    old = kms.encrypt(key_id=key, plaintext=b"old").ciphertext_blob
+    second = imp(b"\x02" * 32, import_type=strongroom.ImportType.NEW_KEY_MATERIAL)
+    listed = kms.list_key_rotations(key_id=key, include_key_material="ALL_KEY_MATERIAL").rotations
+    assert [(r.key_material_id, r.key_material_state) for r in listed] == [
+        (first, strongroom.KeyMaterialState.CURRENT), (second, strongroom.KeyMaterialState.PENDING_ROTATION)]
+    assert listed[0].key_material_description == "first" and listed[0].import_state is strongroom.ImportState.IMPORTED
+    kms.rotate_key_on_demand(key_id=key)
+    assert kms.describe_key(key_id=key).key_metadata.current_key_material_id == second
+    assert kms.encrypt(key_id=key, plaintext=b"new").key_material_id == second
+    assert kms.decrypt(ciphertext_blob=old).plaintext == b"old"
+    with pytest.raises(strongroom.IncorrectKeyMaterialException):
+        imp(b"\x01" * 32, key_material_id=second)
+    assert kms.delete_imported_key_material(key_id=key, key_material_id=first).key_material_id == first
+    assert kms.describe_key(key_id=key).key_metadata.key_state is strongroom.KeyState.PENDING_IMPORT
+    assert imp(b"\x01" * 32) == first
+    assert kms.decrypt(ciphertext_blob=old).plaintext == b"old"

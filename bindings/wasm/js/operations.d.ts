@@ -128,6 +128,7 @@ export interface DeleteIdentityPolicyRequest {
 }
 export interface DeleteImportedKeyMaterialRequest {
   KeyId: string;
+  KeyMaterialId?: string;
 }
 export interface DeleteImportedKeyMaterialResponse {
   KeyId: string;
@@ -353,11 +354,16 @@ export interface ImportKeyMaterialRequest {
   EncryptedKeyMaterial: Uint8Array;
   ValidTo?: EpochSeconds;
   ExpirationModel?: ExpirationModel;
+  ImportType?: ImportType;
+  KeyMaterialDescription?: string;
+  KeyMaterialId?: string;
 }
 export interface ImportKeyMaterialResponse {
   KeyId: string;
   KeyMaterialId: string;
 }
+export type ImportState = 'IMPORTED' | 'PENDING_IMPORT';
+export type ImportType = 'NEW_KEY_MATERIAL' | 'EXISTING_KEY_MATERIAL';
 export interface KeyLastUsageData {
   Operation: string;
   Timestamp: EpochSeconds;
@@ -368,7 +374,7 @@ export interface KeyListEntry {
   KeyArn: string;
 }
 export type KeyManager = 'CUSTOMER' | 'AWS';
-export type KeyMaterialState = 'CURRENT' | 'NON_CURRENT';
+export type KeyMaterialState = 'CURRENT' | 'NON_CURRENT' | 'PENDING_ROTATION' | 'PENDING_MULTI_REGION_IMPORT_AND_ROTATION';
 export interface KeyMetadata {
   AWSAccountId: string;
   KeyId: string;
@@ -536,8 +542,12 @@ export type RotationType = 'AUTOMATIC' | 'ON_DEMAND';
 export interface RotationsListEntry {
   KeyId: string;
   KeyMaterialId: string;
+  KeyMaterialDescription?: string;
+  ImportState?: ImportState;
   KeyMaterialState: KeyMaterialState;
-  RotationDate: EpochSeconds;
+  ExpirationModel?: ExpirationModel;
+  ValidTo?: EpochSeconds;
+  RotationDate?: EpochSeconds;
   RotationType?: RotationType;
 }
 export interface ScheduleKeyDeletionRequest {

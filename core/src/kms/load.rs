@@ -252,8 +252,9 @@ impl State {
         for (name, v) in entries {
             let parse_err = || Error::corrupted(format!("store entry '{name}' is unreadable"));
             if let Some(id) = name.strip_prefix("key/") {
-                let rec: KeyRecord =
+                let mut rec: KeyRecord =
                     serde_json::from_slice(&state.open_entry(name, v)?).map_err(|_| parse_err())?;
+                rec.upgrade();
                 if rec.key_id != id {
                     return Err(parse_err());
                 }
@@ -345,10 +346,10 @@ impl State {
         // Every recorded material version must be present (imported material
         // may be deleted or expired: then the key is PendingImport).
         for rec in state.keys.values() {
-            if rec.import.as_ref().is_some_and(|i| !i.present) {
-                continue;
-            }
-            for m in &rec.materials {
+            for m in rec.all_materials() {
+                if m.import.as_ref().is_some_and(|i| !i.present) {
+                    continue;
+                }
                 let mut material_id = [0u8; 32];
                 hex::decode_to_slice(&m.material_id, &mut material_id)
                     .map_err(|_| Error::corrupted("malformed material id"))?;

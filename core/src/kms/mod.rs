@@ -20,7 +20,8 @@ use crate::context::{canonical_encoding, EncryptionContext};
 use crate::env::{Clock, Millis, OsRng, Rng, SystemClock, MS_PER_DAY};
 use crate::error::{Error, ErrorCode, Result};
 use crate::hsm::{
-    AsymKey, Hsm, MaterialHandle, OaepHash, ReEncryptDest, ReEncryptSource, SealFormat, SecretKey,
+    AsymKey, Hsm, MaterialCheck, MaterialHandle, OaepHash, ReEncryptDest, ReEncryptSource,
+    SealFormat, SecretKey,
 };
 use crate::model::*;
 use crate::operations::Operation;

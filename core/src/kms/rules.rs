@@ -20,8 +20,11 @@ pub enum OpClass {
     Metadata,
     /// EnableKeyRotation, DisableKeyRotation, RotateKeyOnDemand
     RotationConfig,
-    /// GetKeyRotationStatus, ListKeyRotations
+    /// GetKeyRotationStatus
     RotationRead,
+    /// ListKeyRotations: as RotationRead, but an EXTERNAL key missing
+    /// material (PendingImport) lists its materials and their import state.
+    MaterialRead,
     /// UpdateAlias: the *target* key
     AliasTarget,
     /// DescribeKey, ListResourceTags, DeleteAlias, GetKeyPolicy ...
@@ -87,6 +90,9 @@ pub fn check_state(class: OpClass, state: KeyState, arn: &str) -> Result<()> {
         (RotationRead, PendingDeletion | PendingReplicaDeletion | Creating) => s(state_word(state)),
         (RotationRead, PendingImport | Unavailable) => u(),
         (RotationRead, _) => Ok(()),
+        (MaterialRead, PendingDeletion | PendingReplicaDeletion | Creating) => s(state_word(state)),
+        (MaterialRead, Unavailable) => u(),
+        (MaterialRead, _) => Ok(()),
         (AliasTarget, PendingDeletion | PendingReplicaDeletion) => s("pending deletion"),
         (AliasTarget, _) => Ok(()),
         (ImportParams, Enabled | Disabled | PendingImport) => Ok(()),

@@ -266,6 +266,7 @@ impl State {
             material_id: hexid,
             created_ms: now,
             rotation_type,
+            import: None,
         })
     }
 
@@ -275,7 +276,7 @@ impl State {
         key: AsymKey,
         now: Millis,
     ) -> Result<MaterialVersion> {
-        let (handle, sealed) = self.hsm.install_asym(key_id, key, None)?;
+        let (handle, sealed) = self.hsm.install_asym(key_id, key, MaterialCheck::ANY)?;
         let hexid = handle.material_id_hex();
         self.batch.push(Mutation::Put {
             name: material_name(key_id, &hexid),
@@ -285,6 +286,7 @@ impl State {
             material_id: hexid,
             created_ms: now,
             rotation_type: None,
+            import: None,
         })
     }
 
@@ -337,7 +339,7 @@ impl State {
                 self.replicas_purged
                     .push((key_id.to_string(), m.primary_region.clone()));
             }
-            for m in &rec.materials {
+            for m in rec.all_materials() {
                 self.batch.push(Mutation::Delete {
                     name: material_name(key_id, &m.material_id),
                 });
@@ -393,10 +395,11 @@ impl State {
                     _ => None,
                 };
                 let expiry = k
-                    .import
-                    .as_ref()
+                    .all_materials()
+                    .filter_map(|m| m.import.as_ref())
                     .filter(|i| i.present)
-                    .and_then(|i| i.valid_to_ms);
+                    .filter_map(|i| i.valid_to_ms)
+                    .min();
                 [main, expiry]
             })
             .flatten()
@@ -474,9 +477,9 @@ impl State {
     pub(in crate::kms) fn clock_guards_something(&self) -> bool {
         self.keys.values().any(|k| {
             k.state == KeyState::PendingDeletion
-                || k.import
-                    .as_ref()
-                    .is_some_and(|i| i.present && i.valid_to_ms.is_some())
+                || k.all_materials()
+                    .filter_map(|m| m.import.as_ref())
+                    .any(|i| i.present && i.valid_to_ms.is_some())
         })
     }
 
@@ -546,20 +549,27 @@ impl State {
             }
         }
         // Imported material whose ValidTo has passed is deleted.
-        let expired: Vec<String> = self
-            .keys
-            .values()
-            .filter(|k| {
-                !jumped
-                    && k.import
-                        .as_ref()
-                        .is_some_and(|i| i.present && i.valid_to_ms.is_some_and(|v| v <= now))
-            })
-            .map(|k| k.key_id.clone())
-            .collect();
-        for id in expired {
-            self.delete_imported_material(&id)?;
-            self.report.expired.push(id);
+        let expired: Vec<(String, String)> = if jumped {
+            vec![]
+        } else {
+            self.keys
+                .values()
+                .flat_map(|k| {
+                    k.all_materials()
+                        .filter(|m| {
+                            m.import.as_ref().is_some_and(|i| {
+                                i.present && i.valid_to_ms.is_some_and(|v| v <= now)
+                            })
+                        })
+                        .map(|m| (k.key_id.clone(), m.material_id.clone()))
+                })
+                .collect()
+        };
+        for (id, material) in expired {
+            self.delete_imported_material(&id, &material)?;
+            if !self.report.expired.contains(&id) {
+                self.report.expired.push(id);
+            }
         }
         // Expired import tokens: their RSA private keys go now, from the HSM
         // and from the store (an import with one is ExpiredImportToken).
@@ -576,24 +586,41 @@ impl State {
         Ok(())
     }
 
-    /// Delete an EXTERNAL key's material: the key goes to PendingImport
-    /// (a key pending deletion keeps its state); metadata is kept, so only
-    /// the same material can be imported again.
-    pub(in crate::kms) fn delete_imported_material(&mut self, key_id: &str) -> Result<()> {
+    /// Delete one imported material of an EXTERNAL key (`material_id`, 64
+    /// hex). Material associated with the key is kept as a record (only
+    /// the same material can be imported again) and the key goes to
+    /// PendingImport (a key pending deletion keeps its state); material
+    /// pending rotation is forgotten (it was never associated).
+    pub(in crate::kms) fn delete_imported_material(
+        &mut self,
+        key_id: &str,
+        material_id: &str,
+    ) -> Result<()> {
         let mut rec = self.keys[key_id].clone();
-        for m in &rec.materials {
-            let mut material_id = [0u8; 32];
-            hex::decode_to_slice(&m.material_id, &mut material_id)
-                .map_err(|_| Error::internal("malformed material id"))?;
-            self.hsm.remove_material(&MaterialHandle {
-                key_id: key_id.to_string(),
-                material_id,
-            });
-            self.batch.push(Mutation::Delete {
-                name: material_name(key_id, &m.material_id),
-            });
+        let mut id = [0u8; 32];
+        hex::decode_to_slice(material_id, &mut id)
+            .map_err(|_| Error::internal("malformed material id"))?;
+        self.hsm.remove_material(&MaterialHandle {
+            key_id: key_id.to_string(),
+            material_id: id,
+        });
+        self.batch.push(Mutation::Delete {
+            name: material_name(key_id, material_id),
+        });
+        if rec
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.material_id == material_id)
+        {
+            rec.pending = None;
+            return self.save_key(rec);
         }
-        if let Some(i) = rec.import.as_mut() {
+        if let Some(i) = rec
+            .materials
+            .iter_mut()
+            .find(|m| m.material_id == material_id)
+            .and_then(|m| m.import.as_mut())
+        {
             i.present = false;
             i.valid_to_ms = None;
         }

@@ -241,9 +241,34 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// A material's place in its key (ListKeyRotations): `CURRENT` encrypts
+    /// and decrypts, `NON_CURRENT` only decrypts, `PENDING_ROTATION` is
+    /// imported material waiting for RotateKeyOnDemand (not yet
+    /// associated with the key: it can be deleted and replaced).
+    /// `PENDING_MULTI_REGION_IMPORT_AND_ROTATION` is AWS's state for new
+    /// material of a multi-Region key not yet imported into every replica.
     KeyMaterialState {
         Current => "CURRENT",
         NonCurrent => "NON_CURRENT",
+        PendingRotation => "PENDING_ROTATION",
+        PendingMultiRegionImportAndRotation => "PENDING_MULTI_REGION_IMPORT_AND_ROTATION",
+    }
+);
+
+aws_enum!(
+    /// ImportKeyMaterial: material new to the key (its first, or one for
+    /// an on-demand rotation) or material it already has (a re-import).
+    ImportType {
+        NewKeyMaterial => "NEW_KEY_MATERIAL",
+        ExistingKeyMaterial => "EXISTING_KEY_MATERIAL",
+    }
+);
+
+aws_enum!(
+    /// Whether one imported material is in the HSM now (ListKeyRotations).
+    ImportState {
+        Imported => "IMPORTED",
+        PendingImport => "PENDING_IMPORT",
     }
 );
 
@@ -253,8 +278,11 @@ pub struct MaterialVersion {
     /// 64 hex chars.
     pub material_id: String,
     pub created_ms: Millis,
-    /// `None` for the material made at CreateKey.
+    /// `None` for the material made at CreateKey (or first imported).
     pub rotation_type: Option<RotationType>,
+    /// Origin EXTERNAL keys: this material's import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<MaterialImport>,
 }
 
 /// Rotation settings and counters of a key.
@@ -291,9 +319,17 @@ pub struct KeyRecord {
     pub rotation: RotationSettings,
     /// The key policy document (the authorization issue evaluates it).
     pub policy: Option<String>,
-    /// Origin EXTERNAL keys: the state of the imported material.
+    /// Records written before keys held several imported materials kept
+    /// the one material's import here; [`KeyRecord::upgrade`] moves it
+    /// into that material. Always written as `null` now (records of keys
+    /// without imports keep their bytes).
     #[serde(default)]
-    pub import: Option<ImportState>,
+    pub import: Option<MaterialImport>,
+    /// Origin EXTERNAL symmetric keys: imported material waiting for
+    /// RotateKeyOnDemand (`PENDING_ROTATION`): in the HSM, never used to
+    /// encrypt or decrypt, not yet associated with the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<MaterialVersion>,
     /// Multi-Region keys: roles and replication state.
     #[serde(default)]
     pub mrk: Option<MultiRegionState>,
@@ -310,13 +346,18 @@ pub struct MultiRegionState {
     pub sequence: u64,
 }
 
-/// Imported material of an `EXTERNAL` key.
+/// One imported material of an `EXTERNAL` key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct ImportState {
-    /// Whether the material is currently present in the HSM.
+pub struct MaterialImport {
+    /// Whether the material is currently present in the HSM (deleted or
+    /// expired material is not, until the same material is imported again).
     pub present: bool,
     pub valid_to_ms: Option<Millis>,
     pub expiration_model: Option<ExpirationModel>,
+    /// `KeyMaterialDescription` (symmetric keys), kept across re-imports
+    /// that give none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 aws_enum!(
@@ -339,6 +380,45 @@ aws_enum!(
 impl KeyRecord {
     pub fn current_material_id(&self) -> Option<&str> {
         self.materials.last().map(|m| m.material_id.as_str())
+    }
+
+    /// A record as read from the store, in today's form: the import state
+    /// older records kept on the key moves into its (one) material.
+    pub fn upgrade(&mut self) {
+        if let Some(old) = self.import.take() {
+            for m in &mut self.materials {
+                m.import.get_or_insert_with(|| old.clone());
+            }
+        }
+    }
+
+    /// An EXTERNAL key lacking material it needs: never imported, or some
+    /// material associated with it deleted or expired (AWS: a symmetric key
+    /// needs all of its materials). Such a key is PendingImport (or stays
+    /// PendingDeletion).
+    pub fn missing_material(&self) -> bool {
+        self.origin == Origin::External
+            && (self.materials.is_empty()
+                || self
+                    .materials
+                    .iter()
+                    .any(|m| m.import.as_ref().is_some_and(|i| !i.present)))
+    }
+
+    /// The materials associated with the key, then the one pending rotation.
+    pub fn all_materials(&self) -> impl Iterator<Item = &MaterialVersion> {
+        self.materials.iter().chain(self.pending.iter())
+    }
+
+    /// The earliest expiry of present imported material associated with
+    /// the key (KeyMetadata.ValidTo).
+    pub fn earliest_expiry(&self) -> Option<Millis> {
+        self.materials
+            .iter()
+            .filter_map(|m| m.import.as_ref())
+            .filter(|i| i.present)
+            .filter_map(|i| i.valid_to_ms)
+            .min()
     }
 
     pub fn metadata(&self) -> KeyMetadata {
@@ -385,8 +465,17 @@ impl KeyRecord {
             multi_region: self.multi_region,
             pending_deletion_window_in_days: self.pending_window_days,
             current_key_material_id: self.current_material_id().map(str::to_string),
-            valid_to_ms: self.import.as_ref().and_then(|i| i.valid_to_ms),
-            expiration_model: self.import.as_ref().and_then(|i| i.expiration_model),
+            valid_to_ms: self.earliest_expiry(),
+            // Material that expires makes the key's material expire; else
+            // the model of its current material (absent before any import).
+            expiration_model: if self.earliest_expiry().is_some() {
+                Some(ExpirationModel::KeyMaterialExpires)
+            } else {
+                self.materials
+                    .last()
+                    .and_then(|m| m.import.as_ref())
+                    .and_then(|i| i.expiration_model)
+            },
             multi_region_configuration: self.mrk.as_ref().map(|m| {
                 let arn_in = |r: &str| {
                     self.arn
@@ -654,4 +743,60 @@ pub struct Grant {
     pub operations: Vec<GrantOperation>,
     #[serde(default, with = "stored_constraints")]
     pub constraints: Option<GrantConstraints>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record as stores wrote it before keys held several imported
+    /// materials: the one material's import state on the key.
+    fn old_record(import: serde_json::Value) -> KeyRecord {
+        let json = serde_json::json!({
+            "key_id": "k", "arn": "arn:aws:kms:us-east-1:111122223333:key/k",
+            "account": "111122223333", "region": "us-east-1", "created_ms": 1,
+            "description": "", "state": "PendingImport", "key_spec": "SYMMETRIC_DEFAULT",
+            "key_usage": "ENCRYPT_DECRYPT", "origin": "EXTERNAL", "key_manager": "CUSTOMER",
+            "multi_region": false, "deletion_date_ms": null, "pending_window_days": null,
+            "tags": {},
+            "materials": [{"material_id": "ab".repeat(32), "created_ms": 1, "rotation_type": null}],
+            "rotation": RotationSettings::default(), "policy": null,
+            "import": import, "mrk": null,
+        });
+        let mut rec: KeyRecord = serde_json::from_value(json).unwrap();
+        rec.upgrade();
+        rec
+    }
+
+    #[test]
+    fn old_records_move_their_import_into_the_material() {
+        let rec = old_record(serde_json::json!({
+            "present": false, "valid_to_ms": null, "expiration_model": "KEY_MATERIAL_EXPIRES"
+        }));
+        assert!(rec.import.is_none());
+        assert_eq!(
+            rec.materials[0].import,
+            Some(MaterialImport {
+                present: false,
+                valid_to_ms: None,
+                expiration_model: Some(ExpirationModel::KeyMaterialExpires),
+                description: None,
+            })
+        );
+        assert!(rec.missing_material());
+        let rec = old_record(serde_json::json!({
+            "present": true, "valid_to_ms": 99, "expiration_model": "KEY_MATERIAL_EXPIRES"
+        }));
+        assert!(!rec.missing_material());
+        assert_eq!(rec.earliest_expiry(), Some(99));
+        let md = rec.metadata();
+        assert_eq!(
+            (md.valid_to_ms, md.expiration_model),
+            (Some(99), Some(ExpirationModel::KeyMaterialExpires))
+        );
+        // Written again, the record keeps the import on the material only.
+        let v = serde_json::to_value(&rec).unwrap();
+        assert_eq!(v["import"], serde_json::Value::Null);
+        assert_eq!(v["materials"][0]["import"]["present"], true);
+    }
 }

@@ -29,6 +29,12 @@ scen = [
     step("ImportKeyMaterial", {"KeyId": "${k}", "ImportToken": "srim1nope", "EncryptedKeyMaterial": "00", "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}, error="InvalidImportTokenException"),
     step("ImportKeyMaterial", {"KeyId": "${k}", "ImportToken": "srim1nope", "EncryptedKeyMaterial": "00"}, error="ValidationException"),
     step("DeleteImportedKeyMaterial", {"KeyId": "${k}"}),
+    # Several materials per key: a key without material lists none, has none
+    # to delete or rotate to; material ids are 64 lowercase hex.
+    step("ListKeyRotations", {"KeyId": "${k}", "IncludeKeyMaterial": "ALL_KEY_MATERIAL"}, expect={"Rotations": [], "Truncated": False}),
+    step("DeleteImportedKeyMaterial", {"KeyId": "${k}", "KeyMaterialId": "ab" * 32}, error="NotFoundException"),
+    step("DeleteImportedKeyMaterial", {"KeyId": "${k}", "KeyMaterialId": "AB" * 32}, error="ValidationException"),
+    step("RotateKeyOnDemand", {"KeyId": "${k}"}, error="UnsupportedOperationException"),
     step("ScheduleKeyDeletion", {"KeyId": "${k}", "PendingWindowInDays": 7}, expect={"KeyState": "PendingDeletion"}),
     step("CancelKeyDeletion", {"KeyId": "${k}"}),
     step("DescribeKey", {"KeyId": "${k}"}, expect={"KeyMetadata": {"KeyState": "PendingImport"}}),

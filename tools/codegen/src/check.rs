@@ -214,46 +214,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         why: "one store is one account: there are no other resource owners",
     },
     NotServed {
-        shape: "ImportKeyMaterialRequest",
-        member: "ImportType",
-        why: "a key holds one imported key material at a time: importing several materials into one key (`ImportType`, `KeyMaterialId`, `KeyMaterialDescription`) is not served",
-    },
-    NotServed {
-        shape: "ImportKeyMaterialRequest",
-        member: "KeyMaterialId",
-        why: "a key holds one imported key material at a time: importing several materials into one key (`ImportType`, `KeyMaterialId`, `KeyMaterialDescription`) is not served",
-    },
-    NotServed {
-        shape: "ImportKeyMaterialRequest",
-        member: "KeyMaterialDescription",
-        why: "a key holds one imported key material at a time: importing several materials into one key (`ImportType`, `KeyMaterialId`, `KeyMaterialDescription`) is not served",
-    },
-    NotServed {
-        shape: "DeleteImportedKeyMaterialRequest",
-        member: "KeyMaterialId",
-        why: "a key holds one imported key material at a time: importing several materials into one key (`ImportType`, `KeyMaterialId`, `KeyMaterialDescription`) is not served",
-    },
-    NotServed {
-        shape: "RotationsListEntry",
-        member: "KeyMaterialDescription",
-        why: "a key holds one imported key material at a time: importing several materials into one key (`ImportType`, `KeyMaterialId`, `KeyMaterialDescription`) is not served",
-    },
-    NotServed {
-        shape: "RotationsListEntry",
-        member: "ImportState",
-        why: "a key holds one imported key material at a time: importing several materials into one key (`ImportType`, `KeyMaterialId`, `KeyMaterialDescription`) is not served",
-    },
-    NotServed {
-        shape: "RotationsListEntry",
-        member: "ExpirationModel",
-        why: "a key holds one imported key material at a time: importing several materials into one key (`ImportType`, `KeyMaterialId`, `KeyMaterialDescription`) is not served",
-    },
-    NotServed {
-        shape: "RotationsListEntry",
-        member: "ValidTo",
-        why: "a key holds one imported key material at a time: importing several materials into one key (`ImportType`, `KeyMaterialId`, `KeyMaterialDescription`) is not served",
-    },
-    NotServed {
         shape: "CreateKeyRequest",
         member: "CustomerMasterKeySpec",
         why: "deprecated by AWS in favour of `KeySpec`, which Strongroom takes",

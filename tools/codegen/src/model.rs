@@ -113,6 +113,8 @@ trace_enums!(
     MacAlgorithm,
     DataKeySpec,
     KeyMaterialState,
+    ImportType,
+    ImportState,
     RotationType,
     DryRunModifier,
     EncapsulationAlgorithm,

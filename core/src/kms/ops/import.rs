@@ -129,28 +129,91 @@ impl Kms {
             if entry.expires_ms <= call.now {
                 return Err(Error::new(ErrorCode::ExpiredImportToken, "The import token has expired; call GetParametersForImport again"));
             }
-            let expected = match rec.materials.first() {
-                Some(m) => {
-                    let mut b = [0u8; 32];
-                    hex::decode_to_slice(&m.material_id, &mut b).map_err(|_| Error::internal("malformed material id"))?;
-                    Some(b)
+            let symmetric = rec.key_spec == KeySpec::SymmetricDefault;
+            if !symmetric && (req.import_type.is_some() || req.key_material_description.is_some() || req.key_material_id.is_some()) {
+                return Err(Error::validation(format!(
+                    "ImportType, KeyMaterialId and KeyMaterialDescription are for symmetric encryption keys only: a {} key holds one key material, imported again as it is",
+                    rec.key_spec
+                )));
+            }
+            if let Some(d) = &req.key_material_description {
+                check_material_description(d)?;
+            }
+            let named = req.key_material_id.as_deref().map(material_id_bytes).transpose()?;
+            let ids = rec.all_materials().map(|m| material_id_bytes(&m.material_id)).collect::<Result<Vec<_>>>()?;
+            let import_type = req.import_type.unwrap_or(if ids.is_empty() { ImportType::NewKeyMaterial } else { ImportType::ExistingKeyMaterial });
+            let check = match import_type {
+                ImportType::NewKeyMaterial => {
+                    if named.is_some() {
+                        return Err(Error::validation("KeyMaterialId cannot be given with ImportType NEW_KEY_MATERIAL"));
+                    }
+                    if !rec.materials.is_empty() {
+                        if let Some(p) = &rec.pending {
+                            return Err(Error::new(ErrorCode::KmsInvalidState, format!(
+                                "{} already has key material {} pending rotation: rotate to it with RotateKeyOnDemand, or delete it with DeleteImportedKeyMaterial, before importing other new key material",
+                                rec.arn, p.material_id
+                            )));
+                        }
+                        if rec.multi_region {
+                            return Err(Error::new(ErrorCode::UnsupportedOperation, format!(
+                                "{} is a multi-Region key: importing new key material into multi-Region keys (PENDING_MULTI_REGION_IMPORT_AND_ROTATION) is not served yet; re-import its material with EXISTING_KEY_MATERIAL",
+                                rec.arn
+                            )));
+                        }
+                    }
+                    MaterialCheck::New { not: &ids }
                 }
-                None => None,
+                ImportType::ExistingKeyMaterial => {
+                    if ids.is_empty() {
+                        return Err(Error::new(ErrorCode::IncorrectKeyMaterial, format!(
+                            "{} has no key material to import again: import its first key material with ImportType NEW_KEY_MATERIAL",
+                            rec.arn
+                        )));
+                    }
+                    match &named {
+                        Some(n) if !ids.contains(n) => {
+                            return Err(Error::new(ErrorCode::NotFound, format!(
+                                "key material {} is not associated with {}",
+                                req.key_material_id.as_deref().unwrap_or_default(), rec.arn
+                            )))
+                        }
+                        Some(n) => MaterialCheck::Existing(std::slice::from_ref(n)),
+                        None => MaterialCheck::Existing(&ids),
+                    }
+                }
             };
-            let (handle, sealed) = state.hsm.import_material(&id, rec.key_spec, &token_id, entry.wrapping_algorithm, &req.encrypted_key_material, expected.as_ref())?;
+            let (handle, sealed) = state.hsm.import_material(&id, rec.key_spec, &token_id, entry.wrapping_algorithm, &req.encrypted_key_material, check)?;
             let hexid = handle.material_id_hex();
             state.batch.push(Mutation::Put { name: material_name(&id, &hexid), value: sealed });
             let answer = ImportKeyMaterialResponse { key_id: rec.arn.clone(), key_material_id: hexid.clone() };
             let mut rec = rec;
-            if rec.materials.is_empty() {
-                rec.materials.push(MaterialVersion { material_id: hexid, created_ms: call.now, rotation_type: None });
-            }
-            rec.import = Some(ImportState {
+            let fresh = |description: Option<String>| MaterialImport {
                 present: true,
                 valid_to_ms: req.valid_to_ms,
                 expiration_model: Some(model),
-            });
-            if rec.state == KeyState::PendingImport {
+                description,
+            };
+            match rec.materials.iter_mut().chain(rec.pending.iter_mut()).find(|m| m.material_id == hexid) {
+                // A re-import: the material is back, with this import's expiry.
+                Some(m) => {
+                    let description = req.key_material_description.clone().or_else(|| m.import.take().and_then(|i| i.description));
+                    m.import = Some(fresh(description));
+                }
+                None => {
+                    let m = MaterialVersion {
+                        material_id: hexid,
+                        created_ms: call.now,
+                        rotation_type: None,
+                        import: Some(fresh(req.key_material_description.clone())),
+                    };
+                    if rec.materials.is_empty() {
+                        rec.materials.push(m);
+                    } else {
+                        rec.pending = Some(m);
+                    }
+                }
+            }
+            if rec.state == KeyState::PendingImport && !rec.missing_material() {
                 rec.state = KeyState::Enabled;
             }
             // The token is spent: its RSA private key goes at once.
@@ -160,13 +223,18 @@ impl Kms {
         })
     }
 
-    /// Delete imported material now: the key goes to PendingImport until
-    /// the same material is imported again.
+    /// Delete one imported material now (`KeyMaterialId`, else the
+    /// current one). Material associated with the key makes it
+    /// PendingImport until the same material is imported again; material
+    /// pending rotation is simply gone.
     pub fn delete_imported_key_material(
         &self,
-        req: KeyIdRequest,
+        req: DeleteImportedKeyMaterialRequest,
     ) -> Result<DeleteImportedKeyMaterialResponse> {
         self.call("DeleteImportedKeyMaterial", |state, call, audit| {
+            if let Some(m) = &req.key_material_id {
+                material_id_bytes(m)?;
+            }
             let id = Self::external_key(
                 state,
                 call,
@@ -175,17 +243,30 @@ impl Kms {
                 &req.key_id,
             )?;
             let rec = state.rec(&id);
-            // The key keeps the id of the material it had (a re-import must
-            // be the same material), so the answer names it either way.
+            let target = match &req.key_material_id {
+                Some(m) => Some(
+                    rec.all_materials()
+                        .find(|v| &v.material_id == m)
+                        .ok_or_else(|| {
+                            Error::new(
+                                ErrorCode::NotFound,
+                                format!("key material {m} is not associated with {}", rec.arn),
+                            )
+                        })?,
+                ),
+                None => rec.materials.last(),
+            };
+            // A key keeps the id of material it had (a re-import must be the
+            // same material), so the answer names it either way.
             let answer = DeleteImportedKeyMaterialResponse {
                 key_id: rec.arn.clone(),
-                key_material_id: rec.materials.first().map(|m| m.material_id.clone()),
+                key_material_id: target.map(|m| m.material_id.clone()),
             };
-            if rec.state == KeyState::PendingImport
-                || rec.import.as_ref().is_some_and(|i| !i.present)
-            {
-                return Ok(answer); // no material: no effect
-            }
+            let Some(target) = target.filter(|m| m.import.as_ref().is_none_or(|i| i.present))
+            else {
+                return Ok(answer); // no material, or already deleted: no effect
+            };
+            let target = target.material_id.clone();
             check_state(OpClass::Metadata, rec.state, &rec.arn).or_else(|e| {
                 // Allowed while pending deletion too (state unchanged).
                 if rec.state == KeyState::PendingDeletion {
@@ -194,8 +275,44 @@ impl Kms {
                     Err(e)
                 }
             })?;
-            state.delete_imported_material(&id)?;
+            state.delete_imported_material(&id, &target)?;
             Ok(answer)
         })
+    }
+}
+
+/// A `KeyMaterialId` as AWS writes them (64 lowercase hex), as bytes.
+pub(in crate::kms) fn material_id_bytes(hexid: &str) -> Result<[u8; 32]> {
+    let mut b = [0u8; 32];
+    if hexid.len() != 64
+        || !hexid
+            .bytes()
+            .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(Error::validation(
+            "KeyMaterialId must be 64 lowercase hexadecimal characters",
+        ));
+    }
+    hex::decode_to_slice(hexid, &mut b).map_err(|_| {
+        Error::validation("KeyMaterialId must be 64 lowercase hexadecimal characters")
+    })?;
+    Ok(b)
+}
+
+/// `KeyMaterialDescription`: 1 to 256 characters of a-z, A-Z, 0-9, `:`,
+/// `/`, `_`, `.`, `-` and whitespace (AWS's pattern).
+fn check_material_description(d: &str) -> Result<()> {
+    let ok = (1..=256).contains(&d.chars().count())
+        && d.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || c.is_ascii_whitespace()
+                || matches!(c, ':' | '/' | '_' | '.' | '-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::validation(
+            "KeyMaterialDescription must be 1 to 256 characters of a-z, A-Z, 0-9, ':', '/', '_', '.', '-' and whitespace",
+        ))
     }
 }

@@ -477,7 +477,8 @@ pub(in crate::kms) fn new_key_record(
         materials,
         rotation,
         policy: k.policy,
-        import: external.then(ImportState::default),
+        import: None,
+        pending: None,
         mrk: k.multi_region.then(|| MultiRegionState {
             primary_region: call.region.to_string(),
             replica_regions: vec![],

@@ -97,7 +97,7 @@ impl Kms {
                 Facts::default(),
             )?;
             let mut rec = state.rec(&id).clone();
-            rec.state = if rec.import.as_ref().is_some_and(|i| !i.present) {
+            rec.state = if rec.missing_material() {
                 KeyState::PendingImport
             } else {
                 KeyState::Disabled

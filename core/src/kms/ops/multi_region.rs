@@ -227,7 +227,7 @@ impl State {
             ));
         }
         self.ensure_identity()?;
-        let material_present = rec.import.as_ref().is_none_or(|i| i.present);
+        let material_present = !rec.missing_material();
         let handles: Vec<MaterialHandle> = if material_present {
             rec.materials
                 .iter()
@@ -469,11 +469,15 @@ impl Kms {
             for (handle, sealed) in installed {
                 state.batch.push(Mutation::Put { name: material_name(&h.key_id, &handle.material_id_hex()), value: sealed });
             }
-            let p = h.props;
-            let import = (p.origin == Origin::External).then(|| ImportState {
-                present: p.material_present,
-                ..Default::default()
-            });
+            // A replica's imported materials are present when the package
+            // carried them; their expiry is the primary's business.
+            let mut p = h.props;
+            for m in &mut p.materials {
+                if p.origin == Origin::External {
+                    let description = m.import.take().and_then(|i| i.description);
+                    m.import = Some(MaterialImport { present: p.material_present, description, ..Default::default() });
+                }
+            }
             let rec = match existing {
                 Some(mut r) => {
                     r.key_spec = p.key_spec;
@@ -501,7 +505,7 @@ impl Kms {
                         region: call.region.to_string(),
                         created_ms: call.now,
                         description: String::new(),
-                        state: if import.as_ref().is_some_and(|i| !i.present) { KeyState::PendingImport } else { KeyState::Enabled },
+                        state: if p.origin == Origin::External && !p.material_present { KeyState::PendingImport } else { KeyState::Enabled },
                         key_spec: p.key_spec,
                         key_usage: p.key_usage,
                         origin: p.origin,
@@ -513,7 +517,8 @@ impl Kms {
                         materials: p.materials,
                         rotation: p.rotation,
                         policy: Some(default_policy(call.account)),
-                        import,
+                        import: None,
+                        pending: None,
                         mrk: Some(MultiRegionState { primary_region: p.primary_region, replica_regions: vec![], sequence: h.sequence }),
                     }
                 }

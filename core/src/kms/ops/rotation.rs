@@ -93,7 +93,7 @@ impl Kms {
                 Facts::default(),
             )?;
             let rec = state.rec(&id).clone();
-            check_rotatable(&rec)?;
+            check_rotatable_on_demand(&rec)?;
             deny_aws_managed(&rec)?;
             deny_replica(&rec)?;
             if rec.rotation.on_demand_count >= MAX_ON_DEMAND_ROTATIONS {
@@ -105,22 +105,40 @@ impl Kms {
                     ),
                 ));
             }
-            if rec.rotation.enabled
-                && rec
-                    .rotation
-                    .next_rotation_ms
-                    .is_some_and(|n| n <= call.now + CONFLICT_WINDOW_MS)
-            {
-                return Err(Error::new(
-                    ErrorCode::Conflict,
-                    format!(
-                        "an automatic rotation of {} is due within 20 minutes",
-                        rec.arn
-                    ),
-                ));
-            }
-            state.rotate(&id, call.now, RotationType::OnDemand)?;
-            let mut rec = state.rec(&id).clone();
+            let mut rec = if rec.origin == Origin::External {
+                // Imported keys rotate to the material imported for it.
+                let mut rec = rec;
+                let mut next = rec.pending.take().ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::KmsInvalidState,
+                        format!(
+                            "{} has no key material pending rotation: import new key material with ImportType NEW_KEY_MATERIAL first",
+                            rec.arn
+                        ),
+                    )
+                })?;
+                next.created_ms = call.now;
+                next.rotation_type = Some(RotationType::OnDemand);
+                rec.materials.push(next);
+                rec
+            } else {
+                if rec.rotation.enabled
+                    && rec
+                        .rotation
+                        .next_rotation_ms
+                        .is_some_and(|n| n <= call.now + CONFLICT_WINDOW_MS)
+                {
+                    return Err(Error::new(
+                        ErrorCode::Conflict,
+                        format!(
+                            "an automatic rotation of {} is due within 20 minutes",
+                            rec.arn
+                        ),
+                    ));
+                }
+                state.rotate(&id, call.now, RotationType::OnDemand)?;
+                state.rec(&id).clone()
+            };
             rec.rotation.on_demand_count += 1;
             rec.rotation.last_on_demand_ms = Some(call.now);
             let arn = rec.arn.clone();
@@ -152,29 +170,47 @@ impl Kms {
                 Facts::default(),
             )?;
             let rec = state.rec(&id);
-            check_rotatable(rec)?;
+            check_rotatable_on_demand(rec)?;
             let n = rec.materials.len();
+            let entry = |m: &MaterialVersion, state: KeyMaterialState| {
+                let import = m.import.as_ref();
+                RotationsListEntry {
+                    key_id: rec.arn.clone(),
+                    key_material_id: m.material_id.clone(),
+                    key_material_description: import.and_then(|i| i.description.clone()),
+                    import_state: import.map(|i| {
+                        if i.present {
+                            ImportState::Imported
+                        } else {
+                            ImportState::PendingImport
+                        }
+                    }),
+                    key_material_state: state,
+                    expiration_model: import.and_then(|i| i.expiration_model),
+                    valid_to_ms: import.and_then(|i| i.valid_to_ms),
+                    rotation_date_ms: m.rotation_type.map(|_| m.created_ms),
+                    rotation_type: m.rotation_type,
+                }
+            };
             let all: Vec<(usize, RotationsListEntry)> = rec
                 .materials
                 .iter()
                 .enumerate()
                 .filter(|(_, m)| all_material || m.rotation_type.is_some())
                 .map(|(i, m)| {
-                    (
-                        i,
-                        RotationsListEntry {
-                            key_id: rec.arn.clone(),
-                            key_material_id: m.material_id.clone(),
-                            key_material_state: if i + 1 == n {
-                                KeyMaterialState::Current
-                            } else {
-                                KeyMaterialState::NonCurrent
-                            },
-                            rotation_date_ms: m.created_ms,
-                            rotation_type: m.rotation_type,
-                        },
-                    )
+                    let s = if i + 1 == n {
+                        KeyMaterialState::Current
+                    } else {
+                        KeyMaterialState::NonCurrent
+                    };
+                    (i, entry(m, s))
                 })
+                .chain(
+                    rec.pending
+                        .iter()
+                        .filter(|_| all_material)
+                        .map(|m| (n, entry(m, KeyMaterialState::PendingRotation))),
+                )
                 .collect();
             let (page, next_marker, truncated) = paginate(
                 all,
@@ -197,6 +233,23 @@ pub(in crate::kms) fn check_rotatable(rec: &KeyRecord) -> Result<()> {
             ErrorCode::UnsupportedOperation,
             format!(
                 "{} does not support automatic rotation (key spec {}, origin {})",
+                rec.arn, rec.key_spec, rec.origin
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// RotateKeyOnDemand and ListKeyRotations: symmetric encryption keys with
+/// generated or imported material.
+pub(in crate::kms) fn check_rotatable_on_demand(rec: &KeyRecord) -> Result<()> {
+    if rec.key_spec != KeySpec::SymmetricDefault
+        || !matches!(rec.origin, Origin::AwsKms | Origin::External)
+    {
+        return Err(Error::new(
+            ErrorCode::UnsupportedOperation,
+            format!(
+                "{} does not support on-demand rotation (key spec {}, origin {})",
                 rec.arn, rec.key_spec, rec.origin
             ),
         ));

@@ -241,6 +241,7 @@ impl Kms {
                         material_id: hexid,
                         created_ms: call.now,
                         rotation_type: kind(i),
+                        import: None,
                     });
                 }
             }
@@ -273,6 +274,7 @@ impl Kms {
                 rotation,
                 policy: Some(req.policy.unwrap_or_else(|| default_policy(call.account))),
                 import: None,
+                pending: None,
                 mrk: mrk.map(|m| {
                     let primary = m.primary_region == call.region;
                     MultiRegionState {

@@ -115,6 +115,15 @@ impl Kms {
             .get(parsed.key_id)
             .ok_or_else(|| Error::not_found_arn(&call.key_arn(parsed.key_id)))?;
         Self::authorize_source_key(state, call, action, rec, key_id, alg, ctx, audit)?;
+        // Material pending rotation is not the key's yet: it decrypts
+        // nothing (its importer could otherwise forge blobs naming it).
+        if rec
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.material_id == crate::hsm::hex_id(parsed.material_id))
+        {
+            return Err(Error::invalid_ciphertext());
+        }
         Ok((parsed, rec))
     }
 
