@@ -534,6 +534,115 @@ fn import_type_and_material_ids_are_for_symmetric_keys_only() {
     );
 }
 
+fn region(name: &str, clock: &ManualClock, seed: u8) -> Kms {
+    Kms::builder(ACCOUNT, name)
+        .clock(clock.clone())
+        .rng(strongroom::DangerousSeededRng::new([seed; 32]))
+        .in_memory()
+        .unwrap()
+}
+
+fn external_mrk(kms: &Kms) -> String {
+    kms.create_key(CreateKeyRequest {
+        origin: Some(Origin::External),
+        multi_region: true,
+        ..Default::default()
+    })
+    .unwrap()
+    .key_metadata
+    .key_id
+}
+
+fn replicate(primary: &Kms, key: &str, replica: &Kms) -> ReplicateKeyResponse {
+    primary
+        .replicate_key(
+            ReplicateKeyRequest {
+                key_id: key.into(),
+                replica_region: replica.region().into(),
+                ..Default::default()
+            },
+            replica,
+        )
+        .unwrap()
+}
+
+/// AWS: a replica of an imported key starts without material; the same
+/// material is imported into each replica (never shipped between them),
+/// and each region's material is deleted or expires on its own.
+#[test]
+fn multi_region_replicas_import_their_primarys_material() {
+    let clock = ManualClock::new(T0);
+    let us = region("us-east-1", &clock, 1);
+    let eu = region("eu-west-1", &clock, 2);
+    let ap = region("ap-south-1", &clock, 3);
+    let key = external_mrk(&us);
+    let id_a = import(&us, &key, &A, |_| {}).unwrap();
+    let md = replicate(&us, &key, &eu).replica_key_metadata;
+    assert_eq!(md.key_state, KeyState::PendingImport, "no material travels");
+    assert_eq!(md.current_key_material_id.as_deref(), Some(id_a.as_str()));
+    let listed = rotations(&eu, &key, true);
+    assert_eq!(
+        listed
+            .iter()
+            .map(|e| (e.key_material_id.as_str(), e.import_state))
+            .collect::<Vec<_>>(),
+        vec![(id_a.as_str(), Some(ImportState::PendingImport))]
+    );
+    let blob = encrypt(&us, &key).unwrap().ciphertext_blob;
+    assert_eq!(
+        dec(&eu, &blob, &Default::default()).unwrap_err().code(),
+        ErrorCode::KmsInvalidState
+    );
+    // Only the primary's material, and never as new material.
+    let e = import(&eu, &key, &B, |_| {}).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::IncorrectKeyMaterial);
+    let e = import(&eu, &key, &A, |r| {
+        r.import_type = Some(ImportType::NewKeyMaterial)
+    })
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::UnsupportedOperation);
+    assert_eq!(import(&eu, &key, &A, |_| {}).unwrap(), id_a);
+    assert_eq!(describe(&eu, &key).key_state, KeyState::Enabled);
+    assert_eq!(
+        dec(&eu, &blob, &Default::default()).unwrap(),
+        b"several materials"
+    );
+    let back = encrypt(&eu, &key).unwrap().ciphertext_blob;
+    assert_eq!(
+        dec(&us, &back, &Default::default()).unwrap(),
+        b"several materials"
+    );
+    // Deleting a replica's material leaves the primary alone.
+    delete(&eu, &key, None).unwrap();
+    assert_eq!(describe(&eu, &key).key_state, KeyState::PendingImport);
+    assert_eq!(describe(&us, &key).key_state, KeyState::Enabled);
+
+    // A primary replicated before its first import: the replica learns the
+    // material's id when the primary imports (linked regions), and only
+    // then takes the import.
+    let early = external_mrk(&us);
+    let md = replicate(&us, &early, &ap).replica_key_metadata;
+    assert_eq!(
+        (md.key_state, md.current_key_material_id),
+        (KeyState::PendingImport, None)
+    );
+    assert_eq!(
+        import(&ap, &early, &C, |_| {}).unwrap_err().code(),
+        ErrorCode::KmsInvalidState
+    );
+    let id_c = import(&us, &early, &C, |_| {}).unwrap();
+    assert_eq!(
+        describe(&ap, &early).current_key_material_id.as_deref(),
+        Some(id_c.as_str())
+    );
+    assert_eq!(
+        import(&ap, &early, &B, |_| {}).unwrap_err().code(),
+        ErrorCode::IncorrectKeyMaterial
+    );
+    assert_eq!(import(&ap, &early, &C, |_| {}).unwrap(), id_c);
+    assert_eq!(describe(&ap, &early).key_state, KeyState::Enabled);
+}
+
 #[test]
 fn multi_region_keys_refuse_new_material_for_now() {
     let (kms, _) = kms();

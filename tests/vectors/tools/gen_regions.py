@@ -86,6 +86,12 @@ scen = [
     step("DescribeKey", {"KeyId": "${k}"}, region=EU, expect={"KeyMetadata": {"KeyState": "PendingDeletion"}}),
     {"advance_ms": 7 * DAY},
     step("DescribeKey", {"KeyId": "${k}"}, region=EU, error="NotFoundException"),
+    # An imported multi-Region key's replica starts without material (none
+    # travels): it lists no material and waits for its own import.
+    step("CreateKey", {"Origin": "EXTERNAL", "MultiRegion": True}, save={"x": "KeyMetadata.KeyId"}, expect={"KeyMetadata": {"KeyState": "PendingImport"}}),
+    step("ReplicateKey", {"KeyId": "${x}", "ReplicaRegion": AP}, expect={"ReplicaKeyMetadata": {"KeyState": "PendingImport", "Origin": "EXTERNAL", "CurrentKeyMaterialId": None}}),
+    step("ListKeyRotations", {"KeyId": "${x}", "IncludeKeyMaterial": "ALL_KEY_MATERIAL"}, region=AP, expect={"Rotations": []}),
+    step("GetParametersForImport", {"KeyId": "${x}", "WrappingAlgorithm": "RSA_AES_KEY_WRAP_SHA_256", "WrappingKeySpec": "RSA_3072"}, region=AP, expect={"KeyId": "arn:aws:kms:ap-south-1:111122223333:key/${x}"}),
  ]},
 ]
 out = os.path.join(os.path.dirname(__file__), "..", "core", "regions-and-import.json")

@@ -142,6 +142,21 @@ impl Kms {
             let named = req.key_material_id.as_deref().map(material_id_bytes).transpose()?;
             let ids = rec.all_materials().map(|m| material_id_bytes(&m.material_id)).collect::<Result<Vec<_>>>()?;
             let import_type = req.import_type.unwrap_or(if ids.is_empty() { ImportType::NewKeyMaterial } else { ImportType::ExistingKeyMaterial });
+            if rec.mrk.as_ref().is_some_and(|m| m.primary_region != rec.region) {
+                // A replica takes its primary's material, as AWS has it.
+                if ids.is_empty() {
+                    return Err(Error::new(ErrorCode::KmsInvalidState, format!(
+                        "{} is a multi-Region replica whose primary had no key material when it was last replicated here: import into the primary first",
+                        rec.arn
+                    )));
+                }
+                if import_type == ImportType::NewKeyMaterial {
+                    return Err(Error::new(ErrorCode::UnsupportedOperation, format!(
+                        "{} is a multi-Region replica: import new key material into its primary Region key; a replica takes the primary's material with EXISTING_KEY_MATERIAL",
+                        rec.arn
+                    )));
+                }
+            }
             let check = match import_type {
                 ImportType::NewKeyMaterial => {
                     if named.is_some() {
@@ -219,6 +234,8 @@ impl Kms {
             // The token is spent: its RSA private key goes at once.
             state.drop_import_token(&token_id);
             state.save_key(rec)?;
+            // A primary's replicas learn which material they must import.
+            state.mark_mrk_dirty(&id);
             Ok(answer)
         })
     }

@@ -227,7 +227,10 @@ impl State {
             ));
         }
         self.ensure_identity()?;
-        let material_present = !rec.missing_material();
+        // Imported material never travels: as in AWS, each replica of an
+        // EXTERNAL key has the same material imported into it (the package
+        // lists the ids it must match).
+        let material_present = rec.origin != Origin::External;
         let handles: Vec<MaterialHandle> = if material_present {
             rec.materials
                 .iter()
@@ -469,13 +472,23 @@ impl Kms {
             for (handle, sealed) in installed {
                 state.batch.push(Mutation::Put { name: material_name(&h.key_id, &handle.material_id_hex()), value: sealed });
             }
-            // A replica's imported materials are present when the package
-            // carried them; their expiry is the primary's business.
+            // An EXTERNAL replica's materials are its own imports: those it
+            // has keep their state, those new to it wait for an import
+            // (present only if the package carried them, as packages of
+            // older versions did).
             let mut p = h.props;
-            for m in &mut p.materials {
-                if p.origin == Origin::External {
+            if p.origin == Origin::External {
+                let had: Vec<MaterialVersion> = existing.as_ref().map(|r| r.all_materials().cloned().collect()).unwrap_or_default();
+                for m in &mut p.materials {
                     let description = m.import.take().and_then(|i| i.description);
-                    m.import = Some(MaterialImport { present: p.material_present, description, ..Default::default() });
+                    let own = had.iter().find(|o| o.material_id == m.material_id).and_then(|o| o.import.clone());
+                    m.import = Some(match own {
+                        Some(mut own) => {
+                            own.present |= p.material_present;
+                            own
+                        }
+                        None => MaterialImport { present: p.material_present, description, ..Default::default() },
+                    });
                 }
             }
             let rec = match existing {
@@ -485,6 +498,9 @@ impl Kms {
                     r.origin = p.origin;
                     r.rotation = p.rotation;
                     r.materials = p.materials;
+                    if r.missing_material() && matches!(r.state, KeyState::Enabled | KeyState::Disabled) {
+                        r.state = KeyState::PendingImport;
+                    }
                     if let Some(m) = r.mrk.as_mut() {
                         m.primary_region = p.primary_region;
                         m.sequence = h.sequence;

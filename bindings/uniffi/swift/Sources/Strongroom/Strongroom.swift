@@ -1611,7 +1611,7 @@ public protocol KmsProtocol: AnyObject, Sendable {
     
     func deleteIdentityPolicy(request: IdentityPolicyRequest) throws 
     
-    func deleteImportedKeyMaterial(request: KeyIdRequest) throws  -> DeleteImportedKeyMaterialResponse
+    func deleteImportedKeyMaterial(request: DeleteImportedKeyMaterialRequest) throws  -> DeleteImportedKeyMaterialResponse
     
     func deriveSharedSecret(request: DeriveSharedSecretRequest) throws  -> DeriveSharedSecretResponse
     
@@ -1907,12 +1907,12 @@ open func deleteIdentityPolicy(request: IdentityPolicyRequest)throws   {try rust
 }
 }
     
-open func deleteImportedKeyMaterial(request: KeyIdRequest)throws  -> DeleteImportedKeyMaterialResponse  {
+open func deleteImportedKeyMaterial(request: DeleteImportedKeyMaterialRequest)throws  -> DeleteImportedKeyMaterialResponse  {
     return try  FfiConverterTypeDeleteImportedKeyMaterialResponse_lift(try rustCallWithError(FfiConverterTypeKmsException_lift) {
         uniffiCallStatus in
     uniffi_strongroom_ffi_fn_method_kms_delete_imported_key_material(
             self.uniffiCloneHandle(),
-        FfiConverterTypeKeyIdRequest_lower(request),uniffiCallStatus
+        FfiConverterTypeDeleteImportedKeyMaterialRequest_lower(request),uniffiCallStatus
     )
 })
 }
@@ -3461,7 +3461,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_strongroom_ffi_checksum_method_kms_delete_identity_policy() != 235) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_strongroom_ffi_checksum_method_kms_delete_imported_key_material() != 13674) {
+    if (uniffi_strongroom_ffi_checksum_method_kms_delete_imported_key_material() != 44865) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_strongroom_ffi_checksum_method_kms_derive_shared_secret() != 53349) {

@@ -1477,6 +1477,66 @@ public func FfiConverterTypeDeleteAliasRequest_lower(_ value: DeleteAliasRequest
 }
 
 
+public struct DeleteImportedKeyMaterialRequest: Equatable, Hashable {
+    public var keyId: String
+    /**
+     * The material to delete (64 hex); the current one when omitted.
+     */
+    public var keyMaterialId: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(keyId: String = "", 
+        /**
+         * The material to delete (64 hex); the current one when omitted.
+         */keyMaterialId: String? = nil) {
+        self.keyId = keyId
+        self.keyMaterialId = keyMaterialId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeleteImportedKeyMaterialRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeleteImportedKeyMaterialRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeleteImportedKeyMaterialRequest {
+        return
+            try DeleteImportedKeyMaterialRequest(
+                keyId: FfiConverterString.read(from: &buf), 
+                keyMaterialId: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeleteImportedKeyMaterialRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.keyId, into: &buf)
+        FfiConverterOptionString.write(value.keyMaterialId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeleteImportedKeyMaterialRequest_lift(_ buf: RustBuffer) throws -> DeleteImportedKeyMaterialRequest {
+    return try FfiConverterTypeDeleteImportedKeyMaterialRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeleteImportedKeyMaterialRequest_lower(_ value: DeleteImportedKeyMaterialRequest) -> RustBuffer {
+    return FfiConverterTypeDeleteImportedKeyMaterialRequest.lower(value)
+}
+
+
 /**
  * DeleteImportedKeyMaterial's answer: the key's ARN and the id of the
  * material deleted (absent when the key never had material).
@@ -3646,15 +3706,45 @@ public struct ImportKeyMaterialRequest: Equatable, Hashable {
     public var encryptedKeyMaterial: Data
     public var validToMs: UInt64?
     public var expirationModel: ExpirationModel?
+    /**
+     * Symmetric keys only: `NEW_KEY_MATERIAL` (the default for a key that
+     * never had material) or `EXISTING_KEY_MATERIAL` (the default after).
+     */
+    public var importType: ImportType?
+    /**
+     * Symmetric keys only: 0 to 256 of `a-zA-Z0-9:/_` whitespace `.-`;
+     * a re-import without one keeps the last.
+     */
+    public var keyMaterialDescription: String?
+    /**
+     * Symmetric keys only, with `EXISTING_KEY_MATERIAL`: the id (64 hex)
+     * of the material being imported again.
+     */
+    public var keyMaterialId: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(keyId: String = "", importToken: String = "", encryptedKeyMaterial: Data = Data([]), validToMs: UInt64? = nil, expirationModel: ExpirationModel? = nil) {
+    public init(keyId: String = "", importToken: String = "", encryptedKeyMaterial: Data = Data([]), validToMs: UInt64? = nil, expirationModel: ExpirationModel? = nil, 
+        /**
+         * Symmetric keys only: `NEW_KEY_MATERIAL` (the default for a key that
+         * never had material) or `EXISTING_KEY_MATERIAL` (the default after).
+         */importType: ImportType? = nil, 
+        /**
+         * Symmetric keys only: 0 to 256 of `a-zA-Z0-9:/_` whitespace `.-`;
+         * a re-import without one keeps the last.
+         */keyMaterialDescription: String? = nil, 
+        /**
+         * Symmetric keys only, with `EXISTING_KEY_MATERIAL`: the id (64 hex)
+         * of the material being imported again.
+         */keyMaterialId: String? = nil) {
         self.keyId = keyId
         self.importToken = importToken
         self.encryptedKeyMaterial = encryptedKeyMaterial
         self.validToMs = validToMs
         self.expirationModel = expirationModel
+        self.importType = importType
+        self.keyMaterialDescription = keyMaterialDescription
+        self.keyMaterialId = keyMaterialId
     }
 
     
@@ -3677,7 +3767,10 @@ public struct FfiConverterTypeImportKeyMaterialRequest: FfiConverterRustBuffer {
                 importToken: FfiConverterString.read(from: &buf), 
                 encryptedKeyMaterial: FfiConverterData.read(from: &buf), 
                 validToMs: FfiConverterOptionUInt64.read(from: &buf), 
-                expirationModel: FfiConverterOptionTypeExpirationModel.read(from: &buf)
+                expirationModel: FfiConverterOptionTypeExpirationModel.read(from: &buf), 
+                importType: FfiConverterOptionTypeImportType.read(from: &buf), 
+                keyMaterialDescription: FfiConverterOptionString.read(from: &buf), 
+                keyMaterialId: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -3687,6 +3780,9 @@ public struct FfiConverterTypeImportKeyMaterialRequest: FfiConverterRustBuffer {
         FfiConverterData.write(value.encryptedKeyMaterial, into: &buf)
         FfiConverterOptionUInt64.write(value.validToMs, into: &buf)
         FfiConverterOptionTypeExpirationModel.write(value.expirationModel, into: &buf)
+        FfiConverterOptionTypeImportType.write(value.importType, into: &buf)
+        FfiConverterOptionString.write(value.keyMaterialDescription, into: &buf)
+        FfiConverterOptionString.write(value.keyMaterialId, into: &buf)
     }
 }
 
@@ -5591,16 +5687,56 @@ public func FfiConverterTypeRevokeGrantRequest_lower(_ value: RevokeGrantRequest
 public struct RotationsListEntry: Equatable, Hashable {
     public var keyId: String
     public var keyMaterialId: String
+    /**
+     * Symmetric EXTERNAL keys: the material's description, if given.
+     */
+    public var keyMaterialDescription: String?
+    /**
+     * Symmetric EXTERNAL keys: whether the material is in the HSM now.
+     */
+    public var importState: ImportState?
     public var keyMaterialState: KeyMaterialState
-    public var rotationDateMs: UInt64
+    /**
+     * Symmetric EXTERNAL keys.
+     */
+    public var expirationModel: ExpirationModel?
+    /**
+     * Symmetric EXTERNAL keys whose material expires.
+     */
+    public var validToMs: UInt64?
+    /**
+     * When the rotation that made this material current happened: absent
+     * for a key's first material and for material pending rotation.
+     */
+    public var rotationDateMs: UInt64?
     public var rotationType: RotationType?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(keyId: String, keyMaterialId: String, keyMaterialState: KeyMaterialState, rotationDateMs: UInt64, rotationType: RotationType?) {
+    public init(keyId: String, keyMaterialId: String, 
+        /**
+         * Symmetric EXTERNAL keys: the material's description, if given.
+         */keyMaterialDescription: String?, 
+        /**
+         * Symmetric EXTERNAL keys: whether the material is in the HSM now.
+         */importState: ImportState?, keyMaterialState: KeyMaterialState, 
+        /**
+         * Symmetric EXTERNAL keys.
+         */expirationModel: ExpirationModel?, 
+        /**
+         * Symmetric EXTERNAL keys whose material expires.
+         */validToMs: UInt64?, 
+        /**
+         * When the rotation that made this material current happened: absent
+         * for a key's first material and for material pending rotation.
+         */rotationDateMs: UInt64?, rotationType: RotationType?) {
         self.keyId = keyId
         self.keyMaterialId = keyMaterialId
+        self.keyMaterialDescription = keyMaterialDescription
+        self.importState = importState
         self.keyMaterialState = keyMaterialState
+        self.expirationModel = expirationModel
+        self.validToMs = validToMs
         self.rotationDateMs = rotationDateMs
         self.rotationType = rotationType
     }
@@ -5623,8 +5759,12 @@ public struct FfiConverterTypeRotationsListEntry: FfiConverterRustBuffer {
             try RotationsListEntry(
                 keyId: FfiConverterString.read(from: &buf), 
                 keyMaterialId: FfiConverterString.read(from: &buf), 
+                keyMaterialDescription: FfiConverterOptionString.read(from: &buf), 
+                importState: FfiConverterOptionTypeImportState.read(from: &buf), 
                 keyMaterialState: FfiConverterTypeKeyMaterialState.read(from: &buf), 
-                rotationDateMs: FfiConverterUInt64.read(from: &buf), 
+                expirationModel: FfiConverterOptionTypeExpirationModel.read(from: &buf), 
+                validToMs: FfiConverterOptionUInt64.read(from: &buf), 
+                rotationDateMs: FfiConverterOptionUInt64.read(from: &buf), 
                 rotationType: FfiConverterOptionTypeRotationType.read(from: &buf)
         )
     }
@@ -5632,8 +5772,12 @@ public struct FfiConverterTypeRotationsListEntry: FfiConverterRustBuffer {
     public static func write(_ value: RotationsListEntry, into buf: inout [UInt8]) {
         FfiConverterString.write(value.keyId, into: &buf)
         FfiConverterString.write(value.keyMaterialId, into: &buf)
+        FfiConverterOptionString.write(value.keyMaterialDescription, into: &buf)
+        FfiConverterOptionTypeImportState.write(value.importState, into: &buf)
         FfiConverterTypeKeyMaterialState.write(value.keyMaterialState, into: &buf)
-        FfiConverterUInt64.write(value.rotationDateMs, into: &buf)
+        FfiConverterOptionTypeExpirationModel.write(value.expirationModel, into: &buf)
+        FfiConverterOptionUInt64.write(value.validToMs, into: &buf)
+        FfiConverterOptionUInt64.write(value.rotationDateMs, into: &buf)
         FfiConverterOptionTypeRotationType.write(value.rotationType, into: &buf)
     }
 }
@@ -7420,6 +7564,145 @@ public func FfiConverterTypeGrantOperation_lower(_ value: GrantOperation) -> Rus
 
 
 
+/**
+ * Whether one imported material is in the HSM now (ListKeyRotations).
+ */
+
+public enum ImportState: Equatable, Hashable {
+    
+    case imported
+    case pendingImport
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ImportState: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeImportState: FfiConverterRustBuffer {
+    typealias SwiftType = ImportState
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ImportState {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .imported
+        
+        case 2: return .pendingImport
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ImportState, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .imported:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .pendingImport:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeImportState_lift(_ buf: RustBuffer) throws -> ImportState {
+    return try FfiConverterTypeImportState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeImportState_lower(_ value: ImportState) -> RustBuffer {
+    return FfiConverterTypeImportState.lower(value)
+}
+
+
+
+/**
+ * ImportKeyMaterial: material new to the key (its first, or one for
+ * an on-demand rotation) or material it already has (a re-import).
+ */
+
+public enum ImportType: Equatable, Hashable {
+    
+    case newKeyMaterial
+    case existingKeyMaterial
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ImportType: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeImportType: FfiConverterRustBuffer {
+    typealias SwiftType = ImportType
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ImportType {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .newKeyMaterial
+        
+        case 2: return .existingKeyMaterial
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ImportType, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .newKeyMaterial:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .existingKeyMaterial:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeImportType_lift(_ buf: RustBuffer) throws -> ImportType {
+    return try FfiConverterTypeImportType.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeImportType_lower(_ value: ImportType) -> RustBuffer {
+    return FfiConverterTypeImportType.lower(value)
+}
+
+
+
 
 public enum KeyManager: Equatable, Hashable {
     
@@ -7486,11 +7769,21 @@ public func FfiConverterTypeKeyManager_lower(_ value: KeyManager) -> RustBuffer 
 
 
 
+/**
+ * A material's place in its key (ListKeyRotations): `CURRENT` encrypts
+ * and decrypts, `NON_CURRENT` only decrypts, `PENDING_ROTATION` is
+ * imported material waiting for RotateKeyOnDemand (not yet
+ * associated with the key: it can be deleted and replaced).
+ * `PENDING_MULTI_REGION_IMPORT_AND_ROTATION` is AWS's state for new
+ * material of a multi-Region key not yet imported into every replica.
+ */
 
 public enum KeyMaterialState: Equatable, Hashable {
     
     case current
     case nonCurrent
+    case pendingRotation
+    case pendingMultiRegionImportAndRotation
 
 
 
@@ -7516,6 +7809,10 @@ public struct FfiConverterTypeKeyMaterialState: FfiConverterRustBuffer {
         
         case 2: return .nonCurrent
         
+        case 3: return .pendingRotation
+        
+        case 4: return .pendingMultiRegionImportAndRotation
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -7530,6 +7827,14 @@ public struct FfiConverterTypeKeyMaterialState: FfiConverterRustBuffer {
         
         case .nonCurrent:
             writeInt(&buf, Int32(2))
+        
+        
+        case .pendingRotation:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .pendingMultiRegionImportAndRotation:
+            writeInt(&buf, Int32(4))
         
         }
     }
@@ -9331,6 +9636,54 @@ fileprivate struct FfiConverterOptionTypeExpirationModel: FfiConverterRustBuffer
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeExpirationModel.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeImportState: FfiConverterRustBuffer {
+    typealias SwiftType = ImportState?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeImportState.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeImportState.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeImportType: FfiConverterRustBuffer {
+    typealias SwiftType = ImportType?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeImportType.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeImportType.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
