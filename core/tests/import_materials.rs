@@ -643,23 +643,113 @@ fn multi_region_replicas_import_their_primarys_material() {
     assert_eq!(describe(&ap, &early).key_state, KeyState::Enabled);
 }
 
+/// New material for a multi-Region key: imported into the primary
+/// (PENDING_MULTI_REGION_IMPORT_AND_ROTATION), then into every replica
+/// (PENDING_ROTATION), then the primary rotates and its replicas with it.
 #[test]
-fn multi_region_keys_refuse_new_material_for_now() {
-    let (kms, _) = kms();
-    let key = kms
-        .create_key(CreateKeyRequest {
-            origin: Some(Origin::External),
-            multi_region: true,
-            ..Default::default()
-        })
-        .unwrap()
-        .key_metadata
-        .key_id;
-    import(&kms, &key, &A, |_| {}).unwrap();
-    let e = import(&kms, &key, &B, |r| {
+fn multi_region_keys_rotate_to_new_material_once_every_replica_has_it() {
+    let clock = ManualClock::new(T0);
+    let us = region("us-east-1", &clock, 1);
+    let eu = region("eu-west-1", &clock, 2);
+    let ap = region("ap-south-1", &clock, 3);
+    let key = external_mrk(&us);
+    let id_a = import(&us, &key, &A, |_| {}).unwrap();
+    replicate(&us, &key, &eu);
+    replicate(&us, &key, &ap);
+    import(&eu, &key, &A, |_| {}).unwrap();
+    import(&ap, &key, &A, |_| {}).unwrap();
+    let old = encrypt(&us, &key).unwrap().ciphertext_blob;
+    let pending_state = |k: &Kms| {
+        rotations(k, &key, true)
+            .into_iter()
+            .find(|e| e.key_material_id != id_a)
+            .map(|e| (e.key_material_id, e.key_material_state, e.import_state))
+    };
+    let id_b = import(&us, &key, &B, |r| {
         r.import_type = Some(ImportType::NewKeyMaterial)
     })
-    .unwrap_err();
-    assert_eq!(e.code(), ErrorCode::UnsupportedOperation);
-    assert!(e.to_string().contains("multi-Region"), "{e}");
+    .unwrap();
+    assert_eq!(
+        pending_state(&us),
+        Some((
+            id_b.clone(),
+            KeyMaterialState::PendingMultiRegionImportAndRotation,
+            Some(ImportState::Imported)
+        ))
+    );
+    // The replicas know the id and wait for their own import.
+    assert_eq!(
+        pending_state(&eu),
+        Some((
+            id_b.clone(),
+            KeyMaterialState::PendingMultiRegionImportAndRotation,
+            Some(ImportState::PendingImport)
+        ))
+    );
+    assert_eq!(describe(&eu, &key).key_state, KeyState::Enabled);
+    import(&eu, &key, &B, |_| {}).unwrap();
+    let e = rotate(&us, &key).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::KmsInvalidState);
+    assert!(
+        e.to_string().contains("ap-south-1") && !e.to_string().contains("eu-west-1"),
+        "{e}"
+    );
+    assert_eq!(
+        rotate(&eu, &key).unwrap_err().code(),
+        ErrorCode::UnsupportedOperation,
+        "only the primary rotates"
+    );
+    import(&ap, &key, &B, |r| r.key_material_id = Some(id_b.clone())).unwrap();
+    assert_eq!(
+        pending_state(&us).unwrap().1,
+        KeyMaterialState::PendingRotation
+    );
+    rotate(&us, &key).unwrap();
+    for k in [&us, &eu, &ap] {
+        let md = describe(k, &key);
+        assert_eq!(
+            (md.key_state, md.current_key_material_id.as_deref()),
+            (KeyState::Enabled, Some(id_b.as_str())),
+            "{}",
+            k.region()
+        );
+        assert_eq!(
+            dec(k, &old, &Default::default()).unwrap(),
+            b"several materials"
+        );
+    }
+    let fresh = encrypt(&eu, &key).unwrap();
+    assert_eq!(fresh.key_material_id, id_b);
+    assert_eq!(
+        dec(&ap, &fresh.ciphertext_blob, &Default::default()).unwrap(),
+        b"several materials"
+    );
+    // Pending material deleted at the primary goes from its replicas too;
+    // a replica deleting its own copy keeps the id to import again.
+    let id_c = import(&us, &key, &C, |r| {
+        r.import_type = Some(ImportType::NewKeyMaterial)
+    })
+    .unwrap();
+    import(&eu, &key, &C, |_| {}).unwrap();
+    delete(&eu, &key, Some(&id_c)).unwrap();
+    let at_eu = rotations(&eu, &key, true);
+    let c = at_eu.iter().find(|e| e.key_material_id == id_c).unwrap();
+    assert_eq!(
+        (c.key_material_state, c.import_state),
+        (
+            KeyMaterialState::PendingMultiRegionImportAndRotation,
+            Some(ImportState::PendingImport)
+        )
+    );
+    assert_eq!(describe(&eu, &key).key_state, KeyState::Enabled);
+    delete(&us, &key, Some(&id_c)).unwrap();
+    for k in [&us, &eu, &ap] {
+        assert!(
+            rotations(k, &key, true)
+                .iter()
+                .all(|e| e.key_material_id != id_c),
+            "{}",
+            k.region()
+        );
+    }
 }

@@ -590,7 +590,8 @@ impl State {
     /// hex). Material associated with the key is kept as a record (only
     /// the same material can be imported again) and the key goes to
     /// PendingImport (a key pending deletion keeps its state); material
-    /// pending rotation is forgotten (it was never associated).
+    /// pending rotation is forgotten (it was never associated), except by a
+    /// multi-Region replica, which keeps its id for the primary's rotation.
     pub(in crate::kms) fn delete_imported_material(
         &mut self,
         key_id: &str,
@@ -607,12 +608,28 @@ impl State {
         self.batch.push(Mutation::Delete {
             name: material_name(key_id, material_id),
         });
-        if rec
-            .pending
+        // A primary's replicas hear of the change (they drop material the
+        // primary no longer has pending).
+        self.mark_mrk_dirty(key_id);
+        let replica = rec
+            .mrk
             .as_ref()
-            .is_some_and(|p| p.material_id == material_id)
+            .is_some_and(|m| m.primary_region != rec.region);
+        if let Some(p) = rec
+            .pending
+            .as_mut()
+            .filter(|p| p.material_id == material_id)
         {
-            rec.pending = None;
+            if replica {
+                // The primary still has it pending: the replica keeps the
+                // id, to import the same material again.
+                if let Some(i) = p.import.as_mut() {
+                    i.present = false;
+                    i.valid_to_ms = None;
+                }
+            } else {
+                rec.pending = None;
+            }
             return self.save_key(rec);
         }
         if let Some(i) = rec

@@ -169,12 +169,6 @@ impl Kms {
                                 rec.arn, p.material_id
                             )));
                         }
-                        if rec.multi_region {
-                            return Err(Error::new(ErrorCode::UnsupportedOperation, format!(
-                                "{} is a multi-Region key: importing new key material into multi-Region keys (PENDING_MULTI_REGION_IMPORT_AND_ROTATION) is not served yet; re-import its material with EXISTING_KEY_MATERIAL",
-                                rec.arn
-                            )));
-                        }
                     }
                     MaterialCheck::New { not: &ids }
                 }

@@ -17,6 +17,11 @@ pub(in crate::kms) struct SharedProps {
     pub(in crate::kms) materials: Vec<MaterialVersion>,
     pub(in crate::kms) primary_region: String,
     pub(in crate::kms) material_present: bool,
+    /// EXTERNAL symmetric keys: the primary's material pending rotation
+    /// (its id only: replicas import the same material before the primary
+    /// rotates to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(in crate::kms) pending: Option<MaterialVersion>,
 }
 
 pub(in crate::kms) const PACKAGE_MAGIC: &[u8; 4] = b"SRRP";
@@ -259,6 +264,7 @@ impl State {
             materials: rec.materials.clone(),
             primary_region: m.primary_region.clone(),
             material_present,
+            pending: rec.pending.clone(),
         };
         let header = write_package_header(call.region, dest_region, id, seq, &props)?;
         let pkg = self
@@ -477,9 +483,10 @@ impl Kms {
             // (present only if the package carried them, as packages of
             // older versions did).
             let mut p = h.props;
+            let mut pending = None;
             if p.origin == Origin::External {
                 let had: Vec<MaterialVersion> = existing.as_ref().map(|r| r.all_materials().cloned().collect()).unwrap_or_default();
-                for m in &mut p.materials {
+                let adopt = |m: &mut MaterialVersion| {
                     let description = m.import.take().and_then(|i| i.description);
                     let own = had.iter().find(|o| o.material_id == m.material_id).and_then(|o| o.import.clone());
                     m.import = Some(match own {
@@ -489,6 +496,24 @@ impl Kms {
                         }
                         None => MaterialImport { present: p.material_present, description, ..Default::default() },
                     });
+                };
+                for m in &mut p.materials {
+                    adopt(m);
+                }
+                pending = p.pending.take().map(|mut m| {
+                    adopt(&mut m);
+                    m
+                });
+                // Material this replica held pending that the primary no
+                // longer lists (deleted there, or replaced) goes.
+                if let Some(old) = existing.as_ref().and_then(|r| r.pending.as_ref()) {
+                    let kept = p.materials.iter().chain(pending.iter()).any(|m| m.material_id == old.material_id);
+                    if !kept {
+                        let mut mid = [0u8; 32];
+                        hex::decode_to_slice(&old.material_id, &mut mid).map_err(|_| Error::internal("malformed material id"))?;
+                        state.hsm.remove_material(&MaterialHandle { key_id: h.key_id.clone(), material_id: mid });
+                        state.batch.push(Mutation::Delete { name: material_name(&h.key_id, &old.material_id) });
+                    }
                 }
             }
             let rec = match existing {
@@ -498,6 +523,7 @@ impl Kms {
                     r.origin = p.origin;
                     r.rotation = p.rotation;
                     r.materials = p.materials;
+                    r.pending = pending;
                     if r.missing_material() && matches!(r.state, KeyState::Enabled | KeyState::Disabled) {
                         r.state = KeyState::PendingImport;
                     }
@@ -534,7 +560,7 @@ impl Kms {
                         rotation: p.rotation,
                         policy: Some(default_policy(call.account)),
                         import: None,
-                        pending: None,
+                        pending,
                         mrk: Some(MultiRegionState { primary_region: p.primary_region, replica_regions: vec![], sequence: h.sequence }),
                     }
                 }
@@ -1153,6 +1179,7 @@ mod replication_tests {
                 materials: rec.materials.clone(),
                 primary_region: "us-east-1".into(),
                 material_present: true,
+                pending: None,
             };
             assert_eq!(props.materials.len(), 2);
             let header = write_package_header("us-east-1", "eu-west-1", &key, 1, &props).unwrap();

@@ -84,6 +84,7 @@ impl Kms {
     }
 
     pub fn rotate_key_on_demand(&self, req: KeyIdRequest) -> Result<KeyIdResponse> {
+        let waiting = self.replicas_without_pending(&req.key_id);
         self.call("RotateKeyOnDemand", |state, call, audit| {
             let id = state.key_for(
                 call,
@@ -117,9 +118,22 @@ impl Kms {
                         ),
                     )
                 })?;
+                if !waiting.is_empty() {
+                    return Err(Error::new(
+                        ErrorCode::KmsInvalidState,
+                        format!(
+                            "key material {} of {} is not yet imported into its replicas in {} (PENDING_MULTI_REGION_IMPORT_AND_ROTATION): import the same material into each, then rotate",
+                            next.material_id,
+                            rec.arn,
+                            waiting.join(", ")
+                        ),
+                    ));
+                }
                 next.created_ms = call.now;
                 next.rotation_type = Some(RotationType::OnDemand);
                 rec.materials.push(next);
+                // Replicas rotate with their primary.
+                state.mark_mrk_dirty(&id);
                 rec
             } else {
                 if rec.rotation.enabled
@@ -151,6 +165,7 @@ impl Kms {
         &self,
         req: ListKeyRotationsRequest,
     ) -> Result<ListKeyRotationsResponse> {
+        let waiting = self.replicas_without_pending(&req.key_id);
         self.call("ListKeyRotations", |state, call, audit| {
             let limit = limit_of(req.limit, 100)?;
             let all_material = match req.include_key_material.as_deref() {
@@ -205,12 +220,18 @@ impl Kms {
                     };
                     (i, entry(m, s))
                 })
-                .chain(
-                    rec.pending
-                        .iter()
-                        .filter(|_| all_material)
-                        .map(|m| (n, entry(m, KeyMaterialState::PendingRotation))),
-                )
+                .chain(rec.pending.iter().filter(|_| all_material).map(|m| {
+                    // Multi-Region keys: the primary waits for every
+                    // replica's import; a replica for its own.
+                    let everywhere =
+                        waiting.is_empty() && m.import.as_ref().is_none_or(|i| i.present);
+                    let s = if everywhere {
+                        KeyMaterialState::PendingRotation
+                    } else {
+                        KeyMaterialState::PendingMultiRegionImportAndRotation
+                    };
+                    (n, entry(m, s))
+                }))
                 .collect();
             let (page, next_marker, truncated) = paginate(
                 all,
@@ -255,4 +276,48 @@ pub(in crate::kms) fn check_rotatable_on_demand(rec: &KeyRecord) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+impl Kms {
+    /// The regions of `key_id`'s replicas that have not imported the
+    /// material its primary holds pending rotation: empty unless the key is
+    /// the primary of a multi-Region EXTERNAL key with pending material. A
+    /// replica not open (linked) in this process counts as not imported.
+    /// Read before the call, outside its lock; errors are the call's own.
+    pub(in crate::kms) fn replicas_without_pending(&self, key_id: &str) -> Vec<String> {
+        let Ok(id) = self.resolve_id(key_id) else {
+            return vec![];
+        };
+        let (regions, pending) = match self.lock() {
+            Ok(state) => match state.keys.get(&id) {
+                Some(k) if k.origin == Origin::External => {
+                    match (k.mrk.as_ref(), k.pending.as_ref()) {
+                        (Some(m), Some(p)) if m.primary_region == k.region => {
+                            (m.replica_regions.clone(), p.material_id.clone())
+                        }
+                        _ => return vec![],
+                    }
+                }
+                _ => return vec![],
+            },
+            Err(_) => return vec![],
+        };
+        regions
+            .into_iter()
+            .filter(|r| {
+                let Some(replica) = self.linked(r) else {
+                    return true;
+                };
+                let Ok(st) = replica.lock() else {
+                    return true;
+                };
+                !st.keys
+                    .get(&id)
+                    .and_then(|k| k.pending.as_ref())
+                    .is_some_and(|p| {
+                        p.material_id == pending && p.import.as_ref().is_some_and(|i| i.present)
+                    })
+            })
+            .collect()
+    }
 }
