@@ -73,6 +73,16 @@ fn import(
     Ok(kms.import_key_material(req)?.key_material_id)
 }
 
+/// The error code of an import that must fail.
+fn refused(
+    kms: &Kms,
+    key: &str,
+    material: &[u8],
+    f: impl FnOnce(&mut ImportKeyMaterialRequest),
+) -> ErrorCode {
+    import(kms, key, material, f).unwrap_err().code()
+}
+
 fn rotations(kms: &Kms, key: &str, all: bool) -> Vec<RotationsListEntry> {
     kms.list_key_rotations(ListKeyRotationsRequest {
         key_id: key.into(),
@@ -138,11 +148,12 @@ fn imported_materials_rotate_on_demand_and_old_ciphertexts_keep_decrypting() {
     let kms = open(&store, &clock);
     let key = external(&kms, None, None);
     // EXISTING_KEY_MATERIAL before any material: nothing to match.
-    let e = import(&kms, &key, &A, |r| {
-        r.import_type = Some(ImportType::ExistingKeyMaterial)
-    })
-    .unwrap_err();
-    assert_eq!(e.code(), ErrorCode::IncorrectKeyMaterial);
+    assert_eq!(
+        refused(&kms, &key, &A, |r| {
+            r.import_type = Some(ImportType::ExistingKeyMaterial)
+        }),
+        ErrorCode::IncorrectKeyMaterial
+    );
     // The first import defaults to NEW_KEY_MATERIAL and becomes current.
     let id_a = import(&kms, &key, &A, |r| {
         r.key_material_description = Some("first material".into())
@@ -222,11 +233,12 @@ fn imported_materials_rotate_on_demand_and_old_ciphertexts_keep_decrypting() {
     assert_eq!(encrypt(&kms, &key).unwrap().key_material_id, id_a);
     assert_eq!(describe(&kms, &key).valid_to_ms, None);
     // One material pending rotation at a time.
-    let e = import(&kms, &key, &C, |r| {
-        r.import_type = Some(ImportType::NewKeyMaterial)
-    })
-    .unwrap_err();
-    assert_eq!(e.code(), ErrorCode::KmsInvalidState);
+    assert_eq!(
+        refused(&kms, &key, &C, |r| {
+            r.import_type = Some(ImportType::NewKeyMaterial)
+        }),
+        ErrorCode::KmsInvalidState
+    );
     clock.advance_ms(1000);
     rotate(&kms, &key).unwrap();
     let md = describe(&kms, &key);
@@ -278,38 +290,45 @@ fn imported_materials_rotate_on_demand_and_old_ciphertexts_keep_decrypting() {
     );
 
     // Re-import rules: the material must be the one named, and be the key's.
-    let e = import(&kms, &key, &A, |r| {
-        r.import_type = Some(ImportType::NewKeyMaterial)
-    })
-    .unwrap_err();
-    assert_eq!(e.code(), ErrorCode::IncorrectKeyMaterial);
-    let e = import(&kms, &key, &A, |r| r.key_material_id = Some(id_b.clone())).unwrap_err();
-    assert_eq!(e.code(), ErrorCode::IncorrectKeyMaterial);
-    let e = import(&kms, &key, &A, |r| r.key_material_id = Some("0".repeat(64))).unwrap_err();
-    assert_eq!(e.code(), ErrorCode::NotFound);
-    let e = import(&kms, &key, &A, |r| {
-        r.key_material_id = Some("AB".repeat(32))
-    })
-    .unwrap_err();
-    assert_eq!(e.code(), ErrorCode::Validation);
-    let e = import(&kms, &key, &A, |r| {
-        r.import_type = Some(ImportType::NewKeyMaterial);
-        r.key_material_id = Some(id_a.clone());
-    })
-    .unwrap_err();
-    assert_eq!(e.code(), ErrorCode::Validation);
-    let e = import(&kms, &key, &C, |r| r.import_type = None).unwrap_err();
     assert_eq!(
-        e.code(),
+        refused(&kms, &key, &A, |r| {
+            r.import_type = Some(ImportType::NewKeyMaterial)
+        }),
+        ErrorCode::IncorrectKeyMaterial
+    );
+    assert_eq!(
+        refused(&kms, &key, &A, |r| r.key_material_id = Some(id_b.clone())),
+        ErrorCode::IncorrectKeyMaterial
+    );
+    assert_eq!(
+        refused(&kms, &key, &A, |r| r.key_material_id = Some("0".repeat(64))),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        refused(&kms, &key, &A, |r| {
+            r.key_material_id = Some("AB".repeat(32))
+        }),
+        ErrorCode::Validation
+    );
+    assert_eq!(
+        refused(&kms, &key, &A, |r| {
+            r.import_type = Some(ImportType::NewKeyMaterial);
+            r.key_material_id = Some(id_a.clone());
+        }),
+        ErrorCode::Validation
+    );
+    assert_eq!(
+        refused(&kms, &key, &C, |r| r.import_type = None),
         ErrorCode::IncorrectKeyMaterial,
         "the default after the first import is EXISTING_KEY_MATERIAL"
     );
     for bad in ["", "no;semicolons", &"x".repeat(257)] {
-        let e = import(&kms, &key, &A, |r| {
-            r.key_material_description = Some(bad.into())
-        })
-        .unwrap_err();
-        assert_eq!(e.code(), ErrorCode::Validation, "{bad:?}");
+        assert_eq!(
+            refused(&kms, &key, &A, |r| r.key_material_description =
+                Some(bad.into())),
+            ErrorCode::Validation,
+            "{bad:?}"
+        );
     }
 
     // Deleting non-current material A: the key needs all of its materials.
@@ -500,16 +519,18 @@ fn import_type_and_material_ids_are_for_symmetric_keys_only() {
         Some(KeySpec::Hmac256),
         Some(KeyUsage::GenerateVerifyMac),
     );
-    let e = import(&kms, &key, &A, |r| {
-        r.import_type = Some(ImportType::NewKeyMaterial)
-    })
-    .unwrap_err();
-    assert_eq!(e.code(), ErrorCode::Validation);
-    let e = import(&kms, &key, &A, |r| {
-        r.key_material_description = Some("x".into())
-    })
-    .unwrap_err();
-    assert_eq!(e.code(), ErrorCode::Validation);
+    assert_eq!(
+        refused(&kms, &key, &A, |r| {
+            r.import_type = Some(ImportType::NewKeyMaterial)
+        }),
+        ErrorCode::Validation
+    );
+    assert_eq!(
+        refused(&kms, &key, &A, |r| {
+            r.key_material_description = Some("x".into())
+        }),
+        ErrorCode::Validation
+    );
     let id = import(&kms, &key, &A, |_| {}).unwrap();
     // One material, ever: re-imports only, no rotation.
     assert_eq!(import(&kms, &key, &A, |_| {}).unwrap(), id);
@@ -594,13 +615,16 @@ fn multi_region_replicas_import_their_primarys_material() {
         ErrorCode::KmsInvalidState
     );
     // Only the primary's material, and never as new material.
-    let e = import(&eu, &key, &B, |_| {}).unwrap_err();
-    assert_eq!(e.code(), ErrorCode::IncorrectKeyMaterial);
-    let e = import(&eu, &key, &A, |r| {
-        r.import_type = Some(ImportType::NewKeyMaterial)
-    })
-    .unwrap_err();
-    assert_eq!(e.code(), ErrorCode::UnsupportedOperation);
+    assert_eq!(
+        refused(&eu, &key, &B, |_| {}),
+        ErrorCode::IncorrectKeyMaterial
+    );
+    assert_eq!(
+        refused(&eu, &key, &A, |r| {
+            r.import_type = Some(ImportType::NewKeyMaterial)
+        }),
+        ErrorCode::UnsupportedOperation
+    );
     assert_eq!(import(&eu, &key, &A, |_| {}).unwrap(), id_a);
     assert_eq!(describe(&eu, &key).key_state, KeyState::Enabled);
     assert_eq!(

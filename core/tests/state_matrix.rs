@@ -200,7 +200,9 @@ fn expected(op: &str) -> [&'static str; 5] {
         }
         "UpdateAlias(target)" => [OK, OK, S, OK, S],
         "UpdateAlias(source)" | "DeleteAlias" => [OK, OK, OK, OK, OK],
-        // EXTERNAL keys never rotate: U in every state they can be in.
+        // An EXTERNAL key missing material cannot rotate (U); with all its
+        // materials it rotates on demand to imported material
+        // (core/tests/import_materials.rs).
         "EnableKeyRotation" | "DisableKeyRotation" | "RotateKeyOnDemand" => [OK, D, S, U, S],
         "GetKeyRotationStatus" => [OK, OK, S, U, S],
         // An imported key missing material lists its materials and their
@@ -371,6 +373,8 @@ fn matrix_function_for_all_states() {
         (CancelDeletion, [S, S, OK, OK, S, S, S, S]),
         (Metadata, [OK, OK, S, S, OK, OK, OK, OK]),
         (RotationConfig, [OK, D, S, S, U, U, S, OK]),
+        (RotationRead, [OK, OK, S, S, U, U, S, OK]),
+        (MaterialRead, [OK, OK, S, S, OK, U, S, OK]),
         (AliasTarget, [OK, OK, S, S, OK, OK, OK, OK]),
         (Always, [OK, OK, OK, OK, OK, OK, OK, OK]),
         (CreateGrant, [OK, D, S, S, S, OK, S, OK]),
@@ -389,4 +393,234 @@ fn matrix_function_for_all_states() {
             assert_eq!(got, *want, "{class:?} in {state}");
         }
     }
+}
+
+/// The newer key specs (issue 17) through the same matrix: each spec's
+/// operations in every state a key of that spec can reach. AWS's row for
+/// cryptographic operations and GetPublicKey is [OK, D, S, S, S]; the
+/// rotation operations refuse asymmetric keys (U) once the state allows
+/// them to be asked.
+#[test]
+fn api_matrix_for_the_newer_key_specs() {
+    use strongroom::asym::{MessageType, SigningAlgorithm};
+    use strongroom::model::{KeySpec, KeyUsage, Origin};
+    type SpecOp = fn(&Kms, &str, &Material) -> strongroom::Result<()>;
+    /// What the operations need, made while the key was Enabled.
+    struct Material {
+        spec: KeySpec,
+        signature: Vec<u8>,
+        peer: Vec<u8>,
+        encapsulated: Vec<u8>,
+    }
+    fn sign_alg(spec: KeySpec) -> SigningAlgorithm {
+        match spec {
+            KeySpec::EccSecgP256k1 => SigningAlgorithm::EcdsaSha256,
+            KeySpec::EccNistP521 => SigningAlgorithm::EcdsaSha512,
+            KeySpec::EccNistEdwards25519 => SigningAlgorithm::Ed25519Sha512,
+            _ => SigningAlgorithm::MlDsaShake256,
+        }
+    }
+    fn sign(k: &Kms, id: &str, spec: KeySpec) -> strongroom::Result<SignResponse> {
+        k.sign(SignRequest {
+            key_id: id.into(),
+            message: b"matrix".to_vec(),
+            message_type: Some(MessageType::Raw),
+            signing_algorithm: Some(sign_alg(spec)),
+            ..Default::default()
+        })
+    }
+    let get_public_key: SpecOp = |k, id, _| {
+        k.get_public_key(GetPublicKeyRequest {
+            key_id: id.into(),
+            ..Default::default()
+        })
+        .map(drop)
+    };
+    let rotate: SpecOp = |k, id, _| {
+        k.rotate_key_on_demand(KeyIdRequest { key_id: id.into() })
+            .map(drop)
+    };
+    let derive: SpecOp = |k, id, m| {
+        k.derive_shared_secret(DeriveSharedSecretRequest {
+            key_id: id.into(),
+            key_agreement_algorithm: Some("ECDH".into()),
+            public_key: m.peer.clone(),
+            ..Default::default()
+        })
+        .map(drop)
+    };
+    let encapsulate: SpecOp = |k, id, _| {
+        k.encapsulate(EncapsulateRequest {
+            key_id: id.into(),
+            encapsulation_algorithm: Some(strongroom::model::EncapsulationAlgorithm::MlKem),
+            ..Default::default()
+        })
+        .map(drop)
+    };
+    let decapsulate: SpecOp = |k, id, m| {
+        k.decapsulate(DecapsulateRequest {
+            key_id: id.into(),
+            shared_secret_ciphertext_blob: m.encapsulated.clone(),
+            encapsulation_algorithm: Some(strongroom::model::EncapsulationAlgorithm::MlKem),
+            ..Default::default()
+        })
+        .map(drop)
+    };
+    const CRYPTO: [&str; 5] = [OK, D, S, S, S];
+    const ROTATE: [&str; 5] = [U, D, S, U, S];
+    let signing = |spec| (spec, KeyUsage::SignVerify);
+    // (spec, usage, can be imported)
+    let specs = [
+        (signing(KeySpec::EccSecgP256k1), true),
+        (signing(KeySpec::EccNistP521), true),
+        ((KeySpec::EccNistP521, KeyUsage::KeyAgreement), true),
+        (signing(KeySpec::EccNistEdwards25519), false),
+        (signing(KeySpec::MlDsa65), false),
+        ((KeySpec::MlKem768, KeyUsage::EncapsulateDecapsulate), false),
+    ];
+    let states = [
+        KeyState::Enabled,
+        KeyState::Disabled,
+        KeyState::PendingDeletion,
+        KeyState::PendingImport,
+        KeyState::PendingReplicaDeletion,
+    ];
+    let mut checked = 0;
+    for ((spec, usage), importable) in specs {
+        let mut ops: Vec<(&str, SpecOp, [&str; 5])> = vec![
+            ("GetPublicKey", get_public_key, CRYPTO),
+            ("RotateKeyOnDemand", rotate, ROTATE),
+        ];
+        match usage {
+            KeyUsage::SignVerify => {
+                ops.push(("Sign", |k, id, m| sign(k, id, m.spec).map(drop), CRYPTO));
+                ops.push((
+                    "Verify",
+                    |k, id, m| {
+                        k.verify(VerifyRequest {
+                            key_id: id.into(),
+                            message: b"matrix".to_vec(),
+                            message_type: Some(MessageType::Raw),
+                            signature: m.signature.clone(),
+                            signing_algorithm: Some(sign_alg(m.spec)),
+                            ..Default::default()
+                        })
+                        .map(drop)
+                    },
+                    CRYPTO,
+                ));
+            }
+            KeyUsage::KeyAgreement => ops.push(("DeriveSharedSecret", derive, CRYPTO)),
+            _ => {
+                ops.push(("Encapsulate", encapsulate, CRYPTO));
+                ops.push(("Decapsulate", decapsulate, CRYPTO));
+            }
+        }
+        for (i, state) in states.iter().enumerate() {
+            if *state == KeyState::PendingImport && !importable {
+                continue; // AWS refuses EXTERNAL keys of this spec too
+            }
+            for (name, op, want) in &ops {
+                let (kms, clock) = kms();
+                let create = |origin: Option<Origin>, multi_region: bool| {
+                    kms.create_key(CreateKeyRequest {
+                        key_spec: Some(spec),
+                        key_usage: Some(usage),
+                        origin,
+                        multi_region,
+                        ..Default::default()
+                    })
+                    .unwrap()
+                    .key_metadata
+                    .key_id
+                };
+                let key = match state {
+                    // An EXTERNAL key before its import.
+                    KeyState::PendingImport => create(Some(Origin::External), false),
+                    KeyState::PendingReplicaDeletion => create(None, true),
+                    _ => create(None, false),
+                };
+                let other = create(None, false);
+                let mut m = Material {
+                    spec,
+                    signature: vec![],
+                    peer: vec![],
+                    encapsulated: vec![],
+                };
+                let live = if *state == KeyState::PendingImport {
+                    &other
+                } else {
+                    &key
+                };
+                match usage {
+                    KeyUsage::SignVerify => m.signature = sign(&kms, live, spec).unwrap().signature,
+                    KeyUsage::KeyAgreement => {
+                        m.peer = kms
+                            .get_public_key(GetPublicKeyRequest {
+                                key_id: other.clone(),
+                                ..Default::default()
+                            })
+                            .unwrap()
+                            .public_key
+                    }
+                    _ => {
+                        m.encapsulated = kms
+                            .encapsulate(EncapsulateRequest {
+                                key_id: live.clone(),
+                                encapsulation_algorithm: Some(
+                                    strongroom::model::EncapsulationAlgorithm::MlKem,
+                                ),
+                                ..Default::default()
+                            })
+                            .unwrap()
+                            .shared_secret_ciphertext_blob
+                    }
+                }
+                match state {
+                    KeyState::Disabled => kms
+                        .disable_key(KeyIdRequest {
+                            key_id: key.clone(),
+                        })
+                        .unwrap(),
+                    KeyState::PendingDeletion => {
+                        kms.schedule_key_deletion(ScheduleKeyDeletionRequest {
+                            key_id: key.clone(),
+                            pending_window_in_days: Some(7),
+                        })
+                        .unwrap();
+                    }
+                    KeyState::PendingReplicaDeletion => {
+                        let eu = Kms::builder(ACCOUNT, "eu-west-1")
+                            .clock(clock.clone())
+                            .in_memory()
+                            .unwrap();
+                        kms.replicate_key(
+                            ReplicateKeyRequest {
+                                key_id: key.clone(),
+                                replica_region: "eu-west-1".into(),
+                                ..Default::default()
+                            },
+                            &eu,
+                        )
+                        .unwrap();
+                        kms.schedule_key_deletion(ScheduleKeyDeletionRequest {
+                            key_id: key.clone(),
+                            pending_window_in_days: Some(7),
+                        })
+                        .unwrap();
+                    }
+                    _ => {}
+                }
+                assert_eq!(describe(&kms, &key).key_state, *state);
+                let got = match op(&kms, &key, &m) {
+                    Ok(()) => OK,
+                    Err(e) => e.code().as_str(),
+                };
+                assert_eq!(got, want[i], "{name} on {spec} {usage} in {state}");
+                checked += 1;
+            }
+        }
+    }
+    // 4 + 4 + 3 operations in 5 states, 4 + 4 + 4 in 4 (no EXTERNAL keys).
+    assert_eq!(checked, 11 * 5 + 12 * 4);
 }

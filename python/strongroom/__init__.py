@@ -36,6 +36,11 @@ from strongroom._types import __all__ as _types_all
 
 __version__: str = _native_version
 
+# The names these two enums had before enum classes took their members'
+# names (``RotationType``, ``MessageType``, as AWS names the members).
+Rotation = RotationType  # noqa: F405
+Message = MessageType  # noqa: F405
+
 __all__ = [
     "BranchKeyStore",
     "CacheConfig",
@@ -45,7 +50,9 @@ __all__ = [
     "Envelope",
     "Kms",
     "ManualClock",
+    "Message",
     "MessageInfo",
+    "Rotation",
     "Suite",
     "__version__",
     *_errors_all,

@@ -552,7 +552,7 @@ class Operations:
             encrypted_key_material (bytes, required): AWS member `EncryptedKeyMaterial`.
             valid_to (Union[datetime, int, float]): AWS member `ValidTo`.
             expiration_model (Union[ExpirationModel, str]): AWS member `ExpirationModel`.
-            import_type (Union[Import, str]): AWS member `ImportType`.
+            import_type (Union[ImportType, str]): AWS member `ImportType`.
             key_material_description (str): AWS member `KeyMaterialDescription`.
             key_material_id (str): AWS member `KeyMaterialId`.
 
@@ -596,7 +596,7 @@ class Operations:
             key_id (str, required): AWS member `KeyId`.
             message (bytes, required): AWS member `Message`.
             signing_algorithm (Union[SigningAlgorithm, str], required): AWS member `SigningAlgorithm`.
-            message_type (Union[Message, str]): AWS member `MessageType`.
+            message_type (Union[MessageType, str]): AWS member `MessageType`.
             grant_tokens (Sequence[str]): AWS member `GrantTokens`.
             dry_run (bool): AWS member `DryRun`.
 
@@ -621,7 +621,7 @@ class Operations:
             message (bytes, required): AWS member `Message`.
             signature (bytes, required): AWS member `Signature`.
             signing_algorithm (Union[SigningAlgorithm, str], required): AWS member `SigningAlgorithm`.
-            message_type (Union[Message, str]): AWS member `MessageType`.
+            message_type (Union[MessageType, str]): AWS member `MessageType`.
             grant_tokens (Sequence[str]): AWS member `GrantTokens`.
             dry_run (bool): AWS member `DryRun`.
 

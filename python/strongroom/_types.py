@@ -355,7 +355,7 @@ class KeyMaterialState(str, enum.Enum):
         return self.value
 
 
-class Rotation(str, enum.Enum):
+class RotationType(str, enum.Enum):
     """AWS shape `RotationType`."""
 
     AUTOMATIC = "AUTOMATIC"
@@ -390,7 +390,7 @@ class WrappingKeySpec(str, enum.Enum):
         return self.value
 
 
-class Import(str, enum.Enum):
+class ImportType(str, enum.Enum):
     """AWS shape `ImportType`."""
 
     NEW_KEY_MATERIAL = "NEW_KEY_MATERIAL"
@@ -400,7 +400,7 @@ class Import(str, enum.Enum):
         return self.value
 
 
-class Message(str, enum.Enum):
+class MessageType(str, enum.Enum):
     """AWS shape `MessageType`."""
 
     RAW = "RAW"
@@ -1076,7 +1076,7 @@ class RotationsListEntry(_Shape):
 
     @property
     def rotation_type(self):
-        return _enum(Rotation, self._d.get("RotationType"))
+        return _enum(RotationType, self._d.get("RotationType"))
 
 
 class GetKeyLastUsageResponse(_Shape):
@@ -1669,11 +1669,11 @@ __all__ = [
     "DataKeySpec",
     "ImportState",
     "KeyMaterialState",
-    "Rotation",
+    "RotationType",
     "WrappingAlgorithm",
     "WrappingKeySpec",
-    "Import",
-    "Message",
+    "ImportType",
+    "MessageType",
     "DataKeyPairSpec",
     "GrantOperation",
     "Tag",

@@ -128,7 +128,7 @@ class KeyMaterialState(str, enum.Enum):
     PENDING_ROTATION = "PENDING_ROTATION"
     PENDING_MULTI_REGION_IMPORT_AND_ROTATION = "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
 
-class Rotation(str, enum.Enum):
+class RotationType(str, enum.Enum):
     AUTOMATIC = "AUTOMATIC"
     ON_DEMAND = "ON_DEMAND"
 
@@ -145,11 +145,11 @@ class WrappingKeySpec(str, enum.Enum):
     RSA_4096 = "RSA_4096"
     SM2 = "SM2"
 
-class Import(str, enum.Enum):
+class ImportType(str, enum.Enum):
     NEW_KEY_MATERIAL = "NEW_KEY_MATERIAL"
     EXISTING_KEY_MATERIAL = "EXISTING_KEY_MATERIAL"
 
-class Message(str, enum.Enum):
+class MessageType(str, enum.Enum):
     RAW = "RAW"
     DIGEST = "DIGEST"
     EXTERNAL_MU = "EXTERNAL_MU"
@@ -428,7 +428,7 @@ class ListKeyRotationsResponse(_Shape):
     def truncated(self) -> bool: ...
 
 class RotationsListEntry(_Shape):
-    def __new__(cls, key_id: Optional[str] = None, key_material_id: Optional[str] = None, key_material_description: Optional[str] = None, import_state: Optional[Union[ImportState, str]] = None, key_material_state: Optional[Union[KeyMaterialState, str]] = None, expiration_model: Optional[Union[ExpirationModel, str]] = None, valid_to: Optional[Union[datetime, int, float]] = None, rotation_date: Optional[Union[datetime, int, float]] = None, rotation_type: Optional[Union[Rotation, str]] = None) -> RotationsListEntry: ...
+    def __new__(cls, key_id: Optional[str] = None, key_material_id: Optional[str] = None, key_material_description: Optional[str] = None, import_state: Optional[Union[ImportState, str]] = None, key_material_state: Optional[Union[KeyMaterialState, str]] = None, expiration_model: Optional[Union[ExpirationModel, str]] = None, valid_to: Optional[Union[datetime, int, float]] = None, rotation_date: Optional[Union[datetime, int, float]] = None, rotation_type: Optional[Union[RotationType, str]] = None) -> RotationsListEntry: ...
     @property
     def key_id(self) -> str: ...
     @property
@@ -446,7 +446,7 @@ class RotationsListEntry(_Shape):
     @property
     def rotation_date(self) -> Optional[datetime]: ...
     @property
-    def rotation_type(self) -> Optional[Rotation]: ...
+    def rotation_type(self) -> Optional[RotationType]: ...
 
 class GetKeyLastUsageResponse(_Shape):
     def __new__(cls, key_id: Optional[str] = None, key_creation_date: Optional[Union[datetime, int, float]] = None, tracking_start_date: Optional[Union[datetime, int, float]] = None, key_last_usage: Optional[Union[KeyLastUsageData, Mapping[str, Any]]] = None) -> GetKeyLastUsageResponse: ...
@@ -702,11 +702,11 @@ __all__ = [
     "DataKeySpec",
     "ImportState",
     "KeyMaterialState",
-    "Rotation",
+    "RotationType",
     "WrappingAlgorithm",
     "WrappingKeySpec",
-    "Import",
-    "Message",
+    "ImportType",
+    "MessageType",
     "DataKeyPairSpec",
     "GrantOperation",
     "Tag",

@@ -77,9 +77,17 @@ fn enum_member(value: &str) -> String {
 
 /// The Python class name of an enum shape (`KeyUsageType` -> `KeyUsage`,
 /// unless another shape has that name).
+/// An enum's Python class: the name its members go by (`KeyUsageType` is
+/// `KeyUsage`, as the member; `ImportType` stays `ImportType`, as the
+/// member `ImportType` of that shape is named).
 fn enum_class(shapes: &Map<String, Value>, shape: &str) -> String {
+    let member_named_so = shapes.values().any(|v| {
+        v["members"]
+            .get(shape)
+            .is_some_and(|m| m["shape"].as_str() == Some(shape))
+    });
     match shape.strip_suffix("Type") {
-        Some(short) if !shapes.contains_key(short) => short.to_string(),
+        Some(short) if !shapes.contains_key(short) && !member_named_so => short.to_string(),
         _ => shape.to_string(),
     }
 }

@@ -248,29 +248,24 @@ impl Kms {
     }
 }
 
+/// EnableKeyRotation, DisableKeyRotation: symmetric keys with generated
+/// material.
 pub(in crate::kms) fn check_rotatable(rec: &KeyRecord) -> Result<()> {
-    if rec.key_spec != KeySpec::SymmetricDefault || rec.origin != Origin::AwsKms {
-        return Err(Error::new(
-            ErrorCode::UnsupportedOperation,
-            format!(
-                "{} does not support automatic rotation (key spec {}, origin {})",
-                rec.arn, rec.key_spec, rec.origin
-            ),
-        ));
-    }
-    Ok(())
+    rotatable(rec, &[Origin::AwsKms], "automatic")
 }
 
 /// RotateKeyOnDemand and ListKeyRotations: symmetric encryption keys with
 /// generated or imported material.
 pub(in crate::kms) fn check_rotatable_on_demand(rec: &KeyRecord) -> Result<()> {
-    if rec.key_spec != KeySpec::SymmetricDefault
-        || !matches!(rec.origin, Origin::AwsKms | Origin::External)
-    {
+    rotatable(rec, &[Origin::AwsKms, Origin::External], "on-demand")
+}
+
+fn rotatable(rec: &KeyRecord, origins: &[Origin], kind: &str) -> Result<()> {
+    if rec.key_spec != KeySpec::SymmetricDefault || !origins.contains(&rec.origin) {
         return Err(Error::new(
             ErrorCode::UnsupportedOperation,
             format!(
-                "{} does not support on-demand rotation (key spec {}, origin {})",
+                "{} does not support {kind} rotation (key spec {}, origin {})",
                 rec.arn, rec.key_spec, rec.origin
             ),
         ));
