@@ -777,3 +777,64 @@ fn multi_region_keys_rotate_to_new_material_once_every_replica_has_it() {
         );
     }
 }
+
+/// Review findings: a promoted replica cannot rotate to pending material
+/// it never imported itself (it would be Enabled without its current
+/// material), and material expiring while a primary waits for its
+/// replicas' deletion leaves it waiting (PendingReplicaDeletion, not
+/// PendingImport, which no deletion window would ever end).
+#[test]
+fn promoted_replicas_and_waiting_primaries_keep_the_state_machine() {
+    let clock = ManualClock::new(T0);
+    let us = region("us-east-1", &clock, 1);
+    let eu = region("eu-west-1", &clock, 2);
+    let key = external_mrk(&us);
+    import(&us, &key, &A, |_| {}).unwrap();
+    replicate(&us, &key, &eu);
+    import(&eu, &key, &A, |_| {}).unwrap();
+    let id_b = import(&us, &key, &B, |r| {
+        r.import_type = Some(ImportType::NewKeyMaterial)
+    })
+    .unwrap();
+    us.update_primary_region(&key, &eu).unwrap();
+    let e = rotate(&eu, &key).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::KmsInvalidState);
+    assert!(e.to_string().contains("not imported here"), "{e}");
+    import(&eu, &key, &B, |r| r.key_material_id = Some(id_b.clone())).unwrap();
+    rotate(&eu, &key).unwrap();
+    for k in [&us, &eu] {
+        let md = describe(k, &key);
+        assert_eq!(
+            (md.key_state, md.current_key_material_id.as_deref()),
+            (KeyState::Enabled, Some(id_b.as_str()))
+        );
+        encrypt(k, &key).unwrap();
+    }
+
+    let waiting = external_mrk(&us);
+    import(&us, &waiting, &C, |r| {
+        r.expiration_model = Some(ExpirationModel::KeyMaterialExpires);
+        r.valid_to_ms = Some(us.now_ms() + DAY);
+    })
+    .unwrap();
+    replicate(&us, &waiting, &eu);
+    us.schedule_key_deletion(ScheduleKeyDeletionRequest {
+        key_id: waiting.clone(),
+        pending_window_in_days: Some(7),
+    })
+    .unwrap();
+    assert_eq!(
+        describe(&us, &waiting).key_state,
+        KeyState::PendingReplicaDeletion
+    );
+    clock.advance_ms(2 * DAY);
+    assert_eq!(
+        describe(&us, &waiting).key_state,
+        KeyState::PendingReplicaDeletion
+    );
+    assert_eq!(
+        describe(&us, &waiting).valid_to_ms,
+        None,
+        "the material expired"
+    );
+}

@@ -641,7 +641,11 @@ impl State {
             i.present = false;
             i.valid_to_ms = None;
         }
-        if rec.state != KeyState::PendingDeletion {
+        // A key waiting to be deleted keeps waiting.
+        if !matches!(
+            rec.state,
+            KeyState::PendingDeletion | KeyState::PendingReplicaDeletion
+        ) {
             rec.state = KeyState::PendingImport;
         }
         self.save_key(rec)

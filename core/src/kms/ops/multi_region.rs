@@ -526,6 +526,9 @@ impl Kms {
                     r.pending = pending;
                     if r.missing_material() && matches!(r.state, KeyState::Enabled | KeyState::Disabled) {
                         r.state = KeyState::PendingImport;
+                    } else if r.state == KeyState::PendingImport && !r.missing_material() {
+                        // Material a (legacy) package carried completes it.
+                        r.state = KeyState::Enabled;
                     }
                     if let Some(m) = r.mrk.as_mut() {
                         m.primary_region = p.primary_region;

@@ -84,7 +84,7 @@ impl Kms {
     }
 
     pub fn rotate_key_on_demand(&self, req: KeyIdRequest) -> Result<KeyIdResponse> {
-        let waiting = self.replicas_without_pending(&req.key_id);
+        let replicas = self.replicas_without_pending(&req.key_id);
         self.call("RotateKeyOnDemand", |state, call, audit| {
             let id = state.key_for(
                 call,
@@ -118,16 +118,35 @@ impl Kms {
                         ),
                     )
                 })?;
-                if !waiting.is_empty() {
+                if !next.import.as_ref().is_some_and(|i| i.present) {
+                    // A promoted replica's copy it never imported.
                     return Err(Error::new(
                         ErrorCode::KmsInvalidState,
                         format!(
-                            "key material {} of {} is not yet imported into its replicas in {} (PENDING_MULTI_REGION_IMPORT_AND_ROTATION): import the same material into each, then rotate",
-                            next.material_id,
-                            rec.arn,
-                            waiting.join(", ")
+                            "key material {} of {} is pending rotation but not imported here: import it (EXISTING_KEY_MATERIAL) first",
+                            next.material_id, rec.arn
                         ),
                     ));
+                }
+                if rec.multi_region {
+                    // The replicas were checked for this very material
+                    // before the call; anything else pending now (replaced
+                    // meanwhile) was not checked.
+                    let waiting = match &replicas {
+                        Some((checked, waiting)) if *checked == next.material_id => waiting.clone(),
+                        _ => vec!["(the material changed during the call: try again)".to_string()],
+                    };
+                    if !waiting.is_empty() {
+                        return Err(Error::new(
+                            ErrorCode::KmsInvalidState,
+                            format!(
+                                "key material {} of {} is not yet imported into its replicas in {} (PENDING_MULTI_REGION_IMPORT_AND_ROTATION): import the same material into each, then rotate",
+                                next.material_id,
+                                rec.arn,
+                                waiting.join(", ")
+                            ),
+                        ));
+                    }
                 }
                 next.created_ms = call.now;
                 next.rotation_type = Some(RotationType::OnDemand);
@@ -165,7 +184,7 @@ impl Kms {
         &self,
         req: ListKeyRotationsRequest,
     ) -> Result<ListKeyRotationsResponse> {
-        let waiting = self.replicas_without_pending(&req.key_id);
+        let replicas = self.replicas_without_pending(&req.key_id);
         self.call("ListKeyRotations", |state, call, audit| {
             let limit = limit_of(req.limit, 100)?;
             let all_material = match req.include_key_material.as_deref() {
@@ -223,8 +242,10 @@ impl Kms {
                 .chain(rec.pending.iter().filter(|_| all_material).map(|m| {
                     // Multi-Region keys: the primary waits for every
                     // replica's import; a replica for its own.
-                    let everywhere =
-                        waiting.is_empty() && m.import.as_ref().is_none_or(|i| i.present);
+                    let everywhere = m.import.as_ref().is_none_or(|i| i.present)
+                        && replicas.as_ref().is_none_or(|(checked, waiting)| {
+                            *checked == m.material_id && waiting.is_empty()
+                        });
                     let s = if everywhere {
                         KeyMaterialState::PendingRotation
                     } else {
@@ -274,15 +295,17 @@ fn rotatable(rec: &KeyRecord, origins: &[Origin], kind: &str) -> Result<()> {
 }
 
 impl Kms {
-    /// The regions of `key_id`'s replicas that have not imported the
-    /// material its primary holds pending rotation: empty unless the key is
-    /// the primary of a multi-Region EXTERNAL key with pending material. A
-    /// replica not open (linked) in this process counts as not imported.
-    /// Read before the call, outside its lock; errors are the call's own.
-    pub(in crate::kms) fn replicas_without_pending(&self, key_id: &str) -> Vec<String> {
-        let Ok(id) = self.resolve_id(key_id) else {
-            return vec![];
-        };
+    /// For the primary of a multi-Region EXTERNAL key with material pending
+    /// rotation: that material's id and the regions of its replicas that
+    /// have not imported it (a replica not open, linked, in this process
+    /// counts as not imported); `None` for any other key. Read before the
+    /// call, outside its lock (errors are the call's own), so the call
+    /// checks the id is still the one pending.
+    pub(in crate::kms) fn replicas_without_pending(
+        &self,
+        key_id: &str,
+    ) -> Option<(String, Vec<String>)> {
+        let id = self.resolve_id(key_id).ok()?;
         let (regions, pending) = match self.lock() {
             Ok(state) => match state.keys.get(&id) {
                 Some(k) if k.origin == Origin::External => {
@@ -290,14 +313,14 @@ impl Kms {
                         (Some(m), Some(p)) if m.primary_region == k.region => {
                             (m.replica_regions.clone(), p.material_id.clone())
                         }
-                        _ => return vec![],
+                        _ => return None,
                     }
                 }
-                _ => return vec![],
+                _ => return None,
             },
-            Err(_) => return vec![],
+            Err(_) => return None,
         };
-        regions
+        let waiting = regions
             .into_iter()
             .filter(|r| {
                 let Some(replica) = self.linked(r) else {
@@ -313,6 +336,7 @@ impl Kms {
                         p.material_id == pending && p.import.as_ref().is_some_and(|i| i.present)
                     })
             })
-            .collect()
+            .collect();
+        Some((pending, waiting))
     }
 }
