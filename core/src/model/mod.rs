@@ -101,6 +101,11 @@ aws_enum!(
 );
 
 impl DataKeyPairSpec {
+    /// Whether this build generates pairs of this spec (all but `SM2`).
+    pub fn generated(self) -> bool {
+        self != DataKeyPairSpec::Sm2
+    }
+
     /// The same spec as a [`KeySpec`] (every `DataKeyPairSpec` here is one).
     pub fn key_spec(self) -> KeySpec {
         match self {

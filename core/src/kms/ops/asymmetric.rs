@@ -343,19 +343,7 @@ impl Kms {
             self.would_authorize(op, &req.key_id, facts)
         };
         let pair = match req.key_pair_spec {
-            Some(
-                spec @ (DataKeyPairSpec::EccNistP256
-                | DataKeyPairSpec::EccNistP384
-                | DataKeyPairSpec::EccNistP521
-                | DataKeyPairSpec::EccSecgP256k1
-                | DataKeyPairSpec::EccNistEdwards25519
-                | DataKeyPairSpec::MlKem512
-                | DataKeyPairSpec::MlKem768
-                | DataKeyPairSpec::MlKem1024
-                | DataKeyPairSpec::Rsa2048
-                | DataKeyPairSpec::Rsa3072
-                | DataKeyPairSpec::Rsa4096),
-            ) if !req.dry_run && allowed() => {
+            Some(spec) if spec.generated() && !req.dry_run && allowed() => {
                 Some(AsymKey::generate(spec.key_spec(), &*self.shared.rng))
             }
             _ => None,
@@ -367,26 +355,11 @@ impl Kms {
             let spec = req
                 .key_pair_spec
                 .ok_or_else(|| Error::validation("KeyPairSpec is required"))?;
-            match spec {
-                DataKeyPairSpec::EccNistP256
-                | DataKeyPairSpec::EccNistP384
-                | DataKeyPairSpec::EccNistP521
-                | DataKeyPairSpec::EccSecgP256k1
-                | DataKeyPairSpec::EccNistEdwards25519
-                | DataKeyPairSpec::MlKem512
-                | DataKeyPairSpec::MlKem768
-                | DataKeyPairSpec::MlKem1024
-                | DataKeyPairSpec::Rsa2048
-                | DataKeyPairSpec::Rsa3072
-                | DataKeyPairSpec::Rsa4096 => {}
-                DataKeyPairSpec::Sm2 => {
-                    return Err(Error::new(
-                        ErrorCode::UnsupportedOperation,
-                        format!(
-                            "KeyPairSpec {spec} is not supported by this version of Strongroom"
-                        ),
-                    ))
-                }
+            if !spec.generated() {
+                return Err(Error::new(
+                    ErrorCode::UnsupportedOperation,
+                    format!("KeyPairSpec {spec} is not supported by this version of Strongroom"),
+                ));
             }
             let facts = Facts {
                 encryption_context: Some(&req.encryption_context),
