@@ -264,24 +264,7 @@ fn setup(state: KeyState) -> (Kms, String, Vec<u8>) {
             .unwrap();
         }
         KeyState::PendingReplicaDeletion => {
-            let eu = Kms::builder(ACCOUNT, "eu-west-1")
-                .clock(clock)
-                .in_memory()
-                .unwrap();
-            kms.replicate_key(
-                ReplicateKeyRequest {
-                    key_id: key.clone(),
-                    replica_region: "eu-west-1".into(),
-                    ..Default::default()
-                },
-                &eu,
-            )
-            .unwrap();
-            kms.schedule_key_deletion(ScheduleKeyDeletionRequest {
-                key_id: key.clone(),
-                pending_window_in_days: Some(7),
-            })
-            .unwrap();
+            await_replica_deletion(&kms, &key, clock);
         }
         _ => unreachable!(),
     }
@@ -590,24 +573,7 @@ fn api_matrix_for_the_newer_key_specs() {
                         .unwrap();
                     }
                     KeyState::PendingReplicaDeletion => {
-                        let eu = Kms::builder(ACCOUNT, "eu-west-1")
-                            .clock(clock.clone())
-                            .in_memory()
-                            .unwrap();
-                        kms.replicate_key(
-                            ReplicateKeyRequest {
-                                key_id: key.clone(),
-                                replica_region: "eu-west-1".into(),
-                                ..Default::default()
-                            },
-                            &eu,
-                        )
-                        .unwrap();
-                        kms.schedule_key_deletion(ScheduleKeyDeletionRequest {
-                            key_id: key.clone(),
-                            pending_window_in_days: Some(7),
-                        })
-                        .unwrap();
+                        await_replica_deletion(&kms, &key, clock.clone());
                     }
                     _ => {}
                 }
@@ -623,4 +589,27 @@ fn api_matrix_for_the_newer_key_specs() {
     }
     // 4 + 4 + 3 operations in 5 states, 4 + 4 + 4 in 4 (no EXTERNAL keys).
     assert_eq!(checked, 11 * 5 + 12 * 4);
+}
+
+/// A multi-Region primary with a replica in eu-west-1, scheduled for
+/// deletion: PendingReplicaDeletion.
+fn await_replica_deletion(kms: &Kms, key: &str, clock: strongroom::ManualClock) {
+    let eu = Kms::builder(ACCOUNT, "eu-west-1")
+        .clock(clock)
+        .in_memory()
+        .unwrap();
+    kms.replicate_key(
+        ReplicateKeyRequest {
+            key_id: key.into(),
+            replica_region: "eu-west-1".into(),
+            ..Default::default()
+        },
+        &eu,
+    )
+    .unwrap();
+    kms.schedule_key_deletion(ScheduleKeyDeletionRequest {
+        key_id: key.into(),
+        pending_window_in_days: Some(7),
+    })
+    .unwrap();
 }
