@@ -664,3 +664,39 @@ test('plaintexts and key bytes leave no copies in wasm memory (wiped buffers, no
 
   assert.deepEqual(checks.filter(([, left]) => left).map(([what]) => what), [], 'secrets found in wasm memory');
 });
+
+test('several imported materials: NEW_KEY_MATERIAL, PENDING_ROTATION, RotateKeyOnDemand, per-material deletion', async () => {
+  const { publicEncrypt, createPublicKey, constants } = await import('node:crypto');
+  const kms = sr.Kms.inMemory();
+  const key = kms.createKey({ Origin: 'EXTERNAL' }).KeyMetadata.KeyId;
+  // Material wrapped by Node's OpenSSL, as a user would wrap it.
+  const imp = (byte, extra = {}) => {
+    const p = kms.getParametersForImport({ KeyId: key, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' });
+    const pub = createPublicKey({ key: Buffer.from(p.PublicKey), format: 'der', type: 'spki' });
+    const wrapped = publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.alloc(32, byte));
+    return kms.importKeyMaterial({
+      KeyId: key,
+      ImportToken: p.ImportToken,
+      EncryptedKeyMaterial: new Uint8Array(wrapped),
+      ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+      ...extra,
+    }).KeyMaterialId;
+  };
+  const first = imp(1, { KeyMaterialDescription: 'first' });
+  const old = kms.encrypt({ KeyId: key, Plaintext: new TextEncoder().encode('old') }).CiphertextBlob;
+  const second = imp(2, { ImportType: 'NEW_KEY_MATERIAL' });
+  const listed = kms.listKeyRotations({ KeyId: key, IncludeKeyMaterial: 'ALL_KEY_MATERIAL' }).Rotations;
+  assert.deepEqual(
+    listed.map((r) => [r.KeyMaterialId, r.KeyMaterialState, r.ImportState, r.KeyMaterialDescription]),
+    [[first, 'CURRENT', 'IMPORTED', 'first'], [second, 'PENDING_ROTATION', 'IMPORTED', undefined]],
+  );
+  kms.rotateKeyOnDemand({ KeyId: key });
+  assert.equal(kms.describeKey({ KeyId: key }).KeyMetadata.CurrentKeyMaterialId, second);
+  assert.equal(kms.encrypt({ KeyId: key, Plaintext: new Uint8Array([1]) }).KeyMaterialId, second);
+  assert.deepEqual(kms.decrypt({ CiphertextBlob: old }).Plaintext, new TextEncoder().encode('old'));
+  assert.equal(kms.deleteImportedKeyMaterial({ KeyId: key, KeyMaterialId: first }).KeyMaterialId, first);
+  assert.equal(kms.describeKey({ KeyId: key }).KeyMetadata.KeyState, 'PendingImport');
+  assert.throws(() => imp(3), (e) => e.code === 'IncorrectKeyMaterialException');
+  assert.equal(imp(1), first);
+  assert.equal(kms.describeKey({ KeyId: key }).KeyMetadata.KeyState, 'Enabled');
+});

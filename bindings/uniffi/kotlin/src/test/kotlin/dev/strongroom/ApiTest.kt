@@ -259,4 +259,41 @@ class ApiTest {
             }
         }
     }
+
+    @Test
+    fun severalImportedMaterialsRotateOnDemand() {
+        val kms = Kms.inMemory(account, "us-east-1")
+        val key = kms.createKey(CreateKeyRequest(origin = Origin.EXTERNAL)).keyMetadata.keyId
+        // Material wrapped by the JDK's RSA-OAEP (SHA-256, MGF1-SHA-256), as a user would.
+        fun imp(byte: Int, importType: ImportType? = null, description: String? = null): String {
+            val p = kms.getParametersForImport(GetParametersForImportRequest(
+                keyId = key, wrappingAlgorithm = WrappingAlgorithm.RSAES_OAEP_SHA256, wrappingKeySpec = WrappingKeySpec.RSA2048))
+            val pub = java.security.KeyFactory.getInstance("RSA")
+                .generatePublic(java.security.spec.X509EncodedKeySpec(p.publicKey))
+            val cipher = javax.crypto.Cipher.getInstance("RSA/ECB/OAEPPadding")
+            cipher.init(javax.crypto.Cipher.ENCRYPT_MODE, pub, javax.crypto.spec.OAEPParameterSpec(
+                "SHA-256", "MGF1", java.security.spec.MGF1ParameterSpec.SHA256, javax.crypto.spec.PSource.PSpecified.DEFAULT))
+            val wrapped = cipher.doFinal(ByteArray(32) { byte.toByte() })
+            return kms.importKeyMaterial(ImportKeyMaterialRequest(
+                keyId = key, importToken = p.importToken, encryptedKeyMaterial = wrapped,
+                expirationModel = ExpirationModel.KEY_MATERIAL_DOES_NOT_EXPIRE,
+                importType = importType, keyMaterialDescription = description)).keyMaterialId
+        }
+        val first = imp(1, description = "first")
+        val old = kms.encrypt(EncryptRequest(keyId = key, plaintext = "old".toByteArray())).ciphertextBlob
+        val second = imp(2, importType = ImportType.NEW_KEY_MATERIAL)
+        val listed = kms.listKeyRotations(ListKeyRotationsRequest(keyId = key, includeKeyMaterial = "ALL_KEY_MATERIAL")).rotations
+        assertEquals(
+            listOf(Triple(first, KeyMaterialState.CURRENT, ImportState.IMPORTED), Triple(second, KeyMaterialState.PENDING_ROTATION, ImportState.IMPORTED)),
+            listed.map { Triple(it.keyMaterialId, it.keyMaterialState, it.importState) })
+        assertEquals("first", listed[0].keyMaterialDescription)
+        kms.rotateKeyOnDemand(KeyIdRequest(keyId = key))
+        assertEquals(second, kms.describeKey(DescribeKeyRequest(keyId = key)).keyMetadata.currentKeyMaterialId)
+        assertContentEquals("old".toByteArray(), kms.decrypt(DecryptRequest(ciphertextBlob = old)).plaintext)
+        assertEquals(first, kms.deleteImportedKeyMaterial(DeleteImportedKeyMaterialRequest(keyId = key, keyMaterialId = first)).keyMaterialId)
+        assertEquals(KeyState.PENDING_IMPORT, kms.describeKey(DescribeKeyRequest(keyId = key)).keyMetadata.keyState)
+        assertFailsWith<KmsException.IncorrectKeyMaterial> { imp(3) }
+        assertEquals(first, imp(1))
+        assertEquals(KeyState.ENABLED, kms.describeKey(DescribeKeyRequest(keyId = key)).keyMetadata.keyState)
+    }
 }
