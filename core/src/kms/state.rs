@@ -598,16 +598,7 @@ impl State {
         material_id: &str,
     ) -> Result<()> {
         let mut rec = self.keys[key_id].clone();
-        let mut id = [0u8; 32];
-        hex::decode_to_slice(material_id, &mut id)
-            .map_err(|_| Error::internal("malformed material id"))?;
-        self.hsm.remove_material(&MaterialHandle {
-            key_id: key_id.to_string(),
-            material_id: id,
-        });
-        self.batch.push(Mutation::Delete {
-            name: material_name(key_id, material_id),
-        });
+        self.forget_material(key_id, material_id)?;
         // A primary's replicas hear of the change (they drop material the
         // primary no longer has pending).
         self.mark_mrk_dirty(key_id);
@@ -705,13 +696,16 @@ impl State {
         let hexid = rec
             .current_material_id()
             .ok_or_else(|| Error::internal(format!("{} has no key material", rec.arn)))?;
-        let mut material_id = [0u8; 32];
-        hex::decode_to_slice(hexid, &mut material_id)
-            .map_err(|_| Error::internal("malformed material id"))?;
-        Ok(MaterialHandle {
-            key_id: rec.key_id.clone(),
-            material_id,
-        })
+        material_handle(&rec.key_id, hexid)
+    }
+
+    /// Drop one material version of `key_id` from the HSM and the store.
+    pub(in crate::kms) fn forget_material(&mut self, key_id: &str, hexid: &str) -> Result<()> {
+        self.hsm.remove_material(&material_handle(key_id, hexid)?);
+        self.batch.push(Mutation::Delete {
+            name: material_name(key_id, hexid),
+        });
+        Ok(())
     }
 
     pub(in crate::kms) fn next_audit_seq(&self) -> u64 {
@@ -909,4 +903,16 @@ impl State {
             None => decode_hash(&self.audit_head.hash).unwrap_or([0; 32]),
         };
     }
+}
+
+/// The handle of material `hexid` (64 hex, as key records keep it) of
+/// `key_id`.
+pub(in crate::kms) fn material_handle(key_id: &str, hexid: &str) -> Result<MaterialHandle> {
+    let mut material_id = [0u8; 32];
+    hex::decode_to_slice(hexid, &mut material_id)
+        .map_err(|_| Error::internal("malformed material id"))?;
+    Ok(MaterialHandle {
+        key_id: key_id.to_string(),
+        material_id,
+    })
 }

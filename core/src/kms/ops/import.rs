@@ -140,7 +140,7 @@ impl Kms {
                 check_material_description(d)?;
             }
             let named = req.key_material_id.as_deref().map(material_id_bytes).transpose()?;
-            let ids = rec.all_materials().map(|m| material_id_bytes(&m.material_id)).collect::<Result<Vec<_>>>()?;
+            let ids = rec.all_materials().map(|m| material_handle(&id, &m.material_id).map(|h| h.material_id)).collect::<Result<Vec<_>>>()?;
             let import_type = req.import_type.unwrap_or(if ids.is_empty() { ImportType::NewKeyMaterial } else { ImportType::ExistingKeyMaterial });
             if rec.mrk.as_ref().is_some_and(|m| m.primary_region != rec.region) {
                 // A replica takes its primary's material, as AWS has it.
@@ -292,7 +292,8 @@ impl Kms {
     }
 }
 
-/// A `KeyMaterialId` as AWS writes them (64 lowercase hex), as bytes.
+/// A `KeyMaterialId` in a request (64 lowercase hex, else
+/// ValidationException), as bytes.
 pub(in crate::kms) fn material_id_bytes(hexid: &str) -> Result<[u8; 32]> {
     let mut b = [0u8; 32];
     if hexid.len() != 64

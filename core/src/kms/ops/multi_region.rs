@@ -239,15 +239,7 @@ impl State {
         let handles: Vec<MaterialHandle> = if material_present {
             rec.materials
                 .iter()
-                .map(|m| {
-                    let mut material_id = [0u8; 32];
-                    hex::decode_to_slice(&m.material_id, &mut material_id)
-                        .map_err(|_| Error::internal("malformed material id"))?;
-                    Ok(MaterialHandle {
-                        key_id: id.to_string(),
-                        material_id,
-                    })
-                })
+                .map(|m| material_handle(id, &m.material_id))
                 .collect::<Result<_>>()?
         } else {
             vec![]
@@ -509,10 +501,7 @@ impl Kms {
                 if let Some(old) = existing.as_ref().and_then(|r| r.pending.as_ref()) {
                     let kept = p.materials.iter().chain(pending.iter()).any(|m| m.material_id == old.material_id);
                     if !kept {
-                        let mut mid = [0u8; 32];
-                        hex::decode_to_slice(&old.material_id, &mut mid).map_err(|_| Error::internal("malformed material id"))?;
-                        state.hsm.remove_material(&MaterialHandle { key_id: h.key_id.clone(), material_id: mid });
-                        state.batch.push(Mutation::Delete { name: material_name(&h.key_id, &old.material_id) });
+                        state.forget_material(&h.key_id, &old.material_id)?;
                     }
                 }
             }
