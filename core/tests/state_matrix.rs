@@ -18,6 +18,15 @@ const U: &str = "UnsupportedOperationException";
 
 type OpFn = fn(&Kms, &str, &[u8]) -> strongroom::Result<()>;
 
+/// The states the API matrices reach, in the order of their expected rows.
+const STATES: [KeyState; 5] = [
+    KeyState::Enabled,
+    KeyState::Disabled,
+    KeyState::PendingDeletion,
+    KeyState::PendingImport,
+    KeyState::PendingReplicaDeletion,
+];
+
 fn ops() -> Vec<(&'static str, OpFn)> {
     vec![
         ("Encrypt", |k, id, _| {
@@ -243,32 +252,7 @@ fn setup(state: KeyState) -> (Kms, String, Vec<u8>) {
     })
     .unwrap();
     let blob = enc(&kms, &key, b"matrix", &Default::default());
-    let id = KeyIdRequest {
-        key_id: key.clone(),
-    };
-    match state {
-        KeyState::Enabled => {}
-        KeyState::Disabled => kms.disable_key(id).unwrap(),
-        KeyState::PendingDeletion => {
-            kms.schedule_key_deletion(ScheduleKeyDeletionRequest {
-                key_id: key.clone(),
-                pending_window_in_days: Some(7),
-            })
-            .unwrap();
-        }
-        KeyState::PendingImport => {
-            kms.delete_imported_key_material(DeleteImportedKeyMaterialRequest {
-                key_id: key.clone(),
-                ..Default::default()
-            })
-            .unwrap();
-        }
-        KeyState::PendingReplicaDeletion => {
-            await_replica_deletion(&kms, &key, clock);
-        }
-        _ => unreachable!(),
-    }
-    assert_eq!(describe(&kms, &key).key_state, state);
+    bring_to(&kms, &key, state, clock);
     (kms, key, blob)
 }
 
@@ -312,13 +296,7 @@ fn imported_key(kms: &Kms) -> String {
 
 #[test]
 fn api_matrix_for_reachable_states() {
-    let states = [
-        KeyState::Enabled,
-        KeyState::Disabled,
-        KeyState::PendingDeletion,
-        KeyState::PendingImport,
-        KeyState::PendingReplicaDeletion,
-    ];
+    let states = STATES;
     let mut checked = 0;
     for (name, op) in ops() {
         for (i, state) in states.iter().enumerate() {
@@ -461,13 +439,7 @@ fn api_matrix_for_the_newer_key_specs() {
         (signing(KeySpec::MlDsa65), false),
         ((KeySpec::MlKem768, KeyUsage::EncapsulateDecapsulate), false),
     ];
-    let states = [
-        KeyState::Enabled,
-        KeyState::Disabled,
-        KeyState::PendingDeletion,
-        KeyState::PendingImport,
-        KeyState::PendingReplicaDeletion,
-    ];
+    let states = STATES;
     let mut checked = 0;
     for ((spec, usage), importable) in specs {
         let mut ops: Vec<(&str, SpecOp, [&str; 5])> = vec![
@@ -559,25 +531,7 @@ fn api_matrix_for_the_newer_key_specs() {
                             .shared_secret_ciphertext_blob
                     }
                 }
-                match state {
-                    KeyState::Disabled => kms
-                        .disable_key(KeyIdRequest {
-                            key_id: key.clone(),
-                        })
-                        .unwrap(),
-                    KeyState::PendingDeletion => {
-                        kms.schedule_key_deletion(ScheduleKeyDeletionRequest {
-                            key_id: key.clone(),
-                            pending_window_in_days: Some(7),
-                        })
-                        .unwrap();
-                    }
-                    KeyState::PendingReplicaDeletion => {
-                        await_replica_deletion(&kms, &key, clock.clone());
-                    }
-                    _ => {}
-                }
-                assert_eq!(describe(&kms, &key).key_state, *state);
+                bring_to(&kms, &key, *state, clock.clone());
                 let got = match op(&kms, &key, &m) {
                     Ok(()) => OK,
                     Err(e) => e.code().as_str(),
@@ -589,6 +543,34 @@ fn api_matrix_for_the_newer_key_specs() {
     }
     // 4 + 4 + 3 operations in 5 states, 4 + 4 + 4 in 4 (no EXTERNAL keys).
     assert_eq!(checked, 11 * 5 + 12 * 4);
+}
+
+/// Bring `key` (created for `state`: EXTERNAL for PendingImport,
+/// multi-Region for PendingReplicaDeletion) to `state`.
+fn bring_to(kms: &Kms, key: &str, state: KeyState, clock: strongroom::ManualClock) {
+    let id = KeyIdRequest { key_id: key.into() };
+    match state {
+        KeyState::Enabled => {}
+        KeyState::Disabled => kms.disable_key(id).unwrap(),
+        KeyState::PendingDeletion => {
+            kms.schedule_key_deletion(ScheduleKeyDeletionRequest {
+                key_id: key.into(),
+                pending_window_in_days: Some(7),
+            })
+            .unwrap();
+        }
+        // No effect on an EXTERNAL key that never had material.
+        KeyState::PendingImport => {
+            kms.delete_imported_key_material(DeleteImportedKeyMaterialRequest {
+                key_id: key.into(),
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        KeyState::PendingReplicaDeletion => await_replica_deletion(kms, key, clock),
+        _ => unreachable!(),
+    }
+    assert_eq!(describe(kms, key).key_state, state);
 }
 
 /// A multi-Region primary with a replica in eu-west-1, scheduled for
